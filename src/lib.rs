@@ -1,0 +1,13 @@
+//! vecsh: explore word embeddings from a terminal.
+//!
+//! Data flows one way: line editor (`repl`) → `parse` → `eval` → `index`/`search` → `render`.
+//! Only the front-end (`cli`, `repl`, `render`) writes to the terminal; the core returns values.
+
+pub mod ast;
+pub mod cli;
+pub mod eval;
+pub mod index;
+pub mod loader;
+pub mod parse;
+pub mod progress;
+pub mod search;
