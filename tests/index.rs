@@ -1,0 +1,191 @@
+//! The store: build, reuse, staleness, lookups, exact and approximate search, build safety.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use vecsh::index::{OpenOptions, Origin, Store};
+use vecsh::loader::LoadOptions;
+use vecsh::progress::Silent;
+use vecsh::search::{brute_force_top_k, Query};
+
+/// A GloVe text file with `n` words whose vectors are a deterministic function of the row.
+fn write_glove(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!("w{i}"));
+        for d in 0..dims {
+            let x = (((i * 31 + d * 17) % 23) as f32 - 11.0) / 7.0 + (i % 5) as f32 * 0.1;
+            text.push_str(&format!(" {x}"));
+        }
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn opts(cache: &Path) -> OpenOptions {
+    OpenOptions { cache_dir: Some(cache.to_path_buf()), ..Default::default() }
+}
+
+#[test]
+fn builds_once_then_reuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 300, 8);
+    let cache = tmp.path().join("cache");
+    let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert_eq!(origin, Origin::Built);
+    assert_eq!((store.len(), store.dims()), (300, 8));
+    drop(store);
+    let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert_eq!(origin, Origin::Reused);
+    assert_eq!(store.id("w7"), Some(7));
+    assert_eq!(store.word(299), Some("w299"));
+    assert_eq!(store.id("nope"), None);
+    let v = store.vector(7).unwrap();
+    let norm: f32 = v.iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 1e-5, "stored vectors are unit length");
+    let mut prefixed: Vec<&str> = store.words_with_prefix("w29", 100).into_iter().map(|(w, _)| w).collect();
+    prefixed.sort();
+    assert_eq!(prefixed.len(), 11); // w29, w290..w299
+    assert_eq!(store.words().count(), 300);
+}
+
+#[test]
+fn changed_source_is_rebuilt_and_rebuild_forces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 50, 4);
+    let cache = tmp.path().join("cache");
+    drop(Store::open(&src, &opts(&cache), &Silent).unwrap());
+    write_glove(tmp.path(), "v.txt", 60, 4);
+    let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert_eq!((origin, store.len()), (Origin::Built, 60));
+    drop(store);
+    let forced = OpenOptions { rebuild: true, ..opts(&cache) };
+    assert_eq!(Store::open(&src, &forced, &Silent).unwrap().1, Origin::Built);
+}
+
+#[test]
+fn limit_keeps_first_words_in_its_own_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 100, 4);
+    let cache = tmp.path().join("cache");
+    let limited = OpenOptions { load: LoadOptions { limit: Some(10), ..Default::default() }, ..opts(&cache) };
+    let (store, _) = Store::open(&src, &limited, &Silent).unwrap();
+    assert_eq!(store.len(), 10);
+    assert_eq!(store.id("w10"), None);
+    drop(store);
+    let (full, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert_eq!((full.len(), origin), (100, Origin::Built));
+}
+
+#[test]
+fn exact_search_matches_brute_force_across_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    // More rows than one stored chunk (65,536) so chunk boundaries are exercised.
+    let src = write_glove(tmp.path(), "v.txt", 70_000, 5);
+    let (store, _) = Store::open(&src, &opts(&tmp.path().join("c")), &Silent).unwrap();
+    let unit = store.unit_rows();
+    assert_eq!(unit.chunks.len(), 2);
+    for id in [0u32, 65_535, 65_536, 69_999] {
+        let q = store.vector(id).unwrap().to_vec();
+        let query = Query { vector: &q, k: 7, exclude: &[id], limit: store.len() };
+        let fast = store.exact_top_k(&query);
+        let slow = brute_force_top_k(&unit, &query);
+        assert_eq!(fast, slow);
+        assert!(fast.iter().all(|h| h.id != id));
+    }
+}
+
+#[test]
+fn forest_answers_and_excluded_words_cost_no_places() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 2000, 16);
+    let o = OpenOptions { writable: true, ..opts(&tmp.path().join("c")) };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let q = store.vector(3).unwrap().to_vec();
+    let query = Query { vector: &q, k: 10, exclude: &[3], limit: store.len() };
+    assert!(store.approx_top_k(&query, 0).unwrap().is_none(), "no forest yet");
+    let forest = store.build_forest(8, &Silent, &AtomicBool::new(false)).unwrap();
+    assert_eq!(forest.trees, 8);
+    assert_eq!(store.forest().unwrap().trees, 8);
+    let approx = store.approx_top_k(&query, 4).unwrap().unwrap();
+    assert_eq!(approx.len(), 10);
+    assert!(approx.iter().all(|h| h.id != 3));
+    let exact = store.exact_top_k(&query);
+    let overlap = approx.iter().filter(|h| exact.iter().any(|e| e.id == h.id)).count();
+    assert!(overlap >= 8, "recall@10 {overlap}/10 on an easy fixture");
+}
+
+#[test]
+fn cancelled_forest_build_commits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 500, 8);
+    let o = OpenOptions { writable: true, ..opts(&tmp.path().join("c")) };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let err = store.build_forest(4, &Silent, &AtomicBool::new(true)).unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert!(store.forest().is_none());
+}
+
+#[test]
+fn read_only_store_refuses_forest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 50, 4);
+    let (store, _) = Store::open(&src, &opts(&tmp.path().join("c")), &Silent).unwrap();
+    assert!(store.build_forest(2, &Silent, &AtomicBool::new(false)).is_err());
+}
+
+#[test]
+fn failed_build_leaves_no_index_and_no_leftovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("bad.txt");
+    std::fs::write(&src, "a 1 2\nb 3 4\nc 5\n").unwrap();
+    let cache = tmp.path().join("c");
+    assert!(Store::open(&src, &opts(&cache), &Silent).is_err());
+    let left: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn an_index_without_metadata_is_never_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 40, 4);
+    let cache = tmp.path().join("c");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let dir = store.dir().to_path_buf();
+    drop(store);
+    // Simulate a directory left by a build killed before its metadata commit: an env whose
+    // tables exist but hold no metadata.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    {
+        let env = unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(&dir).unwrap() };
+        let wtxn = env.write_txn().unwrap();
+        env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+            for name in ["meta", "word2id", "id2word", "unit", "quant", "scale", "arroy"] {
+                opener.create_database::<heed::types::Str, heed::types::Str>(wtxn, Some(name))?;
+            }
+            Ok(heed::CommitOrAbort::<(), ()>::Commit(()))
+        })
+        .unwrap();
+    }
+    let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert_eq!((origin, store.len()), (Origin::Built, 40));
+}
+
+#[test]
+fn a_garbage_index_file_is_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 40, 4);
+    let cache = tmp.path().join("c");
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("data.mdb"), b"not an lmdb file").unwrap();
+    let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert_eq!((origin, store.len()), (Origin::Built, 40));
+}
