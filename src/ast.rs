@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// A half-open byte range `start..end` in the parsed line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 pub struct Span {
     pub start: usize,
     pub end: usize,

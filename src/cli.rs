@@ -1,1 +1,457 @@
-//! TODO
+//! The command line: clap flags (`Cli`) are resolved into settings (`Resolved`), then one run
+//! mode executes. Exit codes: 0 success, 1 some line failed, 2 usage or I/O error.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::embedded;
+use crate::eval::{Method, SearchMode, Session, Settings, Value};
+use crate::index::{self, OpenOptions, Origin, Store};
+use crate::loader::{Format, LoadOptions};
+use crate::progress::{Bars, Progress, Silent};
+use crate::render::Renderer;
+
+const EXAMPLES: &str = "\
+Examples:
+  vecsh -e \"king - man + woman\"                 answer once, on the built-in 50k-word GloVe
+  vecsh glove.6B.50d.txt                         interactive session on a file (index built once)
+  vecsh glove.6B.50d.txt -e \"paris - france + italy\" -e \"sim(cat, dog)\"
+  vecsh glove.6B.50d.txt demos/capitals.vsh       run a script
+  echo \"man : king :: woman : ?\" | vecsh FILE     read lines from a pipe
+  vecsh build glove.840B.300d.zip --member glove.840B.300d.txt --trees 30
+  vecsh info glove.6B.50d.txt";
+
+#[derive(Parser, Debug)]
+#[command(name = "vecsh", version, about = "Explore word embeddings from a terminal: embedding arithmetic, \
+nearest neighbours, analogies.", after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Embedding file: GloVe text, word2vec/fastText text or word2vec binary, optionally .gz or
+    /// .zip. Without it, the built-in 50,000-word GloVe 6B 50d vocabulary is used. A single
+    /// argument ending in .vsh is taken as a script on the built-in vocabulary.
+    file: Option<PathBuf>,
+    /// A script of vecsh lines to run (`#` starts a comment).
+    script: Option<PathBuf>,
+    /// Evaluate this line and exit (repeatable).
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    exprs: Vec<String>,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct SourceArgs {
+    /// File format, when detection from the content is not wanted.
+    #[arg(long, value_enum, global = true)]
+    format: Option<FormatArg>,
+    /// Member of a .zip archive to read.
+    #[arg(long, value_name = "NAME", global = true)]
+    member: Option<String>,
+    /// Keep only the first N words (file order, which is frequency order for GloVe and word2vec).
+    #[arg(long, value_name = "N", global = true)]
+    limit: Option<usize>,
+    /// Keep the index in this directory instead of the cache.
+    #[arg(long, value_name = "DIR", global = true)]
+    index: Option<PathBuf>,
+    /// Rebuild the index even if a current one exists.
+    #[arg(long, global = true)]
+    rebuild: bool,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct QueryArgs {
+    /// Number of neighbours to show.
+    #[arg(short = 'k', long = "top", value_name = "K", default_value_t = 10, global = true)]
+    k: usize,
+    /// Search exactly (the default for vocabularies below 2M words).
+    #[arg(long, conflicts_with = "approx", global = true)]
+    exact: bool,
+    /// Search the approximate-search forest (built on first use).
+    #[arg(long, global = true)]
+    approx: bool,
+    /// Show the expression's own words among the neighbours.
+    #[arg(long, global = true)]
+    include: bool,
+    /// Analogy method: add (3CosAdd, gensim most_similar) or mul (3CosMul, most_similar_cosmul).
+    #[arg(long, value_enum, default_value_t = MethodArg::Add, global = true)]
+    method: MethodArg,
+    /// One JSON object per result on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Colour output.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, global = true)]
+    color: ColorArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build (or rebuild) the index of FILE, including the approximate-search forest.
+    Build {
+        file: PathBuf,
+        /// Trees in the forest (0: no forest).
+        #[arg(long, value_name = "N", default_value_t = index::DEFAULT_TREES)]
+        trees: usize,
+    },
+    /// Show what the index of FILE holds: words, dims, format, index path and size, forest.
+    Info { file: Option<PathBuf> },
+    /// Write the first words of FILE as GloVe text (gzipped when OUTPUT ends in .gz).
+    Export {
+        file: PathBuf,
+        #[arg(short, long, value_name = "OUTPUT")]
+        output: PathBuf,
+        /// Decimals per value (fewer make a smaller file).
+        #[arg(long, default_value_t = 6)]
+        decimals: usize,
+    },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum FormatArg {
+    Glove,
+    W2vText,
+    W2vBin,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
+enum MethodArg {
+    #[default]
+    Add,
+    Mul,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
+enum ColorArg {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Where the vectors come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    Builtin,
+}
+
+/// How results are written.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub json: bool,
+    pub renderer: Renderer,
+    pub quiet: bool,
+}
+
+/// The command line resolved into what the run modes need.
+pub struct Resolved {
+    pub source: Source,
+    pub open: OpenOptions,
+    pub settings: Settings,
+    pub output: Output,
+}
+
+impl Resolved {
+    fn new(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Resolved {
+        let format = source.format.map(|f| match f {
+            FormatArg::Glove => Format::Glove,
+            FormatArg::W2vText => Format::Word2VecText,
+            FormatArg::W2vBin => Format::Word2VecBinary,
+        });
+        let open = OpenOptions {
+            index_dir: source.index.clone(),
+            cache_dir: None,
+            load: LoadOptions { format, member: source.member.clone(), limit: source.limit },
+            rebuild: source.rebuild,
+            writable: false,
+        };
+        let mode = match (query.exact, query.approx) {
+            (true, _) => SearchMode::Exact,
+            (_, true) => SearchMode::Approx,
+            _ => SearchMode::Auto,
+        };
+        let settings = Settings {
+            k: query.k.max(1),
+            mode,
+            include_inputs: query.include,
+            method: if query.method == MethodArg::Mul { Method::Mul } else { Method::Add },
+            ..Settings::default()
+        };
+        let stdout_tty = std::io::stdout().is_terminal();
+        let color = match query.color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
+        let quiet = source.quiet || !std::io::stderr().is_terminal();
+        Resolved {
+            source: file.map_or(Source::Builtin, Source::File),
+            open,
+            settings,
+            output: Output { json: query.json, renderer: Renderer { color, width }, quiet },
+        }
+    }
+
+    fn progress(&self) -> Box<dyn Progress> {
+        if self.output.quiet {
+            Box::new(Silent)
+        } else {
+            Box::new(Bars::new())
+        }
+    }
+
+    /// Opens (building if needed) the store for the source.
+    pub fn open_store(&self) -> anyhow::Result<(Store, Origin)> {
+        let path = match &self.source {
+            Source::File(path) => path.clone(),
+            Source::Builtin => embedded::materialize()?,
+        };
+        let progress = self.progress();
+        Ok(Store::open(&path, &self.open, progress.as_ref())?)
+    }
+}
+
+/// Runs vecsh with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vecsh: {e:#}");
+            2
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Some(Command::Build { file, trees }) => build(Resolved::new(Some(file), &cli.source, &cli.query), trees),
+        Some(Command::Info { file }) => info(Resolved::new(file, &cli.source, &cli.query)),
+        Some(Command::Export { file, output, decimals }) => {
+            let resolved = Resolved::new(Some(file.clone()), &cli.source, &cli.query);
+            export(&file, &resolved.open.load, &output, decimals)?;
+            Ok(0)
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "vecsh", &mut std::io::stdout());
+            Ok(0)
+        }
+        None => {
+            let (mut file, mut script) = (cli.file, cli.script);
+            // `vecsh demo.vsh`: a lone script runs on the built-in vocabulary.
+            if script.is_none() && file.as_ref().is_some_and(|f| f.extension().is_some_and(|e| e == "vsh")) {
+                script = file.take();
+            }
+            let resolved = Resolved::new(file, &cli.source, &cli.query);
+            lines(resolved, cli.exprs, script)
+        }
+    }
+}
+
+/// `-e`, script, pipe or interactive session.
+fn lines(resolved: Resolved, exprs: Vec<String>, script: Option<PathBuf>) -> anyhow::Result<i32> {
+    let interactive = exprs.is_empty() && script.is_none() && std::io::stdin().is_terminal();
+    if interactive {
+        return crate::repl::run(resolved);
+    }
+    // Read the script before the (possibly long) first build, so a wrong path fails at once.
+    let script_lines = match &script {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read script {}", path.display()))?),
+        None => None,
+    };
+    let (store, _) = resolved.open_store()?;
+    let mut session = Session::new(&store, resolved.settings.clone());
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    let mut emit = |session: &mut Session, line: &str, origin: Option<String>| -> anyhow::Result<()> {
+        failed |= !run_line(session, line, origin.as_deref(), &resolved.output, &mut out)?;
+        Ok(())
+    };
+    if !exprs.is_empty() {
+        for expr in &exprs {
+            emit(&mut session, expr, None)?;
+        }
+    } else if let (Some(text), Some(path)) = (&script_lines, &script) {
+        for (i, line) in text.lines().enumerate() {
+            emit(&mut session, line, Some(format!("{}:{}", path.display(), i + 1)))?;
+        }
+    } else {
+        for (i, line) in std::io::stdin().lock().lines().enumerate() {
+            let line = line.context("cannot read standard input")?;
+            emit(&mut session, &line, Some(format!("<stdin>:{}", i + 1)))?;
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Evaluates one line and writes its result (stdout) or error (stderr). Returns false on error.
+pub fn run_line(session: &mut Session, line: &str, origin: Option<&str>, output: &Output, out: &mut impl Write) -> anyhow::Result<bool> {
+    let result = session.run_line(line);
+    write_result(line, &result, origin, output, out)?;
+    Ok(result.is_ok())
+}
+
+pub fn write_result(
+    line: &str,
+    result: &Result<Value, crate::eval::EvalError>,
+    origin: Option<&str>,
+    output: &Output,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match result {
+        Ok(Value::Nothing) => {}
+        Ok(value) if output.json => writeln!(out, "{}", serde_json::to_string(value)?)?,
+        Ok(value) => writeln!(out, "{}", output.renderer.value(value))?,
+        Err(err) if output.json => {
+            let json = serde_json::json!({ "kind": "error", "line": line, "origin": origin, "error": err });
+            writeln!(out, "{json}")?;
+        }
+        Err(err) => {
+            out.flush()?;
+            eprintln!("{}", output.renderer.error(line, err, origin));
+        }
+    }
+    Ok(())
+}
+
+fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
+    resolved.open.writable = true;
+    let started = Instant::now();
+    let (store, origin) = resolved.open_store()?;
+    let base = started.elapsed();
+    let forest = if trees > 0 {
+        let progress = resolved.progress();
+        Some(store.build_forest(trees, progress.as_ref(), &AtomicBool::new(false))?)
+    } else {
+        None
+    };
+    let m = store.meta();
+    println!(
+        "{}: {} words × {} dims ({}), index {} in {:.2} s",
+        m.source.display(),
+        m.words,
+        m.dims,
+        m.format,
+        if origin == Origin::Built { "built" } else { "already current" },
+        base.as_secs_f64()
+    );
+    if let Some(f) = forest {
+        println!("forest: {} trees ({:.1} s)", f.trees, f.seconds);
+    }
+    println!("{} ({})", store.dir().display(), human_bytes(store.disk_size()));
+    Ok(0)
+}
+
+fn info(resolved: Resolved) -> anyhow::Result<i32> {
+    let json = resolved.output.json;
+    let started = Instant::now();
+    let (store, origin) = resolved.open_store()?;
+    let ready = started.elapsed();
+    let m = store.meta();
+    let forest = store.forest();
+    if json {
+        let value = serde_json::json!({
+            "meta": m, "index": store.dir(), "size_bytes": store.disk_size(), "forest": forest,
+            "origin": origin, "ready_seconds": ready.as_secs_f64(),
+        });
+        println!("{value}");
+        return Ok(0);
+    }
+    let mut extra = Vec::new();
+    if m.duplicates > 0 {
+        extra.push(format!("{} duplicate words dropped", m.duplicates));
+    }
+    if m.lossy_words > 0 {
+        extra.push(format!("{} words with invalid UTF-8", m.lossy_words));
+    }
+    if m.zero_vectors > 0 {
+        extra.push(format!("{} zero vectors", m.zero_vectors));
+    }
+    println!("file      {}", m.source.display());
+    println!("format    {}{}{}", m.format, if m.compression == "none" { String::new() } else { format!(", {}", m.compression) }, m.member.as_ref().map_or(String::new(), |mb| format!(" member {mb}")));
+    println!("words     {}{}", m.words, m.limit.map_or(String::new(), |l| format!(" (limit {l})")));
+    println!("dims      {}", m.dims);
+    if !extra.is_empty() {
+        println!("notes     {}", extra.join(", "));
+    }
+    println!("index     {} ({})", store.dir().display(), human_bytes(store.disk_size()));
+    println!("built     in {:.2} s{}", m.build_seconds, match origin {
+        Origin::Built => " (just now)",
+        Origin::Waited => " (by another process, waited for it)",
+        Origin::Reused => "",
+    });
+    match forest {
+        Some(f) => println!("forest    {} trees, built in {:.1} s", f.trees, f.seconds),
+        None => println!("forest    not built (exact search; `vecsh build` adds it)"),
+    }
+    Ok(0)
+}
+
+/// Streams the source's rows (after --limit) to GloVe text: exact values, rounded to `decimals`.
+/// This is how the built-in vocabulary was made (see README).
+fn export(source: &Path, load: &LoadOptions, output: &Path, decimals: usize) -> anyhow::Result<()> {
+    let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
+    let mut w: Box<dyn Write> = if output.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::best()))
+    } else {
+        Box::new(std::io::BufWriter::new(file))
+    };
+    let mut line = String::new();
+    crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
+        let dims = batch.vectors.len() / batch.words.len().max(1);
+        for (word, row) in batch.words.iter().zip(batch.vectors.chunks_exact(dims)) {
+            line.clear();
+            line.push_str(word);
+            for x in row {
+                line.push(' ');
+                line.push_str(&format_value(*x, decimals));
+            }
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    })?;
+    w.flush()?;
+    Ok(())
+}
+
+/// `x` with at most `decimals` decimals and no trailing zeros ("0.418", "-1.2", "0").
+fn format_value(x: f32, decimals: usize) -> String {
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    if s == "-0" { "0".to_string() } else { s.to_string() }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut x = n as f64;
+    let mut unit = 0;
+    while x >= 1024.0 && unit < UNITS.len() - 1 {
+        x /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{x:.1} {}", UNITS[unit])
+    }
+}

@@ -1,1 +1,614 @@
-//! TODO
+//! Evaluation of statements against a store. The evaluator never prints: every line yields a
+//! `Value` (or an `EvalError` carrying a span) that the front-end renders.
+//!
+//! Meaning follows gensim's `KeyedVectors.most_similar`: each word's vector is unit-normalised,
+//! terms are combined with their signs and scalars, the result is normalised, and neighbours are
+//! ranked by cosine with the expression's own words left out. Named results substitute: after
+//! `let royal = king - man`, `royal + woman` means exactly `king - man + woman`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ast::{BinOp, Expr, ExprKind, Span, Statement};
+use crate::index::Store;
+use crate::parse;
+use crate::search::{self, Hit, Query};
+
+/// How neighbours are searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Exact unless the vocabulary is large enough for the forest to win and the forest exists.
+    Auto,
+    Exact,
+    Approx,
+}
+
+/// 3CosAdd (cosine of the combined vector) or 3CosMul (Levy & Goldberg's multiplicative form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Add,
+    Mul,
+}
+
+/// From this many words on, `Auto` prefers the forest (when built). Below it the exact scan is
+/// both exact and at least as fast: see the README's scaling figures.
+pub const AUTO_APPROX_MIN_WORDS: usize = 2_000_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub k: usize,
+    pub mode: SearchMode,
+    /// Show the expression's own words among the neighbours.
+    pub include_inputs: bool,
+    pub method: Method,
+    /// arroy oversampling in approximate mode (0: arroy's default).
+    pub oversampling: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { k: 10, mode: SearchMode::Auto, include_inputs: false, method: Method::Add, oversampling: 8 }
+    }
+}
+
+/// Which search produced an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchUsed {
+    Exact,
+    Approx,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Neighbour {
+    pub word: String,
+    pub score: f32,
+}
+
+/// The result of one line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Value {
+    Neighbours {
+        query: String,
+        method: Method,
+        search: SearchUsed,
+        neighbours: Vec<Neighbour>,
+        /// Set when the requested search could not be used (e.g. no forest yet).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    Scalar { query: String, value: f64 },
+    /// `odd(...)`: the word that does not match, with every word's cosine to their mean.
+    Odd { query: String, word: String, scores: Vec<Neighbour> },
+    Bound { name: String, query: String },
+    Setting { name: String, value: String },
+    Ast { text: String },
+    Vars { vars: Vec<(String, String)> },
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    pub message: String,
+    pub span: Option<Span>,
+    pub help: Option<String>,
+}
+
+impl EvalError {
+    fn at(span: Span, message: impl Into<String>) -> EvalError {
+        EvalError { message: message.into(), span: Some(span), help: None }
+    }
+
+    fn help(mut self, help: impl Into<String>) -> EvalError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl From<parse::ParseError> for EvalError {
+    fn from(e: parse::ParseError) -> Self {
+        EvalError { message: e.message, span: Some(e.span), help: e.help }
+    }
+}
+
+pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+/// A linear combination of unit word vectors: what a vector expression means.
+#[derive(Debug, Clone, PartialEq)]
+struct Combination {
+    /// Σ weight · unit(word), accumulated in f64.
+    vector: Vec<f64>,
+    /// (word id, weight) for each word term, in order; used for exclusion and 3CosMul.
+    terms: Vec<(u32, f64)>,
+}
+
+impl Combination {
+    fn scaled(mut self, factor: f64) -> Combination {
+        self.vector.iter_mut().for_each(|x| *x *= factor);
+        self.terms.iter_mut().for_each(|t| t.1 *= factor);
+        self
+    }
+
+    fn plus(mut self, other: Combination, sign: f64) -> Combination {
+        for (a, b) in self.vector.iter_mut().zip(&other.vector) {
+            *a += sign * b;
+        }
+        self.terms.extend(other.terms.into_iter().map(|(id, w)| (id, sign * w)));
+        self
+    }
+
+    fn unit_f32(&self) -> Vec<f32> {
+        let norm = self.vector.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return vec![0.0; self.vector.len()];
+        }
+        self.vector.iter().map(|x| (x / norm) as f32).collect()
+    }
+
+    fn input_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.terms.iter().map(|t| t.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// What an expression evaluates to before it is shown.
+#[derive(Debug, Clone)]
+enum Val {
+    Vector(Combination),
+    Number(f64),
+}
+
+struct Binding {
+    value: Combination,
+    source: String,
+}
+
+/// One user's session: settings and named results over one store.
+pub struct Session<'s> {
+    store: &'s Store,
+    pub settings: Settings,
+    vars: BTreeMap<String, Binding>,
+}
+
+/// The functions the language knows, for errors and completion.
+pub const FUNCTIONS: [&str; 4] = ["sim", "odd", "mean", "cosmul"];
+/// The `:` commands the evaluator handles (the front-end adds `help` and `quit`).
+pub const COMMANDS: [&str; 7] = ["k", "exact", "include", "method", "vars", "ast", "let"];
+
+impl<'s> Session<'s> {
+    pub fn new(store: &'s Store, settings: Settings) -> Session<'s> {
+        Session { store, settings, vars: BTreeMap::new() }
+    }
+
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// Names of the results bound so far.
+    pub fn var_names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(|k| k.as_str())
+    }
+
+    /// Parses and evaluates one line.
+    pub fn run_line(&mut self, line: &str) -> Result<Value> {
+        let statement = parse::parse_statement(line)?;
+        self.run(&statement, line)
+    }
+
+    pub fn run(&mut self, statement: &Statement, line: &str) -> Result<Value> {
+        match statement {
+            Statement::Empty => Ok(Value::Nothing),
+            Statement::Expr(expr) => self.show(expr, line),
+            Statement::Let { name, name_span, value } => {
+                let combination = match self.eval(value)? {
+                    Val::Vector(c) => c,
+                    Val::Number(_) => {
+                        return Err(EvalError::at(value.span, "only vector results can be named")
+                            .help("a name stands for a vector, e.g. let royal = king - man"))
+                    }
+                };
+                if FUNCTIONS.contains(&name.as_str()) {
+                    return Err(EvalError::at(*name_span, format!("'{name}' is a function name")));
+                }
+                let source = source_text(line, value.span);
+                self.vars.insert(name.clone(), Binding { value: combination, source: source.clone() });
+                Ok(Value::Bound { name: name.clone(), query: source })
+            }
+            Statement::Command { name, name_span, args, args_span } => self.command(name, *name_span, args, *args_span),
+        }
+    }
+
+    fn command(&mut self, name: &str, name_span: Span, args: &str, args_span: Span) -> Result<Value> {
+        let setting = |name: &str, value: String| Ok(Value::Setting { name: name.to_string(), value });
+        let on_off = |args: &str| match args {
+            "on" | "true" | "yes" => Ok(true),
+            "off" | "false" | "no" => Ok(false),
+            _ => Err(EvalError::at(args_span, format!("expected on or off, found '{args}'"))),
+        };
+        match name {
+            "k" => {
+                if args.is_empty() {
+                    return setting("k", self.settings.k.to_string());
+                }
+                let k: usize = args
+                    .parse()
+                    .ok()
+                    .filter(|&k| k > 0)
+                    .ok_or_else(|| EvalError::at(args_span, format!("expected a positive whole number, found '{args}'")))?;
+                self.settings.k = k;
+                setting("k", k.to_string())
+            }
+            "exact" => {
+                if !args.is_empty() {
+                    self.settings.mode = if on_off(args)? { SearchMode::Exact } else { SearchMode::Approx };
+                }
+                setting("exact", mode_name(self.settings.mode).to_string())
+            }
+            "include" => {
+                if !args.is_empty() {
+                    self.settings.include_inputs = on_off(args)?;
+                }
+                setting("include", if self.settings.include_inputs { "on" } else { "off" }.to_string())
+            }
+            "method" => {
+                match args {
+                    "" => {}
+                    "add" | "3cosadd" => self.settings.method = Method::Add,
+                    "mul" | "3cosmul" | "cosmul" => self.settings.method = Method::Mul,
+                    _ => return Err(EvalError::at(args_span, format!("expected add or mul, found '{args}'"))),
+                }
+                setting("method", method_name(self.settings.method).to_string())
+            }
+            "vars" => Ok(Value::Vars {
+                vars: self.vars.iter().map(|(k, b)| (k.clone(), b.source.clone())).collect(),
+            }),
+            "ast" => {
+                let inner = parse::parse_statement(args).map_err(|e| {
+                    let shift = |s: Span| Span::new(s.start + args_span.start, s.end + args_span.start);
+                    EvalError { message: e.message, span: Some(shift(e.span)), help: e.help }
+                })?;
+                let text = match inner {
+                    Statement::Expr(e) => e.to_string(),
+                    Statement::Let { name, value, .. } => format!("let {name} = {value}"),
+                    Statement::Empty => String::new(),
+                    Statement::Command { name, args, .. } => format!(":{name} {args}"),
+                };
+                Ok(Value::Ast { text })
+            }
+            _ => {
+                let mut err = EvalError::at(name_span, format!("unknown command ':{name}'"));
+                let known = COMMANDS.iter().chain(["help", "quit", "info"].iter());
+                if let Some(best) = closest(name, known.copied()) {
+                    err = err.help(format!("did you mean ':{best}'?"));
+                } else {
+                    err = err.help("type :help for the list of commands");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Evaluates an expression statement into something to show.
+    fn show(&mut self, expr: &Expr, line: &str) -> Result<Value> {
+        let query = source_text(line, expr.span);
+        if let ExprKind::Call { name, args, name_span } = &expr.kind {
+            match name.as_str() {
+                "odd" => return self.odd(args, *name_span, expr.span, query),
+                "cosmul" => {
+                    let [arg] = args.as_slice() else {
+                        return Err(EvalError::at(expr.span, "cosmul takes one expression, e.g. cosmul(king - man + woman)"));
+                    };
+                    let c = self.vector(arg)?;
+                    return self.neighbours(&c, Method::Mul, query);
+                }
+                _ => {}
+            }
+        }
+        // A lone number such as `1999` is the vocabulary word when there is one.
+        if let ExprKind::Number { text, .. } = &expr.kind {
+            if self.store.id(text).is_some() {
+                let c = self.word(text, true, expr.span)?;
+                return self.neighbours(&c, self.settings.method, query);
+            }
+        }
+        match self.eval(expr)? {
+            Val::Number(value) => Ok(Value::Scalar { query, value }),
+            Val::Vector(c) => self.neighbours(&c, self.settings.method, query),
+        }
+    }
+
+    fn neighbours(&self, c: &Combination, method: Method, query: String) -> Result<Value> {
+        let exclude = if self.settings.include_inputs { Vec::new() } else { c.input_ids() };
+        let k = self.settings.k;
+        if method == Method::Mul {
+            let hits = cosmul_top_k(self.store, &c.terms, k, &exclude);
+            return Ok(Value::Neighbours { query, method, search: SearchUsed::Exact, neighbours: self.named(&hits), note: None });
+        }
+        let vector = c.unit_f32();
+        let q = Query { vector: &vector, k, exclude: &exclude, limit: self.store.len() };
+        let want_approx = match self.settings.mode {
+            SearchMode::Exact => false,
+            SearchMode::Approx => true,
+            SearchMode::Auto => self.store.len() >= AUTO_APPROX_MIN_WORDS,
+        };
+        let mut note = None;
+        if want_approx {
+            match self.store.approx_top_k(&q, self.settings.oversampling) {
+                Ok(Some(hits)) => {
+                    return Ok(Value::Neighbours { query, method, search: SearchUsed::Approx, neighbours: self.named(&hits), note: None });
+                }
+                Ok(None) => {
+                    if self.settings.mode == SearchMode::Approx {
+                        note = Some("the approximate-search forest is not built yet; this answer is exact".to_string());
+                    }
+                }
+                Err(e) => note = Some(format!("approximate search failed ({e}); this answer is exact")),
+            }
+        }
+        let hits = self.store.exact_top_k(&q);
+        Ok(Value::Neighbours { query, method, search: SearchUsed::Exact, neighbours: self.named(&hits), note })
+    }
+
+    fn named(&self, hits: &[Hit]) -> Vec<Neighbour> {
+        hits.iter()
+            .map(|h| Neighbour { word: self.store.word(h.id).unwrap_or("?").to_string(), score: h.score })
+            .collect()
+    }
+
+    /// gensim's doesnt_match: the word whose unit vector is least similar to the mean of all.
+    fn odd(&mut self, args: &[Expr], name_span: Span, span: Span, query: String) -> Result<Value> {
+        if args.len() < 2 {
+            return Err(EvalError::at(span, "odd needs at least two words, e.g. odd(breakfast, cereal, dinner, lunch)"));
+        }
+        let _ = name_span;
+        let mut units = Vec::new();
+        for arg in args {
+            let c = self.vector(arg)?;
+            units.push((source_text_of(arg), c.unit_f32()));
+        }
+        let dims = self.store.dims();
+        let mut mean = vec![0f32; dims];
+        for (_, u) in &units {
+            mean.iter_mut().zip(u).for_each(|(m, x)| *m += x / units.len() as f32);
+        }
+        let mut scores: Vec<Neighbour> =
+            units.iter().map(|(w, u)| Neighbour { word: w.clone(), score: search::dot(u, &mean) }).collect();
+        let word = scores
+            .iter()
+            .min_by(|a, b| a.score.total_cmp(&b.score))
+            .map(|n| n.word.clone())
+            .unwrap_or_default();
+        // Show every word with its cosine to the (normalised) mean, least similar first.
+        let norm = search::dot(&mean, &mean).sqrt();
+        if norm > 0.0 {
+            scores.iter_mut().for_each(|n| n.score /= norm);
+        }
+        scores.sort_by(|a, b| a.score.total_cmp(&b.score));
+        Ok(Value::Odd { query, word, scores })
+    }
+
+    fn vector(&mut self, expr: &Expr) -> Result<Combination> {
+        match self.eval(expr)? {
+            Val::Vector(c) => Ok(c),
+            Val::Number(n) => Err(EvalError::at(expr.span, format!("expected a vector here, found the number {n}"))),
+        }
+    }
+
+    fn eval(&mut self, expr: &Expr) -> Result<Val> {
+        match &expr.kind {
+            ExprKind::Word { text, quoted } => self.word(text, *quoted, expr.span).map(Val::Vector),
+            ExprKind::Number { value, .. } => Ok(Val::Number(*value)),
+            ExprKind::Neg(inner) => Ok(match self.eval(inner)? {
+                Val::Number(n) => Val::Number(-n),
+                Val::Vector(c) => Val::Vector(c.scaled(-1.0)),
+            }),
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, expr.span),
+            ExprKind::Analogy { a, b, c } => {
+                let (a, b, c) = (self.vector(a)?, self.vector(b)?, self.vector(c)?);
+                Ok(Val::Vector(b.plus(a, -1.0).plus(c, 1.0)))
+            }
+            ExprKind::Call { name, name_span, args } => self.call(name, *name_span, args, expr.span),
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, span: Span) -> Result<Val> {
+        // A bare number beside + or - with a vector is a word (`1999 + 2000`), not a scalar.
+        let l = self.eval(lhs)?;
+        let r = self.eval(rhs)?;
+        match (op, l, r) {
+            (BinOp::Add | BinOp::Sub, Val::Number(a), Val::Number(b)) => {
+                Ok(Val::Number(if op == BinOp::Add { a + b } else { a - b }))
+            }
+            (BinOp::Add | BinOp::Sub, l, r) => {
+                let sign = if op == BinOp::Add { 1.0 } else { -1.0 };
+                let l = self.as_vector(l, lhs)?;
+                let r = self.as_vector(r, rhs)?;
+                Ok(Val::Vector(l.plus(r, sign)))
+            }
+            (BinOp::Mul, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a * b)),
+            (BinOp::Mul, Val::Number(a), Val::Vector(c)) | (BinOp::Mul, Val::Vector(c), Val::Number(a)) => {
+                Ok(Val::Vector(c.scaled(a)))
+            }
+            (BinOp::Mul, Val::Vector(_), Val::Vector(_)) => Err(EvalError::at(span, "cannot multiply two vectors")
+                .help(format!("for their cosine similarity, write sim({}, {})", lhs, rhs))),
+            (BinOp::Div, _, Val::Number(b)) if b == 0.0 => Err(EvalError::at(rhs.span, "division by zero")),
+            (BinOp::Div, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a / b)),
+            (BinOp::Div, Val::Vector(c), Val::Number(b)) => Ok(Val::Vector(c.scaled(1.0 / b))),
+            (BinOp::Div, _, Val::Vector(_)) => {
+                Err(EvalError::at(rhs.span, "cannot divide by a vector").help("divide by a number, e.g. king / 2"))
+            }
+        }
+    }
+
+    /// A number standing where a vector is expected is the vocabulary word it spells.
+    fn as_vector(&mut self, v: Val, expr: &Expr) -> Result<Combination> {
+        match (v, &expr.kind) {
+            (Val::Vector(c), _) => Ok(c),
+            (Val::Number(_), ExprKind::Number { text, .. }) if self.store.id(text).is_some() => {
+                self.word(text, true, expr.span)
+            }
+            (Val::Number(n), _) => Err(EvalError::at(expr.span, format!("cannot add the number {} to a vector", crate::render::format_number(n)))
+                .help("scale a vector with * or /, e.g. 0.5 * king; quote a word that looks like a number: \"1/2\"")),
+        }
+    }
+
+    fn call(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Result<Val> {
+        match name {
+            "sim" => {
+                let [a, b] = args else {
+                    return Err(EvalError::at(span, "sim takes two expressions, e.g. sim(king, queen)"));
+                };
+                let (a, b) = (self.vector(a)?.unit_f32(), self.vector(b)?.unit_f32());
+                Ok(Val::Number(search::dot(&a, &b) as f64))
+            }
+            "mean" => {
+                if args.is_empty() {
+                    return Err(EvalError::at(span, "mean needs at least one expression"));
+                }
+                let mut total: Option<Combination> = None;
+                for arg in args {
+                    let c = self.vector(arg)?;
+                    total = Some(match total {
+                        None => c,
+                        Some(t) => t.plus(c, 1.0),
+                    });
+                }
+                Ok(Val::Vector(total.expect("at least one argument").scaled(1.0 / args.len() as f64)))
+            }
+            "odd" | "cosmul" => Err(EvalError::at(span, format!("{name}(...) can only stand alone on a line"))
+                .help(format!("its result is a ranking, not a vector: write {name}(...) by itself"))),
+            _ => {
+                let mut err = EvalError::at(name_span, format!("unknown function '{name}'"));
+                if let Some(best) = closest(name, FUNCTIONS.iter().copied()) {
+                    err = err.help(format!("did you mean '{best}'?"));
+                } else {
+                    err = err.help("functions: sim(a, b), odd(a, b, c, ...), mean(a, b, ...), cosmul(expr)");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn word(&self, text: &str, quoted: bool, span: Span) -> Result<Combination> {
+        if !quoted {
+            if let Some(binding) = self.vars.get(text) {
+                return Ok(binding.value.clone());
+            }
+        }
+        if let Some(id) = self.store.id(text) {
+            let unit = self.store.vector(id).expect("ids from the table have vectors");
+            return Ok(Combination { vector: unit.iter().map(|&x| x as f64).collect(), terms: vec![(id, 1.0)] });
+        }
+        Err(self.unknown_word(text, span))
+    }
+
+    fn unknown_word(&self, text: &str, span: Span) -> EvalError {
+        let err = EvalError::at(span, format!("unknown word '{text}'"));
+        // `king-man` is one token (a word may contain '-', like e-mail); if its parts are known,
+        // the user almost certainly meant subtraction.
+        if text.contains('-') && !text.starts_with('-') && !text.ends_with('-') {
+            let parts: Vec<&str> = text.split('-').collect();
+            if parts.iter().all(|p| self.store.id(p).is_some() || self.vars.contains_key(*p)) {
+                return err.help(format!("did you mean '{}'? (put spaces around '-' to subtract)", parts.join(" - ")));
+            }
+        }
+        let lower = text.to_lowercase();
+        if lower != text && self.store.id(&lower).is_some() {
+            return err.help(format!("did you mean '{lower}'?"));
+        }
+        let names = self.vars.keys().map(|k| k.as_str());
+        match closest_word(self.store, &lower, names) {
+            Some(best) => err.help(format!("did you mean '{best}'?")),
+            None => err,
+        }
+    }
+}
+
+fn mode_name(mode: SearchMode) -> &'static str {
+    match mode {
+        SearchMode::Auto => "auto",
+        SearchMode::Exact => "on",
+        SearchMode::Approx => "off",
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Add => "add",
+        Method::Mul => "mul",
+    }
+}
+
+fn source_text(line: &str, span: Span) -> String {
+    line.get(span.start..span.end).unwrap_or("").trim().to_string()
+}
+
+fn source_text_of(expr: &Expr) -> String {
+    match &expr.kind {
+        ExprKind::Word { text, .. } | ExprKind::Number { text, .. } => text.clone(),
+        _ => expr.to_string(),
+    }
+}
+
+/// The closest name by edit distance, if it is close enough to be a plausible typo.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|&(d, c)| d <= 2 && d < c.chars().count().max(2))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// The vocabulary word (or name) nearest to `text`, preferring frequent words among equals.
+/// Scans the word table once; only used on the error path.
+fn closest_word<'a>(store: &'a Store, text: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
+    let len = text.chars().count();
+    let max_distance = if len <= 4 { 1 } else { 2 };
+    let mut best: Option<(usize, String)> = None;
+    let words = store.words().map(|(_, w)| w);
+    for candidate in names.chain(words) {
+        let clen = candidate.chars().count();
+        if clen.abs_diff(len) > max_distance {
+            continue;
+        }
+        let d = strsim::damerau_levenshtein(text, candidate);
+        // Ids are in frequency order: the first word at a distance wins ties.
+        if d <= max_distance && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+            best = Some((d, candidate.to_string()));
+            if d == 1 && len > 2 {
+                // Nothing better than one edit is possible for a word not in the vocabulary.
+                break;
+            }
+        }
+    }
+    best.map(|(_, w)| w)
+}
+
+/// 3CosMul (gensim's most_similar_cosmul): Π (1+cos(x, pos))/2 / (Π (1+cos(x, neg))/2 + ε).
+fn cosmul_top_k(store: &Store, terms: &[(u32, f64)], k: usize, exclude: &[u32]) -> Vec<Hit> {
+    let unit = store.unit_rows();
+    let pos: Vec<Vec<f32>> = terms.iter().filter(|t| t.1 > 0.0).map(|t| unit.row(t.0 as usize).to_vec()).collect();
+    let neg: Vec<Vec<f32>> = terms.iter().filter(|t| t.1 < 0.0).map(|t| unit.row(t.0 as usize).to_vec()).collect();
+    let mut hits: Vec<Hit> = (0..store.len())
+        .filter(|id| !exclude.contains(&(*id as u32)))
+        .filter_map(|id| {
+            let row = unit.row(id);
+            if row.iter().all(|&x| x == 0.0) {
+                return None;
+            }
+            let p: f32 = pos.iter().map(|v| (1.0 + search::dot(row, v)) / 2.0).product();
+            let n: f32 = neg.iter().map(|v| (1.0 + search::dot(row, v)) / 2.0).product();
+            Some(Hit { id: id as u32, score: p / (n + 1e-6) })
+        })
+        .collect();
+    search::sort_hits(&mut hits);
+    hits.truncate(k);
+    hits
+}

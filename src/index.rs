@@ -28,6 +28,9 @@ use crate::search::{self, Hit, Query, QuantRows, Rows};
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
 pub const SCHEMA_VERSION: u32 = 1;
+/// Trees `vecsh build` puts in the forest unless told otherwise (see the README for the
+/// recall and build-time measurements behind this choice).
+pub const DEFAULT_TREES: usize = 30;
 /// Rows per stored vector chunk. Chunks keep each LMDB value (and each write transaction)
 /// bounded: 65,536 rows × 300 dims × 4 bytes = 75 MiB at most for common files.
 const ROWS_PER_CHUNK: usize = 1 << 16;

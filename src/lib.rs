@@ -5,9 +5,12 @@
 
 pub mod ast;
 pub mod cli;
+pub mod embedded;
 pub mod eval;
 pub mod index;
 pub mod loader;
 pub mod parse;
 pub mod progress;
+pub mod render;
+pub mod repl;
 pub mod search;
