@@ -424,12 +424,32 @@ impl Store {
         Ok(Some(hits))
     }
 
-    /// Builds the arroy forest with `trees` trees (0: arroy's default) in one write transaction:
-    /// a cancelled or killed build commits nothing. Returns at once if a forest exists.
+    /// Builds the arroy forest now (see `ForestBuilder::build`).
     pub fn build_forest(&self, trees: usize, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ForestMeta> {
+        self.forest_builder()?.build(trees, progress, cancel)
+    }
+
+    /// A handle that builds the forest on another thread while this store keeps answering.
+    pub fn forest_builder(&self) -> Result<ForestBuilder> {
         if !self.writable {
             return Err(IndexError::ReadOnly);
         }
+        Ok(ForestBuilder { env: self.env.clone(), dbs: self.dbs, dir: self.dir.clone(), meta: self.meta.clone() })
+    }
+}
+
+/// Builds the approximate-search forest of one index; `Send`, so it can run in the background.
+pub struct ForestBuilder {
+    env: Env<WithoutTls>,
+    dbs: Dbs,
+    dir: PathBuf,
+    meta: Meta,
+}
+
+impl ForestBuilder {
+    /// Builds the forest with `trees` trees (0: arroy's default) in one write transaction: a
+    /// cancelled or killed build commits nothing. Returns at once if a forest exists.
+    pub fn build(&self, trees: usize, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ForestMeta> {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let forest_err = |e| IndexError::Forest { path: self.dir.clone(), source: e };
         let started = Instant::now();
@@ -440,18 +460,25 @@ impl Store {
                 return Ok(meta);
             }
         }
-        let writer = arroy::Writer::<Cosine>::new(self.dbs.forest, 0, self.dims());
+        let dims = self.meta.dims;
+        let writer = arroy::Writer::<Cosine>::new(self.dbs.forest, 0, dims);
         writer.clear(&mut wtxn).map_err(forest_err)?;
-        let unit = self.unit_rows();
-        for id in 0..self.len() {
-            let row = unit.row(id);
-            if row.iter().any(|&x| x != 0.0) {
-                writer.add_item(&mut wtxn, id as u32, row).map_err(forest_err)?;
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        let rpc = self.meta.rows_per_chunk;
+        for chunk in 0..self.meta.words.div_ceil(rpc) {
+            let bytes = self.dbs.unit.get(&rtxn, &(chunk as u32)).map_err(lmdb)?.unwrap_or_default();
+            for (i, row) in bytes.chunks_exact(dims * 4).enumerate() {
+                let row: Vec<f32> = row.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                // Zero vectors stay out of the forest so they are never returned.
+                if row.iter().any(|&x| x != 0.0) {
+                    writer.add_item(&mut wtxn, (chunk * rpc + i) as u32, &row).map_err(forest_err)?;
+                }
             }
-            if id % 8192 == 0 && cancel.load(Ordering::Relaxed) {
+            if cancel.load(Ordering::Relaxed) {
                 return Err(IndexError::Cancelled);
             }
         }
+        drop(rtxn);
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let mut builder = writer.builder(&mut rng);
         if trees > 0 {
@@ -478,11 +505,6 @@ impl Store {
         self.dbs.meta.put(&mut wtxn, "forest", &json).map_err(lmdb)?;
         wtxn.commit().map_err(lmdb)?;
         Ok(meta)
-    }
-
-    /// A handle to the environment for a forest builder on another thread.
-    pub fn is_writable(&self) -> bool {
-        self.writable
     }
 }
 

@@ -189,3 +189,18 @@ fn a_garbage_index_file_is_rebuilt() {
     let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
     assert_eq!((origin, store.len()), (Origin::Built, 40));
 }
+
+#[test]
+fn forest_builds_on_another_thread_while_the_store_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 1500, 8);
+    let o = OpenOptions { writable: true, ..opts(&tmp.path().join("c")) };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let builder = store.forest_builder().unwrap();
+    let handle = std::thread::spawn(move || builder.build(4, &Silent, &AtomicBool::new(false)));
+    let q = store.vector(1).unwrap().to_vec();
+    let query = Query { vector: &q, k: 3, exclude: &[1], limit: store.len() };
+    assert_eq!(store.exact_top_k(&query).len(), 3, "exact search answers during the build");
+    assert_eq!(handle.join().unwrap().unwrap().trees, 4);
+    assert!(store.approx_top_k(&query, 0).unwrap().is_some(), "the finished forest is seen");
+}
