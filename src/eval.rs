@@ -524,9 +524,9 @@ impl<'s> Session<'s> {
             return err.help(format!("did you mean '{lower}'?"));
         }
         let names = self.vars.keys().map(|k| k.as_str());
-        match closest_word(self.store, &lower, names) {
-            Some(best) => err.help(format!("did you mean '{best}'?")),
-            None => err,
+        match closest_words(self.store, &lower, names).as_slice() {
+            [] => err,
+            found => err.help(format!("did you mean {}?", alternatives(found))),
         }
     }
 }
@@ -566,29 +566,41 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         .map(|(_, c)| c)
 }
 
-/// The vocabulary word (or name) nearest to `text`, preferring frequent words among equals.
-/// Scans the word table once; only used on the error path.
-fn closest_word<'a>(store: &'a Store, text: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
+/// The vocabulary words (or names) nearest to `text`: fewest edits, then Jaro-Winkler
+/// similarity (which rewards a shared start), then frequency; up to three when they are about
+/// equally close (`womn` → `women` or `woman`). Scans the word table once: error path only.
+fn closest_words<'a>(store: &'a Store, text: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let len = text.chars().count();
     let max_distance = if len <= 4 { 1 } else { 2 };
-    let mut best: Option<(usize, String)> = None;
-    let words = store.words().map(|(_, w)| w);
-    for candidate in names.chain(words) {
-        let clen = candidate.chars().count();
-        if clen.abs_diff(len) > max_distance {
+    // (edits, -similarity, order seen): ids are in frequency order, so earlier wins ties.
+    let mut found: Vec<(usize, f64, usize, &str)> = Vec::new();
+    for (seen, candidate) in names.chain(store.words().map(|(_, w)| w)).enumerate() {
+        if candidate.chars().count().abs_diff(len) > max_distance {
             continue;
         }
         let d = strsim::damerau_levenshtein(text, candidate);
-        // Ids are in frequency order: the first word at a distance wins ties.
-        if d <= max_distance && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
-            best = Some((d, candidate.to_string()));
-            if d == 1 && len > 2 {
-                // Nothing better than one edit is possible for a word not in the vocabulary.
-                break;
-            }
+        if d <= max_distance {
+            found.push((d, -strsim::jaro_winkler(text, candidate), seen, candidate));
         }
     }
-    best.map(|(_, w)| w)
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let Some(&(best_d, best_sim, _, _)) = found.first() else { return Vec::new() };
+    found
+        .iter()
+        .filter(|c| c.0 == best_d && c.1 - best_sim < 0.02)
+        .take(3)
+        .map(|c| c.3.to_string())
+        .collect()
+}
+
+/// "'a'", "'a' or 'b'", "'a', 'b' or 'c'".
+fn alternatives(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 /// 3CosMul (gensim's most_similar_cosmul): Π (1+cos(x, pos))/2 / (Π (1+cos(x, neg))/2 + ε).

@@ -1,1 +1,1293 @@
-//! TODO
+//! Reading embedding files: GloVe text, word2vec/fastText text and word2vec C binary,
+//! plain, gzipped or inside a zip archive.
+//!
+//! The loader streams rows to a sink in file order and never prints. Text is parsed in
+//! parallel: the input is cut into blocks at line boundaries, each block into pieces that
+//! rayon parses independently; the pieces are then handed over in order, which is where
+//! line numbers, duplicates, `limit` and the header's row count are settled.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+/// Decompressed bytes parsed per round for text; bounds the memory held besides the sink's.
+const BLOCK: usize = 8 << 20;
+/// Pieces smaller than this cost more in scheduling than they gain in parallelism.
+const MIN_PIECE: usize = 64 << 10;
+/// Rows per batch for word2vec binary.
+const BINARY_BATCH: usize = 16 << 10;
+/// A binary "word" longer than this means we are reading garbage, not a vocabulary.
+const MAX_BINARY_WORD: usize = 64 << 10;
+/// Headers announcing more dimensions than this are corrupt, not ambitious.
+const MAX_DIMS: u64 = 1 << 20;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+// ---------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Format {
+    Glove,
+    Word2VecText,
+    Word2VecBinary,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Glove => "GloVe text",
+            Format::Word2VecText => "word2vec text",
+            Format::Word2VecBinary => "word2vec binary",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin or word2vec-binary)")]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "glove" => Ok(Format::Glove),
+            "w2v-text" | "word2vec-text" | "fasttext" => Ok(Format::Word2VecText),
+            "w2v-bin" | "word2vec-binary" => Ok(Format::Word2VecBinary),
+            _ => Err(UnknownFormat(s.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Overrides format detection.
+    pub format: Option<Format>,
+    /// Zip member to read.
+    pub member: Option<String>,
+    /// Stop after this many kept words.
+    pub limit: Option<usize>,
+}
+
+/// Rows in file order. `vectors.len() == words.len() * dims`; raw values exactly as in
+/// the file (not normalised).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub words: Vec<String>,
+    pub vectors: Vec<f32>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadReport {
+    pub format: Format,
+    /// "none", "gzip" or "zip".
+    pub compression: &'static str,
+    /// Zip member read.
+    pub member: Option<String>,
+    pub dims: usize,
+    /// Rows kept (unique words, after limit).
+    pub words: usize,
+    /// Rows dropped because the word was seen before (the first one is kept).
+    pub duplicates: usize,
+    /// Kept words that were not valid UTF-8 (decoded lossily).
+    pub lossy_words: usize,
+    /// (count, dims) from a header line, if any.
+    pub header: Option<(u64, u64)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The zip archive is unreadable, or which member to read is unclear.
+    #[error("{file}: {message}")]
+    Archive { file: String, message: String },
+    /// The content is not a valid embedding file.
+    #[error("{location}: {problem}")]
+    Data {
+        location: Location,
+        problem: Problem,
+    },
+    /// The sink refused a batch.
+    #[error(transparent)]
+    Sink(anyhow::Error),
+}
+
+/// Where a data problem is. `file` is the path as given, plus `:member` for zip archives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// 1-based line of the (decompressed) text.
+    Line { file: String, line: u64 },
+    /// Byte offset within the (decompressed) binary stream.
+    Offset { file: String, offset: u64 },
+    /// The file as a whole.
+    File { file: String },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line { file, line } => write!(f, "{file}:{line}"),
+            Location::Offset { file, offset } => write!(f, "{file}: byte offset {offset}"),
+            Location::File { file } => f.write_str(file),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("empty file: no rows")]
+    Empty,
+    #[error("empty: the header announces {count} rows but none follow")]
+    HeaderOnly { count: u64 },
+    #[error("malformed header '{line}': expected two integers, 'count dims'")]
+    BadHeader { line: String },
+    #[error("the header says {dims} dimensions; expected between 1 and {MAX_DIMS}")]
+    BadHeaderDims { dims: u64 },
+    #[error("the first row has a word but no values, so there are 0 dimensions")]
+    NoValues,
+    #[error("blank line (blank lines are only allowed at the end of the file)")]
+    BlankLine,
+    #[error("expected {expected} values after the word, found {found}")]
+    WrongValueCount { expected: usize, found: usize },
+    #[error("'{token}' is not a number (value {index} of {dims})")]
+    NotANumber {
+        token: String,
+        index: usize,
+        dims: usize,
+    },
+    #[error("'{token}' is not finite (value {index} of {dims})")]
+    NotFinite {
+        token: String,
+        index: usize,
+        dims: usize,
+    },
+    #[error("the header says {expected} rows, but the file ends after {found}")]
+    TooFewRows { expected: u64, found: u64 },
+    #[error("more rows than the {expected} the header announces")]
+    TooManyRows { expected: u64 },
+    #[error("file ends inside the word of row {row} of {count}")]
+    TruncatedWord { row: u64, count: u64 },
+    #[error(
+        "the word of row {row} is longer than {MAX_BINARY_WORD} bytes; not a word2vec binary file?"
+    )]
+    WordTooLong { row: u64 },
+    #[error("file ends inside the vector of word '{word}' (row {row} of {count}): expected {expected} bytes, found {found}")]
+    TruncatedVector {
+        word: String,
+        row: u64,
+        count: u64,
+        expected: usize,
+        found: usize,
+    },
+    #[error("value {index} of {dims} of word '{word}' (row {row}) is not finite ({value})")]
+    BinaryNotFinite {
+        word: String,
+        row: u64,
+        index: usize,
+        dims: usize,
+        value: f32,
+    },
+}
+
+/// Reads an embedding file and hands its rows to `sink` in file order, in batches.
+///
+/// `on_progress(done, total)` reports source bytes consumed (compressed bytes for .gz and
+/// .zip). `sink` errors abort the load and come back as [`LoadError::Sink`].
+pub fn load(
+    path: &Path,
+    opts: &LoadOptions,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
+) -> Result<LoadReport, LoadError> {
+    let label = path.display().to_string();
+    let io_err = |source| LoadError::Io {
+        file: label.clone(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+
+    let mut rows = Rows::new(sink, opts.limit);
+    let (compression, member, layout) = match sniff(&magic[..n]) {
+        Compression::Zip => {
+            let (member, layout) = load_zip(file, &label, opts, on_progress, &mut rows)?;
+            ("zip", Some(member), layout)
+        }
+        Compression::Gzip => {
+            let count = Arc::new(AtomicU64::new(0));
+            let counted = Counting {
+                inner: file,
+                count: count.clone(),
+            };
+            let mut reader =
+                flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 18, counted));
+            let progress = Progress::counted(on_progress, count, len);
+            let layout = load_stream(&mut reader, &label, opts, &progress, &mut rows)?;
+            ("gzip", None, layout)
+        }
+        Compression::None => {
+            let layout = load_mapped(&file, len, &label, opts, on_progress, &mut rows)?;
+            ("none", None, layout)
+        }
+    };
+    Ok(LoadReport {
+        format: layout.format,
+        compression,
+        member,
+        dims: layout.dims,
+        words: rows.kept,
+        duplicates: rows.duplicates,
+        lossy_words: rows.lossy,
+        header: layout.header,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Compression wrappers
+// ---------------------------------------------------------------------------------------
+
+enum Compression {
+    None,
+    Gzip,
+    Zip,
+}
+
+/// Content decides, not the file name: downloads often lose or gain extensions.
+fn sniff(magic: &[u8]) -> Compression {
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
+        Compression::Zip
+    } else {
+        Compression::None
+    }
+}
+
+fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Counts bytes pulled from the compressed source, which is what progress is measured in.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Counting<R> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+struct Progress<'a> {
+    callback: &'a (dyn Fn(u64, u64) + Sync),
+    /// Compressed sources: (bytes read so far, value at the start of the data).
+    counter: Option<(Arc<AtomicU64>, u64)>,
+    total: u64,
+}
+
+impl<'a> Progress<'a> {
+    fn mapped(callback: &'a (dyn Fn(u64, u64) + Sync), total: u64) -> Self {
+        Progress {
+            callback,
+            counter: None,
+            total,
+        }
+    }
+
+    fn counted(callback: &'a (dyn Fn(u64, u64) + Sync), count: Arc<AtomicU64>, total: u64) -> Self {
+        let base = count.load(Ordering::Relaxed);
+        Progress {
+            callback,
+            counter: Some((count, base)),
+            total,
+        }
+    }
+
+    /// `offset` is the position in the uncompressed stream; used only when it is also the
+    /// position in the source.
+    fn at(&self, offset: u64) {
+        let done = match &self.counter {
+            Some((count, base)) => count.load(Ordering::Relaxed).saturating_sub(*base),
+            None => offset,
+        };
+        (self.callback)(done.min(self.total), self.total);
+    }
+
+    fn finish(&self) {
+        (self.callback)(self.total, self.total);
+    }
+}
+
+fn load_zip(
+    file: File,
+    label: &str,
+    opts: &LoadOptions,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    rows: &mut Rows,
+) -> Result<(String, Layout), LoadError> {
+    let archive_err = |message: String| LoadError::Archive {
+        file: label.to_owned(),
+        message,
+    };
+    let count = Arc::new(AtomicU64::new(0));
+    let counted = Counting {
+        inner: BufReader::with_capacity(1 << 18, file),
+        count: count.clone(),
+    };
+    let mut archive = zip::ZipArchive::new(counted)
+        .map_err(|e| archive_err(format!("not a readable zip archive: {e}")))?;
+    let names: Vec<String> = (0..archive.len())
+        .filter_map(|i| archive.name_for_index(i))
+        .filter(|name| !name.ends_with('/'))
+        .map(str::to_owned)
+        .collect();
+    let member = choose_member(&names, opts.member.as_deref()).map_err(archive_err)?;
+    let mut entry = archive
+        .by_name(&member)
+        .map_err(|e| archive_err(format!("cannot read member '{member}': {e}")))?;
+    let total = entry.compressed_size();
+    let progress = Progress::counted(on_progress, count, total);
+    let member_label = format!("{label}:{member}");
+    let io_err = |source| LoadError::Io {
+        file: member_label.clone(),
+        source,
+    };
+    // Members are sometimes gzipped themselves (foo.txt.gz inside a zip).
+    let mut head = BufReader::with_capacity(1 << 18, &mut entry);
+    let gzipped = head.fill_buf().map_err(io_err)?.starts_with(&[0x1f, 0x8b]);
+    let layout = if gzipped {
+        let mut reader = flate2::bufread::MultiGzDecoder::new(head);
+        load_stream(&mut reader, &member_label, opts, &progress, rows)?
+    } else {
+        load_stream(&mut head, &member_label, opts, &progress, rows)?
+    };
+    Ok((member, layout))
+}
+
+/// Picks the zip member to read; the error message lists what the user can choose from.
+fn choose_member(names: &[String], wanted: Option<&str>) -> Result<String, String> {
+    let list = |names: &[&String]| {
+        names
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let all: Vec<&String> = names.iter().collect();
+    if let Some(wanted) = wanted {
+        if let Some(name) = names.iter().find(|n| *n == wanted) {
+            return Ok(name.clone());
+        }
+        // Archives often nest files in a folder the user does not think of as part of the name.
+        let by_base: Vec<&String> = names.iter().filter(|n| base_name(n) == wanted).collect();
+        if let [only] = by_base[..] {
+            return Ok(only.clone());
+        }
+        return Err(format!(
+            "no member named '{wanted}'; members: {}",
+            list(&all)
+        ));
+    }
+    let candidates: Vec<&String> = names.iter().filter(|n| is_candidate(n)).collect();
+    match candidates[..] {
+        [only] => Ok(only.clone()),
+        [] if names.len() == 1 => Ok(names[0].clone()),
+        [] => Err(format!(
+            "contains no embedding file (.txt, .vec, .bin, .gz); choose a member with --member: {}",
+            list(&all)
+        )),
+        _ => Err(format!(
+            "contains several embedding files; choose one with --member: {}",
+            list(&candidates)
+        )),
+    }
+}
+
+fn base_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+fn is_candidate(name: &str) -> bool {
+    let base = base_name(name).to_ascii_lowercase();
+    let embedding_ext = [".txt", ".vec", ".bin", ".gz"]
+        .iter()
+        .any(|ext| base.ends_with(ext));
+    let paperwork = ["readme", "license", "licence", "copying", "notice"]
+        .iter()
+        .any(|p| base.starts_with(p));
+    embedding_ext && !paperwork && !name.starts_with("__MACOSX/") && !base.starts_with("._")
+}
+
+// ---------------------------------------------------------------------------------------
+// Format detection and header parsing
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    format: Format,
+    header: Option<(u64, u64)>,
+    dims: usize,
+    /// Offset in the (decompressed) stream where rows begin.
+    data_start: usize,
+    /// Line number of the first row (text only).
+    first_line: u64,
+}
+
+/// Works out format, header and dimensions from the start of the stream. `head` must hold
+/// at least the first line and, after a header, the first row's word plus its vector.
+fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (Location0, Problem)> {
+    let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
+    let (first, next) = line_at(head, bom);
+    let first = trim_line_end(first);
+
+    if is_blank(first) {
+        return Err(if is_blank(&head[next..]) {
+            (Location0::File, Problem::Empty)
+        } else {
+            (Location0::Line(1), Problem::BlankLine)
+        });
+    }
+
+    let header = match forced {
+        Some(Format::Glove) => None,
+        Some(_) => Some(parse_header(first).ok_or_else(|| bad_header(first))?),
+        None => guess_header(first)?,
+    };
+
+    let Some((count, dims)) = header else {
+        let dims = fields(first).count() - 1;
+        if dims == 0 {
+            return Err((Location0::Line(1), Problem::NoValues));
+        }
+        return Ok(Layout {
+            format: Format::Glove,
+            header: None,
+            dims,
+            data_start: bom,
+            first_line: 1,
+        });
+    };
+
+    if dims == 0 || dims > MAX_DIMS {
+        return Err((Location0::Line(1), Problem::BadHeaderDims { dims }));
+    }
+    let dims = dims as usize;
+    let Some(word_start) = head[next..].iter().position(|b| !is_space(*b)) else {
+        return Err((Location0::File, Problem::HeaderOnly { count }));
+    };
+    let format = match forced {
+        Some(format) => format,
+        None if looks_binary(&head[next + word_start..], dims) => Format::Word2VecBinary,
+        None => Format::Word2VecText,
+    };
+    Ok(Layout {
+        format,
+        header: Some((count, dims as u64)),
+        dims,
+        data_start: next,
+        first_line: 2,
+    })
+}
+
+/// Like [`Location`] but before the file label is known to the caller.
+#[derive(Debug, Clone, Copy)]
+enum Location0 {
+    Line(u64),
+    File,
+}
+
+impl Location0 {
+    fn with(self, file: &str) -> Location {
+        let file = file.to_owned();
+        match self {
+            Location0::Line(line) => Location::Line { file, line },
+            Location0::File => Location::File { file },
+        }
+    }
+}
+
+fn bad_header(line: &[u8]) -> (Location0, Problem) {
+    (Location0::Line(1), Problem::BadHeader { line: show(line) })
+}
+
+/// `count dims`, two unsigned integers and nothing else.
+fn parse_header(line: &[u8]) -> Option<(u64, u64)> {
+    let mut f = fields(line);
+    let count = parse_u64(f.next()?)?;
+    let dims = parse_u64(f.next()?)?;
+    f.next().is_none().then_some((count, dims))
+}
+
+/// A first line that starts with an integer and has at most one more field is meant as a
+/// header (and must be one), unless it reads as a 1-dimensional GloVe row such as `7 0.25`.
+fn guess_header(line: &[u8]) -> Result<Option<(u64, u64)>, (Location0, Problem)> {
+    let f: Vec<&[u8]> = fields(line).take(3).collect();
+    match f[..] {
+        [a] if is_digits(a) => Err(bad_header(line)),
+        [a, b] if is_digits(a) => {
+            if let Some(header) = parse_header(line) {
+                Ok(Some(header))
+            } else if !is_digits(b) && fast_float2::parse::<f32, _>(b).is_ok() {
+                Ok(None)
+            } else {
+                Err(bad_header(line))
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// word2vec binary stores raw little-endian floats right after the word; text has only
+/// printable characters there. Float bytes hit a control character almost surely within a
+/// few values (zero vectors are all NUL bytes), and text never has one.
+fn looks_binary(row: &[u8], dims: usize) -> bool {
+    let Some(space) = row.iter().position(|&b| b == b' ' || b == b'\t') else {
+        return false;
+    };
+    let after = &row[space + 1..];
+    let vector = &after[..after.len().min(dims * 4)];
+    vector
+        .iter()
+        .any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+}
+
+// ---------------------------------------------------------------------------------------
+// Byte-level helpers
+// ---------------------------------------------------------------------------------------
+
+fn is_sep(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn is_blank(s: &[u8]) -> bool {
+    s.iter().all(|&b| is_space(b))
+}
+
+fn is_digits(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(u8::is_ascii_digit)
+}
+
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if !is_digits(s) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// The line starting at `start` without its `\n`, and where the next line starts.
+fn line_at(data: &[u8], start: usize) -> (&[u8], usize) {
+    match memchr::memchr(b'\n', &data[start..]) {
+        Some(i) => (&data[start..start + i], start + i + 1),
+        None => (&data[start..], data.len()),
+    }
+}
+
+/// CRLF and trailing blanks are common in the wild and never meaningful.
+fn trim_line_end(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
+fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|&b| is_sep(b)).filter(|f| !f.is_empty())
+}
+
+/// For error messages: lossy, and short enough to read.
+fn show(bytes: &[u8]) -> String {
+    const MAX: usize = 40;
+    let s = String::from_utf8_lossy(bytes);
+    if s.chars().count() > MAX {
+        let mut cut: String = s.chars().take(MAX).collect();
+        cut.push('…');
+        cut
+    } else {
+        s.into_owned()
+    }
+}
+
+/// Words that are not UTF-8 are kept (lossily) rather than rejected: one bad byte in a
+/// 400k-word vocabulary should not make the file unusable.
+fn decode_word(bytes: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_owned(), false),
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Row bookkeeping shared by all formats: duplicates, limit, lossy count, sink
+// ---------------------------------------------------------------------------------------
+
+struct Rows<'s> {
+    sink: &'s mut dyn FnMut(Batch) -> anyhow::Result<()>,
+    seen: HashSet<String>,
+    limit: Option<usize>,
+    /// Rows read from the file (kept or duplicate), for the header's count check.
+    read: u64,
+    kept: usize,
+    duplicates: usize,
+    lossy: usize,
+}
+
+impl<'s> Rows<'s> {
+    fn new(sink: &'s mut dyn FnMut(Batch) -> anyhow::Result<()>, limit: Option<usize>) -> Self {
+        Rows {
+            sink,
+            seen: HashSet::new(),
+            limit,
+            read: 0,
+            kept: 0,
+            duplicates: 0,
+            lossy: 0,
+        }
+    }
+
+    /// The limit is reached: stop reading, and skip end-of-file checks.
+    fn full(&self) -> bool {
+        self.limit.is_some_and(|limit| self.kept >= limit)
+    }
+
+    /// How many more rows may be read without passing the limit (duplicates aside).
+    fn room(&self) -> usize {
+        self.limit
+            .map_or(usize::MAX, |limit| limit.saturating_sub(self.kept))
+    }
+
+    /// Drops duplicates and rows past the limit, then hands the rest to the sink.
+    /// `lossy` lists (ascending) the indices of words that were decoded lossily.
+    fn push(
+        &mut self,
+        mut words: Vec<String>,
+        mut vectors: Vec<f32>,
+        lossy: &[usize],
+        dims: usize,
+    ) -> Result<(), LoadError> {
+        let mut lossy = lossy.iter().peekable();
+        let mut keep = 0;
+        for i in 0..words.len() {
+            if self.full() {
+                break;
+            }
+            self.read += 1;
+            let was_lossy = lossy.next_if_eq(&&i).is_some();
+            if self.seen.contains(&words[i]) {
+                self.duplicates += 1;
+                continue;
+            }
+            self.seen.insert(words[i].clone());
+            self.lossy += usize::from(was_lossy);
+            if keep != i {
+                words.swap(keep, i);
+                vectors.copy_within(i * dims..(i + 1) * dims, keep * dims);
+            }
+            keep += 1;
+            self.kept += 1;
+        }
+        if keep == 0 {
+            return Ok(());
+        }
+        words.truncate(keep);
+        vectors.truncate(keep * dims);
+        (self.sink)(Batch { words, vectors }).map_err(LoadError::Sink)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sources: memory-mapped plain files and decompressed streams
+// ---------------------------------------------------------------------------------------
+
+fn load_mapped(
+    file: &File,
+    len: u64,
+    label: &str,
+    opts: &LoadOptions,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    rows: &mut Rows,
+) -> Result<Layout, LoadError> {
+    if len == 0 {
+        return Err(data_error(label, Location0::File, Problem::Empty));
+    }
+    // SAFETY: the map is read-only and private to this call. If another process truncates
+    // the file meanwhile we may get SIGBUS; every mmap-based reader accepts that risk, and
+    // reading 170 MB through read() would cost a copy.
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
+        file: label.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let data: &[u8] = &map;
+    let layout = detect(data, opts.format).map_err(|(at, p)| data_error(label, at, p))?;
+    let progress = Progress::mapped(on_progress, len);
+    if layout.format == Format::Word2VecBinary {
+        let mut reader = Cursor::new(&data[layout.data_start..]);
+        parse_binary(&mut reader, label, &layout, &progress, rows)?;
+    } else {
+        let mut text = TextState::new(label, &layout);
+        let mut offset = layout.data_start;
+        for block in split_lines(&data[layout.data_start..], BLOCK) {
+            if rows.full() {
+                break;
+            }
+            let pieces = parse_block(block, layout.dims);
+            text.feed(pieces, rows, |bytes| {
+                offset += bytes;
+                progress.at(offset as u64);
+            })?;
+        }
+        text.finish(rows)?;
+    }
+    progress.finish();
+    Ok(layout)
+}
+
+/// Reads a decompressed stream block by block; only the current block, the one being
+/// read ahead and their parsed rows are in memory.
+fn load_stream(
+    reader: &mut (dyn Read + Send),
+    label: &str,
+    opts: &LoadOptions,
+    progress: &Progress,
+    rows: &mut Rows,
+) -> Result<Layout, LoadError> {
+    let io_err = |source| LoadError::Io {
+        file: label.to_owned(),
+        source,
+    };
+    let mut cur = Vec::with_capacity(BLOCK + BLOCK / 8);
+    let mut eof = fill(reader, &mut cur, BLOCK).map_err(io_err)?;
+    // Detection needs the whole first line.
+    while !eof && memchr::memchr(b'\n', &cur).is_none() {
+        let want = cur.len() + BLOCK;
+        eof = fill(reader, &mut cur, want).map_err(io_err)?;
+    }
+    let layout = detect(&cur, opts.format).map_err(|(at, p)| data_error(label, at, p))?;
+
+    if layout.format == Format::Word2VecBinary {
+        let head = Cursor::new(&cur[layout.data_start..]);
+        let mut reader = BufReader::with_capacity(1 << 18, head.chain(reader));
+        parse_binary(&mut reader, label, &layout, progress, rows)?;
+        progress.finish();
+        return Ok(layout);
+    }
+
+    let mut text = TextState::new(label, &layout);
+    let mut next = Vec::with_capacity(BLOCK + BLOCK / 8);
+    let mut start = layout.data_start;
+    loop {
+        let end = if eof {
+            cur.len()
+        } else {
+            match memchr::memrchr(b'\n', &cur[start..]) {
+                Some(i) => start + i + 1,
+                None => {
+                    // A line longer than a block: grow the block until it holds a line end.
+                    let want = cur.len() + BLOCK;
+                    eof = fill(reader, &mut cur, want).map_err(io_err)?;
+                    continue;
+                }
+            }
+        };
+        next.clear();
+        next.extend_from_slice(&cur[end..]);
+        let block = &cur[start..end];
+        // Decompression is sequential; overlapping it with parsing uses the second core.
+        let (pieces, next_eof) = if eof {
+            (parse_block(block, layout.dims), Ok(true))
+        } else {
+            rayon::join(
+                || parse_block(block, layout.dims),
+                || fill(reader, &mut next, BLOCK),
+            )
+        };
+        text.feed(pieces, rows, |_| {})?;
+        progress.at(0);
+        if eof || rows.full() {
+            break;
+        }
+        eof = next_eof.map_err(io_err)?;
+        std::mem::swap(&mut cur, &mut next);
+        start = 0;
+    }
+    text.finish(rows)?;
+    progress.finish();
+    Ok(layout)
+}
+
+/// Reads until `buf` holds `want` bytes; returns whether the stream ended first.
+fn fill(reader: &mut (dyn Read + Send), buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    if buf.len() >= want {
+        return Ok(false);
+    }
+    let missing = want - buf.len();
+    buf.reserve(missing);
+    let n = reader.take(missing as u64).read_to_end(buf)?;
+    Ok(n < missing)
+}
+
+fn data_error(label: &str, at: Location0, problem: Problem) -> LoadError {
+    LoadError::Data {
+        location: at.with(label),
+        problem,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Text parsing
+// ---------------------------------------------------------------------------------------
+
+/// Cuts `data` into consecutive slices of about `target` bytes, each ending after a `\n`
+/// (except possibly the last).
+fn split_lines(data: &[u8], target: usize) -> Vec<&[u8]> {
+    let target = target.max(1);
+    let mut out = Vec::with_capacity(data.len() / target + 1);
+    let mut start = 0;
+    while start < data.len() {
+        let want = start + target;
+        let end = if want >= data.len() {
+            data.len()
+        } else {
+            memchr::memchr(b'\n', &data[want..]).map_or(data.len(), |i| want + i + 1)
+        };
+        out.push(&data[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Rows parsed from one piece of text. Line numbers are relative to the piece's first
+/// line (0-based) because the absolute ones are only known once earlier pieces are counted.
+struct Piece {
+    words: Vec<String>,
+    vectors: Vec<f32>,
+    lossy: Vec<usize>,
+    bytes: usize,
+    lines: u64,
+    /// First line of a run of blank lines at the end of the piece: an error only if a
+    /// row follows in a later piece.
+    blank_tail: Option<u64>,
+    /// The first problem; parsing of the piece stops there.
+    error: Option<(u64, Problem)>,
+}
+
+fn parse_block(block: &[u8], dims: usize) -> Vec<Piece> {
+    let target = block
+        .len()
+        .div_ceil(rayon::current_num_threads() * 4)
+        .max(MIN_PIECE);
+    split_lines(block, target)
+        .into_par_iter()
+        .map(|piece| parse_piece(piece, dims))
+        .collect()
+}
+
+fn parse_piece(text: &[u8], dims: usize) -> Piece {
+    // Size the buffers from the first line so they rarely grow or overshoot much.
+    let first_len = memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1);
+    let rows_guess = text.len() / first_len.max(1) + 1;
+    let mut piece = Piece {
+        words: Vec::with_capacity(rows_guess + rows_guess / 8),
+        vectors: Vec::with_capacity((rows_guess + rows_guess / 8) * dims),
+        lossy: Vec::new(),
+        bytes: text.len(),
+        lines: 0,
+        blank_tail: None,
+        error: None,
+    };
+    let mut spans = Vec::new();
+    let mut pos = 0;
+    while pos < text.len() {
+        let (line, next) = line_at(text, pos);
+        pos = next;
+        let line = trim_line_end(line);
+        let rel = piece.lines;
+        piece.lines += 1;
+        if line.is_empty() {
+            piece.blank_tail.get_or_insert(rel);
+            continue;
+        }
+        if let Some(blank) = piece.blank_tail {
+            piece.error = Some((blank, Problem::BlankLine));
+            break;
+        }
+        if let Err(problem) = parse_row(line, dims, &mut piece, &mut spans) {
+            piece.error = Some((rel, problem));
+            break;
+        }
+    }
+    piece
+}
+
+fn parse_row(
+    line: &[u8],
+    dims: usize,
+    piece: &mut Piece,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<(), Problem> {
+    let word_end = memchr::memchr2(b' ', b'\t', line).unwrap_or(line.len());
+    let before = piece.vectors.len();
+    let word = if word_end > 0 && parse_values(&line[word_end..], dims, &mut piece.vectors) {
+        &line[..word_end]
+    } else {
+        piece.vectors.truncate(before);
+        parse_row_slowly(line, dims, &mut piece.vectors, spans)?
+    };
+    let (word, lossy) = decode_word(word);
+    if lossy {
+        piece.lossy.push(piece.words.len());
+    }
+    piece.words.push(word);
+    Ok(())
+}
+
+/// The common case: one-token word followed by exactly `dims` finite values.
+#[inline]
+fn parse_values(mut s: &[u8], dims: usize, out: &mut Vec<f32>) -> bool {
+    for _ in 0..dims {
+        while let [b' ' | b'\t', rest @ ..] = s {
+            s = rest;
+        }
+        let Ok((value, n)) = fast_float2::parse_partial::<f32, _>(s) else {
+            return false;
+        };
+        if !value.is_finite() {
+            return false;
+        }
+        s = &s[n..];
+        if s.first().is_some_and(|&b| !is_sep(b)) {
+            return false;
+        }
+        out.push(value);
+    }
+    is_blank(s)
+}
+
+/// Words with spaces (GloVe 840B has them) and all errors: the last `dims` fields are the
+/// vector, everything before them is the word, spacing as in the file.
+fn parse_row_slowly<'l>(
+    line: &'l [u8],
+    dims: usize,
+    out: &mut Vec<f32>,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<&'l [u8], Problem> {
+    spans.clear();
+    let mut i = 0;
+    while i < line.len() {
+        if is_sep(line[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < line.len() && !is_sep(line[i]) {
+            i += 1;
+        }
+        spans.push((start, i));
+    }
+    if spans.len() <= dims {
+        return Err(Problem::WrongValueCount {
+            expected: dims,
+            found: spans.len().saturating_sub(1),
+        });
+    }
+    let first_value = spans.len() - dims;
+    for (index, &(start, end)) in spans[first_value..].iter().enumerate() {
+        let token = &line[start..end];
+        let value = fast_float2::parse::<f32, _>(token).map_err(|_| Problem::NotANumber {
+            token: show(token),
+            index: index + 1,
+            dims,
+        })?;
+        if !value.is_finite() {
+            return Err(Problem::NotFinite {
+                token: show(token),
+                index: index + 1,
+                dims,
+            });
+        }
+        out.push(value);
+    }
+    Ok(trim_line_end(&line[..spans[first_value].0]))
+}
+
+/// What carries over from piece to piece: line numbers, a pending blank line, the header.
+struct TextState<'a> {
+    label: &'a str,
+    dims: usize,
+    header_count: Option<u64>,
+    /// Absolute number of the first line of the next piece.
+    line: u64,
+    pending_blank: Option<u64>,
+}
+
+impl<'a> TextState<'a> {
+    fn new(label: &'a str, layout: &Layout) -> Self {
+        TextState {
+            label,
+            dims: layout.dims,
+            header_count: layout.header.map(|(count, _)| count),
+            line: layout.first_line,
+            pending_blank: None,
+        }
+    }
+
+    fn error(&self, line: u64, problem: Problem) -> LoadError {
+        data_error(self.label, Location0::Line(line), problem)
+    }
+
+    /// Hands the pieces' rows over in order and reports the first problem in file order;
+    /// problems after the limit is reached do not count, as those rows are never read.
+    fn feed(
+        &mut self,
+        pieces: Vec<Piece>,
+        rows: &mut Rows,
+        mut after_piece: impl FnMut(usize),
+    ) -> Result<(), LoadError> {
+        for piece in pieces {
+            if rows.full() {
+                return Ok(());
+            }
+            let has_content = !piece.words.is_empty() || piece.error.is_some();
+            if let (Some(blank), true) = (self.pending_blank, has_content) {
+                return Err(self.error(blank, Problem::BlankLine));
+            }
+            let mut words = piece.words;
+            let mut vectors = piece.vectors;
+            let mut too_many = None;
+            if let Some(count) = self.header_count {
+                let room = count.saturating_sub(rows.read);
+                if words.len() as u64 > room {
+                    too_many = Some(self.line + room);
+                    words.truncate(room as usize);
+                    vectors.truncate(room as usize * self.dims);
+                }
+            }
+            rows.push(words, vectors, &piece.lossy, self.dims)?;
+            if rows.full() {
+                return Ok(());
+            }
+            if let (Some(line), Some(expected)) = (too_many, self.header_count) {
+                return Err(self.error(line, Problem::TooManyRows { expected }));
+            }
+            if let Some((rel, problem)) = piece.error {
+                return Err(self.error(self.line + rel, problem));
+            }
+            if let Some(rel) = piece.blank_tail {
+                self.pending_blank.get_or_insert(self.line + rel);
+            }
+            self.line += piece.lines;
+            after_piece(piece.bytes);
+        }
+        Ok(())
+    }
+
+    /// End-of-file checks, skipped when the limit cut the file short.
+    fn finish(&self, rows: &Rows) -> Result<(), LoadError> {
+        if rows.full() {
+            return Ok(());
+        }
+        if rows.read == 0 {
+            return Err(data_error(self.label, Location0::File, Problem::Empty));
+        }
+        match self.header_count {
+            Some(expected) if rows.read < expected => Err(self.error(
+                self.line - 1,
+                Problem::TooFewRows {
+                    expected,
+                    found: rows.read,
+                },
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// word2vec binary
+// ---------------------------------------------------------------------------------------
+
+/// Sequential: the bytes are already floats, so there is little work to spread out.
+fn parse_binary(
+    reader: &mut dyn BufRead,
+    label: &str,
+    layout: &Layout,
+    progress: &Progress,
+    rows: &mut Rows,
+) -> Result<(), LoadError> {
+    let dims = layout.dims;
+    let count = layout.header.map_or(0, |(count, _)| count);
+    let mut offset = layout.data_start as u64;
+    let at = |offset: u64, problem: Problem| LoadError::Data {
+        location: Location::Offset {
+            file: label.to_owned(),
+            offset,
+        },
+        problem,
+    };
+    let io_err = |source| LoadError::Io {
+        file: label.to_owned(),
+        source,
+    };
+
+    let mut word = Vec::new();
+    let mut raw = vec![0u8; dims * 4];
+    let mut row = 0u64;
+    while row < count && !rows.full() {
+        // Never read past the limit: rows beyond it may be truncated or corrupt.
+        let batch_rows = BINARY_BATCH.min(rows.room()) as u64;
+        let batch_rows = batch_rows.min(count - row) as usize;
+        let mut words = Vec::with_capacity(batch_rows);
+        let mut vectors = Vec::with_capacity(batch_rows * dims);
+        let mut lossy = Vec::new();
+        for _ in 0..batch_rows {
+            row += 1;
+            offset += skip_space(reader).map_err(io_err)?;
+            let word_start = offset;
+            match read_word(reader, &mut word).map_err(io_err)? {
+                WordEnd::Space => {}
+                WordEnd::Eof if word.is_empty() => {
+                    return Err(at(
+                        offset,
+                        Problem::TooFewRows {
+                            expected: count,
+                            found: row - 1,
+                        },
+                    ));
+                }
+                WordEnd::Eof => {
+                    return Err(at(word_start, Problem::TruncatedWord { row, count }));
+                }
+                WordEnd::TooLong => return Err(at(word_start, Problem::WordTooLong { row })),
+            }
+            offset += word.len() as u64 + 1;
+            let found = read_up_to(reader, &mut raw).map_err(io_err)?;
+            if found < raw.len() {
+                let problem = Problem::TruncatedVector {
+                    word: show(&word),
+                    row,
+                    count,
+                    expected: raw.len(),
+                    found,
+                };
+                return Err(at(offset, problem));
+            }
+            let start = vectors.len();
+            vectors.extend(
+                raw.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+            if let Some(i) = vectors[start..].iter().position(|v| !v.is_finite()) {
+                let problem = Problem::BinaryNotFinite {
+                    word: show(&word),
+                    row,
+                    index: i + 1,
+                    dims,
+                    value: vectors[start + i],
+                };
+                return Err(at(offset + 4 * i as u64, problem));
+            }
+            offset += raw.len() as u64;
+            let (w, was_lossy) = decode_word(&word);
+            if was_lossy {
+                lossy.push(words.len());
+            }
+            words.push(w);
+        }
+        rows.push(words, vectors, &lossy, dims)?;
+        progress.at(offset);
+    }
+    if rows.full() {
+        return Ok(());
+    }
+    offset += skip_space(reader).map_err(io_err)?;
+    if !reader.fill_buf().map_err(io_err)?.is_empty() {
+        return Err(at(offset, Problem::TooManyRows { expected: count }));
+    }
+    Ok(())
+}
+
+enum WordEnd {
+    Space,
+    Eof,
+    TooLong,
+}
+
+/// word2vec writes a newline after each vector and some writers do not; skipping
+/// whitespace before a word handles both.
+fn skip_space(reader: &mut dyn BufRead) -> io::Result<u64> {
+    let mut skipped = 0;
+    loop {
+        let buf = reader.fill_buf()?;
+        let len = buf.len();
+        let n = buf.iter().position(|&b| !is_space(b)).unwrap_or(len);
+        reader.consume(n);
+        skipped += n as u64;
+        if n < len || len == 0 {
+            return Ok(skipped);
+        }
+    }
+}
+
+/// Reads up to the space that ends a word (consumed, not stored).
+fn read_word(reader: &mut dyn BufRead, word: &mut Vec<u8>) -> io::Result<WordEnd> {
+    word.clear();
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(WordEnd::Eof);
+        }
+        if let Some(i) = memchr::memchr(b' ', buf) {
+            word.extend_from_slice(&buf[..i]);
+            reader.consume(i + 1);
+            return Ok(if word.len() > MAX_BINARY_WORD {
+                WordEnd::TooLong
+            } else {
+                WordEnd::Space
+            });
+        }
+        let n = buf.len();
+        word.extend_from_slice(buf);
+        reader.consume(n);
+        if word.len() > MAX_BINARY_WORD {
+            return Ok(WordEnd::TooLong);
+        }
+    }
+}

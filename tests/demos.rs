@@ -1,0 +1,59 @@
+//! Every demo script is a test: its whole output (stdout, stderr, exit code) on the built-in
+//! vocabulary must equal the checked-in transcript in tests/snapshots/. Needs no download.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// One cache for all demos, so the built-in index is built once (the lock serialises builders).
+fn cache() -> &'static Path {
+    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+fn transcript(demo: &str) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
+        .current_dir(&root)
+        .arg(format!("demos/{demo}.vsh"))
+        .env("VECSH_CACHE", cache())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    format!(
+        "{}--- stderr ---\n{}--- exit {} ---\n",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status.code().unwrap_or(-1)
+    )
+}
+
+macro_rules! demo {
+    ($name:ident) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(stringify!($name), transcript(stringify!($name)));
+        }
+    };
+}
+
+demo!(capitals);
+demo!(royalty);
+demo!(comparatives);
+demo!(similarity);
+demo!(named);
+demo!(errors);
+
+#[test]
+fn every_demo_has_a_test() {
+    let mut demos: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("demos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".vsh"))
+        .collect();
+    demos.sort();
+    assert_eq!(
+        demos,
+        ["capitals.vsh", "comparatives.vsh", "errors.vsh", "named.vsh", "royalty.vsh", "similarity.vsh"]
+    );
+}
