@@ -30,10 +30,19 @@ pub enum Statement {
     /// An expression to evaluate and show.
     Expr(Expr),
     /// `let name = expr` or `name = expr`: evaluate and remember under `name`.
-    Let { name: String, name_span: Span, value: Expr },
+    Let {
+        name: String,
+        name_span: Span,
+        value: Expr,
+    },
     /// `:name arguments`, e.g. `:k 5`, `:exact off`, `:ast king - man`.
     /// `args` is the raw text after the command name, trimmed; `args_span` locates it.
-    Command { name: String, name_span: Span, args: String, args_span: Span },
+    Command {
+        name: String,
+        name_span: Span,
+        args: String,
+        args_span: Span,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,18 +80,33 @@ pub enum ExprKind {
     Number { value: f64, text: String },
     /// Unary minus.
     Neg(Box<Expr>),
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `name(arg, ...)`: `sim`, `odd`, `mean`, `cosmul`, ...
-    Call { name: String, name_span: Span, args: Vec<Expr> },
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
     /// `a : b :: c : ?`, meaning `b - a + c`.
-    Analogy { a: Box<Expr>, b: Box<Expr>, c: Box<Expr> },
+    Analogy {
+        a: Box<Expr>,
+        b: Box<Expr>,
+        c: Box<Expr>,
+    },
 }
 
 impl fmt::Display for Expr {
     /// The fully parenthesised form shown by `:ast`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ExprKind::Word { text, quoted: false } => write!(f, "{text}"),
+            ExprKind::Word {
+                text,
+                quoted: false,
+            } => write!(f, "{text}"),
             ExprKind::Word { text, quoted: true } => write!(f, "{text:?}"),
             ExprKind::Number { text, .. } => write!(f, "{text}"),
             ExprKind::Neg(inner) => write!(f, "(-{inner})"),

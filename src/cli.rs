@@ -72,7 +72,13 @@ struct SourceArgs {
 #[derive(Args, Debug, Clone, Default)]
 struct QueryArgs {
     /// Number of neighbours to show.
-    #[arg(short = 'k', long = "top", value_name = "K", default_value_t = 10, global = true)]
+    #[arg(
+        short = 'k',
+        long = "top",
+        value_name = "K",
+        default_value_t = 10,
+        global = true
+    )]
     k: usize,
     /// Search exactly (the default for vocabularies below 2M words).
     #[arg(long, conflicts_with = "approx", global = true)]
@@ -173,7 +179,11 @@ impl Resolved {
         let open = OpenOptions {
             index_dir: source.index.clone(),
             cache_dir: None,
-            load: LoadOptions { format, member: source.member.clone(), limit: source.limit },
+            load: LoadOptions {
+                format,
+                member: source.member.clone(),
+                limit: source.limit,
+            },
             rebuild: source.rebuild,
             writable: false,
         };
@@ -186,14 +196,20 @@ impl Resolved {
             k: query.k.max(1),
             mode,
             include_inputs: query.include,
-            method: if query.method == MethodArg::Mul { Method::Mul } else { Method::Add },
+            method: if query.method == MethodArg::Mul {
+                Method::Mul
+            } else {
+                Method::Add
+            },
             ..Settings::default()
         };
         let stdout_tty = std::io::stdout().is_terminal();
         let color = match query.color {
             ColorArg::Always => true,
             ColorArg::Never => false,
-            ColorArg::Auto => stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            ColorArg::Auto => {
+                stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         };
         let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
         let quiet = source.quiet || !std::io::stderr().is_terminal();
@@ -201,7 +217,11 @@ impl Resolved {
             source: file.map_or(Source::Builtin, Source::File),
             open,
             settings,
-            output: Output { json: query.json, renderer: Renderer { color, width }, quiet },
+            output: Output {
+                json: query.json,
+                renderer: Renderer { color, width },
+                quiet,
+            },
         }
     }
 
@@ -244,9 +264,15 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Some(Command::Build { file, trees }) => build(Resolved::new(Some(file), &cli.source, &cli.query), trees),
+        Some(Command::Build { file, trees }) => {
+            build(Resolved::new(Some(file), &cli.source, &cli.query), trees)
+        }
         Some(Command::Info { file }) => info(Resolved::new(file, &cli.source, &cli.query)),
-        Some(Command::Export { file, output, decimals }) => {
+        Some(Command::Export {
+            file,
+            output,
+            decimals,
+        }) => {
             let resolved = Resolved::new(Some(file.clone()), &cli.source, &cli.query);
             export(&file, &resolved.open.load, &output, decimals)?;
             Ok(0)
@@ -258,7 +284,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         None => {
             let (mut file, mut script) = (cli.file, cli.script);
             // `vecsh demo.vsh`: a lone script runs on the built-in vocabulary.
-            if script.is_none() && file.as_ref().is_some_and(|f| f.extension().is_some_and(|e| e == "vsh")) {
+            if script.is_none()
+                && file
+                    .as_ref()
+                    .is_some_and(|f| f.extension().is_some_and(|e| e == "vsh"))
+            {
                 script = file.take();
             }
             let resolved = Resolved::new(file, &cli.source, &cli.query);
@@ -275,24 +305,32 @@ fn lines(resolved: Resolved, exprs: Vec<String>, script: Option<PathBuf>) -> any
     }
     // Read the script before the (possibly long) first build, so a wrong path fails at once.
     let script_lines = match &script {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read script {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read script {}", path.display()))?,
+        ),
         None => None,
     };
     let (store, _) = resolved.open_store()?;
     let mut session = Session::new(&store, resolved.settings.clone());
     let mut out = std::io::stdout().lock();
     let mut failed = false;
-    let mut emit = |session: &mut Session, line: &str, origin: Option<String>| -> anyhow::Result<()> {
-        failed |= !run_line(session, line, origin.as_deref(), &resolved.output, &mut out)?;
-        Ok(())
-    };
+    let mut emit =
+        |session: &mut Session, line: &str, origin: Option<String>| -> anyhow::Result<()> {
+            failed |= !run_line(session, line, origin.as_deref(), &resolved.output, &mut out)?;
+            Ok(())
+        };
     if !exprs.is_empty() {
         for expr in &exprs {
             emit(&mut session, expr, None)?;
         }
     } else if let (Some(text), Some(path)) = (&script_lines, &script) {
         for (i, line) in text.lines().enumerate() {
-            emit(&mut session, line, Some(format!("{}:{}", path.display(), i + 1)))?;
+            emit(
+                &mut session,
+                line,
+                Some(format!("{}:{}", path.display(), i + 1)),
+            )?;
         }
     } else {
         for (i, line) in std::io::stdin().lock().lines().enumerate() {
@@ -304,7 +342,13 @@ fn lines(resolved: Resolved, exprs: Vec<String>, script: Option<PathBuf>) -> any
 }
 
 /// Evaluates one line and writes its result (stdout) or error (stderr). Returns false on error.
-pub fn run_line(session: &mut Session, line: &str, origin: Option<&str>, output: &Output, out: &mut impl Write) -> anyhow::Result<bool> {
+pub fn run_line(
+    session: &mut Session,
+    line: &str,
+    origin: Option<&str>,
+    output: &Output,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
     let result = session.run_line(line);
     write_result(line, &result, origin, output, out)?;
     Ok(result.is_ok())
@@ -351,13 +395,21 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
         m.words,
         m.dims,
         m.format,
-        if origin == Origin::Built { "built" } else { "already current" },
+        if origin == Origin::Built {
+            "built"
+        } else {
+            "already current"
+        },
         base.as_secs_f64()
     );
     if let Some(f) = forest {
         println!("forest: {} trees ({:.1} s)", f.trees, f.seconds);
     }
-    println!("{} ({})", store.dir().display(), human_bytes(store.disk_size()));
+    println!(
+        "{} ({})",
+        store.dir().display(),
+        human_bytes(store.disk_size())
+    );
     Ok(0)
 }
 
@@ -387,18 +439,41 @@ fn info(resolved: Resolved) -> anyhow::Result<i32> {
         extra.push(format!("{} zero vectors", m.zero_vectors));
     }
     println!("file      {}", m.source.display());
-    println!("format    {}{}{}", m.format, if m.compression == "none" { String::new() } else { format!(", {}", m.compression) }, m.member.as_ref().map_or(String::new(), |mb| format!(" member {mb}")));
-    println!("words     {}{}", m.words, m.limit.map_or(String::new(), |l| format!(" (limit {l})")));
+    println!(
+        "format    {}{}{}",
+        m.format,
+        if m.compression == "none" {
+            String::new()
+        } else {
+            format!(", {}", m.compression)
+        },
+        m.member
+            .as_ref()
+            .map_or(String::new(), |mb| format!(" member {mb}"))
+    );
+    println!(
+        "words     {}{}",
+        m.words,
+        m.limit.map_or(String::new(), |l| format!(" (limit {l})"))
+    );
     println!("dims      {}", m.dims);
     if !extra.is_empty() {
         println!("notes     {}", extra.join(", "));
     }
-    println!("index     {} ({})", store.dir().display(), human_bytes(store.disk_size()));
-    println!("built     in {:.2} s{}", m.build_seconds, match origin {
-        Origin::Built => " (just now)",
-        Origin::Waited => " (by another process, waited for it)",
-        Origin::Reused => "",
-    });
+    println!(
+        "index     {} ({})",
+        store.dir().display(),
+        human_bytes(store.disk_size())
+    );
+    println!(
+        "built     in {:.2} s{}",
+        m.build_seconds,
+        match origin {
+            Origin::Built => " (just now)",
+            Origin::Waited => " (by another process, waited for it)",
+            Origin::Reused => "",
+        }
+    );
     match forest {
         Some(f) => println!("forest    {} trees, built in {:.1} s", f.trees, f.seconds),
         None => println!("forest    not built (exact search; `vecsh build` adds it)"),
@@ -409,9 +484,13 @@ fn info(resolved: Resolved) -> anyhow::Result<i32> {
 /// Streams the source's rows (after --limit) to GloVe text: exact values, rounded to `decimals`.
 /// This is how the built-in vocabulary was made (see README).
 fn export(source: &Path, load: &LoadOptions, output: &Path, decimals: usize) -> anyhow::Result<()> {
-    let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
+    let file = std::fs::File::create(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
     let mut w: Box<dyn Write> = if output.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::best()))
+        Box::new(flate2::write::GzEncoder::new(
+            std::io::BufWriter::new(file),
+            flate2::Compression::best(),
+        ))
     } else {
         Box::new(std::io::BufWriter::new(file))
     };
@@ -437,8 +516,16 @@ fn export(source: &Path, load: &LoadOptions, output: &Path, decimals: usize) -> 
 /// `x` with at most `decimals` decimals and no trailing zeros ("0.418", "-1.2", "0").
 fn format_value(x: f32, decimals: usize) -> String {
     let s = format!("{x:.decimals$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 pub fn human_bytes(n: u64) -> String {

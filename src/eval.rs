@@ -50,7 +50,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { k: 10, mode: SearchMode::Auto, include_inputs: false, method: Method::Add, oversampling: 8 }
+        Settings {
+            k: 10,
+            mode: SearchMode::Auto,
+            include_inputs: false,
+            method: Method::Add,
+            oversampling: 8,
+        }
     }
 }
 
@@ -81,13 +87,30 @@ pub enum Value {
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
-    Scalar { query: String, value: f64 },
+    Scalar {
+        query: String,
+        value: f64,
+    },
     /// `odd(...)`: the word that does not match, with every word's cosine to their mean.
-    Odd { query: String, word: String, scores: Vec<Neighbour> },
-    Bound { name: String, query: String },
-    Setting { name: String, value: String },
-    Ast { text: String },
-    Vars { vars: Vec<(String, String)> },
+    Odd {
+        query: String,
+        word: String,
+        scores: Vec<Neighbour>,
+    },
+    Bound {
+        name: String,
+        query: String,
+    },
+    Setting {
+        name: String,
+        value: String,
+    },
+    Ast {
+        text: String,
+    },
+    Vars {
+        vars: Vec<(String, String)>,
+    },
     Nothing,
 }
 
@@ -101,7 +124,11 @@ pub struct EvalError {
 
 impl EvalError {
     fn at(span: Span, message: impl Into<String>) -> EvalError {
-        EvalError { message: message.into(), span: Some(span), help: None }
+        EvalError {
+            message: message.into(),
+            span: Some(span),
+            help: None,
+        }
     }
 
     fn help(mut self, help: impl Into<String>) -> EvalError {
@@ -112,7 +139,11 @@ impl EvalError {
 
 impl From<parse::ParseError> for EvalError {
     fn from(e: parse::ParseError) -> Self {
-        EvalError { message: e.message, span: Some(e.span), help: e.help }
+        EvalError {
+            message: e.message,
+            span: Some(e.span),
+            help: e.help,
+        }
     }
 }
 
@@ -138,7 +169,8 @@ impl Combination {
         for (a, b) in self.vector.iter_mut().zip(&other.vector) {
             *a += sign * b;
         }
-        self.terms.extend(other.terms.into_iter().map(|(id, w)| (id, sign * w)));
+        self.terms
+            .extend(other.terms.into_iter().map(|(id, w)| (id, sign * w)));
         self
     }
 
@@ -184,7 +216,11 @@ pub const COMMANDS: [&str; 7] = ["k", "exact", "include", "method", "vars", "ast
 
 impl<'s> Session<'s> {
     pub fn new(store: &'s Store, settings: Settings) -> Session<'s> {
-        Session { store, settings, vars: BTreeMap::new() }
+        Session {
+            store,
+            settings,
+            vars: BTreeMap::new(),
+        }
     }
 
     pub fn store(&self) -> &'s Store {
@@ -206,48 +242,90 @@ impl<'s> Session<'s> {
         match statement {
             Statement::Empty => Ok(Value::Nothing),
             Statement::Expr(expr) => self.show(expr, line),
-            Statement::Let { name, name_span, value } => {
+            Statement::Let {
+                name,
+                name_span,
+                value,
+            } => {
                 let combination = match self.eval(value)? {
                     Val::Vector(c) => c,
                     Val::Number(_) => {
-                        return Err(EvalError::at(value.span, "only vector results can be named")
-                            .help("a name stands for a vector, e.g. let royal = king - man"))
+                        return Err(
+                            EvalError::at(value.span, "only vector results can be named")
+                                .help("a name stands for a vector, e.g. let royal = king - man"),
+                        )
                     }
                 };
                 if FUNCTIONS.contains(&name.as_str()) {
-                    return Err(EvalError::at(*name_span, format!("'{name}' is a function name")));
+                    return Err(EvalError::at(
+                        *name_span,
+                        format!("'{name}' is a function name"),
+                    ));
                 }
                 let source = source_text(line, value.span);
-                self.vars.insert(name.clone(), Binding { value: combination, source: source.clone() });
-                Ok(Value::Bound { name: name.clone(), query: source })
+                self.vars.insert(
+                    name.clone(),
+                    Binding {
+                        value: combination,
+                        source: source.clone(),
+                    },
+                );
+                Ok(Value::Bound {
+                    name: name.clone(),
+                    query: source,
+                })
             }
-            Statement::Command { name, name_span, args, args_span } => self.command(name, *name_span, args, *args_span),
+            Statement::Command {
+                name,
+                name_span,
+                args,
+                args_span,
+            } => self.command(name, *name_span, args, *args_span),
         }
     }
 
-    fn command(&mut self, name: &str, name_span: Span, args: &str, args_span: Span) -> Result<Value> {
-        let setting = |name: &str, value: String| Ok(Value::Setting { name: name.to_string(), value });
+    fn command(
+        &mut self,
+        name: &str,
+        name_span: Span,
+        args: &str,
+        args_span: Span,
+    ) -> Result<Value> {
+        let setting = |name: &str, value: String| {
+            Ok(Value::Setting {
+                name: name.to_string(),
+                value,
+            })
+        };
         let on_off = |args: &str| match args {
             "on" | "true" | "yes" => Ok(true),
             "off" | "false" | "no" => Ok(false),
-            _ => Err(EvalError::at(args_span, format!("expected on or off, found '{args}'"))),
+            _ => Err(EvalError::at(
+                args_span,
+                format!("expected on or off, found '{args}'"),
+            )),
         };
         match name {
             "k" => {
                 if args.is_empty() {
                     return setting("k", self.settings.k.to_string());
                 }
-                let k: usize = args
-                    .parse()
-                    .ok()
-                    .filter(|&k| k > 0)
-                    .ok_or_else(|| EvalError::at(args_span, format!("expected a positive whole number, found '{args}'")))?;
+                let k: usize = args.parse().ok().filter(|&k| k > 0).ok_or_else(|| {
+                    EvalError::at(
+                        args_span,
+                        format!("expected a positive whole number, found '{args}'"),
+                    )
+                })?;
                 self.settings.k = k;
                 setting("k", k.to_string())
             }
             "exact" => {
                 if !args.is_empty() {
-                    self.settings.mode = if on_off(args)? { SearchMode::Exact } else { SearchMode::Approx };
+                    self.settings.mode = if on_off(args)? {
+                        SearchMode::Exact
+                    } else {
+                        SearchMode::Approx
+                    };
                 }
                 setting("exact", mode_name(self.settings.mode).to_string())
             }
@@ -255,24 +333,46 @@ impl<'s> Session<'s> {
                 if !args.is_empty() {
                     self.settings.include_inputs = on_off(args)?;
                 }
-                setting("include", if self.settings.include_inputs { "on" } else { "off" }.to_string())
+                setting(
+                    "include",
+                    if self.settings.include_inputs {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                    .to_string(),
+                )
             }
             "method" => {
                 match args {
                     "" => {}
                     "add" | "3cosadd" => self.settings.method = Method::Add,
                     "mul" | "3cosmul" | "cosmul" => self.settings.method = Method::Mul,
-                    _ => return Err(EvalError::at(args_span, format!("expected add or mul, found '{args}'"))),
+                    _ => {
+                        return Err(EvalError::at(
+                            args_span,
+                            format!("expected add or mul, found '{args}'"),
+                        ))
+                    }
                 }
                 setting("method", method_name(self.settings.method).to_string())
             }
             "vars" => Ok(Value::Vars {
-                vars: self.vars.iter().map(|(k, b)| (k.clone(), b.source.clone())).collect(),
+                vars: self
+                    .vars
+                    .iter()
+                    .map(|(k, b)| (k.clone(), b.source.clone()))
+                    .collect(),
             }),
             "ast" => {
                 let inner = parse::parse_statement(args).map_err(|e| {
-                    let shift = |s: Span| Span::new(s.start + args_span.start, s.end + args_span.start);
-                    EvalError { message: e.message, span: Some(shift(e.span)), help: e.help }
+                    let shift =
+                        |s: Span| Span::new(s.start + args_span.start, s.end + args_span.start);
+                    EvalError {
+                        message: e.message,
+                        span: Some(shift(e.span)),
+                        help: e.help,
+                    }
                 })?;
                 let text = match inner {
                     Statement::Expr(e) => e.to_string(),
@@ -298,12 +398,20 @@ impl<'s> Session<'s> {
     /// Evaluates an expression statement into something to show.
     fn show(&mut self, expr: &Expr, line: &str) -> Result<Value> {
         let query = source_text(line, expr.span);
-        if let ExprKind::Call { name, args, name_span } = &expr.kind {
+        if let ExprKind::Call {
+            name,
+            args,
+            name_span,
+        } = &expr.kind
+        {
             match name.as_str() {
                 "odd" => return self.odd(args, *name_span, expr.span, query),
                 "cosmul" => {
                     let [arg] = args.as_slice() else {
-                        return Err(EvalError::at(expr.span, "cosmul takes one expression, e.g. cosmul(king - man + woman)"));
+                        return Err(EvalError::at(
+                            expr.span,
+                            "cosmul takes one expression, e.g. cosmul(king - man + woman)",
+                        ));
                     };
                     let c = self.vector(arg)?;
                     return self.neighbours(&c, Method::Mul, query);
@@ -325,14 +433,29 @@ impl<'s> Session<'s> {
     }
 
     fn neighbours(&self, c: &Combination, method: Method, query: String) -> Result<Value> {
-        let exclude = if self.settings.include_inputs { Vec::new() } else { c.input_ids() };
+        let exclude = if self.settings.include_inputs {
+            Vec::new()
+        } else {
+            c.input_ids()
+        };
         let k = self.settings.k;
         if method == Method::Mul {
             let hits = cosmul_top_k(self.store, &c.terms, k, &exclude);
-            return Ok(Value::Neighbours { query, method, search: SearchUsed::Exact, neighbours: self.named(&hits), note: None });
+            return Ok(Value::Neighbours {
+                query,
+                method,
+                search: SearchUsed::Exact,
+                neighbours: self.named(&hits),
+                note: None,
+            });
         }
         let vector = c.unit_f32();
-        let q = Query { vector: &vector, k, exclude: &exclude, limit: self.store.len() };
+        let q = Query {
+            vector: &vector,
+            k,
+            exclude: &exclude,
+            limit: self.store.len(),
+        };
         let want_approx = match self.settings.mode {
             SearchMode::Exact => false,
             SearchMode::Approx => true,
@@ -342,30 +465,55 @@ impl<'s> Session<'s> {
         if want_approx {
             match self.store.approx_top_k(&q, self.settings.oversampling) {
                 Ok(Some(hits)) => {
-                    return Ok(Value::Neighbours { query, method, search: SearchUsed::Approx, neighbours: self.named(&hits), note: None });
+                    return Ok(Value::Neighbours {
+                        query,
+                        method,
+                        search: SearchUsed::Approx,
+                        neighbours: self.named(&hits),
+                        note: None,
+                    });
                 }
                 Ok(None) => {
                     if self.settings.mode == SearchMode::Approx {
-                        note = Some("the approximate-search forest is not built yet; this answer is exact".to_string());
+                        note = Some(
+                            "the approximate-search forest is not built yet; this answer is exact"
+                                .to_string(),
+                        );
                     }
                 }
-                Err(e) => note = Some(format!("approximate search failed ({e}); this answer is exact")),
+                Err(e) => {
+                    note = Some(format!(
+                        "approximate search failed ({e}); this answer is exact"
+                    ))
+                }
             }
         }
         let hits = self.store.exact_top_k(&q);
-        Ok(Value::Neighbours { query, method, search: SearchUsed::Exact, neighbours: self.named(&hits), note })
+        Ok(Value::Neighbours {
+            query,
+            method,
+            search: SearchUsed::Exact,
+            neighbours: self.named(&hits),
+            note,
+        })
     }
 
     fn named(&self, hits: &[Hit]) -> Vec<Neighbour> {
         hits.iter()
-            .map(|h| Neighbour { word: self.store.word(h.id).unwrap_or("?").to_string(), score: h.score })
+            .map(|h| Neighbour {
+                word: self.store.word(h.id).unwrap_or("?").to_string(),
+                score: h.score,
+            })
             .collect()
     }
 
     /// gensim's doesnt_match: the word whose unit vector is least similar to the mean of all.
     fn odd(&mut self, args: &[Expr], name_span: Span, span: Span, query: String) -> Result<Value> {
         if args.len() < 2 {
-            return Err(EvalError::at(span, "odd needs at least two words, e.g. odd(breakfast, cereal, dinner, lunch)"));
+            return Err(EvalError::at(
+                span,
+                "odd needs at least two words, e.g. odd(breakfast, cereal, dinner, lunch)",
+            ));
         }
         let _ = name_span;
         let mut units = Vec::new();
@@ -376,10 +524,17 @@ impl<'s> Session<'s> {
         let dims = self.store.dims();
         let mut mean = vec![0f32; dims];
         for (_, u) in &units {
-            mean.iter_mut().zip(u).for_each(|(m, x)| *m += x / units.len() as f32);
+            mean.iter_mut()
+                .zip(u)
+                .for_each(|(m, x)| *m += x / units.len() as f32);
         }
-        let mut scores: Vec<Neighbour> =
-            units.iter().map(|(w, u)| Neighbour { word: w.clone(), score: search::dot(u, &mean) }).collect();
+        let mut scores: Vec<Neighbour> = units
+            .iter()
+            .map(|(w, u)| Neighbour {
+                word: w.clone(),
+                score: search::dot(u, &mean),
+            })
+            .collect();
         let word = scores
             .iter()
             .min_by(|a, b| a.score.total_cmp(&b.score))
@@ -391,13 +546,20 @@ impl<'s> Session<'s> {
             scores.iter_mut().for_each(|n| n.score /= norm);
         }
         scores.sort_by(|a, b| a.score.total_cmp(&b.score));
-        Ok(Value::Odd { query, word, scores })
+        Ok(Value::Odd {
+            query,
+            word,
+            scores,
+        })
     }
 
     fn vector(&mut self, expr: &Expr) -> Result<Combination> {
         match self.eval(expr)? {
             Val::Vector(c) => Ok(c),
-            Val::Number(n) => Err(EvalError::at(expr.span, format!("expected a vector here, found the number {n}"))),
+            Val::Number(n) => Err(EvalError::at(
+                expr.span,
+                format!("expected a vector here, found the number {n}"),
+            )),
         }
     }
 
@@ -414,7 +576,11 @@ impl<'s> Session<'s> {
                 let (a, b, c) = (self.vector(a)?, self.vector(b)?, self.vector(c)?);
                 Ok(Val::Vector(b.plus(a, -1.0).plus(c, 1.0)))
             }
-            ExprKind::Call { name, name_span, args } => self.call(name, *name_span, args, expr.span),
+            ExprKind::Call {
+                name,
+                name_span,
+                args,
+            } => self.call(name, *name_span, args, expr.span),
         }
     }
 
@@ -433,16 +599,24 @@ impl<'s> Session<'s> {
                 Ok(Val::Vector(l.plus(r, sign)))
             }
             (BinOp::Mul, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a * b)),
-            (BinOp::Mul, Val::Number(a), Val::Vector(c)) | (BinOp::Mul, Val::Vector(c), Val::Number(a)) => {
-                Ok(Val::Vector(c.scaled(a)))
+            (BinOp::Mul, Val::Number(a), Val::Vector(c))
+            | (BinOp::Mul, Val::Vector(c), Val::Number(a)) => Ok(Val::Vector(c.scaled(a))),
+            (BinOp::Mul, Val::Vector(_), Val::Vector(_)) => {
+                Err(
+                    EvalError::at(span, "cannot multiply two vectors").help(format!(
+                        "for their cosine similarity, write sim({}, {})",
+                        lhs, rhs
+                    )),
+                )
             }
-            (BinOp::Mul, Val::Vector(_), Val::Vector(_)) => Err(EvalError::at(span, "cannot multiply two vectors")
-                .help(format!("for their cosine similarity, write sim({}, {})", lhs, rhs))),
-            (BinOp::Div, _, Val::Number(b)) if b == 0.0 => Err(EvalError::at(rhs.span, "division by zero")),
+            (BinOp::Div, _, Val::Number(b)) if b == 0.0 => {
+                Err(EvalError::at(rhs.span, "division by zero"))
+            }
             (BinOp::Div, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a / b)),
             (BinOp::Div, Val::Vector(c), Val::Number(b)) => Ok(Val::Vector(c.scaled(1.0 / b))),
             (BinOp::Div, _, Val::Vector(_)) => {
-                Err(EvalError::at(rhs.span, "cannot divide by a vector").help("divide by a number, e.g. king / 2"))
+                Err(EvalError::at(rhs.span, "cannot divide by a vector")
+                    .help("divide by a number, e.g. king / 2"))
             }
         }
     }
@@ -463,7 +637,10 @@ impl<'s> Session<'s> {
         match name {
             "sim" => {
                 let [a, b] = args else {
-                    return Err(EvalError::at(span, "sim takes two expressions, e.g. sim(king, queen)"));
+                    return Err(EvalError::at(
+                        span,
+                        "sim takes two expressions, e.g. sim(king, queen)",
+                    ));
                 };
                 let (a, b) = (self.vector(a)?.unit_f32(), self.vector(b)?.unit_f32());
                 Ok(Val::Number(search::dot(&a, &b) as f64))
@@ -480,16 +657,27 @@ impl<'s> Session<'s> {
                         Some(t) => t.plus(c, 1.0),
                     });
                 }
-                Ok(Val::Vector(total.expect("at least one argument").scaled(1.0 / args.len() as f64)))
+                Ok(Val::Vector(
+                    total
+                        .expect("at least one argument")
+                        .scaled(1.0 / args.len() as f64),
+                ))
             }
-            "odd" | "cosmul" => Err(EvalError::at(span, format!("{name}(...) can only stand alone on a line"))
-                .help(format!("its result is a ranking, not a vector: write {name}(...) by itself"))),
+            "odd" | "cosmul" => Err(EvalError::at(
+                span,
+                format!("{name}(...) can only stand alone on a line"),
+            )
+            .help(format!(
+                "its result is a ranking, not a vector: write {name}(...) by itself"
+            ))),
             _ => {
                 let mut err = EvalError::at(name_span, format!("unknown function '{name}'"));
                 if let Some(best) = closest(name, FUNCTIONS.iter().copied()) {
                     err = err.help(format!("did you mean '{best}'?"));
                 } else {
-                    err = err.help("functions: sim(a, b), odd(a, b, c, ...), mean(a, b, ...), cosmul(expr)");
+                    err = err.help(
+                        "functions: sim(a, b), odd(a, b, c, ...), mean(a, b, ...), cosmul(expr)",
+                    );
                 }
                 Err(err)
             }
@@ -503,8 +691,14 @@ impl<'s> Session<'s> {
             }
         }
         if let Some(id) = self.store.id(text) {
-            let unit = self.store.vector(id).expect("ids from the table have vectors");
-            return Ok(Combination { vector: unit.iter().map(|&x| x as f64).collect(), terms: vec![(id, 1.0)] });
+            let unit = self
+                .store
+                .vector(id)
+                .expect("ids from the table have vectors");
+            return Ok(Combination {
+                vector: unit.iter().map(|&x| x as f64).collect(),
+                terms: vec![(id, 1.0)],
+            });
         }
         Err(self.unknown_word(text, span))
     }
@@ -515,8 +709,14 @@ impl<'s> Session<'s> {
         // the user almost certainly meant subtraction.
         if text.contains('-') && !text.starts_with('-') && !text.ends_with('-') {
             let parts: Vec<&str> = text.split('-').collect();
-            if parts.iter().all(|p| self.store.id(p).is_some() || self.vars.contains_key(*p)) {
-                return err.help(format!("did you mean '{}'? (put spaces around '-' to subtract)", parts.join(" - ")));
+            if parts
+                .iter()
+                .all(|p| self.store.id(p).is_some() || self.vars.contains_key(*p))
+            {
+                return err.help(format!(
+                    "did you mean '{}'? (put spaces around '-' to subtract)",
+                    parts.join(" - ")
+                ));
             }
         }
         let lower = text.to_lowercase();
@@ -547,7 +747,10 @@ fn method_name(method: Method) -> &'static str {
 }
 
 fn source_text(line: &str, span: Span) -> String {
-    line.get(span.start..span.end).unwrap_or("").trim().to_string()
+    line.get(span.start..span.end)
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn source_text_of(expr: &Expr) -> String {
@@ -569,7 +772,11 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
 /// The vocabulary words (or names) nearest to `text`: fewest edits, then Jaro-Winkler
 /// similarity (which rewards a shared start), then frequency; up to three when they are about
 /// equally close (`womn` → `women` or `woman`). Scans the word table once: error path only.
-fn closest_words<'a>(store: &'a Store, text: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+fn closest_words<'a>(
+    store: &'a Store,
+    text: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
     let len = text.chars().count();
     let max_distance = if len <= 4 { 1 } else { 2 };
     // (edits, -similarity, order seen): ids are in frequency order, so earlier wins ties.
@@ -584,7 +791,9 @@ fn closest_words<'a>(store: &'a Store, text: &str, names: impl Iterator<Item = &
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let Some(&(best_d, best_sim, _, _)) = found.first() else { return Vec::new() };
+    let Some(&(best_d, best_sim, _, _)) = found.first() else {
+        return Vec::new();
+    };
     found
         .iter()
         .filter(|c| c.0 == best_d && c.1 - best_sim < 0.02)
@@ -606,8 +815,16 @@ fn alternatives(words: &[String]) -> String {
 /// 3CosMul (gensim's most_similar_cosmul): Π (1+cos(x, pos))/2 / (Π (1+cos(x, neg))/2 + ε).
 fn cosmul_top_k(store: &Store, terms: &[(u32, f64)], k: usize, exclude: &[u32]) -> Vec<Hit> {
     let unit = store.unit_rows();
-    let pos: Vec<Vec<f32>> = terms.iter().filter(|t| t.1 > 0.0).map(|t| unit.row(t.0 as usize).to_vec()).collect();
-    let neg: Vec<Vec<f32>> = terms.iter().filter(|t| t.1 < 0.0).map(|t| unit.row(t.0 as usize).to_vec()).collect();
+    let pos: Vec<Vec<f32>> = terms
+        .iter()
+        .filter(|t| t.1 > 0.0)
+        .map(|t| unit.row(t.0 as usize).to_vec())
+        .collect();
+    let neg: Vec<Vec<f32>> = terms
+        .iter()
+        .filter(|t| t.1 < 0.0)
+        .map(|t| unit.row(t.0 as usize).to_vec())
+        .collect();
     let mut hits: Vec<Hit> = (0..store.len())
         .filter(|id| !exclude.contains(&(*id as u32)))
         .filter_map(|id| {
@@ -615,9 +832,18 @@ fn cosmul_top_k(store: &Store, terms: &[(u32, f64)], k: usize, exclude: &[u32]) 
             if row.iter().all(|&x| x == 0.0) {
                 return None;
             }
-            let p: f32 = pos.iter().map(|v| (1.0 + search::dot(row, v)) / 2.0).product();
-            let n: f32 = neg.iter().map(|v| (1.0 + search::dot(row, v)) / 2.0).product();
-            Some(Hit { id: id as u32, score: p / (n + 1e-6) })
+            let p: f32 = pos
+                .iter()
+                .map(|v| (1.0 + search::dot(row, v)) / 2.0)
+                .product();
+            let n: f32 = neg
+                .iter()
+                .map(|v| (1.0 + search::dot(row, v)) / 2.0)
+                .product();
+            Some(Hit {
+                id: id as u32,
+                score: p / (n + 1e-6),
+            })
         })
         .collect();
     search::sort_hits(&mut hits);

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::loader::{self, Format, LoadOptions};
 use crate::progress::{Progress, Unit};
-use crate::search::{self, Hit, Query, QuantRows, Rows};
+use crate::search::{self, Hit, QuantRows, Query, Rows};
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -46,9 +46,15 @@ pub enum IndexError {
     #[error(transparent)]
     Load(#[from] loader::LoadError),
     #[error("cannot read {path}: {source}")]
-    Source { path: PathBuf, source: std::io::Error },
+    Source {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("index {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("index {path}: {source}")]
     Lmdb { path: PathBuf, source: heed::Error },
     #[error("index {path}: approximate-search forest: {source}")]
@@ -133,7 +139,9 @@ struct Dbs {
     forest: arroy::Database<'static, Cosine>,
 }
 
-const DB_NAMES: [&str; 7] = ["meta", "word2id", "id2word", "unit", "quant", "scale", "arroy"];
+const DB_NAMES: [&str; 7] = [
+    "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy",
+];
 
 /// An open index. Cheap to query from one thread; `env()` may be shared with a forest builder.
 pub struct Store {
@@ -165,8 +173,10 @@ pub fn index_dir_for(source: &Path, opts: &OpenOptions) -> Result<PathBuf> {
         Some(dir) => dir.clone(),
         None => default_cache_dir()?,
     };
-    let canonical = fs::canonicalize(source)
-        .map_err(|e| IndexError::Source { path: source.to_path_buf(), source: e })?;
+    let canonical = fs::canonicalize(source).map_err(|e| IndexError::Source {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
     // Everything that changes the index's content is part of its name.
     let identity = format!(
         "{}\0{:?}\0{:?}\0{:?}",
@@ -180,15 +190,28 @@ pub fn index_dir_for(source: &Path, opts: &OpenOptions) -> Result<PathBuf> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect();
-    Ok(root.join(format!("{name}-{:016x}", fnv1a(0xcbf29ce484222325, identity.as_bytes()))))
+    Ok(root.join(format!(
+        "{name}-{:016x}",
+        fnv1a(0xcbf29ce484222325, identity.as_bytes())
+    )))
 }
 
 impl Store {
     /// Opens the index for `source`, building it first when it is missing, stale or forced.
-    pub fn open(source: &Path, opts: &OpenOptions, progress: &dyn Progress) -> Result<(Store, Origin)> {
+    pub fn open(
+        source: &Path,
+        opts: &OpenOptions,
+        progress: &dyn Progress,
+    ) -> Result<(Store, Origin)> {
         let dir = index_dir_for(source, opts)?;
         let stat = SourceStat::read(source)?;
         if !opts.rebuild {
@@ -208,7 +231,10 @@ impl Store {
         let waited = match lock.try_lock() {
             Ok(()) => false,
             Err(_) => {
-                progress.note(&format!("waiting for another vecsh process building {}", dir.display()));
+                progress.note(&format!(
+                    "waiting for another vecsh process building {}",
+                    dir.display()
+                ));
                 lock.lock().map_err(|e| io_err(&lock_path, e))?;
                 true
             }
@@ -227,7 +253,12 @@ impl Store {
     }
 
     /// Opens `dir` if it holds a complete index of the current schema for this source.
-    fn open_current(dir: &Path, stat: &SourceStat, source: &Path, writable: bool) -> Result<Option<Store>> {
+    fn open_current(
+        dir: &Path,
+        stat: &SourceStat,
+        source: &Path,
+        writable: bool,
+    ) -> Result<Option<Store>> {
         if !dir.join("data.mdb").is_file() {
             return Ok(None);
         }
@@ -239,7 +270,8 @@ impl Store {
         let m = &store.meta;
         let current = m.schema == SCHEMA_VERSION
             && m.source_size == stat.size
-            && (m.source_mtime_ns == stat.mtime_ns || m.fingerprint == fingerprint(source, stat.size)?);
+            && (m.source_mtime_ns == stat.mtime_ns
+                || m.fingerprint == fingerprint(source, stat.size)?);
         Ok(current.then_some(store))
     }
 
@@ -259,21 +291,48 @@ impl Store {
                 Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest)))
             })
             .map_err(|e| lmdb_err(dir, e))?;
-        let incomplete = || IndexError::Incomplete { path: dir.to_path_buf() };
-        let (Some(meta), Some(word2id), Some(id2word), Some(unit), Some(quant), Some(scale), Some(forest)) =
-            opened.unwrap_commit()
+        let incomplete = || IndexError::Incomplete {
+            path: dir.to_path_buf(),
+        };
+        let (
+            Some(meta),
+            Some(word2id),
+            Some(id2word),
+            Some(unit),
+            Some(quant),
+            Some(scale),
+            Some(forest),
+        ) = opened.unwrap_commit()
         else {
             return Err(incomplete());
         };
-        let dbs = Dbs { meta, word2id, id2word, unit, quant, scale, forest };
-        let rtxn = env.clone().static_read_txn().map_err(|e| lmdb_err(dir, e))?;
+        let dbs = Dbs {
+            meta,
+            word2id,
+            id2word,
+            unit,
+            quant,
+            scale,
+            forest,
+        };
+        let rtxn = env
+            .clone()
+            .static_read_txn()
+            .map_err(|e| lmdb_err(dir, e))?;
         let meta: Meta = dbs
             .meta
             .get(&rtxn, "meta")
             .map_err(|e| lmdb_err(dir, e))?
             .and_then(|bytes| serde_json::from_slice(bytes).ok())
             .ok_or_else(incomplete)?;
-        Ok(Store { rtxn, env, dbs, dir: dir.to_path_buf(), meta, writable })
+        Ok(Store {
+            rtxn,
+            env,
+            dbs,
+            dir: dir.to_path_buf(),
+            meta,
+            writable,
+        })
     }
 
     pub fn meta(&self) -> &Meta {
@@ -298,7 +357,9 @@ impl Store {
 
     /// Bytes the index occupies on disk.
     pub fn disk_size(&self) -> u64 {
-        fs::metadata(self.dir.join("data.mdb")).map(|m| m.len()).unwrap_or(0)
+        fs::metadata(self.dir.join("data.mdb"))
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 
     pub fn id(&self, word: &str) -> Option<u32> {
@@ -314,7 +375,12 @@ impl Store {
 
     /// Words in id (file) order.
     pub fn words(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
-        self.dbs.id2word.iter(&self.rtxn).into_iter().flatten().filter_map(|r| r.ok())
+        self.dbs
+            .id2word
+            .iter(&self.rtxn)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.ok())
     }
 
     /// Up to `max` words starting with `prefix` with their ids, in byte order.
@@ -354,18 +420,40 @@ impl Store {
         let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
         let chunks = (0..n_chunks as u32)
             .map(|c| {
-                let bytes = self.dbs.quant.get(&self.rtxn, &c).ok().flatten().unwrap_or_default();
+                let bytes = self
+                    .dbs
+                    .quant
+                    .get(&self.rtxn, &c)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 Cow::Borrowed(bytemuck::cast_slice::<u8, i8>(bytes))
             })
             .collect();
-        let rows = Rows { row_len: stride, rows_per_chunk: self.meta.rows_per_chunk, chunks, len: self.len() };
-        QuantRows { dims: self.dims(), rows, scales: self.rows(self.dbs.scale, 1) }
+        let rows = Rows {
+            row_len: stride,
+            rows_per_chunk: self.meta.rows_per_chunk,
+            chunks,
+            len: self.len(),
+        };
+        QuantRows {
+            dims: self.dims(),
+            rows,
+            scales: self.rows(self.dbs.scale, 1),
+        }
     }
 
     fn rows(&self, db: Database<'static, Id, Bytes>, row_len: usize) -> Rows<'_, f32> {
         let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
-        let chunks = (0..n_chunks as u32).map(|c| self.chunk(db, c).unwrap_or_default()).collect();
-        Rows { row_len, rows_per_chunk: self.meta.rows_per_chunk, chunks, len: self.len() }
+        let chunks = (0..n_chunks as u32)
+            .map(|c| self.chunk(db, c).unwrap_or_default())
+            .collect();
+        Rows {
+            row_len,
+            rows_per_chunk: self.meta.rows_per_chunk,
+            chunks,
+            len: self.len(),
+        }
     }
 
     fn chunk(&self, db: Database<'static, Id, Bytes>, chunk: u32) -> Option<Cow<'_, [f32]>> {
@@ -374,7 +462,12 @@ impl Store {
         // the copy only guards against a layout we did not foresee.
         Some(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
             Ok(floats) => Cow::Borrowed(floats),
-            Err(_) => Cow::Owned(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+            Err(_) => Cow::Owned(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
         })
     }
 
@@ -397,8 +490,12 @@ impl Store {
             return Ok(None);
         }
         let rtxn = self.env.read_txn().map_err(|e| lmdb_err(&self.dir, e))?;
-        let forest_err = |e| IndexError::Forest { path: self.dir.clone(), source: e };
-        let reader = arroy::Reader::<Cosine>::open(&rtxn, 0, self.dbs.forest).map_err(forest_err)?;
+        let forest_err = |e| IndexError::Forest {
+            path: self.dir.clone(),
+            source: e,
+        };
+        let reader =
+            arroy::Reader::<Cosine>::open(&rtxn, 0, self.dbs.forest).map_err(forest_err)?;
         let mut q = query.vector.to_vec();
         if search::normalize(&mut q) == 0.0 {
             return Ok(Some(Vec::new()));
@@ -417,7 +514,10 @@ impl Store {
         let mut hits: Vec<Hit> = found
             .into_iter()
             .filter(|(id, _)| !query.exclude.contains(id))
-            .map(|(id, _)| Hit { id, score: search::dot(unit.row(id as usize), &q) })
+            .map(|(id, _)| Hit {
+                id,
+                score: search::dot(unit.row(id as usize), &q),
+            })
             .collect();
         search::sort_hits(&mut hits);
         hits.truncate(query.k);
@@ -425,7 +525,12 @@ impl Store {
     }
 
     /// Builds the arroy forest now (see `ForestBuilder::build`).
-    pub fn build_forest(&self, trees: usize, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ForestMeta> {
+    pub fn build_forest(
+        &self,
+        trees: usize,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<ForestMeta> {
         self.forest_builder()?.build(trees, progress, cancel)
     }
 
@@ -434,7 +539,12 @@ impl Store {
         if !self.writable {
             return Err(IndexError::ReadOnly);
         }
-        Ok(ForestBuilder { env: self.env.clone(), dbs: self.dbs, dir: self.dir.clone(), meta: self.meta.clone() })
+        Ok(ForestBuilder {
+            env: self.env.clone(),
+            dbs: self.dbs,
+            dir: self.dir.clone(),
+            meta: self.meta.clone(),
+        })
     }
 }
 
@@ -449,9 +559,17 @@ pub struct ForestBuilder {
 impl ForestBuilder {
     /// Builds the forest with `trees` trees (0: arroy's default) in one write transaction: a
     /// cancelled or killed build commits nothing. Returns at once if a forest exists.
-    pub fn build(&self, trees: usize, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ForestMeta> {
+    pub fn build(
+        &self,
+        trees: usize,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<ForestMeta> {
         let lmdb = |e| lmdb_err(&self.dir, e);
-        let forest_err = |e| IndexError::Forest { path: self.dir.clone(), source: e };
+        let forest_err = |e| IndexError::Forest {
+            path: self.dir.clone(),
+            source: e,
+        };
         let started = Instant::now();
         // Write transactions are serialised across processes, so this check inside one is final.
         let mut wtxn = self.env.write_txn().map_err(lmdb)?;
@@ -466,12 +584,22 @@ impl ForestBuilder {
         let rtxn = self.env.read_txn().map_err(lmdb)?;
         let rpc = self.meta.rows_per_chunk;
         for chunk in 0..self.meta.words.div_ceil(rpc) {
-            let bytes = self.dbs.unit.get(&rtxn, &(chunk as u32)).map_err(lmdb)?.unwrap_or_default();
+            let bytes = self
+                .dbs
+                .unit
+                .get(&rtxn, &(chunk as u32))
+                .map_err(lmdb)?
+                .unwrap_or_default();
             for (i, row) in bytes.chunks_exact(dims * 4).enumerate() {
-                let row: Vec<f32> = row.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                let row: Vec<f32> = row
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
                 // Zero vectors stay out of the forest so they are never returned.
                 if row.iter().any(|&x| x != 0.0) {
-                    writer.add_item(&mut wtxn, (chunk * rpc + i) as u32, &row).map_err(forest_err)?;
+                    writer
+                        .add_item(&mut wtxn, (chunk * rpc + i) as u32, &row)
+                        .map_err(forest_err)?;
                 }
             }
             if cancel.load(Ordering::Relaxed) {
@@ -499,10 +627,19 @@ impl ForestBuilder {
             return Err(IndexError::Cancelled);
         }
         built.map_err(forest_err)?;
-        let n_trees = arroy::Reader::<Cosine>::open(&wtxn, 0, self.dbs.forest).map_err(forest_err)?.n_trees();
-        let meta = ForestMeta { trees: n_trees, seconds: started.elapsed().as_secs_f64(), built_at: now_secs() };
+        let n_trees = arroy::Reader::<Cosine>::open(&wtxn, 0, self.dbs.forest)
+            .map_err(forest_err)?
+            .n_trees();
+        let meta = ForestMeta {
+            trees: n_trees,
+            seconds: started.elapsed().as_secs_f64(),
+            built_at: now_secs(),
+        };
         let json = serde_json::to_vec(&meta).expect("forest metadata serialises");
-        self.dbs.meta.put(&mut wtxn, "forest", &json).map_err(lmdb)?;
+        self.dbs
+            .meta
+            .put(&mut wtxn, "forest", &json)
+            .map_err(lmdb)?;
         wtxn.commit().map_err(lmdb)?;
         Ok(meta)
     }
@@ -516,18 +653,30 @@ struct SourceStat {
 
 impl SourceStat {
     fn read(source: &Path) -> Result<SourceStat> {
-        let meta = fs::metadata(source).map_err(|e| IndexError::Source { path: source.to_path_buf(), source: e })?;
+        let meta = fs::metadata(source).map_err(|e| IndexError::Source {
+            path: source.to_path_buf(),
+            source: e,
+        })?;
         let mtime_ns = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as u64);
-        Ok(SourceStat { size: meta.len(), mtime_ns })
+        Ok(SourceStat {
+            size: meta.len(),
+            mtime_ns,
+        })
     }
 }
 
 /// Builds the index for `source` aside and moves it into `dir`. The caller holds the lock.
-fn build(source: &Path, stat: &SourceStat, dir: &Path, load: &LoadOptions, progress: &dyn Progress) -> Result<()> {
+fn build(
+    source: &Path,
+    stat: &SourceStat,
+    dir: &Path,
+    load: &LoadOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
     let started = Instant::now();
     let parent = dir.parent().unwrap_or(Path::new("."));
     remove_leftovers(dir);
@@ -553,9 +702,13 @@ fn build(source: &Path, stat: &SourceStat, dir: &Path, load: &LoadOptions, progr
 
 /// Removes half-built or replaced directories left by killed processes (we hold the lock).
 fn remove_leftovers(dir: &Path) {
-    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else { return };
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
     let name = name.to_string_lossy();
-    let Ok(entries) = fs::read_dir(parent) else { return };
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
     for entry in entries.flatten() {
         let entry_name = entry.file_name().to_string_lossy().into_owned();
         if let Some(rest) = entry_name.strip_prefix(name.as_ref()) {
@@ -593,9 +746,26 @@ fn write_index(
         .unwrap_commit();
     let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest) = dbs;
 
-    let mut sink = ChunkWriter { env: &env, unit_db, quant_db, scale_db, id2word, dims: 0, next_id: 0, pending: Vec::new(), chunk: 0, keys: Vec::new(), zero: 0 };
+    let mut sink = ChunkWriter {
+        env: &env,
+        unit_db,
+        quant_db,
+        scale_db,
+        id2word,
+        dims: 0,
+        next_id: 0,
+        pending: Vec::new(),
+        chunk: 0,
+        keys: Vec::new(),
+        zero: 0,
+    };
     progress.start("reading", stat.size, Unit::Bytes);
-    let report = loader::load(source, load, &|done, _total| progress.set(done), &mut |batch| sink.push(batch));
+    let report = loader::load(
+        source,
+        load,
+        &|done, _total| progress.set(done),
+        &mut |batch| sink.push(batch),
+    );
     progress.finish();
     let report = report?;
     sink.flush().map_err(lmdb)?;
@@ -610,7 +780,9 @@ fn write_index(
         if previous == Some(key.as_slice()) {
             continue;
         }
-        word2id.put_with_flags(&mut wtxn, PutFlags::APPEND, key, id).map_err(lmdb)?;
+        word2id
+            .put_with_flags(&mut wtxn, PutFlags::APPEND, key, id)
+            .map_err(lmdb)?;
         previous = Some(key);
     }
     let meta = Meta {
@@ -633,7 +805,13 @@ fn write_index(
         built_at: now_secs(),
     };
     // The metadata is written last: an index without it never opens as valid.
-    meta_db.put(&mut wtxn, "meta", &serde_json::to_vec(&meta).expect("metadata serialises")).map_err(lmdb)?;
+    meta_db
+        .put(
+            &mut wtxn,
+            "meta",
+            &serde_json::to_vec(&meta).expect("metadata serialises"),
+        )
+        .map_err(lmdb)?;
     wtxn.commit().map_err(lmdb)?;
     env.force_sync().map_err(lmdb)?;
     Ok(())
@@ -664,7 +842,8 @@ impl ChunkWriter<'_> {
         self.dims = batch.vectors.len() / batch.words.len();
         let mut wtxn = self.env.write_txn()?;
         for word in &batch.words {
-            self.id2word.put_with_flags(&mut wtxn, PutFlags::APPEND, &self.next_id, word)?;
+            self.id2word
+                .put_with_flags(&mut wtxn, PutFlags::APPEND, &self.next_id, word)?;
             self.keys.push((word_key(word).into_owned(), self.next_id));
             self.next_id += 1;
         }
@@ -690,9 +869,12 @@ impl ChunkWriter<'_> {
         let (unit, q8, scales) = search::unit_and_quant(self.dims, raw);
         self.zero += scales.iter().filter(|&&s| s == 0.0).count();
         let mut wtxn = self.env.write_txn()?;
-        self.unit_db.put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&unit))?;
-        self.quant_db.put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&q8))?;
-        self.scale_db.put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&scales))?;
+        self.unit_db
+            .put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&unit))?;
+        self.quant_db
+            .put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&q8))?;
+        self.scale_db
+            .put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&scales))?;
         wtxn.commit()?;
         self.chunk += 1;
         Ok(())
@@ -751,14 +933,18 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 /// Content fingerprint: size, first MiB and last MiB. Cheap enough to run on every mtime change.
 fn fingerprint(source: &Path, size: u64) -> Result<String> {
     use std::io::{Read, Seek, SeekFrom};
-    let err = |e| IndexError::Source { path: source.to_path_buf(), source: e };
+    let err = |e| IndexError::Source {
+        path: source.to_path_buf(),
+        source: e,
+    };
     let mut file = File::open(source).map_err(err)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut hash = fnv1a(0xcbf29ce484222325, &size.to_le_bytes());
     let n = read_full(&mut file, &mut buf).map_err(err)?;
     hash = fnv1a(hash, &buf[..n]);
     if size > buf.len() as u64 {
-        file.seek(SeekFrom::Start(size - buf.len() as u64)).map_err(err)?;
+        file.seek(SeekFrom::Start(size - buf.len() as u64))
+            .map_err(err)?;
         let n = read_full(&mut file, &mut buf).map_err(err)?;
         hash = fnv1a(hash, &buf[..n]);
     }
@@ -782,13 +968,21 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> IndexError {
-    IndexError::Io { path: path.to_path_buf(), source }
+    IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn lmdb_err(path: &Path, source: heed::Error) -> IndexError {
-    IndexError::Lmdb { path: path.to_path_buf(), source }
+    IndexError::Lmdb {
+        path: path.to_path_buf(),
+        source,
+    }
 }

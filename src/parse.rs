@@ -11,8 +11,9 @@
 //!   after a blank, outside `"..."`); they are not parsed here;
 //! * a *binding*: `let NAME = EXPR` or `NAME = EXPR` → [`Statement::Let`]. A name is letters,
 //!   digits and `_`, not starting with a digit. A line whose first token is the bare word
-//!   `let` is always a binding (`let = x` is an error); anywhere else `let` is a plain word,
-//!   and `"let"` is the word at the start of a line too. `let` itself can't be a name;
+//!   `let` followed by more is always a binding (`let = x` is an error); anywhere else, and
+//!   alone on a line, `let` is a plain word (`"let"` is the word everywhere). `let` itself
+//!   can't be a name;
 //! * otherwise an *expression* → [`Statement::Expr`].
 //!
 //! **Comments.** `#` starts a comment that runs to the end of the line wherever a token could
@@ -23,9 +24,9 @@
 //! **Expressions**, loosest first:
 //!
 //! * the analogy `a : b :: c : ?` → [`ExprKind::Analogy`]; `a`, `b`, `c` are sums. It may
-//!   only stand alone, in parentheses or as a call argument: `(a : b :: c : ?) + x`. Inside
-//!   its terms a bare `?` is an error (outside that form `?` is an ordinary word, and `"?"` is
-//!   always the word). `:` and `::` have no other use in expressions;
+//!   only stand alone, in parentheses or as a call argument: `(a : b :: c : ?) + x`. None of
+//!   `a`, `b`, `c` may be just a bare `?`, even in parentheses (`"?"` is the word there);
+//!   elsewhere `?` is an ordinary word. `:` and `::` have no other use in expressions;
 //! * `+` `-` (left-associative), then `*` `/` (left-associative), then unary `-`, so
 //!   `-a * b` is `(-a) * b` and `a - b - c` is `(a - b) - c`;
 //! * primaries: calls, parentheses, numbers, quoted words and words.
@@ -46,8 +47,9 @@
 //! (`e-mail`, `king-man` — one word, which the evaluator may flag as "did you mean 'king -
 //! man'?"). A word never starts with `-` (`-king`, `king -man` are negations/subtractions)
 //! and never ends with `-`: trailing hyphens are minus signs, so `king- man` is `king - man`
-//! and `king--man` is `king - -man`. So `'s`, `u.s.`, `don't`, `o'neill`, `1990s`, `café`,
-//! `日本`, `...`, `!`, `?` are all words.
+//! and `king-` is an error ("expected a word, number or '(' after '-'"); hyphens between word
+//! characters all belong to the word (`king--man` is one word). So `'s`, `u.s.`, `don't`,
+//! `o'neill`, `1990s`, `café`, `日本`, `...`, `!`, `?` are all words.
 //!
 //! **Quoted words** `"..."` → [`ExprKind::Word`] with `quoted: true`, for anything else:
 //! `"c++"`, `","`, `"1/2"`, `"let"`, `"new york"`. Escapes: `\"` and `\\`, plus those Rust's
@@ -64,6 +66,10 @@
 //! (an empty span at the end of the line when something is missing there) and often a help
 //! line. They come from a token-level checker that accepts exactly the lines the pest grammar
 //! (`grammar.pest`) accepts and explains the first problem; the grammar then builds the AST.
+//!
+//! Because the parser (and whoever walks the tree) recurses, parentheses, calls and unary
+//! minus signs may nest at most 64 deep together, and a statement may have at most 4096
+//! tokens; beyond that the line is rejected with an error saying so.
 //!
 //! [`is_incomplete`] tells a line editor that a line has unclosed `(` so it can read more;
 //! newlines count as blanks, so the joined lines parse as one.
@@ -99,7 +105,11 @@ pub struct ParseError {
 
 impl ParseError {
     fn new(message: impl Into<String>, span: Span) -> ParseError {
-        ParseError { message: message.into(), span, help: None }
+        ParseError {
+            message: message.into(),
+            span,
+            help: None,
+        }
     }
 
     fn help(mut self, help: impl Into<String>) -> ParseError {
@@ -135,6 +145,11 @@ pub fn is_incomplete(line: &str) -> bool {
     }
     depth > 0
 }
+
+/// How deeply parentheses, calls and unary minus signs may nest (the parser recurses).
+const MAX_NESTING: usize = 64;
+/// How many tokens a statement may have (trees as deep as that are walked recursively).
+const MAX_TOKENS: usize = 4096;
 
 const ANALOGY_HELP: &str = "an analogy reads a : b :: c : ?, e.g. man : king :: woman : ?";
 const LET_HELP: &str =
@@ -246,7 +261,11 @@ fn lex(line: &str) -> Result<Vec<Tok<'_>>, ParseError> {
             Rule::div => Tk::Slash,
             _ => continue,
         };
-        toks.push(Tok { kind, span: span_of(&pair), text: pair.as_str() });
+        toks.push(Tok {
+            kind,
+            span: span_of(&pair),
+            text: pair.as_str(),
+        });
     }
     Ok(toks)
 }
@@ -299,8 +318,11 @@ fn unescape(line: &str, span: Span) -> Result<String, ParseError> {
             unreachable!("the grammar pairs each backslash with a character")
         };
         let bad = |end: usize, what: &str| {
-            ParseError::new(format!("{what} '{}' in a quoted word", &line[at..end]), Span::new(at, end))
-                .help("inside quotes write \\\" for '\"' and \\\\ for '\\'")
+            ParseError::new(
+                format!("{what} '{}' in a quoted word", &line[at..end]),
+                Span::new(at, end),
+            )
+            .help("inside quotes write \\\" for '\"' and \\\\ for '\\'")
         };
         match e {
             '"' | '\\' | '\'' => out.push(e),
@@ -367,15 +389,30 @@ struct Frame<'a> {
     /// Where this level's source starts: the call's name, or the `(`.
     source_start: usize,
     ana: Ana,
-    /// The first bare `?` seen before any `:`.
-    bare_q: Option<Span>,
+    /// The index of the first token of the current analogy term (or argument).
+    term_tok: usize,
+    /// Unary minus signs waiting for their operand.
+    negs: usize,
     /// Where the current expression (or argument) starts.
     start: Option<usize>,
 }
 
 impl<'a> Frame<'a> {
-    fn new(open: Option<Tok<'a>>, call: Option<&'a str>, source_start: usize) -> Frame<'a> {
-        Frame { open, call, source_start, ana: Ana::None, bare_q: None, start: None }
+    fn new(
+        open: Option<Tok<'a>>,
+        call: Option<&'a str>,
+        source_start: usize,
+        term_tok: usize,
+    ) -> Frame<'a> {
+        Frame {
+            open,
+            call,
+            source_start,
+            ana: Ana::None,
+            term_tok,
+            negs: 0,
+            start: None,
+        }
     }
 }
 
@@ -389,13 +426,18 @@ fn is_operand(kind: Tk) -> bool {
 
 /// Explains the first reason why the grammar would reject the line, if any.
 fn check(line: &str, toks: &[Tok<'_>]) -> Result<(), ParseError> {
-    if let Some(open) = toks.iter().find(|t| t.kind == Tk::OpenQuote) {
-        // Everything after an unterminated quote is inside it; but report an earlier
-        // problem first if there is one.
-        let before = &toks[..toks.iter().position(|t| t.span == open.span).unwrap_or(0)];
-        if let Err(e) = check_statement(line, before, true) {
-            return Err(e);
-        }
+    if let Some(t) = toks.get(MAX_TOKENS) {
+        return Err(ParseError::new(
+            format!("this line is too long: more than {MAX_TOKENS} words, numbers and symbols"),
+            Span::new(t.span.start, line.len()),
+        )
+        .help("split it up, naming parts of it with 'let'"));
+    }
+    if let Some(i) = toks.iter().position(|t| t.kind == Tk::OpenQuote) {
+        // Everything after an unterminated quote is inside it (it is the last token); but
+        // report an earlier problem first if there is one.
+        let open = toks[i];
+        check_statement(line, &toks[..i], true)?;
         return Err(ParseError::new(
             "unterminated quote",
             Span::new(open.span.start, open.span.start + 1),
@@ -409,8 +451,10 @@ fn check(line: &str, toks: &[Tok<'_>]) -> Result<(), ParseError> {
 /// is missing at their end.
 fn check_statement(line: &str, toks: &[Tok<'_>], partial: bool) -> Result<(), ParseError> {
     let at = |i: usize| toks.get(i).map_or(end_span(line), |t| t.span);
-    let Some(first) = toks.first() else { return Ok(()) };
-    if first.kind == Tk::Word && first.text == "let" {
+    let Some(first) = toks.first() else {
+        return Ok(());
+    };
+    if first.kind == Tk::Word && first.text == "let" && (toks.len() > 1 || partial) {
         let name = match toks.get(1) {
             Some(t) if t.kind == Tk::Word && is_ident(t.text) && t.text != "let" => t,
             Some(t) if t.text == "let" => {
@@ -425,9 +469,7 @@ fn check_statement(line: &str, toks: &[Tok<'_>], partial: bool) -> Result<(), Pa
                 .help(NAME_HELP));
             }
             None if partial => return Ok(()),
-            _ => {
-                return Err(ParseError::new("expected a name after 'let'", at(1)).help(LET_HELP))
-            }
+            _ => return Err(ParseError::new("expected a name after 'let'", at(1)).help(LET_HELP)),
         };
         match toks.get(2) {
             Some(t) if t.kind == Tk::Eq => {}
@@ -461,7 +503,13 @@ fn tok_text(t: &Tok<'_>) -> String {
 }
 
 /// "expected a word, number or '(' ..." at `found` (a token, or the end of the line).
-fn expected_operand(line: &str, prev: Option<&Tok<'_>>, found: Option<&Tok<'_>>) -> ParseError {
+/// `call`: the name of the call when `prev` is its `(`.
+fn expected_operand(
+    line: &str,
+    prev: Option<&Tok<'_>>,
+    found: Option<&Tok<'_>>,
+    call: Option<&str>,
+) -> ParseError {
     let span = found.map_or(end_span(line), |t| t.span);
     if let (Some(p), Some(f)) = (prev, found) {
         if p.kind == Tk::LParen && f.kind == Tk::RParen {
@@ -470,6 +518,10 @@ fn expected_operand(line: &str, prev: Option<&Tok<'_>>, found: Option<&Tok<'_>>)
         }
     }
     let message = match (prev, found) {
+        (Some(p), _) if p.kind == Tk::LParen && call.is_some() => format!(
+            "expected a word, number or '(' after '{}('",
+            call.unwrap_or_default()
+        ),
         (Some(p), _) => format!("expected a word, number or '(' after '{}'", tok_text(p)),
         (None, Some(f)) => format!("expected a word, number or '(' before '{}'", tok_text(f)),
         (None, None) => "expected a word, number or '('".to_string(),
@@ -482,14 +534,21 @@ fn expected_operand(line: &str, prev: Option<&Tok<'_>>, found: Option<&Tok<'_>>)
         Some(Tk::Eq) => err.help("'=' names a result: write 'name = expression'"),
         Some(Tk::Plus | Tk::Star | Tk::Slash | Tk::Comma | Tk::Colon | Tk::DColon) => {
             let f = found.map_or("", |f| f.text);
-            err.help(format!("to look up the word '{f}' itself, quote it: \"{f}\""))
+            err.help(format!(
+                "to look up the word '{f}' itself, quote it: \"{f}\""
+            ))
         }
         _ => err,
     }
 }
 
 /// Checks that the current expression of `frame` is not an unfinished analogy, at `found`.
-fn finish_expr(line: &str, frame: &Frame<'_>, prev: &Tok<'_>, found: Option<&Tok<'_>>) -> Result<(), ParseError> {
+fn finish_expr(
+    line: &str,
+    frame: &Frame<'_>,
+    prev: &Tok<'_>,
+    found: Option<&Tok<'_>>,
+) -> Result<(), ParseError> {
     let span = found.map_or(end_span(line), |t| t.span);
     let src = || short(&line[frame.start.unwrap_or(prev.span.start)..prev.span.end]);
     let missing = match frame.ana {
@@ -497,12 +556,28 @@ fn finish_expr(line: &str, frame: &Frame<'_>, prev: &Tok<'_>, found: Option<&Tok
         Ana::DColon => "': ?'",
         _ => return Ok(()),
     };
-    Err(ParseError::new(format!("incomplete analogy: expected {missing} after '{}'", src()), span)
-        .help(ANALOGY_HELP))
+    Err(ParseError::new(
+        format!("incomplete analogy: expected {missing} after '{}'", src()),
+        span,
+    )
+    .help(ANALOGY_HELP))
 }
 
 fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Result<(), ParseError> {
-    let mut stack = vec![Frame::new(None, None, 0)];
+    let mut stack = vec![Frame::new(None, None, 0, from)];
+    // How deeply the parser will recurse: open parentheses plus pending unary minus signs.
+    let mut nesting = 0;
+    let too_deep = |nesting: usize, t: &Tok<'_>| {
+        if nesting > MAX_NESTING {
+            Err(ParseError::new(
+                format!("too deeply nested: more than {MAX_NESTING} levels of '(' and unary '-'"),
+                t.span,
+            )
+            .help("split the expression up, naming its parts with 'let'"))
+        } else {
+            Ok(())
+        }
+    };
     let mut expect_operand = true;
     let mut prev: Option<&Tok<'_>> = from.checked_sub(1).map(|i| &toks[i]);
     // Where the last complete operand (including its parentheses) started.
@@ -520,8 +595,11 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     expect_operand = false;
                     last_operand_start = t.span.start;
                 } else {
-                    return Err(ParseError::new("'?' must end an analogy: a : b :: c : ?", t.span)
-                        .help("the '?' stands for the word to find, e.g. man : king :: woman : ?"));
+                    return Err(
+                        ParseError::new("'?' must end an analogy: a : b :: c : ?", t.span).help(
+                            "the '?' stands for the word to find, e.g. man : king :: woman : ?",
+                        ),
+                    );
                 }
             } else {
                 match t.kind {
@@ -529,16 +607,17 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                         if t.kind == Tk::Quoted {
                             unescape(line, t.span)?;
                         }
-                        if t.kind == Tk::Word && t.text == "?" {
-                            if top.ana != Ana::None {
-                                return Err(misplaced_q(t.span));
-                            }
-                            top.bare_q.get_or_insert(t.span);
-                        }
                         let next = toks.get(k + 1);
                         if t.kind == Tk::Word && is_ident(t.text) {
                             if let Some(open) = next.filter(|n| n.kind == Tk::LParen) {
-                                stack.push(Frame::new(Some(*open), Some(t.text), t.span.start));
+                                nesting += 1;
+                                too_deep(nesting, open)?;
+                                stack.push(Frame::new(
+                                    Some(*open),
+                                    Some(t.text),
+                                    t.span.start,
+                                    k + 2,
+                                ));
                                 prev = Some(open);
                                 k += 2;
                                 continue;
@@ -546,19 +625,40 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                         }
                         expect_operand = false;
                         last_operand_start = t.span.start;
+                        nesting -= top.negs;
+                        top.negs = 0;
                     }
-                    Tk::Minus => {}
-                    Tk::LParen => stack.push(Frame::new(Some(*t), None, t.span.start)),
+                    Tk::Minus => {
+                        top.negs += 1;
+                        nesting += 1;
+                        too_deep(nesting, t)?;
+                    }
+                    Tk::LParen => {
+                        nesting += 1;
+                        too_deep(nesting, t)?;
+                        stack.push(Frame::new(Some(*t), None, t.span.start, k + 1));
+                    }
                     Tk::RParen
                         if top.call.is_some()
-                            && top.open.is_some_and(|o| prev.is_some_and(|p| p.span == o.span)) =>
+                            && top
+                                .open
+                                .is_some_and(|o| prev.is_some_and(|p| p.span == o.span)) =>
                     {
                         // `name()`
                         let frame = stack.pop().expect("a call frame");
                         expect_operand = false;
                         last_operand_start = frame.source_start;
+                        let outer = stack.last_mut().expect("the line's frame");
+                        nesting -= 1 + outer.negs;
+                        outer.negs = 0;
                     }
-                    _ => return Err(expected_operand(line, prev, Some(t))),
+                    _ => {
+                        let call = top.call.filter(|_| {
+                            top.open
+                                .is_some_and(|o| prev.is_some_and(|p| p.span == o.span))
+                        });
+                        return Err(expected_operand(line, prev, Some(t), call));
+                    }
                 }
             }
         } else {
@@ -616,6 +716,9 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     }
                     finish_expr(line, top, prev.expect("an operand came before"), Some(t))?;
                     last_operand_start = stack.pop().expect("checked depth").source_start;
+                    let outer = stack.last_mut().expect("the line's frame");
+                    nesting -= 1 + outer.negs;
+                    outer.negs = 0;
                 }
                 Tk::Comma => {
                     if top.call.is_none() {
@@ -625,16 +728,18 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     }
                     finish_expr(line, top, prev.expect("an operand came before"), Some(t))?;
                     top.ana = Ana::None;
-                    top.bare_q = None;
+                    top.term_tok = k + 1;
                     top.start = None;
                     expect_operand = true;
                 }
+                Tk::Colon | Tk::DColon if bare_q_term(&toks[top.term_tok..k]).is_some() => {
+                    let q = bare_q_term(&toks[top.term_tok..k]).unwrap_or(t.span);
+                    return Err(misplaced_q(q));
+                }
                 Tk::Colon => match top.ana {
                     Ana::None => {
-                        if let Some(q) = top.bare_q {
-                            return Err(misplaced_q(q));
-                        }
                         top.ana = Ana::Colon1;
+                        top.term_tok = k + 1;
                         expect_operand = true;
                     }
                     Ana::DColon => {
@@ -642,7 +747,8 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                         expect_operand = true;
                     }
                     Ana::Colon1 => {
-                        let src = short(&line[top.start.unwrap_or(0)..prev.map_or(0, |p| p.span.end)]);
+                        let src =
+                            short(&line[top.start.unwrap_or(0)..prev.map_or(0, |p| p.span.end)]);
                         return Err(ParseError::new(
                             format!("expected '::' after '{src}', found ':'"),
                             t.span,
@@ -654,11 +760,15 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                 Tk::DColon => match top.ana {
                     Ana::Colon1 => {
                         top.ana = Ana::DColon;
+                        top.term_tok = k + 1;
                         expect_operand = true;
                     }
                     Ana::None => {
-                        return Err(ParseError::new("'::' must follow 'a : b' in an analogy", t.span)
-                            .help(ANALOGY_HELP));
+                        return Err(ParseError::new(
+                            "'::' must follow 'a : b' in an analogy",
+                            t.span,
+                        )
+                        .help(ANALOGY_HELP));
                     }
                     Ana::DColon => {
                         return Err(ParseError::new(
@@ -689,10 +799,16 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
     let top = stack.last().expect("the line's frame");
     if expect_operand {
         if top.ana == Ana::Colon2 {
-            return Err(ParseError::new("'?' must end an analogy: a : b :: c : ?", end_span(line))
-                .help("the '?' stands for the word to find, e.g. man : king :: woman : ?"));
+            return Err(
+                ParseError::new("'?' must end an analogy: a : b :: c : ?", end_span(line))
+                    .help("the '?' stands for the word to find, e.g. man : king :: woman : ?"),
+            );
         }
-        return Err(expected_operand(line, prev, None));
+        let call = top.call.filter(|_| {
+            top.open
+                .is_some_and(|o| prev.is_some_and(|p| p.span == o.span))
+        });
+        return Err(expected_operand(line, prev, None, call));
     }
     finish_expr(line, top, prev.expect("an operand came before"), None)?;
     if let Some(open) = top.open {
@@ -703,6 +819,17 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
         });
     }
     Ok(())
+}
+
+/// If `term` is just a bare `?`, perhaps in parentheses, the span of the `?`.
+fn bare_q_term(mut term: &[Tok<'_>]) -> Option<Span> {
+    while term.len() >= 3 && term[0].kind == Tk::LParen && term[term.len() - 1].kind == Tk::RParen {
+        term = &term[1..term.len() - 1];
+    }
+    match term {
+        [q] if q.kind == Tk::Word && q.text == "?" => Some(q.span),
+        _ => None,
+    }
 }
 
 fn misplaced_q(span: Span) -> ParseError {
@@ -727,7 +854,10 @@ struct Built {
 
 impl Built {
     fn new(kind: ExprKind, span: Span) -> Built {
-        Built { expr: Expr { kind, span }, outer: span }
+        Built {
+            expr: Expr { kind, span },
+            outer: span,
+        }
     }
 }
 
@@ -755,17 +885,25 @@ fn build(line: &str) -> Result<Statement, ParseError> {
 
 fn build_expr(pair: Pair<'_, Rule>) -> Result<Built, ParseError> {
     match pair.as_rule() {
-        Rule::analogy => {
+        Rule::expr => {
             let mut parts = pair.into_inner();
-            let mut term = || build_expr(parts.next().expect("an analogy term"));
-            let (a, b, c) = (term()?, term()?, term()?);
+            let first = build_expr(parts.next().expect("a sum"))?;
+            let Some(b) = parts.next() else {
+                return Ok(first);
+            };
+            // `a : b :: c : ?`
+            let b = build_expr(b)?;
+            let c = build_expr(parts.next().expect("an analogy's third term"))?;
             let q = parts.next().expect("the final '?'");
-            let span = a.outer.to(span_of(&q));
-            let kind =
-                ExprKind::Analogy { a: Box::new(a.expr), b: Box::new(b.expr), c: Box::new(c.expr) };
+            let span = first.outer.to(span_of(&q));
+            let kind = ExprKind::Analogy {
+                a: Box::new(first.expr),
+                b: Box::new(b.expr),
+                c: Box::new(c.expr),
+            };
             Ok(Built::new(kind, span))
         }
-        Rule::sum | Rule::aterm => build_sum(pair.into_inner()),
+        Rule::sum => build_sum(pair.into_inner()),
         rule => unreachable!("not an expression: {rule:?}"),
     }
 }
@@ -788,7 +926,11 @@ fn build_sum(pairs: Pairs<'_, Rule>) -> Result<Built, ParseError> {
                 rule => unreachable!("not an operator: {rule:?}"),
             };
             let span = lhs.outer.to(rhs.outer);
-            let kind = ExprKind::Binary { op, lhs: Box::new(lhs.expr), rhs: Box::new(rhs.expr) };
+            let kind = ExprKind::Binary {
+                op,
+                lhs: Box::new(lhs.expr),
+                rhs: Box::new(rhs.expr),
+            };
             Ok(Built::new(kind, span))
         })
         .parse(pairs)
@@ -798,23 +940,38 @@ fn build_primary(pair: Pair<'_, Rule>) -> Result<Built, ParseError> {
     let span = span_of(&pair);
     let text = pair.as_str();
     let kind = match pair.as_rule() {
-        Rule::word => ExprKind::Word { text: text.to_string(), quoted: false },
+        Rule::word => ExprKind::Word {
+            text: text.to_string(),
+            quoted: false,
+        },
         Rule::number => ExprKind::Number {
-            value: text.parse().expect("the grammar only accepts valid numbers"),
+            value: text
+                .parse()
+                .expect("the grammar only accepts valid numbers"),
             text: text.to_string(),
         },
-        Rule::quoted => {
-            ExprKind::Word { text: unescape(pair.get_input(), span)?, quoted: true }
-        }
+        Rule::quoted => ExprKind::Word {
+            text: unescape(pair.get_input(), span)?,
+            quoted: true,
+        },
         Rule::paren => {
             let inner = build_expr(pair.into_inner().next().expect("an expression"))?;
-            return Ok(Built { expr: inner.expr, outer: span });
+            return Ok(Built {
+                expr: inner.expr,
+                outer: span,
+            });
         }
         Rule::call => {
             let mut parts = pair.into_inner();
             let name = parts.next().expect("a name");
-            let args = parts.map(|p| build_expr(p).map(|b| b.expr)).collect::<Result<_, _>>()?;
-            ExprKind::Call { name: name.as_str().to_string(), name_span: span_of(&name), args }
+            let args = parts
+                .map(|p| build_expr(p).map(|b| b.expr))
+                .collect::<Result<_, _>>()?;
+            ExprKind::Call {
+                name: name.as_str().to_string(),
+                name_span: span_of(&name),
+                args,
+            }
         }
         rule => unreachable!("not a primary: {rule:?}"),
     };
@@ -840,25 +997,103 @@ mod tests {
         }
     }
 
+    const PIECES: &[&str] = &[
+        "king", "man", "?", "2", ".5", "1e-3", "(", ")", "(", ")", ",", ":", "::", "+", "-", "-",
+        "*", "/", "=", "let", "sim", "mean", "\"a b\"", "\"?\"", "e-mail", "x_1", "#c\n", "c#",
+        "'s", "u.s.", "3x", "日本", "king-", "?x", "\"", "\"\"", "\"\\q\"",
+    ];
+
+    /// Pushes the tokens of a random valid expression.
+    fn gen_expr(rng: &mut Rng, depth: usize, out: &mut Vec<&'static str>) {
+        let leaves = ["king", "?", "2", "\"a b\"", "e-mail", "日本", "x_1", "'s"];
+        match if depth == 0 { 0 } else { rng.below(7) } {
+            0 => out.push(leaves[rng.below(leaves.len())]),
+            1 => {
+                out.push("-");
+                gen_expr(rng, depth - 1, out);
+            }
+            2 | 3 => {
+                gen_expr(rng, depth - 1, out);
+                out.push(["+", "-", "*", "/"][rng.below(4)]);
+                gen_expr(rng, depth - 1, out);
+            }
+            4 => {
+                out.push("(");
+                gen_expr(rng, depth - 1, out);
+                out.push(")");
+            }
+            5 => {
+                out.push(["sim", "mean", "let"][rng.below(3)]);
+                out.push("(");
+                for i in 0..rng.below(3) {
+                    if i > 0 {
+                        out.push(",");
+                    }
+                    gen_expr(rng, depth - 1, out);
+                }
+                out.push(")");
+            }
+            _ => {
+                out.push("(");
+                for sep in [":", "::", ":"] {
+                    gen_expr(rng, depth - 1, out);
+                    out.push(sep);
+                }
+                out.push("?");
+                out.push(")");
+            }
+        }
+    }
+
+    fn gen_line(rng: &mut Rng) -> String {
+        let mut toks = Vec::new();
+        match rng.below(8) {
+            0 => toks.extend(["let", "x", "="]),
+            1 => toks.extend(["x", "="]),
+            _ => {}
+        }
+        let top = toks.len();
+        let depth = 1 + rng.below(4);
+        gen_expr(rng, depth, &mut toks);
+        // Sometimes unwrap a top-level analogy.
+        if rng.below(2) == 0 && toks.get(top) == Some(&"(") && toks.last() == Some(&")") {
+            toks.remove(top);
+            toks.pop();
+        }
+        for _ in 0..rng.below(3) {
+            let at = rng.below(toks.len() + 1);
+            match rng.below(3) {
+                0 if at < toks.len() => {
+                    toks.remove(at);
+                }
+                1 if at < toks.len() => toks[at] = PIECES[rng.below(PIECES.len())],
+                _ => toks.insert(at, PIECES[rng.below(PIECES.len())]),
+            }
+        }
+        let mut line = String::new();
+        for t in toks {
+            line.push_str(t);
+            line.push_str(["", " ", " ", "  "][rng.below(4)]);
+        }
+        line
+    }
+
     /// The checker and the grammar accept exactly the same lines, and neither panics.
     #[test]
     fn checker_agrees_with_grammar() {
-        const PIECES: &[&str] = &[
-            "king", "man", "?", "2", ".5", "1e-3", "(", ")", "(", ")", ",", ":", "::", "+", "-",
-            "-", "*", "/", "=", "let", "sim", "mean", "\"a b\"", "\"?\"", "e-mail", "x_1", "#c",
-            "c#", "'s", "u.s.", "3x", "日本", "king-", "?x",
-        ];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let mut accepted = 0;
-        for _ in 0..40_000 {
-            let n = 1 + rng.below(9);
-            let mut line = String::new();
-            for _ in 0..n {
-                line.push_str(PIECES[rng.below(PIECES.len())]);
-                if rng.below(3) > 0 {
-                    line.push(' ');
+        let (mut accepted, mut rejected) = (0, 0);
+        for i in 0..20_000 {
+            let line = if i % 4 == 0 {
+                let mut line = String::new();
+                for _ in 0..1 + rng.below(9) {
+                    line.push_str(PIECES[rng.below(PIECES.len())]);
+                    line.push_str(["", " ", " "][rng.below(3)]);
                 }
-            }
+                line
+            } else {
+                gen_line(&mut rng)
+            };
             let toks = lex(&line).expect("lexing never fails");
             let checked = check(&line, &toks);
             let built = build(&line);
@@ -868,19 +1103,37 @@ mod tests {
                 "checker and grammar disagree on {line:?}: {checked:?} / {built:?}"
             );
             if let Err(e) = checked {
-                assert!(e.span.start <= e.span.end && e.span.end <= line.len(), "{line:?}: {e:?}");
+                assert!(
+                    e.span.start <= e.span.end && e.span.end <= line.len(),
+                    "{line:?}: {e:?}"
+                );
                 assert!(line.is_char_boundary(e.span.start) && line.is_char_boundary(e.span.end));
+                rejected += 1;
             } else {
                 accepted += 1;
             }
+            let _ = is_incomplete(&line);
         }
         // Make sure the generator exercises both sides.
-        assert!(accepted > 2_000, "only {accepted} lines accepted");
+        assert!(
+            accepted > 3_000 && rejected > 3_000,
+            "{accepted} accepted, {rejected} rejected"
+        );
     }
 
     #[test]
     fn lexer_never_fails() {
-        for line in ["", "\"", "\"\\", "a\"b", "((", "#", "-", "--x", "\u{a0}x\u{3000}"] {
+        for line in [
+            "",
+            "\"",
+            "\"\\",
+            "a\"b",
+            "((",
+            "#",
+            "-",
+            "--x",
+            "\u{a0}x\u{3000}",
+        ] {
             assert!(lex(line).is_ok(), "{line:?}");
         }
     }

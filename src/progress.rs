@@ -39,7 +39,9 @@ pub struct Bars {
 
 impl Bars {
     pub fn new() -> Bars {
-        Bars { bar: std::sync::Mutex::new(None) }
+        Bars {
+            bar: std::sync::Mutex::new(None),
+        }
     }
 }
 
@@ -61,7 +63,12 @@ impl Progress for Bars {
         }
         bar.set_message(what.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
-        if let Some(old) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).replace(bar) {
+        if let Some(old) = self
+            .bar
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(bar)
+        {
             old.finish_and_clear();
         }
     }
@@ -82,7 +89,9 @@ impl Progress for Bars {
         let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
         match &*guard {
             Some(bar) => bar.println(message),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).println(message),
+            None => {
+                ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).println(message)
+            }
         }
     }
 }

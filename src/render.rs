@@ -15,7 +15,10 @@ pub struct Renderer {
 
 impl Default for Renderer {
     fn default() -> Self {
-        Renderer { color: false, width: 80 }
+        Renderer {
+            color: false,
+            width: 80,
+        }
     }
 }
 
@@ -36,7 +39,12 @@ impl Renderer {
     /// The text for a value; empty for `Value::Nothing`. Ends without a newline.
     pub fn value(&self, value: &Value) -> String {
         match value {
-            Value::Neighbours { neighbours, search, note, .. } => {
+            Value::Neighbours {
+                neighbours,
+                search,
+                note,
+                ..
+            } => {
                 let mut out = self.table(neighbours);
                 if neighbours.is_empty() {
                     out = self.paint("(no neighbours)", Style::new().dimmed());
@@ -53,21 +61,39 @@ impl Renderer {
             }
             Value::Scalar { value, .. } => self.paint(&format_number(*value), Style::new().bold()),
             Value::Odd { word, scores, .. } => {
-                let head = format!("{} {}", self.paint("odd one out:", Style::new().dimmed()), self.paint(word, Style::new().bold()));
+                let head = format!(
+                    "{} {}",
+                    self.paint("odd one out:", Style::new().dimmed()),
+                    self.paint(word, Style::new().bold())
+                );
                 format!("{head}\n{}", self.table(scores))
             }
             Value::Bound { name, query } => {
-                format!("{} = {}", self.paint(name, Style::new().cyan().bold()), query)
+                format!(
+                    "{} = {}",
+                    self.paint(name, Style::new().cyan().bold()),
+                    query
+                )
             }
-            Value::Setting { name, value } => format!("{} = {}", self.paint(name, Style::new().cyan()), value),
+            Value::Setting { name, value } => {
+                format!("{} = {}", self.paint(name, Style::new().cyan()), value)
+            }
             Value::Ast { text } => text.clone(),
             Value::Vars { vars } => {
                 if vars.is_empty() {
-                    return self.paint("(no named results; bind one with: let royal = king - man)", Style::new().dimmed());
+                    return self.paint(
+                        "(no named results; bind one with: let royal = king - man)",
+                        Style::new().dimmed(),
+                    );
                 }
                 let w = vars.iter().map(|(n, _)| n.width()).max().unwrap_or(0);
                 vars.iter()
-                    .map(|(n, q)| format!("{} = {q}", self.paint(&format!("{n:<w$}"), Style::new().cyan())))
+                    .map(|(n, q)| {
+                        format!(
+                            "{} = {q}",
+                            self.paint(&format!("{n:<w$}"), Style::new().cyan())
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             }
@@ -112,17 +138,28 @@ impl Renderer {
         if let Some(origin) = origin {
             out.push_str(&format!("{origin}: "));
         }
-        out.push_str(&format!("{} {}", self.paint("error:", Style::new().red().bold()), err.message));
+        out.push_str(&format!(
+            "{} {}",
+            self.paint("error:", Style::new().red().bold()),
+            err.message
+        ));
         if let Some(span) = err.span {
             let shown = line.trim_end();
             let start = span.start.min(shown.len());
             let end = span.end.clamp(start, shown.len());
             let lead = shown.get(..start).map_or(start, |s| s.width());
             let marked = shown.get(start..end).map_or(1, |s| s.width()).max(1);
-            out.push_str(&format!("\n  {shown}\n  {:lead$}{}", "", self.paint(&"^".repeat(marked), Style::new().red().bold())));
+            out.push_str(&format!(
+                "\n  {shown}\n  {:lead$}{}",
+                "",
+                self.paint(&"^".repeat(marked), Style::new().red().bold())
+            ));
         }
         if let Some(help) = &err.help {
-            out.push_str(&format!("\n  {} {help}", self.paint("help:", Style::new().cyan().bold())));
+            out.push_str(&format!(
+                "\n  {} {help}",
+                self.paint("help:", Style::new().cyan().bold())
+            ));
         }
         out
     }

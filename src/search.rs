@@ -26,7 +26,12 @@ pub struct Rows<'a, T: Clone + 'static> {
 impl<'a, T: Copy + 'static> Rows<'a, T> {
     pub fn from_vec(row_len: usize, data: Vec<T>) -> Rows<'static, T> {
         let len = data.len().checked_div(row_len).unwrap_or(0);
-        Rows { row_len, rows_per_chunk: len.max(1), chunks: vec![Cow::Owned(data)], len }
+        Rows {
+            row_len,
+            rows_per_chunk: len.max(1),
+            chunks: vec![Cow::Owned(data)],
+            len,
+        }
     }
 
     pub fn row(&self, id: usize) -> &[T] {
@@ -136,7 +141,12 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
     let (q16, q_scale) = quantize_query(&q, quant_stride(quant.dims));
     // |q·x − approx| ≤ ‖q − q̂‖₂·‖x‖₂ + ‖q̂‖₁·scale_x/2, with ‖x‖₂ = 1; plus slack for f32 rounding.
     let q_hat: Vec<f32> = q16.iter().map(|&v| v as f32 * q_scale).collect();
-    let err_q = q.iter().zip(&q_hat).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+    let err_q = q
+        .iter()
+        .zip(&q_hat)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f32>()
+        .sqrt();
     let l1_q: f32 = q_hat.iter().map(|v| v.abs()).sum();
     let slack = 1e-5;
     let bound = |scale: f32| err_q + l1_q * scale * 0.5 + slack;
@@ -188,7 +198,10 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
             if exclude.binary_search(&(id as u32)).is_ok() {
                 continue;
             }
-            hits.push(Hit { id: id as u32, score: dot(unit.row(id), &q) });
+            hits.push(Hit {
+                id: id as u32,
+                score: dot(unit.row(id), &q),
+            });
         }
     }
     sort_hits(&mut hits);
@@ -205,7 +218,10 @@ pub fn brute_force_top_k(unit: &Rows<f32>, query: &Query) -> Vec<Hit> {
     let mut hits: Vec<Hit> = (0..query.limit.min(unit.len))
         .filter(|&id| !query.exclude.contains(&(id as u32)))
         .filter(|&id| unit.row(id).iter().any(|&x| x != 0.0))
-        .map(|id| Hit { id: id as u32, score: dot(unit.row(id), &q) })
+        .map(|id| Hit {
+            id: id as u32,
+            score: dot(unit.row(id), &q),
+        })
         .collect();
     sort_hits(&mut hits);
     hits.truncate(query.k);
@@ -279,7 +295,10 @@ impl Ord for OrdF32 {
 
 impl TopK {
     fn new(cap: usize) -> TopK {
-        TopK { cap, heap: BinaryHeap::with_capacity(cap + 1) }
+        TopK {
+            cap,
+            heap: BinaryHeap::with_capacity(cap + 1),
+        }
     }
 
     fn push(&mut self, score: f32, id: u32) {
@@ -324,7 +343,9 @@ mod tests {
 
     /// A small deterministic generator so tests need no extra crate.
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5
     }
 
@@ -362,8 +383,12 @@ mod tests {
                     (0..dims).map(|_| lcg(&mut s)).collect()
                 };
                 let exclude = [(t * 13 % n) as u32, 5];
-                let query =
-                    Query { vector: &q, k: 1 + t % 12, exclude: &exclude, limit: n - t };
+                let query = Query {
+                    vector: &q,
+                    k: 1 + t % 12,
+                    exclude: &exclude,
+                    limit: n - t,
+                };
                 let fast = exact_top_k(&unit, &quant, &query);
                 let slow = brute_force_top_k(&unit, &query);
                 let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
@@ -382,12 +407,32 @@ mod tests {
         let hits = exact_top_k(
             &unit,
             &quant,
-            &Query { vector: &q, k: 200, exclude: &[10], limit: 200 },
+            &Query {
+                vector: &q,
+                k: 200,
+                exclude: &[10],
+                limit: 200,
+            },
         );
-        assert_eq!(hits.len(), 198, "all but the zero row 3 and the excluded row 10");
-        assert!(hits.iter().all(|h| h.id != 3 && h.id != 10 && h.score.is_finite()));
+        assert_eq!(
+            hits.len(),
+            198,
+            "all but the zero row 3 and the excluded row 10"
+        );
+        assert!(hits
+            .iter()
+            .all(|h| h.id != 3 && h.id != 10 && h.score.is_finite()));
         let zero = vec![0f32; 8];
-        let none = exact_top_k(&unit, &quant, &Query { vector: &zero, k: 5, exclude: &[], limit: 200 });
+        let none = exact_top_k(
+            &unit,
+            &quant,
+            &Query {
+                vector: &zero,
+                k: 5,
+                exclude: &[],
+                limit: 200,
+            },
+        );
         assert!(none.is_empty());
     }
 

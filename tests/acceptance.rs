@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn data(file: &str) -> PathBuf {
-    let dir = std::env::var_os("VECSH_DATA").expect("set VECSH_DATA to the folder fetch-glove.sh prints");
+    let dir =
+        std::env::var_os("VECSH_DATA").expect("set VECSH_DATA to the folder fetch-glove.sh prints");
     let path = PathBuf::from(dir).join(file);
     assert!(path.is_file(), "missing {}", path.display());
     path
@@ -14,9 +15,20 @@ fn data(file: &str) -> PathBuf {
 
 /// Runs vecsh with `--json` and returns one JSON value per output line.
 fn vecsh_json(args: &[&str]) -> Vec<serde_json::Value> {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh")).args(args).arg("--json").output().unwrap();
-    assert!(out.status.success(), "vecsh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vecsh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn assert_neighbours(value: &serde_json::Value, want: &[(&str, f64)]) {
@@ -24,7 +36,12 @@ fn assert_neighbours(value: &serde_json::Value, want: &[(&str, f64)]) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["word"].as_str().unwrap().to_string(), n["score"].as_f64().unwrap()))
+        .map(|n| {
+            (
+                n["word"].as_str().unwrap().to_string(),
+                n["score"].as_f64().unwrap(),
+            )
+        })
         .collect();
     assert!(got.len() >= want.len(), "{got:?}");
     for ((gw, gs), (ww, ws)) in got.iter().zip(want) {
@@ -49,7 +66,12 @@ const KING_MAN_WOMAN: [(&str, f64); 10] = [
 #[test]
 #[ignore = "needs the real GloVe data (VECSH_DATA); run by .ci/run"]
 fn reference_queries_equal_gensim_in_every_format() {
-    for file in ["glove.6B.50d.txt", "glove.6B.50d.txt.gz", "glove.6B.50d.w2v.bin", "glove.6B.50d.w2v.txt"] {
+    for file in [
+        "glove.6B.50d.txt",
+        "glove.6B.50d.txt.gz",
+        "glove.6B.50d.w2v.bin",
+        "glove.6B.50d.w2v.txt",
+    ] {
         let path = data(file);
         let path = path.to_str().unwrap();
         let values = vecsh_json(&[
@@ -68,15 +90,33 @@ fn reference_queries_equal_gensim_in_every_format() {
         assert_neighbours(&values[0], &KING_MAN_WOMAN);
         assert_neighbours(
             &values[1],
-            &[("rome", 0.8466), ("milan", 0.7766), ("turin", 0.7666), ("venice", 0.7592), ("madrid", 0.7566)],
+            &[
+                ("rome", 0.8466),
+                ("milan", 0.7766),
+                ("turin", 0.7666),
+                ("venice", 0.7592),
+                ("madrid", 0.7566),
+            ],
         );
         assert_neighbours(
             &values[2],
-            &[("prince", 0.8236), ("queen", 0.7839), ("ii", 0.7746), ("emperor", 0.7736), ("son", 0.7667)],
+            &[
+                ("prince", 0.8236),
+                ("queen", 0.7839),
+                ("ii", 0.7746),
+                ("emperor", 0.7736),
+                ("son", 0.7667),
+            ],
         );
-        assert_neighbours(&values[3], &[("queen", 0.9289), ("throne", 0.8823), ("elizabeth", 0.8790)]);
+        assert_neighbours(
+            &values[3],
+            &[("queen", 0.9289), ("throne", 0.8823), ("elizabeth", 0.8790)],
+        );
         assert!((values[4]["value"].as_f64().unwrap() - 0.7839).abs() < 1e-4);
-        assert!(values.iter().take(4).all(|v| v["search"] == "exact"), "the default search is exact");
+        assert!(
+            values.iter().take(4).all(|v| v["search"] == "exact"),
+            "the default search is exact"
+        );
     }
 }
 
@@ -89,12 +129,25 @@ fn approximate_search_keeps_k_places_and_finds_the_reference() {
         .args(["build", path, "--trees", "16", "--quiet"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let values = vecsh_json(&[path, "--approx", "-e", "king - man + woman", "-e", "king"]);
     for v in &values {
         assert_eq!(v["search"], "approx");
-        let words: Vec<&str> = v["neighbours"].as_array().unwrap().iter().map(|n| n["word"].as_str().unwrap()).collect();
-        assert_eq!(words.len(), 10, "excluded input words must not cost places: {words:?}");
+        let words: Vec<&str> = v["neighbours"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["word"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            words.len(),
+            10,
+            "excluded input words must not cost places: {words:?}"
+        );
         assert!(!words.iter().any(|w| ["king", "man", "woman"].contains(w)));
     }
     assert_eq!(values[0]["neighbours"][0]["word"], "queen");
@@ -104,6 +157,12 @@ fn approximate_search_keeps_k_places_and_finds_the_reference() {
 #[ignore = "needs the real GloVe data (VECSH_DATA); run by .ci/run"]
 fn limit_restricts_to_the_most_frequent_words() {
     let path = data("glove.6B.50d.txt");
-    let values = vecsh_json(&[path.to_str().unwrap(), "--limit", "50000", "-e", "king - man + woman"]);
+    let values = vecsh_json(&[
+        path.to_str().unwrap(),
+        "--limit",
+        "50000",
+        "-e",
+        "king - man + woman",
+    ]);
     assert_neighbours(&values[0], &KING_MAN_WOMAN[..5]);
 }

@@ -21,7 +21,9 @@ fn vecsh(cache: &Path) -> assert_cmd::Command {
 /// The same as a plain process, for tests that run several at once or kill one.
 fn process(cache: &Path) -> Command {
     let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.env("VECSH_CACHE", cache).env("NO_COLOR", "1").env_remove("VECSH_HISTORY");
+    cmd.env("VECSH_CACHE", cache)
+        .env("NO_COLOR", "1")
+        .env_remove("VECSH_HISTORY");
     cmd
 }
 
@@ -45,19 +47,33 @@ fn a_failing_line_is_reported_and_the_rest_still_runs() {
         .assert()
         .code(1)
         .stdout("0.5\n")
-        .stderr(predicate::str::contains("error: unknown word 'womn'\n  womn\n  ^^^^\n  help: did you mean 'woman'?"));
+        .stderr(predicate::str::contains(
+            "error: unknown word 'womn'\n  womn\n  ^^^^\n  help: did you mean 'woman'?",
+        ));
 }
 
 #[test]
 fn scripts_name_file_and_line_in_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let script = tmp.path().join("s.vsh");
-    std::fs::write(&script, "# royalty\nlet royal = king - man\n\nroyal + woman\nqueen +\n").unwrap();
-    let out = vecsh(tmp.path()).arg(tiny()).arg(&script).args(["-k", "1"]).assert().code(1);
+    std::fs::write(
+        &script,
+        "# royalty\nlet royal = king - man\n\nroyal + woman\nqueen +\n",
+    )
+    .unwrap();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .arg(&script)
+        .args(["-k", "1"])
+        .assert()
+        .code(1);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert_eq!(stdout, "royal = king - man\n 1 queen   0.959 █████████▌\n");
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.starts_with(&format!("{}:5: error:", script.display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:5: error:", script.display())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -77,11 +93,24 @@ fn json_is_one_object_per_result() {
     let tmp = tempfile::tempdir().unwrap();
     let out = vecsh(tmp.path())
         .arg(tiny())
-        .args(["--json", "-k", "1", "-e", "king", "-e", "sim(king, queen)", "-e", "nope"])
+        .args([
+            "--json",
+            "-k",
+            "1",
+            "-e",
+            "king",
+            "-e",
+            "sim(king, queen)",
+            "-e",
+            "nope",
+        ])
         .assert()
         .code(1);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    let values: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let values: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(values.len(), 3);
     assert_eq!(values[0]["kind"], "neighbours");
     assert_eq!(values[0]["neighbours"][0]["word"], "prince");
@@ -104,7 +133,9 @@ fn usage_and_io_errors_exit_2() {
         .arg("/no/such/script.vsh")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("cannot read script /no/such/script.vsh"));
+        .stderr(predicate::str::contains(
+            "cannot read script /no/such/script.vsh",
+        ));
 }
 
 /// A GloVe file big enough that building it takes a noticeable moment.
@@ -113,7 +144,10 @@ fn big_fixture(dir: &Path) -> PathBuf {
     for i in 0..300_000u32 {
         text.push_str(&format!("w{i}"));
         for d in 0..24u32 {
-            text.push_str(&format!(" {:.5}", ((i.wrapping_mul(2654435761) ^ d.wrapping_mul(40503)) % 1000) as f32 / 997.0 - 0.5));
+            text.push_str(&format!(
+                " {:.5}",
+                ((i.wrapping_mul(2654435761) ^ d.wrapping_mul(40503)) % 1000) as f32 / 997.0 - 0.5
+            ));
         }
         text.push('\n');
     }
@@ -128,20 +162,34 @@ fn two_processes_opening_a_new_file_build_it_once() {
     let src = big_fixture(tmp.path());
     let cache = tmp.path().join("cache");
     let spawn = || {
-        process(&cache).arg("info").arg(&src).arg("--json").stdout(Stdio::piped()).spawn().unwrap()
+        process(&cache)
+            .arg("info")
+            .arg(&src)
+            .arg("--json")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let (a, b) = (spawn(), spawn());
     let origins: Vec<String> = [a, b]
         .into_iter()
         .map(|child| {
             let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(v["meta"]["words"], 300_000);
             v["origin"].as_str().unwrap().to_string()
         })
         .collect();
-    assert_eq!(origins.iter().filter(|o| *o == "built").count(), 1, "{origins:?}");
+    assert_eq!(
+        origins.iter().filter(|o| *o == "built").count(),
+        1,
+        "{origins:?}"
+    );
 }
 
 #[test]
@@ -149,12 +197,20 @@ fn a_killed_build_is_not_reused() {
     let tmp = tempfile::tempdir().unwrap();
     let src = big_fixture(tmp.path());
     let cache = tmp.path().join("cache");
-    let mut child = process(&cache).arg("build").arg(&src).args(["--trees", "0"]).spawn().unwrap();
+    let mut child = process(&cache)
+        .arg("build")
+        .arg(&src)
+        .args(["--trees", "0"])
+        .spawn()
+        .unwrap();
     // Kill it once its build directory exists, i.e. in the middle of writing.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let building = std::fs::read_dir(&cache)
-            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains(".building-")))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains(".building-"))
+            })
             .unwrap_or(false);
         if building || Instant::now() > deadline {
             break;
@@ -163,10 +219,18 @@ fn a_killed_build_is_not_reused() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = process(&cache).arg("info").arg(&src).arg("--json").output().unwrap();
+    let out = process(&cache)
+        .arg("info")
+        .arg(&src)
+        .arg("--json")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["origin"], "built", "a half-built index must be rebuilt, not reused");
+    assert_eq!(
+        v["origin"], "built",
+        "a half-built index must be rebuilt, not reused"
+    );
     assert_eq!(v["meta"]["words"], 300_000);
     let leftovers: Vec<String> = std::fs::read_dir(&cache)
         .unwrap()

@@ -46,14 +46,22 @@ demo!(errors);
 
 #[test]
 fn every_demo_has_a_test() {
-    let mut demos: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("demos"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".vsh"))
-        .collect();
+    let mut demos: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("demos"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".vsh"))
+            .collect();
     demos.sort();
     assert_eq!(
         demos,
-        ["capitals.vsh", "comparatives.vsh", "errors.vsh", "named.vsh", "royalty.vsh", "similarity.vsh"]
+        [
+            "capitals.vsh",
+            "comparatives.vsh",
+            "errors.vsh",
+            "named.vsh",
+            "royalty.vsh",
+            "similarity.vsh"
+        ]
     );
 }

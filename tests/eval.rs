@@ -9,7 +9,10 @@ use vecsh::progress::Silent;
 
 fn store() -> (tempfile::TempDir, Store) {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = OpenOptions { cache_dir: Some(tmp.path().to_path_buf()), ..Default::default() };
+    let opts = OpenOptions {
+        cache_dir: Some(tmp.path().to_path_buf()),
+        ..Default::default()
+    };
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
     let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
     (tmp, store)
@@ -17,7 +20,10 @@ fn store() -> (tempfile::TempDir, Store) {
 
 fn neighbours(v: Value) -> Vec<(String, f32)> {
     match v {
-        Value::Neighbours { neighbours, .. } => neighbours.into_iter().map(|Neighbour { word, score }| (word, score)).collect(),
+        Value::Neighbours { neighbours, .. } => neighbours
+            .into_iter()
+            .map(|Neighbour { word, score }| (word, score))
+            .collect(),
         other => panic!("expected neighbours, got {other:?}"),
     }
 }
@@ -35,20 +41,42 @@ fn err(session: &mut Session, line: &str) -> EvalError {
     session.run_line(line).expect_err(line)
 }
 
-const KING_MAN_WOMAN: [(&str, f32); 5] =
-    [("queen", 0.9586), ("1999", 0.6624), ("e-mail", 0.6484), ("prince", 0.3199), ("apple", -0.5615)];
+const KING_MAN_WOMAN: [(&str, f32); 5] = [
+    ("queen", 0.9586),
+    ("1999", 0.6624),
+    ("e-mail", 0.6484),
+    ("prince", 0.3199),
+    ("apple", -0.5615),
+];
 
 #[test]
 fn arithmetic_and_analogy_match_gensim_formulas() {
     let (_t, store) = store();
     let mut s = Session::new(&store, Settings::default());
-    assert_ranked(neighbours(s.run_line("king - man + woman").unwrap()), &KING_MAN_WOMAN);
-    assert_ranked(neighbours(s.run_line("man : king :: woman : ?").unwrap()), &KING_MAN_WOMAN);
+    assert_ranked(
+        neighbours(s.run_line("king - man + woman").unwrap()),
+        &KING_MAN_WOMAN,
+    );
+    assert_ranked(
+        neighbours(s.run_line("man : king :: woman : ?").unwrap()),
+        &KING_MAN_WOMAN,
+    );
     // Scaling the whole expression changes nothing after normalisation.
-    assert_ranked(neighbours(s.run_line("2 * (king - man + woman) / 4").unwrap()), &KING_MAN_WOMAN);
+    assert_ranked(
+        neighbours(s.run_line("2 * (king - man + woman) / 4").unwrap()),
+        &KING_MAN_WOMAN,
+    );
     assert_ranked(
         neighbours(s.run_line("king").unwrap()),
-        &[("prince", 0.9959), ("e-mail", 0.8165), ("man", 0.7071), ("1999", 0.5669), ("queen", 0.5), ("woman", 0.0), ("apple", -0.7071)],
+        &[
+            ("prince", 0.9959),
+            ("e-mail", 0.8165),
+            ("man", 0.7071),
+            ("1999", 0.5669),
+            ("queen", 0.5),
+            ("woman", 0.0),
+            ("apple", -0.7071),
+        ],
     );
 }
 
@@ -57,8 +85,14 @@ fn zero_vectors_are_never_neighbours() {
     let (_t, store) = store();
     let mut s = Session::new(&store, Settings::default());
     let all = neighbours(s.run_line("apple").unwrap());
-    assert!(all.iter().all(|(w, score)| w != "zero" && score.is_finite()));
-    assert_eq!(neighbours(s.run_line("zero").unwrap()), vec![], "a zero query has no neighbours");
+    assert!(all
+        .iter()
+        .all(|(w, score)| w != "zero" && score.is_finite()));
+    assert_eq!(
+        neighbours(s.run_line("zero").unwrap()),
+        vec![],
+        "a zero query has no neighbours"
+    );
 }
 
 #[test]
@@ -67,10 +101,16 @@ fn named_results_substitute() {
     let mut s = Session::new(&store, Settings::default());
     assert_eq!(
         s.run_line("let royal = king - man").unwrap(),
-        Value::Bound { name: "royal".into(), query: "king - man".into() }
+        Value::Bound {
+            name: "royal".into(),
+            query: "king - man".into()
+        }
     );
     s.run_line("female = woman").unwrap();
-    assert_ranked(neighbours(s.run_line("royal + female").unwrap()), &KING_MAN_WOMAN);
+    assert_ranked(
+        neighbours(s.run_line("royal + female").unwrap()),
+        &KING_MAN_WOMAN,
+    );
     match s.run_line(":vars").unwrap() {
         Value::Vars { vars } => assert_eq!(vars.len(), 2),
         other => panic!("{other:?}"),
@@ -100,9 +140,21 @@ fn scalars_sim_odd_mean_cosmul() {
         }
         other => panic!("{other:?}"),
     }
-    assert_ranked(neighbours(s.run_line("mean(king, woman - man)").unwrap()), &KING_MAN_WOMAN);
-    let mul = [("queen", 1.2803), ("1999", 0.9199), ("e-mail", 0.9082), ("prince", 0.643), ("apple", 0.1464)];
-    assert_ranked(neighbours(s.run_line("cosmul(king - man + woman)").unwrap()), &mul);
+    assert_ranked(
+        neighbours(s.run_line("mean(king, woman - man)").unwrap()),
+        &KING_MAN_WOMAN,
+    );
+    let mul = [
+        ("queen", 1.2803),
+        ("1999", 0.9199),
+        ("e-mail", 0.9082),
+        ("prince", 0.643),
+        ("apple", 0.1464),
+    ];
+    assert_ranked(
+        neighbours(s.run_line("cosmul(king - man + woman)").unwrap()),
+        &mul,
+    );
     s.run_line(":method mul").unwrap();
     assert_eq!(s.settings.method, Method::Mul);
     assert_ranked(neighbours(s.run_line("king - man + woman").unwrap()), &mul);
@@ -116,8 +168,12 @@ fn settings_commands() {
     assert_eq!(neighbours(s.run_line("king").unwrap()).len(), 2);
     s.run_line(":include on").unwrap();
     assert_eq!(neighbours(s.run_line("king").unwrap())[0].0, "king");
-    assert!(err(&mut s, ":k zero").message.contains("positive whole number"));
-    assert!(err(&mut s, ":exact maybe").message.contains("expected on or off"));
+    assert!(err(&mut s, ":k zero")
+        .message
+        .contains("positive whole number"));
+    assert!(err(&mut s, ":exact maybe")
+        .message
+        .contains("expected on or off"));
     let unknown = err(&mut s, ":incude on");
     assert_eq!(unknown.help.as_deref(), Some("did you mean ':include'?"));
     match s.run_line(":ast king - man + woman").unwrap() {
@@ -132,8 +188,14 @@ fn words_as_glove_has_them() {
     let mut s = Session::new(&store, Settings::default());
     // e-mail = (1,1,1)/√3 is nearest to 1999 = (.2,.3,.1): cos 0.9258.
     assert_eq!(neighbours(s.run_line("e-mail").unwrap())[0].0, "1999");
-    assert!(!neighbours(s.run_line("1999 - man").unwrap()).is_empty(), "a bare number beside '-' is the word");
-    assert!(!neighbours(s.run_line("1999").unwrap()).is_empty(), "a lone number is the word");
+    assert!(
+        !neighbours(s.run_line("1999 - man").unwrap()).is_empty(),
+        "a bare number beside '-' is the word"
+    );
+    assert!(
+        !neighbours(s.run_line("1999").unwrap()).is_empty(),
+        "a lone number is the word"
+    );
 }
 
 #[test]
@@ -145,18 +207,39 @@ fn errors_carry_spans_and_suggestions() {
     assert_eq!((e.span.unwrap().start, e.span.unwrap().end), (13, 17));
     assert_eq!(e.help.as_deref(), Some("did you mean 'woman'?"));
 
-    assert_eq!(err(&mut s, "King").help.as_deref(), Some("did you mean 'king'?"));
+    assert_eq!(
+        err(&mut s, "King").help.as_deref(),
+        Some("did you mean 'king'?")
+    );
     let hyphen = err(&mut s, "king-man");
-    assert_eq!(hyphen.help.as_deref(), Some("did you mean 'king - man'? (put spaces around '-' to subtract)"));
+    assert_eq!(
+        hyphen.help.as_deref(),
+        Some("did you mean 'king - man'? (put spaces around '-' to subtract)")
+    );
 
     let div = err(&mut s, "king / 0");
-    assert_eq!((div.message.as_str(), div.span.unwrap().start), ("division by zero", 7));
-    assert!(err(&mut s, "king * queen").help.unwrap().contains("sim(king, queen)"));
-    assert!(err(&mut s, "king / queen").message.contains("divide by a vector"));
+    assert_eq!(
+        (div.message.as_str(), div.span.unwrap().start),
+        ("division by zero", 7)
+    );
+    assert!(err(&mut s, "king * queen")
+        .help
+        .unwrap()
+        .contains("sim(king, queen)"));
+    assert!(err(&mut s, "king / queen")
+        .message
+        .contains("divide by a vector"));
     assert!(err(&mut s, "sim(king)").message.contains("two expressions"));
-    assert_eq!(err(&mut s, "smi(king, queen)").help.as_deref(), Some("did you mean 'sim'?"));
-    assert!(err(&mut s, "let x = 3").message.contains("only vector results"));
-    assert!(err(&mut s, "king + 0.5").message.contains("cannot add the number"));
+    assert_eq!(
+        err(&mut s, "smi(king, queen)").help.as_deref(),
+        Some("did you mean 'sim'?")
+    );
+    assert!(err(&mut s, "let x = 3")
+        .message
+        .contains("only vector results"));
+    assert!(err(&mut s, "king + 0.5")
+        .message
+        .contains("cannot add the number"));
     assert_eq!(s.run_line("   ").unwrap(), Value::Nothing);
     assert_eq!(s.run_line("# a comment").unwrap(), Value::Nothing);
 }

@@ -25,7 +25,10 @@ fn write_glove(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
 }
 
 fn opts(cache: &Path) -> OpenOptions {
-    OpenOptions { cache_dir: Some(cache.to_path_buf()), ..Default::default() }
+    OpenOptions {
+        cache_dir: Some(cache.to_path_buf()),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -45,7 +48,11 @@ fn builds_once_then_reuses() {
     let v = store.vector(7).unwrap();
     let norm: f32 = v.iter().map(|x| x * x).sum();
     assert!((norm - 1.0).abs() < 1e-5, "stored vectors are unit length");
-    let mut prefixed: Vec<&str> = store.words_with_prefix("w29", 100).into_iter().map(|(w, _)| w).collect();
+    let mut prefixed: Vec<&str> = store
+        .words_with_prefix("w29", 100)
+        .into_iter()
+        .map(|(w, _)| w)
+        .collect();
     prefixed.sort();
     assert_eq!(prefixed.len(), 11); // w29, w290..w299
     assert_eq!(store.words().count(), 300);
@@ -61,8 +68,14 @@ fn changed_source_is_rebuilt_and_rebuild_forces() {
     let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
     assert_eq!((origin, store.len()), (Origin::Built, 60));
     drop(store);
-    let forced = OpenOptions { rebuild: true, ..opts(&cache) };
-    assert_eq!(Store::open(&src, &forced, &Silent).unwrap().1, Origin::Built);
+    let forced = OpenOptions {
+        rebuild: true,
+        ..opts(&cache)
+    };
+    assert_eq!(
+        Store::open(&src, &forced, &Silent).unwrap().1,
+        Origin::Built
+    );
 }
 
 #[test]
@@ -70,7 +83,13 @@ fn limit_keeps_first_words_in_its_own_index() {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_glove(tmp.path(), "v.txt", 100, 4);
     let cache = tmp.path().join("cache");
-    let limited = OpenOptions { load: LoadOptions { limit: Some(10), ..Default::default() }, ..opts(&cache) };
+    let limited = OpenOptions {
+        load: LoadOptions {
+            limit: Some(10),
+            ..Default::default()
+        },
+        ..opts(&cache)
+    };
     let (store, _) = Store::open(&src, &limited, &Silent).unwrap();
     assert_eq!(store.len(), 10);
     assert_eq!(store.id("w10"), None);
@@ -89,7 +108,12 @@ fn exact_search_matches_brute_force_across_chunks() {
     assert_eq!(unit.chunks.len(), 2);
     for id in [0u32, 65_535, 65_536, 69_999] {
         let q = store.vector(id).unwrap().to_vec();
-        let query = Query { vector: &q, k: 7, exclude: &[id], limit: store.len() };
+        let query = Query {
+            vector: &q,
+            k: 7,
+            exclude: &[id],
+            limit: store.len(),
+        };
         let fast = store.exact_top_k(&query);
         let slow = brute_force_top_k(&unit, &query);
         assert_eq!(fast, slow);
@@ -101,19 +125,35 @@ fn exact_search_matches_brute_force_across_chunks() {
 fn forest_answers_and_excluded_words_cost_no_places() {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_glove(tmp.path(), "v.txt", 2000, 16);
-    let o = OpenOptions { writable: true, ..opts(&tmp.path().join("c")) };
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
     let (store, _) = Store::open(&src, &o, &Silent).unwrap();
     let q = store.vector(3).unwrap().to_vec();
-    let query = Query { vector: &q, k: 10, exclude: &[3], limit: store.len() };
-    assert!(store.approx_top_k(&query, 0).unwrap().is_none(), "no forest yet");
-    let forest = store.build_forest(8, &Silent, &AtomicBool::new(false)).unwrap();
+    let query = Query {
+        vector: &q,
+        k: 10,
+        exclude: &[3],
+        limit: store.len(),
+    };
+    assert!(
+        store.approx_top_k(&query, 0).unwrap().is_none(),
+        "no forest yet"
+    );
+    let forest = store
+        .build_forest(8, &Silent, &AtomicBool::new(false))
+        .unwrap();
     assert_eq!(forest.trees, 8);
     assert_eq!(store.forest().unwrap().trees, 8);
     let approx = store.approx_top_k(&query, 4).unwrap().unwrap();
     assert_eq!(approx.len(), 10);
     assert!(approx.iter().all(|h| h.id != 3));
     let exact = store.exact_top_k(&query);
-    let overlap = approx.iter().filter(|h| exact.iter().any(|e| e.id == h.id)).count();
+    let overlap = approx
+        .iter()
+        .filter(|h| exact.iter().any(|e| e.id == h.id))
+        .count();
     assert!(overlap >= 8, "recall@10 {overlap}/10 on an easy fixture");
 }
 
@@ -121,9 +161,14 @@ fn forest_answers_and_excluded_words_cost_no_places() {
 fn cancelled_forest_build_commits_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_glove(tmp.path(), "v.txt", 500, 8);
-    let o = OpenOptions { writable: true, ..opts(&tmp.path().join("c")) };
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
     let (store, _) = Store::open(&src, &o, &Silent).unwrap();
-    let err = store.build_forest(4, &Silent, &AtomicBool::new(true)).unwrap_err();
+    let err = store
+        .build_forest(4, &Silent, &AtomicBool::new(true))
+        .unwrap_err();
     assert!(err.to_string().contains("cancelled"), "{err}");
     assert!(store.forest().is_none());
 }
@@ -133,7 +178,9 @@ fn read_only_store_refuses_forest() {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_glove(tmp.path(), "v.txt", 50, 4);
     let (store, _) = Store::open(&src, &opts(&tmp.path().join("c")), &Silent).unwrap();
-    assert!(store.build_forest(2, &Silent, &AtomicBool::new(false)).is_err());
+    assert!(store
+        .build_forest(2, &Silent, &AtomicBool::new(false))
+        .is_err());
 }
 
 #[test]
@@ -167,7 +214,9 @@ fn an_index_without_metadata_is_never_trusted() {
         let env = unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(&dir).unwrap() };
         let wtxn = env.write_txn().unwrap();
         env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
-            for name in ["meta", "word2id", "id2word", "unit", "quant", "scale", "arroy"] {
+            for name in [
+                "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy",
+            ] {
                 opener.create_database::<heed::types::Str, heed::types::Str>(wtxn, Some(name))?;
             }
             Ok(heed::CommitOrAbort::<(), ()>::Commit(()))
@@ -194,13 +243,28 @@ fn a_garbage_index_file_is_rebuilt() {
 fn forest_builds_on_another_thread_while_the_store_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_glove(tmp.path(), "v.txt", 1500, 8);
-    let o = OpenOptions { writable: true, ..opts(&tmp.path().join("c")) };
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
     let (store, _) = Store::open(&src, &o, &Silent).unwrap();
     let builder = store.forest_builder().unwrap();
     let handle = std::thread::spawn(move || builder.build(4, &Silent, &AtomicBool::new(false)));
     let q = store.vector(1).unwrap().to_vec();
-    let query = Query { vector: &q, k: 3, exclude: &[1], limit: store.len() };
-    assert_eq!(store.exact_top_k(&query).len(), 3, "exact search answers during the build");
+    let query = Query {
+        vector: &q,
+        k: 3,
+        exclude: &[1],
+        limit: store.len(),
+    };
+    assert_eq!(
+        store.exact_top_k(&query).len(),
+        3,
+        "exact search answers during the build"
+    );
     assert_eq!(handle.join().unwrap().unwrap().trees, 4);
-    assert!(store.approx_top_k(&query, 0).unwrap().is_some(), "the finished forest is seen");
+    assert!(
+        store.approx_top_k(&query, 0).unwrap().is_some(),
+        "the finished forest is seen"
+    );
 }
