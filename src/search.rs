@@ -139,7 +139,6 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
         return Vec::new();
     }
     let (q16, q_scale) = quantize_query(&q, quant_stride(quant.dims));
-    // |q·x − approx| ≤ ‖q − q̂‖₂·‖x‖₂ + ‖q̂‖₁·scale_x/2, with ‖x‖₂ = 1; plus slack for f32 rounding.
     let q_hat: Vec<f32> = q16.iter().map(|&v| v as f32 * q_scale).collect();
     let err_q = q
         .iter()
@@ -148,8 +147,10 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
         .sum::<f32>()
         .sqrt();
     let l1_q: f32 = q_hat.iter().map(|v| v.abs()).sum();
-    let slack = 1e-5;
-    let bound = |scale: f32| err_q + l1_q * scale * 0.5 + slack;
+    let bound = Bound {
+        base: err_q + 1e-5,
+        per_scale: l1_q * 0.5,
+    };
 
     // Rows are only ever excluded by id, so the heap needs room for k plus every exclusion.
     let keep = query.k + query.exclude.len();
@@ -164,19 +165,16 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
     let scored: Vec<(Vec<f32>, TopK)> = blocks
         .par_iter()
         .map(|&(start, end)| {
-            let mut approx = vec![f32::NEG_INFINITY; end - start];
+            let block = Block {
+                rows: quant.rows.span(start, end),
+                stride: quant.rows.row_len,
+                scales: quant.scales.span(start, end),
+                first_id: start as u32,
+            };
+            let mut upper = vec![f32::NEG_INFINITY; end - start];
             let mut top = TopK::new(keep);
-            let rows = quant.rows.span(start, end).chunks_exact(quant.rows.row_len);
-            let scales = quant.scales.span(start, end);
-            for (off, (row, &scale)) in rows.zip(scales).enumerate() {
-                if scale == 0.0 {
-                    continue;
-                }
-                let a = dot_i8_i16(row, &q16) as f32 * (scale * q_scale);
-                approx[off] = a;
-                top.push(a - bound(scale), (start + off) as u32);
-            }
-            (approx, top)
+            scan_block(&block, &q16, q_scale, bound, &mut upper, &mut top);
+            (upper, top)
         })
         .collect();
     let mut lower = TopK::new(keep);
@@ -189,12 +187,12 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
 
     // Pass 2: only rows that could still beat the threshold are rescored in f32.
     let mut hits: Vec<Hit> = Vec::new();
-    for (&(start, _), (approx, _)) in blocks.iter().zip(&scored) {
-        for (off, &a) in approx.iter().enumerate() {
-            let id = start + off;
-            if a == f32::NEG_INFINITY || a + bound(quant.scales.row(id)[0]) < threshold {
+    for (&(start, _), (upper, _)) in blocks.iter().zip(&scored) {
+        for (off, &u) in upper.iter().enumerate() {
+            if u < threshold || u == f32::NEG_INFINITY {
                 continue;
             }
+            let id = start + off;
             if exclude.binary_search(&(id as u32)).is_ok() {
                 continue;
             }
@@ -243,27 +241,92 @@ fn quantize_query(q: &[f32], stride: usize) -> (Vec<i16>, f32) {
     (out, scale)
 }
 
-/// Σ row[i]·q[i] in exact integer arithmetic (|sum| < 2^31 for any stride below 2^16).
-fn dot_i8_i16(row: &[i8], q: &[i16]) -> i32 {
+/// The bound on |exact − approximate| score for a row of a given scale:
+/// ‖q − q̂‖₂·‖x‖₂ + ‖q̂‖₁·scale/2 (‖x‖₂ = 1), plus slack for f32 rounding.
+#[derive(Clone, Copy)]
+struct Bound {
+    base: f32,
+    per_scale: f32,
+}
+
+impl Bound {
+    #[inline(always)]
+    fn at(self, scale: f32) -> f32 {
+        self.base + self.per_scale * scale
+    }
+}
+
+/// One block of quantised rows, all inside one stored chunk.
+struct Block<'a> {
+    rows: &'a [i8],
+    stride: usize,
+    scales: &'a [f32],
+    first_id: u32,
+}
+
+/// Pass 1 over one block: each row's upper bound into `upper` (−∞ for zero vectors)
+/// and the best lower bounds into `top`. Dispatches once per block, not per row, so the whole
+/// loop is compiled for AVX2 where the CPU has it.
+fn scan_block(
+    block: &Block,
+    q: &[i16],
+    q_scale: f32,
+    bound: Bound,
+    upper: &mut [f32],
+    top: &mut TopK,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { dot_i8_i16_avx2(row, q) };
+            unsafe { scan_block_avx2(block, q, q_scale, bound, upper, top) };
+            return;
         }
     }
-    dot_i8_i16_portable(row, q)
+    scan_block_portable(block, q, q_scale, bound, upper, top);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_i8_i16_avx2(row: &[i8], q: &[i16]) -> i32 {
-    // The same loop, compiled with AVX2 so LLVM turns it into vpmovsxbw + vpmaddwd.
-    dot_i8_i16_portable(row, q)
+unsafe fn scan_block_avx2(
+    block: &Block,
+    q: &[i16],
+    q_scale: f32,
+    bound: Bound,
+    upper: &mut [f32],
+    top: &mut TopK,
+) {
+    // The same loop, compiled with AVX2 so LLVM turns the dot product into vpmovsxbw + vpmaddwd.
+    scan_block_portable(block, q, q_scale, bound, upper, top)
 }
 
 #[inline(always)]
-fn dot_i8_i16_portable(row: &[i8], q: &[i16]) -> i32 {
+fn scan_block_portable(
+    block: &Block,
+    q: &[i16],
+    q_scale: f32,
+    bound: Bound,
+    upper: &mut [f32],
+    top: &mut TopK,
+) {
+    let rows = block.rows.chunks_exact(block.stride);
+    for (off, ((row, &scale), out)) in rows.zip(block.scales).zip(upper.iter_mut()).enumerate() {
+        if scale == 0.0 {
+            continue;
+        }
+        let a = dot_i8_i16(row, q) as f32 * (scale * q_scale);
+        let b = bound.at(scale);
+        *out = a + b;
+        let lower = a - b;
+        if lower > top.min_score() {
+            top.push(lower, block.first_id + off as u32);
+        }
+    }
+}
+
+/// Σ row[i]·q[i] in exact integer arithmetic (|sum| < 2^31 for any stride below 2^16).
+#[inline(always)]
+fn dot_i8_i16(row: &[i8], q: &[i16]) -> i32 {
     let mut acc = [0i32; 16];
     for (r, w) in row.chunks_exact(16).zip(q.chunks_exact(16)) {
         for i in 0..16 {
