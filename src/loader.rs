@@ -6,9 +6,11 @@
 //! rayon parses independently; the pieces are then handed over in order, which is where
 //! line numbers, duplicates, `limit` and the header's row count are settled.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,13 +22,18 @@ use rayon::prelude::*;
 const BLOCK: usize = 8 << 20;
 /// Pieces smaller than this cost more in scheduling than they gain in parallelism.
 const MIN_PIECE: usize = 64 << 10;
-/// Rows per batch for word2vec binary.
+/// Rows per batch for word2vec binary, and a cap on the values in one batch for very
+/// wide vectors.
 const BINARY_BATCH: usize = 16 << 10;
+const BINARY_BATCH_VALUES: usize = 4 << 20;
 /// A binary "word" longer than this means we are reading garbage, not a vocabulary.
 const MAX_BINARY_WORD: usize = 64 << 10;
 /// Headers announcing more dimensions than this are corrupt, not ambitious.
 const MAX_DIMS: u64 = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// fastText's own `.bin` model format (int32 793712314, little-endian), which holds
+/// subword tables rather than a plain vocabulary.
+const FASTTEXT_MAGIC: &[u8] = b"\xBA\x16\x4F\x2F";
 
 // ---------------------------------------------------------------------------------------
 // Public API
@@ -145,10 +152,13 @@ impl fmt::Display for Location {
     }
 }
 
+/// What is wrong with the content; [`Location`] says where. Display is the message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Problem {
     #[error("empty file: no rows")]
     Empty,
+    #[error("this is a fastText model (.bin), not word vectors; load the .vec file instead")]
+    FastTextModel,
     #[error("empty: the header announces {count} rows but none follow")]
     HeaderOnly { count: u64 },
     #[error("malformed header '{line}': expected two integers, 'count dims'")]
@@ -222,8 +232,16 @@ pub fn load(
     let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
 
+    let compression = sniff(&magic[..n]);
+    if opts.member.is_some() && !matches!(compression, Compression::Zip) {
+        // Silently ignoring it would hide a mix-up of files.
+        return Err(LoadError::Archive {
+            file: label,
+            message: "--member was given, but this is not a zip archive".to_owned(),
+        });
+    }
     let mut rows = Rows::new(sink, opts.limit);
-    let (compression, member, layout) = match sniff(&magic[..n]) {
+    let (compression, member, layout) = match compression {
         Compression::Zip => {
             let (member, layout) = load_zip(file, &label, opts, on_progress, &mut rows)?;
             ("zip", Some(member), layout)
@@ -468,16 +486,19 @@ struct Layout {
 
 /// Works out format, header and dimensions from the start of the stream. `head` must hold
 /// at least the first line and, after a header, the first row's word plus its vector.
-fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (Location0, Problem)> {
+fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> {
+    if head.starts_with(FASTTEXT_MAGIC) {
+        return Err((At::File, Problem::FastTextModel));
+    }
     let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
     let (first, next) = line_at(head, bom);
     let first = trim_line_end(first);
 
     if is_blank(first) {
         return Err(if is_blank(&head[next..]) {
-            (Location0::File, Problem::Empty)
+            (At::File, Problem::Empty)
         } else {
-            (Location0::Line(1), Problem::BlankLine)
+            (At::Line(1), Problem::BlankLine)
         });
     }
 
@@ -490,7 +511,7 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (Location0, Pro
     let Some((count, dims)) = header else {
         let dims = fields(first).count() - 1;
         if dims == 0 {
-            return Err((Location0::Line(1), Problem::NoValues));
+            return Err((At::Line(1), Problem::NoValues));
         }
         return Ok(Layout {
             format: Format::Glove,
@@ -502,11 +523,11 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (Location0, Pro
     };
 
     if dims == 0 || dims > MAX_DIMS {
-        return Err((Location0::Line(1), Problem::BadHeaderDims { dims }));
+        return Err((At::Line(1), Problem::BadHeaderDims { dims }));
     }
     let dims = dims as usize;
     let Some(word_start) = head[next..].iter().position(|b| !is_space(*b)) else {
-        return Err((Location0::File, Problem::HeaderOnly { count }));
+        return Err((At::File, Problem::HeaderOnly { count }));
     };
     let format = match forced {
         Some(format) => format,
@@ -522,25 +543,25 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (Location0, Pro
     })
 }
 
-/// Like [`Location`] but before the file label is known to the caller.
+/// A [`Location`] without the file name, which the callers of `detect` add.
 #[derive(Debug, Clone, Copy)]
-enum Location0 {
+enum At {
     Line(u64),
     File,
 }
 
-impl Location0 {
+impl At {
     fn with(self, file: &str) -> Location {
         let file = file.to_owned();
         match self {
-            Location0::Line(line) => Location::Line { file, line },
-            Location0::File => Location::File { file },
+            At::Line(line) => Location::Line { file, line },
+            At::File => Location::File { file },
         }
     }
 }
 
-fn bad_header(line: &[u8]) -> (Location0, Problem) {
-    (Location0::Line(1), Problem::BadHeader { line: show(line) })
+fn bad_header(line: &[u8]) -> (At, Problem) {
+    (At::Line(1), Problem::BadHeader { line: show(line) })
 }
 
 /// `count dims`, two unsigned integers and nothing else.
@@ -553,7 +574,7 @@ fn parse_header(line: &[u8]) -> Option<(u64, u64)> {
 
 /// A first line that starts with an integer and has at most one more field is meant as a
 /// header (and must be one), unless it reads as a 1-dimensional GloVe row such as `7 0.25`.
-fn guess_header(line: &[u8]) -> Result<Option<(u64, u64)>, (Location0, Problem)> {
+fn guess_header(line: &[u8]) -> Result<Option<(u64, u64)>, (At, Problem)> {
     let f: Vec<&[u8]> = fields(line).take(3).collect();
     match f[..] {
         [a] if is_digits(a) => Err(bad_header(line)),
@@ -570,18 +591,26 @@ fn guess_header(line: &[u8]) -> Result<Option<(u64, u64)>, (Location0, Problem)>
     }
 }
 
-/// word2vec binary stores raw little-endian floats right after the word; text has only
-/// printable characters there. Float bytes hit a control character almost surely within a
-/// few values (zero vectors are all NUL bytes), and text never has one.
+/// word2vec binary stores raw little-endian floats right after the word; a text row has
+/// printable characters up to its newline. Float bytes hit a control character almost
+/// surely within a few values (zero vectors are all NUL bytes). Only the first row is
+/// looked at, because words further on may contain anything.
 fn looks_binary(row: &[u8], dims: usize) -> bool {
-    let Some(space) = row.iter().position(|&b| b == b' ' || b == b'\t') else {
+    let Some(space) = memchr::memchr2(b' ', b'\t', row) else {
         return false;
     };
     let after = &row[space + 1..];
-    let vector = &after[..after.len().min(dims * 4)];
-    vector
-        .iter()
-        .any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+    let window = &after[..after.len().min(dims * 4)];
+    let is_control = |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\r')) || b == 0x7f;
+    match window.iter().position(|&b| b == b'\n' || is_control(b)) {
+        None => false,
+        Some(i) if window[i] != b'\n' => true,
+        // Either the end of a text row or a 0x0A byte inside a float: a text row ends
+        // with a number.
+        Some(i) => fields(trim_line_end(&window[..i]))
+            .last()
+            .is_none_or(|last| fast_float2::parse::<f32, _>(last).is_err()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -659,7 +688,7 @@ fn decode_word(bytes: &[u8]) -> (String, bool) {
 
 struct Rows<'s> {
     sink: &'s mut dyn FnMut(Batch) -> anyhow::Result<()>,
-    seen: HashSet<String>,
+    seen: Seen,
     limit: Option<usize>,
     /// Rows read from the file (kept or duplicate), for the header's count check.
     read: u64,
@@ -672,7 +701,7 @@ impl<'s> Rows<'s> {
     fn new(sink: &'s mut dyn FnMut(Batch) -> anyhow::Result<()>, limit: Option<usize>) -> Self {
         Rows {
             sink,
-            seen: HashSet::new(),
+            seen: Seen::default(),
             limit,
             read: 0,
             kept: 0,
@@ -693,11 +722,13 @@ impl<'s> Rows<'s> {
     }
 
     /// Drops duplicates and rows past the limit, then hands the rest to the sink.
-    /// `lossy` lists (ascending) the indices of words that were decoded lossily.
+    /// `hashes` are the words' `word_hash`; `lossy` lists (ascending) the indices of words
+    /// that were decoded lossily.
     fn push(
         &mut self,
         mut words: Vec<String>,
         mut vectors: Vec<f32>,
+        hashes: &[u64],
         lossy: &[usize],
         dims: usize,
     ) -> Result<(), LoadError> {
@@ -709,11 +740,10 @@ impl<'s> Rows<'s> {
             }
             self.read += 1;
             let was_lossy = lossy.next_if_eq(&&i).is_some();
-            if self.seen.contains(&words[i]) {
+            if !self.seen.insert(hashes[i], &words[i]) {
                 self.duplicates += 1;
                 continue;
             }
-            self.seen.insert(words[i].clone());
             self.lossy += usize::from(was_lossy);
             if keep != i {
                 words.swap(keep, i);
@@ -731,6 +761,84 @@ impl<'s> Rows<'s> {
     }
 }
 
+/// The set of words seen so far. A `HashSet<String>` would clone every word and SipHash
+/// it, which made duplicate detection the slowest serial step of a load; instead words are
+/// keyed by a fast 64-bit hash and their bytes kept in one arena to confirm matches.
+#[derive(Default)]
+struct Seen {
+    by_hash: HashMap<u64, u32, BuildHasherDefault<PreHashed>>,
+    arena: Vec<u8>,
+    /// End offset in `arena` of each word; a word starts where the previous one ends.
+    ends: Vec<usize>,
+    /// Words whose hash equals that of a different earlier word (vanishingly rare).
+    collided: HashSet<String>,
+}
+
+impl Seen {
+    /// Records `word`; false if it was seen before.
+    fn insert(&mut self, hash: u64, word: &str) -> bool {
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(slot) => {
+                slot.insert(self.ends.len() as u32);
+                self.arena.extend_from_slice(word.as_bytes());
+                self.ends.push(self.arena.len());
+                true
+            }
+            Entry::Occupied(slot) => {
+                let i = *slot.get() as usize;
+                let start = if i == 0 { 0 } else { self.ends[i - 1] };
+                if &self.arena[start..self.ends[i]] == word.as_bytes() {
+                    false
+                } else {
+                    self.collided.insert(word.to_owned())
+                }
+            }
+        }
+    }
+}
+
+/// FxHash-style mixing over 8-byte chunks, finished with murmur3's avalanche so that both
+/// the bucket bits and the tag bits hashbrown uses are well spread.
+fn word_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, chunk: u64| (h.rotate_left(5) ^ chunk).wrapping_mul(K);
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        h = mix(h, u64::from_le_bytes(chunk.try_into().unwrap()));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let last = rest.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+        h = mix(h, last);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Keys of `Seen::by_hash` are already hashes.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Sources: memory-mapped plain files and decompressed streams
 // ---------------------------------------------------------------------------------------
@@ -744,7 +852,7 @@ fn load_mapped(
     rows: &mut Rows,
 ) -> Result<Layout, LoadError> {
     if len == 0 {
-        return Err(data_error(label, Location0::File, Problem::Empty));
+        return Err(data_error(label, At::File, Problem::Empty));
     }
     // SAFETY: the map is read-only and private to this call. If another process truncates
     // the file meanwhile we may get SIGBUS; every mmap-based reader accepts that risk, and
@@ -764,16 +872,24 @@ fn load_mapped(
     } else {
         let mut text = TextState::new(label, &layout);
         let mut offset = layout.data_start;
+        let mut after_piece = |bytes| {
+            offset += bytes;
+            progress.at(offset as u64);
+        };
+        // Handing rows over is serial; parsing the next block meanwhile hides it.
+        let mut pending: Option<Vec<Piece>> = None;
         for block in split_lines(&data[layout.data_start..], BLOCK) {
+            let mut parsed = None;
+            rayon::in_place_scope(|scope| {
+                scope.spawn(|_| parsed = Some(parse_block(block, layout.dims)));
+                text.feed(pending.take(), rows, &mut after_piece)
+            })?;
+            pending = parsed;
             if rows.full() {
                 break;
             }
-            let pieces = parse_block(block, layout.dims);
-            text.feed(pieces, rows, |bytes| {
-                offset += bytes;
-                progress.at(offset as u64);
-            })?;
         }
+        text.feed(pending, rows, &mut after_piece)?;
         text.finish(rows)?;
     }
     progress.finish();
@@ -813,6 +929,7 @@ fn load_stream(
     let mut text = TextState::new(label, &layout);
     let mut next = Vec::with_capacity(BLOCK + BLOCK / 8);
     let mut start = layout.data_start;
+    let mut pending: Option<Vec<Piece>> = None;
     loop {
         let end = if eof {
             cur.len()
@@ -830,17 +947,20 @@ fn load_stream(
         next.clear();
         next.extend_from_slice(&cur[end..]);
         let block = &cur[start..end];
-        // Decompression is sequential; overlapping it with parsing uses the second core.
-        let (pieces, next_eof) = if eof {
-            (parse_block(block, layout.dims), Ok(true))
-        } else {
-            rayon::join(
-                || parse_block(block, layout.dims),
-                || fill(reader, &mut next, BLOCK),
-            )
-        };
-        text.feed(pieces, rows, |_| {})?;
-        progress.at(0);
+        // Three stages at once: decompress the next block, parse this one, hand over the
+        // rows of the previous one. Decompression and handing over are sequential; this
+        // keeps both cores busy.
+        let mut parsed = None;
+        let mut next_eof = Ok(true);
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| parsed = Some(parse_block(block, layout.dims)));
+            if !eof {
+                scope.spawn(|_| next_eof = fill(reader, &mut next, BLOCK));
+            }
+            // The counter moves while the next block decompresses alongside.
+            text.feed(pending.take(), rows, |_| progress.at(0))
+        })?;
+        pending = parsed;
         if eof || rows.full() {
             break;
         }
@@ -848,6 +968,7 @@ fn load_stream(
         std::mem::swap(&mut cur, &mut next);
         start = 0;
     }
+    text.feed(pending, rows, |_| progress.at(0))?;
     text.finish(rows)?;
     progress.finish();
     Ok(layout)
@@ -864,7 +985,7 @@ fn fill(reader: &mut (dyn Read + Send), buf: &mut Vec<u8>, want: usize) -> io::R
     Ok(n < missing)
 }
 
-fn data_error(label: &str, at: Location0, problem: Problem) -> LoadError {
+fn data_error(label: &str, at: At, problem: Problem) -> LoadError {
     LoadError::Data {
         location: at.with(label),
         problem,
@@ -898,6 +1019,8 @@ fn split_lines(data: &[u8], target: usize) -> Vec<&[u8]> {
 /// line (0-based) because the absolute ones are only known once earlier pieces are counted.
 struct Piece {
     words: Vec<String>,
+    /// `word_hash` of each word, computed here because it parallelises.
+    hashes: Vec<u64>,
     vectors: Vec<f32>,
     lossy: Vec<usize>,
     bytes: usize,
@@ -921,12 +1044,15 @@ fn parse_block(block: &[u8], dims: usize) -> Vec<Piece> {
 }
 
 fn parse_piece(text: &[u8], dims: usize) -> Piece {
-    // Size the buffers from the first line so they rarely grow or overshoot much.
-    let first_len = memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1);
-    let rows_guess = text.len() / first_len.max(1) + 1;
+    // The vectors go to the sink as they are: sized exactly, they waste no memory there
+    // and never reallocate here. Counting lines first costs far less than parsing.
+    // A value takes at least two bytes ("0 "), which bounds the reservation when a
+    // corrupt header claims absurd dimensions.
+    let rows = memchr::memchr_iter(b'\n', text).count() + 1;
     let mut piece = Piece {
-        words: Vec::with_capacity(rows_guess + rows_guess / 8),
-        vectors: Vec::with_capacity((rows_guess + rows_guess / 8) * dims),
+        words: Vec::with_capacity(rows),
+        hashes: Vec::with_capacity(rows),
+        vectors: Vec::with_capacity((rows * dims).min(text.len() / 2 + 1)),
         lossy: Vec::new(),
         bytes: text.len(),
         lines: 0,
@@ -975,6 +1101,7 @@ fn parse_row(
     if lossy {
         piece.lossy.push(piece.words.len());
     }
+    piece.hashes.push(word_hash(word.as_bytes()));
     piece.words.push(word);
     Ok(())
 }
@@ -986,8 +1113,12 @@ fn parse_values(mut s: &[u8], dims: usize, out: &mut Vec<f32>) -> bool {
         while let [b' ' | b'\t', rest @ ..] = s {
             s = rest;
         }
-        let Ok((value, n)) = fast_float2::parse_partial::<f32, _>(s) else {
-            return false;
+        let (value, n) = match parse_short_decimal(s) {
+            Some(parsed) => parsed,
+            None => match fast_float2::parse_partial::<f32, _>(s) {
+                Ok(parsed) => parsed,
+                Err(_) => return false,
+            },
         };
         if !value.is_finite() {
             return false;
@@ -999,6 +1130,44 @@ fn parse_values(mut s: &[u8], dims: usize, out: &mut Vec<f32>) -> bool {
         out.push(value);
     }
     is_blank(s)
+}
+
+/// Embedding files write short plain decimals ("-0.41242"); for those, integer mantissa
+/// over an exact power of ten is correctly rounded (Clinger's fast path) and about twice as
+/// fast as the general parser. Anything else (exponents, long mantissas, '+', nan/inf)
+/// returns None and goes to fast-float.
+#[inline]
+fn parse_short_decimal(s: &[u8]) -> Option<(f32, usize)> {
+    // Exactly representable in f32, so the division below rounds only once.
+    const POW10: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+    let negative = s.first() == Some(&b'-');
+    let mut i = usize::from(negative);
+    let mut mantissa: u32 = 0;
+    let mut digits = 0;
+    while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u32::from(d));
+        digits += 1;
+        i += 1;
+    }
+    let mut decimals = 0;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u32::from(d));
+            decimals += 1;
+            i += 1;
+        }
+    }
+    let total = digits + decimals;
+    // At most 9 digits cannot overflow u32; beyond 2^24 the mantissa is not exact in f32.
+    if total == 0 || total > 9 || mantissa > 1 << 24 || decimals >= POW10.len() {
+        return None;
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        return None;
+    }
+    let value = mantissa as f32 / POW10[decimals];
+    Some((if negative { -value } else { value }, i))
 }
 
 /// Words with spaces (GloVe 840B has them) and all errors: the last `dims` fields are the
@@ -1070,18 +1239,18 @@ impl<'a> TextState<'a> {
     }
 
     fn error(&self, line: u64, problem: Problem) -> LoadError {
-        data_error(self.label, Location0::Line(line), problem)
+        data_error(self.label, At::Line(line), problem)
     }
 
     /// Hands the pieces' rows over in order and reports the first problem in file order;
     /// problems after the limit is reached do not count, as those rows are never read.
     fn feed(
         &mut self,
-        pieces: Vec<Piece>,
+        pieces: Option<Vec<Piece>>,
         rows: &mut Rows,
         mut after_piece: impl FnMut(usize),
     ) -> Result<(), LoadError> {
-        for piece in pieces {
+        for piece in pieces.into_iter().flatten() {
             if rows.full() {
                 return Ok(());
             }
@@ -1100,7 +1269,7 @@ impl<'a> TextState<'a> {
                     vectors.truncate(room as usize * self.dims);
                 }
             }
-            rows.push(words, vectors, &piece.lossy, self.dims)?;
+            rows.push(words, vectors, &piece.hashes, &piece.lossy, self.dims)?;
             if rows.full() {
                 return Ok(());
             }
@@ -1125,7 +1294,7 @@ impl<'a> TextState<'a> {
             return Ok(());
         }
         if rows.read == 0 {
-            return Err(data_error(self.label, Location0::File, Problem::Empty));
+            return Err(data_error(self.label, At::File, Problem::Empty));
         }
         match self.header_count {
             Some(expected) if rows.read < expected => Err(self.error(
@@ -1172,11 +1341,14 @@ fn parse_binary(
     let mut row = 0u64;
     while row < count && !rows.full() {
         // Never read past the limit: rows beyond it may be truncated or corrupt.
-        let batch_rows = BINARY_BATCH.min(rows.room()) as u64;
+        let batch_rows = (BINARY_BATCH_VALUES / dims)
+            .clamp(1, BINARY_BATCH)
+            .min(rows.room()) as u64;
         let batch_rows = batch_rows.min(count - row) as usize;
         let mut words = Vec::with_capacity(batch_rows);
         let mut vectors = Vec::with_capacity(batch_rows * dims);
         let mut lossy = Vec::new();
+        let mut hashes = Vec::with_capacity(batch_rows);
         for _ in 0..batch_rows {
             row += 1;
             offset += skip_space(reader).map_err(io_err)?;
@@ -1229,9 +1401,10 @@ fn parse_binary(
             if was_lossy {
                 lossy.push(words.len());
             }
+            hashes.push(word_hash(w.as_bytes()));
             words.push(w);
         }
-        rows.push(words, vectors, &lossy, dims)?;
+        rows.push(words, vectors, &hashes, &lossy, dims)?;
         progress.at(offset);
     }
     if rows.full() {
