@@ -1,19 +1,19 @@
-//! Timing on the real GloVe 6B 50d files (not committed; see the paths below).
-//! Run with `cargo test --release --test loader_real -- --ignored --nocapture`.
+//! The loader on the real GloVe 6B 50d files, in the folder `VECSH_DATA` names (what
+//! ../shared/data/fetch-glove.sh prints): all four agree bit for bit; times are printed.
+//! Run with `VECSH_DATA=DIR cargo test --release --test loader_real -- --ignored --nocapture`
+//! (.ci/run does).
 
-use std::path::Path;
 use std::time::Instant;
 
 use vecsh::loader::{load, Format, LoadOptions};
 
-const DIR: &str = "/root/.cache/vecsh-data";
+fn data_dir() -> std::path::PathBuf {
+    std::env::var_os("VECSH_DATA").expect("set VECSH_DATA to the folder fetch-glove.sh prints").into()
+}
 
 fn time_one(name: &str, format: Format, compression: &str) {
-    let path = Path::new(DIR).join(name);
-    if !path.exists() {
-        eprintln!("skipping {name}: not found");
-        return;
-    }
+    let path = data_dir().join(name);
+    assert!(path.exists(), "missing {}", path.display());
     let start = Instant::now();
     let mut rows = 0usize;
     let mut checksum = 0f64;
@@ -79,11 +79,8 @@ fn real_files_agree_bit_for_bit() {
         "glove.6B.50d.w2v.bin",
         "glove.6B.50d.w2v.txt",
     ] {
-        let path = Path::new(DIR).join(name);
-        if !path.exists() {
-            eprintln!("skipping: {name} not found");
-            return;
-        }
+        let path = data_dir().join(name);
+        assert!(path.exists(), "missing {}", path.display());
         let mut hasher = DefaultHasher::new();
         load(&path, &LoadOptions::default(), &|_, _| {}, &mut |batch| {
             // Row by row, so that batch boundaries (which differ by format) do not matter.
