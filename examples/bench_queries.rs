@@ -135,14 +135,14 @@ fn main() {
     for &os in &args.oversampling {
         let mut ms = Vec::new();
         let mut found = 0usize;
-        for i in 0..ids.len() {
+        for (i, exact) in truth.iter().enumerate() {
             let t = Instant::now();
             let hits = store
                 .approx_top_k(&query(i), os)
                 .expect("approx")
                 .expect("forest exists");
             ms.push(t.elapsed().as_secs_f64() * 1e3);
-            found += hits.iter().filter(|h| truth[i].contains(&h.id)).count();
+            found += hits.iter().filter(|h| exact.contains(&h.id)).count();
         }
         let recall = found as f64 / (10 * ids.len()) as f64;
         eprintln!(

@@ -609,9 +609,7 @@ impl<'s> Session<'s> {
                     )),
                 )
             }
-            (BinOp::Div, _, Val::Number(b)) if b == 0.0 => {
-                Err(EvalError::at(rhs.span, "division by zero"))
-            }
+            (BinOp::Div, _, Val::Number(0.0)) => Err(EvalError::at(rhs.span, "division by zero")),
             (BinOp::Div, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a / b)),
             (BinOp::Div, Val::Vector(c), Val::Number(b)) => Ok(Val::Vector(c.scaled(1.0 / b))),
             (BinOp::Div, _, Val::Vector(_)) => {

@@ -613,13 +613,20 @@ impl ForestBuilder {
             builder.n_trees(trees);
         }
         progress.start("forest", trees as u64, Unit::Trees);
-        builder.cancel(|| cancel.load(Ordering::Relaxed));
+        // arroy hands over its tree counter once, when tree building starts, and bumps it
+        // silently; the cancel check runs often during the build, so it reports the counter.
+        let trees_done: std::sync::Mutex<Option<std::sync::Arc<std::sync::atomic::AtomicU32>>> =
+            std::sync::Mutex::new(None);
         builder.progress(|p| {
-            if let Some(sub) = &p.sub {
-                if sub.unit.contains("tree") {
-                    progress.set(sub.current.load(Ordering::Relaxed) as u64);
-                }
+            if let Some(sub) = p.sub.as_ref().filter(|sub| sub.unit.contains("tree")) {
+                *trees_done.lock().unwrap_or_else(|e| e.into_inner()) = Some(sub.current.clone());
             }
+        });
+        builder.cancel(|| {
+            if let Some(done) = &*trees_done.lock().unwrap_or_else(|e| e.into_inner()) {
+                progress.set(done.load(Ordering::Relaxed) as u64);
+            }
+            cancel.load(Ordering::Relaxed)
         });
         let built = builder.build(&mut wtxn);
         progress.finish();

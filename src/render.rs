@@ -102,13 +102,18 @@ impl Renderer {
     }
 
     /// An aligned table: rank, word, score (3 decimals), and a bar proportional to the score.
+    /// It fits `width`: the bar shrinks first, then long words are cut, then the bar goes.
     pub fn table(&self, rows: &[Neighbour]) -> String {
         let rank_w = rows.len().to_string().len().max(2);
-        let words: Vec<String> = rows.iter().map(|n| truncate(&n.word, MAX_WORD)).collect();
+        let longest = rows
+            .iter()
+            .map(|n| n.word.width())
+            .max()
+            .unwrap_or(0)
+            .min(MAX_WORD);
+        let (word_max, cells) = fit(self.width, rank_w, longest);
+        let words: Vec<String> = rows.iter().map(|n| truncate(&n.word, word_max)).collect();
         let word_w = words.iter().map(|w| w.width()).max().unwrap_or(0);
-        // rank + space + word + 2 spaces + score(6) + space + bar
-        let fixed = rank_w + 1 + word_w + 2 + 6 + 1;
-        let cells = self.width.saturating_sub(fixed).min(BAR_CELLS);
         rows.iter()
             .zip(&words)
             .enumerate()
@@ -116,13 +121,49 @@ impl Renderer {
                 let pad = word_w - w.width();
                 let rank = self.paint(&format!("{:>rank_w$}", i + 1), Style::new().dimmed());
                 let word = self.paint(w, Style::new().bold());
-                let score = format!("{:>6.3}", n.score);
-                let bar = self.paint(&bar(n.score, cells), Style::new().green());
-                let line = format!("{rank} {word}{:pad$}  {score} {bar}", "");
-                line.trim_end().to_string()
+                let mut line = format!("{rank} {word}{:pad$}  {:>6.3}", "", n.score);
+                let bar = bar(n.score, cells);
+                if !bar.is_empty() {
+                    line.push(' ');
+                    line.push_str(&self.paint(&bar, Style::new().green()));
+                }
+                line
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// A value on one line of at most `max` columns, for the live examples of `:help`: as
+    /// many top neighbours with their scores as fit, a number, the odd word out.
+    pub fn inline(&self, value: &Value, max: usize) -> String {
+        match value {
+            Value::Neighbours { neighbours, .. } => {
+                let mut out = String::new();
+                let mut used = 0;
+                for (i, n) in neighbours.iter().enumerate() {
+                    let score = format!(" {:.3}", n.score);
+                    let w = if i > 0 { 3 } else { 0 } + n.word.width() + score.len();
+                    if i > 0 && used + w > max {
+                        break;
+                    }
+                    if i > 0 {
+                        out.push_str(&self.paint(" · ", Style::new().dimmed()));
+                    }
+                    out.push_str(&self.paint(&n.word, Style::new().bold()));
+                    out.push_str(&score);
+                    used += w;
+                }
+                out
+            }
+            Value::Odd { word, .. } => self.paint(word, Style::new().bold()),
+            Value::Nothing => String::new(),
+            other => self.value(other),
+        }
+    }
+
+    /// Public access to the palette for the front-end's own messages.
+    pub fn style(&self, text: &str, style: Style) -> String {
+        self.paint(text, style)
     }
 
     /// An error with the line, a caret under its span, and the help, e.g.
@@ -144,9 +185,22 @@ impl Renderer {
             err.message
         ));
         if let Some(span) = err.span {
-            let shown = line.trim_end();
-            let start = span.start.min(shown.len());
-            let end = span.end.clamp(start, shown.len());
+            // A continued input spans several lines: show the one the span starts on.
+            let start = span.start.min(line.len());
+            let line_start = line
+                .get(..start)
+                .and_then(|s| s.rfind('\n'))
+                .map_or(0, |i| i + 1);
+            let line_end = line[line_start..]
+                .find('\n')
+                .map_or(line.len(), |i| line_start + i);
+            // Tabs become single blanks so the caret lines up whatever the tab stops.
+            let shown = line[line_start..line_end].trim_end().replace('\t', " ");
+            let start = (start - line_start).min(shown.len());
+            let end = span
+                .end
+                .saturating_sub(line_start)
+                .clamp(start, shown.len());
             let lead = shown.get(..start).map_or(start, |s| s.width());
             let marked = shown.get(start..end).map_or(1, |s| s.width()).max(1);
             out.push_str(&format!(
@@ -183,15 +237,39 @@ pub fn format_number(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Narrowest bar worth drawing, in cells.
+const MIN_BAR: usize = 4;
+/// Words are not cut below this width.
+const MIN_WORD: usize = 6;
+
+/// The word width and bar cells of a table row in `width` columns. A row is the rank, a blank,
+/// the word, two blanks, the score (6) and, when there is a bar, a blank and the bar.
+fn fit(width: usize, rank_w: usize, longest: usize) -> (usize, usize) {
+    let room = width.saturating_sub(rank_w + 1 + 2 + 6);
+    if room >= longest + 1 + BAR_CELLS {
+        (longest, BAR_CELLS)
+    } else if room >= longest + 1 + MIN_BAR {
+        (longest, room - longest - 1)
+    } else if room >= MIN_WORD + 1 + MIN_BAR {
+        (room - 1 - MIN_BAR, MIN_BAR)
+    } else {
+        (longest.min(room.max(MIN_WORD)), 0)
+    }
+}
+
+/// `word` cut to `max` columns, with an ellipsis when cut.
 fn truncate(word: &str, max: usize) -> String {
     if word.width() <= max {
         return word.to_string();
     }
     let mut out = String::new();
+    let mut used = 0;
     for c in word.chars() {
-        if out.width() + 1 >= max {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > max {
             break;
         }
+        used += w;
         out.push(c);
     }
     out.push('…');

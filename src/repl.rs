@@ -1,4 +1,718 @@
-//! TEMPORARY STUB
-pub fn run(_resolved: crate::cli::Resolved) -> anyhow::Result<i32> {
-    anyhow::bail!("interactive mode is not available yet")
+//! The interactive session: a rustyline editor (history, completion, hints, highlighting, see
+//! `line`) around an evaluator `Session`, with the commands only a person at a terminal needs
+//! (`:help` with live examples, `:info`, `:quit`) and the approximate-search forest built in the
+//! background when `:exact off` asks for it.
+
+pub mod line;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use owo_colors::Style;
+use rustyline::error::ReadlineError;
+use rustyline::history::{FileHistory, History};
+use rustyline::{ColorMode, CompletionType, Config, Editor};
+
+use crate::ast::Statement;
+use crate::cli::{human_bytes, Resolved, Source};
+use crate::eval::{Method, SearchMode, SearchUsed, Session, Settings, Value};
+use crate::index::{self, ForestMeta, IndexError, Origin, Store};
+use crate::parse;
+use crate::progress::{Progress, Unit};
+use crate::render::Renderer;
+use line::{LineHelper, QUIT_ALIASES};
+
+const PROMPT: &str = "> ";
+/// Lines kept in the history file; older ones are dropped.
+const HISTORY_SIZE: usize = 10_000;
+/// How long exit waits for a cancelled forest build to notice before leaving it behind (the
+/// build commits nothing unless it completes, so leaving it is safe).
+const CANCEL_WAIT: Duration = Duration::from_secs(2);
+
+type LineEditor<'s> = Editor<LineHelper<'s>, FileHistory>;
+
+/// Runs an interactive session until `:quit` or Ctrl-D; returns the exit code.
+pub fn run(mut resolved: Resolved) -> anyhow::Result<i32> {
+    // Writable, so that `:exact off` can build the forest while the session goes on.
+    resolved.open.writable = true;
+    let started = Instant::now();
+    let (store, origin) = match resolved.open_store() {
+        Ok(opened) => opened,
+        // An index in a read-only place still answers; it just can't get a forest.
+        Err(e) if is_permission_error(&e) => {
+            resolved.open.writable = false;
+            resolved.open_store()?
+        }
+        Err(e) => return Err(e),
+    };
+    let ready = started.elapsed();
+    let mut repl = Repl::new(&store, &resolved);
+    println!("{}", repl.banner(origin, ready));
+    let result = repl.interact();
+    repl.stop_forest();
+    result
+}
+
+fn is_permission_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            )
+        })
+    })
+}
+
+/// The history file: `$VECSH_HISTORY`, else `history` in the XDG data directory
+/// (`~/.local/share/vecsh/history`).
+pub fn history_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("VECSH_HISTORY").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    directories::ProjectDirs::from("", "", "vecsh").map(|d| d.data_dir().join("history"))
+}
+
+/// What to do after a line.
+enum Flow {
+    Continue,
+    Quit,
+    /// `:exact off` without a forest: build it in the background.
+    BuildForest,
+}
+
+struct Repl<'s> {
+    store: &'s Store,
+    session: Session<'s>,
+    renderer: Renderer,
+    /// The source as the banner and `:info` name it.
+    source: SourceName,
+    forest: Option<ForestJob>,
+    history: Option<PathBuf>,
+    /// A history write failed: said once, not on every line.
+    history_warned: bool,
+}
+
+enum SourceName {
+    Builtin,
+    File(PathBuf),
+}
+
+impl<'s> Repl<'s> {
+    fn new(store: &'s Store, resolved: &Resolved) -> Repl<'s> {
+        let source = match &resolved.source {
+            Source::Builtin => SourceName::Builtin,
+            Source::File(path) => SourceName::File(path.clone()),
+        };
+        let mut renderer = resolved.output.renderer.clone();
+        if renderer.width == 0 {
+            // A pseudo-terminal nobody sized reports 0 columns.
+            renderer.width = 80;
+        }
+        Repl {
+            store,
+            session: Session::new(store, resolved.settings.clone()),
+            renderer,
+            source,
+            forest: None,
+            history: history_path(),
+            history_warned: false,
+        }
+    }
+
+    fn banner(&self, origin: Origin, ready: Duration) -> String {
+        let what = match &self.source {
+            SourceName::Builtin => format!(
+                "built-in GloVe 6B 50d, {} words",
+                thousands(self.store.len())
+            ),
+            SourceName::File(path) => {
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                format!("{name}, {} words", thousands(self.store.len()))
+            }
+        };
+        let how = match origin {
+            Origin::Built => "index built now",
+            Origin::Reused => "index reused",
+            Origin::Waited => "index built by another process",
+        };
+        let r = &self.renderer;
+        let first = format!(
+            "{} {} {what} × {} dims, ready in {} ({how})",
+            r.style(
+                &format!("vecsh {}", env!("CARGO_PKG_VERSION")),
+                Style::new().bold()
+            ),
+            r.style("—", Style::new().dimmed()),
+            self.store.dims(),
+            seconds(ready),
+        );
+        let second = r.style(
+            ":help lists commands with live examples · Tab completes words · Ctrl-D quits",
+            Style::new().dimmed(),
+        );
+        format!("{first}\n{second}")
+    }
+
+    /// The read-eval-print loop.
+    fn interact(&mut self) -> anyhow::Result<i32> {
+        let config = Config::builder()
+            .max_history_size(HISTORY_SIZE)?
+            .history_ignore_dups(true)?
+            .auto_add_history(false)
+            .completion_type(CompletionType::List)
+            // Hints and highlighting are colour; with colour off the editor stays plain.
+            .color_mode(if self.renderer.color {
+                ColorMode::Forced
+            } else {
+                ColorMode::Disabled
+            })
+            .build();
+        let mut rl: LineEditor<'s> = Editor::with_config(config)?;
+        rl.set_helper(Some(LineHelper::new(self.store, self.renderer.color)));
+        self.load_history(&mut rl);
+        if self.session.settings.mode == SearchMode::Approx && self.wants_forest() {
+            // `--approx` on the command line asks for the forest from the start.
+            self.start_forest();
+        }
+        loop {
+            self.announce_forest();
+            let line = match rl.readline(PROMPT) {
+                Ok(line) => line,
+                // Ctrl-C drops the line being edited, not the session.
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => break,
+                Err(e) => {
+                    self.save_history(&mut rl);
+                    return Err(e.into());
+                }
+            };
+            // Above the answer that may be the first to use the forest.
+            self.announce_forest();
+            if !line.trim().is_empty() {
+                let _ = rl.add_history_entry(line.as_str());
+                // Written at once, so an error or a crash later loses nothing.
+                self.save_history(&mut rl);
+            }
+            let mut quit = false;
+            for statement in statements(&line) {
+                match self.line(&statement) {
+                    Flow::Continue => {}
+                    Flow::Quit => quit = true,
+                    Flow::BuildForest => self.start_forest(),
+                }
+                if quit {
+                    break;
+                }
+            }
+            if quit {
+                break;
+            }
+            if let Some(helper) = rl.helper_mut() {
+                helper.vars = self.session.var_names().map(str::to_string).collect();
+            }
+        }
+        self.save_history(&mut rl);
+        Ok(0)
+    }
+
+    /// Evaluates one line and shows its result.
+    fn line(&mut self, line: &str) -> Flow {
+        // The terminal may have been resized since the last line.
+        if let Some((w, _)) = terminal_size::terminal_size().filter(|(w, _)| w.0 > 0) {
+            self.renderer.width = w.0 as usize;
+        }
+        if let Ok(Statement::Command { name, .. }) = parse::parse_statement(line) {
+            match name.as_str() {
+                "help" => {
+                    println!("{}", self.help());
+                    return Flow::Continue;
+                }
+                "info" => {
+                    println!("{}", self.info());
+                    return Flow::Continue;
+                }
+                n if QUIT_ALIASES.contains(&n) => return Flow::Quit,
+                _ => {}
+            }
+        }
+        let mut result = self.session.run_line(line);
+        if let Ok(Value::Neighbours {
+            search: SearchUsed::Exact,
+            note: note @ Some(_),
+            ..
+        }) = &mut result
+        {
+            if let Some(job) = &self.forest {
+                if !job.finished() {
+                    *note = Some(format!(
+                        "the forest is still being built ({}); this answer is exact",
+                        job.progress()
+                    ));
+                }
+            }
+        }
+        match &result {
+            Ok(Value::Nothing) => {}
+            Ok(value) => println!("{}", self.renderer.value(value)),
+            Err(err) => {
+                let _ = std::io::stdout().flush();
+                eprintln!("{}", self.renderer.error(line, err, None));
+            }
+        }
+        if let Ok(Value::Setting { name, .. }) = &result {
+            if name == "exact"
+                && self.session.settings.mode == SearchMode::Approx
+                && self.wants_forest()
+            {
+                return Flow::BuildForest;
+            }
+        }
+        Flow::Continue
+    }
+
+    // ---------------------------------------------------------------------------- :help, :info
+
+    /// `:help`: the language and commands, with examples evaluated now on this vocabulary, so
+    /// that what it shows is what this version answers.
+    fn help(&self) -> String {
+        const EXAMPLES: [&str; 8] = [
+            "king - man + woman",
+            "man : king :: woman : ?",
+            "paris - france + italy",
+            "sim(cat, dog)",
+            "odd(breakfast, lunch, dinner, car)",
+            "mean(red, green, blue)",
+            "let royal = king - man",
+            "royal + woman",
+        ];
+        let r = &self.renderer;
+        let width = r.width.max(40);
+        let heading = |s: &str| r.style(s, Style::new().bold().underline());
+        let dim = |s: &str| r.style(s, Style::new().dimmed());
+        let mut out = vec![
+            heading("Examples"),
+            dim("  evaluated just now on this vocabulary:"),
+        ];
+        // A scratch session: the examples neither see nor change the user's names and settings.
+        let settings = Settings {
+            k: 3,
+            mode: SearchMode::Exact,
+            ..self.session.settings.clone()
+        };
+        let mut scratch = Session::new(self.store, settings);
+        let expr_w = EXAMPLES.iter().map(|e| e.len()).max().unwrap_or(0);
+        for expr in EXAMPLES {
+            let room = width.saturating_sub(2 + expr_w + 2);
+            let shown = match scratch.run_line(expr) {
+                Ok(Value::Bound { name, .. }) => dim(&format!("(names the result {name})")),
+                Ok(value) => r.inline(&value, room),
+                Err(e) => dim(&format!("({})", e.message)),
+            };
+            out.push(format!(
+                "  {}  {shown}",
+                r.style(&format!("{expr:<expr_w$}"), Style::new().cyan())
+            ));
+        }
+        let s = &self.session.settings;
+        let mode = match s.mode {
+            SearchMode::Auto => "auto",
+            SearchMode::Exact => "on",
+            SearchMode::Approx => "off",
+        };
+        let on = |b: bool| if b { "on" } else { "off" };
+        let method = if s.method == Method::Mul {
+            "mul"
+        } else {
+            "add"
+        };
+        let rows: [(&str, String); 17] = [
+            (
+                "word  \"c++\"",
+                "a word; quote words with other characters".into(),
+            ),
+            (
+                "a + b   a - b   -a",
+                "arithmetic on unit word vectors".into(),
+            ),
+            ("0.5 * a   a / 2   (...)", "scaling and grouping".into()),
+            ("a : b :: c : ?", "analogy, the same as b - a + c".into()),
+            ("sim(a, b)", "cosine similarity".into()),
+            ("odd(a, b, c, ...)", "the one that does not belong".into()),
+            ("mean(a, b, ...)", "the average vector".into()),
+            ("cosmul(expr)", "rank by 3CosMul instead of 3CosAdd".into()),
+            (
+                "let name = expr",
+                "name a result; # starts a comment".into(),
+            ),
+            (":k N", format!("how many neighbours (now {})", s.k)),
+            (
+                ":exact on|off",
+                format!("exact search or the approximate forest (now {mode})"),
+            ),
+            (
+                ":include on|off",
+                format!(
+                    "show the expression's own words (now {})",
+                    on(s.include_inputs)
+                ),
+            ),
+            (
+                ":method add|mul",
+                format!("3CosAdd or 3CosMul ranking (now {method})"),
+            ),
+            (":vars", "the named results".into()),
+            (":info", "file, vocabulary, index and forest".into()),
+            (":ast EXPR", "how an expression is read".into()),
+            (":help  :quit (:q)", "this help; leave (Ctrl-D too)".into()),
+        ];
+        let syntax_w = rows
+            .iter()
+            .map(|(a, _)| a.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (i, (syntax, what)) in rows.iter().enumerate() {
+            if i == 0 {
+                out.push(heading("Expressions"));
+            } else if i == 9 {
+                out.push(heading("Commands"));
+            }
+            let pad = syntax_w - syntax.chars().count();
+            out.push(format!(
+                "  {}{:pad$}  {what}",
+                r.style(syntax, Style::new().cyan()),
+                ""
+            ));
+        }
+        out.push(heading("Keys"));
+        let keys =
+            "Tab completes words, names and commands; → takes the grey hint; ↑ ↓ and Ctrl-R \
+                    search the history; an open ( continues on the next line; Ctrl-C cancels the \
+                    line; Ctrl-D quits.";
+        out.extend(wrap(keys, width - 2).into_iter().map(|l| format!("  {l}")));
+        out.join("\n")
+    }
+
+    /// `:info`: where the vectors come from and the state of the index and forest.
+    fn info(&self) -> String {
+        let m = self.store.meta();
+        let r = &self.renderer;
+        let key = |k: &str| r.style(&format!("{k:<8}"), Style::new().cyan());
+        let file = match &self.source {
+            SourceName::Builtin => format!("built-in GloVe 6B 50d ({})", m.source.display()),
+            SourceName::File(_) => m.source.display().to_string(),
+        };
+        let forest = match (&self.forest, self.store.forest()) {
+            (_, Some(f)) => format!("ready: {} trees, built in {:.1} s", f.trees, f.seconds),
+            (Some(job), None) if !job.finished() => format!(
+                "building ({}); answers stay exact until it is ready",
+                job.progress()
+            ),
+            (_, None) if self.store.forest_builder().is_ok() => {
+                "none: searches are exact (:exact off builds it in the background)".into()
+            }
+            (_, None) => {
+                "none: searches are exact (the index is read-only here; `vecsh build FILE` adds it)"
+                    .into()
+            }
+        };
+        let s = &self.session.settings;
+        let search = match s.mode {
+            SearchMode::Exact => "exact".to_string(),
+            SearchMode::Approx => "approximate (forest)".to_string(),
+            SearchMode::Auto if self.store.len() >= crate::eval::AUTO_APPROX_MIN_WORDS => {
+                "auto: the forest when built".into()
+            }
+            SearchMode::Auto => "auto: exact at this size".into(),
+        };
+        [
+            format!("{} {file}", key("file")),
+            format!("{} {}", key("format"), m.format),
+            format!("{} {}", key("words"), thousands(m.words)),
+            format!("{} {}", key("dims"), m.dims),
+            format!(
+                "{} {} ({})",
+                key("index"),
+                self.store.dir().display(),
+                human_bytes(self.store.disk_size())
+            ),
+            format!("{} {forest}", key("forest")),
+            format!(
+                "{} {search}; k {}; method {}; inputs {}",
+                key("search"),
+                s.k,
+                if s.method == Method::Mul {
+                    "mul"
+                } else {
+                    "add"
+                },
+                if s.include_inputs { "shown" } else { "hidden" }
+            ),
+        ]
+        .join("\n")
+    }
+
+    // ---------------------------------------------------------------------------- forest
+
+    /// Whether a forest build should start: none yet, none running, and the index can be written.
+    fn wants_forest(&self) -> bool {
+        self.forest.is_none() && self.store.forest().is_none()
+    }
+
+    fn start_forest(&mut self) {
+        let builder = match self.store.forest_builder() {
+            Ok(b) => b,
+            Err(IndexError::ReadOnly) => {
+                self.note("the index is read-only here, so there is no forest to search; answers stay exact (`vecsh build FILE` adds one)");
+                return;
+            }
+            Err(e) => {
+                self.note(&format!(
+                    "cannot build the forest ({e}); answers stay exact"
+                ));
+                return;
+            }
+        };
+        let progress = Arc::new(TreeCount::default());
+        let cancel = Arc::new(AtomicBool::new(false));
+        let trees = index::DEFAULT_TREES;
+        let (p, c) = (progress.clone(), cancel.clone());
+        let handle = std::thread::spawn(move || builder.build(trees, p.as_ref(), &c));
+        self.note("building the approximate-search forest in the background; answers stay exact until it is ready");
+        self.forest = Some(ForestJob {
+            started: Instant::now(),
+            cancel,
+            progress,
+            handle: Some(handle),
+        });
+    }
+
+    /// Says that the build finished. Not from the build thread through rustyline's external
+    /// printer: in rustyline 17 the keys typed after such a message lag one key behind.
+    fn announce_forest(&mut self) {
+        let Some(job) = &mut self.forest else { return };
+        if !job.finished() {
+            return;
+        }
+        let Some(Ok(result)) = job.handle.take().map(JoinHandle::join) else {
+            return;
+        };
+        let r = &self.renderer;
+        let message = match result {
+            Ok(f) => {
+                let using = if self.session.settings.mode == SearchMode::Approx {
+                    "approximate searches now use it (:exact on for exact)"
+                } else {
+                    ":exact off searches it"
+                };
+                r.style(
+                    &format!(
+                        "forest ready: {} trees in {:.1} s; {using}",
+                        f.trees, f.seconds
+                    ),
+                    Style::new().green(),
+                )
+            }
+            Err(IndexError::Cancelled) => return,
+            Err(e) => r.style(
+                &format!("forest build failed: {e}; answers stay exact"),
+                Style::new().yellow(),
+            ),
+        };
+        println!("{message}");
+    }
+
+    /// Cancels a running build so that leaving is immediate.
+    fn stop_forest(&mut self) {
+        if let Some(job) = &mut self.forest {
+            job.cancel.store(true, Ordering::Relaxed);
+            let deadline = Instant::now() + CANCEL_WAIT;
+            while !job.finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    fn note(&self, message: &str) {
+        println!("{}", self.renderer.style(message, Style::new().yellow()));
+    }
+
+    // ---------------------------------------------------------------------------- history
+
+    fn load_history(&mut self, rl: &mut LineEditor<'s>) {
+        let Some(path) = &self.history else { return };
+        if let Err(e) = rl.load_history(path) {
+            let missing =
+                matches!(&e, ReadlineError::Io(io) if io.kind() == std::io::ErrorKind::NotFound);
+            if !missing {
+                self.note(&format!("cannot read the history {}: {e}", path.display()));
+            }
+        }
+    }
+
+    fn save_history(&mut self, rl: &mut LineEditor<'s>) {
+        let Some(path) = self.history.clone() else {
+            return;
+        };
+        if rl.history().is_empty() {
+            return;
+        }
+        let saved = ensure_parent(&path)
+            .map_err(ReadlineError::Io)
+            .and_then(|()| rl.append_history(&path));
+        if let Err(e) = saved {
+            if !self.history_warned {
+                self.history_warned = true;
+                self.note(&format!(
+                    "cannot save the history to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+}
+
+/// The statements of one input. An input holds several lines when an open parenthesis
+/// continued it, or when several lines were pasted at once: lines are joined only while a
+/// parenthesis is open, so that pasted lines still run one by one.
+fn statements(input: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in input.split('\n') {
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(line);
+        if !parse::is_incomplete(&current) {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `text` in lines of at most `width` columns, broken at blanks.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("never empty");
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
+fn ensure_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+}
+
+/// A background forest build.
+struct ForestJob {
+    started: Instant,
+    cancel: Arc<AtomicBool>,
+    progress: Arc<TreeCount>,
+    /// The build's outcome; taken once announced.
+    handle: Option<JoinHandle<index::Result<ForestMeta>>>,
+}
+
+impl ForestJob {
+    fn finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// How far the build is: a percentage once trees are reported, and the time it has taken.
+    fn progress(&self) -> String {
+        let total = self.progress.total.load(Ordering::Relaxed);
+        let done = self.progress.done.load(Ordering::Relaxed);
+        let elapsed = seconds(self.started.elapsed());
+        match (done * 100).checked_div(total) {
+            Some(percent) if done > 0 => format!("{}%, {elapsed} so far", percent.min(100)),
+            _ => format!("{elapsed} so far"),
+        }
+    }
+}
+
+/// Counts the trees built, for `:info` and notes.
+#[derive(Default)]
+struct TreeCount {
+    total: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Progress for TreeCount {
+    fn start(&self, _: &str, total: u64, unit: Unit) {
+        if unit == Unit::Trees {
+            self.total.store(total, Ordering::Relaxed);
+        }
+    }
+    fn set(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+    }
+    fn finish(&self) {}
+    fn note(&self, _: &str) {}
+}
+
+/// `400000` as `400,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_millis(10) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_split_into_statements_unless_a_parenthesis_is_open() {
+        assert_eq!(statements("king"), ["king"]);
+        assert_eq!(statements("king\nqueen"), ["king", "queen"]);
+        assert_eq!(
+            statements("sim(king,\nqueen)\nman"),
+            ["sim(king,\nqueen)", "man"]
+        );
+        assert_eq!(statements("sim(king,\n"), ["sim(king,\n"]);
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(400_000), "400,000");
+        assert_eq!(thousands(50_000), "50,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -71,11 +71,11 @@ fn arithmetic_and_analogy_match_gensim_formulas() {
         &[
             ("prince", 0.9959),
             ("e-mail", 0.8165),
-            ("man", 0.7071),
+            ("man", std::f32::consts::FRAC_1_SQRT_2),
             ("1999", 0.5669),
             ("queen", 0.5),
             ("woman", 0.0),
-            ("apple", -0.7071),
+            ("apple", -std::f32::consts::FRAC_1_SQRT_2),
         ],
     );
 }

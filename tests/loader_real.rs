@@ -8,7 +8,9 @@ use std::time::Instant;
 use vecsh::loader::{load, Format, LoadOptions};
 
 fn data_dir() -> std::path::PathBuf {
-    std::env::var_os("VECSH_DATA").expect("set VECSH_DATA to the folder fetch-glove.sh prints").into()
+    std::env::var_os("VECSH_DATA")
+        .expect("set VECSH_DATA to the folder fetch-glove.sh prints")
+        .into()
 }
 
 fn time_one(name: &str, format: Format, compression: &str) {

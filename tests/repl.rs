@@ -1,0 +1,189 @@
+//! The interactive session in a real pseudo-terminal: the built binary, the line editor, and
+//! the history file across sessions, on the 9-word fixture.
+//!
+//! Colour is off (NO_COLOR) so the output is plain text, but TERM names a capable terminal:
+//! rustyline falls back to plain line reading (no completion, no history keys) on `dumb`.
+//! Lines are sent only once the prompt is back: rustyline asks the terminal for the cursor
+//! position when a prompt starts and would take typed-ahead keys for the answer.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::cargo_bin;
+use rexpect::process::wait::WaitStatus;
+use rexpect::session::PtySession;
+
+/// Each expectation fails after this long instead of hanging the test run.
+const TIMEOUT_MS: u64 = 20_000;
+const PROMPT: &str = "> ";
+
+/// rexpect reads the terminal byte by byte, one `char` per byte: non-ASCII expectations
+/// (`×`, bars) have to be spelled the same way.
+fn raw(text: &str) -> String {
+    text.bytes().map(char::from).collect()
+}
+
+/// Waits for `text` in the output.
+fn expect(p: &mut PtySession, text: &str) -> Result<String, rexpect::error::Error> {
+    p.exp_string(&raw(text))
+}
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt")
+}
+
+fn history(dir: &Path) -> PathBuf {
+    dir.join("state/history")
+}
+
+/// `vecsh tiny.txt` in a pseudo-terminal, with its cache and history in `dir`, waiting for the
+/// first prompt.
+fn start(dir: &Path) -> PtySession {
+    let mut cmd = Command::new(cargo_bin("vecsh"));
+    cmd.arg(tiny())
+        .arg("--quiet")
+        .env("VECSH_CACHE", dir.join("cache"))
+        .env("VECSH_HISTORY", history(dir))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    expect(&mut p, "tiny.txt, 9 words × 3 dims").expect("banner");
+    expect(&mut p, PROMPT).expect("first prompt");
+    p
+}
+
+/// Types `line`, presses Enter and waits for `answer` and the next prompt.
+fn ask(p: &mut PtySession, line: &str, answer: &str) {
+    p.send_line(line).unwrap();
+    expect(p, answer).unwrap_or_else(|e| panic!("{line:?} should answer {answer:?}: {e}"));
+    expect(p, PROMPT).unwrap();
+}
+
+/// Ctrl-D on an empty line; the process must end with status 0.
+fn quit(mut p: PtySession) {
+    p.send_control('d').unwrap();
+    p.exp_eof().expect("vecsh ends on Ctrl-D");
+    match p.process.wait().unwrap() {
+        WaitStatus::Exited(_, code) => assert_eq!(code, 0, "exit code"),
+        other => panic!("vecsh did not exit normally: {other:?}"),
+    }
+}
+
+#[test]
+fn tab_completes_a_word_from_the_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    p.send("que").unwrap();
+    p.flush().unwrap();
+    expect(&mut p, "que").unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    expect(&mut p, "queen").expect("Tab completes que to queen");
+    // The completed word is a real word: Enter shows its neighbours.
+    ask(&mut p, "", " 1 e-mail   0.816");
+    quit(p);
+}
+
+#[test]
+fn an_expression_prints_its_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    p.send_line("king - man + woman").unwrap();
+    expect(&mut p, " 1 queen    0.959 █████████▌").unwrap();
+    expect(&mut p, " 2 1999     0.662 ██████▌").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    // Errors point at the problem and suggest the fix, and the session goes on.
+    ask(&mut p, "king - man + womn", "help: did you mean 'woman'?");
+    ask(&mut p, "sim(king, queen)", "0.5");
+    quit(p);
+}
+
+#[test]
+fn ctrl_c_cancels_the_line_and_keeps_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    p.send("king - ").unwrap();
+    p.flush().unwrap();
+    expect(&mut p, "king - ").unwrap();
+    p.send_control('c').unwrap();
+    expect(&mut p, PROMPT).expect("a new prompt after Ctrl-C");
+    ask(&mut p, "sim(king, queen)", "0.5");
+    quit(p);
+}
+
+#[test]
+fn an_open_parenthesis_continues_on_the_next_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    p.send_line("sim(king,").unwrap();
+    p.send_line("queen)").unwrap();
+    expect(&mut p, "0.5").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    quit(p);
+}
+
+#[test]
+fn history_is_kept_across_sessions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    ask(&mut p, "sim(king, prince)", "0.9");
+    ask(&mut p, "sim(king, queen)", "0.5");
+    ask(&mut p, "sim(king, queen)", "0.5");
+    quit(p);
+
+    // Written by the first session, deduplicated.
+    let saved = std::fs::read_to_string(history(tmp.path())).unwrap();
+    let lines: Vec<&str> = saved.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines, ["sim(king, prince)", "sim(king, queen)"], "{saved}");
+
+    // Up arrow in a new session recalls the last line of the previous one.
+    let mut p = start(tmp.path());
+    p.send("\x1b[A").unwrap();
+    p.flush().unwrap();
+    expect(&mut p, "sim(king, queen)").expect("Up recalls the previous session's line");
+    ask(&mut p, "", "0.5");
+    quit(p);
+}
+
+#[test]
+fn help_shows_examples_evaluated_on_this_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    p.send_line(":help").unwrap();
+    // The fixture's own answer, not a canned text; and an example it can't answer says why.
+    expect(&mut p, "queen 0.959").unwrap();
+    expect(&mut p, "(unknown word 'paris')").unwrap();
+    expect(&mut p, ":exact on|off").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "forest   none");
+    p.send_line(":q").unwrap();
+    p.exp_eof().expect(":q ends the session");
+    assert!(matches!(
+        p.process.wait().unwrap(),
+        WaitStatus::Exited(_, 0)
+    ));
+}
+
+#[test]
+fn exact_off_builds_the_forest_in_the_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    p.send_line(":exact off").unwrap();
+    expect(&mut p, "building the approximate-search forest").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    // On 9 words the build takes milliseconds, but it runs on its own thread: ask until it is
+    // done. The line after it ends starts with the announcement.
+    let mut seen = String::new();
+    for _ in 0..50 {
+        p.send_line(":info").unwrap();
+        seen.push_str(&expect(&mut p, PROMPT).unwrap());
+        if seen.contains("forest ready: 30 trees") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(seen.contains("forest ready: 30 trees"), "{seen}");
+    ask(&mut p, ":info", "forest   ready: 30 trees");
+    ask(&mut p, "king - man + woman", "(approximate)");
+    quit(p);
+}
