@@ -607,16 +607,16 @@ impl ForestBuilder {
             }
         }
         drop(rtxn);
+        // arroy hands over its tree counter once, when tree building starts, and bumps it
+        // silently; the cancel check runs often during the build, so it reports the counter.
+        let trees_done: std::sync::Mutex<Option<std::sync::Arc<std::sync::atomic::AtomicU32>>> =
+            std::sync::Mutex::new(None);
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let mut builder = writer.builder(&mut rng);
         if trees > 0 {
             builder.n_trees(trees);
         }
         progress.start("forest", trees as u64, Unit::Trees);
-        // arroy hands over its tree counter once, when tree building starts, and bumps it
-        // silently; the cancel check runs often during the build, so it reports the counter.
-        let trees_done: std::sync::Mutex<Option<std::sync::Arc<std::sync::atomic::AtomicU32>>> =
-            std::sync::Mutex::new(None);
         builder.progress(|p| {
             if let Some(sub) = p.sub.as_ref().filter(|sub| sub.unit.contains("tree")) {
                 *trees_done.lock().unwrap_or_else(|e| e.into_inner()) = Some(sub.current.clone());
