@@ -122,6 +122,9 @@ enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Evaluate FILE on word analogies or word similarity, as gensim or word2vec do.
+    #[command(subcommand)]
+    Eval(crate::protocols::EvalCommand),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -277,6 +280,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             export(&file, &resolved.open.load, &output, decimals)?;
             Ok(0)
         }
+        Some(Command::Eval(mut cmd)) => {
+            let resolved = Resolved::new(Some(cmd.file().to_path_buf()), &cli.source, &cli.query);
+            // --method is the global flag; the subcommand cannot declare its own.
+            cmd.set_method(resolved.settings.method);
+            eval(resolved, &cmd)
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "vecsh", &mut std::io::stdout());
             Ok(0)
@@ -375,6 +384,22 @@ pub fn write_result(
         }
     }
     Ok(())
+}
+
+/// `vecsh eval analogy|similarity FILE ...`: a report as a table, or one JSON object with --json.
+fn eval(resolved: Resolved, cmd: &crate::protocols::EvalCommand) -> anyhow::Result<i32> {
+    let (store, _) = resolved.open_store()?;
+    let progress = resolved.progress();
+    let report = crate::protocols::run_eval(cmd, &store, progress.as_ref())?;
+    if resolved.output.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{}",
+            crate::protocols::render_report(&report, resolved.output.renderer.color)
+        );
+    }
+    Ok(0)
 }
 
 fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {

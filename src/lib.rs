@@ -11,6 +11,7 @@ pub mod index;
 pub mod loader;
 pub mod parse;
 pub mod progress;
+pub mod protocols;
 pub mod render;
 pub mod repl;
 pub mod search;

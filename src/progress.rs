@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub enum Unit {
     Bytes,
     Trees,
+    /// Vocabulary rows scored (batch evaluation).
+    Rows,
 }
 
 pub trait Progress: Sync {
@@ -56,6 +58,7 @@ impl Progress for Bars {
         let template = match unit {
             Unit::Bytes => "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             Unit::Trees => "{msg:>12} [{bar:30}] {pos}/{len} trees, {elapsed} elapsed",
+            Unit::Rows => "{msg:>12} [{bar:30}] {pos}/{len} rows, eta {eta}",
         };
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template(template) {

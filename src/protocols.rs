@@ -1,0 +1,1692 @@
+//! `vecsh eval`: the published analogy and word-similarity protocols, reproduced exactly and
+//! computed in one batch.
+//!
+//! Two analogy protocols are reproduced to the question:
+//! - `gensim`: `KeyedVectors.evaluate_word_analogies` of gensim 4.4 (the first 300,000 words,
+//!   case folded with `str.upper()`, the most frequent variant winning; 3CosAdd with the three
+//!   question words' ids excluded; the answer is the first of the top five whose upper-cased form
+//!   is not a question word);
+//! - `word2vec`: `compute-accuracy.c` of the original word2vec (the first 30,000 words, ASCII
+//!   upper-casing, first occurrence wins, only the three input ids excluded, a candidate must
+//!   score above zero).
+//!
+//! `--method mul` scores with gensim's `most_similar_cosmul` formula under the same protocol rules
+//! (window, exclusions, answer). gensim 4.4 cannot run that itself as asked: its
+//! `evaluate_word_analogies` ignores `similarity_function` and `most_similar_cosmul` ignores
+//! `restrict_vocab`; the acceptance reference evaluates `most_similar_cosmul` on the first
+//! 300,000 words only, and vecsh matches it. word2vec has no 3CosMul: `--protocol word2vec
+//! --method mul` applies word2vec's rules to the 3CosMul score. A question with a zero input
+//! vector gets no answer (both tools compute NaN there); zero rows are never answers.
+//!
+//! Speed comes from batching: 3CosAdd's score is linear, `x·(b̂ − â + ĉ) = x·b̂ − x·â + x·ĉ`, and
+//! 3CosMul's is a function of the same three cosines, so the scorer computes the cosines of every
+//! vocabulary row with the few hundred distinct question words (a blocked f32 matrix product,
+//! FMA kernels) and then combines three of them per question and row, keeping each question's
+//! best few candidates. Rows are split between threads with rayon.
+//!
+//! Word similarity follows gensim's `evaluate_word_pairs` (Pearson and Spearman with average
+//! ranks for ties, as scipy).
+//!
+//! This module never prints: it returns reports; `render_report` turns one into text.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use owo_colors::{OwoColorize, Style};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::index::Store;
+use crate::progress::{Progress, Unit};
+use crate::search::{self, Hit, Rows};
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+/// Whose analogy evaluation to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// gensim 4.4 `evaluate_word_analogies` (restrict 300,000, Unicode upper-casing, top-5 rule).
+    Gensim,
+    /// word2vec `compute-accuracy.c` (threshold 30,000, ASCII upper-casing, top-1).
+    Word2vec,
+}
+
+impl Protocol {
+    /// The vocabulary window the protocol uses unless `--restrict` says otherwise.
+    pub fn default_restrict(self) -> usize {
+        match self {
+            Protocol::Gensim => 300_000,
+            Protocol::Word2vec => 30_000,
+        }
+    }
+
+    /// Case folding: gensim uses Python's `str.upper()` (full Unicode), word2vec C's `toupper`
+    /// in the C locale (ASCII letters only).
+    pub fn fold(self, word: &str) -> String {
+        match self {
+            Protocol::Gensim => word.to_uppercase(),
+            Protocol::Word2vec => word.to_ascii_uppercase(),
+        }
+    }
+}
+
+/// How an analogy `a : b :: c : ?` is scored: 3CosAdd, cos(x, b − a + c) (gensim `most_similar`,
+/// word2vec), or 3CosMul, ½(1+cos(x,b)) · ½(1+cos(x,c)) / (½(1+cos(x,a)) + 1e-6) (gensim
+/// `most_similar_cosmul`). The same choice as the REPL's `--method`.
+pub use crate::eval::Method;
+
+fn method_label(method: Method) -> &'static str {
+    match method {
+        Method::Add => "3CosAdd",
+        Method::Mul => "3CosMul",
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AnalogyOptions {
+    pub protocol: Protocol,
+    pub method: Method,
+    /// Vocabulary window (first N words); `None`: the protocol's default.
+    pub restrict: Option<usize>,
+    /// Keep every question's outcome in the report.
+    pub details: bool,
+}
+
+impl Default for AnalogyOptions {
+    fn default() -> Self {
+        AnalogyOptions {
+            protocol: Protocol::Gensim,
+            method: Method::Add,
+            restrict: None,
+            details: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimilarityOptions {
+    /// Vocabulary window (first N words), as gensim's `restrict_vocab`.
+    pub restrict: usize,
+}
+
+impl Default for SimilarityOptions {
+    fn default() -> Self {
+        SimilarityOptions { restrict: 300_000 }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+/// A malformed line in a questions or pairs file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ParseError {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    pub message: String,
+}
+
+/// One analogy question `a : b :: c : d`, words as written in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Question {
+    pub words: [String; 4],
+    /// 1-based line in the questions file.
+    pub line: usize,
+}
+
+/// A `: name` section and its questions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    pub line: usize,
+    pub questions: Vec<Question>,
+}
+
+/// Parses the questions-words format: `: section` lines, then `a b c d` lines. Blank lines and
+/// lines starting with `#` are ignored; anything else is an error naming `origin:line`.
+pub fn parse_questions(text: &str, origin: &str) -> Result<Vec<Section>, ParseError> {
+    let err = |line: usize, message: String| ParseError {
+        file: origin.to_string(),
+        line,
+        message,
+    };
+    let mut sections: Vec<Section> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if trimmed.starts_with(':') {
+            // gensim: line.lstrip(': ').strip()
+            let name = trimmed.trim_start_matches([':', ' ']).trim();
+            if name.is_empty() {
+                return Err(err(
+                    line,
+                    "section header without a name (expected `: name`)".into(),
+                ));
+            }
+            sections.push(Section {
+                name: name.to_string(),
+                line,
+                questions: Vec::new(),
+            });
+            continue;
+        }
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
+        let Ok(words) = <[&str; 4]>::try_from(words.as_slice()) else {
+            return Err(err(
+                line,
+                format!(
+                    "expected 4 words `a b c d`, found {}: {trimmed:?}",
+                    words.len()
+                ),
+            ));
+        };
+        let Some(section) = sections.last_mut() else {
+            return Err(err(
+                line,
+                "question before the first `: section` line".into(),
+            ));
+        };
+        section.questions.push(Question {
+            words: words.map(str::to_string),
+            line,
+        });
+    }
+    Ok(sections)
+}
+
+/// Reads and parses a questions file.
+pub fn read_questions(path: &Path) -> anyhow::Result<Vec<Section>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(parse_questions(&text, &path.display().to_string())?)
+}
+
+/// One human similarity judgement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub score: f64,
+    pub line: usize,
+}
+
+/// Parses `w1<TAB>w2<TAB>score` lines (SimLex-999, WordSim-353); `#` starts a comment line,
+/// blank lines are ignored. A line without a tab may separate its three fields by spaces.
+pub fn parse_pairs(text: &str, origin: &str) -> Result<Vec<Pair>, ParseError> {
+    let err = |line: usize, message: String| ParseError {
+        file: origin.to_string(),
+        line,
+        message,
+    };
+    let mut pairs = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = if raw.contains('\t') {
+            raw.split('\t').map(str::trim).collect()
+        } else {
+            raw.split_whitespace().collect()
+        };
+        let [a, b, score] = fields.as_slice() else {
+            return Err(err(
+                line,
+                format!(
+                    "expected `word1<TAB>word2<TAB>score`, found {} fields",
+                    fields.len()
+                ),
+            ));
+        };
+        if a.is_empty() || b.is_empty() {
+            return Err(err(line, "empty word".into()));
+        }
+        let score: f64 = score
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite())
+            .ok_or_else(|| err(line, format!("score {score:?} is not a number")))?;
+        pairs.push(Pair {
+            a: a.to_string(),
+            b: b.to_string(),
+            score,
+            line,
+        });
+    }
+    Ok(pairs)
+}
+
+/// Reads and parses a word-pairs file.
+pub fn read_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(parse_pairs(&text, &path.display().to_string())?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vocabulary folding
+// ---------------------------------------------------------------------------------------------
+
+/// Maps each folded word in `wanted` to the lowest id below `limit` whose folded form equals it
+/// (gensim: `{w.upper(): id for w in reversed(vocab[:restrict])}`; word2vec: the first match).
+/// Scans ids in order and stops as soon as every wanted word is found.
+pub fn fold_lookup(
+    store: &Store,
+    limit: usize,
+    protocol: Protocol,
+    wanted: &HashSet<String>,
+) -> HashMap<String, u32> {
+    let mut found: HashMap<String, u32> = HashMap::with_capacity(wanted.len());
+    let mut buf = String::new();
+    for (id, word) in store.words().take(limit) {
+        if found.len() == wanted.len() {
+            break;
+        }
+        let folded: &str = if word.is_ascii() {
+            // No allocation for the common case: ASCII upper-casing is the same for both protocols.
+            buf.clear();
+            buf.extend(word.bytes().map(|b| b.to_ascii_uppercase() as char));
+            &buf
+        } else {
+            buf = protocol.fold(word);
+            &buf
+        };
+        if wanted.contains(folded) && !found.contains_key(folded) {
+            found.insert(folded.to_string(), id);
+        }
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// The batched scorer
+// ---------------------------------------------------------------------------------------------
+
+/// One analogy query `a : b :: c : ?` by vocabulary ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalogyQuery {
+    pub a: u32,
+    pub b: u32,
+    pub c: u32,
+}
+
+/// What the batch scorer keeps per query.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub method: Method,
+    /// Candidates are the rows with id below this.
+    pub limit: usize,
+    /// Best candidates kept per query (at most `MAX_K`), ids `a`, `b`, `c` never among them.
+    pub k: usize,
+    /// Only candidates scoring strictly above this (word2vec: 0); `None`: any finite score.
+    pub floor: Option<f32>,
+}
+
+/// Most candidates the batch scorer keeps per query.
+pub const MAX_K: usize = 8;
+
+/// Vocabulary rows per block (a multiple of `SCAN_STEP` and of `TILE_R`).
+const BLOCK: usize = 256;
+/// Most distinct words per query group (a multiple of `TILE_W`): a group's cosine block,
+/// GROUP_WORDS × BLOCK f32 = 252 KiB, stays in L2 while its questions are scanned.
+const GROUP_WORDS: usize = 252;
+/// Words per register tile of the cosine kernel.
+const TILE_W: usize = 6;
+/// Rows per register tile of the cosine kernel (two 8-lane vectors).
+const TILE_R: usize = 16;
+/// Rows compared per step of the scan (two 8-lane vectors).
+const SCAN_STEP: usize = 16;
+
+/// Scores every query against the unit rows `0..limit` in one pass: for each query, the best
+/// `k` rows by 3CosAdd or 3CosMul, best first, ties by lower id, never `a`, `b`, `c`, never a
+/// zero row. A query with a zero input vector gets no candidates.
+///
+/// Scores are those of the formula on unit vectors: 3CosAdd reports `x·b̂ − x·â + x·ĉ` (the
+/// cosine times ‖b̂ − â + ĉ‖, which ranks the same), 3CosMul the exact gensim objective.
+///
+/// How: the queries are cut, in order, into groups of at most `GROUP_WORDS` distinct input
+/// words. For each block of `BLOCK` rows, each group's cosines with the block are computed (an
+/// f32 matrix product with FMA kernels) and every query of the group combines three of them per
+/// row, keeping its best candidates. Blocks are shared between threads with rayon.
+pub fn batch_analogies(
+    rows: &Rows<f32>,
+    queries: &[AnalogyQuery],
+    opts: &BatchOptions,
+    progress: &dyn Progress,
+) -> Vec<Vec<Hit>> {
+    assert!(opts.k <= MAX_K, "at most {MAX_K} candidates per query");
+    let limit = opts.limit.min(rows.len);
+    let dims = rows.row_len;
+    if queries.is_empty() || opts.k == 0 || limit == 0 || dims == 0 {
+        return vec![Vec::new(); queries.len()];
+    }
+    let plan = Plan::new(rows, queries);
+    let n_blocks = limit.div_ceil(BLOCK);
+    let done = AtomicU64::new(0);
+    let how = match opts.method {
+        Method::Add => Combine::Add,
+        Method::Mul => Combine::Mul,
+    };
+    progress.start("analogies", limit as u64, Unit::Rows);
+    let init = opts.floor.unwrap_or(f32::NEG_INFINITY);
+    let tops = (0..n_blocks)
+        .into_par_iter()
+        // Few parts: each starts with empty candidate lists, which costs insertions.
+        .with_min_len(n_blocks.div_ceil(2 * rayon::current_num_threads()).max(1))
+        .fold(
+            || Worker::new(&plan, dims, opts.k, init),
+            |mut worker, block| {
+                let start = block * BLOCK;
+                let end = (start + BLOCK).min(limit);
+                worker.block(rows, start, end, how);
+                let total =
+                    done.fetch_add((end - start) as u64, Ordering::Relaxed) + (end - start) as u64;
+                if block.is_multiple_of(32) {
+                    progress.set(total);
+                }
+                worker
+            },
+        )
+        .map(|w| w.tops)
+        .reduce_with(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                x.merge(y);
+            }
+            a
+        })
+        .unwrap_or_default();
+    progress.finish();
+    tops.into_iter()
+        .zip(&plan.queries)
+        .map(|(top, q)| if q.dead { Vec::new() } else { top.hits() })
+        .collect()
+}
+
+/// The queries, cut into groups of few distinct words.
+struct Plan {
+    groups: Vec<Group>,
+    /// One per query, in order; word indices are local to the query's group.
+    queries: Vec<Compact>,
+    /// The ids each query may not return.
+    excludes: Vec<[u32; 3]>,
+}
+
+/// A query as the scan sees it: its words' rows in the group's cosine block.
+#[derive(Debug, Clone, Copy)]
+struct Compact {
+    a: u16,
+    b: u16,
+    c: u16,
+    /// An input word has a zero vector: no answer (word2vec's NaN query, gensim's NaN mean).
+    dead: bool,
+}
+
+/// Consecutive queries and their distinct words, packed for the cosine kernel.
+struct Group {
+    /// Indices into `Plan::queries`.
+    queries: std::ops::Range<usize>,
+    n_words: usize,
+    n_tiles: usize,
+    /// Tile-major: [tile][dim][word in tile].
+    packed: Vec<f32>,
+}
+
+impl Plan {
+    fn new(rows: &Rows<f32>, queries: &[AnalogyQuery]) -> Plan {
+        let dims = rows.row_len;
+        let is_zero = |id: u32| rows.row(id as usize).iter().all(|&x| x == 0.0);
+        let mut groups = Vec::new();
+        let mut compact = Vec::with_capacity(queries.len());
+        let mut slot: HashMap<u32, u16> = HashMap::new();
+        let mut words: Vec<u32> = Vec::new();
+        let mut first = 0;
+        let pack = |words: &[u32], range: std::ops::Range<usize>| {
+            let n_tiles = words.len().div_ceil(TILE_W);
+            let mut packed = vec![0f32; n_tiles * TILE_W * dims];
+            for (w, &id) in words.iter().enumerate() {
+                for (k, &x) in rows.row(id as usize).iter().enumerate() {
+                    packed[((w / TILE_W) * dims + k) * TILE_W + w % TILE_W] = x;
+                }
+            }
+            Group {
+                queries: range,
+                n_words: words.len(),
+                n_tiles,
+                packed,
+            }
+        };
+        for (i, q) in queries.iter().enumerate() {
+            let ids = [q.a, q.b, q.c];
+            let new = ids
+                .iter()
+                .enumerate()
+                .filter(|&(n, id)| !slot.contains_key(id) && !ids[..n].contains(id))
+                .count();
+            if words.len() + new > GROUP_WORDS {
+                groups.push(pack(&words, first..i));
+                slot.clear();
+                words.clear();
+                first = i;
+            }
+            let mut index = |id: u32| {
+                *slot.entry(id).or_insert_with(|| {
+                    words.push(id);
+                    (words.len() - 1) as u16
+                })
+            };
+            let (a, b, c) = (index(q.a), index(q.b), index(q.c));
+            compact.push(Compact {
+                a,
+                b,
+                c,
+                dead: ids.iter().any(|&id| is_zero(id)),
+            });
+        }
+        groups.push(pack(&words, first..queries.len()));
+        let excludes = queries.iter().map(|q| [q.a, q.b, q.c]).collect();
+        Plan {
+            groups,
+            queries: compact,
+            excludes,
+        }
+    }
+}
+
+/// The best `k` candidates of one query, best first.
+#[derive(Debug, Clone, Copy)]
+struct Top {
+    len: u8,
+    k: u8,
+    items: [(f32, u32); MAX_K],
+}
+
+impl Top {
+    fn new(k: usize) -> Top {
+        Top {
+            len: 0,
+            k: k as u8,
+            items: [(f32::NEG_INFINITY, u32::MAX); MAX_K],
+        }
+    }
+
+    /// `true` when (s, id) ranks before (t, jd): higher score, then lower id.
+    fn before(s: f32, id: u32, t: f32, jd: u32) -> bool {
+        s > t || (s == t && id < jd)
+    }
+
+    /// Inserts a candidate in rank order, dropping the one that falls off the end.
+    fn insert(&mut self, score: f32, id: u32) {
+        let len = self.len as usize;
+        let k = self.k as usize;
+        let mut at = len.min(k);
+        while at > 0 && Top::before(score, id, self.items[at - 1].0, self.items[at - 1].1) {
+            at -= 1;
+        }
+        if at >= k {
+            return;
+        }
+        let last = len.min(k - 1);
+        self.items.copy_within(at..last, at + 1);
+        self.items[at] = (score, id);
+        self.len = (len + 1).min(k) as u8;
+    }
+
+    /// The score a new candidate must exceed, or `init` while the list is not full.
+    fn threshold(&self, init: f32) -> f32 {
+        if (self.len as usize) < self.k as usize {
+            init
+        } else {
+            self.items[self.k as usize - 1].0
+        }
+    }
+
+    fn merge(&mut self, other: &Top) {
+        for &(s, id) in &other.items[..other.len as usize] {
+            self.insert(s, id);
+        }
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.items[..self.len as usize]
+            .iter()
+            .map(|&(score, id)| Hit { id, score })
+            .collect()
+    }
+}
+
+/// One thread's state: its buffers and its best candidates per query.
+struct Worker<'p> {
+    plan: &'p Plan,
+    dims: usize,
+    /// Block rows transposed: [dim][row], `BLOCK` rows wide.
+    xt: Vec<f32>,
+    /// A group's cosines (or halves (1 + cos) / 2 for 3CosMul): [word][row], `BLOCK` wide;
+    /// NaN in the columns of rows that may not be candidates (zero rows, padding).
+    cos: Vec<f32>,
+    tops: Vec<Top>,
+    thresholds: Vec<f32>,
+    init: f32,
+}
+
+impl<'p> Worker<'p> {
+    fn new(plan: &'p Plan, dims: usize, k: usize, init: f32) -> Worker<'p> {
+        let most_tiles = plan.groups.iter().map(|g| g.n_tiles).max().unwrap_or(0);
+        Worker {
+            plan,
+            dims,
+            xt: vec![0f32; dims * BLOCK],
+            cos: vec![0f32; most_tiles * TILE_W * BLOCK],
+            tops: vec![Top::new(k); plan.queries.len()],
+            thresholds: vec![init; plan.queries.len()],
+            init,
+        }
+    }
+
+    fn block(&mut self, rows: &Rows<f32>, start: usize, end: usize, how: Combine) {
+        let dims = self.dims;
+        let n = end - start;
+        let mut dead_cols: Vec<usize> = (n..BLOCK).collect();
+        for j in 0..n {
+            let row = rows.row(start + j);
+            let mut zero = true;
+            for (k, &x) in row.iter().enumerate() {
+                self.xt[k * BLOCK + j] = x;
+                zero &= x == 0.0;
+            }
+            if zero {
+                dead_cols.push(j);
+            }
+        }
+        for k in 0..dims {
+            self.xt[k * BLOCK + n..(k + 1) * BLOCK].fill(0.0);
+        }
+        for group in &self.plan.groups {
+            let cos = &mut self.cos[..group.n_tiles * TILE_W * BLOCK];
+            cosines(group, dims, &self.xt, cos);
+            let cos = &mut cos[..group.n_words * BLOCK];
+            if how == Combine::Mul {
+                // gensim: (1 + cos) / 2 per term, in f32.
+                cos.iter_mut().for_each(|x| *x = (1.0 + *x) / 2.0);
+            }
+            for &j in &dead_cols {
+                for w in 0..group.n_words {
+                    cos[w * BLOCK + j] = f32::NAN;
+                }
+            }
+            let range = group.queries.clone();
+            let scan = Scan {
+                cos,
+                queries: &self.plan.queries[range.clone()],
+                excludes: &self.plan.excludes[range.clone()],
+                tops: &mut self.tops[range.clone()],
+                thresholds: &mut self.thresholds[range],
+                init: self.init,
+                start: start as u32,
+                how,
+            };
+            scan.run();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Combine {
+    /// (b − a) + c, as word2vec's `(M[b2] - M[b1]) + M[b3]`.
+    Add,
+    /// (b · c) / (a + 1e-6) on halves (1 + cos) / 2, as gensim's most_similar_cosmul.
+    Mul,
+}
+
+const COSMUL_EPS: f32 = 0.000001;
+
+#[inline(always)]
+fn combine(a: f32, b: f32, c: f32, how: Combine) -> f32 {
+    match how {
+        Combine::Add => (b - a) + c,
+        Combine::Mul => (b * c) / (a + COSMUL_EPS),
+    }
+}
+
+/// One group's queries against one block's cosines.
+struct Scan<'a> {
+    /// [word][row], BLOCK wide, every word index of `queries` below cos.len() / BLOCK.
+    cos: &'a [f32],
+    queries: &'a [Compact],
+    excludes: &'a [[u32; 3]],
+    tops: &'a mut [Top],
+    thresholds: &'a mut [f32],
+    init: f32,
+    /// Id of the block's first row.
+    start: u32,
+    how: Combine,
+}
+
+impl Scan<'_> {
+    fn run(self) {
+        assert!(
+            self.tops.len() == self.queries.len() && self.thresholds.len() == self.queries.len()
+        );
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is available (checked above); word indices are checked per query.
+                match self.how {
+                    Combine::Add => unsafe { self.run_avx2::<false>() },
+                    Combine::Mul => unsafe { self.run_avx2::<true>() },
+                }
+                return;
+            }
+        }
+        self.run_portable();
+    }
+
+    /// Row j of the block scored `score`, above the query's threshold: keep it unless it is
+    /// an input word; returns the new threshold.
+    #[inline(always)]
+    fn hit(top: &mut Top, exclude: &[u32; 3], id: u32, score: f32, init: f32) -> f32 {
+        if !exclude.contains(&id) {
+            top.insert(score, id);
+        }
+        top.threshold(init)
+    }
+
+    fn run_portable(self) {
+        for (i, q) in self.queries.iter().enumerate() {
+            if q.dead {
+                continue;
+            }
+            let col = |w: u16| &self.cos[w as usize * BLOCK..(w as usize + 1) * BLOCK];
+            let (a, b, c) = (col(q.a), col(q.b), col(q.c));
+            let mut thr = self.thresholds[i];
+            for j in 0..BLOCK {
+                let s = combine(a[j], b[j], c[j], self.how);
+                if s > thr {
+                    thr = Scan::hit(
+                        &mut self.tops[i],
+                        &self.excludes[i],
+                        self.start + j as u32,
+                        s,
+                        self.init,
+                    );
+                }
+            }
+            self.thresholds[i] = thr;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2<const MUL: bool>(self) {
+        use std::arch::x86_64::*;
+        let eps = _mm256_set1_ps(COSMUL_EPS);
+        let base = self.cos.as_ptr();
+        let words = self.cos.len() / BLOCK;
+        for (i, q) in self.queries.iter().enumerate() {
+            if q.dead {
+                continue;
+            }
+            assert!((q.a.max(q.b).max(q.c) as usize) < words);
+            // SAFETY: every word index is below cos.len() / BLOCK (asserted just above), so each
+            // column pointer has BLOCK readable values after it; j + 16 <= BLOCK below.
+            let (pa, pb, pc) = unsafe {
+                (
+                    base.add(q.a as usize * BLOCK),
+                    base.add(q.b as usize * BLOCK),
+                    base.add(q.c as usize * BLOCK),
+                )
+            };
+            let mut thr = self.thresholds[i];
+            let mut vthr = _mm256_set1_ps(thr);
+            let mut j = 0;
+            while j < BLOCK {
+                let score = |off: usize| {
+                    // SAFETY: see above.
+                    let (a, b, c) = unsafe {
+                        (
+                            _mm256_loadu_ps(pa.add(off)),
+                            _mm256_loadu_ps(pb.add(off)),
+                            _mm256_loadu_ps(pc.add(off)),
+                        )
+                    };
+                    if MUL {
+                        _mm256_div_ps(_mm256_mul_ps(b, c), _mm256_add_ps(a, eps))
+                    } else {
+                        _mm256_add_ps(_mm256_sub_ps(b, a), c)
+                    }
+                };
+                let (s0, s1) = (score(j), score(j + 8));
+                // Ordered comparison: NaN (rows that may not be candidates) never passes.
+                let (g0, g1) = (
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(s0, vthr),
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(s1, vthr),
+                );
+                if _mm256_testz_ps(_mm256_or_ps(g0, g1), _mm256_or_ps(g0, g1)) == 0 {
+                    let mut mask =
+                        _mm256_movemask_ps(g0) as u32 | (_mm256_movemask_ps(g1) as u32) << 8;
+                    let mut lanes = [0f32; 16];
+                    // SAFETY: lanes holds 16 f32.
+                    unsafe {
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), s0);
+                        _mm256_storeu_ps(lanes.as_mut_ptr().add(8), s1);
+                    }
+                    while mask != 0 {
+                        let l = mask.trailing_zeros() as usize;
+                        mask &= mask - 1;
+                        // Lane arithmetic is IEEE like the portable path: identical scores.
+                        if lanes[l] > thr {
+                            let id = self.start + (j + l) as u32;
+                            thr = Scan::hit(
+                                &mut self.tops[i],
+                                &self.excludes[i],
+                                id,
+                                lanes[l],
+                                self.init,
+                            );
+                        }
+                    }
+                    vthr = _mm256_set1_ps(thr);
+                }
+                j += SCAN_STEP;
+            }
+            self.thresholds[i] = thr;
+        }
+    }
+}
+
+/// cos[w][j] = Σ_k word_w[k] · xt[k][j] for the group's words and the BLOCK rows of `xt`, each
+/// sum in dimension order with fused multiply-adds (the same on every path).
+fn cosines(group: &Group, dims: usize, xt: &[f32], cos: &mut [f32]) {
+    assert_eq!(xt.len(), dims * BLOCK);
+    assert_eq!(cos.len(), group.n_tiles * TILE_W * BLOCK);
+    assert_eq!(group.packed.len(), group.n_tiles * TILE_W * dims);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA are available; the lengths are asserted above.
+            unsafe { cosines_avx2(group, dims, xt, cos) };
+            return;
+        }
+    }
+    cosines_portable(group, dims, xt, cos);
+}
+
+fn cosines_portable(group: &Group, dims: usize, xt: &[f32], cos: &mut [f32]) {
+    for j0 in (0..BLOCK).step_by(TILE_R) {
+        for t in 0..group.n_tiles {
+            let mut acc = [[0f32; TILE_R]; TILE_W];
+            let tile = &group.packed[t * dims * TILE_W..(t + 1) * dims * TILE_W];
+            for k in 0..dims {
+                let x = &xt[k * BLOCK + j0..k * BLOCK + j0 + TILE_R];
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let u = tile[k * TILE_W + i];
+                    for (a, &x) in acc.iter_mut().zip(x) {
+                        *a = u.mul_add(x, *a);
+                    }
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                let w = t * TILE_W + i;
+                cos[w * BLOCK + j0..w * BLOCK + j0 + TILE_R].copy_from_slice(acc);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cosines_avx2(group: &Group, dims: usize, xt: &[f32], cos: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (xp, up, cp) = (xt.as_ptr(), group.packed.as_ptr(), cos.as_mut_ptr());
+    for j0 in (0..BLOCK).step_by(TILE_R) {
+        for t in 0..group.n_tiles {
+            let mut acc = [[_mm256_setzero_ps(); 2]; TILE_W];
+            // SAFETY (all pointer arithmetic below): k < dims and j0 + 16 <= BLOCK, so xt reads
+            // stay within dims·BLOCK; tile t's values are at (t·dims + k)·TILE_W + i <
+            // packed.len(); stores go to rows below n_tiles·TILE_W, columns j0..j0+16 of cos.
+            unsafe {
+                let tile = up.add(t * dims * TILE_W);
+                for k in 0..dims {
+                    let x0 = _mm256_loadu_ps(xp.add(k * BLOCK + j0));
+                    let x1 = _mm256_loadu_ps(xp.add(k * BLOCK + j0 + 8));
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        let u = _mm256_broadcast_ss(&*tile.add(k * TILE_W + i));
+                        acc[0] = _mm256_fmadd_ps(u, x0, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(u, x1, acc[1]);
+                    }
+                }
+                for (i, acc) in acc.iter().enumerate() {
+                    let at = cp.add((t * TILE_W + i) * BLOCK + j0);
+                    _mm256_storeu_ps(at, acc[0]);
+                    _mm256_storeu_ps(at.add(8), acc[1]);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analogies
+// ---------------------------------------------------------------------------------------------
+
+/// Correct answers among the questions evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Accuracy {
+    pub correct: usize,
+    pub seen: usize,
+    /// correct / seen (0 when nothing was seen).
+    pub accuracy: f64,
+}
+
+impl Accuracy {
+    fn new(correct: usize, seen: usize) -> Accuracy {
+        Accuracy {
+            correct,
+            seen,
+            accuracy: if seen == 0 {
+                0.0
+            } else {
+                correct as f64 / seen as f64
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SectionResult {
+    pub name: String,
+    pub correct: usize,
+    /// Questions evaluated (all four words known).
+    pub seen: usize,
+    /// Questions in the file's section.
+    pub total: usize,
+    /// Questions skipped for a word outside the vocabulary window.
+    pub skipped: usize,
+    pub accuracy: f64,
+}
+
+/// One question's outcome (`--details`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionResult {
+    pub line: usize,
+    pub section: usize,
+    pub question: [String; 4],
+    /// False when a word is unknown (the question is skipped).
+    pub seen: bool,
+    pub correct: bool,
+    /// The protocol's answer, as spelt in the vocabulary.
+    pub predicted: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnalogyReport {
+    /// The embedding file the store was built from.
+    pub embeddings: PathBuf,
+    pub questions_file: PathBuf,
+    pub protocol: Protocol,
+    pub method: Method,
+    /// The vocabulary window used (the first N words; at most the vocabulary's size).
+    pub restrict: usize,
+    pub sections: Vec<SectionResult>,
+    /// The first five sections (the Google set's semantic ones).
+    pub semantic: Accuracy,
+    /// The sections after the fifth.
+    pub syntactic: Accuracy,
+    pub total: Accuracy,
+    pub questions_total: usize,
+    pub questions_seen: usize,
+    pub skipped_unknown: usize,
+    /// Time the evaluation took (vocabulary lookup, scoring, judging), without opening the store.
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<QuestionResult>>,
+}
+
+/// Sections counted as semantic, as compute-accuracy.c's `QID <= 5`.
+pub const SEMANTIC_SECTIONS: usize = 5;
+
+/// Evaluates the questions on the store under a protocol. `questions_file` only labels the report.
+pub fn evaluate_analogies(
+    store: &Store,
+    sections: &[Section],
+    questions_file: &Path,
+    opts: &AnalogyOptions,
+    progress: &dyn Progress,
+) -> AnalogyReport {
+    let started = Instant::now();
+    let protocol = opts.protocol;
+    let restrict = opts
+        .restrict
+        .unwrap_or(protocol.default_restrict())
+        .min(store.len());
+    let folded: Vec<Vec<[String; 4]>> = sections
+        .iter()
+        .map(|s| {
+            s.questions
+                .iter()
+                .map(|q| q.words.clone().map(|w| protocol.fold(&w)))
+                .collect()
+        })
+        .collect();
+    let wanted: HashSet<String> = folded.iter().flatten().flatten().cloned().collect();
+    let vocab = fold_lookup(store, restrict, protocol, &wanted);
+
+    // Questions with all four words known, in file order.
+    let mut queries = Vec::new();
+    let mut which = Vec::new();
+    for (s, questions) in folded.iter().enumerate() {
+        for (q, words) in questions.iter().enumerate() {
+            if let [Some(&a), Some(&b), Some(&c), Some(_)] = words.each_ref().map(|w| vocab.get(w))
+            {
+                queries.push(AnalogyQuery { a, b, c });
+                which.push((s, q));
+            }
+        }
+    }
+    let (k, floor) = match protocol {
+        // gensim: most_similar(topn=5), then the first whose upper-case is not a question word.
+        Protocol::Gensim => (5, None),
+        // compute-accuracy.c: bestd starts at 0 and `dist > bestd` keeps the first best.
+        Protocol::Word2vec => (1, Some(0.0)),
+    };
+    let batch = BatchOptions {
+        method: opts.method,
+        limit: restrict,
+        k,
+        floor,
+    };
+    let rows = store.unit_rows();
+    let hits = batch_analogies(&rows, &queries, &batch, progress);
+
+    let mut outcome: HashMap<(usize, usize), (bool, Option<String>)> =
+        HashMap::with_capacity(which.len());
+    for (&(s, q), hits) in which.iter().zip(&hits) {
+        let [a, b, c, expected] = &folded[s][q];
+        let mut predicted: Option<(&str, String)> = None;
+        for hit in hits {
+            let word = store.word(hit.id).unwrap_or_default();
+            let up = protocol.fold(word);
+            let stop = match protocol {
+                // gensim breaks at the first candidate that is not a question word; if none is,
+                // `predicted` is left at the last one.
+                Protocol::Gensim => up != *a && up != *b && up != *c,
+                Protocol::Word2vec => true,
+            };
+            predicted = Some((word, up));
+            if stop {
+                break;
+            }
+        }
+        let correct = predicted.as_ref().is_some_and(|(_, up)| up == expected);
+        outcome.insert((s, q), (correct, predicted.map(|(w, _)| w.to_string())));
+    }
+
+    let mut results = Vec::with_capacity(sections.len());
+    let mut details = opts.details.then(Vec::new);
+    for (s, section) in sections.iter().enumerate() {
+        let (mut correct, mut seen) = (0, 0);
+        for (q, question) in section.questions.iter().enumerate() {
+            let found = outcome.remove(&(s, q));
+            if let Some((ok, _)) = &found {
+                seen += 1;
+                correct += *ok as usize;
+            }
+            if let Some(details) = &mut details {
+                let (ok, predicted) = found.clone().map_or((false, None), |(ok, p)| (ok, p));
+                details.push(QuestionResult {
+                    line: question.line,
+                    section: s,
+                    question: question.words.clone(),
+                    seen: found.is_some(),
+                    correct: ok,
+                    predicted,
+                });
+            }
+        }
+        let total = section.questions.len();
+        results.push(SectionResult {
+            name: section.name.clone(),
+            correct,
+            seen,
+            total,
+            skipped: total - seen,
+            accuracy: Accuracy::new(correct, seen).accuracy,
+        });
+    }
+    let sum = |r: &[SectionResult]| {
+        Accuracy::new(
+            r.iter().map(|s| s.correct).sum(),
+            r.iter().map(|s| s.seen).sum(),
+        )
+    };
+    let split = SEMANTIC_SECTIONS.min(results.len());
+    let total = sum(&results);
+    let questions_total: usize = results.iter().map(|s| s.total).sum();
+    AnalogyReport {
+        embeddings: store.meta().source.clone(),
+        questions_file: questions_file.to_path_buf(),
+        protocol,
+        method: opts.method,
+        restrict,
+        semantic: sum(&results[..split]),
+        syntactic: sum(&results[split..]),
+        total,
+        questions_total,
+        questions_seen: total.seen,
+        skipped_unknown: questions_total - total.seen,
+        sections: results,
+        seconds: started.elapsed().as_secs_f64(),
+        details,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Word similarity
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimilarityReport {
+    pub embeddings: PathBuf,
+    pub pairs_file: PathBuf,
+    pub restrict: usize,
+    /// Pairs in the file.
+    pub pairs: usize,
+    /// Pairs with both words known (those correlated).
+    pub used: usize,
+    /// Pairs with an unknown word (skipped).
+    pub unknown: usize,
+    /// unknown / pairs · 100, as gensim's oov_ratio.
+    pub unknown_percent: f64,
+    pub pearson: f64,
+    pub spearman: f64,
+    pub seconds: f64,
+}
+
+/// Correlates cosine similarity with human scores as gensim's `evaluate_word_pairs` (restrict
+/// window, case-insensitive, pairs with an unknown word skipped). `pairs_file` labels the report.
+pub fn evaluate_similarity(
+    store: &Store,
+    pairs: &[Pair],
+    pairs_file: &Path,
+    opts: &SimilarityOptions,
+) -> anyhow::Result<SimilarityReport> {
+    let started = Instant::now();
+    let restrict = opts.restrict.min(store.len());
+    let protocol = Protocol::Gensim;
+    let folded: Vec<(String, String)> = pairs
+        .iter()
+        .map(|p| (protocol.fold(&p.a), protocol.fold(&p.b)))
+        .collect();
+    let wanted: HashSet<String> = folded
+        .iter()
+        .flat_map(|(a, b)| [a.clone(), b.clone()])
+        .collect();
+    let vocab = fold_lookup(store, restrict, protocol, &wanted);
+    let unit = store.unit_rows();
+    let (mut gold, mut model) = (Vec::new(), Vec::new());
+    for (pair, (a, b)) in pairs.iter().zip(&folded) {
+        if let (Some(&a), Some(&b)) = (vocab.get(a), vocab.get(b)) {
+            gold.push(pair.score);
+            // gensim's similarity() is a float32 cosine.
+            model.push(search::dot(unit.row(a as usize), unit.row(b as usize)) as f64);
+        }
+    }
+    if gold.is_empty() {
+        anyhow::bail!(
+            "{}: no pair has both words among the first {restrict} words",
+            pairs_file.display()
+        );
+    }
+    let unknown = pairs.len() - gold.len();
+    Ok(SimilarityReport {
+        embeddings: store.meta().source.clone(),
+        pairs_file: pairs_file.to_path_buf(),
+        restrict,
+        pairs: pairs.len(),
+        used: gold.len(),
+        unknown,
+        unknown_percent: unknown as f64 / pairs.len() as f64 * 100.0,
+        pearson: pearson(&gold, &model),
+        spearman: spearman(&gold, &model),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Pearson's r (NaN when either side is constant or the lengths differ).
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    if x.len() != y.len() || x.is_empty() {
+        return f64::NAN;
+    }
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        let (dx, dy) = (a - mx, b - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    let r = sxy / (sxx.sqrt() * syy.sqrt());
+    r.clamp(-1.0, 1.0)
+}
+
+/// Ranks from 1, tied values sharing the average of their ranks (scipy's `rankdata`, 'average').
+pub fn average_ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
+    let mut ranks = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+            j += 1;
+        }
+        // Positions i..=j (0-based) share the mean of ranks i+1..=j+1.
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &o in &order[i..=j] {
+            ranks[o] = rank;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Spearman's ρ: Pearson's r of the average ranks.
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&average_ranks(x), &average_ranks(y))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+// ---------------------------------------------------------------------------------------------
+
+/// `vecsh eval …`
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum EvalCommand {
+    /// Word analogies (questions-words format): per-section accuracy as gensim or word2vec
+    /// compute it.
+    Analogy {
+        /// Embedding file.
+        file: PathBuf,
+        /// Questions: `: section` lines, then `a b c d` lines. Default: questions-words.txt in
+        /// the current directory, beside FILE, or in ../shared/eval.
+        questions: Option<PathBuf>,
+        /// Whose evaluation to reproduce: gensim 4.4 evaluate_word_analogies, or word2vec
+        /// compute-accuracy.c.
+        #[arg(long, value_enum, default_value_t = Protocol::Gensim)]
+        protocol: Protocol,
+        /// Set from vecsh's global `--method add|mul` (see `set_method`): a local flag of the
+        /// same name would clash with the global one in clap.
+        #[arg(skip = Method::Add)]
+        method: Method,
+        /// Use only the first N words (default: 300,000 for gensim, 30,000 for word2vec).
+        #[arg(long, value_name = "N")]
+        restrict: Option<usize>,
+        /// List every question with the protocol's answer.
+        #[arg(long)]
+        details: bool,
+    },
+    /// Word similarity (SimLex-999, WordSim-353: `w1<TAB>w2<TAB>score`): Pearson and Spearman
+    /// correlation of cosine with the human scores, as gensim's evaluate_word_pairs.
+    Similarity {
+        /// Embedding file.
+        file: PathBuf,
+        /// Word pairs with human scores.
+        pairs: PathBuf,
+        /// Use only the first N words.
+        #[arg(long, value_name = "N", default_value_t = 300_000)]
+        restrict: usize,
+    },
+}
+
+impl EvalCommand {
+    /// The embedding file to open.
+    pub fn file(&self) -> &Path {
+        match self {
+            EvalCommand::Analogy { file, .. } | EvalCommand::Similarity { file, .. } => file,
+        }
+    }
+
+    /// The analogy method (vecsh's global `--method`); ignored by `similarity`.
+    pub fn set_method(&mut self, value: Method) {
+        if let EvalCommand::Analogy { method, .. } = self {
+            *method = value;
+        }
+    }
+}
+
+/// What `vecsh eval` produces; serialises with a `"kind"` tag for `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Report {
+    Analogy(AnalogyReport),
+    Similarity(SimilarityReport),
+}
+
+/// The questions file when none is given: questions-words.txt here, beside the embedding file,
+/// or in ../shared/eval.
+pub fn default_questions(file: &Path) -> anyhow::Result<PathBuf> {
+    const NAME: &str = "questions-words.txt";
+    let beside = file.parent().map(|d| d.join(NAME));
+    let candidates: Vec<PathBuf> = [
+        Some(PathBuf::from(NAME)),
+        beside,
+        Some(Path::new("..").join("shared").join("eval").join(NAME)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            anyhow::anyhow!(
+                "no QUESTIONS file given and {NAME} was not found (tried {}); pass the questions \
+             file, e.g. the Google analogy set questions-words.txt",
+                tried.join(", ")
+            )
+        })
+}
+
+/// Runs an `eval` subcommand on an open store.
+pub fn run_eval(
+    cmd: &EvalCommand,
+    store: &Store,
+    progress: &dyn Progress,
+) -> anyhow::Result<Report> {
+    match cmd {
+        EvalCommand::Analogy {
+            file,
+            questions,
+            protocol,
+            method,
+            restrict,
+            details,
+        } => {
+            let path = match questions {
+                Some(path) => path.clone(),
+                None => default_questions(file)?,
+            };
+            let sections = read_questions(&path)?;
+            let opts = AnalogyOptions {
+                protocol: *protocol,
+                method: *method,
+                restrict: *restrict,
+                details: *details,
+            };
+            Ok(Report::Analogy(evaluate_analogies(
+                store, &sections, &path, &opts, progress,
+            )))
+        }
+        EvalCommand::Similarity {
+            pairs, restrict, ..
+        } => {
+            let list = read_pairs(pairs)?;
+            let opts = SimilarityOptions {
+                restrict: *restrict,
+            };
+            Ok(Report::Similarity(evaluate_similarity(
+                store, &list, pairs, &opts,
+            )?))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+// ---------------------------------------------------------------------------------------------
+
+/// A plain-text report: an aligned table per section, then semantic / syntactic / total.
+pub fn render_report(report: &Report, color: bool) -> String {
+    let paint = |text: &str, style: Style| {
+        if color {
+            text.style(style).to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    let mut out = String::new();
+    match report {
+        Report::Analogy(r) => {
+            let protocol = match r.protocol {
+                Protocol::Gensim => "gensim evaluate_word_analogies",
+                Protocol::Word2vec => "word2vec compute-accuracy",
+            };
+            let title = format!(
+                "{} on {}: {protocol}, {}, first {} words",
+                r.questions_file.display(),
+                r.embeddings.display(),
+                method_label(r.method),
+                thousands(r.restrict)
+            );
+            let _ = writeln!(out, "{}", paint(&title, Style::new().bold()));
+            let width = r
+                .sections
+                .iter()
+                .map(|s| s.name.chars().count())
+                .chain([9])
+                .max()
+                .unwrap_or(9);
+            let head = format!(
+                "{:<width$}  {:>7}  {:>7}  {:>8}  {:>7}",
+                "section", "correct", "seen", "accuracy", "skipped"
+            );
+            let _ = writeln!(out, "{}", paint(&head, Style::new().dimmed()));
+            let line = |name: &str, correct: usize, seen: usize, skipped: Option<usize>| {
+                format!(
+                    "{name:<width$}  {:>7}  {:>7}  {:>8}  {:>7}",
+                    thousands(correct),
+                    thousands(seen),
+                    percent(correct, seen),
+                    skipped.map(thousands).unwrap_or_default()
+                )
+            };
+            for s in &r.sections {
+                let _ = writeln!(out, "{}", line(&s.name, s.correct, s.seen, Some(s.skipped)));
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(&"─".repeat(width + 38), Style::new().dimmed())
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                line("semantic", r.semantic.correct, r.semantic.seen, None)
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                line("syntactic", r.syntactic.correct, r.syntactic.seen, None)
+            );
+            let total = line(
+                "total",
+                r.total.correct,
+                r.total.seen,
+                Some(r.skipped_unknown),
+            );
+            let _ = writeln!(out, "{}", paint(&total, Style::new().bold()));
+            let _ = writeln!(
+                out,
+                "questions seen / total: {} / {} ({}), {} skipped for unknown words; {:.2} s",
+                thousands(r.questions_seen),
+                thousands(r.questions_total),
+                percent(r.questions_seen, r.questions_total),
+                thousands(r.skipped_unknown),
+                r.seconds
+            );
+            if let Some(details) = &r.details {
+                let _ = writeln!(out);
+                for d in details {
+                    let mark = match (d.seen, d.correct) {
+                        (false, _) => paint("skip", Style::new().dimmed()),
+                        (true, true) => paint("ok  ", Style::new().green()),
+                        (true, false) => paint("miss", Style::new().red()),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{mark} {}:{} {} → {}",
+                        r.questions_file.display(),
+                        d.line,
+                        d.question.join(" "),
+                        d.predicted.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        Report::Similarity(r) => {
+            let title = format!(
+                "{} on {}: gensim evaluate_word_pairs, first {} words",
+                r.pairs_file.display(),
+                r.embeddings.display(),
+                thousands(r.restrict)
+            );
+            let _ = writeln!(out, "{}", paint(&title, Style::new().bold()));
+            let _ = writeln!(out, "pearson   {:>8.4}", r.pearson);
+            let _ = writeln!(out, "spearman  {:>8.4}", r.spearman);
+            let _ = writeln!(
+                out,
+                "pairs     {} of {} used, {} with unknown words ({:.1} %); {:.2} s",
+                thousands(r.used),
+                thousands(r.pairs),
+                thousands(r.unknown),
+                r.unknown_percent,
+                r.seconds
+            );
+        }
+    }
+    let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+    lines.join("\n")
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.2} %", part as f64 / whole as f64 * 100.0)
+    }
+}
+
+/// 19544 → "19,544".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+    }
+
+    fn unit_rows(n: usize, dims: usize, seed: u64) -> Rows<'static, f32> {
+        let mut s = seed;
+        let mut raw: Vec<f32> = (0..n * dims).map(|_| lcg(&mut s)).collect();
+        raw[7 * dims..8 * dims].fill(0.0);
+        let (unit, _, _) = search::unit_and_quant(dims, &raw);
+        Rows::<f32>::from_vec(dims, unit)
+    }
+
+    /// The plain definition: every row, every query, sorted.
+    fn brute(rows: &Rows<f32>, q: &AnalogyQuery, opts: &BatchOptions) -> Vec<Hit> {
+        let dims = rows.row_len;
+        let dot =
+            |x: &[f32], y: &[f32]| x.iter().zip(y).fold(0f32, |acc, (a, b)| a.mul_add(*b, acc));
+        let (a, b, c) = (
+            rows.row(q.a as usize),
+            rows.row(q.b as usize),
+            rows.row(q.c as usize),
+        );
+        let zero = |r: &[f32]| r.iter().all(|&x| x == 0.0);
+        if zero(a) || zero(b) || zero(c) {
+            return Vec::new();
+        }
+        let mut hits: Vec<Hit> = (0..opts.limit.min(rows.len))
+            .filter(|&id| ![q.a, q.b, q.c].contains(&(id as u32)) && !zero(rows.row(id)))
+            .map(|id| {
+                let x = rows.row(id);
+                let (ca, cb, cc) = (dot(a, x), dot(b, x), dot(c, x));
+                let score = match opts.method {
+                    Method::Add => combine(ca, cb, cc, Combine::Add),
+                    Method::Mul => combine(
+                        (1.0 + ca) / 2.0,
+                        (1.0 + cb) / 2.0,
+                        (1.0 + cc) / 2.0,
+                        Combine::Mul,
+                    ),
+                };
+                Hit {
+                    id: id as u32,
+                    score,
+                }
+            })
+            .filter(|h| opts.floor.is_none_or(|f| h.score > f))
+            .collect();
+        assert_eq!(dims, rows.row_len);
+        search::sort_hits(&mut hits);
+        hits.truncate(opts.k);
+        hits
+    }
+
+    #[test]
+    fn batch_equals_brute_force() {
+        for (n, dims, seed) in [(1000, 50, 1), (517, 7, 2), (300, 33, 3)] {
+            let rows = unit_rows(n, dims, seed);
+            let mut s = seed;
+            let mut pick = || ((lcg(&mut s) + 0.5) * n as f32) as u32 % n as u32;
+            let queries: Vec<AnalogyQuery> = (0..60)
+                .map(|_| AnalogyQuery {
+                    a: pick(),
+                    b: pick(),
+                    c: pick(),
+                })
+                .chain([
+                    AnalogyQuery { a: 7, b: 1, c: 2 },
+                    AnalogyQuery { a: 3, b: 3, c: 4 },
+                ])
+                .collect();
+            for method in [Method::Add, Method::Mul] {
+                for (k, floor, limit) in [(5, None, n), (1, Some(0.0), n - 13), (8, None, 40)] {
+                    let opts = BatchOptions {
+                        method,
+                        limit,
+                        k,
+                        floor,
+                    };
+                    let got = batch_analogies(&rows, &queries, &opts, &crate::progress::Silent);
+                    for (q, hits) in queries.iter().zip(&got) {
+                        assert_eq!(hits, &brute(&rows, q, &opts), "{q:?} {method:?} k={k}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_agree_with_the_portable_path() {
+        let dims = 50;
+        let rows = unit_rows(BLOCK + 40, dims, 9);
+        let queries: Vec<AnalogyQuery> = (0..40)
+            .map(|i| AnalogyQuery {
+                a: i * 3 % 29,
+                b: i * 5 % 31,
+                c: i % 13,
+            })
+            .collect();
+        let plan = Plan::new(&rows, &queries);
+        let group = &plan.groups[0];
+        let mut xt = vec![0f32; dims * BLOCK];
+        for j in 0..BLOCK {
+            for k in 0..dims {
+                xt[k * BLOCK + j] = rows.row(j)[k];
+            }
+        }
+        let mut fast = vec![0f32; group.n_tiles * TILE_W * BLOCK];
+        let mut slow = fast.clone();
+        cosines(group, dims, &xt, &mut fast);
+        cosines_portable(group, dims, &xt, &mut slow);
+        assert_eq!(fast, slow);
+        for how in [Combine::Add, Combine::Mul] {
+            let run = |portable: bool| {
+                let n = queries.len();
+                let mut tops = vec![Top::new(4); n];
+                let mut thresholds = vec![f32::NEG_INFINITY; n];
+                let scan = Scan {
+                    cos: &fast[..group.n_words * BLOCK],
+                    queries: &plan.queries,
+                    excludes: &plan.excludes,
+                    tops: &mut tops,
+                    thresholds: &mut thresholds,
+                    init: f32::NEG_INFINITY,
+                    start: 0,
+                    how,
+                };
+                if portable {
+                    scan.run_portable()
+                } else {
+                    scan.run()
+                }
+                tops.iter().map(|t| t.hits()).collect::<Vec<_>>()
+            };
+            assert_eq!(run(false), run(true));
+        }
+    }
+
+    #[test]
+    fn queries_are_cut_into_groups_of_few_words() {
+        let rows = unit_rows(2000, 4, 5);
+        let queries: Vec<AnalogyQuery> = (0..400)
+            .map(|i| AnalogyQuery {
+                a: 2 * i,
+                b: 2 * i + 1,
+                c: 2 * i,
+            })
+            .collect();
+        let plan = Plan::new(&rows, &queries);
+        assert!(plan.groups.iter().all(|g| g.n_words <= GROUP_WORDS));
+        assert_eq!(plan.groups.iter().map(|g| g.n_words).sum::<usize>(), 800);
+        assert_eq!(plan.groups.last().unwrap().queries.end, 400);
+        let opts = BatchOptions {
+            method: Method::Add,
+            limit: 2000,
+            k: 3,
+            floor: None,
+        };
+        let got = batch_analogies(&rows, &queries, &opts, &crate::progress::Silent);
+        for (q, hits) in queries.iter().zip(&got).step_by(37) {
+            assert_eq!(hits, &brute(&rows, q, &opts));
+        }
+    }
+
+    #[test]
+    fn top_keeps_best_first_ties_by_id() {
+        let mut top = Top::new(3);
+        for (s, id) in [(0.5, 9), (0.7, 4), (0.5, 2), (0.9, 8), (0.5, 1), (0.1, 0)] {
+            top.insert(s, id);
+        }
+        assert_eq!(top.threshold(f32::NEG_INFINITY), 0.5);
+        let ids: Vec<u32> = top.hits().iter().map(|h| h.id).collect();
+        assert_eq!(ids, [8, 4, 1]);
+        let mut other = Top::new(3);
+        other.insert(0.6, 3);
+        other.insert(0.5, 0);
+        top.merge(&other);
+        let ids: Vec<u32> = top.hits().iter().map(|h| h.id).collect();
+        assert_eq!(ids, [8, 4, 3]);
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(19544), "19,544");
+        assert_eq!(thousands(300000), "300,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}
