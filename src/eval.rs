@@ -398,14 +398,9 @@ impl<'s> Session<'s> {
     /// Evaluates an expression statement into something to show.
     fn show(&mut self, expr: &Expr, line: &str) -> Result<Value> {
         let query = source_text(line, expr.span);
-        if let ExprKind::Call {
-            name,
-            args,
-            name_span,
-        } = &expr.kind
-        {
+        if let ExprKind::Call { name, args, .. } = &expr.kind {
             match name.as_str() {
-                "odd" => return self.odd(args, *name_span, expr.span, query),
+                "odd" => return self.odd(args, expr.span, query),
                 "cosmul" => {
                     let [arg] = args.as_slice() else {
                         return Err(EvalError::at(
@@ -508,14 +503,13 @@ impl<'s> Session<'s> {
     }
 
     /// gensim's doesnt_match: the word whose unit vector is least similar to the mean of all.
-    fn odd(&mut self, args: &[Expr], name_span: Span, span: Span, query: String) -> Result<Value> {
+    fn odd(&mut self, args: &[Expr], span: Span, query: String) -> Result<Value> {
         if args.len() < 2 {
             return Err(EvalError::at(
                 span,
                 "odd needs at least two words, e.g. odd(breakfast, cereal, dinner, lunch)",
             ));
         }
-        let _ = name_span;
         let mut units = Vec::new();
         for arg in args {
             let c = self.vector(arg)?;
@@ -823,7 +817,9 @@ fn cosmul_top_k(store: &Store, terms: &[(u32, f64)], k: usize, exclude: &[u32]) 
         .filter(|t| t.1 < 0.0)
         .map(|t| unit.row(t.0 as usize).to_vec())
         .collect();
+    use rayon::prelude::*;
     let mut hits: Vec<Hit> = (0..store.len())
+        .into_par_iter()
         .filter(|id| !exclude.contains(&(*id as u32)))
         .filter_map(|id| {
             let row = unit.row(id);
@@ -844,6 +840,11 @@ fn cosmul_top_k(store: &Store, terms: &[(u32, f64)], k: usize, exclude: &[u32]) 
             })
         })
         .collect();
+    // Only the best k need ordering: partition first, then sort those few.
+    if hits.len() > k {
+        hits.select_nth_unstable_by(k, |a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits.truncate(k);
+    }
     search::sort_hits(&mut hits);
     hits.truncate(k);
     hits

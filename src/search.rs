@@ -157,12 +157,14 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
     let mut exclude = query.exclude.to_vec();
     exclude.sort_unstable();
 
-    // Pass 1, in parallel over blocks: approximate scores and the best `keep` lower bounds.
+    // One pass, in parallel over blocks: approximate scores, the best `keep` lower bounds, and
+    // the candidates whose upper bound reaches the block's running threshold. That threshold
+    // never exceeds the final one, so no row that could make the top k is dropped here.
     const BLOCK: usize = 16 * 1024;
     // Blocks must not cross a chunk of either matrix; both use the same rows_per_chunk.
     debug_assert_eq!(quant.rows.rows_per_chunk, quant.scales.rows_per_chunk);
     let blocks = quant.rows.blocks(limit, BLOCK);
-    let scored: Vec<(Vec<f32>, TopK)> = blocks
+    let scanned: Vec<(Vec<(u32, f32)>, TopK)> = blocks
         .par_iter()
         .map(|&(start, end)| {
             let block = Block {
@@ -171,37 +173,30 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
                 scales: quant.scales.span(start, end),
                 first_id: start as u32,
             };
-            let mut upper = vec![f32::NEG_INFINITY; end - start];
+            let mut candidates = Vec::new();
             let mut top = TopK::new(keep);
-            scan_block(&block, &q16, q_scale, bound, &mut upper, &mut top);
-            (upper, top)
+            scan_block(&block, &q16, q_scale, bound, &mut candidates, &mut top);
+            (candidates, top)
         })
         .collect();
     let mut lower = TopK::new(keep);
-    for (_, top) in &scored {
+    for (_, top) in &scanned {
         for &(score, id) in top.heap.iter() {
             lower.push(score.0 .0, id);
         }
     }
     let threshold = lower.min_score();
 
-    // Pass 2: only rows that could still beat the threshold are rescored in f32.
-    let mut hits: Vec<Hit> = Vec::new();
-    for (&(start, _), (upper, _)) in blocks.iter().zip(&scored) {
-        for (off, &u) in upper.iter().enumerate() {
-            if u < threshold || u == f32::NEG_INFINITY {
-                continue;
-            }
-            let id = start + off;
-            if exclude.binary_search(&(id as u32)).is_ok() {
-                continue;
-            }
-            hits.push(Hit {
-                id: id as u32,
-                score: dot(unit.row(id), &q),
-            });
-        }
-    }
+    // Only rows that can still beat the final threshold are rescored in f32.
+    let mut hits: Vec<Hit> = scanned
+        .iter()
+        .flat_map(|(candidates, _)| candidates)
+        .filter(|&&(id, upper)| upper >= threshold && exclude.binary_search(&id).is_err())
+        .map(|&(id, _)| Hit {
+            id,
+            score: dot(unit.row(id as usize), &q),
+        })
+        .collect();
     sort_hits(&mut hits);
     hits.truncate(query.k);
     hits
@@ -264,26 +259,26 @@ struct Block<'a> {
     first_id: u32,
 }
 
-/// Pass 1 over one block: each row's upper bound into `upper` (−∞ for zero vectors)
-/// and the best lower bounds into `top`. Dispatches once per block, not per row, so the whole
-/// loop is compiled for AVX2 where the CPU has it.
+/// Scans one block: rows whose upper bound reaches the running threshold go to `candidates`
+/// (id, upper bound), the best lower bounds into `top`; zero vectors are skipped. Dispatches
+/// once per block, not per row, so the whole loop is compiled for AVX2 where the CPU has it.
 fn scan_block(
     block: &Block,
     q: &[i16],
     q_scale: f32,
     bound: Bound,
-    upper: &mut [f32],
+    candidates: &mut Vec<(u32, f32)>,
     top: &mut TopK,
 ) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { scan_block_avx2(block, q, q_scale, bound, upper, top) };
+            unsafe { scan_block_avx2(block, q, q_scale, bound, candidates, top) };
             return;
         }
     }
-    scan_block_portable(block, q, q_scale, bound, upper, top);
+    scan_block_portable(block, q, q_scale, bound, candidates, top);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -293,10 +288,10 @@ unsafe fn scan_block_avx2(
     q: &[i16],
     q_scale: f32,
     bound: Bound,
-    upper: &mut [f32],
+    candidates: &mut Vec<(u32, f32)>,
     top: &mut TopK,
 ) {
-    scan_rows(block, q_scale, bound, upper, top, |row| {
+    scan_rows(block, q_scale, bound, candidates, top, |row| {
         // SAFETY: AVX2 is enabled for this function; `row` and `q` both hold `stride` elements.
         unsafe { dot_i8_i16_avx2(row, q) }
     })
@@ -307,10 +302,12 @@ fn scan_block_portable(
     q: &[i16],
     q_scale: f32,
     bound: Bound,
-    upper: &mut [f32],
+    candidates: &mut Vec<(u32, f32)>,
     top: &mut TopK,
 ) {
-    scan_rows(block, q_scale, bound, upper, top, |row| dot_i8_i16(row, q))
+    scan_rows(block, q_scale, bound, candidates, top, |row| {
+        dot_i8_i16(row, q)
+    })
 }
 
 #[inline(always)]
@@ -318,21 +315,24 @@ fn scan_rows(
     block: &Block,
     q_scale: f32,
     bound: Bound,
-    upper: &mut [f32],
+    candidates: &mut Vec<(u32, f32)>,
     top: &mut TopK,
     dot: impl Fn(&[i8]) -> i32,
 ) {
     let rows = block.rows.chunks_exact(block.stride);
-    for (off, ((row, &scale), out)) in rows.zip(block.scales).zip(upper.iter_mut()).enumerate() {
+    for (off, (row, &scale)) in rows.zip(block.scales).enumerate() {
         if scale == 0.0 {
             continue;
         }
         let a = dot(row) as f32 * (scale * q_scale);
         let b = bound.at(scale);
-        *out = a + b;
-        let lower = a - b;
-        if lower > top.min_score() {
-            top.push(lower, block.first_id + off as u32);
+        let running = top.min_score();
+        if a + b >= running {
+            let id = block.first_id + off as u32;
+            candidates.push((id, a + b));
+            if a - b > running {
+                top.push(a - b, id);
+            }
         }
     }
 }
