@@ -186,7 +186,8 @@ fn parse_command(line: &str, colon: usize) -> Result<Statement, ParseError> {
 }
 
 /// Where a command's trailing comment starts: a `#` after a blank, outside `"..."`.
-fn command_comment(line: &str, from: usize) -> Option<usize> {
+/// Also used by the REPL's highlighter, so both agree on where a command ends.
+pub(crate) fn command_comment(line: &str, from: usize) -> Option<usize> {
     let mut in_quote = false;
     let mut escaped = false;
     let mut prev_blank = false;

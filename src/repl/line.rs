@@ -313,7 +313,7 @@ fn tokenize_command(line: &str, colon: usize, out: &mut Vec<Token>) {
         start: colon,
         end: name_end,
     });
-    let comment = command_comment(line, name_end);
+    let comment = parse::command_comment(line, name_end);
     let args_end = comment.unwrap_or(line.len());
     if &line[colon + 1..name_end] == "ast" {
         tokenize_expr(line, name_end, args_end, out);
@@ -339,26 +339,6 @@ fn tokenize_command(line: &str, colon: usize, out: &mut Vec<Token>) {
             end: line.len(),
         });
     }
-}
-
-fn command_comment(line: &str, from: usize) -> Option<usize> {
-    let (mut in_quote, mut escaped, mut prev_blank) = (false, false, false);
-    for (i, c) in line[from..].char_indices() {
-        if in_quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_quote = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_quote = true;
-        } else if c == '#' && prev_blank {
-            return Some(from + i);
-        }
-        prev_blank = c.is_whitespace();
-    }
-    None
 }
 
 /// The word inside a quoted token, decoding the common escapes. Good enough to look it up.
