@@ -486,10 +486,13 @@ impl Store {
     /// Approximate top-k from the arroy forest, rescored exactly; `None` while there is no forest.
     /// Asks the forest for k plus the excluded words so that excluded inputs never cost places.
     pub fn approx_top_k(&self, query: &Query, oversampling: usize) -> Result<Option<Vec<Hit>>> {
-        if self.forest().is_none() {
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        // The forest counts only once its record is committed; checked in the same snapshot
+        // the search reads.
+        if self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)?.is_none() {
             return Ok(None);
         }
-        let rtxn = self.env.read_txn().map_err(|e| lmdb_err(&self.dir, e))?;
         let forest_err = |e| IndexError::Forest {
             path: self.dir.clone(),
             source: e,
@@ -532,6 +535,11 @@ impl Store {
         cancel: &AtomicBool,
     ) -> Result<ForestMeta> {
         self.forest_builder()?.build(trees, progress, cancel)
+    }
+
+    /// Whether the forest can be built through this store (it was opened writable).
+    pub fn is_writable(&self) -> bool {
+        self.writable
     }
 
     /// A handle that builds the forest on another thread while this store keeps answering.

@@ -415,7 +415,7 @@ impl<'s> Repl<'s> {
                 "building ({}); answers stay exact until it is ready",
                 job.progress()
             ),
-            (_, None) if self.store.forest_builder().is_ok() => {
+            (_, None) if self.store.is_writable() => {
                 "none: searches are exact (:exact off builds it in the background)".into()
             }
             (_, None) => {
