@@ -15,3 +15,4 @@ pub mod protocols;
 pub mod render;
 pub mod repl;
 pub mod search;
+pub mod text;

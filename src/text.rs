@@ -1,0 +1,123 @@
+//! Making text from files safe to show on a terminal.
+//!
+//! Words, paths and error excerpts come from files a user did not write. Shown raw, an ESC
+//! can drive the terminal (move the cursor, retitle the window, rewrite the screen) and a bidi
+//! override can make a line read differently from what it holds. Everything that came from a
+//! file passes through [`escape`] (or [`escape_bytes`] for raw bytes) before the front-end
+//! prints it. Exports and JSON keep the words as they are: those are data, not a terminal.
+//!
+//! This module is a leaf: anything may use it, it uses nothing of vecsh.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Whether `c` must not reach a terminal as itself: C0 and C1 controls (tab and newline
+/// included: a word holds neither, and a line break inside a table cell breaks the table),
+/// DEL, and the Unicode bidi controls (embeddings, overrides, isolates, marks).
+pub fn is_unsafe(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}'
+        | '\u{7f}'..='\u{9f}'
+        | '\u{200e}' | '\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{61c}')
+}
+
+/// `s` with every unsafe character written as an escape (`\e`, `\0`, `\t`, `\n`, `\r`,
+/// `\x7f`, `\u{202e}`); borrowed when nothing needed escaping, the common case.
+/// A literal backslash is kept as it is, so ordinary words read unchanged.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_char(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// Raw bytes (a path on Unix, an excerpt of a file) as safe text: valid UTF-8 as in
+/// [`escape`], every byte that is not part of valid UTF-8 as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_char(&mut out, c);
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// A path as safe text: its raw bytes on Unix (so `\xff.txt` shows as `\xff.txt`, not as a
+/// replacement character), its lossy form elsewhere.
+pub fn escape_path(path: &std::path::Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        escape_bytes(path.as_os_str().as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        escape(&path.to_string_lossy()).into_owned()
+    }
+}
+
+fn push_char(out: &mut String, c: char) {
+    if !is_unsafe(c) {
+        out.push(c);
+        return;
+    }
+    match c {
+        '\u{1b}' => out.push_str("\\e"),
+        '\0' => out.push_str("\\0"),
+        '\t' => out.push_str("\\t"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        c if (c as u32) < 0x100 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed() {
+        assert!(matches!(escape("queen"), Cow::Borrowed("queen")));
+        assert!(matches!(escape("日本 😀 n't"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn controls_and_bidi_are_escaped() {
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\\e[2Jb");
+        assert_eq!(escape("x\0y\u{7f}\u{85}"), "x\\0y\\x7f\\x85");
+        assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(escape("\u{2066}i\u{2069}"), "\\u{2066}i\\u{2069}");
+        assert_eq!(escape("tab\there\nnl"), "tab\\there\\nnl");
+    }
+
+    #[test]
+    fn invalid_utf8_bytes_are_shown_as_hex() {
+        assert_eq!(escape_bytes(b"\xff.txt"), "\\xff.txt");
+        assert_eq!(escape_bytes("né\u{1b}".as_bytes()), "né\\e");
+        assert_eq!(escape_bytes(b"a\xc3"), "a\\xc3");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_keep_their_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = std::path::Path::new(std::ffi::OsStr::from_bytes(b"/tmp/\xff\x1b.txt"));
+        assert_eq!(escape_path(p), "/tmp/\\xff\\e.txt");
+    }
+}
