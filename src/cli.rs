@@ -1,5 +1,5 @@
-//! The command line: clap flags (`Cli`) are resolved into settings (`Resolved`), then one run
-//! mode executes. Exit codes: 0 success, 1 some line failed, 2 usage or I/O error.
+//! The command line: clap flags (`Cli`) are resolved into settings (`settings::Resolved`), then
+//! one run mode executes. Exit codes: 0 success, 1 some line failed, 2 usage or I/O error.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,12 +9,11 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::embedded;
 use crate::eval::{Method, SearchMode, Session, Settings, Value};
-use crate::index::{self, OpenOptions, Origin, Store};
+use crate::index::{self, OpenOptions, Origin};
 use crate::loader::{Format, LoadOptions};
-use crate::progress::{Bars, Progress, Silent};
-use crate::render::Renderer;
+use crate::render::{human_bytes, Renderer};
+use crate::settings::{Output, Resolved, Source};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -149,101 +148,57 @@ enum ColorArg {
     Never,
 }
 
-/// Where the vectors come from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    File(PathBuf),
-    Builtin,
-}
-
-/// How results are written.
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub json: bool,
-    pub renderer: Renderer,
-    pub quiet: bool,
-}
-
-/// The command line resolved into what the run modes need.
-pub struct Resolved {
-    pub source: Source,
-    pub open: OpenOptions,
-    pub settings: Settings,
-    pub output: Output,
-}
-
-impl Resolved {
-    fn new(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Resolved {
-        let format = source.format.map(|f| match f {
-            FormatArg::Glove => Format::Glove,
-            FormatArg::W2vText => Format::Word2VecText,
-            FormatArg::W2vBin => Format::Word2VecBinary,
-        });
-        let open = OpenOptions {
-            index_dir: source.index.clone(),
-            cache_dir: None,
-            load: LoadOptions {
-                format,
-                member: source.member.clone(),
-                limit: source.limit,
-            },
-            rebuild: source.rebuild,
-            writable: false,
-        };
-        let mode = match (query.exact, query.approx) {
-            (true, _) => SearchMode::Exact,
-            (_, true) => SearchMode::Approx,
-            _ => SearchMode::Auto,
-        };
-        let settings = Settings {
-            k: query.k.max(1),
-            mode,
-            include_inputs: query.include,
-            method: if query.method == MethodArg::Mul {
-                Method::Mul
-            } else {
-                Method::Add
-            },
-            ..Settings::default()
-        };
-        let stdout_tty = std::io::stdout().is_terminal();
-        let color = match query.color {
-            ColorArg::Always => true,
-            ColorArg::Never => false,
-            ColorArg::Auto => {
-                stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        };
-        let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
-        let quiet = source.quiet || !std::io::stderr().is_terminal();
-        Resolved {
-            source: file.map_or(Source::Builtin, Source::File),
-            open,
-            settings,
-            output: Output {
-                json: query.json,
-                renderer: Renderer { color, width },
-                quiet,
-            },
-        }
-    }
-
-    fn progress(&self) -> Box<dyn Progress> {
-        if self.output.quiet {
-            Box::new(Silent)
+/// The flags resolved into settings (see `settings` for where a new one goes).
+fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Resolved {
+    let format = source.format.map(|f| match f {
+        FormatArg::Glove => Format::Glove,
+        FormatArg::W2vText => Format::Word2VecText,
+        FormatArg::W2vBin => Format::Word2VecBinary,
+    });
+    let open = OpenOptions {
+        index_dir: source.index.clone(),
+        cache_dir: None,
+        load: LoadOptions {
+            format,
+            member: source.member.clone(),
+            limit: source.limit,
+        },
+        rebuild: source.rebuild,
+        writable: false,
+    };
+    let mode = match (query.exact, query.approx) {
+        (true, _) => SearchMode::Exact,
+        (_, true) => SearchMode::Approx,
+        _ => SearchMode::Auto,
+    };
+    let settings = Settings {
+        k: query.k.max(1),
+        mode,
+        include_inputs: query.include,
+        method: if query.method == MethodArg::Mul {
+            Method::Mul
         } else {
-            Box::new(Bars::new())
-        }
-    }
-
-    /// Opens (building if needed) the store for the source.
-    pub fn open_store(&self) -> anyhow::Result<(Store, Origin)> {
-        let path = match &self.source {
-            Source::File(path) => path.clone(),
-            Source::Builtin => embedded::materialize()?,
-        };
-        let progress = self.progress();
-        Ok(Store::open(&path, &self.open, progress.as_ref())?)
+            Method::Add
+        },
+        ..Settings::default()
+    };
+    let stdout_tty = std::io::stdout().is_terminal();
+    let color = match query.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
+    let quiet = source.quiet || !std::io::stderr().is_terminal();
+    Resolved {
+        source: file.map_or(Source::Builtin, Source::File),
+        open,
+        settings,
+        output: Output {
+            json: query.json,
+            renderer: Renderer { color, width },
+            quiet,
+        },
     }
 }
 
@@ -268,20 +223,20 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Build { file, trees }) => {
-            build(Resolved::new(Some(file), &cli.source, &cli.query), trees)
+            build(resolve(Some(file), &cli.source, &cli.query), trees)
         }
-        Some(Command::Info { file }) => info(Resolved::new(file, &cli.source, &cli.query)),
+        Some(Command::Info { file }) => info(resolve(file, &cli.source, &cli.query)),
         Some(Command::Export {
             file,
             output,
             decimals,
         }) => {
-            let resolved = Resolved::new(Some(file.clone()), &cli.source, &cli.query);
+            let resolved = resolve(Some(file.clone()), &cli.source, &cli.query);
             export(&file, &resolved.open.load, &output, decimals)?;
             Ok(0)
         }
         Some(Command::Eval(mut cmd)) => {
-            let resolved = Resolved::new(Some(cmd.file().to_path_buf()), &cli.source, &cli.query);
+            let resolved = resolve(Some(cmd.file().to_path_buf()), &cli.source, &cli.query);
             // --method is the global flag; the subcommand cannot declare its own.
             cmd.set_method(resolved.settings.method);
             eval(resolved, &cmd)
@@ -300,7 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             {
                 script = file.take();
             }
-            let resolved = Resolved::new(file, &cli.source, &cli.query);
+            let resolved = resolve(file, &cli.source, &cli.query);
             lines(resolved, cli.exprs, script)
         }
     }
@@ -394,10 +349,7 @@ fn eval(resolved: Resolved, cmd: &crate::protocols::EvalCommand) -> anyhow::Resu
     if resolved.output.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
-            "{}",
-            crate::protocols::render_report(&report, resolved.output.renderer.color)
-        );
+        println!("{}", resolved.output.renderer.report(&report));
     }
     Ok(0)
 }
@@ -550,20 +502,5 @@ fn format_value(x: f32, decimals: usize) -> String {
         "0".to_string()
     } else {
         s.to_string()
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut x = n as f64;
-    let mut unit = 0;
-    while x >= 1024.0 && unit < UNITS.len() - 1 {
-        x /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{x:.1} {}", UNITS[unit])
     }
 }

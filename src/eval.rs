@@ -620,7 +620,11 @@ impl<'s> Session<'s> {
             (Val::Number(_), ExprKind::Number { text, .. }) if self.store.id(text).is_some() => {
                 self.word(text, true, expr.span)
             }
-            (Val::Number(n), _) => Err(EvalError::at(expr.span, format!("cannot add the number {} to a vector", crate::render::format_number(n)))
+            // The number as typed when it is a literal; the span shows which one otherwise.
+            (Val::Number(_), kind) => Err(EvalError::at(expr.span, match kind {
+                ExprKind::Number { text, .. } => format!("cannot add the number {text} to a vector"),
+                _ => "cannot add the number this computes to a vector".to_string(),
+            })
                 .help("scale a vector with * or /, e.g. 0.5 * king; quote a word that looks like a number: \"1/2\"")),
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: line editor (`repl`) → `parse` → `eval` → `index`/`search` → `render`.
 //! Only the front-end (`cli`, `repl`, `render`) writes to the terminal; the core returns values.
+//! `settings` holds what the command line resolved to, shared by `cli` and `repl`.
 
 pub mod ast;
 pub mod cli;
@@ -15,4 +16,5 @@ pub mod protocols;
 pub mod render;
 pub mod repl;
 pub mod search;
+pub mod settings;
 pub mod text;

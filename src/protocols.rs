@@ -27,16 +27,14 @@
 //! Word similarity follows gensim's `evaluate_word_pairs` (Pearson and Spearman with average
 //! ranks for ties, as scipy).
 //!
-//! This module never prints: it returns reports; `render_report` turns one into text.
+//! This module never prints: it returns reports; `render::Renderer::report` turns one into text.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use owo_colors::{OwoColorize, Style};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -82,7 +80,8 @@ impl Protocol {
 /// `most_similar_cosmul`). The same choice as the REPL's `--method`.
 pub use crate::eval::Method;
 
-fn method_label(method: Method) -> &'static str {
+/// The method's name in reports.
+pub fn method_label(method: Method) -> &'static str {
     match method {
         Method::Add => "3CosAdd",
         Method::Mul => "3CosMul",
@@ -1346,154 +1345,6 @@ pub fn run_eval(
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Text
-// ---------------------------------------------------------------------------------------------
-
-/// A plain-text report: an aligned table per section, then semantic / syntactic / total.
-pub fn render_report(report: &Report, color: bool) -> String {
-    let paint = |text: &str, style: Style| {
-        if color {
-            text.style(style).to_string()
-        } else {
-            text.to_string()
-        }
-    };
-    let mut out = String::new();
-    match report {
-        Report::Analogy(r) => {
-            let protocol = match r.protocol {
-                Protocol::Gensim => "gensim evaluate_word_analogies",
-                Protocol::Word2vec => "word2vec compute-accuracy",
-            };
-            let title = format!(
-                "{} on {}: {protocol}, {}, first {} words",
-                r.questions_file.display(),
-                r.embeddings.display(),
-                method_label(r.method),
-                thousands(r.restrict)
-            );
-            let _ = writeln!(out, "{}", paint(&title, Style::new().bold()));
-            let width = r
-                .sections
-                .iter()
-                .map(|s| s.name.chars().count())
-                .chain([9])
-                .max()
-                .unwrap_or(9);
-            let head = format!(
-                "{:<width$}  {:>7}  {:>7}  {:>8}  {:>7}",
-                "section", "correct", "seen", "accuracy", "skipped"
-            );
-            let _ = writeln!(out, "{}", paint(&head, Style::new().dimmed()));
-            let line = |name: &str, correct: usize, seen: usize, skipped: Option<usize>| {
-                format!(
-                    "{name:<width$}  {:>7}  {:>7}  {:>8}  {:>7}",
-                    thousands(correct),
-                    thousands(seen),
-                    percent(correct, seen),
-                    skipped.map(thousands).unwrap_or_default()
-                )
-            };
-            for s in &r.sections {
-                let _ = writeln!(out, "{}", line(&s.name, s.correct, s.seen, Some(s.skipped)));
-            }
-            let _ = writeln!(
-                out,
-                "{}",
-                paint(&"─".repeat(width + 38), Style::new().dimmed())
-            );
-            let _ = writeln!(
-                out,
-                "{}",
-                line("semantic", r.semantic.correct, r.semantic.seen, None)
-            );
-            let _ = writeln!(
-                out,
-                "{}",
-                line("syntactic", r.syntactic.correct, r.syntactic.seen, None)
-            );
-            let total = line(
-                "total",
-                r.total.correct,
-                r.total.seen,
-                Some(r.skipped_unknown),
-            );
-            let _ = writeln!(out, "{}", paint(&total, Style::new().bold()));
-            let _ = writeln!(
-                out,
-                "questions seen / total: {} / {} ({}), {} skipped for unknown words; {:.2} s",
-                thousands(r.questions_seen),
-                thousands(r.questions_total),
-                percent(r.questions_seen, r.questions_total),
-                thousands(r.skipped_unknown),
-                r.seconds
-            );
-            if let Some(details) = &r.details {
-                let _ = writeln!(out);
-                for d in details {
-                    let mark = match (d.seen, d.correct) {
-                        (false, _) => paint("skip", Style::new().dimmed()),
-                        (true, true) => paint("ok  ", Style::new().green()),
-                        (true, false) => paint("miss", Style::new().red()),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{mark} {}:{} {} → {}",
-                        r.questions_file.display(),
-                        d.line,
-                        d.question.join(" "),
-                        d.predicted.as_deref().unwrap_or("-")
-                    );
-                }
-            }
-        }
-        Report::Similarity(r) => {
-            let title = format!(
-                "{} on {}: gensim evaluate_word_pairs, first {} words",
-                r.pairs_file.display(),
-                r.embeddings.display(),
-                thousands(r.restrict)
-            );
-            let _ = writeln!(out, "{}", paint(&title, Style::new().bold()));
-            let _ = writeln!(out, "pearson   {:>8.4}", r.pearson);
-            let _ = writeln!(out, "spearman  {:>8.4}", r.spearman);
-            let _ = writeln!(
-                out,
-                "pairs     {} of {} used, {} with unknown words ({:.1} %); {:.2} s",
-                thousands(r.used),
-                thousands(r.pairs),
-                thousands(r.unknown),
-                r.unknown_percent,
-                r.seconds
-            );
-        }
-    }
-    let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
-    lines.join("\n")
-}
-
-fn percent(part: usize, whole: usize) -> String {
-    if whole == 0 {
-        "-".to_string()
-    } else {
-        format!("{:.2} %", part as f64 / whole as f64 * 100.0)
-    }
-}
-
-/// 19544 → "19,544".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1679,14 +1530,5 @@ mod tests {
         top.merge(&other);
         let ids: Vec<u32> = top.hits().iter().map(|h| h.id).collect();
         assert_eq!(ids, [8, 4, 3]);
-    }
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(19544), "19,544");
-        assert_eq!(thousands(300000), "300,000");
-        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

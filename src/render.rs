@@ -4,7 +4,11 @@
 use owo_colors::{OwoColorize, Style};
 use unicode_width::UnicodeWidthStr;
 
+use std::fmt::Write as _;
+use std::time::Duration;
+
 use crate::eval::{EvalError, Neighbour, SearchUsed, Value};
+use crate::protocols::{method_label, Protocol, Report};
 
 #[derive(Debug, Clone)]
 pub struct Renderer {
@@ -161,6 +165,11 @@ impl Renderer {
         }
     }
 
+    /// A `vecsh eval` report as text.
+    pub fn report(&self, report: &Report) -> String {
+        self::report(self, report)
+    }
+
     /// Public access to the palette for the front-end's own messages.
     pub fn style(&self, text: &str, style: Style) -> String {
         self.paint(text, style)
@@ -237,6 +246,175 @@ pub fn format_number(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Bytes as KiB, MiB, GiB with one decimal.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut x = n as f64;
+    let mut unit = 0;
+    while x >= 1024.0 && unit < UNITS.len() - 1 {
+        x /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{x:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration as people read it: "3.2 ms", "440 ms", "39.6 s".
+pub fn seconds(d: Duration) -> String {
+    if d < Duration::from_millis(10) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.2} %", part as f64 / whole as f64 * 100.0)
+    }
+}
+
+/// 19544 → "19,544".
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// `vecsh eval` reports
+// ---------------------------------------------------------------------------------------------
+
+/// An `eval` report: an aligned table per section, then semantic / syntactic / total.
+fn report(renderer: &Renderer, report: &Report) -> String {
+    let paint = |text: &str, style: Style| renderer.paint(text, style);
+    let mut out = String::new();
+    match report {
+        Report::Analogy(r) => {
+            let protocol = match r.protocol {
+                Protocol::Gensim => "gensim evaluate_word_analogies",
+                Protocol::Word2vec => "word2vec compute-accuracy",
+            };
+            let title = format!(
+                "{} on {}: {protocol}, {}, first {} words",
+                r.questions_file.display(),
+                r.embeddings.display(),
+                method_label(r.method),
+                thousands(r.restrict)
+            );
+            let _ = writeln!(out, "{}", paint(&title, Style::new().bold()));
+            let width = r
+                .sections
+                .iter()
+                .map(|s| s.name.chars().count())
+                .chain([9])
+                .max()
+                .unwrap_or(9);
+            let head = format!(
+                "{:<width$}  {:>7}  {:>7}  {:>8}  {:>7}",
+                "section", "correct", "seen", "accuracy", "skipped"
+            );
+            let _ = writeln!(out, "{}", paint(&head, Style::new().dimmed()));
+            let line = |name: &str, correct: usize, seen: usize, skipped: Option<usize>| {
+                format!(
+                    "{name:<width$}  {:>7}  {:>7}  {:>8}  {:>7}",
+                    thousands(correct),
+                    thousands(seen),
+                    percent(correct, seen),
+                    skipped.map(thousands).unwrap_or_default()
+                )
+            };
+            for s in &r.sections {
+                let _ = writeln!(out, "{}", line(&s.name, s.correct, s.seen, Some(s.skipped)));
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(&"─".repeat(width + 38), Style::new().dimmed())
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                line("semantic", r.semantic.correct, r.semantic.seen, None)
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                line("syntactic", r.syntactic.correct, r.syntactic.seen, None)
+            );
+            let total = line(
+                "total",
+                r.total.correct,
+                r.total.seen,
+                Some(r.skipped_unknown),
+            );
+            let _ = writeln!(out, "{}", paint(&total, Style::new().bold()));
+            let _ = writeln!(
+                out,
+                "questions seen / total: {} / {} ({}), {} skipped for unknown words; {:.2} s",
+                thousands(r.questions_seen),
+                thousands(r.questions_total),
+                percent(r.questions_seen, r.questions_total),
+                thousands(r.skipped_unknown),
+                r.seconds
+            );
+            if let Some(details) = &r.details {
+                let _ = writeln!(out);
+                for d in details {
+                    let mark = match (d.seen, d.correct) {
+                        (false, _) => paint("skip", Style::new().dimmed()),
+                        (true, true) => paint("ok  ", Style::new().green()),
+                        (true, false) => paint("miss", Style::new().red()),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{mark} {}:{} {} → {}",
+                        r.questions_file.display(),
+                        d.line,
+                        d.question.join(" "),
+                        d.predicted.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        Report::Similarity(r) => {
+            let title = format!(
+                "{} on {}: gensim evaluate_word_pairs, first {} words",
+                r.pairs_file.display(),
+                r.embeddings.display(),
+                thousands(r.restrict)
+            );
+            let _ = writeln!(out, "{}", paint(&title, Style::new().bold()));
+            let _ = writeln!(out, "pearson   {:>8.4}", r.pearson);
+            let _ = writeln!(out, "spearman  {:>8.4}", r.spearman);
+            let _ = writeln!(
+                out,
+                "pairs     {} of {} used, {} with unknown words ({:.1} %); {:.2} s",
+                thousands(r.used),
+                thousands(r.pairs),
+                thousands(r.unknown),
+                r.unknown_percent,
+                r.seconds
+            );
+        }
+    }
+    let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+    lines.join("\n")
+}
+
 /// Narrowest bar worth drawing, in cells.
 const MIN_BAR: usize = 4;
 /// Words are not cut below this width.
@@ -293,5 +471,14 @@ mod tests {
         assert_eq!(format_number(0.78390002), "0.7839");
         assert_eq!(format_number(2.0), "2");
         assert_eq!(format_number(-0.5), "-0.5");
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(19544), "19,544");
+        assert_eq!(thousands(300000), "300,000");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

@@ -18,12 +18,12 @@ use rustyline::history::{FileHistory, History};
 use rustyline::{ColorMode, CompletionType, Config, Editor};
 
 use crate::ast::Statement;
-use crate::cli::{human_bytes, Resolved, Source};
 use crate::eval::{Method, SearchMode, SearchUsed, Session, Settings, Value};
 use crate::index::{self, ForestMeta, IndexError, Origin, Store};
 use crate::parse;
 use crate::progress::{Progress, Unit};
-use crate::render::Renderer;
+use crate::render::{human_bytes, seconds, thousands, Renderer};
+use crate::settings::{Resolved, Source};
 use line::{LineHelper, QUIT_ALIASES};
 
 const PROMPT: &str = "> ";
@@ -670,29 +670,6 @@ impl Progress for TreeCount {
     fn note(&self, _: &str) {}
 }
 
-/// `400000` as `400,000`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn seconds(d: Duration) -> String {
-    if d < Duration::from_millis(10) {
-        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-    } else if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,13 +683,5 @@ mod tests {
             ["sim(king,\nqueen)", "man"]
         );
         assert_eq!(statements("sim(king,\n"), ["sim(king,\n"]);
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(400_000), "400,000");
-        assert_eq!(thousands(50_000), "50,000");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -70,8 +70,8 @@ use vecsh::index::{OpenOptions, Store};
 use vecsh::progress::Silent;
 use vecsh::protocols::{
     average_ranks, evaluate_analogies, evaluate_similarity, parse_pairs, parse_questions, pearson,
-    read_questions, render_report, run_eval, spearman, AnalogyOptions, AnalogyReport, EvalCommand,
-    Method, Protocol, Report, SimilarityOptions,
+    read_questions, run_eval, spearman, AnalogyOptions, AnalogyReport, EvalCommand, Method,
+    Protocol, Report, SimilarityOptions,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -236,7 +236,7 @@ fn run_eval_reads_the_files_and_renders_a_table() {
         (Method::Mul, 3, 6)
     );
     assert!(r.details.is_none());
-    let text = render_report(&report, false);
+    let text = vecsh::render::Renderer::default().report(&report);
     assert!(text.contains("gram3-comparative"), "{text}");
     assert!(
         text.lines()

@@ -1,0 +1,63 @@
+//! The settings a run starts with, resolved from the command line: where the vectors come from,
+//! how the index is opened, the evaluator's settings and how results are written.
+//!
+//! `cli` fills them in from its flags and every run mode (`-e`, scripts, pipes, the interactive
+//! session in `repl`, the subcommands) reads them from here, so the front-end modules depend on
+//! this one and not on each other. A new setting goes into the struct it belongs to:
+//! what the evaluator needs into `eval::Settings`, what changes how the index is opened into
+//! `OpenOptions`, what changes the output into `Output`; `cli::resolve` sets it from its flag.
+
+use std::path::PathBuf;
+
+use crate::embedded;
+use crate::eval::Settings;
+use crate::index::{OpenOptions, Origin, Store};
+use crate::progress::{Bars, Progress, Silent};
+use crate::render::Renderer;
+
+/// Where the vectors come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    Builtin,
+}
+
+/// How results are written.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// One JSON object per result on stdout instead of text.
+    pub json: bool,
+    pub renderer: Renderer,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// The command line resolved into what the run modes need.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub source: Source,
+    pub open: OpenOptions,
+    pub settings: Settings,
+    pub output: Output,
+}
+
+impl Resolved {
+    /// Progress bars on stderr, or none when quiet.
+    pub fn progress(&self) -> Box<dyn Progress> {
+        if self.output.quiet {
+            Box::new(Silent)
+        } else {
+            Box::new(Bars::new())
+        }
+    }
+
+    /// Opens (building if needed) the store for the source.
+    pub fn open_store(&self) -> anyhow::Result<(Store, Origin)> {
+        let path = match &self.source {
+            Source::File(path) => path.clone(),
+            Source::Builtin => embedded::materialize()?,
+        };
+        let progress = self.progress();
+        Ok(Store::open(&path, &self.open, progress.as_ref())?)
+    }
+}
