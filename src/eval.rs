@@ -46,6 +46,10 @@ pub struct Settings {
     pub method: Method,
     /// arroy oversampling in approximate mode (0: arroy's default).
     pub oversampling: usize,
+    /// Search only the first N words (file order, i.e. frequency order for GloVe and word2vec),
+    /// like gensim's `restrict_vocab=N`; `None`: every word. A query-time cut: the index keeps
+    /// every word (`--limit` is the index-level one).
+    pub restrict: Option<usize>,
 }
 
 impl Default for Settings {
@@ -56,6 +60,7 @@ impl Default for Settings {
             include_inputs: false,
             method: Method::Add,
             oversampling: 8,
+            restrict: None,
         }
     }
 }
@@ -212,7 +217,9 @@ pub struct Session<'s> {
 /// The functions the language knows, for errors and completion.
 pub const FUNCTIONS: [&str; 4] = ["sim", "odd", "mean", "cosmul"];
 /// The `:` commands the evaluator handles (the front-end adds `help` and `quit`).
-pub const COMMANDS: [&str; 7] = ["k", "exact", "include", "method", "vars", "ast", "let"];
+pub const COMMANDS: [&str; 8] = [
+    "k", "exact", "include", "method", "restrict", "vars", "ast", "let",
+];
 
 impl<'s> Session<'s> {
     pub fn new(store: &'s Store, settings: Settings) -> Session<'s> {
@@ -357,6 +364,23 @@ impl<'s> Session<'s> {
                 }
                 setting("method", method_name(self.settings.method).to_string())
             }
+            "restrict" => {
+                match args {
+                    "" => {}
+                    "off" | "0" => self.settings.restrict = None,
+                    _ => {
+                        let n: usize = args.parse().map_err(|_| {
+                            EvalError::at(
+                                args_span,
+                                format!("expected a number of words or off, found '{args}'"),
+                            )
+                            .help("':restrict 30000' searches the 30,000 most frequent words; ':restrict off' all")
+                        })?;
+                        self.settings.restrict = Some(n);
+                    }
+                }
+                setting("restrict", restrict_name(self.settings.restrict))
+            }
             "vars" => Ok(Value::Vars {
                 vars: self
                     .vars
@@ -434,8 +458,9 @@ impl<'s> Session<'s> {
             c.input_ids()
         };
         let k = self.settings.k;
+        let limit = self.search_limit();
         if method == Method::Mul {
-            let hits = cosmul_top_k(self.store, &c.terms, k, &exclude);
+            let hits = cosmul_top_k(self.store, &c.terms, k, &exclude, limit);
             return Ok(Value::Neighbours {
                 query,
                 method,
@@ -449,12 +474,15 @@ impl<'s> Session<'s> {
             vector: &vector,
             k,
             exclude: &exclude,
-            limit: self.store.len(),
+            limit,
         };
+        // A forest asked for a small candidate set reads the candidates one by one, while the
+        // exact scan of the first N rows simply stops at row N: below the size where the forest
+        // wins at all, a restricted search is exact even under `--approx`.
         let want_approx = match self.settings.mode {
             SearchMode::Exact => false,
-            SearchMode::Approx => true,
-            SearchMode::Auto => self.store.len() >= AUTO_APPROX_MIN_WORDS,
+            SearchMode::Approx => limit >= self.store.len() || limit >= AUTO_APPROX_MIN_WORDS,
+            SearchMode::Auto => limit >= AUTO_APPROX_MIN_WORDS,
         };
         let mut note = None;
         if want_approx {
@@ -491,6 +519,12 @@ impl<'s> Session<'s> {
             neighbours: self.named(&hits),
             note,
         })
+    }
+
+    /// How many rows a search may look at: every word, or the first `restrict` of them.
+    pub fn search_limit(&self) -> usize {
+        let len = self.store.len();
+        self.settings.restrict.map_or(len, |n| n.min(len))
     }
 
     fn named(&self, hits: &[Hit]) -> Vec<Neighbour> {
@@ -735,6 +769,10 @@ fn mode_name(mode: SearchMode) -> &'static str {
     }
 }
 
+fn restrict_name(restrict: Option<usize>) -> String {
+    restrict.map_or_else(|| "off".to_string(), |n| n.to_string())
+}
+
 fn method_name(method: Method) -> &'static str {
     match method {
         Method::Add => "add",
@@ -809,7 +847,14 @@ fn alternatives(words: &[String]) -> String {
 }
 
 /// 3CosMul (gensim's most_similar_cosmul): Π (1+cos(x, pos))/2 / (Π (1+cos(x, neg))/2 + ε).
-fn cosmul_top_k(store: &Store, terms: &[(u32, f64)], k: usize, exclude: &[u32]) -> Vec<Hit> {
+/// Only the first `limit` rows are candidates.
+fn cosmul_top_k(
+    store: &Store,
+    terms: &[(u32, f64)],
+    k: usize,
+    exclude: &[u32],
+    limit: usize,
+) -> Vec<Hit> {
     let unit = store.unit_rows();
     let pos: Vec<Vec<f32>> = terms
         .iter()
@@ -822,7 +867,7 @@ fn cosmul_top_k(store: &Store, terms: &[(u32, f64)], k: usize, exclude: &[u32]) 
         .map(|t| unit.row(t.0 as usize).to_vec())
         .collect();
     use rayon::prelude::*;
-    let mut hits: Vec<Hit> = (0..store.len())
+    let mut hits: Vec<Hit> = (0..limit.min(store.len()))
         .into_par_iter()
         .filter(|id| !exclude.contains(&(*id as u32)))
         .filter_map(|id| {

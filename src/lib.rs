@@ -12,6 +12,7 @@ pub mod index;
 pub mod loader;
 pub mod parse;
 pub mod progress;
+pub mod projection;
 pub mod protocols;
 pub mod render;
 pub mod repl;

@@ -1,0 +1,125 @@
+//! `:restrict N` / `--restrict N` against gensim's `most_similar(..., restrict_vocab=N)` on the
+//! built-in vocabulary (tests/fixtures/restrict/gensim-restrict.json, made by the committed
+//! gensim_restrict.py beside it).
+
+use std::path::Path;
+
+use vecsh::eval::{Neighbour, SearchMode, Session, Settings, Value};
+use vecsh::index::{OpenOptions, Store};
+use vecsh::progress::Silent;
+
+fn builtin() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = OpenOptions {
+        cache_dir: Some(tmp.path().to_path_buf()),
+        ..Default::default()
+    };
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/glove.6B.50d.50k.txt.gz");
+    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
+    (tmp, store)
+}
+
+fn neighbours(v: Value) -> Vec<Neighbour> {
+    match v {
+        Value::Neighbours { neighbours, .. } => neighbours,
+        other => panic!("expected neighbours, got {other:?}"),
+    }
+}
+
+#[test]
+fn restricted_answers_equal_gensim_restrict_vocab() {
+    let (_t, store) = builtin();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/restrict/gensim-restrict.json");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(cases.len() >= 9);
+    let mut session = Session::new(&store, Settings::default());
+    for case in cases {
+        let line = case["line"].as_str().unwrap();
+        let n = case["restrict"].as_u64().unwrap();
+        session.run_line(&format!(":restrict {n}")).unwrap();
+        let got = neighbours(session.run_line(line).unwrap());
+        let want = case["neighbours"].as_array().unwrap();
+        let got_words: Vec<&str> = got.iter().map(|n| n.word.as_str()).collect();
+        let want_words: Vec<&str> = want.iter().map(|p| p[0].as_str().unwrap()).collect();
+        assert_eq!(got_words, want_words, "{line} restricted to {n}");
+        for (g, w) in got.iter().zip(want) {
+            let w = w[1].as_f64().unwrap() as f32;
+            assert!(
+                (g.score - w).abs() < 1e-4,
+                "{line} ({n}): {} {} vs {w}",
+                g.word,
+                g.score
+            );
+        }
+        // Every answer is among the first n words.
+        for g in &got {
+            assert!(
+                (store.id(&g.word).unwrap() as u64) < n,
+                "{line}: {}",
+                g.word
+            );
+        }
+    }
+}
+
+#[test]
+fn restrict_command_and_off() {
+    let (_t, store) = builtin();
+    let mut s = Session::new(&store, Settings::default());
+    let setting = |v: Value| match v {
+        Value::Setting { name, value } => (name, value),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(setting(s.run_line(":restrict").unwrap()).1, "off");
+    assert_eq!(setting(s.run_line(":restrict 300").unwrap()).1, "300");
+    assert_eq!(s.settings.restrict, Some(300));
+    let restricted = neighbours(s.run_line("king - man + woman").unwrap());
+    assert!(restricted.iter().all(|n| store.id(&n.word).unwrap() < 300));
+    assert_eq!(setting(s.run_line(":restrict off").unwrap()).1, "off");
+    assert_eq!(
+        neighbours(s.run_line("king - man + woman").unwrap())[0].word,
+        "queen"
+    );
+    s.run_line(":restrict 0").unwrap();
+    assert_eq!(s.settings.restrict, None);
+    // More than the vocabulary is all of it.
+    s.run_line(":restrict 10000000").unwrap();
+    assert_eq!(
+        neighbours(s.run_line("king - man + woman").unwrap())[0].word,
+        "queen"
+    );
+    let err = s.run_line(":restrict many").unwrap_err();
+    assert!(
+        err.message.contains("expected a number of words or off"),
+        "{err:?}"
+    );
+    assert_eq!(err.span.map(|sp| (sp.start, sp.end)), Some((10, 14)));
+}
+
+#[test]
+fn a_small_restriction_under_approx_scans_exactly() {
+    let (_t, store) = builtin();
+    let settings = Settings {
+        mode: SearchMode::Approx,
+        restrict: Some(1000),
+        ..Settings::default()
+    };
+    let mut s = Session::new(&store, settings);
+    // No forest exists; a restricted search does not want one, so there is no fallback note.
+    match s.run_line("king").unwrap() {
+        Value::Neighbours {
+            note,
+            search,
+            neighbours,
+            ..
+        } => {
+            assert_eq!(note, None);
+            assert_eq!(search, vecsh::eval::SearchUsed::Exact);
+            assert_eq!(neighbours[0].word, "ii");
+        }
+        other => panic!("{other:?}"),
+    }
+}
