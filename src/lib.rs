@@ -8,6 +8,7 @@ pub mod ast;
 pub mod cli;
 pub mod embedded;
 pub mod eval;
+pub mod fasttext;
 pub mod index;
 pub mod loader;
 pub mod parse;

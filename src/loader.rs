@@ -31,9 +31,6 @@ const MAX_BINARY_WORD: usize = 64 << 10;
 /// Headers announcing more dimensions than this are corrupt, not ambitious.
 const MAX_DIMS: u64 = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-/// fastText's own `.bin` model format (int32 793712314, little-endian), which holds
-/// subword tables rather than a plain vocabulary.
-const FASTTEXT_MAGIC: &[u8] = b"\xBA\x16\x4F\x2F";
 
 // ---------------------------------------------------------------------------------------
 // Public API
@@ -44,6 +41,8 @@ pub enum Format {
     Glove,
     Word2VecText,
     Word2VecBinary,
+    /// fastText's native model (`.bin`), with its character n-gram table.
+    FastTextBin,
 }
 
 impl fmt::Display for Format {
@@ -52,12 +51,13 @@ impl fmt::Display for Format {
             Format::Glove => "GloVe text",
             Format::Word2VecText => "word2vec text",
             Format::Word2VecBinary => "word2vec binary",
+            Format::FastTextBin => "fastText model",
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin or word2vec-binary)")]
+#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary or fasttext-bin)")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -68,6 +68,7 @@ impl std::str::FromStr for Format {
             "glove" => Ok(Format::Glove),
             "w2v-text" | "word2vec-text" | "fasttext" => Ok(Format::Word2VecText),
             "w2v-bin" | "word2vec-binary" => Ok(Format::Word2VecBinary),
+            "fasttext-bin" | "ft-bin" => Ok(Format::FastTextBin),
             _ => Err(UnknownFormat(s.to_owned())),
         }
     }
@@ -107,6 +108,26 @@ pub struct LoadReport {
     pub lossy_words: usize,
     /// (count, dims) from a header line, if any.
     pub header: Option<(u64, u64)>,
+    /// The model's character n-gram table, for models that have one (fastText).
+    pub subwords: Option<Subwords>,
+}
+
+/// How a model builds vectors for unknown words from their character n-grams.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subwords {
+    /// What the model is, e.g. "fastText skipgram (version 12)".
+    pub model: String,
+    pub minn: usize,
+    pub maxn: usize,
+    pub buckets: usize,
+}
+
+/// Consecutive rows of the n-gram (bucket) matrix, raw as in the file; the first batch
+/// starts at bucket 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubwordBatch {
+    pub first: usize,
+    pub vectors: Vec<f32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,8 +178,10 @@ impl fmt::Display for Location {
 pub enum Problem {
     #[error("empty file: no rows")]
     Empty,
-    #[error("this is a fastText model (.bin), not word vectors; load the .vec file instead")]
+    #[error("this is a gzipped fastText model (.bin): decompress it first (gunzip), or load the .vec file")]
     FastTextModel,
+    #[error("{0}")]
+    FastText(crate::fasttext::Problem),
     #[error("empty: the header announces {count} rows but none follow")]
     HeaderOnly { count: u64 },
     #[error("malformed header '{line}': expected two integers, 'count dims'")]
@@ -221,6 +244,18 @@ pub fn load(
     on_progress: &(dyn Fn(u64, u64) + Sync),
     sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
+    load_with_subwords(path, opts, on_progress, sink, &mut |_| Ok(()))
+}
+
+/// [`load`], also handing the n-gram matrix of models that have one to `subword_sink`
+/// (before the word rows).
+pub fn load_with_subwords(
+    path: &Path,
+    opts: &LoadOptions,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
+    subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
+) -> Result<LoadReport, LoadError> {
     let label = path.display().to_string();
     let io_err = |source| LoadError::Io {
         file: label.clone(),
@@ -228,11 +263,28 @@ pub fn load(
     };
     let mut file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
-    let mut magic = [0u8; 4];
+    let mut magic = [0u8; 64];
     let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let magic = &magic[..n];
 
-    let compression = sniff(&magic[..n]);
+    let compression = sniff(magic);
+    let model_format = match opts.format {
+        None | Some(Format::FastTextBin) if crate::fasttext::sniff(magic).is_some() => {
+            Some(Format::FastTextBin)
+        }
+        _ => None,
+    };
+    if model_format.is_some() && matches!(compression, Compression::None) {
+        if opts.member.is_some() {
+            return Err(LoadError::Archive {
+                file: label,
+                message: "--member was given, but this is not a zip archive".to_owned(),
+            });
+        }
+        let mut rows = Rows::new(sink, opts.limit);
+        return load_fasttext(&file, len, &label, on_progress, &mut rows, subword_sink);
+    }
     if opts.member.is_some() && !matches!(compression, Compression::Zip) {
         // Silently ignoring it would hide a mix-up of files.
         return Err(LoadError::Archive {
@@ -272,6 +324,123 @@ pub fn load(
         duplicates: rows.duplicates,
         lossy_words: rows.lossy,
         header: layout.header,
+        subwords: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Model files: fastText .bin
+// ---------------------------------------------------------------------------------------
+
+fn map_file(file: &File, label: &str) -> Result<memmap2::Mmap, LoadError> {
+    // SAFETY: as in `load_mapped`: read-only, private to this call.
+    unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
+        file: label.to_owned(),
+        source,
+    })
+}
+
+/// fastText's `.bin`: the n-gram rows go to `subword_sink`, then each dictionary word with
+/// the vector fastText writes to its `.vec` (the word row averaged with its n-gram rows).
+fn load_fasttext(
+    file: &File,
+    len: u64,
+    label: &str,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    rows: &mut Rows,
+    subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
+) -> Result<LoadReport, LoadError> {
+    let map = map_file(file, label)?;
+    let model = crate::fasttext::parse(&map).map_err(|e| LoadError::Data {
+        location: Location::Offset {
+            file: label.to_owned(),
+            offset: e.offset,
+        },
+        problem: Problem::FastText(e.problem),
+    })?;
+    let dims = model.dims();
+    let total_rows = (model.words.len() + model.buckets()).max(1) as u64;
+    let progress = |done: usize| on_progress(done as u64 * len / total_rows, len);
+
+    let mut first = 0;
+    while first < model.buckets() {
+        let count = BINARY_BATCH.min(model.buckets() - first);
+        let vectors = model.ngram_rows(first, count);
+        if let Some(i) = vectors.iter().position(|v| !v.is_finite()) {
+            return Err(LoadError::Data {
+                location: Location::File {
+                    file: label.to_owned(),
+                },
+                problem: Problem::FastText(crate::fasttext::Problem::Dictionary(format!(
+                    "n-gram row {} has a value that is not finite ({})",
+                    first + i / dims,
+                    vectors[i]
+                ))),
+            });
+        }
+        subword_sink(SubwordBatch { first, vectors }).map_err(LoadError::Sink)?;
+        first += count;
+        progress(first);
+    }
+
+    let mut start = 0;
+    while start < model.words.len() && !rows.full() {
+        let end = model.words.len().min(start + BINARY_BATCH.min(rows.room()));
+        let mut vectors = vec![0f32; (end - start) * dims];
+        vectors
+            .par_chunks_mut(dims)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (i, out)| {
+                model.word_vector(start + i, out, scratch)
+            });
+        let mut words = Vec::with_capacity(end - start);
+        let mut hashes = Vec::with_capacity(end - start);
+        let mut lossy = Vec::new();
+        for (i, bytes) in model.words[start..end].iter().enumerate() {
+            let (word, was_lossy) = decode_word(bytes);
+            if was_lossy {
+                lossy.push(i);
+            }
+            if let Some(j) = vectors[i * dims..(i + 1) * dims]
+                .iter()
+                .position(|v| !v.is_finite())
+            {
+                return Err(LoadError::Data {
+                    location: Location::File {
+                        file: label.to_owned(),
+                    },
+                    problem: Problem::BinaryNotFinite {
+                        word: show(bytes),
+                        row: (start + i + 1) as u64,
+                        index: j + 1,
+                        dims,
+                        value: vectors[i * dims + j],
+                    },
+                });
+            }
+            hashes.push(word_hash(word.as_bytes()));
+            words.push(word);
+        }
+        rows.push(words, vectors, &hashes, &lossy, dims)?;
+        progress(model.buckets() + end);
+        start = end;
+    }
+    let args = &model.args;
+    Ok(LoadReport {
+        format: Format::FastTextBin,
+        compression: "none",
+        member: None,
+        dims,
+        words: rows.kept,
+        duplicates: rows.duplicates,
+        lossy_words: rows.lossy,
+        header: None,
+        subwords: Some(Subwords {
+            model: format!("fastText {} ({})", args.model_name(), model.layout),
+            minn: args.minn as usize,
+            maxn: args.maxn as usize,
+            buckets: model.buckets(),
+        }),
     })
 }
 
@@ -487,8 +656,15 @@ struct Layout {
 /// Works out format, header and dimensions from the start of the stream. `head` must hold
 /// at least the first line and, after a header, the first row's word plus its vector.
 fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> {
-    if head.starts_with(FASTTEXT_MAGIC) {
+    // Plain model files never get here (`load` reads them); compressed ones do.
+    if crate::fasttext::sniff(head).is_some() {
         return Err((At::File, Problem::FastTextModel));
+    }
+    if forced == Some(Format::FastTextBin) {
+        return Err((
+            At::File,
+            Problem::FastText(crate::fasttext::Problem::NotFastText),
+        ));
     }
     let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
     let (first, next) = line_at(head, bom);

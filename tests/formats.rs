@@ -1,0 +1,244 @@
+//! fastText models, gensim saved vectors and pickles: read as gensim 4.4 reads them.
+//! Fixtures and gensim's answers come from tests/fixtures/formats/generate.py.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use vecsh::loader::{self, Format, LoadOptions, LoadReport};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/formats")
+        .join(name)
+}
+
+fn expected(name: &str) -> serde_json::Value {
+    let path = fixture(&format!("expected/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+struct Loaded {
+    report: LoadReport,
+    words: Vec<String>,
+    vectors: Vec<f32>,
+    ngrams: Vec<f32>,
+}
+
+fn load(path: &Path) -> Result<Loaded, loader::LoadError> {
+    let mut words = Vec::new();
+    let mut vectors = Vec::new();
+    let mut ngrams = Vec::new();
+    let report = loader::load_with_subwords(
+        path,
+        &LoadOptions::default(),
+        &|_, _| {},
+        &mut |batch| {
+            words.extend(batch.words);
+            vectors.extend(batch.vectors);
+            Ok(())
+        },
+        &mut |batch| {
+            // Batches arrive in order, without gaps.
+            assert!(batch.first == 0 || !ngrams.is_empty());
+            ngrams.extend(batch.vectors);
+            Ok(())
+        },
+    )?;
+    Ok(Loaded {
+        report,
+        words,
+        vectors,
+        ngrams,
+    })
+}
+
+fn err(path: &Path) -> String {
+    match load(path) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5, "{what}[{i}]: {g} vs gensim {w}");
+    }
+}
+
+/// Every checked word's vector equals gensim's `load_facebook_vectors(path)[word]`.
+fn vocabulary_matches_gensim(name: &str) -> Loaded {
+    let want = expected(name);
+    let loaded = load(&fixture(name)).unwrap();
+    let words: Vec<String> = want["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(loaded.words, words, "{name}: vocabulary in file order");
+    let dims = want["dims"].as_u64().unwrap() as usize;
+    assert_eq!(loaded.report.dims, dims);
+    let index: HashMap<&str, usize> = loaded
+        .words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), i))
+        .collect();
+    for (word, vector) in want["vectors"].as_object().unwrap() {
+        let i = index[word.as_str()];
+        assert_close(
+            &loaded.vectors[i * dims..(i + 1) * dims],
+            &floats(vector),
+            &format!("{name}: {word}"),
+        );
+    }
+    let sub = loaded.report.subwords.clone().unwrap();
+    assert_eq!(sub.minn as u64, want["minn"].as_u64().unwrap());
+    assert_eq!(sub.maxn as u64, want["maxn"].as_u64().unwrap());
+    assert_eq!(sub.buckets as u64, want["buckets"].as_u64().unwrap());
+    assert_eq!(loaded.ngrams.len(), sub.buckets * dims);
+    assert_eq!(loaded.report.format, Format::FastTextBin);
+    loaded
+}
+
+#[test]
+fn fasttext_current_layout_version_12_cbow() {
+    let loaded = vocabulary_matches_gensim("toy-model.bin");
+    assert_eq!(
+        loaded.report.subwords.unwrap().model,
+        "fastText cbow (version 12)"
+    );
+}
+
+#[test]
+fn fasttext_version_11_skipgram() {
+    let loaded = vocabulary_matches_gensim("lee_fasttext_new.bin");
+    assert_eq!(
+        loaded.report.subwords.unwrap().model,
+        "fastText skipgram (version 11)"
+    );
+}
+
+#[test]
+fn fasttext_pre_2017_layout_with_non_ascii_words() {
+    let loaded = vocabulary_matches_gensim("non_ascii_fasttext.bin");
+    assert_eq!(
+        loaded.report.subwords.unwrap().model,
+        "fastText skipgram (pre-2017 layout)"
+    );
+}
+
+#[test]
+fn fasttext_written_by_gensim_cbow_and_without_ngrams() {
+    vocabulary_matches_gensim("small_cbow.bin");
+    let loaded = vocabulary_matches_gensim("small_maxn0.bin");
+    assert_eq!(loaded.report.subwords.unwrap().buckets, 0);
+}
+
+#[test]
+fn fasttext_words_that_are_not_utf8_are_kept_lossily() {
+    let loaded = load(&fixture("cp852_fasttext.bin")).unwrap();
+    // Lossy decoding can make two words equal; as for every format the first is kept.
+    assert_eq!(loaded.report.words + loaded.report.duplicates, 171);
+    assert!(loaded.report.lossy_words > 0);
+}
+
+#[test]
+fn supervised_models_are_refused_clearly() {
+    assert_eq!(
+        err(&fixture("supervised.bin")),
+        format!(
+            "{}: byte offset 64: this is a supervised fastText model (a classifier, 1 labels): it has no word vectors to explore",
+            fixture("supervised.bin").display()
+        )
+    );
+}
+
+#[test]
+fn quantized_models_are_refused_clearly() {
+    // toy-model.bin with the quant_input flag set, as fastText's `quantize` writes it.
+    let mut bytes = std::fs::read(fixture("toy-model.bin")).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let at = quant_flag_offset(&bytes);
+    bytes[at] = 1;
+    let path = dir.path().join("model.ftz");
+    std::fs::write(&path, &bytes).unwrap();
+    let msg = err(&path);
+    assert!(msg.contains("quantized fastText model (.ftz)"), "{msg}");
+    assert!(msg.contains(&format!("byte offset {}", at + 1)), "{msg}");
+}
+
+/// Offset of the byte after the dictionary in a current-layout model without labels.
+fn quant_flag_offset(bytes: &[u8]) -> usize {
+    let size = i32::from_le_bytes(bytes[64..68].try_into().unwrap()) as usize;
+    let mut at = 64 + 12 + 16;
+    for _ in 0..size {
+        at += bytes[at..].iter().position(|&b| b == 0).unwrap() + 1 + 9;
+    }
+    at
+}
+
+#[test]
+fn truncated_models_say_where() {
+    let bytes = std::fs::read(fixture("toy-model.bin")).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("cut.bin");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let msg = err(&path);
+    assert!(msg.contains("file ends inside the input matrix"), "{msg}");
+    std::fs::write(&path, &bytes[..40]).unwrap();
+    let msg = err(&path);
+    assert!(
+        msg.ends_with("byte offset 40: file ends inside the header"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn newer_versions_are_refused_with_the_version() {
+    let mut bytes = std::fs::read(fixture("toy-model.bin")).unwrap();
+    bytes[4..8].copy_from_slice(&13i32.to_le_bytes());
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("new.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(err(&path).ends_with(
+        "byte offset 4: fastText model version 13 is newer than this vecsh reads (up to 12)"
+    ));
+}
+
+#[test]
+fn limit_keeps_the_first_words() {
+    let opts = LoadOptions {
+        limit: Some(5),
+        ..LoadOptions::default()
+    };
+    let mut words = Vec::new();
+    let report = loader::load(&fixture("toy-model.bin"), &opts, &|_, _| {}, &mut |b| {
+        words.extend(b.words);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(report.words, 5);
+    assert_eq!(words, ["the", "of", "and", "in", "as"]);
+}
+
+#[test]
+fn gzipped_models_are_refused_clearly() {
+    use std::io::Write;
+    let bytes = std::fs::read(fixture("non_ascii_fasttext.bin")).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("model.bin.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    assert!(err(&path).ends_with("this is a gzipped fastText model (.bin): decompress it first (gunzip), or load the .vec file"));
+}
