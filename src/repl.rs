@@ -484,7 +484,7 @@ impl<'s> Repl<'s> {
         let cancel = Arc::new(AtomicBool::new(false));
         let trees = index::DEFAULT_TREES;
         let (p, c) = (progress.clone(), cancel.clone());
-        let handle = std::thread::spawn(move || builder.build(trees, p.as_ref(), &c));
+        let handle = std::thread::spawn(move || builder.build_in_background(trees, p.as_ref(), &c));
         self.note("building the approximate-search forest in the background; answers stay exact until it is ready");
         self.forest = Some(ForestJob {
             started: Instant::now(),
