@@ -91,6 +91,14 @@ pub enum ExprKind {
         name_span: Span,
         args: Vec<Expr>,
     },
+    /// `k=10` among a call's arguments: an option of the call (the neighbour count of `plot`),
+    /// not a value. Only the grammar's `option` rule makes one.
+    Option {
+        name: String,
+        name_span: Span,
+        value: f64,
+        text: String,
+    },
     /// `a : b :: c : ?`, meaning `b - a + c`.
     Analogy {
         a: Box<Expr>,
@@ -121,6 +129,7 @@ impl fmt::Display for Expr {
                 }
                 write!(f, ")")
             }
+            ExprKind::Option { name, text, .. } => write!(f, "{name}={text}"),
             ExprKind::Analogy { a, b, c } => write!(f, "({a} : {b} :: {c} : ?)"),
         }
     }

@@ -79,6 +79,31 @@ pub struct Neighbour {
     pub score: f32,
 }
 
+/// What a point on a map stands for; the renderer colours points by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A word typed in the call, or a word of an expression in it.
+    Input,
+    /// An expression or a named result: the point is its normalised vector.
+    Expression,
+    /// A neighbour found for `k=N`.
+    Result,
+}
+
+/// One labelled point of a map, at its projected coordinates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapPoint {
+    pub label: String,
+    pub role: Role,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// Most neighbours one expression may bring onto a map (`k=N`); more would be a cloud of
+/// labels no terminal can show.
+pub const MAP_MAX_K: usize = 50;
+
 /// The result of one line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -101,6 +126,14 @@ pub enum Value {
         query: String,
         word: String,
         scores: Vec<Neighbour>,
+    },
+    /// `plot(...)` and `arrows(...)`: points projected to 2-D (see `projection`), arrows as
+    /// (from, to) indices into `points`, and the share of variance each axis explains.
+    Map {
+        query: String,
+        points: Vec<MapPoint>,
+        arrows: Vec<[usize; 2]>,
+        variance: [f64; 2],
     },
     Bound {
         name: String,
@@ -215,7 +248,7 @@ pub struct Session<'s> {
 }
 
 /// The functions the language knows, for errors and completion.
-pub const FUNCTIONS: [&str; 4] = ["sim", "odd", "mean", "cosmul"];
+pub const FUNCTIONS: [&str; 6] = ["sim", "odd", "mean", "cosmul", "plot", "arrows"];
 /// The `:` commands the evaluator handles (the front-end adds `help` and `quit`).
 pub const COMMANDS: [&str; 8] = [
     "k", "exact", "include", "method", "restrict", "vars", "ast", "let",
@@ -425,6 +458,8 @@ impl<'s> Session<'s> {
         if let ExprKind::Call { name, args, .. } = &expr.kind {
             match name.as_str() {
                 "odd" => return self.odd(args, expr.span, query),
+                "plot" => return self.plot(args, expr.span, query, line),
+                "arrows" => return self.arrows(args, expr.span, query, line),
                 "cosmul" => {
                     let [arg] = args.as_slice() else {
                         return Err(EvalError::at(
@@ -452,22 +487,33 @@ impl<'s> Session<'s> {
     }
 
     fn neighbours(&self, c: &Combination, method: Method, query: String) -> Result<Value> {
+        let (hits, search, note) = self.search(c, method, self.settings.k);
+        Ok(Value::Neighbours {
+            query,
+            method,
+            search,
+            neighbours: self.named(&hits),
+            note,
+        })
+    }
+
+    /// The `k` best words for `c` under the session's settings, which search answered, and a
+    /// note when the requested search could not be used.
+    fn search(
+        &self,
+        c: &Combination,
+        method: Method,
+        k: usize,
+    ) -> (Vec<Hit>, SearchUsed, Option<String>) {
         let exclude = if self.settings.include_inputs {
             Vec::new()
         } else {
             c.input_ids()
         };
-        let k = self.settings.k;
         let limit = self.search_limit();
         if method == Method::Mul {
             let hits = cosmul_top_k(self.store, &c.terms, k, &exclude, limit);
-            return Ok(Value::Neighbours {
-                query,
-                method,
-                search: SearchUsed::Exact,
-                neighbours: self.named(&hits),
-                note: None,
-            });
+            return (hits, SearchUsed::Exact, None);
         }
         let vector = c.unit_f32();
         let q = Query {
@@ -487,15 +533,7 @@ impl<'s> Session<'s> {
         let mut note = None;
         if want_approx {
             match self.store.approx_top_k(&q, self.settings.oversampling) {
-                Ok(Some(hits)) => {
-                    return Ok(Value::Neighbours {
-                        query,
-                        method,
-                        search: SearchUsed::Approx,
-                        neighbours: self.named(&hits),
-                        note: None,
-                    });
-                }
+                Ok(Some(hits)) => return (hits, SearchUsed::Approx, None),
                 Ok(None) => {
                     if self.settings.mode == SearchMode::Approx {
                         note = Some(
@@ -511,14 +549,7 @@ impl<'s> Session<'s> {
                 }
             }
         }
-        let hits = self.store.exact_top_k(&q);
-        Ok(Value::Neighbours {
-            query,
-            method,
-            search: SearchUsed::Exact,
-            neighbours: self.named(&hits),
-            note,
-        })
+        (self.store.exact_top_k(&q), SearchUsed::Exact, note)
     }
 
     /// How many rows a search may look at: every word, or the first `restrict` of them.
@@ -534,6 +565,136 @@ impl<'s> Session<'s> {
                 score: h.score,
             })
             .collect()
+    }
+
+    /// `plot(a, b, ..., k=N)`: each argument is a point (a word is an input; an expression or
+    /// a named result is an expression point, with its words as inputs); `k=N` adds each
+    /// argument's N neighbours under the session's settings (restriction, method, include).
+    fn plot(&mut self, args: &[Expr], span: Span, query: String, line: &str) -> Result<Value> {
+        let mut k = None;
+        let mut exprs = Vec::new();
+        for arg in args {
+            match &arg.kind {
+                ExprKind::Option {
+                    name,
+                    name_span,
+                    value,
+                    text,
+                } => {
+                    if name != "k" {
+                        return Err(EvalError::at(
+                            *name_span,
+                            format!("unknown option '{name}' of plot"),
+                        )
+                        .help("plot knows k=N: each expression's N nearest neighbours"));
+                    }
+                    let n = *value as usize;
+                    if value.fract() != 0.0 || n == 0 || n > MAP_MAX_K {
+                        return Err(EvalError::at(
+                            arg.span,
+                            format!("k={text}: expected a whole number from 1 to {MAP_MAX_K}"),
+                        ));
+                    }
+                    k = Some(n);
+                }
+                _ => exprs.push(arg),
+            }
+        }
+        if exprs.is_empty() {
+            return Err(EvalError::at(
+                span,
+                "plot needs at least one expression, e.g. plot(king, queen, man, woman)",
+            )
+            .help("plot(king - man + woman, k=10) shows an expression with its 10 neighbours"));
+        }
+        let mut map = MapBuilder::default();
+        let mut searched = Vec::new();
+        for arg in exprs {
+            let c = self.map_vector(arg)?;
+            self.add_argument(&mut map, arg, &c, line, true);
+            searched.push(c);
+        }
+        if let Some(k) = k {
+            for c in &searched {
+                let (hits, _, _) = self.search(c, self.settings.method, k);
+                for h in hits {
+                    if let Some(word) = self.store.word(h.id) {
+                        map.add(word, Role::Result, self.unit(h.id));
+                    }
+                }
+            }
+        }
+        Ok(map.finish(query, Vec::new()))
+    }
+
+    /// `arrows(a, b, c, d, ...)`: an arrow from each argument to the next, in pairs (a → b,
+    /// c → d), the offset picture of the word2vec papers.
+    fn arrows(&mut self, args: &[Expr], span: Span, query: String, line: &str) -> Result<Value> {
+        if let Some(option) = args
+            .iter()
+            .find(|a| matches!(a.kind, ExprKind::Option { .. }))
+        {
+            return Err(EvalError::at(option.span, "arrows takes no options")
+                .help("for neighbours, use plot(expression, k=N)"));
+        }
+        if args.len() < 2 || !args.len().is_multiple_of(2) {
+            return Err(EvalError::at(
+                span,
+                format!("arrows takes pairs of expressions, found {}", args.len()),
+            )
+            .help("e.g. arrows(man, king, woman, queen) draws man → king and woman → queen"));
+        }
+        let mut map = MapBuilder::default();
+        let mut ends = Vec::new();
+        for arg in args {
+            let c = self.map_vector(arg)?;
+            ends.push(self.add_argument(&mut map, arg, &c, line, false));
+        }
+        let arrows = ends.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
+        Ok(map.finish(query, arrows))
+    }
+
+    /// Puts one argument of a map on it and returns its point's index. A word (not a named
+    /// result) is an input; anything else an expression point, labelled with its source text,
+    /// and with `with_words` its words as inputs too.
+    fn add_argument(
+        &self,
+        map: &mut MapBuilder,
+        arg: &Expr,
+        c: &Combination,
+        line: &str,
+        with_words: bool,
+    ) -> usize {
+        let is_word = match &arg.kind {
+            ExprKind::Word { text, quoted } => *quoted || !self.vars.contains_key(text),
+            ExprKind::Number { .. } => true,
+            _ => false,
+        };
+        if is_word {
+            return map.add(&source_text_of(arg), Role::Input, c.unit_f32());
+        }
+        let at = map.add(&source_text(line, arg.span), Role::Expression, c.unit_f32());
+        if with_words {
+            for id in c.input_ids() {
+                if let Some(word) = self.store.word(id) {
+                    map.add(word, Role::Input, self.unit(id));
+                }
+            }
+        }
+        at
+    }
+
+    /// An argument of a map: a vector, where a bare number is the word it spells (`15`).
+    fn map_vector(&mut self, arg: &Expr) -> Result<Combination> {
+        let v = self.eval(arg)?;
+        self.as_vector(v, arg)
+    }
+
+    fn unit(&self, id: u32) -> Vec<f32> {
+        self.store
+            .vector(id)
+            .expect("ids from the table have vectors")
+            .into_owned()
     }
 
     /// gensim's doesnt_match: the word whose unit vector is least similar to the mean of all.
@@ -609,6 +770,11 @@ impl<'s> Session<'s> {
                 name_span,
                 args,
             } => self.call(name, *name_span, args, expr.span),
+            ExprKind::Option { name, .. } => Err(EvalError::at(
+                expr.span,
+                format!("'{name}=' is an option of plot(...), not a value"),
+            )
+            .help("e.g. plot(king - man + woman, k=10)")),
         }
     }
 
@@ -693,7 +859,7 @@ impl<'s> Session<'s> {
                         .scaled(1.0 / args.len() as f64),
                 ))
             }
-            "odd" | "cosmul" => Err(EvalError::at(
+            "odd" | "cosmul" | "plot" | "arrows" => Err(EvalError::at(
                 span,
                 format!("{name}(...) can only stand alone on a line"),
             )
@@ -706,7 +872,7 @@ impl<'s> Session<'s> {
                     err = err.help(format!("did you mean '{best}'?"));
                 } else {
                     err = err.help(
-                        "functions: sim(a, b), odd(a, b, c, ...), mean(a, b, ...), cosmul(expr)",
+                        "functions: sim(a, b), odd(a, b, c, ...), mean(a, b, ...), cosmul(expr), plot(a, b, ..., k=N), arrows(a, b, c, d, ...)",
                     );
                 }
                 Err(err)
@@ -757,6 +923,42 @@ impl<'s> Session<'s> {
         match closest_words(self.store, &lower, names).as_slice() {
             [] => err,
             found => err.help(format!("did you mean {}?", alternatives(found))),
+        }
+    }
+}
+
+/// The points of a map as they are added: one per label (the first role given wins, so a word
+/// typed as an input stays an input when it is also found as a neighbour).
+#[derive(Default)]
+struct MapBuilder {
+    labels: Vec<(String, Role)>,
+    vectors: Vec<Vec<f32>>,
+}
+
+impl MapBuilder {
+    fn add(&mut self, label: &str, role: Role, vector: Vec<f32>) -> usize {
+        if let Some(i) = self.labels.iter().position(|(l, _)| l == label) {
+            return i;
+        }
+        self.labels.push((label.to_string(), role));
+        self.vectors.push(vector);
+        self.labels.len() - 1
+    }
+
+    fn finish(self, query: String, arrows: Vec<[usize; 2]>) -> Value {
+        let refs: Vec<&[f32]> = self.vectors.iter().map(|v| v.as_slice()).collect();
+        let projection = crate::projection::pca_2d(&refs);
+        let points = self
+            .labels
+            .into_iter()
+            .zip(&projection.coords)
+            .map(|((label, role), &[x, y])| MapPoint { label, role, x, y })
+            .collect();
+        Value::Map {
+            query,
+            points,
+            arrows,
+            variance: projection.variance,
         }
     }
 }

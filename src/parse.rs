@@ -35,6 +35,10 @@
 //! `sim(a, b)`, `mean ( a )`, `mean()` → [`ExprKind::Call`] with any name and any number of
 //! arguments (the evaluator checks them). Arguments are full expressions, analogies included,
 //! separated by `,`; the word `,` must be quoted: `","`. Note `king (x)` is a call too.
+//! An argument may also be an *option* `name=number` → [`ExprKind::Option`]
+//! (`plot(paris, k=10)`: the neighbour count of a map). A bare number in a call is the word
+//! it spells (`15` is a GloVe word), and `=` is no word character, so `k=10` can't be mistaken
+//! for a word; `k=` must be followed by a number and then `,` or `)`.
 //!
 //! **Numbers**: ASCII digits with an optional fraction and exponent: `2`, `0.5`, `.5`, `1e-3`,
 //! `2.5E+10` → [`ExprKind::Number`] keeping the source `text`, but only when the token ends
@@ -151,6 +155,8 @@ const MAX_NESTING: usize = 64;
 /// How many tokens a statement may have (trees as deep as that are walked recursively).
 const MAX_TOKENS: usize = 4096;
 
+const OPTION_HELP: &str =
+    "an option is a name, '=' and a number among a call's arguments, e.g. plot(paris, k=10)";
 const ANALOGY_HELP: &str = "an analogy reads a : b :: c : ?, e.g. man : king :: woman : ?";
 const LET_HELP: &str =
     "write 'let name = expression'; to look up the word 'let' itself, quote it: \"let\"";
@@ -609,6 +615,52 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                             unescape(line, t.span)?;
                         }
                         let next = toks.get(k + 1);
+                        // `name=number` opens a call's argument: an option (`plot(x, k=10)`).
+                        let starts_argument =
+                            top.call.is_some() && top.negs == 0 && top.start == Some(t.span.start);
+                        if starts_argument
+                            && t.kind == Tk::Word
+                            && is_ident(t.text)
+                            && next.is_some_and(|n| n.kind == Tk::Eq)
+                        {
+                            let option = || format!("{}=", t.text);
+                            match toks.get(k + 2) {
+                                Some(n) if n.kind == Tk::Number => {}
+                                None if partial => return Ok(()),
+                                found => {
+                                    let span = found.map_or(end_span(line), |f| f.span);
+                                    return Err(ParseError::new(
+                                        format!("expected a number after '{}'", option()),
+                                        span,
+                                    )
+                                    .help(OPTION_HELP));
+                                }
+                            }
+                            match toks.get(k + 3) {
+                                None
+                                | Some(Tok {
+                                    kind: Tk::Comma | Tk::RParen,
+                                    ..
+                                }) => {}
+                                Some(f) => {
+                                    let name = top.call.unwrap_or_default();
+                                    return Err(ParseError::new(
+                                        format!(
+                                            "expected ',' or ')' after '{}{}' in the arguments of {name}",
+                                            option(),
+                                            toks[k + 2].text
+                                        ),
+                                        f.span,
+                                    )
+                                    .help(OPTION_HELP));
+                                }
+                            }
+                            expect_operand = false;
+                            last_operand_start = t.span.start;
+                            prev = Some(&toks[k + 2]);
+                            k += 3;
+                            continue;
+                        }
                         if t.kind == Tk::Word && is_ident(t.text) {
                             if let Some(open) = next.filter(|n| n.kind == Tk::LParen) {
                                 nesting += 1;
@@ -966,7 +1018,12 @@ fn build_primary(pair: Pair<'_, Rule>) -> Result<Built, ParseError> {
             let mut parts = pair.into_inner();
             let name = parts.next().expect("a name");
             let args = parts
-                .map(|p| build_expr(p).map(|b| b.expr))
+                .map(|p| {
+                    if p.as_rule() == Rule::option {
+                        return Ok(build_option(p));
+                    }
+                    build_expr(p).map(|b| b.expr)
+                })
                 .collect::<Result<_, _>>()?;
             ExprKind::Call {
                 name: name.as_str().to_string(),
@@ -977,6 +1034,26 @@ fn build_primary(pair: Pair<'_, Rule>) -> Result<Built, ParseError> {
         rule => unreachable!("not a primary: {rule:?}"),
     };
     Ok(Built::new(kind, span))
+}
+
+/// `k=10` in a call's arguments.
+fn build_option(pair: Pair<'_, Rule>) -> Expr {
+    let span = span_of(&pair);
+    let mut parts = pair.into_inner();
+    let name = parts.next().expect("an option's name");
+    let number = parts.next().expect("an option's number");
+    Expr {
+        kind: ExprKind::Option {
+            name: name.as_str().to_string(),
+            name_span: span_of(&name),
+            value: number
+                .as_str()
+                .parse()
+                .expect("the grammar only accepts valid numbers"),
+            text: number.as_str().to_string(),
+        },
+        span,
+    }
 }
 
 #[cfg(test)]
@@ -1024,13 +1101,19 @@ mod tests {
                 out.push(")");
             }
             5 => {
-                out.push(["sim", "mean", "let"][rng.below(3)]);
+                out.push(["sim", "mean", "let", "plot"][rng.below(4)]);
                 out.push("(");
                 for i in 0..rng.below(3) {
                     if i > 0 {
                         out.push(",");
                     }
-                    gen_expr(rng, depth - 1, out);
+                    if rng.below(4) == 0 {
+                        // an option, sometimes with a wrong value
+                        out.extend(["k", "="]);
+                        out.push(["10", "2", "king", "-"][rng.below(4)]);
+                    } else {
+                        gen_expr(rng, depth - 1, out);
+                    }
                 }
                 out.push(")");
             }

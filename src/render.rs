@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::eval::{EvalError, Neighbour, SearchUsed, Value};
+
+pub mod map;
+pub mod svg;
 use crate::protocols::{method_label, Protocol, Report};
 
 #[derive(Debug, Clone)]
@@ -82,6 +85,12 @@ impl Renderer {
             Value::Setting { name, value } => {
                 format!("{} = {}", self.paint(name, Style::new().cyan()), value)
             }
+            Value::Map {
+                points,
+                arrows,
+                variance,
+                ..
+            } => self.map(points, arrows, *variance),
             Value::Ast { text } => text.clone(),
             Value::Vars { vars } => {
                 if vars.is_empty() {

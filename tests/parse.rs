@@ -34,6 +34,7 @@ fn sexp(e: &Expr) -> String {
             }
             format!("{out}){at}")
         }
+        ExprKind::Option { name, text, .. } => format!("opt:{name}={text}{at}"),
         ExprKind::Analogy { a, b, c } => {
             format!("(analogy {} {} {}){at}", sexp(a), sexp(b), sexp(c))
         }
@@ -153,6 +154,14 @@ fn strip(e: &Expr) -> Expr {
             name_span: Span::default(),
             args: args.iter().map(strip).collect(),
         },
+        ExprKind::Option {
+            name, value, text, ..
+        } => ExprKind::Option {
+            name: name.clone(),
+            name_span: Span::default(),
+            value: *value,
+            text: text.clone(),
+        },
         ExprKind::Analogy { a, b, c } => ExprKind::Analogy {
             a: Box::new(strip(a)),
             b: Box::new(strip(b)),
@@ -191,6 +200,17 @@ fn check_spans(line: &str, e: &Expr) {
             );
         }
         ExprKind::Number { text: t, .. } => assert_eq!(text(line, s), t),
+        ExprKind::Option {
+            name,
+            name_span,
+            text: t,
+            ..
+        } => {
+            assert_eq!(text(line, *name_span), name);
+            assert!(
+                text(line, s).starts_with(name.as_str()) && text(line, s).ends_with(t.as_str())
+            );
+        }
         ExprKind::Neg(x) => {
             assert!(text(line, s).starts_with('-'));
             assert!(text(line, s).ends_with(text(line, x.span)) || text(line, s).ends_with(')'));

@@ -1,0 +1,252 @@
+//! Word maps as SVG pictures (the svg crate builds the document; no fonts are needed since
+//! the text is left to whatever draws the SVG): the same points as the terminal map, with
+//! labels, arrows, axes carrying the variance shares, and the input as the title.
+//!
+//! Like the terminal map, both axes share one scale, so distances in the picture are
+//! distances in the projection. Pure: returns the document as a string.
+
+use svg::node::element::{
+    Circle, Definitions, Group, Line, Marker, Path, Rectangle, Text as TextElement,
+};
+use svg::Document;
+
+use super::map::{percent, role_name};
+use crate::eval::{MapPoint, Role};
+// Text from a file goes through `escape`: controls become visible escapes (XML 1.0 forbids
+// most of them); the svg crate escapes `&`, `<` and `>`.
+use crate::text::escape;
+
+const WIDTH: f64 = 800.0;
+const HEIGHT: f64 = 600.0;
+/// Plot area inside the picture: left, top, right, bottom.
+const AREA: (f64, f64, f64, f64) = (70.0, 60.0, 770.0, 540.0);
+
+fn colour(role: Role) -> &'static str {
+    match role {
+        Role::Input => "#1f77b4",
+        Role::Expression => "#9467bd",
+        Role::Result => "#2ca02c",
+    }
+}
+
+/// The SVG document for one map.
+pub fn map_svg(
+    title: &str,
+    points: &[MapPoint],
+    arrows: &[[usize; 2]],
+    variance: [f64; 2],
+) -> String {
+    let (left, top, right, bottom) = AREA;
+    let lo = |f: fn(&MapPoint) -> f64| points.iter().map(f).fold(f64::INFINITY, f64::min);
+    let hi = |f: fn(&MapPoint) -> f64| points.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+    let (xmin, xmax, ymin, ymax) = if points.is_empty() {
+        (-1.0, 1.0, -1.0, 1.0)
+    } else {
+        (lo(|p| p.x), hi(|p| p.x), lo(|p| p.y), hi(|p| p.y))
+    };
+    // A margin of 8% of the larger range around the points; one scale for both axes.
+    let span = (xmax - xmin).max(ymax - ymin).max(1e-9);
+    let pad = span * 0.08;
+    let (xmin, xmax, ymin, ymax) = (xmin - pad, xmax + pad, ymin - pad, ymax + pad);
+    let scale = ((right - left) / (xmax - xmin)).min((bottom - top) / (ymax - ymin));
+    let cx = (left + right) / 2.0 - (xmin + xmax) / 2.0 * scale;
+    let cy = (top + bottom) / 2.0 + (ymin + ymax) / 2.0 * scale;
+    let sx = |x: f64| cx + x * scale;
+    let sy = |y: f64| cy - y * scale;
+
+    let arrow_head = Marker::new()
+        .set("id", "head")
+        .set("viewBox", "0 0 10 10")
+        .set("refX", 9)
+        .set("refY", 5)
+        .set("markerWidth", 7)
+        .set("markerHeight", 7)
+        .set("orient", "auto-start-reverse")
+        .add(
+            Path::new()
+                .set("d", "M 0 0 L 10 5 L 0 10 z")
+                .set("fill", "#555"),
+        );
+    let mut doc = Document::new()
+        .set("xmlns", "http://www.w3.org/2000/svg")
+        .set("width", WIDTH)
+        .set("height", HEIGHT)
+        .set("viewBox", (0, 0, WIDTH, HEIGHT))
+        .set("font-family", "sans-serif")
+        .add(Definitions::new().add(arrow_head))
+        .add(
+            Rectangle::new()
+                .set("width", WIDTH)
+                .set("height", HEIGHT)
+                .set("fill", "white"),
+        )
+        .add(
+            TextElement::new(escape(title).into_owned())
+                .set("class", "title")
+                .set("x", WIDTH / 2.0)
+                .set("y", 32)
+                .set("text-anchor", "middle")
+                .set("font-size", 18),
+        );
+
+    // Axes: the frame, the lines through the origin, and the variance shares.
+    let mut axes = Group::new().set("class", "axes");
+    axes = axes.add(
+        Rectangle::new()
+            .set("x", left)
+            .set("y", top)
+            .set("width", right - left)
+            .set("height", bottom - top)
+            .set("fill", "none")
+            .set("stroke", "#999"),
+    );
+    if (xmin..=xmax).contains(&0.0) {
+        axes = axes.add(dashed(sx(0.0), top, sx(0.0), bottom));
+    }
+    if (ymin..=ymax).contains(&0.0) {
+        axes = axes.add(dashed(left, sy(0.0), right, sy(0.0)));
+    }
+    for (value, x, y, anchor) in ticks(xmin, xmax)
+        .into_iter()
+        .map(|v| (v, sx(v), bottom + 18.0, "middle"))
+        .chain(
+            ticks(ymin, ymax)
+                .into_iter()
+                .map(|v| (v, left - 6.0, sy(v) + 4.0, "end")),
+        )
+    {
+        axes = axes.add(
+            TextElement::new(format!("{value:.2}"))
+                .set("class", "tick")
+                .set("x", x)
+                .set("y", y)
+                .set("text-anchor", anchor)
+                .set("font-size", 11)
+                .set("fill", "#666"),
+        );
+    }
+    axes = axes
+        .add(
+            TextElement::new(format!("PC1 · {} of the variance", percent(variance[0])))
+                .set("class", "axis-x")
+                .set("x", (left + right) / 2.0)
+                .set("y", bottom + 42.0)
+                .set("text-anchor", "middle")
+                .set("font-size", 13),
+        )
+        .add(
+            TextElement::new(format!("PC2 · {} of the variance", percent(variance[1])))
+                .set("class", "axis-y")
+                .set("x", 0)
+                .set("y", 0)
+                .set(
+                    "transform",
+                    format!("translate(22 {}) rotate(-90)", (top + bottom) / 2.0),
+                )
+                .set("text-anchor", "middle")
+                .set("font-size", 13),
+        );
+    doc = doc.add(axes);
+
+    let mut lines = Group::new()
+        .set("class", "arrows")
+        .set("stroke", "#555")
+        .set("stroke-width", 1.5);
+    for &[from, to] in arrows {
+        let (a, b) = (&points[from], &points[to]);
+        let (x1, y1, x2, y2) = (sx(a.x), sy(a.y), sx(b.x), sy(b.y));
+        let len = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt().max(1e-9);
+        // Stop short of the points so the head stays visible.
+        let (ux, uy) = ((x2 - x1) / len * 7.0, (y2 - y1) / len * 7.0);
+        lines = lines.add(
+            Line::new()
+                .set("x1", x1 + ux)
+                .set("y1", y1 + uy)
+                .set("x2", x2 - ux)
+                .set("y2", y2 - uy)
+                .set("marker-end", "url(#head)"),
+        );
+    }
+    doc = doc.add(lines);
+
+    let mut dots = Group::new().set("class", "points");
+    for p in points {
+        let (x, y) = (sx(p.x), sy(p.y));
+        dots = dots.add(
+            Group::new()
+                .set("class", role_name(p.role))
+                .add(
+                    Circle::new()
+                        .set("cx", x)
+                        .set("cy", y)
+                        .set("r", 4.5)
+                        .set("fill", colour(p.role)),
+                )
+                .add(
+                    TextElement::new(escape(&p.label).into_owned())
+                        .set("class", "label")
+                        .set("x", x + 7.0)
+                        .set("y", y + 4.5)
+                        .set("font-size", 14)
+                        .set("fill", colour(p.role)),
+                ),
+        );
+    }
+    doc = doc.add(dots);
+
+    // The colour key, for the roles present.
+    let mut key = Group::new().set("class", "key").set("font-size", 12);
+    let roles = [Role::Input, Role::Expression, Role::Result]
+        .into_iter()
+        .filter(|r| points.iter().any(|p| p.role == *r));
+    for (i, role) in roles.enumerate() {
+        let x = left + 8.0 + i as f64 * 100.0;
+        key = key
+            .add(
+                Circle::new()
+                    .set("cx", x)
+                    .set("cy", top + 12.0)
+                    .set("r", 4.5)
+                    .set("fill", colour(role)),
+            )
+            .add(
+                TextElement::new(role_name(role))
+                    .set("x", x + 8.0)
+                    .set("y", top + 16.0),
+            );
+    }
+    doc = doc.add(key);
+    doc.to_string()
+}
+
+fn dashed(x1: f64, y1: f64, x2: f64, y2: f64) -> Line {
+    Line::new()
+        .set("x1", x1)
+        .set("y1", y1)
+        .set("x2", x2)
+        .set("y2", y2)
+        .set("stroke", "#ccc")
+        .set("stroke-dasharray", "4 4")
+}
+
+/// About five round tick values inside `lo..=hi`.
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let raw = (hi - lo) / 5.0;
+    if raw <= 0.0 || !raw.is_finite() {
+        return Vec::new();
+    }
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let mut v = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while v <= hi + 1e-12 {
+        // -0.00 reads oddly
+        out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
+        v += step;
+    }
+    out
+}

@@ -1,0 +1,350 @@
+//! Word maps: `plot(...)` and `arrows(...)` on the built-in vocabulary, drawn in the terminal
+//! (snapshots at a fixed width without colour, plus layout assertions that do not depend on
+//! accepting a snapshot) and as SVG (parsed as XML).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use vecsh::eval::{MapPoint, Role, Session, Settings, Value};
+use vecsh::index::{OpenOptions, Store};
+use vecsh::progress::Silent;
+use vecsh::render::map::{layout, Layout};
+use vecsh::render::Renderer;
+
+fn builtin() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = OpenOptions {
+        cache_dir: Some(tmp.path().to_path_buf()),
+        ..Default::default()
+    };
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/glove.6B.50d.50k.txt.gz");
+    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
+    (tmp, store)
+}
+
+struct Map {
+    points: Vec<MapPoint>,
+    arrows: Vec<[usize; 2]>,
+    variance: [f64; 2],
+}
+
+fn map(session: &mut Session, line: &str) -> Map {
+    match session.run_line(line).unwrap() {
+        Value::Map {
+            points,
+            arrows,
+            variance,
+            ..
+        } => Map {
+            points,
+            arrows,
+            variance,
+        },
+        other => panic!("{line}: expected a map, got {other:?}"),
+    }
+}
+
+/// The promises of the layout, whatever the picture looks like.
+fn check_layout(lay: &Layout, points: &[MapPoint], line: &str) {
+    assert_eq!(lay.dots.len(), points.len());
+    // Every point inside the canvas.
+    for (i, &(x, y)) in lay.dots.iter().enumerate() {
+        assert!(
+            (x as usize) < lay.cols * 2 && (y as usize) < lay.rows * 4,
+            "{line}: point {} at {x},{y} outside {}x{}",
+            points[i].label,
+            lay.cols,
+            lay.rows
+        );
+    }
+    let point_cells: HashSet<(usize, usize)> = (0..points.len()).map(|i| lay.cell(i)).collect();
+    let mut label_cells = HashSet::new();
+    for (i, label) in lay.labels.iter().enumerate() {
+        match label {
+            Some(l) => {
+                assert!(
+                    !lay.dropped.contains(&i),
+                    "{line}: {} both placed and dropped",
+                    points[i].label
+                );
+                assert!(
+                    l.col + l.width <= lay.cols && l.row < lay.rows,
+                    "{line}: label {} leaves the canvas",
+                    l.text
+                );
+                for c in l.col..l.col + l.width {
+                    assert!(
+                        !point_cells.contains(&(c, l.row)),
+                        "{line}: label {} covers a point",
+                        l.text
+                    );
+                    assert!(
+                        label_cells.insert((c, l.row)),
+                        "{line}: label {} overlaps another",
+                        l.text
+                    );
+                }
+            }
+            None => assert!(
+                lay.dropped.contains(&i),
+                "{line}: {} neither labelled nor listed",
+                points[i].label
+            ),
+        }
+    }
+}
+
+#[test]
+fn terminal_maps_snapshot_and_keep_their_promises() {
+    let (_t, store) = builtin();
+    let mut s = Session::new(&store, Settings::default());
+    let plain = Renderer {
+        color: false,
+        width: 80,
+    };
+    let lines = [
+        "plot(king, queen, man, woman, prince, princess)",
+        "plot(king - man + woman, k=8)",
+        "arrows(man, king, woman, queen, boy, prince, girl, princess)",
+        "arrows(france, paris, italy, rome, japan, tokyo, germany, berlin)",
+    ];
+    let mut shown = String::new();
+    for line in lines {
+        let m = map(&mut s, line);
+        let lay = layout(&m.points, plain.width);
+        check_layout(&lay, &m.points, line);
+        let text = plain.map(&m.points, &m.arrows, m.variance);
+        for (i, p) in m.points.iter().enumerate() {
+            if lay.labels[i].is_some() {
+                assert!(text.contains(&p.label), "{line}: {} not drawn", p.label);
+            }
+        }
+        assert!(text.contains(&format!("x: {:.1}% of the variance", m.variance[0] * 100.0)));
+        assert!(
+            text.lines()
+                .all(|l| unicode_width::UnicodeWidthStr::width(l) <= 80),
+            "{line}: wider than 80"
+        );
+        shown.push_str(&format!("> {line}\n{text}\n"));
+    }
+    insta::assert_snapshot!(shown);
+}
+
+#[test]
+fn every_requested_word_is_on_the_map() {
+    let (_t, store) = builtin();
+    let mut s = Session::new(&store, Settings::default());
+    s.run_line("let royal = king - man").unwrap();
+    let m = map(&mut s, "plot(king, queen, royal + woman, \"1999\", 15)");
+    let labels: Vec<(&str, Role)> = m
+        .points
+        .iter()
+        .map(|p| (p.label.as_str(), p.role))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("king", Role::Input),
+            ("queen", Role::Input),
+            ("royal + woman", Role::Expression),
+            ("man", Role::Input),
+            ("woman", Role::Input),
+            ("1999", Role::Input),
+            ("15", Role::Input),
+        ]
+    );
+    // k=N adds N neighbours of each argument, none of them an input.
+    let m = map(&mut s, "plot(paris, tokyo, k=5)");
+    assert!(m.points.iter().filter(|p| p.role == Role::Result).count() >= 5);
+    assert!(m
+        .points
+        .iter()
+        .filter(|p| p.role == Role::Result)
+        .all(|p| p.label != "paris" && p.label != "tokyo"));
+    // The same input gives the same picture.
+    let again = map(&mut s, "plot(paris, tokyo, k=5)");
+    assert_eq!(again.points, m.points);
+    // Arrows join the pairs in order.
+    let m = map(&mut s, "arrows(man, king, woman, queen)");
+    assert_eq!(m.arrows, [[0, 1], [2, 3]]);
+}
+
+#[test]
+fn a_crowded_narrow_map_drops_labels_and_says_which() {
+    let (_t, store) = builtin();
+    let mut s = Session::new(&store, Settings::default());
+    let m = map(&mut s, "plot(good, bad, k=40)");
+    let narrow = Renderer {
+        color: false,
+        width: 30,
+    };
+    let lay = layout(&m.points, narrow.width);
+    check_layout(&lay, &m.points, "plot(good, bad, k=40)");
+    assert!(
+        !lay.dropped.is_empty(),
+        "40 neighbours can't all be labelled in 28 columns"
+    );
+    // Inputs lose their labels last.
+    assert!(lay.labels[0].is_some() && lay.labels[1].is_some());
+    let text = narrow.map(&m.points, &m.arrows, m.variance);
+    // The note wraps at the width: read it back as one line.
+    let note = text[text.find("no room for the labels of:").expect("a note")..].replace('\n', " ");
+    for &i in &lay.dropped {
+        assert!(
+            note.contains(&m.points[i].label),
+            "{} not listed",
+            m.points[i].label
+        );
+    }
+    assert!(text
+        .lines()
+        .all(|l| unicode_width::UnicodeWidthStr::width(l) <= 30));
+}
+
+#[test]
+fn colour_by_role_only_when_asked() {
+    let (_t, store) = builtin();
+    let mut s = Session::new(&store, Settings::default());
+    let m = map(&mut s, "plot(king - man + woman, k=3)");
+    let plain = Renderer {
+        color: false,
+        width: 60,
+    }
+    .map(&m.points, &m.arrows, m.variance);
+    assert!(!plain.contains('\u{1b}'));
+    let coloured = Renderer {
+        color: true,
+        width: 60,
+    }
+    .map(&m.points, &m.arrows, m.variance);
+    assert!(coloured.contains('\u{1b}'));
+    for key in ["● input", "● expression", "● result"] {
+        assert!(coloured.contains(key), "{key}");
+    }
+}
+
+#[test]
+fn labels_from_the_file_are_escaped() {
+    let points = vec![
+        MapPoint {
+            label: "a\u{1b}[2Jb".into(),
+            role: Role::Input,
+            x: 0.0,
+            y: 0.0,
+        },
+        MapPoint {
+            label: "c".into(),
+            role: Role::Result,
+            x: 1.0,
+            y: 1.0,
+        },
+    ];
+    let text = Renderer::default().map(&points, &[], [0.9, 0.1]);
+    assert!(!text.contains('\u{1b}'));
+    assert!(text.contains("a\\e[2Jb"));
+}
+
+#[test]
+fn svg_maps_parse_and_hold_every_label() {
+    let (_t, store) = builtin();
+    let mut s = Session::new(&store, Settings::default());
+    let line = "arrows(man, king, woman, queen)";
+    let m = map(&mut s, line);
+    let svg = vecsh::render::svg::map_svg(line, &m.points, &m.arrows, m.variance);
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        // (the svg crate puts the text on a line of its own; SVG collapses that whitespace)
+        .map(|n| {
+            n.children()
+                .filter_map(|t| t.text())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    for p in &m.points {
+        assert!(
+            texts.contains(&p.label),
+            "label {} missing from {texts:?}",
+            p.label
+        );
+    }
+    assert_eq!(
+        doc.descendants()
+            .find(|n| n.attribute("class") == Some("title"))
+            .and_then(|n| n.text())
+            .map(str::trim),
+        Some(line)
+    );
+    let share = |v: f64| format!("{:.1}% of the variance", v * 100.0);
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with("PC1") && t.contains(&share(m.variance[0]))));
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with("PC2") && t.contains(&share(m.variance[1]))));
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("line") && n.attribute("marker-end").is_some())
+            .count(),
+        2
+    );
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("circle"))
+            .count(),
+        m.points.len() + 1
+    );
+    // Escaped text stays well-formed XML.
+    let odd = vec![MapPoint {
+        label: "<&\u{1}>".into(),
+        role: Role::Input,
+        x: 0.0,
+        y: 0.0,
+    }];
+    let svg = vecsh::render::svg::map_svg("t <&>", &odd, &[], [0.0, 0.0]);
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+    assert!(
+        doc.descendants()
+            .any(|n| n.text().map(str::trim) == Some("<&\\x01>")),
+        "{svg}"
+    );
+}
+
+#[test]
+fn options_parse_only_as_call_arguments() {
+    use vecsh::ast::{ExprKind, Statement};
+    use vecsh::parse::parse_statement;
+    let Statement::Expr(e) = parse_statement("plot(king - man + woman, k = 10)").unwrap() else {
+        panic!("an expression")
+    };
+    let ExprKind::Call { name, args, .. } = &e.kind else {
+        panic!("a call")
+    };
+    assert_eq!(name, "plot");
+    match &args[1].kind {
+        ExprKind::Option { name, value, .. } => assert_eq!((name.as_str(), *value), ("k", 10.0)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((args[1].span.start, args[1].span.end), (25, 31));
+    // A bare number stays a word; the :ast form parses back.
+    assert_eq!(e.to_string(), "plot(((king - man) + woman), k=10)");
+    assert!(parse_statement(&e.to_string()).is_ok());
+    for (line, message) in [
+        ("plot(king, k=)", "expected a number after 'k='"),
+        ("plot(king, k=queen)", "expected a number after 'k='"),
+        ("plot(king, k=3 queen)", "expected ',' or ')' after 'k=3'"),
+        ("king + k=3", "unexpected '='"),
+        ("k=3", ""),
+        ("plot(-k=3)", "unexpected '='"),
+    ] {
+        match parse_statement(line) {
+            Err(e) => assert!(e.message.contains(message), "{line}: {}", e.message),
+            // `k=3` alone names a result: `k = 3`.
+            Ok(Statement::Let { .. }) if line == "k=3" => {}
+            Ok(other) => panic!("{line}: parsed as {other:?}"),
+        }
+    }
+}
