@@ -14,6 +14,7 @@ use crate::index::{self, OpenOptions, Origin};
 use crate::loader::{Format, LoadOptions};
 use crate::render::{human_bytes, Renderer};
 use crate::settings::{Output, Resolved, Source};
+use crate::svgfiles::SvgFiles;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -44,6 +45,27 @@ pub struct Cli {
     source: SourceArgs,
     #[command(flatten)]
     query: QueryArgs,
+    /// Search only the first N words (frequency order for GloVe and word2vec), like gensim's
+    /// restrict_vocab, for neighbours, analogies, cosmul and maps; 0: all. The index keeps
+    /// every word (--limit is the index-level cut).
+    #[arg(long, value_name = "N")]
+    restrict: Option<usize>,
+    /// Also write each map (plot, arrows) as an SVG picture to FILE; when a run draws several,
+    /// they are numbered FILE-1.svg, FILE-2.svg, ...
+    #[arg(long, value_name = "FILE", value_parser = svg_file)]
+    svg: Option<PathBuf>,
+}
+
+/// `--svg` takes a file name ending in .svg, so a slip (`--svg demo.vsh`) can't overwrite a
+/// file that is not a picture.
+fn svg_file(arg: &str) -> Result<PathBuf, String> {
+    if arg.to_ascii_lowercase().ends_with(".svg") {
+        Ok(PathBuf::from(arg))
+    } else {
+        Err(format!(
+            "expected a file name ending in .svg, found '{arg}'"
+        ))
+    }
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -198,6 +220,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             json: query.json,
             renderer: Renderer { color, width },
             quiet,
+            svg: None,
         },
     }
 }
@@ -255,7 +278,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             {
                 script = file.take();
             }
-            let resolved = resolve(file, &cli.source, &cli.query);
+            let mut resolved = resolve(file, &cli.source, &cli.query);
+            resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
+            resolved.output.svg = cli.svg;
             lines(resolved, cli.exprs, script)
         }
     }
@@ -279,9 +304,17 @@ fn lines(resolved: Resolved, exprs: Vec<String>, script: Option<PathBuf>) -> any
     let mut session = Session::new(&store, resolved.settings.clone());
     let mut out = std::io::stdout().lock();
     let mut failed = false;
+    let mut svg = SvgFiles::new(resolved.output.svg.clone());
     let mut emit =
         |session: &mut Session, line: &str, origin: Option<String>| -> anyhow::Result<()> {
-            failed |= !run_line(session, line, origin.as_deref(), &resolved.output, &mut out)?;
+            failed |= !run_line(
+                session,
+                line,
+                origin.as_deref(),
+                &resolved.output,
+                &mut svg,
+                &mut out,
+            )?;
             Ok(())
         };
     if !exprs.is_empty() {
@@ -305,16 +338,29 @@ fn lines(resolved: Resolved, exprs: Vec<String>, script: Option<PathBuf>) -> any
     Ok(if failed { 1 } else { 0 })
 }
 
-/// Evaluates one line and writes its result (stdout) or error (stderr). Returns false on error.
+/// Evaluates one line and writes its result (stdout) or error (stderr), and a map's SVG file
+/// when one is wanted. Returns false on error.
 pub fn run_line(
     session: &mut Session,
     line: &str,
     origin: Option<&str>,
     output: &Output,
+    svg: &mut SvgFiles,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
     let result = session.run_line(line);
     write_result(line, &result, origin, output, out)?;
+    if let Ok(value) = &result {
+        match svg.save(value) {
+            Ok(Some(note)) if !output.quiet => eprintln!("{note}"),
+            Ok(_) => {}
+            Err(e) => {
+                out.flush()?;
+                eprintln!("error: {e:#}");
+                return Ok(false);
+            }
+        }
+    }
     Ok(result.is_ok())
 }
 

@@ -134,6 +134,9 @@ pub enum Value {
         points: Vec<MapPoint>,
         arrows: Vec<[usize; 2]>,
         variance: [f64; 2],
+        /// `:svg FILE EXPR`: the file the front-end writes this map to as SVG.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        svg: Option<String>,
     },
     Bound {
         name: String,
@@ -250,8 +253,8 @@ pub struct Session<'s> {
 /// The functions the language knows, for errors and completion.
 pub const FUNCTIONS: [&str; 6] = ["sim", "odd", "mean", "cosmul", "plot", "arrows"];
 /// The `:` commands the evaluator handles (the front-end adds `help` and `quit`).
-pub const COMMANDS: [&str; 8] = [
-    "k", "exact", "include", "method", "restrict", "vars", "ast", "let",
+pub const COMMANDS: [&str; 9] = [
+    "k", "exact", "include", "method", "restrict", "svg", "vars", "ast", "let",
 ];
 
 impl<'s> Session<'s> {
@@ -414,6 +417,7 @@ impl<'s> Session<'s> {
                 }
                 setting("restrict", restrict_name(self.settings.restrict))
             }
+            "svg" => self.svg_command(args, args_span),
             "vars" => Ok(Value::Vars {
                 vars: self
                     .vars
@@ -565,6 +569,66 @@ impl<'s> Session<'s> {
                 score: h.score,
             })
             .collect()
+    }
+
+    /// `:svg FILE EXPR`: the map of EXPR (a `plot(...)` or `arrows(...)`), to be written to
+    /// FILE by the front-end. EXPR's spans stay those of the whole line, so errors point into it.
+    fn svg_command(&mut self, args: &str, args_span: Span) -> Result<Value> {
+        let usage = "write :svg FILE.svg plot(...) or :svg FILE.svg arrows(...)";
+        let file_end = args.find(char::is_whitespace).unwrap_or(args.len());
+        let file = &args[..file_end];
+        let file_span = Span::new(args_span.start, args_span.start + file_end);
+        if file.is_empty() {
+            return Err(EvalError::at(args_span, "expected a file name and a map").help(usage));
+        }
+        if !file.to_ascii_lowercase().ends_with(".svg") {
+            return Err(EvalError::at(
+                file_span,
+                format!("expected a file name ending in .svg, found '{file}'"),
+            )
+            .help(usage));
+        }
+        let rest = &args[file_end..];
+        let expr_start = args_span.start + file_end + (rest.len() - rest.trim_start().len());
+        let expr_text = rest.trim();
+        if expr_text.is_empty() {
+            return Err(EvalError::at(
+                Span::new(args_span.end, args_span.end),
+                format!("expected a map to write to {file}"),
+            )
+            .help(usage));
+        }
+        // Parsed as if it stood where it stands in the line, so spans need no shifting.
+        let padded = format!("{}{expr_text}", " ".repeat(expr_start));
+        let statement = parse::parse_statement(&padded)?;
+        let Statement::Expr(expr) = &statement else {
+            return Err(EvalError::at(
+                Span::new(expr_start, expr_start + expr_text.len()),
+                "expected plot(...) or arrows(...)",
+            )
+            .help(usage));
+        };
+        let is_map =
+            matches!(&expr.kind, ExprKind::Call { name, .. } if name == "plot" || name == "arrows");
+        if !is_map {
+            return Err(EvalError::at(expr.span, "expected plot(...) or arrows(...)").help(usage));
+        }
+        match self.show(expr, &padded)? {
+            Value::Map {
+                query,
+                points,
+                arrows,
+                variance,
+                ..
+            } => Ok(Value::Map {
+                query,
+                points,
+                arrows,
+                variance,
+                svg: Some(file.to_string()),
+            }),
+            other => Ok(other),
+        }
     }
 
     /// `plot(a, b, ..., k=N)`: each argument is a point (a word is an input; an expression or
@@ -959,6 +1023,7 @@ impl MapBuilder {
             points,
             arrows,
             variance: projection.variance,
+            svg: None,
         }
     }
 }

@@ -19,4 +19,5 @@ pub mod render;
 pub mod repl;
 pub mod search;
 pub mod settings;
+pub mod svgfiles;
 pub mod text;

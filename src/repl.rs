@@ -24,6 +24,7 @@ use crate::parse;
 use crate::progress::{Progress, Unit};
 use crate::render::{human_bytes, seconds, thousands, Renderer};
 use crate::settings::{Resolved, Source};
+use crate::svgfiles::SvgFiles;
 use line::{LineHelper, QUIT_ALIASES};
 
 const PROMPT: &str = "> ";
@@ -95,6 +96,8 @@ struct Repl<'s> {
     history: Option<PathBuf>,
     /// A history write failed: said once, not on every line.
     history_warned: bool,
+    /// Where maps go as SVG (`--svg FILE`, `:svg FILE EXPR`).
+    svg: SvgFiles,
 }
 
 enum SourceName {
@@ -121,6 +124,7 @@ impl<'s> Repl<'s> {
             forest: None,
             history: history_path(),
             history_warned: false,
+            svg: SvgFiles::new(resolved.output.svg.clone()),
         }
     }
 
@@ -267,6 +271,17 @@ impl<'s> Repl<'s> {
                 eprintln!("{}", self.renderer.error(line, err, None));
             }
         }
+        if let Ok(value) = &result {
+            match self.svg.save(value) {
+                Ok(Some(note)) => self.note(&note),
+                Ok(None) => {}
+                Err(e) => eprintln!(
+                    "{}",
+                    self.renderer
+                        .style(&format!("error: {e:#}"), Style::new().red())
+                ),
+            }
+        }
         if let Ok(Value::Setting { name, .. }) = &result {
             if name == "exact"
                 && self.session.settings.mode == SearchMode::Approx
@@ -333,7 +348,7 @@ impl<'s> Repl<'s> {
         } else {
             "add"
         };
-        let rows: [(&str, String); 17] = [
+        let rows: [(&str, String); 21] = [
             (
                 "word  \"c++\"",
                 "a word; quote words with other characters".into(),
@@ -348,6 +363,14 @@ impl<'s> Repl<'s> {
             ("odd(a, b, c, ...)", "the one that does not belong".into()),
             ("mean(a, b, ...)", "the average vector".into()),
             ("cosmul(expr)", "rank by 3CosMul instead of 3CosAdd".into()),
+            (
+                "plot(a, b, ..., k=N)",
+                "a map of the points; k=N adds each one's N neighbours".into(),
+            ),
+            (
+                "arrows(a, b, c, d)",
+                "a map with arrows a → b, c → d".into(),
+            ),
             (
                 "let name = expr",
                 "name a result; # starts a comment".into(),
@@ -368,6 +391,17 @@ impl<'s> Repl<'s> {
                 ":method add|mul",
                 format!("3CosAdd or 3CosMul ranking (now {method})"),
             ),
+            (
+                ":restrict N|off",
+                format!(
+                    "search only the first N words (now {})",
+                    s.restrict.map_or("off".to_string(), |n| n.to_string())
+                ),
+            ),
+            (
+                ":svg FILE EXPR",
+                "write the map of EXPR as an SVG picture".into(),
+            ),
             (":vars", "the named results".into()),
             (":info", "file, vocabulary, index and forest".into()),
             (":ast EXPR", "how an expression is read".into()),
@@ -381,7 +415,7 @@ impl<'s> Repl<'s> {
         for (i, (syntax, what)) in rows.iter().enumerate() {
             if i == 0 {
                 out.push(heading("Expressions"));
-            } else if i == 9 {
+            } else if i == 11 {
                 out.push(heading("Commands"));
             }
             let pad = syntax_w - syntax.chars().count();

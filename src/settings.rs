@@ -30,6 +30,8 @@ pub struct Output {
     pub renderer: Renderer,
     /// No progress bars.
     pub quiet: bool,
+    /// `--svg FILE`: every map is also written as an SVG picture (see `svgfiles`).
+    pub svg: Option<PathBuf>,
 }
 
 /// The command line resolved into what the run modes need.

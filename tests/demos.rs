@@ -43,6 +43,7 @@ demo!(comparatives);
 demo!(similarity);
 demo!(named);
 demo!(errors);
+demo!(maps);
 
 #[test]
 fn every_demo_has_a_test() {
@@ -59,6 +60,7 @@ fn every_demo_has_a_test() {
             "capitals.vsh",
             "comparatives.vsh",
             "errors.vsh",
+            "maps.vsh",
             "named.vsh",
             "royalty.vsh",
             "similarity.vsh"

@@ -1,0 +1,219 @@
+//! Maps and `--restrict` from the command line: `--svg` files and their numbering, `:svg`,
+//! `--json` coordinates, plain output when piped, `--restrict N`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn cache() -> &'static Path {
+    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt")
+}
+
+/// Runs vecsh in `dir`; (stdout, stderr, exit code).
+fn vecsh(dir: &Path, args: &[&str]) -> (String, String, i32) {
+    let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
+        .current_dir(dir)
+        .args(args)
+        .env("VECSH_CACHE", cache())
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn labels(svg: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    doc.descendants()
+        .filter(|n| n.attribute("class") == Some("label"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn one_map_one_file_several_maps_numbered_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tiny();
+    let tiny = t.to_str().unwrap();
+    let (_, err, code) = vecsh(
+        tmp.path(),
+        &[tiny, "--svg", "one.svg", "-e", "plot(king, queen)"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(labels(&tmp.path().join("one.svg")), ["king", "queen"]);
+
+    let (_, err, code) = vecsh(
+        tmp.path(),
+        &[
+            tiny,
+            "--svg",
+            "map.svg",
+            "-e",
+            "plot(king, queen)",
+            "-e",
+            "king",
+            "-e",
+            "arrows(man, king, woman, queen)",
+            "-e",
+            "plot(apple, k=2)",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!tmp.path().join("map.svg").exists(), "renamed to map-1.svg");
+    assert_eq!(labels(&tmp.path().join("map-1.svg")), ["king", "queen"]);
+    assert_eq!(
+        labels(&tmp.path().join("map-2.svg")),
+        ["man", "king", "woman", "queen"]
+    );
+    assert_eq!(labels(&tmp.path().join("map-3.svg")).len(), 3);
+    assert!(!tmp.path().join("map-4.svg").exists());
+    // The title is the input.
+    let text = std::fs::read_to_string(tmp.path().join("map-2.svg")).unwrap();
+    assert!(text.contains("arrows(man, king, woman, queen)"));
+
+    // --svg takes only .svg names, so a slip cannot overwrite a script.
+    let (_, err, code) = vecsh(tmp.path(), &[tiny, "--svg", "demo.vsh", "-e", "plot(king)"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected a file name ending in .svg"), "{err}");
+}
+
+#[test]
+fn svg_command_writes_the_named_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tiny();
+    let (out, err, code) = vecsh(
+        tmp.path(),
+        &[
+            t.to_str().unwrap(),
+            "-e",
+            ":svg pair.svg arrows(man, king, woman, queen)",
+            "-e",
+            ":svg bad.txt plot(king)",
+        ],
+    );
+    assert_eq!(code, 1, "the second line fails");
+    assert!(out.contains("king"), "the map is shown too: {out}");
+    assert!(
+        err.contains("expected a file name ending in .svg, found 'bad.txt'"),
+        "{err}"
+    );
+    assert_eq!(
+        labels(&tmp.path().join("pair.svg")),
+        ["man", "king", "woman", "queen"]
+    );
+    assert!(!tmp.path().join("bad.txt").exists());
+    // A file that can't be written is an error on that line, not a crash.
+    let (_, err, code) = vecsh(
+        tmp.path(),
+        &[
+            t.to_str().unwrap(),
+            "-e",
+            ":svg no/such/dir/x.svg plot(king)",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot write no/such/dir/x.svg"), "{err}");
+}
+
+#[test]
+fn json_gives_the_projected_coordinates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tiny();
+    let (out, err, code) = vecsh(
+        tmp.path(),
+        &[
+            t.to_str().unwrap(),
+            "--json",
+            "-e",
+            "plot(king - man + woman, k=2)",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["kind"], "map");
+    let points = v["points"].as_array().unwrap();
+    let roles: Vec<&str> = points.iter().map(|p| p["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        ["expression", "input", "input", "input", "result", "result"]
+    );
+    assert!(points.iter().all(|p| p["x"].is_f64() && p["y"].is_f64()));
+    let shares: Vec<f64> = v["variance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert!(shares[0] >= shares[1] && shares[0] + shares[1] <= 1.0 + 1e-9);
+}
+
+#[test]
+fn maps_are_plain_when_piped_and_coloured_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tiny();
+    let (out, _, _) = vecsh(
+        tmp.path(),
+        &[t.to_str().unwrap(), "-e", "plot(king, queen, k=2)"],
+    );
+    assert!(!out.contains('\u{1b}') && out.contains("╭") && out.contains("of the variance"));
+    let (out, _, _) = vecsh(
+        tmp.path(),
+        &[
+            t.to_str().unwrap(),
+            "--color",
+            "always",
+            "-e",
+            "plot(king, queen, k=2)",
+        ],
+    );
+    assert!(out.contains('\u{1b}') && out.contains("● input") && out.contains("● result"));
+}
+
+#[test]
+fn restrict_flag_restricts_every_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    // On the built-in vocabulary: gensim's most_similar('king', restrict_vocab=1000) starts
+    // ii 0.7746, son 0.7667 (tests/fixtures/restrict/gensim-restrict.json).
+    let (out, err, code) = vecsh(
+        tmp.path(),
+        &["--restrict", "1000", "-k", "2", "--json", "-e", "king"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let words: Vec<&str> = v["neighbours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["word"].as_str().unwrap())
+        .collect();
+    assert_eq!(words, ["ii", "son"]);
+    // 0 means every word; the map's neighbours are restricted too.
+    let (out, _, _) = vecsh(
+        tmp.path(),
+        &["--restrict", "0", "-k", "1", "-e", "king - man + woman"],
+    );
+    assert!(out.contains("queen"), "{out}");
+    let (out, _, _) = vecsh(
+        tmp.path(),
+        &[
+            "--restrict",
+            "1000",
+            "--json",
+            "-e",
+            "plot(king - man + woman, k=3)",
+        ],
+    );
+    assert!(
+        !out.contains("\"queen\""),
+        "queen is row 2,060: outside the first 1,000: {out}"
+    );
+}

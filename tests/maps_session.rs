@@ -1,0 +1,56 @@
+//! A map in the interactive session, in a real pseudo-terminal (see tests/repl.rs for why
+//! colour is off and TERM is xterm): `plot(...)` draws, `:svg FILE EXPR` writes the picture.
+
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::cargo::cargo_bin;
+use rexpect::session::PtySession;
+
+const TIMEOUT_MS: u64 = 20_000;
+const PROMPT: &str = "> ";
+
+/// rexpect reads byte by byte, one `char` per byte: non-ASCII text is spelled that way.
+fn raw(text: &str) -> String {
+    text.bytes().map(char::from).collect()
+}
+
+fn expect(p: &mut PtySession, text: &str) {
+    p.exp_string(&raw(text))
+        .unwrap_or_else(|e| panic!("expected {text:?}: {e}"));
+}
+
+#[test]
+fn a_plot_in_the_session_draws_and_writes_svg() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
+    let mut cmd = Command::new(cargo_bin("vecsh"));
+    cmd.arg(&tiny)
+        .arg("--quiet")
+        .current_dir(tmp.path())
+        .env("VECSH_CACHE", tmp.path().join("cache"))
+        .env("VECSH_HISTORY", tmp.path().join("history"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    expect(&mut p, "9 words");
+    expect(&mut p, PROMPT);
+    p.send_line("plot(king, queen, man, woman)").unwrap();
+    expect(&mut p, "╭");
+    expect(&mut p, "╰");
+    expect(&mut p, "x: ");
+    expect(&mut p, "of the variance");
+    expect(&mut p, PROMPT);
+    p.send_line(":svg pic.svg arrows(man, king, woman, queen)")
+        .unwrap();
+    expect(&mut p, "wrote pic.svg");
+    expect(&mut p, PROMPT);
+    let svg = std::fs::read_to_string(tmp.path().join("pic.svg")).unwrap();
+    roxmltree::Document::parse(&svg).expect("the picture is well-formed XML");
+    // A mistake in the map is reported with its place, and the session goes on.
+    p.send_line(":svg pic2.svg plot(kingg)").unwrap();
+    expect(&mut p, "unknown word 'kingg'");
+    expect(&mut p, PROMPT);
+    p.send_control('d').unwrap();
+    p.exp_eof().expect("vecsh ends on Ctrl-D");
+}
