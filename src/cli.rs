@@ -131,7 +131,13 @@ enum Command {
         trees: usize,
     },
     /// Show what the index of FILE holds: words, dims, format, index path and size, forest.
-    Info { file: Option<PathBuf> },
+    Info {
+        file: Option<PathBuf>,
+        /// Check the whole index (every table, vector chunk and the forest, and the source's
+        /// content) against its checksums; exit 1 if anything is damaged. Rebuilds nothing.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Write the first words of FILE as GloVe text (gzipped when OUTPUT ends in .gz).
     Export {
         file: PathBuf,
@@ -187,6 +193,9 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         },
         rebuild: source.rebuild,
         writable: false,
+        // Sessions and evaluations verify the whole index; one-shot modes opt into the stat
+        // proof (`index::Verify`).
+        verify: index::Verify::Full,
     };
     let mode = match (query.exact, query.approx) {
         (true, _) => SearchMode::Exact,
@@ -248,7 +257,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Build { file, trees }) => {
             build(resolve(Some(file), &cli.source, &cli.query), trees)
         }
-        Some(Command::Info { file }) => info(resolve(file, &cli.source, &cli.query)),
+        Some(Command::Info { file, verify: true }) => {
+            verify(resolve(file, &cli.source, &cli.query))
+        }
+        Some(Command::Info { file, .. }) => info(resolve(file, &cli.source, &cli.query)),
         Some(Command::Export {
             file,
             output,
@@ -287,11 +299,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// `-e`, script, pipe or interactive session.
-fn lines(resolved: Resolved, exprs: Vec<String>, script: Option<PathBuf>) -> anyhow::Result<i32> {
+fn lines(
+    mut resolved: Resolved,
+    exprs: Vec<String>,
+    script: Option<PathBuf>,
+) -> anyhow::Result<i32> {
     let interactive = exprs.is_empty() && script.is_none() && std::io::stdin().is_terminal();
     if interactive {
         return crate::repl::run(resolved);
     }
+    resolved.open.verify = index::Verify::Proof;
     // Read the script before the (possibly long) first build, so a wrong path fails at once.
     let script_lines = match &script {
         Some(path) => Some(
@@ -414,7 +431,7 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     let m = store.meta();
     println!(
         "{}: {} words × {} dims ({}), index {} in {:.2} s",
-        m.source.display(),
+        crate::text::escape_path(&m.source),
         m.words,
         m.dims,
         m.format,
@@ -430,13 +447,29 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     }
     println!(
         "{} ({})",
-        store.dir().display(),
+        crate::text::escape_path(store.dir()),
         human_bytes(store.disk_size())
     );
     Ok(0)
 }
 
-fn info(resolved: Resolved) -> anyhow::Result<i32> {
+/// `vecsh info --verify [FILE]`.
+fn verify(resolved: Resolved) -> anyhow::Result<i32> {
+    let path = match &resolved.source {
+        Source::File(path) => path.clone(),
+        Source::Builtin => crate::embedded::materialize()?,
+    };
+    let report = index::verify_index(&path, &resolved.open)?;
+    if resolved.output.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", crate::render::verify_report(&report));
+    }
+    Ok(if report.is_intact() { 0 } else { 1 })
+}
+
+fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
+    resolved.open.verify = index::Verify::Proof;
     let json = resolved.output.json;
     let started = Instant::now();
     let (store, origin) = resolved.open_store()?;
@@ -461,7 +494,7 @@ fn info(resolved: Resolved) -> anyhow::Result<i32> {
     if m.zero_vectors > 0 {
         extra.push(format!("{} zero vectors", m.zero_vectors));
     }
-    println!("file      {}", m.source.display());
+    println!("file      {}", crate::text::escape_path(&m.source));
     println!(
         "format    {}{}{}",
         m.format,
@@ -485,7 +518,7 @@ fn info(resolved: Resolved) -> anyhow::Result<i32> {
     }
     println!(
         "index     {} ({})",
-        store.dir().display(),
+        crate::text::escape_path(store.dir()),
         human_bytes(store.disk_size())
     );
     println!(

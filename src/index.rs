@@ -7,10 +7,24 @@
 //!
 //! Safety of builds: an index is built in a sibling directory and renamed into place only when
 //! complete, under an exclusive file lock, so a killed build never leaves an index that opens
-//! as valid, and two processes opening the same new file build it once.
+//! as valid, and two processes opening the same new file build it once. vecsh removes or
+//! replaces only directories it can prove it made (its marker file, or an LMDB environment and
+//! nothing else): a user's directory or file given as `--index` is refused, untouched.
+//!
+//! Trust: LMDB has no checksums, so every stored table and vector chunk (the forest too) has
+//! an xxh3 checksum recorded at build time. A full verification reads and hashes everything;
+//! it runs after every build, at every open that asks for it (sessions, `vecsh eval`), and at
+//! any open whose `data.mdb` no longer matches the stat proof (size, mtime, ctime, inode,
+//! device) recorded right after the last full verification: any write to the file changes
+//! those. Before a page is touched, the file's size is checked against the pages LMDB's meta
+//! page says are used (a truncated map would crash the process with SIGBUS). Staleness: any
+//! change of the source's size, mtime, ctime, inode or device means its whole content is hashed
+//! and compared before the index is reused.
 
 use std::borrow::Cow;
 use std::fs::{self, File};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,13 +35,15 @@ use heed::types::{Bytes, Str, U32};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, PutFlags, RoTxn, WithoutTls};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::loader::{self, Format, LoadOptions};
 use crate::progress::{Progress, Unit};
 use crate::search::{self, Hit, QuantRows, Query, Rows};
+use crate::text::escape_path;
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Trees `vecsh build` puts in the forest unless told otherwise (see the README for the
 /// recall and build-time measurements behind this choice).
 pub const DEFAULT_TREES: usize = 30;
@@ -38,6 +54,13 @@ const ROWS_PER_CHUNK: usize = 1 << 16;
 const MAP_SIZE: usize = 1 << 40;
 /// LMDB keys are limited to 511 bytes; longer words are stored under a hashed key.
 const MAX_KEY: usize = 500;
+/// The file vecsh writes into every index directory it creates: the proof that it may remove
+/// or replace that directory.
+const MARKER: &str = "vecsh-index";
+/// The stat proof of the last full verification (see the module docs).
+const PROOF: &str = "verified.json";
+/// The first bytes of every lock file vecsh creates, so that only those are ever removed.
+const LOCK_TAG: &[u8] = b"vecsh lock\n";
 
 type Id = U32<BigEndian>;
 
@@ -45,22 +68,32 @@ type Id = U32<BigEndian>;
 pub enum IndexError {
     #[error(transparent)]
     Load(#[from] loader::LoadError),
-    #[error("cannot read {path}: {source}")]
-    Source {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("index {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("index {path}: {source}")]
-    Lmdb { path: PathBuf, source: heed::Error },
-    #[error("index {path}: approximate-search forest: {source}")]
-    Forest { path: PathBuf, source: arroy::Error },
-    #[error("index {path} is not a complete vecsh index (interrupted build?); it will be rebuilt")]
+    // The underlying errors are part of the message and deliberately not `source()`: a chain
+    // printer would show them a second time.
+    #[error("cannot read {}: {err}", escape_path(path))]
+    Source { path: PathBuf, err: std::io::Error },
+    #[error("index {}: {err}", escape_path(path))]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("index {}: {err}", escape_path(path))]
+    Lmdb { path: PathBuf, err: heed::Error },
+    #[error("index {}: approximate-search forest: {err}", escape_path(path))]
+    Forest { path: PathBuf, err: arroy::Error },
+    #[error(
+        "index {} is not a complete vecsh index (interrupted build?); it will be rebuilt",
+        escape_path(path)
+    )]
     Incomplete { path: PathBuf },
+    #[error(
+        "index {} is damaged ({what}); open its embedding file to rebuild it",
+        escape_path(path)
+    )]
+    Damaged { path: PathBuf, what: String },
+    #[error("--index {}: not a vecsh index and not empty (it holds {holds}); vecsh only writes into a new or empty directory or one of its own indexes", escape_path(path))]
+    NotAnIndex { path: PathBuf, holds: String },
+    #[error("--index {}: not a directory; vecsh only writes into a new or empty directory or one of its own indexes", escape_path(path))]
+    NotADirectory { path: PathBuf },
+    #[error("--index {}: the current directory cannot hold an index (it would be replaced); name a subdirectory", escape_path(path))]
+    CurrentDir { path: PathBuf },
     #[error("the index was opened read-only; building the forest needs write access")]
     ReadOnly,
     #[error("the forest build was cancelled")]
@@ -75,11 +108,13 @@ pub type Result<T, E = IndexError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Meta {
     pub schema: u32,
+    /// The source's path as raw bytes when it is not UTF-8 (paths are bytes on Unix).
+    #[serde(with = "raw_path")]
     pub source: PathBuf,
-    pub source_size: u64,
-    pub source_mtime_ns: u64,
-    /// FNV-1a of the size and the first and last MiB: tells a touched file from a changed one.
-    pub fingerprint: String,
+    /// The source's stat when it was read: any difference means its content is hashed again.
+    pub source_stat: FileStat,
+    /// xxh3-64 of the source's whole content (hex).
+    pub source_hash: String,
     pub format: Format,
     pub compression: String,
     pub member: Option<String>,
@@ -100,6 +135,122 @@ pub struct ForestMeta {
     pub trees: usize,
     pub seconds: f64,
     pub built_at: u64,
+    /// xxh3-64 of every key and value of the forest's table, in key order (hex).
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// The identity of a file's current content as far as the file system can tell: any write,
+/// rename or replacement changes at least one field (ctime cannot be set by `touch`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl FileStat {
+    pub fn of(path: &Path) -> std::io::Result<FileStat> {
+        let m = fs::metadata(path)?;
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Ok(FileStat {
+            size: m.len(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+            dev: m.dev(),
+        })
+    }
+}
+
+/// How much an open checks the index's integrity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// Read and hash everything (sessions, `vecsh eval`: they never answer from damage).
+    #[default]
+    Full,
+    /// Trust the stat proof of the last full verification when `data.mdb` still matches it;
+    /// verify fully otherwise (one-shot processes, which must stay fast).
+    Proof,
+}
+
+/// Checksums recorded at build time (stored as JSON under "checksums").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Checksums {
+    /// Of the "meta" record's bytes.
+    meta: u64,
+    word2id: u64,
+    id2word: u64,
+    unit: Vec<u64>,
+    quant: Vec<u64>,
+    scale: Vec<u64>,
+}
+
+/// What a full verification found, table by table.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub index: PathBuf,
+    /// (table, problem or `None` when intact)
+    pub tables: Vec<(String, Option<String>)>,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.tables.iter().all(|(_, problem)| problem.is_none())
+    }
+
+    /// The first problem, named with its table.
+    pub fn first_problem(&self) -> Option<String> {
+        self.tables
+            .iter()
+            .find_map(|(t, p)| p.as_ref().map(|p| format!("{t}: {p}")))
+    }
+}
+
+/// The stat proof kept beside `data.mdb` (see the module docs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Proof {
+    /// `data.mdb` right after its last full verification.
+    data: FileStat,
+    /// The source when its content last matched `Meta::source_hash`.
+    source: FileStat,
+}
+
+/// Serde for paths as bytes: a UTF-8 path is a JSON string, any other a `{"bytes": [..]}`.
+mod raw_path {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes { bytes: Vec<u8> },
+    }
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        match path.to_str() {
+            Some(text) => Repr::Text(text.to_owned()),
+            None => Repr::Bytes {
+                bytes: path.as_os_str().as_bytes().to_vec(),
+            },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Text(text) => PathBuf::from(text),
+            Repr::Bytes { bytes } => PathBuf::from(OsStr::from_bytes(&bytes)),
+        })
+    }
 }
 
 /// How an index was obtained by `open`.
@@ -126,6 +277,8 @@ pub struct OpenOptions {
     pub rebuild: bool,
     /// Open for writing so the forest can be built later in this process.
     pub writable: bool,
+    /// How much of the index is checked before it is used.
+    pub verify: Verify,
 }
 
 #[derive(Clone, Copy)]
@@ -152,6 +305,8 @@ pub struct Store {
     dir: PathBuf,
     meta: Meta,
     writable: bool,
+    /// Whether this open ran a full verification (false: the stat proof stood for it).
+    verified_now: bool,
 }
 
 /// The cache root: `$VECSH_CACHE`, else the XDG cache dir (`~/.cache/vecsh`).
@@ -173,17 +328,16 @@ pub fn index_dir_for(source: &Path, opts: &OpenOptions) -> Result<PathBuf> {
         Some(dir) => dir.clone(),
         None => default_cache_dir()?,
     };
-    let canonical = fs::canonicalize(source).map_err(|e| IndexError::Source {
-        path: source.to_path_buf(),
-        source: e,
-    })?;
-    // Everything that changes the index's content is part of its name.
-    let identity = format!(
-        "{}\0{:?}\0{:?}\0{:?}",
-        canonical.display(),
-        opts.load.limit,
-        opts.load.member,
-        opts.load.format
+    let canonical = fs::canonicalize(source).map_err(|e| source_err(source, e))?;
+    // Everything that changes the index's content is part of its name; the path as raw bytes,
+    // so that two non-UTF-8 names never share an index.
+    let mut identity = canonical.as_os_str().as_bytes().to_vec();
+    identity.extend_from_slice(
+        format!(
+            "\0{:?}\0{:?}\0{:?}",
+            opts.load.limit, opts.load.member, opts.load.format
+        )
+        .as_bytes(),
     );
     let name: String = canonical
         .file_name()
@@ -199,41 +353,196 @@ pub fn index_dir_for(source: &Path, opts: &OpenOptions) -> Result<PathBuf> {
         })
         .take(80)
         .collect();
-    Ok(root.join(format!(
-        "{name}-{:016x}",
-        fnv1a(0xcbf29ce484222325, identity.as_bytes())
-    )))
+    Ok(root.join(format!("{name}-{:016x}", xxh3_64(&identity))))
+}
+
+/// Refuses an `--index` target that vecsh did not make: a regular file, the current
+/// directory, or a non-empty directory that is not a vecsh index. Nothing is touched.
+fn check_target(dir: &Path, in_cache: bool) -> Result<()> {
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir, e)),
+    };
+    if !meta.is_dir() {
+        return Err(IndexError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    let here = std::env::current_dir().and_then(fs::canonicalize).ok();
+    if here.is_some() && fs::canonicalize(dir).ok() == here {
+        return Err(IndexError::CurrentDir {
+            path: dir.to_path_buf(),
+        });
+    }
+    if is_vecsh_dir(dir, in_cache) {
+        return Ok(());
+    }
+    let mut entries: Vec<String> = fs::read_dir(dir)
+        .map_err(|e| io_err(dir, e))?
+        .flatten()
+        .map(|e| crate::text::escape_bytes(e.file_name().as_bytes()))
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    entries.sort();
+    let n = entries.len();
+    let mut holds = entries.into_iter().take(3).collect::<Vec<_>>().join(", ");
+    if n > 3 {
+        holds.push_str(&format!(" and {} more", n - 3));
+    }
+    Err(IndexError::NotAnIndex {
+        path: dir.to_path_buf(),
+        holds,
+    })
+}
+
+/// Whether `dir` is provably vecsh's: it holds vecsh's marker, or, in vecsh's own cache only
+/// (an index built before the marker existed, or one damaged there), nothing but LMDB's files.
+fn is_vecsh_dir(dir: &Path, in_cache: bool) -> bool {
+    if dir.join(MARKER).is_file() {
+        return true;
+    }
+    if !in_cache {
+        return false;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let mut has_data = false;
+    for entry in entries.flatten() {
+        match entry.file_name().as_bytes() {
+            b"data.mdb" => has_data = true,
+            b"lock.mdb" => {}
+            _ => return false,
+        }
+    }
+    has_data
+}
+
+const LMDB_MAGIC: u32 = 0xBEEF_C0DE;
+
+/// Checks `data.mdb` against what LMDB's newest valid meta page says is in use, before any
+/// page is mapped: a shorter file would raise SIGBUS on first touch of a missing page.
+/// Layout (64-bit LMDB, data version 1): each of the first two pages holds a 16-byte page
+/// header, then the meta: magic u32 at 16, version u32 at 20, the page size in the free DB's
+/// pad at 40, the last used page number at 136 and the transaction id at 144.
+fn check_lmdb_size(data: &Path) -> std::result::Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(data).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut page0 = [0u8; 152];
+    file.read_exact(&mut page0)
+        .map_err(|_| format!("data.mdb is {len} bytes, shorter than LMDB's meta page"))?;
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    if u32_at(&page0, 16) != LMDB_MAGIC {
+        return Err("data.mdb is not an LMDB file".into());
+    }
+    let psize = u32_at(&page0, 40) as u64;
+    if !(512..=65536).contains(&psize) || !psize.is_power_of_two() {
+        return Err(format!("data.mdb: implausible page size {psize}"));
+    }
+    let mut page1 = [0u8; 152];
+    let second = file
+        .seek(SeekFrom::Start(psize))
+        .and_then(|_| file.read_exact(&mut page1))
+        .is_ok()
+        && u32_at(&page1, 16) == LMDB_MAGIC;
+    // The newer of the two meta pages is the one LMDB uses.
+    let meta = if second && u64_at(&page1, 144) > u64_at(&page0, 144) {
+        &page1
+    } else {
+        &page0
+    };
+    let needed = (u64_at(meta, 136).saturating_add(1)).saturating_mul(psize);
+    if len < needed {
+        return Err(format!(
+            "data.mdb is {len} bytes but LMDB uses {needed} (truncated)"
+        ));
+    }
+    Ok(())
+}
+
+/// `vecsh info --verify`: checks the existing index of `source` completely (every table and
+/// chunk, the forest, and whether the source still has the content it was built from)
+/// without rebuilding anything. A truncated or unreadable index is a report, not an error.
+pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let dir = index_dir_for(source, opts)?;
+    let in_cache = opts.index_dir.is_none();
+    check_target(&dir, in_cache)?;
+    let damaged = |what: String| VerifyReport {
+        index: dir.clone(),
+        tables: vec![("data.mdb".into(), Some(what))],
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if !dir.join("data.mdb").is_file() || !is_vecsh_dir(&dir, in_cache) {
+        return Ok(damaged(
+            "missing: no index has been built for this file".into(),
+        ));
+    }
+    let data = dir.join("data.mdb");
+    let before = FileStat::of(&data).ok();
+    let store = match Store::open_dir(&dir, false) {
+        Ok(store) => store,
+        Err(
+            e @ (IndexError::Damaged { .. }
+            | IndexError::Incomplete { .. }
+            | IndexError::Lmdb { .. }),
+        ) => return Ok(damaged(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    let mut report = store.verify()?;
+    let source_stat = FileStat::of(source).map_err(|e| source_err(source, e))?;
+    let current =
+        store.meta.schema == SCHEMA_VERSION && hash_file(source)? == store.meta.source_hash;
+    report.tables.push((
+        "source".into(),
+        (!current).then(|| "changed since the index was built (it will be rebuilt)".into()),
+    ));
+    report.seconds = started.elapsed().as_secs_f64();
+    if report.is_intact() && before.is_some() && FileStat::of(&data).ok() == before {
+        write_proof(
+            &dir,
+            &Proof {
+                data: before.unwrap_or(source_stat),
+                source: source_stat,
+            },
+        );
+    }
+    Ok(report)
 }
 
 impl Store {
-    /// Opens the index for `source`, building it first when it is missing, stale or forced.
+    /// Opens the index for `source`, building it first when it is missing, stale, damaged or
+    /// forced.
     pub fn open(
         source: &Path,
         opts: &OpenOptions,
         progress: &dyn Progress,
     ) -> Result<(Store, Origin)> {
         let dir = index_dir_for(source, opts)?;
-        let stat = SourceStat::read(source)?;
+        let in_cache = opts.index_dir.is_none();
+        check_target(&dir, in_cache)?;
+        let stat = FileStat::of(source).map_err(|e| source_err(source, e))?;
         if !opts.rebuild {
-            if let Some(store) = Store::open_current(&dir, &stat, source, opts.writable)? {
+            if let Some(store) = Store::open_current(&dir, &stat, source, opts, progress)? {
                 return Ok((store, Origin::Reused));
             }
         }
         let parent = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
         let lock_path = sibling(&dir, ".lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_err(&lock_path, e))?;
+        let lock = open_lock(&lock_path)?;
         let waited = match lock.try_lock() {
             Ok(()) => false,
             Err(_) => {
                 progress.note(&format!(
                     "waiting for another vecsh process building {}",
-                    dir.display()
+                    escape_path(&dir)
                 ));
                 lock.lock().map_err(|e| io_err(&lock_path, e))?;
                 true
@@ -241,42 +550,106 @@ impl Store {
         };
         // Another process may have finished the same build while we waited for the lock.
         if waited && !opts.rebuild {
-            if let Some(store) = Store::open_current(&dir, &stat, source, opts.writable)? {
+            if let Some(store) = Store::open_current(&dir, &stat, source, opts, progress)? {
                 return Ok((store, Origin::Waited));
             }
         }
-        build(source, &stat, &dir, &opts.load, progress)?;
-        let store = Store::open_current(&dir, &stat, source, opts.writable)?
-            .ok_or_else(|| IndexError::Incomplete { path: dir.clone() })?;
+        let built = build(source, &stat, &dir, in_cache, &opts.load, progress).and_then(|()| {
+            // Read back everything just written before the first answer comes from it.
+            let data = dir.join("data.mdb");
+            let before = FileStat::of(&data).map_err(|e| io_err(&data, e))?;
+            let mut store = Store::open_dir(&dir, opts.writable)?;
+            store.verify_or_damaged()?;
+            store.verified_now = true;
+            if FileStat::of(&data).ok() == Some(before) {
+                write_proof(
+                    &dir,
+                    &Proof {
+                        data: before,
+                        source: stat,
+                    },
+                );
+            }
+            Ok(store)
+        });
+        if built.is_err() && !dir.exists() {
+            // Nothing was made: the lock file of this failed open would only accumulate.
+            let _ = fs::remove_file(&lock_path);
+        }
         drop(lock);
-        Ok((store, Origin::Built))
+        Ok((built?, Origin::Built))
     }
 
-    /// Opens `dir` if it holds a complete index of the current schema for this source.
+    /// Opens `dir` if it holds a complete, intact index of the current schema for this source.
     fn open_current(
         dir: &Path,
-        stat: &SourceStat,
+        stat: &FileStat,
         source: &Path,
-        writable: bool,
+        opts: &OpenOptions,
+        progress: &dyn Progress,
     ) -> Result<Option<Store>> {
-        if !dir.join("data.mdb").is_file() {
+        if !dir.join("data.mdb").is_file() || !is_vecsh_dir(dir, opts.index_dir.is_none()) {
             return Ok(None);
         }
-        let store = match Store::open_dir(dir, writable) {
+        let mut store = match Store::open_dir(dir, opts.writable) {
             Ok(store) => store,
+            Err(IndexError::Damaged { what, .. }) => {
+                progress.note(&format!(
+                    "index {} is damaged ({what}); rebuilding it",
+                    escape_path(dir)
+                ));
+                return Ok(None);
+            }
             // Anything unreadable is treated as absent: it gets rebuilt, never trusted.
             Err(_) => return Ok(None),
         };
-        let m = &store.meta;
-        let current = m.schema == SCHEMA_VERSION
-            && m.source_size == stat.size
-            && (m.source_mtime_ns == stat.mtime_ns
-                || m.fingerprint == fingerprint(source, stat.size)?);
-        Ok(current.then_some(store))
+        if store.meta.schema != SCHEMA_VERSION || store.meta.source_stat.size != stat.size {
+            return Ok(None);
+        }
+        let proof = read_proof(dir);
+        let source_known =
+            store.meta.source_stat == *stat || proof.as_ref().is_some_and(|p| p.source == *stat);
+        // Any change of the source's stat: its whole content decides.
+        if !source_known && hash_file(source)? != store.meta.source_hash {
+            return Ok(None);
+        }
+        let data_stat = FileStat::of(&dir.join("data.mdb")).ok();
+        let proven = opts.verify == Verify::Proof
+            && source_known
+            && data_stat.is_some()
+            && proof.as_ref().map(|p| p.data) == data_stat;
+        if !proven {
+            if let Err(IndexError::Damaged { what, .. }) = store.verify_or_damaged() {
+                progress.note(&format!(
+                    "index {} is damaged ({what}); rebuilding it",
+                    escape_path(dir)
+                ));
+                return Ok(None);
+            }
+            store.verified_now = true;
+            // Recorded only if nothing wrote to the file while it was being verified.
+            let after = FileStat::of(&dir.join("data.mdb")).ok();
+            if let (Some(before), true) = (data_stat, data_stat == after) {
+                write_proof(
+                    dir,
+                    &Proof {
+                        data: before,
+                        source: *stat,
+                    },
+                );
+            }
+        }
+        Ok(Some(store))
     }
 
-    /// Opens an existing index directory as it is (no staleness check).
+    /// Opens an existing index directory as it is (no staleness check, no verification; the
+    /// file's size is checked against LMDB's meta page first, so truncation is an error).
     pub fn open_dir(dir: &Path, writable: bool) -> Result<Store> {
+        let damaged = |what: String| IndexError::Damaged {
+            path: dir.to_path_buf(),
+            what,
+        };
+        check_lmdb_size(&dir.join("data.mdb")).map_err(damaged)?;
         let env = open_env(dir, !writable).map_err(|e| lmdb_err(dir, e))?;
         let rtxn = env.read_txn().map_err(|e| lmdb_err(dir, e))?;
         let opened = env
@@ -332,7 +705,161 @@ impl Store {
             dir: dir.to_path_buf(),
             meta,
             writable,
+            verified_now: false,
         })
+    }
+
+    /// Whether this open verified the whole index (false: the stat proof of an earlier full
+    /// verification stood for it).
+    pub fn verified_now(&self) -> bool {
+        self.verified_now
+    }
+
+    /// Verifies fully and turns a problem into `IndexError::Damaged`.
+    fn verify_or_damaged(&mut self) -> Result<()> {
+        let report = self.verify()?;
+        match report.first_problem() {
+            None => Ok(()),
+            Some(what) => Err(IndexError::Damaged {
+                path: self.dir.clone(),
+                what,
+            }),
+        }
+    }
+
+    /// Reads and hashes every stored table and vector chunk (and the forest, when there is
+    /// one) and compares them with the checksums recorded at build time.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let started = Instant::now();
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        let mut tables: Vec<(String, Option<String>)> = Vec::new();
+        let mut bytes = 0u64;
+        let sums: Option<Checksums> = self
+            .dbs
+            .meta
+            .get(&rtxn, "checksums")
+            .map_err(lmdb)?
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let Some(sums) = sums else {
+            tables.push(("checksums".into(), Some("missing or unreadable".into())));
+            return Ok(self.report(tables, bytes, started));
+        };
+        let meta_bytes = self
+            .dbs
+            .meta
+            .get(&rtxn, "meta")
+            .map_err(lmdb)?
+            .unwrap_or_default();
+        tables.push((
+            "meta".into(),
+            (xxh3_64(meta_bytes) != sums.meta).then(|| "checksum mismatch".into()),
+        ));
+        let mismatch = |what: &str| Some(format!("checksum mismatch{what}"));
+        // The two word tables, hashed in key order exactly as the build hashed them.
+        for (name, db, want) in [
+            (
+                "word2id",
+                self.dbs.word2id.remap_types::<Bytes, Bytes>(),
+                sums.word2id,
+            ),
+            (
+                "id2word",
+                self.dbs.id2word.remap_types::<Bytes, Bytes>(),
+                sums.id2word,
+            ),
+        ] {
+            let mut hasher = TableHasher::default();
+            let mut problem = None;
+            match db.iter(&rtxn) {
+                Ok(iter) => {
+                    for entry in iter {
+                        match entry {
+                            Ok((k, v)) => hasher.add(k, v),
+                            Err(e) => {
+                                problem = Some(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => problem = Some(e.to_string()),
+            }
+            bytes += hasher.bytes;
+            if problem.is_none() && name == "id2word" && hasher.entries != self.meta.words as u64 {
+                problem = Some(format!(
+                    "{} words, expected {}",
+                    hasher.entries, self.meta.words
+                ));
+            }
+            if problem.is_none() && hasher.finish() != want {
+                problem = mismatch("");
+            }
+            tables.push((name.into(), problem));
+        }
+        let n_chunks = self.meta.words.div_ceil(self.meta.rows_per_chunk.max(1));
+        for (name, db, want) in [
+            ("unit", self.dbs.unit, &sums.unit),
+            ("quant", self.dbs.quant, &sums.quant),
+            ("scale", self.dbs.scale, &sums.scale),
+        ] {
+            let mut problem = None;
+            if want.len() != n_chunks {
+                problem = Some(format!(
+                    "{} chunk checksums for {n_chunks} chunks",
+                    want.len()
+                ));
+            }
+            for (c, &want) in want.iter().enumerate() {
+                match db.get(&rtxn, &(c as u32)) {
+                    Ok(Some(value)) => {
+                        bytes += value.len() as u64;
+                        if xxh3_64(value) != want {
+                            problem = mismatch(&format!(" in chunk {c}"));
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        problem = Some(format!("chunk {c} missing"));
+                        break;
+                    }
+                    Err(e) => {
+                        problem = Some(format!("chunk {c}: {e}"));
+                        break;
+                    }
+                }
+            }
+            tables.push((name.into(), problem));
+        }
+        if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)? {
+            let problem = match serde_json::from_slice::<ForestMeta>(bytes_json) {
+                Err(_) => Some("unreadable record".to_string()),
+                Ok(record) => match forest_checksum(&rtxn, self.dbs.forest) {
+                    Err(e) => Some(e.to_string()),
+                    Ok((sum, n)) => {
+                        bytes += n;
+                        (format!("{sum:016x}") != record.checksum)
+                            .then(|| "checksum mismatch".into())
+                    }
+                },
+            };
+            tables.push(("forest".into(), problem));
+        }
+        Ok(self.report(tables, bytes, started))
+    }
+
+    fn report(
+        &self,
+        tables: Vec<(String, Option<String>)>,
+        bytes: u64,
+        started: Instant,
+    ) -> VerifyReport {
+        VerifyReport {
+            index: self.dir.clone(),
+            tables,
+            bytes,
+            seconds: started.elapsed().as_secs_f64(),
+        }
     }
 
     pub fn meta(&self) -> &Meta {
@@ -495,7 +1022,7 @@ impl Store {
         }
         let forest_err = |e| IndexError::Forest {
             path: self.dir.clone(),
-            source: e,
+            err: e,
         };
         let reader =
             arroy::Reader::<Cosine>::open(&rtxn, 0, self.dbs.forest).map_err(forest_err)?;
@@ -603,7 +1130,7 @@ impl ForestBuilder {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let forest_err = |e| IndexError::Forest {
             path: self.dir.clone(),
-            source: e,
+            err: e,
         };
         let started = Instant::now();
         // Write transactions are serialised across processes, so this check inside one is final.
@@ -672,10 +1199,12 @@ impl ForestBuilder {
         let n_trees = arroy::Reader::<Cosine>::open(&wtxn, 0, self.dbs.forest)
             .map_err(forest_err)?
             .n_trees();
+        let (sum, _) = forest_checksum(&wtxn, self.dbs.forest).map_err(lmdb)?;
         let meta = ForestMeta {
             trees: n_trees,
             seconds: started.elapsed().as_secs_f64(),
             built_at: now_secs(),
+            checksum: format!("{sum:016x}"),
         };
         let json = serde_json::to_vec(&meta).expect("forest metadata serialises");
         self.dbs
@@ -699,35 +1228,13 @@ fn lower_thread_priority() {
     }
 }
 
-/// Size and mtime of the source, read once per open.
-struct SourceStat {
-    size: u64,
-    mtime_ns: u64,
-}
-
-impl SourceStat {
-    fn read(source: &Path) -> Result<SourceStat> {
-        let meta = fs::metadata(source).map_err(|e| IndexError::Source {
-            path: source.to_path_buf(),
-            source: e,
-        })?;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        Ok(SourceStat {
-            size: meta.len(),
-            mtime_ns,
-        })
-    }
-}
-
-/// Builds the index for `source` aside and moves it into `dir`. The caller holds the lock.
+/// Builds the index for `source` aside and moves it into `dir`. The caller holds the lock and
+/// has checked (`check_target`) that `dir` is absent, empty, or vecsh's own.
 fn build(
     source: &Path,
-    stat: &SourceStat,
+    stat: &FileStat,
     dir: &Path,
+    in_cache: bool,
     load: &LoadOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -735,47 +1242,199 @@ fn build(
     let parent = dir.parent().unwrap_or(Path::new("."));
     remove_leftovers(dir);
     let tmp = sibling(dir, &format!(".building-{}", std::process::id()));
-    fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
-    let result = write_index(source, stat, &tmp, load, progress, started);
+    let made = fs::create_dir_all(&tmp)
+        .and_then(|()| fs::write(tmp.join(MARKER), "vecsh index directory\n"))
+        .map_err(|e| io_err(&tmp, e));
+    let result = made.and_then(|()| write_index(source, stat, &tmp, load, progress, started));
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    // Swap in: the old index (if any) is moved away first so `dir` is never half-written.
-    let old = sibling(dir, &format!(".old-{}", std::process::id()));
-    if dir.exists() {
-        fs::rename(dir, &old).map_err(|e| io_err(dir, e))?;
+    let swapped = swap_in(&tmp, dir, in_cache);
+    if swapped.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
     }
-    fs::rename(&tmp, dir).map_err(|e| io_err(dir, e))?;
+    swapped?;
     if let Ok(d) = File::open(parent) {
         let _ = d.sync_all();
     }
-    let _ = fs::remove_dir_all(&old);
     Ok(())
 }
 
-/// Removes half-built or replaced directories left by killed processes (we hold the lock).
+/// Moves the finished build `tmp` to `dir`. An old index is moved away first so that `dir`
+/// is never half-written; an empty directory is removed; anything else is refused (checked
+/// again here: the directory may have changed while the build ran).
+fn swap_in(tmp: &Path, dir: &Path, in_cache: bool) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Err(_) => {}
+        Ok(m) if m.is_dir() && is_vecsh_dir(dir, in_cache) => {
+            let old = sibling(dir, &format!(".old-{}", std::process::id()));
+            fs::rename(dir, &old).map_err(|e| io_err(dir, e))?;
+            // Marked before removal, so that a kill here leaves a leftover vecsh may remove.
+            let _ = fs::write(old.join(MARKER), "vecsh index directory\n");
+            fs::rename(tmp, dir).map_err(|e| io_err(dir, e))?;
+            let _ = fs::remove_dir_all(&old);
+            return Ok(());
+        }
+        Ok(_) => {
+            check_target(dir, in_cache)?;
+            // Empty: removing it loses nothing (`remove_dir` refuses a non-empty one).
+            fs::remove_dir(dir).map_err(|e| io_err(dir, e))?;
+        }
+    }
+    fs::rename(tmp, dir).map_err(|e| io_err(dir, e))
+}
+
+/// Removes what killed processes left beside `dir` (the caller holds `dir`'s lock): build and
+/// replaced directories that carry vecsh's marker and whose process is gone, and vecsh's lock
+/// files of indexes that do not exist and whose lock nobody holds.
 fn remove_leftovers(dir: &Path) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return;
     };
-    let name = name.to_string_lossy();
+    let name = name.as_bytes();
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
-        let entry_name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(rest) = entry_name.strip_prefix(name.as_ref()) {
-            if rest.starts_with(".building-") || rest.starts_with(".old-") {
-                let _ = fs::remove_dir_all(entry.path());
+        let file_name = entry.file_name();
+        let entry_name = file_name.as_bytes();
+        if let Some(rest) = entry_name.strip_prefix(name) {
+            let pid = rest
+                .strip_prefix(b".building-")
+                .or_else(|| rest.strip_prefix(b".old-"))
+                .and_then(|p| std::str::from_utf8(p).ok())
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                let path = entry.path();
+                if pid != std::process::id() && !process_alive(pid) {
+                    if path.join(MARKER).is_file() {
+                        let _ = fs::remove_dir_all(&path);
+                    } else {
+                        // Killed between creating it and marking it: an empty directory,
+                        // and `remove_dir` removes nothing else.
+                        let _ = fs::remove_dir(&path);
+                    }
+                }
+                continue;
+            }
+        }
+        if let Some(stem) = entry_name.strip_suffix(b".lock") {
+            let path = entry.path();
+            let index = parent.join(std::ffi::OsStr::from_bytes(stem));
+            if stem != name && !index.exists() && is_stale_lock(&path) {
+                let _ = fs::remove_file(&path);
             }
         }
     }
 }
 
+/// Whether `path` is a lock file vecsh created that nobody holds now.
+fn is_stale_lock(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = File::options().read(true).write(true).open(path) else {
+        return false;
+    };
+    let mut head = [0u8; LOCK_TAG.len()];
+    if file.read_exact(&mut head).is_err() || head != LOCK_TAG {
+        return false;
+    }
+    // Holding it now proves nobody else does; it is released when `file` closes.
+    file.try_lock().is_ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
+}
+
+/// Opens (creating and tagging it when new) the lock file of an index.
+fn open_lock(path: &Path) -> Result<File> {
+    use std::io::Write;
+    let mut file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    if file.metadata().map(|m| m.len()).unwrap_or(1) == 0 {
+        let _ = file.write_all(LOCK_TAG);
+    }
+    Ok(file)
+}
+
+fn read_proof(dir: &Path) -> Option<Proof> {
+    serde_json::from_slice(&fs::read(dir.join(PROOF)).ok()?).ok()
+}
+
+/// Writes the proof atomically (a torn proof must not read as valid); failures only cost a
+/// verification next time.
+fn write_proof(dir: &Path, proof: &Proof) {
+    let tmp = dir.join(format!("{PROOF}.{}", std::process::id()));
+    let Ok(json) = serde_json::to_vec(proof) else {
+        return;
+    };
+    if fs::write(&tmp, json).is_err() || fs::rename(&tmp, dir.join(PROOF)).is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+}
+
+/// xxh3-64 of a file's whole content (hex), read in 1 MiB blocks.
+pub fn hash_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| source_err(path, e))?;
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(source_err(path, e)),
+        }
+    }
+    Ok(format!("{:016x}", hasher.digest()))
+}
+
+/// Hashes a table's entries in key order, lengths included so that boundaries count.
+#[derive(Default)]
+struct TableHasher {
+    hasher: Xxh3,
+    entries: u64,
+    bytes: u64,
+}
+
+impl TableHasher {
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.hasher.update(&(key.len() as u32).to_le_bytes());
+        self.hasher.update(key);
+        self.hasher.update(&(value.len() as u32).to_le_bytes());
+        self.hasher.update(value);
+        self.entries += 1;
+        self.bytes += (key.len() + value.len()) as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.hasher.digest()
+    }
+}
+
+/// The checksum of the forest's table (every key and value in key order) and its size.
+fn forest_checksum(
+    rtxn: &RoTxn,
+    forest: arroy::Database<'static, Cosine>,
+) -> heed::Result<(u64, u64)> {
+    let mut hasher = TableHasher::default();
+    for entry in forest.remap_types::<Bytes, Bytes>().iter(rtxn)? {
+        let (k, v) = entry?;
+        hasher.add(k, v);
+    }
+    Ok((hasher.finish(), hasher.bytes))
+}
+
 fn write_index(
     source: &Path,
-    stat: &SourceStat,
+    stat: &FileStat,
     tmp: &Path,
     load: &LoadOptions,
     progress: &dyn Progress,
@@ -812,6 +1471,10 @@ fn write_index(
         chunk: 0,
         keys: Vec::new(),
         zero: 0,
+        id2word_sum: TableHasher::default(),
+        unit_sums: Vec::new(),
+        quant_sums: Vec::new(),
+        scale_sums: Vec::new(),
     };
     progress.start("reading", stat.size, Unit::Bytes);
     let report = loader::load(
@@ -829,6 +1492,7 @@ fn write_index(
     keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut wtxn = env.write_txn().map_err(lmdb)?;
     let mut previous: Option<&[u8]> = None;
+    let mut word2id_sum = TableHasher::default();
     for (key, id) in &keys {
         // Two long words could share a hashed key: the first (more frequent) one keeps it.
         if previous == Some(key.as_slice()) {
@@ -837,14 +1501,14 @@ fn write_index(
         word2id
             .put_with_flags(&mut wtxn, PutFlags::APPEND, key, id)
             .map_err(lmdb)?;
+        word2id_sum.add(key, &id.to_be_bytes());
         previous = Some(key);
     }
     let meta = Meta {
         schema: SCHEMA_VERSION,
         source: fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf()),
-        source_size: stat.size,
-        source_mtime_ns: stat.mtime_ns,
-        fingerprint: fingerprint(source, stat.size)?,
+        source_stat: *stat,
+        source_hash: hash_file(source)?,
         format: report.format,
         compression: report.compression.to_string(),
         member: report.member.clone(),
@@ -858,14 +1522,24 @@ fn write_index(
         build_seconds: started.elapsed().as_secs_f64(),
         built_at: now_secs(),
     };
-    // The metadata is written last: an index without it never opens as valid.
+    let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
+    let sums = Checksums {
+        meta: xxh3_64(&meta_json),
+        word2id: word2id_sum.finish(),
+        id2word: sink.id2word_sum.finish(),
+        unit: std::mem::take(&mut sink.unit_sums),
+        quant: std::mem::take(&mut sink.quant_sums),
+        scale: std::mem::take(&mut sink.scale_sums),
+    };
     meta_db
         .put(
             &mut wtxn,
-            "meta",
-            &serde_json::to_vec(&meta).expect("metadata serialises"),
+            "checksums",
+            &serde_json::to_vec(&sums).expect("checksums serialise"),
         )
         .map_err(lmdb)?;
+    // The metadata is written last: an index without it never opens as valid.
+    meta_db.put(&mut wtxn, "meta", &meta_json).map_err(lmdb)?;
     wtxn.commit().map_err(lmdb)?;
     env.force_sync().map_err(lmdb)?;
     Ok(())
@@ -886,6 +1560,11 @@ struct ChunkWriter<'e> {
     chunk: u32,
     keys: Vec<(Vec<u8>, u32)>,
     zero: usize,
+    /// Checksums of what was written, in the order verification reads it back.
+    id2word_sum: TableHasher,
+    unit_sums: Vec<u64>,
+    quant_sums: Vec<u64>,
+    scale_sums: Vec<u64>,
 }
 
 impl ChunkWriter<'_> {
@@ -898,6 +1577,8 @@ impl ChunkWriter<'_> {
         for word in &batch.words {
             self.id2word
                 .put_with_flags(&mut wtxn, PutFlags::APPEND, &self.next_id, word)?;
+            self.id2word_sum
+                .add(&self.next_id.to_be_bytes(), word.as_bytes());
             self.keys.push((word_key(word).into_owned(), self.next_id));
             self.next_id += 1;
         }
@@ -922,13 +1603,18 @@ impl ChunkWriter<'_> {
     fn write_chunk(&mut self, raw: &[f32]) -> heed::Result<()> {
         let (unit, q8, scales) = search::unit_and_quant(self.dims, raw);
         self.zero += scales.iter().filter(|&&s| s == 0.0).count();
+        let (unit, q8, scales): (&[u8], &[u8], &[u8]) = (
+            bytemuck::cast_slice(&unit),
+            bytemuck::cast_slice(&q8),
+            bytemuck::cast_slice(&scales),
+        );
+        self.unit_sums.push(xxh3_64(unit));
+        self.quant_sums.push(xxh3_64(q8));
+        self.scale_sums.push(xxh3_64(scales));
         let mut wtxn = self.env.write_txn()?;
-        self.unit_db
-            .put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&unit))?;
-        self.quant_db
-            .put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&q8))?;
-        self.scale_db
-            .put(&mut wtxn, &self.chunk, bytemuck::cast_slice(&scales))?;
+        self.unit_db.put(&mut wtxn, &self.chunk, unit)?;
+        self.quant_db.put(&mut wtxn, &self.chunk, q8)?;
+        self.scale_db.put(&mut wtxn, &self.chunk, scales)?;
         wtxn.commit()?;
         self.chunk += 1;
         Ok(())
@@ -972,47 +1658,8 @@ fn word_key(word: &str) -> Cow<'_, [u8]> {
     }
     let mut key = bytes[..MAX_KEY - 17].to_vec();
     key.push(0);
-    key.extend_from_slice(format!("{:016x}", fnv1a(0xcbf29ce484222325, bytes)).as_bytes());
+    key.extend_from_slice(format!("{:016x}", xxh3_64(bytes)).as_bytes());
     Cow::Owned(key)
-}
-
-fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        hash ^= b as u64;
-        hash = hash.wrapping_mul(0x100000001b3);
-    }
-    hash
-}
-
-/// Content fingerprint: size, first MiB and last MiB. Cheap enough to run on every mtime change.
-fn fingerprint(source: &Path, size: u64) -> Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let err = |e| IndexError::Source {
-        path: source.to_path_buf(),
-        source: e,
-    };
-    let mut file = File::open(source).map_err(err)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut hash = fnv1a(0xcbf29ce484222325, &size.to_le_bytes());
-    let n = read_full(&mut file, &mut buf).map_err(err)?;
-    hash = fnv1a(hash, &buf[..n]);
-    if size > buf.len() as u64 {
-        file.seek(SeekFrom::Start(size - buf.len() as u64))
-            .map_err(err)?;
-        let n = read_full(&mut file, &mut buf).map_err(err)?;
-        hash = fnv1a(hash, &buf[..n]);
-    }
-    fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut n = 0;
-        while n < buf.len() {
-            match file.read(&mut buf[n..])? {
-                0 => break,
-                m => n += m,
-            }
-        }
-        Ok(n)
-    }
-    Ok(format!("{hash:016x}"))
 }
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
@@ -1027,16 +1674,23 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> IndexError {
+fn io_err(path: &Path, err: std::io::Error) -> IndexError {
     IndexError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     }
 }
 
-fn lmdb_err(path: &Path, source: heed::Error) -> IndexError {
+fn source_err(path: &Path, err: std::io::Error) -> IndexError {
+    IndexError::Source {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+fn lmdb_err(path: &Path, err: heed::Error) -> IndexError {
     IndexError::Lmdb {
         path: path.to_path_buf(),
-        source,
+        err,
     }
 }

@@ -463,6 +463,29 @@ fn truncate(word: &str, max: usize) -> String {
     out
 }
 
+/// `vecsh info --verify`: one line per table, then the verdict. Ends without a newline.
+pub fn verify_report(report: &crate::index::VerifyReport) -> String {
+    let mut out = format!("verify    {}\n", crate::text::escape_path(&report.index));
+    for (table, problem) in &report.tables {
+        let state = match problem {
+            None => "ok".to_string(),
+            Some(p) => format!("DAMAGED: {}", crate::text::escape(p)),
+        };
+        out.push_str(&format!("  {table:<9} {state}\n"));
+    }
+    out.push_str(&format!(
+        "{} ({:.1} MB read in {:.3} s)",
+        if report.is_intact() {
+            "intact"
+        } else {
+            "damaged: the next open rebuilds it from its file"
+        },
+        report.bytes as f64 / 1e6,
+        report.seconds
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

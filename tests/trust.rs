@@ -1,0 +1,447 @@
+//! Trust the store (issue 10): vecsh never loses a user's file, never crashes on a damaged
+//! index, never answers from a damaged or stale index. Real files, real truncations.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use vecsh::index::{OpenOptions, Origin, Store, Verify};
+use vecsh::progress::Silent;
+use vecsh::search::Query;
+
+fn write_glove(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
+    let mut text = String::new();
+    // A seeded LCG: every row distinct, so every answer is unambiguous.
+    let mut state: u64 = 0x9e3779b97f4a7c15;
+    for i in 0..n {
+        text.push_str(&format!("w{i}"));
+        for _ in 0..dims {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let x = ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+            text.push_str(&format!(" {x:.4}"));
+        }
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn opts(cache: &Path) -> OpenOptions {
+    OpenOptions {
+        cache_dir: Some(cache.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+fn vecsh(cache: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("vecsh").unwrap();
+    cmd.env("VECSH_CACHE", cache).env_remove("NO_COLOR");
+    cmd
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+// ---- data loss -------------------------------------------------------------------------
+
+#[test]
+fn index_onto_a_users_directory_is_refused_and_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let d = tmp.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("notes.txt"), "precious").unwrap();
+    let out = vecsh(&tmp.path().join("c"))
+        .arg(&src)
+        .arg("--index")
+        .arg(&d)
+        .args(["-e", "w1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a vecsh index"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("notes.txt")).unwrap(),
+        "precious"
+    );
+    assert_eq!(names(&d), ["notes.txt"]);
+    assert_eq!(names(tmp.path()), ["d", "v.txt"], "nothing left beside it");
+}
+
+#[test]
+fn index_onto_a_regular_file_is_refused_and_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let f = tmp.path().join("afile");
+    std::fs::write(&f, "mine").unwrap();
+    let out = vecsh(&tmp.path().join("c"))
+        .arg(&src)
+        .arg("--index")
+        .arg(&f)
+        .args(["-e", "w1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "mine");
+    assert_eq!(names(tmp.path()), ["afile", "v.txt"]);
+}
+
+#[test]
+fn index_dot_is_refused_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let src = write_glove(&work, "v.txt", 20, 4);
+    let out = vecsh(&tmp.path().join("c"))
+        .current_dir(&work)
+        .arg(&src)
+        .args(["--index", ".", "-e", "w1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(names(&work), ["v.txt"]);
+    assert_eq!(names(tmp.path()), ["work"]);
+}
+
+#[test]
+fn index_into_an_empty_or_new_directory_or_its_own_index_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for dir in [empty.clone(), tmp.path().join("new")] {
+        let o = OpenOptions {
+            index_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let (_, origin) = Store::open(&src, &o, &Silent).unwrap();
+        assert_eq!(origin, Origin::Built);
+        // A vecsh index is replaced when asked to rebuild.
+        let forced = OpenOptions {
+            rebuild: true,
+            ..o.clone()
+        };
+        let (store, origin) = Store::open(&src, &forced, &Silent).unwrap();
+        assert_eq!((origin, store.len()), (Origin::Built, 20));
+    }
+}
+
+#[test]
+fn only_vecsh_marked_leftovers_of_dead_processes_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let cache = tmp.path().join("c");
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::create_dir_all(&cache).unwrap();
+    // A killed build (pid 999999999 cannot exist) marked by vecsh, and the user's own look-alike.
+    let dead = cache.join(format!("{name}.building-999999999"));
+    std::fs::create_dir(&dead).unwrap();
+    std::fs::write(dead.join("vecsh-index"), "").unwrap();
+    let users = cache.join(format!("{name}.building-999999998"));
+    std::fs::create_dir(&users).unwrap();
+    std::fs::write(users.join("mine.txt"), "keep").unwrap();
+    // A lock file of a failed open (vecsh's) and a user's file named like one.
+    std::fs::write(cache.join("gone-0123.lock"), "vecsh lock\n").unwrap();
+    std::fs::write(cache.join("other.lock"), "user data\n").unwrap();
+    Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert!(!dead.exists(), "a dead build's directory is removed");
+    assert!(
+        users.join("mine.txt").exists(),
+        "an unmarked directory is kept"
+    );
+    assert!(!cache.join("gone-0123.lock").exists());
+    assert!(cache.join("other.lock").exists());
+}
+
+#[test]
+fn a_failed_open_leaves_no_lock_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("bad.txt");
+    std::fs::write(&src, "a 1 2\nb 3 4\nc 5\n").unwrap();
+    let cache = tmp.path().join("c");
+    assert!(Store::open(&src, &opts(&cache), &Silent).is_err());
+    assert!(names(&cache).is_empty(), "{:?}", names(&cache));
+}
+
+// ---- crashes ---------------------------------------------------------------------------
+
+#[test]
+fn a_source_path_that_is_not_utf8_works_and_shows_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"\xff.txt");
+    let src = tmp.path().join(name);
+    std::fs::write(&src, "a 1 2\nb 3 4\n").unwrap();
+    let cache = tmp.path().join("c");
+    for _ in 0..2 {
+        vecsh(&cache).arg(&src).args(["-e", "a"]).assert().success();
+    }
+    let out = vecsh(&cache).arg("info").arg(&src).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\\xff.txt"), "{text}");
+    assert!(!names(&cache).iter().any(|n| n.contains(".building-")));
+}
+
+fn built(tmp: &Path, n: usize) -> (PathBuf, PathBuf, OpenOptions) {
+    let src = write_glove(tmp, "v.txt", n, 8);
+    let o = opts(&tmp.join("c"));
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let dir = store.dir().to_path_buf();
+    (src, dir, o)
+}
+
+#[test]
+fn a_truncated_data_file_is_rebuilt_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dir, _) = built(tmp.path(), 3000);
+    let data = dir.join("data.mdb");
+    let len = std::fs::metadata(&data).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let out = vecsh(&tmp.path().join("c"))
+        .arg(&src)
+        .args(["-e", "w7", "-k", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::metadata(&data).unwrap().len(), len);
+}
+
+#[test]
+fn a_truncated_index_without_its_source_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, dir, _) = built(tmp.path(), 3000);
+    let data = dir.join("data.mdb");
+    let len = std::fs::metadata(&data).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let err = Store::open_dir(&dir, false).err().expect("refused");
+    let msg = err.to_string();
+    assert!(msg.contains(&*dir.to_string_lossy()), "{msg}");
+    assert!(msg.contains("damaged"), "{msg}");
+}
+
+// ---- damage ----------------------------------------------------------------------------
+
+/// The top answer for w7, through a fresh process-like open.
+fn answer(src: &Path, o: &OpenOptions) -> (Origin, Vec<u32>) {
+    let (store, origin) = Store::open(src, o, &Silent).unwrap();
+    let q = store.vector(7).unwrap().to_vec();
+    let hits = store.exact_top_k(&Query {
+        vector: &q,
+        k: 3,
+        exclude: &[7],
+        limit: store.len(),
+    });
+    (origin, hits.iter().map(|h| h.id).collect())
+}
+
+/// Overwrites `len` bytes at `at` of `file` with a pattern that differs from what is there.
+fn scribble(file: &Path, at: u64, len: usize) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(file)
+        .unwrap();
+    let mut old = vec![0u8; len];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut old).unwrap();
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0x5a).collect();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&new).unwrap();
+}
+
+/// Byte offset of the first occurrence of `needle` in `file`.
+fn find(file: &Path, needle: &[u8]) -> u64 {
+    let data = std::fs::read(file).unwrap();
+    data.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle in the index") as u64
+}
+
+/// Byte offset of the last occurrence of `needle` in `file`.
+fn rfind(file: &Path, needle: &[u8]) -> u64 {
+    let data = std::fs::read(file).unwrap();
+    data.windows(needle.len())
+        .rposition(|w| w == needle)
+        .expect("needle in the index") as u64
+}
+
+#[test]
+fn damage_to_vectors_words_int8_or_forest_is_found_and_rebuilt() {
+    for mode in ["unit", "quant", "words", "forest", "deleted", "lock"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = write_glove(tmp.path(), "v.txt", 3000, 8);
+        let o = OpenOptions {
+            writable: true,
+            ..opts(&tmp.path().join("c"))
+        };
+        let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+        let dir = store.dir().to_path_buf();
+        store
+            .build_forest(2, &Silent, &std::sync::atomic::AtomicBool::new(false))
+            .unwrap();
+        let unit_row7: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+        drop(store);
+        let (_, good) = answer(&src, &o);
+        let data = dir.join("data.mdb");
+        match mode {
+            "unit" => scribble(&data, find(&data, &unit_row7), 32),
+            "quant" => {
+                // The int8 copy: the rows of chunk 0 follow the 16-byte page header of its
+                // overflow page; find the row of a known word by scanning for its scale.
+                let store = Store::open_dir(&dir, false).unwrap();
+                let q = store.quant_rows();
+                let row: Vec<u8> = bytemuck::cast_slice(q.rows.row(7)).to_vec();
+                drop(store);
+                scribble(&data, find(&data, &row), 8)
+            }
+            "words" => scribble(&data, find(&data, b"w2999"), 3),
+            "forest" => {
+                // A forest leaf holds the unit vector too; the unit table's copy comes first.
+                let (first, last) = (find(&data, &unit_row7), rfind(&data, &unit_row7));
+                assert_ne!(first, last, "the forest's copy of the row");
+                scribble(&data, last, 32)
+            }
+            "deleted" => std::fs::remove_file(&data).unwrap(),
+            _ => std::fs::remove_file(dir.join("lock.mdb")).unwrap(),
+        }
+        let mut report = None;
+        if mode != "deleted" {
+            report = Store::open_dir(&dir, false).ok().map(|s| s.verify());
+        }
+        if let Some(Ok(r)) = &report {
+            assert!(
+                mode == "lock" || !r.is_intact(),
+                "{mode}: damage not found: {r:?}"
+            );
+        }
+        let (origin, after) = answer(&src, &o);
+        assert_eq!(after, good, "{mode}: the answer after reopening");
+        if mode != "lock" {
+            assert_eq!(origin, Origin::Built, "{mode}: rebuilt");
+        }
+    }
+}
+
+#[test]
+fn a_one_shot_relies_on_the_stat_proof_and_any_write_voids_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dir, o) = built(tmp.path(), 500);
+    let proof = OpenOptions {
+        verify: Verify::Proof,
+        ..o.clone()
+    };
+    let (store, _) = Store::open(&src, &proof, &Silent).unwrap();
+    assert!(
+        !store.verified_now(),
+        "the build's verification left a proof"
+    );
+    drop(store);
+    // Same bytes written back: the stat changes, so the next open verifies again.
+    let data = dir.join("data.mdb");
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes).unwrap();
+    let (store, origin) = Store::open(&src, &proof, &Silent).unwrap();
+    assert_eq!(origin, Origin::Reused);
+    assert!(store.verified_now());
+    drop(store);
+    let (store, _) = Store::open(&src, &proof, &Silent).unwrap();
+    assert!(!store.verified_now());
+}
+
+// ---- staleness -------------------------------------------------------------------------
+
+#[test]
+fn one_changed_digit_in_the_middle_of_the_source_is_seen() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Bigger than the 2 MiB the old fingerprint covered.
+    let (src, _, o) = built(tmp.path(), 60_000);
+    let mut text = std::fs::read(&src).unwrap();
+    let line_start = find(&src, b"\nw30000 ") as usize + 1;
+    let digit = line_start
+        + 8
+        + text[line_start + 8..]
+            .iter()
+            .position(|b| b.is_ascii_digit())
+            .unwrap();
+    text[digit] = if text[digit] == b'9' {
+        b'8'
+    } else {
+        text[digit] + 1
+    };
+    let before = std::fs::metadata(&src).unwrap().len();
+    std::fs::write(&src, &text).unwrap();
+    assert_eq!(std::fs::metadata(&src).unwrap().len(), before);
+    let (store, origin) = Store::open(&src, &o, &Silent).unwrap();
+    assert_eq!(origin, Origin::Built);
+    drop(store);
+    // A touch with nothing changed is not a rebuild.
+    let f = std::fs::File::options().write(true).open(&src).unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+    let (_, origin) = Store::open(&src, &o, &Silent).unwrap();
+    assert_eq!(origin, Origin::Reused);
+}
+
+#[test]
+fn info_verify_reports_damage_and_the_next_one_shot_answers_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove(tmp.path(), "v.txt", 3000, 8);
+    let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
+    let good = run(&["-e", "w7"]);
+    assert!(good.status.success());
+    let out = vecsh(&cache)
+        .arg("info")
+        .arg(&src)
+        .arg("--verify")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    drop(store);
+    scribble(&data, find(&data, &row), 32);
+    let out = vecsh(&cache)
+        .arg("info")
+        .arg(&src)
+        .arg("--verify")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("unit      DAMAGED: checksum mismatch in chunk 0"),
+        "{text}"
+    );
+    // A one-shot after the damage: the stat proof no longer holds, so it verifies, rebuilds
+    // and gives the answer of the intact index.
+    let after = run(&["-e", "w7"]);
+    assert!(after.status.success());
+    assert_eq!(after.stdout, good.stdout);
+}
