@@ -127,6 +127,9 @@ pub struct Meta {
     pub rows_per_chunk: usize,
     pub build_seconds: f64,
     pub built_at: u64,
+    /// The character n-gram table of models that have one (fastText), stored raw in `ngrams`.
+    #[serde(default)]
+    pub subwords: Option<loader::Subwords>,
 }
 
 /// The approximate-search forest's record (stored under "forest" once the forest is complete).
@@ -186,6 +189,9 @@ struct Checksums {
     unit: Vec<u64>,
     quant: Vec<u64>,
     scale: Vec<u64>,
+    /// Of each n-gram chunk (models with subwords).
+    #[serde(default)]
+    ngrams: Vec<u64>,
 }
 
 /// What a full verification found, table by table.
@@ -290,10 +296,12 @@ struct Dbs {
     quant: Database<'static, Id, Bytes>,
     scale: Database<'static, Id, Bytes>,
     forest: arroy::Database<'static, Cosine>,
+    /// N-gram (bucket) rows, raw, chunk → rows; only for models with subwords.
+    ngrams: Option<Database<'static, Id, Bytes>>,
 }
 
-const DB_NAMES: [&str; 7] = [
-    "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy",
+const DB_NAMES: [&str; 8] = [
+    "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy", "ngrams",
 ];
 
 /// An open index. Cheap to query from one thread; `env()` may be shared with a forest builder.
@@ -603,7 +611,12 @@ impl Store {
             // Anything unreadable is treated as absent: it gets rebuilt, never trusted.
             Err(_) => return Ok(None),
         };
-        if store.meta.schema != SCHEMA_VERSION || store.meta.source_stat.size != stat.size {
+        // A fastText model indexed before n-grams were stored lacks them: rebuild.
+        let incomplete = store.meta.format == Format::FastTextBin && store.meta.subwords.is_none();
+        if store.meta.schema != SCHEMA_VERSION
+            || store.meta.source_stat.size != stat.size
+            || incomplete
+        {
             return Ok(None);
         }
         let proof = read_proof(dir);
@@ -661,7 +674,8 @@ impl Store {
                 let quant = opener.open_database::<Id, Bytes>(rtxn, Some("quant"))?;
                 let scale = opener.open_database::<Id, Bytes>(rtxn, Some("scale"))?;
                 let forest = opener.open_database::<arroy::internals::KeyCodec, arroy::internals::NodeCodec<Cosine>>(rtxn, Some("arroy"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest)))
+                let ngrams = opener.open_database::<Id, Bytes>(rtxn, Some("ngrams"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, ngrams)))
             })
             .map_err(|e| lmdb_err(dir, e))?;
         let incomplete = || IndexError::Incomplete {
@@ -675,6 +689,7 @@ impl Store {
             Some(quant),
             Some(scale),
             Some(forest),
+            ngrams,
         ) = opened.unwrap_commit()
         else {
             return Err(incomplete());
@@ -687,6 +702,7 @@ impl Store {
             quant,
             scale,
             forest,
+            ngrams,
         };
         let rtxn = env
             .clone()
@@ -798,11 +814,20 @@ impl Store {
             tables.push((name.into(), problem));
         }
         let n_chunks = self.meta.words.div_ceil(self.meta.rows_per_chunk.max(1));
-        for (name, db, want) in [
-            ("unit", self.dbs.unit, &sums.unit),
-            ("quant", self.dbs.quant, &sums.quant),
-            ("scale", self.dbs.scale, &sums.scale),
-        ] {
+        let ngram_chunks = self
+            .meta
+            .subwords
+            .as_ref()
+            .map_or(0, |s| s.buckets.div_ceil(self.meta.rows_per_chunk.max(1)));
+        let mut chunked = vec![
+            ("unit", self.dbs.unit, &sums.unit, n_chunks),
+            ("quant", self.dbs.quant, &sums.quant, n_chunks),
+            ("scale", self.dbs.scale, &sums.scale, n_chunks),
+        ];
+        if let (Some(db), true) = (self.dbs.ngrams, self.meta.subwords.is_some()) {
+            chunked.push(("ngrams", db, &sums.ngrams, ngram_chunks));
+        }
+        for (name, db, want, n_chunks) in chunked {
             let mut problem = None;
             if want.len() != n_chunks {
                 problem = Some(format!(
@@ -934,6 +959,55 @@ impl Store {
             Cow::Borrowed(all) => Cow::Borrowed(&all[at..at + self.dims()]),
             Cow::Owned(all) => Cow::Owned(all[at..at + self.dims()].to_vec()),
         })
+    }
+
+    /// The character n-gram table's settings, for models that have one (fastText).
+    pub fn subwords(&self) -> Option<&loader::Subwords> {
+        self.meta.subwords.as_ref()
+    }
+
+    /// What fastText and gensim give a word from its character n-grams: the mean of its
+    /// n-gram rows (gensim `FastTextKeyedVectors.get_vector` of an unknown word). `None`
+    /// without an n-gram table or when no n-gram can be extracted (e.g. `maxn` = 0): such
+    /// a word stays unknown rather than becoming the zero vector.
+    pub fn subword_mean(&self, word: &str) -> Option<Vec<f32>> {
+        let sub = self.meta.subwords.as_ref()?;
+        let db = self.dbs.ngrams?;
+        let mut buckets = Vec::new();
+        crate::fasttext::ngram_buckets(
+            word.as_bytes(),
+            sub.minn,
+            sub.maxn,
+            u32::try_from(sub.buckets).ok()?,
+            &mut buckets,
+        );
+        if buckets.is_empty() {
+            return None;
+        }
+        let (dims, rpc) = (self.dims(), self.meta.rows_per_chunk);
+        let mut sum = vec![0f32; dims];
+        // Summed in f32 in n-gram order, as gensim does, so the last bits agree too.
+        for b in &buckets {
+            let b = *b as usize;
+            let chunk = self.chunk(db, (b / rpc) as u32)?;
+            let row = chunk.get((b % rpc) * dims..(b % rpc + 1) * dims)?;
+            sum.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+        }
+        let n = buckets.len() as f32;
+        sum.iter_mut().for_each(|s| *s /= n);
+        Some(sum)
+    }
+
+    /// [`Store::subword_mean`], unit-normalised like every word vector; `None` also when
+    /// the n-gram rows sum to zero.
+    pub fn subword_vector(&self, word: &str) -> Option<Vec<f32>> {
+        let mut v = self.subword_mean(word)?;
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            return None;
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        Some(v)
     }
 
     /// All unit vectors, zero-copy from the map where aligned.
@@ -1453,11 +1527,12 @@ fn write_index(
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[4]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[5]))?,
                 opener.create_database::<arroy::internals::KeyCodec, arroy::internals::NodeCodec<Cosine>>(wtxn, Some(DB_NAMES[6]))?,
+                opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[7]))?,
             )))
         })
         .map_err(lmdb)?
         .unwrap_commit();
-    let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest) = dbs;
+    let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest, ngrams_db) = dbs;
 
     let mut sink = ChunkWriter {
         env: &env,
@@ -1476,16 +1551,29 @@ fn write_index(
         quant_sums: Vec::new(),
         scale_sums: Vec::new(),
     };
+    let mut ngrams = NgramWriter {
+        env: &env,
+        db: ngrams_db,
+        pending: Vec::new(),
+        chunk: 0,
+        dims: 0,
+        sums: Vec::new(),
+    };
     progress.start("reading", stat.size, Unit::Bytes);
-    let report = loader::load(
+    let report = loader::load_with_subwords(
         source,
         load,
         &|done, _total| progress.set(done),
         &mut |batch| sink.push(batch),
+        &mut |batch| ngrams.push(batch),
     );
     progress.finish();
     let report = report?;
     sink.flush().map_err(lmdb)?;
+    if let Some(sub) = &report.subwords {
+        ngrams.flush().map_err(lmdb)?;
+        debug_assert_eq!(ngrams.chunk as usize, sub.buckets.div_ceil(ROWS_PER_CHUNK));
+    }
 
     // word → id last, sorted, so LMDB can append instead of inserting at random.
     let mut keys = std::mem::take(&mut sink.keys);
@@ -1521,6 +1609,7 @@ fn write_index(
         rows_per_chunk: ROWS_PER_CHUNK,
         build_seconds: started.elapsed().as_secs_f64(),
         built_at: now_secs(),
+        subwords: report.subwords.clone(),
     };
     let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
     let sums = Checksums {
@@ -1530,6 +1619,7 @@ fn write_index(
         unit: std::mem::take(&mut sink.unit_sums),
         quant: std::mem::take(&mut sink.quant_sums),
         scale: std::mem::take(&mut sink.scale_sums),
+        ngrams: std::mem::take(&mut ngrams.sums),
     };
     meta_db
         .put(
@@ -1615,6 +1705,55 @@ impl ChunkWriter<'_> {
         self.unit_db.put(&mut wtxn, &self.chunk, unit)?;
         self.quant_db.put(&mut wtxn, &self.chunk, q8)?;
         self.scale_db.put(&mut wtxn, &self.chunk, scales)?;
+        wtxn.commit()?;
+        self.chunk += 1;
+        Ok(())
+    }
+}
+
+/// Stores the n-gram rows raw (they are averaged before normalising), in chunks of
+/// `ROWS_PER_CHUNK` rows like the word vectors, so a lookup borrows a row from the map.
+struct NgramWriter<'e> {
+    env: &'e Env<WithoutTls>,
+    db: Database<'static, Id, Bytes>,
+    pending: Vec<f32>,
+    chunk: u32,
+    dims: usize,
+    sums: Vec<u64>,
+}
+
+impl NgramWriter<'_> {
+    fn push(&mut self, batch: loader::SubwordBatch) -> anyhow::Result<()> {
+        self.dims = batch.dims;
+        self.pending.extend_from_slice(&batch.vectors);
+        self.write_full()?;
+        Ok(())
+    }
+
+    fn write_full(&mut self) -> heed::Result<()> {
+        let chunk_len = ROWS_PER_CHUNK * self.dims;
+        while !self.pending.is_empty() && self.pending.len() >= chunk_len {
+            let rest = self.pending.split_off(chunk_len);
+            let full = std::mem::replace(&mut self.pending, rest);
+            self.write_chunk(&full)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> heed::Result<()> {
+        self.write_full()?;
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.write_chunk(&rest)?;
+        }
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, rows: &[f32]) -> heed::Result<()> {
+        let bytes: &[u8] = bytemuck::cast_slice(rows);
+        self.sums.push(xxh3_64(bytes));
+        let mut wtxn = self.env.write_txn()?;
+        self.db.put(&mut wtxn, &self.chunk, bytes)?;
         wtxn.commit()?;
         self.chunk += 1;
         Ok(())

@@ -127,6 +127,7 @@ pub struct Subwords {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubwordBatch {
     pub first: usize,
+    pub dims: usize,
     pub vectors: Vec<f32>,
 }
 
@@ -378,7 +379,12 @@ fn load_fasttext(
                 ))),
             });
         }
-        subword_sink(SubwordBatch { first, vectors }).map_err(LoadError::Sink)?;
+        subword_sink(SubwordBatch {
+            first,
+            dims,
+            vectors,
+        })
+        .map_err(LoadError::Sink)?;
         first += count;
         progress(first);
     }

@@ -242,3 +242,88 @@ fn gzipped_models_are_refused_clearly() {
     std::fs::write(&path, gz.finish().unwrap()).unwrap();
     assert!(err(&path).ends_with("this is a gzipped fastText model (.bin): decompress it first (gunzip), or load the .vec file"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Subword vectors from the index
+// ---------------------------------------------------------------------------------------
+
+fn store(name: &str, cache: &tempfile::TempDir) -> vecsh::index::Store {
+    let opts = vecsh::index::OpenOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    vecsh::index::Store::open(&fixture(name), &opts, &vecsh::progress::Silent)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn unknown_words_get_gensims_vector_from_their_ngrams() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let mut checked = 0;
+    for name in [
+        "toy-model.bin",
+        "lee_fasttext_new.bin",
+        "non_ascii_fasttext.bin",
+        "small_cbow.bin",
+        "small_maxn0.bin",
+    ] {
+        let want = expected(name);
+        let store = store(name, &cache);
+        for (word, answer) in want["unknown"].as_object().unwrap() {
+            assert_eq!(
+                store.id(word),
+                None,
+                "{name}: {word} is not in the vocabulary"
+            );
+            let got = store.subword_mean(word);
+            if answer.is_null() {
+                assert_eq!(got, None, "{name}: {word} has no n-grams: stays unknown");
+                continue;
+            }
+            assert_close(
+                &got.unwrap_or_else(|| panic!("{name}: no vector for {word}")),
+                &floats(&answer["vector"]),
+                &format!("{name}: unknown {word}"),
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+}
+
+#[test]
+fn governmnet_is_close_to_government_as_in_gensim() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = store("lee_fasttext_new.bin", &cache);
+    let oov = store.subword_vector("governmnet").unwrap();
+    let known = store.vector(store.id("government").unwrap()).unwrap();
+    let sim: f32 = oov.iter().zip(known.iter()).map(|(a, b)| a * b).sum();
+    // gensim 4.4: kv.similarity('governmnet', 'government') = 0.97492546
+    assert!((sim - 0.974_925_46).abs() < 1e-5, "{sim}");
+    let sub = store.subwords().unwrap();
+    assert_eq!((sub.minn, sub.maxn, sub.buckets), (3, 6, 1000));
+}
+
+#[test]
+fn models_without_ngrams_leave_unknown_words_unknown() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = store("small_maxn0.bin", &cache);
+    assert_eq!(store.subwords().unwrap().buckets, 0);
+    assert_eq!(store.subword_vector("governmnet"), None);
+}
+
+#[test]
+fn the_ngram_table_is_checksummed_with_the_rest() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = store("lee_fasttext_new.bin", &cache);
+    let report = store.verify().unwrap();
+    assert!(
+        report
+            .tables
+            .iter()
+            .any(|(name, problem)| name == "ngrams" && problem.is_none()),
+        "{:?}",
+        report.tables
+    );
+}
