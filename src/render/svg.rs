@@ -84,9 +84,9 @@ pub fn map_svg(
             TextElement::new(escape(title).into_owned())
                 .set("class", "title")
                 .set("x", WIDTH / 2.0)
-                .set("y", 32)
+                .set("y", 28)
                 .set("text-anchor", "middle")
-                .set("font-size", 18),
+                .set("font-size", title_size(title)),
         );
 
     // Axes: the frame, the lines through the origin, and the variance shares.
@@ -199,24 +199,33 @@ pub fn map_svg(
     let roles = [Role::Input, Role::Expression, Role::Result]
         .into_iter()
         .filter(|r| points.iter().any(|p| p.role == *r));
-    for (i, role) in roles.enumerate() {
-        let x = left + 8.0 + i as f64 * 100.0;
+    // Above the frame's right end, where no point can be.
+    let roles: Vec<Role> = roles.collect();
+    for (i, &role) in roles.iter().enumerate() {
+        let x = right - (roles.len() - i) as f64 * 95.0 + 10.0;
         key = key
             .add(
                 Circle::new()
                     .set("cx", x)
-                    .set("cy", top + 12.0)
+                    .set("cy", top - 12.0)
                     .set("r", 4.5)
                     .set("fill", colour(role)),
             )
             .add(
                 TextElement::new(role_name(role))
                     .set("x", x + 8.0)
-                    .set("y", top + 16.0),
+                    .set("y", top - 8.0),
             );
     }
     doc = doc.add(key);
     doc.to_string()
+}
+
+/// A title fits the picture's width: sans-serif glyphs average about 0.55 em, so long inputs
+/// get a smaller font (never below 10 px).
+fn title_size(title: &str) -> f64 {
+    let chars = title.chars().count().max(1) as f64;
+    ((WIDTH - 40.0) / (0.55 * chars)).clamp(10.0, 18.0)
 }
 
 fn dashed(x1: f64, y1: f64, x2: f64, y2: f64) -> Line {
