@@ -245,11 +245,21 @@ pub fn main() -> i32 {
     };
     match run(cli) {
         Ok(code) => code,
+        // The reader of our output left (`vecsh ... | head -1`): what it wanted was written.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("vecsh: {e:#}");
             2
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -277,7 +287,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             eval(resolved, &cmd)
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "vecsh", &mut std::io::stdout());
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "vecsh", &mut script);
+            std::io::stdout().lock().write_all(&script)?;
             Ok(0)
         }
         None => {
@@ -406,18 +419,20 @@ pub fn write_result(
 
 /// `vecsh eval analogy|similarity FILE ...`: a report as a table, or one JSON object with --json.
 fn eval(resolved: Resolved, cmd: &crate::protocols::EvalCommand) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
     let (store, _) = resolved.open_store()?;
     let progress = resolved.progress();
     let report = crate::protocols::run_eval(cmd, &store, progress.as_ref())?;
     if resolved.output.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        println!("{}", resolved.output.renderer.report(&report));
+        writeln!(out, "{}", resolved.output.renderer.report(&report))?;
     }
     Ok(0)
 }
 
 fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
     resolved.open.writable = true;
     let started = Instant::now();
     let (store, origin) = resolved.open_store()?;
@@ -429,7 +444,8 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
         None
     };
     let m = store.meta();
-    println!(
+    writeln!(
+        out,
         "{}: {} words × {} dims ({}), index {} in {:.2} s",
         crate::text::escape_path(&m.source),
         m.words,
@@ -441,15 +457,16 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
             "already current"
         },
         base.as_secs_f64()
-    );
+    )?;
     if let Some(f) = forest {
-        println!("forest: {} trees ({:.1} s)", f.trees, f.seconds);
+        writeln!(out, "forest: {} trees ({:.1} s)", f.trees, f.seconds)?;
     }
-    println!(
+    writeln!(
+        out,
         "{} ({})",
         crate::text::escape_path(store.dir()),
         human_bytes(store.disk_size())
-    );
+    )?;
     Ok(0)
 }
 
@@ -460,16 +477,18 @@ fn verify(resolved: Resolved) -> anyhow::Result<i32> {
         Source::Builtin => crate::embedded::materialize()?,
     };
     let report = index::verify_index(&path, &resolved.open)?;
+    let mut out = std::io::stdout().lock();
     if resolved.output.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        println!("{}", crate::render::verify_report(&report));
+        writeln!(out, "{}", crate::render::verify_report(&report))?;
     }
     Ok(if report.is_intact() { 0 } else { 1 })
 }
 
 fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     resolved.open.verify = index::Verify::Proof;
+    let mut out = std::io::stdout().lock();
     let json = resolved.output.json;
     let started = Instant::now();
     let (store, origin) = resolved.open_store()?;
@@ -481,7 +500,7 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             "meta": m, "index": store.dir(), "size_bytes": store.disk_size(), "forest": forest,
             "origin": origin, "ready_seconds": ready.as_secs_f64(),
         });
-        println!("{value}");
+        writeln!(out, "{value}")?;
         return Ok(0);
     }
     let mut extra = Vec::new();
@@ -494,8 +513,9 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     if m.zero_vectors > 0 {
         extra.push(format!("{} zero vectors", m.zero_vectors));
     }
-    println!("file      {}", crate::text::escape_path(&m.source));
-    println!(
+    writeln!(out, "file      {}", crate::text::escape_path(&m.source))?;
+    writeln!(
+        out,
         "format    {}{}{}",
         m.format,
         if m.compression == "none" {
@@ -506,22 +526,25 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         m.member
             .as_ref()
             .map_or(String::new(), |mb| format!(" member {mb}"))
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "words     {}{}",
         m.words,
         m.limit.map_or(String::new(), |l| format!(" (limit {l})"))
-    );
-    println!("dims      {}", m.dims);
+    )?;
+    writeln!(out, "dims      {}", m.dims)?;
     if !extra.is_empty() {
-        println!("notes     {}", extra.join(", "));
+        writeln!(out, "notes     {}", extra.join(", "))?;
     }
-    println!(
+    writeln!(
+        out,
         "index     {} ({})",
         crate::text::escape_path(store.dir()),
         human_bytes(store.disk_size())
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "built     in {:.2} s{}",
         m.build_seconds,
         match origin {
@@ -529,10 +552,17 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             Origin::Waited => " (by another process, waited for it)",
             Origin::Reused => "",
         }
-    );
+    )?;
     match forest {
-        Some(f) => println!("forest    {} trees, built in {:.1} s", f.trees, f.seconds),
-        None => println!("forest    not built (exact search; `vecsh build` adds it)"),
+        Some(f) => writeln!(
+            out,
+            "forest    {} trees, built in {:.1} s",
+            f.trees, f.seconds
+        )?,
+        None => writeln!(
+            out,
+            "forest    not built (exact search; `vecsh build` adds it)"
+        )?,
     }
     Ok(0)
 }

@@ -3,6 +3,7 @@
 //! (`:help` with live examples, `:info`, `:quit`) and the approximate-search forest built in the
 //! background when `:exact off` asks for it.
 
+pub mod interrupt;
 pub mod line;
 
 use std::io::Write;
@@ -247,7 +248,13 @@ impl<'s> Repl<'s> {
                 _ => {}
             }
         }
+        // Ctrl-C from here to the end of the answer stops it (see `interrupt`).
+        let _catch = interrupt::Catch::new();
         let mut result = self.session.run_line(line);
+        if interrupt::interrupted() {
+            self.note("(Ctrl-C)");
+            return Flow::Continue;
+        }
         if let Ok(Value::Neighbours {
             search: SearchUsed::Exact,
             note: note @ Some(_),
@@ -265,7 +272,7 @@ impl<'s> Repl<'s> {
         }
         match &result {
             Ok(Value::Nothing) => {}
-            Ok(value) => println!("{}", self.renderer.value(value)),
+            Ok(value) => print_interruptibly(&self.renderer.value(value)),
             Err(err) => {
                 let _ = std::io::stdout().flush();
                 eprintln!("{}", self.renderer.error(line, err, None));
@@ -609,6 +616,24 @@ impl<'s> Repl<'s> {
                     path.display()
                 ));
             }
+        }
+    }
+}
+
+/// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
+/// 400,000-row answer takes seconds to scroll past.
+fn print_interruptibly(text: &str) {
+    let total = text.lines().count();
+    let mut out = std::io::stdout().lock();
+    for (i, line) in text.lines().enumerate() {
+        if interrupt::interrupted() {
+            // The terminal discards its queued output at Ctrl-C, which may leave half a row:
+            // the note replaces it.
+            let _ = writeln!(out, "\r\x1b[K… {i} of {total} rows shown (Ctrl-C)");
+            return;
+        }
+        if writeln!(out, "{line}").is_err() {
+            return;
         }
     }
 }

@@ -240,3 +240,59 @@ fn a_killed_build_is_not_reused() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Runs `vecsh ARGS` with a standard output whose reading end is already closed (as
+/// `vecsh ... | head -1` once head has left); returns the exit code and stderr.
+fn closed_stdout(cache: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = process(cache)
+        .args(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protocols");
+    let vectors = fixtures.join("vectors.txt");
+    let questions = fixtures.join("questions.txt");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
+        vec![os("completions"), os("fish")],
+        vec![
+            os("eval"),
+            os("analogy"),
+            vectors.as_os_str(),
+            questions.as_os_str(),
+            os("--details"),
+        ],
+        vec![tiny().into_os_string().leak(), os("-e"), os("king")],
+        vec![
+            tiny().into_os_string().leak(),
+            os("-e"),
+            os("king"),
+            os("--json"),
+        ],
+        vec![os("info"), tiny().into_os_string().leak()],
+        vec![
+            os("build"),
+            tiny().into_os_string().leak(),
+            os("--trees"),
+            os("1"),
+        ],
+    ];
+    for args in cases {
+        let (code, stderr) = closed_stdout(tmp.path(), &args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}

@@ -234,3 +234,41 @@ fn queries_answer_promptly_while_the_forest_builds() {
     }
     quit(p);
 }
+
+/// `vecsh` on the built-in 50,000 words in a pseudo-terminal, waiting for the first prompt.
+fn start_builtin(dir: &Path) -> PtySession {
+    let mut cmd = Command::new(cargo_bin("vecsh"));
+    cmd.arg("--quiet")
+        .env("VECSH_CACHE", dir.join("cache"))
+        .env("VECSH_HISTORY", history(dir))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn vecsh");
+    expect(&mut p, "50,000 words").expect("banner");
+    expect(&mut p, PROMPT).expect("first prompt");
+    p
+}
+
+#[test]
+fn ctrl_c_stops_a_long_answer_and_returns_to_the_prompt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start_builtin(tmp.path());
+    ask(&mut p, ":k 50000", "k = 50000");
+    p.send_line("king").unwrap();
+    expect(&mut p, " 200 ").unwrap();
+    p.send_control('c').unwrap();
+    // The note says how many rows were shown: fewer than all of them.
+    let shown = expect(&mut p, " rows shown (Ctrl-C)").unwrap();
+    let note = shown.rsplit('\n').next().unwrap_or_default();
+    let numbers: Vec<usize> = note.split(' ').filter_map(|w| w.parse().ok()).collect();
+    // The terminal drops queued output at Ctrl-C, so a cut row may precede the note.
+    assert!(
+        matches!(numbers[..], [.., shown, all] if shown < all),
+        "the rows went on after Ctrl-C: {note}"
+    );
+    expect(&mut p, PROMPT).unwrap();
+    // The session goes on, and the Ctrl-C is not replayed at the prompt.
+    ask(&mut p, ":k 1", "k = 1");
+    ask(&mut p, "king", " 1 prince");
+    quit(p);
+}
