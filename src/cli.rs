@@ -510,6 +510,18 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     if m.lossy_words > 0 {
         extra.push(format!("{} words with invalid UTF-8", m.lossy_words));
     }
+    if m.spaced_words > 0 {
+        let shown: Vec<String> = m
+            .spaced_examples
+            .iter()
+            .map(|w| format!("'{}'", crate::text::escape(w)))
+            .collect();
+        extra.push(format!(
+            "{} words with spaces ({})",
+            m.spaced_words,
+            shown.join(", ")
+        ));
+    }
     if m.zero_vectors > 0 {
         extra.push(format!("{} zero vectors", m.zero_vectors));
     }

@@ -123,6 +123,11 @@ pub struct Meta {
     pub limit: Option<usize>,
     pub duplicates: usize,
     pub lossy_words: usize,
+    /// Words containing spaces (GloVe 840B has them) and the first few of them.
+    #[serde(default)]
+    pub spaced_words: usize,
+    #[serde(default)]
+    pub spaced_examples: Vec<String>,
     pub zero_vectors: usize,
     pub rows_per_chunk: usize,
     pub build_seconds: f64,
@@ -315,6 +320,38 @@ pub struct Store {
     writable: bool,
     /// Whether this open ran a full verification (false: the stat proof stood for it).
     verified_now: bool,
+    /// Set for the temporary index of a stream: removed last, after the environment closed.
+    temporary: Option<RemoveOnDrop>,
+}
+
+/// Removes a temporary index directory when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Temporary indexes of streams are `vecsh-stream-PID-N` in the temp dir.
+const STREAM_PREFIX: &str = "vecsh-stream-";
+
+/// Removes temporary stream indexes (marked as vecsh's) whose process is gone.
+fn remove_dead_streams(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(STREAM_PREFIX)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let path = entry.path();
+        if pid.is_some_and(|pid| !process_alive(pid)) && path.join(MARKER).is_file() {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// The cache root: `$VECSH_CACHE`, else the XDG cache dir (`~/.cache/vecsh`).
@@ -532,6 +569,10 @@ impl Store {
         opts: &OpenOptions,
         progress: &dyn Progress,
     ) -> Result<(Store, Origin)> {
+        let source_meta = fs::metadata(source).map_err(|e| source_err(source, e))?;
+        if !source_meta.is_file() {
+            return Store::open_stream(source, opts, progress);
+        }
         let dir = index_dir_for(source, opts)?;
         let in_cache = opts.index_dir.is_none();
         check_target(&dir, in_cache)?;
@@ -586,6 +627,31 @@ impl Store {
         }
         drop(lock);
         Ok((built?, Origin::Built))
+    }
+
+    /// A FIFO, process substitution or device: read once as a stream into a temporary index
+    /// (under the temp dir) that is removed when the store is dropped; never reused.
+    fn open_stream(
+        source: &Path,
+        opts: &OpenOptions,
+        progress: &dyn Progress,
+    ) -> Result<(Store, Origin)> {
+        static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let root = std::env::temp_dir();
+        remove_dead_streams(&root);
+        let dir = root.join(format!(
+            "{STREAM_PREFIX}{}-{}",
+            std::process::id(),
+            SERIAL.fetch_add(1, Ordering::Relaxed)
+        ));
+        let stat = FileStat::of(source).map_err(|e| source_err(source, e))?;
+        let guard = RemoveOnDrop(dir.clone());
+        build(source, &stat, &dir, true, &opts.load, progress)?;
+        let mut store = Store::open_dir(&dir, opts.writable)?;
+        store.verify_or_damaged()?;
+        store.verified_now = true;
+        store.temporary = Some(guard);
+        Ok((store, Origin::Built))
     }
 
     /// Opens `dir` if it holds a complete, intact index of the current schema for this source.
@@ -722,6 +788,7 @@ impl Store {
             meta,
             writable,
             verified_now: false,
+            temporary: None,
         })
     }
 
@@ -1596,7 +1663,12 @@ fn write_index(
         schema: SCHEMA_VERSION,
         source: fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf()),
         source_stat: *stat,
-        source_hash: hash_file(source)?,
+        // A stream cannot be read twice; its temporary index is never reused.
+        source_hash: if fs::metadata(source).is_ok_and(|m| m.is_file()) {
+            hash_file(source)?
+        } else {
+            String::new()
+        },
         format: report.format,
         compression: report.compression.to_string(),
         member: report.member.clone(),
@@ -1605,6 +1677,8 @@ fn write_index(
         limit: load.limit,
         duplicates: report.duplicates,
         lossy_words: report.lossy_words,
+        spaced_words: report.spaced_words,
+        spaced_examples: report.spaced_examples.clone(),
         zero_vectors: sink.zero,
         rows_per_chunk: ROWS_PER_CHUNK,
         build_seconds: started.elapsed().as_secs_f64(),

@@ -30,6 +30,11 @@ const BINARY_BATCH_VALUES: usize = 4 << 20;
 const MAX_BINARY_WORD: usize = 64 << 10;
 /// Headers announcing more dimensions than this are corrupt, not ambitious.
 const MAX_DIMS: u64 = 1 << 20;
+/// Words with spaces the build report shows.
+const SPACED_EXAMPLES: usize = 5;
+/// Longest line a text file may have: MAX_DIMS values of up to 63 bytes each. Beyond it
+/// (a stream without line ends, /dev/urandom) reading stops instead of filling memory.
+const MAX_LINE: usize = 64 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 // ---------------------------------------------------------------------------------------
@@ -108,6 +113,9 @@ pub struct LoadReport {
     pub lossy_words: usize,
     /// (count, dims) from a header line, if any.
     pub header: Option<(u64, u64)>,
+    /// Kept words that contain a space or tab (GloVe 840B has them), and the first few.
+    pub spaced_words: usize,
+    pub spaced_examples: Vec<String>,
     /// The model's character n-gram table, for models that have one (fastText).
     pub subwords: Option<Subwords>,
 }
@@ -133,12 +141,10 @@ pub struct SubwordBatch {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{file}: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: io::Error,
-    },
+    // The OS error is part of the message and deliberately not `source()`: a chain printer
+    // would show it a second time.
+    #[error("{file}: {err}")]
+    Io { file: String, err: io::Error },
     /// The zip archive is unreadable, or which member to read is unclear.
     #[error("{file}: {message}")]
     Archive { file: String, message: String },
@@ -209,8 +215,24 @@ pub enum Problem {
     },
     #[error("the header says {expected} rows, but the file ends after {found}")]
     TooFewRows { expected: u64, found: u64 },
-    #[error("more rows than the {expected} the header announces")]
+    #[error(
+        "more rows than the {expected} the header announces (--limit {expected} reads only those)"
+    )]
     TooManyRows { expected: u64 },
+    #[error("this row has {found} values, expected {expected} (a ragged row: the fields after the word are numbers)")]
+    RaggedRow { expected: usize, found: usize },
+    #[error("the first line '{count} {dims}' is a word2vec header, not a GloVe row: use --format w2v-text (or no --format)")]
+    HeaderUnderGlove { count: u64, dims: u64 },
+    #[error("the first row has {found} values; at most {MAX_DIMS} dimensions are supported")]
+    TooManyValues { found: usize },
+    #[error("this looks like UTF-16 text: convert it with iconv -f UTF-16 -t UTF-8")]
+    Utf16,
+    #[error("the input starts with NUL bytes: not an embedding file")]
+    NulBytes,
+    #[error("no line end in the first {MAX_LINE} bytes: not an embedding file")]
+    LineTooLong,
+    #[error("row {row} has an empty word (a space where the word should start)")]
+    EmptyWord { row: u64 },
     #[error("file ends inside the word of row {row} of {count}")]
     TruncatedWord { row: u64, count: u64 },
     #[error(
@@ -257,13 +279,17 @@ pub fn load_with_subwords(
     sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
-    let label = path.display().to_string();
+    let label = crate::text::escape_path(path);
     let io_err = |source| LoadError::Io {
         file: label.clone(),
-        source,
+        err: source,
     };
-    let mut file = File::open(path).map_err(io_err)?;
-    let len = file.metadata().map_err(io_err)?.len();
+    let mut file = open_nonblocking(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return load_nonregular(file, &label, opts, on_progress, sink);
+    }
+    let len = meta.len();
     let mut magic = [0u8; 64];
     let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
@@ -317,9 +343,104 @@ pub fn load_with_subwords(
         }
     };
     Ok(LoadReport {
+        spaced_words: rows.spaced,
+        spaced_examples: std::mem::take(&mut rows.spaced_examples),
         format: layout.format,
         compression,
         member,
+        dims: layout.dims,
+        words: rows.kept,
+        duplicates: rows.duplicates,
+        lossy_words: rows.lossy,
+        header: layout.header,
+        subwords: None,
+    })
+}
+
+/// Opens without blocking: opening a FIFO that has no writer would otherwise wait forever.
+/// Reads then block as usual (a FIFO without a writer reads as empty).
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    // SAFETY: fcntl on a descriptor we own; it changes only its status flags.
+    unsafe {
+        let fd = file.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(file)
+}
+
+/// FIFOs, process substitution (`<(cmd)`), character devices: read once, front to back,
+/// as a (possibly gzipped) stream. Formats that need to seek are refused by name.
+fn load_nonregular(
+    mut file: File,
+    label: &str,
+    opts: &LoadOptions,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
+) -> Result<LoadReport, LoadError> {
+    let io_err = |source| LoadError::Io {
+        file: label.to_owned(),
+        err: source,
+    };
+    let refuse = |message: &str| LoadError::Archive {
+        file: label.to_owned(),
+        message: message.to_owned(),
+    };
+    let mut magic = [0u8; 64];
+    let n = read_up_to(&mut file, &mut magic).map_err(io_err)?;
+    let magic = magic[..n].to_vec();
+    if n == 0 {
+        return Err(data_error(label, At::File, Problem::Empty));
+    }
+    if crate::fasttext::sniff(&magic).is_some() {
+        return Err(refuse(
+            "a fastText model is read from a regular file, not a pipe: save it to a file first",
+        ));
+    }
+    let compression = sniff(&magic);
+    if matches!(compression, Compression::Zip) {
+        return Err(refuse(
+            "a zip archive is read from its end, so it must be a regular file, not a pipe",
+        ));
+    }
+    if opts.member.is_some() {
+        return Err(refuse("--member was given, but this is not a zip archive"));
+    }
+    let count = Arc::new(AtomicU64::new(0));
+    let counted = Counting {
+        inner: Cursor::new(magic).chain(file),
+        count: count.clone(),
+    };
+    let progress = Progress::counted(on_progress, count, 0);
+    let mut rows = Rows::new(sink, opts.limit);
+    let (compression, layout) = if matches!(compression, Compression::Gzip) {
+        let mut reader =
+            flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 18, counted));
+        (
+            "gzip",
+            load_stream(&mut reader, label, opts, &progress, &mut rows)?,
+        )
+    } else {
+        let mut reader = counted;
+        (
+            "none",
+            load_stream(&mut reader, label, opts, &progress, &mut rows)?,
+        )
+    };
+    Ok(LoadReport {
+        spaced_words: rows.spaced,
+        spaced_examples: std::mem::take(&mut rows.spaced_examples),
+        format: layout.format,
+        compression,
+        member: None,
         dims: layout.dims,
         words: rows.kept,
         duplicates: rows.duplicates,
@@ -337,7 +458,7 @@ fn map_file(file: &File, label: &str) -> Result<memmap2::Mmap, LoadError> {
     // SAFETY: as in `load_mapped`: read-only, private to this call.
     unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
         file: label.to_owned(),
-        source,
+        err: source,
     })
 }
 
@@ -433,6 +554,8 @@ fn load_fasttext(
     }
     let args = &model.args;
     Ok(LoadReport {
+        spaced_words: rows.spaced,
+        spaced_examples: std::mem::take(&mut rows.spaced_examples),
         format: Format::FastTextBin,
         compression: "none",
         member: None,
@@ -576,7 +699,7 @@ fn load_zip(
     let member_label = format!("{label}:{member}");
     let io_err = |source| LoadError::Io {
         file: member_label.clone(),
-        source,
+        err: source,
     };
     // Members are sometimes gzipped themselves (foo.txt.gz inside a zip).
     let mut head = BufReader::with_capacity(1 << 18, &mut entry);
@@ -672,6 +795,13 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> 
             Problem::FastText(crate::fasttext::Problem::NotFastText),
         ));
     }
+    let start = &head[..head.len().min(64)];
+    if !start.is_empty() && start.iter().all(|&b| b == 0) {
+        return Err((At::File, Problem::NulBytes));
+    }
+    if looks_utf16(start) {
+        return Err((At::File, Problem::Utf16));
+    }
     let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
     let (first, next) = line_at(head, bom);
     let first = trim_line_end(first);
@@ -685,7 +815,12 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> 
     }
 
     let header = match forced {
-        Some(Format::Glove) => None,
+        Some(Format::Glove) => match parse_header(first) {
+            Some((count, dims)) => {
+                return Err((At::Line(1), Problem::HeaderUnderGlove { count, dims }))
+            }
+            None => None,
+        },
         Some(_) => Some(parse_header(first).ok_or_else(|| bad_header(first))?),
         None => guess_header(first)?,
     };
@@ -694,6 +829,10 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> 
         let dims = fields(first).count() - 1;
         if dims == 0 {
             return Err((At::Line(1), Problem::NoValues));
+        }
+        // The same limit as for a header's dims.
+        if dims as u64 > MAX_DIMS {
+            return Err((At::Line(1), Problem::TooManyValues { found: dims }));
         }
         return Ok(Layout {
             format: Format::Glove,
@@ -723,6 +862,21 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> 
         data_start: next,
         first_line: 2,
     })
+}
+
+/// A byte-order mark of UTF-16, or text whose every other byte is NUL (ASCII in UTF-16).
+fn looks_utf16(start: &[u8]) -> bool {
+    if start.starts_with(&[0xff, 0xfe]) || start.starts_with(&[0xfe, 0xff]) {
+        return true;
+    }
+    let pairs = start.len() / 2;
+    if pairs < 4 {
+        return false;
+    }
+    let even_nul = start.iter().step_by(2).filter(|&&b| b == 0).count();
+    let odd_nul = start.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
+    // One half all NUL, the other none: binary floats are never that regular.
+    (even_nul == pairs && odd_nul == 0) || (odd_nul == pairs && even_nul == 0)
 }
 
 /// A [`Location`] without the file name, which the callers of `detect` add.
@@ -843,15 +997,18 @@ fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// For error messages: lossy, and short enough to read.
+/// File bytes never reach a terminal raw: controls, DEL, bidi overrides and invalid UTF-8
+/// are escaped (`crate::text`).
 fn show(bytes: &[u8]) -> String {
     const MAX: usize = 40;
-    let s = String::from_utf8_lossy(bytes);
-    if s.chars().count() > MAX {
-        let mut cut: String = s.chars().take(MAX).collect();
-        cut.push('…');
-        cut
+    let cut = bytes.len() > 4 * MAX;
+    let s = crate::text::escape_bytes(&bytes[..bytes.len().min(4 * MAX)]);
+    if cut || s.chars().count() > MAX {
+        let mut short: String = s.chars().take(MAX).collect();
+        short.push('…');
+        short
     } else {
-        s.into_owned()
+        s
     }
 }
 
@@ -877,6 +1034,8 @@ struct Rows<'s> {
     kept: usize,
     duplicates: usize,
     lossy: usize,
+    spaced: usize,
+    spaced_examples: Vec<String>,
 }
 
 impl<'s> Rows<'s> {
@@ -889,6 +1048,8 @@ impl<'s> Rows<'s> {
             kept: 0,
             duplicates: 0,
             lossy: 0,
+            spaced: 0,
+            spaced_examples: Vec::new(),
         }
     }
 
@@ -927,6 +1088,12 @@ impl<'s> Rows<'s> {
                 continue;
             }
             self.lossy += usize::from(was_lossy);
+            if words[i].contains([' ', '\t']) {
+                self.spaced += 1;
+                if self.spaced_examples.len() < SPACED_EXAMPLES {
+                    self.spaced_examples.push(words[i].clone());
+                }
+            }
             if keep != i {
                 words.swap(keep, i);
                 vectors.copy_within(i * dims..(i + 1) * dims, keep * dims);
@@ -1041,7 +1208,7 @@ fn load_mapped(
     // reading 170 MB through read() would cost a copy.
     let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
         file: label.to_owned(),
-        source,
+        err: source,
     })?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
@@ -1089,12 +1256,19 @@ fn load_stream(
 ) -> Result<Layout, LoadError> {
     let io_err = |source| LoadError::Io {
         file: label.to_owned(),
-        source,
+        err: source,
     };
     let mut cur = Vec::with_capacity(BLOCK + BLOCK / 8);
     let mut eof = fill(reader, &mut cur, BLOCK).map_err(io_err)?;
     // Detection needs the whole first line.
     while !eof && memchr::memchr(b'\n', &cur).is_none() {
+        let start = &cur[..cur.len().min(64)];
+        if start.iter().all(|&b| b == 0) || looks_utf16(start) {
+            break; // `detect` says what it is
+        }
+        if cur.len() >= MAX_LINE {
+            return Err(data_error(label, At::Line(1), Problem::LineTooLong));
+        }
         let want = cur.len() + BLOCK;
         eof = fill(reader, &mut cur, want).map_err(io_err)?;
     }
@@ -1120,6 +1294,9 @@ fn load_stream(
                 Some(i) => start + i + 1,
                 None => {
                     // A line longer than a block: grow the block until it holds a line end.
+                    if cur.len() - start >= MAX_LINE {
+                        return Err(data_error(label, At::File, Problem::LineTooLong));
+                    }
                     let want = cur.len() + BLOCK;
                     eof = fill(reader, &mut cur, want).map_err(io_err)?;
                     continue;
@@ -1380,6 +1557,18 @@ fn parse_row_slowly<'l>(
         });
     }
     let first_value = spans.len() - dims;
+    // A word with spaces ("new york") is text; extra leading fields that are all numbers
+    // are a row with too many values.
+    if first_value > 1
+        && spans[1..first_value]
+            .iter()
+            .all(|&(start, end)| fast_float2::parse::<f32, _>(&line[start..end]).is_ok())
+    {
+        return Err(Problem::RaggedRow {
+            expected: dims,
+            found: spans.len() - 1,
+        });
+    }
     for (index, &(start, end)) in spans[first_value..].iter().enumerate() {
         let token = &line[start..end];
         let value = fast_float2::parse::<f32, _>(token).map_err(|_| Problem::NotANumber {
@@ -1515,7 +1704,7 @@ fn parse_binary(
     };
     let io_err = |source| LoadError::Io {
         file: label.to_owned(),
-        source,
+        err: source,
     };
 
     let mut word = Vec::new();
@@ -1533,6 +1722,15 @@ fn parse_binary(
         let mut hashes = Vec::with_capacity(batch_rows);
         for _ in 0..batch_rows {
             row += 1;
+            // Vectors end with an optional newline; a space right there is an empty word.
+            let buf = reader.fill_buf().map_err(io_err)?;
+            let lead = buf
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            if buf.get(lead) == Some(&b' ') {
+                return Err(at(offset + lead as u64, Problem::EmptyWord { row }));
+            }
             offset += skip_space(reader).map_err(io_err)?;
             let word_start = offset;
             match read_word(reader, &mut word).map_err(io_err)? {

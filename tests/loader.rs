@@ -406,12 +406,19 @@ fn fasttext_model_files_are_recognised() {
 #[test]
 fn format_override_beats_detection() {
     let dir = TempDir::new().unwrap();
-    // Forced GloVe: the header line is just a 1-dimensional row.
+    // Forced GloVe on a first line 'count dims': that is a word2vec header (issue 10: it
+    // used to build a 1-dimensional index of 400,001 words), and the error says so.
     let path = write(&dir, "w.txt", b"2 1\nx 0.5\ny 0.25\n");
+    assert_eq!(
+        err_msg(&dir, &path, &opts_format(Format::Glove)),
+        "w.txt:1: the first line '2 1' is a word2vec header, not a GloVe row: \
+         use --format w2v-text (or no --format)"
+    );
+    // A first row that is not two integers stays a GloVe row.
+    let path = write(&dir, "w.txt", b"2 0.5\nx 0.5\ny 0.25\n");
     let loaded = load_with(&path, &opts_format(Format::Glove)).unwrap();
     assert_eq!(loaded.report.format, Format::Glove);
     assert_eq!(loaded.words, ["2", "x", "y"]);
-    assert_eq!(loaded.vectors, [1.0, 0.5, 0.25]);
 
     // Forced word2vec text on a headerless file: line 1 must be a header.
     let path = write(&dir, "g.txt", &glove_text(&sample_rows()));
@@ -1159,7 +1166,7 @@ fn header_count_disagrees_with_rows() {
     let path = write(&dir, "w.txt", b"2 2\na 1 2\nb 3 4\nc 5 6\nd 7 8\n");
     assert_eq!(
         err_default(&dir, &path),
-        "w.txt:4: more rows than the 2 the header announces"
+        "w.txt:4: more rows than the 2 the header announces (--limit 2 reads only those)"
     );
 
     let rows: Vec<(&[u8], Vec<f32>)> = vec![(b"a", vec![1.0]), (b"b", vec![2.0])];
@@ -1174,7 +1181,7 @@ fn header_count_disagrees_with_rows() {
     let path = write(&dir, "w.bin", &bytes);
     assert_eq!(
         err_default(&dir, &path),
-        "w.bin: byte offset 11: more rows than the 1 the header announces"
+        "w.bin: byte offset 11: more rows than the 1 the header announces (--limit 1 reads only those)"
     );
 }
 
