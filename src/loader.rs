@@ -674,9 +674,10 @@ fn load_zip(
     on_progress: &(dyn Fn(u64, u64) + Sync),
     rows: &mut Rows,
 ) -> Result<(String, Layout), LoadError> {
+    // Member names come from the archive: escaped before they can reach a terminal.
     let archive_err = |message: String| LoadError::Archive {
         file: label.to_owned(),
-        message,
+        message: crate::text::escape(&message).into_owned(),
     };
     let count = Arc::new(AtomicU64::new(0));
     let counted = Counting {
@@ -696,7 +697,7 @@ fn load_zip(
         .map_err(|e| archive_err(format!("cannot read member '{member}': {e}")))?;
     let total = entry.compressed_size();
     let progress = Progress::counted(on_progress, count, total);
-    let member_label = format!("{label}:{member}");
+    let member_label = format!("{label}:{}", crate::text::escape(&member));
     let io_err = |source| LoadError::Io {
         file: member_label.clone(),
         err: source,
