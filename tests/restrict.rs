@@ -123,3 +123,39 @@ fn a_small_restriction_under_approx_scans_exactly() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn with_a_forest_a_small_restriction_still_scans_exactly() {
+    use std::sync::atomic::AtomicBool;
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = OpenOptions {
+        cache_dir: Some(tmp.path().to_path_buf()),
+        writable: true,
+        ..Default::default()
+    };
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
+    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
+    store
+        .build_forest(4, &Silent, &AtomicBool::new(false))
+        .unwrap();
+    let settings = Settings {
+        mode: SearchMode::Approx,
+        ..Settings::default()
+    };
+    let mut s = Session::new(&store, settings);
+    let search = |v: Value| match v {
+        Value::Neighbours {
+            search, neighbours, ..
+        } => (search, neighbours),
+        other => panic!("{other:?}"),
+    };
+    // Unrestricted, --approx uses the forest.
+    let (used, _) = search(s.run_line("king").unwrap());
+    assert_eq!(used, vecsh::eval::SearchUsed::Approx);
+    // Restricted to the first 4 rows (man, woman, king, queen): exact, and only those rows.
+    s.run_line(":restrict 4").unwrap();
+    let (used, found) = search(s.run_line("king").unwrap());
+    assert_eq!(used, vecsh::eval::SearchUsed::Exact);
+    let words: Vec<&str> = found.iter().map(|n| n.word.as_str()).collect();
+    assert_eq!(words, ["man", "queen", "woman"]);
+}
