@@ -50,6 +50,10 @@ pub struct Cli {
     /// every word (--limit is the index-level cut).
     #[arg(long, value_name = "N")]
     restrict: Option<usize>,
+    /// Unknown words get vectors from their character n-grams, for models that have them
+    /// (fastText): on or off.
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"], default_value = "on")]
+    subwords: String,
     /// Also write each map (plot, arrows) as an SVG picture to FILE; when a run draws several,
     /// they are numbered FILE-1.svg, FILE-2.svg, ...
     #[arg(long, value_name = "FILE", value_parser = svg_file)]
@@ -305,6 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             let mut resolved = resolve(file, &cli.source, &cli.query);
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
+            resolved.settings.subwords = cli.subwords == "on";
             resolved.output.svg = cli.svg;
             lines(resolved, cli.exprs, script)
         }
@@ -539,6 +544,13 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .as_ref()
             .map_or(String::new(), |mb| format!(" member {mb}"))
     )?;
+    if let Some(sub) = &m.subwords {
+        writeln!(
+            out,
+            "subwords  {}: n-grams of {}–{} characters in {} buckets",
+            sub.model, sub.minn, sub.maxn, sub.buckets
+        )?;
+    }
     writeln!(
         out,
         "words     {}{}",

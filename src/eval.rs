@@ -50,6 +50,9 @@ pub struct Settings {
     /// like gensim's `restrict_vocab=N`; `None`: every word. A query-time cut: the index keeps
     /// every word (`--limit` is the index-level one).
     pub restrict: Option<usize>,
+    /// Unknown words get vectors from their character n-grams when the model has them
+    /// (fastText); `vecsh eval` turns this off, as gensim's evaluations skip unknown words.
+    pub subwords: bool,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             method: Method::Add,
             oversampling: 8,
             restrict: None,
+            subwords: true,
         }
     }
 }
@@ -116,16 +120,23 @@ pub enum Value {
         /// Set when the requested search could not be used (e.g. no forest yet).
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// Unknown words that got vectors from their character n-grams.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        subwords: Vec<SubwordWord>,
     },
     Scalar {
         query: String,
         value: f64,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        subwords: Vec<SubwordWord>,
     },
     /// `odd(...)`: the word that does not match, with every word's cosine to their mean.
     Odd {
         query: String,
         word: String,
         scores: Vec<Neighbour>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        subwords: Vec<SubwordWord>,
     },
     /// `plot(...)` and `arrows(...)`: points projected to 2-D (see `projection`), arrows as
     /// (from, to) indices into `points`, and the share of variance each axis explains.
@@ -153,6 +164,18 @@ pub enum Value {
         vars: Vec<(String, String)>,
     },
     Nothing,
+}
+
+/// A word not in the vocabulary that was given the vector of its character n-grams
+/// (fastText models): shown as `word (subwords)`, in JSON with `"oov": true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubwordWord {
+    pub word: String,
+    /// Always true: the word is out of the vocabulary.
+    pub oov: bool,
+    /// The did-you-mean hint the word would have had as an unknown word.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
@@ -197,12 +220,16 @@ struct Combination {
     vector: Vec<f64>,
     /// (word id, weight) for each word term, in order; used for exclusion and 3CosMul.
     terms: Vec<(u32, f64)>,
+    /// (unit vector, weight) of each unknown word made from its n-grams: it has no id, so
+    /// it excludes nothing, and 3CosMul uses the vector itself.
+    subword_terms: Vec<(Vec<f32>, f64)>,
 }
 
 impl Combination {
     fn scaled(mut self, factor: f64) -> Combination {
         self.vector.iter_mut().for_each(|x| *x *= factor);
         self.terms.iter_mut().for_each(|t| t.1 *= factor);
+        self.subword_terms.iter_mut().for_each(|t| t.1 *= factor);
         self
     }
 
@@ -212,6 +239,8 @@ impl Combination {
         }
         self.terms
             .extend(other.terms.into_iter().map(|(id, w)| (id, sign * w)));
+        self.subword_terms
+            .extend(other.subword_terms.into_iter().map(|(v, w)| (v, sign * w)));
         self
     }
 
@@ -248,13 +277,15 @@ pub struct Session<'s> {
     store: &'s Store,
     pub settings: Settings,
     vars: BTreeMap<String, Binding>,
+    /// Unknown words given subword vectors while evaluating the current line.
+    subword_log: std::cell::RefCell<Vec<SubwordWord>>,
 }
 
 /// The functions the language knows, for errors and completion.
 pub const FUNCTIONS: [&str; 6] = ["sim", "odd", "mean", "cosmul", "plot", "arrows"];
 /// The `:` commands the evaluator handles (the front-end adds `help` and `quit`).
-pub const COMMANDS: [&str; 9] = [
-    "k", "exact", "include", "method", "restrict", "svg", "vars", "ast", "let",
+pub const COMMANDS: [&str; 10] = [
+    "k", "exact", "include", "method", "restrict", "svg", "vars", "ast", "let", "subwords",
 ];
 
 impl<'s> Session<'s> {
@@ -263,6 +294,7 @@ impl<'s> Session<'s> {
             store,
             settings,
             vars: BTreeMap::new(),
+            subword_log: Default::default(),
         }
     }
 
@@ -372,6 +404,17 @@ impl<'s> Session<'s> {
                 }
                 setting("exact", mode_name(self.settings.mode).to_string())
             }
+            "subwords" => {
+                if !args.is_empty() {
+                    self.settings.subwords = on_off(args)?;
+                }
+                let state = match (self.settings.subwords, self.store.subwords()) {
+                    (true, Some(_)) => "on",
+                    (true, None) => "on (this model has no character n-grams)",
+                    (false, _) => "off",
+                };
+                setting("subwords", state.to_string())
+            }
             "include" => {
                 if !args.is_empty() {
                     self.settings.include_inputs = on_off(args)?;
@@ -458,6 +501,21 @@ impl<'s> Session<'s> {
 
     /// Evaluates an expression statement into something to show.
     fn show(&mut self, expr: &Expr, line: &str) -> Result<Value> {
+        self.subword_log.borrow_mut().clear();
+        let mut value = self.show_value(expr, line)?;
+        let mut log = self.subword_log.take();
+        let mut seen = std::collections::HashSet::new();
+        log.retain(|w| seen.insert(w.word.clone()));
+        match &mut value {
+            Value::Neighbours { subwords, .. }
+            | Value::Scalar { subwords, .. }
+            | Value::Odd { subwords, .. } => *subwords = log,
+            _ => {}
+        }
+        Ok(value)
+    }
+
+    fn show_value(&mut self, expr: &Expr, line: &str) -> Result<Value> {
         let query = source_text(line, expr.span);
         if let ExprKind::Call { name, args, .. } = &expr.kind {
             match name.as_str() {
@@ -485,7 +543,11 @@ impl<'s> Session<'s> {
             }
         }
         match self.eval(expr)? {
-            Val::Number(value) => Ok(Value::Scalar { query, value }),
+            Val::Number(value) => Ok(Value::Scalar {
+                query,
+                value,
+                subwords: Vec::new(),
+            }),
             Val::Vector(c) => self.neighbours(&c, self.settings.method, query),
         }
     }
@@ -498,6 +560,7 @@ impl<'s> Session<'s> {
             search,
             neighbours: self.named(&hits),
             note,
+            subwords: Vec::new(),
         })
     }
 
@@ -516,7 +579,7 @@ impl<'s> Session<'s> {
         };
         let limit = self.search_limit();
         if method == Method::Mul {
-            let hits = cosmul_top_k(self.store, &c.terms, k, &exclude, limit);
+            let hits = cosmul_top_k(self.store, &c.terms, &c.subword_terms, k, &exclude, limit);
             return (hits, SearchUsed::Exact, None);
         }
         let vector = c.unit_f32();
@@ -803,6 +866,7 @@ impl<'s> Session<'s> {
             query,
             word,
             scores,
+            subwords: Vec::new(),
         })
     }
 
@@ -958,7 +1022,23 @@ impl<'s> Session<'s> {
             return Ok(Combination {
                 vector: unit.iter().map(|&x| x as f64).collect(),
                 terms: vec![(id, 1.0)],
+                subword_terms: Vec::new(),
             });
+        }
+        // fastText models: an unknown word is the mean of its character n-gram vectors.
+        if self.settings.subwords {
+            if let Some(unit) = self.store.subword_vector(text) {
+                self.subword_log.borrow_mut().push(SubwordWord {
+                    word: text.to_string(),
+                    oov: true,
+                    hint: self.unknown_word(text, span).help,
+                });
+                return Ok(Combination {
+                    vector: unit.iter().map(|&x| x as f64).collect(),
+                    terms: Vec::new(),
+                    subword_terms: vec![(unit, 1.0)],
+                });
+            }
         }
         Err(self.unknown_word(text, span))
     }
@@ -1118,21 +1198,27 @@ fn alternatives(words: &[String]) -> String {
 fn cosmul_top_k(
     store: &Store,
     terms: &[(u32, f64)],
+    subword_terms: &[(Vec<f32>, f64)],
     k: usize,
     exclude: &[u32],
     limit: usize,
 ) -> Vec<Hit> {
     let unit = store.unit_rows();
-    let pos: Vec<Vec<f32>> = terms
-        .iter()
-        .filter(|t| t.1 > 0.0)
-        .map(|t| unit.row(t.0 as usize).to_vec())
-        .collect();
-    let neg: Vec<Vec<f32>> = terms
-        .iter()
-        .filter(|t| t.1 < 0.0)
-        .map(|t| unit.row(t.0 as usize).to_vec())
-        .collect();
+    let signed = |positive: bool| -> Vec<Vec<f32>> {
+        let side = |w: f64| if positive { w > 0.0 } else { w < 0.0 };
+        terms
+            .iter()
+            .filter(|t| side(t.1))
+            .map(|t| unit.row(t.0 as usize).to_vec())
+            .chain(
+                subword_terms
+                    .iter()
+                    .filter(|t| side(t.1))
+                    .map(|t| t.0.clone()),
+            )
+            .collect()
+    };
+    let (pos, neg) = (signed(true), signed(false));
     use rayon::prelude::*;
     let mut hits: Vec<Hit> = (0..limit.min(store.len()))
         .into_par_iter()

@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthStr;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::eval::{EvalError, Neighbour, SearchUsed, Value};
+use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
 
 pub mod map;
 pub mod svg;
@@ -50,12 +50,14 @@ impl Renderer {
                 neighbours,
                 search,
                 note,
+                subwords,
                 ..
             } => {
                 let mut out = self.table(neighbours);
                 if neighbours.is_empty() {
                     out = self.paint("(no neighbours)", Style::new().dimmed());
                 }
+                out = self.with_subwords(subwords, out);
                 if *search == SearchUsed::Approx {
                     out.push('\n');
                     out.push_str(&self.paint("(approximate)", Style::new().dimmed()));
@@ -66,14 +68,36 @@ impl Renderer {
                 }
                 out
             }
-            Value::Scalar { value, .. } => self.paint(&format_number(*value), Style::new().bold()),
-            Value::Odd { word, scores, .. } => {
+            Value::Scalar {
+                value, subwords, ..
+            } => self.with_subwords(
+                subwords,
+                self.paint(&format_number(*value), Style::new().bold()),
+            ),
+            Value::Odd {
+                word,
+                scores,
+                subwords,
+                ..
+            } => {
                 let head = format!(
                     "{} {}",
                     self.paint("odd one out:", Style::new().dimmed()),
                     self.paint(word, Style::new().bold())
                 );
-                format!("{head}\n{}", self.table(scores))
+                // The table marks the words that are not in the vocabulary.
+                let marked: Vec<Neighbour> = scores
+                    .iter()
+                    .map(|n| Neighbour {
+                        word: if subwords.iter().any(|s| s.word == n.word) {
+                            format!("{} (subwords)", n.word)
+                        } else {
+                            n.word.clone()
+                        },
+                        score: n.score,
+                    })
+                    .collect();
+                self.with_subwords(subwords, format!("{head}\n{}", self.table(&marked)))
             }
             Value::Bound { name, query } => {
                 format!(
@@ -116,6 +140,33 @@ impl Renderer {
 
     /// An aligned table: rank, word, score (3 decimals), and a bar proportional to the score.
     /// It fits `width`: the bar shrinks first, then long words are cut, then the bar goes.
+    /// `out` preceded by one line per unknown word that got its vector from its character
+    /// n-grams: `governmnet (subwords) · did you mean 'government'?`.
+    fn with_subwords(&self, subwords: &[SubwordWord], out: String) -> String {
+        if subwords.is_empty() {
+            return out;
+        }
+        let mut lines: Vec<String> = subwords
+            .iter()
+            .map(|s| {
+                let mut line = format!(
+                    "{} {}",
+                    self.paint(&crate::text::escape(&s.word), Style::new().bold()),
+                    self.paint("(subwords)", Style::new().yellow())
+                );
+                if let Some(hint) = &s.hint {
+                    line.push_str(&self.paint(
+                        &format!(" · {}", crate::text::escape(hint)),
+                        Style::new().dimmed(),
+                    ));
+                }
+                line
+            })
+            .collect();
+        lines.push(out);
+        lines.join("\n")
+    }
+
     pub fn table(&self, rows: &[Neighbour]) -> String {
         let rank_w = rows.len().to_string().len().max(2);
         let longest = rows

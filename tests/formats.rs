@@ -327,3 +327,234 @@ fn the_ngram_table_is_checksummed_with_the_rest() {
         report.tables
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Unknown words everywhere a word goes
+// ---------------------------------------------------------------------------------------
+
+use vecsh::eval::{Session, Settings, Value};
+
+fn session(store: &vecsh::index::Store) -> Session<'_> {
+    Session::new(
+        store,
+        Settings {
+            k: 5,
+            ..Settings::default()
+        },
+    )
+}
+
+fn ranked(value: &Value) -> Vec<(String, f32)> {
+    match value {
+        Value::Neighbours { neighbours, .. } => neighbours
+            .iter()
+            .map(|n| (n.word.clone(), n.score))
+            .collect(),
+        other => panic!("not neighbours: {other:?}"),
+    }
+}
+
+fn assert_same_ranking(got: &[(String, f32)], want: &serde_json::Value, what: &str) {
+    let want: Vec<(String, f32)> = want
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_owned(),
+                p[1].as_f64().unwrap() as f32,
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), want.len(), "{what}");
+    // Same words in the same order, except that near-ties (2-d toy models) may swap.
+    for (g, w) in got.iter().zip(&want) {
+        let tie = want.iter().any(|o| o.0 == g.0 && (o.1 - w.1).abs() < 1e-5);
+        assert!(g.0 == w.0 || tie, "{what}: {got:?} vs gensim {want:?}");
+        assert!(
+            (g.1 - w.1).abs() < 1e-4,
+            "{what}: {} {} vs {}",
+            g.0,
+            g.1,
+            w.1
+        );
+    }
+}
+
+#[test]
+fn unknown_words_have_gensims_neighbours() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let mut checked = 0;
+    for name in [
+        "toy-model.bin",
+        "lee_fasttext_new.bin",
+        "non_ascii_fasttext.bin",
+        "small_cbow.bin",
+    ] {
+        let want = expected(name);
+        let store = store(name, &cache);
+        let mut s = session(&store);
+        for (word, answer) in want["unknown"].as_object().unwrap() {
+            if answer.is_null() {
+                continue;
+            }
+            let value = s.run_line(&format!("\"{word}\"")).unwrap();
+            assert_same_ranking(
+                &ranked(&value),
+                &answer["neighbours"],
+                &format!("{name}: {word}"),
+            );
+            let Value::Neighbours { subwords, .. } = &value else {
+                unreachable!()
+            };
+            assert_eq!(subwords.len(), 1);
+            assert_eq!(&subwords[0].word, word);
+            checked += 1;
+        }
+        for (word, answer) in want["neighbours"].as_object().unwrap() {
+            let value = s.run_line(&format!("\"{word}\"")).unwrap();
+            assert_same_ranking(&ranked(&value), answer, &format!("{name}: {word}"));
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+}
+
+#[test]
+fn unknown_words_work_in_arithmetic_sim_odd_and_cosmul_as_in_gensim() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let want = expected("lee_fasttext_new.bin");
+    let store = store("lee_fasttext_new.bin", &cache);
+    let mut s = session(&store);
+    let exprs = want["expressions"].as_object().unwrap();
+    for line in [
+        "governmnet - government + country",
+        "cosmul(governmnet - government + country)",
+    ] {
+        let value = s.run_line(line).unwrap();
+        assert_same_ranking(&ranked(&value), &exprs[line], line);
+    }
+    match s.run_line("sim(governmnet, government)").unwrap() {
+        Value::Scalar {
+            value, subwords, ..
+        } => {
+            let want = exprs["sim(governmnet, government)"].as_f64().unwrap();
+            assert!((value - want).abs() < 1e-5, "{value} vs {want}");
+            assert_eq!(subwords[0].word, "governmnet");
+        }
+        other => panic!("{other:?}"),
+    }
+    match s
+        .run_line("odd(governmnet, government, country, people)")
+        .unwrap()
+    {
+        Value::Odd { word, .. } => assert_eq!(
+            word,
+            exprs["odd(governmnet, government, country, people)"]
+                .as_str()
+                .unwrap()
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Named results keep the subword vector.
+    s.run_line("let g = governmnet").unwrap();
+    let via_name = ranked(&s.run_line("g - government + country").unwrap());
+    assert_same_ranking(
+        &via_name,
+        &exprs["governmnet - government + country"],
+        "via name",
+    );
+}
+
+#[test]
+fn unknown_words_are_marked_in_json_with_the_hint() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = store("lee_fasttext_new.bin", &cache);
+    let mut s = session(&store);
+    let json = serde_json::to_value(s.run_line("governmnet").unwrap()).unwrap();
+    assert_eq!(
+        json["subwords"],
+        serde_json::json!([{"word": "governmnet", "oov": true, "hint": "did you mean 'government'?"}])
+    );
+    // A vocabulary word carries no mark.
+    let json = serde_json::to_value(s.run_line("government").unwrap()).unwrap();
+    assert!(json.get("subwords").is_none(), "{json}");
+}
+
+#[test]
+fn subwords_off_and_models_without_ngrams_keep_unknown_words_unknown() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let store_ = store("lee_fasttext_new.bin", &cache);
+    let mut s = session(&store_);
+    assert!(s.run_line("governmnet").is_ok());
+    s.run_line(":subwords off").unwrap();
+    let err = s.run_line("governmnet").unwrap_err();
+    assert_eq!(err.message, "unknown word 'governmnet'");
+    assert_eq!(err.help.as_deref(), Some("did you mean 'government'?"));
+    s.run_line(":subwords on").unwrap();
+    assert!(s.run_line("governmnet").is_ok());
+
+    let store_ = store("small_maxn0.bin", &cache);
+    let mut s = session(&store_);
+    assert_eq!(
+        s.run_line("governmnet").unwrap_err().message,
+        "unknown word 'governmnet'"
+    );
+}
+
+#[test]
+fn the_rendered_table_marks_unknown_words() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = store("lee_fasttext_new.bin", &cache);
+    let mut s = session(&store);
+    let r = vecsh::render::Renderer::default();
+    let text = r.value(&s.run_line("governmnet").unwrap());
+    assert!(
+        text.starts_with("governmnet (subwords) · did you mean 'government'?\n 1 efforts"),
+        "{text}"
+    );
+    let text = r.value(
+        &s.run_line("odd(governmnet, government, country, people)")
+            .unwrap(),
+    );
+    assert!(text.contains("governmnet (subwords)"), "{text}");
+}
+
+fn vecsh(cache: &tempfile::TempDir) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("vecsh").unwrap();
+    cmd.env("VECSH_CACHE", cache.path()).env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn command_line_subwords_flag_json_mark_and_info() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let model = fixture("lee_fasttext_new.bin");
+    let out = vecsh(&cache)
+        .arg(&model)
+        .args(["--json", "-k", "1", "-e", "governmnet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["subwords"][0]["oov"], true);
+    assert_eq!(json["neighbours"][0]["word"], "efforts");
+
+    let out = vecsh(&cache)
+        .arg(&model)
+        .args(["--subwords", "off", "-e", "governmnet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown word 'governmnet'"), "{stderr}");
+
+    let out = vecsh(&cache).arg("info").arg(&model).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "subwords  fastText skipgram (version 11): n-grams of 3–6 characters in 1000 buckets"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("format    fastText model"), "{stdout}");
+}

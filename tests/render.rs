@@ -32,6 +32,7 @@ fn neighbours(rows: Vec<Neighbour>) -> Value {
         search: SearchUsed::Exact,
         neighbours: rows,
         note: None,
+        subwords: vec![],
     }
 }
 
@@ -102,6 +103,7 @@ fn table_with_notes() {
         search: SearchUsed::Approx,
         neighbours: vec![n("queen", 0.75), n("prince", 0.7)],
         note: Some("the forest is still being built (40%); this answer is exact".into()),
+        subwords: vec![],
     };
     insta::assert_snapshot!(plain(80).value(&value));
     insta::assert_snapshot!("empty_table", plain(80).value(&neighbours(vec![])));
@@ -112,6 +114,7 @@ fn scalars() {
     let scalar = |value| Value::Scalar {
         query: "sim(a, b)".into(),
         value,
+        subwords: vec![],
     };
     let shown: Vec<String> = [0.78390002, 1.0, -0.5, 0.0, 1e-7]
         .into_iter()
@@ -132,6 +135,7 @@ fn odd_vars_settings_and_ast() {
             n("lunch", 0.88),
             n("dinner", 0.9),
         ],
+        subwords: vec![],
     };
     let vars = Value::Vars {
         vars: vec![
