@@ -90,6 +90,11 @@ pub enum IndexError {
     Damaged { path: PathBuf, what: String },
     #[error("--index {}: not a vecsh index and not empty (it holds {holds}); vecsh only writes into a new or empty directory or one of its own indexes", escape_path(path))]
     NotAnIndex { path: PathBuf, holds: String },
+    #[error(
+        "no space left on device while writing the index in {} (it needs about {needed_mb} MB)",
+        escape_path(path)
+    )]
+    NoSpace { path: PathBuf, needed_mb: u64 },
     #[error("--index {}: not a directory; vecsh only writes into a new or empty directory or one of its own indexes", escape_path(path))]
     NotADirectory { path: PathBuf },
     #[error("--index {}: the current directory cannot hold an index (it would be replaced); name a subdirectory", escape_path(path))]
@@ -1386,8 +1391,19 @@ fn build(
     let made = fs::create_dir_all(&tmp)
         .and_then(|()| fs::write(tmp.join(MARKER), "vecsh index directory\n"))
         .map_err(|e| io_err(&tmp, e));
-    let result = made.and_then(|()| write_index(source, stat, &tmp, load, progress, started));
+    let seen = BuildSeen::default();
+    let result =
+        made.and_then(|()| write_index(source, stat, &tmp, load, progress, &seen, started));
     if let Err(e) = result {
+        // A full disk shows up as ENOSPC or, from LMDB's writes, as EIO: decide from the
+        // free space left, measured before the partial build is removed.
+        let e = match no_space(&e, &tmp) {
+            Some(used) => IndexError::NoSpace {
+                path: parent.to_path_buf(),
+                needed_mb: seen.estimate_mb(used, stat.size),
+            },
+            None => e,
+        };
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
@@ -1400,6 +1416,71 @@ fn build(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// If `e` is a write failure on a file system that is (nearly) full, the bytes the partial
+/// build in `tmp` had written.
+fn no_space(e: &IndexError, tmp: &Path) -> Option<u64> {
+    let io_like = matches!(
+        e,
+        IndexError::Io { .. }
+            | IndexError::Lmdb { .. }
+            | IndexError::Load(loader::LoadError::Sink(_))
+    );
+    if !io_like {
+        return None;
+    }
+    let free = free_bytes(tmp)?;
+    // LMDB grows its file a page run at a time; what it could not get is at least a page.
+    (free < 4 << 20).then(|| dir_bytes(tmp))
+}
+
+fn free_bytes(path: &Path) -> Option<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
+        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.blocks() * 512)
+        .sum()
+}
+
+/// What a build had seen when it failed, to tell how much space the whole index needs.
+#[derive(Default)]
+struct BuildSeen {
+    /// Source bytes read (compressed bytes for compressed files).
+    read: std::sync::atomic::AtomicU64,
+    rows: std::sync::atomic::AtomicU64,
+    dims: std::sync::atomic::AtomicU64,
+}
+
+impl BuildSeen {
+    /// The whole index's size in MB: the rows seen, extrapolated to the whole source, times
+    /// what a row takes (unit vector, int8 copy, scale, two word-table entries) plus 15 %
+    /// for LMDB's pages; never less than what was already written.
+    fn estimate_mb(&self, written: u64, total: u64) -> u64 {
+        let (read, rows) = (
+            self.read.load(Ordering::Relaxed),
+            self.rows.load(Ordering::Relaxed),
+        );
+        let dims = self.dims.load(Ordering::Relaxed) as usize;
+        let rows = if read > 0 && total > read {
+            rows as f64 * total as f64 / read as f64
+        } else {
+            rows as f64
+        };
+        let per_row = (dims * 4 + search::quant_stride(dims) + 4 + 64) as f64;
+        let whole = (rows * per_row * 1.15) as u64;
+        whole.max(written).div_ceil(1 << 20).max(1)
+    }
 }
 
 /// Moves the finished build `tmp` to `dir`. An old index is moved away first so that `dir`
@@ -1579,6 +1660,7 @@ fn write_index(
     tmp: &Path,
     load: &LoadOptions,
     progress: &dyn Progress,
+    seen: &BuildSeen,
     started: Instant,
 ) -> Result<()> {
     let lmdb = |e| lmdb_err(tmp, e);
@@ -1630,8 +1712,18 @@ fn write_index(
     let report = loader::load_with_subwords(
         source,
         load,
-        &|done, _total| progress.set(done),
-        &mut |batch| sink.push(batch),
+        &|done, _total| {
+            seen.read.store(done, Ordering::Relaxed);
+            progress.set(done)
+        },
+        &mut |batch| {
+            seen.rows
+                .fetch_add(batch.words.len() as u64, Ordering::Relaxed);
+            if let Some(dims) = batch.vectors.len().checked_div(batch.words.len()) {
+                seen.dims.store(dims as u64, Ordering::Relaxed);
+            }
+            sink.push(batch)
+        },
         &mut |batch| ngrams.push(batch),
     );
     progress.finish();

@@ -445,3 +445,57 @@ fn info_verify_reports_damage_and_the_next_one_shot_answers_right() {
     assert!(after.status.success());
     assert_eq!(after.stdout, good.stdout);
 }
+
+/// Unmounts a test tmpfs even when the test fails.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_named_with_the_space_needed_and_leaves_nothing() {
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount a 4 MB tmpfs");
+    let _mounted = Mounted(mnt.clone());
+    // 20,000 words × 64 dims: an index of about 7 MB.
+    let src = write_glove(tmp.path(), "v.txt", 20_000, 64);
+    let out = vecsh(&mnt).arg(&src).args(["-e", "w1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "no space left on device while writing the index in {}",
+            mnt.display()
+        )),
+        "{err}"
+    );
+    let mb: u64 = err
+        .split("needs about ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size in {err}"));
+    assert!((4..=30).contains(&mb), "{mb} MB in {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(names(&mnt).is_empty(), "left behind: {:?}", names(&mnt));
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
