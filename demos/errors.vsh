@@ -7,7 +7,6 @@ Paris
 king-man
 # Incomplete expressions and stray brackets:
 king +
-(king - man
 king )
 # Two vectors cannot be multiplied (their similarity is sim):
 king * queen
@@ -16,3 +15,5 @@ king / 0
 # Unknown functions and commands:
 smi(cat, dog)
 :incude on
+# An open parenthesis continues on the next line; at the end of the script it is unclosed:
+(king - man

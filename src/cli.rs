@@ -9,10 +9,13 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::ast::Statement;
 use crate::eval::{Method, SearchMode, Session, Settings, Value};
 use crate::index::{self, OpenOptions, Origin};
 use crate::loader::{Format, LoadOptions};
+use crate::parse;
 use crate::render::{human_bytes, Renderer};
+use crate::repl::line::QUIT_ALIASES;
 use crate::settings::{Output, Resolved, Source};
 use crate::svgfiles::SvgFiles;
 
@@ -207,7 +210,8 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         _ => SearchMode::Auto,
     };
     let settings = Settings {
-        k: query.k.max(1),
+        // 0 is allowed: no neighbours, as gensim's topn=0.
+        k: query.k,
         mode,
         include_inputs: query.include,
         method: if query.method == MethodArg::Mul {
@@ -240,7 +244,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
 
 /// Runs vecsh with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(hyphen_expressions(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -256,6 +260,31 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// `-e -king` and `-e "-0.5 * king"`: an expression may start with one `-`, which clap would
+/// take for a flag. A value after `-e`/`--expr` that starts with a single `-` is passed joined
+/// (`--expr=-king`); `-e --json` still reads `--json` as the flag.
+fn hyphen_expressions(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let takes_expr = arg == "-e" || arg == "--expr";
+        let next_is_negative = args
+            .peek()
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| a.starts_with('-') && !a.starts_with("--") && a.len() > 1);
+        if takes_expr && next_is_negative {
+            let mut joined = std::ffi::OsString::from("--expr=");
+            joined.push(args.next().expect("peeked"));
+            out.push(joined);
+        } else {
+            out.push(arg);
+        }
+    }
+    out
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -299,6 +328,23 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         None => {
             let (mut file, mut script) = (cli.file, cli.script);
+            let is_script = |p: &Option<PathBuf>| {
+                p.as_ref()
+                    .is_some_and(|f| f.extension().is_some_and(|e| e == "vsh"))
+            };
+            if script.is_some() && is_script(&file) {
+                anyhow::bail!(
+                    "{} is a script, not an embedding file: vecsh runs one script at a time \
+                     (`vecsh FILE SCRIPT`, or `vecsh SCRIPT` on the built-in vocabulary)",
+                    crate::text::escape_path(file.as_deref().unwrap_or(Path::new("")))
+                );
+            }
+            if script.is_some() && !cli.exprs.is_empty() {
+                // Never drop input silently: one source of lines per run.
+                anyhow::bail!(
+                    "a SCRIPT and -e cannot be combined: run the script, or pass the lines with -e"
+                );
+            }
             // `vecsh demo.vsh`: a lone script runs on the built-in vocabulary.
             if script.is_none()
                 && file
@@ -328,49 +374,133 @@ fn lines(
     }
     resolved.open.verify = index::Verify::Proof;
     // Read the script before the (possibly long) first build, so a wrong path fails at once.
-    let script_lines = match &script {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read script {}", path.display()))?,
-        ),
-        None => None,
+    let input: Box<dyn BufRead> = match &script {
+        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| {
+                format!("cannot read script {}", crate::text::escape_path(path))
+            })?,
+        )),
+        None if exprs.is_empty() => Box::new(std::io::stdin().lock()),
+        None => Box::new(std::io::empty()),
+    };
+    let name = match &script {
+        Some(path) if path.as_os_str() != "-" => crate::text::escape_path(path),
+        _ => "<stdin>".to_string(),
     };
     let (store, _) = resolved.open_store()?;
     let mut session = Session::new(&store, resolved.settings.clone());
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     let mut svg = SvgFiles::new(resolved.output.svg.clone());
-    let mut emit =
-        |session: &mut Session, line: &str, origin: Option<String>| -> anyhow::Result<()> {
-            failed |= !run_line(
-                session,
-                line,
-                origin.as_deref(),
-                &resolved.output,
-                &mut svg,
-                &mut out,
-            )?;
-            Ok(())
-        };
-    if !exprs.is_empty() {
-        for expr in &exprs {
-            emit(&mut session, expr, None)?;
+    let builtin = matches!(resolved.source, Source::Builtin);
+    // One statement: Some(whether it succeeded), or None when `:quit` asks to stop.
+    let mut emit = |session: &mut Session,
+                    out: &mut std::io::StdoutLock,
+                    line: &str,
+                    origin: Option<String>|
+     -> anyhow::Result<Option<bool>> {
+        // The session's own commands mean the same here (README: "the same commands work in
+        // scripts").
+        if let Ok(Statement::Command { name, .. }) = parse::parse_statement(line) {
+            let view = || crate::repl::View {
+                store: &store,
+                settings: &session.settings,
+                renderer: &resolved.output.renderer,
+                builtin,
+            };
+            match name.as_str() {
+                "help" => {
+                    writeln!(out, "{}", crate::repl::help_text(&view()))?;
+                    return Ok(Some(true));
+                }
+                "info" => {
+                    writeln!(out, "{}", crate::repl::info_text(&view(), None))?;
+                    return Ok(Some(true));
+                }
+                n if QUIT_ALIASES.contains(&n) => return Ok(None),
+                _ => {}
+            }
         }
-    } else if let (Some(text), Some(path)) = (&script_lines, &script) {
-        for (i, line) in text.lines().enumerate() {
-            emit(
-                &mut session,
-                line,
-                Some(format!("{}:{}", path.display(), i + 1)),
-            )?;
-        }
-    } else {
-        for (i, line) in std::io::stdin().lock().lines().enumerate() {
-            let line = line.context("cannot read standard input")?;
-            emit(&mut session, &line, Some(format!("<stdin>:{}", i + 1)))?;
+        let ok = run_line(
+            session,
+            line,
+            origin.as_deref(),
+            &resolved.output,
+            &mut svg,
+            out,
+        )?;
+        Ok(Some(ok))
+    };
+    for expr in &exprs {
+        match emit(&mut session, &mut out, expr, None)? {
+            Some(ok) => failed |= !ok,
+            None => return Ok(i32::from(failed)),
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    let mut lines = input.split(b'\n');
+    let mut number = 0;
+    // A statement continues on the next lines while a parenthesis is open, as in the session.
+    let mut pending: Option<(String, usize)> = None;
+    loop {
+        let line = lines
+            .next()
+            .transpose()
+            .with_context(|| format!("cannot read {name}"))?;
+        let Some(mut bytes) = line else { break };
+        number += 1;
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                // Reported with its place; the other lines still run.
+                out.flush()?;
+                let valid = e.utf8_error().valid_up_to();
+                eprintln!(
+                    "{name}:{number}: error: the line is not valid UTF-8 (byte {} of the line: {})",
+                    valid + 1,
+                    crate::text::escape_bytes(e.as_bytes())
+                );
+                failed = true;
+                pending = None;
+                continue;
+            }
+        };
+        let (statement, first) = match pending.take() {
+            Some((mut open, first)) => {
+                open.push('\n');
+                open.push_str(&text);
+                (open, first)
+            }
+            None => (text, number),
+        };
+        if parse::is_incomplete(&statement) {
+            pending = Some((statement, first));
+            continue;
+        }
+        match emit(
+            &mut session,
+            &mut out,
+            &statement,
+            Some(format!("{name}:{first}")),
+        )? {
+            Some(ok) => failed |= !ok,
+            None => return Ok(i32::from(failed)),
+        }
+    }
+    // Input that ends inside a parenthesis is still run, so its error is reported.
+    if let Some((statement, first)) = pending {
+        let ran = emit(
+            &mut session,
+            &mut out,
+            &statement,
+            Some(format!("{name}:{first}")),
+        )?;
+        failed |= ran == Some(false);
+    }
+    Ok(i32::from(failed))
 }
 
 /// Evaluates one line and writes its result (stdout) or error (stderr), and a map's SVG file
@@ -594,15 +724,17 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
 /// Streams the source's rows (after --limit) to GloVe text: exact values, rounded to `decimals`.
 /// This is how the built-in vocabulary was made (see README).
 fn export(source: &Path, load: &LoadOptions, output: &Path, decimals: usize) -> anyhow::Result<()> {
-    let file = std::fs::File::create(output)
-        .with_context(|| format!("cannot create {}", output.display()))?;
-    let mut w: Box<dyn Write> = if output.extension().is_some_and(|e| e == "gz") {
+    // `-o -`: standard output, as a pipe expects (plain text).
+    let mut w: Box<dyn Write> = if output.as_os_str() == "-" {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else if output.extension().is_some_and(|e| e == "gz") {
+        let file = create(output)?;
         Box::new(flate2::write::GzEncoder::new(
             std::io::BufWriter::new(file),
             flate2::Compression::best(),
         ))
     } else {
-        Box::new(std::io::BufWriter::new(file))
+        Box::new(std::io::BufWriter::new(create(output)?))
     };
     let mut line = String::new();
     crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
@@ -621,6 +753,11 @@ fn export(source: &Path, load: &LoadOptions, output: &Path, decimals: usize) -> 
     })?;
     w.flush()?;
     Ok(())
+}
+
+fn create(output: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::create(output)
+        .with_context(|| format!("cannot create {}", crate::text::escape_path(output)))
 }
 
 /// `x` with at most `decimals` decimals and no trailing zeros ("0.418", "-1.2", "0").

@@ -385,10 +385,11 @@ impl<'s> Session<'s> {
                 if args.is_empty() {
                     return setting("k", self.settings.k.to_string());
                 }
-                let k: usize = args.parse().ok().filter(|&k| k > 0).ok_or_else(|| {
+                // 0 shows no neighbours, as gensim's topn=0.
+                let k: usize = args.parse().ok().ok_or_else(|| {
                     EvalError::at(
                         args_span,
-                        format!("expected a positive whole number, found '{args}'"),
+                        format!("expected a whole number (0 or more), found '{args}'"),
                     )
                 })?;
                 self.settings.k = k;
@@ -488,7 +489,11 @@ impl<'s> Session<'s> {
             }
             _ => {
                 let mut err = EvalError::at(name_span, format!("unknown command ':{name}'"));
-                let known = COMMANDS.iter().chain(["help", "quit", "info"].iter());
+                // Never the rejected name itself (`:help` is the front-end's, not ours).
+                let known = COMMANDS
+                    .iter()
+                    .chain(["help", "quit", "info"].iter())
+                    .filter(|c| **c != name);
                 if let Some(best) = closest(name, known.copied()) {
                     err = err.help(format!("did you mean ':{best}'?"));
                 } else {
@@ -572,6 +577,9 @@ impl<'s> Session<'s> {
         method: Method,
         k: usize,
     ) -> (Vec<Hit>, SearchUsed, Option<String>) {
+        if k == 0 {
+            return (Vec::new(), SearchUsed::Exact, None);
+        }
         let exclude = if self.settings.include_inputs {
             Vec::new()
         } else {

@@ -1362,7 +1362,7 @@ impl ForestBuilder {
     }
 }
 
-/// Makes the calling thread yield the CPU to the rest of the process (nice 19). On Linux the
+/// Makes the calling thread yield the CPU to the rest of the process (nice 10: it still progresses beside other busy processes). On Linux the
 /// nice value is per thread; elsewhere this does nothing and the pool of its own is what keeps
 /// queries from waiting.
 fn lower_thread_priority() {
@@ -1370,7 +1370,7 @@ fn lower_thread_priority() {
     // SAFETY: setpriority has no memory effects; `who` 0 is the calling thread on Linux. A
     // failure only leaves the priority as it was.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
+use crate::text::escape;
 
 pub mod map;
 pub mod svg;
@@ -265,17 +266,20 @@ impl Renderer {
                 .map_or(line.len(), |i| line_start + i);
             // Tabs become single blanks so the caret lines up whatever the tab stops.
             let shown = line[line_start..line_end].trim_end().replace('\t', " ");
-            let start = (start - line_start).min(shown.len());
-            let end = span
-                .end
-                .saturating_sub(line_start)
-                .clamp(start, shown.len());
-            let lead = shown.get(..start).map_or(start, |s| s.width());
-            let marked = shown.get(start..end).map_or(1, |s| s.width()).max(1);
+            let start = floor_char(&shown, (start - line_start).min(shown.len()));
+            let end = floor_char(
+                &shown,
+                span.end
+                    .saturating_sub(line_start)
+                    .clamp(start, shown.len()),
+            );
+            let (before, marked, after) = caret_window(&shown, start, end, self.width);
+            let lead = before.width();
+            let carets = marked.width().max(1);
             out.push_str(&format!(
-                "\n  {shown}\n  {:lead$}{}",
+                "\n  {before}{marked}{after}\n  {:lead$}{}",
                 "",
-                self.paint(&"^".repeat(marked), Style::new().red().bold())
+                self.paint(&"^".repeat(carets), Style::new().red().bold())
             ));
         }
         if let Some(help) = &err.help {
@@ -286,6 +290,75 @@ impl Renderer {
         }
         out
     }
+}
+
+/// The largest char boundary of `s` at or before `i`.
+fn floor_char(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The part of an error line shown around the span `start..end`, escaped (the line may come
+/// from a file): what precedes the span, the span, what follows. A line wider than the
+/// terminal is cut to a window of about `width` columns around the span, with `…` where it
+/// was cut, so a caret far right (column 65,536 and more) stays on screen.
+fn caret_window(line: &str, start: usize, end: usize, width: usize) -> (String, String, String) {
+    let before = escape(&line[..start]).into_owned();
+    let mut marked = escape(&line[start..end]).into_owned();
+    let mut after = escape(&line[end..]).into_owned();
+    // Room for the two-blank indent; at least enough to show some context.
+    let room = width.saturating_sub(2).max(40);
+    if before.width() + marked.width() + after.width() <= room {
+        return (before, marked, after);
+    }
+    let keep = |s: &str, cols: usize, from_end: bool| -> String {
+        let chars: Vec<char> = s.chars().collect();
+        let mut used = 0;
+        let mut taken = Vec::new();
+        let mut push = |c: char| {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used + w > cols {
+                return false;
+            }
+            used += w;
+            taken.push(c);
+            true
+        };
+        if from_end {
+            for &c in chars.iter().rev() {
+                if !push(c) {
+                    break;
+                }
+            }
+            taken.reverse();
+        } else {
+            for &c in &chars {
+                if !push(c) {
+                    break;
+                }
+            }
+        }
+        taken.into_iter().collect()
+    };
+    // The span itself gets at most half the room; the context before it a third of the rest.
+    if marked.width() > room / 2 {
+        marked = format!("{}…", keep(&marked, room / 2 - 1, false));
+    }
+    let rest = room - marked.width();
+    let before_room = (rest / 3).max(1);
+    let before = if before.width() > before_room {
+        format!("…{}", keep(&before, before_room - 1, true))
+    } else {
+        before
+    };
+    let after_room = room.saturating_sub(before.width() + marked.width());
+    if after.width() > after_room {
+        after = format!("{}…", keep(&after, after_room.saturating_sub(1), false));
+    }
+    (before, marked, after)
 }
 
 /// A bar of `cells` cells for a score in [0, 1], with eighth-block resolution.

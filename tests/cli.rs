@@ -296,3 +296,201 @@ fn a_closed_stdout_ends_quietly_with_status_0() {
         assert_eq!(stderr, "", "{args:?}");
     }
 }
+
+#[test]
+fn an_error_far_right_on_a_long_line_shows_a_window_around_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = format!("{})", " ".repeat(65_536));
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", &line])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].starts_with("error:"), "{stderr}");
+    assert!(lines.iter().all(|l| l.chars().count() <= 80), "{stderr}");
+    // The caret stands under the parenthesis.
+    let (text, caret) = (lines[1], lines[2]);
+    let col = caret.find('^').expect("a caret");
+    assert_eq!(text.chars().nth(col), Some(')'), "{stderr}");
+}
+
+#[test]
+fn k_0_shows_no_neighbours() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["-k", "0", "-e", "king"],
+        vec!["-e", ":k 0", "-e", "king"],
+        vec!["-k", "0", "-e", "king - man + woman", "--method", "mul"],
+        vec!["-k", "0", "-e", "king", "--approx"],
+    ] {
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .args(&args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}");
+        let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            last["neighbours"],
+            serde_json::json!([]),
+            "{args:?}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn session_commands_work_in_expressions_scripts_and_pipes() {
+    let tmp = tempfile::tempdir().unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Expressions"));
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":info"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("words    9"));
+    // `:quit` ends the lines with the status so far: 1 after a failed line, and `queen` never runs.
+    let script = tmp.path().join("s.vsh");
+    std::fs::write(&script, "womn\n:q\nqueen\n").unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .arg(&script)
+        .assert()
+        .code(1)
+        .stdout("");
+    vecsh(tmp.path())
+        .arg(tiny())
+        .write_stdin("sim(king, queen)\n:quit\nking\n")
+        .assert()
+        .success()
+        .stdout("0.5\n");
+}
+
+#[test]
+fn a_script_with_expressions_is_refused_not_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("s.vsh");
+    std::fs::write(&script, "king\n").unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .arg(&script)
+        .args(["-e", "queen"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("cannot be combined"));
+}
+
+#[test]
+fn two_scripts_are_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.vsh"), tmp.path().join("b.vsh"));
+    std::fs::write(&a, "Royalty\n").unwrap();
+    std::fs::write(&b, "king\n").unwrap();
+    vecsh(tmp.path())
+        .arg(&a)
+        .arg(&b)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is a script, not an embedding file",
+        ));
+}
+
+#[test]
+fn an_invalid_utf8_line_is_reported_and_the_rest_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "1"])
+        .write_stdin(&b"sim(king, queen)\n\xff\nsim(man, woman)\n"[..])
+        .assert()
+        .code(1)
+        .stdout("0.5\n0\n")
+        .stderr(
+            predicate::str::contains("<stdin>:2: error:").and(predicate::str::contains("UTF-8")),
+        );
+    let script = tmp.path().join("bad.vsh");
+    std::fs::write(&script, b"sim(king, queen)\nki\xffng\nsim(man, woman)\n").unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .arg(&script)
+        .assert()
+        .code(1)
+        .stdout("0.5\n0\n")
+        .stderr(predicate::str::contains("bad.vsh:2: error:"));
+}
+
+#[test]
+fn an_open_parenthesis_continues_in_scripts_and_pipes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("s.vsh");
+    std::fs::write(&script, "sim(king,\n  queen)\nsim(man,\n").unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .arg(&script)
+        .assert()
+        .code(1)
+        .stdout("0.5\n")
+        .stderr(predicate::str::contains("s.vsh:3: error:"));
+    vecsh(tmp.path())
+        .arg(tiny())
+        .write_stdin("sim(king,\nqueen)\n")
+        .assert()
+        .success()
+        .stdout("0.5\n");
+}
+
+#[test]
+fn a_dash_means_standard_input_and_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .arg("-")
+        .write_stdin("sim(king, queen)\n")
+        .assert()
+        .success()
+        .stdout("0.5\n");
+    let out = vecsh(tmp.path())
+        .current_dir(tmp.path())
+        .args(["export"])
+        .arg(tiny())
+        .args(["-o", "-"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.starts_with("man 1 0 0\n"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 9);
+    assert!(!tmp.path().join("-").exists(), "no file named -");
+}
+
+#[test]
+fn expressions_may_start_with_a_minus() {
+    let tmp = tempfile::tempdir().unwrap();
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "1", "-e", "-apple"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(" 1 "));
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "1", "-e", "-0.5 * apple", "-e", "--json"])
+        .assert()
+        .code(2);
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "1", "-e", "-0.5 * apple", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("{\"kind\":\"neighbours\""));
+}

@@ -170,7 +170,7 @@ fn settings_commands() {
     assert_eq!(neighbours(s.run_line("king").unwrap())[0].0, "king");
     assert!(err(&mut s, ":k zero")
         .message
-        .contains("positive whole number"));
+        .contains("expected a whole number"));
     assert!(err(&mut s, ":exact maybe")
         .message
         .contains("expected on or off"));
@@ -242,4 +242,14 @@ fn errors_carry_spans_and_suggestions() {
         .contains("cannot add the number"));
     assert_eq!(s.run_line("   ").unwrap(), Value::Nothing);
     assert_eq!(s.run_line("# a comment").unwrap(), Value::Nothing);
+}
+
+#[test]
+fn an_unknown_command_is_never_its_own_suggestion() {
+    let (_t, store) = store();
+    let mut s = Session::new(&store, Settings::default());
+    for name in [":help", ":info", ":quit"] {
+        let help = err(&mut s, name).help.unwrap_or_default();
+        assert!(!help.contains(&format!("'{name}'")), "{name}: {help}");
+    }
 }
