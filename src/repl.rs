@@ -86,6 +86,8 @@ enum Flow {
     Quit,
     /// `:exact off` without a forest: build it in the background.
     BuildForest,
+    /// Ctrl-C: the rest of a pasted input is dropped too.
+    Interrupted,
 }
 
 struct Repl<'s> {
@@ -213,6 +215,7 @@ impl<'s> Repl<'s> {
                     Flow::Continue => {}
                     Flow::Quit => quit = true,
                     Flow::BuildForest => self.start_forest(),
+                    Flow::Interrupted => break,
                 }
                 if quit {
                     break;
@@ -254,7 +257,7 @@ impl<'s> Repl<'s> {
         let mut result = self.session.run_line(line);
         if interrupt::interrupted() {
             self.note("(Ctrl-C)");
-            return Flow::Continue;
+            return Flow::Interrupted;
         }
         if let Ok(Value::Neighbours {
             search: SearchUsed::Exact,
@@ -273,7 +276,11 @@ impl<'s> Repl<'s> {
         }
         match &result {
             Ok(Value::Nothing) => {}
-            Ok(value) => print_interruptibly(&self.renderer.value(value)),
+            Ok(value) => {
+                if !print_interruptibly(&self.renderer.value(value)) {
+                    return Flow::Interrupted;
+                }
+            }
             Err(err) => {
                 let _ = std::io::stdout().flush();
                 eprintln!("{}", self.renderer.error(line, err, None));
@@ -653,7 +660,8 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
 
 /// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
 /// 400,000-row answer takes seconds to scroll past.
-fn print_interruptibly(text: &str) {
+/// Returns false when Ctrl-C stopped it.
+fn print_interruptibly(text: &str) -> bool {
     let total = text.lines().count();
     let mut out = std::io::stdout().lock();
     for (i, line) in text.lines().enumerate() {
@@ -661,12 +669,13 @@ fn print_interruptibly(text: &str) {
             // The terminal discards its queued output at Ctrl-C, which may leave half a row:
             // the note replaces it.
             let _ = writeln!(out, "\r\x1b[K… {i} of {total} rows shown (Ctrl-C)");
-            return;
+            return false;
         }
         if writeln!(out, "{line}").is_err() {
-            return;
+            return true;
         }
     }
+    true
 }
 
 /// The statements of one input. An input holds several lines when an open parenthesis
