@@ -48,6 +48,10 @@ pub enum Format {
     Word2VecBinary,
     /// fastText's native model (`.bin`), with its character n-gram table.
     FastTextBin,
+    /// gensim's `KeyedVectors.save` / `Word2Vec.save` / `FastText.save` (a pickle).
+    Gensim,
+    /// A pickled dict word → vector (`.pkl`).
+    Pickle,
 }
 
 impl fmt::Display for Format {
@@ -57,6 +61,8 @@ impl fmt::Display for Format {
             Format::Word2VecText => "word2vec text",
             Format::Word2VecBinary => "word2vec binary",
             Format::FastTextBin => "fastText model",
+            Format::Gensim => "gensim saved vectors",
+            Format::Pickle => "pickled dict",
         })
     }
 }
@@ -189,6 +195,8 @@ pub enum Problem {
     FastTextModel,
     #[error("{0}")]
     FastText(crate::fasttext::Problem),
+    #[error("{0}")]
+    Pickle(String),
     #[error("empty: the header announces {count} rows but none follow")]
     HeaderOnly { count: u64 },
     #[error("malformed header '{line}': expected two integers, 'count dims'")]
@@ -311,6 +319,12 @@ pub fn load_with_subwords(
         }
         let mut rows = Rows::new(sink, opts.limit);
         return load_fasttext(&file, len, &label, on_progress, &mut rows, subword_sink);
+    }
+    let pickled = matches!(opts.format, None | Some(Format::Gensim | Format::Pickle))
+        && crate::pickle::sniff(magic);
+    if pickled && matches!(compression, Compression::None) && opts.member.is_none() {
+        let mut rows = Rows::new(sink, opts.limit);
+        return load_pickled(path, &file, &label, &mut rows, subword_sink);
     }
     if opts.member.is_some() && !matches!(compression, Compression::Zip) {
         // Silently ignoring it would hide a mix-up of files.
@@ -447,6 +461,104 @@ fn load_nonregular(
         lossy_words: rows.lossy,
         header: layout.header,
         subwords: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Pickles: gensim's saved vectors and pickled dicts
+// ---------------------------------------------------------------------------------------
+
+fn load_pickled(
+    path: &Path,
+    file: &File,
+    label: &str,
+    rows: &mut Rows,
+    subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
+) -> Result<LoadReport, LoadError> {
+    let map = map_file(file, label)?;
+    let v = crate::gensim::read(path, &map).map_err(|e| LoadError::Data {
+        location: match e.offset {
+            Some(offset) => Location::Offset {
+                file: label.to_owned(),
+                offset,
+            },
+            None => Location::File {
+                file: label.to_owned(),
+            },
+        },
+        problem: Problem::Pickle(e.message),
+    })?;
+    let dims = v.dims;
+    let mut subwords = None;
+    if let Some((minn, maxn, buckets, ngrams)) = &v.ngrams {
+        for (i, rows) in ngrams.chunks(BINARY_BATCH * dims).enumerate() {
+            subword_sink(SubwordBatch {
+                first: i * BINARY_BATCH,
+                dims,
+                vectors: rows.to_vec(),
+            })
+            .map_err(LoadError::Sink)?;
+        }
+        subwords = Some(Subwords {
+            model: v.kind.clone(),
+            minn: *minn,
+            maxn: *maxn,
+            buckets: *buckets,
+        });
+    }
+    for (start, chunk) in v.words.chunks(BINARY_BATCH).enumerate() {
+        if rows.full() {
+            break;
+        }
+        let first = start * BINARY_BATCH;
+        let take = chunk.len().min(rows.room());
+        let mut words = Vec::with_capacity(take);
+        let mut hashes = Vec::with_capacity(take);
+        let mut lossy = Vec::new();
+        for (i, bytes) in chunk[..take].iter().enumerate() {
+            let (word, was_lossy) = decode_word(bytes);
+            if was_lossy {
+                lossy.push(i);
+            }
+            if let Some(j) = v.vectors[(first + i) * dims..(first + i + 1) * dims]
+                .iter()
+                .position(|x| !x.is_finite())
+            {
+                return Err(LoadError::Data {
+                    location: Location::File {
+                        file: label.to_owned(),
+                    },
+                    problem: Problem::BinaryNotFinite {
+                        word: show(bytes),
+                        row: (first + i + 1) as u64,
+                        index: j + 1,
+                        dims,
+                        value: v.vectors[(first + i) * dims + j],
+                    },
+                });
+            }
+            hashes.push(word_hash(word.as_bytes()));
+            words.push(word);
+        }
+        let vectors = v.vectors[first * dims..(first + take) * dims].to_vec();
+        rows.push(words, vectors, &hashes, &lossy, dims)?;
+    }
+    Ok(LoadReport {
+        format: if v.gensim {
+            Format::Gensim
+        } else {
+            Format::Pickle
+        },
+        compression: "none",
+        member: None,
+        dims,
+        words: rows.kept,
+        duplicates: rows.duplicates,
+        lossy_words: rows.lossy,
+        header: None,
+        spaced_words: 0,
+        spaced_examples: Vec::new(),
+        subwords,
     })
 }
 

@@ -558,3 +558,173 @@ fn command_line_subwords_flag_json_mark_and_info() {
     );
     assert!(stdout.contains("format    fastText model"), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Pickles and gensim's saved vectors
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn pickled_dicts_of_lists_tuples_and_arrays_protocols_2_to_5() {
+    let want = expected("pickles");
+    let want = want.as_object().unwrap();
+    for name in [
+        "dict_list_p2.pkl",
+        "dict_tuple_p3.pkl",
+        "dict_f32_p4.pkl",
+        "dict_f64_bytes_p5.pkl",
+        "ordered_f32_p2.pkl",
+    ] {
+        let loaded = load(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(loaded.report.format, Format::Pickle, "{name}");
+        let order = [
+            "king", "queen", "man", "woman", "paris", "france", "rome", "italy", "naïve",
+        ];
+        assert_eq!(loaded.words, order, "{name}: in insertion order");
+        for (i, word) in order.iter().enumerate() {
+            let vector = &want[*word];
+            assert_close(
+                &loaded.vectors[i * 6..(i + 1) * 6],
+                &floats(vector),
+                &format!("{name}: {word}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn gensim_keyed_vectors_and_models_equal_gensim() {
+    let want = expected("gensim");
+    let cache = tempfile::TempDir::new().unwrap();
+    for name in ["inline.kv", "sidecar.kv", "w2v.model", "ft.model"] {
+        let w = &want[name];
+        let loaded = load(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(loaded.report.format, Format::Gensim, "{name}");
+        let words: Vec<&str> = w["words"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
+        assert_eq!(loaded.words, words, "{name}: key → index order");
+        let dims = loaded.report.dims;
+        for (i, row) in w["vectors"].as_array().unwrap().iter().enumerate() {
+            assert_close(
+                &loaded.vectors[i * dims..(i + 1) * dims],
+                &floats(row),
+                &format!("{name}: row {i}"),
+            );
+        }
+        let store = store(name, &cache);
+        let mut s = session(&store);
+        for (word, answer) in w["neighbours"].as_object().unwrap() {
+            let value = s.run_line(&format!("\"{word}\"")).unwrap();
+            assert_same_ranking(&ranked(&value), answer, &format!("{name}: {word}"));
+        }
+        if name == "ft.model" {
+            assert_eq!(loaded.report.subwords.as_ref().unwrap().buckets, 300);
+            for (word, vector) in w["unknown"].as_object().unwrap() {
+                assert_close(
+                    &store.subword_mean(word).unwrap(),
+                    &floats(vector),
+                    &format!("ft.model: unknown {word}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gensim_3_files_are_read_or_refused_naming_the_version() {
+    // gensim 3.8's own test model: gensim 4.4 loads it as the words t, e, s × 300 dims.
+    let loaded = load(&fixture("gensim-3.8.0.w2v")).unwrap();
+    assert_eq!(loaded.report.format, Format::Gensim);
+    assert_eq!(loaded.words, ["t", "e", "s"]);
+    assert_eq!(loaded.report.dims, 300);
+}
+
+fn write_tmp(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn hostile_pickles_are_refused_and_nothing_runs() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let marker = dir.path().join("pwned");
+    // pickle.dumps of a __reduce__ returning (os.system, ("touch <marker>",)), protocol 2 and 4.
+    let command = format!("touch {}", marker.display());
+    let mut p2 = b"\x80\x02cposix\nsystem\nq\x00X".to_vec();
+    p2.extend_from_slice(&(command.len() as u32).to_le_bytes());
+    p2.extend_from_slice(command.as_bytes());
+    p2.extend_from_slice(b"q\x01\x85q\x02Rq\x03.");
+    let mut p4 = b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c".to_vec();
+    p4.push(command.len() as u8);
+    p4.extend_from_slice(command.as_bytes());
+    p4.extend_from_slice(b"\x85R.");
+    for (name, bytes, what) in [
+        ("p2.pkl", &p2, "posix.system"),
+        ("p4.pkl", &p4, "os.system"),
+    ] {
+        let path = write_tmp(&dir, name, bytes);
+        let msg = err(&path);
+        assert!(
+            msg.contains(&format!("this pickle calls {what}; vecsh never runs code")),
+            "{msg}"
+        );
+        assert!(!marker.exists(), "the command ran");
+    }
+    // A dict whose value is built by eval(): refused too, inside a valid-looking dict.
+    let mut nested =
+        b"\x80\x04}\x8c\x04king\x8c\x08builtins\x8c\x04eval\x93\x8c\x011\x85Rs.".to_vec();
+    let path = write_tmp(&dir, "eval.pkl", &nested);
+    assert!(err(&path).contains("calls builtins.eval"));
+    nested.clear();
+
+    // Deep nesting: 100,000 nested lists.
+    let mut deep = b"\x80\x04".to_vec();
+    for _ in 0..100_000 {
+        deep.extend_from_slice(b"]");
+    }
+    for _ in 0..99_999 {
+        deep.extend_from_slice(b"a");
+    }
+    deep.push(b'.');
+    let path = write_tmp(&dir, "deep.pkl", &deep);
+    assert!(
+        err(&path).contains("nests deeper than 1000 levels"),
+        "{}",
+        err(&path)
+    );
+    // Deep nesting by marks.
+    let mut marks = b"\x80\x04".to_vec();
+    marks.extend(std::iter::repeat_n(b'(', 100_000));
+    let path = write_tmp(&dir, "marks.pkl", &marks);
+    assert!(err(&path).contains("nests deeper"), "{}", err(&path));
+
+    // Huge declared lengths: a 2^60-byte string and a 2^60-byte bytes object.
+    for (name, op) in [("str.pkl", 0x8du8), ("bytes.pkl", 0x8e)] {
+        let mut huge = vec![0x80, 0x04, op];
+        huge.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        huge.extend_from_slice(b"abc.");
+        let path = write_tmp(&dir, name, &huge);
+        let msg = err(&path);
+        assert!(
+            msg.contains("declares a length of 1152921504606846976 bytes"),
+            "{msg}"
+        );
+    }
+    // Memo references to nothing, stack underflow, no STOP: errors, not panics.
+    for (i, bytes) in [
+        &b"\x80\x04h\x07."[..],
+        b"\x80\x04a.",
+        b"\x80\x04]",
+        b"\x80\x04\x85.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = write_tmp(&dir, &format!("bad{i}.pkl"), bytes);
+        let _ = err(&path);
+    }
+}

@@ -256,3 +256,30 @@ fn mutated_zip() {
 fn mutated_fasttext_model() {
     run("m.bin", fasttext, id);
 }
+
+fn formats_fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/formats")
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn mutated_pickled_dict_of_arrays() {
+    run("v.pkl", || formats_fixture("dict_f32_p4.pkl"), id);
+}
+
+#[test]
+fn mutated_pickled_dict_of_lists_protocol_2() {
+    run("v.pkl", || formats_fixture("dict_list_p2.pkl"), id);
+}
+
+#[test]
+fn mutated_gensim_keyed_vectors() {
+    run("v.kv", || formats_fixture("inline.kv"), id);
+}
+
+#[test]
+fn mutated_gensim_word2vec_model() {
+    run("v.model", || formats_fixture("w2v.model"), id);
+}

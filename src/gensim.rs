@@ -1,0 +1,319 @@
+//! Vectors from pickles: gensim's saved `KeyedVectors` / `Word2Vec` / `FastText` files
+//! (`.kv`, `.model`, with large arrays in sidecar `.npy` files or inline) and plain pickled
+//! dicts word → vector (`.pkl`). The pickle is read by [`crate::pickle`], which runs nothing.
+
+use std::path::Path;
+
+use crate::pickle::{self, Array, Obj, Pickle, Value};
+
+/// What a pickle held, ready for the loader.
+#[derive(Debug)]
+pub struct Vectors {
+    /// "pickled dict", "gensim 4 KeyedVectors", ...
+    pub kind: String,
+    pub gensim: bool,
+    pub words: Vec<Vec<u8>>,
+    pub dims: usize,
+    pub vectors: Vec<f32>,
+    /// gensim FastText: (minn, maxn, buckets, n-gram rows).
+    pub ngrams: Option<(usize, usize, usize, Vec<f32>)>,
+}
+
+/// A problem in a pickle; `offset` when it is in the opcode stream.
+#[derive(Debug)]
+pub struct Error {
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+fn err(message: impl Into<String>) -> Error {
+    Error {
+        offset: None,
+        message: message.into(),
+    }
+}
+
+/// Reads the pickle at `path` (its bytes are `data`); sidecar arrays are looked for beside it.
+pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
+    let p = pickle::parse(data).map_err(|e| Error {
+        offset: Some(e.offset),
+        // Names in the message come from the file.
+        message: crate::text::escape(&e.problem.to_string()).into_owned(),
+    })?;
+    match p.obj(&p.root) {
+        Some(Obj::Dict(items)) => from_dict(&p, items),
+        Some(Obj::Instance { module, name, .. }) if module.starts_with("gensim") => {
+            from_gensim(&p, &p.root, path, &path.display().to_string(), name)
+        }
+        Some(Obj::Instance { module, name, .. }) => Err(err(format!(
+            "the pickle holds a {}, not word vectors",
+            crate::text::escape(&format!("{module}.{name}"))
+        ))),
+        _ => Err(err(
+            "the pickle holds neither a dict of word vectors nor a gensim model",
+        )),
+    }
+}
+
+fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
+    let mut words = Vec::with_capacity(items.len());
+    let mut vectors = Vec::new();
+    let mut dims = None;
+    for (i, (k, v)) in items.iter().enumerate() {
+        let word = match k {
+            Value::Str(s) => s.as_bytes().to_vec(),
+            Value::Bytes(b) => b.to_vec(),
+            other => {
+                return Err(err(format!(
+                    "entry {} of the dict: the key is {}, not a word (str or bytes)",
+                    i + 1,
+                    describe(p, other)
+                )))
+            }
+        };
+        let vector = vector_of(p, v).ok_or_else(|| {
+            err(format!(
+                "entry {} ('{}'): the value is {}, not a list, tuple or 1-D float array",
+                i + 1,
+                crate::text::escape_bytes(&word),
+                describe(p, v)
+            ))
+        })?;
+        match dims {
+            None if vector.is_empty() => {
+                return Err(err(format!(
+                    "entry 1 ('{}') is an empty vector",
+                    crate::text::escape_bytes(&word)
+                )))
+            }
+            None => dims = Some(vector.len()),
+            Some(d) if d != vector.len() => {
+                return Err(err(format!(
+                    "entry {} ('{}') has {} values, the first had {d}",
+                    i + 1,
+                    crate::text::escape_bytes(&word),
+                    vector.len()
+                )))
+            }
+            _ => {}
+        }
+        words.push(word);
+        vectors.extend(vector);
+    }
+    let dims = dims.ok_or_else(|| err("the pickled dict is empty"))?;
+    Ok(Vectors {
+        kind: "pickled dict".into(),
+        gensim: false,
+        words,
+        dims,
+        vectors,
+        ngrams: None,
+    })
+}
+
+fn vector_of(p: &Pickle, v: &Value) -> Option<Vec<f32>> {
+    match p.obj(v)? {
+        Obj::List(items) | Obj::Tuple(items) => items
+            .iter()
+            .map(|x| match x {
+                Value::Float(f) => Some(*f as f32),
+                Value::Int(i) => Some(*i as f32),
+                _ => None,
+            })
+            .collect(),
+        Obj::Array(a) if a.shape.len() == 1 => a.to_f32(),
+        _ => None,
+    }
+}
+
+fn describe(p: &Pickle, v: &Value) -> String {
+    match v {
+        Value::None => "None".into(),
+        Value::Bool(_) => "a bool".into(),
+        Value::Int(_) => "an int".into(),
+        Value::Float(_) => "a float".into(),
+        Value::Str(_) => "a str".into(),
+        Value::Bytes(_) => "bytes".into(),
+        Value::Ref(_) => match p.obj(v) {
+            Some(Obj::Array(a)) => format!("a {}-D array of {}", a.shape.len(), a.descr),
+            Some(Obj::Instance { module, name, .. }) | Some(Obj::Opaque { module, name }) => {
+                crate::text::escape(&format!("a {module}.{name}")).into_owned()
+            }
+            Some(Obj::Dict(_)) => "a dict".into(),
+            _ => "a container".into(),
+        },
+    }
+}
+
+/// An array attribute: inline in the pickle, or (set to None there) in `prefix.attr.npy`.
+fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Option<Array>, Error> {
+    match p.get(obj, attr) {
+        Some(v) => match p.obj(v) {
+            Some(Obj::Array(a)) => return Ok(Some(a.clone())),
+            Some(other) => {
+                return Err(err(format!(
+                    "'{attr}' is {}, not an array",
+                    match other {
+                        Obj::Opaque { .. } => "an object array",
+                        _ => "not an array",
+                    }
+                )))
+            }
+            None if *v != Value::None => return Err(err(format!("'{attr}' is not an array"))),
+            None => {}
+        },
+        // gensim leaves arrays it saved separately out of the pickle.
+        None if !Path::new(&format!("{prefix}.{attr}.npy")).exists() => return Ok(None),
+        None => {}
+    }
+    let sidecar = format!("{prefix}.{attr}.npy");
+    let bytes = std::fs::read(&sidecar).map_err(|e| {
+        err(format!(
+            "'{attr}' was saved separately, in {}, which cannot be read: {e}",
+            crate::text::escape(&sidecar)
+        ))
+    })?;
+    crate::npy::parse(&bytes)
+        .map(Some)
+        .map_err(|m| err(format!("{}: {m}", crate::text::escape(&sidecar))))
+}
+
+fn matrix(a: &Array, what: &str) -> Result<(usize, Vec<f32>), Error> {
+    if a.shape.len() != 2 {
+        return Err(err(format!(
+            "'{what}' has shape {:?}, expected 2-D",
+            a.shape
+        )));
+    }
+    let v = a
+        .to_f32()
+        .ok_or_else(|| err(format!("'{what}' holds {}, not floats", a.descr)))?;
+    Ok((a.shape[1], v))
+}
+
+fn int_attr(p: &Pickle, obj: &Value, attr: &str) -> Option<i64> {
+    match p.get(obj, attr)? {
+        Value::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn from_gensim(
+    p: &Pickle,
+    obj: &Value,
+    path: &Path,
+    prefix: &str,
+    class: &str,
+) -> Result<Vectors, Error> {
+    // The class name comes from the file: escaped before it reaches any message.
+    let class = &crate::text::escape(class).into_owned();
+    // A model (Word2Vec, FastText) keeps its vectors in `wv`, saved with prefix `x.wv`.
+    if let Some(wv) = p.get(obj, "wv") {
+        if let Some(Obj::Instance { name, .. }) = p.obj(wv) {
+            let name = name.clone();
+            let mut v = from_gensim(p, wv, path, &format!("{prefix}.wv"), &name)?;
+            v.kind = format!("{} ({class} model)", v.kind);
+            return Ok(v);
+        }
+    }
+    let words: Vec<Vec<u8>> = if let Some(list) = p.get(obj, "index_to_key") {
+        strings(p, list, "index_to_key")?
+    } else if let Some(list) = p
+        .get(obj, "index2word")
+        .or_else(|| p.get(obj, "index2entity"))
+    {
+        // gensim 3.x: `vocab` maps words to Vocab objects; index2word lists them in order.
+        strings(p, list, "index2word")?
+    } else if p.get(obj, "vocab").is_some() {
+        return Err(err(format!(
+            "a gensim 3.x {class} without index2word: load it with gensim 3.8 and save it again with gensim 4, or save the vectors with save_word2vec_format"
+        )));
+    } else {
+        return Err(err(format!(
+            "a gensim {class} without key_to_index/index_to_key: not a KeyedVectors file"
+        )));
+    };
+    let version = if p.get(obj, "index_to_key").is_some() {
+        "gensim 4"
+    } else {
+        "gensim 3"
+    };
+    let fasttext = class.contains("FastText") || p.get(obj, "vectors_ngrams").is_some();
+    if fasttext {
+        let vocab = array_attr(p, obj, "vectors_vocab", prefix)?
+            .ok_or_else(|| err("a FastText model without vectors_vocab"))?;
+        let ngrams = array_attr(p, obj, "vectors_ngrams", prefix)?
+            .ok_or_else(|| err("a FastText model without vectors_ngrams"))?;
+        let (dims, vocab) = matrix(&vocab, "vectors_vocab")?;
+        let (ndims, ngrams) = matrix(&ngrams, "vectors_ngrams")?;
+        let minn = int_attr(p, obj, "min_n").unwrap_or(0).max(0) as usize;
+        let maxn = int_attr(p, obj, "max_n").unwrap_or(0).max(0) as usize;
+        let buckets = ngrams.len() / ndims.max(1);
+        if ndims != dims || vocab.len() != words.len() * dims {
+            return Err(err(format!(
+                "vectors_vocab ({} rows × {dims}) and vectors_ngrams (× {ndims}) do not fit {} words",
+                vocab.len() / dims.max(1),
+                words.len()
+            )));
+        }
+        // gensim's adjust_vectors: each word's row averaged with its n-gram rows.
+        let mut vectors = vocab;
+        let mut scratch = Vec::new();
+        for (i, word) in words.iter().enumerate() {
+            scratch.clear();
+            crate::fasttext::ngram_buckets(word, minn, maxn, buckets as u32, &mut scratch);
+            let row = &mut vectors[i * dims..(i + 1) * dims];
+            for &b in &scratch {
+                let g = &ngrams[b as usize * dims..(b as usize + 1) * dims];
+                row.iter_mut().zip(g).for_each(|(r, x)| *r += x);
+            }
+            let n = (scratch.len() + 1) as f32;
+            row.iter_mut().for_each(|r| *r /= n);
+        }
+        return Ok(Vectors {
+            kind: format!("{version} {class}"),
+            gensim: true,
+            words,
+            dims,
+            vectors,
+            ngrams: Some((minn, maxn, buckets, ngrams)),
+        });
+    }
+    let array = match array_attr(p, obj, "vectors", prefix)? {
+        Some(a) => a,
+        None => array_attr(p, obj, "syn0", prefix)?
+            .ok_or_else(|| err(format!("a gensim {class} without vectors")))?,
+    };
+    let (dims, vectors) = matrix(&array, "vectors")?;
+    if vectors.len() != words.len() * dims {
+        return Err(err(format!(
+            "{} words but {} vectors of {dims} dimensions",
+            words.len(),
+            vectors.len() / dims.max(1)
+        )));
+    }
+    let _ = path;
+    Ok(Vectors {
+        kind: format!("{version} {class}"),
+        gensim: true,
+        words,
+        dims,
+        vectors,
+        ngrams: None,
+    })
+}
+
+fn strings(p: &Pickle, list: &Value, what: &str) -> Result<Vec<Vec<u8>>, Error> {
+    let items = p
+        .items(list)
+        .ok_or_else(|| err(format!("'{what}' is not a list")))?;
+    items
+        .iter()
+        .map(|w| match w {
+            Value::Str(s) => Ok(s.as_bytes().to_vec()),
+            Value::Bytes(b) => Ok(b.to_vec()),
+            Value::Int(i) => Ok(i.to_string().into_bytes()),
+            _ => Err(err(format!("'{what}' holds something that is not a word"))),
+        })
+        .collect()
+}

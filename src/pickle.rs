@@ -1,0 +1,1083 @@
+//! A bounded interpreter for Python pickles that never executes anything.
+//!
+//! A pickle is a program for Python's pickle machine: it can call any importable function
+//! (`os.system` included). This interpreter runs the opcode stream itself and builds plain
+//! values. Class and function references (`GLOBAL`, `STACK_GLOBAL`) are names, never
+//! resolved. A call (`REDUCE`, `NEWOBJ`) is accepted only for the few constructors
+//! embedding files use, each reimplemented here as data: numpy's array and dtype
+//! reconstruction (`numpy.core` and numpy 2's `numpy._core`), `_codecs.encode` (protocol 2
+//! bytes), `collections.OrderedDict` / `defaultdict`, copyreg's `_reconstructor`, gensim's
+//! classes (their state kept as a plain dict) and numpy's random-generator state (kept as an
+//! opaque value). Any other call refuses the whole file, naming the function.
+//!
+//! Bounds: input size is the caller's (a file in memory); the stack, the memo, the nesting
+//! depth and every declared length are checked before anything is allocated.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Nested containers deeper than this are refused (a recursion bomb, not a vocabulary).
+const MAX_DEPTH: usize = 1000;
+/// Stack entries and memo entries, each.
+const MAX_ITEMS: usize = 1 << 28;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    /// A container or object in the arena.
+    Ref(usize),
+}
+
+/// numpy element types vecsh reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F64,
+    F16,
+    /// Anything else (ints, objects, strings): kept so errors can name it.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    pub dtype: Dtype,
+    pub descr: String,
+    pub big_endian: bool,
+    pub shape: Vec<usize>,
+    pub fortran: bool,
+    pub data: Rc<[u8]>,
+}
+
+impl Array {
+    /// The elements as f32 in C order; `None` for element types that are not floats.
+    pub fn to_f32(&self) -> Option<Vec<f32>> {
+        let mut out: Vec<f32> = match self.dtype {
+            Dtype::F32 => self
+                .data
+                .chunks_exact(4)
+                .map(|b| {
+                    let b = [b[0], b[1], b[2], b[3]];
+                    if self.big_endian {
+                        f32::from_be_bytes(b)
+                    } else {
+                        f32::from_le_bytes(b)
+                    }
+                })
+                .collect(),
+            Dtype::F64 => self
+                .data
+                .chunks_exact(8)
+                .map(|b| {
+                    let b: [u8; 8] = b.try_into().unwrap();
+                    (if self.big_endian {
+                        f64::from_be_bytes(b)
+                    } else {
+                        f64::from_le_bytes(b)
+                    }) as f32
+                })
+                .collect(),
+            Dtype::F16 => self
+                .data
+                .chunks_exact(2)
+                .map(|b| {
+                    let bits = if self.big_endian {
+                        u16::from_be_bytes([b[0], b[1]])
+                    } else {
+                        u16::from_le_bytes([b[0], b[1]])
+                    };
+                    f16_to_f32(bits)
+                })
+                .collect(),
+            Dtype::Other => return None,
+        };
+        let n: usize = self.shape.iter().product();
+        if out.len() != n {
+            return None;
+        }
+        if self.fortran && self.shape.len() == 2 {
+            let (r, c) = (self.shape[0], self.shape[1]);
+            let mut t = vec![0f32; n];
+            for i in 0..r {
+                for j in 0..c {
+                    t[i * c + j] = out[j * r + i];
+                }
+            }
+            out = t;
+        }
+        Some(out)
+    }
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // Subnormal: normalise.
+            let mut e = 127 - 15 + 1;
+            let mut f = frac;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | ((e as u32) << 23) | ((f & 0x3ff) << 13)
+        }
+        0x1f => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Obj {
+    List(Vec<Value>),
+    Tuple(Vec<Value>),
+    /// Insertion order kept (dict, OrderedDict, defaultdict).
+    Dict(Vec<(Value, Value)>),
+    Set(Vec<Value>),
+    /// A class or function name, never resolved.
+    Global {
+        module: String,
+        name: String,
+    },
+    /// An instance of an allowed class: its name and the state BUILD gave it.
+    Instance {
+        module: String,
+        name: String,
+        state: Option<Value>,
+    },
+    /// `_reconstruct(ndarray, shape, dtype)` before its BUILD.
+    PendingArray,
+    Dtype {
+        descr: String,
+        big_endian: bool,
+    },
+    Array(Array),
+    /// Kept as data and never looked at: numpy random-generator state and the like.
+    Opaque {
+        module: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("not a pickle (expected protocol 2 to 5, byte 0x80 then 2..5)")]
+    NotAPickle,
+    #[error("this pickle calls {0}; vecsh never runs code from a pickle, and only rebuilds numpy arrays, OrderedDict and gensim's classes")]
+    Refused(String),
+    #[error("the pickle ends early (inside {0})")]
+    Truncated(&'static str),
+    #[error("unsupported pickle opcode 0x{0:02x}")]
+    Opcode(u8),
+    #[error("malformed pickle: {0}")]
+    Malformed(String),
+    #[error("pickle nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("pickle declares a length of {0} bytes, more than the file holds")]
+    TooLong(u64),
+    #[error("pickle is too large ({0})")]
+    TooLarge(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    pub offset: u64,
+    pub problem: Problem,
+}
+
+/// The result: the top-level value and the arena it points into.
+#[derive(Debug)]
+pub struct Pickle {
+    pub root: Value,
+    pub objs: Vec<Obj>,
+}
+
+impl Pickle {
+    pub fn obj(&self, v: &Value) -> Option<&Obj> {
+        match v {
+            Value::Ref(i) => self.objs.get(*i),
+            _ => None,
+        }
+    }
+
+    /// Looks `key` up in a dict (string keys).
+    pub fn get<'a>(&'a self, dict: &Value, key: &str) -> Option<&'a Value> {
+        match self.obj(dict)? {
+            Obj::Dict(items) => items
+                .iter()
+                .find(|(k, _)| matches!(k, Value::Str(s) if &**s == key))
+                .map(|(_, v)| v),
+            Obj::Instance {
+                state: Some(state), ..
+            } => self.get(state, key),
+            _ => None,
+        }
+    }
+
+    /// Depth of nested containers below `v`, for the caller's sanity; bounded by MAX_DEPTH
+    /// at construction.
+    pub fn items<'a>(&'a self, v: &Value) -> Option<&'a [Value]> {
+        match self.obj(v)? {
+            Obj::List(items) | Obj::Tuple(items) | Obj::Set(items) => Some(items),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `head` starts like a pickle of protocol 2 to 5.
+pub fn sniff(head: &[u8]) -> bool {
+    head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1])
+}
+
+struct Machine<'a> {
+    data: &'a [u8],
+    at: usize,
+    stack: Vec<Value>,
+    marks: Vec<usize>,
+    memo: HashMap<u32, Value>,
+    objs: Vec<Obj>,
+    /// Nesting depth of each arena object (containers only), to bound recursion.
+    depth: Vec<u16>,
+}
+
+pub fn parse(data: &[u8]) -> Result<Pickle, Error> {
+    if !sniff(data) {
+        return Err(Error {
+            offset: 0,
+            problem: Problem::NotAPickle,
+        });
+    }
+    let mut m = Machine {
+        data,
+        at: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        objs: Vec::new(),
+        depth: Vec::new(),
+    };
+    let start = m.at;
+    match m.run() {
+        Ok(root) => Ok(Pickle { root, objs: m.objs }),
+        Err(problem) => Err(Error {
+            offset: if m.at > start { m.at as u64 } else { 0 },
+            problem,
+        }),
+    }
+}
+
+type R<T> = Result<T, Problem>;
+
+impl Machine<'_> {
+    fn take(&mut self, n: usize, what: &'static str) -> R<&[u8]> {
+        let end = self.at.checked_add(n).ok_or(Problem::TooLong(n as u64))?;
+        if end > self.data.len() {
+            return Err(if n > self.data.len() {
+                Problem::TooLong(n as u64)
+            } else {
+                Problem::Truncated(what)
+            });
+        }
+        let s = &self.data[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> R<u8> {
+        Ok(self.take(1, "an argument")?[0])
+    }
+    fn u16(&mut self) -> R<u16> {
+        Ok(u16::from_le_bytes(
+            self.take(2, "an argument")?.try_into().unwrap(),
+        ))
+    }
+    fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4, "an argument")?.try_into().unwrap(),
+        ))
+    }
+    fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8, "an argument")?.try_into().unwrap(),
+        ))
+    }
+    fn line(&mut self) -> R<String> {
+        let rest = &self.data[self.at..];
+        let n = memchr::memchr(b'\n', rest).ok_or(Problem::Truncated("a text argument"))?;
+        let s = String::from_utf8_lossy(&rest[..n]).into_owned();
+        self.at += n + 1;
+        Ok(s)
+    }
+    fn len_arg(&mut self, n: u64) -> R<usize> {
+        if n > (self.data.len() - self.at) as u64 {
+            return Err(Problem::TooLong(n));
+        }
+        Ok(n as usize)
+    }
+
+    fn push(&mut self, v: Value) -> R<()> {
+        if self.stack.len() >= MAX_ITEMS {
+            return Err(Problem::TooLarge("stack"));
+        }
+        self.stack.push(v);
+        Ok(())
+    }
+    fn pop(&mut self) -> R<Value> {
+        if self.marks.last().is_some_and(|&m| m >= self.stack.len()) {
+            return Err(Problem::Malformed("pop across a mark".into()));
+        }
+        self.stack
+            .pop()
+            .ok_or_else(|| Problem::Malformed("stack underflow".into()))
+    }
+    fn top(&mut self) -> R<&mut Value> {
+        self.stack
+            .last_mut()
+            .ok_or_else(|| Problem::Malformed("empty stack".into()))
+    }
+    fn pop_mark(&mut self) -> R<Vec<Value>> {
+        let mark = self
+            .marks
+            .pop()
+            .ok_or_else(|| Problem::Malformed("no mark".into()))?;
+        if mark > self.stack.len() {
+            return Err(Problem::Malformed("mark above the stack".into()));
+        }
+        Ok(self.stack.split_off(mark))
+    }
+    fn depth_of(&self, v: &Value) -> usize {
+        match v {
+            Value::Ref(i) => self.depth.get(*i).copied().unwrap_or(0) as usize,
+            _ => 0,
+        }
+    }
+    fn alloc(&mut self, obj: Obj, children: &[Value]) -> R<Value> {
+        if self.objs.len() >= MAX_ITEMS {
+            return Err(Problem::TooLarge("objects"));
+        }
+        let d = children.iter().map(|c| self.depth_of(c)).max().unwrap_or(0) + 1;
+        if d > MAX_DEPTH {
+            return Err(Problem::TooDeep);
+        }
+        self.objs.push(obj);
+        self.depth.push(d as u16);
+        Ok(Value::Ref(self.objs.len() - 1))
+    }
+    /// Records that `child` now sits inside `parent`, so depth stays bounded under mutation.
+    fn nest(&mut self, parent: usize, children: &[Value]) -> R<()> {
+        let d = children.iter().map(|c| self.depth_of(c)).max().unwrap_or(0) + 1;
+        if d > MAX_DEPTH {
+            return Err(Problem::TooDeep);
+        }
+        if let Some(p) = self.depth.get_mut(parent) {
+            *p = (*p).max(d as u16);
+        }
+        Ok(())
+    }
+    fn obj_mut(&mut self, v: &Value) -> R<(usize, &mut Obj)> {
+        match v {
+            Value::Ref(i) => Ok((*i, &mut self.objs[*i])),
+            other => Err(Problem::Malformed(format!(
+                "expected a container, found {other:?}"
+            ))),
+        }
+    }
+    fn memo_put(&mut self, key: u32) -> R<()> {
+        if self.memo.len() >= MAX_ITEMS {
+            return Err(Problem::TooLarge("memo"));
+        }
+        let v = self
+            .stack
+            .last()
+            .cloned()
+            .ok_or_else(|| Problem::Malformed("memo of an empty stack".into()))?;
+        self.memo.insert(key, v);
+        Ok(())
+    }
+    fn memo_get(&mut self, key: u32) -> R<()> {
+        let v = self
+            .memo
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| Problem::Malformed(format!("memo key {key} not defined")))?;
+        self.push(v)
+    }
+    fn string(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::Str(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+    fn global(&mut self, module: String, name: String) -> R<()> {
+        let v = self.alloc(Obj::Global { module, name }, &[])?;
+        self.push(v)
+    }
+    fn global_name(&self, v: &Value) -> R<(String, String)> {
+        match v {
+            Value::Ref(i) => match &self.objs[*i] {
+                Obj::Global { module, name } => Ok((module.clone(), name.clone())),
+                _ => Err(Problem::Malformed(
+                    "call of something that is not a name".into(),
+                )),
+            },
+            _ => Err(Problem::Malformed(
+                "call of something that is not a name".into(),
+            )),
+        }
+    }
+    fn tuple_items(&self, v: &Value) -> Vec<Value> {
+        match v {
+            Value::Ref(i) => match &self.objs[*i] {
+                Obj::Tuple(items) | Obj::List(items) => items.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn run(&mut self) -> R<Value> {
+        loop {
+            let op = self
+                .u8()
+                .map_err(|_| Problem::Truncated("the opcode stream (no STOP)"))?;
+            match op {
+                0x80 => {
+                    self.u8()?;
+                }
+                0x95 => {
+                    self.u64()?; // FRAME: a length hint
+                }
+                b'.' => return self.pop(),
+                b'(' => {
+                    if self.marks.len() >= MAX_DEPTH * 4 {
+                        return Err(Problem::TooDeep);
+                    }
+                    self.marks.push(self.stack.len());
+                }
+                b'0' => {
+                    self.pop()?;
+                }
+                b'1' => {
+                    self.pop_mark()?;
+                }
+                b'2' => {
+                    let v = self.top()?.clone();
+                    self.push(v)?;
+                }
+                b'N' => self.push(Value::None)?,
+                0x88 => self.push(Value::Bool(true))?,
+                0x89 => self.push(Value::Bool(false))?,
+                b'J' => {
+                    let v = self.u32()? as i32;
+                    self.push(Value::Int(v as i64))?
+                }
+                b'K' => {
+                    let v = self.u8()?;
+                    self.push(Value::Int(v as i64))?
+                }
+                b'M' => {
+                    let v = self.u16()?;
+                    self.push(Value::Int(v as i64))?
+                }
+                0x8a | 0x8b => {
+                    let n = if op == 0x8a {
+                        self.u8()? as u64
+                    } else {
+                        self.u32()? as u64
+                    };
+                    let n = self.len_arg(n)?;
+                    let bytes = self.take(n, "a long")?;
+                    // Longs that fit in i64; larger ones (hash seeds and the like) saturate.
+                    let v = if bytes.is_empty() {
+                        0
+                    } else if bytes.len() <= 8 {
+                        let mut b = [if bytes[bytes.len() - 1] & 0x80 != 0 {
+                            0xff
+                        } else {
+                            0
+                        }; 8];
+                        b[..bytes.len()].copy_from_slice(bytes);
+                        i64::from_le_bytes(b)
+                    } else if bytes[bytes.len() - 1] & 0x80 != 0 {
+                        i64::MIN
+                    } else {
+                        i64::MAX
+                    };
+                    self.push(Value::Int(v))?
+                }
+                b'I' => {
+                    let line = self.line()?;
+                    let v = match line.as_str() {
+                        "01" => Value::Bool(true),
+                        "00" => Value::Bool(false),
+                        s => Value::Int(
+                            s.trim()
+                                .parse()
+                                .map_err(|_| Problem::Malformed(format!("bad INT {s:?}")))?,
+                        ),
+                    };
+                    self.push(v)?
+                }
+                b'L' => {
+                    let line = self.line()?;
+                    let v = line.trim_end_matches('L').parse().unwrap_or(i64::MAX);
+                    self.push(Value::Int(v))?
+                }
+                b'F' => {
+                    let line = self.line()?;
+                    let v = line
+                        .trim()
+                        .parse()
+                        .map_err(|_| Problem::Malformed(format!("bad FLOAT {line:?}")))?;
+                    self.push(Value::Float(v))?
+                }
+                b'G' => {
+                    let v = f64::from_be_bytes(self.take(8, "a float")?.try_into().unwrap());
+                    self.push(Value::Float(v))?
+                }
+                b'X' | 0x8c | 0x8d => {
+                    let n = match op {
+                        b'X' => self.u32()? as u64,
+                        0x8c => self.u8()? as u64,
+                        _ => self.u64()?,
+                    };
+                    let n = self.len_arg(n)?;
+                    let bytes = self.take(n, "a string")?;
+                    let s: Rc<str> = String::from_utf8_lossy(bytes).into();
+                    self.push(Value::Str(s))?
+                }
+                b'V' => {
+                    let s = self.line()?;
+                    self.push(Value::Str(s.into()))?
+                }
+                b'B' | b'C' | 0x8e | 0x96 => {
+                    let n = match op {
+                        b'B' => self.u32()? as u64,
+                        b'C' => self.u8()? as u64,
+                        _ => self.u64()?,
+                    };
+                    let n = self.len_arg(n)?;
+                    let bytes: Rc<[u8]> = self.take(n, "bytes")?.into();
+                    self.push(Value::Bytes(bytes))?
+                }
+                b'U' | b'T' => {
+                    // Python 2 str (protocol 2 from Python 2): bytes, usually ASCII text.
+                    let n = if op == b'U' {
+                        self.u8()? as u64
+                    } else {
+                        self.u32()? as u64
+                    };
+                    let n = self.len_arg(n)?;
+                    let bytes = self.take(n, "a string")?;
+                    let s: Rc<str> = String::from_utf8_lossy(bytes).into();
+                    self.push(Value::Str(s))?
+                }
+                0x97 | 0x98 => {
+                    return Err(Problem::Refused(
+                        "out-of-band buffers (protocol 5 NEXT_BUFFER)".into(),
+                    ))
+                }
+                b']' => {
+                    let v = self.alloc(Obj::List(Vec::new()), &[])?;
+                    self.push(v)?
+                }
+                b')' => {
+                    let v = self.alloc(Obj::Tuple(Vec::new()), &[])?;
+                    self.push(v)?
+                }
+                b'}' => {
+                    let v = self.alloc(Obj::Dict(Vec::new()), &[])?;
+                    self.push(v)?
+                }
+                0x8f => {
+                    let v = self.alloc(Obj::Set(Vec::new()), &[])?;
+                    self.push(v)?
+                }
+                b'l' => {
+                    let items = self.pop_mark()?;
+                    let v = self.alloc(Obj::List(items.clone()), &items)?;
+                    self.push(v)?
+                }
+                b't' | 0x91 => {
+                    let items = self.pop_mark()?;
+                    let v = if op == b't' {
+                        self.alloc(Obj::Tuple(items.clone()), &items)?
+                    } else {
+                        self.alloc(Obj::Set(items.clone()), &items)?
+                    };
+                    self.push(v)?
+                }
+                0x85..=0x87 => {
+                    let n = (op - 0x84) as usize;
+                    if self.stack.len() < n {
+                        return Err(Problem::Malformed("stack underflow".into()));
+                    }
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        items.push(self.pop()?);
+                    }
+                    items.reverse();
+                    let v = self.alloc(Obj::Tuple(items.clone()), &items)?;
+                    self.push(v)?
+                }
+                b'd' => {
+                    let items = self.pop_mark()?;
+                    let pairs = pairs(items)?;
+                    let flat: Vec<Value> = pairs
+                        .iter()
+                        .flat_map(|(k, v)| [k.clone(), v.clone()])
+                        .collect();
+                    let v = self.alloc(Obj::Dict(pairs), &flat)?;
+                    self.push(v)?
+                }
+                b'a' => {
+                    let item = self.pop()?;
+                    let list = self.top()?.clone();
+                    self.append(&list, vec![item])?;
+                }
+                b'e' => {
+                    let items = self.pop_mark()?;
+                    let list = self.top()?.clone();
+                    self.append(&list, items)?;
+                }
+                0x90 => {
+                    let items = self.pop_mark()?;
+                    let set = self.top()?.clone();
+                    self.append(&set, items)?;
+                }
+                b's' => {
+                    let v = self.pop()?;
+                    let k = self.pop()?;
+                    let dict = self.top()?.clone();
+                    self.set_items(&dict, vec![(k, v)])?;
+                }
+                b'u' => {
+                    let items = self.pop_mark()?;
+                    let dict = self.top()?.clone();
+                    self.set_items(&dict, pairs(items)?)?;
+                }
+                b'p' => {
+                    let key = self
+                        .line()?
+                        .trim()
+                        .parse()
+                        .map_err(|_| Problem::Malformed("bad PUT".into()))?;
+                    self.memo_put(key)?
+                }
+                b'q' => {
+                    let key = self.u8()? as u32;
+                    self.memo_put(key)?
+                }
+                b'r' => {
+                    let key = self.u32()?;
+                    self.memo_put(key)?
+                }
+                0x94 => {
+                    let key = self.memo.len() as u32;
+                    self.memo_put(key)?
+                }
+                b'g' => {
+                    let key = self
+                        .line()?
+                        .trim()
+                        .parse()
+                        .map_err(|_| Problem::Malformed("bad GET".into()))?;
+                    self.memo_get(key)?
+                }
+                b'h' => {
+                    let key = self.u8()? as u32;
+                    self.memo_get(key)?
+                }
+                b'j' => {
+                    let key = self.u32()?;
+                    self.memo_get(key)?
+                }
+                b'c' => {
+                    let module = self.line()?;
+                    let name = self.line()?;
+                    self.global(module, name)?
+                }
+                0x93 => {
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    let (Some(module), Some(name)) = (self.string(&module), self.string(&name))
+                    else {
+                        return Err(Problem::Malformed("STACK_GLOBAL of non-strings".into()));
+                    };
+                    self.global(module, name)?
+                }
+                b'R' => {
+                    let args = self.pop()?;
+                    let callable = self.pop()?;
+                    let v = self.call(&callable, &args)?;
+                    self.push(v)?
+                }
+                0x81 | 0x92 => {
+                    if op == 0x92 {
+                        self.pop()?; // kwargs
+                    }
+                    let _args = self.pop()?;
+                    let class = self.pop()?;
+                    let (module, name) = self.global_name(&class)?;
+                    let v = self.instance(module, name)?;
+                    self.push(v)?
+                }
+                b'b' => {
+                    let state = self.pop()?;
+                    let obj = self.top()?.clone();
+                    self.build(&obj, state)?;
+                }
+                b'o' | b'i' => {
+                    return Err(Problem::Refused(
+                        "a class through the OBJ/INST opcodes".into(),
+                    ))
+                }
+                0x82..=0x84 => {
+                    return Err(Problem::Refused("the copyreg extension registry".into()))
+                }
+                b'P' | b'Q' => return Err(Problem::Refused("persistent objects".into())),
+                other => return Err(Problem::Opcode(other)),
+            }
+        }
+    }
+
+    fn append(&mut self, target: &Value, items: Vec<Value>) -> R<()> {
+        let (i, _) = self.obj_mut(target)?;
+        self.nest(i, &items)?;
+        match &mut self.objs[i] {
+            Obj::List(list) | Obj::Set(list) => list.extend(items),
+            other => return Err(Problem::Malformed(format!("APPEND to {}", kind(other)))),
+        }
+        Ok(())
+    }
+
+    fn set_items(&mut self, target: &Value, items: Vec<(Value, Value)>) -> R<()> {
+        let (i, _) = self.obj_mut(target)?;
+        let flat: Vec<Value> = items
+            .iter()
+            .flat_map(|(k, v)| [k.clone(), v.clone()])
+            .collect();
+        self.nest(i, &flat)?;
+        match &mut self.objs[i] {
+            Obj::Dict(dict) => {
+                for (k, v) in items {
+                    // Later keys replace earlier ones, as in Python.
+                    if let Some(slot) = dict.iter_mut().find(|(old, _)| *old == k) {
+                        slot.1 = v;
+                    } else {
+                        dict.push((k, v));
+                    }
+                }
+            }
+            // gensim objects' state may be set item by item; keep it as data.
+            Obj::Instance { .. } | Obj::Opaque { .. } => {}
+            other => return Err(Problem::Malformed(format!("SETITEM on {}", kind(other)))),
+        }
+        Ok(())
+    }
+
+    fn instance(&mut self, module: String, name: String) -> R<Value> {
+        if is_gensim(&module) || module == "numpy" && name == "ndarray" {
+            if module == "numpy" {
+                return self.alloc(Obj::PendingArray, &[]);
+            }
+            return self.alloc(
+                Obj::Instance {
+                    module,
+                    name,
+                    state: None,
+                },
+                &[],
+            );
+        }
+        if is_opaque(&module) {
+            return self.alloc(Obj::Opaque { module, name }, &[]);
+        }
+        Err(Problem::Refused(format!("{module}.{name}")))
+    }
+
+    /// REDUCE: only the constructors listed in the module documentation, reimplemented.
+    fn call(&mut self, callable: &Value, args: &Value) -> R<Value> {
+        let (module, name) = self.global_name(callable)?;
+        let args = self.tuple_items(args);
+        let numpy_core = matches!(
+            module.as_str(),
+            "numpy.core.multiarray"
+                | "numpy._core.multiarray"
+                | "numpy.core.numeric"
+                | "numpy._core.numeric"
+        );
+        match (module.as_str(), name.as_str()) {
+            (_, "_reconstruct") if numpy_core => self.alloc(Obj::PendingArray, &[]),
+            ("numpy", "dtype") => {
+                let descr = args
+                    .first()
+                    .and_then(|d| self.string(d))
+                    .unwrap_or_default();
+                self.alloc(
+                    Obj::Dtype {
+                        descr,
+                        big_endian: false,
+                    },
+                    &[],
+                )
+            }
+            (_, "_frombuffer") if numpy_core => {
+                // _frombuffer(buffer, dtype, shape, order)
+                let data = match args.first() {
+                    Some(Value::Bytes(b)) => b.clone(),
+                    _ => return Err(Problem::Malformed("_frombuffer without bytes".into())),
+                };
+                let (descr, big_endian) = self.dtype_of(args.get(1))?;
+                let shape = self.shape_of(args.get(2))?;
+                let fortran = matches!(
+                    args.get(3).and_then(|o| self.string(o)).as_deref(),
+                    Some("F")
+                );
+                self.array(descr, big_endian, shape, fortran, data)
+            }
+            ("_codecs", "encode") => {
+                // Protocol 2 writes bytes as _codecs.encode(latin-1 text, 'latin1').
+                let text = args
+                    .first()
+                    .and_then(|t| self.string(t))
+                    .unwrap_or_default();
+                let bytes: Option<Vec<u8>> =
+                    text.chars().map(|c| u8::try_from(c as u32).ok()).collect();
+                let bytes = bytes.ok_or_else(|| {
+                    Problem::Malformed("_codecs.encode of non-latin-1 text".into())
+                })?;
+                Ok(Value::Bytes(bytes.into()))
+            }
+            ("collections", "OrderedDict" | "defaultdict") => {
+                self.alloc(Obj::Dict(Vec::new()), &[])
+            }
+            ("copyreg" | "copy_reg", "_reconstructor") => {
+                let class = args
+                    .first()
+                    .ok_or_else(|| Problem::Malformed("_reconstructor without a class".into()))?;
+                let (module, name) = self.global_name(class)?;
+                self.instance(module, name)
+            }
+            (m, _) if is_opaque(m) => self.alloc(
+                Obj::Opaque {
+                    module: module.clone(),
+                    name: name.clone(),
+                },
+                &[],
+            ),
+            _ => Err(Problem::Refused(format!("{module}.{name}"))),
+        }
+    }
+
+    fn dtype_of(&self, v: Option<&Value>) -> R<(String, bool)> {
+        match v.and_then(|v| match v {
+            Value::Ref(i) => self.objs.get(*i),
+            _ => None,
+        }) {
+            Some(Obj::Dtype { descr, big_endian }) => Ok((descr.clone(), *big_endian)),
+            _ => Err(Problem::Malformed("array without a dtype".into())),
+        }
+    }
+
+    fn shape_of(&self, v: Option<&Value>) -> R<Vec<usize>> {
+        let items = v.map(|v| self.tuple_items(v)).unwrap_or_default();
+        items
+            .iter()
+            .map(|d| match d {
+                Value::Int(n) if *n >= 0 => Ok(*n as usize),
+                _ => Err(Problem::Malformed("bad array shape".into())),
+            })
+            .collect()
+    }
+
+    fn array(
+        &mut self,
+        descr: String,
+        big_endian: bool,
+        shape: Vec<usize>,
+        fortran: bool,
+        data: Rc<[u8]>,
+    ) -> R<Value> {
+        let array = make_array(descr, big_endian, shape, fortran, data)?;
+        self.alloc(Obj::Array(array), &[])
+    }
+
+    fn build(&mut self, obj: &Value, state: Value) -> R<()> {
+        let Value::Ref(i) = obj else {
+            return Err(Problem::Malformed("BUILD on a plain value".into()));
+        };
+        let i = *i;
+        match &self.objs[i] {
+            Obj::PendingArray => {
+                // ndarray.__setstate__((version, shape, dtype, is_fortran, rawdata))
+                let items = self.tuple_items(&state);
+                let (shape, dtype, fortran, raw) = match items.as_slice() {
+                    [_, shape, dtype, fortran, raw] | [shape, dtype, fortran, raw] => {
+                        (shape.clone(), dtype.clone(), fortran.clone(), raw.clone())
+                    }
+                    _ => return Err(Problem::Malformed("ndarray state".into())),
+                };
+                let shape = self.shape_of(Some(&shape))?;
+                let (descr, big_endian) = self.dtype_of(Some(&dtype))?;
+                let data: Rc<[u8]> = match raw {
+                    Value::Bytes(b) => b,
+                    Value::Str(s) => s
+                        .chars()
+                        .map(|c| c as u32 as u8)
+                        .collect::<Vec<u8>>()
+                        .into(),
+                    _ => {
+                        // Object arrays hold a list of Python objects: not vectors.
+                        self.objs[i] = Obj::Opaque {
+                            module: "numpy".into(),
+                            name: "object array".into(),
+                        };
+                        return Ok(());
+                    }
+                };
+                let fortran = matches!(fortran, Value::Bool(true));
+                self.objs[i] = Obj::Array(make_array(descr, big_endian, shape, fortran, data)?);
+            }
+            Obj::Dtype { .. } => {
+                // (version, byteorder, ...): '>' is big-endian.
+                let items = self.tuple_items(&state);
+                let order = items.get(1).and_then(|o| self.string(o));
+                if let Obj::Dtype { big_endian, .. } = &mut self.objs[i] {
+                    *big_endian = order.as_deref() == Some(">");
+                }
+            }
+            Obj::Instance { .. } => {
+                // (state, slotstate) tuples: the dict part is the state.
+                let s = match &state {
+                    Value::Ref(j) => match &self.objs[*j] {
+                        Obj::Tuple(items) if items.len() == 2 => items[0].clone(),
+                        _ => state.clone(),
+                    },
+                    _ => state.clone(),
+                };
+                self.nest(i, std::slice::from_ref(&s))?;
+                if let Obj::Instance { state: slot, .. } = &mut self.objs[i] {
+                    *slot = Some(s);
+                }
+            }
+            Obj::Opaque { .. } | Obj::Dict(_) => {}
+            other => return Err(Problem::Malformed(format!("BUILD on {}", kind(other)))),
+        }
+        Ok(())
+    }
+}
+
+fn make_array(
+    descr: String,
+    big_endian: bool,
+    shape: Vec<usize>,
+    fortran: bool,
+    data: Rc<[u8]>,
+) -> R<Array> {
+    let dtype = dtype_from_descr(&descr);
+    let width = match dtype {
+        Dtype::F32 => 4,
+        Dtype::F64 => 8,
+        Dtype::F16 => 2,
+        Dtype::Other => 0,
+    };
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Problem::Malformed("array shape overflows".into()))?;
+    if width > 0 && n.checked_mul(width) != Some(data.len()) {
+        return Err(Problem::Malformed(format!(
+            "array of shape {shape:?} ({descr}) holds {} bytes",
+            data.len()
+        )));
+    }
+    Ok(Array {
+        dtype,
+        descr,
+        big_endian,
+        shape,
+        fortran,
+        data,
+    })
+}
+
+fn pairs(items: Vec<Value>) -> R<Vec<(Value, Value)>> {
+    if !items.len().is_multiple_of(2) {
+        return Err(Problem::Malformed("odd number of dict items".into()));
+    }
+    let mut it = items.into_iter();
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn kind(o: &Obj) -> &'static str {
+    match o {
+        Obj::List(_) => "a list",
+        Obj::Tuple(_) => "a tuple",
+        Obj::Dict(_) => "a dict",
+        Obj::Set(_) => "a set",
+        Obj::Global { .. } => "a name",
+        Obj::Instance { .. } => "an object",
+        Obj::PendingArray | Obj::Array(_) => "an array",
+        Obj::Dtype { .. } => "a dtype",
+        Obj::Opaque { .. } => "an opaque value",
+    }
+}
+
+fn is_gensim(module: &str) -> bool {
+    module == "gensim" || module.starts_with("gensim.")
+}
+
+/// Modules whose calls are kept as inert data: gensim's objects and numpy's random state.
+fn is_opaque(module: &str) -> bool {
+    is_gensim(module)
+        || matches!(
+            module,
+            "numpy.random._pickle"
+                | "numpy.random._mt19937"
+                | "numpy.random"
+                | "numpy.random.mtrand"
+        )
+}
+
+fn dtype_from_descr(descr: &str) -> Dtype {
+    match descr.trim_start_matches(['<', '>', '=', '|']) {
+        "f4" | "float32" => Dtype::F32,
+        "f8" | "float64" => Dtype::F64,
+        "f2" | "float16" => Dtype::F16,
+        _ => Dtype::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_conversion() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0000), 0.0);
+    }
+
+    #[test]
+    fn refuses_a_reduce_of_os_system() {
+        // cos\nsystem\n(S'echo pwned'\ntR.  — written with protocol 2's header.
+        let mut p = b"\x80\x02cos\nsystem\nX\x0a\x00\x00\x00echo pwned\x85R.".to_vec();
+        let err = parse(&p).unwrap_err();
+        assert_eq!(err.problem, Problem::Refused("os.system".into()));
+        p[2] = b'c';
+        assert!(parse(&p).is_err());
+    }
+}
