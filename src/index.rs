@@ -703,7 +703,12 @@ impl Store {
             && data_stat.is_some()
             && proof.as_ref().map(|p| p.data) == data_stat;
         if !proven {
-            if let Err(IndexError::Damaged { what, .. }) = store.verify_or_damaged() {
+            // Whatever stops the verification, the index is not trusted: it is rebuilt.
+            if let Err(e) = store.verify_or_damaged() {
+                let what = match e {
+                    IndexError::Damaged { what, .. } => what,
+                    other => other.to_string(),
+                };
                 progress.note(&format!(
                     "index {} is damaged ({what}); rebuilding it",
                     escape_path(dir)
@@ -779,10 +784,12 @@ impl Store {
             .clone()
             .static_read_txn()
             .map_err(|e| lmdb_err(dir, e))?;
+        let bounds = MapBounds::of(&env, &dir.join("data.mdb"));
         let meta: Meta = dbs
             .meta
             .get(&rtxn, "meta")
             .map_err(|e| lmdb_err(dir, e))?
+            .filter(|bytes| bounds.holds(bytes))
             .and_then(|bytes| serde_json::from_slice(bytes).ok())
             .ok_or_else(incomplete)?;
         Ok(Store {
@@ -819,7 +826,23 @@ impl Store {
     /// one) and compares them with the checksums recorded at build time.
     pub fn verify(&self) -> Result<VerifyReport> {
         let started = Instant::now();
+        match self.verify_tables() {
+            // A read that fails inside LMDB (a damaged page: MDB_CORRUPTED, MDB_PAGE_NOTFOUND,
+            // then MDB_BAD_TXN for the rest of the transaction) is damage, not an I/O error.
+            Err(e @ (IndexError::Lmdb { .. } | IndexError::Forest { .. })) => Ok(self.report(
+                vec![("data.mdb".into(), Some(format!("unreadable: {e}")))],
+                0,
+                started,
+            )),
+            other => other,
+        }
+    }
+
+    fn verify_tables(&self) -> Result<VerifyReport> {
+        let started = Instant::now();
         let lmdb = |e| lmdb_err(&self.dir, e);
+        let bounds = MapBounds::of(&self.env, &self.dir.join("data.mdb"));
+        let outside = |what: &str| Some(format!("{what} points past the end of data.mdb"));
         let rtxn = self.env.read_txn().map_err(lmdb)?;
         let mut tables: Vec<(String, Option<String>)> = Vec::new();
         let mut bytes = 0u64;
@@ -828,6 +851,7 @@ impl Store {
             .meta
             .get(&rtxn, "checksums")
             .map_err(lmdb)?
+            .filter(|b| bounds.holds(b))
             .and_then(|b| serde_json::from_slice(b).ok());
         let Some(sums) = sums else {
             tables.push(("checksums".into(), Some("missing or unreadable".into())));
@@ -838,6 +862,7 @@ impl Store {
             .meta
             .get(&rtxn, "meta")
             .map_err(lmdb)?
+            .filter(|b| bounds.holds(b))
             .unwrap_or_default();
         tables.push((
             "meta".into(),
@@ -863,6 +888,10 @@ impl Store {
                 Ok(iter) => {
                     for entry in iter {
                         match entry {
+                            Ok((k, v)) if !bounds.holds(k) || !bounds.holds(v) => {
+                                problem = outside("an entry");
+                                break;
+                            }
                             Ok((k, v)) => hasher.add(k, v),
                             Err(e) => {
                                 problem = Some(e.to_string());
@@ -909,6 +938,10 @@ impl Store {
             }
             for (c, &want) in want.iter().enumerate() {
                 match db.get(&rtxn, &(c as u32)) {
+                    Ok(Some(value)) if !bounds.holds(value) => {
+                        problem = outside(&format!("chunk {c}"));
+                        break;
+                    }
                     Ok(Some(value)) => {
                         bytes += value.len() as u64;
                         if xxh3_64(value) != want {
@@ -929,9 +962,12 @@ impl Store {
             tables.push((name.into(), problem));
         }
         if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)? {
-            let problem = match serde_json::from_slice::<ForestMeta>(bytes_json) {
-                Err(_) => Some("unreadable record".to_string()),
-                Ok(record) => match forest_checksum(&rtxn, self.dbs.forest) {
+            let record = Some(bytes_json)
+                .filter(|b| bounds.holds(b))
+                .and_then(|b| serde_json::from_slice::<ForestMeta>(b).ok());
+            let problem = match record {
+                None => Some("unreadable record".to_string()),
+                Some(record) => match forest_checksum(&rtxn, self.dbs.forest, Some(&bounds)) {
                     Err(e) => Some(e.to_string()),
                     Ok((sum, n)) => {
                         bytes += n;
@@ -1345,7 +1381,7 @@ impl ForestBuilder {
         let n_trees = arroy::Reader::<Cosine>::open(&wtxn, 0, self.dbs.forest)
             .map_err(forest_err)?
             .n_trees();
-        let (sum, _) = forest_checksum(&wtxn, self.dbs.forest).map_err(lmdb)?;
+        let (sum, _) = forest_checksum(&wtxn, self.dbs.forest, None).map_err(lmdb)?;
         let meta = ForestMeta {
             trees: n_trees,
             seconds: started.elapsed().as_secs_f64(),
@@ -1618,6 +1654,67 @@ pub fn hash_file(path: &Path) -> Result<String> {
     Ok(format!("{:016x}", hasher.digest()))
 }
 
+/// The part of LMDB's map that the file backs. A damaged node can claim a value that runs
+/// past the end of `data.mdb`; touching those bytes would raise SIGBUS, so verification
+/// checks every value's extent against this before reading it.
+struct MapBounds {
+    /// Each mapping of the file in this process (start, start + file length); `None`: unknown.
+    maps: Option<Vec<(usize, usize)>>,
+}
+
+impl MapBounds {
+    /// LMDB does not say where it mapped the file (`mdb_env_info`'s address is only that
+    /// of a fixed map), so it is read from /proc/self/maps; where that is not available
+    /// every extent is accepted.
+    fn of(_env: &Env<WithoutTls>, data: &Path) -> MapBounds {
+        let unknown = MapBounds { maps: None };
+        let (Ok(path), Ok(maps)) = (
+            fs::canonicalize(data),
+            fs::read_to_string("/proc/self/maps"),
+        ) else {
+            return unknown;
+        };
+        let Some(path) = path.to_str() else {
+            return unknown;
+        };
+        let len = fs::metadata(data).map_or(0, |m| m.len()) as usize;
+        // "start-end perms offset dev inode   pathname"; the map at offset 0 is LMDB's.
+        let starts: Vec<usize> = maps
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let range = fields.next()?;
+                let offset = fields.nth(1)?;
+                let name = fields.nth(2)?;
+                (name == path && u64::from_str_radix(offset, 16).ok()? == 0)
+                    .then(|| usize::from_str_radix(range.split('-').next()?, 16).ok())
+                    .flatten()
+            })
+            .collect();
+        if starts.is_empty() {
+            return unknown;
+        }
+        MapBounds {
+            maps: Some(
+                starts
+                    .into_iter()
+                    .map(|s| (s, s.saturating_add(len)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn holds(&self, bytes: &[u8]) -> bool {
+        let at = bytes.as_ptr() as usize;
+        let end = at.saturating_add(bytes.len());
+        bytes.is_empty()
+            || self
+                .maps
+                .as_ref()
+                .is_none_or(|maps| maps.iter().any(|&(start, stop)| at >= start && end <= stop))
+    }
+}
+
 /// Hashes a table's entries in key order, lengths included so that boundaries count.
 #[derive(Default)]
 struct TableHasher {
@@ -1645,10 +1742,15 @@ impl TableHasher {
 fn forest_checksum(
     rtxn: &RoTxn,
     forest: arroy::Database<'static, Cosine>,
+    bounds: Option<&MapBounds>,
 ) -> heed::Result<(u64, u64)> {
     let mut hasher = TableHasher::default();
     for entry in forest.remap_types::<Bytes, Bytes>().iter(rtxn)? {
         let (k, v) = entry?;
+        if bounds.is_some_and(|b| !b.holds(k) || !b.holds(v)) {
+            // Damage: a node whose length runs past the file; reading it would be SIGBUS.
+            return Err(heed::Error::Mdb(heed::MdbError::Corrupted));
+        }
         hasher.add(k, v);
     }
     Ok((hasher.finish(), hasher.bytes))

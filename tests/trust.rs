@@ -291,7 +291,9 @@ fn rfind(file: &Path, needle: &[u8]) -> u64 {
 
 #[test]
 fn damage_to_vectors_words_int8_or_forest_is_found_and_rebuilt() {
-    for mode in ["unit", "quant", "words", "forest", "deleted", "lock"] {
+    for mode in [
+        "scatter", "unit", "quant", "words", "forest", "deleted", "lock",
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let src = write_glove(tmp.path(), "v.txt", 3000, 8);
         let o = OpenOptions {
@@ -326,6 +328,19 @@ fn damage_to_vectors_words_int8_or_forest_is_found_and_rebuilt() {
                 scribble(&data, last, 32)
             }
             "deleted" => std::fs::remove_file(&data).unwrap(),
+            "scatter" => {
+                // The reproduction: random bytes all over the file after its first
+                // pages (B-tree pages included, so LMDB itself fails some reads).
+                let len = std::fs::metadata(&data).unwrap().len();
+                let mut state = 0x2545f4914f6cdd1du64;
+                for _ in 0..40 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let at = 2 * 4096 + state % (len - 2 * 4096 - 64);
+                    scribble(&data, at, 64);
+                }
+            }
             _ => std::fs::remove_file(dir.join("lock.mdb")).unwrap(),
         }
         let mut report = None;
