@@ -4,7 +4,8 @@
 //! * Each point is unit-normalised first (cosine is what vecsh ranks by, so length carries no
 //!   meaning), then the points are centred on their mean.
 //! * The two axes are the first two principal components: the right singular vectors of the
-//!   centred matrix with the largest singular values.
+//!   centred matrix with the largest singular values, found as the eigenvectors of its
+//!   (smaller) symmetric product.
 //! * A singular vector's sign is arbitrary, so each axis is turned to make its
 //!   largest-magnitude coordinate (in embedding space; the first one on a tie) positive. The
 //!   same points therefore always give the same picture, whatever the order of the SVD's
@@ -61,23 +62,45 @@ pub fn pca_2d(points: &[&[f32]]) -> Projection {
     if total <= 0.0 {
         return zero;
     }
-    let svd = x.clone().svd(false, true);
-    let v_t = svd.v_t.expect("requested V");
-    // Largest singular values first, whatever order the decomposition returned them in.
-    let mut order: Vec<usize> = (0..svd.singular_values.len()).collect();
-    order.sort_by(|&a, &b| {
-        svd.singular_values[b]
-            .total_cmp(&svd.singular_values[a])
-            .then(a.cmp(&b))
-    });
+    // The principal axes from the eigenvectors of the smaller of the two symmetric products
+    // (XᵀX, dims × dims, or the Gram matrix XXᵀ, n × n, whose eigenvector u gives the axis
+    // Xᵀu). nalgebra's SVD of the wide n × dims matrix was off by percents on nearly
+    // rank-one inputs (two points: 102.6% of the variance); its symmetric eigensolver is not.
+    let axes: Vec<(f64, Vec<f64>)> = if dims <= n {
+        let eigen = (x.transpose() * &x).symmetric_eigen();
+        (0..dims)
+            .map(|k| {
+                let v = eigen.eigenvectors.column(k).iter().copied().collect();
+                (eigen.eigenvalues[k], v)
+            })
+            .collect()
+    } else {
+        let eigen = (&x * x.transpose()).symmetric_eigen();
+        (0..n)
+            .map(|k| {
+                let v = (x.transpose() * eigen.eigenvectors.column(k))
+                    .iter()
+                    .copied()
+                    .collect();
+                (eigen.eigenvalues[k], v)
+            })
+            .collect()
+    };
+    // Largest eigenvalues first, whatever order the decomposition returned them in.
+    let mut order: Vec<usize> = (0..axes.len()).collect();
+    order.sort_by(|&a, &b| axes[b].0.total_cmp(&axes[a].0).then(a.cmp(&b)));
     let mut coords = vec![[0.0, 0.0]; n];
     let mut variance = [0.0, 0.0];
     for (axis, &k) in order.iter().take(2).enumerate() {
-        let share = svd.singular_values[k].powi(2) / total;
-        if share < EMPTY_AXIS {
+        if axes[k].0 / total < EMPTY_AXIS {
             continue;
         }
-        let mut v: Vec<f64> = v_t.row(k).iter().copied().collect();
+        let mut v = axes[k].1.clone();
+        let length = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if length <= 0.0 {
+            continue;
+        }
+        v.iter_mut().for_each(|a| *a /= length);
         let largest = v.iter().enumerate().fold(
             0,
             |best, (j, a)| if a.abs() > v[best].abs() { j } else { best },
@@ -88,7 +111,8 @@ pub fn pca_2d(points: &[&[f32]]) -> Projection {
         for (i, c) in coords.iter_mut().enumerate() {
             c[axis] = x.row(i).iter().zip(&v).map(|(a, b)| a * b).sum();
         }
-        variance[axis] = share;
+        // The share the drawn coordinates hold, so the caption and the picture agree exactly.
+        variance[axis] = coords.iter().map(|c| c[axis] * c[axis]).sum::<f64>() / total;
     }
     Projection { coords, variance }
 }
