@@ -881,6 +881,10 @@ impl<'s> Session<'s> {
     fn vector(&mut self, expr: &Expr) -> Result<Combination> {
         match self.eval(expr)? {
             Val::Vector(c) => Ok(c),
+            // `sim(1999, 1998)`: a bare number where a vector goes is the word.
+            n @ Val::Number(_) if matches!(expr.kind, ExprKind::Number { .. }) => {
+                self.as_vector(n, expr)
+            }
             Val::Number(n) => Err(EvalError::at(
                 expr.span,
                 format!("expected a vector here, found the number {n}"),
@@ -916,10 +920,39 @@ impl<'s> Session<'s> {
 
     fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, span: Span) -> Result<Val> {
         // A bare number beside + or - with a vector is a word (`1999 + 2000`), not a scalar.
+        // README: a bare number is a number next to * and /, the vocabulary word elsewhere:
+        // `1999 - 1998` subtracts the words' vectors, while `2 * sim(a, b) - 1` stays
+        // arithmetic (a computed number on one side).
+        let is_word = |e: &Expr| matches!(&e.kind, ExprKind::Number { text, .. } if self.store.id(text).is_some());
+        let words = matches!(op, BinOp::Add | BinOp::Sub) && is_word(lhs) && is_word(rhs);
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
+        let result = self.arithmetic(op, lhs, rhs, l, r, span, words)?;
+        // Numbers that overflow (1e300 * 1e300) or lose meaning (0 * inf) stop here.
+        if let Val::Number(x) = result {
+            if !x.is_finite() {
+                return Err(EvalError::at(
+                    span,
+                    format!("the result is not a finite number ({x})"),
+                ));
+            }
+        }
+        Ok(result)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn arithmetic(
+        &mut self,
+        op: BinOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        l: Val,
+        r: Val,
+        span: Span,
+        words: bool,
+    ) -> Result<Val> {
         match (op, l, r) {
-            (BinOp::Add | BinOp::Sub, Val::Number(a), Val::Number(b)) => {
+            (BinOp::Add | BinOp::Sub, Val::Number(a), Val::Number(b)) if !words => {
                 Ok(Val::Number(if op == BinOp::Add { a + b } else { a - b }))
             }
             (BinOp::Add | BinOp::Sub, l, r) => {
@@ -930,7 +963,9 @@ impl<'s> Session<'s> {
             }
             (BinOp::Mul, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a * b)),
             (BinOp::Mul, Val::Number(a), Val::Vector(c))
-            | (BinOp::Mul, Val::Vector(c), Val::Number(a)) => Ok(Val::Vector(c.scaled(a))),
+            | (BinOp::Mul, Val::Vector(c), Val::Number(a)) => {
+                Ok(Val::Vector(c.scaled(f32_scale(a, span)?)))
+            }
             (BinOp::Mul, Val::Vector(_), Val::Vector(_)) => {
                 Err(
                     EvalError::at(span, "cannot multiply two vectors").help(format!(
@@ -941,7 +976,9 @@ impl<'s> Session<'s> {
             }
             (BinOp::Div, _, Val::Number(0.0)) => Err(EvalError::at(rhs.span, "division by zero")),
             (BinOp::Div, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a / b)),
-            (BinOp::Div, Val::Vector(c), Val::Number(b)) => Ok(Val::Vector(c.scaled(1.0 / b))),
+            (BinOp::Div, Val::Vector(c), Val::Number(b)) => {
+                Ok(Val::Vector(c.scaled(f32_scale(1.0 / b, span)?)))
+            }
             (BinOp::Div, _, Val::Vector(_)) => {
                 Err(EvalError::at(rhs.span, "cannot divide by a vector")
                     .help("divide by a number, e.g. king / 2"))
@@ -1258,4 +1295,17 @@ fn cosmul_top_k(
     search::sort_hits(&mut hits);
     hits.truncate(k);
     hits
+}
+/// A factor that scales 32-bit vectors without overflowing them to infinity or to 0 (which
+/// would give no neighbours, silently): `1e300 * king` is an error at its span.
+fn f32_scale(factor: f64, span: Span) -> Result<f64> {
+    let magnitude = factor.abs();
+    if factor != 0.0 && !(1e-30..=1e30).contains(&magnitude) {
+        return Err(EvalError::at(
+            span,
+            format!("the scale factor {factor:e} is too large or too small for 32-bit vectors"),
+        )
+        .help("vectors are compared by direction: a factor between 1e-30 and 1e30 does the same"));
+    }
+    Ok(factor)
 }

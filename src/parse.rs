@@ -997,12 +997,30 @@ fn build_primary(pair: Pair<'_, Rule>) -> Result<Built, ParseError> {
             text: text.to_string(),
             quoted: false,
         },
-        Rule::number => ExprKind::Number {
-            value: text
+        Rule::number => {
+            let value: f64 = text
                 .parse()
-                .expect("the grammar only accepts valid numbers"),
-            text: text.to_string(),
-        },
+                .expect("the grammar only accepts valid numbers");
+            // f64 turns 1e309 into infinity and 1e-400 into 0: say so instead of computing
+            // with a number that is not the one typed.
+            if !value.is_finite() {
+                return Err(ParseError::new(
+                    format!("the number {text} is too large (it overflows a 64-bit float)"),
+                    span,
+                ));
+            }
+            let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+            if value == 0.0 && mantissa.chars().any(|c| c.is_ascii_digit() && c != '0') {
+                return Err(ParseError::new(
+                    format!("the number {text} is too small (it rounds to 0)"),
+                    span,
+                ));
+            }
+            ExprKind::Number {
+                value,
+                text: text.to_string(),
+            }
+        }
         Rule::quoted => ExprKind::Word {
             text: unescape(pair.get_input(), span)?,
             quoted: true,

@@ -84,7 +84,7 @@ impl Renderer {
                 let head = format!(
                     "{} {}",
                     self.paint("odd one out:", Style::new().dimmed()),
-                    self.paint(word, Style::new().bold())
+                    self.paint(&escape(word), Style::new().bold())
                 );
                 // The table marks the words that are not in the vocabulary.
                 let marked: Vec<Neighbour> = scores
@@ -104,7 +104,7 @@ impl Renderer {
                 format!(
                     "{} = {}",
                     self.paint(name, Style::new().cyan().bold()),
-                    query
+                    escape(&query.to_string())
                 )
             }
             Value::Setting { name, value } => {
@@ -128,8 +128,9 @@ impl Renderer {
                 vars.iter()
                     .map(|(n, q)| {
                         format!(
-                            "{} = {q}",
-                            self.paint(&format!("{n:<w$}"), Style::new().cyan())
+                            "{} = {}",
+                            self.paint(&format!("{n:<w$}"), Style::new().cyan()),
+                            escape(&q.to_string())
                         )
                     })
                     .collect::<Vec<_>>()
@@ -170,14 +171,16 @@ impl Renderer {
 
     pub fn table(&self, rows: &[Neighbour]) -> String {
         let rank_w = rows.len().to_string().len().max(2);
-        let longest = rows
+        // Words come from the file: escaped before they reach the terminal.
+        let escaped: Vec<std::borrow::Cow<str>> = rows.iter().map(|n| escape(&n.word)).collect();
+        let longest = escaped
             .iter()
-            .map(|n| n.word.width())
+            .map(|w| w.width())
             .max()
             .unwrap_or(0)
             .min(MAX_WORD);
         let (word_max, cells) = fit(self.width, rank_w, longest);
-        let words: Vec<String> = rows.iter().map(|n| truncate(&n.word, word_max)).collect();
+        let words: Vec<String> = escaped.iter().map(|w| truncate(w, word_max)).collect();
         let word_w = words.iter().map(|w| w.width()).max().unwrap_or(0);
         rows.iter()
             .zip(&words)
@@ -207,20 +210,21 @@ impl Renderer {
                 let mut used = 0;
                 for (i, n) in neighbours.iter().enumerate() {
                     let score = format!(" {:.3}", n.score);
-                    let w = if i > 0 { 3 } else { 0 } + n.word.width() + score.len();
+                    let word = escape(&n.word);
+                    let w = if i > 0 { 3 } else { 0 } + word.width() + score.len();
                     if i > 0 && used + w > max {
                         break;
                     }
                     if i > 0 {
                         out.push_str(&self.paint(" · ", Style::new().dimmed()));
                     }
-                    out.push_str(&self.paint(&n.word, Style::new().bold()));
+                    out.push_str(&self.paint(&word, Style::new().bold()));
                     out.push_str(&score);
                     used += w;
                 }
                 out
             }
-            Value::Odd { word, .. } => self.paint(word, Style::new().bold()),
+            Value::Odd { word, .. } => self.paint(&escape(word), Style::new().bold()),
             Value::Nothing => String::new(),
             other => self.value(other),
         }
@@ -252,7 +256,7 @@ impl Renderer {
         out.push_str(&format!(
             "{} {}",
             self.paint("error:", Style::new().red().bold()),
-            err.message
+            escape(&err.message)
         ));
         if let Some(span) = err.span {
             // A continued input spans several lines: show the one the span starts on.
@@ -284,8 +288,9 @@ impl Renderer {
         }
         if let Some(help) = &err.help {
             out.push_str(&format!(
-                "\n  {} {help}",
-                self.paint("help:", Style::new().cyan().bold())
+                "\n  {} {}",
+                self.paint("help:", Style::new().cyan().bold()),
+                escape(help)
             ));
         }
         out

@@ -494,3 +494,51 @@ fn expressions_may_start_with_a_minus() {
         .success()
         .stdout(predicate::str::starts_with("{\"kind\":\"neighbours\""));
 }
+
+#[test]
+fn overflowing_literals_and_non_finite_results_are_errors_with_a_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (expr, says) in [
+        ("1e309", "too large"),
+        ("0 * 1e309", "too large"),
+        ("1e309 * king", "too large"),
+        ("king / 1e-400", "too small"),
+        ("1e300 * 1e300", "not a finite number"),
+        ("1e300 * king", "too large or too small"),
+    ] {
+        vecsh(tmp.path())
+            .arg(tiny())
+            .args(["-e", expr])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::contains(says).and(predicate::str::contains("^")));
+    }
+}
+
+#[test]
+fn a_bare_number_beside_plus_and_minus_is_the_vocabulary_word() {
+    let tmp = tempfile::tempdir().unwrap();
+    // tiny.txt has the word 1999; `1999 - 1999` would be 0 as numbers, a zero vector as words.
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", "1999 + 1999", "-k", "1", "--include", "--json"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("\"kind\":\"neighbours\"")
+                .and(predicate::str::contains("1999")),
+        );
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", "sim(1999, king)"])
+        .assert()
+        .success();
+    // Beside * and / a number is a number.
+    vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", "2 * 3"])
+        .assert()
+        .success()
+        .stdout("6\n");
+}

@@ -308,3 +308,27 @@ fn highlighting_keeps_the_line_as_typed() {
     assert!(highlight("sim(king, queen)", None, &store, &vars).contains("\x1b[34msim"));
     assert!(highlight("foo(king)", None, &store, &vars).contains(&format!("{red}foo")));
 }
+
+#[test]
+fn file_text_is_escaped_in_tables_examples_and_errors() {
+    let r = plain(80);
+    let evil = "red\u{1b}[31m\u{202e}";
+    let value = neighbours(vec![n(evil, 0.5), n("fine", 0.4)]);
+    for text in [r.value(&value), r.inline(&value, 60)] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert!(text.contains(r"red\e[31m"), "{text:?}");
+    }
+    let err = EvalError {
+        message: format!("unknown word '{evil}'"),
+        span: Some(vecsh::ast::Span { start: 0, end: 3 }),
+        help: Some(format!("did you mean '{evil}'?")),
+    };
+    let text = r.error(&format!("{evil} + king"), &err, Some("a.vsh:1"));
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text:?}"
+    );
+}

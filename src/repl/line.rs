@@ -668,7 +668,9 @@ pub fn hint(line: &str, pos: usize, vocab: &dyn Vocabulary, vars: &[String]) -> 
     let typed = &line[start..pos];
     let best = candidates.into_iter().next()?;
     let rest = best.replacement.strip_prefix(typed)?.trim_end();
-    (!rest.is_empty()).then(|| rest.to_string())
+    // A hint is drawn as it is: none for a word holding control characters.
+    let safe = !rest.chars().any(crate::text::is_unsafe);
+    (!rest.is_empty() && safe).then(|| rest.to_string())
 }
 
 // ------------------------------------------------------------------------------- rustyline
@@ -710,7 +712,8 @@ impl Completer for LineHelper<'_> {
             candidates
                 .into_iter()
                 .map(|c| Pair {
-                    display: c.display,
+                    // The list shows vocabulary text: escaped, like every file text on screen.
+                    display: crate::text::escape(&c.display).into_owned(),
                     replacement: c.replacement,
                 })
                 .collect(),

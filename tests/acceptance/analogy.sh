@@ -17,7 +17,10 @@ glove=$data/glove.6B.50d.txt
 eval_dir=../shared/eval
 expected=tests/acceptance/expected-analogy.json
 cargo build --release --quiet
-vecsh=$root/target/release/vecsh
+# Ask cargo where it puts binaries: CARGO_TARGET_DIR or a workspace may move target/.
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+vecsh=$target_dir/release/vecsh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
