@@ -1212,7 +1212,8 @@ fn closest_words<'a>(
             continue;
         }
         let d = strsim::damerau_levenshtein(text, candidate);
-        if d <= max_distance {
+        // Replacing every character (`😀` → `a`) keeps nothing of what was typed: not close.
+        if d <= max_distance && d < len {
             found.push((d, -strsim::jaro_winkler(text, candidate), seen, candidate));
         }
     }

@@ -542,3 +542,20 @@ fn a_bare_number_beside_plus_and_minus_is_the_vocabulary_word() {
         .success()
         .stdout("6\n");
 }
+
+#[test]
+fn nothing_is_suggested_for_a_word_with_nothing_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The built-in vocabulary has one-character words (',', '.', 'a'): one edit away from any
+    // single character, but nothing like it.
+    for word in ["😀", "日本"] {
+        vecsh(tmp.path())
+            .args(["-e", word])
+            .assert()
+            .code(1)
+            .stderr(
+                predicate::str::contains("unknown word")
+                    .and(predicate::str::contains("did you mean").not()),
+            );
+    }
+}

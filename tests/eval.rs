@@ -253,3 +253,14 @@ fn an_unknown_command_is_never_its_own_suggestion() {
         assert!(!help.contains(&format!("'{name}'")), "{name}: {help}");
     }
 }
+
+#[test]
+fn nothing_is_suggested_when_nothing_is_close() {
+    let (_t, store) = store();
+    let mut s = Session::new(&store, Settings::default());
+    for word in ["😀", "x", "日本"] {
+        let e = err(&mut s, word);
+        assert!(e.message.contains("unknown word"), "{word}: {}", e.message);
+        assert_eq!(e.help, None, "{word}");
+    }
+}
