@@ -51,7 +51,7 @@ pub struct Cli {
     /// Search only the first N words (frequency order for GloVe and word2vec), like gensim's
     /// restrict_vocab, for neighbours, analogies, cosmul and maps; 0: all. The index keeps
     /// every word (--limit is the index-level cut).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N|off", value_parser = restrict_words)]
     restrict: Option<usize>,
     /// Unknown words get vectors from their character n-grams, for models that have them
     /// (fastText): on or off.
@@ -61,6 +61,16 @@ pub struct Cli {
     /// they are numbered FILE-1.svg, FILE-2.svg, ...
     #[arg(long, value_name = "FILE", value_parser = svg_file)]
     svg: Option<PathBuf>,
+}
+
+/// `--restrict N`, or `off` (= 0: every word) as `:restrict` takes it.
+fn restrict_words(arg: &str) -> Result<usize, String> {
+    match arg {
+        "off" => Ok(0),
+        _ => arg.parse().map_err(|_| {
+            format!("expected a number of words or off, found '{arg}' (e.g. --restrict 30000)")
+        }),
+    }
 }
 
 /// `--svg` takes a file name ending in .svg, so a slip (`--svg demo.vsh`) can't overwrite a

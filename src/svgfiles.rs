@@ -18,11 +18,17 @@ use crate::text::escape_path;
 pub struct SvgFiles {
     base: Option<PathBuf>,
     count: usize,
+    /// Whether the first map reached `base` (only then is there a file to rename).
+    first_written: bool,
 }
 
 impl SvgFiles {
     pub fn new(base: Option<PathBuf>) -> SvgFiles {
-        SvgFiles { base, count: 0 }
+        SvgFiles {
+            base,
+            count: 0,
+            first_written: false,
+        }
     }
 
     /// Writes `value` if it is a map that should go to a file; returns what was done, for a
@@ -51,11 +57,12 @@ impl SvgFiles {
         match self.count {
             1 => {
                 write(base, &document)?;
+                self.first_written = true;
                 Ok(Some(format!("wrote {}", escape_path(base))))
             }
             n => {
                 let mut note = String::new();
-                if n == 2 {
+                if n == 2 && self.first_written {
                     let first = numbered(base, 1);
                     std::fs::rename(base, &first).with_context(|| {
                         format!(

@@ -217,3 +217,45 @@ fn restrict_flag_restricts_every_search() {
         "queen is row 2,060: outside the first 1,000: {out}"
     );
 }
+
+/// README: "`:restrict N` (flag `--restrict N`; `0` or `off`: every word)": the flag takes
+/// `off` like the command, and a bad value says what it expects.
+#[test]
+fn restrict_flag_takes_off_like_the_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = tiny();
+    let tiny = tiny.to_str().unwrap();
+    let (all, _, _) = vecsh(tmp.path(), &[tiny, "-k", "3", "-e", "king"]);
+    let (off, err, code) = vecsh(
+        tmp.path(),
+        &[tiny, "--restrict", "off", "-k", "3", "-e", "king"],
+    );
+    assert_eq!((code, off.as_str()), (0, all.as_str()), "{err}");
+    let (_, err, code) = vecsh(tmp.path(), &[tiny, "--restrict", "1e3", "-e", "king"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected a number of words or off"), "{err}");
+}
+
+/// When the first of several `--svg` maps could not be written, the second is not reported
+/// as a failed rename of a file that never existed: it says which file it could not write.
+#[test]
+fn an_unwritable_svg_target_names_the_file_each_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = tiny();
+    let (_, err, code) = vecsh(
+        tmp.path(),
+        &[
+            tiny.to_str().unwrap(),
+            "--svg",
+            "nodir/map.svg",
+            "-e",
+            "plot(king, queen)",
+            "-e",
+            "plot(man, woman)",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot write nodir/map.svg"), "{err}");
+    assert!(err.contains("cannot write nodir/map-2.svg"), "{err}");
+    assert!(!err.contains("rename"), "{err}");
+}
