@@ -514,7 +514,7 @@ pub fn help_text(view: &View) -> String {
     } else {
         "add"
     };
-    let rows: [(&str, String); 21] = [
+    let rows: [(&str, String); 22] = [
         (
             "word  \"c++\"",
             "a word; quote words with other characters".into(),
@@ -562,6 +562,13 @@ pub fn help_text(view: &View) -> String {
             format!(
                 "search only the first N words (now {})",
                 s.restrict.map_or("off".to_string(), |n| n.to_string())
+            ),
+        ),
+        (
+            ":subwords on|off",
+            format!(
+                "unknown words from their character n-grams, on fastText models (now {})",
+                on(s.subwords)
             ),
         ),
         (

@@ -728,3 +728,32 @@ fn hostile_pickles_are_refused_and_nothing_runs() {
         let _ = err(&path);
     }
 }
+
+/// `vecsh eval` keeps subwords off, as gensim's evaluations skip unknown words: on a fastText
+/// model, a pair with a misspelled word is counted as unknown, not scored from its n-grams.
+#[test]
+fn eval_counts_unknown_words_as_unknown_not_from_subwords() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let pairs = cache.path().join("pairs.tsv");
+    std::fs::write(
+        &pairs,
+        "governmnet\tgovernment\t9\nthe\tof\t1\nsaid\twould\t3\n",
+    )
+    .unwrap();
+    let out = vecsh(&cache)
+        .args(["eval", "similarity"])
+        .arg(fixture("lee_fasttext_new.bin"))
+        .arg(&pairs)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["pairs"], 3, "{json}");
+    assert_eq!(json["unknown"], 1, "{json}");
+    assert_eq!(json["used"], 2, "{json}");
+}
