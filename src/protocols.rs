@@ -1219,8 +1219,8 @@ pub enum EvalCommand {
     Analogy {
         /// Embedding file.
         file: PathBuf,
-        /// Questions: `: section` lines, then `a b c d` lines. Default: questions-words.txt in
-        /// the current directory, beside FILE, or in ../shared/eval.
+        /// Questions: `: section` lines, then `a b c d` lines. Default (or `google`): the Google
+        /// analogy set, built in.
         questions: Option<PathBuf>,
         /// Whose evaluation to reproduce: gensim 4.4 evaluate_word_analogies, or word2vec
         /// compute-accuracy.c.
@@ -1242,7 +1242,7 @@ pub enum EvalCommand {
     Similarity {
         /// Embedding file.
         file: PathBuf,
-        /// Word pairs with human scores.
+        /// Word pairs with human scores (a path: SimLex-999 and WordSim-353 are not built in).
         pairs: PathBuf,
         /// Use only the first N words.
         #[arg(long, value_name = "N", default_value_t = 300_000)]
@@ -1274,31 +1274,56 @@ pub enum Report {
     Similarity(SimilarityReport),
 }
 
-/// The questions file when none is given: questions-words.txt here, beside the embedding file,
-/// or in ../shared/eval.
-pub fn default_questions(file: &Path) -> anyhow::Result<PathBuf> {
-    const NAME: &str = "questions-words.txt";
-    let beside = file.parent().map(|d| d.join(NAME));
-    let candidates: Vec<PathBuf> = [
-        Some(PathBuf::from(NAME)),
-        beside,
-        Some(Path::new("..").join("shared").join("eval").join(NAME)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-            anyhow::anyhow!(
-                "no QUESTIONS file given and {NAME} was not found (tried {}); pass the questions \
-             file, e.g. the Google analogy set questions-words.txt",
-                tried.join(", ")
-            )
-        })
+/// The Google analogy test set (Mikolov et al., 2013: 19,544 questions in 14 sections), as
+/// word2vec ships it under the Apache License 2.0. Built in so that `vecsh eval analogy FILE`
+/// works anywhere, with no download.
+pub const GOOGLE_ANALOGIES: &str = include_str!("../assets/eval/questions-words.txt");
+
+/// How reports name the built-in set.
+pub const GOOGLE_LABEL: &str = "google (built in)";
+
+/// The analogy questions: the built-in Google set when QUESTIONS is missing or is the name
+/// `google` (and no file of that name exists), else the file at that path.
+pub fn load_questions(questions: Option<&Path>) -> anyhow::Result<(Vec<Section>, PathBuf)> {
+    match questions {
+        Some(path) if path != Path::new("google") || path.exists() => {
+            Ok((read_questions(path)?, path.to_path_buf()))
+        }
+        _ => Ok((
+            parse_questions(GOOGLE_ANALOGIES, GOOGLE_LABEL)?,
+            PathBuf::from(GOOGLE_LABEL),
+        )),
+    }
+}
+
+/// The word-pair file. SimLex-999 and WordSim-353 carry no licence that allows passing them on,
+/// so they are not built in: their names (when no file of that name exists) get an error that
+/// says where to download them.
+pub fn load_pairs(pairs: &Path) -> anyhow::Result<Vec<Pair>> {
+    let known = [
+        (
+            ["simlex", "simlex999", "simlex-999"],
+            "SimLex-999: https://fh295.github.io/simlex.html",
+        ),
+        (
+            ["wordsim", "wordsim353", "ws353"],
+            "WordSim-353: https://gabrilovich.com/resources/data/wordsim353/wordsim353.html",
+        ),
+    ];
+    if !pairs.exists() {
+        let name = pairs.to_string_lossy().to_lowercase();
+        if let Some((_, source)) = known
+            .iter()
+            .find(|(names, _)| names.contains(&name.as_str()))
+        {
+            anyhow::bail!(
+                "'{}' is not built in (its licence does not allow vecsh to ship it); \
+                 download {source} and pass the file's path",
+                crate::text::escape(&pairs.to_string_lossy())
+            );
+        }
+    }
+    read_pairs(pairs)
 }
 
 /// Runs an `eval` subcommand on an open store.
@@ -1309,18 +1334,14 @@ pub fn run_eval(
 ) -> anyhow::Result<Report> {
     match cmd {
         EvalCommand::Analogy {
-            file,
             questions,
             protocol,
             method,
             restrict,
             details,
+            ..
         } => {
-            let path = match questions {
-                Some(path) => path.clone(),
-                None => default_questions(file)?,
-            };
-            let sections = read_questions(&path)?;
+            let (sections, path) = load_questions(questions.as_deref())?;
             let opts = AnalogyOptions {
                 protocol: *protocol,
                 method: *method,
@@ -1334,7 +1355,7 @@ pub fn run_eval(
         EvalCommand::Similarity {
             pairs, restrict, ..
         } => {
-            let list = read_pairs(pairs)?;
+            let list = load_pairs(pairs)?;
             let opts = SimilarityOptions {
                 restrict: *restrict,
             };

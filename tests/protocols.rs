@@ -370,17 +370,73 @@ fn parse_errors_name_file_and_line() {
     );
 }
 
+/// `vecsh eval analogy FILE` with no QUESTIONS uses the Google analogy set built into the
+/// binary, wherever it runs (it used to look in ../shared/eval, a path of vecsh's own
+/// development setup); `google` names it; anything else is a path.
 #[test]
-fn missing_questions_file_is_a_clear_error() {
+fn the_google_analogy_set_is_built_in() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = vecsh::protocols::default_questions(&tmp.path().join("vectors.txt"));
-    // The working directory of `cargo test` is the crate root, whose ../shared/eval may hold the
-    // set; only check the message when nothing was found.
-    if let Err(err) = err {
-        let text = err.to_string();
+    let vectors =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protocols/vectors.txt");
+    let run = |extra: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("vecsh")
+            .unwrap()
+            .current_dir(tmp.path())
+            .env("VECSH_CACHE", tmp.path().join("cache"))
+            .args(["eval", "analogy"])
+            .arg(&vectors)
+            .args(extra)
+            .args(["--json", "--quiet"])
+            .output()
+            .unwrap();
         assert!(
-            text.contains("questions-words.txt") && text.contains("QUESTIONS"),
-            "{text}"
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    for extra in [&[][..], &["google"][..]] {
+        let json = run(extra);
+        assert_eq!(json["questions_total"], 19_544, "{extra:?}: {json}");
+        assert_eq!(json["questions_file"], "google (built in)", "{extra:?}");
+    }
+    let out = assert_cmd::Command::cargo_bin("vecsh")
+        .unwrap()
+        .current_dir(tmp.path())
+        .env("VECSH_CACHE", tmp.path().join("cache"))
+        .args(["eval", "analogy"])
+        .arg(&vectors)
+        .arg("nonexistent.txt")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nonexistent.txt"), "{stderr}");
+}
+
+/// SimLex-999 and WordSim-353 are not redistributable, so they stay paths; their names get an
+/// error that says where to find them.
+#[test]
+fn similarity_set_names_say_where_to_get_the_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vectors =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protocols/vectors.txt");
+    for name in ["simlex", "wordsim"] {
+        let out = assert_cmd::Command::cargo_bin("vecsh")
+            .unwrap()
+            .current_dir(tmp.path())
+            .env("VECSH_CACHE", tmp.path().join("cache"))
+            .args(["eval", "similarity"])
+            .arg(&vectors)
+            .arg(name)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("not built in") && stderr.contains("http"),
+            "{stderr}"
         );
     }
 }
