@@ -820,9 +820,20 @@ impl<'s> Session<'s> {
     }
 
     /// An argument of a map: a vector, where a bare number is the word it spells (`15`).
+    /// A point of a map: a vector with a direction, since a map shows unit vectors.
     fn map_vector(&mut self, arg: &Expr) -> Result<Combination> {
         let v = self.eval(arg)?;
-        self.as_vector(v, arg)
+        let c = self.as_vector(v, arg)?;
+        if c.unit_f32().iter().all(|&x| x == 0.0) {
+            return Err(EvalError::at(
+                arg.span,
+                format!(
+                    "'{}' has no direction (its vector is zero), so it has no place on a map",
+                    source_text_of(arg)
+                ),
+            ));
+        }
+        Ok(c)
     }
 
     fn unit(&self, id: u32) -> Vec<f32> {

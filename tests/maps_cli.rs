@@ -259,3 +259,27 @@ fn an_unwritable_svg_target_names_the_file_each_time() {
     assert!(err.contains("cannot write nodir/map-2.svg"), "{err}");
     assert!(!err.contains("rename"), "{err}");
 }
+
+/// A map shows directions: an expression whose vector is zero (`king - king`) has none, so it
+/// is an error at its span, not a point drawn at the origin as if it were a unit vector.
+#[test]
+fn a_point_without_direction_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for expr in ["plot(king - king, queen)", "arrows(king - king, queen)"] {
+        let (stdout, stderr, code) = vecsh(dir.path(), &["-e", expr]);
+        assert_eq!(code, 1, "{expr}: {stdout}{stderr}");
+        assert!(stderr.contains("no direction"), "{expr}: {stderr}");
+        assert!(stdout.is_empty(), "{expr}: {stdout}");
+    }
+}
+
+#[test]
+fn one_point_is_one_unit_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, _, code) = vecsh(dir.path(), &["-e", "plot(king)"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.trim_end().ends_with("PCA of 1 unit vector"),
+        "{stdout}"
+    );
+}

@@ -267,10 +267,11 @@ impl Renderer {
         // MIN_COLS wide, these are not).
         let width = self.width.max(MIN_COLS + 2);
         let footer = format!(
-            "x: {} of the variance · y: {} · PCA of {} unit vectors",
+            "x: {} of the variance · y: {} · PCA of {} unit vector{}",
             percent(variance[0]),
             percent(variance[1]),
-            points.len()
+            points.len(),
+            if points.len() == 1 { "" } else { "s" }
         );
         for line in wrap(&footer, width) {
             out.push(self.paint(&line, Style::new().dimmed()));
