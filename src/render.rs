@@ -448,8 +448,8 @@ fn report(renderer: &Renderer, report: &Report) -> String {
             };
             let title = format!(
                 "{} on {}: {protocol}, {}, first {} words",
-                r.questions_file.display(),
-                r.embeddings.display(),
+                crate::text::escape_path(&r.questions_file),
+                crate::text::escape_path(&r.embeddings),
                 method_label(r.method),
                 thousands(r.restrict)
             );
@@ -520,10 +520,10 @@ fn report(renderer: &Renderer, report: &Report) -> String {
                     let _ = writeln!(
                         out,
                         "{mark} {}:{} {} → {}",
-                        r.questions_file.display(),
+                        crate::text::escape_path(&r.questions_file),
                         d.line,
-                        d.question.join(" "),
-                        d.predicted.as_deref().unwrap_or("-")
+                        crate::text::escape(&d.question.join(" ")),
+                        crate::text::escape(d.predicted.as_deref().unwrap_or("-"))
                     );
                 }
             }
@@ -531,8 +531,8 @@ fn report(renderer: &Renderer, report: &Report) -> String {
         Report::Similarity(r) => {
             let title = format!(
                 "{} on {}: gensim evaluate_word_pairs, first {} words",
-                r.pairs_file.display(),
-                r.embeddings.display(),
+                crate::text::escape_path(&r.pairs_file),
+                crate::text::escape_path(&r.embeddings),
                 thousands(r.restrict)
             );
             let _ = writeln!(out, "{}", paint(&title, Style::new().bold()));

@@ -440,3 +440,39 @@ fn similarity_set_names_say_where_to_get_the_set() {
         );
     }
 }
+
+/// The report shows file names and question words from files: escaped, so a crafted questions
+/// file cannot drive the terminal (with colour off, no ESC byte reaches the output at all).
+#[test]
+fn eval_reports_escape_file_names_and_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protocols");
+    let questions = tmp.path().join("q\u{1b}[2J.txt");
+    let text = std::fs::read_to_string(fixtures.join("questions.txt")).unwrap();
+    std::fs::write(
+        &questions,
+        format!("{text}\nking queen man wo\u{1b}]0;x\u{7}man\n"),
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("vecsh")
+        .unwrap()
+        .env("VECSH_CACHE", tmp.path().join("cache"))
+        .env("NO_COLOR", "1")
+        .args(["eval", "analogy"])
+        .arg(fixtures.join("vectors.txt"))
+        .arg(&questions)
+        .args(["--details", "--quiet"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("q\\e[2J.txt"), "{stdout}");
+}
