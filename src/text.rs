@@ -13,12 +13,15 @@ use std::fmt::Write as _;
 
 /// Whether `c` must not reach a terminal as itself: C0 and C1 controls (tab and newline
 /// included: a word holds neither, and a line break inside a table cell breaks the table),
-/// DEL, and the Unicode bidi controls (embeddings, overrides, isolates, marks).
+/// DEL, the Unicode bidi controls (embeddings, overrides, isolates, marks), and the invisible
+/// zero-width characters (space, non-joiner, joiner, and U+FEFF, the BOM): `ad\u{200b}min`
+/// would read as `admin`.
 pub fn is_unsafe(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
-        | '\u{200e}' | '\u{200f}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{feff}'
         | '\u{202a}'..='\u{202e}'
         | '\u{2066}'..='\u{2069}'
         | '\u{61c}')
@@ -104,6 +107,21 @@ mod tests {
         assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(escape("\u{2066}i\u{2069}"), "\\u{2066}i\\u{2069}");
         assert_eq!(escape("tab\there\nnl"), "tab\\there\\nnl");
+    }
+
+    #[test]
+    fn zero_width_characters_and_the_bom_are_escaped() {
+        // Invisible on a terminal: `ad\u{200b}min` would read as `admin`.
+        assert_eq!(escape("ad\u{200b}min"), "ad\\u{200b}min");
+        assert_eq!(escape("a\u{200c}b\u{200d}c"), "a\\u{200c}b\\u{200d}c");
+        assert_eq!(escape("\u{feff}word"), "\\u{feff}word");
+        for c in [
+            '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202e}',
+            '\u{2066}', '\u{2069}', '\u{feff}',
+        ] {
+            assert!(is_unsafe(c), "U+{:04X}", c as u32);
+        }
+        assert_eq!(escape("日本 😀 n't"), "日本 😀 n't");
     }
 
     #[test]
