@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::ast::Statement;
@@ -59,7 +60,7 @@ pub struct Cli {
     subwords: String,
     /// Also write each map (plot, arrows) as an SVG picture to FILE; when a run draws several,
     /// they are numbered FILE-1.svg, FILE-2.svg, ...
-    #[arg(long, value_name = "FILE", value_parser = svg_file)]
+    #[arg(long, value_name = "FILE", value_parser = clap::builder::OsStringValueParser::new().try_map(svg_file))]
     svg: Option<PathBuf>,
 }
 
@@ -74,13 +75,18 @@ fn restrict_words(arg: &str) -> Result<usize, String> {
 }
 
 /// `--svg` takes a file name ending in .svg, so a slip (`--svg demo.vsh`) can't overwrite a
-/// file that is not a picture.
-fn svg_file(arg: &str) -> Result<PathBuf, String> {
-    if arg.to_ascii_lowercase().ends_with(".svg") {
-        Ok(PathBuf::from(arg))
+/// file that is not a picture. Any bytes before the extension (a path need not be UTF-8).
+fn svg_file(arg: std::ffi::OsString) -> Result<PathBuf, String> {
+    let path = PathBuf::from(arg);
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
+        Ok(path)
     } else {
         Err(format!(
-            "expected a file name ending in .svg, found '{arg}'"
+            "expected a file name ending in .svg, found '{}'",
+            crate::text::escape_path(&path)
         ))
     }
 }
@@ -526,7 +532,15 @@ pub fn run_line(
     let result = session.run_line(line);
     write_result(line, &result, origin, output, out)?;
     if let Ok(value) = &result {
-        match svg.save(value) {
+        let saved = svg.save(value);
+        let warnings = svg.take_warnings();
+        if !warnings.is_empty() {
+            out.flush()?;
+        }
+        for warning in warnings {
+            eprintln!("warning: {warning}");
+        }
+        match saved {
             Ok(Some(note)) if !output.quiet => eprintln!("{note}"),
             Ok(_) => {}
             Err(e) => {

@@ -199,6 +199,12 @@ impl EvalError {
         self.help = Some(help.into());
         self
     }
+
+    /// The same error with its span moved (an error found in a part of the line).
+    fn spanned(mut self, f: impl Fn(Span) -> Span) -> EvalError {
+        self.span = self.span.map(f);
+        self
+    }
 }
 
 impl From<parse::ParseError> for EvalError {
@@ -646,8 +652,18 @@ impl<'s> Session<'s> {
     /// FILE by the front-end. EXPR's spans stay those of the whole line, so errors point into it.
     fn svg_command(&mut self, args: &str, args_span: Span) -> Result<Value> {
         let usage = "write :svg FILE.svg plot(...) or :svg FILE.svg arrows(...)";
-        let file_end = args.find(char::is_whitespace).unwrap_or(args.len());
-        let file = &args[..file_end];
+        // A quoted name may hold blanks: `:svg "my map.svg" plot(...)`.
+        let quoted = parse::leading_quoted(args).map_err(|e| {
+            let shift = |s: Span| Span::new(s.start + args_span.start, s.end + args_span.start);
+            EvalError::from(e).spanned(shift)
+        })?;
+        let (file, file_end) = match quoted {
+            Some((name, end)) => (std::borrow::Cow::Owned(name), end),
+            None => {
+                let end = args.find(char::is_whitespace).unwrap_or(args.len());
+                (std::borrow::Cow::Borrowed(&args[..end]), end)
+            }
+        };
         let file_span = Span::new(args_span.start, args_span.start + file_end);
         if file.is_empty() {
             return Err(EvalError::at(args_span, "expected a file name and a map").help(usage));
@@ -722,6 +738,11 @@ impl<'s> Session<'s> {
                             format!("unknown option '{name}' of plot"),
                         )
                         .help("plot knows k=N: each expression's N nearest neighbours"));
+                    }
+                    // Silently letting the last one win would hide a slip.
+                    if k.is_some() {
+                        return Err(EvalError::at(arg.span, format!("{name} is given twice"))
+                            .help("give each option once, e.g. plot(king, queen, k=3)"));
                     }
                     let n = *value as usize;
                     if value.fract() != 0.0 || n == 0 || n > MAP_MAX_K {

@@ -309,6 +309,26 @@ fn short(s: &str) -> String {
     }
 }
 
+/// A quoted token at the start of `text` (`"my map.svg" plot(...)`, a command's file name with
+/// blanks): its decoded text and the bytes it takes; `None` when `text` starts with no quote.
+/// The quotes and escapes are those of a quoted word.
+pub fn leading_quoted(text: &str) -> Result<Option<(String, usize)>, ParseError> {
+    if !text.starts_with('"') {
+        return Ok(None);
+    }
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return unescape(text, Span::new(0, i + 1)).map(|s| Some((s, i + 1))),
+            _ => {}
+        }
+    }
+    Err(ParseError::new("unclosed quote", Span::new(0, text.len()))
+        .help("end the quoted name with '\"'"))
+}
+
 /// Decodes a quoted word (its span includes the quotes).
 fn unescape(line: &str, span: Span) -> Result<String, ParseError> {
     let body_start = span.start + 1;

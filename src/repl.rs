@@ -287,7 +287,11 @@ impl<'s> Repl<'s> {
             }
         }
         if let Ok(value) = &result {
-            match self.svg.save(value) {
+            let saved = self.svg.save(value);
+            for warning in self.svg.take_warnings() {
+                self.note(&format!("warning: {warning}"));
+            }
+            match saved {
                 Ok(Some(note)) => self.note(&note),
                 Ok(None) => {}
                 Err(e) => eprintln!(

@@ -4,6 +4,11 @@
 //! `--svg map.svg` writes the run's first map to `map.svg`. When a second map comes, the first
 //! is renamed `map-1.svg` and the second written to `map-2.svg`, and so on: one map, one file
 //! by the name given; several, numbered files. `:svg FILE EXPR` writes exactly FILE.
+//!
+//! A file that already exists is never overwritten (it may be the user's own picture, or
+//! anything else that happens to end in .svg): that map is refused with an error naming the
+//! file. When the first map cannot take its numbered name (`map-1.svg` exists), it keeps
+//! `map.svg` and a warning says so.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +25,8 @@ pub struct SvgFiles {
     count: usize,
     /// Whether the first map reached `base` (only then is there a file to rename).
     first_written: bool,
+    /// Said to the user even when notes are not (see [`SvgFiles::take_warnings`]).
+    warnings: Vec<String>,
 }
 
 impl SvgFiles {
@@ -28,7 +35,14 @@ impl SvgFiles {
             base,
             count: 0,
             first_written: false,
+            warnings: Vec::new(),
         }
+    }
+
+    /// What went differently from what the user asked, since the last call: a numbered
+    /// rename that was not done. The front-end shows these whatever the notes setting.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Writes `value` if it is a map that should go to a file; returns what was done, for a
@@ -64,18 +78,30 @@ impl SvgFiles {
                 let mut note = String::new();
                 if n == 2 && self.first_written {
                     let first = numbered(base, 1);
-                    std::fs::rename(base, &first).with_context(|| {
-                        format!(
-                            "cannot rename {} to {}",
-                            escape_path(base),
-                            escape_path(&first)
-                        )
-                    })?;
-                    note = format!(
-                        " (and renamed {} to {})",
-                        escape_path(base),
-                        escape_path(&first)
-                    );
+                    match rename_new(base, &first) {
+                        Ok(()) => {
+                            note = format!(
+                                " (and renamed {} to {})",
+                                escape_path(base),
+                                escape_path(&first)
+                            )
+                        }
+                        Err(e) => {
+                            let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                                format!("{} already exists", escape_path(&first))
+                            } else {
+                                format!(
+                                    "cannot rename {} to {}: {e}",
+                                    escape_path(base),
+                                    escape_path(&first)
+                                )
+                            };
+                            self.warnings.push(format!(
+                                "{why}, so the first map stays {}",
+                                escape_path(base)
+                            ));
+                        }
+                    }
                 }
                 let path = numbered(base, n);
                 write(&path, &document)?;
@@ -98,8 +124,46 @@ pub fn numbered(base: &Path, n: usize) -> PathBuf {
     base.with_file_name(name)
 }
 
+/// Writes a new file: never over one that exists (`create_new`, so no race between a check
+/// and the write either).
 fn write(path: &Path, document: &str) -> anyhow::Result<()> {
-    std::fs::write(path, document).with_context(|| format!("cannot write {}", escape_path(path)))
+    use std::io::Write as _;
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "{} already exists: vecsh does not overwrite files (remove it or choose another name)",
+            escape_path(path)
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot write {}", escape_path(path)));
+        }
+    };
+    if let Err(e) = file
+        .write_all(document.as_bytes())
+        .and_then(|()| file.flush())
+    {
+        // Ours and incomplete: a half picture would only mislead.
+        let _ = std::fs::remove_file(path);
+        return Err(e).with_context(|| format!("cannot write {}", escape_path(path)));
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to` unless `to` exists (`AlreadyExists` then): a hard link fails on an
+/// existing target atomically; where links are not supported, a check before the rename.
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Ok(()) => std::fs::remove_file(from),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if to.symlink_metadata().is_ok() => {
+            Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+        }
+        Err(_) => std::fs::rename(from, to),
+    }
 }
 
 #[cfg(test)]

@@ -283,3 +283,124 @@ fn one_point_is_one_unit_vector() {
         "{stdout}"
     );
 }
+
+/// A file the user already has is never overwritten: not by `--svg FILE`, not by the numbered
+/// files of several maps, not by `:svg FILE EXPR`. The map is refused with the file's name (or
+/// the first map keeps its name when its numbered name is taken), and the user's file stays.
+#[test]
+fn svg_never_overwrites_a_file_the_user_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tiny();
+    let tiny = t.to_str().unwrap();
+    let mine = |name: &str| {
+        std::fs::write(tmp.path().join(name), "mine").unwrap();
+    };
+    let kept = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap() == "mine";
+
+    mine("map.svg");
+    let (_, err, code) = vecsh(
+        tmp.path(),
+        &[tiny, "--svg", "map.svg", "-e", "plot(king, queen)"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("map.svg already exists"), "{err}");
+    assert!(kept("map.svg"));
+
+    // The numbered names: a taken map-1.svg keeps the first map under its own name; a taken
+    // map-2.svg refuses the second map and the third goes on to map-3.svg.
+    mine("n-1.svg");
+    mine("n-2.svg");
+    let (out, err, code) = vecsh(
+        tmp.path(),
+        &[
+            tiny,
+            "--svg",
+            "n.svg",
+            "-e",
+            "plot(king, queen)",
+            "-e",
+            "plot(man, woman)",
+            "-e",
+            "plot(apple, queen)",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(kept("n-1.svg") && kept("n-2.svg"));
+    assert_eq!(labels(&tmp.path().join("n.svg")), ["king", "queen"]);
+    assert!(err.contains("n-2.svg already exists"), "{err}");
+    // A warning, shown even when notes are not (stderr is no terminal here).
+    assert!(
+        err.contains("n-1.svg already exists"),
+        "says why n.svg was not renamed: {out} {err}"
+    );
+    assert_eq!(labels(&tmp.path().join("n-3.svg")), ["apple", "queen"]);
+
+    mine("pair.svg");
+    let (_, err, code) = vecsh(tmp.path(), &[tiny, "-e", ":svg pair.svg plot(king)"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pair.svg already exists"), "{err}");
+    assert!(kept("pair.svg"));
+}
+
+/// `plot(a, b, k=3, k=4)`: the second `k` is an error at its own span, not silently the winner.
+#[test]
+fn a_repeated_option_is_an_error_at_the_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tiny();
+    let line = "plot(king, queen, k=1, k=2)";
+    let (out, err, code) = vecsh(
+        tmp.path(),
+        &[t.to_str().unwrap(), "--color", "never", "-e", line],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("k is given twice"), "{err}");
+    // The caret line sits under `k=2` (the source line is shown indented by two spaces).
+    let caret = err
+        .lines()
+        .find(|l| l.trim_start().starts_with('^'))
+        .unwrap();
+    assert_eq!(
+        caret.find('^').unwrap() - 2,
+        line.rfind("k=2").unwrap(),
+        "{err}"
+    );
+    assert_eq!(caret.trim(), "^^^", "{err}");
+}
+
+/// `:svg "my map.svg" EXPR` writes a file whose name has spaces; a `--svg` name that is not
+/// UTF-8 is written too (and named escaped), not refused by clap's generic message.
+#[test]
+fn svg_paths_with_spaces_and_non_utf8_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tiny();
+    let (out, err, code) = vecsh(
+        tmp.path(),
+        &[
+            t.to_str().unwrap(),
+            "-e",
+            r#":svg "my map.svg" plot(king, queen)"#,
+        ],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(labels(&tmp.path().join("my map.svg")), ["king", "queen"]);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.svg");
+        let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
+            .current_dir(tmp.path())
+            .arg(&t)
+            .arg("--svg")
+            .arg(name)
+            .args(["-e", "plot(king, queen)"])
+            .env("VECSH_CACHE", cache())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(!text.contains("invalid UTF-8"), "{text}");
+        assert_eq!(labels(&tmp.path().join(name)), ["king", "queen"]);
+    }
+}
