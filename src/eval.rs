@@ -315,8 +315,36 @@ impl<'s> Session<'s> {
 
     /// Parses and evaluates one line.
     pub fn run_line(&mut self, line: &str) -> Result<Value> {
-        let statement = parse::parse_statement(line)?;
-        self.run(&statement, line)
+        parse::parse_statement(line)
+            .map_err(EvalError::from)
+            .and_then(|statement| self.run(&statement, line))
+            .map_err(|err| self.syntax_word_hint(line, err))
+    }
+
+    /// A vocabulary word made of syntax characters (`</s>`, `below,`, `:`, `--`, common in
+    /// word2vec and tokenised text) reads as operators and pieces, and fails on one of them:
+    /// when the blank-delimited run of text at the error is itself a word, the hint is the
+    /// quoted form that works instead of a suggestion for the piece.
+    fn syntax_word_hint(&self, line: &str, err: EvalError) -> EvalError {
+        let Some(span) = err.span else { return err };
+        let at = span.start.min(line.len());
+        let start = line[..at].rfind(char::is_whitespace).map_or(0, |i| {
+            i + line[i..].chars().next().map_or(1, char::len_utf8)
+        });
+        let end = line[at..]
+            .find(char::is_whitespace)
+            .map_or(line.len(), |i| at + i);
+        let run = &line[start..end];
+        // A lone operator is the syntax itself (`king +` lacks a term); the parser's help says
+        // how to quote one.
+        let operator = matches!(run, "+" | "-" | "*" | "/" | "(" | ")" | "," | "=");
+        if operator || run.is_empty() || run.starts_with('"') || self.store.id(run).is_none() {
+            return err;
+        }
+        let quoted = format!("\"{}\"", run.replace('\\', "\\\\").replace('"', "\\\""));
+        err.help(format!(
+            "did you mean {quoted}? (a word with characters of the syntax is looked up in quotes)"
+        ))
     }
 
     pub fn run(&mut self, statement: &Statement, line: &str) -> Result<Value> {

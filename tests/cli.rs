@@ -559,3 +559,48 @@ fn nothing_is_suggested_for_a_word_with_nothing_close() {
             );
     }
 }
+
+/// A fixture whose words collide with the syntax, as word2vec's `</s>` and tokenised text's
+/// `below,` do.
+fn syntax_words(dir: &Path) -> PathBuf {
+    let path = dir.join("syntax.txt");
+    std::fs::write(
+        &path,
+        "</s> 1 0 0\nbelow, 0 1 0\n: 0 0 1\n-- 1 1 0\nking 1 0 1\nqueen 0 1 1\ns 1 1 1\nbelow 0 1 0.1\n",
+    )
+    .unwrap();
+    path
+}
+
+/// An unknown word that is part of a vocabulary word made of syntax characters gets the
+/// quoted form that works as its hint, not a piece of it.
+#[test]
+fn words_that_collide_with_the_syntax_are_suggested_quoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = syntax_words(tmp.path());
+    for (typed, quoted) in [
+        ("</s>", r#""</s>""#),
+        ("below,", r#""below,""#),
+        (":", r#"":""#),
+        ("--", r#""--""#),
+        ("king + </s>", r#""</s>""#),
+    ] {
+        let out = vecsh(tmp.path())
+            .arg(&file)
+            .arg(format!("--expr={typed}"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{typed}: {err}");
+        assert!(
+            err.contains(&format!("did you mean {quoted}?")),
+            "{typed}: {err}"
+        );
+        // And the suggestion works.
+        vecsh(tmp.path())
+            .arg(&file)
+            .arg(format!("--expr={quoted}"))
+            .assert()
+            .success();
+    }
+}
