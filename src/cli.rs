@@ -23,12 +23,14 @@ use crate::svgfiles::SvgFiles;
 const EXAMPLES: &str = "\
 Examples:
   vecsh -e \"king - man + woman\"                 answer once, on the built-in 50k-word GloVe
-  vecsh glove.6B.50d.txt                         interactive session on a file (index built once)
+  vecsh glove.6B.50d.txt                        interactive session on a file (index built once)
+  vecsh glove.6B.50d.txt demos/capitals.vsh     run a script
+  echo \"man : king :: woman : ?\" | vecsh FILE   read lines from a pipe
+  vecsh info glove.6B.50d.txt                   words, dims, format, index path and size
   vecsh glove.6B.50d.txt -e \"paris - france + italy\" -e \"sim(cat, dog)\"
-  vecsh glove.6B.50d.txt demos/capitals.vsh       run a script
-  echo \"man : king :: woman : ?\" | vecsh FILE     read lines from a pipe
+                                                several answers, one per -e
   vecsh build glove.840B.300d.zip --member glove.840B.300d.txt --trees 30
-  vecsh info glove.6B.50d.txt";
+                                                index a zip member, with a 30-tree forest";
 
 #[derive(Parser, Debug)]
 #[command(name = "vecsh", version, about = "Explore word embeddings from a terminal: embedding arithmetic, \
@@ -91,9 +93,74 @@ fn svg_file(arg: std::ffi::OsString) -> Result<PathBuf, String> {
     }
 }
 
+/// Where the vectors come from and how the index is kept: the session's flags, and those of
+/// each subcommand that opens a file. Not `global`: a global flag shows in every subcommand's
+/// help, also where it does nothing (`completions`).
 #[derive(Args, Debug, Clone, Default)]
 struct SourceArgs {
-    /// File format, when detection from the content is not wanted.
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Keep the index in this directory instead of the cache.
+    #[arg(long, value_name = "DIR")]
+    index: Option<PathBuf>,
+    /// Rebuild the index even if a current one exists.
+    #[arg(long)]
+    rebuild: bool,
+    /// No progress bars.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// How the file is read: also all that `export` takes (it reads the file, not an index).
+#[derive(Args, Debug, Clone, Default)]
+struct LoadArgs {
+    /// File format, when detection from the content is not wanted: GloVe text, word2vec or
+    /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
+    /// dict .pkl.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Member of a .zip archive to read.
+    #[arg(long, value_name = "NAME")]
+    member: Option<String>,
+    /// Keep only the first N words (file order, which is frequency order for GloVe and word2vec).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+}
+
+/// How the session answers: top level only (no subcommand searches).
+#[derive(Args, Debug, Clone, Default)]
+struct QueryArgs {
+    /// Number of neighbours to show.
+    #[arg(short = 'k', long = "top", value_name = "K", default_value_t = 10)]
+    k: usize,
+    /// Search exactly (the default for vocabularies below 2M words).
+    #[arg(long, conflicts_with = "approx")]
+    exact: bool,
+    /// Search the approximate-search forest (built on first use).
+    #[arg(long)]
+    approx: bool,
+    /// Show the expression's own words among the neighbours.
+    #[arg(long)]
+    include: bool,
+    /// Analogy method: add (3CosAdd, gensim most_similar) or mul (3CosMul, most_similar_cosmul).
+    #[arg(long, value_enum, default_value_t = MethodArg::Add)]
+    method: MethodArg,
+    /// One JSON object per result on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Colour output.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    color: ColorArg,
+}
+
+/// [`SourceArgs`] for `vecsh eval`, global there so that they follow `analogy FILE` and
+/// `similarity FILE` as they follow the other subcommands (clap's `global` is per argument, so
+/// the struct is repeated; `From` keeps the two in step at compile time).
+#[derive(Args, Debug, Clone, Default)]
+struct EvalSourceArgs {
+    /// File format, when detection from the content is not wanted: GloVe text, word2vec or
+    /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
+    /// dict .pkl.
     #[arg(long, value_enum, global = true)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -113,30 +180,37 @@ struct SourceArgs {
     quiet: bool,
 }
 
-#[derive(Args, Debug, Clone, Default)]
-struct QueryArgs {
-    /// Number of neighbours to show.
-    #[arg(
-        short = 'k',
-        long = "top",
-        value_name = "K",
-        default_value_t = 10,
-        global = true
-    )]
-    k: usize,
-    /// Search exactly (the default for vocabularies below 2M words).
-    #[arg(long, conflicts_with = "approx", global = true)]
-    exact: bool,
-    /// Search the approximate-search forest (built on first use).
-    #[arg(long, global = true)]
-    approx: bool,
-    /// Show the expression's own words among the neighbours.
-    #[arg(long, global = true)]
-    include: bool,
-    /// Analogy method: add (3CosAdd, gensim most_similar) or mul (3CosMul, most_similar_cosmul).
-    #[arg(long, value_enum, default_value_t = MethodArg::Add, global = true)]
-    method: MethodArg,
-    /// One JSON object per result on stdout.
+impl From<&EvalSourceArgs> for SourceArgs {
+    fn from(a: &EvalSourceArgs) -> SourceArgs {
+        let EvalSourceArgs {
+            format,
+            member,
+            limit,
+            index,
+            rebuild,
+            quiet,
+        } = a.clone();
+        SourceArgs {
+            load: LoadArgs {
+                format,
+                member,
+                limit,
+            },
+            index,
+            rebuild,
+            quiet,
+        }
+    }
+}
+
+/// `vecsh eval analogy|similarity`: what the reports need of the session's flags.
+#[derive(Args, Debug)]
+struct EvalArgs {
+    #[command(subcommand)]
+    command: crate::protocols::EvalCommand,
+    #[command(flatten)]
+    source: EvalSourceArgs,
+    /// The report as one JSON object on stdout.
     #[arg(long, global = true)]
     json: bool,
     /// Colour output.
@@ -148,40 +222,67 @@ struct QueryArgs {
 enum Command {
     /// Build (or rebuild) the index of FILE, including the approximate-search forest.
     Build {
+        /// Embedding file (any format vecsh reads; see `vecsh --help`).
         file: PathBuf,
         /// Trees in the forest (0: no forest).
         #[arg(long, value_name = "N", default_value_t = index::DEFAULT_TREES)]
         trees: usize,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Show what the index of FILE holds: words, dims, format, index path and size, forest.
     Info {
+        /// Embedding file; without it, the built-in vocabulary.
         file: Option<PathBuf>,
         /// Check the whole index (every table, vector chunk and the forest, and the source's
         /// content) against its checksums; exit 1 if anything is damaged. Rebuilds nothing.
         #[arg(long)]
         verify: bool,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Write the first words of FILE as GloVe text (gzipped when OUTPUT ends in .gz).
     Export {
+        /// Embedding file to read (any format vecsh reads).
         file: PathBuf,
+        /// File to write: GloVe text, gzipped when it ends in .gz; `-` for standard output.
         #[arg(short, long, value_name = "OUTPUT")]
         output: PathBuf,
         /// Decimals per value (fewer make a smaller file).
         #[arg(long, default_value_t = 6)]
         decimals: usize,
+        #[command(flatten)]
+        load: LoadArgs,
     },
     /// Print a shell completion script.
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
     /// Evaluate FILE on word analogies or word similarity, as gensim or word2vec do.
-    #[command(subcommand)]
-    Eval(crate::protocols::EvalCommand),
+    Eval(EvalArgs),
 }
 
+/// Every format the loader reads (`loader::Format`); detection picks one when none is given.
+/// (Plain comments, not doc comments: documented values would turn `--help` into clap's long
+/// layout, one flag over several lines; the `--format` help describes them instead.)
 #[derive(ValueEnum, Debug, Clone, Copy)]
 enum FormatArg {
+    // GloVe text: a word and its values per line, no header.
     Glove,
+    // word2vec or fastText .vec text: a `COUNT DIMS` header line, then GloVe-like rows.
     W2vText,
+    // word2vec binary (.bin).
     W2vBin,
+    // fastText model (.bin), with its character n-grams for unknown words.
+    FasttextBin,
+    // gensim KeyedVectors, Word2Vec or FastText saved with .save() (.kv, .model).
+    Gensim,
+    // A pickled dict word -> vector (.pkl).
+    Pickle,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
@@ -201,18 +302,21 @@ enum ColorArg {
 
 /// The flags resolved into settings (see `settings` for where a new one goes).
 fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Resolved {
-    let format = source.format.map(|f| match f {
+    let format = source.load.format.map(|f| match f {
         FormatArg::Glove => Format::Glove,
         FormatArg::W2vText => Format::Word2VecText,
         FormatArg::W2vBin => Format::Word2VecBinary,
+        FormatArg::FasttextBin => Format::FastTextBin,
+        FormatArg::Gensim => Format::Gensim,
+        FormatArg::Pickle => Format::Pickle,
     });
     let open = OpenOptions {
         index_dir: source.index.clone(),
         cache_dir: None,
         load: LoadOptions {
             format,
-            member: source.member.clone(),
-            limit: source.limit,
+            member: source.load.member.clone(),
+            limit: source.load.limit,
         },
         rebuild: source.rebuild,
         writable: false,
@@ -312,28 +416,52 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    // Subcommands search nothing: the query flags they need (--json, --color, --method) are
+    // their own, the rest stay at the session's defaults.
+    let output = |json: bool, color: ColorArg| QueryArgs {
+        json,
+        color,
+        ..QueryArgs::default()
+    };
     match cli.command {
-        Some(Command::Build { file, trees }) => {
-            build(resolve(Some(file), &cli.source, &cli.query), trees)
-        }
-        Some(Command::Info { file, verify: true }) => {
-            verify(resolve(file, &cli.source, &cli.query))
-        }
-        Some(Command::Info { file, .. }) => info(resolve(file, &cli.source, &cli.query)),
+        Some(Command::Build {
+            file,
+            trees,
+            source,
+        }) => build(
+            resolve(Some(file), &source, &output(false, ColorArg::Auto)),
+            trees,
+        ),
+        Some(Command::Info {
+            file,
+            verify: true,
+            json,
+            source,
+        }) => verify(resolve(file, &source, &output(json, ColorArg::Auto))),
+        Some(Command::Info {
+            file, json, source, ..
+        }) => info(resolve(file, &source, &output(json, ColorArg::Auto))),
         Some(Command::Export {
             file,
-            output,
+            output: to,
             decimals,
+            load,
         }) => {
-            let resolved = resolve(Some(file.clone()), &cli.source, &cli.query);
-            export(&file, &resolved.open.load, &output, decimals)?;
+            let source = SourceArgs {
+                load,
+                ..SourceArgs::default()
+            };
+            let resolved = resolve(Some(file.clone()), &source, &output(false, ColorArg::Never));
+            export(&file, &resolved.open.load, &to, decimals)?;
             Ok(0)
         }
-        Some(Command::Eval(mut cmd)) => {
-            let resolved = resolve(Some(cmd.file().to_path_buf()), &cli.source, &cli.query);
-            // --method is the global flag; the subcommand cannot declare its own.
-            cmd.set_method(resolved.settings.method);
-            eval(resolved, &cmd)
+        Some(Command::Eval(args)) => {
+            let resolved = resolve(
+                Some(args.command.file().to_path_buf()),
+                &SourceArgs::from(&args.source),
+                &output(args.json, args.color),
+            );
+            eval(resolved, &args.command)
         }
         Some(Command::Completions { shell }) => {
             // Into memory first: clap_complete panics when its writer fails (a closed pipe).

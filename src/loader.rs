@@ -908,6 +908,17 @@ fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> 
             Problem::FastText(crate::fasttext::Problem::NotFastText),
         ));
     }
+    // Pickles are read by `load` before this; forced on text, they must not read it as text.
+    if matches!(forced, Some(Format::Gensim | Format::Pickle)) {
+        return Err((
+            At::File,
+            Problem::Pickle(
+                "not a Python pickle: --format gensim and pickle read uncompressed .kv, .model \
+                 and .pkl files"
+                    .to_owned(),
+            ),
+        ));
+    }
     let start = &head[..head.len().min(64)];
     if !start.is_empty() && start.iter().all(|&b| b == 0) {
         return Err((At::File, Problem::NulBytes));

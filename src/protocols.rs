@@ -1226,9 +1226,9 @@ pub enum EvalCommand {
         /// compute-accuracy.c.
         #[arg(long, value_enum, default_value_t = Protocol::Gensim)]
         protocol: Protocol,
-        /// Set from vecsh's global `--method add|mul` (see `set_method`): a local flag of the
-        /// same name would clash with the global one in clap.
-        #[arg(skip = Method::Add)]
+        /// Analogy method: add (3CosAdd, gensim most_similar) or mul (3CosMul,
+        /// most_similar_cosmul).
+        #[arg(long, value_name = "METHOD", default_value = "add", value_parser = method_arg())]
         method: Method,
         /// Use only the first N words (default: 300,000 for gensim, 30,000 for word2vec).
         #[arg(long, value_name = "N")]
@@ -1258,12 +1258,22 @@ impl EvalCommand {
         }
     }
 
-    /// The analogy method (vecsh's global `--method`); ignored by `similarity`.
+    /// Sets the analogy method (`--method` of `analogy`, for callers that build the command
+    /// themselves); ignored by `similarity`.
     pub fn set_method(&mut self, value: Method) {
         if let EvalCommand::Analogy { method, .. } = self {
             *method = value;
         }
     }
+}
+
+/// `--method add|mul`, listing its values in the help.
+fn method_arg() -> impl clap::builder::TypedValueParser<Value = Method> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["add", "mul"]).map(|s| match s.as_str() {
+        "mul" => Method::Mul,
+        _ => Method::Add,
+    })
 }
 
 /// What `vecsh eval` produces; serialises with a `"kind"` tag for `--json`.

@@ -560,6 +560,210 @@ fn nothing_is_suggested_for_a_word_with_nothing_close() {
     }
 }
 
+fn help_of(args: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path()).args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The flags a help lists, as `--name` (and `-x` for short ones).
+fn flags_of(help: &str) -> Vec<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .flat_map(|l| {
+            l.split([' ', ','])
+                .take_while(|w| w.starts_with('-') || w.is_empty())
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Each subcommand's help lists what applies there, not every query flag of the session.
+#[test]
+fn each_subcommand_lists_only_its_own_flags() {
+    let query_only = [
+        "--top",
+        "--exact",
+        "--approx",
+        "--include",
+        "--restrict",
+        "--subwords",
+        "--svg",
+        "-e",
+    ];
+    let cases: [(&[&str], &[&str], &[&str]); 6] = [
+        (
+            &["build"],
+            &[
+                "--trees",
+                "--format",
+                "--member",
+                "--limit",
+                "--index",
+                "--rebuild",
+                "--quiet",
+            ],
+            &["--method", "--json", "--color", "--decimals", "--verify"],
+        ),
+        (
+            &["export"],
+            &["--output", "--decimals", "--format", "--member", "--limit"],
+            &[
+                "--method",
+                "--json",
+                "--color",
+                "--trees",
+                "--index",
+                "--rebuild",
+            ],
+        ),
+        (
+            &["completions"],
+            &[],
+            &[
+                "--format", "--member", "--limit", "--index", "--quiet", "--method", "--json",
+            ],
+        ),
+        (
+            &["info"],
+            &["--verify", "--json", "--format", "--index", "--quiet"],
+            &["--method", "--trees", "--decimals"],
+        ),
+        (
+            &["eval", "analogy"],
+            &[
+                "--protocol",
+                "--method",
+                "--restrict",
+                "--details",
+                "--json",
+                "--format",
+                "--quiet",
+            ],
+            &["--trees", "--decimals"],
+        ),
+        (
+            &["eval", "similarity"],
+            &["--restrict", "--json", "--format", "--quiet"],
+            &["--method", "--protocol", "--trees"],
+        ),
+    ];
+    for (args, wanted, unwanted) in cases {
+        let help = help_of(args);
+        let flags = flags_of(&help);
+        for flag in wanted {
+            assert!(
+                flags.iter().any(|f| f == flag),
+                "{args:?} lacks {flag}:\n{help}"
+            );
+        }
+        for flag in unwanted.iter().chain(&query_only) {
+            let is_eval_restrict = args[0] == "eval" && *flag == "--restrict";
+            if !is_eval_restrict {
+                assert!(
+                    !flags.iter().any(|f| f == flag),
+                    "{args:?} lists {flag}:\n{help}"
+                );
+            }
+        }
+    }
+    // The top level still has them all.
+    let top = flags_of(&help_of(&[]));
+    for flag in [
+        "--top", "--exact", "--method", "--json", "--format", "--svg", "-e",
+    ] {
+        assert!(top.iter().any(|f| f == flag), "{flag}");
+    }
+}
+
+/// FILE and -o say what they are: no argument line without a description (beside it, or on
+/// the next line in clap's long layout).
+#[test]
+fn file_and_output_are_described() {
+    for args in [&["build"][..], &["export"], &["info"], &["eval", "analogy"]] {
+        let help = help_of(args);
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            let is_arg =
+                t.starts_with("<FILE>") || t.starts_with("[FILE]") || t.starts_with("-o, --output");
+            if is_arg {
+                let beside = t.split_whitespace().count() > 2;
+                let below = lines
+                    .get(i + 1)
+                    .is_some_and(|next| next.starts_with("          ") && !next.trim().is_empty());
+                assert!(
+                    beside || below,
+                    "{args:?}: no description for {line:?}\n{help}"
+                );
+            }
+        }
+    }
+    assert!(help_of(&["export"]).contains("-o, --output <OUTPUT>"));
+}
+
+/// The examples block of `vecsh --help`: every description starts in the same column.
+#[test]
+fn the_examples_are_aligned() {
+    let help = help_of(&[]);
+    let block = help.split("Examples:").nth(1).expect("an examples block");
+    let mut columns = Vec::new();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        // A description follows a gap of at least two blanks after the command, or stands alone
+        // on its own continuation line.
+        let body = &line[2..];
+        let column = if body.starts_with(' ') {
+            Some(line.len() - line.trim_start().len())
+        } else {
+            body.find("  ")
+                .map(|i| 2 + i + body[i..].len() - body[i..].trim_start().len())
+        };
+        if let Some(c) = column {
+            columns.push((c, line.to_string()));
+        }
+    }
+    assert!(columns.len() >= 5, "{block}");
+    let first = columns[0].0;
+    for (c, line) in &columns {
+        assert_eq!(*c, first, "misaligned: {line:?}\n{block}");
+    }
+}
+
+/// `--format` names every format the loader reads, and each one is accepted.
+#[test]
+fn format_names_every_format_the_loader_reads() {
+    let help = help_of(&[]);
+    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for name in [
+        "glove",
+        "w2v-text",
+        "w2v-bin",
+        "fasttext-bin",
+        "gensim",
+        "pickle",
+    ] {
+        assert!(flat.contains(name), "--format lacks {name}: {flat}");
+    }
+    // A format forced on a file of another kind is an error, never a wrong reading.
+    let tmp = tempfile::tempdir().unwrap();
+    let headed = tmp.path().join("headed.txt");
+    std::fs::write(&headed, "2 3\nking 1 0 0\nqueen 0 1 0\n").unwrap();
+    for name in ["gensim", "pickle", "fasttext-bin"] {
+        for file in [tiny(), headed.clone()] {
+            vecsh(tmp.path())
+                .arg(&file)
+                .args(["--format", name, "-e", "king"])
+                .assert()
+                .code(2)
+                .stdout("");
+        }
+    }
+}
+
 /// A fixture whose words collide with the syntax, as word2vec's `</s>` and tokenised text's
 /// `below,` do.
 fn syntax_words(dir: &Path) -> PathBuf {
