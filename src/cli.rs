@@ -562,6 +562,29 @@ fn lines(
                     writeln!(out, "{}", crate::repl::info_text(&view(), None))?;
                     return Ok(Some(true));
                 }
+                "eval" => {
+                    // No Ctrl-C catch here: outside the session, Ctrl-C ends the process.
+                    let never = AtomicBool::new(false);
+                    let args = match parse::parse_statement(line) {
+                        Ok(Statement::Command { args, .. }) => args,
+                        _ => String::new(),
+                    };
+                    return match crate::repl::eval_command(&view(), &args, &never) {
+                        Ok(crate::repl::EvalOutcome::Report(text))
+                        | Ok(crate::repl::EvalOutcome::Interrupted(text)) => {
+                            writeln!(out, "{text}")?;
+                            Ok(Some(true))
+                        }
+                        Err(e) => {
+                            out.flush()?;
+                            match &origin {
+                                Some(o) => eprintln!("{o}: {e}"),
+                                None => eprintln!("{e}"),
+                            }
+                            Ok(Some(false))
+                        }
+                    };
+                }
                 n if QUIT_ALIASES.contains(&n) => return Ok(None),
                 _ => {}
             }

@@ -526,7 +526,7 @@ impl<'s> Session<'s> {
                 // Never the rejected name itself (`:help` is the front-end's, not ours).
                 let known = COMMANDS
                     .iter()
-                    .chain(["help", "quit", "info"].iter())
+                    .chain(["help", "quit", "info", "eval"].iter())
                     .filter(|c| **c != name);
                 if let Some(best) = closest(name, known.copied()) {
                     err = err.help(format!("did you mean ':{best}'?"));

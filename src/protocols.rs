@@ -31,7 +31,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -366,11 +366,30 @@ pub fn batch_analogies(
     opts: &BatchOptions,
     progress: &dyn Progress,
 ) -> Vec<Vec<Hit>> {
+    batch_analogies_until(rows, queries, opts, progress, &AtomicBool::new(false))
+        .expect("a flag nobody sets")
+}
+
+/// An evaluation stopped before its end because its cancel flag was raised (Ctrl-C in the
+/// session). It has no figures: counts of the questions done so far would read as the set's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the evaluation was interrupted")]
+pub struct Interrupted;
+
+/// [`batch_analogies`] that stops when `cancel` is raised: every block of rows checks it
+/// before its scan, so an interruption costs at most one block per thread.
+pub fn batch_analogies_until(
+    rows: &Rows<f32>,
+    queries: &[AnalogyQuery],
+    opts: &BatchOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Vec<Vec<Hit>>, Interrupted> {
     assert!(opts.k <= MAX_K, "at most {MAX_K} candidates per query");
     let limit = opts.limit.min(rows.len);
     let dims = rows.row_len;
     if queries.is_empty() || opts.k == 0 || limit == 0 || dims == 0 {
-        return vec![Vec::new(); queries.len()];
+        return Ok(vec![Vec::new(); queries.len()]);
     }
     let plan = Plan::new(rows, queries);
     let n_blocks = limit.div_ceil(BLOCK);
@@ -388,6 +407,9 @@ pub fn batch_analogies(
         .fold(
             || Worker::new(&plan, dims, opts.k, init),
             |mut worker, block| {
+                if cancel.load(Ordering::Relaxed) {
+                    return worker;
+                }
                 let start = block * BLOCK;
                 let end = (start + BLOCK).min(limit);
                 worker.block(rows, start, end, how);
@@ -408,10 +430,14 @@ pub fn batch_analogies(
         })
         .unwrap_or_default();
     progress.finish();
-    tops.into_iter()
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Interrupted);
+    }
+    Ok(tops
+        .into_iter()
         .zip(&plan.queries)
         .map(|(top, q)| if q.dead { Vec::new() } else { top.hits() })
-        .collect()
+        .collect())
 }
 
 /// The queries, cut into groups of few distinct words.
@@ -964,6 +990,20 @@ pub fn evaluate_analogies(
     opts: &AnalogyOptions,
     progress: &dyn Progress,
 ) -> AnalogyReport {
+    let never = AtomicBool::new(false);
+    evaluate_analogies_until(store, sections, questions_file, opts, progress, &never)
+        .expect("a flag nobody sets")
+}
+
+/// [`evaluate_analogies`] that stops with [`Interrupted`] when `cancel` is raised.
+pub fn evaluate_analogies_until(
+    store: &Store,
+    sections: &[Section],
+    questions_file: &Path,
+    opts: &AnalogyOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<AnalogyReport, Interrupted> {
     let started = Instant::now();
     let protocol = opts.protocol;
     let restrict = opts
@@ -1007,7 +1047,7 @@ pub fn evaluate_analogies(
         floor,
     };
     let rows = store.unit_rows();
-    let hits = batch_analogies(&rows, &queries, &batch, progress);
+    let hits = batch_analogies_until(&rows, &queries, &batch, progress, cancel)?;
 
     let mut outcome: HashMap<(usize, usize), (bool, Option<String>)> =
         HashMap::with_capacity(which.len());
@@ -1073,7 +1113,7 @@ pub fn evaluate_analogies(
     let split = SEMANTIC_SECTIONS.min(results.len());
     let total = sum(&results);
     let questions_total: usize = results.iter().map(|s| s.total).sum();
-    AnalogyReport {
+    Ok(AnalogyReport {
         embeddings: store.meta().source.clone(),
         questions_file: questions_file.to_path_buf(),
         protocol,
@@ -1088,7 +1128,7 @@ pub fn evaluate_analogies(
         sections: results,
         seconds: started.elapsed().as_secs_f64(),
         details,
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1342,6 +1382,17 @@ pub fn run_eval(
     store: &Store,
     progress: &dyn Progress,
 ) -> anyhow::Result<Report> {
+    let never = AtomicBool::new(false);
+    Ok(run_eval_until(cmd, store, progress, &never)?.expect("a flag nobody sets"))
+}
+
+/// [`run_eval`] that stops when `cancel` is raised: `Ok(Err(Interrupted))`, no report.
+pub fn run_eval_until(
+    cmd: &EvalCommand,
+    store: &Store,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Result<Report, Interrupted>> {
     match cmd {
         EvalCommand::Analogy {
             questions,
@@ -1358,9 +1409,10 @@ pub fn run_eval(
                 restrict: *restrict,
                 details: *details,
             };
-            Ok(Report::Analogy(evaluate_analogies(
-                store, &sections, &path, &opts, progress,
-            )))
+            Ok(
+                evaluate_analogies_until(store, &sections, &path, &opts, progress, cancel)
+                    .map(Report::Analogy),
+            )
         }
         EvalCommand::Similarity {
             pairs, restrict, ..
@@ -1369,9 +1421,10 @@ pub fn run_eval(
             let opts = SimilarityOptions {
                 restrict: *restrict,
             };
-            Ok(Report::Similarity(evaluate_similarity(
+            // A thousand pairs: done before a Ctrl-C could matter.
+            Ok(Ok(Report::Similarity(evaluate_similarity(
                 store, &list, pairs, &opts,
-            )?))
+            )?)))
         }
     }
 }

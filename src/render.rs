@@ -235,6 +235,19 @@ impl Renderer {
         self::report(self, report)
     }
 
+    /// An evaluation stopped by Ctrl-C: what was stopped and after how long, and why there are
+    /// no figures.
+    pub fn interrupted_evaluation(&self, what: &str, after: Duration) -> String {
+        self.paint(
+            &format!(
+                "(Ctrl-C) {} stopped after {}; no figures, as part of a set would misreport it",
+                escape(what),
+                seconds(after)
+            ),
+            Style::new().yellow(),
+        )
+    }
+
     /// Public access to the palette for the front-end's own messages.
     pub fn style(&self, text: &str, style: Style) -> String {
         self.paint(text, style)

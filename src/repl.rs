@@ -22,11 +22,13 @@ use crate::ast::Statement;
 use crate::eval::{Method, SearchMode, SearchUsed, Session, Settings, Value};
 use crate::index::{self, ForestMeta, IndexError, Origin, Store};
 use crate::parse;
+use crate::progress::Silent;
 use crate::progress::{Progress, Unit};
+use crate::protocols::{run_eval_until, EvalCommand, Interrupted, Protocol};
 use crate::render::{human_bytes, seconds, thousands, Renderer};
 use crate::settings::{Resolved, Source};
 use crate::svgfiles::SvgFiles;
-use crate::text::escape_path;
+use crate::text::{escape, escape_path};
 use line::{LineHelper, QUIT_ALIASES};
 
 const PROMPT: &str = "> ";
@@ -254,6 +256,11 @@ impl<'s> Repl<'s> {
         }
         // Ctrl-C from here to the end of the answer stops it (see `interrupt`).
         let _catch = interrupt::Catch::new();
+        if let Ok(Statement::Command { name, args, .. }) = parse::parse_statement(line) {
+            if name == "eval" {
+                return self.evaluation(&args);
+            }
+        }
         let mut result = self.session.run_line(line);
         if interrupt::interrupted() {
             self.note("(Ctrl-C)");
@@ -310,6 +317,27 @@ impl<'s> Repl<'s> {
             }
         }
         Flow::Continue
+    }
+
+    /// `:eval ...` under the Ctrl-C catch: the scan checks the flag, so Ctrl-C stops it and
+    /// the prompt comes back (with a note, no figures).
+    fn evaluation(&self, args: &str) -> Flow {
+        match eval_command(&self.view(), args, interrupt::flag()) {
+            Ok(EvalOutcome::Report(text)) => {
+                if !print_interruptibly(&text) {
+                    return Flow::Interrupted;
+                }
+                Flow::Continue
+            }
+            Ok(EvalOutcome::Interrupted(text)) => {
+                println!("{text}");
+                Flow::Interrupted
+            }
+            Err(e) => {
+                eprintln!("{}", self.renderer.style(&e, Style::new().red()));
+                Flow::Continue
+            }
+        }
     }
 
     // ---------------------------------------------------------------------------- :help, :info
@@ -465,6 +493,73 @@ pub struct View<'a> {
     pub builtin: bool,
 }
 
+/// What `:eval` did: a report, or a stop at Ctrl-C (both rendered).
+pub enum EvalOutcome {
+    Report(String),
+    Interrupted(String),
+}
+
+/// `:eval analogy [QUESTIONS|google]` or `:eval similarity PAIRS` on the session's vocabulary:
+/// the report `vecsh eval` shows (gensim's protocol, the session's `:method` and `:restrict`).
+/// Here in the front-end, not in the evaluator: `protocols` uses the evaluator's types, and
+/// two modules never import each other. The scan checks `cancel` as it goes. `Err` is the
+/// error as text (escaped).
+pub fn eval_command(view: &View, args: &str, cancel: &AtomicBool) -> Result<EvalOutcome, String> {
+    let usage = "write :eval analogy [QUESTIONS|google] or :eval similarity PAIRS";
+    let args = args.trim();
+    let (kind, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let rest = rest.trim();
+    let path = match parse::leading_quoted(rest) {
+        Ok(Some((path, end))) if rest[end..].trim().is_empty() => Some(PathBuf::from(path)),
+        Ok(None) if rest.is_empty() => None,
+        Ok(None) if !rest.contains(char::is_whitespace) => Some(PathBuf::from(rest)),
+        Ok(_) => {
+            return Err(format!(
+                "error: one file after :eval {} (quote a name with blanks); {usage}",
+                escape(kind)
+            ))
+        }
+        Err(e) => return Err(format!("error: {}; {usage}", escape(&e.message))),
+    };
+    let file = view.store.meta().source.clone();
+    let settings = view.settings;
+    let cmd = match (kind, path) {
+        ("analogy", questions) => EvalCommand::Analogy {
+            file,
+            questions,
+            protocol: Protocol::Gensim,
+            method: settings.method,
+            restrict: settings.restrict,
+            details: false,
+        },
+        ("similarity", Some(pairs)) => EvalCommand::Similarity {
+            file,
+            pairs,
+            restrict: settings.restrict.unwrap_or(300_000),
+        },
+        ("similarity", None) => {
+            return Err(format!(
+                "error: :eval similarity needs a word pairs file; {usage}"
+            ))
+        }
+        (other, _) => {
+            return Err(format!(
+                "error: unknown evaluation '{}'; {usage}",
+                escape(other)
+            ))
+        }
+    };
+    let started = Instant::now();
+    match run_eval_until(&cmd, view.store, &Silent, cancel) {
+        Ok(Ok(report)) => Ok(EvalOutcome::Report(view.renderer.report(&report))),
+        Ok(Err(Interrupted)) => Ok(EvalOutcome::Interrupted(
+            view.renderer
+                .interrupted_evaluation(&format!(":eval {kind}"), started.elapsed()),
+        )),
+        Err(e) => Err(format!("error: {}", escape(&format!("{e:#}")))),
+    }
+}
+
 /// `:help`: the language and commands, with examples evaluated now on this vocabulary, so
 /// that what it shows is what this version answers.
 pub fn help_text(view: &View) -> String {
@@ -518,7 +613,7 @@ pub fn help_text(view: &View) -> String {
     } else {
         "add"
     };
-    let rows: [(&str, String); 22] = [
+    let rows: [(&str, String); 24] = [
         (
             "word  \"c++\"",
             "a word; quote words with other characters".into(),
@@ -582,6 +677,14 @@ pub fn help_text(view: &View) -> String {
         (":vars", "the named results".into()),
         (":info", "file, vocabulary, index and forest".into()),
         (":ast EXPR", "how an expression is read".into()),
+        (
+            ":eval analogy [FILE]",
+            "analogy accuracy as vecsh eval (built-in Google set); Ctrl-C stops".into(),
+        ),
+        (
+            ":eval similarity FILE",
+            "word-pair correlation as vecsh eval similarity".into(),
+        ),
         (":help  :quit (:q)", "this help; leave (Ctrl-D too)".into()),
     ];
     let syntax_w = rows

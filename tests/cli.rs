@@ -808,3 +808,28 @@ fn words_that_collide_with_the_syntax_are_suggested_quoted() {
             .success();
     }
 }
+
+/// `:eval analogy QUESTIONS` and `:eval similarity PAIRS` report as `vecsh eval` does, in
+/// `-e` (and so in scripts and pipes) as in the session; a wrong name is an error of that line.
+#[test]
+fn eval_command_reports_in_expressions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protocols");
+    let questions = fixtures.join("questions.txt");
+    let out = vecsh(tmp.path())
+        .arg(fixtures.join("vectors.txt"))
+        .arg("-e")
+        .arg(format!(":eval analogy {}", questions.display()))
+        .arg("-e")
+        .arg(":eval nonsense")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("capital-common-countries") && stdout.contains("total"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("unknown evaluation 'nonsense'"), "{stderr}");
+}

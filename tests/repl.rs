@@ -282,3 +282,29 @@ fn ctrl_c_stops_a_long_answer_and_returns_to_the_prompt() {
     ask(&mut p, "king", " 1 prince");
     quit(p);
 }
+
+/// `:eval analogy` on the built-in 50,000 words takes tens of seconds in a debug build; Ctrl-C
+/// stops the scan (the cancel flag is checked per block of rows) and the prompt comes back at
+/// once, with a note and no figures, and the session goes on.
+#[test]
+fn ctrl_c_stops_a_long_evaluation_and_returns_to_the_prompt() {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start_builtin(tmp.path());
+    p.send_line(":eval analogy").unwrap();
+    // Past reading the questions, inside the scan.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pressed = std::time::Instant::now();
+    p.send_control('c').unwrap();
+    let before = expect(&mut p, "(Ctrl-C) :eval analogy stopped after").unwrap();
+    assert!(
+        !before.contains("total"),
+        "the evaluation finished first: {before}"
+    );
+    expect(&mut p, PROMPT).unwrap();
+    let took = pressed.elapsed();
+    assert!(took < BOUND, "back at the prompt {took:?} after Ctrl-C");
+    ask(&mut p, ":k 1", "k = 1");
+    ask(&mut p, "king", " 1 prince");
+    quit(p);
+}

@@ -13,6 +13,11 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
+/// The flag itself, to hand to work that checks it as it goes (an evaluation's scan).
+pub fn flag() -> &'static AtomicBool {
+    &INTERRUPTED
+}
+
 /// SIGINT raises the flag for as long as this lives.
 pub struct Catch {
     #[cfg(unix)]

@@ -22,7 +22,7 @@ use crate::index::Store;
 use crate::parse;
 
 /// The `:` commands the REPL answers itself; the evaluator handles `eval::COMMANDS`.
-pub const REPL_COMMANDS: [&str; 3] = ["help", "info", "quit"];
+pub const REPL_COMMANDS: [&str; 4] = ["help", "info", "quit", "eval"];
 /// Accepted spellings of `:quit`.
 pub const QUIT_ALIASES: [&str; 3] = ["quit", "q", "exit"];
 /// Most candidates Tab offers: enough to scan, few enough to fit a screen.
