@@ -341,6 +341,18 @@ impl<'s> Session<'s> {
         if operator || run.is_empty() || run.starts_with('"') || self.store.id(run).is_none() {
             return err;
         }
+        // A run that already reads as one word or number (`king` in `king * queen`, `e-mail`,
+        // `0`) is no collision: the error is about something else, and keeps its own help.
+        let plain = matches!(
+            parse::parse_statement(run),
+            Ok(Statement::Expr(Expr {
+                kind: ExprKind::Word { .. } | ExprKind::Number { .. },
+                ..
+            }))
+        );
+        if plain {
+            return err;
+        }
         let quoted = format!("\"{}\"", run.replace('\\', "\\\\").replace('"', "\\\""));
         err.help(format!(
             "did you mean {quoted}? (a word with characters of the syntax is looked up in quotes)"

@@ -807,6 +807,22 @@ fn words_that_collide_with_the_syntax_are_suggested_quoted() {
             .assert()
             .success();
     }
+    // A word that reads as itself is no collision: its error keeps its own help.
+    for (typed, help) in [
+        ("king * queen", "write sim(king, queen)"),
+        ("king / 0", "division by zero"),
+    ] {
+        let out = vecsh(tmp.path())
+            .arg(&file)
+            .args(["-e", typed])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(help) && !err.contains("did you mean \""),
+            "{typed}: {err}"
+        );
+    }
 }
 
 /// `:eval analogy QUESTIONS` and `:eval similarity PAIRS` report as `vecsh eval` does, in
