@@ -39,6 +39,14 @@ const HISTORY_SIZE: usize = 10_000;
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
 type LineEditor<'s> = Editor<LineHelper<'s>, FileHistory>;
+/// rustyline's printer for messages from other threads while the prompt waits.
+type Printer = Box<dyn rustyline::ExternalPrinter + Send>;
+
+fn printer(rl: &mut LineEditor) -> Option<Printer> {
+    rl.create_external_printer()
+        .ok()
+        .map(|p| Box::new(p) as Printer)
+}
 
 /// Runs an interactive session until `:quit` or Ctrl-D; returns the exit code.
 pub fn run(mut resolved: Resolved) -> anyhow::Result<i32> {
@@ -99,6 +107,8 @@ struct Repl<'s> {
     /// The source as the banner and `:info` name it.
     source: SourceName,
     forest: Option<ForestJob>,
+    /// Whether searches use the forest (`:exact off`), for the build thread's announcement.
+    approx: Arc<AtomicBool>,
     history: Option<PathBuf>,
     /// A history write failed: said once, not on every line.
     history_warned: bool,
@@ -128,6 +138,9 @@ impl<'s> Repl<'s> {
             renderer,
             source,
             forest: None,
+            approx: Arc::new(AtomicBool::new(
+                resolved.settings.mode == SearchMode::Approx,
+            )),
             history: history_path(),
             history_warned: false,
             svg: SvgFiles::new(resolved.output.svg.clone()),
@@ -190,7 +203,7 @@ impl<'s> Repl<'s> {
         self.load_history(&mut rl);
         if self.session.settings.mode == SearchMode::Approx && self.wants_forest() {
             // `--approx` on the command line asks for the forest from the start.
-            self.start_forest();
+            self.start_forest(printer(&mut rl));
         }
         loop {
             self.announce_forest();
@@ -216,7 +229,7 @@ impl<'s> Repl<'s> {
                 match self.line(&statement) {
                     Flow::Continue => {}
                     Flow::Quit => quit = true,
-                    Flow::BuildForest => self.start_forest(),
+                    Flow::BuildForest => self.start_forest(printer(&mut rl)),
                     Flow::Interrupted => break,
                 }
                 if quit {
@@ -371,7 +384,10 @@ impl<'s> Repl<'s> {
         self.forest.is_none() && self.store.forest().is_none()
     }
 
-    fn start_forest(&mut self) {
+    /// Starts the build on its own thread. With `printer` (rustyline's external printer; none
+    /// when the terminal has no raw mode), the thread announces the outcome the moment it has
+    /// it, above the waiting prompt; without, `announce_forest` does at the next line.
+    fn start_forest(&mut self, printer: Option<Printer>) {
         let builder = match self.store.forest_builder() {
             Ok(b) => b,
             Err(IndexError::ReadOnly) => {
@@ -389,18 +405,38 @@ impl<'s> Repl<'s> {
         let cancel = Arc::new(AtomicBool::new(false));
         let trees = index::DEFAULT_TREES;
         let (p, c) = (progress.clone(), cancel.clone());
-        let handle = std::thread::spawn(move || builder.build_in_background(trees, p.as_ref(), &c));
+        let announced = Arc::new(AtomicBool::new(false));
+        let (approx, renderer, done) = (
+            self.approx.clone(),
+            self.renderer.clone(),
+            announced.clone(),
+        );
+        let handle = std::thread::spawn(move || {
+            let result = builder.build_in_background(trees, p.as_ref(), &c);
+            if let Some(mut printer) = printer {
+                let using_approx = approx.load(Ordering::Relaxed);
+                if let Some(message) = forest_message(&renderer, &result, using_approx) {
+                    // rustyline prints it above the prompt and redraws the line being typed.
+                    if printer.print(format!("{message}\n")).is_ok() {
+                        done.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            result
+        });
         self.note("building the approximate-search forest in the background; answers stay exact until it is ready");
         self.forest = Some(ForestJob {
             started: Instant::now(),
             cancel,
             progress,
             handle: Some(handle),
+            announced,
         });
     }
 
-    /// Says that the build finished. Not from the build thread through rustyline's external
-    /// printer: in rustyline 17 the keys typed after such a message lag one key behind.
+    /// Says that the build finished, at the next line, unless the build thread already did
+    /// through the external printer. (rustyline 17's printer made keys that arrived in one
+    /// read wait for the next key, kkawakam/rustyline#976; fixed in 19.)
     fn announce_forest(&mut self) {
         let Some(job) = &mut self.forest else { return };
         if !job.finished() {
@@ -409,29 +445,13 @@ impl<'s> Repl<'s> {
         let Some(Ok(result)) = job.handle.take().map(JoinHandle::join) else {
             return;
         };
-        let r = &self.renderer;
-        let message = match result {
-            Ok(f) => {
-                let using = if self.session.settings.mode == SearchMode::Approx {
-                    "approximate searches now use it (:exact on for exact)"
-                } else {
-                    ":exact off searches it"
-                };
-                r.style(
-                    &format!(
-                        "forest ready: {} trees in {:.1} s; {using}",
-                        f.trees, f.seconds
-                    ),
-                    Style::new().green(),
-                )
-            }
-            Err(IndexError::Cancelled) => return,
-            Err(e) => r.style(
-                &format!("forest build failed: {e}; answers stay exact"),
-                Style::new().yellow(),
-            ),
-        };
-        println!("{message}");
+        if job.announced.load(Ordering::Relaxed) {
+            return;
+        }
+        let approx = self.session.settings.mode == SearchMode::Approx;
+        if let Some(message) = forest_message(&self.renderer, &result, approx) {
+            println!("{message}");
+        }
     }
 
     /// Cancels a running build so that leaving is immediate.
@@ -844,6 +864,37 @@ struct ForestJob {
     progress: Arc<TreeCount>,
     /// The build's outcome; taken once announced.
     handle: Option<JoinHandle<index::Result<ForestMeta>>>,
+    /// The build thread printed the outcome itself (external printer).
+    announced: Arc<AtomicBool>,
+}
+
+/// What the session says when a build ends (`None` when it was cancelled: the user is leaving).
+fn forest_message(
+    r: &Renderer,
+    result: &index::Result<ForestMeta>,
+    approx: bool,
+) -> Option<String> {
+    Some(match result {
+        Ok(f) => {
+            let using = if approx {
+                "approximate searches now use it (:exact on for exact)"
+            } else {
+                ":exact off searches it"
+            };
+            r.style(
+                &format!(
+                    "forest ready: {} trees in {:.1} s; {using}",
+                    f.trees, f.seconds
+                ),
+                Style::new().green(),
+            )
+        }
+        Err(IndexError::Cancelled) => return None,
+        Err(e) => r.style(
+            &format!("forest build failed: {e}; answers stay exact"),
+            Style::new().yellow(),
+        ),
+    })
 }
 
 impl ForestJob {

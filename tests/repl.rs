@@ -308,3 +308,23 @@ fn ctrl_c_stops_a_long_evaluation_and_returns_to_the_prompt() {
     ask(&mut p, "king", " 1 prince");
     quit(p);
 }
+
+/// "forest ready" is said when the build ends, above the waiting prompt, with no key typed
+/// (rustyline's external printer); and keys typed at once afterwards (one write, as a paste
+/// or a quick typist) are all read, not held back until the next key.
+#[test]
+fn forest_ready_is_announced_while_the_prompt_waits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    p.send_line(":exact off").unwrap();
+    expect(&mut p, "building the approximate-search forest").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    // Nothing typed: the message must come by itself (the 9-word build takes milliseconds).
+    expect(&mut p, "forest ready: 30 trees").expect("announced with no key typed");
+    expect(&mut p, PROMPT).unwrap();
+    p.send("king - man + woman\r").unwrap();
+    p.flush().unwrap();
+    expect(&mut p, "(approximate)").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    quit(p);
+}
