@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use xxhash_rust::xxh3::Xxh3;
 
 /// Decompressed bytes parsed per round for text; bounds the memory held besides the sink's.
 const BLOCK: usize = 8 << 20;
@@ -124,6 +125,10 @@ pub struct LoadReport {
     pub spaced_examples: Vec<String>,
     /// The model's character n-gram table, for models that have one (fastText).
     pub subwords: Option<Subwords>,
+    /// xxh3-64 of the whole source file, when it was hashed while being read (uncompressed
+    /// regular files): the index need not read the file a second time to fingerprint it.
+    #[serde(skip)]
+    pub content_hash: Option<u64>,
 }
 
 /// How a model builds vectors for unknown words from their character n-grams.
@@ -334,6 +339,7 @@ pub fn load_with_subwords(
         });
     }
     let mut rows = Rows::new(sink, opts.limit);
+    let mut content_hash = None;
     let (compression, member, layout) = match compression {
         Compression::Zip => {
             let (member, layout) = load_zip(file, &label, opts, on_progress, &mut rows)?;
@@ -352,7 +358,8 @@ pub fn load_with_subwords(
             ("gzip", None, layout)
         }
         Compression::None => {
-            let layout = load_mapped(&file, len, &label, opts, on_progress, &mut rows)?;
+            let (layout, hash) = load_mapped(&file, len, &label, opts, on_progress, &mut rows)?;
+            content_hash = Some(hash);
             ("none", None, layout)
         }
     };
@@ -368,6 +375,7 @@ pub fn load_with_subwords(
         lossy_words: rows.lossy,
         header: layout.header,
         subwords: None,
+        content_hash,
     })
 }
 
@@ -461,6 +469,7 @@ fn load_nonregular(
         lossy_words: rows.lossy,
         header: layout.header,
         subwords: None,
+        content_hash: None,
     })
 }
 
@@ -559,6 +568,7 @@ fn load_pickled(
         spaced_words: 0,
         spaced_examples: Vec::new(),
         subwords,
+        content_hash: None,
     })
 }
 
@@ -682,6 +692,7 @@ fn load_fasttext(
             maxn: args.maxn as usize,
             buckets: model.buckets(),
         }),
+        content_hash: None,
     })
 }
 
@@ -741,6 +752,8 @@ impl<R: Seek> Seek for Counting<R> {
 
 struct Progress<'a> {
     callback: &'a (dyn Fn(u64, u64) + Sync),
+    /// Mapped sources: hashes and releases what was read (see `Behind`).
+    behind: Option<&'a (dyn Fn(usize) + Sync)>,
     /// Compressed sources: (bytes read so far, value at the start of the data).
     counter: Option<(Arc<AtomicU64>, u64)>,
     total: u64,
@@ -750,6 +763,7 @@ impl<'a> Progress<'a> {
     fn mapped(callback: &'a (dyn Fn(u64, u64) + Sync), total: u64) -> Self {
         Progress {
             callback,
+            behind: None,
             counter: None,
             total,
         }
@@ -759,6 +773,7 @@ impl<'a> Progress<'a> {
         let base = count.load(Ordering::Relaxed);
         Progress {
             callback,
+            behind: None,
             counter: Some((count, base)),
             total,
         }
@@ -771,6 +786,9 @@ impl<'a> Progress<'a> {
             Some((count, base)) => count.load(Ordering::Relaxed).saturating_sub(*base),
             None => offset,
         };
+        if let Some(behind) = self.behind {
+            behind(offset as usize);
+        }
         (self.callback)(done.min(self.total), self.total);
     }
 
@@ -1323,7 +1341,7 @@ fn load_mapped(
     opts: &LoadOptions,
     on_progress: &(dyn Fn(u64, u64) + Sync),
     rows: &mut Rows,
-) -> Result<Layout, LoadError> {
+) -> Result<(Layout, u64), LoadError> {
     if len == 0 {
         return Err(data_error(label, At::File, Problem::Empty));
     }
@@ -1338,7 +1356,12 @@ fn load_mapped(
     let _ = map.advise(memmap2::Advice::Sequential);
     let data: &[u8] = &map;
     let layout = detect(data, opts.format).map_err(|(at, p)| data_error(label, at, p))?;
-    let progress = Progress::mapped(on_progress, len);
+    let behind = std::sync::Mutex::new(Behind::new(data));
+    let follow = |offset| behind.lock().unwrap_or_else(|e| e.into_inner()).at(offset);
+    let progress = Progress {
+        behind: Some(&follow),
+        ..Progress::mapped(on_progress, len)
+    };
     if layout.format == Format::Word2VecBinary {
         let mut reader = Cursor::new(&data[layout.data_start..]);
         parse_binary(&mut reader, label, &layout, &progress, rows)?;
@@ -1366,7 +1389,74 @@ fn load_mapped(
         text.finish(rows)?;
     }
     progress.finish();
-    Ok(layout)
+    drop(progress);
+    // What a limit left unread is hashed too: the fingerprint covers the whole file.
+    let hash = behind
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish();
+    Ok((layout, hash))
+}
+
+/// Follows a mapped read: hashes the bytes consumed so far (the content fingerprint, so the
+/// file is not read a second time for it) and drops them from this process's page tables
+/// behind the reader, so a 3.6 GB source does not stay in the resident set while the index is
+/// written (the pages stay in the page cache).
+struct Behind<'m> {
+    data: &'m [u8],
+    hasher: Xxh3,
+    done: usize,
+}
+
+impl<'m> Behind<'m> {
+    /// Bytes hashed and released at a time: large enough that the calls cost nothing.
+    const STEP: usize = 32 << 20;
+
+    fn new(data: &'m [u8]) -> Self {
+        Behind {
+            data,
+            hasher: Xxh3::new(),
+            done: 0,
+        }
+    }
+
+    /// The reader has consumed everything before `offset`.
+    fn at(&mut self, offset: usize) {
+        let offset = offset.min(self.data.len());
+        if offset >= self.done + Self::STEP {
+            self.advance(offset);
+        }
+    }
+
+    fn advance(&mut self, offset: usize) {
+        self.hasher.update(&self.data[self.done..offset]);
+        release(&self.data[self.done..offset]);
+        self.done = offset;
+    }
+
+    fn finish(mut self) -> u64 {
+        self.advance(self.data.len());
+        self.hasher.digest()
+    }
+}
+
+/// Drops the whole pages inside `bytes` (part of a read-only file mapping) from the page
+/// tables; a later read faults them back in from the page cache, unchanged.
+fn release(bytes: &[u8]) {
+    #[cfg(unix)]
+    {
+        let page = 4096usize;
+        let start = (bytes.as_ptr() as usize).next_multiple_of(page);
+        let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+        if end > start {
+            // SAFETY: the range lies inside a private, read-only file mapping that outlives
+            // this call; MADV_DONTNEED there only unmaps pages that hold the file's content,
+            // so later reads see the same bytes.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
 }
 
 /// Reads a decompressed stream block by block; only the current block, the one being
