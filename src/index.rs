@@ -12,11 +12,11 @@
 //! nothing else): a user's directory or file given as `--index` is refused, untouched.
 //!
 //! Trust: LMDB has no checksums, so every stored table and vector chunk (the forest too) has
-//! an xxh3 checksum recorded at build time. A full verification reads and hashes everything;
-//! it runs after every build, at every open that asks for it (sessions, `vecsh eval`), and at
-//! any open whose `data.mdb` no longer matches the stat proof (size, mtime, ctime, inode,
-//! device) recorded right after the last full verification: any write to the file changes
-//! those. Before a page is touched, the file's size is checked against the pages LMDB's meta
+//! an xxh3 checksum recorded at build time, of the very bytes written. A full verification
+//! reads and hashes everything; it runs at every open that asks for it (sessions, `vecsh
+//! eval`), and at any open whose `data.mdb` no longer matches the stat proof (size, mtime,
+//! ctime, inode, device) recorded right after the last full verification or build: any write
+//! to the file changes those. A build does not read its index back (4.4 GB at 3M x 300). Before a page is touched, the file's size is checked against the pages LMDB's meta
 //! page says are used (a truncated map would crash the process with SIGBUS). Staleness: any
 //! change of the source's size, mtime, ctime, inode or device means its whole content is hashed
 //! and compared before the index is reused.
@@ -609,11 +609,13 @@ impl Store {
             }
         }
         let built = build(source, &stat, &dir, in_cache, &opts.load, progress).and_then(|()| {
-            // Read back everything just written before the first answer comes from it.
+            // No read-back (it cost a 3M x 300 first open 4.4 GB of reads and as much resident
+            // memory): the checksums are of the bytes just written, and the map was seen to
+            // show them (`Room::fill`). The proof lets the next one-shot open trust the file
+            // as it is now; any later write voids it.
             let data = dir.join("data.mdb");
             let before = FileStat::of(&data).map_err(|e| io_err(&data, e))?;
             let mut store = Store::open_dir(&dir, opts.writable)?;
-            store.verify_or_damaged()?;
             store.verified_now = true;
             if FileStat::of(&data).ok() == Some(before) {
                 write_proof(
@@ -1466,6 +1468,22 @@ fn no_space(e: &IndexError, tmp: &Path) -> Option<u64> {
     if !io_like {
         return None;
     }
+    // A preallocation the disk cannot hold fails at once with ENOSPC, however much is free.
+    let enospc = |err: &std::io::Error| err.raw_os_error() == Some(libc::ENOSPC);
+    let named = match e {
+        IndexError::Io { err, .. } => enospc(err),
+        IndexError::Lmdb {
+            err: heed::Error::Io(err),
+            ..
+        } => enospc(err),
+        IndexError::Load(loader::LoadError::Sink(err)) => {
+            matches!(err.downcast_ref::<heed::Error>(), Some(heed::Error::Io(err)) if enospc(err))
+        }
+        _ => false,
+    };
+    if named {
+        return Some(dir_bytes(tmp));
+    }
     let free = free_bytes(tmp)?;
     // LMDB grows its file a page run at a time; what it could not get is at least a page.
     (free < 4 << 20).then(|| dir_bytes(tmp))
@@ -1767,6 +1785,7 @@ fn write_index(
 ) -> Result<()> {
     let lmdb = |e| lmdb_err(tmp, e);
     let env = open_env_for_build(tmp).map_err(lmdb)?;
+    let room = Room::new(&env, tmp).map_err(lmdb)?;
     let wtxn = env.write_txn().map_err(lmdb)?;
     let dbs = env
         .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
@@ -1787,6 +1806,7 @@ fn write_index(
 
     let mut sink = ChunkWriter {
         env: &env,
+        room: &room,
         unit_db,
         quant_db,
         scale_db,
@@ -1794,6 +1814,8 @@ fn write_index(
         dims: 0,
         next_id: 0,
         pending: Vec::new(),
+        q8: Vec::new(),
+        scales: Vec::new(),
         chunk: 0,
         keys: Vec::new(),
         zero: 0,
@@ -1804,6 +1826,7 @@ fn write_index(
     };
     let mut ngrams = NgramWriter {
         env: &env,
+        room: &room,
         db: ngrams_db,
         pending: Vec::new(),
         chunk: 0,
@@ -1839,6 +1862,8 @@ fn write_index(
     // word → id last, sorted, so LMDB can append instead of inserting at random.
     let mut keys = std::mem::take(&mut sink.keys);
     keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    room.ensure(keys.iter().map(|(k, _)| k.len() + 24).sum::<usize>() * 2)
+        .map_err(lmdb)?;
     let mut wtxn = env.write_txn().map_err(lmdb)?;
     let mut previous: Option<&[u8]> = None;
     let mut word2id_sum = TableHasher::default();
@@ -1858,10 +1883,11 @@ fn write_index(
         source: fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf()),
         source_stat: *stat,
         // A stream cannot be read twice; its temporary index is never reused.
-        source_hash: if fs::metadata(source).is_ok_and(|m| m.is_file()) {
-            hash_file(source)?
-        } else {
-            String::new()
+        // The loader hashed what it read (a mapped file): no second read of the source.
+        source_hash: match report.content_hash {
+            Some(hash) => format!("{hash:016x}"),
+            None if fs::metadata(source).is_ok_and(|m| m.is_file()) => hash_file(source)?,
+            None => String::new(),
         },
         format: report.format,
         compression: report.compression.to_string(),
@@ -1899,14 +1925,161 @@ fn write_index(
     // The metadata is written last: an index without it never opens as valid.
     meta_db.put(&mut wtxn, "meta", &meta_json).map_err(lmdb)?;
     wtxn.commit().map_err(lmdb)?;
-    env.force_sync().map_err(lmdb)?;
+    let used = room.used();
+    drop(room);
+    drop(env);
+    // The environment is closed: cut the preallocated tail LMDB never used, then make the
+    // whole file durable with one fsync (the build wrote without syncing).
+    let data = tmp.join("data.mdb");
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .map_err(|e| io_err(&data, e))?;
+    file.set_len(used).map_err(|e| io_err(&data, e))?;
+    file.sync_all().map_err(|e| io_err(&data, e))?;
     Ok(())
+}
+
+/// The build environment's map (LMDB's WRITEMAP: pages are written in place, without the
+/// copy a `pwrite` of every dirty page costs). Writing through a map into a sparse file
+/// would raise SIGBUS when the disk fills, so the map only ever covers space already
+/// allocated with `fallocate`: a full disk is an ENOSPC error from `ensure`, before any
+/// page of it is touched.
+struct Room<'e> {
+    env: &'e Env<WithoutTls>,
+    file: File,
+    /// The map size, all of it allocated on disk.
+    size: std::cell::Cell<usize>,
+    /// Where LMDB mapped the file (it moves when the map grows); `None`: unknown.
+    base: std::cell::Cell<Option<usize>>,
+    data: PathBuf,
+    page: usize,
+}
+
+impl<'e> Room<'e> {
+    /// The map a new build starts with (LMDB sizes the file to it).
+    const INITIAL: usize = 1 << 20;
+
+    fn new(env: &'e Env<WithoutTls>, dir: &Path) -> heed::Result<Room<'e>> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join("data.mdb"))?;
+        let room = Room {
+            env,
+            file,
+            size: std::cell::Cell::new(0),
+            base: std::cell::Cell::new(None),
+            data: dir.join("data.mdb"),
+            page: env.unnamed_database_stat().page_size as usize,
+        };
+        room.allocate(env.info().map_size)?;
+        room.find_base();
+        Ok(room)
+    }
+
+    fn find_base(&self) {
+        let base = match MapBounds::of(self.env, &self.data).maps.as_deref() {
+            Some(&[(start, _)]) => Some(start),
+            _ => None,
+        };
+        self.base.set(base);
+    }
+
+    /// Fills a value's reserved space (MDB_RESERVE: LMDB's pages in the map) with `bytes`.
+    /// They go in with `pwrite` at the pages' place in the file rather than through the
+    /// map: a write through the map faults every 4 KB page in, reading (zero-filling) it
+    /// first, which made page faults half of a 3M x 300 build's time. The shared map and the
+    /// file are the same page cache, so LMDB and later readers see the bytes either way.
+    fn fill(&self, space: &mut heed::ReservedSpace, bytes: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let at = space.as_uninit_mut().as_ptr() as usize;
+        let size = self.size.get();
+        match self.base.get() {
+            Some(base)
+                if at >= base && at + bytes.len() <= base + size && bytes.len() == space.size() =>
+            {
+                // In pieces on every core: the kernel's copy into the page cache is the
+                // build's largest cost, and one core does not reach the memory's bandwidth.
+                let offset = at - base;
+                let piece = bytes
+                    .len()
+                    .div_ceil(rayon::current_num_threads())
+                    .max(1 << 20);
+                use rayon::prelude::*;
+                let file = &self.file;
+                bytes
+                    .par_chunks(piece)
+                    .enumerate()
+                    .try_for_each(|(i, part)| {
+                        file.write_all_at(part, (offset + i * piece) as u64)
+                    })?;
+                // SAFETY: every byte of the reserved space was just written through the file,
+                // whose page cache pages are the ones this shared map shows.
+                unsafe { space.assume_written(bytes.len()) };
+                // The map must show what went to the file (a wrong base would have written
+                // elsewhere): both ends are compared, two pages read.
+                let shown = space.written_mut();
+                let edge = bytes.len().min(64);
+                if shown[..edge] != bytes[..edge]
+                    || shown[bytes.len() - edge..] != bytes[bytes.len() - edge..]
+                {
+                    return Err(std::io::Error::other(
+                        "the build's map does not show what was written to data.mdb",
+                    ));
+                }
+                Ok(())
+            }
+            _ => std::io::Write::write_all(space, bytes),
+        }
+    }
+
+    /// The bytes LMDB's pages use so far.
+    fn used(&self) -> u64 {
+        (self.env.info().last_page_number as u64 + 1) * self.page as u64
+    }
+
+    /// Makes sure the next write transaction has `need` bytes (plus slack for B-tree pages)
+    /// of allocated map; grows by half again at least, so a build grows it a few dozen times.
+    /// Called between transactions only (LMDB remaps on a resize).
+    fn ensure(&self, need: usize) -> heed::Result<()> {
+        let want = self.used() as usize + need + need / 8 + (2 << 20);
+        let size = self.size.get();
+        if want <= size {
+            return Ok(());
+        }
+        let round = |n: usize| n.next_multiple_of(1 << 20);
+        let grown = round(want.max(size + size / 2));
+        // Near a full disk the exact need may still fit where the larger step does not.
+        if self.allocate(grown).is_err() {
+            self.allocate(round(want))?;
+        }
+        // SAFETY: no transaction is open (callers call this between transactions), and the
+        // new size is allocated on disk, so every page of the new map is backed.
+        unsafe { self.env.resize(self.size.get())? };
+        self.find_base();
+        Ok(())
+    }
+
+    /// Allocates the file's blocks up to `size` bytes.
+    fn allocate(&self, size: usize) -> heed::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fallocate on an open file descriptor this struct owns; mode 0 allocates
+        // blocks (and extends the size) without changing any byte already written.
+        let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, size as libc::off_t) };
+        if rc != 0 {
+            return Err(heed::Error::Io(std::io::Error::last_os_error()));
+        }
+        self.size.set(size);
+        Ok(())
+    }
 }
 
 /// Receives the loader's batches in file order and stores them chunk by chunk, one write
 /// transaction per chunk so memory stays bounded whatever the file's size.
 struct ChunkWriter<'e> {
     env: &'e Env<WithoutTls>,
+    room: &'e Room<'e>,
     unit_db: Database<'static, Id, Bytes>,
     quant_db: Database<'static, Id, Bytes>,
     scale_db: Database<'static, Id, Bytes>,
@@ -1915,6 +2088,9 @@ struct ChunkWriter<'e> {
     next_id: u32,
     /// Raw rows not yet written (less than one chunk).
     pending: Vec<f32>,
+    /// The int8 copy and scales of the chunk being written (reused).
+    q8: Vec<i8>,
+    scales: Vec<f32>,
     chunk: u32,
     keys: Vec<(Vec<u8>, u32)>,
     zero: usize,
@@ -1931,6 +2107,8 @@ impl ChunkWriter<'_> {
             return Ok(());
         }
         self.dims = batch.vectors.len() / batch.words.len();
+        self.room
+            .ensure(batch.words.iter().map(|w| w.len() + 24).sum::<usize>() * 2)?;
         let mut wtxn = self.env.write_txn()?;
         for word in &batch.words {
             self.id2word
@@ -1942,37 +2120,67 @@ impl ChunkWriter<'_> {
         }
         wtxn.commit()?;
         self.pending.extend_from_slice(&batch.vectors);
-        while self.pending.len() >= ROWS_PER_CHUNK * self.dims {
-            let rest = self.pending.split_off(ROWS_PER_CHUNK * self.dims);
-            let full = std::mem::replace(&mut self.pending, rest);
-            self.write_chunk(&full)?;
+        let chunk_len = ROWS_PER_CHUNK * self.dims;
+        while self.pending.len() >= chunk_len {
+            // The buffers are reused from chunk to chunk: a fresh 75 MB allocation each time
+            // cost a page fault and a zeroed page for every 4 KB of it.
+            let mut rows = std::mem::take(&mut self.pending);
+            let done = self.write_chunk(&mut rows[..chunk_len]);
+            rows.drain(..chunk_len);
+            self.pending = rows;
+            done?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> heed::Result<()> {
         if !self.pending.is_empty() {
-            let rest = std::mem::take(&mut self.pending);
-            self.write_chunk(&rest)?;
+            let mut rest = std::mem::take(&mut self.pending);
+            self.write_chunk(&mut rest)?;
         }
         Ok(())
     }
 
-    fn write_chunk(&mut self, raw: &[f32]) -> heed::Result<()> {
-        let (unit, q8, scales) = search::unit_and_quant(self.dims, raw);
+    /// Normalises `rows` in place (they become the unit chunk), quantises them into reused
+    /// buffers, and stores the three values: the same bytes as `search::unit_and_quant`.
+    fn write_chunk(&mut self, rows: &mut [f32]) -> heed::Result<()> {
+        use rayon::prelude::*;
+        let dims = self.dims;
+        let stride = search::quant_stride(dims);
+        let n = rows.len() / dims;
+        self.q8.clear();
+        self.q8.resize(n * stride, 0);
+        self.scales.clear();
+        self.scales.resize(n, 0.0);
+        rows.par_chunks_mut(dims)
+            .zip(self.q8.par_chunks_mut(stride))
+            .zip(self.scales.par_iter_mut())
+            .for_each(|((row, out), scale)| {
+                search::normalize(row);
+                *scale = search::quantize_row(row, out);
+            });
+        let (unit, q8, scales) = (&*rows, &self.q8, &self.scales);
         self.zero += scales.iter().filter(|&&s| s == 0.0).count();
         let (unit, q8, scales): (&[u8], &[u8], &[u8]) = (
-            bytemuck::cast_slice(&unit),
-            bytemuck::cast_slice(&q8),
-            bytemuck::cast_slice(&scales),
+            bytemuck::cast_slice(unit),
+            bytemuck::cast_slice(q8),
+            bytemuck::cast_slice(scales),
         );
         self.unit_sums.push(xxh3_64(unit));
         self.quant_sums.push(xxh3_64(q8));
         self.scale_sums.push(xxh3_64(scales));
+        self.room
+            .ensure(unit.len() + q8.len() + scales.len() + 3 * self.room.page)?;
         let mut wtxn = self.env.write_txn()?;
-        self.unit_db.put(&mut wtxn, &self.chunk, unit)?;
-        self.quant_db.put(&mut wtxn, &self.chunk, q8)?;
-        self.scale_db.put(&mut wtxn, &self.chunk, scales)?;
+        for (db, bytes) in [
+            (self.unit_db, unit),
+            (self.quant_db, q8),
+            (self.scale_db, scales),
+        ] {
+            db.put_reserved(&mut wtxn, &self.chunk, bytes.len(), |space| {
+                self.room.fill(space, bytes)
+            })?;
+        }
         wtxn.commit()?;
         self.chunk += 1;
         Ok(())
@@ -1983,6 +2191,7 @@ impl ChunkWriter<'_> {
 /// `ROWS_PER_CHUNK` rows like the word vectors, so a lookup borrows a row from the map.
 struct NgramWriter<'e> {
     env: &'e Env<WithoutTls>,
+    room: &'e Room<'e>,
     db: Database<'static, Id, Bytes>,
     pending: Vec<f32>,
     chunk: u32,
@@ -2020,6 +2229,7 @@ impl NgramWriter<'_> {
     fn write_chunk(&mut self, rows: &[f32]) -> heed::Result<()> {
         let bytes: &[u8] = bytemuck::cast_slice(rows);
         self.sums.push(xxh3_64(bytes));
+        self.room.ensure(bytes.len() + self.room.page)?;
         let mut wtxn = self.env.write_txn()?;
         self.db.put(&mut wtxn, &self.chunk, bytes)?;
         wtxn.commit()?;
@@ -2048,11 +2258,20 @@ fn open_env(dir: &Path, read_only: bool) -> heed::Result<Env<WithoutTls>> {
 fn open_env_for_build(dir: &Path) -> heed::Result<Env<WithoutTls>> {
     let mut opts = EnvOpenOptions::new().read_txn_without_tls();
     opts.map_size(MAP_SIZE).max_dbs(DB_NAMES.len() as u32);
-    // No fsync per commit: the directory is private until renamed, and one force_sync at the
-    // end makes it durable before the rename.
+    // The map starts small and grows with the build (see `Room`): under WRITEMAP, LMDB sizes
+    // the file to the map, and every byte of it is allocated on disk first.
+    opts.map_size(Room::INITIAL);
+    // No fsync per commit: the directory is private until renamed, and one fsync at the end
+    // makes it durable before the rename. WRITEMAP: pages are written in place in the map
+    // (no second copy through pwrite); `Room` keeps a full disk an error, never SIGBUS.
     // SAFETY: the build directory is new and private to this process.
     unsafe {
-        opts.flags(EnvFlags::NO_SYNC | EnvFlags::NO_META_SYNC);
+        opts.flags(
+            EnvFlags::NO_SYNC
+                | EnvFlags::NO_META_SYNC
+                | EnvFlags::WRITE_MAP
+                | EnvFlags::NO_READ_AHEAD,
+        );
         opts.open(dir)
     }
 }
