@@ -2288,13 +2288,14 @@ fn open_env(dir: &Path, read_only: bool) -> heed::Result<Env<WithoutTls>> {
 
 fn open_env_for_build(dir: &Path) -> heed::Result<Env<WithoutTls>> {
     let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-    opts.map_size(MAP_SIZE).max_dbs(DB_NAMES.len() as u32);
     // The map starts small and grows with the build (see `Room`): under WRITEMAP, LMDB sizes
     // the file to the map, and every byte of it is allocated on disk first.
-    opts.map_size(Room::INITIAL);
+    opts.map_size(Room::INITIAL).max_dbs(DB_NAMES.len() as u32);
     // No fsync per commit: the directory is private until renamed, and one fsync at the end
-    // makes it durable before the rename. WRITEMAP: pages are written in place in the map
-    // (no second copy through pwrite); `Room` keeps a full disk an error, never SIGBUS.
+    // makes it durable before the rename. WRITEMAP: LMDB keeps no private copy of each dirty
+    // page to pwrite at commit (B-tree pages are written in place, the large values go in
+    // through `Room::fill`); `Room` keeps a full disk an error, never SIGBUS. NO_READ_AHEAD: a
+    // fault on the map would otherwise read (zero-fill) megabytes of preallocated file ahead.
     // SAFETY: the build directory is new and private to this process.
     unsafe {
         opts.flags(
