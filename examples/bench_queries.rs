@@ -69,6 +69,8 @@ fn main() {
     let args = parse_args();
     let opts = OpenOptions {
         writable: true,
+        // As `vecsh build` makes it: with the exact search's principal-component stage.
+        exact_stage: true,
         ..Default::default()
     };
     let (store, _) = Store::open(&args.file, &opts, &Silent).expect("open");

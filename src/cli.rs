@@ -323,6 +323,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         // Sessions and evaluations verify the whole index; one-shot modes opt into the stat
         // proof (`index::Verify`).
         verify: index::Verify::Full,
+        exact_stage: false,
     };
     let mode = match (query.exact, query.approx) {
         (true, _) => SearchMode::Exact,
@@ -744,6 +745,9 @@ fn eval(resolved: Resolved, cmd: &crate::protocols::EvalCommand) -> anyhow::Resu
 fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     resolved.open.writable = true;
+    // An explicit build also decides on the exact search's principal-component stage (a
+    // first open leaves it out to answer sooner).
+    resolved.open.exact_stage = true;
     let started = Instant::now();
     let (store, origin) = resolved.open_store()?;
     let base = started.elapsed();

@@ -39,17 +39,30 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::loader::{self, Format, LoadOptions};
 use crate::progress::{Progress, Unit};
-use crate::search::{self, Hit, QuantRows, Query, Rows};
+use crate::search::{self, Hit, PcStage, QuantRows, Query, Rows};
 use crate::text::escape_path;
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// Trees `vecsh build` puts in the forest unless told otherwise (see the README for the
 /// recall and build-time measurements behind this choice).
 pub const DEFAULT_TREES: usize = 30;
 /// Rows per stored vector chunk. Chunks keep each LMDB value (and each write transaction)
 /// bounded: 65,536 rows × 300 dims × 4 bytes = 75 MiB at most for common files.
 const ROWS_PER_CHUNK: usize = 1 << 16;
+/// The exact search's principal-component stage is built for files with at least this many
+/// rows and `PC_MIN_DIMS` dimensions, and used for searches over at least this many rows:
+/// below, the int8 copy stays in the cache and the stage does not pay (README, performance).
+const PC_MIN_ROWS: usize = 200_000;
+const PC_MIN_DIMS: usize = 128;
+
+/// `PC_MIN_ROWS`, or `VECSH_PC_MIN_ROWS` when set: tests build the stage on small files.
+fn pc_min_rows() -> usize {
+    std::env::var("VECSH_PC_MIN_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PC_MIN_ROWS)
+}
 /// Virtual only: LMDB maps this much address space; the file grows as needed.
 const MAP_SIZE: usize = 1 << 40;
 /// LMDB keys are limited to 511 bytes; longer words are stored under a hashed key.
@@ -140,6 +153,13 @@ pub struct Meta {
     /// The character n-gram table of models that have one (fastText), stored raw in `ngrams`.
     #[serde(default)]
     pub subwords: Option<loader::Subwords>,
+    /// Principal components in the exact search's first stage (`pcstage`); 0: no such stage.
+    #[serde(default)]
+    pub pc_dims: usize,
+    /// Whether the build decided on that stage (`OpenOptions::exact_stage`): an index built
+    /// without deciding is rebuilt when a stage is asked for.
+    #[serde(default)]
+    pub pc_decided: bool,
 }
 
 /// The approximate-search forest's record (stored under "forest" once the forest is complete).
@@ -202,6 +222,11 @@ struct Checksums {
     /// Of each n-gram chunk (models with subwords).
     #[serde(default)]
     ngrams: Vec<u64>,
+    /// Of each `pcstage` chunk and of the stage's basis (meta key "pc_basis").
+    #[serde(default)]
+    pcstage: Vec<u64>,
+    #[serde(default)]
+    pc_basis: u64,
 }
 
 /// What a full verification found, table by table.
@@ -295,6 +320,10 @@ pub struct OpenOptions {
     pub writable: bool,
     /// How much of the index is checked before it is used.
     pub verify: Verify,
+    /// Build the exact search's principal-component stage (`vecsh build`). A first open leaves
+    /// it out: projecting 3M x 300 rows costs that open ~10 s more and a second pass over the
+    /// vectors (README, performance), against ~2x faster exact queries afterwards.
+    pub exact_stage: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -308,10 +337,12 @@ struct Dbs {
     forest: arroy::Database<'static, Cosine>,
     /// N-gram (bucket) rows, raw, chunk → rows; only for models with subwords.
     ngrams: Option<Database<'static, Id, Bytes>>,
+    /// The exact search's first stage, chunk → [int8 rows | scales | residual bounds].
+    pcstage: Option<Database<'static, Id, Bytes>>,
 }
 
-const DB_NAMES: [&str; 8] = [
-    "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy", "ngrams",
+const DB_NAMES: [&str; 9] = [
+    "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy", "ngrams", "pcstage",
 ];
 
 /// An open index. Cheap to query from one thread; `env()` may be shared with a forest builder.
@@ -608,7 +639,7 @@ impl Store {
                 return Ok((store, Origin::Waited));
             }
         }
-        let built = build(source, &stat, &dir, in_cache, &opts.load, progress).and_then(|()| {
+        let built = build(source, &stat, &dir, in_cache, opts, progress).and_then(|()| {
             // No read-back (it cost a 3M x 300 first open 4.4 GB of reads and as much resident
             // memory): the checksums are of the bytes just written, and the map was seen to
             // show them (`Room::fill`). The proof lets the next one-shot open trust the file
@@ -653,7 +684,7 @@ impl Store {
         ));
         let stat = FileStat::of(source).map_err(|e| source_err(source, e))?;
         let guard = RemoveOnDrop(dir.clone());
-        build(source, &stat, &dir, true, &opts.load, progress)?;
+        build(source, &stat, &dir, true, opts, progress)?;
         let mut store = Store::open_dir(&dir, opts.writable)?;
         store.verify_or_damaged()?;
         store.verified_now = true;
@@ -689,6 +720,7 @@ impl Store {
         if store.meta.schema != SCHEMA_VERSION
             || store.meta.source_stat.size != stat.size
             || incomplete
+            || (opts.exact_stage && !store.meta.pc_decided)
         {
             return Ok(None);
         }
@@ -753,7 +785,8 @@ impl Store {
                 let scale = opener.open_database::<Id, Bytes>(rtxn, Some("scale"))?;
                 let forest = opener.open_database::<arroy::internals::KeyCodec, arroy::internals::NodeCodec<Cosine>>(rtxn, Some("arroy"))?;
                 let ngrams = opener.open_database::<Id, Bytes>(rtxn, Some("ngrams"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, ngrams)))
+                let pcstage = opener.open_database::<Id, Bytes>(rtxn, Some("pcstage"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, (ngrams, pcstage))))
             })
             .map_err(|e| lmdb_err(dir, e))?;
         let incomplete = || IndexError::Incomplete {
@@ -767,7 +800,7 @@ impl Store {
             Some(quant),
             Some(scale),
             Some(forest),
-            ngrams,
+            (ngrams, pcstage),
         ) = opened.unwrap_commit()
         else {
             return Err(incomplete());
@@ -781,6 +814,7 @@ impl Store {
             scale,
             forest,
             ngrams,
+            pcstage,
         };
         let rtxn = env
             .clone()
@@ -929,6 +963,26 @@ impl Store {
         ];
         if let (Some(db), true) = (self.dbs.ngrams, self.meta.subwords.is_some()) {
             chunked.push(("ngrams", db, &sums.ngrams, ngram_chunks));
+        }
+        if self.meta.pc_dims > 0 {
+            let basis = self
+                .dbs
+                .meta
+                .get(&rtxn, "pc_basis")
+                .map_err(lmdb)?
+                .filter(|b| bounds.holds(b));
+            let problem = match basis {
+                None => Some("missing".to_string()),
+                Some(b) => {
+                    bytes += b.len() as u64;
+                    (xxh3_64(b) != sums.pc_basis).then(|| "checksum mismatch".to_string())
+                }
+            };
+            tables.push(("pc_basis".into(), problem));
+            match self.dbs.pcstage {
+                Some(db) => chunked.push(("pcstage", db, &sums.pcstage, n_chunks)),
+                None => tables.push(("pcstage".into(), Some("missing".into()))),
+            }
         }
         for (name, db, want, n_chunks) in chunked {
             let mut problem = None;
@@ -1182,9 +1236,76 @@ impl Store {
         })
     }
 
-    /// Exact top-k by cosine over the stored unit vectors.
+    /// The exact search's principal-component stage, when the index has one.
+    pub fn pc_stage(&self) -> Option<PcStage<'_>> {
+        let p = self.meta.pc_dims;
+        let db = self.dbs.pcstage?;
+        if p == 0 {
+            return None;
+        }
+        let basis = self.dbs.meta.get(&self.rtxn, "pc_basis").ok().flatten()?;
+        let basis = match bytemuck::try_cast_slice::<u8, f32>(basis) {
+            Ok(floats) => Cow::Borrowed(floats),
+            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(basis)),
+        };
+        let rpc = self.meta.rows_per_chunk;
+        let n_chunks = self.len().div_ceil(rpc);
+        let (mut rows, mut scales, mut resid) = (Vec::new(), Vec::new(), Vec::new());
+        for c in 0..n_chunks {
+            let blob = db.get(&self.rtxn, &(c as u32)).ok().flatten()?;
+            let n = rpc.min(self.len() - c * rpc);
+            if blob.len() != n * (p + 8) {
+                return None;
+            }
+            let (r, rest) = blob.split_at(n * p);
+            let (s, e) = rest.split_at(n * 4);
+            rows.push(Cow::Borrowed(bytemuck::cast_slice::<u8, i8>(r)));
+            for (out, bytes) in [(&mut scales, s), (&mut resid, e)] {
+                out.push(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+                    Ok(floats) => Cow::Borrowed(floats),
+                    Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
+                });
+            }
+        }
+        let rows_of = |row_len| (row_len, rpc, self.len());
+        let (_, _, len) = rows_of(0);
+        Some(PcStage {
+            dims: self.dims(),
+            p,
+            basis,
+            rows: Rows {
+                row_len: p,
+                rows_per_chunk: rpc,
+                chunks: rows,
+                len,
+            },
+            scales: Rows {
+                row_len: 1,
+                rows_per_chunk: rpc,
+                chunks: scales,
+                len,
+            },
+            resid: Rows {
+                row_len: 1,
+                rows_per_chunk: rpc,
+                chunks: resid,
+                len,
+            },
+        })
+    }
+
+    /// Exact top-k by cosine over the stored unit vectors: through the principal-component
+    /// stage when the index has one and the search covers enough rows for it to pay.
     pub fn exact_top_k(&self, query: &Query) -> Vec<Hit> {
-        search::exact_top_k(&self.unit_rows(), &self.quant_rows(), query)
+        self.exact_top_k_counted(query).0
+    }
+
+    /// [`Store::exact_top_k`] and how many rows each stage passed on (for the benchmark).
+    pub fn exact_top_k_counted(&self, query: &Query) -> (Vec<Hit>, search::StageCounts) {
+        let stage = self
+            .pc_stage()
+            .filter(|_| query.limit.min(self.len()) >= pc_min_rows());
+        search::exact_top_k_staged(&self.unit_rows(), &self.quant_rows(), stage.as_ref(), query)
     }
 
     /// The forest's record, read afresh (a forest built by another thread or process shows up).
@@ -1419,7 +1540,7 @@ fn build(
     stat: &FileStat,
     dir: &Path,
     in_cache: bool,
-    load: &LoadOptions,
+    opts: &OpenOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
     let started = Instant::now();
@@ -1431,7 +1552,7 @@ fn build(
         .map_err(|e| io_err(&tmp, e));
     let seen = BuildSeen::default();
     let result =
-        made.and_then(|()| write_index(source, stat, &tmp, load, progress, &seen, started));
+        made.and_then(|()| write_index(source, stat, &tmp, opts, progress, &seen, started));
     if let Err(e) = result {
         // A full disk shows up as ENOSPC or, from LMDB's writes, as EIO: decide from the
         // free space left, measured before the partial build is removed.
@@ -1778,11 +1899,12 @@ fn write_index(
     source: &Path,
     stat: &FileStat,
     tmp: &Path,
-    load: &LoadOptions,
+    opts: &OpenOptions,
     progress: &dyn Progress,
     seen: &BuildSeen,
     started: Instant,
 ) -> Result<()> {
+    let load = &opts.load;
     let lmdb = |e| lmdb_err(tmp, e);
     let env = open_env_for_build(tmp).map_err(lmdb)?;
     let room = Room::new(&env, tmp).map_err(lmdb)?;
@@ -1798,11 +1920,12 @@ fn write_index(
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[5]))?,
                 opener.create_database::<arroy::internals::KeyCodec, arroy::internals::NodeCodec<Cosine>>(wtxn, Some(DB_NAMES[6]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[7]))?,
+                opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[8]))?,
             )))
         })
         .map_err(lmdb)?
         .unwrap_commit();
-    let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest, ngrams_db) = dbs;
+    let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest, ngrams_db, pc_db) = dbs;
 
     let mut sink = ChunkWriter {
         env: &env,
@@ -1889,6 +2012,12 @@ fn write_index(
         ngrams.flush().map_err(lmdb)?;
         debug_assert_eq!(ngrams.chunk as usize, sub.buckets.div_ceil(ROWS_PER_CHUNK));
     }
+    let pc_dbs = [unit_db, quant_db, scale_db, pc_db];
+    let pc = if opts.exact_stage {
+        write_pc_stage(&env, &room, pc_dbs, meta_db, report.words, report.dims).map_err(lmdb)?
+    } else {
+        PcWritten::default()
+    };
 
     // word → id last, sorted, so LMDB can append instead of inserting at random.
     let mut keys = std::mem::take(&mut sink.keys);
@@ -1935,6 +2064,8 @@ fn write_index(
         build_seconds: started.elapsed().as_secs_f64(),
         built_at: now_secs(),
         subwords: report.subwords.clone(),
+        pc_dims: pc.p,
+        pc_decided: opts.exact_stage,
     };
     let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
     let sums = Checksums {
@@ -1945,6 +2076,8 @@ fn write_index(
         quant: std::mem::take(&mut sink.quant_sums),
         scale: std::mem::take(&mut sink.scale_sums),
         ngrams: std::mem::take(&mut ngrams.sums),
+        pcstage: pc.sums,
+        pc_basis: pc.basis_sum,
     };
     meta_db
         .put(
@@ -2104,6 +2237,177 @@ impl<'e> Room<'e> {
         self.size.set(size);
         Ok(())
     }
+}
+
+/// What `write_pc_stage` stored: p (0: no stage) and the checksums.
+#[derive(Default)]
+struct PcWritten {
+    p: usize,
+    sums: Vec<u64>,
+    basis_sum: u64,
+}
+
+/// Principal components tried for `dims`, fewest first: 112 and 160 of 300 (37 % and 53 %,
+/// measured: README, performance), scaled for other widths.
+fn pc_dims_for(dims: usize) -> [usize; 2] {
+    [dims * 112 / 300, dims * 160 / 300].map(|p| p.next_multiple_of(16))
+}
+
+/// Chunks (of `ROWS_PER_CHUNK` rows) and queries the build's calibration of the stage uses.
+const PC_CALIBRATION_CHUNKS: usize = 8;
+const PC_CALIBRATION_QUERIES: usize = 9;
+/// Above this median fraction of rows passed a stage is not kept (measured at 1M × 300: it
+/// pays at 0.03–0.9 %, costs 1.2–3× the plain scan at 5–15 %).
+const PC_MAX_PASS: f64 = 0.01;
+
+/// Builds the exact search's first stage from the unit rows just written: the basis from an
+/// even sample of rows; p chosen by calibration (the fewest components of `pc_dims_for` whose
+/// stage stops all but `PC_MAX_PASS` of the rows, measured on the first chunks with a few of
+/// their own rows as queries: a prefix has a lower k-th best score than the whole file, so it
+/// passes more rows and errs towards more components or none); then every chunk projected
+/// (`search::pc_project`). No stage (p = 0) for small or narrow files, when no orthonormal
+/// basis comes out, or when no p prunes enough (heavy-noise data).
+fn write_pc_stage(
+    env: &Env<WithoutTls>,
+    room: &Room,
+    [unit_db, quant_db, scale_db, pc_db]: [Database<'static, Id, Bytes>; 4],
+    meta_db: Database<'static, Str, Bytes>,
+    words: usize,
+    dims: usize,
+) -> heed::Result<PcWritten> {
+    if words < pc_min_rows() || dims < PC_MIN_DIMS {
+        return Ok(PcWritten::default());
+    }
+    let n_chunks = words.div_ceil(ROWS_PER_CHUNK);
+    // All the room the stage can take, before the read transaction below: the map may only
+    // grow between transactions (`Room::ensure`). Per row: at most the larger p of int8,
+    // a scale and a residual bound; the basis; a page per chunk for LMDB's own pages.
+    let p_max = pc_dims_for(dims)[1];
+    room.ensure(words * (p_max + 8) + p_max * dims * 4 + (n_chunks + 1) * room.page * 2)?;
+    let rtxn = env.read_txn()?;
+    fn floats(bytes: &[u8]) -> Cow<'_, [f32]> {
+        match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Ok(floats) => Cow::Borrowed(floats),
+            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
+        }
+    }
+    let chunks_of = |db: Database<'static, Id, Bytes>, n: usize| -> heed::Result<Vec<&[u8]>> {
+        (0..n as u32)
+            .map(|c| Ok(db.get(&rtxn, &c)?.unwrap_or_default()))
+            .collect()
+    };
+    let rows_of = |row_len, chunks, len| Rows {
+        row_len,
+        rows_per_chunk: ROWS_PER_CHUNK,
+        chunks,
+        len,
+    };
+    let unit = rows_of(
+        dims,
+        chunks_of(unit_db, n_chunks)?
+            .into_iter()
+            .map(floats)
+            .collect(),
+        words,
+    );
+    let candidates = pc_dims_for(dims);
+    let Some(basis) = search::pc_basis(&search::pc_sample(&unit), dims, candidates[1]) else {
+        return Ok(PcWritten::default());
+    };
+
+    // Calibration on the prefix.
+    let cal_chunks = n_chunks.min(PC_CALIBRATION_CHUNKS);
+    let len = words.min(cal_chunks * ROWS_PER_CHUNK);
+    let prefix = rows_of(dims, unit.chunks[..cal_chunks].to_vec(), len);
+    let quant = QuantRows {
+        dims,
+        rows: Rows {
+            row_len: search::quant_stride(dims),
+            rows_per_chunk: ROWS_PER_CHUNK,
+            chunks: chunks_of(quant_db, cal_chunks)?
+                .into_iter()
+                .map(|b| Cow::Borrowed(bytemuck::cast_slice::<u8, i8>(b)))
+                .collect(),
+            len,
+        },
+        scales: rows_of(
+            1,
+            chunks_of(scale_db, cal_chunks)?
+                .into_iter()
+                .map(floats)
+                .collect(),
+            len,
+        ),
+    };
+    let mut chosen = None;
+    for p in candidates {
+        // The leading p axes of the larger basis are the p-component basis.
+        let basis = &basis[..p * dims];
+        let (mut rows, mut scales, mut resid) = (Vec::new(), Vec::new(), Vec::new());
+        for chunk in &prefix.chunks {
+            let (q8, s, r) = search::pc_project(chunk, dims, basis, p);
+            rows.push(Cow::Owned(q8));
+            scales.push(Cow::Owned(s));
+            resid.push(Cow::Owned(r));
+        }
+        let stage = PcStage {
+            dims,
+            p,
+            basis: Cow::Borrowed(basis),
+            rows: Rows {
+                row_len: p,
+                rows_per_chunk: ROWS_PER_CHUNK,
+                chunks: rows,
+                len,
+            },
+            scales: rows_of(1, scales, len),
+            resid: rows_of(1, resid, len),
+        };
+        let mut passed: Vec<f64> = (0..PC_CALIBRATION_QUERIES)
+            .map(|i| {
+                let id = (i * len / PC_CALIBRATION_QUERIES + 1).min(len - 1);
+                let query = Query {
+                    vector: prefix.row(id),
+                    k: 10,
+                    exclude: &[id as u32],
+                    limit: len,
+                };
+                let (_, counts) = search::exact_top_k_staged(&prefix, &quant, Some(&stage), &query);
+                counts.pc_passed as f64 / len as f64
+            })
+            .collect();
+        passed.sort_by(f64::total_cmp);
+        if passed[passed.len() / 2] <= PC_MAX_PASS {
+            chosen = Some(p);
+            break;
+        }
+    }
+    let Some(p) = chosen else {
+        return Ok(PcWritten::default());
+    };
+
+    let basis = &basis[..p * dims];
+    let basis_bytes: &[u8] = bytemuck::cast_slice(basis);
+    let mut out = PcWritten {
+        p,
+        sums: Vec::with_capacity(n_chunks),
+        basis_sum: xxh3_64(basis_bytes),
+    };
+    let mut wtxn = env.write_txn()?;
+    meta_db.put(&mut wtxn, "pc_basis", basis_bytes)?;
+    wtxn.commit()?;
+    for (c, chunk) in unit.chunks.iter().enumerate() {
+        let (q8, scales, resid) = search::pc_project(chunk, dims, basis, p);
+        let mut blob = Vec::with_capacity(q8.len() + 8 * scales.len());
+        blob.extend_from_slice(bytemuck::cast_slice(&q8));
+        blob.extend_from_slice(bytemuck::cast_slice(&scales));
+        blob.extend_from_slice(bytemuck::cast_slice(&resid));
+        out.sums.push(xxh3_64(&blob));
+        let mut wtxn = env.write_txn()?;
+        pc_db.put(&mut wtxn, &(c as u32), &blob)?;
+        wtxn.commit()?;
+    }
+    Ok(out)
 }
 
 /// Receives the loader's batches in file order and stores them chunk by chunk, one write

@@ -133,24 +133,22 @@ pub struct Query<'q> {
 
 /// The exact top-k by cosine (the query is normalised here), best first; ties by lower id.
 pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hit> {
+    exact_top_k_counted(unit, quant, query).0
+}
+
+/// [`exact_top_k`] and how many rows its int8 stage passed on.
+fn exact_top_k_counted(
+    unit: &Rows<f32>,
+    quant: &QuantRows,
+    query: &Query,
+) -> (Vec<Hit>, StageCounts) {
     let limit = query.limit.min(unit.len);
     let mut q = query.vector.to_vec();
     if normalize(&mut q) == 0.0 || query.k == 0 || limit == 0 {
-        return Vec::new();
+        return (Vec::new(), StageCounts::default());
     }
     let (q16, q_scale) = quantize_query(&q, quant_stride(quant.dims));
-    let q_hat: Vec<f32> = q16.iter().map(|&v| v as f32 * q_scale).collect();
-    let err_q = q
-        .iter()
-        .zip(&q_hat)
-        .map(|(a, b)| (a - b) * (a - b))
-        .sum::<f32>()
-        .sqrt();
-    let l1_q: f32 = q_hat.iter().map(|v| v.abs()).sum();
-    let bound = Bound {
-        base: err_q + 1e-5,
-        per_scale: l1_q * 0.5,
-    };
+    let bound = int8_bound(&q, &q16, q_scale);
 
     // Rows are only ever excluded by id, so the heap needs room for k plus every exclusion.
     let keep = query.k + query.exclude.len();
@@ -197,9 +195,431 @@ pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hi
             score: dot(unit.row(id as usize), &q),
         })
         .collect();
+    let counts = StageCounts {
+        scanned: limit,
+        pc_passed: limit,
+        int8_passed: hits.len(),
+    };
     sort_hits(&mut hits);
     hits.truncate(query.k);
-    hits
+    (hits, counts)
+}
+
+/// The optional first stage: the first `p` principal components of every unit row in int8
+/// (`p` a multiple of 16, one scale per row) and an upper bound on the length of the rest.
+/// For a unit query q and row x = Bᵀx_p + x_r (B the p × dims basis, x_r the residual):
+///   q·x = q_p·x_p + q·x_r ≤ approx(q_p·x_p) + quantisation bound + ‖q_r‖·‖x_r‖
+/// (Cauchy–Schwarz on the residual), so a row whose upper bound is below a proven k-th best
+/// score cannot be in the answer. At 300 d, p = 112 reads 120 bytes a row instead of 320.
+#[derive(Debug, Clone)]
+pub struct PcStage<'a> {
+    pub dims: usize,
+    pub p: usize,
+    /// p × dims, row-major (component j is `basis[j * dims..(j + 1) * dims]`).
+    pub basis: Cow<'a, [f32]>,
+    pub rows: Rows<'a, i8>,
+    pub scales: Rows<'a, f32>,
+    /// An upper bound on ‖x_r‖ for each row.
+    pub resid: Rows<'a, f32>,
+}
+
+/// Slack added to every first-stage bound. It covers f32 rounding in the stored basis (its
+/// rows are orthonormal to `MAX_ORTHO_ERROR`, checked at build), in the projections and in
+/// the f32 dot products the answer is scored with; all are below 1e-5 at 300 d, and the
+/// scores that decide a top 10 differ by far more than 1e-4, so the slack costs nothing.
+const PC_SLACK: f32 = 1e-4;
+/// The largest |BBᵀ − I| entry a basis may have (stage not built otherwise).
+pub const MAX_ORTHO_ERROR: f64 = 1e-6;
+
+/// The first `p` principal axes (uncentred: of Σ x xᵀ, since scores are dot products with
+/// the origin) of `sample` (unit rows of `dims`), as p × dims f32, each axis signed so its
+/// largest-magnitude coordinate is positive (deterministic). `None` when the stored f32
+/// basis is not orthonormal to `MAX_ORTHO_ERROR` (then the bound would not hold).
+pub fn pc_basis(sample: &[f32], dims: usize, p: usize) -> Option<Vec<f32>> {
+    use nalgebra::DMatrix;
+    if p == 0 || p >= dims || sample.is_empty() {
+        return None;
+    }
+    let n = sample.len() / dims;
+    let x = DMatrix::<f32>::from_row_slice(n, dims, &sample[..n * dims]).map(|v| v as f64);
+    let eigen = (x.transpose() * &x).symmetric_eigen();
+    let mut order: Vec<usize> = (0..dims).collect();
+    order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
+    let mut basis = Vec::with_capacity(p * dims);
+    for &k in &order[..p] {
+        let v: Vec<f64> = eigen.eigenvectors.column(k).iter().copied().collect();
+        let len = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let big = v
+            .iter()
+            .fold(0f64, |m, &a| if a.abs() > m.abs() { a } else { m });
+        let sign = if big < 0.0 { -1.0 } else { 1.0 };
+        basis.extend(v.iter().map(|a| (a * sign / len) as f32));
+    }
+    let worst = (0..p)
+        .flat_map(|i| (0..p).map(move |j| (i, j)))
+        .map(|(i, j)| {
+            let d: f64 = basis[i * dims..(i + 1) * dims]
+                .iter()
+                .zip(&basis[j * dims..(j + 1) * dims])
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum();
+            (d - if i == j { 1.0 } else { 0.0 }).abs()
+        })
+        .fold(0f64, f64::max);
+    (worst <= MAX_ORTHO_ERROR).then_some(basis)
+}
+
+/// Projects unit rows onto the basis: the int8 rows (stride p), their scales, and an upper
+/// bound on each residual's length: √(‖x‖² − ‖x_p‖² + 1e-5), in f64 (the 1e-5 covers the
+/// basis's orthonormality error and f32 rounding of x_p; ‖x‖² is 1 or 0).
+pub fn pc_project(
+    unit: &[f32],
+    dims: usize,
+    basis: &[f32],
+    p: usize,
+) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
+    use nalgebra::{DMatrix, DMatrixView};
+    let n = unit.len() / dims;
+    let b = DMatrix::<f32>::from_row_slice(p, dims, basis);
+    let mut q8 = vec![0i8; n * p];
+    let mut scales = vec![0f32; n];
+    let mut resid = vec![0f32; n];
+    const PART: usize = 4096;
+    q8.par_chunks_mut(PART * p)
+        .zip(scales.par_chunks_mut(PART))
+        .zip(resid.par_chunks_mut(PART))
+        .enumerate()
+        .for_each(|(part, ((q8, scales), resid))| {
+            let rows = scales.len();
+            let slice = &unit[part * PART * dims..(part * PART + rows) * dims];
+            // Row-major rows read as a column-major dims × rows matrix are Xᵀ, with no copy;
+            // B·Xᵀ (one GEMM per part) has each row's projection as a contiguous column.
+            let xp = &b * DMatrixView::from_slice(slice, dims, rows);
+            for (r, x) in slice.chunks_exact(dims).enumerate() {
+                let x_sq: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+                if x_sq == 0.0 {
+                    continue; // a zero row: scale 0, residual 0 (never returned)
+                }
+                let row = &xp.as_slice()[r * p..(r + 1) * p];
+                let p_sq: f64 = row.iter().map(|&v| v as f64 * v as f64).sum();
+                let r_sq = (x_sq - p_sq).max(0.0) + 1e-5;
+                resid[r] = (r_sq.sqrt() as f32).next_up();
+                scales[r] = quantize_row(row, &mut q8[r * p..(r + 1) * p]);
+            }
+        });
+    (q8, scales, resid)
+}
+
+/// Rows sampled (evenly across the file) to compute the basis: enough for the leading axes
+/// of a 300-d set to settle, and Σ x xᵀ of them costs a fraction of a second.
+pub const PC_SAMPLE: usize = 8192;
+
+/// An evenly spaced sample of at most `PC_SAMPLE` rows of `unit`, in id order.
+pub fn pc_sample(unit: &Rows<f32>) -> Vec<f32> {
+    let step = unit.len.div_ceil(PC_SAMPLE).max(1);
+    (0..unit.len)
+        .step_by(step)
+        .flat_map(|id| unit.row(id).iter().copied())
+        .collect()
+}
+
+/// The whole first stage for rows held in memory (tests, and the benchmark's sweep of p);
+/// the index builds the same tables chunk by chunk.
+pub fn pc_stage_from_rows(unit: &Rows<f32>, p: usize) -> Option<PcStage<'static>> {
+    let dims = unit.row_len;
+    let basis = pc_basis(&pc_sample(unit), dims, p)?;
+    let (mut rows, mut scales, mut resid) = (Vec::new(), Vec::new(), Vec::new());
+    for chunk in &unit.chunks {
+        let (q8, s, r) = pc_project(chunk, dims, &basis, p);
+        rows.push(Cow::Owned(q8));
+        scales.push(Cow::Owned(s));
+        resid.push(Cow::Owned(r));
+    }
+    fn chunked<T: Clone>(
+        row_len: usize,
+        like: &Rows<f32>,
+        chunks: Vec<Cow<'static, [T]>>,
+    ) -> Rows<'static, T>
+    where
+        [T]: ToOwned<Owned = Vec<T>>,
+    {
+        Rows {
+            row_len,
+            rows_per_chunk: like.rows_per_chunk,
+            chunks,
+            len: like.len,
+        }
+    }
+    Some(PcStage {
+        dims,
+        p,
+        basis: Cow::Owned(basis),
+        rows: chunked(p, unit, rows),
+        scales: chunked(1, unit, scales),
+        resid: chunked(1, unit, resid),
+    })
+}
+
+/// How many rows each stage let through, for the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageCounts {
+    /// Rows scanned (ids below the limit).
+    pub scanned: usize,
+    /// Rows the principal-component stage passed on to the int8 stage (all when absent).
+    pub pc_passed: usize,
+    /// Rows the int8 stage passed on to f32 rescoring.
+    pub int8_passed: usize,
+}
+
+/// [`exact_top_k`] with the principal-component stage first when `stage` is given.
+pub fn exact_top_k_staged(
+    unit: &Rows<f32>,
+    quant: &QuantRows,
+    stage: Option<&PcStage>,
+    query: &Query,
+) -> (Vec<Hit>, StageCounts) {
+    let Some(stage) = stage else {
+        return exact_top_k_counted(unit, quant, query);
+    };
+    let limit = query.limit.min(unit.len);
+    let mut q = query.vector.to_vec();
+    if normalize(&mut q) == 0.0 || query.k == 0 || limit == 0 {
+        return (Vec::new(), StageCounts::default());
+    }
+    let (dims, p) = (stage.dims, stage.p);
+    // q_p = Bq and the residual's length ‖q − Bᵀq_p‖, in f64.
+    let basis = &stage.basis;
+    let qp: Vec<f64> = (0..p)
+        .map(|j| {
+            basis[j * dims..(j + 1) * dims]
+                .iter()
+                .zip(&q)
+                .map(|(&b, &x)| b as f64 * x as f64)
+                .sum()
+        })
+        .collect();
+    let mut qr: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+    for (j, &c) in qp.iter().enumerate() {
+        for (r, &b) in qr.iter_mut().zip(&basis[j * dims..(j + 1) * dims]) {
+            *r -= c * b as f64;
+        }
+    }
+    let qr_norm = (qr.iter().map(|r| r * r).sum::<f64>().sqrt() as f32).next_up();
+    let qp32: Vec<f32> = qp.iter().map(|&v| v as f32).collect();
+    let (q16, q_scale) = quantize_query(&qp32, p);
+    let err_q = qp
+        .iter()
+        .zip(&q16)
+        .map(|(a, &b)| (a - b as f64 * q_scale as f64).powi(2))
+        .sum::<f64>()
+        .sqrt() as f32;
+    let l1_q: f32 = q16.iter().map(|&v| (v as f32 * q_scale).abs()).sum();
+    // ‖x_p‖ ≤ ‖x‖ = 1 (to f32 rounding, inside the slack).
+    let bound = Bound {
+        base: err_q * 1.001 + PC_SLACK,
+        per_scale: l1_q * 0.5,
+    };
+
+    let mut exclude = query.exclude.to_vec();
+    exclude.sort_unstable();
+    let excluded = |id: u32| exclude.binary_search(&id).is_ok();
+    // Enough seeds that their best k real scores are (nearly always) the final ones.
+    let seeds = 4 * query.k + 32;
+    const BLOCK: usize = 16 * 1024;
+    let blocks = stage.rows.blocks(limit, BLOCK);
+    // Pass 1: every row's upper bound, and each block's best `seeds` upper bounds.
+    let uppers: Vec<(Vec<f32>, TopK)> = blocks
+        .par_iter()
+        .map(|&(start, end)| {
+            let rows = stage.rows.span(start, end);
+            let scales = stage.scales.span(start, end);
+            let resid = stage.resid.span(start, end);
+            let mut out = Vec::with_capacity(end - start);
+            let mut top = TopK::new(seeds);
+            pc_uppers(
+                rows, p, scales, resid, &q16, q_scale, bound, qr_norm, &mut out,
+            );
+            let mut floor = top.min_score();
+            for (off, &u) in out.iter().enumerate() {
+                let id = (start + off) as u32;
+                if u > floor && !excluded(id) {
+                    top.push(u, id);
+                    floor = top.min_score();
+                }
+            }
+            (out, top)
+        })
+        .collect();
+    // The seeds' real scores: the k-th best of them is a proven lower bound on the answer's.
+    let mut best = TopK::new(seeds);
+    for (_, top) in &uppers {
+        for &(u, id) in top.heap.iter() {
+            best.push(u.0 .0, id);
+        }
+    }
+    let mut seed_scores = TopK::new(query.k);
+    for &(_, id) in best.heap.iter() {
+        if quant.scales.row(id as usize)[0] != 0.0 {
+            seed_scores.push(dot(unit.row(id as usize), &q), id);
+        }
+    }
+    let seed_threshold = seed_scores.min_score();
+
+    // Pass 2: the int8 stage on the rows that passed, as in `exact_top_k`.
+    let (q16_full, q_scale_full) = quantize_query(&q, quant_stride(quant.dims));
+    let full_bound = int8_bound(&q, &q16_full, q_scale_full);
+    let keep = query.k + query.exclude.len();
+    let scanned: Vec<BlockPass> = blocks
+        .par_iter()
+        .zip(&uppers)
+        .map(|(&(start, _), (ups, _))| {
+            let mut candidates = Vec::new();
+            let mut top = TopK::new(keep);
+            let mut passed = 0;
+            for (off, &u) in ups.iter().enumerate() {
+                if u < seed_threshold {
+                    continue;
+                }
+                let id = start + off;
+                let scale = quant.scales.row(id)[0];
+                if scale == 0.0 {
+                    continue;
+                }
+                passed += 1;
+                let a = dot_i8_i16_dispatch(quant.rows.row(id), &q16_full) as f32
+                    * (scale * q_scale_full);
+                let b = full_bound.at(scale);
+                let running = top.min_score().max(seed_threshold);
+                if a + b >= running {
+                    candidates.push((id as u32, a + b));
+                    if a - b > top.min_score() {
+                        top.push(a - b, id as u32);
+                    }
+                }
+            }
+            (candidates, top, passed)
+        })
+        .collect();
+    let mut lower = TopK::new(keep);
+    for (_, top, _) in &scanned {
+        for &(score, id) in top.heap.iter() {
+            lower.push(score.0 .0, id);
+        }
+    }
+    let threshold = lower.min_score().max(seed_threshold);
+    let mut hits: Vec<Hit> = scanned
+        .iter()
+        .flat_map(|(candidates, _, _)| candidates)
+        .filter(|&&(id, upper)| upper >= threshold && !excluded(id))
+        .map(|&(id, _)| Hit {
+            id,
+            score: dot(unit.row(id as usize), &q),
+        })
+        .collect();
+    let counts = StageCounts {
+        scanned: limit,
+        pc_passed: scanned.iter().map(|s| s.2).sum(),
+        int8_passed: hits.len(),
+    };
+    sort_hits(&mut hits);
+    hits.truncate(query.k);
+    (hits, counts)
+}
+
+/// What the int8 stage keeps of one block: candidates (id, upper bound), the best lower
+/// bounds, and how many rows it scored.
+type BlockPass = (Vec<(u32, f32)>, TopK, usize);
+
+/// The first stage's upper bounds for one block of rows.
+#[allow(clippy::too_many_arguments)]
+fn pc_uppers(
+    rows: &[i8],
+    p: usize,
+    scales: &[f32],
+    resid: &[f32],
+    q16: &[i16],
+    q_scale: f32,
+    bound: Bound,
+    qr_norm: f32,
+    out: &mut Vec<f32>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { pc_uppers_avx2(rows, p, scales, resid, q16, q_scale, bound, qr_norm, out) };
+            return;
+        }
+    }
+    pc_uppers_with(rows, p, scales, resid, q_scale, bound, qr_norm, out, |r| {
+        dot_i8_i16(r, q16)
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pc_uppers_avx2(
+    rows: &[i8],
+    p: usize,
+    scales: &[f32],
+    resid: &[f32],
+    q16: &[i16],
+    q_scale: f32,
+    bound: Bound,
+    qr_norm: f32,
+    out: &mut Vec<f32>,
+) {
+    pc_uppers_with(rows, p, scales, resid, q_scale, bound, qr_norm, out, |r| {
+        // SAFETY: AVX2 is enabled for this function; `r` and `q16` both hold p elements.
+        unsafe { dot_i8_i16_avx2(r, q16) }
+    })
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pc_uppers_with(
+    rows: &[i8],
+    p: usize,
+    scales: &[f32],
+    resid: &[f32],
+    q_scale: f32,
+    bound: Bound,
+    qr_norm: f32,
+    out: &mut Vec<f32>,
+    dot: impl Fn(&[i8]) -> i32,
+) {
+    for ((row, &scale), &r) in rows.chunks_exact(p).zip(scales).zip(resid) {
+        let a = dot(row) as f32 * (scale * q_scale);
+        out.push(a + bound.at(scale) + qr_norm * r);
+    }
+}
+
+fn dot_i8_i16_dispatch(row: &[i8], q: &[i16]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { dot_i8_i16_avx2(row, q) };
+        }
+    }
+    dot_i8_i16(row, q)
+}
+
+/// The int8 stage's error bound for a unit query (see `Bound`).
+fn int8_bound(q: &[f32], q16: &[i16], q_scale: f32) -> Bound {
+    let q_hat: Vec<f32> = q16.iter().map(|&v| v as f32 * q_scale).collect();
+    let err_q = q
+        .iter()
+        .zip(&q_hat)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f32>()
+        .sqrt();
+    let l1_q: f32 = q_hat.iter().map(|v| v.abs()).sum();
+    Bound {
+        base: err_q + 1e-5,
+        per_scale: l1_q * 0.5,
+    }
 }
 
 /// The plain f32 scan: the reference the fast path must equal, and the fallback for tests.
