@@ -3,7 +3,12 @@
 //! on stderr.
 //!
 //!   cargo run --release --example bench_queries -- FILE [--words WORDS.txt] [--trees N]
-//!       [--oversampling 1,4,8,16] [--queries 1000]
+//!       [--oversampling 1,4,8,16] [--queries 1000] [--pc 0,64,96,112,128] [--no-approx]
+//!
+//! --pc sweeps the principal-component first stage of the exact search: for each p (0: none,
+//! today's int8 + f32 scan) the stage is computed in memory from the stored unit rows and the
+//! exact top-10 is timed, with the fraction of rows each stage passes (checked equal to the
+//! plain two-stage answer for every query).
 //!
 //! Without --words, 1,000 words are drawn with a fixed seed from the vocabulary. The forest is
 //! built first if missing (with --trees, default vecsh's default).
@@ -22,6 +27,8 @@ struct Args {
     trees: usize,
     oversampling: Vec<usize>,
     queries: usize,
+    pc: Vec<usize>,
+    approx: bool,
 }
 
 fn parse_args() -> Args {
@@ -32,6 +39,8 @@ fn parse_args() -> Args {
         trees: DEFAULT_TREES,
         oversampling: vec![1, 4, 8, 16, 32],
         queries: 1000,
+        pc: Vec::new(),
+        approx: true,
     };
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -39,6 +48,13 @@ fn parse_args() -> Args {
             "--words" => parsed.words = Some(value().into()),
             "--trees" => parsed.trees = value().parse().expect("--trees N"),
             "--queries" => parsed.queries = value().parse().expect("--queries N"),
+            "--no-approx" => parsed.approx = false,
+            "--pc" => {
+                parsed.pc = value()
+                    .split(',')
+                    .map(|s| s.parse().expect("numbers"))
+                    .collect()
+            }
             "--oversampling" => {
                 parsed.oversampling = value()
                     .split(',')
@@ -111,18 +127,86 @@ fn main() {
     }
     let mut exact_ms = Vec::new();
     let mut truth = Vec::new();
+    let (mut pc_pass, mut int8_pass) = (Vec::new(), Vec::new());
     for i in 0..ids.len() {
         let t = Instant::now();
-        let hits = store.exact_top_k(&query(i));
+        let (hits, counts) = store.exact_top_k_counted(&query(i));
         exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
         truth.push(hits.iter().map(|h| h.id).collect::<Vec<_>>());
+        pc_pass.push(counts.pc_passed as f64 / counts.scanned.max(1) as f64);
+        int8_pass.push(counts.int8_passed as f64 / counts.scanned.max(1) as f64);
     }
+    let stage_p = store.pc_stage().map_or(0, |s| s.p);
     eprintln!(
-        "exact: {} queries, median {:.3} ms, p90 {:.3} ms",
+        "exact: {} queries, median {:.3} ms, p90 {:.3} ms; stage p = {stage_p}, rows passed: pc stage {:.4}, int8 stage {:.6}",
         ids.len(),
         median(exact_ms.clone()),
-        percentile(exact_ms.clone(), 0.9)
+        percentile(exact_ms.clone(), 0.9),
+        median(pc_pass.clone()),
+        median(int8_pass.clone()),
     );
+    let exact_json = serde_json::json!({
+        "median_ms": median(exact_ms.clone()), "p90_ms": percentile(exact_ms.clone(), 0.9),
+        "pc_dims": stage_p, "pc_pass_median": median(pc_pass), "int8_pass_median": median(int8_pass),
+    });
+
+    let mut pc_report = Vec::new();
+    let (unit, quant) = (store.unit_rows(), store.quant_rows());
+    for &p in &args.pc {
+        let built = Instant::now();
+        let stage = if p == 0 {
+            None
+        } else {
+            match vecsh::search::pc_stage_from_rows(&unit, p) {
+                Some(s) => Some(s),
+                None => {
+                    eprintln!("pc {p}: no orthonormal basis, skipped");
+                    continue;
+                }
+            }
+        };
+        let build_s = built.elapsed().as_secs_f64();
+        let run =
+            |i: usize| vecsh::search::exact_top_k_staged(&unit, &quant, stage.as_ref(), &query(i));
+        for i in 0..ids.len().min(50) {
+            run(i);
+        }
+        let (mut ms, mut pc_pass, mut int8_pass) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, want) in truth.iter().enumerate() {
+            let t = Instant::now();
+            let (hits, counts) = run(i);
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let got: Vec<u32> = hits.iter().map(|h| h.id).collect();
+            assert_eq!(
+                &got, want,
+                "pc {p}: query {i} differs from the two-stage answer"
+            );
+            pc_pass.push(counts.pc_passed as f64 / counts.scanned as f64);
+            int8_pass.push(counts.int8_passed as f64 / counts.scanned as f64);
+        }
+        eprintln!(
+            "exact, pc {p:>3}: median {:.3} ms, p90 {:.3} ms; rows passed: pc stage {:.4} (p90 {:.4}), int8 stage {:.6}; stage build {build_s:.1} s",
+            median(ms.clone()),
+            percentile(ms.clone(), 0.9),
+            median(pc_pass.clone()),
+            percentile(pc_pass.clone(), 0.9),
+            median(int8_pass.clone()),
+        );
+        pc_report.push(serde_json::json!({
+            "p": p, "median_ms": median(ms.clone()), "p90_ms": percentile(ms, 0.9),
+            "pc_pass_median": median(pc_pass.clone()), "pc_pass_p90": percentile(pc_pass, 0.9),
+            "int8_pass_median": median(int8_pass), "stage_build_seconds": build_s,
+        }));
+    }
+    if !args.approx {
+        let report = serde_json::json!({
+            "file": args.file, "words": store.len(), "dims": store.dims(), "queries": ids.len(),
+            "exact": exact_json,
+            "pc": pc_report,
+        });
+        println!("{report}");
+        return;
+    }
 
     let forest = match store.forest() {
         Some(f) => f,
@@ -156,9 +240,9 @@ fn main() {
     }
     let report = serde_json::json!({
         "file": args.file, "words": store.len(), "dims": store.dims(), "queries": ids.len(),
-        "exact": { "median_ms": median(exact_ms.clone()), "p90_ms": percentile(exact_ms, 0.9) },
+        "exact": exact_json,
         "forest": { "trees": forest.trees, "build_seconds": forest.seconds },
-        "approx": approx,
+        "approx": approx, "pc": pc_report,
     });
     println!("{report}");
 }
