@@ -1741,7 +1741,22 @@ fn is_stale_lock(path: &Path) -> bool {
 }
 
 fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
+    if !Path::new("/proc/self").exists() {
+        // No procfs to ask: assume alive, so nothing of a running build is ever removed.
+        return true;
+    }
+    // A zombie (killed, not yet reaped by its parent) or a dying process still has its
+    // /proc entry, but will never finish a build. The state follows the command name, which
+    // may itself contain ')' and blanks: take what follows the last ')'.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.trim_start().chars().next()),
+            Some('Z' | 'X' | 'x')
+        ),
+        Err(_) => false,
+    }
 }
 
 /// Opens (creating and tagging it when new) the lock file of an index.

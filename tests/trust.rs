@@ -166,6 +166,44 @@ fn only_vecsh_marked_leftovers_of_dead_processes_are_removed() {
     assert!(cache.join("other.lock").exists());
 }
 
+/// A build killed with SIGKILL whose parent has not reaped it yet is a zombie: its pid still
+/// exists under /proc (seen with `kill -9` from a subshell), but it will never finish its build.
+#[test]
+fn a_killed_build_not_yet_reaped_is_dead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let cache = tmp.path().join("c");
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::create_dir_all(&cache).unwrap();
+    // A child that exits at once and is not waited for: a zombie until `wait` below.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = format!("/proc/{pid}/stat");
+    let zombie = || {
+        std::fs::read_to_string(&stat)
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()
+                    .map(|r| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    };
+    let started = std::time::Instant::now();
+    while !zombie() {
+        assert!(started.elapsed().as_secs() < 10, "the child never exited");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let dead = cache.join(format!("{name}.building-{pid}"));
+    std::fs::create_dir(&dead).unwrap();
+    std::fs::write(dead.join("vecsh-index"), "").unwrap();
+    Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let removed = !dead.exists();
+    child.wait().unwrap();
+    assert!(removed, "a zombie's build directory is removed");
+}
+
 #[test]
 fn a_failed_open_leaves_no_lock_file() {
     let tmp = tempfile::tempdir().unwrap();
