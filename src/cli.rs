@@ -221,6 +221,10 @@ struct EvalArgs {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Build (or rebuild) the index of FILE, including the approximate-search forest.
+    ///
+    /// For files of at least 200,000 words and 128 dimensions it also builds the exact search's
+    /// principal-component stage (faster exact queries; a first open leaves it out), rebuilding
+    /// once an index that was made without it.
     Build {
         /// Embedding file (any format vecsh reads; see `vecsh --help`).
         file: PathBuf,
