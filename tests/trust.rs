@@ -138,14 +138,21 @@ fn index_into_an_empty_or_new_directory_or_its_own_index_works() {
     }
 }
 
+/// A small source, its (created) cache directory and the name of its index in that cache:
+/// leftovers of other processes are named after it.
+fn cache_with_source(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let src = write_glove(dir, "v.txt", 20, 4);
+    let cache = dir.join("c");
+    let index = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let name = index.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::create_dir_all(&cache).unwrap();
+    (src, cache, name)
+}
+
 #[test]
 fn only_vecsh_marked_leftovers_of_dead_processes_are_removed() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 20, 4);
-    let cache = tmp.path().join("c");
-    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
-    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    std::fs::create_dir_all(&cache).unwrap();
+    let (src, cache, name) = cache_with_source(tmp.path());
     // A killed build (pid 999999999 cannot exist) marked by vecsh, and the user's own look-alike.
     let dead = cache.join(format!("{name}.building-999999999"));
     std::fs::create_dir(&dead).unwrap();
@@ -171,11 +178,7 @@ fn only_vecsh_marked_leftovers_of_dead_processes_are_removed() {
 #[test]
 fn a_killed_build_not_yet_reaped_is_dead() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 20, 4);
-    let cache = tmp.path().join("c");
-    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
-    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    std::fs::create_dir_all(&cache).unwrap();
+    let (src, cache, name) = cache_with_source(tmp.path());
     // A child that exits at once and is not waited for: a zombie until `wait` below.
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
