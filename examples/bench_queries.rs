@@ -123,14 +123,14 @@ fn main() {
 
     // Exact: one warm-up pass (page cache, rayon pool), then the timed pass.
     for i in 0..ids.len().min(50) {
-        store.exact_top_k(&query(i));
+        store.exact_top_k(&query(i)).expect("exact search");
     }
     let mut exact_ms = Vec::new();
     let mut truth = Vec::new();
     let (mut pc_pass, mut int8_pass) = (Vec::new(), Vec::new());
     for i in 0..ids.len() {
         let t = Instant::now();
-        let (hits, counts) = store.exact_top_k_counted(&query(i));
+        let (hits, counts) = store.exact_top_k_counted(&query(i)).expect("exact search");
         exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
         truth.push(hits.iter().map(|h| h.id).collect::<Vec<_>>());
         pc_pass.push(counts.pc_passed as f64 / counts.scanned.max(1) as f64);
@@ -151,7 +151,7 @@ fn main() {
     });
 
     let mut pc_report = Vec::new();
-    let (unit, quant) = (store.unit_rows(), store.quant_rows());
+    let (unit, quant) = (store.unit_rows().expect("unit rows"), store.quant_rows());
     for &p in &args.pc {
         let built = Instant::now();
         let stage = if p == 0 {

@@ -51,12 +51,14 @@ fn main() {
     let ask = |i: usize| {
         let (id, v) = &vectors[i % vectors.len()];
         let started = Instant::now();
-        store.exact_top_k(&Query {
-            vector: v,
-            k: 10,
-            exclude: std::slice::from_ref(id),
-            limit: store.len(),
-        });
+        store
+            .exact_top_k(&Query {
+                vector: v,
+                k: 10,
+                exclude: std::slice::from_ref(id),
+                limit: store.len(),
+            })
+            .unwrap();
         started.elapsed().as_secs_f64() * 1e3
     };
     let before: Vec<f64> = (0..40).map(ask).collect();

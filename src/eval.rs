@@ -604,7 +604,7 @@ impl<'s> Session<'s> {
     }
 
     fn neighbours(&self, c: &Combination, method: Method, query: String) -> Result<Value> {
-        let (hits, search, note) = self.search(c, method, self.settings.k);
+        let (hits, search, note) = self.search(c, method, self.settings.k)?;
         Ok(Value::Neighbours {
             query,
             method,
@@ -622,9 +622,9 @@ impl<'s> Session<'s> {
         c: &Combination,
         method: Method,
         k: usize,
-    ) -> (Vec<Hit>, SearchUsed, Option<String>) {
+    ) -> Result<(Vec<Hit>, SearchUsed, Option<String>)> {
         if k == 0 {
-            return (Vec::new(), SearchUsed::Exact, None);
+            return Ok((Vec::new(), SearchUsed::Exact, None));
         }
         let exclude = if self.settings.include_inputs {
             Vec::new()
@@ -633,8 +633,9 @@ impl<'s> Session<'s> {
         };
         let limit = self.search_limit();
         if method == Method::Mul {
-            let hits = cosmul_top_k(self.store, &c.terms, &c.subword_terms, k, &exclude, limit);
-            return (hits, SearchUsed::Exact, None);
+            let hits = cosmul_top_k(self.store, &c.terms, &c.subword_terms, k, &exclude, limit)
+                .map_err(index_failure)?;
+            return Ok((hits, SearchUsed::Exact, None));
         }
         let vector = c.unit_f32();
         let q = Query {
@@ -654,7 +655,7 @@ impl<'s> Session<'s> {
         let mut note = None;
         if want_approx {
             match self.store.approx_top_k(&q, self.settings.oversampling) {
-                Ok(Some(hits)) => return (hits, SearchUsed::Approx, None),
+                Ok(Some(hits)) => return Ok((hits, SearchUsed::Approx, None)),
                 Ok(None) => {
                     if self.settings.mode == SearchMode::Approx {
                         note = Some(
@@ -670,7 +671,8 @@ impl<'s> Session<'s> {
                 }
             }
         }
-        (self.store.exact_top_k(&q), SearchUsed::Exact, note)
+        let hits = self.store.exact_top_k(&q).map_err(index_failure)?;
+        Ok((hits, SearchUsed::Exact, note))
     }
 
     /// How many rows a search may look at: every word, or the first `restrict` of them.
@@ -812,7 +814,7 @@ impl<'s> Session<'s> {
         }
         if let Some(k) = k {
             for c in &searched {
-                let (hits, _, _) = self.search(c, self.settings.method, k);
+                let (hits, _, _) = self.search(c, self.settings.method, k)?;
                 for h in hits {
                     if let Some(word) = self.store.word(h.id) {
                         map.add(word, Role::Result, self.unit(h.id));
@@ -1320,8 +1322,9 @@ fn cosmul_top_k(
     k: usize,
     exclude: &[u32],
     limit: usize,
-) -> Vec<Hit> {
-    let unit = store.unit_rows();
+) -> crate::index::Result<Vec<Hit>> {
+    // Every row is scored in f32: an index that reads rows from the source reads them all.
+    let unit = store.unit_rows()?;
     let signed = |positive: bool| -> Vec<Vec<f32>> {
         let side = |w: f64| if positive { w > 0.0 } else { w < 0.0 };
         terms
@@ -1367,8 +1370,19 @@ fn cosmul_top_k(
     }
     search::sort_hits(&mut hits);
     hits.truncate(k);
-    hits
+    Ok(hits)
 }
+
+/// An index failure met during evaluation (a source read in place that was truncated or
+/// rewritten since, say): the whole line fails with it.
+fn index_failure(e: crate::index::IndexError) -> EvalError {
+    EvalError {
+        message: e.to_string(),
+        span: None,
+        help: None,
+    }
+}
+
 /// A factor that scales 32-bit vectors without overflowing them to infinity or to 0 (which
 /// would give no neighbours, silently): `1e300 * king` is an error at its span.
 fn f32_scale(factor: f64, span: Span) -> Result<f64> {

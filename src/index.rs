@@ -43,7 +43,7 @@ use crate::search::{self, Hit, PcStage, QuantRows, Query, Rows};
 use crate::text::escape_path;
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// Trees `vecsh build` puts in the forest unless told otherwise (see the README for the
 /// recall and build-time measurements behind this choice).
 pub const DEFAULT_TREES: usize = 30;
@@ -160,6 +160,12 @@ pub struct Meta {
     /// without deciding is rebuilt when a stage is asked for.
     #[serde(default)]
     pub pc_decided: bool,
+    /// A word2vec .bin read in place: the `unit` table holds each row's byte offset in the
+    /// source (u64 LE) instead of an f32 copy, and rescoring reads the rows from the source
+    /// with `pread` (the content hash proved it the file the index was built from). That copy
+    /// was 3.6 GB of a 3M x 300 first open's 4.4 GB of writes.
+    #[serde(default)]
+    pub unit_in_source: bool,
 }
 
 /// The approximate-search forest's record (stored under "forest" once the forest is complete).
@@ -186,7 +192,14 @@ pub struct FileStat {
 
 impl FileStat {
     pub fn of(path: &Path) -> std::io::Result<FileStat> {
-        let m = fs::metadata(path)?;
+        FileStat::from_metadata(&fs::metadata(path)?)
+    }
+
+    pub fn of_file(file: &File) -> std::io::Result<FileStat> {
+        FileStat::from_metadata(&file.metadata()?)
+    }
+
+    fn from_metadata(m: &fs::Metadata) -> std::io::Result<FileStat> {
         let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
         Ok(FileStat {
             size: m.len(),
@@ -358,6 +371,10 @@ pub struct Store {
     verified_now: bool,
     /// Set for the temporary index of a stream: removed last, after the environment closed.
     temporary: Option<RemoveOnDrop>,
+    /// The source, opened once, when the rows are read from it (`Meta::unit_in_source`),
+    /// with its stat then: a later change of it is an error at the next read.
+    source: Option<std::result::Result<(File, FileStat), String>>,
+    source_path: PathBuf,
 }
 
 /// Removes a temporary index directory when dropped.
@@ -648,6 +665,16 @@ impl Store {
             let before = FileStat::of(&data).map_err(|e| io_err(&data, e))?;
             let mut store = Store::open_dir(&dir, opts.writable)?;
             store.verified_now = true;
+            if store.meta.unit_in_source {
+                store.source_path = source.to_path_buf();
+                store.source = Some(open_source(source));
+                if !matches!(&store.source, Some(Ok((_, now))) if *now == stat) {
+                    return Err(source_err(
+                        source,
+                        std::io::Error::other("it changed while vecsh was reading it"),
+                    ));
+                }
+            }
             if FileStat::of(&data).ok() == Some(before) {
                 write_proof(
                     &dir,
@@ -730,6 +757,15 @@ impl Store {
         // Any change of the source's stat: its whole content decides.
         if !source_known && hash_file(source)? != store.meta.source_hash {
             return Ok(None);
+        }
+        if store.meta.unit_in_source {
+            // The rows are read from the file opened now (the one just proven to hold the
+            // content the index was built from), whatever path the index first saw it under.
+            store.source_path = source.to_path_buf();
+            store.source = Some(open_source(source));
+            if !matches!(&store.source, Some(Ok((_, now))) if now == stat) {
+                return Ok(None);
+            }
         }
         let data_stat = FileStat::of(&dir.join("data.mdb")).ok();
         let proven = opts.verify == Verify::Proof
@@ -828,11 +864,14 @@ impl Store {
             .filter(|bytes| bounds.holds(bytes))
             .and_then(|bytes| serde_json::from_slice(bytes).ok())
             .ok_or_else(incomplete)?;
+        let source = meta.unit_in_source.then(|| open_source(&meta.source));
         Ok(Store {
             rtxn,
             env,
             dbs,
             dir: dir.to_path_buf(),
+            source,
+            source_path: meta.source.clone(),
             meta,
             writable,
             verified_now: false,
@@ -1110,19 +1149,99 @@ impl Store {
             .collect()
     }
 
-    /// The unit vector of `id` (zeros for a zero vector).
+    /// The unit vector of `id` (zeros for a zero vector); `None` also when it cannot be read
+    /// (see [`Store::unit_row`] for the error).
     pub fn vector(&self, id: u32) -> Option<Cow<'_, [f32]>> {
+        self.unit_row(id).ok().flatten()
+    }
+
+    /// The unit vector of `id`, from the stored copy or read from the source
+    /// (`Meta::unit_in_source`); `None` for an id out of range.
+    pub fn unit_row(&self, id: u32) -> Result<Option<Cow<'_, [f32]>>> {
         let id = id as usize;
         if id >= self.len() {
-            return None;
+            return Ok(None);
+        }
+        let dims = self.dims();
+        if let Some(file) = self.source_file()? {
+            let at = self.row_offset(id).ok_or_else(|| IndexError::Damaged {
+                path: self.dir.clone(),
+                what: format!("no source offset for row {id}"),
+            })?;
+            let row = read_source_rows(file, &at, dims).map_err(|e| self.source_error(e))?;
+            return Ok(Some(Cow::Owned(row)));
         }
         let rpc = self.meta.rows_per_chunk;
-        let chunk = self.chunk(self.dbs.unit, (id / rpc) as u32)?;
-        let at = (id % rpc) * self.dims();
-        Some(match chunk {
-            Cow::Borrowed(all) => Cow::Borrowed(&all[at..at + self.dims()]),
-            Cow::Owned(all) => Cow::Owned(all[at..at + self.dims()].to_vec()),
-        })
+        let Some(chunk) = self.chunk(self.dbs.unit, (id / rpc) as u32) else {
+            return Ok(None);
+        };
+        let at = (id % rpc) * dims;
+        Ok(Some(match chunk {
+            Cow::Borrowed(all) => Cow::Borrowed(&all[at..at + dims]),
+            Cow::Owned(all) => Cow::Owned(all[at..at + dims].to_vec()),
+        }))
+    }
+
+    /// Whether the rows are read from the source file rather than stored in the index.
+    pub fn rows_in_source(&self) -> bool {
+        self.meta.unit_in_source
+    }
+
+    /// The source the rows are read from (`None`: they are stored), checked unchanged since
+    /// this store opened it: a file rewritten in place under an open session is an error,
+    /// never rows of another file.
+    fn source_file(&self) -> Result<Option<&File>> {
+        let Some(source) = &self.source else {
+            return Ok(None);
+        };
+        let (file, stat) = source
+            .as_ref()
+            .map_err(|e| self.source_error(std::io::Error::other(e.clone())))?;
+        let now = FileStat::of_file(file).map_err(|e| self.source_error(e))?;
+        if now != *stat {
+            return Err(self.source_error(std::io::Error::other(
+                "it changed since vecsh opened it; open it again to rebuild the index",
+            )));
+        }
+        Ok(Some(file))
+    }
+
+    fn source_error(&self, err: std::io::Error) -> IndexError {
+        IndexError::Source {
+            path: self.source_path.clone(),
+            err,
+        }
+    }
+
+    /// Row `id`'s offset in the source (u64 LE), for an index that reads rows from there.
+    fn row_offset(&self, id: usize) -> Option<[u8; 8]> {
+        let rpc = self.meta.rows_per_chunk;
+        let bytes = self
+            .dbs
+            .unit
+            .get(&self.rtxn, &((id / rpc) as u32))
+            .ok()
+            .flatten()?;
+        let at = (id % rpc) * 8;
+        bytes.get(at..at + 8)?.try_into().ok()
+    }
+
+    /// The unit rows of one stored chunk, read from the source when they live there.
+    fn unit_chunk(&self, chunk: u32) -> Result<Cow<'_, [f32]>> {
+        match self.source_file()? {
+            None => Ok(self.chunk(self.dbs.unit, chunk).unwrap_or_default()),
+            Some(file) => {
+                let offsets = self
+                    .dbs
+                    .unit
+                    .get(&self.rtxn, &chunk)
+                    .map_err(|e| lmdb_err(&self.dir, e))?
+                    .unwrap_or_default();
+                read_source_rows(file, offsets, self.dims())
+                    .map(Cow::Owned)
+                    .map_err(|e| self.source_error(e))
+            }
+        }
     }
 
     /// The character n-gram table's settings, for models that have one (fastText).
@@ -1174,9 +1293,21 @@ impl Store {
         Some(v)
     }
 
-    /// All unit vectors, zero-copy from the map where aligned.
-    pub fn unit_rows(&self) -> Rows<'_, f32> {
-        self.rows(self.dbs.unit, self.dims())
+    /// All unit vectors: zero-copy from the map where aligned, or (rows in the source) read
+    /// from the source in one pass, which holds them all in memory (evaluations, builds).
+    pub fn unit_rows(&self) -> Result<Rows<'_, f32>> {
+        if self.source.is_none() {
+            return Ok(self.rows(self.dbs.unit, self.dims()));
+        }
+        let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
+        Ok(Rows {
+            row_len: self.dims(),
+            rows_per_chunk: self.meta.rows_per_chunk,
+            chunks: (0..n_chunks as u32)
+                .map(|c| self.unit_chunk(c))
+                .collect::<Result<_>>()?,
+            len: self.len(),
+        })
     }
 
     /// The int8 copy used by the exact scan.
@@ -1296,16 +1427,49 @@ impl Store {
 
     /// Exact top-k by cosine over the stored unit vectors: through the principal-component
     /// stage when the index has one and the search covers enough rows for it to pay.
-    pub fn exact_top_k(&self, query: &Query) -> Vec<Hit> {
-        self.exact_top_k_counted(query).0
+    pub fn exact_top_k(&self, query: &Query) -> Result<Vec<Hit>> {
+        Ok(self.exact_top_k_counted(query)?.0)
     }
 
     /// [`Store::exact_top_k`] and how many rows each stage passed on (for the benchmark).
-    pub fn exact_top_k_counted(&self, query: &Query) -> (Vec<Hit>, search::StageCounts) {
+    pub fn exact_top_k_counted(&self, query: &Query) -> Result<(Vec<Hit>, search::StageCounts)> {
         let stage = self
             .pc_stage()
             .filter(|_| query.limit.min(self.len()) >= pc_min_rows());
-        search::exact_top_k_staged(&self.unit_rows(), &self.quant_rows(), stage.as_ref(), query)
+        let quant = self.quant_rows();
+        let Some(file) = self.source_file()? else {
+            let unit = self.unit_rows()?;
+            return Ok(search::exact_top_k_staged(
+                &unit,
+                &quant,
+                stage.as_ref(),
+                query,
+            ));
+        };
+        // Only the rows the f32 stage rescores are read (a few dozen a query, ~1 µs each).
+        let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
+        let offsets = (0..n_chunks as u32)
+            .map(|c| {
+                self.dbs
+                    .unit
+                    .get(&self.rtxn, &c)
+                    .map(Option::unwrap_or_default)
+            })
+            .collect::<heed::Result<_>>()
+            .map_err(|e| lmdb_err(&self.dir, e))?;
+        let unit = SourceRows {
+            file,
+            offsets,
+            rows_per_chunk: self.meta.rows_per_chunk,
+            dims: self.dims(),
+            len: self.len(),
+            failed: std::sync::Mutex::new(None),
+        };
+        let found = search::exact_top_k_staged(&unit, &quant, stage.as_ref(), query);
+        match unit.failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(self.source_error(e)),
+            None => Ok(found),
+        }
     }
 
     /// The forest's record, read afresh (a forest built by another thread or process shows up).
@@ -1345,15 +1509,18 @@ impl Store {
             nns.candidates(&restricted);
         }
         let found = nns.by_vector(&rtxn, &q).map_err(forest_err)?;
-        let unit = self.unit_rows();
-        let mut hits: Vec<Hit> = found
-            .into_iter()
-            .filter(|(id, _)| !query.exclude.contains(id))
-            .map(|(id, _)| Hit {
-                id,
-                score: search::dot(unit.row(id as usize), &q),
-            })
-            .collect();
+        let mut hits = Vec::with_capacity(found.len());
+        for (id, _) in found {
+            if query.exclude.contains(&id) {
+                continue;
+            }
+            if let Some(row) = self.unit_row(id)? {
+                hits.push(Hit {
+                    id,
+                    score: search::dot(&row, &q),
+                });
+            }
+        }
         search::sort_hits(&mut hits);
         hits.truncate(query.k);
         Ok(Some(hits))
@@ -1379,11 +1546,16 @@ impl Store {
         if !self.writable {
             return Err(IndexError::ReadOnly);
         }
+        let source = match self.source_file()? {
+            Some(file) => Some(file.try_clone().map_err(|e| self.source_error(e))?),
+            None => None,
+        };
         Ok(ForestBuilder {
             env: self.env.clone(),
             dbs: self.dbs,
             dir: self.dir.clone(),
             meta: self.meta.clone(),
+            source,
         })
     }
 }
@@ -1394,6 +1566,8 @@ pub struct ForestBuilder {
     dbs: Dbs,
     dir: PathBuf,
     meta: Meta,
+    /// The source the rows are read from (`Meta::unit_in_source`).
+    source: Option<File>,
 }
 
 impl ForestBuilder {
@@ -1457,15 +1631,20 @@ impl ForestBuilder {
                 .get(&rtxn, &(chunk as u32))
                 .map_err(lmdb)?
                 .unwrap_or_default();
-            for (i, row) in bytes.chunks_exact(dims * 4).enumerate() {
-                let row: Vec<f32> = row
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
+            let rows: Vec<f32> = match &self.source {
+                Some(file) => {
+                    read_source_rows(file, bytes, dims).map_err(|e| IndexError::Source {
+                        path: self.meta.source.clone(),
+                        err: e,
+                    })?
+                }
+                None => bytemuck::pod_collect_to_vec(bytes),
+            };
+            for (i, row) in rows.chunks_exact(dims).enumerate() {
                 // Zero vectors stay out of the forest so they are never returned.
                 if row.iter().any(|&x| x != 0.0) {
                     writer
-                        .add_item(&mut wtxn, (chunk * rpc + i) as u32, &row)
+                        .add_item(&mut wtxn, (chunk * rpc + i) as u32, row)
                         .map_err(forest_err)?;
                 }
             }
@@ -1952,6 +2131,8 @@ fn write_index(
         dims: 0,
         next_id: 0,
         pending: Vec::new(),
+        pending_offsets: Vec::new(),
+        in_source: None,
         q8: Vec::new(),
         scales: Vec::new(),
         chunk: 0,
@@ -2029,7 +2210,13 @@ fn write_index(
     }
     let pc_dbs = [unit_db, quant_db, scale_db, pc_db];
     let pc = if opts.exact_stage {
-        write_pc_stage(&env, &room, pc_dbs, meta_db, report.words, report.dims).map_err(lmdb)?
+        let in_place = match sink.in_source() {
+            true => Some(File::open(source).map_err(|e| source_err(source, e))?),
+            false => None,
+        };
+        let (words, dims) = (report.words, report.dims);
+        write_pc_stage(&env, &room, pc_dbs, meta_db, in_place.as_ref(), words, dims)
+            .map_err(lmdb)?
     } else {
         PcWritten::default()
     };
@@ -2081,6 +2268,7 @@ fn write_index(
         subwords: report.subwords.clone(),
         pc_dims: pc.p,
         pc_decided: opts.exact_stage,
+        unit_in_source: sink.in_source(),
     };
     let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
     let sums = Checksums {
@@ -2287,6 +2475,7 @@ fn write_pc_stage(
     room: &Room,
     [unit_db, quant_db, scale_db, pc_db]: [Database<'static, Id, Bytes>; 4],
     meta_db: Database<'static, Str, Bytes>,
+    in_place: Option<&File>,
     words: usize,
     dims: usize,
 ) -> heed::Result<PcWritten> {
@@ -2317,14 +2506,16 @@ fn write_pc_stage(
         chunks,
         len,
     };
-    let unit = rows_of(
-        dims,
-        chunks_of(unit_db, n_chunks)?
-            .into_iter()
-            .map(floats)
-            .collect(),
-        words,
-    );
+    // Rows read in place come from the source: all of them in memory while the stage is
+    // built (only `vecsh build` builds it).
+    let unit_chunks = chunks_of(unit_db, n_chunks)?
+        .into_iter()
+        .map(|bytes| match in_place {
+            Some(file) => read_source_rows(file, bytes, dims).map(Cow::Owned),
+            None => Ok(floats(bytes)),
+        })
+        .collect::<std::io::Result<_>>()?;
+    let unit = rows_of(dims, unit_chunks, words);
     let candidates = pc_dims_for(dims);
     let Some(basis) = search::pc_basis(&search::pc_sample(&unit), dims, candidates[1]) else {
         return Ok(PcWritten::default());
@@ -2438,6 +2629,10 @@ struct ChunkWriter<'e> {
     next_id: u32,
     /// Raw rows not yet written (less than one chunk).
     pending: Vec<f32>,
+    /// The rows' offsets in the source, when it is read in place (`Meta::unit_in_source`).
+    pending_offsets: Vec<u64>,
+    /// Whether the batches come with offsets (decided by the first one).
+    in_source: Option<bool>,
     /// The int8 copy and scales of the chunk being written (reused).
     q8: Vec<i8>,
     scales: Vec<f32>,
@@ -2469,15 +2664,25 @@ impl ChunkWriter<'_> {
             self.next_id += 1;
         }
         wtxn.commit()?;
+        let in_source = batch.offsets.is_some();
+        if *self.in_source.get_or_insert(in_source) != in_source {
+            anyhow::bail!("the loader gave row offsets for some batches only");
+        }
         self.pending.extend_from_slice(&batch.vectors);
+        if let Some(offsets) = &batch.offsets {
+            self.pending_offsets.extend_from_slice(offsets);
+        }
         let chunk_len = ROWS_PER_CHUNK * self.dims;
         while self.pending.len() >= chunk_len {
             // The buffers are reused from chunk to chunk: a fresh 75 MB allocation each time
             // cost a page fault and a zeroed page for every 4 KB of it.
             let mut rows = std::mem::take(&mut self.pending);
-            let done = self.write_chunk(&mut rows[..chunk_len]);
+            let offsets = std::mem::take(&mut self.pending_offsets);
+            let at = offsets.len().min(ROWS_PER_CHUNK);
+            let done = self.write_chunk(&mut rows[..chunk_len], &offsets[..at]);
             rows.drain(..chunk_len);
             self.pending = rows;
+            self.pending_offsets = offsets[at..].to_vec();
             done?;
         }
         Ok(())
@@ -2486,14 +2691,20 @@ impl ChunkWriter<'_> {
     fn flush(&mut self) -> heed::Result<()> {
         if !self.pending.is_empty() {
             let mut rest = std::mem::take(&mut self.pending);
-            self.write_chunk(&mut rest)?;
+            let offsets = std::mem::take(&mut self.pending_offsets);
+            self.write_chunk(&mut rest, &offsets)?;
         }
         Ok(())
     }
 
+    fn in_source(&self) -> bool {
+        self.in_source == Some(true)
+    }
+
     /// Normalises `rows` in place (they become the unit chunk), quantises them into reused
     /// buffers, and stores the three values: the same bytes as `search::unit_and_quant`.
-    fn write_chunk(&mut self, rows: &mut [f32]) -> heed::Result<()> {
+    /// With the source read in place, the unit value is the rows' `offsets` instead.
+    fn write_chunk(&mut self, rows: &mut [f32], offsets: &[u64]) -> heed::Result<()> {
         use rayon::prelude::*;
         let dims = self.dims;
         let stride = search::quant_stride(dims);
@@ -2511,11 +2722,16 @@ impl ChunkWriter<'_> {
             });
         let (unit, q8, scales) = (&*rows, &self.q8, &self.scales);
         self.zero += scales.iter().filter(|&&s| s == 0.0).count();
-        let (unit, q8, scales): (&[u8], &[u8], &[u8]) = (
-            bytemuck::cast_slice(unit),
-            bytemuck::cast_slice(q8),
-            bytemuck::cast_slice(scales),
-        );
+        let offset_bytes: Vec<u8>;
+        let unit: &[u8] = if self.in_source() {
+            debug_assert_eq!(offsets.len(), n);
+            offset_bytes = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+            &offset_bytes
+        } else {
+            bytemuck::cast_slice(unit)
+        };
+        let (unit, q8, scales): (&[u8], &[u8], &[u8]) =
+            (unit, bytemuck::cast_slice(q8), bytemuck::cast_slice(scales));
         self.unit_sums.push(xxh3_64(unit));
         self.quant_sums.push(xxh3_64(q8));
         self.scale_sums.push(xxh3_64(scales));
@@ -2649,6 +2865,109 @@ fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Opens the source whose rows the index reads in place, and its stat at that moment.
+fn open_source(path: &Path) -> std::result::Result<(File, FileStat), String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let stat = FileStat::of_file(&file).map_err(|e| e.to_string())?;
+    Ok((file, stat))
+}
+
+/// Reads the rows at `offsets` (u64 LE, one a row: `Meta::unit_in_source`) from the word2vec
+/// .bin they were parsed from and normalises them as the build did, so the values are the
+/// bits an f32 copy would have held. With `pread`, never a map: a source truncated since
+/// the index was built is an error, never a SIGBUS.
+fn read_source_rows(file: &File, offsets: &[u8], dims: usize) -> std::io::Result<Vec<f32>> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::FileExt;
+    let row_bytes = dims * 4;
+    let offsets: Vec<u64> = offsets
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    let n = offsets.len();
+    let mut out = vec![0f32; n * dims];
+    let short = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            std::io::Error::new(
+                e.kind(),
+                "it is shorter than when its index was built (truncated?); open it again to \
+                 rebuild the index",
+            )
+        } else {
+            e
+        }
+    };
+    let decode = |raw: &[u8], row: &mut [f32]| {
+        for (x, b) in row.iter_mut().zip(raw.chunks_exact(4)) {
+            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    };
+    let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
+        return Ok(out);
+    };
+    // Rows lie in file order, one after another but for dropped duplicates: one read of the
+    // whole span when it is not much larger than the rows themselves.
+    let span = last
+        .checked_sub(first)
+        .map(|d| d as usize + row_bytes)
+        .filter(|&span| n > 1 && span <= 2 * n * row_bytes)
+        .filter(|_| offsets.windows(2).all(|w| w[0] + row_bytes as u64 <= w[1]));
+    if let Some(span) = span {
+        let mut buf = vec![0u8; span];
+        file.read_exact_at(&mut buf, first).map_err(short)?;
+        for (row, &at) in out.chunks_exact_mut(dims).zip(&offsets) {
+            let at = (at - first) as usize;
+            decode(&buf[at..at + row_bytes], row);
+        }
+    } else {
+        let mut raw = vec![0u8; row_bytes];
+        for (row, &at) in out.chunks_exact_mut(dims).zip(&offsets) {
+            file.read_exact_at(&mut raw, at).map_err(short)?;
+            decode(&raw, row);
+        }
+    }
+    out.par_chunks_mut(dims).for_each(|row| {
+        search::normalize(row);
+    });
+    Ok(out)
+}
+
+/// The rows an exact search rescores, read from the source one by one (see
+/// `read_source_rows`); the first failure is kept and reported after the search.
+struct SourceRows<'s> {
+    file: &'s File,
+    /// Each chunk's offsets (u64 LE a row), borrowed from the map.
+    offsets: Vec<&'s [u8]>,
+    rows_per_chunk: usize,
+    dims: usize,
+    len: usize,
+    failed: std::sync::Mutex<Option<std::io::Error>>,
+}
+
+impl search::UnitRows for SourceRows<'_> {
+    fn count(&self) -> usize {
+        self.len
+    }
+
+    fn unit_row(&self, id: usize) -> Cow<'_, [f32]> {
+        let at = (id % self.rows_per_chunk) * 8;
+        let read = self
+            .offsets
+            .get(id / self.rows_per_chunk)
+            .and_then(|chunk| chunk.get(at..at + 8))
+            .ok_or_else(|| std::io::Error::other("the index has no source offset for this row"))
+            .and_then(|at| read_source_rows(self.file, at, self.dims));
+        match read {
+            Ok(row) => Cow::Owned(row),
+            Err(e) => {
+                let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+                failed.get_or_insert(e);
+                Cow::Owned(vec![0.0; self.dims])
+            }
+        }
+    }
 }
 
 fn io_err(path: &Path, err: std::io::Error) -> IndexError {

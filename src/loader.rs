@@ -102,6 +102,10 @@ pub struct LoadOptions {
 pub struct Batch {
     pub words: Vec<String>,
     pub vectors: Vec<f32>,
+    /// For a word2vec .bin read in place (an uncompressed regular file): the byte offset in
+    /// the file of each row's little-endian f32 values, so the index can read them again from
+    /// there instead of storing a copy.
+    pub offsets: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -550,7 +554,7 @@ fn load_pickled(
             words.push(word);
         }
         let vectors = v.vectors[first * dims..(first + take) * dims].to_vec();
-        rows.push(words, vectors, &hashes, &lossy, dims)?;
+        rows.push(words, vectors, None, &hashes, &lossy, dims)?;
     }
     Ok(LoadReport {
         format: if v.gensim {
@@ -670,7 +674,7 @@ fn load_fasttext(
             hashes.push(word_hash(word.as_bytes()));
             words.push(word);
         }
-        rows.push(words, vectors, &hashes, &lossy, dims)?;
+        rows.push(words, vectors, None, &hashes, &lossy, dims)?;
         progress(model.buckets() + end);
         start = end;
     }
@@ -1213,6 +1217,7 @@ impl<'s> Rows<'s> {
         &mut self,
         mut words: Vec<String>,
         mut vectors: Vec<f32>,
+        mut offsets: Option<Vec<u64>>,
         hashes: &[u64],
         lossy: &[usize],
         dims: usize,
@@ -1239,6 +1244,9 @@ impl<'s> Rows<'s> {
             if keep != i {
                 words.swap(keep, i);
                 vectors.copy_within(i * dims..(i + 1) * dims, keep * dims);
+                if let Some(offsets) = offsets.as_mut() {
+                    offsets[keep] = offsets[i];
+                }
             }
             keep += 1;
             self.kept += 1;
@@ -1248,7 +1256,15 @@ impl<'s> Rows<'s> {
         }
         words.truncate(keep);
         vectors.truncate(keep * dims);
-        (self.sink)(Batch { words, vectors }).map_err(LoadError::Sink)
+        if let Some(offsets) = offsets.as_mut() {
+            offsets.truncate(keep);
+        }
+        (self.sink)(Batch {
+            words,
+            vectors,
+            offsets,
+        })
+        .map_err(LoadError::Sink)
     }
 }
 
@@ -1364,7 +1380,7 @@ fn load_mapped(
     };
     if layout.format == Format::Word2VecBinary {
         let mut reader = Cursor::new(&data[layout.data_start..]);
-        parse_binary(&mut reader, label, &layout, &progress, rows)?;
+        parse_binary(&mut reader, label, &layout, &progress, rows, true)?;
     } else {
         let mut text = TextState::new(label, &layout);
         let mut offset = layout.data_start;
@@ -1491,7 +1507,7 @@ fn load_stream(
     if layout.format == Format::Word2VecBinary {
         let head = Cursor::new(&cur[layout.data_start..]);
         let mut reader = BufReader::with_capacity(1 << 18, head.chain(reader));
-        parse_binary(&mut reader, label, &layout, progress, rows)?;
+        parse_binary(&mut reader, label, &layout, progress, rows, false)?;
         progress.finish();
         return Ok(layout);
     }
@@ -1854,7 +1870,7 @@ impl<'a> TextState<'a> {
                     vectors.truncate(room as usize * self.dims);
                 }
             }
-            rows.push(words, vectors, &piece.hashes, &piece.lossy, self.dims)?;
+            rows.push(words, vectors, None, &piece.hashes, &piece.lossy, self.dims)?;
             if rows.full() {
                 return Ok(());
             }
@@ -1905,6 +1921,7 @@ fn parse_binary(
     layout: &Layout,
     progress: &Progress,
     rows: &mut Rows,
+    in_place: bool,
 ) -> Result<(), LoadError> {
     let dims = layout.dims;
     let count = layout.header.map_or(0, |(count, _)| count);
@@ -1934,6 +1951,8 @@ fn parse_binary(
         let mut vectors = Vec::with_capacity(batch_rows * dims);
         let mut lossy = Vec::new();
         let mut hashes = Vec::with_capacity(batch_rows);
+        // `offset` counts from the start of the file only when it is read in place.
+        let mut offsets = in_place.then(|| Vec::with_capacity(batch_rows));
         for _ in 0..batch_rows {
             row += 1;
             // Vectors end with an optional newline; a space right there is an empty word.
@@ -1990,6 +2009,9 @@ fn parse_binary(
                 };
                 return Err(at(offset + 4 * i as u64, problem));
             }
+            if let Some(offsets) = offsets.as_mut() {
+                offsets.push(offset);
+            }
             offset += raw.len() as u64;
             let (w, was_lossy) = decode_word(&word);
             if was_lossy {
@@ -1998,7 +2020,7 @@ fn parse_binary(
             hashes.push(word_hash(w.as_bytes()));
             words.push(w);
         }
-        rows.push(words, vectors, &hashes, &lossy, dims)?;
+        rows.push(words, vectors, offsets, &hashes, &lossy, dims)?;
         progress.at(offset);
     }
     if rows.full() {

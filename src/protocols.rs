@@ -989,13 +989,16 @@ pub fn evaluate_analogies(
     questions_file: &Path,
     opts: &AnalogyOptions,
     progress: &dyn Progress,
-) -> AnalogyReport {
+) -> anyhow::Result<AnalogyReport> {
     let never = AtomicBool::new(false);
-    evaluate_analogies_until(store, sections, questions_file, opts, progress, &never)
-        .expect("a flag nobody sets")
+    Ok(
+        evaluate_analogies_until(store, sections, questions_file, opts, progress, &never)?
+            .expect("a flag nobody sets"),
+    )
 }
 
-/// [`evaluate_analogies`] that stops with [`Interrupted`] when `cancel` is raised.
+/// [`evaluate_analogies`] that stops with [`Interrupted`] when `cancel` is raised. The outer
+/// error is the index's (rows read from a source that changed since, say).
 pub fn evaluate_analogies_until(
     store: &Store,
     sections: &[Section],
@@ -1003,7 +1006,7 @@ pub fn evaluate_analogies_until(
     opts: &AnalogyOptions,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> Result<AnalogyReport, Interrupted> {
+) -> anyhow::Result<Result<AnalogyReport, Interrupted>> {
     let started = Instant::now();
     let protocol = opts.protocol;
     let restrict = opts
@@ -1046,8 +1049,11 @@ pub fn evaluate_analogies_until(
         k,
         floor,
     };
-    let rows = store.unit_rows();
-    let hits = batch_analogies_until(&rows, &queries, &batch, progress, cancel)?;
+    let rows = store.unit_rows()?;
+    let hits = match batch_analogies_until(&rows, &queries, &batch, progress, cancel) {
+        Ok(hits) => hits,
+        Err(stop) => return Ok(Err(stop)),
+    };
 
     let mut outcome: HashMap<(usize, usize), (bool, Option<String>)> =
         HashMap::with_capacity(which.len());
@@ -1113,7 +1119,7 @@ pub fn evaluate_analogies_until(
     let split = SEMANTIC_SECTIONS.min(results.len());
     let total = sum(&results);
     let questions_total: usize = results.iter().map(|s| s.total).sum();
-    Ok(AnalogyReport {
+    Ok(Ok(AnalogyReport {
         embeddings: store.meta().source.clone(),
         questions_file: questions_file.to_path_buf(),
         protocol,
@@ -1128,7 +1134,7 @@ pub fn evaluate_analogies_until(
         sections: results,
         seconds: started.elapsed().as_secs_f64(),
         details,
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1173,13 +1179,17 @@ pub fn evaluate_similarity(
         .flat_map(|(a, b)| [a.clone(), b.clone()])
         .collect();
     let vocab = fold_lookup(store, restrict, protocol, &wanted);
-    let unit = store.unit_rows();
     let (mut gold, mut model) = (Vec::new(), Vec::new());
     for (pair, (a, b)) in pairs.iter().zip(&folded) {
         if let (Some(&a), Some(&b)) = (vocab.get(a), vocab.get(b)) {
             gold.push(pair.score);
             // gensim's similarity() is a float32 cosine.
-            model.push(search::dot(unit.row(a as usize), unit.row(b as usize)) as f64);
+            let row = |id| {
+                store
+                    .unit_row(id)?
+                    .ok_or_else(|| anyhow::anyhow!("no vector for row {id}"))
+            };
+            model.push(search::dot(&row(a)?, &row(b)?) as f64);
         }
     }
     if gold.is_empty() {
@@ -1410,7 +1420,7 @@ pub fn run_eval_until(
                 details: *details,
             };
             Ok(
-                evaluate_analogies_until(store, &sections, &path, &opts, progress, cancel)
+                evaluate_analogies_until(store, &sections, &path, &opts, progress, cancel)?
                     .map(Report::Analogy),
             )
         }

@@ -220,6 +220,22 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// Where the f32 stage reads the unit rows it rescores: the index's stored copy, or (for a
+/// word2vec .bin read in place) the source file itself. Only a few rows a query are read.
+pub trait UnitRows: Sync {
+    fn count(&self) -> usize;
+    fn unit_row(&self, id: usize) -> Cow<'_, [f32]>;
+}
+
+impl UnitRows for Rows<'_, f32> {
+    fn count(&self) -> usize {
+        self.len
+    }
+    fn unit_row(&self, id: usize) -> Cow<'_, [f32]> {
+        Cow::Borrowed(self.row(id))
+    }
+}
+
 /// What to search: the best `k` rows among ids `< limit`, leaving out `exclude`.
 #[derive(Debug, Clone)]
 pub struct Query<'q> {
@@ -230,17 +246,17 @@ pub struct Query<'q> {
 }
 
 /// The exact top-k by cosine (the query is normalised here), best first; ties by lower id.
-pub fn exact_top_k(unit: &Rows<f32>, quant: &QuantRows, query: &Query) -> Vec<Hit> {
+pub fn exact_top_k(unit: &(impl UnitRows + ?Sized), quant: &QuantRows, query: &Query) -> Vec<Hit> {
     exact_top_k_counted(unit, quant, query).0
 }
 
 /// [`exact_top_k`] and how many rows its int8 stage passed on.
 fn exact_top_k_counted(
-    unit: &Rows<f32>,
+    unit: &(impl UnitRows + ?Sized),
     quant: &QuantRows,
     query: &Query,
 ) -> (Vec<Hit>, StageCounts) {
-    let limit = query.limit.min(unit.len);
+    let limit = query.limit.min(unit.count());
     let mut q = query.vector.to_vec();
     if normalize(&mut q) == 0.0 || query.k == 0 || limit == 0 {
         return (Vec::new(), StageCounts::default());
@@ -290,7 +306,7 @@ fn exact_top_k_counted(
         .filter(|&&(id, upper)| upper >= threshold && exclude.binary_search(&id).is_err())
         .map(|&(id, _)| Hit {
             id,
-            score: dot(unit.row(id as usize), &q),
+            score: dot(&unit.unit_row(id as usize), &q),
         })
         .collect();
     let counts = StageCounts {
@@ -471,7 +487,7 @@ pub struct StageCounts {
 
 /// [`exact_top_k`] with the principal-component stage first when `stage` is given.
 pub fn exact_top_k_staged(
-    unit: &Rows<f32>,
+    unit: &(impl UnitRows + ?Sized),
     quant: &QuantRows,
     stage: Option<&PcStage>,
     query: &Query,
@@ -479,7 +495,7 @@ pub fn exact_top_k_staged(
     let Some(stage) = stage else {
         return exact_top_k_counted(unit, quant, query);
     };
-    let limit = query.limit.min(unit.len);
+    let limit = query.limit.min(unit.count());
     let mut q = query.vector.to_vec();
     if normalize(&mut q) == 0.0 || query.k == 0 || limit == 0 {
         return (Vec::new(), StageCounts::default());
@@ -558,7 +574,7 @@ pub fn exact_top_k_staged(
     let mut seed_scores = TopK::new(query.k);
     for &(_, id) in best.heap.iter() {
         if quant.scales.row(id as usize)[0] != 0.0 {
-            seed_scores.push(dot(unit.row(id as usize), &q), id);
+            seed_scores.push(dot(&unit.unit_row(id as usize), &q), id);
         }
     }
     let seed_threshold = seed_scores.min_score();
@@ -611,7 +627,7 @@ pub fn exact_top_k_staged(
         .filter(|&&(id, upper)| upper >= threshold && !excluded(id))
         .map(|&(id, _)| Hit {
             id,
-            score: dot(unit.row(id as usize), &q),
+            score: dot(&unit.unit_row(id as usize), &q),
         })
         .collect();
     let counts = StageCounts {

@@ -111,8 +111,8 @@ fn a_build_over_several_chunks_and_map_growths_verifies_and_answers_exactly() {
             exclude: &[id],
             limit: n,
         };
-        let got = store.exact_top_k(&query);
-        let want = brute_force_top_k(&store.unit_rows(), &query);
+        let got = store.exact_top_k(&query).unwrap();
+        let want = brute_force_top_k(&store.unit_rows().unwrap(), &query);
         assert_eq!(
             got.iter().map(|h| h.id).collect::<Vec<_>>(),
             want.iter().map(|h| h.id).collect::<Vec<_>>()

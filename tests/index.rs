@@ -104,7 +104,7 @@ fn exact_search_matches_brute_force_across_chunks() {
     // More rows than one stored chunk (65,536) so chunk boundaries are exercised.
     let src = write_glove(tmp.path(), "v.txt", 70_000, 5);
     let (store, _) = Store::open(&src, &opts(&tmp.path().join("c")), &Silent).unwrap();
-    let unit = store.unit_rows();
+    let unit = store.unit_rows().unwrap();
     assert_eq!(unit.chunks.len(), 2);
     for id in [0u32, 65_535, 65_536, 69_999] {
         let q = store.vector(id).unwrap().to_vec();
@@ -114,7 +114,7 @@ fn exact_search_matches_brute_force_across_chunks() {
             exclude: &[id],
             limit: store.len(),
         };
-        let fast = store.exact_top_k(&query);
+        let fast = store.exact_top_k(&query).unwrap();
         let slow = brute_force_top_k(&unit, &query);
         assert_eq!(fast, slow);
         assert!(fast.iter().all(|h| h.id != id));
@@ -149,7 +149,7 @@ fn forest_answers_and_excluded_words_cost_no_places() {
     let approx = store.approx_top_k(&query, 4).unwrap().unwrap();
     assert_eq!(approx.len(), 10);
     assert!(approx.iter().all(|h| h.id != 3));
-    let exact = store.exact_top_k(&query);
+    let exact = store.exact_top_k(&query).unwrap();
     let overlap = approx
         .iter()
         .filter(|h| exact.iter().any(|e| e.id == h.id))
@@ -258,7 +258,7 @@ fn forest_builds_on_another_thread_while_the_store_answers() {
         limit: store.len(),
     };
     assert_eq!(
-        store.exact_top_k(&query).len(),
+        store.exact_top_k(&query).unwrap().len(),
         3,
         "exact search answers during the build"
     );

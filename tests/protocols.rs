@@ -104,7 +104,7 @@ fn analogies(
         restrict,
         details: true,
     };
-    evaluate_analogies(store, &sections, &path, &opts, &Silent)
+    evaluate_analogies(store, &sections, &path, &opts, &Silent).unwrap()
 }
 
 /// (correct, seen) per section.

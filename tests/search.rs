@@ -191,7 +191,7 @@ fn the_index_stores_the_stage_and_answers_exactly_through_it() {
         "the fewer components suffice on clustered rows"
     );
     assert!(store.verify().unwrap().is_intact());
-    let unit = store.unit_rows();
+    let unit = store.unit_rows().unwrap();
     let mut pruned = 0;
     for id in (0..n as u32).step_by(157) {
         let q = store.vector(id).unwrap().to_vec();
@@ -201,7 +201,7 @@ fn the_index_stores_the_stage_and_answers_exactly_through_it() {
             exclude: &[id],
             limit: n,
         };
-        let (hits, counts) = store.exact_top_k_counted(&query);
+        let (hits, counts) = store.exact_top_k_counted(&query).unwrap();
         same(
             &hits,
             &brute_force_top_k(&unit, &query),

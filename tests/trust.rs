@@ -289,12 +289,14 @@ fn a_truncated_index_without_its_source_is_a_clear_error() {
 fn answer(src: &Path, o: &OpenOptions) -> (Origin, Vec<u32>) {
     let (store, origin) = Store::open(src, o, &Silent).unwrap();
     let q = store.vector(7).unwrap().to_vec();
-    let hits = store.exact_top_k(&Query {
-        vector: &q,
-        k: 3,
-        exclude: &[7],
-        limit: store.len(),
-    });
+    let hits = store
+        .exact_top_k(&Query {
+            vector: &q,
+            k: 3,
+            exclude: &[7],
+            limit: store.len(),
+        })
+        .unwrap();
     (origin, hits.iter().map(|h| h.id).collect())
 }
 
