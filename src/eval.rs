@@ -200,6 +200,12 @@ impl EvalError {
         self
     }
 
+    /// The error placed at `span` unless it already has a place.
+    fn at_span(mut self, span: Span) -> EvalError {
+        self.span.get_or_insert(span);
+        self
+    }
+
     /// The same error with its span moved (an error found in a part of the line).
     fn spanned(mut self, f: impl Fn(Span) -> Span) -> EvalError {
         self.span = self.span.map(f);
@@ -809,7 +815,7 @@ impl<'s> Session<'s> {
         let mut searched = Vec::new();
         for arg in exprs {
             let c = self.map_vector(arg)?;
-            self.add_argument(&mut map, arg, &c, line, true);
+            self.add_argument(&mut map, arg, &c, line, true)?;
             searched.push(c);
         }
         if let Some(k) = k {
@@ -817,7 +823,7 @@ impl<'s> Session<'s> {
                 let (hits, _, _) = self.search(c, self.settings.method, k)?;
                 for h in hits {
                     if let Some(word) = self.store.word(h.id) {
-                        map.add(word, Role::Result, self.unit(h.id));
+                        map.add(word, Role::Result, self.unit(h.id)?);
                     }
                 }
             }
@@ -846,7 +852,7 @@ impl<'s> Session<'s> {
         let mut ends = Vec::new();
         for arg in args {
             let c = self.map_vector(arg)?;
-            ends.push(self.add_argument(&mut map, arg, &c, line, false));
+            ends.push(self.add_argument(&mut map, arg, &c, line, false)?);
         }
         let arrows = ends.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
         Ok(map.finish(query, arrows))
@@ -862,24 +868,24 @@ impl<'s> Session<'s> {
         c: &Combination,
         line: &str,
         with_words: bool,
-    ) -> usize {
+    ) -> Result<usize> {
         let is_word = match &arg.kind {
             ExprKind::Word { text, quoted } => *quoted || !self.vars.contains_key(text),
             ExprKind::Number { .. } => true,
             _ => false,
         };
         if is_word {
-            return map.add(&source_text_of(arg), Role::Input, c.unit_f32());
+            return Ok(map.add(&source_text_of(arg), Role::Input, c.unit_f32()));
         }
         let at = map.add(&source_text(line, arg.span), Role::Expression, c.unit_f32());
         if with_words {
             for id in c.input_ids() {
                 if let Some(word) = self.store.word(id) {
-                    map.add(word, Role::Input, self.unit(id));
+                    map.add(word, Role::Input, self.unit(id)?);
                 }
             }
         }
-        at
+        Ok(at)
     }
 
     /// An argument of a map: a vector, where a bare number is the word it spells (`15`).
@@ -899,11 +905,18 @@ impl<'s> Session<'s> {
         Ok(c)
     }
 
-    fn unit(&self, id: u32) -> Vec<f32> {
-        self.store
-            .vector(id)
-            .expect("ids from the table have vectors")
-            .into_owned()
+    /// The unit vector of `id`, an id from the word table. Only a source read in place that
+    /// was truncated or rewritten since the index was built can make this fail.
+    fn unit(&self, id: u32) -> Result<Vec<f32>> {
+        match self.store.unit_row(id) {
+            Ok(Some(row)) => Ok(row.into_owned()),
+            Ok(None) => Err(EvalError {
+                message: format!("the index has no vector for row {id}"),
+                span: None,
+                help: None,
+            }),
+            Err(e) => Err(index_failure(e)),
+        }
     }
 
     /// gensim's doesnt_match: the word whose unit vector is least similar to the mean of all.
@@ -1134,10 +1147,7 @@ impl<'s> Session<'s> {
             }
         }
         if let Some(id) = self.store.id(text) {
-            let unit = self
-                .store
-                .vector(id)
-                .expect("ids from the table have vectors");
+            let unit = self.unit(id).map_err(|e| e.at_span(span))?;
             return Ok(Combination {
                 vector: unit.iter().map(|&x| x as f64).collect(),
                 terms: vec![(id, 1.0)],

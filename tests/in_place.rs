@@ -207,3 +207,41 @@ fn a_forest_over_rows_read_in_place_answers() {
     }
     assert!(store.verify().unwrap().is_intact());
 }
+
+/// Found by hand in a session: after the source was truncated, a word's vector failed to read
+/// and the evaluator's "ids from the table have vectors" expectation panicked. Every kind of
+/// line is now an error at its span, and the session goes on.
+#[test]
+fn a_session_over_a_truncated_source_gives_errors_not_panics() {
+    use vecsh::eval::{Session, Settings};
+    let tmp = tempfile::tempdir().unwrap();
+    let (bin, _) = write_pair(tmp.path(), 3_000, 16);
+    let cache = tmp.path().join("cache");
+    let (store, _) = Store::open(&bin, &opts(&cache), &Silent).unwrap();
+    let mut s = Session::new(&store, Settings::default());
+    assert!(s.run_line("w1 - w2 + w3").is_ok());
+    let len = std::fs::metadata(&bin).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bin)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    for line in [
+        "w1",
+        "w1 - w2 + w3",
+        "w2 : w1 :: w3 : ?",
+        "sim(w1, w2)",
+        "odd(w1, w2, w3)",
+        "cosmul(w1 - w2 + w3)",
+        "plot(w1, w2, w3)",
+        "x = w1 + w2",
+    ] {
+        let err = s
+            .run_line(line)
+            .err()
+            .unwrap_or_else(|| panic!("{line} answered"));
+        assert!(err.message.contains("v.bin"), "{line}: {}", err.message);
+    }
+    assert!(s.run_line("2 + 3").is_ok());
+}
