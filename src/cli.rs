@@ -778,6 +778,18 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     )?;
     if let Some(f) = forest {
         writeln!(out, "forest: {} trees ({:.1} s)", f.trees, f.seconds)?;
+        if let Some(c) = store.forest_calibration() {
+            writeln!(
+                out,
+                "forest measured on {} queries: {:.2} ms at recall@10 {:.3} (oversampling {}), exact {:.2} ms: auto search uses {}",
+                c.queries,
+                c.approx_ms,
+                c.recall,
+                c.oversampling,
+                c.exact_ms,
+                if c.pays() { "the forest" } else { "exact" }
+            )?;
+        }
     }
     writeln!(
         out,

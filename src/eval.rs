@@ -33,8 +33,8 @@ pub enum Method {
     Mul,
 }
 
-/// From this many words on, `Auto` prefers the forest (when built). Below it the exact scan is
-/// both exact and at least as fast: see the README's scaling figures.
+/// Below this many rows a restricted search is exact even under `--approx`: the exact scan of
+/// the first N rows stops at row N, while the forest reads its candidates one by one.
 pub const AUTO_APPROX_MIN_WORDS: usize = 2_000_000;
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +62,7 @@ impl Default for Settings {
             mode: SearchMode::Auto,
             include_inputs: false,
             method: Method::Add,
-            oversampling: 8,
+            oversampling: crate::index::DEFAULT_OVERSAMPLING,
             restrict: None,
             subwords: true,
         }
@@ -656,7 +656,14 @@ impl<'s> Session<'s> {
         let want_approx = match self.settings.mode {
             SearchMode::Exact => false,
             SearchMode::Approx => limit >= self.store.len() || limit >= AUTO_APPROX_MIN_WORDS,
-            SearchMode::Auto => limit >= AUTO_APPROX_MIN_WORDS,
+            // The forest only where its calibration on this file shows that it pays.
+            SearchMode::Auto => {
+                limit >= self.store.len()
+                    && self
+                        .store
+                        .forest_calibration()
+                        .is_some_and(|c| c.pays() && c.oversampling == self.settings.oversampling)
+            }
         };
         let mut note = None;
         if want_approx {

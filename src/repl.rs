@@ -445,7 +445,20 @@ impl<'s> Repl<'s> {
         let Some(Ok(result)) = job.handle.take().map(JoinHandle::join) else {
             return;
         };
-        if job.announced.load(Ordering::Relaxed) {
+        let announced = job.announced.load(Ordering::Relaxed);
+        if result.is_ok() {
+            // Whether the auto mode should use the new forest: measured once, here (about a
+            // second at 3M x 300), and stored in the index for later processes.
+            let store = self.session.store();
+            if let Err(e) =
+                store.calibrate_forest(index::CALIBRATION_QUERIES, index::DEFAULT_OVERSAMPLING)
+            {
+                self.note(&format!(
+                    "cannot measure the forest ({e}); auto search stays exact"
+                ));
+            }
+        }
+        if announced {
             return;
         }
         let approx = self.session.settings.mode == SearchMode::Approx;
@@ -760,10 +773,21 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
     let search = match s.mode {
         SearchMode::Exact => "exact".to_string(),
         SearchMode::Approx => "approximate (forest)".to_string(),
-        SearchMode::Auto if view.store.len() >= crate::eval::AUTO_APPROX_MIN_WORDS => {
-            "auto: the forest when built".into()
-        }
-        SearchMode::Auto => "auto: exact at this size".into(),
+        SearchMode::Auto => match view.store.forest_calibration() {
+            Some(c) => format!(
+                "auto: {} (the forest measured on this file: {:.1} ms at recall {:.2}, exact {:.1} ms)",
+                if c.pays() && c.oversampling == s.oversampling {
+                    "the forest"
+                } else {
+                    "exact"
+                },
+                c.approx_ms,
+                c.recall,
+                c.exact_ms
+            ),
+            None => "auto: exact (the forest once its measurement on this file shows it pays)"
+                .into(),
+        },
     };
     [
         format!("{} {file}", key("file")),
