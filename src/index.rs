@@ -3038,13 +3038,19 @@ fn read_source_rows(file: &File, offsets: &[u8], dims: usize) -> std::io::Result
     // whole span when it is not much larger than the rows themselves.
     let span = last
         .checked_sub(first)
-        .map(|d| d as usize + row_bytes)
-        .filter(|&span| n > 1 && span <= 2 * n * row_bytes)
-        .filter(|_| offsets.windows(2).all(|w| w[0] + row_bytes as u64 <= w[1]));
+        .and_then(|d| d.checked_add(row_bytes as u64))
+        .filter(|&span| n > 1 && span <= (2 * n * row_bytes) as u64)
+        .map(|span| span as usize)
+        .filter(|_| {
+            offsets
+                .windows(2)
+                .all(|w| w[0].saturating_add(row_bytes as u64) <= w[1])
+        });
     if let Some(span) = span {
         let mut buf = vec![0u8; span];
         file.read_exact_at(&mut buf, first).map_err(short)?;
         for (row, &at) in out.chunks_exact_mut(dims).zip(&offsets) {
+            // In the span: the offsets were checked to increase by at least a row each.
             let at = (at - first) as usize;
             decode(&buf[at..at + row_bytes], row);
         }
@@ -3115,5 +3121,40 @@ fn lmdb_err(path: &Path, err: heed::Error) -> IndexError {
     IndexError::Lmdb {
         path: path.to_path_buf(),
         err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Offsets that a damaged table could hold (out of order, overlapping, past the end, near
+    /// u64::MAX) give rows or an error, never a panic.
+    #[test]
+    fn source_rows_at_any_offsets_never_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("rows");
+        let values: Vec<f32> = (0..64).map(|i| i as f32 + 1.0).collect();
+        fs::write(&path, bytemuck::cast_slice::<f32, u8>(&values)).unwrap();
+        let file = File::open(&path).unwrap();
+        let bytes =
+            |offsets: &[u64]| -> Vec<u8> { offsets.iter().flat_map(|o| o.to_le_bytes()).collect() };
+        let dims = 4;
+        // In order: one read of the span; rows normalised.
+        let rows = read_source_rows(&file, &bytes(&[0, 16, 48]), dims).unwrap();
+        let mut want = values[12..16].to_vec();
+        search::normalize(&mut want);
+        assert_eq!(&rows[8..12], &want[..]);
+        // Out of order and overlapping: read row by row, same values.
+        let rows = read_source_rows(&file, &bytes(&[48, 4, 0]), dims).unwrap();
+        assert_eq!(&rows[0..4], &want[..]);
+        for damaged in [
+            vec![0, 250],
+            vec![u64::MAX - 2, 0],
+            vec![0, u64::MAX - 2],
+            vec![u64::MAX],
+        ] {
+            assert!(read_source_rows(&file, &bytes(&damaged), dims).is_err());
+        }
     }
 }
