@@ -6,6 +6,14 @@
 #   bash bench/scaling.sh                   # SIZES="1000000x100 2000000x100" by default
 #   SIZES="1000000x300 3000000x300" TREES=30 bash bench/scaling.sh
 #   SIZES="1000000x300 hard:1000000x300" APPROX=0 bash bench/scaling.sh   # exact stages only
+#   SIZES="1000000x300 3000000x300" PEERS=1 bash bench/scaling.sh          # + gensim and Annoy
+#
+# PEERS=1 also measures, on each same .bin, gensim 4.4 (fresh process: load_word2vec_format +
+# first most_similar; then most_similar latency over 200 seeded words) and Annoy (30 trees on
+# both cores: build time, and the query latency at the first search_k reaching recall@10 0.95
+# against gensim's exact answers), in the venv of bench/setup-peers.sh, and prints a second
+# table with ratios (peer ÷ vecsh: above 1, vecsh is faster). gensim holds the whole file in
+# memory (7.4 GB at 3M x 300); Annoy's index goes under SCALING_DIR.
 #
 # A size prefixed "hard:" uses examples/synth_hard.rs (more centres, heavier noise) instead of
 # examples/synth.rs. The exact columns show the principal-component stage the index chose
@@ -49,5 +57,44 @@ if "approx" in q:
     approx = f"| {q['forest']['build_seconds']:.0f} s | {a['median_ms']:.2f} ms | {a['recall_at_10']:.3f} |"
 print(f"| {gen} | {int(n):,} × {d} | {float(build):.1f} s | {warm} ms | {e['median_ms']:.2f} ms "
       f"| {e['pc_dims']} | {e['pc_pass_median']:.4f} | {e['int8_pass_median']:.6f} {approx}")
+PY
+done
+
+[[ ${PEERS:-0} == 1 ]] || exit 0
+py=$("$root/bench/setup-peers.sh" | tail -n 1)
+echo
+echo "| words × dims | first answer: vecsh / gensim (load + query) | exact query: vecsh / gensim | peak RSS of the first answer: vecsh / gensim | Annoy ($trees trees) build | Annoy at recall ≥ 0.95 | vecsh exact (recall 1) vs Annoy |"
+echo "|---|---|---|---|---|---|---|"
+for size in $sizes; do
+  gen=synth
+  [[ $size == hard:* ]] && gen=synth_hard size=${size#hard:}
+  n=${size%x*} d=${size#*x}
+  file=$work/$gen-$n-$d.bin
+  peers=$work/peers-$gen-$n-$d
+  mkdir -p "$peers"
+  export VECSH_CACHE=$work/cache-$gen-$n-$d
+  rm -rf "$VECSH_CACHE"
+  first=$( { /usr/bin/time -f '%e %M' "$vecsh" "$file" -e w1 --quiet >/dev/null; } 2>&1 | tail -n 1)
+  "$py" "$root/bench/peers.py" load-bin --path "$file" --word w1 --runs 1 --out-dir "$peers" --out "$peers/load.json" >/dev/null
+  "$py" "$root/bench/peers.py" exact-latency --path "$file" --runs 1 --n-words 200 --out-dir "$peers" \
+    --out "$peers/exact.json" >/dev/null
+  "$py" "$root/bench/peers.py" annoy --path "$file" --runs 1 --n-words 200 --trees "$trees" \
+    --target-recall 0.95 --out-dir "$peers" --out "$peers/annoy.json" >/dev/null
+  rm -f "$peers"/annoy-*.ann
+  python3 - "$peers" "$work/queries-$gen-$n-$d.json" "$n" "$d" $first <<'PY'
+import json, sys
+peers, queries, n, d, first_s, first_kb = sys.argv[1:]
+load = json.load(open(f"{peers}/load.json"))
+exact = json.load(open(f"{peers}/exact.json"))
+annoy = json.load(open(f"{peers}/annoy.json"))
+v_exact = json.load(open(queries))["exact"]["median_ms"]
+hit = annoy.get("search_k_reaching_target")
+a_ms = f"{hit['median_ms']:.2f} ms (search_k {hit['search_k']}, recall {hit['recall_at_10']:.3f})" if hit else "not reached"
+vs = f"{hit['median_ms'] / v_exact:.2f}×" if hit else "—"
+g_first = load["median_wall_s"]
+print(f"| {int(n):,} × {d} | {float(first_s):.1f} s / {g_first:.1f} s ({g_first / float(first_s):.1f}×) "
+      f"| {v_exact:.2f} ms / {exact['median_ms']:.1f} ms ({exact['median_ms'] / v_exact:.0f}×) "
+      f"| {int(first_kb) // 1024:,} MB / {load['peak_rss_mib']:,.0f} MiB "
+      f"| {annoy['build_s']:.0f} s | {a_ms} | {vs} |")
 PY
 done
