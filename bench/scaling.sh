@@ -29,14 +29,18 @@ mkdir -p "$work"
 approx=${APPROX:-1}
 cargo build --release --quiet --bin vecsh --example synth --example synth_hard --example bench_queries
 vecsh=$root/target/release/vecsh
+# SIZE ("NxD" or "hard:NxD") -> the generator, words, dims and the .bin it writes.
+set_size() {
+  gen=synth size=$1
+  [[ $size == hard:* ]] && gen=synth_hard size=${size#hard:}
+  n=${size%x*} d=${size#*x}
+  file=$work/$gen-$n-$d.bin
+}
 echo "load: $(uptime)"
 echo "| set | words × dims | index build | warm process | exact query | stage p | pc stage passes | int8 stage passes | forest build ($trees trees) | approx query, oversampling 8 | recall@10 |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for size in $sizes; do
-  gen=synth
-  [[ $size == hard:* ]] && gen=synth_hard size=${size#hard:}
-  n=${size%x*} d=${size#*x}
-  file=$work/$gen-$n-$d.bin
+  set_size "$size"
   [[ -s $file ]] || "$root/target/release/examples/$gen" "$n" "$d" "$file"
   export VECSH_CACHE=$work/cache-$gen-$n-$d
   rm -rf "$VECSH_CACHE"
@@ -66,10 +70,7 @@ echo
 echo "| words × dims | first answer: vecsh / gensim (load + query) | exact query: vecsh / gensim | peak RSS of the first answer: vecsh / gensim | Annoy ($trees trees) build | Annoy at recall ≥ 0.95 | vecsh exact (recall 1) vs Annoy |"
 echo "|---|---|---|---|---|---|---|"
 for size in $sizes; do
-  gen=synth
-  [[ $size == hard:* ]] && gen=synth_hard size=${size#hard:}
-  n=${size%x*} d=${size#*x}
-  file=$work/$gen-$n-$d.bin
+  set_size "$size"
   peers=$work/peers-$gen-$n-$d
   mkdir -p "$peers"
   export VECSH_CACHE=$work/cache-$gen-$n-$d

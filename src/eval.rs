@@ -200,6 +200,15 @@ impl EvalError {
         self
     }
 
+    /// An error of the whole line, with no span of its own.
+    fn unplaced(message: impl Into<String>) -> EvalError {
+        EvalError {
+            message: message.into(),
+            span: None,
+            help: None,
+        }
+    }
+
     /// The error placed at `span` unless it already has a place.
     fn at_span(mut self, span: Span) -> EvalError {
         self.span.get_or_insert(span);
@@ -662,7 +671,7 @@ impl<'s> Session<'s> {
                     && self
                         .store
                         .forest_calibration()
-                        .is_some_and(|c| c.pays() && c.oversampling == self.settings.oversampling)
+                        .is_some_and(|c| c.pays_at(self.settings.oversampling))
             }
         };
         let mut note = None;
@@ -917,11 +926,9 @@ impl<'s> Session<'s> {
     fn unit(&self, id: u32) -> Result<Vec<f32>> {
         match self.store.unit_row(id) {
             Ok(Some(row)) => Ok(row.into_owned()),
-            Ok(None) => Err(EvalError {
-                message: format!("the index has no vector for row {id}"),
-                span: None,
-                help: None,
-            }),
+            Ok(None) => Err(EvalError::unplaced(format!(
+                "the index has no vector for row {id}"
+            ))),
             Err(e) => Err(index_failure(e)),
         }
     }
@@ -1393,11 +1400,7 @@ fn cosmul_top_k(
 /// An index failure met during evaluation (a source read in place that was truncated or
 /// rewritten since, say): the whole line fails with it.
 fn index_failure(e: crate::index::IndexError) -> EvalError {
-    EvalError {
-        message: e.to_string(),
-        span: None,
-        help: None,
-    }
+    EvalError::unplaced(e.to_string())
 }
 
 /// A factor that scales 32-bit vectors without overflowing them to infinity or to 0 (which

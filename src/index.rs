@@ -197,6 +197,11 @@ impl ForestCalibration {
     pub fn pays(&self) -> bool {
         self.recall >= 0.9 && self.approx_ms * 1.5 <= self.exact_ms
     }
+
+    /// `pays` for searches at `oversampling`: a measurement at another one says nothing.
+    pub fn pays_at(&self, oversampling: usize) -> bool {
+        self.oversampling == oversampling && self.pays()
+    }
 }
 
 /// The approximate-search forest's record (stored under "forest" once the forest is complete).
@@ -696,15 +701,11 @@ impl Store {
             let before = FileStat::of(&data).map_err(|e| io_err(&data, e))?;
             let mut store = Store::open_dir(&dir, opts.writable)?;
             store.verified_now = true;
-            if store.meta.unit_in_source {
-                store.source_path = source.to_path_buf();
-                store.source = Some(open_source(source));
-                if !matches!(&store.source, Some(Ok((_, now))) if *now == stat) {
-                    return Err(source_err(
-                        source,
-                        std::io::Error::other("it changed while vecsh was reading it"),
-                    ));
-                }
+            if !store.read_rows_from(source, &stat) {
+                return Err(source_err(
+                    source,
+                    std::io::Error::other("it changed while vecsh was reading it"),
+                ));
             }
             if FileStat::of(&data).ok() == Some(before) {
                 write_proof(
@@ -789,14 +790,8 @@ impl Store {
         if !source_known && hash_file(source)? != store.meta.source_hash {
             return Ok(None);
         }
-        if store.meta.unit_in_source {
-            // The rows are read from the file opened now (the one just proven to hold the
-            // content the index was built from), whatever path the index first saw it under.
-            store.source_path = source.to_path_buf();
-            store.source = Some(open_source(source));
-            if !matches!(&store.source, Some(Ok((_, now))) if now == stat) {
-                return Ok(None);
-            }
+        if !store.read_rows_from(source, stat) {
+            return Ok(None);
         }
         let data_stat = FileStat::of(&dir.join("data.mdb")).ok();
         let proven = opts.verify == Verify::Proof
@@ -1213,6 +1208,19 @@ impl Store {
         }))
     }
 
+    /// For an index whose rows live in the source: reads them from `source`, opened now (the
+    /// file just proven to hold the content the index was built from, whatever path the index
+    /// first saw it under). False when the open file's stat is not `stat` (it changed
+    /// meanwhile); true for an index that stores its rows.
+    fn read_rows_from(&mut self, source: &Path, stat: &FileStat) -> bool {
+        if !self.meta.unit_in_source {
+            return true;
+        }
+        self.source_path = source.to_path_buf();
+        self.source = Some(open_source(source));
+        matches!(&self.source, Some(Ok((_, now))) if now == stat)
+    }
+
     /// Whether the rows are read from the source file rather than stored in the index.
     pub fn rows_in_source(&self) -> bool {
         self.meta.unit_in_source
@@ -1538,17 +1546,20 @@ impl Store {
             return Ok(None);
         };
         let n = self.len();
-        let ids: Vec<u32> = (0..queries.max(1))
-            .map(|i| (i * n / queries.max(1)) as u32)
-            .filter(|&id| self.vector(id).is_some_and(|v| v.iter().any(|&x| x != 0.0)))
-            .collect();
+        // Each query row read once; zero vectors have no neighbours to compare.
+        let mut rows = Vec::new();
+        for i in 0..queries.max(1) {
+            let id = (i * n / queries.max(1)) as u32;
+            if let Some(v) = self.unit_row(id)?.filter(|v| v.iter().any(|&x| x != 0.0)) {
+                rows.push((id, v.into_owned()));
+            }
+        }
         let (mut exact_ms, mut approx_ms, mut found) = (Vec::new(), Vec::new(), 0usize);
         let mut wanted = 0usize;
-        for (i, &id) in ids.iter().enumerate() {
-            let v = self.unit_row(id)?.map(Cow::into_owned).unwrap_or_default();
-            let exclude = [id];
+        for (i, (id, v)) in rows.iter().enumerate() {
+            let exclude = [*id];
             let query = Query {
-                vector: &v,
+                vector: v,
                 k: 10,
                 exclude: &exclude,
                 limit: n,
@@ -1560,7 +1571,7 @@ impl Store {
             let approx = self.approx_top_k(&query, oversampling)?.unwrap_or_default();
             let a = t.elapsed().as_secs_f64() * 1e3;
             // The first query warms the caches and the thread pool: not timed.
-            if i > 0 || ids.len() == 1 {
+            if i > 0 || rows.len() == 1 {
                 exact_ms.push(e);
                 approx_ms.push(a);
             }
@@ -1576,7 +1587,7 @@ impl Store {
         };
         let calibration = ForestCalibration {
             forest_built_at: forest.built_at,
-            queries: ids.len(),
+            queries: rows.len(),
             oversampling,
             exact_ms: median(exact_ms),
             approx_ms: median(approx_ms),
@@ -2804,12 +2815,13 @@ impl ChunkWriter<'_> {
             // The buffers are reused from chunk to chunk: a fresh 75 MB allocation each time
             // cost a page fault and a zeroed page for every 4 KB of it.
             let mut rows = std::mem::take(&mut self.pending);
-            let offsets = std::mem::take(&mut self.pending_offsets);
+            let mut offsets = std::mem::take(&mut self.pending_offsets);
             let at = offsets.len().min(ROWS_PER_CHUNK);
             let done = self.write_chunk(&mut rows[..chunk_len], &offsets[..at]);
             rows.drain(..chunk_len);
+            offsets.drain(..at);
             self.pending = rows;
-            self.pending_offsets = offsets[at..].to_vec();
+            self.pending_offsets = offsets;
             done?;
         }
         Ok(())

@@ -776,7 +776,7 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
         SearchMode::Auto => match view.store.forest_calibration() {
             Some(c) => format!(
                 "auto: {} (the forest measured on this file: {:.1} ms at recall {:.2}, exact {:.1} ms)",
-                if c.pays() && c.oversampling == s.oversampling {
+                if c.pays_at(s.oversampling) {
                     "the forest"
                 } else {
                     "exact"

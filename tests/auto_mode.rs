@@ -122,6 +122,8 @@ fn what_pays() {
         recall: 0.9,
     };
     assert!(c.pays());
+    assert!(c.pays_at(8));
+    assert!(!c.pays_at(16), "measured at another oversampling");
     assert!(!ForestCalibration {
         approx_ms: 8.1,
         ..c
