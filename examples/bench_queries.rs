@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use vecsh::index::{OpenOptions, Store, DEFAULT_TREES};
+use vecsh::index::{ApproxKind, ApproxParams, OpenOptions, Store, DEFAULT_TREES};
 use vecsh::progress::Silent;
 use vecsh::search::Query;
 
@@ -224,7 +224,14 @@ fn main() {
         for (i, exact) in truth.iter().enumerate() {
             let t = Instant::now();
             let hits = store
-                .approx_top_k(&query(i), os)
+                .approx_top_k(
+                    &query(i),
+                    &ApproxParams {
+                        kind: ApproxKind::Forest,
+                        oversampling: os,
+                        ..ApproxParams::default()
+                    },
+                )
                 .expect("approx")
                 .expect("forest exists");
             ms.push(t.elapsed().as_secs_f64() * 1e3);

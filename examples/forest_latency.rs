@@ -3,7 +3,7 @@
 //!
 //!   cargo run --release --example forest_latency -- FILE [background|shared] [--trees N]
 //!
-//! `background` (the default) builds as the session does (`ForestBuilder::build_in_background`:
+//! `background` (the default) builds as the session does (`ApproxBuilder::build_in_background`:
 //! a low-priority pool of its own); `shared` builds on rayon's global pool, which the exact scan
 //! also uses (what the session did before). The index is built afresh in a temporary directory.
 //! A query runs every 250 ms until the build ends; prints the latency before the build and
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use vecsh::index::{OpenOptions, Store, DEFAULT_TREES};
+use vecsh::index::{ApproxKind, Built, OpenOptions, Store, DEFAULT_TREES};
 use vecsh::progress::Silent;
 use vecsh::search::Query;
 
@@ -63,14 +63,18 @@ fn main() {
     };
     let before: Vec<f64> = (0..40).map(ask).collect();
 
-    let builder = store.forest_builder().expect("writable store");
+    let builder = store.approx_builder().expect("writable store");
     let started = Instant::now();
     let handle = std::thread::spawn(move || {
         let cancel = AtomicBool::new(false);
         if shared {
-            builder.build(trees, &Silent, &cancel)
+            builder.build_forest(trees, &Silent, &cancel)
         } else {
-            builder.build_in_background(trees, &Silent, &cancel)
+            match builder.build_in_background(ApproxKind::Forest, trees, &Silent, &cancel) {
+                Ok(Built::Forest(f)) => Ok(f),
+                Ok(Built::Lists(_)) => unreachable!("a forest was asked for"),
+                Err(e) => Err(e),
+            }
         }
     });
     let mut during = Vec::new();

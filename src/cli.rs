@@ -30,7 +30,7 @@ Examples:
   vecsh glove.6B.50d.txt -e \"paris - france + italy\" -e \"sim(cat, dog)\"
                                                 several answers, one per -e
   vecsh build glove.840B.300d.zip --member glove.840B.300d.txt --trees 30
-                                                index a zip member, with a 30-tree forest";
+                                                index a zip member, with lists and a 30-tree forest";
 
 #[derive(Parser, Debug)]
 #[command(name = "vecsh", version, about = "Explore word embeddings from a terminal: embedding arithmetic, \
@@ -136,9 +136,18 @@ struct QueryArgs {
     /// Search exactly (the default for vocabularies below 2M words).
     #[arg(long, conflicts_with = "approx")]
     exact: bool,
-    /// Search the approximate-search forest (built on first use).
+    /// Search approximately: the inverted lists (built in the background on first use), each
+    /// answer rescored exactly.
     #[arg(long)]
     approx: bool,
+    /// Lists an approximate search probes: more finds more of the true neighbours, slower.
+    #[arg(long, value_name = "N", default_value_t = crate::ivf::DEFAULT_PROBES,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    probes: usize,
+    /// Approximate search reads the arroy forest instead of the lists (`vecsh build FILE
+    /// --trees 30` builds one; a session builds it on first use).
+    #[arg(long)]
+    forest: bool,
     /// Show the expression's own words among the neighbours.
     #[arg(long)]
     include: bool,
@@ -220,7 +229,7 @@ struct EvalArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Build (or rebuild) the index of FILE, including the approximate-search forest.
+    /// Build (or rebuild) the index of FILE, including the approximate-search lists.
     ///
     /// For files of at least 200,000 words and 128 dimensions it also builds the exact search's
     /// principal-component stage (faster exact queries; a first open leaves it out), rebuilding
@@ -228,8 +237,9 @@ enum Command {
     Build {
         /// Embedding file (any format vecsh reads; see `vecsh --help`).
         file: PathBuf,
-        /// Trees in the forest (0: no forest).
-        #[arg(long, value_name = "N", default_value_t = index::DEFAULT_TREES)]
+        /// Trees of an arroy forest to build besides the lists (0: none; the lists are the
+        /// default approximate search, `--forest` searches the forest).
+        #[arg(long, value_name = "N", default_value_t = 0)]
         trees: usize,
         #[command(flatten)]
         source: SourceArgs,
@@ -338,6 +348,15 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         // 0 is allowed: no neighbours, as gensim's topn=0.
         k: query.k,
         mode,
+        approx: index::ApproxParams {
+            kind: if query.forest {
+                index::ApproxKind::Forest
+            } else {
+                index::ApproxKind::Lists
+            },
+            probes: query.probes,
+            ..index::ApproxParams::default()
+        },
         include_inputs: query.include,
         method: if query.method == MethodArg::Mul {
             Method::Mul
@@ -755,8 +774,9 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     let started = Instant::now();
     let (store, origin) = resolved.open_store()?;
     let base = started.elapsed();
+    let progress = resolved.progress();
+    let lists = store.build_lists(progress.as_ref(), &AtomicBool::new(false))?;
     let forest = if trees > 0 {
-        let progress = resolved.progress();
         Some(store.build_forest(trees, progress.as_ref(), &AtomicBool::new(false))?)
     } else {
         None
@@ -776,18 +796,33 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
         },
         base.as_secs_f64()
     )?;
+    writeln!(
+        out,
+        "lists: {} lists over {} rows ({}, {:.1} s)",
+        lists.lists,
+        lists.rows,
+        human_bytes(lists.bytes),
+        lists.seconds
+    )?;
+    if let Some(c) = store.calibration(index::ApproxKind::Lists) {
+        writeln!(
+            out,
+            "lists measured on {} queries: {:.2} ms at recall@10 {:.3} ({} probes), exact {:.2} ms: auto search uses {}",
+            c.queries,
+            c.approx_ms,
+            c.recall,
+            c.setting,
+            c.exact_ms,
+            if c.pays() { "the lists" } else { "exact" }
+        )?;
+    }
     if let Some(f) = forest {
         writeln!(out, "forest: {} trees ({:.1} s)", f.trees, f.seconds)?;
-        if let Some(c) = store.forest_calibration() {
+        if let Some(c) = store.calibration(index::ApproxKind::Forest) {
             writeln!(
                 out,
-                "forest measured on {} queries: {:.2} ms at recall@10 {:.3} (oversampling {}), exact {:.2} ms: auto search uses {}",
-                c.queries,
-                c.approx_ms,
-                c.recall,
-                c.oversampling,
-                c.exact_ms,
-                if c.pays() { "the forest" } else { "exact" }
+                "forest measured on {} queries: {:.2} ms at recall@10 {:.3} (oversampling {}), exact {:.2} ms",
+                c.queries, c.approx_ms, c.recall, c.setting, c.exact_ms,
             )?;
         }
     }
@@ -825,9 +860,11 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     let ready = started.elapsed();
     let m = store.meta();
     let forest = store.forest();
+    let lists = store.lists();
     if json {
         let value = serde_json::json!({
             "meta": m, "index": store.dir(), "size_bytes": store.disk_size(), "forest": forest,
+            "lists": lists,
             "origin": origin, "ready_seconds": ready.as_secs_f64(),
         });
         writeln!(out, "{value}")?;
@@ -902,6 +939,20 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             Origin::Reused => "",
         }
     )?;
+    match lists {
+        Some(l) => writeln!(
+            out,
+            "lists     {} lists over {} rows ({}), built in {:.1} s",
+            l.lists,
+            l.rows,
+            human_bytes(l.bytes),
+            l.seconds
+        )?,
+        None => writeln!(
+            out,
+            "lists     not built (exact search; `vecsh build` adds them)"
+        )?,
+    }
     match forest {
         Some(f) => writeln!(
             out,
@@ -910,7 +961,7 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         )?,
         None => writeln!(
             out,
-            "forest    not built (exact search; `vecsh build` adds it)"
+            "forest    not built (`vecsh build --trees 30` adds one; `--forest` searches it)"
         )?,
     }
     Ok(0)

@@ -19,7 +19,7 @@ use crate::search::{self, Hit, Query};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
-    /// Exact unless the vocabulary is large enough for the forest to win and the forest exists.
+    /// Exact unless approximate search, measured on this file, pays (`ApproxCalibration`).
     Auto,
     Exact,
     Approx,
@@ -44,8 +44,8 @@ pub struct Settings {
     /// Show the expression's own words among the neighbours.
     pub include_inputs: bool,
     pub method: Method,
-    /// arroy oversampling in approximate mode (0: arroy's default).
-    pub oversampling: usize,
+    /// What approximate search reads (the lists or the forest) and how far it looks.
+    pub approx: crate::index::ApproxParams,
     /// Search only the first N words (file order, i.e. frequency order for GloVe and word2vec),
     /// like gensim's `restrict_vocab=N`; `None`: every word. A query-time cut: the index keeps
     /// every word (`--limit` is the index-level one).
@@ -62,7 +62,7 @@ impl Default for Settings {
             mode: SearchMode::Auto,
             include_inputs: false,
             method: Method::Add,
-            oversampling: crate::index::DEFAULT_OVERSAMPLING,
+            approx: crate::index::ApproxParams::default(),
             restrict: None,
             subwords: true,
         }
@@ -670,20 +670,23 @@ impl<'s> Session<'s> {
                 limit >= self.store.len()
                     && self
                         .store
-                        .forest_calibration()
-                        .is_some_and(|c| c.pays_at(self.settings.oversampling))
+                        .calibration(self.settings.approx.kind)
+                        .is_some_and(|c| c.pays_for(&self.settings.approx))
             }
         };
         let mut note = None;
         if want_approx {
-            match self.store.approx_top_k(&q, self.settings.oversampling) {
+            match self.store.approx_top_k(&q, &self.settings.approx) {
                 Ok(Some(hits)) => return Ok((hits, SearchUsed::Approx, None)),
                 Ok(None) => {
                     if self.settings.mode == SearchMode::Approx {
-                        note = Some(
-                            "the approximate-search forest is not built yet; this answer is exact"
-                                .to_string(),
-                        );
+                        note = Some(format!(
+                            "the approximate-search {} not built yet; this answer is exact",
+                            match self.settings.approx.kind {
+                                crate::index::ApproxKind::Lists => "lists are",
+                                crate::index::ApproxKind::Forest => "forest is",
+                            }
+                        ));
                     }
                 }
                 Err(e) => {

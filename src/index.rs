@@ -37,13 +37,14 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
+use crate::ivf;
 use crate::loader::{self, Format, LoadOptions};
 use crate::progress::{Progress, Unit};
 use crate::search::{self, Hit, PcStage, QuantRows, Query, Rows};
 use crate::text::escape_path;
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// Trees `vecsh build` puts in the forest unless told otherwise (see the README for the
 /// recall and build-time measurements behind this choice).
 pub const DEFAULT_TREES: usize = 30;
@@ -168,40 +169,114 @@ pub struct Meta {
     pub unit_in_source: bool,
 }
 
-/// The oversampling approximate search uses unless told otherwise (and that a forest's
+/// The oversampling a forest search uses unless told otherwise (and that a forest's
 /// calibration measures).
 pub const DEFAULT_OVERSAMPLING: usize = 8;
-/// Queries a forest's calibration times (the first one only warms up).
+/// Queries a calibration times (the first one only warms up).
 pub const CALIBRATION_QUERIES: usize = 33;
 
-/// What a forest's calibration measured on the file at hand (stored under
-/// "forest_calibration"): the auto mode uses the forest only where it pays there, instead of
-/// from a fixed vocabulary size. At 3M x 300 (README) arroy's forest was slower than the exact
-/// scan at equal recall, and faster only at recall 0.84.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct ForestCalibration {
-    /// The forest it was measured on (`ForestMeta::built_at`): a rebuilt forest is measured again.
-    pub forest_built_at: u64,
-    pub queries: usize,
+/// Which structure approximate search reads: the inverted lists (`ivf`, the default) or the
+/// arroy forest (`--forest`). The lists replaced the forest as the default because at
+/// 3M x 300 they reach recall 0.95 in under 2 ms and build in under 3 minutes, where the
+/// forest needed ~9 ms, 14 minutes and +8 GB (README, approximate search).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApproxKind {
+    #[default]
+    Lists,
+    Forest,
+}
+
+impl ApproxKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApproxKind::Lists => "lists",
+            ApproxKind::Forest => "forest",
+        }
+    }
+}
+
+/// How an approximate search searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ApproxParams {
+    pub kind: ApproxKind,
+    /// Lists probed (`ApproxKind::Lists`).
+    pub probes: usize,
+    /// arroy oversampling (`ApproxKind::Forest`; 0: arroy's default).
     pub oversampling: usize,
+}
+
+impl Default for ApproxParams {
+    fn default() -> Self {
+        ApproxParams {
+            kind: ApproxKind::Lists,
+            probes: ivf::DEFAULT_PROBES,
+            oversampling: DEFAULT_OVERSAMPLING,
+        }
+    }
+}
+
+impl ApproxParams {
+    /// The one number that sets this kind's speed against its recall.
+    pub fn setting(&self) -> usize {
+        match self.kind {
+            ApproxKind::Lists => self.probes,
+            ApproxKind::Forest => self.oversampling,
+        }
+    }
+}
+
+/// What a calibration measured on the file at hand (stored under "lists_calibration" or
+/// "forest_calibration"): the auto mode searches approximately only where it pays there,
+/// instead of from a fixed vocabulary size. At 3M x 300 (README) arroy's forest was slower
+/// than the exact scan at equal recall; the lists are ~10x faster.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ApproxCalibration {
+    pub kind: ApproxKind,
+    /// The structure it was measured on (its `built_at`): a rebuilt one is measured again.
+    pub built_at: u64,
+    pub queries: usize,
+    /// `ApproxParams::setting` it was measured at (probes or oversampling).
+    pub setting: usize,
     /// Median latency of one top-10 query.
     pub exact_ms: f64,
     pub approx_ms: f64,
-    /// Mean recall@10 of the forest against the exact answers.
+    /// Mean recall@10 against the exact answers.
     pub recall: f64,
 }
 
-impl ForestCalibration {
-    /// The forest pays when it finds at least 90 % of the exact top 10 in at most two thirds
-    /// of the exact scan's time: otherwise exact, which is also exact, stays the answer.
+impl ApproxCalibration {
+    /// Approximate search pays when it finds at least 90 % of the exact top 10 in at most two
+    /// thirds of the exact scan's time: otherwise exact, which is also exact, stays the answer.
     pub fn pays(&self) -> bool {
         self.recall >= 0.9 && self.approx_ms * 1.5 <= self.exact_ms
     }
 
-    /// `pays` for searches at `oversampling`: a measurement at another one says nothing.
-    pub fn pays_at(&self, oversampling: usize) -> bool {
-        self.oversampling == oversampling && self.pays()
+    /// `pays` for searches with `params`: a measurement of another kind or setting says nothing.
+    pub fn pays_for(&self, params: &ApproxParams) -> bool {
+        self.kind == params.kind && self.setting == params.setting() && self.pays()
     }
+}
+
+/// The inverted lists' record (stored under "lists" once the lists are complete).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ListsMeta {
+    pub lists: usize,
+    /// Rows in the lists (the non-zero ones).
+    pub rows: usize,
+    /// Bytes of the lists and their centroids.
+    pub bytes: u64,
+    pub seconds: f64,
+    pub built_at: u64,
+    /// xxh3-64 of the centroids and of every key and value of the `ivf` table (hex).
+    pub checksum: String,
+}
+
+/// What a build of an approximate structure made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Built {
+    Lists(ListsMeta),
+    Forest(ForestMeta),
 }
 
 /// The approximate-search forest's record (stored under "forest" once the forest is complete).
@@ -388,10 +463,13 @@ struct Dbs {
     ngrams: Option<Database<'static, Id, Bytes>>,
     /// The exact search's first stage, chunk → [int8 rows | scales | residual bounds].
     pcstage: Option<Database<'static, Id, Bytes>>,
+    /// The inverted lists, list → [ids | scales | int8 rows] (`ivf::write_list`); empty until
+    /// they are built.
+    ivf: Database<'static, Id, Bytes>,
 }
 
-const DB_NAMES: [&str; 9] = [
-    "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy", "ngrams", "pcstage",
+const DB_NAMES: [&str; 10] = [
+    "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy", "ngrams", "pcstage", "ivf",
 ];
 
 /// An open index. Cheap to query from one thread; `env()` may be shared with a forest builder.
@@ -848,7 +926,8 @@ impl Store {
                 let forest = opener.open_database::<arroy::internals::KeyCodec, arroy::internals::NodeCodec<Cosine>>(rtxn, Some("arroy"))?;
                 let ngrams = opener.open_database::<Id, Bytes>(rtxn, Some("ngrams"))?;
                 let pcstage = opener.open_database::<Id, Bytes>(rtxn, Some("pcstage"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, (ngrams, pcstage))))
+                let ivf = opener.open_database::<Id, Bytes>(rtxn, Some("ivf"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, (ngrams, pcstage, ivf))))
             })
             .map_err(|e| lmdb_err(dir, e))?;
         let incomplete = || IndexError::Incomplete {
@@ -862,7 +941,7 @@ impl Store {
             Some(quant),
             Some(scale),
             Some(forest),
-            (ngrams, pcstage),
+            (ngrams, pcstage, Some(ivf)),
         ) = opened.unwrap_commit()
         else {
             return Err(incomplete());
@@ -877,6 +956,7 @@ impl Store {
             forest,
             ngrams,
             pcstage,
+            ivf,
         };
         let rtxn = env
             .clone()
@@ -1098,6 +1178,27 @@ impl Store {
                 },
             };
             tables.push(("forest".into(), problem));
+        }
+        if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "lists").map_err(lmdb)? {
+            let record = Some(bytes_json)
+                .filter(|b| bounds.holds(b))
+                .and_then(|b| serde_json::from_slice::<ListsMeta>(b).ok());
+            let problem = match record {
+                None => Some("unreadable record".to_string()),
+                Some(record) => match lists_checksum(&rtxn, &self.dbs, &bounds) {
+                    Err(e) => Some(e.to_string()),
+                    Ok((sum, n, lists)) => {
+                        bytes += n;
+                        if lists != record.lists {
+                            Some(format!("{lists} lists, expected {}", record.lists))
+                        } else {
+                            (format!("{sum:016x}") != record.checksum)
+                                .then(|| "checksum mismatch".into())
+                        }
+                    }
+                },
+            };
+            tables.push(("lists".into(), problem));
         }
         Ok(self.report(tables, bytes, started))
     }
@@ -1351,31 +1452,7 @@ impl Store {
 
     /// The int8 copy used by the exact scan.
     pub fn quant_rows(&self) -> QuantRows<'_> {
-        let stride = search::quant_stride(self.dims());
-        let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
-        let chunks = (0..n_chunks as u32)
-            .map(|c| {
-                let bytes = self
-                    .dbs
-                    .quant
-                    .get(&self.rtxn, &c)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                Cow::Borrowed(bytemuck::cast_slice::<u8, i8>(bytes))
-            })
-            .collect();
-        let rows = Rows {
-            row_len: stride,
-            rows_per_chunk: self.meta.rows_per_chunk,
-            chunks,
-            len: self.len(),
-        };
-        QuantRows {
-            dims: self.dims(),
-            rows,
-            scales: self.rows(self.dbs.scale, 1),
-        }
+        quant_rows_in(&self.rtxn, &self.dbs, &self.meta)
     }
 
     fn rows(&self, db: Database<'static, Id, Bytes>, row_len: usize) -> Rows<'_, f32> {
@@ -1513,36 +1590,50 @@ impl Store {
 
     /// The forest's record, read afresh (a forest built by another thread or process shows up).
     pub fn forest(&self) -> Option<ForestMeta> {
+        self.record("forest")
+    }
+
+    /// The inverted lists' record, read afresh.
+    pub fn lists(&self) -> Option<ListsMeta> {
+        self.record("lists")
+    }
+
+    /// Whether approximate search of `kind` can run (its structure is complete).
+    pub fn approx_ready(&self, kind: ApproxKind) -> bool {
+        self.approx_built_at(kind).is_some()
+    }
+
+    fn approx_built_at(&self, kind: ApproxKind) -> Option<u64> {
+        match kind {
+            ApproxKind::Lists => self.lists().map(|l| l.built_at),
+            ApproxKind::Forest => self.forest().map(|f| f.built_at),
+        }
+    }
+
+    fn record<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
         let rtxn = self.env.read_txn().ok()?;
-        let bytes = self.dbs.meta.get(&rtxn, "forest").ok().flatten()?;
+        let bytes = self.dbs.meta.get(&rtxn, key).ok().flatten()?;
         serde_json::from_slice(bytes).ok()
     }
 
-    /// The current forest's calibration, read afresh; `None` without a forest, or before its
-    /// calibration (then auto search stays exact).
-    pub fn forest_calibration(&self) -> Option<ForestCalibration> {
-        let forest = self.forest()?;
-        let rtxn = self.env.read_txn().ok()?;
-        let bytes = self
-            .dbs
-            .meta
-            .get(&rtxn, "forest_calibration")
-            .ok()
-            .flatten()?;
-        serde_json::from_slice::<ForestCalibration>(bytes)
-            .ok()
-            .filter(|c| c.forest_built_at == forest.built_at)
+    /// The calibration of the current structure of `kind`, read afresh; `None` without one, or
+    /// before its calibration (then auto search stays exact).
+    pub fn calibration(&self, kind: ApproxKind) -> Option<ApproxCalibration> {
+        let built_at = self.approx_built_at(kind)?;
+        self.record::<ApproxCalibration>(calibration_key(kind))
+            .filter(|c| c.kind == kind && c.built_at == built_at)
     }
 
-    /// Measures the forest against the exact scan on `queries` rows spread over the file (each
-    /// row's own top 10, itself excluded), and stores the result when the index is writable.
-    /// About a second at 3M x 300; `None` without a forest.
-    pub fn calibrate_forest(
+    /// Measures approximate search with `params` against the exact scan on `queries` rows
+    /// spread over the file (each row's own top 10, itself excluded), and stores the result
+    /// when the index is writable. About a second at 3M x 300; `None` while the structure of
+    /// that kind is not built.
+    pub fn calibrate(
         &self,
+        params: &ApproxParams,
         queries: usize,
-        oversampling: usize,
-    ) -> Result<Option<ForestCalibration>> {
-        let Some(forest) = self.forest() else {
+    ) -> Result<Option<ApproxCalibration>> {
+        let Some(built_at) = self.approx_built_at(params.kind) else {
             return Ok(None);
         };
         let n = self.len();
@@ -1568,7 +1659,7 @@ impl Store {
             let exact = self.exact_top_k(&query)?;
             let e = t.elapsed().as_secs_f64() * 1e3;
             let t = Instant::now();
-            let approx = self.approx_top_k(&query, oversampling)?.unwrap_or_default();
+            let approx = self.approx_top_k(&query, params)?.unwrap_or_default();
             let a = t.elapsed().as_secs_f64() * 1e3;
             // The first query warms the caches and the thread pool: not timed.
             if i > 0 || rows.len() == 1 {
@@ -1585,10 +1676,11 @@ impl Store {
             xs.sort_by(f64::total_cmp);
             xs.get(xs.len() / 2).copied().unwrap_or(0.0)
         };
-        let calibration = ForestCalibration {
-            forest_built_at: forest.built_at,
+        let calibration = ApproxCalibration {
+            kind: params.kind,
+            built_at,
             queries: rows.len(),
-            oversampling,
+            setting: params.setting(),
             exact_ms: median(exact_ms),
             approx_ms: median(approx_ms),
             recall: if wanted == 0 {
@@ -1598,56 +1690,38 @@ impl Store {
             },
         };
         if self.writable {
-            self.store_forest_calibration(&calibration)?;
+            self.store_calibration(&calibration)?;
         }
         Ok(Some(calibration))
     }
 
-    /// Records a calibration (what `calibrate_forest` measured; tests set one directly).
-    pub fn store_forest_calibration(&self, calibration: &ForestCalibration) -> Result<()> {
+    /// Records a calibration (what `calibrate` measured; tests set one directly).
+    pub fn store_calibration(&self, calibration: &ApproxCalibration) -> Result<()> {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let mut wtxn = self.env.write_txn().map_err(lmdb)?;
         let json = serde_json::to_vec(calibration).expect("calibration serialises");
         self.dbs
             .meta
-            .put(&mut wtxn, "forest_calibration", &json)
+            .put(&mut wtxn, calibration_key(calibration.kind), &json)
             .map_err(lmdb)?;
         wtxn.commit().map_err(lmdb)
     }
 
-    /// Approximate top-k from the arroy forest, rescored exactly; `None` while there is no forest.
-    /// Asks the forest for k plus the excluded words so that excluded inputs never cost places.
-    pub fn approx_top_k(&self, query: &Query, oversampling: usize) -> Result<Option<Vec<Hit>>> {
-        let lmdb = |e| lmdb_err(&self.dir, e);
-        let rtxn = self.env.read_txn().map_err(lmdb)?;
-        // The forest counts only once its record is committed; checked in the same snapshot
-        // the search reads.
-        if self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)?.is_none() {
-            return Ok(None);
-        }
-        let forest_err = |e| IndexError::Forest {
-            path: self.dir.clone(),
-            err: e,
-        };
-        let reader =
-            arroy::Reader::<Cosine>::open(&rtxn, 0, self.dbs.forest).map_err(forest_err)?;
+    /// Approximate top-k, rescored exactly in f32 (only recall is approximate); `None` while
+    /// the structure `params.kind` names is not built.
+    pub fn approx_top_k(&self, query: &Query, params: &ApproxParams) -> Result<Option<Vec<Hit>>> {
         let mut q = query.vector.to_vec();
-        if search::normalize(&mut q) == 0.0 {
-            return Ok(Some(Vec::new()));
-        }
-        let restricted: roaring::RoaringBitmap;
-        let mut nns = reader.nns(query.k + query.exclude.len());
-        if let Some(n) = std::num::NonZeroUsize::new(oversampling) {
-            nns.oversampling(n);
-        }
-        if query.limit < self.len() {
-            restricted = (0..query.limit as u32).collect();
-            nns.candidates(&restricted);
-        }
-        let found = nns.by_vector(&rtxn, &q).map_err(forest_err)?;
+        let normal = search::normalize(&mut q) != 0.0;
+        let found = match params.kind {
+            ApproxKind::Lists => self.lists_candidates(&q, query, params.probes, normal)?,
+            ApproxKind::Forest => self.forest_candidates(&q, query, params.oversampling, normal)?,
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
         let mut hits = Vec::with_capacity(found.len());
-        for (id, _) in found {
-            if query.exclude.contains(&id) {
+        for id in found {
+            if query.exclude.contains(&id) || id as usize >= query.limit {
                 continue;
             }
             if let Some(row) = self.unit_row(id)? {
@@ -1662,25 +1736,136 @@ impl Store {
         Ok(Some(hits))
     }
 
-    /// Builds the arroy forest now (see `ForestBuilder::build`).
+    /// Candidates from the inverted lists: the best `ivf::candidates_for(k)` by int8 score
+    /// among the `probes` nearest lists.
+    fn lists_candidates(
+        &self,
+        q: &[f32],
+        query: &Query,
+        probes: usize,
+        normal: bool,
+    ) -> Result<Option<Vec<u32>>> {
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        // The lists count only once their record is committed; checked in the same snapshot
+        // the search reads.
+        if self.dbs.meta.get(&rtxn, "lists").map_err(lmdb)?.is_none() {
+            return Ok(None);
+        }
+        if !normal || query.k == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let damaged = |what: String| IndexError::Damaged {
+            path: self.dir.clone(),
+            what,
+        };
+        let dims = self.dims();
+        let centroid_bytes = self
+            .dbs
+            .meta
+            .get(&rtxn, "lists_centroids")
+            .map_err(lmdb)?
+            .unwrap_or_default();
+        if !centroid_bytes.len().is_multiple_of(4 * dims) {
+            return Err(damaged(format!(
+                "lists: centroids of {} bytes for {dims} dims",
+                centroid_bytes.len()
+            )));
+        }
+        let centroids: Cow<[f32]> = match bytemuck::try_cast_slice(centroid_bytes) {
+            Ok(c) => Cow::Borrowed(c),
+            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(centroid_bytes)),
+        };
+        let found = ivf::candidates(
+            &centroids,
+            dims,
+            q,
+            probes,
+            ivf::candidates_for(query.k),
+            query.exclude,
+            query.limit,
+            |l| {
+                let bytes = self
+                    .dbs
+                    .ivf
+                    .get(&rtxn, &(l as u32))
+                    .map_err(lmdb)?
+                    .ok_or_else(|| damaged(format!("lists: list {l} missing")))?;
+                ivf::read_list(bytes, dims).map_err(|e| damaged(format!("lists: list {l}: {e}")))
+            },
+        )?;
+        Ok(Some(found.into_iter().map(|(id, _)| id).collect()))
+    }
+
+    /// Candidates from the arroy forest. Asks for k plus the excluded words so that excluded
+    /// inputs never cost places.
+    fn forest_candidates(
+        &self,
+        q: &[f32],
+        query: &Query,
+        oversampling: usize,
+        normal: bool,
+    ) -> Result<Option<Vec<u32>>> {
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        if self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)?.is_none() {
+            return Ok(None);
+        }
+        if !normal {
+            return Ok(Some(Vec::new()));
+        }
+        let forest_err = |e| IndexError::Forest {
+            path: self.dir.clone(),
+            err: e,
+        };
+        let reader =
+            arroy::Reader::<Cosine>::open(&rtxn, 0, self.dbs.forest).map_err(forest_err)?;
+        let restricted: roaring::RoaringBitmap;
+        let mut nns = reader.nns(query.k + query.exclude.len());
+        if let Some(n) = std::num::NonZeroUsize::new(oversampling) {
+            nns.oversampling(n);
+        }
+        if query.limit < self.len() {
+            restricted = (0..query.limit as u32).collect();
+            nns.candidates(&restricted);
+        }
+        let found = nns.by_vector(&rtxn, q).map_err(forest_err)?;
+        Ok(Some(found.into_iter().map(|(id, _)| id).collect()))
+    }
+
+    /// Builds the arroy forest now and measures it (see `ApproxBuilder::build_forest`).
     pub fn build_forest(
         &self,
         trees: usize,
         progress: &dyn Progress,
         cancel: &AtomicBool,
     ) -> Result<ForestMeta> {
-        let meta = self.forest_builder()?.build(trees, progress, cancel)?;
-        self.calibrate_forest(CALIBRATION_QUERIES, DEFAULT_OVERSAMPLING)?;
+        let meta = self
+            .approx_builder()?
+            .build_forest(trees, progress, cancel)?;
+        let params = ApproxParams {
+            kind: ApproxKind::Forest,
+            ..ApproxParams::default()
+        };
+        self.calibrate(&params, CALIBRATION_QUERIES)?;
         Ok(meta)
     }
 
-    /// Whether the forest can be built through this store (it was opened writable).
+    /// Builds the inverted lists now and measures them (see `ApproxBuilder::build_lists`).
+    pub fn build_lists(&self, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ListsMeta> {
+        let meta = self.approx_builder()?.build_lists(progress, cancel)?;
+        self.calibrate(&ApproxParams::default(), CALIBRATION_QUERIES)?;
+        Ok(meta)
+    }
+
+    /// Whether approximate structures can be built through this store (it was opened writable).
     pub fn is_writable(&self) -> bool {
         self.writable
     }
 
-    /// A handle that builds the forest on another thread while this store keeps answering.
-    pub fn forest_builder(&self) -> Result<ForestBuilder> {
+    /// A handle that builds the lists or the forest on another thread while this store keeps
+    /// answering.
+    pub fn approx_builder(&self) -> Result<ApproxBuilder> {
         if !self.writable {
             return Err(IndexError::ReadOnly);
         }
@@ -1688,7 +1873,7 @@ impl Store {
             Some(file) => Some(file.try_clone().map_err(|e| self.source_error(e))?),
             None => None,
         };
-        Ok(ForestBuilder {
+        Ok(ApproxBuilder {
             env: self.env.clone(),
             dbs: self.dbs,
             dir: self.dir.clone(),
@@ -1698,8 +1883,58 @@ impl Store {
     }
 }
 
-/// Builds the approximate-search forest of one index; `Send`, so it can run in the background.
-pub struct ForestBuilder {
+/// Where the calibration of `kind` is stored in "meta".
+fn calibration_key(kind: ApproxKind) -> &'static str {
+    match kind {
+        ApproxKind::Lists => "lists_calibration",
+        ApproxKind::Forest => "forest_calibration",
+    }
+}
+
+/// The int8 copy of an index as read through `rtxn`.
+fn quant_rows_in<'t>(rtxn: &'t RoTxn<WithoutTls>, dbs: &Dbs, meta: &Meta) -> QuantRows<'t> {
+    let stride = search::quant_stride(meta.dims);
+    let n_chunks = meta.words.div_ceil(meta.rows_per_chunk.max(1));
+    let bytes = |db: Database<'static, Id, Bytes>, c: u32| {
+        db.get(rtxn, &c).ok().flatten().unwrap_or_default()
+    };
+    let rows = Rows {
+        row_len: stride,
+        rows_per_chunk: meta.rows_per_chunk,
+        chunks: (0..n_chunks as u32)
+            .map(|c| Cow::Borrowed(bytemuck::cast_slice::<u8, i8>(bytes(dbs.quant, c))))
+            .collect(),
+        len: meta.words,
+    };
+    let scales = Rows {
+        row_len: 1,
+        rows_per_chunk: meta.rows_per_chunk,
+        chunks: (0..n_chunks as u32)
+            .map(|c| {
+                let b = bytes(dbs.scale, c);
+                match bytemuck::try_cast_slice::<u8, f32>(b) {
+                    Ok(f) => Cow::Borrowed(f),
+                    Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(b)),
+                }
+            })
+            .collect(),
+        len: meta.words,
+    };
+    QuantRows {
+        dims: meta.dims,
+        rows,
+        scales,
+    }
+}
+
+/// Seed of the lists' k-means: an index's lists depend only on its rows.
+const LISTS_SEED: u64 = 0x001f_5eed;
+/// Bytes of lists written per transaction.
+const LISTS_BATCH_BYTES: usize = 64 << 20;
+
+/// Builds the approximate-search structures of one index; `Send`, so it can run in the
+/// background.
+pub struct ApproxBuilder {
     env: Env<WithoutTls>,
     dbs: Dbs,
     dir: PathBuf,
@@ -1708,37 +1943,172 @@ pub struct ForestBuilder {
     source: Option<File>,
 }
 
-impl ForestBuilder {
-    /// `build` on a thread pool of its own whose threads run at a low priority, for a build
-    /// that runs while the same process answers queries. On rayon's global pool the exact scan
-    /// queued behind arroy's tree jobs until the build was nearly done (a query typed 3 s into
-    /// a 400k-word build took 40 s); on its own pool the build takes the cores only when the
-    /// scan leaves them idle.
+impl ApproxBuilder {
+    /// Builds `kind` (the forest with `trees` trees) on a thread pool of its own whose threads
+    /// run at a low priority, for a build that runs while the same process answers queries.
+    /// On rayon's global pool the exact scan queued behind arroy's tree jobs until the build
+    /// was nearly done (a query typed 3 s into a 400k-word build took 40 s); on its own pool
+    /// the build takes the cores only when the scan leaves them idle.
     pub fn build_in_background(
         &self,
+        kind: ApproxKind,
         trees: usize,
         progress: &dyn Progress,
         cancel: &AtomicBool,
-    ) -> Result<ForestMeta> {
+    ) -> Result<Built> {
+        let run = || match kind {
+            ApproxKind::Lists => self.build_lists(progress, cancel).map(Built::Lists),
+            ApproxKind::Forest => self
+                .build_forest(trees, progress, cancel)
+                .map(Built::Forest),
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
-            .thread_name(|i| format!("vecsh-forest-{i}"))
+            .thread_name(|i| format!("vecsh-approx-{i}"))
             .start_handler(|_| lower_thread_priority())
             .build();
         match pool {
-            Ok(pool) => pool.install(|| self.build(trees, progress, cancel)),
+            Ok(pool) => pool.install(run),
             // No threads to be had: build on this thread, still at low priority.
             Err(_) => {
                 lower_thread_priority();
-                self.build(trees, progress, cancel)
+                run()
             }
         }
     }
 
+    /// Builds the inverted lists from the int8 copy: k-means outside any transaction (minutes
+    /// at 3M x 300, while other processes may write their calibrations), then every list, the
+    /// centroids and the record in one write transaction, so a cancelled or killed build
+    /// commits nothing. Returns at once if the lists exist.
+    pub fn build_lists(&self, progress: &dyn Progress, cancel: &AtomicBool) -> Result<ListsMeta> {
+        self.build_lists_in_batches(progress, cancel, LISTS_BATCH_BYTES)
+    }
+
+    /// `build_lists` committing about `batch_bytes` of lists per transaction (tests use tiny
+    /// batches to exercise the many-transaction path that only big files take).
+    #[doc(hidden)]
+    pub fn build_lists_in_batches(
+        &self,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+        batch_bytes: usize,
+    ) -> Result<ListsMeta> {
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let started = Instant::now();
+        let existing = |txn: &RoTxn<WithoutTls>| -> Result<Option<ListsMeta>> {
+            Ok(self
+                .dbs
+                .meta
+                .get(txn, "lists")
+                .map_err(lmdb)?
+                .and_then(|b| serde_json::from_slice(b).ok()))
+        };
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        if let Some(meta) = existing(&rtxn)? {
+            return Ok(meta);
+        }
+        let quant = quant_rows_in(&rtxn, &self.dbs, &self.meta);
+        let dims = self.meta.dims;
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        progress.start("lists", self.meta.words as u64, Unit::Rows);
+        let layout = ivf::build(&quant, LISTS_SEED, cancel, &|rows| {
+            let total = done.fetch_add(rows, Ordering::Relaxed) + rows;
+            progress.set(total as u64);
+        });
+        progress.finish();
+        let Some(layout) = layout.filter(|_| !cancel.load(Ordering::Relaxed)) else {
+            return Err(IndexError::Cancelled);
+        };
+        // The lists go in in batches of transactions (one for all of them held 940 MB of dirty
+        // pages in memory at 3M x 300); they count only once the record is committed, in the
+        // last transaction, after every list was checked there, so a kill at any moment
+        // leaves complete lists or none. Two processes building at once write the same bytes
+        // (the layout depends only on the rows and the seed).
+        let mut wtxn = self.env.write_txn().map_err(lmdb)?;
+        if let Some(meta) = existing(&wtxn)? {
+            return Ok(meta);
+        }
+        self.dbs.ivf.clear(&mut wtxn).map_err(lmdb)?;
+        let mut list = Vec::new();
+        let mut batch = 0usize;
+        for l in 0..layout.lists() {
+            let ids = layout.list(l);
+            let len = ivf::list_bytes(ids.len(), dims);
+            list.clear();
+            list.resize(len, 0);
+            ivf::write_list(ids, &quant, &mut list);
+            self.dbs
+                .ivf
+                .put(&mut wtxn, &(l as u32), &list)
+                .map_err(lmdb)?;
+            batch += len;
+            if batch >= batch_bytes {
+                wtxn.commit().map_err(lmdb)?;
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(IndexError::Cancelled);
+                }
+                wtxn = self.env.write_txn().map_err(lmdb)?;
+                batch = 0;
+            }
+        }
+        // Write transactions are serialised across processes, so this check inside one is final.
+        if let Some(meta) = existing(&wtxn)? {
+            return Ok(meta);
+        }
+        let centroid_bytes: &[u8] = bytemuck::cast_slice(&layout.centroids);
+        self.dbs
+            .meta
+            .put(&mut wtxn, "lists_centroids", centroid_bytes)
+            .map_err(lmdb)?;
+        let mut hasher = TableHasher::default();
+        hasher.add(b"centroids", centroid_bytes);
+        let mut bytes = centroid_bytes.len() as u64;
+        let mut stored = 0usize;
+        for entry in self
+            .dbs
+            .ivf
+            .remap_types::<Bytes, Bytes>()
+            .iter(&wtxn)
+            .map_err(lmdb)?
+        {
+            let (k, v) = entry.map_err(lmdb)?;
+            let l = stored;
+            let want = layout
+                .offsets
+                .get(l + 1)
+                .map(|&end| ivf::list_bytes((end - layout.offsets[l]) as usize, dims));
+            if k != (l as u32).to_be_bytes() || Some(v.len()) != want {
+                // Another build cleared the table under this one: it finishes the lists.
+                return Err(IndexError::Cancelled);
+            }
+            hasher.add(k, v);
+            bytes += v.len() as u64;
+            stored += 1;
+        }
+        if stored != layout.lists() {
+            return Err(IndexError::Cancelled);
+        }
+        let meta = ListsMeta {
+            lists: layout.lists(),
+            rows: layout.ids.len(),
+            bytes,
+            seconds: started.elapsed().as_secs_f64(),
+            built_at: now_secs(),
+            checksum: format!("{:016x}", hasher.finish()),
+        };
+        let json = serde_json::to_vec(&meta).expect("lists metadata serialises");
+        self.dbs.meta.put(&mut wtxn, "lists", &json).map_err(lmdb)?;
+        drop(quant);
+        drop(rtxn);
+        wtxn.commit().map_err(lmdb)?;
+        Ok(meta)
+    }
+
     /// Builds the forest with `trees` trees (0: arroy's default) in one write transaction: a
     /// cancelled or killed build commits nothing. Returns at once if a forest exists.
-    pub fn build(
+    pub fn build_forest(
         &self,
         trees: usize,
         progress: &dyn Progress,
@@ -2227,6 +2597,32 @@ fn forest_checksum(
     Ok((hasher.finish(), hasher.bytes))
 }
 
+/// The checksum of the lists (their centroids, then every key and value of the `ivf` table
+/// in key order, as `ApproxBuilder::build_lists` hashed them), their size and how many lists.
+fn lists_checksum(rtxn: &RoTxn, dbs: &Dbs, bounds: &MapBounds) -> heed::Result<(u64, u64, usize)> {
+    let corrupted = || heed::Error::Mdb(heed::MdbError::Corrupted);
+    let mut hasher = TableHasher::default();
+    let centroids = dbs
+        .meta
+        .get(rtxn, "lists_centroids")?
+        .ok_or_else(corrupted)?;
+    if !bounds.holds(centroids) {
+        return Err(corrupted());
+    }
+    hasher.add(b"centroids", centroids);
+    let mut lists = 0;
+    for entry in dbs.ivf.remap_types::<Bytes, Bytes>().iter(rtxn)? {
+        let (k, v) = entry?;
+        if !bounds.holds(k) || !bounds.holds(v) {
+            // Damage: a value whose length runs past the file; reading it would be SIGBUS.
+            return Err(corrupted());
+        }
+        hasher.add(k, v);
+        lists += 1;
+    }
+    Ok((hasher.finish(), hasher.bytes, lists))
+}
+
 fn write_index(
     source: &Path,
     stat: &FileStat,
@@ -2253,11 +2649,13 @@ fn write_index(
                 opener.create_database::<arroy::internals::KeyCodec, arroy::internals::NodeCodec<Cosine>>(wtxn, Some(DB_NAMES[6]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[7]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[8]))?,
+                opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[9]))?,
             )))
         })
         .map_err(lmdb)?
         .unwrap_commit();
-    let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest, ngrams_db, pc_db) = dbs;
+    let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest, ngrams_db, pc_db, _ivf) =
+        dbs;
 
     let mut sink = ChunkWriter {
         env: &env,

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod fasttext;
 pub mod gensim;
 pub mod index;
+pub mod ivf;
 pub mod loader;
 pub mod npy;
 pub mod parse;

@@ -20,7 +20,7 @@ use rustyline::{ColorMode, CompletionType, Config, Editor};
 
 use crate::ast::Statement;
 use crate::eval::{Method, SearchMode, SearchUsed, Session, Settings, Value};
-use crate::index::{self, ForestMeta, IndexError, Origin, Store};
+use crate::index::{self, ApproxKind, Built, IndexError, Origin, Store};
 use crate::parse;
 use crate::progress::Silent;
 use crate::progress::{Progress, Unit};
@@ -288,7 +288,11 @@ impl<'s> Repl<'s> {
             if let Some(job) = &self.forest {
                 if !job.finished() {
                     *note = Some(format!(
-                        "the forest is still being built ({}); this answer is exact",
+                        "the approximate-search {} still being built ({}); this answer is exact",
+                        match self.session.settings.approx.kind {
+                            ApproxKind::Lists => "lists are",
+                            ApproxKind::Forest => "forest is",
+                        },
                         job.progress()
                     ));
                 }
@@ -379,24 +383,27 @@ impl<'s> Repl<'s> {
 
     // ---------------------------------------------------------------------------- forest
 
-    /// Whether a forest build should start: none yet, none running, and the index can be written.
+    /// Whether a build of the approximate structure the settings name should start: none yet,
+    /// none running.
     fn wants_forest(&self) -> bool {
-        self.forest.is_none() && self.store.forest().is_none()
+        self.forest.is_none() && !self.store.approx_ready(self.session.settings.approx.kind)
     }
 
     /// Starts the build on its own thread. With `printer` (rustyline's external printer; none
     /// when the terminal has no raw mode), the thread announces the outcome the moment it has
     /// it, above the waiting prompt; without, `announce_forest` does at the next line.
     fn start_forest(&mut self, printer: Option<Printer>) {
-        let builder = match self.store.forest_builder() {
+        let kind = self.session.settings.approx.kind;
+        let what = approx_name(kind);
+        let builder = match self.store.approx_builder() {
             Ok(b) => b,
             Err(IndexError::ReadOnly) => {
-                self.note("the index is read-only here, so there is no forest to search; answers stay exact (`vecsh build FILE` adds one)");
+                self.note(&format!("the index is read-only here, so there are no approximate-search {what} to search; answers stay exact (`vecsh build FILE` adds them)"));
                 return;
             }
             Err(e) => {
                 self.note(&format!(
-                    "cannot build the forest ({e}); answers stay exact"
+                    "cannot build the approximate-search {what} ({e}); answers stay exact"
                 ));
                 return;
             }
@@ -412,7 +419,7 @@ impl<'s> Repl<'s> {
             announced.clone(),
         );
         let handle = std::thread::spawn(move || {
-            let result = builder.build_in_background(trees, p.as_ref(), &c);
+            let result = builder.build_in_background(kind, trees, p.as_ref(), &c);
             if let Some(mut printer) = printer {
                 let using_approx = approx.load(Ordering::Relaxed);
                 if let Some(message) = forest_message(&renderer, &result, using_approx) {
@@ -424,7 +431,7 @@ impl<'s> Repl<'s> {
             }
             result
         });
-        self.note("building the approximate-search forest in the background; answers stay exact until it is ready");
+        self.note(&format!("building the approximate-search {what} in the background; answers stay exact until ready"));
         self.forest = Some(ForestJob {
             started: Instant::now(),
             cancel,
@@ -447,14 +454,14 @@ impl<'s> Repl<'s> {
         };
         let announced = job.announced.load(Ordering::Relaxed);
         if result.is_ok() {
-            // Whether the auto mode should use the new forest: measured once, here (about a
-            // second at 3M x 300), and stored in the index for later processes.
+            // Whether the auto mode should use the new structure: measured once, here (about
+            // a second at 3M x 300), and stored in the index for later processes.
             let store = self.session.store();
-            if let Err(e) =
-                store.calibrate_forest(index::CALIBRATION_QUERIES, index::DEFAULT_OVERSAMPLING)
-            {
+            let params = self.session.settings.approx;
+            if let Err(e) = store.calibrate(&params, index::CALIBRATION_QUERIES) {
                 self.note(&format!(
-                    "cannot measure the forest ({e}); auto search stays exact"
+                    "cannot measure the approximate-search {} ({e}); auto search stays exact",
+                    approx_name(params.kind)
                 ));
             }
         }
@@ -756,39 +763,62 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
     } else {
         escape_path(&m.source)
     };
-    let forest = match (building, view.store.forest()) {
-        (_, Some(f)) => format!("ready: {} trees, built in {:.1} s", f.trees, f.seconds),
-        (Some(progress), None) => {
-            format!("building ({progress}); answers stay exact until it is ready")
+    let s = &view.settings;
+    let kind = s.approx.kind;
+    let ready = |k: ApproxKind| match k {
+        ApproxKind::Lists => view.store.lists().map(|l| {
+            format!(
+                "ready: {} lists over {} rows ({}), built in {:.1} s",
+                thousands(l.lists),
+                thousands(l.rows),
+                human_bytes(l.bytes),
+                l.seconds
+            )
+        }),
+        ApproxKind::Forest => view
+            .store
+            .forest()
+            .map(|f| format!("ready: {} trees, built in {:.1} s", f.trees, f.seconds)),
+    };
+    let state = |k: ApproxKind| match (ready(k), &building) {
+        (Some(r), _) => r,
+        (None, Some(progress)) if k == kind => {
+            format!("building ({progress}); answers stay exact until ready")
         }
-        (_, None) if view.store.is_writable() => {
-            "none: searches are exact (:exact off builds it in the background)".into()
+        (None, _) if k != kind => "none".into(),
+        (None, _) if view.store.is_writable() => {
+            "none: searches are exact (:exact off builds them in the background)".into()
         }
-        (_, None) => {
-            "none: searches are exact (the index is read-only here; `vecsh build FILE` adds it)"
+        (None, _) => {
+            "none: searches are exact (the index is read-only here; `vecsh build FILE` adds them)"
                 .into()
         }
     };
-    let s = &view.settings;
+    let what = approx_name(kind);
     let search = match s.mode {
         SearchMode::Exact => "exact".to_string(),
-        SearchMode::Approx => "approximate (forest)".to_string(),
-        SearchMode::Auto => match view.store.forest_calibration() {
+        SearchMode::Approx => format!("approximate ({what})"),
+        SearchMode::Auto => match view.store.calibration(kind) {
             Some(c) => format!(
-                "auto: {} (the forest measured on this file: {:.1} ms at recall {:.2}, exact {:.1} ms)",
-                if c.pays_at(s.oversampling) {
-                    "the forest"
+                "auto: {} (the {what} measured on this file: {:.1} ms at recall {:.2}, exact {:.1} ms)",
+                if c.pays_for(&s.approx) {
+                    format!("the {what}")
                 } else {
-                    "exact"
+                    "exact".into()
                 },
                 c.approx_ms,
                 c.recall,
                 c.exact_ms
             ),
-            None => "auto: exact (the forest once its measurement on this file shows it pays)"
-                .into(),
+            None => format!(
+                "auto: exact (the {what} once their measurement on this file shows they pay)"
+            ),
         },
     };
+    let mut approx_lines = vec![format!("{} {}", key("lists"), state(ApproxKind::Lists))];
+    if kind == ApproxKind::Forest || view.store.forest().is_some() {
+        approx_lines.push(format!("{} {}", key("forest"), state(ApproxKind::Forest)));
+    }
     [
         format!("{} {file}", key("file")),
         format!("{} {}", key("format"), m.format),
@@ -800,7 +830,7 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
             escape_path(view.store.dir()),
             human_bytes(view.store.disk_size())
         ),
-        format!("{} {forest}", key("forest")),
+        approx_lines.join("\n"),
         format!(
             "{} {search}; k {}; method {}; inputs {}",
             key("search"),
@@ -887,35 +917,41 @@ struct ForestJob {
     cancel: Arc<AtomicBool>,
     progress: Arc<TreeCount>,
     /// The build's outcome; taken once announced.
-    handle: Option<JoinHandle<index::Result<ForestMeta>>>,
+    handle: Option<JoinHandle<index::Result<Built>>>,
     /// The build thread printed the outcome itself (external printer).
     announced: Arc<AtomicBool>,
 }
 
+/// "lists" or "forest", as the session names the approximate structure.
+fn approx_name(kind: ApproxKind) -> &'static str {
+    kind.name()
+}
+
 /// What the session says when a build ends (`None` when it was cancelled: the user is leaving).
-fn forest_message(
-    r: &Renderer,
-    result: &index::Result<ForestMeta>,
-    approx: bool,
-) -> Option<String> {
+fn forest_message(r: &Renderer, result: &index::Result<Built>, approx: bool) -> Option<String> {
     Some(match result {
-        Ok(f) => {
+        Ok(built) => {
             let using = if approx {
-                "approximate searches now use it (:exact on for exact)"
+                "approximate searches now use them (:exact on for exact)"
             } else {
-                ":exact off searches it"
+                ":exact off searches them"
             };
-            r.style(
-                &format!(
-                    "forest ready: {} trees in {:.1} s; {using}",
-                    f.trees, f.seconds
+            let what = match built {
+                Built::Lists(l) => format!(
+                    "lists ready: {} lists over {} rows in {:.1} s",
+                    thousands(l.lists),
+                    thousands(l.rows),
+                    l.seconds
                 ),
-                Style::new().green(),
-            )
+                Built::Forest(f) => {
+                    format!("forest ready: {} trees in {:.1} s", f.trees, f.seconds)
+                }
+            };
+            r.style(&format!("{what}; {using}"), Style::new().green())
         }
         Err(IndexError::Cancelled) => return None,
         Err(e) => r.style(
-            &format!("forest build failed: {e}; answers stay exact"),
+            &format!("approximate-search build failed: {e}; answers stay exact"),
             Style::new().yellow(),
         ),
     })
@@ -946,10 +982,8 @@ struct TreeCount {
 }
 
 impl Progress for TreeCount {
-    fn start(&self, _: &str, total: u64, unit: Unit) {
-        if unit == Unit::Trees {
-            self.total.store(total, Ordering::Relaxed);
-        }
+    fn start(&self, _: &str, total: u64, _: Unit) {
+        self.total.store(total, Ordering::Relaxed);
     }
     fn set(&self, done: u64) {
         self.done.store(done, Ordering::Relaxed);

@@ -753,7 +753,7 @@ pub fn sort_hits(hits: &mut [Hit]) {
 }
 
 /// The query at i16 precision: its own rounding error is ~1e-5, negligible beside the rows'.
-fn quantize_query(q: &[f32], stride: usize) -> (Vec<i16>, f32) {
+pub fn quantize_query(q: &[f32], stride: usize) -> (Vec<i16>, f32) {
     let max = q.iter().fold(0f32, |m, x| m.max(x.abs()));
     let scale = max / 32767.0;
     let mut out = vec![0i16; stride];
@@ -896,8 +896,50 @@ unsafe fn dot_i8_i16_avx2(row: &[i8], q: &[i16]) -> i32 {
     _mm_cvtsi128_si32(sum)
 }
 
+/// The approximate score `scale · row · q16 · q_scale` of every int8 row in `rows` (a block of
+/// `stride`-byte rows with their `scales`) into `out`, replacing its contents. Dispatches to
+/// AVX2 once per block.
+pub fn int8_scores(
+    rows: &[i8],
+    stride: usize,
+    scales: &[f32],
+    q16: &[i16],
+    q_scale: f32,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { int8_scores_avx2(rows, stride, scales, q16, q_scale, out) };
+            return;
+        }
+    }
+    for (row, &scale) in rows.chunks_exact(stride).zip(scales) {
+        out.push(dot_i8_i16(row, q16) as f32 * (scale * q_scale));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn int8_scores_avx2(
+    rows: &[i8],
+    stride: usize,
+    scales: &[f32],
+    q16: &[i16],
+    q_scale: f32,
+    out: &mut Vec<f32>,
+) {
+    for (row, &scale) in rows.chunks_exact(stride).zip(scales) {
+        // SAFETY: AVX2 is enabled for this function; `row` and `q16` hold `stride` elements.
+        let d = unsafe { dot_i8_i16_avx2(row, q16) };
+        out.push(d as f32 * (scale * q_scale));
+    }
+}
+
 /// A bounded min-heap keeping the `cap` largest scores.
-struct TopK {
+pub struct TopK {
     cap: usize,
     heap: BinaryHeap<(std::cmp::Reverse<OrdF32>, u32)>,
 }
@@ -917,14 +959,14 @@ impl Ord for OrdF32 {
 }
 
 impl TopK {
-    fn new(cap: usize) -> TopK {
+    pub fn new(cap: usize) -> TopK {
         TopK {
             cap,
             heap: BinaryHeap::with_capacity(cap + 1),
         }
     }
 
-    fn push(&mut self, score: f32, id: u32) {
+    pub fn push(&mut self, score: f32, id: u32) {
         if self.heap.len() < self.cap {
             self.heap.push((std::cmp::Reverse(OrdF32(score)), id));
         } else if let Some(mut min) = self.heap.peek_mut() {
@@ -932,6 +974,13 @@ impl TopK {
                 *min = (std::cmp::Reverse(OrdF32(score)), id);
             }
         }
+    }
+
+    /// The kept (id, score) pairs, best first; ties by lower id.
+    pub fn into_sorted(self) -> Vec<(u32, f32)> {
+        let mut out: Vec<(u32, f32)> = self.heap.into_iter().map(|(s, id)| (id, s.0 .0)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
     }
 
     /// The smallest kept score, or −∞ while fewer than `cap` are kept (then every row qualifies).

@@ -1,12 +1,16 @@
-//! The auto search mode chooses by what the forest measured on the file at hand (issue 12),
-//! not by a fixed vocabulary size: `build_forest` times the forest against the exact scan and
-//! stores the result; auto uses the forest only when that measurement says it pays.
+//! The auto search mode chooses by what approximate search measured on the file at hand
+//! (issue 12), not by a fixed vocabulary size: `build_lists` / `build_forest` time the
+//! structure against the exact scan and store the result; auto searches approximately only
+//! when that measurement says it pays, for the structure and setting it searches with.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use vecsh::eval::{SearchMode, SearchUsed, Session, Settings, Value};
-use vecsh::index::{ForestCalibration, OpenOptions, Store, DEFAULT_OVERSAMPLING};
+use vecsh::index::{
+    ApproxCalibration, ApproxKind, ApproxParams, OpenOptions, Store, DEFAULT_OVERSAMPLING,
+};
+use vecsh::ivf::DEFAULT_PROBES;
 use vecsh::progress::Silent;
 
 fn write_bin(dir: &Path, n: usize, dims: usize) -> PathBuf {
@@ -32,7 +36,16 @@ fn used(s: &mut Session, line: &str) -> SearchUsed {
 }
 
 #[test]
+fn auto_follows_the_lists_measurement_on_this_file() {
+    auto_follows_the_measurement(ApproxKind::Lists);
+}
+
+#[test]
 fn auto_follows_the_forests_measurement_on_this_file() {
+    auto_follows_the_measurement(ApproxKind::Forest);
+}
+
+fn auto_follows_the_measurement(kind: ApproxKind) {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_bin(tmp.path(), 5_000, 16);
     let opts = OpenOptions {
@@ -41,13 +54,26 @@ fn auto_follows_the_forests_measurement_on_this_file() {
         ..Default::default()
     };
     let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
-    assert_eq!(store.forest_calibration(), None);
-    store
-        .build_forest(8, &Silent, &AtomicBool::new(false))
-        .unwrap();
+    assert_eq!(store.calibration(kind), None);
+    let no = AtomicBool::new(false);
+    match kind {
+        ApproxKind::Lists => drop(store.build_lists(&Silent, &no).unwrap()),
+        ApproxKind::Forest => drop(store.build_forest(8, &Silent, &no).unwrap()),
+    }
     // Measured and stored by the build.
-    let measured = store.forest_calibration().expect("calibrated");
-    assert_eq!(measured.oversampling, DEFAULT_OVERSAMPLING);
+    let measured = store.calibration(kind).expect("calibrated");
+    let params = ApproxParams {
+        kind,
+        ..ApproxParams::default()
+    };
+    assert_eq!(measured.kind, kind);
+    assert_eq!(
+        measured.setting,
+        match kind {
+            ApproxKind::Lists => DEFAULT_PROBES,
+            ApproxKind::Forest => DEFAULT_OVERSAMPLING,
+        }
+    );
     assert!(measured.queries >= 30);
     assert!((0.0..=1.0).contains(&measured.recall));
     assert!(measured.exact_ms > 0.0 && measured.approx_ms > 0.0);
@@ -55,56 +81,76 @@ fn auto_follows_the_forests_measurement_on_this_file() {
 
     let auto = Settings {
         mode: SearchMode::Auto,
+        approx: params,
         ..Settings::default()
     };
-    // A forest that does not pay (slower than exact, or missing answers): auto stays exact.
-    let slow = ForestCalibration {
+    // A structure that does not pay (slower than exact, or missing answers): auto stays exact.
+    let slow = ApproxCalibration {
         approx_ms: measured.exact_ms * 2.0,
         ..measured
     };
-    store.store_forest_calibration(&slow).unwrap();
+    store.store_calibration(&slow).unwrap();
     assert_eq!(
         used(&mut Session::new(&store, auto.clone()), "w10"),
         SearchUsed::Exact
     );
-    let inexact = ForestCalibration {
+    let inexact = ApproxCalibration {
         approx_ms: measured.exact_ms / 10.0,
         recall: 0.8,
         ..measured
     };
-    store.store_forest_calibration(&inexact).unwrap();
+    store.store_calibration(&inexact).unwrap();
     assert_eq!(
         used(&mut Session::new(&store, auto.clone()), "w10"),
         SearchUsed::Exact
     );
 
-    // One that pays: auto uses it, but only at the oversampling it was measured with.
-    let fast = ForestCalibration {
+    // One that pays: auto uses it, but only at the setting it was measured with.
+    let fast = ApproxCalibration {
         approx_ms: measured.exact_ms / 10.0,
         recall: 0.97,
         ..measured
     };
-    store.store_forest_calibration(&fast).unwrap();
+    store.store_calibration(&fast).unwrap();
     assert_eq!(
         used(&mut Session::new(&store, auto.clone()), "w10"),
         SearchUsed::Approx
     );
     let other = Settings {
-        oversampling: DEFAULT_OVERSAMPLING * 2,
+        approx: ApproxParams {
+            probes: params.probes * 2,
+            oversampling: params.oversampling * 2,
+            ..params
+        },
         ..auto.clone()
     };
     assert_eq!(
         used(&mut Session::new(&store, other), "w10"),
         SearchUsed::Exact
     );
+    // Nor for the other kind of structure, which is not built.
+    let other_kind = Settings {
+        approx: ApproxParams {
+            kind: match kind {
+                ApproxKind::Lists => ApproxKind::Forest,
+                ApproxKind::Forest => ApproxKind::Lists,
+            },
+            ..params
+        },
+        ..auto.clone()
+    };
+    assert_eq!(
+        used(&mut Session::new(&store, other_kind), "w10"),
+        SearchUsed::Exact
+    );
 
-    // A measurement of another (older) forest does not count.
-    let stale = ForestCalibration {
-        forest_built_at: fast.forest_built_at.wrapping_sub(1),
+    // A measurement of another (older) structure does not count.
+    let stale = ApproxCalibration {
+        built_at: fast.built_at.wrapping_sub(1),
         ..fast
     };
-    store.store_forest_calibration(&stale).unwrap();
-    assert_eq!(store.forest_calibration(), None);
+    store.store_calibration(&stale).unwrap();
+    assert_eq!(store.calibration(kind), None);
     assert_eq!(
         used(&mut Session::new(&store, auto), "w10"),
         SearchUsed::Exact
@@ -113,21 +159,34 @@ fn auto_follows_the_forests_measurement_on_this_file() {
 
 #[test]
 fn what_pays() {
-    let c = ForestCalibration {
-        forest_built_at: 1,
+    let c = ApproxCalibration {
+        kind: ApproxKind::Lists,
+        built_at: 1,
         queries: 32,
-        oversampling: 8,
+        setting: 64,
         exact_ms: 12.0,
         approx_ms: 8.0,
         recall: 0.9,
     };
+    let at = |kind, probes, oversampling| ApproxParams {
+        kind,
+        probes,
+        oversampling,
+    };
     assert!(c.pays());
-    assert!(c.pays_at(8));
-    assert!(!c.pays_at(16), "measured at another oversampling");
-    assert!(!ForestCalibration {
+    assert!(c.pays_for(&at(ApproxKind::Lists, 64, 8)));
+    assert!(
+        !c.pays_for(&at(ApproxKind::Lists, 32, 8)),
+        "measured at other probes"
+    );
+    assert!(
+        !c.pays_for(&at(ApproxKind::Forest, 64, 64)),
+        "measured on the lists"
+    );
+    assert!(!ApproxCalibration {
         approx_ms: 8.1,
         ..c
     }
     .pays());
-    assert!(!ForestCalibration { recall: 0.89, ..c }.pays());
+    assert!(!ApproxCalibration { recall: 0.89, ..c }.pays());
 }

@@ -241,6 +241,80 @@ fn a_killed_build_is_not_reused() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// `vecsh build` killed while it builds the lists (after the index itself is in place):
+/// the lists are one write transaction, so the index is intact and reused with no lists, or
+/// with complete ones, never with part of them; the next build finishes them.
+#[test]
+fn a_build_killed_during_the_lists_leaves_an_intact_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = big_fixture(tmp.path());
+    let cache = tmp.path().join("cache");
+    let mut child = process(&cache).arg("build").arg(&src).spawn().unwrap();
+    // The index is in place once a finished directory (with data.mdb) exists and no build
+    // directory does; the lists' k-means (seconds for 300,000 rows) runs after that.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let names: Vec<String> = std::fs::read_dir(&cache)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let done = names
+            .iter()
+            .any(|n| !n.contains(".building-") && cache.join(n).join("data.mdb").is_file())
+            && !names.iter().any(|n| n.contains(".building-"));
+        if done || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let finished_first = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = process(&cache)
+        .arg("info")
+        .arg(&src)
+        .args(["--verify", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let info = process(&cache)
+        .arg("info")
+        .arg(&src)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["origin"], "reused", "the index itself was complete");
+    // Killed mid-build: no lists; killed during the calibration after them: complete ones.
+    assert!(
+        v["lists"].is_null() || v["lists"]["rows"] == 300_000,
+        "no lists or complete ones: {v}"
+    );
+    eprintln!(
+        "killed {}",
+        if finished_first {
+            "after the build had ended"
+        } else if v["lists"].is_null() {
+            "during the lists' build"
+        } else {
+            "after the lists were committed"
+        }
+    );
+    let out = process(&cache).arg("build").arg(&src).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("index already current"), "{text}");
+    assert!(text.contains("lists: "), "{text}");
+}
+
 /// Runs `vecsh ARGS` with a standard output whose reading end is already closed (as
 /// `vecsh ... | head -1` once head has left); returns the exit code and stderr.
 fn closed_stdout(cache: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {

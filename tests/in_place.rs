@@ -6,7 +6,7 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use vecsh::index::{OpenOptions, Origin, Store};
+use vecsh::index::{ApproxKind, ApproxParams, OpenOptions, Origin, Store};
 use vecsh::progress::Silent;
 use vecsh::search::{brute_force_top_k, Query};
 
@@ -179,7 +179,7 @@ fn an_index_dir_shared_by_a_copy_reads_the_copy_it_was_opened_with() {
 }
 
 #[test]
-fn a_forest_over_rows_read_in_place_answers() {
+fn the_forest_and_the_lists_over_rows_read_in_place_answer() {
     let tmp = tempfile::tempdir().unwrap();
     let (bin, _) = write_pair(tmp.path(), 4_000, 16);
     let cache = tmp.path().join("cache");
@@ -188,21 +188,27 @@ fn a_forest_over_rows_read_in_place_answers() {
         ..opts(&cache)
     };
     let (store, _) = Store::open(&bin, &o, &Silent).unwrap();
-    store
-        .build_forest(4, &Silent, &std::sync::atomic::AtomicBool::new(false))
-        .unwrap();
+    let no = std::sync::atomic::AtomicBool::new(false);
+    store.build_forest(4, &Silent, &no).unwrap();
+    store.build_lists(&Silent, &no).unwrap();
     let v = store.vector(21).unwrap().into_owned();
     let n = store.len();
-    let approx = store
-        .approx_top_k(&query(&v, &[21], n), 8)
-        .unwrap()
-        .unwrap();
     let exact = store.exact_top_k(&query(&v, &[21], n)).unwrap();
-    assert!(!approx.is_empty());
-    // The forest's candidates are rescored from the source: the same scores as exact's.
-    for hit in &approx {
-        if let Some(e) = exact.iter().find(|e| e.id == hit.id) {
-            assert_eq!(e.score, hit.score);
+    for kind in [ApproxKind::Forest, ApproxKind::Lists] {
+        let params = ApproxParams {
+            kind,
+            ..ApproxParams::default()
+        };
+        let approx = store
+            .approx_top_k(&query(&v, &[21], n), &params)
+            .unwrap()
+            .unwrap();
+        assert!(!approx.is_empty(), "{kind:?}");
+        // The candidates are rescored from the source: the same scores as exact's.
+        for hit in &approx {
+            if let Some(e) = exact.iter().find(|e| e.id == hit.id) {
+                assert_eq!(e.score, hit.score, "{kind:?}");
+            }
         }
     }
     assert!(store.verify().unwrap().is_intact());

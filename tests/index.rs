@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use vecsh::index::{OpenOptions, Origin, Store};
+use vecsh::index::{ApproxKind, ApproxParams, Built, OpenOptions, Origin, Store};
 use vecsh::loader::LoadOptions;
 use vecsh::progress::Silent;
 use vecsh::search::{brute_force_top_k, Query};
@@ -138,7 +138,7 @@ fn forest_answers_and_excluded_words_cost_no_places() {
         limit: store.len(),
     };
     assert!(
-        store.approx_top_k(&query, 0).unwrap().is_none(),
+        store.approx_top_k(&query, &forest_at(0)).unwrap().is_none(),
         "no forest yet"
     );
     let forest = store
@@ -146,7 +146,7 @@ fn forest_answers_and_excluded_words_cost_no_places() {
         .unwrap();
     assert_eq!(forest.trees, 8);
     assert_eq!(store.forest().unwrap().trees, 8);
-    let approx = store.approx_top_k(&query, 4).unwrap().unwrap();
+    let approx = store.approx_top_k(&query, &forest_at(4)).unwrap().unwrap();
     assert_eq!(approx.len(), 10);
     assert!(approx.iter().all(|h| h.id != 3));
     let exact = store.exact_top_k(&query).unwrap();
@@ -248,8 +248,9 @@ fn forest_builds_on_another_thread_while_the_store_answers() {
         ..opts(&tmp.path().join("c"))
     };
     let (store, _) = Store::open(&src, &o, &Silent).unwrap();
-    let builder = store.forest_builder().unwrap();
-    let handle = std::thread::spawn(move || builder.build(4, &Silent, &AtomicBool::new(false)));
+    let builder = store.approx_builder().unwrap();
+    let handle =
+        std::thread::spawn(move || builder.build_forest(4, &Silent, &AtomicBool::new(false)));
     let q = store.vector(1).unwrap().to_vec();
     let query = Query {
         vector: &q,
@@ -264,7 +265,149 @@ fn forest_builds_on_another_thread_while_the_store_answers() {
     );
     assert_eq!(handle.join().unwrap().unwrap().trees, 4);
     assert!(
-        store.approx_top_k(&query, 0).unwrap().is_some(),
+        store.approx_top_k(&query, &forest_at(0)).unwrap().is_some(),
         "the finished forest is seen"
     );
+}
+
+fn forest_at(oversampling: usize) -> ApproxParams {
+    ApproxParams {
+        kind: ApproxKind::Forest,
+        oversampling,
+        ..ApproxParams::default()
+    }
+}
+
+fn lists(probes: usize) -> ApproxParams {
+    ApproxParams {
+        probes,
+        ..ApproxParams::default()
+    }
+}
+
+#[test]
+fn lists_answer_with_exact_scores_within_the_restriction_and_without_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 3000, 16);
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let q = store.vector(3).unwrap().to_vec();
+    let query = Query {
+        vector: &q,
+        k: 10,
+        exclude: &[3, 4],
+        limit: store.len(),
+    };
+    assert!(
+        store.approx_top_k(&query, &lists(8)).unwrap().is_none(),
+        "no lists yet"
+    );
+    let built = store.build_lists(&Silent, &AtomicBool::new(false)).unwrap();
+    assert_eq!(store.lists().as_ref(), Some(&built));
+    assert!(built.lists > 1 && built.rows == 3000, "{built:?}");
+    let exact = store.exact_top_k(&query).unwrap();
+    // Probing every list is exact, scores and order alike.
+    let all = store
+        .approx_top_k(&query, &lists(built.lists))
+        .unwrap()
+        .unwrap();
+    assert_eq!(all, exact);
+    let approx = store.approx_top_k(&query, &lists(8)).unwrap().unwrap();
+    assert_eq!(approx.len(), 10);
+    assert!(approx.iter().all(|h| h.id != 3 && h.id != 4));
+    for hit in &approx {
+        if let Some(e) = exact.iter().find(|e| e.id == hit.id) {
+            assert_eq!(e.score, hit.score, "rescored in f32");
+        }
+    }
+    // A restricted search only returns rows below the limit.
+    let restricted = Query {
+        limit: 500,
+        ..query.clone()
+    };
+    let hits = store
+        .approx_top_k(&restricted, &lists(built.lists))
+        .unwrap()
+        .unwrap();
+    assert_eq!(hits, store.exact_top_k(&restricted).unwrap());
+    assert!(hits.iter().all(|h| h.id < 500));
+    assert!(store.verify().unwrap().is_intact());
+    // Built once: a second build returns the same record.
+    let again = store.build_lists(&Silent, &AtomicBool::new(false)).unwrap();
+    assert_eq!(again, built);
+}
+
+#[test]
+fn cancelled_lists_build_commits_nothing_and_read_only_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 500, 8);
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let err = store
+        .build_lists(&Silent, &AtomicBool::new(true))
+        .unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert!(store.lists().is_none());
+    drop(store);
+    let (store, _) = Store::open(&src, &opts(&tmp.path().join("c")), &Silent).unwrap();
+    assert!(store.build_lists(&Silent, &AtomicBool::new(false)).is_err());
+}
+
+#[test]
+fn lists_build_on_another_thread_while_the_store_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 1500, 8);
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let builder = store.approx_builder().unwrap();
+    let handle = std::thread::spawn(move || {
+        builder.build_in_background(ApproxKind::Lists, 0, &Silent, &AtomicBool::new(false))
+    });
+    let q = store.vector(1).unwrap().to_vec();
+    let query = Query {
+        vector: &q,
+        k: 3,
+        exclude: &[1],
+        limit: store.len(),
+    };
+    assert_eq!(store.exact_top_k(&query).unwrap().len(), 3);
+    assert!(matches!(handle.join().unwrap().unwrap(), Built::Lists(_)));
+    assert!(
+        store.approx_top_k(&query, &lists(4)).unwrap().is_some(),
+        "the finished lists are seen"
+    );
+}
+
+#[test]
+fn lists_written_in_many_transactions_equal_lists_written_in_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 3000, 16);
+    let built: Vec<_> = [1usize, 64 << 20]
+        .iter()
+        .map(|&batch| {
+            let o = OpenOptions {
+                writable: true,
+                ..opts(&tmp.path().join(format!("c{batch}")))
+            };
+            let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+            let meta = store
+                .approx_builder()
+                .unwrap()
+                .build_lists_in_batches(&Silent, &AtomicBool::new(false), batch)
+                .unwrap();
+            assert!(store.verify().unwrap().is_intact());
+            meta
+        })
+        .collect();
+    assert_eq!(built[0].checksum, built[1].checksum);
+    assert_eq!(built[0].lists, built[1].lists);
 }

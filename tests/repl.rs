@@ -39,9 +39,15 @@ fn history(dir: &Path) -> PathBuf {
 /// `vecsh tiny.txt` in a pseudo-terminal, with its cache and history in `dir`, waiting for the
 /// first prompt.
 fn start(dir: &Path) -> PtySession {
+    start_with(dir, &[])
+}
+
+/// `start` with more command-line arguments.
+fn start_with(dir: &Path, args: &[&str]) -> PtySession {
     let mut cmd = Command::new(cargo_bin("vecsh"));
     cmd.arg(tiny())
         .arg("--quiet")
+        .args(args)
         .env("VECSH_CACHE", dir.join("cache"))
         .env("VECSH_HISTORY", history(dir))
         .env("NO_COLOR", "1")
@@ -155,7 +161,7 @@ fn help_shows_examples_evaluated_on_this_vocabulary() {
     expect(&mut p, "(unknown word 'paris')").unwrap();
     expect(&mut p, ":exact on|off").unwrap();
     expect(&mut p, PROMPT).unwrap();
-    ask(&mut p, ":info", "forest   none");
+    ask(&mut p, ":info", "lists    none");
     p.send_line(":q").unwrap();
     p.exp_eof().expect(":q ends the session");
     assert!(matches!(
@@ -165,11 +171,20 @@ fn help_shows_examples_evaluated_on_this_vocabulary() {
 }
 
 #[test]
-fn exact_off_builds_the_forest_in_the_background() {
+fn exact_off_builds_the_lists_in_the_background() {
+    exact_off_builds_in_the_background(&[], "lists", "lists ready: 6 lists over 8 rows");
+}
+
+#[test]
+fn exact_off_with_forest_builds_the_forest_in_the_background() {
+    exact_off_builds_in_the_background(&["--forest"], "forest", "forest ready: 30 trees");
+}
+
+fn exact_off_builds_in_the_background(args: &[&str], what: &str, ready: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let mut p = start(tmp.path());
+    let mut p = start_with(tmp.path(), args);
     p.send_line(":exact off").unwrap();
-    expect(&mut p, "building the approximate-search forest").unwrap();
+    expect(&mut p, &format!("building the approximate-search {what}")).unwrap();
     expect(&mut p, PROMPT).unwrap();
     // On 9 words the build takes milliseconds, but it runs on its own thread: ask until it is
     // done. The line after it ends starts with the announcement.
@@ -177,13 +192,13 @@ fn exact_off_builds_the_forest_in_the_background() {
     for _ in 0..50 {
         p.send_line(":info").unwrap();
         seen.push_str(&expect(&mut p, PROMPT).unwrap());
-        if seen.contains("forest ready: 30 trees") {
+        if seen.contains(ready) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(seen.contains("forest ready: 30 trees"), "{seen}");
-    ask(&mut p, ":info", "forest   ready: 30 trees");
+    assert!(seen.contains(ready), "{seen}");
+    ask(&mut p, ":info", &format!("{what:<8} ready: "));
     ask(&mut p, "king - man + woman", "(approximate)");
     quit(p);
 }
@@ -204,8 +219,10 @@ fn queries_answer_promptly_while_the_forest_builds() {
     const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(cargo_bin("vecsh"));
+    // The forest: its build takes tens of seconds here, the lists' only a few.
     cmd.arg(real_glove())
         .arg("--quiet")
+        .arg("--forest")
         .env("VECSH_CACHE", tmp.path().join("cache"))
         .env("VECSH_HISTORY", history(tmp.path()))
         .env("NO_COLOR", "1")
@@ -332,10 +349,10 @@ fn forest_ready_is_announced_while_the_prompt_waits() {
     let tmp = tempfile::tempdir().unwrap();
     let mut p = start(tmp.path());
     p.send_line(":exact off").unwrap();
-    expect(&mut p, "building the approximate-search forest").unwrap();
+    expect(&mut p, "building the approximate-search lists").unwrap();
     expect(&mut p, PROMPT).unwrap();
     // Nothing typed: the message must come by itself (the 9-word build takes milliseconds).
-    expect(&mut p, "forest ready: 30 trees").expect("announced with no key typed");
+    expect(&mut p, "lists ready: ").expect("announced with no key typed");
     expect(&mut p, PROMPT).unwrap();
     p.send("king - man + woman\r").unwrap();
     p.flush().unwrap();

@@ -333,9 +333,9 @@ fn rfind(file: &Path, needle: &[u8]) -> u64 {
 }
 
 #[test]
-fn damage_to_vectors_words_int8_or_forest_is_found_and_rebuilt() {
+fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
     for mode in [
-        "scatter", "unit", "quant", "words", "forest", "deleted", "lock",
+        "scatter", "unit", "quant", "words", "forest", "lists", "deleted", "lock",
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let src = write_glove(tmp.path(), "v.txt", 3000, 8);
@@ -347,6 +347,9 @@ fn damage_to_vectors_words_int8_or_forest_is_found_and_rebuilt() {
         let dir = store.dir().to_path_buf();
         store
             .build_forest(2, &Silent, &std::sync::atomic::AtomicBool::new(false))
+            .unwrap();
+        store
+            .build_lists(&Silent, &std::sync::atomic::AtomicBool::new(false))
             .unwrap();
         let unit_row7: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
         drop(store);
@@ -364,6 +367,15 @@ fn damage_to_vectors_words_int8_or_forest_is_found_and_rebuilt() {
                 scribble(&data, find(&data, &row), 8)
             }
             "words" => scribble(&data, find(&data, b"w2999"), 3),
+            "lists" => {
+                // The lists hold a copy of the int8 rows, written after the int8 table.
+                let store = Store::open_dir(&dir, false).unwrap();
+                let row: Vec<u8> = bytemuck::cast_slice(store.quant_rows().rows.row(7)).to_vec();
+                drop(store);
+                let (first, last) = (find(&data, &row), rfind(&data, &row));
+                assert_ne!(first, last, "the lists' copy of the row");
+                scribble(&data, last, 8)
+            }
             "forest" => {
                 // A forest leaf holds the unit vector too; the unit table's copy comes first.
                 let (first, last) = (find(&data, &unit_row7), rfind(&data, &unit_row7));
