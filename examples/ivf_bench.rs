@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use vecsh::index::{ApproxParams, OpenOptions, Store};
+use vecsh::index::{ApproxParams, OpenOptions, Store, CALIBRATION_QUERIES};
 use vecsh::progress::Silent;
 use vecsh::search::Query;
 
@@ -90,7 +90,23 @@ fn main() {
         t.elapsed().as_secs_f64(),
         peak_rss_mb()
     );
-    for &p in &probes {
+    // The calibration vecsh runs after a build, run again here (lists built earlier may carry
+    // an older one): it picks the probes that `--probes 0`, the default, searches with.
+    let t = Instant::now();
+    let c = store
+        .calibrate(&ApproxParams::default(), CALIBRATION_QUERIES)
+        .expect("calibrate")
+        .expect("lists exist");
+    eprintln!(
+        "calibration ({:.1} s, {} queries): {} probes, recall@10 {:.3} at {:.3} ms, exact {:.3} ms",
+        t.elapsed().as_secs_f64(),
+        c.queries,
+        c.setting,
+        c.recall,
+        c.approx_ms,
+        c.exact_ms
+    );
+    for p in std::iter::once(0).chain(probes.iter().copied()) {
         let params = ApproxParams {
             probes: p,
             ..ApproxParams::default()
@@ -107,6 +123,11 @@ fn main() {
             found += hits.iter().filter(|h| want.contains(&h.id)).count();
             total += want.len();
         }
+        let p = if p == 0 {
+            format!("{} (calibrated, the default)", c.setting)
+        } else {
+            p.to_string()
+        };
         eprintln!(
             "probes {p:>4}: recall@10 {:.3}, median {:.3} ms",
             found as f64 / total.max(1) as f64,

@@ -46,9 +46,17 @@ pub fn lists_for(n: usize) -> usize {
     ((n as f64).sqrt() * 2.0).round().clamp(1.0, 65_536.0) as usize
 }
 
-/// Lists a search probes unless told otherwise: recall@10 ≥ 0.95 on GloVe 6B 50d, the
-/// clustered and the harder 3M x 300 sets (README, approximate search).
+/// Lists a search probes before a calibration chose for the file: recall@10 ≥ 0.95 on GloVe
+/// 6B 50d, the clustered and the harder 3M x 300 sets (README, approximate search).
 pub const DEFAULT_PROBES: usize = 64;
+
+/// The probe counts a calibration tries, fewest first, stopping at the first that reaches
+/// `TARGET_RECALL` on its queries.
+pub const PROBE_STEPS: &[usize] = &[8, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+
+/// The recall@10 a calibration tunes the probes for: above the 0.95 goal, since it is
+/// measured on a few dozen queries.
+pub const TARGET_RECALL: f64 = 0.97;
 
 /// Candidates scored in int8 that the caller rescores in f32, for a top `k`: int8 scores are
 /// within ~1 % of the f32 ones, so the true top 10 sit among the best 40.

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use vecsh::eval::{Neighbour, SearchMode, Session, Settings, Value};
-use vecsh::index::{OpenOptions, Store};
+use vecsh::index::{ApproxKind, ApproxParams, OpenOptions, Store};
 use vecsh::progress::Silent;
 
 fn builtin() -> (tempfile::TempDir, Store) {
@@ -126,6 +126,15 @@ fn a_small_restriction_under_approx_scans_exactly() {
 
 #[test]
 fn with_a_forest_a_small_restriction_still_scans_exactly() {
+    with_an_approximate_index_a_small_restriction_still_scans_exactly(ApproxKind::Forest);
+}
+
+#[test]
+fn with_lists_a_small_restriction_still_scans_exactly() {
+    with_an_approximate_index_a_small_restriction_still_scans_exactly(ApproxKind::Lists);
+}
+
+fn with_an_approximate_index_a_small_restriction_still_scans_exactly(kind: ApproxKind) {
     use std::sync::atomic::AtomicBool;
     let tmp = tempfile::tempdir().unwrap();
     let opts = OpenOptions {
@@ -135,11 +144,22 @@ fn with_a_forest_a_small_restriction_still_scans_exactly() {
     };
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
     let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
-    store
-        .build_forest(4, &Silent, &AtomicBool::new(false))
-        .unwrap();
+    match kind {
+        ApproxKind::Forest => {
+            store
+                .build_forest(4, &Silent, &AtomicBool::new(false))
+                .unwrap();
+        }
+        ApproxKind::Lists => {
+            store.build_lists(&Silent, &AtomicBool::new(false)).unwrap();
+        }
+    }
     let settings = Settings {
         mode: SearchMode::Approx,
+        approx: ApproxParams {
+            kind,
+            ..ApproxParams::default()
+        },
         ..Settings::default()
     };
     let mut s = Session::new(&store, settings);
@@ -149,7 +169,7 @@ fn with_a_forest_a_small_restriction_still_scans_exactly() {
         } => (search, neighbours),
         other => panic!("{other:?}"),
     };
-    // Unrestricted, --approx uses the forest.
+    // Unrestricted, --approx uses the approximate index.
     let (used, _) = search(s.run_line("king").unwrap());
     assert_eq!(used, vecsh::eval::SearchUsed::Approx);
     // Restricted to the first 4 rows (man, woman, king, queen): exact, and only those rows.
