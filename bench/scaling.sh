@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # How vecsh's costs grow with vocabulary size, on seeded synthetic embeddings: index build,
-# warm whole process, exact and approximate query latency and recall@10, forest build.
-# Shows from which size the arroy forest beats the exact scan (SearchMode::Auto follows it).
+# warm whole process, exact query latency and the exact stages' pass fractions, and the
+# approximate search's inverted lists (examples/ivf_bench.rs: build time and size, the probes the
+# calibration chose, and the recall@10 / latency curve against the exact answers).
 #
 #   bash bench/scaling.sh                   # SIZES="1000000x100 2000000x100" by default
-#   SIZES="1000000x300 3000000x300" TREES=30 bash bench/scaling.sh
+#   SIZES="1000000x300 3000000x300 hard:3000000x300" bash bench/scaling.sh
+#   FOREST=1 TREES=30 bash bench/scaling.sh  # + the arroy forest (--forest) at oversampling 8
 #   SIZES="1000000x300 hard:1000000x300" APPROX=0 bash bench/scaling.sh   # exact stages only
 #   SIZES="1000000x300 3000000x300" PEERS=1 bash bench/scaling.sh          # + gensim and Annoy
 #
@@ -27,7 +29,8 @@ trees=${TREES:-30}
 work=${SCALING_DIR:-$root/bench/out/scaling}
 mkdir -p "$work"
 approx=${APPROX:-1}
-cargo build --release --quiet --bin vecsh --example synth --example synth_hard --example bench_queries
+forest=${FOREST:-0}
+cargo build --release --quiet --bin vecsh --example synth --example synth_hard --example bench_queries --example ivf_bench
 vecsh=$root/target/release/vecsh
 # SIZE ("NxD" or "hard:NxD") -> the generator, words, dims and the .bin it writes.
 set_size() {
@@ -37,30 +40,43 @@ set_size() {
   file=$work/$gen-$n-$d.bin
 }
 echo "load: $(uptime)"
-echo "| set | words × dims | index build | warm process | exact query | stage p | pc stage passes | int8 stage passes | forest build ($trees trees) | approx query, oversampling 8 | recall@10 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| set | words × dims | index build | warm process | exact query | stage p | pc stage passes | int8 stage passes | lists build | lists size | calibrated probes | recall@10 | approx query | recall / latency at other probes | forest ($trees trees): build, oversampling 8, recall |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for size in $sizes; do
   set_size "$size"
   [[ -s $file ]] || "$root/target/release/examples/$gen" "$n" "$d" "$file"
   export VECSH_CACHE=$work/cache-$gen-$n-$d
   rm -rf "$VECSH_CACHE"
   build=$( { /usr/bin/time -f '%e' "$vecsh" "$file" -e w1 --quiet >/dev/null; } 2>&1 | tail -n 1)
-  warm=$(hyperfine --style none --warmup 2 --runs 10 --export-json "$work/warm.json" "$vecsh $file -e w1" >/dev/null \
+  warm=$(hyperfine -N --style none --warmup 2 --runs 10 --export-json "$work/warm.json" "$vecsh $file -e w1" >/dev/null \
     && python3 -c "import json;print(round(json.load(open('$work/warm.json'))['results'][0]['median']*1000,1))")
   flags=(--trees "$trees" --oversampling 8)
-  [[ $approx == 1 ]] || flags=(--no-approx)
+  [[ $forest == 1 ]] || flags=(--no-approx)
+  # `vecsh build` adds the exact search's principal-component stage the first open leaves out.
+  "$vecsh" build "$file" --quiet >/dev/null
   "$root/target/release/examples/bench_queries" "$file" --queries 200 "${flags[@]}" \
     > "$work/queries-$gen-$n-$d.json" 2>/dev/null
-  python3 - "$work/queries-$gen-$n-$d.json" "$gen" "$n" "$d" "$build" "$warm" <<'PY'
+  lists=$work/lists-$gen-$n-$d.json
+  echo '{}' > "$lists"
+  [[ $approx == 1 ]] && "$root/target/release/examples/ivf_bench" "$file" --queries 200 \
+    --probes 8,16,32,64 > "$lists" 2>/dev/null
+  python3 - "$work/queries-$gen-$n-$d.json" "$lists" "$gen" "$n" "$d" "$build" "$warm" <<'PY'
 import json, sys
-q = json.load(open(sys.argv[1])); gen, n, d, build, warm = sys.argv[2:]
+q = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2])); gen, n, d, build, warm = sys.argv[3:]
 e = q["exact"]
-approx = "| — | — | — |"
+lists = "| — | — | — | — | — | — "
+if "curve" in l:
+    cal = next(c for c in l["curve"] if c["calibrated"])
+    others = ", ".join(f"{c['probes']}: {c['recall_at_10']:.3f} / {c['median_ms']:.2f} ms"
+                       for c in l["curve"] if not c["calibrated"])
+    lists = (f"| {l['lists']['build_seconds']:.0f} s | {l['lists']['bytes'] / 1e6:,.0f} MB "
+             f"| {cal['probes']} | {cal['recall_at_10']:.3f} | {cal['median_ms']:.2f} ms | {others} ")
+forest = "| — |"
 if "approx" in q:
     a = q["approx"][0]
-    approx = f"| {q['forest']['build_seconds']:.0f} s | {a['median_ms']:.2f} ms | {a['recall_at_10']:.3f} |"
+    forest = f"| {q['forest']['build_seconds']:.0f} s, {a['median_ms']:.2f} ms, {a['recall_at_10']:.3f} |"
 print(f"| {gen} | {int(n):,} × {d} | {float(build):.1f} s | {warm} ms | {e['median_ms']:.2f} ms "
-      f"| {e['pc_dims']} | {e['pc_pass_median']:.4f} | {e['int8_pass_median']:.6f} {approx}")
+      f"| {e['pc_dims']} | {e['pc_pass_median']:.4f} | {e['int8_pass_median']:.6f} {lists}{forest}")
 PY
 done
 

@@ -4,6 +4,8 @@
 //!
 //!   cargo run --release --example ivf_bench -- FILE [--queries 200] [--probes 16,32,64,128]
 //!
+//! The figures go to stderr as lines, and to stdout as one JSON object (bench/scaling.sh reads it).
+//!
 //! It opens the same index `vecsh FILE` does (building it if needed); lists already built are
 //! reused, so run it on a fresh index to time the build.
 
@@ -76,7 +78,8 @@ fn main() {
         store.exact_top_k(&query(i)).expect("exact");
         exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    eprintln!("exact: median {:.3} ms", median(exact_ms));
+    let exact_median_ms = median(exact_ms);
+    eprintln!("exact: median {exact_median_ms:.3} ms");
     let t = Instant::now();
     let lists = store
         .build_lists(&Silent, &AtomicBool::new(false))
@@ -106,6 +109,7 @@ fn main() {
         c.approx_ms,
         c.exact_ms
     );
+    let mut curve = Vec::new();
     for p in std::iter::once(0).chain(probes.iter().copied()) {
         let params = ApproxParams {
             probes: p,
@@ -123,17 +127,39 @@ fn main() {
             found += hits.iter().filter(|h| want.contains(&h.id)).count();
             total += want.len();
         }
+        let (recall, median_ms) = (found as f64 / total.max(1) as f64, median(ms));
+        curve.push(serde_json::json!({
+            "probes": if p == 0 { c.setting } else { p },
+            "calibrated": p == 0,
+            "recall_at_10": recall,
+            "median_ms": median_ms,
+        }));
         let p = if p == 0 {
             format!("{} (calibrated, the default)", c.setting)
         } else {
             p.to_string()
         };
-        eprintln!(
-            "probes {p:>4}: recall@10 {:.3}, median {:.3} ms",
-            found as f64 / total.max(1) as f64,
-            median(ms)
-        );
+        eprintln!("probes {p:>4}: recall@10 {recall:.3}, median {median_ms:.3} ms");
     }
+    let report = serde_json::json!({
+        "queries": ids.len(),
+        "exact_median_ms": exact_median_ms,
+        "lists": {
+            "lists": lists.lists,
+            "rows": lists.rows,
+            "bytes": lists.bytes,
+            "build_seconds": lists.seconds,
+            "peak_rss_mb": peak_rss_mb(),
+        },
+        "calibration": {
+            "probes": c.setting,
+            "recall_at_10": c.recall,
+            "approx_ms": c.approx_ms,
+            "exact_ms": c.exact_ms,
+        },
+        "curve": curve,
+    });
+    println!("{report}");
 }
 
 /// VmHWM of this process, in MB.

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::ivf;
+use crate::lmdb_check;
 use crate::loader::{self, Format, LoadOptions};
 use crate::progress::{Progress, Unit};
 use crate::search::{self, Hit, PcStage, QuantRows, Query, Rows};
@@ -919,6 +920,9 @@ impl Store {
             what,
         };
         check_lmdb_size(&dir.join("data.mdb")).map_err(damaged)?;
+        // Opening the databases reads the main tree, and the record below the meta table:
+        // checked first, as LMDB would crash on some damage there (see `lmdb_check`).
+        lmdb_check::check_only(&dir.join("data.mdb"), &["meta"]).map_err(damaged)?;
         let env = open_env(dir, !writable).map_err(|e| lmdb_err(dir, e))?;
         let rtxn = env.read_txn().map_err(|e| lmdb_err(dir, e))?;
         let opened = env
@@ -1013,6 +1017,11 @@ impl Store {
     /// one) and compares them with the checksums recorded at build time.
     pub fn verify(&self) -> Result<VerifyReport> {
         let started = Instant::now();
+        // LMDB trusts its pages (a damaged node can crash it): the whole structure is checked
+        // from the file first, and the tables are read through LMDB only when it holds.
+        if let Err(what) = lmdb_check::check(&self.dir.join("data.mdb")) {
+            return Ok(self.report(vec![("data.mdb".into(), Some(what))], 0, started));
+        }
         match self.verify_tables() {
             // A read that fails inside LMDB (a damaged page: MDB_CORRUPTED, MDB_PAGE_NOTFOUND,
             // then MDB_BAD_TXN for the rest of the transaction) is damage, not an I/O error.

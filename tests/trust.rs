@@ -569,3 +569,43 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// Random damage at many places: whatever pages it hits (LMDB's branch and leaf pages, the
+/// meta pages' neighbours, overflow data), opening the index again rebuilds it or answers as
+/// before — never a crash. LMDB is compiled as in the release build (NDEBUG, see Cargo.toml):
+/// with its debug assertions a damaged branch page aborts inside `mdb_cursor_next`.
+#[test]
+fn scattered_damage_at_many_seeds_never_crashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove(tmp.path(), "v.txt", 3000, 8);
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let dir = store.dir().to_path_buf();
+    store
+        .build_lists(&Silent, &std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    drop(store);
+    let (_, good) = answer(&src, &o);
+    let pristine = std::fs::read(dir.join("data.mdb")).unwrap();
+    for seed in 1..=60u64 {
+        let data = dir.join("data.mdb");
+        std::fs::write(&data, &pristine).unwrap();
+        let len = pristine.len() as u64;
+        let mut state = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
+        for _ in 0..(1 + seed % 8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = 2 * 4096 + state % (len - 2 * 4096 - 64);
+            scribble(&data, at, 1 + (state >> 40) as usize % 64);
+        }
+        if let Ok(s) = Store::open_dir(&dir, false) {
+            let _ = s.verify();
+        }
+        let (_, after) = answer(&src, &o);
+        assert_eq!(after, good, "seed {seed}: the answer after reopening");
+    }
+}
