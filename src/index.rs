@@ -640,50 +640,6 @@ fn is_vecsh_dir(dir: &Path, in_cache: bool) -> bool {
     has_data
 }
 
-const LMDB_MAGIC: u32 = 0xBEEF_C0DE;
-
-/// Checks `data.mdb` against what LMDB's newest valid meta page says is in use, before any
-/// page is mapped: a shorter file would raise SIGBUS on first touch of a missing page.
-/// Layout (64-bit LMDB, data version 1): each of the first two pages holds a 16-byte page
-/// header, then the meta: magic u32 at 16, version u32 at 20, the page size in the free DB's
-/// pad at 40, the last used page number at 136 and the transaction id at 144.
-fn check_lmdb_size(data: &Path) -> std::result::Result<(), String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = File::open(data).map_err(|e| e.to_string())?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    let mut page0 = [0u8; 152];
-    file.read_exact(&mut page0)
-        .map_err(|_| format!("data.mdb is {len} bytes, shorter than LMDB's meta page"))?;
-    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
-    if u32_at(&page0, 16) != LMDB_MAGIC {
-        return Err("data.mdb is not an LMDB file".into());
-    }
-    let psize = u32_at(&page0, 40) as u64;
-    if !(512..=65536).contains(&psize) || !psize.is_power_of_two() {
-        return Err(format!("data.mdb: implausible page size {psize}"));
-    }
-    let mut page1 = [0u8; 152];
-    let second = file
-        .seek(SeekFrom::Start(psize))
-        .and_then(|_| file.read_exact(&mut page1))
-        .is_ok()
-        && u32_at(&page1, 16) == LMDB_MAGIC;
-    // The newer of the two meta pages is the one LMDB uses.
-    let meta = if second && u64_at(&page1, 144) > u64_at(&page0, 144) {
-        &page1
-    } else {
-        &page0
-    };
-    let needed = (u64_at(meta, 136).saturating_add(1)).saturating_mul(psize);
-    if len < needed {
-        return Err(format!(
-            "data.mdb is {len} bytes but LMDB uses {needed} (truncated)"
-        ));
-    }
-    Ok(())
-}
-
 /// `vecsh info --verify`: checks the existing index of `source` completely (every table and
 /// chunk, the forest, and whether the source still has the content it was built from)
 /// without rebuilding anything. A truncated or unreadable index is a report, not an error.
@@ -919,9 +875,10 @@ impl Store {
             path: dir.to_path_buf(),
             what,
         };
-        check_lmdb_size(&dir.join("data.mdb")).map_err(damaged)?;
-        // Opening the databases reads the main tree, and the record below the meta table:
-        // checked first, as LMDB would crash on some damage there (see `lmdb_check`).
+        // Before any page is mapped: the file holds the pages LMDB's newest meta page says are
+        // in use (a shorter file would raise SIGBUS on first touch of a missing page), and the
+        // main tree and the meta table, which opening the databases and reading the record
+        // below walk, are sound (LMDB would crash on some damage there; see `lmdb_check`).
         lmdb_check::check_only(&dir.join("data.mdb"), &["meta"]).map_err(damaged)?;
         let env = open_env(dir, !writable).map_err(|e| lmdb_err(dir, e))?;
         let rtxn = env.read_txn().map_err(|e| lmdb_err(dir, e))?;
@@ -1667,18 +1624,22 @@ impl Store {
         // The exact answers once; the first query warms the caches and the thread pool, so it
         // is not timed (unless it is the only one).
         let timed = |i: usize| i > 0 || rows.len() == 1;
-        let mut exact_ms = Vec::new();
-        let mut truth = Vec::with_capacity(rows.len());
-        for (i, (id, v)) in rows.iter().enumerate() {
-            let exclude = [*id];
-            let q = Query {
+        // Each row's own top 10, itself excluded (a fn: a closure cannot tie its result's
+        // lifetime to its argument's).
+        fn own_top_10((id, v): &(u32, Vec<f32>), limit: usize) -> Query<'_> {
+            Query {
                 vector: v,
                 k: 10,
-                exclude: &exclude,
-                limit: n,
-            };
+                exclude: std::slice::from_ref(id),
+                limit,
+            }
+        }
+        let query = |row| own_top_10(row, n);
+        let mut exact_ms = Vec::new();
+        let mut truth = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
             let t = Instant::now();
-            let exact = self.exact_top_k(&q)?;
+            let exact = self.exact_top_k(&query(row))?;
             if timed(i) {
                 exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
             }
@@ -1687,16 +1648,9 @@ impl Store {
         // Recall and median latency of approximate search at `at`.
         let measure = |at: &ApproxParams| -> Result<(f64, f64)> {
             let (mut ms, mut found, mut wanted) = (Vec::new(), 0usize, 0usize);
-            for (i, ((id, v), exact)) in rows.iter().zip(&truth).enumerate() {
-                let exclude = [*id];
-                let q = Query {
-                    vector: v,
-                    k: 10,
-                    exclude: &exclude,
-                    limit: n,
-                };
+            for (i, (row, exact)) in rows.iter().zip(&truth).enumerate() {
                 let t = Instant::now();
-                let approx = self.approx_top_k(&q, at)?.unwrap_or_default();
+                let approx = self.approx_top_k(&query(row), at)?.unwrap_or_default();
                 if timed(i) {
                     ms.push(t.elapsed().as_secs_f64() * 1e3);
                 }

@@ -125,7 +125,7 @@ fn check_trees(data: &Path, only: Option<&[&str]>) -> Result<(), String> {
     let last_pg = u64_at(meta, 136);
     if last_pg < 1 || (last_pg + 1).saturating_mul(psize as u64) > len {
         return Err(format!(
-            "data.mdb is {len} bytes but LMDB's meta page says pages 0..={last_pg} are used"
+            "data.mdb is {len} bytes but LMDB's meta page says pages 0..={last_pg} are used (truncated)"
         ));
     }
     let mut walker = Walker {

@@ -332,25 +332,30 @@ fn rfind(file: &Path, needle: &[u8]) -> u64 {
         .expect("needle in the index") as u64
 }
 
+/// A writable store of 3,000 seeded words with its lists, and a forest of `trees` (0: none).
+fn built_with_lists(tmp: &Path, trees: usize) -> (PathBuf, OpenOptions, Store) {
+    let src = write_glove(tmp, "v.txt", 3000, 8);
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.join("c"))
+    };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    if trees > 0 {
+        store.build_forest(trees, &Silent, &never).unwrap();
+    }
+    store.build_lists(&Silent, &never).unwrap();
+    (src, o, store)
+}
+
 #[test]
 fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
     for mode in [
         "scatter", "unit", "quant", "words", "forest", "lists", "deleted", "lock",
     ] {
         let tmp = tempfile::tempdir().unwrap();
-        let src = write_glove(tmp.path(), "v.txt", 3000, 8);
-        let o = OpenOptions {
-            writable: true,
-            ..opts(&tmp.path().join("c"))
-        };
-        let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+        let (src, o, store) = built_with_lists(tmp.path(), 2);
         let dir = store.dir().to_path_buf();
-        store
-            .build_forest(2, &Silent, &std::sync::atomic::AtomicBool::new(false))
-            .unwrap();
-        store
-            .build_lists(&Silent, &std::sync::atomic::AtomicBool::new(false))
-            .unwrap();
         let unit_row7: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
         drop(store);
         let (_, good) = answer(&src, &o);
@@ -577,16 +582,8 @@ extern "C" {
 #[test]
 fn scattered_damage_at_many_seeds_never_crashes() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 3000, 8);
-    let o = OpenOptions {
-        writable: true,
-        ..opts(&tmp.path().join("c"))
-    };
-    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let (src, o, store) = built_with_lists(tmp.path(), 0);
     let dir = store.dir().to_path_buf();
-    store
-        .build_lists(&Silent, &std::sync::atomic::AtomicBool::new(false))
-        .unwrap();
     drop(store);
     let (_, good) = answer(&src, &o);
     let pristine = std::fs::read(dir.join("data.mdb")).unwrap();
