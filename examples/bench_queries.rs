@@ -8,7 +8,8 @@
 //! --pc sweeps the principal-component first stage of the exact search: for each p (0: none,
 //! today's int8 + f32 scan) the stage is computed in memory from the stored unit rows and the
 //! exact top-10 is timed, with the fraction of rows each stage passes (checked equal to the
-//! plain two-stage answer for every query).
+//! plain two-stage answer for every query). Like the store's search, the staged scan is seeded
+//! from the inverted lists when the index has them.
 //!
 //! Without --words, 1,000 words are drawn with a fixed seed from the vocabulary. The forest is
 //! built first if missing (with --trees, default vecsh's default).
@@ -166,8 +167,12 @@ fn main() {
             }
         };
         let build_s = built.elapsed().as_secs_f64();
-        let run =
-            |i: usize| vecsh::search::exact_top_k_staged(&unit, &quant, stage.as_ref(), &query(i));
+        // Seeded from the inverted lists when the index has them, as the store's search is.
+        let run = |i: usize| {
+            let query = query(i);
+            let seeds = store.exact_seeds(&query).expect("seeds");
+            vecsh::search::exact_top_k_seeded(&unit, &quant, stage.as_ref(), &query, &seeds)
+        };
         for i in 0..ids.len().min(50) {
             run(i);
         }

@@ -173,6 +173,10 @@ pub struct Meta {
 /// The oversampling a forest search uses unless told otherwise (and that a forest's
 /// calibration measures).
 pub const DEFAULT_OVERSAMPLING: usize = 8;
+/// Lists probed for the exact search's seeds (`Store::exact_seeds`): a fraction of a
+/// millisecond, and their best rows are nearly always near the answer's k-th score.
+const EXACT_SEED_PROBES: usize = 8;
+
 /// Queries a calibration times (the first one only warms up).
 pub const CALIBRATION_QUERIES: usize = 65;
 
@@ -1524,14 +1528,19 @@ impl Store {
         let stage = self
             .pc_stage()
             .filter(|_| query.limit.min(self.len()) >= pc_min_rows());
+        let seeds = match stage {
+            Some(_) => self.exact_seeds(query)?,
+            None => Vec::new(),
+        };
         let quant = self.quant_rows();
         let Some(file) = self.source_file()? else {
             let unit = self.unit_rows()?;
-            return Ok(search::exact_top_k_staged(
+            return Ok(search::exact_top_k_seeded(
                 &unit,
                 &quant,
                 stage.as_ref(),
                 query,
+                &seeds,
             ));
         };
         // Only the rows the f32 stage rescores are read (a few dozen a query, ~1 µs each).
@@ -1553,11 +1562,23 @@ impl Store {
             len: self.len(),
             failed: std::sync::Mutex::new(None),
         };
-        let found = search::exact_top_k_staged(&unit, &quant, stage.as_ref(), query);
+        let found = search::exact_top_k_seeded(&unit, &quant, stage.as_ref(), query, &seeds);
         match unit.failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
             Some(e) => Err(self.source_error(e)),
             None => Ok(found),
         }
+    }
+
+    /// Seeds for the exact search's first stage: the inverted lists' candidates from their
+    /// `EXACT_SEED_PROBES` nearest lists, when the index has lists (none otherwise). They
+    /// only start the stage's floor near the answer (at 3M × 300 clustered, the rows passing
+    /// the first stage fell from 0.17 % to 0.02 %); the answer stays exact without them.
+    pub fn exact_seeds(&self, query: &Query) -> Result<Vec<u32>> {
+        let mut q = query.vector.to_vec();
+        let normal = search::normalize(&mut q) != 0.0;
+        Ok(self
+            .lists_candidates(&q, query, EXACT_SEED_PROBES, normal)?
+            .unwrap_or_default())
     }
 
     /// The forest's record, read afresh (a forest built by another thread or process shows up).
@@ -3132,7 +3153,14 @@ fn write_pc_stage(
                     exclude: &[id as u32],
                     limit: len,
                 };
-                let (_, counts) = search::exact_top_k_staged(&prefix, &quant, Some(&stage), &query);
+                // Seeded with the answer itself, as the inverted lists nearly always seed
+                // a search (`Store::exact_seeds`): what is measured is the bound's strength.
+                let answer: Vec<u32> = search::exact_top_k(&prefix, &quant, &query)
+                    .iter()
+                    .map(|h| h.id)
+                    .collect();
+                let (_, counts) =
+                    search::exact_top_k_seeded(&prefix, &quant, Some(&stage), &query, &answer);
                 counts.pc_passed as f64 / len as f64
             })
             .collect();

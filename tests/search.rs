@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use vecsh::index::{OpenOptions, Store, Verify};
 use vecsh::progress::Silent;
 use vecsh::search::{
-    brute_force_top_k, exact_top_k_staged, pc_stage_from_rows, quant_stride, unit_and_quant, Hit,
-    QuantRows, Query, Rows,
+    brute_force_top_k, exact_top_k_seeded, exact_top_k_staged, pc_stage_from_rows, quant_stride,
+    unit_and_quant, Hit, QuantRows, Query, Rows,
 };
 
 /// Splits row-major data into chunks of `rpc` rows, as the index stores it.
@@ -124,6 +124,7 @@ proptest! {
         rpc in prop::sample::select(vec![64usize, 500, 4096]),
         random_query in any::<bool>(),
         n_exclude in 0usize..4,
+        seeds in prop::collection::vec(0u32..2000, 0..30),
     ) {
         let (dims, p) = dims_p;
         let f = fixture(&clustered(n, dims, centres, noise, seed), dims, rpc);
@@ -142,6 +143,16 @@ proptest! {
         let slow = brute_force_top_k(&f.unit, &query);
         let ids = |h: &[Hit]| h.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>();
         prop_assert_eq!(ids(&fast), ids(&slow));
+        // Seeds never change the answer: any ids (beyond the rows or the restriction,
+        // excluded, repeated, zero rows) and the answer itself.
+        let mut any_seeds = seeds.clone();
+        any_seeds.extend(&exclude);
+        any_seeds.extend(seeds.iter().take(3));
+        let (seeded, _) = exact_top_k_seeded(&f.unit, &f.quant, Some(&stage), &query, &any_seeds);
+        prop_assert_eq!(ids(&seeded), ids(&slow));
+        let answer: Vec<u32> = slow.iter().map(|h| h.id).collect();
+        let (seeded, _) = exact_top_k_seeded(&f.unit, &f.quant, Some(&stage), &query, &answer);
+        prop_assert_eq!(ids(&seeded), ids(&slow));
     }
 }
 
