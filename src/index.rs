@@ -3120,6 +3120,25 @@ fn write_pc_stage(
             len,
         ),
     };
+    // The calibration's queries (a few of the prefix's own rows) and their answers, the same
+    // for every p: each search is seeded with its answer, as the inverted lists nearly always
+    // seed one (`Store::exact_seeds`), so what is measured is the bound's strength.
+    // A query for row `id` leaves that row out (`exclude` is the row itself).
+    fn calibration_query<'a>(prefix: &'a Rows<f32>, id: &'a [u32; 1]) -> Query<'a> {
+        Query {
+            vector: prefix.row(id[0] as usize),
+            k: 10,
+            exclude: id,
+            limit: prefix.len,
+        }
+    }
+    let calibration: Vec<([u32; 1], Vec<u32>)> = (0..PC_CALIBRATION_QUERIES)
+        .map(|i| {
+            let id = [(i * len / PC_CALIBRATION_QUERIES + 1).min(len - 1) as u32];
+            let answer = search::exact_top_k(&prefix, &quant, &calibration_query(&prefix, &id));
+            (id, answer.iter().map(|h| h.id).collect())
+        })
+        .collect();
     let mut chosen = None;
     for p in candidates {
         // The leading p axes of the larger basis are the p-component basis.
@@ -3144,23 +3163,12 @@ fn write_pc_stage(
             scales: rows_of(1, scales, len),
             resid: rows_of(1, resid, len),
         };
-        let mut passed: Vec<f64> = (0..PC_CALIBRATION_QUERIES)
-            .map(|i| {
-                let id = (i * len / PC_CALIBRATION_QUERIES + 1).min(len - 1);
-                let query = Query {
-                    vector: prefix.row(id),
-                    k: 10,
-                    exclude: &[id as u32],
-                    limit: len,
-                };
-                // Seeded with the answer itself, as the inverted lists nearly always seed
-                // a search (`Store::exact_seeds`): what is measured is the bound's strength.
-                let answer: Vec<u32> = search::exact_top_k(&prefix, &quant, &query)
-                    .iter()
-                    .map(|h| h.id)
-                    .collect();
+        let mut passed: Vec<f64> = calibration
+            .iter()
+            .map(|(id, answer)| {
+                let query = calibration_query(&prefix, id);
                 let (_, counts) =
-                    search::exact_top_k_seeded(&prefix, &quant, Some(&stage), &query, &answer);
+                    search::exact_top_k_seeded(&prefix, &quant, Some(&stage), &query, answer);
                 counts.pc_passed as f64 / len as f64
             })
             .collect();
