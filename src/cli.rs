@@ -808,12 +808,16 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     if let Some(c) = store.calibration(index::ApproxKind::Lists) {
         writeln!(
             out,
-            "lists measured on {} queries: {:.2} ms at recall@10 {:.3} ({} probes), exact {:.2} ms: auto search uses {}",
+            "lists measured on {} queries: {:.2} ms at recall@10 {:.3} ({} probes), exact {:.2} ms{}: auto search uses {}",
             c.queries,
             c.approx_ms,
             c.recall,
             c.setting,
             c.exact_ms,
+            match c.exact_by_cells {
+                Some(share) => format!(" ({:.0} % through the lists' cells)", share * 100.0),
+                None => String::new(),
+            },
             if c.pays() { "the lists" } else { "exact" }
         )?;
     }

@@ -249,6 +249,11 @@ pub struct ApproxCalibration {
     pub approx_ms: f64,
     /// Mean recall@10 against the exact answers.
     pub recall: f64,
+    /// Of the lists' calibration: the share of its exact queries that the lists' cells
+    /// answered (`ivf::exact_top_k`), so exact search tries the cells only on files where they
+    /// answer (none: measured before cells existed, or a forest's).
+    #[serde(default)]
+    pub exact_by_cells: Option<f64>,
 }
 
 impl ApproxCalibration {
@@ -279,7 +284,8 @@ pub struct ListsMeta {
     pub bytes: u64,
     pub seconds: f64,
     pub built_at: u64,
-    /// xxh3-64 of the centroids and of every key and value of the `ivf` table (hex).
+    /// xxh3-64 of the centroids, of the cells' records and of every key and value of the `ivf`
+    /// table (hex).
     pub checksum: String,
 }
 
@@ -1525,23 +1531,8 @@ impl Store {
 
     /// [`Store::exact_top_k`] and how many rows each stage passed on (for the benchmark).
     pub fn exact_top_k_counted(&self, query: &Query) -> Result<(Vec<Hit>, search::StageCounts)> {
-        let stage = self
-            .pc_stage()
-            .filter(|_| query.limit.min(self.len()) >= pc_min_rows());
-        let seeds = match stage {
-            Some(_) => self.exact_seeds(query)?,
-            None => Vec::new(),
-        };
-        let quant = self.quant_rows();
         let Some(file) = self.source_file()? else {
-            let unit = self.unit_rows()?;
-            return Ok(search::exact_top_k_seeded(
-                &unit,
-                &quant,
-                stage.as_ref(),
-                query,
-                &seeds,
-            ));
+            return self.exact_over(&self.unit_rows()?, query);
         };
         // Only the rows the f32 stage rescores are read (a few dozen a query, ~1 µs each).
         let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
@@ -1562,11 +1553,147 @@ impl Store {
             len: self.len(),
             failed: std::sync::Mutex::new(None),
         };
-        let found = search::exact_top_k_seeded(&unit, &quant, stage.as_ref(), query, &seeds);
+        let found = self.exact_over(&unit, query);
         match unit.failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
             Some(e) => Err(self.source_error(e)),
-            None => Ok(found),
+            None => found,
         }
+    }
+
+    /// The exact search with its f32 rows read from `unit`: through the lists' cells when the
+    /// index has them and they leave few rows to read, else a scan of every row (through the
+    /// principal-component stage when the index has one and the search covers enough rows
+    /// for it to pay).
+    fn exact_over(
+        &self,
+        unit: &(impl search::UnitRows + ?Sized),
+        query: &Query,
+    ) -> Result<(Vec<Hit>, search::StageCounts)> {
+        let stage = self
+            .pc_stage()
+            .filter(|_| query.limit.min(self.len()) >= pc_min_rows());
+        let quant = self.quant_rows();
+        // The lists path reads a list's rows at 8 + stride bytes each; the full scan reads
+        // every row below the limit at its first stage's width. The lists go first only when
+        // they would read under half as much (both reads are sequential).
+        let limit = query.limit.min(self.len());
+        let scan_width = match &stage {
+            Some(stage) => stage.p + 8,
+            None => search::quant_stride(self.dims()) + 4,
+        };
+        let budget_rows = limit * scan_width / (search::quant_stride(self.dims()) + 8) / 2;
+        // The cells are tried unless the lists' calibration measured that they seldom answer
+        // on this file (e.g. GloVe 6B 50d: 3 % of queries, and trying costs the cached full
+        // scan 0.2-0.5 ms).
+        let cells_pay = self
+            .calibration(ApproxKind::Lists)
+            .and_then(|c| c.exact_by_cells)
+            .is_none_or(|share| share >= CELLS_MIN_SHARE);
+        let tried = match cells_pay {
+            true => self.exact_through_lists(unit, query, budget_rows)?,
+            false => None,
+        };
+        let seeds = match tried {
+            Some(ivf::ListsExact::Answer(hits, counts)) => return Ok((hits, counts)),
+            Some(ivf::ListsExact::TooWide { seeds }) => seeds,
+            None if stage.is_some() => self.exact_seeds(query)?,
+            None => Vec::new(),
+        };
+        Ok(search::exact_top_k_seeded(
+            unit,
+            &quant,
+            stage.as_ref(),
+            query,
+            &seeds,
+        ))
+    }
+
+    /// The exact search through the lists' cells (`ivf::exact_top_k`); `None` when the index
+    /// has no lists, or lists built before their cells were stored.
+    fn exact_through_lists(
+        &self,
+        unit: &(impl search::UnitRows + ?Sized),
+        query: &Query,
+        budget_rows: usize,
+    ) -> Result<Option<ivf::ListsExact>> {
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        if self.dbs.meta.get(&rtxn, "lists").map_err(lmdb)?.is_none() {
+            return Ok(None);
+        }
+        let mut cell_records = Vec::with_capacity(CELL_RECORDS.len());
+        for key in CELL_RECORDS {
+            match self.dbs.meta.get(&rtxn, key).map_err(lmdb)? {
+                Some(bytes) => cell_records.push(bytes),
+                None => return Ok(None),
+            }
+        }
+        fn words<T: bytemuck::Pod>(bytes: &[u8]) -> Cow<'_, [T]> {
+            match bytemuck::try_cast_slice(bytes) {
+                Ok(v) => Cow::Borrowed(v),
+                Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
+            }
+        }
+        let cell_centroids = words::<f32>(cell_records[0]);
+        let caps = words::<f32>(cell_records[1]);
+        let ends = words::<u32>(cell_records[2]);
+        let cells = ivf::CellsView {
+            centroids: &cell_centroids,
+            caps: &caps,
+            ends: &ends,
+        };
+        let centroids = self.lists_centroids(&rtxn)?;
+        let found = ivf::exact_top_k(
+            &centroids,
+            cells,
+            self.dims(),
+            unit,
+            query,
+            budget_rows,
+            |l| self.stored_list(&rtxn, l),
+            |what| self.damaged(format!("lists: {what}")),
+        )?;
+        Ok(Some(found))
+    }
+
+    fn damaged(&self, what: String) -> IndexError {
+        IndexError::Damaged {
+            path: self.dir.clone(),
+            what,
+        }
+    }
+
+    /// The lists' centroids in snapshot `rtxn` (empty without lists).
+    fn lists_centroids<'t>(&self, rtxn: &'t RoTxn<WithoutTls>) -> Result<Cow<'t, [f32]>> {
+        let dims = self.dims();
+        let bytes = self
+            .dbs
+            .meta
+            .get(rtxn, "lists_centroids")
+            .map_err(|e| lmdb_err(&self.dir, e))?
+            .unwrap_or_default();
+        if !bytes.len().is_multiple_of(4 * dims) {
+            return Err(self.damaged(format!(
+                "lists: centroids of {} bytes for {dims} dims",
+                bytes.len()
+            )));
+        }
+        Ok(match bytemuck::try_cast_slice(bytes) {
+            Ok(c) => Cow::Borrowed(c),
+            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
+        })
+    }
+
+    /// List `l` as stored in snapshot `rtxn`.
+    fn stored_list<'t>(&self, rtxn: &'t RoTxn<WithoutTls>, l: usize) -> Result<ivf::ListView<'t>> {
+        let bytes = self
+            .dbs
+            .ivf
+            .get(rtxn, &(l as u32))
+            .map_err(|e| lmdb_err(&self.dir, e))?
+            .ok_or_else(|| self.damaged(format!("lists: list {l} missing")))?;
+        ivf::read_list(bytes, self.dims())
+            .map_err(|e| self.damaged(format!("lists: list {l}: {e}")))
     }
 
     /// Seeds for the exact search's first stage: the inverted lists' candidates from their
@@ -1658,12 +1785,14 @@ impl Store {
         let query = |row| own_top_10(row, n);
         let mut exact_ms = Vec::new();
         let mut truth = Vec::with_capacity(rows.len());
+        let mut by_cells = 0;
         for (i, row) in rows.iter().enumerate() {
             let t = Instant::now();
-            let exact = self.exact_top_k(&query(row))?;
+            let (exact, counts) = self.exact_top_k_counted(&query(row))?;
             if timed(i) {
                 exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
             }
+            by_cells += usize::from(counts.cells_read > 0);
             truth.push(exact);
         }
         // Recall and median latency of approximate search at `at`.
@@ -1719,6 +1848,8 @@ impl Store {
             exact_ms: median(exact_ms),
             approx_ms,
             recall,
+            exact_by_cells: (params.kind == ApproxKind::Lists && !rows.is_empty())
+                .then(|| by_cells as f64 / rows.len() as f64),
         };
         if self.writable {
             self.store_calibration(&calibration)?;
@@ -1794,44 +1925,16 @@ impl Store {
         if !normal || query.k == 0 {
             return Ok(Some(Vec::new()));
         }
-        let damaged = |what: String| IndexError::Damaged {
-            path: self.dir.clone(),
-            what,
-        };
-        let dims = self.dims();
-        let centroid_bytes = self
-            .dbs
-            .meta
-            .get(&rtxn, "lists_centroids")
-            .map_err(lmdb)?
-            .unwrap_or_default();
-        if !centroid_bytes.len().is_multiple_of(4 * dims) {
-            return Err(damaged(format!(
-                "lists: centroids of {} bytes for {dims} dims",
-                centroid_bytes.len()
-            )));
-        }
-        let centroids: Cow<[f32]> = match bytemuck::try_cast_slice(centroid_bytes) {
-            Ok(c) => Cow::Borrowed(c),
-            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(centroid_bytes)),
-        };
+        let centroids = self.lists_centroids(&rtxn)?;
         let found = ivf::candidates(
             &centroids,
-            dims,
+            self.dims(),
             q,
             probes,
             ivf::candidates_for(query.k),
             query.exclude,
             query.limit,
-            |l| {
-                let bytes = self
-                    .dbs
-                    .ivf
-                    .get(&rtxn, &(l as u32))
-                    .map_err(lmdb)?
-                    .ok_or_else(|| damaged(format!("lists: list {l} missing")))?;
-                ivf::read_list(bytes, dims).map_err(|e| damaged(format!("lists: list {l}: {e}")))
-            },
+            |l| self.stored_list(&rtxn, l),
         )?;
         Ok(Some(found.into_iter().map(|(id, _)| id).collect()))
     }
@@ -1968,6 +2071,13 @@ fn quant_rows_in<'t>(rtxn: &'t RoTxn<WithoutTls>, dbs: &Dbs, meta: &Meta) -> Qua
 
 /// Seed of the lists' k-means: an index's lists depend only on its rows.
 const LISTS_SEED: u64 = 0x001f_5eed;
+
+/// The share of a calibration's exact queries the cells must answer for exact search to keep
+/// trying them (clustered 3M x 300: all; the harder set and GloVe 6B 50d: 0-3 %).
+const CELLS_MIN_SHARE: f64 = 0.5;
+
+/// The metadata records of the lists' cells (`ivf::Cells`): centroids, caps, ends.
+const CELL_RECORDS: [&str; 3] = ["lists_cell_centroids", "lists_cell_caps", "lists_cell_ends"];
 /// Bytes of lists written per transaction.
 const LISTS_BATCH_BYTES: usize = 64 << 20;
 
@@ -2036,7 +2146,14 @@ impl ApproxBuilder {
     ) -> Result<ListsMeta> {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let started = Instant::now();
+        // Lists from before their cells were stored count as missing: they are built again
+        // (the exact search needs the cells).
         let existing = |txn: &RoTxn<WithoutTls>| -> Result<Option<ListsMeta>> {
+            for key in CELL_RECORDS {
+                if self.dbs.meta.get(txn, key).map_err(lmdb)?.is_none() {
+                    return Ok(None);
+                }
+            }
             Ok(self
                 .dbs
                 .meta
@@ -2069,6 +2186,8 @@ impl ApproxBuilder {
         if let Some(meta) = existing(&wtxn)? {
             return Ok(meta);
         }
+        // Older lists stop counting in the same transaction that starts clearing them.
+        self.dbs.meta.delete(&mut wtxn, "lists").map_err(lmdb)?;
         self.dbs.ivf.clear(&mut wtxn).map_err(lmdb)?;
         let mut list = Vec::new();
         let mut batch = 0usize;
@@ -2104,6 +2223,17 @@ impl ApproxBuilder {
         let mut hasher = TableHasher::default();
         hasher.add(b"centroids", centroid_bytes);
         let mut bytes = centroid_bytes.len() as u64;
+        let cells = &layout.cells;
+        let cell_bytes: [&[u8]; 3] = [
+            bytemuck::cast_slice(&cells.centroids),
+            bytemuck::cast_slice(&cells.caps),
+            bytemuck::cast_slice(&cells.ends),
+        ];
+        for (key, value) in CELL_RECORDS.iter().zip(cell_bytes) {
+            self.dbs.meta.put(&mut wtxn, key, value).map_err(lmdb)?;
+            hasher.add(key.as_bytes(), value);
+            bytes += value.len() as u64;
+        }
         let mut stored = 0usize;
         for entry in self
             .dbs
@@ -2636,8 +2766,9 @@ fn forest_checksum(
     Ok((hasher.finish(), hasher.bytes))
 }
 
-/// The checksum of the lists (their centroids, then every key and value of the `ivf` table
-/// in key order, as `ApproxBuilder::build_lists` hashed them), their size and how many lists.
+/// The checksum of the lists (their centroids, their cells, then every key and value of the
+/// `ivf` table in key order, as `ApproxBuilder::build_lists` hashed them), their size and how
+/// many lists.
 fn lists_checksum(rtxn: &RoTxn, dbs: &Dbs, bounds: &MapBounds) -> heed::Result<(u64, u64, usize)> {
     let corrupted = || heed::Error::Mdb(heed::MdbError::Corrupted);
     let mut hasher = TableHasher::default();
@@ -2649,6 +2780,16 @@ fn lists_checksum(rtxn: &RoTxn, dbs: &Dbs, bounds: &MapBounds) -> heed::Result<(
         return Err(corrupted());
     }
     hasher.add(b"centroids", centroids);
+    // Lists built before the cells were stored have none; once stored, they are hashed, so a
+    // lost cell record is a checksum mismatch.
+    for key in CELL_RECORDS {
+        if let Some(value) = dbs.meta.get(rtxn, key)? {
+            if !bounds.holds(value) {
+                return Err(corrupted());
+            }
+            hasher.add(key.as_bytes(), value);
+        }
+    }
     let mut lists = 0;
     for entry in dbs.ivf.remap_types::<Bytes, Bytes>().iter(rtxn)? {
         let (k, v) = entry?;
@@ -3594,6 +3735,66 @@ mod tests {
 
     /// Offsets that a damaged table could hold (out of order, overlapping, past the end, near
     /// u64::MAX) give rows or an error, never a panic.
+    /// Lists built before their cells were stored are built again, with cells, and in the
+    /// meantime count as absent (never half-cleared lists under a valid record).
+    #[test]
+    fn lists_without_cells_are_rebuilt_with_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("v.txt");
+        let mut text = String::new();
+        let mut state = 7u64;
+        for i in 0..2000 {
+            text.push_str(&format!("w{i}"));
+            for _ in 0..16 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                text.push_str(&format!(
+                    " {:.4}",
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                ));
+            }
+            text.push('\n');
+        }
+        std::fs::write(&src, text).unwrap();
+        let opts = OpenOptions {
+            cache_dir: Some(tmp.path().join("cache")),
+            writable: true,
+            ..Default::default()
+        };
+        let (store, _) = Store::open(&src, &opts, &crate::progress::Silent).unwrap();
+        let never = AtomicBool::new(false);
+        let first = store.build_lists(&crate::progress::Silent, &never).unwrap();
+        // As an index of the previous release holds them: lists, no cells.
+        let mut wtxn = store.env.write_txn().unwrap();
+        for key in CELL_RECORDS {
+            store.dbs.meta.delete(&mut wtxn, key).unwrap();
+        }
+        wtxn.commit().unwrap();
+        let q = store.vector(5).unwrap().to_vec();
+        let query = Query {
+            vector: &q,
+            k: 5,
+            exclude: &[5],
+            limit: store.len(),
+        };
+        let (old, counts) = store.exact_top_k_counted(&query).unwrap();
+        assert_eq!(counts.cells_read, 0, "no cells: the full scan answers");
+        let again = store
+            .approx_builder()
+            .unwrap()
+            .build_lists_in_batches(&crate::progress::Silent, &never, 1)
+            .unwrap();
+        assert_ne!(again.built_at, 0);
+        assert_eq!((again.lists, again.rows), (first.lists, first.rows));
+        let rtxn = store.env.read_txn().unwrap();
+        for key in CELL_RECORDS {
+            assert!(store.dbs.meta.get(&rtxn, key).unwrap().is_some(), "{key}");
+        }
+        drop(rtxn);
+        assert!(store.verify().unwrap().is_intact());
+        let (new, _) = store.exact_top_k_counted(&query).unwrap();
+        assert_eq!(old, new);
+    }
+
     #[test]
     fn source_rows_at_any_offsets_never_panic() {
         let tmp = tempfile::tempdir().unwrap();

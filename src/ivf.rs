@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::search::{self, QuantRows};
+use crate::search::{self, Hit, QuantRows, Query, SharedFloor, StageCounts, TopK, UnitRows};
 
 /// Centroids and, for every list, which rows it holds (row ids, ascending within a list).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +24,75 @@ pub struct Layout {
     pub dims: usize,
     /// `lists` unit centroids, row-major.
     pub centroids: Vec<f32>,
+    /// Every list's cells, for the exact search's bounds.
+    pub cells: Cells,
     /// List l holds `ids[offsets[l]..offsets[l + 1]]`.
     pub offsets: Vec<u32>,
     pub ids: Vec<u32>,
+}
+
+/// Cells a list is split into for the exact search's bounds.
+pub const CELLS_PER_LIST: usize = 4;
+const CELL_ITERATIONS: usize = 6;
+
+/// Each list's rows split into `CELLS_PER_LIST` cells (some empty) by spherical k-means. A
+/// list can hold rows of several clusters, and their common cap around the list's centroid
+/// is wide; each cell's is narrower. A list is stored cell by cell, so a cell is a contiguous
+/// run of its list's rows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Cells {
+    /// `CELLS_PER_LIST` unit centroids a list, row-major (zero for an empty cell).
+    pub centroids: Vec<f32>,
+    /// For every cell, a proven lower bound on x·c over its unit rows x (c its centroid): the
+    /// cell lies in a spherical cap around c, which bounds what any query can score in it
+    /// (`cap_bound`). 1 for an empty cell.
+    pub caps: Vec<f32>,
+    /// For every cell, where it ends in its list (a row index within the list).
+    pub ends: Vec<u32>,
+}
+
+impl Cells {
+    pub fn view(&self) -> CellsView<'_> {
+        CellsView {
+            centroids: &self.centroids,
+            caps: &self.caps,
+            ends: &self.ends,
+        }
+    }
+}
+
+/// Cells as a search reads them (borrowed from the store).
+#[derive(Debug, Clone, Copy)]
+pub struct CellsView<'a> {
+    pub centroids: &'a [f32],
+    pub caps: &'a [f32],
+    pub ends: &'a [u32],
+}
+
+impl CellsView<'_> {
+    /// `Err` says how the cells do not fit `lists` lists of `dims` dimensions.
+    pub fn check(&self, lists: usize, dims: usize) -> Result<(), String> {
+        let cells = lists * CELLS_PER_LIST;
+        if self.centroids.len() != cells * dims
+            || self.caps.len() != cells
+            || self.ends.len() != cells
+        {
+            return Err(format!(
+                "{} cell centroid values, {} caps and {} ends for {lists} lists of {CELLS_PER_LIST} cells in {dims} dims",
+                self.centroids.len(),
+                self.caps.len(),
+                self.ends.len()
+            ));
+        }
+        match self
+            .ends
+            .chunks_exact(CELLS_PER_LIST)
+            .position(|e| e.windows(2).any(|w| w[0] > w[1]))
+        {
+            Some(l) => Err(format!("list {l}: cell ends out of order")),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Layout {
@@ -97,8 +163,8 @@ fn dequantized(quant: &QuantRows, id: usize, out: &mut Vec<f32>) {
 }
 
 /// For each row of `block` (row-major, `dims` wide), the index of its nearest centroid by dot
-/// product (ties: the lower index).
-fn nearest(block: &[f32], dims: usize, centroids: &[f32]) -> Vec<u32> {
+/// product (ties: the lower index) and that dot product.
+fn nearest_scored(block: &[f32], dims: usize, centroids: &[f32]) -> Vec<(f32, u32)> {
     let n = block.len() / dims;
     let mut best = vec![(f32::NEG_INFINITY, 0u32); n];
     for (c, centroid) in centroids.chunks_exact(dims).enumerate() {
@@ -109,7 +175,42 @@ fn nearest(block: &[f32], dims: usize, centroids: &[f32]) -> Vec<u32> {
             }
         }
     }
+    best
+}
+
+fn nearest(block: &[f32], dims: usize, centroids: &[f32]) -> Vec<u32> {
+    let best = nearest_scored(block, dims, centroids);
     best.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Slack in the caps and their bounds. It covers f32 rounding in the dot products of the
+/// assignment, of a query with a centroid and of the f32 scores a bound is compared with (all
+/// below 2e-5 at 300 d), and centroids' lengths differing from 1 (by ~1e-7).
+const CAP_SLACK: f32 = 1e-4;
+
+/// A proven lower bound on x·c for the unit row x whose int8 copy (scale · int8, each value
+/// within scale/2 of x's) scored `approx` = x̂·c against the unit centroid c:
+///   x·c = x̂·c + (x − x̂)·c ≥ x̂·c − (scale/2)·‖c‖₁.
+fn cap_of(approx: f32, scale: f32, centroid_l1: f32) -> f32 {
+    approx - 0.5 * scale * centroid_l1 * 1.001 - CAP_SLACK
+}
+
+/// An upper bound on q·x for a unit query q and every unit row x of a list whose rows all
+/// have x·c ≥ `cap`, where q·c = `qc` (as computed in f32) for its unit centroid c. On the
+/// sphere the angle from q to x is at least the angle from q to c less the list's angular
+/// radius acos(cap), so
+///   q·x ≤ cos(max(0, acos(q·c) − acos(cap))) = q·c·cap + √(1 − (q·c)²)·√(1 − cap²)
+/// (1 when q is inside the cap). The bound grows with q·c and falls with cap, so rounding
+/// both the safe way (q·c up by the slack, cap already a lower bound) keeps it an upper bound.
+pub fn cap_bound(qc: f32, cap: f32) -> f32 {
+    let a = (qc as f64 + CAP_SLACK as f64).clamp(-1.0, 1.0);
+    let m = (cap as f64).clamp(-1.0, 1.0);
+    let cos = if a >= m {
+        1.0
+    } else {
+        a * m + ((1.0 - a * a) * (1.0 - m * m)).sqrt()
+    };
+    (cos as f32 + CAP_SLACK).next_up()
 }
 
 /// Spherical k-means on `sample` (unit rows): `lists` unit centroids.
@@ -166,6 +267,7 @@ pub fn build(
         return Some(Layout {
             dims,
             centroids: Vec::new(),
+            cells: Cells::default(),
             offsets: vec![0],
             ids,
         });
@@ -220,12 +322,107 @@ pub fn build(
         list_ids[fill[c as usize] as usize] = id;
         fill[c as usize] += 1;
     }
+    drop(assigned);
+    // Each list split into cells, its ids reordered cell by cell.
+    let split: Vec<SplitList> = (0..lists)
+        .into_par_iter()
+        .map(|l| {
+            let list = &list_ids[offsets[l] as usize..offsets[l + 1] as usize];
+            split_into_cells(quant, list)
+        })
+        .collect();
+    if cancel.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut cells = Cells::default();
+    let mut at = 0;
+    for SplitList {
+        ids,
+        centroids: c,
+        caps,
+        ends,
+    } in split
+    {
+        list_ids[at..at + ids.len()].copy_from_slice(&ids);
+        at += ids.len();
+        cells.centroids.extend(c);
+        cells.caps.extend(caps);
+        cells.ends.extend(ends);
+    }
     Some(Layout {
         dims,
         centroids,
+        cells,
         offsets,
         ids: list_ids,
     })
+}
+
+/// One list split into cells: its ids reordered cell by cell (ascending within a cell), and
+/// each cell's centroid, cap and end (as in `Cells`).
+struct SplitList {
+    ids: Vec<u32>,
+    centroids: Vec<f32>,
+    caps: Vec<f32>,
+    ends: Vec<u32>,
+}
+
+/// Splits one list (row ids, ascending) into `CELLS_PER_LIST` cells by spherical k-means on
+/// its int8 rows, seeded with evenly spaced rows.
+fn split_into_cells(quant: &QuantRows, ids: &[u32]) -> SplitList {
+    let dims = quant.dims;
+    let (n, k) = (ids.len(), CELLS_PER_LIST.min(ids.len()));
+    let mut rows = Vec::with_capacity(n * dims);
+    for &id in ids {
+        dequantized(quant, id as usize, &mut rows);
+    }
+    let mut centroids: Vec<f32> = (0..k)
+        .flat_map(|j| rows[(j * n / k) * dims..][..dims].to_vec())
+        .collect();
+    centroids.chunks_exact_mut(dims).for_each(|c| {
+        search::normalize(c);
+    });
+    for _ in 0..CELL_ITERATIONS {
+        let assigned = nearest(&rows, dims, &centroids);
+        let mut sums = vec![0f64; k * dims];
+        for (row, &c) in rows.chunks_exact(dims).zip(&assigned) {
+            for (s, &x) in sums[c as usize * dims..][..dims].iter_mut().zip(row) {
+                *s += x as f64;
+            }
+        }
+        for (c, sum) in sums.chunks_exact(dims).enumerate() {
+            if sum.iter().any(|&s| s != 0.0) {
+                let out = &mut centroids[c * dims..][..dims];
+                out.iter_mut().zip(sum).for_each(|(o, &s)| *o = s as f32);
+                search::normalize(out);
+            }
+        }
+    }
+    let best = nearest_scored(&rows, dims, &centroids);
+    let l1: Vec<f32> = centroids
+        .chunks_exact(dims)
+        .map(|c| c.iter().map(|x| x.abs()).sum())
+        .collect();
+    let mut caps = vec![1f32; CELLS_PER_LIST];
+    let mut ends = vec![0u32; CELLS_PER_LIST];
+    for (i, &(score, c)) in best.iter().enumerate() {
+        let scale = quant.scales.row(ids[i] as usize)[0];
+        let c = c as usize;
+        caps[c] = caps[c].min(cap_of(score, scale, l1[c]));
+        ends[c] += 1;
+    }
+    for c in 1..CELLS_PER_LIST {
+        ends[c] += ends[c - 1];
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (best[i].1, ids[i]));
+    centroids.resize(CELLS_PER_LIST * dims, 0.0);
+    SplitList {
+        ids: order.iter().map(|&i| ids[i]).collect(),
+        centroids,
+        caps,
+        ends,
+    }
 }
 
 /// Bytes of a stored list of `len` rows: ids (u32 LE), then scales (f32 LE), then the int8
@@ -323,6 +520,219 @@ pub fn candidates<'a, E>(
     Ok(top.into_sorted())
 }
 
+/// Lists an exact search through the lists scans first, nearest centroids first, to raise its
+/// floor before it weighs the other lists' bounds.
+pub const EXACT_FIRST_LISTS: usize = 8;
+
+/// What an exact search through the lists found.
+#[derive(Debug)]
+pub enum ListsExact {
+    /// The exact answer (best first, ties by lower id) and how many rows each stage passed.
+    Answer(Vec<Hit>, StageCounts),
+    /// The lists' bounds left more than the budget's rows to read: scanning every row costs
+    /// less. `seeds` are the best rows found so far, to start that scan's floor.
+    TooWide { seeds: Vec<u32> },
+}
+
+/// The exact top-k through the lists and their cells' caps, reading only the cells whose cap
+/// bound reaches the floor (the k-th best f32 score found so far): every non-zero row is in
+/// exactly one cell, and a row of a cell whose bound is below the floor scores below it, so it
+/// cannot be in the answer (nor tie with it). The `EXACT_FIRST_LISTS` lists nearest the query
+/// are read whole first and set the floor; if the cells that still reach it hold more than
+/// `budget_rows` rows the search stops and says so. In the cells read, rows go from int8 to
+/// f32 as in the full scan (`search::exact_top_k_seeded`), so scores are the f32 ones, bit
+/// for bit. `bad` turns a list that does not fit its cells into the caller's error.
+#[allow(clippy::too_many_arguments)]
+pub fn exact_top_k<'a, E>(
+    centroids: &[f32],
+    cells: CellsView,
+    dims: usize,
+    unit: &(impl UnitRows + ?Sized),
+    query: &Query,
+    budget_rows: usize,
+    mut list: impl FnMut(usize) -> Result<ListView<'a>, E>,
+    bad: impl Fn(String) -> E,
+) -> Result<ListsExact, E> {
+    let lists = centroids.len() / dims.max(1);
+    let limit = query.limit.min(unit.count());
+    let mut q = query.vector.to_vec();
+    if search::normalize(&mut q) == 0.0 || query.k == 0 || limit == 0 || lists == 0 {
+        return Ok(ListsExact::Answer(Vec::new(), StageCounts::default()));
+    }
+    cells.check(lists, dims).map_err(&bad)?;
+    let mut exclude = query.exclude.to_vec();
+    exclude.sort_unstable();
+    let wanted = |id: u32| (id as usize) < limit && exclude.binary_search(&id).is_err();
+    let stride = search::quant_stride(dims);
+    let (q16, q_scale) = search::quantize_query(&q, stride);
+    let int8 = search::int8_bound(&q, &q16, q_scale);
+    let approx = |view: &ListView, i: usize| {
+        let scale = view.scales[i];
+        let row = &view.rows[i * stride..][..stride];
+        let a = search::dot_i8_i16_dispatch(row, &q16) as f32 * (scale * q_scale);
+        (a, a + int8.at(scale))
+    };
+    // Scores the wanted rows `rows` of a list that can still reach the floor into `scored`,
+    // but for those in `skip` (sorted: already scored); returns how many it scored in int8.
+    let scan = |view: &ListView,
+                rows: std::ops::Range<usize>,
+                skip: &[u32],
+                floor: &SharedFloor,
+                best: &mut TopK,
+                scored: &mut Vec<Hit>| {
+        let mut at = floor.get().max(best.min_score());
+        let mut passed = 0;
+        for i in rows {
+            let id = view.ids[i];
+            if !wanted(id) || skip.binary_search(&id).is_ok() {
+                continue;
+            }
+            passed += 1;
+            if approx(view, i).1 < at {
+                continue;
+            }
+            let score = search::dot(&unit.unit_row(id as usize), &q);
+            scored.push(Hit { id, score });
+            best.push(score, id);
+            if best.min_score() > at {
+                at = floor.raise(best.min_score());
+            }
+        }
+        passed
+    };
+    let fits = |l: usize, view: &ListView| {
+        let end = cells.ends[(l + 1) * CELLS_PER_LIST - 1] as usize;
+        if end == view.ids.len() && view.rows.len() >= end * stride {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "lists: list {l} holds {} rows, its cells {end}",
+                view.ids.len()
+            )))
+        }
+    };
+
+    // The query against every list's and every cell's centroid, in parallel (at 3M x 300,
+    // 17,320 dot products of 300 values: most of a query's time on clustered data).
+    let near: Vec<f32> = centroids
+        .par_chunks(dims)
+        .map(|c| search::dot(c, &q))
+        .collect();
+    let cell_bounds: Vec<f32> = cells
+        .centroids
+        .par_chunks(dims)
+        .zip(cells.caps)
+        .map(|(c, &cap)| cap_bound(search::dot(c, &q), cap))
+        .collect();
+    let mut order: Vec<usize> = (0..lists).collect();
+    order.sort_unstable_by(|&a, &b| near[b].total_cmp(&near[a]).then(a.cmp(&b)));
+    let first = EXACT_FIRST_LISTS.min(lists);
+    let floor = SharedFloor::new();
+    let mut best = TopK::new(query.k);
+    let mut scored = Vec::new();
+    let mut passed = 0;
+    let first_views = order[..first]
+        .iter()
+        .map(|&l| {
+            let view = list(l)?;
+            fits(l, &view)?;
+            Ok(view)
+        })
+        .collect::<Result<Vec<_>, E>>()?;
+    // The k best of those rows by int8 score are scored in f32 first: the floor starts near
+    // the answer's k-th score, so few other rows are read from the f32 rows (for a word2vec
+    // .bin, one pread each).
+    let mut likely = TopK::new(query.k);
+    for view in &first_views {
+        for (i, &id) in view.ids.iter().enumerate() {
+            if wanted(id) {
+                likely.push(approx(view, i).0, id);
+            }
+        }
+    }
+    let mut likely: Vec<u32> = likely.into_sorted().into_iter().map(|(id, _)| id).collect();
+    likely.sort_unstable();
+    for &id in &likely {
+        let score = search::dot(&unit.unit_row(id as usize), &q);
+        scored.push(Hit { id, score });
+        best.push(score, id);
+    }
+    floor.raise(best.min_score());
+    for view in &first_views {
+        passed += scan(
+            view,
+            0..view.ids.len(),
+            &likely,
+            &floor,
+            &mut best,
+            &mut scored,
+        );
+    }
+    // The other lists' cells that can still hold a row of the answer, highest bound first.
+    let at = floor.get();
+    let mut rest: Vec<(f32, usize, usize)> = Vec::new();
+    let mut rows_left = 0usize;
+    for &l in &order[first..] {
+        let cells_of = l * CELLS_PER_LIST..(l + 1) * CELLS_PER_LIST;
+        let mut start = 0;
+        for (c, (&bound, &end)) in cells_of.clone().zip(
+            cell_bounds[cells_of.clone()]
+                .iter()
+                .zip(&cells.ends[cells_of]),
+        ) {
+            if end > start && bound >= at {
+                rest.push((bound, l, c));
+                rows_left += (end - start) as usize;
+            }
+            start = end;
+        }
+        if rows_left > budget_rows {
+            let seeds = best.into_sorted().into_iter().map(|(id, _)| id).collect();
+            return Ok(ListsExact::TooWide { seeds });
+        }
+    }
+    rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+    let work = rest
+        .iter()
+        .map(|&(bound, l, c)| {
+            let view = list(l)?;
+            fits(l, &view)?;
+            let start = match c % CELLS_PER_LIST {
+                0 => 0,
+                _ => cells.ends[c - 1] as usize,
+            };
+            Ok((bound, view, start..cells.ends[c] as usize))
+        })
+        .collect::<Result<Vec<_>, E>>()?;
+    let found: Vec<(Vec<Hit>, usize, usize)> = work
+        .par_iter()
+        .fold(
+            || (Vec::new(), 0, 0, TopK::new(query.k)),
+            |(mut hits, mut passed, mut read, mut best), (bound, view, rows)| {
+                // The floor may have risen past this cell's bound since the cell was chosen.
+                if *bound >= floor.get() {
+                    passed += scan(view, rows.clone(), &[], &floor, &mut best, &mut hits);
+                    read += 1;
+                }
+                (hits, passed, read, best)
+            },
+        )
+        .map(|(hits, passed, read, _)| (hits, passed, read))
+        .collect();
+    let cells_read = first * CELLS_PER_LIST + found.iter().map(|f| f.2).sum::<usize>();
+    passed += found.iter().map(|f| f.1).sum::<usize>();
+    scored.extend(found.into_iter().flat_map(|f| f.0));
+    let counts = StageCounts {
+        scanned: limit,
+        pc_passed: passed,
+        int8_passed: scored.len(),
+        cells_read,
+    };
+    search::sort_hits(&mut scored);
+    scored.truncate(query.k);
+    Ok(ListsExact::Answer(scored, counts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,9 +783,6 @@ mod tests {
         seen.sort_unstable();
         let want: Vec<u32> = (0..3000u32).filter(|i| i % 17 != 5).collect();
         assert_eq!(seen, want);
-        for l in 0..layout.lists() {
-            assert!(layout.list(l).windows(2).all(|w| w[0] < w[1]));
-        }
         // The same data and seed give the same layout.
         let again = build(&quant, 9, &AtomicBool::new(false), &|_| {}).unwrap();
         assert_eq!(layout, again);
@@ -453,6 +860,144 @@ mod tests {
         }
         // 8 of ~120 lists, over 8 loose clusters: most neighbours share the query's lists.
         assert!(found as f64 / total as f64 > 0.8, "recall {found}/{total}");
+    }
+
+    #[test]
+    fn every_row_lies_inside_its_cells_cap() {
+        let dims = 40;
+        let (unit, quant) = quantised(3000, dims, 6);
+        let layout = build(&quant, 7, &AtomicBool::new(false), &|_| {}).unwrap();
+        let cells = &layout.cells;
+        cells.view().check(layout.lists(), dims).unwrap();
+        let (mut slack, mut split) = (0f32, 0);
+        // slack: the largest gap between a non-empty cell's cap and its nearest-to-rim row.
+        for l in 0..layout.lists() {
+            let list = layout.list(l);
+            let ends = &cells.ends[l * CELLS_PER_LIST..][..CELLS_PER_LIST];
+            assert_eq!(ends[CELLS_PER_LIST - 1] as usize, list.len());
+            let mut start = 0;
+            for (j, &end) in ends.iter().enumerate() {
+                let c = l * CELLS_PER_LIST + j;
+                let centroid = &cells.centroids[c * dims..][..dims];
+                let members = &list[start..end as usize];
+                assert!(
+                    members.windows(2).all(|w| w[0] < w[1]),
+                    "ids ascend in a cell"
+                );
+                split += usize::from(!members.is_empty() && members.len() < list.len());
+                let mut lowest = f32::INFINITY;
+                for &id in members {
+                    let x = search::dot(&unit[id as usize * dims..][..dims], centroid);
+                    assert!(cells.caps[c] <= x, "list {l} cell {j}: cap above a row");
+                    lowest = lowest.min(x);
+                }
+                if !members.is_empty() {
+                    slack = slack.max(lowest - cells.caps[c]);
+                }
+                start = end as usize;
+            }
+        }
+        assert!(split > 0, "lists are split into several cells");
+        // The int8 copy's error is all the caps give away (at 40 d, about 0.02).
+        assert!(slack < 0.05, "caps loose by {slack}");
+        // Finite, and not everything: a cap at -1 would bound nothing.
+        assert!(cells.caps.iter().all(|&c| c > -1.0 && c <= 1.0));
+    }
+
+    /// Unit vectors at chosen angles: c, a direction u ⊥ c, and the point at angle t from c
+    /// towards u.
+    fn on_arc(c: &[f32], u: &[f32], t: f64) -> Vec<f32> {
+        let mut v: Vec<f32> = c
+            .iter()
+            .zip(u)
+            .map(|(&a, &b)| (t.cos() * a as f64 + t.sin() * b as f64) as f32)
+            .collect();
+        search::normalize(&mut v);
+        v
+    }
+
+    #[test]
+    fn the_cap_bound_holds_even_where_it_is_tight() {
+        let mut rng = SplitMix(11);
+        let mut uniform = move || (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        for dims in [8usize, 50, 300] {
+            for _ in 0..2000 {
+                let mut c: Vec<f32> = (0..dims).map(|_| uniform() as f32 - 0.5).collect();
+                search::normalize(&mut c);
+                let mut u: Vec<f32> = (0..dims).map(|_| uniform() as f32 - 0.5).collect();
+                let along = search::dot(&u, &c);
+                u.iter_mut().zip(&c).for_each(|(x, &y)| *x -= along * y);
+                search::normalize(&mut u);
+                // x on the cap's rim, q on the same great circle: q·x is exactly the bound,
+                // or q elsewhere at random.
+                let radius = uniform() * std::f64::consts::PI;
+                let x = on_arc(&c, &u, radius);
+                let q = if uniform() < 0.5 {
+                    on_arc(&c, &u, uniform() * std::f64::consts::PI)
+                } else {
+                    let mut q: Vec<f32> = (0..dims).map(|_| uniform() as f32 - 0.5).collect();
+                    search::normalize(&mut q);
+                    q
+                };
+                // The cap as computed, without the builder's slack: the bound's own slack
+                // covers the rounding of q·c and of the score.
+                let cap = search::dot(&x, &c);
+                let bound = cap_bound(search::dot(&q, &c), cap);
+                let score = search::dot(&q, &x);
+                assert!(
+                    score <= bound,
+                    "{dims} d: score {score} above bound {bound}"
+                );
+                // And it is not vacuous where q is far outside the cap.
+                if radius < 0.5 && search::dot(&q, &c) < (radius + 1.0).cos() as f32 {
+                    assert!(bound < 1.0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cells_that_do_not_fit_their_lists_are_an_error_not_a_panic() {
+        let dims = 24;
+        let (unit, quant) = quantised(2000, dims, 8);
+        let layout = build(&quant, 5, &AtomicBool::new(false), &|_| {}).unwrap();
+        let lists = stored(&layout, &quant);
+        let unit = Rows::from_vec(dims, unit);
+        let q = unit.row(3).to_vec();
+        let query = Query {
+            vector: &q,
+            k: 10,
+            exclude: &[],
+            limit: 2000,
+        };
+        let run = |cells: &Cells| {
+            exact_top_k(
+                &layout.centroids,
+                cells.view(),
+                dims,
+                &unit,
+                &query,
+                usize::MAX,
+                |l| read_list(&lists[l], dims),
+                |what| what,
+            )
+        };
+        assert!(matches!(run(&layout.cells), Ok(ListsExact::Answer(..))));
+        let mut short = layout.cells.clone();
+        short.caps.pop();
+        assert!(run(&short).unwrap_err().contains("caps"));
+        let mut disorder = layout.cells.clone();
+        disorder.ends.swap(0, 1);
+        disorder.ends[1] = 0;
+        disorder.ends[0] = 1;
+        assert!(run(&disorder).unwrap_err().contains("out of order"));
+        // Lists are checked as they are read (only their rows are sliced).
+        let mut longer = layout.cells.clone();
+        for l in 0..layout.lists() {
+            longer.ends[(l + 1) * CELLS_PER_LIST - 1] += 1;
+        }
+        let err = run(&longer).unwrap_err();
+        assert!(err.contains("holds") && err.contains("its cells"), "{err}");
     }
 
     #[test]

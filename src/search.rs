@@ -306,6 +306,7 @@ fn exact_top_k_counted(
         scanned: limit,
         pc_passed: limit,
         int8_passed: hits.len(),
+        cells_read: 0,
     };
     sort_hits(&mut hits);
     hits.truncate(query.k);
@@ -476,6 +477,10 @@ pub struct StageCounts {
     pub pc_passed: usize,
     /// Rows the int8 stage passed on to f32 rescoring.
     pub int8_passed: usize,
+    /// Cells of the inverted lists read, when the search went through the cells' caps (0
+    /// otherwise; a list read whole counts as all its cells); then `pc_passed` counts the
+    /// rows of those cells.
+    pub cells_read: usize,
 }
 
 /// [`exact_top_k`] with the principal-component stage first when `stage` is given.
@@ -672,6 +677,7 @@ pub fn exact_top_k_seeded(
         scanned: limit,
         pc_passed: scanned.iter().map(|s| s.1).sum(),
         int8_passed: hits.len(),
+        cells_read: 0,
     };
     sort_hits(&mut hits);
     hits.truncate(query.k);
@@ -680,21 +686,27 @@ pub fn exact_top_k_seeded(
 
 /// The scan's shared floor: the largest k-th best f32 score any thread has found so far (an
 /// f32 in an atomic, only ever raised).
-struct SharedFloor(std::sync::atomic::AtomicU32);
+pub struct SharedFloor(std::sync::atomic::AtomicU32);
+
+impl Default for SharedFloor {
+    fn default() -> SharedFloor {
+        SharedFloor::new()
+    }
+}
 
 impl SharedFloor {
-    fn new() -> SharedFloor {
+    pub fn new() -> SharedFloor {
         SharedFloor(std::sync::atomic::AtomicU32::new(
             f32::NEG_INFINITY.to_bits(),
         ))
     }
 
-    fn get(&self) -> f32 {
+    pub fn get(&self) -> f32 {
         f32::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Raises the floor to `score` if that is higher; returns the floor after.
-    fn raise(&self, score: f32) -> f32 {
+    pub fn raise(&self, score: f32) -> f32 {
         use std::sync::atomic::Ordering::Relaxed;
         let previous = self
             .0
@@ -779,7 +791,7 @@ fn pc_uppers_with(
     }
 }
 
-fn dot_i8_i16_dispatch(row: &[i8], q: &[i16]) -> i32 {
+pub fn dot_i8_i16_dispatch(row: &[i8], q: &[i16]) -> i32 {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -791,7 +803,7 @@ fn dot_i8_i16_dispatch(row: &[i8], q: &[i16]) -> i32 {
 }
 
 /// The int8 stage's error bound for a unit query (see `Bound`).
-fn int8_bound(q: &[f32], q16: &[i16], q_scale: f32) -> Bound {
+pub fn int8_bound(q: &[f32], q16: &[i16], q_scale: f32) -> Bound {
     let q_hat: Vec<f32> = q16.iter().map(|&v| v as f32 * q_scale).collect();
     let err_q = q
         .iter()
@@ -843,14 +855,14 @@ pub fn quantize_query(q: &[f32], stride: usize) -> (Vec<i16>, f32) {
 /// The bound on |exact − approximate| score for a row of a given scale:
 /// ‖q − q̂‖₂·‖x‖₂ + ‖q̂‖₁·scale/2 (‖x‖₂ = 1), plus slack for f32 rounding.
 #[derive(Clone, Copy)]
-struct Bound {
+pub struct Bound {
     base: f32,
     per_scale: f32,
 }
 
 impl Bound {
     #[inline(always)]
-    fn at(self, scale: f32) -> f32 {
+    pub fn at(self, scale: f32) -> f32 {
         self.base + self.per_scale * scale
     }
 }
@@ -1061,7 +1073,7 @@ impl TopK {
     }
 
     /// The smallest kept score, or −∞ while fewer than `cap` are kept (then every row qualifies).
-    fn min_score(&self) -> f32 {
+    pub fn min_score(&self) -> f32 {
         if self.heap.len() < self.cap {
             return f32::NEG_INFINITY;
         }

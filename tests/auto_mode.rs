@@ -173,6 +173,7 @@ fn what_pays() {
         exact_ms: 12.0,
         approx_ms: 4.0,
         recall: 0.9,
+        exact_by_cells: None,
     };
     let at = |kind, probes, oversampling| ApproxParams {
         kind,

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use proptest::prelude::*;
 use vecsh::index::{OpenOptions, Store, Verify};
+use vecsh::ivf::{self, ListsExact};
 use vecsh::progress::Silent;
 use vecsh::search::{
     brute_force_top_k, exact_top_k_seeded, exact_top_k_staged, pc_stage_from_rows, quant_stride,
@@ -156,6 +157,241 @@ proptest! {
     }
 }
 
+/// Lists over a fixture's int8 copy, stored as the index stores them.
+fn lists_of(f: &Fixture, seed: u64) -> (ivf::Layout, Vec<Vec<u8>>) {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let layout = ivf::build(&f.quant, seed, &never, &|_| {}).unwrap();
+    let stored = (0..layout.lists())
+        .map(|l| {
+            let ids = layout.list(l);
+            let mut out = vec![0u8; ivf::list_bytes(ids.len(), f.quant.dims)];
+            ivf::write_list(ids, &f.quant, &mut out);
+            out
+        })
+        .collect();
+    (layout, stored)
+}
+
+/// The exact search through the lists' cells, stopping where more than `budget` rows are left.
+fn through_lists(
+    f: &Fixture,
+    layout: &ivf::Layout,
+    stored: &[Vec<u8>],
+    query: &Query,
+    budget: usize,
+) -> ListsExact {
+    let dims = f.quant.dims;
+    ivf::exact_top_k(
+        &layout.centroids,
+        layout.cells.view(),
+        dims,
+        &f.unit,
+        query,
+        budget,
+        |l| ivf::read_list(&stored[l], dims),
+        |what| what,
+    )
+    .unwrap()
+}
+
+#[test]
+fn through_the_lists_caps_equals_brute_force_at_300_dims_and_reads_few_lists() {
+    let (n, dims) = (20_000, 300);
+    // The clustered benchmark's shape (centres and noise of examples/synth.rs) at 20k rows.
+    let f = fixture(&clustered(n, dims, 200, 0.6, 5), dims, 4096);
+    let (layout, stored) = lists_of(&f, 3);
+    let mut read = 0;
+    for t in 0..40usize {
+        let id = (t * 491) % n;
+        let q = f.unit.row(id).to_vec();
+        let exclude = [id as u32, (id as u32 + 1) % n as u32];
+        let query = Query {
+            vector: &q,
+            k: 10,
+            exclude: &exclude,
+            limit: n - t * 7,
+        };
+        let ListsExact::Answer(hits, counts) =
+            through_lists(&f, &layout, &stored, &query, usize::MAX)
+        else {
+            panic!("an unlimited budget always answers");
+        };
+        same(
+            &hits,
+            &brute_force_top_k(&f.unit, &query),
+            &format!("t={t}"),
+        );
+        read += counts.cells_read;
+    }
+    // 283 lists over 200 clusters: beyond the 8 lists read first, a query reads its own
+    // cluster's few cells, not all.
+    let cells = layout.lists() * ivf::CELLS_PER_LIST;
+    assert!(
+        read < 40 * cells / 10,
+        "{read} cells read in 40 queries of {cells}"
+    );
+}
+
+/// A list whose bound only just reaches the floor must still be read: eight decoy lists
+/// nearest the query (centroid = query, no cap) hold rows scoring 0.5; a ninth list, farther
+/// off, holds the answer (0.51) on the rim of its cap, with the query on the same great
+/// circle, so its bound exceeds 0.51 by the slack alone.
+#[test]
+fn a_list_whose_bound_just_reaches_the_floor_is_read() {
+    let dims = 3;
+    let deg = |d: f64| d.to_radians();
+    let (q, y) = ([1.0f32, 0.0, 0.0], [0.5f32, 0.0, 0.75f32.sqrt()]);
+    let answer_angle = 0.51f64.acos();
+    let x2 = [answer_angle.cos() as f32, answer_angle.sin() as f32, 0.0];
+    let c2 = [deg(70.0).cos() as f32, deg(70.0).sin() as f32, 0.0];
+    let mut raw: Vec<f32> = (0..8).flat_map(|_| y).collect();
+    raw.extend(x2);
+    let f = fixture(&raw, dims, 64);
+    let x2_unit = f.unit.row(8);
+    let mut centroids: Vec<f32> = (0..8).flat_map(|_| q).collect();
+    centroids.extend(c2);
+    // One row a list, in its first cell (the others empty).
+    let per = ivf::CELLS_PER_LIST;
+    let mut cells = ivf::Cells::default();
+    for (l, centroid) in centroids.chunks(dims).enumerate() {
+        cells.centroids.extend(centroid);
+        cells.centroids.extend(vec![0.0; (per - 1) * dims]);
+        cells.caps.push(match l {
+            8 => vecsh::search::dot(x2_unit, &c2),
+            _ => -1.0,
+        });
+        cells.caps.extend(vec![1.0; per - 1]);
+        cells.ends.extend(vec![1; per]);
+    }
+    let layout = ivf::Layout {
+        dims,
+        centroids,
+        cells,
+        offsets: (0..=9).collect(),
+        ids: (0..9).collect(),
+    };
+    let stored: Vec<Vec<u8>> = (0..9)
+        .map(|l| {
+            let mut out = vec![0u8; ivf::list_bytes(1, dims)];
+            ivf::write_list(layout.list(l), &f.quant, &mut out);
+            out
+        })
+        .collect();
+    let query = Query {
+        vector: &q,
+        k: 1,
+        exclude: &[],
+        limit: 9,
+    };
+    let ListsExact::Answer(hits, counts) = through_lists(&f, &layout, &stored, &query, usize::MAX)
+    else {
+        panic!("an unlimited budget always answers");
+    };
+    assert_eq!(
+        counts.cells_read,
+        8 * ivf::CELLS_PER_LIST + 1,
+        "the ninth list's cell read"
+    );
+    same(&hits, &brute_force_top_k(&f.unit, &query), "the rim's row");
+    assert_eq!(hits[0].id, 8);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn through_the_lists_caps_equals_brute_force(
+        seed in any::<u64>(),
+        n in 1usize..1500,
+        dims in prop::sample::select(vec![8usize, 20, 64, 130]),
+        centres in 1usize..30,
+        noise in 0.0f32..3.0,
+        k in 0usize..40,
+        restrict in 0usize..1600,
+        rpc in prop::sample::select(vec![64usize, 500, 4096]),
+        random_query in any::<bool>(),
+        n_exclude in 0usize..4,
+        budget in prop::sample::select(vec![0usize, 100, usize::MAX]),
+    ) {
+        let f = fixture(&clustered(n, dims, centres, noise, seed), dims, rpc);
+        let (layout, stored) = lists_of(&f, seed ^ 0x51);
+        let mut s = seed ^ 0x9e37;
+        let q: Vec<f32> = if random_query {
+            (0..dims).map(|_| lcg(&mut s)).collect()
+        } else {
+            f.unit.row(seed as usize % n).to_vec()
+        };
+        let exclude: Vec<u32> = (0..n_exclude).map(|i| ((seed as usize >> 8) + i * 31) as u32 % n as u32).collect();
+        let query = Query { vector: &q, k, exclude: &exclude, limit: restrict };
+        let slow = brute_force_top_k(&f.unit, &query);
+        let ids = |h: &[Hit]| h.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>();
+        match through_lists(&f, &layout, &stored, &query, budget) {
+            ListsExact::Answer(fast, _) => prop_assert_eq!(ids(&fast), ids(&slow)),
+            ListsExact::TooWide { seeds } => {
+                prop_assert!(budget < usize::MAX, "an unlimited budget always answers");
+                // What the lists found so far seeds the full scan, which stays exact.
+                prop_assert!(seeds.iter().all(|&id| (id as usize) < restrict.min(n) && !exclude.contains(&id)));
+                let (seeded, _) = exact_top_k_seeded(&f.unit, &f.quant, None, &query, &seeds);
+                prop_assert_eq!(ids(&seeded), ids(&slow));
+            }
+        }
+    }
+}
+
+fn write_text(path: &std::path::Path, raw: &[f32], dims: usize) {
+    let mut text = String::new();
+    for (i, row) in raw.chunks(dims).enumerate() {
+        text.push_str(&format!("w{i}"));
+        for x in row {
+            text.push_str(&format!(" {x}"));
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// With its lists built, the index answers exact queries through the lists' cells where
+/// they leave few rows to read, and the answers are a brute-force scan's, bit for bit.
+#[test]
+fn the_index_answers_exactly_through_the_lists_cells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (n, dims) = (6000, 64);
+    let raw = clustered(n, dims, 300, 0.2, 17);
+    let src = tmp.path().join("v.txt");
+    write_text(&src, &raw, dims);
+    let opts = OpenOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        verify: Verify::Full,
+        writable: true,
+        ..Default::default()
+    };
+    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    store.build_lists(&Silent, &never).unwrap();
+    assert!(store.verify().unwrap().is_intact());
+    let unit = store.unit_rows().unwrap();
+    let mut through_cells = 0;
+    for id in (0..n as u32).step_by(97) {
+        let q = store.vector(id).unwrap().to_vec();
+        for limit in [n, n / 2] {
+            let query = Query {
+                vector: &q,
+                k: 10,
+                exclude: &[id],
+                limit,
+            };
+            let (hits, counts) = store.exact_top_k_counted(&query).unwrap();
+            same(
+                &hits,
+                &brute_force_top_k(&unit, &query),
+                &format!("id {id}"),
+            );
+            through_cells += usize::from(counts.cells_read > 0);
+        }
+    }
+    assert!(through_cells > 0, "no query went through the cells");
+}
+
 /// The index builds the stage (here on a small file: `VECSH_PC_MIN_ROWS`), checksums it, and
 /// answers through it exactly as a brute-force scan does.
 #[test]
@@ -165,16 +401,8 @@ fn the_index_stores_the_stage_and_answers_exactly_through_it() {
     let (n, dims) = (4000, 128);
     // 200 centres: 20 rows each, so a top 10 lies within its cluster (prunable).
     let raw = clustered(n, dims, 200, 0.2, 11);
-    let mut text = String::new();
-    for (i, row) in raw.chunks(dims).enumerate() {
-        text.push_str(&format!("w{i}"));
-        for x in row {
-            text.push_str(&format!(" {x}"));
-        }
-        text.push('\n');
-    }
     let src = tmp.path().join("v.txt");
-    std::fs::write(&src, text).unwrap();
+    write_text(&src, &raw, dims);
     let first_open = OpenOptions {
         cache_dir: Some(tmp.path().join("cache")),
         verify: Verify::Full,

@@ -351,7 +351,7 @@ fn built_with_lists(tmp: &Path, trees: usize) -> (PathBuf, OpenOptions, Store) {
 #[test]
 fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
     for mode in [
-        "scatter", "unit", "quant", "words", "forest", "lists", "deleted", "lock",
+        "scatter", "unit", "quant", "words", "forest", "lists", "cells", "deleted", "lock",
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let (src, o, store) = built_with_lists(tmp.path(), 2);
@@ -380,6 +380,23 @@ fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
                 let (first, last) = (find(&data, &row), rfind(&data, &row));
                 assert_ne!(first, last, "the lists' copy of the row");
                 scribble(&data, last, 8)
+            }
+            "cells" => {
+                // The bytes after the key of the cells' caps record: the caps themselves (or
+                // the page number of their overflow run). Every copy, as stale pages can hold
+                // the key too.
+                let bytes = std::fs::read(&data).unwrap();
+                let key = b"lists_cell_caps";
+                let at: Vec<usize> = bytes
+                    .windows(key.len())
+                    .enumerate()
+                    .filter(|(_, w)| w == key)
+                    .map(|(i, _)| i + key.len())
+                    .collect();
+                assert!(!at.is_empty(), "the cells' record");
+                for i in at {
+                    scribble(&data, i as u64, 8);
+                }
             }
             "forest" => {
                 // A forest leaf holds the unit vector too; the unit table's copy comes first.
