@@ -3222,25 +3222,41 @@ fn write_pc_stage(
         chunks,
         len,
     };
-    // Rows read in place come from the source: all of them in memory while the stage is
-    // built (only `vecsh build` builds it).
-    let unit_chunks = chunks_of(unit_db, n_chunks)?
-        .into_iter()
-        .map(|bytes| match in_place {
-            Some(file) => read_source_rows(file, bytes, dims).map(Cow::Owned),
-            None => Ok(floats(bytes)),
-        })
-        .collect::<std::io::Result<_>>()?;
-    let unit = rows_of(dims, unit_chunks, words);
+    // Rows read in place come from the source, a chunk at a time (all of them at once held
+    // 3.6 GB at 3M x 300): the sample row by row, the calibration's prefix, then each chunk
+    // as it is projected.
+    let unit_bytes = chunks_of(unit_db, n_chunks)?;
+    let chunk_rows = |c: usize| -> std::io::Result<Cow<[f32]>> {
+        match in_place {
+            Some(file) => read_source_rows(file, unit_bytes[c], dims).map(Cow::Owned),
+            None => Ok(floats(unit_bytes[c])),
+        }
+    };
+    // The rows `search::pc_sample` takes from the whole matrix, in the same order.
+    let step = words.div_ceil(search::PC_SAMPLE).max(1);
+    let mut sample = Vec::with_capacity(words.div_ceil(step) * dims);
+    for id in (0..words).step_by(step) {
+        let (c, i) = (id / ROWS_PER_CHUNK, id % ROWS_PER_CHUNK);
+        match in_place {
+            Some(file) => {
+                sample.extend(read_source_rows(file, &unit_bytes[c][i * 8..][..8], dims)?)
+            }
+            None => sample.extend_from_slice(&floats(unit_bytes[c])[i * dims..][..dims]),
+        }
+    }
     let candidates = pc_dims_for(dims);
-    let Some(basis) = search::pc_basis(&search::pc_sample(&unit), dims, candidates[1]) else {
+    let Some(basis) = search::pc_basis(&sample, dims, candidates[1]) else {
         return Ok(PcWritten::default());
     };
+    drop(sample);
 
     // Calibration on the prefix.
     let cal_chunks = n_chunks.min(PC_CALIBRATION_CHUNKS);
     let len = words.min(cal_chunks * ROWS_PER_CHUNK);
-    let prefix = rows_of(dims, unit.chunks[..cal_chunks].to_vec(), len);
+    let prefix_chunks = (0..cal_chunks)
+        .map(chunk_rows)
+        .collect::<std::io::Result<_>>()?;
+    let prefix = rows_of(dims, prefix_chunks, len);
     let quant = QuantRows {
         dims,
         rows: Rows {
@@ -3333,8 +3349,14 @@ fn write_pc_stage(
     let mut wtxn = env.write_txn()?;
     meta_db.put(&mut wtxn, "pc_basis", basis_bytes)?;
     wtxn.commit()?;
-    for (c, chunk) in unit.chunks.iter().enumerate() {
-        let (q8, scales, resid) = search::pc_project(chunk, dims, basis, p);
+    let mut prefix_chunks = prefix.chunks;
+    for c in 0..n_chunks {
+        let chunk = match prefix_chunks.get_mut(c) {
+            Some(chunk) => std::mem::take(chunk),
+            None => chunk_rows(c)?,
+        };
+        let (q8, scales, resid) = search::pc_project(&chunk, dims, basis, p);
+        drop(chunk);
         let mut blob = Vec::with_capacity(q8.len() + 8 * scales.len());
         blob.extend_from_slice(bytemuck::cast_slice(&q8));
         blob.extend_from_slice(bytemuck::cast_slice(&scales));
@@ -3733,8 +3755,6 @@ fn lmdb_err(path: &Path, err: heed::Error) -> IndexError {
 mod tests {
     use super::*;
 
-    /// Offsets that a damaged table could hold (out of order, overlapping, past the end, near
-    /// u64::MAX) give rows or an error, never a panic.
     /// Lists built before their cells were stored are built again, with cells, and in the
     /// meantime count as absent (never half-cleared lists under a valid record).
     #[test]
@@ -3795,6 +3815,8 @@ mod tests {
         assert_eq!(old, new);
     }
 
+    /// Offsets that a damaged table could hold (out of order, overlapping, past the end, near
+    /// u64::MAX) give rows or an error, never a panic.
     #[test]
     fn source_rows_at_any_offsets_never_panic() {
         let tmp = tempfile::tempdir().unwrap();

@@ -8,6 +8,10 @@
 //! block, and the few best are rescored in f32 by the caller, so scores are exact and only
 //! recall is approximate.
 //!
+//! The same lists serve exact search: each is split into cells with a proven cap, and
+//! `exact_top_k` reads only the cells whose bound can still reach the answer (README,
+//! exact search through the lists' cells).
+//!
 //! Pure computation: no I/O, no printing. The store (`index`) persists the lists and hands a
 //! search the lists it asks for.
 
@@ -18,7 +22,8 @@ use rayon::prelude::*;
 
 use crate::search::{self, Hit, QuantRows, Query, SharedFloor, StageCounts, TopK, UnitRows};
 
-/// Centroids and, for every list, which rows it holds (row ids, ascending within a list).
+/// Centroids and, for every list, which rows it holds (row ids cell by cell, ascending within
+/// a cell).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
     pub dims: usize,

@@ -14,18 +14,28 @@ use vecsh::search::{brute_force_top_k, Query};
 /// indexed with an f32 copy: the reference). Every 11th word repeats an earlier one, so ids and
 /// file rows differ (duplicates are dropped), and some rows are zero.
 fn write_pair(dir: &Path, n: usize, dims: usize) -> (PathBuf, PathBuf) {
-    let word = |i: usize| {
-        if i % 11 == 10 {
-            format!("w{}", i - 3)
-        } else {
-            format!("w{i}")
-        }
-    };
     let value = |i: usize, d: usize| {
         if i % 97 == 5 {
             0.0
         } else {
             (((i * 31 + d * 17) % 23) as f32 - 11.0) / 7.0 + (i % 5) as f32 * 0.1 + d as f32 * 1e-3
+        }
+    };
+    write_pair_of(dir, n, dims, value)
+}
+
+/// [`write_pair`] with row `i`'s value `d` given by `value`.
+fn write_pair_of(
+    dir: &Path,
+    n: usize,
+    dims: usize,
+    value: impl Fn(usize, usize) -> f32,
+) -> (PathBuf, PathBuf) {
+    let word = |i: usize| {
+        if i % 11 == 10 {
+            format!("w{}", i - 3)
+        } else {
+            format!("w{i}")
         }
     };
     let mut bin = format!("{n} {dims}\n").into_bytes();
@@ -250,4 +260,55 @@ fn a_session_over_a_truncated_source_gives_errors_not_panics() {
         assert!(err.message.contains("v.bin"), "{line}: {}", err.message);
     }
     assert!(s.run_line("2 + 3").is_ok());
+}
+
+/// The principal-component stage of rows read in place (built chunk by chunk from the source)
+/// is the text copy's, byte for byte, over several chunks, and answers the same.
+#[test]
+fn the_stage_of_rows_read_in_place_is_the_f32_copys() {
+    std::env::set_var("VECSH_PC_MIN_ROWS", "1000");
+    let tmp = tempfile::tempdir().unwrap();
+    // Two chunks of 65,536 rows (72,728 words), 128 d (the stage's floor), in 300 loose
+    // clusters so that the stage prunes (the build keeps it only then).
+    let hash = |x: usize| {
+        let mut z = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z ^= z >> 29;
+        z = z.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        ((z >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let value = |i: usize, d: usize| hash((i % 300) * 131 + d) + 0.3 * hash(i * 1_000 + d + 7);
+    let (bin, txt) = write_pair_of(tmp.path(), 80_000, 128, value);
+    let staged = OpenOptions {
+        exact_stage: true,
+        ..opts(&tmp.path().join("cache"))
+    };
+    let (in_place, _) = Store::open(&bin, &staged, &Silent).unwrap();
+    let (copied, _) = Store::open(&txt, &staged, &Silent).unwrap();
+    assert!(in_place.rows_in_source() && !copied.rows_in_source());
+    let (a, b) = (
+        in_place.pc_stage().expect("a stage for the .bin"),
+        copied.pc_stage().expect("a stage for the text"),
+    );
+    assert_eq!((a.p, a.rows.len), (b.p, b.rows.len));
+    assert_eq!(a.basis, b.basis);
+    assert_eq!(a.rows.chunks.len(), 2);
+    for c in 0..a.rows.chunks.len() {
+        assert_eq!(a.rows.chunks[c], b.rows.chunks[c], "chunk {c}: rows");
+        assert_eq!(a.scales.chunks[c], b.scales.chunks[c], "chunk {c}: scales");
+        assert_eq!(
+            a.resid.chunks[c], b.resid.chunks[c],
+            "chunk {c}: residual bounds"
+        );
+    }
+    let n = in_place.len();
+    for id in [0u32, 4_999, 65_540, 69_000] {
+        let v = in_place.vector(id).unwrap().to_vec();
+        let exclude = [id];
+        let got = in_place.exact_top_k(&query(&v, &exclude, n)).unwrap();
+        assert_eq!(
+            got,
+            copied.exact_top_k(&query(&v, &exclude, n)).unwrap(),
+            "row {id}"
+        );
+    }
 }

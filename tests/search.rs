@@ -77,6 +77,21 @@ fn clustered(n: usize, dims: usize, centres: usize, noise: f32, seed: u64) -> Ve
     raw
 }
 
+/// A proptest case's query vector (a random one, or a row of the fixture) and exclusions.
+fn query_for(f: &Fixture, seed: u64, random_query: bool, n_exclude: usize) -> (Vec<f32>, Vec<u32>) {
+    let (n, dims) = (f.unit.len, f.quant.dims);
+    let mut s = seed ^ 0x9e37;
+    let q: Vec<f32> = if random_query {
+        (0..dims).map(|_| lcg(&mut s)).collect()
+    } else {
+        f.unit.row(seed as usize % n).to_vec()
+    };
+    let exclude = (0..n_exclude)
+        .map(|i| ((seed as usize >> 8) + i * 31) as u32 % n as u32)
+        .collect();
+    (q, exclude)
+}
+
 fn same(fast: &[Hit], slow: &[Hit], what: &str) {
     let ids = |h: &[Hit]| h.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>();
     assert_eq!(ids(fast), ids(slow), "{what}");
@@ -132,13 +147,7 @@ proptest! {
         let Some(stage) = pc_stage_from_rows(&f.unit, p) else {
             return Ok(()); // a degenerate sample can leave no orthonormal basis; no stage then
         };
-        let mut s = seed ^ 0x9e37;
-        let q: Vec<f32> = if random_query {
-            (0..dims).map(|_| lcg(&mut s)).collect()
-        } else {
-            f.unit.row(seed as usize % n).to_vec()
-        };
-        let exclude: Vec<u32> = (0..n_exclude).map(|i| ((seed as usize >> 8) + i * 31) as u32 % n as u32).collect();
+        let (q, exclude) = query_for(&f, seed, random_query, n_exclude);
         let query = Query { vector: &q, k, exclude: &exclude, limit: restrict };
         let (fast, _) = exact_top_k_staged(&f.unit, &f.quant, Some(&stage), &query);
         let slow = brute_force_top_k(&f.unit, &query);
@@ -195,7 +204,7 @@ fn through_lists(
 }
 
 #[test]
-fn through_the_lists_caps_equals_brute_force_at_300_dims_and_reads_few_lists() {
+fn through_the_lists_cells_equals_brute_force_at_300_dims_and_reads_few_cells() {
     let (n, dims) = (20_000, 300);
     // The clustered benchmark's shape (centres and noise of examples/synth.rs) at 20k rows.
     let f = fixture(&clustered(n, dims, 200, 0.6, 5), dims, 4096);
@@ -300,7 +309,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn through_the_lists_caps_equals_brute_force(
+    fn through_the_lists_cells_equals_brute_force(
         seed in any::<u64>(),
         n in 1usize..1500,
         dims in prop::sample::select(vec![8usize, 20, 64, 130]),
@@ -315,13 +324,7 @@ proptest! {
     ) {
         let f = fixture(&clustered(n, dims, centres, noise, seed), dims, rpc);
         let (layout, stored) = lists_of(&f, seed ^ 0x51);
-        let mut s = seed ^ 0x9e37;
-        let q: Vec<f32> = if random_query {
-            (0..dims).map(|_| lcg(&mut s)).collect()
-        } else {
-            f.unit.row(seed as usize % n).to_vec()
-        };
-        let exclude: Vec<u32> = (0..n_exclude).map(|i| ((seed as usize >> 8) + i * 31) as u32 % n as u32).collect();
+        let (q, exclude) = query_for(&f, seed, random_query, n_exclude);
         let query = Query { vector: &q, k, exclude: &exclude, limit: restrict };
         let slow = brute_force_top_k(&f.unit, &query);
         let ids = |h: &[Hit]| h.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>();
