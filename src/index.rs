@@ -1452,17 +1452,7 @@ impl Store {
 
     fn chunk(&self, db: Database<'static, Id, Bytes>, chunk: u32) -> Option<Cow<'_, [f32]>> {
         let bytes = db.get(&self.rtxn, &chunk).ok().flatten()?;
-        // LMDB places large values at a page offset of 16 bytes, so this borrows in practice;
-        // the copy only guards against a layout we did not foresee.
-        Some(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-            Ok(floats) => Cow::Borrowed(floats),
-            Err(_) => Cow::Owned(
-                bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            ),
-        })
+        Some(search::cast_or_copy(bytes))
     }
 
     /// The exact search's principal-component stage, when the index has one.
@@ -1473,10 +1463,7 @@ impl Store {
             return None;
         }
         let basis = self.dbs.meta.get(&self.rtxn, "pc_basis").ok().flatten()?;
-        let basis = match bytemuck::try_cast_slice::<u8, f32>(basis) {
-            Ok(floats) => Cow::Borrowed(floats),
-            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(basis)),
-        };
+        let basis = search::cast_or_copy(basis);
         let rpc = self.meta.rows_per_chunk;
         let n_chunks = self.len().div_ceil(rpc);
         let (mut rows, mut scales, mut resid) = (Vec::new(), Vec::new(), Vec::new());
@@ -1490,10 +1477,7 @@ impl Store {
             let (s, e) = rest.split_at(n * 4);
             rows.push(Cow::Borrowed(bytemuck::cast_slice::<u8, i8>(r)));
             for (out, bytes) in [(&mut scales, s), (&mut resid, e)] {
-                out.push(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-                    Ok(floats) => Cow::Borrowed(floats),
-                    Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
-                });
+                out.push(search::cast_or_copy(bytes));
             }
         }
         let rows_of = |row_len| (row_len, rpc, self.len());
@@ -1628,15 +1612,9 @@ impl Store {
                 None => return Ok(None),
             }
         }
-        fn words<T: bytemuck::Pod>(bytes: &[u8]) -> Cow<'_, [T]> {
-            match bytemuck::try_cast_slice(bytes) {
-                Ok(v) => Cow::Borrowed(v),
-                Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
-            }
-        }
-        let cell_centroids = words::<f32>(cell_records[0]);
-        let caps = words::<f32>(cell_records[1]);
-        let ends = words::<u32>(cell_records[2]);
+        let cell_centroids = search::cast_or_copy::<f32>(cell_records[0]);
+        let caps = search::cast_or_copy::<f32>(cell_records[1]);
+        let ends = search::cast_or_copy::<u32>(cell_records[2]);
         let cells = ivf::CellsView {
             centroids: &cell_centroids,
             caps: &caps,
@@ -1678,10 +1656,7 @@ impl Store {
                 bytes.len()
             )));
         }
-        Ok(match bytemuck::try_cast_slice(bytes) {
-            Ok(c) => Cow::Borrowed(c),
-            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
-        })
+        Ok(search::cast_or_copy(bytes))
     }
 
     /// List `l` as stored in snapshot `rtxn`.
@@ -2052,13 +2027,7 @@ fn quant_rows_in<'t>(rtxn: &'t RoTxn<WithoutTls>, dbs: &Dbs, meta: &Meta) -> Qua
         row_len: 1,
         rows_per_chunk: meta.rows_per_chunk,
         chunks: (0..n_chunks as u32)
-            .map(|c| {
-                let b = bytes(dbs.scale, c);
-                match bytemuck::try_cast_slice::<u8, f32>(b) {
-                    Ok(f) => Cow::Borrowed(f),
-                    Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(b)),
-                }
-            })
+            .map(|c| search::cast_or_copy(bytes(dbs.scale, c)))
             .collect(),
         len: meta.words,
     };
@@ -3205,12 +3174,7 @@ fn write_pc_stage(
     let p_max = pc_dims_for(dims)[1];
     room.ensure(words * (p_max + 8) + p_max * dims * 4 + (n_chunks + 1) * room.page * 2)?;
     let rtxn = env.read_txn()?;
-    fn floats(bytes: &[u8]) -> Cow<'_, [f32]> {
-        match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-            Ok(floats) => Cow::Borrowed(floats),
-            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
-        }
-    }
+    let floats = search::cast_or_copy::<f32>;
     let chunks_of = |db: Database<'static, Id, Bytes>, n: usize| -> heed::Result<Vec<&[u8]>> {
         (0..n as u32)
             .map(|c| Ok(db.get(&rtxn, &c)?.unwrap_or_default()))

@@ -218,6 +218,25 @@ pub fn cap_bound(qc: f32, cap: f32) -> f32 {
     (cos as f32 + CAP_SLACK).next_up()
 }
 
+/// For k-means' update step: the sum (in f64) and the count of the rows assigned to each of
+/// `k` centroids.
+fn sums_by_centroid(
+    rows: &[f32],
+    dims: usize,
+    assigned: &[u32],
+    k: usize,
+) -> (Vec<f64>, Vec<usize>) {
+    let mut sums = vec![0f64; k * dims];
+    let mut counts = vec![0usize; k];
+    for (row, &c) in rows.chunks_exact(dims).zip(assigned) {
+        counts[c as usize] += 1;
+        for (s, &x) in sums[c as usize * dims..][..dims].iter_mut().zip(row) {
+            *s += x as f64;
+        }
+    }
+    (sums, counts)
+}
+
 /// Spherical k-means on `sample` (unit rows): `lists` unit centroids.
 fn train(sample: &[f32], dims: usize, lists: usize, rng: &mut SplitMix) -> Vec<f32> {
     let n = sample.len() / dims;
@@ -229,14 +248,7 @@ fn train(sample: &[f32], dims: usize, lists: usize, rng: &mut SplitMix) -> Vec<f
             .par_chunks(ASSIGN_BLOCK * dims)
             .flat_map_iter(|block| nearest(block, dims, &centroids))
             .collect();
-        let mut sums = vec![0f64; lists * dims];
-        let mut counts = vec![0usize; lists];
-        for (row, &c) in sample.chunks_exact(dims).zip(&assigned) {
-            counts[c as usize] += 1;
-            for (s, &x) in sums[c as usize * dims..][..dims].iter_mut().zip(row) {
-                *s += x as f64;
-            }
-        }
+        let (sums, counts) = sums_by_centroid(sample, dims, &assigned, lists);
         for c in 0..lists {
             let out = &mut centroids[c * dims..][..dims];
             if counts[c] == 0 {
@@ -389,12 +401,7 @@ fn split_into_cells(quant: &QuantRows, ids: &[u32]) -> SplitList {
     });
     for _ in 0..CELL_ITERATIONS {
         let assigned = nearest(&rows, dims, &centroids);
-        let mut sums = vec![0f64; k * dims];
-        for (row, &c) in rows.chunks_exact(dims).zip(&assigned) {
-            for (s, &x) in sums[c as usize * dims..][..dims].iter_mut().zip(row) {
-                *s += x as f64;
-            }
-        }
+        let (sums, _) = sums_by_centroid(&rows, dims, &assigned, k);
         for (c, sum) in sums.chunks_exact(dims).enumerate() {
             if sum.iter().any(|&s| s != 0.0) {
                 let out = &mut centroids[c * dims..][..dims];
@@ -469,17 +476,9 @@ pub fn read_list(bytes: &[u8], dims: usize) -> Result<ListView<'_>, String> {
     let len = bytes.len() / per_row;
     let (ids, rest) = bytes.split_at(len * 4);
     let (scales, rows) = rest.split_at(len * 4);
-    // LMDB places large values 16 bytes into a page, so these borrow in practice; the copy
-    // only guards against a layout we did not foresee.
-    fn words<T: bytemuck::Pod>(bytes: &[u8]) -> Cow<'_, [T]> {
-        match bytemuck::try_cast_slice(bytes) {
-            Ok(v) => Cow::Borrowed(v),
-            Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
-        }
-    }
     Ok(ListView {
-        ids: words(ids),
-        scales: words(scales),
+        ids: search::cast_or_copy(ids),
+        scales: search::cast_or_copy(scales),
         rows: bytemuck::cast_slice(rows),
     })
 }
@@ -675,19 +674,19 @@ pub fn exact_top_k<'a, E>(
     }
     // The other lists' cells that can still hold a row of the answer, highest bound first.
     let at = floor.get();
-    let mut rest: Vec<(f32, usize, usize)> = Vec::new();
+    let mut rest: Vec<(f32, usize, std::ops::Range<usize>)> = Vec::new();
     let mut rows_left = 0usize;
     for &l in &order[first..] {
         let cells_of = l * CELLS_PER_LIST..(l + 1) * CELLS_PER_LIST;
         let mut start = 0;
-        for (c, (&bound, &end)) in cells_of.clone().zip(
-            cell_bounds[cells_of.clone()]
-                .iter()
-                .zip(&cells.ends[cells_of]),
-        ) {
+        for (&bound, &end) in cell_bounds[cells_of.clone()]
+            .iter()
+            .zip(&cells.ends[cells_of])
+        {
+            let end = end as usize;
             if end > start && bound >= at {
-                rest.push((bound, l, c));
-                rows_left += (end - start) as usize;
+                rest.push((bound, l, start..end));
+                rows_left += end - start;
             }
             start = end;
         }
@@ -696,17 +695,18 @@ pub fn exact_top_k<'a, E>(
             return Ok(ListsExact::TooWide { seeds });
         }
     }
-    rest.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+    // Equal bounds in list order, then cell order.
+    rest.sort_unstable_by(|a, b| {
+        (b.0.total_cmp(&a.0))
+            .then(a.1.cmp(&b.1))
+            .then(a.2.start.cmp(&b.2.start))
+    });
     let work = rest
-        .iter()
-        .map(|&(bound, l, c)| {
+        .into_iter()
+        .map(|(bound, l, rows)| {
             let view = list(l)?;
             fits(l, &view)?;
-            let start = match c % CELLS_PER_LIST {
-                0 => 0,
-                _ => cells.ends[c - 1] as usize,
-            };
-            Ok((bound, view, start..cells.ends[c] as usize))
+            Ok((bound, view, rows))
         })
         .collect::<Result<Vec<_>, E>>()?;
     let found: Vec<(Vec<Hit>, usize, usize)> = work

@@ -61,6 +61,16 @@ impl<'a, T: Copy + 'static> Rows<'a, T> {
     }
 }
 
+/// `bytes` as a slice of `T`: borrowed where aligned (LMDB places large values 16 bytes into
+/// a page, so in practice always), else copied, which only guards against a layout we did
+/// not foresee.
+pub fn cast_or_copy<T: bytemuck::Pod>(bytes: &[u8]) -> Cow<'_, [T]> {
+    match bytemuck::try_cast_slice(bytes) {
+        Ok(v) => Cow::Borrowed(v),
+        Err(_) => Cow::Owned(bytemuck::pod_collect_to_vec(bytes)),
+    }
+}
+
 /// The int8 copy: row i is `scale[i] * row8[i]`, rows padded with zeros to `stride` (multiple of 16).
 #[derive(Debug, Clone)]
 pub struct QuantRows<'a> {
