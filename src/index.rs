@@ -100,4 +100,7 @@ pub struct Store {
     /// with its stat then: a later change of it is an error at the next read.
     source: Option<std::result::Result<(File, FileStat), String>>,
     source_path: PathBuf,
+    /// Searches over at least this many rows go through the principal-component stage
+    /// (`OpenOptions::pc_min_rows`).
+    pc_min_rows: usize,
 }

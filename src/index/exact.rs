@@ -9,7 +9,6 @@ use crate::ivf;
 use crate::search::{self, Hit, PcStage, Query, Rows};
 
 use super::error::{lmdb_err, IndexError, Result};
-use super::pc_stage::pc_min_rows;
 use super::records::{ApproxKind, CELL_RECORDS};
 use super::rows::SourceRows;
 use super::Store;
@@ -138,7 +137,7 @@ impl Store {
     ) -> Result<(Vec<Hit>, search::StageCounts)> {
         let stage = self
             .pc_stage()
-            .filter(|_| query.limit.min(self.len()) >= pc_min_rows());
+            .filter(|_| query.limit.min(self.len()) >= self.pc_min_rows);
         let quant = self.quant_rows();
         // The lists path reads a list's rows at 8 + stride bytes each; the full scan reads
         // every row below the limit at its first stage's width. The lists go first only when

@@ -20,6 +20,7 @@ use super::cache::{
     write_proof, RemoveOnDrop, STREAM_PREFIX,
 };
 use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
+use super::pc_stage::{pc_min_rows, PC_MIN_ROWS};
 use super::records::{FileStat, Meta, Proof, SCHEMA_VERSION};
 use super::rows::open_source;
 use super::verify::{hash_file, MapBounds};
@@ -70,6 +71,10 @@ pub struct OpenOptions {
     /// it out: projecting 3M x 300 rows costs that open ~10 s more and a second pass over the
     /// vectors (README, performance), against ~2x faster exact queries afterwards.
     pub exact_stage: bool,
+    /// Rows from which the exact search's principal-component stage is built and used; `None`:
+    /// 200,000 (`PC_MIN_ROWS`). The command line passes `VECSH_PC_MIN_ROWS`; tests build the
+    /// stage on small files with it.
+    pub pc_min_rows: Option<usize>,
 }
 
 impl Store {
@@ -123,6 +128,7 @@ impl Store {
             let before = FileStat::of(&data).map_err(|e| io_err(&data, e))?;
             let mut store = Store::open_dir(&dir, opts.writable)?;
             store.verified_now = true;
+            store.pc_min_rows = pc_min_rows(opts);
             if !store.read_rows_from(source, &stat) {
                 return Err(source_err(
                     source,
@@ -167,6 +173,7 @@ impl Store {
         let guard = RemoveOnDrop(dir.clone());
         build(source, &stat, &dir, true, opts, progress)?;
         let mut store = Store::open_dir(&dir, opts.writable)?;
+        store.pc_min_rows = pc_min_rows(opts);
         store.verify_or_damaged()?;
         store.verified_now = true;
         store.temporary = Some(guard);
@@ -196,6 +203,7 @@ impl Store {
             // Anything unreadable is treated as absent: it gets rebuilt, never trusted.
             Err(_) => return Ok(None),
         };
+        store.pc_min_rows = pc_min_rows(opts);
         // A fastText model indexed before n-grams were stored lacks them: rebuild.
         let incomplete = store.meta.format == Format::FastTextBin && store.meta.subwords.is_none();
         if store.meta.schema != SCHEMA_VERSION
@@ -330,6 +338,7 @@ impl Store {
             writable,
             verified_now: false,
             temporary: None,
+            pc_min_rows: PC_MIN_ROWS,
         })
     }
 

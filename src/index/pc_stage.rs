@@ -10,6 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::search::{self, PcStage, QuantRows, Query, Rows};
 
+use super::open::OpenOptions;
 use super::rows::read_source_rows;
 use super::write::{Room, ROWS_PER_CHUNK};
 use super::Id;
@@ -17,16 +18,14 @@ use super::Id;
 /// The exact search's principal-component stage is built for files with at least this many
 /// rows and `PC_MIN_DIMS` dimensions, and used for searches over at least this many rows:
 /// below, the int8 copy stays in the cache and the stage does not pay (README, performance).
-const PC_MIN_ROWS: usize = 200_000;
+/// `OpenOptions::pc_min_rows` replaces it (the command line's `VECSH_PC_MIN_ROWS`).
+pub(super) const PC_MIN_ROWS: usize = 200_000;
 
 const PC_MIN_DIMS: usize = 128;
 
-/// `PC_MIN_ROWS`, or `VECSH_PC_MIN_ROWS` when set: tests build the stage on small files.
-pub(super) fn pc_min_rows() -> usize {
-    std::env::var("VECSH_PC_MIN_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(PC_MIN_ROWS)
+/// The stage's row floor under `opts`: `OpenOptions::pc_min_rows`, else `PC_MIN_ROWS`.
+pub(super) fn pc_min_rows(opts: &OpenOptions) -> usize {
+    opts.pc_min_rows.unwrap_or(PC_MIN_ROWS)
 }
 
 /// What `write_pc_stage` stored: p (0: no stage) and the checksums.
@@ -52,7 +51,7 @@ const PC_CALIBRATION_QUERIES: usize = 9;
 /// pays at 0.03–0.9 %, costs 1.2–3× the plain scan at 5–15 %).
 const PC_MAX_PASS: f64 = 0.01;
 
-// One piece (177 lines): the basis, the calibration and the projection share the rows of the
+// One piece: the basis, the calibration and the projection share the rows of the
 // first chunks (read once, from the source when the rows live there) and the map room reserved
 // before the one read transaction all three read through.
 /// Builds the exact search's first stage from the unit rows just written: the basis from an
@@ -62,6 +61,7 @@ const PC_MAX_PASS: f64 = 0.01;
 /// passes more rows and errs towards more components or none); then every chunk projected
 /// (`search::pc_project`). No stage (p = 0) for small or narrow files, when no orthonormal
 /// basis comes out, or when no p prunes enough (heavy-noise data).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_pc_stage(
     env: &Env<WithoutTls>,
     room: &Room,
@@ -70,8 +70,9 @@ pub(super) fn write_pc_stage(
     in_place: Option<&File>,
     words: usize,
     dims: usize,
+    min_rows: usize,
 ) -> heed::Result<PcWritten> {
-    if words < pc_min_rows() || dims < PC_MIN_DIMS {
+    if words < min_rows || dims < PC_MIN_DIMS {
         return Ok(PcWritten::default());
     }
     let n_chunks = words.div_ceil(ROWS_PER_CHUNK);

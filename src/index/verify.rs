@@ -129,7 +129,7 @@ impl Store {
         }
     }
 
-    // One piece (183 lines): one snapshot, one `MapBounds` and one report, each table checked
+    // One piece: one snapshot, one `MapBounds` and one report, each table checked
     // in turn against its recorded checksum in a few lines that add to that shared state.
     fn verify_tables(&self) -> Result<VerifyReport> {
         let started = Instant::now();

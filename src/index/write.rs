@@ -15,12 +15,12 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::loader;
 use crate::progress::{Progress, Unit};
-use crate::search::{self};
+use crate::search;
 
 use super::cache::{check_target, is_vecsh_dir, remove_leftovers, sibling, MARKER};
 use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
-use super::pc_stage::{write_pc_stage, PcWritten};
+use super::pc_stage::{pc_min_rows, write_pc_stage, PcWritten};
 use super::records::{now_secs, Checksums, FileStat, Meta, SCHEMA_VERSION};
 use super::rows::word_key;
 use super::verify::{hash_file, MapBounds, TableHasher};
@@ -179,7 +179,7 @@ fn swap_in(tmp: &Path, dir: &Path, in_cache: bool) -> Result<()> {
     fs::rename(tmp, dir).map_err(|e| io_err(dir, e))
 }
 
-// One piece (219 lines): the build's steps in the order an index's validity rests on (rows and
+// One piece: the build's steps in the order an index's validity rests on (rows and
 // n-grams, the stage, word → id, then the checksums and the meta record last, the unused tail
 // cut and one fsync), sharing the environment, the map's room, the writers and their running
 // checksums; split up, each part would only pass that state on to the next.
@@ -311,8 +311,18 @@ fn write_index(
             false => None,
         };
         let (words, dims) = (report.words, report.dims);
-        write_pc_stage(&env, &room, pc_dbs, meta_db, in_place.as_ref(), words, dims)
-            .map_err(lmdb)?
+        let min_rows = pc_min_rows(opts);
+        write_pc_stage(
+            &env,
+            &room,
+            pc_dbs,
+            meta_db,
+            in_place.as_ref(),
+            words,
+            dims,
+            min_rows,
+        )
+        .map_err(lmdb)?
     } else {
         PcWritten::default()
     };
