@@ -339,6 +339,10 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         // proof (`index::Verify`).
         verify: index::Verify::Full,
         exact_stage: false,
+        // Read once here: the index takes the stage's row floor as a value.
+        pc_min_rows: std::env::var("VECSH_PC_MIN_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     let mode = match (query.exact, query.approx) {
         (true, _) => SearchMode::Exact,

@@ -12,7 +12,6 @@ pub mod fasttext;
 pub mod gensim;
 pub mod index;
 pub mod ivf;
-pub mod lmdb_check;
 pub mod loader;
 pub mod npy;
 pub mod parse;

@@ -266,7 +266,6 @@ fn a_session_over_a_truncated_source_gives_errors_not_panics() {
 /// is the text copy's, byte for byte, over several chunks, and answers the same.
 #[test]
 fn the_stage_of_rows_read_in_place_is_the_f32_copys() {
-    std::env::set_var("VECSH_PC_MIN_ROWS", "1000");
     let tmp = tempfile::tempdir().unwrap();
     // Two chunks of 65,536 rows (72,728 words), 128 d (the stage's floor), in 300 loose
     // clusters so that the stage prunes (the build keeps it only then).
@@ -280,6 +279,7 @@ fn the_stage_of_rows_read_in_place_is_the_f32_copys() {
     let (bin, txt) = write_pair_of(tmp.path(), 80_000, 128, value);
     let staged = OpenOptions {
         exact_stage: true,
+        pc_min_rows: Some(1000),
         ..opts(&tmp.path().join("cache"))
     };
     let (in_place, _) = Store::open(&bin, &staged, &Silent).unwrap();

@@ -395,11 +395,10 @@ fn the_index_answers_exactly_through_the_lists_cells() {
     assert!(through_cells > 0, "no query went through the cells");
 }
 
-/// The index builds the stage (here on a small file: `VECSH_PC_MIN_ROWS`), checksums it, and
-/// answers through it exactly as a brute-force scan does.
+/// The index builds the stage (here on a small file: `OpenOptions::pc_min_rows`), checksums
+/// it, and answers through it exactly as a brute-force scan does.
 #[test]
 fn the_index_stores_the_stage_and_answers_exactly_through_it() {
-    std::env::set_var("VECSH_PC_MIN_ROWS", "2000");
     let tmp = tempfile::tempdir().unwrap();
     let (n, dims) = (4000, 128);
     // 200 centres: 20 rows each, so a top 10 lies within its cluster (prunable).
@@ -409,6 +408,7 @@ fn the_index_stores_the_stage_and_answers_exactly_through_it() {
     let first_open = OpenOptions {
         cache_dir: Some(tmp.path().join("cache")),
         verify: Verify::Full,
+        pc_min_rows: Some(2000),
         ..Default::default()
     };
     // A first open answers sooner without the stage; `vecsh build` (exact_stage) adds it,

@@ -1,0 +1,288 @@
+//! The records an index stores as JSON and the types they hold: the build's metadata (`Meta`),
+//! the approximate structures' records and calibrations, the checksums and the stat proof.
+
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::loader::{self, Format};
+
+/// Bumped whenever the stored layout changes; an index of another version is rebuilt.
+pub const SCHEMA_VERSION: u32 = 5;
+
+/// What the store knows about its source and how it was built (stored as JSON under "meta").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    pub schema: u32,
+    /// The source's path as raw bytes when it is not UTF-8 (paths are bytes on Unix).
+    #[serde(with = "raw_path")]
+    pub source: PathBuf,
+    /// The source's stat when it was read: any difference means its content is hashed again.
+    pub source_stat: FileStat,
+    /// xxh3-64 of the source's whole content (hex).
+    pub source_hash: String,
+    pub format: Format,
+    pub compression: String,
+    pub member: Option<String>,
+    pub words: usize,
+    pub dims: usize,
+    pub limit: Option<usize>,
+    pub duplicates: usize,
+    pub lossy_words: usize,
+    /// Words containing spaces (GloVe 840B has them) and the first few of them.
+    #[serde(default)]
+    pub spaced_words: usize,
+    #[serde(default)]
+    pub spaced_examples: Vec<String>,
+    pub zero_vectors: usize,
+    pub rows_per_chunk: usize,
+    pub build_seconds: f64,
+    pub built_at: u64,
+    /// The character n-gram table of models that have one (fastText), stored raw in `ngrams`.
+    #[serde(default)]
+    pub subwords: Option<loader::Subwords>,
+    /// Principal components in the exact search's first stage (`pcstage`); 0: no such stage.
+    #[serde(default)]
+    pub pc_dims: usize,
+    /// Whether the build decided on that stage (`OpenOptions::exact_stage`): an index built
+    /// without deciding is rebuilt when a stage is asked for.
+    #[serde(default)]
+    pub pc_decided: bool,
+    /// A word2vec .bin read in place: the `unit` table holds each row's byte offset in the
+    /// source (u64 LE) instead of an f32 copy, and rescoring reads the rows from the source
+    /// with `pread` (the content hash proved it the file the index was built from). That copy
+    /// was 3.6 GB of a 3M x 300 first open's 4.4 GB of writes.
+    #[serde(default)]
+    pub unit_in_source: bool,
+}
+
+/// The oversampling a forest search uses unless told otherwise (and that a forest's
+/// calibration measures).
+pub const DEFAULT_OVERSAMPLING: usize = 8;
+
+/// Which structure approximate search reads: the inverted lists (`ivf`, the default) or the
+/// arroy forest (`--forest`). The lists replaced the forest as the default because at
+/// 3M x 300 they reach recall 0.95 in under 2 ms and build in under 3 minutes, where the
+/// forest needed ~9 ms, 14 minutes and +8 GB (README, approximate search).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApproxKind {
+    #[default]
+    Lists,
+    Forest,
+}
+
+impl ApproxKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApproxKind::Lists => "lists",
+            ApproxKind::Forest => "forest",
+        }
+    }
+}
+
+/// How an approximate search searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ApproxParams {
+    pub kind: ApproxKind,
+    /// Lists probed (`ApproxKind::Lists`); 0: as many as the calibration on this file chose
+    /// (`ivf::DEFAULT_PROBES` before there is one).
+    pub probes: usize,
+    /// arroy oversampling (`ApproxKind::Forest`; 0: arroy's default).
+    pub oversampling: usize,
+}
+
+impl Default for ApproxParams {
+    fn default() -> Self {
+        ApproxParams {
+            kind: ApproxKind::Lists,
+            probes: 0,
+            oversampling: DEFAULT_OVERSAMPLING,
+        }
+    }
+}
+
+impl ApproxParams {
+    /// The one number that sets this kind's speed against its recall.
+    pub fn setting(&self) -> usize {
+        match self.kind {
+            ApproxKind::Lists => self.probes,
+            ApproxKind::Forest => self.oversampling,
+        }
+    }
+}
+
+/// What a calibration measured on the file at hand (stored under "lists_calibration" or
+/// "forest_calibration"): the auto mode searches approximately only where it pays there,
+/// instead of from a fixed vocabulary size. At 3M x 300 (README) arroy's forest was slower
+/// than the exact scan at equal recall; the lists are ~10x faster.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ApproxCalibration {
+    pub kind: ApproxKind,
+    /// The structure it was measured on (its `built_at`): a rebuilt one is measured again.
+    pub built_at: u64,
+    pub queries: usize,
+    /// `ApproxParams::setting` it was measured at (probes or oversampling).
+    pub setting: usize,
+    /// Median latency of one top-10 query.
+    pub exact_ms: f64,
+    pub approx_ms: f64,
+    /// Mean recall@10 against the exact answers.
+    pub recall: f64,
+    /// Of the lists' calibration: the share of its exact queries that the lists' cells
+    /// answered (`ivf::exact_top_k`), so exact search tries the cells only on files where they
+    /// answer (none: measured before cells existed, or a forest's).
+    #[serde(default)]
+    pub exact_by_cells: Option<f64>,
+}
+
+impl ApproxCalibration {
+    /// Approximate search pays when it finds at least 90 % of the exact top 10 in at most a
+    /// third of the exact scan's time: otherwise exact, which is also exact, stays the answer
+    /// (on GloVe 6B 50d the lists take 0.6 ms against exact's 0.9 ms: not worth the misses).
+    pub fn pays(&self) -> bool {
+        self.recall >= 0.9 && self.approx_ms * 3.0 <= self.exact_ms
+    }
+
+    /// `pays` for searches with `params`: a measurement of another kind or setting says
+    /// nothing. Lists searched "as calibrated" (probes 0) search at the measured setting.
+    pub fn pays_for(&self, params: &ApproxParams) -> bool {
+        let as_calibrated = params.kind == ApproxKind::Lists && params.probes == 0;
+        self.kind == params.kind
+            && (self.setting == params.setting() || as_calibrated)
+            && self.pays()
+    }
+}
+
+/// The inverted lists' record (stored under "lists" once the lists are complete).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ListsMeta {
+    pub lists: usize,
+    /// Rows in the lists (the non-zero ones).
+    pub rows: usize,
+    /// Bytes of the lists and their centroids.
+    pub bytes: u64,
+    pub seconds: f64,
+    pub built_at: u64,
+    /// xxh3-64 of the centroids, of the cells' records and of every key and value of the `ivf`
+    /// table (hex).
+    pub checksum: String,
+}
+
+/// The approximate-search forest's record (stored under "forest" once the forest is complete).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForestMeta {
+    pub trees: usize,
+    pub seconds: f64,
+    pub built_at: u64,
+    /// xxh3-64 of every key and value of the forest's table, in key order (hex).
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// The identity of a file's current content as far as the file system can tell: any write,
+/// rename or replacement changes at least one field (ctime cannot be set by `touch`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl FileStat {
+    pub fn of(path: &Path) -> std::io::Result<FileStat> {
+        FileStat::from_metadata(&fs::metadata(path)?)
+    }
+
+    pub fn of_file(file: &File) -> std::io::Result<FileStat> {
+        FileStat::from_metadata(&file.metadata()?)
+    }
+
+    fn from_metadata(m: &fs::Metadata) -> std::io::Result<FileStat> {
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Ok(FileStat {
+            size: m.len(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+            dev: m.dev(),
+        })
+    }
+}
+
+/// Checksums recorded at build time (stored as JSON under "checksums").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(super) struct Checksums {
+    /// Of the "meta" record's bytes.
+    pub(super) meta: u64,
+    pub(super) word2id: u64,
+    pub(super) id2word: u64,
+    pub(super) unit: Vec<u64>,
+    pub(super) quant: Vec<u64>,
+    pub(super) scale: Vec<u64>,
+    /// Of each n-gram chunk (models with subwords).
+    #[serde(default)]
+    pub(super) ngrams: Vec<u64>,
+    /// Of each `pcstage` chunk and of the stage's basis (meta key "pc_basis").
+    #[serde(default)]
+    pub(super) pcstage: Vec<u64>,
+    #[serde(default)]
+    pub(super) pc_basis: u64,
+}
+
+/// The stat proof kept beside `data.mdb` (see the `index` module docs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(super) struct Proof {
+    /// `data.mdb` right after its last full verification.
+    pub(super) data: FileStat,
+    /// The source when its content last matched `Meta::source_hash`.
+    pub(super) source: FileStat,
+}
+
+/// Serde for paths as bytes: a UTF-8 path is a JSON string, any other a `{"bytes": [..]}`.
+mod raw_path {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes { bytes: Vec<u8> },
+    }
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        match path.to_str() {
+            Some(text) => Repr::Text(text.to_owned()),
+            None => Repr::Bytes {
+                bytes: path.as_os_str().as_bytes().to_vec(),
+            },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Text(text) => PathBuf::from(text),
+            Repr::Bytes { bytes } => PathBuf::from(OsStr::from_bytes(&bytes)),
+        })
+    }
+}
+
+/// The metadata records of the lists' cells (`ivf::Cells`): centroids, caps, ends.
+pub(super) const CELL_RECORDS: [&str; 3] =
+    ["lists_cell_centroids", "lists_cell_caps", "lists_cell_ends"];
+
+pub(super) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,472 @@
+//! Words and rows: the vocabulary and vector accessors of an open store, and the rows read in
+//! place from a word2vec .bin source.
+
+use std::borrow::Cow;
+use std::fs::{self, File};
+use std::path::Path;
+
+use heed::types::Bytes;
+use heed::{Database, RoTxn, WithoutTls};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::loader;
+use crate::search::{self, QuantRows, Rows};
+
+use super::error::{lmdb_err, IndexError, Result};
+use super::records::{FileStat, Meta};
+use super::{Dbs, Id, Store};
+
+/// LMDB keys are limited to 511 bytes; longer words are stored under a hashed key.
+const MAX_KEY: usize = 500;
+
+impl Store {
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn len(&self) -> usize {
+        self.meta.words
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.meta.words == 0
+    }
+
+    pub fn dims(&self) -> usize {
+        self.meta.dims
+    }
+
+    /// Bytes the index occupies on disk.
+    pub fn disk_size(&self) -> u64 {
+        fs::metadata(self.dir.join("data.mdb"))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    pub fn id(&self, word: &str) -> Option<u32> {
+        let key = word_key(word);
+        let id = self.dbs.word2id.get(&self.rtxn, &key).ok().flatten()?;
+        // A hashed key could in principle collide: confirm the word itself.
+        (key.len() < MAX_KEY || self.word(id) == Some(word)).then_some(id)
+    }
+
+    pub fn word(&self, id: u32) -> Option<&str> {
+        self.dbs.id2word.get(&self.rtxn, &id).ok().flatten()
+    }
+
+    /// Words in id (file) order.
+    pub fn words(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        self.dbs
+            .id2word
+            .iter(&self.rtxn)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.ok())
+    }
+
+    /// Up to `max` words starting with `prefix` with their ids, in byte order.
+    pub fn words_with_prefix(&self, prefix: &str, max: usize) -> Vec<(&str, u32)> {
+        let Ok(iter) = self.dbs.word2id.prefix_iter(&self.rtxn, prefix.as_bytes()) else {
+            return Vec::new();
+        };
+        iter.filter_map(|r| r.ok())
+            .filter_map(|(key, id)| std::str::from_utf8(key).ok().map(|w| (w, id)))
+            .take(max)
+            .collect()
+    }
+
+    /// The unit vector of `id` (zeros for a zero vector); `None` also when it cannot be read
+    /// (see [`Store::unit_row`] for the error).
+    pub fn vector(&self, id: u32) -> Option<Cow<'_, [f32]>> {
+        self.unit_row(id).ok().flatten()
+    }
+
+    /// The unit vector of `id`, from the stored copy or read from the source
+    /// (`Meta::unit_in_source`); `None` for an id out of range.
+    pub fn unit_row(&self, id: u32) -> Result<Option<Cow<'_, [f32]>>> {
+        let id = id as usize;
+        if id >= self.len() {
+            return Ok(None);
+        }
+        let dims = self.dims();
+        if let Some(file) = self.source_file()? {
+            let at = self.row_offset(id).ok_or_else(|| IndexError::Damaged {
+                path: self.dir.clone(),
+                what: format!("no source offset for row {id}"),
+            })?;
+            let row = read_source_rows(file, &at, dims).map_err(|e| self.source_error(e))?;
+            return Ok(Some(Cow::Owned(row)));
+        }
+        let rpc = self.meta.rows_per_chunk;
+        let Some(chunk) = self.chunk(self.dbs.unit, (id / rpc) as u32) else {
+            return Ok(None);
+        };
+        let at = (id % rpc) * dims;
+        Ok(Some(match chunk {
+            Cow::Borrowed(all) => Cow::Borrowed(&all[at..at + dims]),
+            Cow::Owned(all) => Cow::Owned(all[at..at + dims].to_vec()),
+        }))
+    }
+
+    /// For an index whose rows live in the source: reads them from `source`, opened now (the
+    /// file just proven to hold the content the index was built from, whatever path the index
+    /// first saw it under). False when the open file's stat is not `stat` (it changed
+    /// meanwhile); true for an index that stores its rows.
+    pub(super) fn read_rows_from(&mut self, source: &Path, stat: &FileStat) -> bool {
+        if !self.meta.unit_in_source {
+            return true;
+        }
+        self.source_path = source.to_path_buf();
+        self.source = Some(open_source(source));
+        matches!(&self.source, Some(Ok((_, now))) if now == stat)
+    }
+
+    /// Whether the rows are read from the source file rather than stored in the index.
+    pub fn rows_in_source(&self) -> bool {
+        self.meta.unit_in_source
+    }
+
+    /// The source the rows are read from (`None`: they are stored), checked unchanged since
+    /// this store opened it: a file rewritten in place under an open session is an error,
+    /// never rows of another file.
+    pub(super) fn source_file(&self) -> Result<Option<&File>> {
+        let Some(source) = &self.source else {
+            return Ok(None);
+        };
+        let (file, stat) = source
+            .as_ref()
+            .map_err(|e| self.source_error(std::io::Error::other(e.clone())))?;
+        let now = FileStat::of_file(file).map_err(|e| self.source_error(e))?;
+        if now != *stat {
+            return Err(self.source_error(std::io::Error::other(
+                "it changed since vecsh opened it; open it again to rebuild the index",
+            )));
+        }
+        Ok(Some(file))
+    }
+
+    pub(super) fn source_error(&self, err: std::io::Error) -> IndexError {
+        IndexError::Source {
+            path: self.source_path.clone(),
+            err,
+        }
+    }
+
+    /// Row `id`'s offset in the source (u64 LE), for an index that reads rows from there.
+    fn row_offset(&self, id: usize) -> Option<[u8; 8]> {
+        let rpc = self.meta.rows_per_chunk;
+        let bytes = self
+            .dbs
+            .unit
+            .get(&self.rtxn, &((id / rpc) as u32))
+            .ok()
+            .flatten()?;
+        let at = (id % rpc) * 8;
+        bytes.get(at..at + 8)?.try_into().ok()
+    }
+
+    /// The unit rows of one stored chunk, read from the source when they live there.
+    fn unit_chunk(&self, chunk: u32) -> Result<Cow<'_, [f32]>> {
+        match self.source_file()? {
+            None => Ok(self.chunk(self.dbs.unit, chunk).unwrap_or_default()),
+            Some(file) => {
+                let offsets = self
+                    .dbs
+                    .unit
+                    .get(&self.rtxn, &chunk)
+                    .map_err(|e| lmdb_err(&self.dir, e))?
+                    .unwrap_or_default();
+                read_source_rows(file, offsets, self.dims())
+                    .map(Cow::Owned)
+                    .map_err(|e| self.source_error(e))
+            }
+        }
+    }
+
+    /// The character n-gram table's settings, for models that have one (fastText).
+    pub fn subwords(&self) -> Option<&loader::Subwords> {
+        self.meta.subwords.as_ref()
+    }
+
+    /// What fastText and gensim give a word from its character n-grams: the mean of its
+    /// n-gram rows (gensim `FastTextKeyedVectors.get_vector` of an unknown word). `None`
+    /// without an n-gram table or when no n-gram can be extracted (e.g. `maxn` = 0): such
+    /// a word stays unknown rather than becoming the zero vector.
+    pub fn subword_mean(&self, word: &str) -> Option<Vec<f32>> {
+        let sub = self.meta.subwords.as_ref()?;
+        let db = self.dbs.ngrams?;
+        let mut buckets = Vec::new();
+        crate::fasttext::ngram_buckets(
+            word.as_bytes(),
+            sub.minn,
+            sub.maxn,
+            u32::try_from(sub.buckets).ok()?,
+            &mut buckets,
+        );
+        if buckets.is_empty() {
+            return None;
+        }
+        let (dims, rpc) = (self.dims(), self.meta.rows_per_chunk);
+        let mut sum = vec![0f32; dims];
+        // Summed in f32 in n-gram order, as gensim does, so the last bits agree too.
+        for b in &buckets {
+            let b = *b as usize;
+            let chunk = self.chunk(db, (b / rpc) as u32)?;
+            let row = chunk.get((b % rpc) * dims..(b % rpc + 1) * dims)?;
+            sum.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+        }
+        let n = buckets.len() as f32;
+        sum.iter_mut().for_each(|s| *s /= n);
+        Some(sum)
+    }
+
+    /// [`Store::subword_mean`], unit-normalised like every word vector; `None` also when
+    /// the n-gram rows sum to zero.
+    pub fn subword_vector(&self, word: &str) -> Option<Vec<f32>> {
+        let mut v = self.subword_mean(word)?;
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            return None;
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        Some(v)
+    }
+
+    /// All unit vectors: zero-copy from the map where aligned, or (rows in the source) read
+    /// from the source in one pass, which holds them all in memory (evaluations, builds).
+    pub fn unit_rows(&self) -> Result<Rows<'_, f32>> {
+        if self.source.is_none() {
+            return Ok(self.rows(self.dbs.unit, self.dims()));
+        }
+        let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
+        Ok(Rows {
+            row_len: self.dims(),
+            rows_per_chunk: self.meta.rows_per_chunk,
+            chunks: (0..n_chunks as u32)
+                .map(|c| self.unit_chunk(c))
+                .collect::<Result<_>>()?,
+            len: self.len(),
+        })
+    }
+
+    /// The int8 copy used by the exact scan.
+    pub fn quant_rows(&self) -> QuantRows<'_> {
+        quant_rows_in(&self.rtxn, &self.dbs, &self.meta)
+    }
+
+    fn rows(&self, db: Database<'static, Id, Bytes>, row_len: usize) -> Rows<'_, f32> {
+        let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
+        let chunks = (0..n_chunks as u32)
+            .map(|c| self.chunk(db, c).unwrap_or_default())
+            .collect();
+        Rows {
+            row_len,
+            rows_per_chunk: self.meta.rows_per_chunk,
+            chunks,
+            len: self.len(),
+        }
+    }
+
+    fn chunk(&self, db: Database<'static, Id, Bytes>, chunk: u32) -> Option<Cow<'_, [f32]>> {
+        let bytes = db.get(&self.rtxn, &chunk).ok().flatten()?;
+        Some(search::cast_or_copy(bytes))
+    }
+}
+
+/// The int8 copy of an index as read through `rtxn`.
+pub(super) fn quant_rows_in<'t>(
+    rtxn: &'t RoTxn<WithoutTls>,
+    dbs: &Dbs,
+    meta: &Meta,
+) -> QuantRows<'t> {
+    let stride = search::quant_stride(meta.dims);
+    let n_chunks = meta.words.div_ceil(meta.rows_per_chunk.max(1));
+    let bytes = |db: Database<'static, Id, Bytes>, c: u32| {
+        db.get(rtxn, &c).ok().flatten().unwrap_or_default()
+    };
+    let rows = Rows {
+        row_len: stride,
+        rows_per_chunk: meta.rows_per_chunk,
+        chunks: (0..n_chunks as u32)
+            .map(|c| Cow::Borrowed(bytemuck::cast_slice::<u8, i8>(bytes(dbs.quant, c))))
+            .collect(),
+        len: meta.words,
+    };
+    let scales = Rows {
+        row_len: 1,
+        rows_per_chunk: meta.rows_per_chunk,
+        chunks: (0..n_chunks as u32)
+            .map(|c| search::cast_or_copy(bytes(dbs.scale, c)))
+            .collect(),
+        len: meta.words,
+    };
+    QuantRows {
+        dims: meta.dims,
+        rows,
+        scales,
+    }
+}
+
+/// The word's LMDB key: the word itself, or for words too long for a key, a prefix and a hash.
+pub(super) fn word_key(word: &str) -> Cow<'_, [u8]> {
+    let bytes = word.as_bytes();
+    if bytes.len() < MAX_KEY {
+        return Cow::Borrowed(bytes);
+    }
+    let mut key = bytes[..MAX_KEY - 17].to_vec();
+    key.push(0);
+    key.extend_from_slice(format!("{:016x}", xxh3_64(bytes)).as_bytes());
+    Cow::Owned(key)
+}
+
+/// Opens the source whose rows the index reads in place, and its stat at that moment.
+pub(super) fn open_source(path: &Path) -> std::result::Result<(File, FileStat), String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let stat = FileStat::of_file(&file).map_err(|e| e.to_string())?;
+    Ok((file, stat))
+}
+
+/// Reads the rows at `offsets` (u64 LE, one a row: `Meta::unit_in_source`) from the word2vec
+/// .bin they were parsed from and normalises them as the build did, so the values are the
+/// bits an f32 copy would have held. With `pread`, never a map: a source truncated since
+/// the index was built is an error, never a SIGBUS.
+pub(super) fn read_source_rows(
+    file: &File,
+    offsets: &[u8],
+    dims: usize,
+) -> std::io::Result<Vec<f32>> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::FileExt;
+    let row_bytes = dims * 4;
+    let offsets: Vec<u64> = offsets
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    let n = offsets.len();
+    let mut out = vec![0f32; n * dims];
+    let short = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            std::io::Error::new(
+                e.kind(),
+                "it is shorter than when its index was built (truncated?); open it again to \
+                 rebuild the index",
+            )
+        } else {
+            e
+        }
+    };
+    let decode = |raw: &[u8], row: &mut [f32]| {
+        for (x, b) in row.iter_mut().zip(raw.chunks_exact(4)) {
+            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    };
+    let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
+        return Ok(out);
+    };
+    // Rows lie in file order, one after another but for dropped duplicates: one read of the
+    // whole span when it is not much larger than the rows themselves.
+    let span = last
+        .checked_sub(first)
+        .and_then(|d| d.checked_add(row_bytes as u64))
+        .filter(|&span| n > 1 && span <= (2 * n * row_bytes) as u64)
+        .map(|span| span as usize)
+        .filter(|_| {
+            offsets
+                .windows(2)
+                .all(|w| w[0].saturating_add(row_bytes as u64) <= w[1])
+        });
+    if let Some(span) = span {
+        let mut buf = vec![0u8; span];
+        file.read_exact_at(&mut buf, first).map_err(short)?;
+        for (row, &at) in out.chunks_exact_mut(dims).zip(&offsets) {
+            // In the span: the offsets were checked to increase by at least a row each.
+            let at = (at - first) as usize;
+            decode(&buf[at..at + row_bytes], row);
+        }
+    } else {
+        let mut raw = vec![0u8; row_bytes];
+        for (row, &at) in out.chunks_exact_mut(dims).zip(&offsets) {
+            file.read_exact_at(&mut raw, at).map_err(short)?;
+            decode(&raw, row);
+        }
+    }
+    out.par_chunks_mut(dims).for_each(|row| {
+        search::normalize(row);
+    });
+    Ok(out)
+}
+
+/// The rows an exact search rescores, read from the source one by one (see
+/// `read_source_rows`); the first failure is kept and reported after the search.
+pub(super) struct SourceRows<'s> {
+    pub(super) file: &'s File,
+    /// Each chunk's offsets (u64 LE a row), borrowed from the map.
+    pub(super) offsets: Vec<&'s [u8]>,
+    pub(super) rows_per_chunk: usize,
+    pub(super) dims: usize,
+    pub(super) len: usize,
+    pub(super) failed: std::sync::Mutex<Option<std::io::Error>>,
+}
+
+impl search::UnitRows for SourceRows<'_> {
+    fn count(&self) -> usize {
+        self.len
+    }
+
+    fn unit_row(&self, id: usize) -> Cow<'_, [f32]> {
+        let at = (id % self.rows_per_chunk) * 8;
+        let read = self
+            .offsets
+            .get(id / self.rows_per_chunk)
+            .and_then(|chunk| chunk.get(at..at + 8))
+            .ok_or_else(|| std::io::Error::other("the index has no source offset for this row"))
+            .and_then(|at| read_source_rows(self.file, at, self.dims));
+        match read {
+            Ok(row) => Cow::Owned(row),
+            Err(e) => {
+                let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+                failed.get_or_insert(e);
+                Cow::Owned(vec![0.0; self.dims])
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Offsets that a damaged table could hold (out of order, overlapping, past the end, near
+    /// u64::MAX) give rows or an error, never a panic.
+    #[test]
+    fn source_rows_at_any_offsets_never_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("rows");
+        let values: Vec<f32> = (0..64).map(|i| i as f32 + 1.0).collect();
+        fs::write(&path, bytemuck::cast_slice::<f32, u8>(&values)).unwrap();
+        let file = File::open(&path).unwrap();
+        let bytes =
+            |offsets: &[u64]| -> Vec<u8> { offsets.iter().flat_map(|o| o.to_le_bytes()).collect() };
+        let dims = 4;
+        // In order: one read of the span; rows normalised.
+        let rows = read_source_rows(&file, &bytes(&[0, 16, 48]), dims).unwrap();
+        let mut want = values[12..16].to_vec();
+        search::normalize(&mut want);
+        assert_eq!(&rows[8..12], &want[..]);
+        // Out of order and overlapping: read row by row, same values.
+        let rows = read_source_rows(&file, &bytes(&[48, 4, 0]), dims).unwrap();
+        assert_eq!(&rows[0..4], &want[..]);
+        for damaged in [
+            vec![0, 250],
+            vec![u64::MAX - 2, 0],
+            vec![0, u64::MAX - 2],
+            vec![u64::MAX],
+        ] {
+            assert!(read_source_rows(&file, &bytes(&damaged), dims).is_err());
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Verification: every table and chunk hashed against the checksums recorded at build time, each
+//! value's extent checked against the mapped file before it is read.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use arroy::distances::Cosine;
+use heed::types::Bytes;
+use heed::{Env, RoTxn, WithoutTls};
+use serde::Serialize;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+use super::lmdb_check;
+
+use super::cache::{check_target, index_dir_for, is_vecsh_dir, write_proof};
+use super::error::{lmdb_err, source_err, IndexError, Result};
+use super::open::OpenOptions;
+use super::records::{
+    Checksums, FileStat, ForestMeta, ListsMeta, Proof, CELL_RECORDS, SCHEMA_VERSION,
+};
+use super::{Dbs, Store};
+
+/// What a full verification found, table by table.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub index: PathBuf,
+    /// (table, problem or `None` when intact)
+    pub tables: Vec<(String, Option<String>)>,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.tables.iter().all(|(_, problem)| problem.is_none())
+    }
+
+    /// The first problem, named with its table.
+    pub fn first_problem(&self) -> Option<String> {
+        self.tables
+            .iter()
+            .find_map(|(t, p)| p.as_ref().map(|p| format!("{t}: {p}")))
+    }
+}
+
+/// `vecsh info --verify`: checks the existing index of `source` completely (every table and
+/// chunk, the forest, and whether the source still has the content it was built from)
+/// without rebuilding anything. A truncated or unreadable index is a report, not an error.
+pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let dir = index_dir_for(source, opts)?;
+    let in_cache = opts.index_dir.is_none();
+    check_target(&dir, in_cache)?;
+    let damaged = |what: String| VerifyReport {
+        index: dir.clone(),
+        tables: vec![("data.mdb".into(), Some(what))],
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if !dir.join("data.mdb").is_file() || !is_vecsh_dir(&dir, in_cache) {
+        return Ok(damaged(
+            "missing: no index has been built for this file".into(),
+        ));
+    }
+    let data = dir.join("data.mdb");
+    let before = FileStat::of(&data).ok();
+    let store = match Store::open_dir(&dir, false) {
+        Ok(store) => store,
+        Err(
+            e @ (IndexError::Damaged { .. }
+            | IndexError::Incomplete { .. }
+            | IndexError::Lmdb { .. }),
+        ) => return Ok(damaged(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    let mut report = store.verify()?;
+    let source_stat = FileStat::of(source).map_err(|e| source_err(source, e))?;
+    let current =
+        store.meta.schema == SCHEMA_VERSION && hash_file(source)? == store.meta.source_hash;
+    report.tables.push((
+        "source".into(),
+        (!current).then(|| "changed since the index was built (it will be rebuilt)".into()),
+    ));
+    report.seconds = started.elapsed().as_secs_f64();
+    if report.is_intact() && before.is_some() && FileStat::of(&data).ok() == before {
+        write_proof(
+            &dir,
+            &Proof {
+                data: before.unwrap_or(source_stat),
+                source: source_stat,
+            },
+        );
+    }
+    Ok(report)
+}
+
+impl Store {
+    /// Verifies fully and turns a problem into `IndexError::Damaged`.
+    pub(super) fn verify_or_damaged(&mut self) -> Result<()> {
+        let report = self.verify()?;
+        match report.first_problem() {
+            None => Ok(()),
+            Some(what) => Err(IndexError::Damaged {
+                path: self.dir.clone(),
+                what,
+            }),
+        }
+    }
+
+    /// Reads and hashes every stored table and vector chunk (and the forest, when there is
+    /// one) and compares them with the checksums recorded at build time.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let started = Instant::now();
+        // LMDB trusts its pages (a damaged node can crash it): the whole structure is checked
+        // from the file first, and the tables are read through LMDB only when it holds.
+        if let Err(what) = lmdb_check::check(&self.dir.join("data.mdb")) {
+            return Ok(self.report(vec![("data.mdb".into(), Some(what))], 0, started));
+        }
+        match self.verify_tables() {
+            // A read that fails inside LMDB (a damaged page: MDB_CORRUPTED, MDB_PAGE_NOTFOUND,
+            // then MDB_BAD_TXN for the rest of the transaction) is damage, not an I/O error.
+            Err(e @ (IndexError::Lmdb { .. } | IndexError::Forest { .. })) => Ok(self.report(
+                vec![("data.mdb".into(), Some(format!("unreadable: {e}")))],
+                0,
+                started,
+            )),
+            other => other,
+        }
+    }
+
+    // One piece: one snapshot, one `MapBounds` and one report, each table checked
+    // in turn against its recorded checksum in a few lines that add to that shared state.
+    fn verify_tables(&self) -> Result<VerifyReport> {
+        let started = Instant::now();
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let bounds = MapBounds::of(&self.env, &self.dir.join("data.mdb"));
+        let outside = |what: &str| Some(format!("{what} points past the end of data.mdb"));
+        let rtxn = self.env.read_txn().map_err(lmdb)?;
+        let mut tables: Vec<(String, Option<String>)> = Vec::new();
+        let mut bytes = 0u64;
+        let sums: Option<Checksums> = self
+            .dbs
+            .meta
+            .get(&rtxn, "checksums")
+            .map_err(lmdb)?
+            .filter(|b| bounds.holds(b))
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let Some(sums) = sums else {
+            tables.push(("checksums".into(), Some("missing or unreadable".into())));
+            return Ok(self.report(tables, bytes, started));
+        };
+        let meta_bytes = self
+            .dbs
+            .meta
+            .get(&rtxn, "meta")
+            .map_err(lmdb)?
+            .filter(|b| bounds.holds(b))
+            .unwrap_or_default();
+        tables.push((
+            "meta".into(),
+            (xxh3_64(meta_bytes) != sums.meta).then(|| "checksum mismatch".into()),
+        ));
+        let mismatch = |what: &str| Some(format!("checksum mismatch{what}"));
+        // The two word tables, hashed in key order exactly as the build hashed them.
+        for (name, db, want) in [
+            (
+                "word2id",
+                self.dbs.word2id.remap_types::<Bytes, Bytes>(),
+                sums.word2id,
+            ),
+            (
+                "id2word",
+                self.dbs.id2word.remap_types::<Bytes, Bytes>(),
+                sums.id2word,
+            ),
+        ] {
+            let mut hasher = TableHasher::default();
+            let mut problem = None;
+            match db.iter(&rtxn) {
+                Ok(iter) => {
+                    for entry in iter {
+                        match entry {
+                            Ok((k, v)) if !bounds.holds(k) || !bounds.holds(v) => {
+                                problem = outside("an entry");
+                                break;
+                            }
+                            Ok((k, v)) => hasher.add(k, v),
+                            Err(e) => {
+                                problem = Some(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => problem = Some(e.to_string()),
+            }
+            bytes += hasher.bytes;
+            if problem.is_none() && name == "id2word" && hasher.entries != self.meta.words as u64 {
+                problem = Some(format!(
+                    "{} words, expected {}",
+                    hasher.entries, self.meta.words
+                ));
+            }
+            if problem.is_none() && hasher.finish() != want {
+                problem = mismatch("");
+            }
+            tables.push((name.into(), problem));
+        }
+        let n_chunks = self.meta.words.div_ceil(self.meta.rows_per_chunk.max(1));
+        let ngram_chunks = self
+            .meta
+            .subwords
+            .as_ref()
+            .map_or(0, |s| s.buckets.div_ceil(self.meta.rows_per_chunk.max(1)));
+        let mut chunked = vec![
+            ("unit", self.dbs.unit, &sums.unit, n_chunks),
+            ("quant", self.dbs.quant, &sums.quant, n_chunks),
+            ("scale", self.dbs.scale, &sums.scale, n_chunks),
+        ];
+        if let (Some(db), true) = (self.dbs.ngrams, self.meta.subwords.is_some()) {
+            chunked.push(("ngrams", db, &sums.ngrams, ngram_chunks));
+        }
+        if self.meta.pc_dims > 0 {
+            let basis = self
+                .dbs
+                .meta
+                .get(&rtxn, "pc_basis")
+                .map_err(lmdb)?
+                .filter(|b| bounds.holds(b));
+            let problem = match basis {
+                None => Some("missing".to_string()),
+                Some(b) => {
+                    bytes += b.len() as u64;
+                    (xxh3_64(b) != sums.pc_basis).then(|| "checksum mismatch".to_string())
+                }
+            };
+            tables.push(("pc_basis".into(), problem));
+            match self.dbs.pcstage {
+                Some(db) => chunked.push(("pcstage", db, &sums.pcstage, n_chunks)),
+                None => tables.push(("pcstage".into(), Some("missing".into()))),
+            }
+        }
+        for (name, db, want, n_chunks) in chunked {
+            let mut problem = None;
+            if want.len() != n_chunks {
+                problem = Some(format!(
+                    "{} chunk checksums for {n_chunks} chunks",
+                    want.len()
+                ));
+            }
+            for (c, &want) in want.iter().enumerate() {
+                match db.get(&rtxn, &(c as u32)) {
+                    Ok(Some(value)) if !bounds.holds(value) => {
+                        problem = outside(&format!("chunk {c}"));
+                        break;
+                    }
+                    Ok(Some(value)) => {
+                        bytes += value.len() as u64;
+                        if xxh3_64(value) != want {
+                            problem = mismatch(&format!(" in chunk {c}"));
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        problem = Some(format!("chunk {c} missing"));
+                        break;
+                    }
+                    Err(e) => {
+                        problem = Some(format!("chunk {c}: {e}"));
+                        break;
+                    }
+                }
+            }
+            tables.push((name.into(), problem));
+        }
+        if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)? {
+            let record = Some(bytes_json)
+                .filter(|b| bounds.holds(b))
+                .and_then(|b| serde_json::from_slice::<ForestMeta>(b).ok());
+            let problem = match record {
+                None => Some("unreadable record".to_string()),
+                Some(record) => match forest_checksum(&rtxn, self.dbs.forest, Some(&bounds)) {
+                    Err(e) => Some(e.to_string()),
+                    Ok((sum, n)) => {
+                        bytes += n;
+                        (format!("{sum:016x}") != record.checksum)
+                            .then(|| "checksum mismatch".into())
+                    }
+                },
+            };
+            tables.push(("forest".into(), problem));
+        }
+        if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "lists").map_err(lmdb)? {
+            let record = Some(bytes_json)
+                .filter(|b| bounds.holds(b))
+                .and_then(|b| serde_json::from_slice::<ListsMeta>(b).ok());
+            let problem = match record {
+                None => Some("unreadable record".to_string()),
+                Some(record) => match lists_checksum(&rtxn, &self.dbs, &bounds) {
+                    Err(e) => Some(e.to_string()),
+                    Ok((sum, n, lists)) => {
+                        bytes += n;
+                        if lists != record.lists {
+                            Some(format!("{lists} lists, expected {}", record.lists))
+                        } else {
+                            (format!("{sum:016x}") != record.checksum)
+                                .then(|| "checksum mismatch".into())
+                        }
+                    }
+                },
+            };
+            tables.push(("lists".into(), problem));
+        }
+        Ok(self.report(tables, bytes, started))
+    }
+
+    fn report(
+        &self,
+        tables: Vec<(String, Option<String>)>,
+        bytes: u64,
+        started: Instant,
+    ) -> VerifyReport {
+        VerifyReport {
+            index: self.dir.clone(),
+            tables,
+            bytes,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// xxh3-64 of a file's whole content (hex), read in 1 MiB blocks.
+pub fn hash_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| source_err(path, e))?;
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(source_err(path, e)),
+        }
+    }
+    Ok(format!("{:016x}", hasher.digest()))
+}
+
+/// The part of LMDB's map that the file backs. A damaged node can claim a value that runs
+/// past the end of `data.mdb`; touching those bytes would raise SIGBUS, so verification
+/// checks every value's extent against this before reading it.
+pub(super) struct MapBounds {
+    /// Each mapping of the file in this process (start, start + file length); `None`: unknown.
+    pub(super) maps: Option<Vec<(usize, usize)>>,
+}
+
+impl MapBounds {
+    /// LMDB does not say where it mapped the file (`mdb_env_info`'s address is only that
+    /// of a fixed map), so it is read from /proc/self/maps; where that is not available
+    /// every extent is accepted.
+    pub(super) fn of(_env: &Env<WithoutTls>, data: &Path) -> MapBounds {
+        let unknown = MapBounds { maps: None };
+        let (Ok(path), Ok(maps)) = (
+            fs::canonicalize(data),
+            fs::read_to_string("/proc/self/maps"),
+        ) else {
+            return unknown;
+        };
+        let Some(path) = path.to_str() else {
+            return unknown;
+        };
+        let len = fs::metadata(data).map_or(0, |m| m.len()) as usize;
+        // "start-end perms offset dev inode   pathname"; the map at offset 0 is LMDB's.
+        let starts: Vec<usize> = maps
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let range = fields.next()?;
+                let offset = fields.nth(1)?;
+                let name = fields.nth(2)?;
+                (name == path && u64::from_str_radix(offset, 16).ok()? == 0)
+                    .then(|| usize::from_str_radix(range.split('-').next()?, 16).ok())
+                    .flatten()
+            })
+            .collect();
+        if starts.is_empty() {
+            return unknown;
+        }
+        MapBounds {
+            maps: Some(
+                starts
+                    .into_iter()
+                    .map(|s| (s, s.saturating_add(len)))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub(super) fn holds(&self, bytes: &[u8]) -> bool {
+        let at = bytes.as_ptr() as usize;
+        let end = at.saturating_add(bytes.len());
+        bytes.is_empty()
+            || self
+                .maps
+                .as_ref()
+                .is_none_or(|maps| maps.iter().any(|&(start, stop)| at >= start && end <= stop))
+    }
+}
+
+/// Hashes a table's entries in key order, lengths included so that boundaries count.
+#[derive(Default)]
+pub(super) struct TableHasher {
+    hasher: Xxh3,
+    entries: u64,
+    bytes: u64,
+}
+
+impl TableHasher {
+    pub(super) fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.hasher.update(&(key.len() as u32).to_le_bytes());
+        self.hasher.update(key);
+        self.hasher.update(&(value.len() as u32).to_le_bytes());
+        self.hasher.update(value);
+        self.entries += 1;
+        self.bytes += (key.len() + value.len()) as u64;
+    }
+
+    pub(super) fn finish(&self) -> u64 {
+        self.hasher.digest()
+    }
+}
+
+/// The checksum of the forest's table (every key and value in key order) and its size.
+pub(super) fn forest_checksum(
+    rtxn: &RoTxn,
+    forest: arroy::Database<'static, Cosine>,
+    bounds: Option<&MapBounds>,
+) -> heed::Result<(u64, u64)> {
+    let mut hasher = TableHasher::default();
+    for entry in forest.remap_types::<Bytes, Bytes>().iter(rtxn)? {
+        let (k, v) = entry?;
+        if bounds.is_some_and(|b| !b.holds(k) || !b.holds(v)) {
+            // Damage: a node whose length runs past the file; reading it would be SIGBUS.
+            return Err(heed::Error::Mdb(heed::MdbError::Corrupted));
+        }
+        hasher.add(k, v);
+    }
+    Ok((hasher.finish(), hasher.bytes))
+}
+
+/// The checksum of the lists (their centroids, their cells, then every key and value of the
+/// `ivf` table in key order, as `ApproxBuilder::build_lists` hashed them), their size and how
+/// many lists.
+fn lists_checksum(rtxn: &RoTxn, dbs: &Dbs, bounds: &MapBounds) -> heed::Result<(u64, u64, usize)> {
+    let corrupted = || heed::Error::Mdb(heed::MdbError::Corrupted);
+    let mut hasher = TableHasher::default();
+    let centroids = dbs
+        .meta
+        .get(rtxn, "lists_centroids")?
+        .ok_or_else(corrupted)?;
+    if !bounds.holds(centroids) {
+        return Err(corrupted());
+    }
+    hasher.add(b"centroids", centroids);
+    // Lists built before the cells were stored have none; once stored, they are hashed, so a
+    // lost cell record is a checksum mismatch.
+    for key in CELL_RECORDS {
+        if let Some(value) = dbs.meta.get(rtxn, key)? {
+            if !bounds.holds(value) {
+                return Err(corrupted());
+            }
+            hasher.add(key.as_bytes(), value);
+        }
+    }
+    let mut lists = 0;
+    for entry in dbs.ivf.remap_types::<Bytes, Bytes>().iter(rtxn)? {
+        let (k, v) = entry?;
+        if !bounds.holds(k) || !bounds.holds(v) {
+            // Damage: a value whose length runs past the file; reading it would be SIGBUS.
+            return Err(corrupted());
+        }
+        hasher.add(k, v);
+        lists += 1;
+    }
+    Ok((hasher.finish(), hasher.bytes, lists))
+}
