@@ -19,6 +19,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
+pub mod formats;
+
 /// Decompressed bytes parsed per round for text; bounds the memory held besides the sink's.
 const BLOCK: usize = 8 << 20;
 /// Pieces smaller than this cost more in scheduling than they gain in parallelism.
@@ -203,7 +205,7 @@ pub enum Problem {
     #[error("this is a gzipped fastText model (.bin): decompress it first (gunzip), or load the .vec file")]
     FastTextModel,
     #[error("{0}")]
-    FastText(crate::fasttext::Problem),
+    FastText(formats::fasttext::Problem),
     #[error("{0}")]
     Pickle(String),
     #[error("empty: the header announces {count} rows but none follow")]
@@ -314,7 +316,7 @@ pub fn load_with_subwords(
 
     let compression = sniff(magic);
     let model_format = match opts.format {
-        None | Some(Format::FastTextBin) if crate::fasttext::sniff(magic).is_some() => {
+        None | Some(Format::FastTextBin) if formats::fasttext::sniff(magic).is_some() => {
             Some(Format::FastTextBin)
         }
         _ => None,
@@ -330,7 +332,7 @@ pub fn load_with_subwords(
         return load_fasttext(&file, len, &label, on_progress, &mut rows, subword_sink);
     }
     let pickled = matches!(opts.format, None | Some(Format::Gensim | Format::Pickle))
-        && crate::pickle::sniff(magic);
+        && formats::pickle::sniff(magic);
     if pickled && matches!(compression, Compression::None) && opts.member.is_none() {
         let mut rows = Rows::new(sink, opts.limit);
         return load_pickled(path, &file, &label, &mut rows, subword_sink);
@@ -426,7 +428,7 @@ fn load_nonregular(
     if n == 0 {
         return Err(data_error(label, At::File, Problem::Empty));
     }
-    if crate::fasttext::sniff(&magic).is_some() {
+    if formats::fasttext::sniff(&magic).is_some() {
         return Err(refuse(
             "a fastText model is read from a regular file, not a pipe: save it to a file first",
         ));
@@ -489,7 +491,7 @@ fn load_pickled(
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
     let map = map_file(file, label)?;
-    let v = crate::gensim::read(path, &map).map_err(|e| LoadError::Data {
+    let v = formats::gensim::read(path, &map).map_err(|e| LoadError::Data {
         location: match e.offset {
             Some(offset) => Location::Offset {
                 file: label.to_owned(),
@@ -599,7 +601,7 @@ fn load_fasttext(
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
     let map = map_file(file, label)?;
-    let model = crate::fasttext::parse(&map).map_err(|e| LoadError::Data {
+    let model = formats::fasttext::parse(&map).map_err(|e| LoadError::Data {
         location: Location::Offset {
             file: label.to_owned(),
             offset: e.offset,
@@ -619,7 +621,7 @@ fn load_fasttext(
                 location: Location::File {
                     file: label.to_owned(),
                 },
-                problem: Problem::FastText(crate::fasttext::Problem::Dictionary(format!(
+                problem: Problem::FastText(formats::fasttext::Problem::Dictionary(format!(
                     "n-gram row {} has a value that is not finite ({})",
                     first + i / dims,
                     vectors[i]
@@ -921,13 +923,13 @@ struct Layout {
 /// at least the first line and, after a header, the first row's word plus its vector.
 fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At, Problem)> {
     // Plain model files never get here (`load` reads them); compressed ones do.
-    if crate::fasttext::sniff(head).is_some() {
+    if formats::fasttext::sniff(head).is_some() {
         return Err((At::File, Problem::FastTextModel));
     }
     if forced == Some(Format::FastTextBin) {
         return Err((
             At::File,
-            Problem::FastText(crate::fasttext::Problem::NotFastText),
+            Problem::FastText(formats::fasttext::Problem::NotFastText),
         ));
     }
     // Pickles are read by `load` before this; forced on text, they must not read it as text.
