@@ -5,6 +5,36 @@
 //! parallel: the input is cut into blocks at line boundaries, each block into pieces that
 //! rayon parses independently; the pieces are then handed over in order, which is where
 //! line numbers, duplicates, `limit` and the header's row count are settled.
+//!
+//! # Layout
+//!
+//! - This file: the public types ([`Format`], [`LoadOptions`], [`Batch`], [`LoadReport`],
+//!   [`LoadError`], [`Problem`], …) and the entry points [`load`] / [`load_with_subwords`],
+//!   which pick the reader from the file's first bytes (content decides, not the name).
+//! - `source`: where the bytes come from (plain files memory-mapped, pipes and devices,
+//!   decompressed streams) and the progress reported; `compress`: gzip and zip archives;
+//!   `detect`: format, header and dimensions of text and word2vec binary; `text` and
+//!   `binary`: their parsers; `rows`: what every format's rows pass through on their way to
+//!   the sink (duplicates, the limit, lossy and spaced words); `bytes`: byte-level helpers.
+//! - [`formats`]: other tools' files (fastText models, gensim and pickled dicts, with npy
+//!   and pickle underneath), one reader module each, and the glue that hands their rows over.
+//!
+//! # How a format plugs in
+//!
+//! 1. A reader, `formats/<name>.rs`, parses the file's bytes (the loader memory-maps the
+//!    file) into words, vectors and, where the model has one, an n-gram table, with its own
+//!    error type. It knows nothing of the loader, so it is tested on its own.
+//! 2. A `load_<name>` in `formats.rs` maps the reader's errors to [`LoadError`] (with a
+//!    [`Location`]), hands n-gram rows to the subword sink, hands word rows to `rows::Rows`
+//!    in batches of `BINARY_BATCH` (non-finite values refused first; `Rows::push` drops
+//!    duplicates and stops at the limit) and returns the [`LoadReport`]. `load_fasttext` and
+//!    `load_pickled` are the two examples.
+//! 3. A [`Format`] variant (its [`Display`](fmt::Display) name is what reports show; the
+//!    `--format` value is cli.rs's `FormatArg`), and in [`load_with_subwords`] a sniff of the
+//!    first bytes that routes to `load_<name>` before the compressed and text paths. Forced on
+//!    a file that is not one, the format is refused by `detect::detect` (as `FastTextBin`,
+//!    `Gensim` and `Pickle` are); a format that needs a regular file is refused for pipes by
+//!    `source::load_nonregular`.
 
 use std::fmt;
 use std::io::{self, BufReader, Seek, SeekFrom};

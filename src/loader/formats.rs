@@ -1,5 +1,7 @@
 //! Other tools' file formats: one reader module per format, each parsing bytes into words and
-//! vectors (and an n-gram table where the model has one) without knowing the loader.
+//! vectors (and an n-gram table where the model has one) without knowing the loader, and here
+//! the glue (`load_<name>`) that hands what a reader found to the loader's rows. How a new
+//! format plugs in: see the [loader's docs](super).
 
 pub mod fasttext;
 pub mod gensim;
