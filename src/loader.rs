@@ -25,10 +25,10 @@
 //!    file) into words, vectors and, where the model has one, an n-gram table, with its own
 //!    error type. It knows nothing of the loader, so it is tested on its own.
 //! 2. A `load_<name>` in `formats.rs` maps the reader's errors to [`LoadError`] (with a
-//!    [`Location`]), hands n-gram rows to the subword sink, hands word rows to `rows::Rows`
-//!    in batches of `BINARY_BATCH` (non-finite values refused first; `Rows::push` drops
-//!    duplicates and stops at the limit) and returns the [`LoadReport`]. `load_fasttext` and
-//!    `load_pickled` are the two examples.
+//!    [`Location`]), hands n-gram rows to the subword sink, hands word rows over in batches
+//!    of `BINARY_BATCH` through `formats::push_rows` (which refuses values that are not
+//!    finite; `rows::Rows` then drops duplicates and stops at the limit) and returns the
+//!    [`LoadReport`]. `load_fasttext` and `load_pickled` are the two examples.
 //! 3. A [`Format`] variant (its [`Display`](fmt::Display) name is what reports show; the
 //!    `--format` value is cli.rs's `FormatArg`), and in [`load_with_subwords`] a sniff of the
 //!    first bytes that routes to `load_<name>` before the compressed and text paths. Forced on

@@ -19,6 +19,50 @@ use super::{
     Format, LoadError, LoadReport, Location, Problem, SubwordBatch, Subwords, BINARY_BATCH,
 };
 
+/// Hands one batch of rows read into memory to `rows`: the values of `words[i]` are
+/// `vectors[i * dims..(i + 1) * dims]`, and it is row `first + i + 1` of the file (for
+/// messages). A value that is not finite refuses the file, naming the word. Formats that
+/// read their rows into memory (pickles, fastText models) hand them over through here.
+fn push_rows<W: AsRef<[u8]>>(
+    rows: &mut Rows,
+    label: &str,
+    first: usize,
+    words: &[W],
+    vectors: Vec<f32>,
+    dims: usize,
+) -> Result<(), LoadError> {
+    let mut decoded = Vec::with_capacity(words.len());
+    let mut hashes = Vec::with_capacity(words.len());
+    let mut lossy = Vec::new();
+    for (i, bytes) in words.iter().enumerate() {
+        let bytes = bytes.as_ref();
+        let (word, was_lossy) = decode_word(bytes);
+        if was_lossy {
+            lossy.push(i);
+        }
+        if let Some(j) = vectors[i * dims..(i + 1) * dims]
+            .iter()
+            .position(|v| !v.is_finite())
+        {
+            return Err(LoadError::Data {
+                location: Location::File {
+                    file: label.to_owned(),
+                },
+                problem: Problem::BinaryNotFinite {
+                    word: show(bytes),
+                    row: (first + i + 1) as u64,
+                    index: j + 1,
+                    dims,
+                    value: vectors[i * dims + j],
+                },
+            });
+        }
+        hashes.push(word_hash(word.as_bytes()));
+        decoded.push(word);
+    }
+    rows.push(decoded, vectors, None, &hashes, &lossy, dims)
+}
+
 // ---------------------------------------------------------------------------------------
 // Pickles: gensim's saved vectors and pickled dicts
 // ---------------------------------------------------------------------------------------
@@ -67,36 +111,8 @@ pub(super) fn load_pickled(
         }
         let first = start * BINARY_BATCH;
         let take = chunk.len().min(rows.room());
-        let mut words = Vec::with_capacity(take);
-        let mut hashes = Vec::with_capacity(take);
-        let mut lossy = Vec::new();
-        for (i, bytes) in chunk[..take].iter().enumerate() {
-            let (word, was_lossy) = decode_word(bytes);
-            if was_lossy {
-                lossy.push(i);
-            }
-            if let Some(j) = v.vectors[(first + i) * dims..(first + i + 1) * dims]
-                .iter()
-                .position(|x| !x.is_finite())
-            {
-                return Err(LoadError::Data {
-                    location: Location::File {
-                        file: label.to_owned(),
-                    },
-                    problem: Problem::BinaryNotFinite {
-                        word: show(bytes),
-                        row: (first + i + 1) as u64,
-                        index: j + 1,
-                        dims,
-                        value: v.vectors[(first + i) * dims + j],
-                    },
-                });
-            }
-            hashes.push(word_hash(word.as_bytes()));
-            words.push(word);
-        }
         let vectors = v.vectors[first * dims..(first + take) * dims].to_vec();
-        rows.push(words, vectors, None, &hashes, &lossy, dims)?;
+        push_rows(rows, label, first, &chunk[..take], vectors, dims)?;
     }
     Ok(LoadReport {
         format: if v.gensim {
@@ -188,35 +204,7 @@ pub(super) fn load_fasttext(
             .for_each_init(Vec::new, |scratch, (i, out)| {
                 model.word_vector(start + i, out, scratch)
             });
-        let mut words = Vec::with_capacity(end - start);
-        let mut hashes = Vec::with_capacity(end - start);
-        let mut lossy = Vec::new();
-        for (i, bytes) in model.words[start..end].iter().enumerate() {
-            let (word, was_lossy) = decode_word(bytes);
-            if was_lossy {
-                lossy.push(i);
-            }
-            if let Some(j) = vectors[i * dims..(i + 1) * dims]
-                .iter()
-                .position(|v| !v.is_finite())
-            {
-                return Err(LoadError::Data {
-                    location: Location::File {
-                        file: label.to_owned(),
-                    },
-                    problem: Problem::BinaryNotFinite {
-                        word: show(bytes),
-                        row: (start + i + 1) as u64,
-                        index: j + 1,
-                        dims,
-                        value: vectors[i * dims + j],
-                    },
-                });
-            }
-            hashes.push(word_hash(word.as_bytes()));
-            words.push(word);
-        }
-        rows.push(words, vectors, None, &hashes, &lossy, dims)?;
+        push_rows(rows, label, start, &model.words[start..end], vectors, dims)?;
         progress(model.buckets() + end);
         start = end;
     }
@@ -240,4 +228,47 @@ pub(super) fn load_fasttext(
         }),
         content_hash: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_rows_hands_over_decoded_unique_words_and_refuses_non_finite_values() {
+        let mut batches = Vec::new();
+        let mut sink = |batch| {
+            batches.push(batch);
+            Ok(())
+        };
+        let mut rows = Rows::new(&mut sink, None);
+        let words: [&[u8]; 3] = [b"a", b"b\xff", b"a"];
+        push_rows(
+            &mut rows,
+            "f.kv",
+            0,
+            &words,
+            vec![1., 2., 3., 4., 5., 6.],
+            2,
+        )
+        .unwrap();
+        assert_eq!((rows.kept, rows.duplicates, rows.lossy), (2, 1, 1));
+
+        let words = [b"c".to_vec(), b"d".to_vec()];
+        let err = push_rows(&mut rows, "f.kv", 10, &words, vec![1., 2., 3., f32::NAN], 2);
+        match err {
+            Err(LoadError::Data { location, problem }) => {
+                assert_eq!(location.to_string(), "f.kv");
+                assert!(matches!(
+                    problem,
+                    Problem::BinaryNotFinite { row: 12, index: 2, dims: 2, ref word, .. } if word == "d"
+                ));
+            }
+            other => panic!("expected a data error, got {other:?}"),
+        }
+        drop(rows);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].words, ["a", "b\u{fffd}"]);
+        assert_eq!(batches[0].vectors, [1., 2., 3., 4.]);
+    }
 }
