@@ -200,7 +200,7 @@ impl Store {
         let sub = self.meta.subwords.as_ref()?;
         let db = self.dbs.ngrams?;
         let mut buckets = Vec::new();
-        crate::fasttext::ngram_buckets(
+        crate::loader::formats::fasttext::ngram_buckets(
             word.as_bytes(),
             sub.minn,
             sub.maxn,

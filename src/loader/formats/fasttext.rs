@@ -189,6 +189,9 @@ impl<'a> Cursor<'a> {
 
 /// Parses the header, dictionary and input matrix. The output matrix (training state) is
 /// not needed for vectors and is not read.
+///
+/// One piece (150 lines): it reads the file front to back in fastText's own order (arguments,
+/// dictionary, matrix header, matrix), each check next to the field it checks.
 pub fn parse(data: &[u8]) -> Result<Model<'_>, Error> {
     let mut c = Cursor { data, at: 0 };
     let layout = sniff(data).unwrap_or(Layout::Pre2017);

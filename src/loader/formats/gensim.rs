@@ -1,10 +1,10 @@
 //! Vectors from pickles: gensim's saved `KeyedVectors` / `Word2Vec` / `FastText` files
 //! (`.kv`, `.model`, with large arrays in sidecar `.npy` files or inline) and plain pickled
-//! dicts word → vector (`.pkl`). The pickle is read by [`crate::pickle`], which runs nothing.
+//! dicts word → vector (`.pkl`). The pickle is read by [`super::pickle`], which runs nothing.
 
 use std::path::Path;
 
-use crate::pickle::{self, Array, Obj, Pickle, Value};
+use super::pickle::{self, Array, Obj, Pickle, Value};
 
 /// What a pickle held, ready for the loader.
 #[derive(Debug)]
@@ -173,7 +173,7 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
             crate::text::escape(&sidecar)
         ))
     })?;
-    crate::npy::parse(&bytes)
+    super::npy::parse(&bytes)
         .map(Some)
         .map_err(|m| err(format!("{}: {m}", crate::text::escape(&sidecar))))
 }
@@ -261,7 +261,7 @@ fn from_gensim(
         let mut scratch = Vec::new();
         for (i, word) in words.iter().enumerate() {
             scratch.clear();
-            crate::fasttext::ngram_buckets(word, minn, maxn, buckets as u32, &mut scratch);
+            super::fasttext::ngram_buckets(word, minn, maxn, buckets as u32, &mut scratch);
             let row = &mut vectors[i * dims..(i + 1) * dims];
             for &b in &scratch {
                 let g = &ngrams[b as usize * dims..(b as usize + 1) * dims];

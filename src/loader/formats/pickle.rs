@@ -442,6 +442,9 @@ impl Machine<'_> {
         }
     }
 
+    // One piece (~300 lines): the pickle machine's loop, one match arm per opcode as in
+    // CPython's own unpickler; each arm is a few lines on the shared stack, memo and marks,
+    // and splitting the match would only scatter the opcode table.
     fn run(&mut self) -> R<Value> {
         loop {
             let op = self

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::pickle::{Array, Dtype};
+use super::pickle::{Array, Dtype};
 
 /// Parses a `.npy` file's bytes into an array, or says what is wrong.
 pub fn parse(data: &[u8]) -> Result<Array, String> {
