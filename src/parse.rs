@@ -77,6 +77,13 @@
 //!
 //! [`is_incomplete`] tells a line editor that a line has unclosed `(` so it can read more;
 //! newlines count as blanks, so the joined lines parse as one.
+//!
+//! # Layout
+//!
+//! A line is split into tokens by [`lexer`] (the one tokenizer: the line editor colours and
+//! completes from the same tokens), checked by `check` (the one place errors are made: it
+//! accepts exactly the lines the grammar accepts) and built into the AST by `build` from the
+//! grammar's parse tree.
 
 use crate::ast::{Span, Statement};
 
@@ -88,12 +95,12 @@ mod grammar {
 
 mod build;
 mod check;
-mod lexer;
+pub mod lexer;
 
 use build::build;
 use check::{check, unescape};
-pub(crate) use lexer::command_comment;
-use lexer::{lex, Tk};
+use lexer::{command_colon, command_comment, command_name_end, lex};
+pub use lexer::{is_ident, tokens, Kind, Token};
 
 /// Why a line could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -125,11 +132,10 @@ impl ParseError {
 
 /// Parses one line (or several lines joined by newlines, see [`is_incomplete`]).
 pub fn parse_statement(line: &str) -> Result<Statement, ParseError> {
-    let trimmed = line.trim_start();
-    if trimmed.starts_with(':') {
-        return parse_command(line, line.len() - trimmed.len());
+    if let Some(colon) = command_colon(line) {
+        return parse_command(line, colon);
     }
-    let toks = lex(line)?;
+    let toks = lex(line);
     check(line, &toks)?;
     build(line)
 }
@@ -138,13 +144,12 @@ pub fn parse_statement(line: &str) -> Result<Statement, ParseError> {
 /// so that a line editor should read another line and parse both, joined by a newline.
 /// A stray `)` makes the line complete (and wrong): the parser then reports it.
 pub fn is_incomplete(line: &str) -> bool {
-    let Ok(toks) = lex(line) else { return false };
     let mut depth = 0usize;
-    for t in &toks {
+    for t in &lex(line) {
         match t.kind {
-            Tk::LParen => depth += 1,
-            Tk::RParen if depth == 0 => return false,
-            Tk::RParen => depth -= 1,
+            Kind::LParen => depth += 1,
+            Kind::RParen if depth == 0 => return false,
+            Kind::RParen => depth -= 1,
             _ => {}
         }
     }
@@ -155,9 +160,7 @@ pub fn is_incomplete(line: &str) -> bool {
 
 fn parse_command(line: &str, colon: usize) -> Result<Statement, ParseError> {
     let name_start = colon + 1;
-    let name_end = line[name_start..]
-        .find(|c: char| !(c.is_alphabetic() || c == '-'))
-        .map_or(line.len(), |i| name_start + i);
+    let name_end = command_name_end(line, colon);
     if name_end == name_start {
         let found = line[name_start..].chars().next();
         let span = match found {

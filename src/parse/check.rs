@@ -2,7 +2,7 @@
 //! parse errors are made).
 
 use super::grammar::Rule;
-use super::lexer::{is_ident, Tk, Tok};
+use super::lexer::{decode, is_ident, Kind, Token};
 use super::ParseError;
 use crate::ast::Span;
 
@@ -44,61 +44,17 @@ fn short(s: &str) -> String {
     }
 }
 
-/// Decodes a quoted word (its span includes the quotes).
+/// Decodes a quoted word (its span includes the quotes), or says what is wrong with it.
 pub(super) fn unescape(line: &str, span: Span) -> Result<String, ParseError> {
     let body_start = span.start + 1;
-    let body = &line[body_start..span.end - 1];
-    let mut out = String::with_capacity(body.len());
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let at = body_start + i;
-        let Some((j, e)) = chars.next() else {
-            unreachable!("the grammar pairs each backslash with a character")
-        };
-        let bad = |end: usize, what: &str| {
-            ParseError::new(
-                format!("{what} '{}' in a quoted word", &line[at..end]),
-                Span::new(at, end),
-            )
-            .help("inside quotes write \\\" for '\"' and \\\\ for '\\'")
-        };
-        match e {
-            '"' | '\\' | '\'' => out.push(e),
-            'n' => out.push('\n'),
-            't' => out.push('\t'),
-            'r' => out.push('\r'),
-            '0' => out.push('\0'),
-            'u' => {
-                // `\u{XXXX}` as printed by `{:?}`
-                let rest = &body[j + 1..];
-                let close = rest.find('}');
-                let decoded = match close {
-                    Some(k) if rest.starts_with('{') => u32::from_str_radix(&rest[1..k], 16)
-                        .ok()
-                        .and_then(char::from_u32)
-                        .map(|ch| (ch, k)),
-                    _ => None,
-                };
-                match decoded {
-                    Some((ch, k)) => {
-                        out.push(ch);
-                        while chars.peek().is_some_and(|&(n, _)| n <= j + 1 + k) {
-                            chars.next();
-                        }
-                    }
-                    None => {
-                        let end = close.map_or(body_start + j + 1, |k| body_start + j + 2 + k);
-                        return Err(bad(end, "invalid unicode escape"));
-                    }
-                }
-            }
-            _ => return Err(bad(body_start + j + e.len_utf8(), "unknown escape")),
-        }
-    }
+    let out = decode(&line[body_start..span.end - 1], false).map_err(|bad| {
+        let (at, end) = (body_start + bad.start, body_start + bad.end);
+        ParseError::new(
+            format!("{} '{}' in a quoted word", bad.what, &line[at..end]),
+            Span::new(at, end),
+        )
+        .help("inside quotes write \\\" for '\"' and \\\\ for '\\'")
+    })?;
     if out.is_empty() {
         return Err(ParseError::new("empty quoted word", span));
     }
@@ -125,7 +81,7 @@ enum Ana {
 /// The expression being checked at one level of parentheses.
 struct Frame<'a> {
     /// The `(` that opened it (none for the whole line).
-    open: Option<Tok<'a>>,
+    open: Option<Token<'a>>,
     /// The name of the call whose arguments these are.
     call: Option<&'a str>,
     /// Where this level's source starts: the call's name, or the `(`.
@@ -141,7 +97,7 @@ struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     fn new(
-        open: Option<Tok<'a>>,
+        open: Option<Token<'a>>,
         call: Option<&'a str>,
         source_start: usize,
         term_tok: usize,
@@ -162,12 +118,12 @@ fn end_span(line: &str) -> Span {
     Span::new(line.len(), line.len())
 }
 
-fn is_operand(kind: Tk) -> bool {
-    matches!(kind, Tk::Word | Tk::Number | Tk::Quoted)
+fn is_operand(kind: Kind) -> bool {
+    matches!(kind, Kind::Word | Kind::Number | Kind::Quoted)
 }
 
 /// Explains the first reason why the grammar would reject the line, if any.
-pub(super) fn check(line: &str, toks: &[Tok<'_>]) -> Result<(), ParseError> {
+pub(super) fn check(line: &str, toks: &[Token<'_>]) -> Result<(), ParseError> {
     if let Some(t) = toks.get(MAX_TOKENS) {
         return Err(ParseError::new(
             format!("this line is too long: more than {MAX_TOKENS} words, numbers and symbols"),
@@ -175,7 +131,15 @@ pub(super) fn check(line: &str, toks: &[Tok<'_>]) -> Result<(), ParseError> {
         )
         .help("split it up, naming parts of it with 'let'"));
     }
-    if let Some(i) = toks.iter().position(|t| t.kind == Tk::OpenQuote) {
+    if let Some(t) = toks.iter().find(|t| t.kind == Kind::Error) {
+        // The grammar's `tokens` rule reads any text: this is a bug, reported as the grammar would.
+        let c = t.text.chars().next().unwrap_or(' ');
+        return Err(ParseError::new(
+            format!("unexpected '{c}'"),
+            Span::new(t.span.start, t.span.start + c.len_utf8()),
+        ));
+    }
+    if let Some(i) = toks.iter().position(|t| t.kind == Kind::OpenQuote) {
         // Everything after an unterminated quote is inside it (it is the last token); but
         // report an earlier problem first if there is one.
         let open = toks[i];
@@ -191,14 +155,14 @@ pub(super) fn check(line: &str, toks: &[Tok<'_>]) -> Result<(), ParseError> {
 
 /// `partial`: the tokens stop early (at an unterminated quote), so don't complain about what
 /// is missing at their end.
-fn check_statement(line: &str, toks: &[Tok<'_>], partial: bool) -> Result<(), ParseError> {
+fn check_statement(line: &str, toks: &[Token<'_>], partial: bool) -> Result<(), ParseError> {
     let at = |i: usize| toks.get(i).map_or(end_span(line), |t| t.span);
     let Some(first) = toks.first() else {
         return Ok(());
     };
-    if first.kind == Tk::Word && first.text == "let" && (toks.len() > 1 || partial) {
+    if first.kind == Kind::Word && first.text == "let" && (toks.len() > 1 || partial) {
         let name = match toks.get(1) {
-            Some(t) if t.kind == Tk::Word && is_ident(t.text) && t.text != "let" => t,
+            Some(t) if t.kind == Kind::Word && is_ident(t.text) && t.text != "let" => t,
             Some(t) if t.text == "let" => {
                 return Err(ParseError::new("'let' can't be used as a name", t.span)
                     .help("pick another name, e.g. 'let l = ...'"));
@@ -214,7 +178,7 @@ fn check_statement(line: &str, toks: &[Tok<'_>], partial: bool) -> Result<(), Pa
             _ => return Err(ParseError::new("expected a name after 'let'", at(1)).help(LET_HELP)),
         };
         match toks.get(2) {
-            Some(t) if t.kind == Tk::Eq => {}
+            Some(t) if t.kind == Kind::Eq => {}
             None if partial => return Ok(()),
             _ => {
                 return Err(ParseError::new(
@@ -226,8 +190,8 @@ fn check_statement(line: &str, toks: &[Tok<'_>], partial: bool) -> Result<(), Pa
         }
         return check_expr(line, toks, 3, partial);
     }
-    if toks.len() >= 2 && toks[1].kind == Tk::Eq && is_operand(first.kind) {
-        if !(first.kind == Tk::Word && is_ident(first.text)) {
+    if toks.len() >= 2 && toks[1].kind == Kind::Eq && is_operand(first.kind) {
+        if !(first.kind == Kind::Word && is_ident(first.text)) {
             return Err(ParseError::new(
                 format!("'{}' is not a valid name", short(first.text)),
                 first.span,
@@ -240,7 +204,7 @@ fn check_statement(line: &str, toks: &[Tok<'_>], partial: bool) -> Result<(), Pa
 }
 
 /// The source text of a token for messages.
-fn tok_text(t: &Tok<'_>) -> String {
+fn tok_text(t: &Token<'_>) -> String {
     short(t.text)
 }
 
@@ -248,19 +212,19 @@ fn tok_text(t: &Tok<'_>) -> String {
 /// `call`: the name of the call when `prev` is its `(`.
 fn expected_operand(
     line: &str,
-    prev: Option<&Tok<'_>>,
-    found: Option<&Tok<'_>>,
+    prev: Option<&Token<'_>>,
+    found: Option<&Token<'_>>,
     call: Option<&str>,
 ) -> ParseError {
     let span = found.map_or(end_span(line), |t| t.span);
     if let (Some(p), Some(f)) = (prev, found) {
-        if p.kind == Tk::LParen && f.kind == Tk::RParen {
+        if p.kind == Kind::LParen && f.kind == Kind::RParen {
             return ParseError::new("empty parentheses", p.span.to(f.span))
                 .help("put an expression inside, e.g. (king - man)");
         }
     }
     let message = match (prev, found) {
-        (Some(p), _) if p.kind == Tk::LParen && call.is_some() => format!(
+        (Some(p), _) if p.kind == Kind::LParen && call.is_some() => format!(
             "expected a word, number or '(' after '{}('",
             call.unwrap_or_default()
         ),
@@ -270,11 +234,11 @@ fn expected_operand(
     };
     let err = ParseError::new(message, span);
     match found.map(|f| f.kind) {
-        Some(Tk::RParen) if prev.is_some_and(|p| p.kind == Tk::Comma) => {
+        Some(Kind::RParen) if prev.is_some_and(|p| p.kind == Kind::Comma) => {
             err.help("remove the trailing ','")
         }
-        Some(Tk::Eq) => err.help("'=' names a result: write 'name = expression'"),
-        Some(Tk::Plus | Tk::Star | Tk::Slash | Tk::Comma | Tk::Colon | Tk::DColon) => {
+        Some(Kind::Eq) => err.help("'=' names a result: write 'name = expression'"),
+        Some(Kind::Plus | Kind::Star | Kind::Slash | Kind::Comma | Kind::Colon | Kind::DColon) => {
             let f = found.map_or("", |f| f.text);
             err.help(format!(
                 "to look up the word '{f}' itself, quote it: \"{f}\""
@@ -288,8 +252,8 @@ fn expected_operand(
 fn finish_expr(
     line: &str,
     frame: &Frame<'_>,
-    prev: &Tok<'_>,
-    found: Option<&Tok<'_>>,
+    prev: &Token<'_>,
+    found: Option<&Token<'_>>,
 ) -> Result<(), ParseError> {
     let span = found.map_or(end_span(line), |t| t.span);
     let src = || short(&line[frame.start.unwrap_or(prev.span.start)..prev.span.end]);
@@ -305,11 +269,16 @@ fn finish_expr(
     .help(ANALOGY_HELP))
 }
 
-fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Result<(), ParseError> {
+fn check_expr(
+    line: &str,
+    toks: &[Token<'_>],
+    from: usize,
+    partial: bool,
+) -> Result<(), ParseError> {
     let mut stack = vec![Frame::new(None, None, 0, from)];
     // How deeply the parser will recurse: open parentheses plus pending unary minus signs.
     let mut nesting = 0;
-    let too_deep = |nesting: usize, t: &Tok<'_>| {
+    let too_deep = |nesting: usize, t: &Token<'_>| {
         if nesting > MAX_NESTING {
             Err(ParseError::new(
                 format!("too deeply nested: more than {MAX_NESTING} levels of '(' and unary '-'"),
@@ -321,7 +290,7 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
         }
     };
     let mut expect_operand = true;
-    let mut prev: Option<&Tok<'_>> = from.checked_sub(1).map(|i| &toks[i]);
+    let mut prev: Option<&Token<'_>> = from.checked_sub(1).map(|i| &toks[i]);
     // Where the last complete operand (including its parentheses) started.
     let mut last_operand_start = 0;
     let mut k = from;
@@ -332,7 +301,7 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
         if expect_operand {
             top.start.get_or_insert(t.span.start);
             if top.ana == Ana::Colon2 {
-                if t.kind == Tk::Word && t.text == "?" {
+                if t.kind == Kind::Word && t.text == "?" {
                     top.ana = Ana::Done;
                     expect_operand = false;
                     last_operand_start = t.span.start;
@@ -345,8 +314,8 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                 }
             } else {
                 match t.kind {
-                    Tk::Word | Tk::Number | Tk::Quoted => {
-                        if t.kind == Tk::Quoted {
+                    Kind::Word | Kind::Number | Kind::Quoted => {
+                        if t.kind == Kind::Quoted {
                             unescape(line, t.span)?;
                         }
                         let next = toks.get(k + 1);
@@ -354,13 +323,13 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                         let starts_argument =
                             top.call.is_some() && top.negs == 0 && top.start == Some(t.span.start);
                         if starts_argument
-                            && t.kind == Tk::Word
+                            && t.kind == Kind::Word
                             && is_ident(t.text)
-                            && next.is_some_and(|n| n.kind == Tk::Eq)
+                            && next.is_some_and(|n| n.kind == Kind::Eq)
                         {
                             let option = || format!("{}=", t.text);
                             match toks.get(k + 2) {
-                                Some(n) if n.kind == Tk::Number => {}
+                                Some(n) if n.kind == Kind::Number => {}
                                 None if partial => return Ok(()),
                                 found => {
                                     let span = found.map_or(end_span(line), |f| f.span);
@@ -373,8 +342,8 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                             }
                             match toks.get(k + 3) {
                                 None
-                                | Some(Tok {
-                                    kind: Tk::Comma | Tk::RParen,
+                                | Some(Token {
+                                    kind: Kind::Comma | Kind::RParen,
                                     ..
                                 }) => {}
                                 Some(f) => {
@@ -396,8 +365,8 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                             k += 3;
                             continue;
                         }
-                        if t.kind == Tk::Word && is_ident(t.text) {
-                            if let Some(open) = next.filter(|n| n.kind == Tk::LParen) {
+                        if t.kind == Kind::Word && is_ident(t.text) {
+                            if let Some(open) = next.filter(|n| n.kind == Kind::LParen) {
                                 nesting += 1;
                                 too_deep(nesting, open)?;
                                 stack.push(Frame::new(
@@ -416,17 +385,17 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                         nesting -= top.negs;
                         top.negs = 0;
                     }
-                    Tk::Minus => {
+                    Kind::Minus => {
                         top.negs += 1;
                         nesting += 1;
                         too_deep(nesting, t)?;
                     }
-                    Tk::LParen => {
+                    Kind::LParen => {
                         nesting += 1;
                         too_deep(nesting, t)?;
                         stack.push(Frame::new(Some(*t), None, t.span.start, k + 1));
                     }
-                    Tk::RParen
+                    Kind::RParen
                         if top.call.is_some()
                             && top
                                 .open
@@ -455,13 +424,13 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     .help("'?' ends an analogy; to use its result in a larger expression, put the analogy in parentheses: (a : b :: c : ?) + x")
             };
             match t.kind {
-                Tk::Plus | Tk::Minus | Tk::Star | Tk::Slash => {
+                Kind::Plus | Kind::Minus | Kind::Star | Kind::Slash => {
                     if top.ana == Ana::Done {
                         return Err(after_analogy());
                     }
                     expect_operand = true;
                 }
-                Tk::Word | Tk::Number | Tk::Quoted | Tk::LParen => {
+                Kind::Word | Kind::Number | Kind::Quoted | Kind::LParen => {
                     if top.ana == Ana::Done {
                         return Err(after_analogy());
                     }
@@ -472,7 +441,7 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                             format!("expected ',' or ')' in the arguments of {name}"),
                             t.span,
                         );
-                        return Err(if t.kind == Tk::LParen {
+                        return Err(if t.kind == Kind::LParen {
                             err.help("separate arguments with ','")
                         } else {
                             err.help(format!(
@@ -486,18 +455,18 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     );
                     let prev_kind = prev.map(|p| p.kind);
                     let help = match (prev_kind, t.kind) {
-                        (Some(Tk::Word), Tk::Word) => format!(
+                        (Some(Kind::Word), Kind::Word) => format!(
                             "did you mean '{left} + {right}'? To look up an entry made of several words, quote it: \"{left} {right}\""
                         ),
-                        (Some(Tk::Number), Tk::Word | Tk::Quoted | Tk::LParen)
-                        | (Some(Tk::Word | Tk::Quoted | Tk::RParen), Tk::Number) => {
+                        (Some(Kind::Number), Kind::Word | Kind::Quoted | Kind::LParen)
+                        | (Some(Kind::Word | Kind::Quoted | Kind::RParen), Kind::Number) => {
                             format!("did you mean '{left} * {right}'?")
                         }
                         _ => "put an operator (+ - * /) between them".to_string(),
                     };
                     return Err(err.help(help));
                 }
-                Tk::RParen => {
+                Kind::RParen => {
                     if depth == 1 {
                         return Err(ParseError::new("unexpected ')'", t.span)
                             .help("there is no '(' for it to close"));
@@ -508,7 +477,7 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     nesting -= 1 + outer.negs;
                     outer.negs = 0;
                 }
-                Tk::Comma => {
+                Kind::Comma => {
                     if top.call.is_none() {
                         return Err(ParseError::new("unexpected ','", t.span).help(
                             "',' separates the arguments of a call such as sim(a, b); to look up the word ',' itself, quote it: \",\"",
@@ -520,11 +489,11 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     top.start = None;
                     expect_operand = true;
                 }
-                Tk::Colon | Tk::DColon if bare_q_term(&toks[top.term_tok..k]).is_some() => {
+                Kind::Colon | Kind::DColon if bare_q_term(&toks[top.term_tok..k]).is_some() => {
                     let q = bare_q_term(&toks[top.term_tok..k]).unwrap_or(t.span);
                     return Err(misplaced_q(q));
                 }
-                Tk::Colon => match top.ana {
+                Kind::Colon => match top.ana {
                     Ana::None => {
                         top.ana = Ana::Colon1;
                         top.term_tok = k + 1;
@@ -545,7 +514,7 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     }
                     Ana::Done | Ana::Colon2 => return Err(after_analogy()),
                 },
-                Tk::DColon => match top.ana {
+                Kind::DColon => match top.ana {
                     Ana::Colon1 => {
                         top.ana = Ana::DColon;
                         top.term_tok = k + 1;
@@ -567,7 +536,7 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     }
                     Ana::Done | Ana::Colon2 => return Err(after_analogy()),
                 },
-                Tk::Eq => {
+                Kind::Eq => {
                     let help = if from > 0 {
                         "a line names only one result: 'name = expression'"
                     } else {
@@ -575,7 +544,11 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
                     };
                     return Err(ParseError::new("unexpected '='", t.span).help(help));
                 }
-                Tk::OpenQuote => unreachable!("check() cuts the tokens before an open quote"),
+                Kind::OpenQuote => unreachable!("check() cuts the tokens before an open quote"),
+                Kind::Error => unreachable!("check() reports unreadable text first"),
+                Kind::Blank | Kind::Comment | Kind::CommandName | Kind::Argument => {
+                    unreachable!("lex() yields the tokens of an expression that count")
+                }
             }
         }
         prev = Some(t);
@@ -610,12 +583,15 @@ fn check_expr(line: &str, toks: &[Tok<'_>], from: usize, partial: bool) -> Resul
 }
 
 /// If `term` is just a bare `?`, perhaps in parentheses, the span of the `?`.
-fn bare_q_term(mut term: &[Tok<'_>]) -> Option<Span> {
-    while term.len() >= 3 && term[0].kind == Tk::LParen && term[term.len() - 1].kind == Tk::RParen {
+fn bare_q_term(mut term: &[Token<'_>]) -> Option<Span> {
+    while term.len() >= 3
+        && term[0].kind == Kind::LParen
+        && term[term.len() - 1].kind == Kind::RParen
+    {
         term = &term[1..term.len() - 1];
     }
     match term {
-        [q] if q.kind == Tk::Word && q.text == "?" => Some(q.span),
+        [q] if q.kind == Kind::Word && q.text == "?" => Some(q.span),
         _ => None,
     }
 }
@@ -750,7 +726,7 @@ mod tests {
             } else {
                 gen_line(&mut rng)
             };
-            let toks = lex(&line).expect("lexing never fails");
+            let toks = lex(&line);
             let checked = check(&line, &toks);
             let built = build(&line);
             assert_eq!(
