@@ -269,6 +269,11 @@ fn finish_expr(
     .help(ANALOGY_HELP))
 }
 
+/// Walks the tokens of an expression from `from` once, left to right, and returns the first
+/// reason the grammar rejects them. One piece (about 300 lines) on purpose: a single pass with
+/// one explicit stack of frames, whose state (an operand expected or not, each frame's progress
+/// through an analogy, the nesting depth) every branch reads and updates; split up, that state
+/// would be threaded through helpers without making any rule easier to read.
 fn check_expr(
     line: &str,
     toks: &[Token<'_>],

@@ -323,7 +323,9 @@ pub(super) fn decode(body: &str, partial: bool) -> Result<String, BadEscape> {
                     }
                     None if partial
                         && close.is_none()
-                        && (rest.is_empty() || rest.starts_with('{')) =>
+                        && (rest.is_empty()
+                            || rest.starts_with('{')
+                                && rest[1..].chars().all(|c| c.is_ascii_hexdigit())) =>
                     {
                         return Ok(out);
                     }
@@ -473,6 +475,7 @@ mod tests {
         assert_eq!(word("\"caf\\u{e9}").as_deref(), Some("café"));
         assert_eq!(word("\"").as_deref(), Some(""));
         assert_eq!(word("\"a\\q"), None);
+        assert_eq!(word("\"caf\\u{e,"), None);
     }
 
     #[test]

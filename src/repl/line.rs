@@ -631,6 +631,18 @@ mod tests {
         assert_eq!(hint("que", 2, vocab, &vars), None);
     }
 
+    /// The old tokenizer-free scan cut a command's argument after a blank by its first byte:
+    /// inside a no-break space (two bytes), a panic.
+    #[test]
+    fn completion_after_a_wide_blank() {
+        let vocab = &vec!["king"];
+        for line in [":exact \u{a0}", ":exact on\u{3000}o", "king\u{a0}k"] {
+            let _ = complete(line, line.len(), vocab, &[]);
+        }
+        let (start, c) = complete(":exact\u{a0}o", 9, vocab, &[]);
+        assert_eq!((start, c[0].replacement.as_str()), (8, "on"));
+    }
+
     const RED: &str = "\x1b[31m";
 
     /// Drift case: `"caf\u{e9}"` evaluates to `café`, so with `café` in the vocabulary it is
