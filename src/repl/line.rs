@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(hint("que", 2, vocab, &vars), None);
     }
 
-    /// The old tokenizer-free scan cut a command's argument after a blank by its first byte:
+    /// The old character scan cut a command's argument after a blank at the blank's first byte:
     /// inside a no-break space (two bytes), a panic.
     #[test]
     fn completion_after_a_wide_blank() {
