@@ -56,21 +56,6 @@ impl Kind {
     pub fn is_trivia(self) -> bool {
         matches!(self, Kind::Blank | Kind::Comment)
     }
-
-    /// `+ - * / , : :: =`.
-    pub fn is_operator(self) -> bool {
-        matches!(
-            self,
-            Kind::Plus
-                | Kind::Minus
-                | Kind::Star
-                | Kind::Slash
-                | Kind::Comma
-                | Kind::Colon
-                | Kind::DColon
-                | Kind::Eq
-        )
-    }
 }
 
 /// One token: its kind, where it is and its source text.
@@ -209,16 +194,28 @@ pub(super) fn span_of(pair: &Pair<'_, Rule>) -> Span {
 /// any text), blanks and comments included; spans are offsets into `line`.
 fn expr_tokens<'a>(line: &'a str, from: usize, to: usize, out: &mut Vec<Token<'a>>) {
     let text = &line[from..to];
-    let Ok(pairs) = LineParser::parse(Rule::tokens, text) else {
-        // Not reachable (the rule accepts any text); stay tolerant all the same.
-        if from < to {
-            out.push(Token {
-                kind: Kind::Error,
-                span: Span::new(from, to),
-                text,
-            });
+    let pairs = match LineParser::parse(Rule::tokens, text) {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            // Not reachable (the rule accepts any text); stay tolerant all the same: the tokens
+            // before the point of failure, then the rest as one error token.
+            let at = match e.location {
+                pest::error::InputLocation::Pos(p) => p,
+                pest::error::InputLocation::Span((s, _)) => s,
+            };
+            if at > 0 && at < text.len() {
+                expr_tokens(line, from, from + at, out);
+            }
+            let at = if at < text.len() { from + at } else { from };
+            if at < to {
+                out.push(Token {
+                    kind: Kind::Error,
+                    span: Span::new(at, to),
+                    text: &line[at..to],
+                });
+            }
+            return;
         }
-        return;
     };
     for pair in pairs.flatten() {
         let kind = match pair.as_rule() {
