@@ -1,11 +1,12 @@
-//! The line editor's side of the REPL: a tolerant tokenizer for what is being typed, and the
-//! rustyline helper built on it (Tab completion, grey hints, live highlighting, and
-//! continuation lines while parentheses are open).
+//! The line editor's side of the REPL: Tab completion, grey hints, live highlighting and
+//! continuation lines while parentheses are open, as a rustyline helper.
 //!
-//! The tokenizer follows the lexical rules of `grammar.pest` but never fails: it runs on every
-//! keystroke over half-typed input, where the parser could only report an error. Highlighting
-//! only wraps the line's own text in colour codes, so its display width never changes
-//! (rustyline positions the cursor by the plain text's width).
+//! It reads the line with the parser's own tokenizer ([`parse::tokens`]), which never fails: it
+//! runs on every keystroke over half-typed input, where the parser could only report an error.
+//! [`classes`] gives each token the class the highlighter colours (a unit test holds them equal
+//! to what the parser makes of the same text). Highlighting only wraps the line's own text in
+//! colour codes, so its display width never changes (rustyline positions the cursor by the
+//! plain text's width).
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -19,7 +20,7 @@ use rustyline::{Context, Helper};
 
 use crate::eval::{COMMANDS, FUNCTIONS};
 use crate::index::Store;
-use crate::parse;
+use crate::parse::{self, Kind, Token};
 
 /// The `:` commands the REPL answers itself; the evaluator handles `eval::COMMANDS`.
 pub const REPL_COMMANDS: [&str; 4] = ["help", "info", "quit", "eval"];
@@ -114,268 +115,100 @@ impl Vocabulary for Vec<&str> {
     }
 }
 
-// ------------------------------------------------------------------------------- tokens
+// ------------------------------------------------------------------------------- classes
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+/// How the editor reads one token of the line, from the parser's own tokens
+/// ([`parse::tokens`]): what the highlighter colours and what it looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Class {
+    /// Blanks: drawn as typed.
     Blank,
     Comment,
-    Word,
-    /// `"..."`, closed.
-    Quoted,
-    /// `"...` to the end of the input: still being typed.
-    OpenQuote,
-    Number,
-    /// `+ - * / , : :: =`
+    /// `+ - * / , : :: =` and parentheses.
     Operator,
-    Paren,
-    /// `:name` at the start of a command line.
+    Number,
+    /// A word to look up: the word it denotes as the evaluator sees it (`None`: a quoted word
+    /// the parser rejects, e.g. for an unknown escape), and whether it is quoted.
+    Word {
+        word: Option<String>,
+        quoted: bool,
+    },
+    /// `"...` to the end of the line: still being typed.
+    OpenQuote,
+    /// `let` opening a binding.
+    Keyword,
+    /// The name a binding binds (new, so not a vocabulary word).
+    Name,
+    /// A word in a call's name position: an identifier right before `(`.
+    Function,
+    /// `?` on a line with an analogy's `::`.
+    Query,
+    /// `:name` of a command line.
     CommandName,
-    /// A blank-separated argument of a command other than `:ast`.
+    /// An argument of a command other than `:ast`.
     Argument,
+    /// Text the tokenizer could not read.
+    Error,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Token {
-    pub kind: Kind,
-    pub start: usize,
-    pub end: usize,
-}
-
-/// A character that can start a word (the grammar's `wchar`).
-fn is_wchar(c: char) -> bool {
-    !(c.is_whitespace()
-        || matches!(
-            c,
-            '+' | '-' | '*' | '/' | '(' | ')' | ',' | ':' | '=' | '"' | '#'
-        ))
-}
-
-/// Splits any text into tokens covering all of it, in order.
-pub fn tokenize(line: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let trimmed = line.trim_start();
-    if trimmed.starts_with(':') {
-        tokenize_command(line, line.len() - trimmed.len(), &mut out);
-    } else {
-        tokenize_expr(line, 0, line.len(), &mut out);
-    }
-    out
-}
-
-fn char_at(line: &str, i: usize) -> Option<char> {
-    line.get(i..).and_then(|s| s.chars().next())
-}
-
-fn tokenize_expr(line: &str, from: usize, to: usize, out: &mut Vec<Token>) {
-    let mut i = from;
-    while i < to {
-        let Some(c) = char_at(line, i) else { break };
-        let start = i;
-        let kind = if c.is_whitespace() {
-            i = line[i..to]
-                .find(|c: char| !c.is_whitespace())
-                .map_or(to, |n| i + n);
-            Kind::Blank
-        } else if c == '#' {
-            // Every position this loop reaches is a token start, where `#` opens a comment
-            // (a `#` inside a word was consumed with the word). It ends with its line.
-            i = line[i..to].find('\n').map_or(to, |n| i + n);
-            Kind::Comment
-        } else if c == '"' {
-            match closing_quote(&line[i + 1..to]) {
-                Some(n) => {
-                    i += 1 + n + 1;
-                    Kind::Quoted
-                }
-                None => {
-                    i = to;
-                    Kind::OpenQuote
+/// The parser's tokens of `line`, each with the class the editor gives it.
+pub fn classes(line: &str) -> Vec<(Token<'_>, Class)> {
+    let toks = parse::tokens(line);
+    let analogy = toks.iter().any(|t| t.kind == Kind::DColon);
+    let significant: Vec<&Token> = toks.iter().filter(|t| !t.kind.is_trivia()).collect();
+    let mut sig: usize = 0;
+    let mut out = Vec::with_capacity(toks.len());
+    for t in &toks {
+        let class = match t.kind {
+            Kind::Blank => Class::Blank,
+            Kind::Comment => Class::Comment,
+            Kind::Number => Class::Number,
+            Kind::OpenQuote => Class::OpenQuote,
+            Kind::CommandName => Class::CommandName,
+            Kind::Argument => Class::Argument,
+            Kind::Error => Class::Error,
+            Kind::Quoted => Class::Word {
+                word: t.word().map(|w| w.into_owned()),
+                quoted: true,
+            },
+            Kind::Word => {
+                let prev = sig.checked_sub(1).and_then(|p| significant.get(p));
+                let next = significant.get(sig + 1).map(|n| n.kind);
+                let first = sig == 0 || (sig == 1 && prev.is_some_and(|p| p.text == "let"));
+                if sig == 0 && t.text == "let" && next.is_some() {
+                    Class::Keyword
+                } else if first && next == Some(Kind::Eq) {
+                    Class::Name
+                } else if next == Some(Kind::LParen) && t.is_ident() {
+                    Class::Function
+                } else if t.text == "?" && analogy {
+                    Class::Query
+                } else {
+                    Class::Word {
+                        word: Some(t.text.to_string()),
+                        quoted: false,
+                    }
                 }
             }
-        } else if line[i..to].starts_with("::") {
-            i += 2;
-            Kind::Operator
-        } else if matches!(c, '+' | '-' | '*' | '/' | ',' | ':' | '=') {
-            i += 1;
-            Kind::Operator
-        } else if c == '(' || c == ')' {
-            i += 1;
-            Kind::Paren
-        } else if let Some(end) = number_end(&line[..to], i) {
-            i = end;
-            Kind::Number
-        } else {
-            i = word_end(&line[..to], i);
-            Kind::Word
+            _ => Class::Operator,
         };
-        out.push(Token {
-            kind,
-            start,
-            end: i,
-        });
-    }
-}
-
-/// The byte offset of the `"` that closes a quoted word whose body starts `body`, if any.
-fn closing_quote(body: &str) -> Option<usize> {
-    let mut escaped = false;
-    for (n, c) in body.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return Some(n),
-            _ => {}
+        if !t.kind.is_trivia() {
+            sig += 1;
         }
-    }
-    None
-}
-
-/// Whether a word continues at `i` (the grammar's `word_rest`), and where that part ends.
-fn word_rest(line: &str, i: usize) -> Option<usize> {
-    let c = char_at(line, i)?;
-    if is_wchar(c) || c == '#' {
-        return Some(i + c.len_utf8());
-    }
-    if c == '-' {
-        // Hyphens continue a word only when a word character follows them (`e-mail`); trailing
-        // hyphens are minus signs (`king- man`).
-        let after = i + line[i..].find(|c| c != '-').unwrap_or(line.len() - i);
-        let next = char_at(line, after)?;
-        if is_wchar(next) || next == '#' {
-            return Some(after + next.len_utf8());
-        }
-    }
-    None
-}
-
-fn word_end(line: &str, start: usize) -> usize {
-    let mut i = start + char_at(line, start).map_or(1, char::len_utf8);
-    while let Some(next) = word_rest(line, i) {
-        i = next;
-    }
-    i
-}
-
-/// The end of a number starting at `i` (`2`, `0.5`, `.5`, `1e-3`), when the token ends there:
-/// `1990s`, `2.` and `1-2` are words.
-fn number_end(line: &str, i: usize) -> Option<usize> {
-    let bytes = line.as_bytes();
-    let digits = |from: usize| {
-        bytes
-            .get(from..)
-            .map_or(0, |b| b.iter().take_while(|b| b.is_ascii_digit()).count())
-    };
-    let mut j = i;
-    if bytes.get(j) == Some(&b'.') {
-        let d = digits(j + 1);
-        if d == 0 {
-            return None;
-        }
-        j += 1 + d;
-    } else {
-        let d = digits(j);
-        if d == 0 {
-            return None;
-        }
-        j += d;
-        if bytes.get(j) == Some(&b'.') && digits(j + 1) > 0 {
-            j += 1 + digits(j + 1);
-        }
-    }
-    if matches!(bytes.get(j), Some(b'e' | b'E')) {
-        let mut k = j + 1;
-        if matches!(bytes.get(k), Some(b'+' | b'-')) {
-            k += 1;
-        }
-        if digits(k) > 0 {
-            j = k + digits(k);
-        }
-    }
-    word_rest(line, j).is_none().then_some(j)
-}
-
-/// A command line: blanks, `:name`, then arguments (an expression for `:ast`) and a comment
-/// (a `#` after a blank, outside quotes, as the parser has it).
-fn tokenize_command(line: &str, colon: usize, out: &mut Vec<Token>) {
-    if colon > 0 {
-        out.push(Token {
-            kind: Kind::Blank,
-            start: 0,
-            end: colon,
-        });
-    }
-    let name_end = line[colon + 1..]
-        .find(|c: char| !(c.is_alphabetic() || c == '-'))
-        .map_or(line.len(), |n| colon + 1 + n);
-    out.push(Token {
-        kind: Kind::CommandName,
-        start: colon,
-        end: name_end,
-    });
-    let comment = parse::command_comment(line, name_end);
-    let args_end = comment.unwrap_or(line.len());
-    if &line[colon + 1..name_end] == "ast" {
-        tokenize_expr(line, name_end, args_end, out);
-    } else {
-        let mut i = name_end;
-        while i < args_end {
-            let blank = char_at(line, i).is_some_and(char::is_whitespace);
-            let end = line[i..args_end]
-                .find(|c: char| c.is_whitespace() != blank)
-                .map_or(args_end, |n| i + n);
-            out.push(Token {
-                kind: if blank { Kind::Blank } else { Kind::Argument },
-                start: i,
-                end,
-            });
-            i = end;
-        }
-    }
-    if let Some(c) = comment {
-        out.push(Token {
-            kind: Kind::Comment,
-            start: c,
-            end: line.len(),
-        });
-    }
-}
-
-/// The word inside a quoted token, decoding the common escapes. Good enough to look it up.
-fn unquote(token: &str) -> String {
-    let body = token.strip_prefix('"').unwrap_or(token);
-    let body = body.strip_suffix('"').unwrap_or(body);
-    let mut out = String::with_capacity(body.len());
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some(e) => out.push(e),
-                None => {}
-            }
-        } else {
-            out.push(c);
-        }
+        out.push((*t, class));
     }
     out
 }
 
 /// A word as it must be typed: bare when the grammar reads it back as that one word, else quoted.
 pub fn typed_form(word: &str) -> String {
-    let bare =
-        char_at(word, 0).is_some_and(is_wchar) && word_end(word, 0) == word.len() && word != "let";
+    let toks = parse::tokens(word);
+    let bare = matches!(toks.as_slice(), [t] if matches!(t.kind, Kind::Word | Kind::Number))
+        && word != "let";
     if bare {
         return word.to_string();
     }
     format!("{word:?}")
-}
-
-fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 // ------------------------------------------------------------------------------- highlighting
@@ -426,35 +259,33 @@ pub fn highlight(
     vocab: &dyn Vocabulary,
     vars: &[String],
 ) -> String {
-    let toks = tokenize(line);
-    let analogy = toks
+    let classes = classes(line);
+    let command = classes
         .iter()
-        .any(|t| t.kind == Kind::Operator && &line[t.start..t.end] == "::");
-    let significant: Vec<&Token> = toks
-        .iter()
-        .filter(|t| !matches!(t.kind, Kind::Blank | Kind::Comment))
-        .collect();
-    let text = |t: &Token| &line[t.start..t.end];
+        .find(|(t, _)| t.kind == Kind::CommandName)
+        .map(|(c, _)| &c.text[1..]);
     let mut out = String::with_capacity(line.len() * 2);
-    let mut sig: usize = 0;
-    for t in &toks {
-        let word = text(t);
-        let typing = cursor == Some(t.end);
-        let style = match t.kind {
-            Kind::Blank => None,
-            Kind::Comment => Some(palette::comment()),
-            Kind::Operator | Kind::Paren => Some(palette::operator()),
-            Kind::Number => Some(palette::number()),
-            Kind::OpenQuote => Some(palette::quoted()),
-            Kind::Quoted => {
-                let w = unquote(word);
-                Some(if vocab.contains(&w) {
-                    palette::quoted()
-                } else {
-                    palette::unknown()
-                })
-            }
-            Kind::CommandName => {
+    for (t, class) in &classes {
+        let word = t.text;
+        let typing = cursor == Some(t.span.end);
+        let style = match class {
+            Class::Blank => None,
+            Class::Comment => Some(palette::comment()),
+            Class::Operator | Class::Query => Some(palette::operator()),
+            Class::Number => Some(palette::number()),
+            Class::OpenQuote => Some(palette::quoted()),
+            Class::Keyword => Some(palette::keyword()),
+            Class::Name => Some(palette::name()),
+            Class::Error => Some(palette::unknown()),
+            Class::Word {
+                word: w,
+                quoted: true,
+            } => Some(if w.as_deref().is_some_and(|w| vocab.contains(w)) {
+                palette::quoted()
+            } else {
+                palette::unknown()
+            }),
+            Class::CommandName => {
                 let name = &word[1..];
                 if is_command(name) {
                     Some(palette::command())
@@ -464,11 +295,8 @@ pub fn highlight(
                     Some(palette::unknown())
                 }
             }
-            Kind::Argument => {
-                let valid = toks
-                    .iter()
-                    .find(|t| t.kind == Kind::CommandName)
-                    .map(|c| command_values(&line[c.start + 1..c.end]));
+            Class::Argument => {
+                let valid = command.map(command_values);
                 match valid {
                     Some(values) if values.contains(&word) => Some(palette::quoted()),
                     Some(values)
@@ -480,7 +308,16 @@ pub fn highlight(
                     _ => None,
                 }
             }
-            Kind::Word => {
+            Class::Function => {
+                if FUNCTIONS.contains(&word) {
+                    Some(palette::function())
+                } else if typing && FUNCTIONS.iter().any(|f| f.starts_with(word)) {
+                    None
+                } else {
+                    Some(palette::unknown())
+                }
+            }
+            Class::Word { quoted: false, .. } => {
                 // A word still being typed is not wrong while it can become a known one.
                 let starts_a_name = |w: &str| {
                     typing
@@ -488,28 +325,7 @@ pub fn highlight(
                             || vars.iter().any(|v| v.starts_with(w))
                             || FUNCTIONS.iter().any(|f| f.starts_with(w)))
                 };
-                let prev = sig
-                    .checked_sub(1)
-                    .and_then(|p| significant.get(p))
-                    .map(|t| text(t));
-                let next = significant.get(sig + 1).map(|t| text(t));
-                let first = sig == 0 || (sig == 1 && prev == Some("let"));
-                if sig == 0 && word == "let" && next.is_some() {
-                    Some(palette::keyword())
-                } else if first && next == Some("=") {
-                    // The name being bound: new, so not a vocabulary word.
-                    Some(palette::name())
-                } else if next == Some("(") && is_ident(word) {
-                    if FUNCTIONS.contains(&word) {
-                        Some(palette::function())
-                    } else if typing && FUNCTIONS.iter().any(|f| f.starts_with(word)) {
-                        None
-                    } else {
-                        Some(palette::unknown())
-                    }
-                } else if word == "?" && analogy {
-                    Some(palette::operator())
-                } else if vars.iter().any(|v| v == word) {
+                if vars.iter().any(|v| v == word) {
                     Some(palette::name())
                 } else if vocab.contains(word) || starts_a_name(word) {
                     None
@@ -518,9 +334,6 @@ pub fn highlight(
                 }
             }
         };
-        if !matches!(t.kind, Kind::Blank | Kind::Comment) {
-            sig += 1;
-        }
         match style {
             // Style each line of a multi-line token by itself, so no code spans a line break.
             Some(style) => {
@@ -567,15 +380,12 @@ pub fn complete(
     vars: &[String],
 ) -> (usize, Vec<Completion>) {
     let head = &line[..pos];
-    let trimmed = head.trim_start();
-    if trimmed.starts_with(':') {
-        let colon = head.len() - trimmed.len();
-        let name_end = head[colon + 1..]
-            .find(|c: char| !(c.is_alphabetic() || c == '-'))
-            .map(|n| colon + 1 + n);
-        let Some(name_end) = name_end else {
+    let toks = parse::tokens(head);
+    if let Some(cmd) = toks.iter().find(|t| t.kind == Kind::CommandName) {
+        let colon = cmd.span.start;
+        if cmd.span.end == head.len() {
             // The cursor is in the command's name.
-            let prefix = &head[colon + 1..];
+            let prefix = &cmd.text[1..];
             let names = command_names()
                 .filter(|(c, _)| c.starts_with(prefix))
                 .map(|(c, arg)| Completion {
@@ -584,14 +394,15 @@ pub fn complete(
                 })
                 .collect();
             return (colon + 1, names);
-        };
-        let name = &head[colon + 1..name_end];
+        }
+        let name = &cmd.text[1..];
         if name != "ast" {
-            let start = head
-                .rfind(char::is_whitespace)
-                .map_or(name_end, |n| n + 1)
-                .max(name_end);
-            let prefix = &head[start..];
+            // The argument under the cursor (none in a comment).
+            let (start, prefix) = match toks.last() {
+                Some(t) if t.kind == Kind::Argument => (t.span.start, t.text),
+                Some(t) if t.kind == Kind::Comment => return (pos, Vec::new()),
+                _ => (pos, ""),
+            };
             let values = command_values(name)
                 .iter()
                 .filter(|v| v.starts_with(prefix))
@@ -600,8 +411,8 @@ pub fn complete(
         }
     }
     // Inside an unterminated quote: complete the quoted word, closing the quote.
-    if let Some(t) = tokenize(head).last().filter(|t| t.kind == Kind::OpenQuote) {
-        let prefix = unquote(&head[t.start..]);
+    if let Some(t) = toks.last().filter(|t| t.kind == Kind::OpenQuote) {
+        let prefix = t.word().unwrap_or_default();
         if prefix.is_empty() {
             return (pos, Vec::new());
         }
@@ -610,15 +421,21 @@ pub fn complete(
             replacement: format!("{w:?}"),
             display: w,
         });
-        return (t.start, quoted.collect());
+        return (t.span.start, quoted.collect());
     }
-    // The word under the cursor: word characters, `#` and inner hyphens; it can't start with
-    // `-` (a minus) or `#` (a comment).
-    let mut start = head
-        .rfind(|c: char| !(is_wchar(c) || c == '#' || c == '-'))
-        .map_or(0, |n| n + char_at(head, n).map_or(1, char::len_utf8));
+    // The word under the cursor: a word or number, with the hyphens typed after it (`king-`
+    // may become `king-size`); not a minus sign before it.
+    let mut start = pos;
+    for t in toks.iter().rev() {
+        let joined =
+            t.span.end == start && matches!(t.kind, Kind::Word | Kind::Number | Kind::Minus);
+        if !joined {
+            break;
+        }
+        start = t.span.start;
+    }
     start += head[start..]
-        .find(|c: char| c != '-' && c != '#')
+        .find(|c: char| c != '-')
         .unwrap_or(head.len() - start);
     let prefix = &head[start..];
     if prefix.is_empty() {
@@ -781,79 +598,6 @@ impl Helper for LineHelper<'_> {}
 mod tests {
     use super::*;
 
-    fn kinds(line: &str) -> Vec<(Kind, &str)> {
-        tokenize(line)
-            .into_iter()
-            .map(|t| (t.kind, &line[t.start..t.end]))
-            .collect()
-    }
-
-    #[test]
-    fn tokens_follow_the_grammar() {
-        use Kind::*;
-        assert_eq!(
-            kinds("e-mail - king- man"),
-            vec![
-                (Word, "e-mail"),
-                (Blank, " "),
-                (Operator, "-"),
-                (Blank, " "),
-                (Word, "king"),
-                (Operator, "-"),
-                (Blank, " "),
-                (Word, "man")
-            ]
-        );
-        assert_eq!(
-            kinds("1990s 2 .5 1e-3 1-2"),
-            vec![
-                (Word, "1990s"),
-                (Blank, " "),
-                (Number, "2"),
-                (Blank, " "),
-                (Number, ".5"),
-                (Blank, " "),
-                (Number, "1e-3"),
-                (Blank, " "),
-                (Word, "1-2")
-            ]
-        );
-        assert_eq!(
-            kinds("c# # note"),
-            vec![(Word, "c#"), (Blank, " "), (Comment, "# note")]
-        );
-        assert_eq!(kinds("a : b :: c : ?")[6], (Operator, "::"));
-        assert_eq!(
-            kinds("sim(\"new york"),
-            vec![(Word, "sim"), (Paren, "("), (OpenQuote, "\"new york")]
-        );
-        assert_eq!(
-            kinds("\"a\\\"b\" x"),
-            vec![(Quoted, "\"a\\\"b\""), (Blank, " "), (Word, "x")]
-        );
-        assert_eq!(
-            kinds(" :k 5 # five"),
-            vec![
-                (Blank, " "),
-                (CommandName, ":k"),
-                (Blank, " "),
-                (Argument, "5"),
-                (Blank, " "),
-                (Comment, "# five")
-            ]
-        );
-        assert_eq!(
-            kinds(":ast -a"),
-            vec![
-                (CommandName, ":ast"),
-                (Blank, " "),
-                (Operator, "-"),
-                (Word, "a")
-            ]
-        );
-        assert_eq!(kinds("日本-語"), vec![(Word, "日本-語")]);
-    }
-
     #[test]
     fn typed_forms_quote_what_the_grammar_would_split() {
         assert_eq!(typed_form("e-mail"), "e-mail");
@@ -885,5 +629,357 @@ mod tests {
         assert_eq!((start, c[0].replacement.as_str()), (8, "mul"));
         assert_eq!(hint("king + qu", 9, vocab, &vars).as_deref(), Some("ux"));
         assert_eq!(hint("que", 2, vocab, &vars), None);
+    }
+
+    /// The old character scan cut a command's argument after a blank at the blank's first byte:
+    /// inside a no-break space (two bytes), a panic.
+    #[test]
+    fn completion_after_a_wide_blank() {
+        let vocab = &vec!["king"];
+        for line in [":exact \u{a0}", ":exact on\u{3000}o", "king\u{a0}k"] {
+            let _ = complete(line, line.len(), vocab, &[]);
+        }
+        let (start, c) = complete(":exact\u{a0}o", 9, vocab, &[]);
+        assert_eq!((start, c[0].replacement.as_str()), (8, "on"));
+    }
+
+    const RED: &str = "\x1b[31m";
+
+    /// Drift case: `"caf\u{e9}"` evaluates to `café`, so with `café` in the vocabulary it is
+    /// a known word, not painted red.
+    #[test]
+    fn a_quoted_word_is_looked_up_as_it_evaluates() {
+        let vocab = &vec!["café", "king"];
+        let painted = highlight("king + \"caf\\u{e9}\"", None, vocab, &[]);
+        assert!(!painted.contains(RED), "{painted:?}");
+        let painted = highlight("\"caf\\u{e8}\"", None, vocab, &[]);
+        assert!(painted.contains(RED), "{painted:?}");
+    }
+
+    /// Drift case: the grammar's identifiers take ASCII digits only, so `x٣(king)` is no call
+    /// (the parser reads the word `x٣`, then a parenthesis): the editor looks `x٣` up as a word
+    /// instead of painting it as an unknown function.
+    #[test]
+    fn a_word_with_a_unicode_digit_is_classed_as_the_grammar_classes_it() {
+        let vocab = &vec!["x٣", "king"];
+        let painted = highlight("x٣(king)", None, vocab, &[]);
+        assert!(!painted.starts_with(RED), "{painted:?}");
+        // With an ASCII digit it is a call's name, and `x3` is no function.
+        let painted = highlight("x3(king)", None, &vec!["x3", "king"], &[]);
+        assert!(painted.starts_with(RED), "{painted:?}");
+    }
+
+    mod same_tokens_as_the_parser {
+        //! The editor's token classes equal the parser's on random lines.
+        use proptest::prelude::*;
+
+        use super::super::{classes, Class};
+        use crate::ast::{Expr, ExprKind, Span, Statement};
+        use crate::parse::{parse_statement, Kind};
+
+        /// The alphabet of random lines: words (Unicode letters and digits too), numbers, quoted
+        /// words with escapes, operators, parentheses, `let`, comments and junk.
+        const PIECES: &[&str] = &[
+            "king",
+            "café",
+            "日本",
+            "x٣",
+            "٣",
+            "٣x",
+            "x_1",
+            "e-mail",
+            "c#",
+            "'s",
+            "?",
+            "let",
+            "sim",
+            "mean",
+            "x",
+            "1990s",
+            "u.s.",
+            "king-",
+            "a--b",
+            "2",
+            ".5",
+            "1e-3",
+            "10",
+            "\"a b\"",
+            "\"caf\\u{e9}\"",
+            "\"\\\"x\"",
+            "\"\\q\"",
+            "\"\"",
+            "\"?\"",
+            "\"\\u{zz}\"",
+            "\"x\\n\"",
+            "\"let\"",
+            "\"",
+            "\"caf\\u{e",
+            "+",
+            "-",
+            "*",
+            "/",
+            "=",
+            ",",
+            ":",
+            "::",
+            "(",
+            ")",
+            "(",
+            ")",
+            "# c",
+            "#",
+            "!",
+            "\\",
+            "\u{a0}",
+            "é",
+        ];
+        const SEPARATORS: &[&str] = &["", "", " ", " ", "  ", "\n", "\t"];
+        const PREFIXES: &[&str] = &["", "", "", "", ":k ", ":ast ", ":", " :exact ", ":method "];
+
+        fn line() -> impl Strategy<Value = String> {
+            (
+                prop::sample::select(PREFIXES),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(PIECES),
+                        prop::sample::select(SEPARATORS),
+                    ),
+                    0..12,
+                ),
+            )
+                .prop_map(|(prefix, pieces)| {
+                    let mut line = prefix.to_string();
+                    for (piece, sep) in pieces {
+                        line.push_str(piece);
+                        line.push_str(sep);
+                    }
+                    line
+                })
+        }
+
+        /// Operands and operators of expressions the parser mostly accepts.
+        const OPERANDS: &[&str] = &[
+            "king",
+            "café",
+            "日本",
+            "x٣",
+            "x_1",
+            "e-mail",
+            "c#",
+            "'s",
+            "?",
+            "2",
+            ".5",
+            "1e-3",
+            "\"a b\"",
+            "\"caf\\u{e9}\"",
+            "\"\\q\"",
+            "(king - man)",
+            "sim(king, x٣)",
+            "mean(a, k=10)",
+            "x٣ (a)",
+            "let(a)",
+            "-king",
+            "f(a : b :: c : ?)",
+            "x3(y)",
+        ];
+        const OPERATORS: &[&str] = &[" + ", "-", " * ", " / ", " - ", "+"];
+
+        fn expression() -> impl Strategy<Value = String> {
+            (
+                prop::sample::select(&["", "", "let x = ", "x = ", "y=", ":ast "][..]),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(OPERANDS),
+                        prop::sample::select(OPERATORS),
+                    ),
+                    0..5,
+                ),
+                prop::sample::select(OPERANDS),
+                prop::sample::select(&["", "", " # note", " : b :: c : ?"][..]),
+            )
+                .prop_map(|(head, terms, last, tail)| {
+                    let mut line = head.to_string();
+                    for (operand, operator) in terms {
+                        line.push_str(operand);
+                        line.push_str(operator);
+                    }
+                    line + last + tail
+                })
+        }
+
+        /// The words (span, word, quoted), numbers, call names and bound name of a tree.
+        #[derive(Debug, Default, PartialEq)]
+        struct Leaves {
+            words: Vec<(Span, String, bool)>,
+            numbers: Vec<Span>,
+            calls: Vec<Span>,
+            names: Vec<Span>,
+        }
+
+        fn leaves(e: &Expr, out: &mut Leaves) {
+            match &e.kind {
+                ExprKind::Word { text, quoted } => out.words.push((e.span, text.clone(), *quoted)),
+                ExprKind::Number { .. } => out.numbers.push(e.span),
+                ExprKind::Option {
+                    name,
+                    name_span,
+                    text,
+                    ..
+                } => {
+                    // An option's name is looked up like a word by the editor.
+                    out.words.push((*name_span, name.clone(), false));
+                    out.numbers
+                        .push(Span::new(e.span.end - text.len(), e.span.end));
+                }
+                ExprKind::Call {
+                    name_span, args, ..
+                } => {
+                    out.calls.push(*name_span);
+                    args.iter().for_each(|a| leaves(a, out));
+                }
+                ExprKind::Neg(x) => leaves(x, out),
+                ExprKind::Binary { lhs, rhs, .. } => {
+                    leaves(lhs, out);
+                    leaves(rhs, out);
+                }
+                ExprKind::Analogy { a, b, c } => {
+                    for x in [a, b, c] {
+                        leaves(x, out);
+                    }
+                }
+            }
+        }
+
+        fn sorted(mut l: Leaves) -> Leaves {
+            // A bare `?` is the analogy's query or a word, depending on the line: left out.
+            l.words.retain(|(_, w, quoted)| *quoted || w != "?");
+            l.words.sort_by_key(|w| w.0.start);
+            l.numbers.sort_by_key(|s| s.start);
+            l.calls.sort_by_key(|s| s.start);
+            l
+        }
+
+        fn same_classes(line: &str) -> Result<(), TestCaseError> {
+            let classes = classes(line);
+            // The tokens cover the line, in order.
+            let mut at = 0;
+            for (t, _) in &classes {
+                prop_assert_eq!(t.span.start, at, "{:?}", classes);
+                prop_assert_eq!(t.text, &line[t.span.start..t.span.end]);
+                at = t.span.end;
+            }
+            prop_assert_eq!(at, line.len());
+            // Each word, number and call name is what the parser makes of it.
+            let significant: Vec<_> = classes
+                .iter()
+                .filter(|(t, _)| !t.kind.is_trivia())
+                .collect();
+            for (n, (t, class)) in significant.iter().enumerate() {
+                let alone = parse_statement(t.text);
+                // In parentheses, as `let()` alone would open a binding.
+                let call = parse_statement(&format!("({}())", t.text));
+                let is_call = matches!(&call, Ok(Statement::Expr(Expr { kind: ExprKind::Call { name, .. }, .. })) if name == t.text);
+                let before_paren = significant
+                    .get(n + 1)
+                    .is_some_and(|(next, _)| next.kind == Kind::LParen);
+                match class {
+                    Class::Word { word, quoted } => {
+                        let parsed = match alone {
+                            Ok(Statement::Expr(Expr {
+                                kind: ExprKind::Word { text, quoted: q },
+                                ..
+                            })) if q == *quoted => Some(text),
+                            Err(_) if *quoted => None,
+                            other => {
+                                return Err(TestCaseError::fail(format!(
+                                    "{line:?}: {:?} is {class:?} for the editor, {other:?} for the parser",
+                                    t.text
+                                )))
+                            }
+                        };
+                        prop_assert_eq!(word, &parsed, "{:?} in {:?}", t.text, line);
+                        prop_assert!(
+                            !(before_paren && !quoted && is_call),
+                            "{:?} in {:?}: a call's name for the parser, a word for the editor",
+                            t.text,
+                            line
+                        );
+                    }
+                    Class::Function => prop_assert!(
+                        is_call,
+                        "{:?} in {:?}: a call's name for the editor, {:?} for the parser",
+                        t.text,
+                        line,
+                        call
+                    ),
+                    Class::Number => prop_assert!(
+                        matches!(
+                            alone,
+                            Ok(Statement::Expr(Expr {
+                                kind: ExprKind::Number { .. },
+                                ..
+                            }))
+                        ),
+                        "{:?} in {:?}",
+                        t.text,
+                        line
+                    ),
+                    _ => {}
+                }
+            }
+            // On a line the parser accepts, the editor's words, numbers, calls and bound name
+            // are the tree's.
+            let (tree, mut name) = match parse_statement(line) {
+                Ok(Statement::Expr(e)) => (Some(e), None),
+                Ok(Statement::Let {
+                    name_span, value, ..
+                }) => (Some(value), Some(name_span)),
+                _ => (None, None),
+            };
+            if let Some(tree) = tree {
+                let mut want = Leaves::default();
+                leaves(&tree, &mut want);
+                want.names.extend(name.take());
+                let mut got = Leaves::default();
+                for (t, class) in &classes {
+                    match class {
+                        Class::Word {
+                            word: Some(w),
+                            quoted,
+                        } => got.words.push((t.span, w.clone(), *quoted)),
+                        Class::Number => got.numbers.push(t.span),
+                        Class::Function => got.calls.push(t.span),
+                        Class::Name => got.names.push(t.span),
+                        _ => {}
+                    }
+                }
+                prop_assert_eq!(sorted(got), sorted(want), "{:?}", line);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            #[test]
+            fn the_editor_classes_tokens_as_the_parser_does(
+                line in prop_oneof![line(), expression()]
+            ) {
+                same_classes(&line)?;
+            }
+        }
+
+        #[test]
+        fn the_drift_cases() {
+            for line in [
+                "\"caf\\u{e9}\"",
+                "x٣(king)",
+                "king + x٣ (a)",
+                "let x = \"caf\\u{e9}\" - x٣",
+            ] {
+                same_classes(line).unwrap();
+            }
+        }
     }
 }
