@@ -40,6 +40,7 @@ use serde::Serialize;
 
 use crate::index::Store;
 use crate::progress::{Progress, Unit};
+use crate::search::kernels::{cosines, Combine, Compact, Scan, Top, BLOCK, TILE_W};
 use crate::search::{self, Hit, Rows};
 
 // ---------------------------------------------------------------------------------------------
@@ -335,19 +336,11 @@ pub struct BatchOptions {
 }
 
 /// Most candidates the batch scorer keeps per query.
-pub const MAX_K: usize = 8;
+pub use crate::search::kernels::MAX_K;
 
-/// Vocabulary rows per block (a multiple of `SCAN_STEP` and of `TILE_R`).
-const BLOCK: usize = 256;
 /// Most distinct words per query group (a multiple of `TILE_W`): a group's cosine block,
 /// GROUP_WORDS × BLOCK f32 = 252 KiB, stays in L2 while its questions are scanned.
 const GROUP_WORDS: usize = 252;
-/// Words per register tile of the cosine kernel.
-const TILE_W: usize = 6;
-/// Rows per register tile of the cosine kernel (two 8-lane vectors).
-const TILE_R: usize = 16;
-/// Rows compared per step of the scan (two 8-lane vectors).
-const SCAN_STEP: usize = 16;
 
 /// Scores every query against the unit rows `0..limit` in one pass: for each query, the best
 /// `k` rows by 3CosAdd or 3CosMul, best first, ties by lower id, never `a`, `b`, `c`, never a
@@ -449,16 +442,6 @@ struct Plan {
     excludes: Vec<[u32; 3]>,
 }
 
-/// A query as the scan sees it: its words' rows in the group's cosine block.
-#[derive(Debug, Clone, Copy)]
-struct Compact {
-    a: u16,
-    b: u16,
-    c: u16,
-    /// An input word has a zero vector: no answer (word2vec's NaN query, gensim's NaN mean).
-    dead: bool,
-}
-
 /// Consecutive queries and their distinct words, packed for the cosine kernel.
 struct Group {
     /// Indices into `Plan::queries`.
@@ -530,68 +513,6 @@ impl Plan {
     }
 }
 
-/// The best `k` candidates of one query, best first.
-#[derive(Debug, Clone, Copy)]
-struct Top {
-    len: u8,
-    k: u8,
-    items: [(f32, u32); MAX_K],
-}
-
-impl Top {
-    fn new(k: usize) -> Top {
-        Top {
-            len: 0,
-            k: k as u8,
-            items: [(f32::NEG_INFINITY, u32::MAX); MAX_K],
-        }
-    }
-
-    /// `true` when (s, id) ranks before (t, jd): higher score, then lower id.
-    fn before(s: f32, id: u32, t: f32, jd: u32) -> bool {
-        s > t || (s == t && id < jd)
-    }
-
-    /// Inserts a candidate in rank order, dropping the one that falls off the end.
-    fn insert(&mut self, score: f32, id: u32) {
-        let len = self.len as usize;
-        let k = self.k as usize;
-        let mut at = len.min(k);
-        while at > 0 && Top::before(score, id, self.items[at - 1].0, self.items[at - 1].1) {
-            at -= 1;
-        }
-        if at >= k {
-            return;
-        }
-        let last = len.min(k - 1);
-        self.items.copy_within(at..last, at + 1);
-        self.items[at] = (score, id);
-        self.len = (len + 1).min(k) as u8;
-    }
-
-    /// The score a new candidate must exceed, or `init` while the list is not full.
-    fn threshold(&self, init: f32) -> f32 {
-        if (self.len as usize) < self.k as usize {
-            init
-        } else {
-            self.items[self.k as usize - 1].0
-        }
-    }
-
-    fn merge(&mut self, other: &Top) {
-        for &(s, id) in &other.items[..other.len as usize] {
-            self.insert(s, id);
-        }
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.items[..self.len as usize]
-            .iter()
-            .map(|&(score, id)| Hit { id, score })
-            .collect()
-    }
-}
-
 /// One thread's state: its buffers and its best candidates per query.
 struct Worker<'p> {
     plan: &'p Plan,
@@ -640,7 +561,7 @@ impl<'p> Worker<'p> {
         }
         for group in &self.plan.groups {
             let cos = &mut self.cos[..group.n_tiles * TILE_W * BLOCK];
-            cosines(group, dims, &self.xt, cos);
+            cosines(&group.packed, group.n_tiles, dims, &self.xt, cos);
             let cos = &mut cos[..group.n_words * BLOCK];
             if how == Combine::Mul {
                 // gensim: (1 + cos) / 2 per term, in f32.
@@ -663,241 +584,6 @@ impl<'p> Worker<'p> {
                 how,
             };
             scan.run();
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Combine {
-    /// (b − a) + c, as word2vec's `(M[b2] - M[b1]) + M[b3]`.
-    Add,
-    /// (b · c) / (a + 1e-6) on halves (1 + cos) / 2, as gensim's most_similar_cosmul.
-    Mul,
-}
-
-const COSMUL_EPS: f32 = 0.000001;
-
-#[inline(always)]
-fn combine(a: f32, b: f32, c: f32, how: Combine) -> f32 {
-    match how {
-        Combine::Add => (b - a) + c,
-        Combine::Mul => (b * c) / (a + COSMUL_EPS),
-    }
-}
-
-/// One group's queries against one block's cosines.
-struct Scan<'a> {
-    /// [word][row], BLOCK wide, every word index of `queries` below cos.len() / BLOCK.
-    cos: &'a [f32],
-    queries: &'a [Compact],
-    excludes: &'a [[u32; 3]],
-    tops: &'a mut [Top],
-    thresholds: &'a mut [f32],
-    init: f32,
-    /// Id of the block's first row.
-    start: u32,
-    how: Combine,
-}
-
-impl Scan<'_> {
-    fn run(self) {
-        assert!(
-            self.tops.len() == self.queries.len() && self.thresholds.len() == self.queries.len()
-        );
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: AVX2 is available (checked above); word indices are checked per query.
-                match self.how {
-                    Combine::Add => unsafe { self.run_avx2::<false>() },
-                    Combine::Mul => unsafe { self.run_avx2::<true>() },
-                }
-                return;
-            }
-        }
-        self.run_portable();
-    }
-
-    /// Row j of the block scored `score`, above the query's threshold: keep it unless it is
-    /// an input word; returns the new threshold.
-    #[inline(always)]
-    fn hit(top: &mut Top, exclude: &[u32; 3], id: u32, score: f32, init: f32) -> f32 {
-        if !exclude.contains(&id) {
-            top.insert(score, id);
-        }
-        top.threshold(init)
-    }
-
-    fn run_portable(self) {
-        for (i, q) in self.queries.iter().enumerate() {
-            if q.dead {
-                continue;
-            }
-            let col = |w: u16| &self.cos[w as usize * BLOCK..(w as usize + 1) * BLOCK];
-            let (a, b, c) = (col(q.a), col(q.b), col(q.c));
-            let mut thr = self.thresholds[i];
-            for j in 0..BLOCK {
-                let s = combine(a[j], b[j], c[j], self.how);
-                if s > thr {
-                    thr = Scan::hit(
-                        &mut self.tops[i],
-                        &self.excludes[i],
-                        self.start + j as u32,
-                        s,
-                        self.init,
-                    );
-                }
-            }
-            self.thresholds[i] = thr;
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn run_avx2<const MUL: bool>(self) {
-        use std::arch::x86_64::*;
-        let eps = _mm256_set1_ps(COSMUL_EPS);
-        let base = self.cos.as_ptr();
-        let words = self.cos.len() / BLOCK;
-        for (i, q) in self.queries.iter().enumerate() {
-            if q.dead {
-                continue;
-            }
-            assert!((q.a.max(q.b).max(q.c) as usize) < words);
-            // SAFETY: every word index is below cos.len() / BLOCK (asserted just above), so each
-            // column pointer has BLOCK readable values after it; j + 16 <= BLOCK below.
-            let (pa, pb, pc) = unsafe {
-                (
-                    base.add(q.a as usize * BLOCK),
-                    base.add(q.b as usize * BLOCK),
-                    base.add(q.c as usize * BLOCK),
-                )
-            };
-            let mut thr = self.thresholds[i];
-            let mut vthr = _mm256_set1_ps(thr);
-            let mut j = 0;
-            while j < BLOCK {
-                let score = |off: usize| {
-                    // SAFETY: see above.
-                    let (a, b, c) = unsafe {
-                        (
-                            _mm256_loadu_ps(pa.add(off)),
-                            _mm256_loadu_ps(pb.add(off)),
-                            _mm256_loadu_ps(pc.add(off)),
-                        )
-                    };
-                    if MUL {
-                        _mm256_div_ps(_mm256_mul_ps(b, c), _mm256_add_ps(a, eps))
-                    } else {
-                        _mm256_add_ps(_mm256_sub_ps(b, a), c)
-                    }
-                };
-                let (s0, s1) = (score(j), score(j + 8));
-                // Ordered comparison: NaN (rows that may not be candidates) never passes.
-                let (g0, g1) = (
-                    _mm256_cmp_ps::<_CMP_GT_OQ>(s0, vthr),
-                    _mm256_cmp_ps::<_CMP_GT_OQ>(s1, vthr),
-                );
-                if _mm256_testz_ps(_mm256_or_ps(g0, g1), _mm256_or_ps(g0, g1)) == 0 {
-                    let mut mask =
-                        _mm256_movemask_ps(g0) as u32 | (_mm256_movemask_ps(g1) as u32) << 8;
-                    let mut lanes = [0f32; 16];
-                    // SAFETY: lanes holds 16 f32.
-                    unsafe {
-                        _mm256_storeu_ps(lanes.as_mut_ptr(), s0);
-                        _mm256_storeu_ps(lanes.as_mut_ptr().add(8), s1);
-                    }
-                    while mask != 0 {
-                        let l = mask.trailing_zeros() as usize;
-                        mask &= mask - 1;
-                        // Lane arithmetic is IEEE like the portable path: identical scores.
-                        if lanes[l] > thr {
-                            let id = self.start + (j + l) as u32;
-                            thr = Scan::hit(
-                                &mut self.tops[i],
-                                &self.excludes[i],
-                                id,
-                                lanes[l],
-                                self.init,
-                            );
-                        }
-                    }
-                    vthr = _mm256_set1_ps(thr);
-                }
-                j += SCAN_STEP;
-            }
-            self.thresholds[i] = thr;
-        }
-    }
-}
-
-/// cos[w][j] = Σ_k word_w[k] · xt[k][j] for the group's words and the BLOCK rows of `xt`, each
-/// sum in dimension order with fused multiply-adds (the same on every path).
-fn cosines(group: &Group, dims: usize, xt: &[f32], cos: &mut [f32]) {
-    assert_eq!(xt.len(), dims * BLOCK);
-    assert_eq!(cos.len(), group.n_tiles * TILE_W * BLOCK);
-    assert_eq!(group.packed.len(), group.n_tiles * TILE_W * dims);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA are available; the lengths are asserted above.
-            unsafe { cosines_avx2(group, dims, xt, cos) };
-            return;
-        }
-    }
-    cosines_portable(group, dims, xt, cos);
-}
-
-fn cosines_portable(group: &Group, dims: usize, xt: &[f32], cos: &mut [f32]) {
-    for j0 in (0..BLOCK).step_by(TILE_R) {
-        for t in 0..group.n_tiles {
-            let mut acc = [[0f32; TILE_R]; TILE_W];
-            let tile = &group.packed[t * dims * TILE_W..(t + 1) * dims * TILE_W];
-            for k in 0..dims {
-                let x = &xt[k * BLOCK + j0..k * BLOCK + j0 + TILE_R];
-                for (i, acc) in acc.iter_mut().enumerate() {
-                    let u = tile[k * TILE_W + i];
-                    for (a, &x) in acc.iter_mut().zip(x) {
-                        *a = u.mul_add(x, *a);
-                    }
-                }
-            }
-            for (i, acc) in acc.iter().enumerate() {
-                let w = t * TILE_W + i;
-                cos[w * BLOCK + j0..w * BLOCK + j0 + TILE_R].copy_from_slice(acc);
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn cosines_avx2(group: &Group, dims: usize, xt: &[f32], cos: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let (xp, up, cp) = (xt.as_ptr(), group.packed.as_ptr(), cos.as_mut_ptr());
-    for j0 in (0..BLOCK).step_by(TILE_R) {
-        for t in 0..group.n_tiles {
-            let mut acc = [[_mm256_setzero_ps(); 2]; TILE_W];
-            // SAFETY (all pointer arithmetic below): k < dims and j0 + 16 <= BLOCK, so xt reads
-            // stay within dims·BLOCK; tile t's values are at (t·dims + k)·TILE_W + i <
-            // packed.len(); stores go to rows below n_tiles·TILE_W, columns j0..j0+16 of cos.
-            unsafe {
-                let tile = up.add(t * dims * TILE_W);
-                for k in 0..dims {
-                    let x0 = _mm256_loadu_ps(xp.add(k * BLOCK + j0));
-                    let x1 = _mm256_loadu_ps(xp.add(k * BLOCK + j0 + 8));
-                    for (i, acc) in acc.iter_mut().enumerate() {
-                        let u = _mm256_broadcast_ss(&*tile.add(k * TILE_W + i));
-                        acc[0] = _mm256_fmadd_ps(u, x0, acc[0]);
-                        acc[1] = _mm256_fmadd_ps(u, x1, acc[1]);
-                    }
-                }
-                for (i, acc) in acc.iter().enumerate() {
-                    let at = cp.add((t * TILE_W + i) * BLOCK + j0);
-                    _mm256_storeu_ps(at, acc[0]);
-                    _mm256_storeu_ps(at.add(8), acc[1]);
-                }
-            }
         }
     }
 }
@@ -1442,6 +1128,7 @@ pub fn run_eval_until(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::kernels::{combine, cosines_portable};
 
     fn lcg(seed: &mut u64) -> f32 {
         *seed = seed
@@ -1554,8 +1241,8 @@ mod tests {
         }
         let mut fast = vec![0f32; group.n_tiles * TILE_W * BLOCK];
         let mut slow = fast.clone();
-        cosines(group, dims, &xt, &mut fast);
-        cosines_portable(group, dims, &xt, &mut slow);
+        cosines(&group.packed, group.n_tiles, dims, &xt, &mut fast);
+        cosines_portable(&group.packed, group.n_tiles, dims, &xt, &mut slow);
         assert_eq!(fast, slow);
         for how in [Combine::Add, Combine::Mul] {
             let run = |portable: bool| {
@@ -1607,22 +1294,5 @@ mod tests {
         for (q, hits) in queries.iter().zip(&got).step_by(37) {
             assert_eq!(hits, &brute(&rows, q, &opts));
         }
-    }
-
-    #[test]
-    fn top_keeps_best_first_ties_by_id() {
-        let mut top = Top::new(3);
-        for (s, id) in [(0.5, 9), (0.7, 4), (0.5, 2), (0.9, 8), (0.5, 1), (0.1, 0)] {
-            top.insert(s, id);
-        }
-        assert_eq!(top.threshold(f32::NEG_INFINITY), 0.5);
-        let ids: Vec<u32> = top.hits().iter().map(|h| h.id).collect();
-        assert_eq!(ids, [8, 4, 1]);
-        let mut other = Top::new(3);
-        other.insert(0.6, 3);
-        other.insert(0.5, 0);
-        top.merge(&other);
-        let ids: Vec<u32> = top.hits().iter().map(|h| h.id).collect();
-        assert_eq!(ids, [8, 4, 3]);
     }
 }
