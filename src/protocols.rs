@@ -62,7 +62,7 @@ pub use stats::{average_ranks, pearson, spearman};
 // ---------------------------------------------------------------------------------------------
 
 /// Whose analogy evaluation to reproduce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// gensim 4.4 `evaluate_word_analogies` (restrict 300,000, Unicode upper-casing, top-5 rule).

@@ -12,41 +12,33 @@ use super::{
 use crate::index::Store;
 use crate::progress::Progress;
 
-/// `vecsh eval …`
-#[derive(clap::Subcommand, Debug, Clone)]
+/// An `eval` request (`vecsh eval …` and the session's `:eval` build one).
+#[derive(Debug, Clone)]
 pub enum EvalCommand {
     /// Word analogies (questions-words format): per-section accuracy as gensim or word2vec
     /// compute it.
     Analogy {
         /// Embedding file.
         file: PathBuf,
-        /// Questions: `: section` lines, then `a b c d` lines. Default (or `google`): the Google
+        /// Questions: `: section` lines, then `a b c d` lines. `None` (or `google`): the Google
         /// analogy set, built in.
         questions: Option<PathBuf>,
-        /// Whose evaluation to reproduce: gensim 4.4 evaluate_word_analogies, or word2vec
-        /// compute-accuracy.c.
-        #[arg(long, value_enum, default_value_t = Protocol::Gensim)]
+        /// Whose evaluation to reproduce.
         protocol: Protocol,
-        /// Analogy method: add (3CosAdd, gensim most_similar) or mul (3CosMul,
-        /// most_similar_cosmul).
-        #[arg(long, value_name = "METHOD", default_value = "add", value_parser = method_arg())]
+        /// Analogy method: 3CosAdd or 3CosMul.
         method: Method,
-        /// Use only the first N words (default: 300,000 for gensim, 30,000 for word2vec).
-        #[arg(long, value_name = "N")]
+        /// Use only the first N words (`None`: the protocol's default).
         restrict: Option<usize>,
         /// List every question with the protocol's answer.
-        #[arg(long)]
         details: bool,
     },
-    /// Word similarity (SimLex-999, WordSim-353: `w1<TAB>w2<TAB>score`): Pearson and Spearman
-    /// correlation of cosine with the human scores, as gensim's evaluate_word_pairs.
+    /// Word similarity: Pearson and Spearman correlation of cosine with the human scores.
     Similarity {
         /// Embedding file.
         file: PathBuf,
-        /// Word pairs with human scores (a path: SimLex-999 and WordSim-353 are not built in).
+        /// Word pairs with human scores.
         pairs: PathBuf,
         /// Use only the first N words.
-        #[arg(long, value_name = "N", default_value_t = 300_000)]
         restrict: usize,
     },
 }
@@ -66,15 +58,6 @@ impl EvalCommand {
             *method = value;
         }
     }
-}
-
-/// `--method add|mul`, listing its values in the help.
-fn method_arg() -> impl clap::builder::TypedValueParser<Value = Method> {
-    use clap::builder::TypedValueParser as _;
-    clap::builder::PossibleValuesParser::new(["add", "mul"]).map(|s| match s.as_str() {
-        "mul" => Method::Mul,
-        _ => Method::Add,
-    })
 }
 
 /// What `vecsh eval` produces; serialises with a `"kind"` tag for `--json`.
