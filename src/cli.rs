@@ -279,6 +279,8 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff): `vecsh man > vecsh.1`, then `man ./vecsh.1`.
+    Man,
     /// Evaluate FILE on word analogies or word similarity, as gensim or word2vec do.
     Eval(EvalArgs),
 }
@@ -496,6 +498,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "vecsh", &mut script);
             std::io::stdout().lock().write_all(&script)?;
+            Ok(0)
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            std::io::stdout().lock().write_all(&page)?;
             Ok(0)
         }
         None => {
