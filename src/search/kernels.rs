@@ -1,8 +1,9 @@
 //! Every SIMD kernel of vecsh and its portable fallback, in one place: the int8 quantiser and
 //! normaliser, the f32 and int8 dot products and the exact search's block scans (search), the
 //! analogy batch scorer's cosine and combination kernels (protocols), and the 3CosMul scan of
-//! every row (the evaluator's `cosmul`). Each AVX2 path does the portable path's operations in
-//! the same order, so both give the same bits; the tests below and in the callers check it.
+//! every row (the evaluator's `cosmul`). Where a kernel has an AVX2 path, it gives the portable
+//! path's results bit for bit (the same f32 operations in the same order, or exact integer
+//! arithmetic); the tests below and in protocols' batch scorer check it.
 
 use rayon::prelude::*;
 
