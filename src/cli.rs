@@ -20,6 +20,8 @@ use crate::repl::line::QUIT_ALIASES;
 use crate::settings::{Output, Resolved, Source};
 use crate::svgfiles::SvgFiles;
 
+mod eval_args;
+
 const EXAMPLES: &str = "\
 Examples:
   vecsh -e \"king - man + woman\"                 answer once, on the built-in 50k-word GloVe
@@ -217,7 +219,7 @@ impl From<&EvalSourceArgs> for SourceArgs {
 #[derive(Args, Debug)]
 struct EvalArgs {
     #[command(subcommand)]
-    command: crate::protocols::EvalCommand,
+    command: eval_args::EvalSubcommand,
     #[command(flatten)]
     source: EvalSourceArgs,
     /// The report as one JSON object on stdout.
@@ -277,6 +279,8 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff): `vecsh man > vecsh.1`, then `man ./vecsh.1`.
+    Man,
     /// Evaluate FILE on word analogies or word similarity, as gensim or word2vec do.
     Eval(EvalArgs),
 }
@@ -485,18 +489,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Eval(args)) => {
+            let command = crate::protocols::EvalCommand::from(args.command);
             let resolved = resolve(
-                Some(args.command.file().to_path_buf()),
+                Some(command.file().to_path_buf()),
                 &SourceArgs::from(&args.source),
                 &output(args.json, args.color),
             );
-            eval(resolved, &args.command)
+            eval(resolved, &command)
         }
         Some(Command::Completions { shell }) => {
             // Into memory first: clap_complete panics when its writer fails (a closed pipe).
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "vecsh", &mut script);
             std::io::stdout().lock().write_all(&script)?;
+            Ok(0)
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            std::io::stdout().lock().write_all(&page)?;
             Ok(0)
         }
         None => {

@@ -1367,37 +1367,14 @@ fn cosmul_top_k(
             .collect()
     };
     let (pos, neg) = (signed(true), signed(false));
-    use rayon::prelude::*;
-    let mut hits: Vec<Hit> = (0..limit.min(store.len()))
-        .into_par_iter()
-        .filter(|id| !exclude.contains(&(*id as u32)))
-        .filter_map(|id| {
-            let row = unit.row(id);
-            if row.iter().all(|&x| x == 0.0) {
-                return None;
-            }
-            let p: f32 = pos
-                .iter()
-                .map(|v| (1.0 + search::dot(row, v)) / 2.0)
-                .product();
-            let n: f32 = neg
-                .iter()
-                .map(|v| (1.0 + search::dot(row, v)) / 2.0)
-                .product();
-            Some(Hit {
-                id: id as u32,
-                score: p / (n + 1e-6),
-            })
-        })
-        .collect();
-    // Only the best k need ordering: partition first, then sort those few.
-    if hits.len() > k {
-        hits.select_nth_unstable_by(k, |a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-        hits.truncate(k);
-    }
-    search::sort_hits(&mut hits);
-    hits.truncate(k);
-    Ok(hits)
+    Ok(search::kernels::cosmul_top_k(
+        &unit,
+        &pos,
+        &neg,
+        k,
+        exclude,
+        limit.min(store.len()),
+    ))
 }
 
 /// An index failure met during evaluation (a source read in place that was truncated or

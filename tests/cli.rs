@@ -342,6 +342,7 @@ fn a_closed_stdout_ends_quietly_with_status_0() {
     let os = |s: &'static str| std::ffi::OsStr::new(s);
     let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
         vec![os("completions"), os("fish")],
+        vec![os("man")],
         vec![
             os("eval"),
             os("analogy"),
@@ -922,4 +923,77 @@ fn eval_command_reports_in_expressions() {
         "{stdout}"
     );
     assert!(stderr.contains("unknown evaluation 'nonsense'"), "{stderr}");
+}
+
+/// `vecsh man` prints a roff manual page generated from the clap definitions: the page's
+/// header, its sections, only requests of the man macros, and every subcommand `--help` lists.
+/// Where groff is installed it must also format the page without a warning.
+#[test]
+fn man_prints_a_roff_page_naming_every_subcommand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path()).arg("man").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.starts_with(".ie") || page.starts_with(".TH"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(page.lines().any(|l| l.starts_with(".TH vecsh 1")), "{page}");
+    for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SUBCOMMANDS"] {
+        assert!(
+            page.lines().any(|l| l == format!(".SH {section}")),
+            "{section}"
+        );
+    }
+    let known = [
+        "ie", "el", "TH", "SH", "SS", "TP", "IP", "RS", "RE", "br", "PP", "sp", "nf", "fi",
+    ];
+    for line in page
+        .lines()
+        .filter(|l| l.starts_with('.') || l.starts_with('\''))
+    {
+        let request = line[1..].split_whitespace().next().unwrap_or("");
+        assert!(known.contains(&request), "unexpected roff request: {line}");
+    }
+    // Every subcommand of `vecsh --help` (its "Commands:" list) has an entry.
+    let help = vecsh(tmp.path()).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let subcommands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        subcommands.contains(&"eval") && subcommands.contains(&"man"),
+        "{help}"
+    );
+    for sub in &subcommands {
+        assert!(
+            page.lines().any(|l| l == format!("vecsh\\-{sub}(1)")),
+            "subcommand {sub} missing from the page"
+        );
+    }
+    // groff, where installed, formats it without a warning.
+    let groff = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    if let Ok(mut groff) = groff {
+        use std::io::Write as _;
+        groff
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let done = groff.wait_with_output().unwrap();
+        assert!(done.status.success(), "{done:?}");
+        assert_eq!(String::from_utf8_lossy(&done.stderr), "", "groff warned");
+    }
 }
