@@ -19,6 +19,7 @@ macro_rules! snapshot {
 
 mod util;
 
+mod architecture;
 mod auto_mode;
 mod cli;
 mod demos;
@@ -27,6 +28,7 @@ mod first_open;
 mod formats;
 mod in_place;
 mod index;
+mod layers;
 mod loader;
 mod loader_diag;
 mod loader_fuzz;

@@ -183,3 +183,32 @@ pub fn quit(mut p: PtySession) {
 pub fn history(dir: &Path) -> PathBuf {
     dir.join("state/history")
 }
+
+// ------------------------------------------------------------------------------ the sources
+
+/// Every `src/**/*.rs`, as paths relative to the repository (`src/index/open.rs`), sorted.
+pub fn src_files() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    walk(&root.join("src"), &mut files);
+    let mut names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap();
+            let parts: Vec<_> = rel.iter().map(|c| c.to_string_lossy()).collect();
+            parts.join("/")
+        })
+        .collect();
+    names.sort();
+    names
+}
