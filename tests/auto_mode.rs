@@ -13,6 +13,8 @@ use vecsh::index::{
 use vecsh::ivf::{DEFAULT_PROBES, PROBE_STEPS, TARGET_RECALL};
 use vecsh::progress::Silent;
 
+use crate::util::opts;
+
 fn write_bin(dir: &Path, n: usize, dims: usize) -> PathBuf {
     let mut bytes = format!("{n} {dims}\n").into_bytes();
     for i in 0..n {
@@ -49,9 +51,8 @@ fn auto_follows_the_measurement(kind: ApproxKind) {
     let tmp = tempfile::tempdir().unwrap();
     let src = write_bin(tmp.path(), 5_000, 16);
     let opts = OpenOptions {
-        cache_dir: Some(tmp.path().join("cache")),
         writable: true,
-        ..Default::default()
+        ..opts(&tmp.path().join("cache"))
     };
     let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
     assert_eq!(store.calibration(kind), None);

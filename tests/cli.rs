@@ -1,31 +1,12 @@
 //! The binary end to end: run modes, exit codes, JSON, and build safety across processes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
 use predicates::prelude::*;
 
-fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt")
-}
-
-/// `vecsh` with its cache in `cache`, colour off.
-fn vecsh(cache: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::from_std(process(cache));
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
-
-/// The same as a plain process, for tests that run several at once or kill one.
-fn process(cache: &Path) -> Command {
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.env("VECSH_CACHE", cache)
-        .env("NO_COLOR", "1")
-        .env_remove("VECSH_HISTORY");
-    cmd
-}
+use crate::util::{tiny, vecsh, vecsh_process};
 
 #[test]
 fn expressions_answer_once() {
@@ -162,7 +143,7 @@ fn two_processes_opening_a_new_file_build_it_once() {
     let src = big_fixture(tmp.path());
     let cache = tmp.path().join("cache");
     let spawn = || {
-        process(&cache)
+        vecsh_process(&cache)
             .arg("info")
             .arg(&src)
             .arg("--json")
@@ -197,7 +178,7 @@ fn a_killed_build_is_not_reused() {
     let tmp = tempfile::tempdir().unwrap();
     let src = big_fixture(tmp.path());
     let cache = tmp.path().join("cache");
-    let mut child = process(&cache)
+    let mut child = vecsh_process(&cache)
         .arg("build")
         .arg(&src)
         .args(["--trees", "0"])
@@ -219,7 +200,7 @@ fn a_killed_build_is_not_reused() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = process(&cache)
+    let out = vecsh_process(&cache)
         .arg("info")
         .arg(&src)
         .arg("--json")
@@ -249,7 +230,11 @@ fn a_build_killed_during_the_lists_leaves_an_intact_index() {
     let tmp = tempfile::tempdir().unwrap();
     let src = big_fixture(tmp.path());
     let cache = tmp.path().join("cache");
-    let mut child = process(&cache).arg("build").arg(&src).spawn().unwrap();
+    let mut child = vecsh_process(&cache)
+        .arg("build")
+        .arg(&src)
+        .spawn()
+        .unwrap();
     // The index is in place once a finished directory (with data.mdb) exists and no build
     // directory does; the lists' k-means (seconds for 300,000 rows) runs after that.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -274,7 +259,7 @@ fn a_build_killed_during_the_lists_leaves_an_intact_index() {
     let finished_first = child.try_wait().unwrap().is_some();
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = process(&cache)
+    let out = vecsh_process(&cache)
         .arg("info")
         .arg(&src)
         .args(["--verify", "--json"])
@@ -285,7 +270,7 @@ fn a_build_killed_during_the_lists_leaves_an_intact_index() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let info = process(&cache)
+    let info = vecsh_process(&cache)
         .arg("info")
         .arg(&src)
         .arg("--json")
@@ -308,7 +293,11 @@ fn a_build_killed_during_the_lists_leaves_an_intact_index() {
             "after the lists were committed"
         }
     );
-    let out = process(&cache).arg("build").arg(&src).output().unwrap();
+    let out = vecsh_process(&cache)
+        .arg("build")
+        .arg(&src)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("index already current"), "{text}");
@@ -320,7 +309,7 @@ fn a_build_killed_during_the_lists_leaves_an_intact_index() {
 fn closed_stdout(cache: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = process(cache)
+    let out = vecsh_process(cache)
         .args(args)
         .stdout(writer)
         .stderr(Stdio::piped())

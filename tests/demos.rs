@@ -3,20 +3,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-/// One cache for all demos, so the built-in index is built once (the lock serialises builders).
-fn cache() -> &'static Path {
-    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path()
-}
+use crate::util::shared_cache;
 
 fn transcript(demo: &str) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
         .current_dir(&root)
         .arg(format!("demos/{demo}.vsh"))
-        .env("VECSH_CACHE", cache())
+        // One cache for all demos, so the built-in index is built once (the lock serialises
+        // builders).
+        .env("VECSH_CACHE", shared_cache("demos"))
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -32,7 +29,7 @@ macro_rules! demo {
     ($name:ident) => {
         #[test]
         fn $name() {
-            insta::assert_snapshot!(stringify!($name), transcript(stringify!($name)));
+            snapshot!(stringify!($name), transcript(stringify!($name)));
         }
     };
 }

@@ -1,20 +1,15 @@
 //! The evaluator on a tiny fixture whose answers were computed independently (numpy, the
 //! gensim formulas): tests/fixtures/tiny.txt.
 
-use std::path::Path;
-
 use vecsh::eval::{EvalError, Method, Neighbour, Session, Settings, Value};
-use vecsh::index::{OpenOptions, Store};
+use vecsh::index::Store;
 use vecsh::progress::Silent;
+
+use crate::util::{opts, tiny};
 
 fn store() -> (tempfile::TempDir, Store) {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = OpenOptions {
-        cache_dir: Some(tmp.path().to_path_buf()),
-        ..Default::default()
-    };
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
-    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
+    let (store, _) = Store::open(&tiny(), &opts(tmp.path()), &Silent).unwrap();
     (tmp, store)
 }
 

@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use vecsh::index::{hash_file, OpenOptions, Origin, Store};
+use vecsh::index::{hash_file, Origin, Store};
 use vecsh::loader::{load, LoadOptions};
 use vecsh::progress::Silent;
 use vecsh::search::{brute_force_top_k, Query};
+
+use crate::util::{opts, write_glove_mod19};
 
 /// A word2vec binary file with `n` words of `dims` values (deterministic, some zero rows).
 fn write_w2v_bin(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
@@ -29,21 +31,6 @@ fn write_w2v_bin(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
     path
 }
 
-fn write_glove(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
-    let mut text = String::new();
-    for i in 0..n {
-        text.push_str(&format!("w{i}"));
-        for d in 0..dims {
-            let x = (((i * 13 + d * 7) % 19) as f32 - 9.0) / 5.0;
-            text.push_str(&format!(" {x}"));
-        }
-        text.push('\n');
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn content_hash(path: &Path, limit: Option<usize>) -> Option<String> {
     let opts = LoadOptions {
         limit,
@@ -58,7 +45,7 @@ fn the_loader_hashes_the_whole_file_while_reading_it() {
     let tmp = tempfile::tempdir().unwrap();
     // Larger than the 32 MiB the hasher releases at a time, so several steps are taken.
     let bin = write_w2v_bin(tmp.path(), "v.bin", 30_000, 300);
-    let txt = write_glove(tmp.path(), "v.txt", 5_000, 20);
+    let txt = write_glove_mod19(tmp.path(), "v.txt", 5_000, 20);
     for path in [&bin, &txt] {
         let whole = hash_file(path).unwrap();
         assert_eq!(content_hash(path, None).as_deref(), Some(whole.as_str()));
@@ -74,10 +61,7 @@ fn a_build_over_several_chunks_and_map_growths_verifies_and_answers_exactly() {
     let (n, dims) = (140_000, 24);
     let src = write_w2v_bin(tmp.path(), "v.bin", n, dims);
     let cache = tmp.path().join("cache");
-    let opts = OpenOptions {
-        cache_dir: Some(cache.clone()),
-        ..Default::default()
-    };
+    let opts = opts(&cache);
     let (store, origin) = Store::open(&src, &opts, &Silent).unwrap();
     assert_eq!(origin, Origin::Built);
     assert_eq!(store.len(), n);

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use vecsh::loader::{self, Format, LoadOptions, LoadReport};
 
+use crate::util::{opts, vecsh};
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/formats")
@@ -248,13 +250,13 @@ fn gzipped_models_are_refused_clearly() {
 // ---------------------------------------------------------------------------------------
 
 fn store(name: &str, cache: &tempfile::TempDir) -> vecsh::index::Store {
-    let opts = vecsh::index::OpenOptions {
-        cache_dir: Some(cache.path().to_path_buf()),
-        ..Default::default()
-    };
-    vecsh::index::Store::open(&fixture(name), &opts, &vecsh::progress::Silent)
-        .unwrap()
-        .0
+    vecsh::index::Store::open(
+        &fixture(name),
+        &opts(cache.path()),
+        &vecsh::progress::Silent,
+    )
+    .unwrap()
+    .0
 }
 
 #[test]
@@ -519,17 +521,11 @@ fn the_rendered_table_marks_unknown_words() {
     assert!(text.contains("governmnet (subwords)"), "{text}");
 }
 
-fn vecsh(cache: &tempfile::TempDir) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("vecsh").unwrap();
-    cmd.env("VECSH_CACHE", cache.path()).env("NO_COLOR", "1");
-    cmd
-}
-
 #[test]
 fn command_line_subwords_flag_json_mark_and_info() {
     let cache = tempfile::TempDir::new().unwrap();
     let model = fixture("lee_fasttext_new.bin");
-    let out = vecsh(&cache)
+    let out = vecsh(cache.path())
         .arg(&model)
         .args(["--json", "-k", "1", "-e", "governmnet"])
         .output()
@@ -539,7 +535,7 @@ fn command_line_subwords_flag_json_mark_and_info() {
     assert_eq!(json["subwords"][0]["oov"], true);
     assert_eq!(json["neighbours"][0]["word"], "efforts");
 
-    let out = vecsh(&cache)
+    let out = vecsh(cache.path())
         .arg(&model)
         .args(["--subwords", "off", "-e", "governmnet"])
         .output()
@@ -548,7 +544,11 @@ fn command_line_subwords_flag_json_mark_and_info() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown word 'governmnet'"), "{stderr}");
 
-    let out = vecsh(&cache).arg("info").arg(&model).output().unwrap();
+    let out = vecsh(cache.path())
+        .arg("info")
+        .arg(&model)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(
@@ -740,7 +740,7 @@ fn eval_counts_unknown_words_as_unknown_not_from_subwords() {
         "governmnet\tgovernment\t9\nthe\tof\t1\nsaid\twould\t3\n",
     )
     .unwrap();
-    let out = vecsh(&cache)
+    let out = vecsh(cache.path())
         .args(["eval", "similarity"])
         .arg(fixture("lee_fasttext_new.bin"))
         .arg(&pairs)

@@ -10,6 +10,8 @@ use vecsh::index::{ApproxKind, ApproxParams, OpenOptions, Origin, Store};
 use vecsh::progress::Silent;
 use vecsh::search::{brute_force_top_k, Query};
 
+use crate::util::opts;
+
 /// `n` rows of `dims` values as a word2vec binary file and as word2vec text (the text form is
 /// indexed with an f32 copy: the reference). Every 11th word repeats an earlier one, so ids and
 /// file rows differ (duplicates are dropped), and some rows are zero.
@@ -56,13 +58,6 @@ fn write_pair_of(
     std::fs::write(&b, bin).unwrap();
     std::fs::write(&t, text).unwrap();
     (b, t)
-}
-
-fn opts(cache: &Path) -> OpenOptions {
-    OpenOptions {
-        cache_dir: Some(cache.to_path_buf()),
-        ..Default::default()
-    }
 }
 
 fn query<'a>(v: &'a [f32], exclude: &'a [u32], n: usize) -> Query<'a> {

@@ -1,6 +1,5 @@
 //! The store: build, reuse, staleness, lookups, exact and approximate search, build safety.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use vecsh::index::{ApproxKind, ApproxParams, Built, OpenOptions, Origin, Store};
@@ -8,33 +7,12 @@ use vecsh::loader::LoadOptions;
 use vecsh::progress::Silent;
 use vecsh::search::{brute_force_top_k, Query};
 
-/// A GloVe text file with `n` words whose vectors are a deterministic function of the row.
-fn write_glove(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
-    let mut text = String::new();
-    for i in 0..n {
-        text.push_str(&format!("w{i}"));
-        for d in 0..dims {
-            let x = (((i * 31 + d * 17) % 23) as f32 - 11.0) / 7.0 + (i % 5) as f32 * 0.1;
-            text.push_str(&format!(" {x}"));
-        }
-        text.push('\n');
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn opts(cache: &Path) -> OpenOptions {
-    OpenOptions {
-        cache_dir: Some(cache.to_path_buf()),
-        ..Default::default()
-    }
-}
+use crate::util::{opts, write_glove_mod23};
 
 #[test]
 fn builds_once_then_reuses() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 300, 8);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 300, 8);
     let cache = tmp.path().join("cache");
     let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
     assert_eq!(origin, Origin::Built);
@@ -61,10 +39,10 @@ fn builds_once_then_reuses() {
 #[test]
 fn changed_source_is_rebuilt_and_rebuild_forces() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 50, 4);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 50, 4);
     let cache = tmp.path().join("cache");
     drop(Store::open(&src, &opts(&cache), &Silent).unwrap());
-    write_glove(tmp.path(), "v.txt", 60, 4);
+    write_glove_mod23(tmp.path(), "v.txt", 60, 4);
     let (store, origin) = Store::open(&src, &opts(&cache), &Silent).unwrap();
     assert_eq!((origin, store.len()), (Origin::Built, 60));
     drop(store);
@@ -81,7 +59,7 @@ fn changed_source_is_rebuilt_and_rebuild_forces() {
 #[test]
 fn limit_keeps_first_words_in_its_own_index() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 100, 4);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 100, 4);
     let cache = tmp.path().join("cache");
     let limited = OpenOptions {
         load: LoadOptions {
@@ -102,7 +80,7 @@ fn limit_keeps_first_words_in_its_own_index() {
 fn exact_search_matches_brute_force_across_chunks() {
     let tmp = tempfile::tempdir().unwrap();
     // More rows than one stored chunk (65,536) so chunk boundaries are exercised.
-    let src = write_glove(tmp.path(), "v.txt", 70_000, 5);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 70_000, 5);
     let (store, _) = Store::open(&src, &opts(&tmp.path().join("c")), &Silent).unwrap();
     let unit = store.unit_rows().unwrap();
     assert_eq!(unit.chunks.len(), 2);
@@ -124,7 +102,7 @@ fn exact_search_matches_brute_force_across_chunks() {
 #[test]
 fn forest_answers_and_excluded_words_cost_no_places() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 2000, 16);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 2000, 16);
     let o = OpenOptions {
         writable: true,
         ..opts(&tmp.path().join("c"))
@@ -160,7 +138,7 @@ fn forest_answers_and_excluded_words_cost_no_places() {
 #[test]
 fn cancelled_forest_build_commits_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 500, 8);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 500, 8);
     let o = OpenOptions {
         writable: true,
         ..opts(&tmp.path().join("c"))
@@ -176,7 +154,7 @@ fn cancelled_forest_build_commits_nothing() {
 #[test]
 fn read_only_store_refuses_forest() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 50, 4);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 50, 4);
     let (store, _) = Store::open(&src, &opts(&tmp.path().join("c")), &Silent).unwrap();
     assert!(store
         .build_forest(2, &Silent, &AtomicBool::new(false))
@@ -201,7 +179,7 @@ fn failed_build_leaves_no_index_and_no_leftovers() {
 #[test]
 fn an_index_without_metadata_is_never_trusted() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 40, 4);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 40, 4);
     let cache = tmp.path().join("c");
     let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
     let dir = store.dir().to_path_buf();
@@ -230,7 +208,7 @@ fn an_index_without_metadata_is_never_trusted() {
 #[test]
 fn a_garbage_index_file_is_rebuilt() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 40, 4);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 40, 4);
     let cache = tmp.path().join("c");
     let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
     std::fs::create_dir_all(&dir).unwrap();
@@ -242,7 +220,7 @@ fn a_garbage_index_file_is_rebuilt() {
 #[test]
 fn forest_builds_on_another_thread_while_the_store_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 1500, 8);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 1500, 8);
     let o = OpenOptions {
         writable: true,
         ..opts(&tmp.path().join("c"))
@@ -288,7 +266,7 @@ fn lists(probes: usize) -> ApproxParams {
 #[test]
 fn lists_answer_with_exact_scores_within_the_restriction_and_without_inputs() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 3000, 16);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 3000, 16);
     let o = OpenOptions {
         writable: true,
         ..opts(&tmp.path().join("c"))
@@ -343,7 +321,7 @@ fn lists_answer_with_exact_scores_within_the_restriction_and_without_inputs() {
 #[test]
 fn cancelled_lists_build_commits_nothing_and_read_only_refuses() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 500, 8);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 500, 8);
     let o = OpenOptions {
         writable: true,
         ..opts(&tmp.path().join("c"))
@@ -362,7 +340,7 @@ fn cancelled_lists_build_commits_nothing_and_read_only_refuses() {
 #[test]
 fn lists_build_on_another_thread_while_the_store_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 1500, 8);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 1500, 8);
     let o = OpenOptions {
         writable: true,
         ..opts(&tmp.path().join("c"))
@@ -390,7 +368,7 @@ fn lists_build_on_another_thread_while_the_store_answers() {
 #[test]
 fn lists_written_in_many_transactions_equal_lists_written_in_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 3000, 16);
+    let src = write_glove_mod23(tmp.path(), "v.txt", 3000, 16);
     let built: Vec<_> = [1usize, 64 << 20]
         .iter()
         .map(|&batch| {

@@ -151,9 +151,8 @@ fn an_os_error_is_printed_once() {
 }
 
 fn vecsh(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("vecsh").unwrap();
-    cmd.env("VECSH_CACHE", cache)
-        .timeout(Duration::from_secs(20));
+    let mut cmd = crate::util::vecsh(cache);
+    cmd.timeout(Duration::from_secs(20));
     cmd
 }
 

@@ -1,7 +1,7 @@
 //! The loader on the real GloVe 6B 50d files, in the folder `VECSH_DATA` names (what
 //! ../shared/data/fetch-glove.sh prints): all four agree bit for bit; times are printed.
-//! Run with `VECSH_DATA=DIR cargo test --release --test loader_real -- --ignored --nocapture`
-//! (.ci/run does).
+//! Run with `VECSH_DATA=DIR cargo test --release --test acceptance loader_real -- --ignored
+//! --nocapture` (.ci/run does).
 
 use std::time::Instant;
 

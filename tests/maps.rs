@@ -3,24 +3,12 @@
 //! accepting a snapshot) and as SVG (parsed as XML).
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use vecsh::eval::{MapPoint, Role, Session, Settings, Value};
-use vecsh::index::{OpenOptions, Store};
-use vecsh::progress::Silent;
 use vecsh::render::map::{layout, Layout};
 use vecsh::render::Renderer;
 
-fn builtin() -> (tempfile::TempDir, Store) {
-    let tmp = tempfile::tempdir().unwrap();
-    let opts = OpenOptions {
-        cache_dir: Some(tmp.path().to_path_buf()),
-        ..Default::default()
-    };
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/glove.6B.50d.50k.txt.gz");
-    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
-    (tmp, store)
-}
+use crate::util::builtin;
 
 struct Map {
     points: Vec<MapPoint>,
@@ -96,7 +84,7 @@ fn check_layout(lay: &Layout, points: &[MapPoint], line: &str) {
 
 #[test]
 fn terminal_maps_snapshot_and_keep_their_promises() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     let plain = Renderer {
         color: false,
@@ -127,12 +115,12 @@ fn terminal_maps_snapshot_and_keep_their_promises() {
         );
         shown.push_str(&format!("> {line}\n{text}\n"));
     }
-    insta::assert_snapshot!(shown);
+    snapshot!("terminal_maps_snapshot_and_keep_their_promises", shown);
 }
 
 #[test]
 fn every_requested_word_is_on_the_map() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     s.run_line("let royal = king - man").unwrap();
     let m = map(&mut s, "plot(king, queen, royal + woman, \"1999\", 15)");
@@ -171,7 +159,7 @@ fn every_requested_word_is_on_the_map() {
 
 #[test]
 fn a_crowded_narrow_map_drops_labels_and_says_which() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     let m = map(&mut s, "plot(good, bad, k=40)");
     let narrow = Renderer {
@@ -203,7 +191,7 @@ fn a_crowded_narrow_map_drops_labels_and_says_which() {
 
 #[test]
 fn colour_by_role_only_when_asked() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     let m = map(&mut s, "plot(king - man + woman, k=3)");
     let plain = Renderer {
@@ -246,7 +234,7 @@ fn labels_from_the_file_are_escaped() {
 
 #[test]
 fn svg_maps_parse_and_hold_every_label() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     let line = "arrows(man, king, woman, queen)";
     let m = map(&mut s, line);

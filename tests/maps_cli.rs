@@ -2,25 +2,20 @@
 //! `--json` coordinates, plain output when piped, `--restrict N`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
-fn cache() -> &'static Path {
-    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path()
+use crate::util::{shared_cache, tiny};
+
+/// One cache for the file's tests, so the built-in index is built once.
+fn cache() -> PathBuf {
+    shared_cache("maps_cli")
 }
 
-fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt")
-}
-
-/// Runs vecsh in `dir`; (stdout, stderr, exit code).
+/// Runs vecsh in `dir` (NO_COLOR unset); (stdout, stderr, exit code).
 fn vecsh(dir: &Path, args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
+    let out = crate::util::vecsh(&cache())
+        .env_remove("NO_COLOR")
         .current_dir(dir)
         .args(args)
-        .env("VECSH_CACHE", cache())
-        .env_remove("NO_COLOR")
         .output()
         .unwrap();
     (
@@ -388,13 +383,12 @@ fn svg_paths_with_spaces_and_non_utf8_bytes() {
     {
         use std::os::unix::ffi::OsStrExt;
         let name = std::ffi::OsStr::from_bytes(b"caf\xe9.svg");
-        let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
+        let out = crate::util::vecsh(&cache())
             .current_dir(tmp.path())
             .arg(&t)
             .arg("--svg")
             .arg(name)
             .args(["-e", "plot(king, queen)"])
-            .env("VECSH_CACHE", cache())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned()

@@ -1,23 +1,10 @@
 //! Word maps and restriction under hostile input (found by trying them as a new user):
 //! each test here failed on the code before its fix.
 
-use std::path::Path;
-
 use vecsh::eval::{MapPoint, Session, Settings, Value};
-use vecsh::index::{OpenOptions, Store};
-use vecsh::progress::Silent;
 use vecsh::projection::pca_2d;
 
-fn builtin() -> (tempfile::TempDir, Store) {
-    let tmp = tempfile::tempdir().unwrap();
-    let opts = OpenOptions {
-        cache_dir: Some(tmp.path().to_path_buf()),
-        ..Default::default()
-    };
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/glove.6B.50d.50k.txt.gz");
-    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
-    (tmp, store)
-}
+use crate::util::builtin;
 
 fn map(session: &mut Session, line: &str) -> (Vec<MapPoint>, [f64; 2]) {
     match session.run_line(line).unwrap() {
@@ -33,7 +20,7 @@ fn map(session: &mut Session, line: &str) -> (Vec<MapPoint>, [f64; 2]) {
 /// wide 2×50 matrix of man and woman said 102.6%, and 0.2357 vs 0.2353 by argument order.)
 #[test]
 fn two_points_share_all_the_variance_and_keep_their_distance() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     for pair in [
         ("man", "woman"),
@@ -62,7 +49,7 @@ fn two_points_share_all_the_variance_and_keep_their_distance() {
 /// Whatever the points, the two shares are a part of the whole.
 #[test]
 fn variance_shares_never_exceed_the_whole() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     for line in [
         "plot(man, woman, king)",

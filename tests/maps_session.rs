@@ -1,31 +1,22 @@
 //! A map in the interactive session, in a real pseudo-terminal (see tests/repl.rs for why
 //! colour is off and TERM is xterm): `plot(...)` draws, `:svg FILE EXPR` writes the picture.
 
-use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::cargo_bin;
 use rexpect::session::PtySession;
 
-const TIMEOUT_MS: u64 = 20_000;
-const PROMPT: &str = "> ";
-
-/// rexpect reads byte by byte, one `char` per byte: non-ASCII text is spelled that way.
-fn raw(text: &str) -> String {
-    text.bytes().map(char::from).collect()
-}
+use crate::util::{tiny, PROMPT, TIMEOUT_MS};
 
 fn expect(p: &mut PtySession, text: &str) {
-    p.exp_string(&raw(text))
-        .unwrap_or_else(|e| panic!("expected {text:?}: {e}"));
+    crate::util::expect(p, text).unwrap_or_else(|e| panic!("expected {text:?}: {e}"));
 }
 
 #[test]
 fn a_plot_in_the_session_draws_and_writes_svg() {
     let tmp = tempfile::tempdir().unwrap();
-    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
     let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(&tiny)
+    cmd.arg(tiny())
         .arg("--quiet")
         .current_dir(tmp.path())
         .env("VECSH_CACHE", tmp.path().join("cache"))

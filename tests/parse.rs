@@ -424,17 +424,17 @@ const ERRORS: &[&str] = &[
 
 #[test]
 fn snapshot_statements() {
-    insta::assert_snapshot!(table(STATEMENTS));
+    snapshot!("snapshot_statements", table(STATEMENTS));
 }
 
 #[test]
 fn snapshot_expressions() {
-    insta::assert_snapshot!(table(EXPRESSIONS));
+    snapshot!("snapshot_expressions", table(EXPRESSIONS));
 }
 
 #[test]
 fn snapshot_errors() {
-    insta::assert_snapshot!(table(ERRORS));
+    snapshot!("snapshot_errors", table(ERRORS));
 }
 
 #[test]

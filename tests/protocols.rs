@@ -66,13 +66,15 @@
 
 use std::path::{Path, PathBuf};
 
-use vecsh::index::{OpenOptions, Store};
+use vecsh::index::Store;
 use vecsh::progress::Silent;
 use vecsh::protocols::{
     average_ranks, evaluate_analogies, evaluate_similarity, parse_pairs, parse_questions, pearson,
     read_questions, run_eval, spearman, AnalogyOptions, AnalogyReport, EvalCommand, Method,
     Protocol, Report, SimilarityOptions,
 };
+
+use crate::util::opts;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -82,11 +84,7 @@ fn fixture(name: &str) -> PathBuf {
 
 fn store() -> (tempfile::TempDir, Store) {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = OpenOptions {
-        cache_dir: Some(tmp.path().to_path_buf()),
-        ..Default::default()
-    };
-    let (store, _) = Store::open(&fixture("vectors.txt"), &opts, &Silent).unwrap();
+    let (store, _) = Store::open(&fixture("vectors.txt"), &opts(tmp.path()), &Silent).unwrap();
     (tmp, store)
 }
 

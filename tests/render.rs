@@ -6,10 +6,12 @@ use std::path::Path;
 
 use unicode_width::UnicodeWidthStr;
 use vecsh::eval::{EvalError, Method, Neighbour, SearchUsed, Session, Settings, Value};
-use vecsh::index::{OpenOptions, Store};
+use vecsh::index::Store;
 use vecsh::progress::Silent;
 use vecsh::render::Renderer;
 use vecsh::repl::line::highlight;
+
+use crate::util::{opts, tiny};
 
 fn plain(width: usize) -> Renderer {
     Renderer {
@@ -38,12 +40,9 @@ fn neighbours(rows: Vec<Neighbour>) -> Value {
 
 /// The fixture's index, built in a fresh cache.
 fn tiny_store(cache: &Path) -> Store {
-    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
-    let opts = OpenOptions {
-        cache_dir: Some(cache.to_path_buf()),
-        ..OpenOptions::default()
-    };
-    Store::open(&tiny, &opts, &Silent).expect("fixture index").0
+    Store::open(&tiny(), &opts(cache), &Silent)
+        .expect("fixture index")
+        .0
 }
 
 /// Each line of `lines` with what a session on the fixture shows for it, as in a transcript.
@@ -92,7 +91,7 @@ fn sample_table() -> Value {
 
 #[test]
 fn table() {
-    insta::assert_snapshot!(plain(80).value(&sample_table()));
+    snapshot!("table", plain(80).value(&sample_table()));
 }
 
 #[test]
@@ -105,8 +104,8 @@ fn table_with_notes() {
         note: Some("the forest is still being built (40%); this answer is exact".into()),
         subwords: vec![],
     };
-    insta::assert_snapshot!(plain(80).value(&value));
-    insta::assert_snapshot!("empty_table", plain(80).value(&neighbours(vec![])));
+    snapshot!("table_with_notes", plain(80).value(&value));
+    snapshot!("empty_table", plain(80).value(&neighbours(vec![])));
 }
 
 #[test]
@@ -120,7 +119,7 @@ fn scalars() {
         .into_iter()
         .map(|v| plain(80).value(&scalar(v)))
         .collect();
-    insta::assert_snapshot!(shown.join("\n"));
+    snapshot!("scalars", shown.join("\n"));
 }
 
 #[test]
@@ -159,7 +158,7 @@ fn odd_vars_settings_and_ast() {
             text: "((king - man) + woman)".into(),
         }),
     ];
-    insta::assert_snapshot!(shown.join("\n---\n"));
+    snapshot!("odd_vars_settings_and_ast", shown.join("\n---\n"));
 }
 
 #[test]
@@ -199,7 +198,7 @@ fn errors() {
             None,
         ),
     ];
-    insta::assert_snapshot!(shown.join("\n---\n"));
+    snapshot!("errors", shown.join("\n---\n"));
 }
 
 #[test]
@@ -221,7 +220,10 @@ fn session_on_the_fixture() {
         "sim(king,",
         ":exact maybe",
     ];
-    insta::assert_snapshot!(transcript(&store, &plain(80), &lines));
+    snapshot!(
+        "session_on_the_fixture",
+        transcript(&store, &plain(80), &lines)
+    );
 }
 
 #[test]
@@ -238,7 +240,10 @@ fn narrow_terminals_shrink_the_bar_then_cut_words() {
         }
         shown.push(format!("width {width}:\n{text}"));
     }
-    insta::assert_snapshot!(shown.join("\n"));
+    snapshot!(
+        "narrow_terminals_shrink_the_bar_then_cut_words",
+        shown.join("\n")
+    );
 }
 
 #[test]

@@ -6,35 +6,14 @@
 //! Lines are sent only once the prompt is back: rustyline asks the terminal for the cursor
 //! position when a prompt starts and would take typed-ahead keys for the answer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::cargo_bin;
 use rexpect::process::wait::WaitStatus;
 use rexpect::session::PtySession;
 
-/// Each expectation fails after this long instead of hanging the test run.
-const TIMEOUT_MS: u64 = 20_000;
-const PROMPT: &str = "> ";
-
-/// rexpect reads the terminal byte by byte, one `char` per byte: non-ASCII expectations
-/// (`×`, bars) have to be spelled the same way.
-fn raw(text: &str) -> String {
-    text.bytes().map(char::from).collect()
-}
-
-/// Waits for `text` in the output.
-fn expect(p: &mut PtySession, text: &str) -> Result<String, rexpect::error::Error> {
-    p.exp_string(&raw(text))
-}
-
-fn tiny() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt")
-}
-
-fn history(dir: &Path) -> PathBuf {
-    dir.join("state/history")
-}
+use crate::util::{ask, expect, history, quit, tiny, PROMPT, TIMEOUT_MS};
 
 /// `vecsh tiny.txt` in a pseudo-terminal, with its cache and history in `dir`, waiting for the
 /// first prompt.
@@ -56,23 +35,6 @@ fn start_with(dir: &Path, args: &[&str]) -> PtySession {
     expect(&mut p, "tiny.txt, 9 words × 3 dims").expect("banner");
     expect(&mut p, PROMPT).expect("first prompt");
     p
-}
-
-/// Types `line`, presses Enter and waits for `answer` and the next prompt.
-fn ask(p: &mut PtySession, line: &str, answer: &str) {
-    p.send_line(line).unwrap();
-    expect(p, answer).unwrap_or_else(|e| panic!("{line:?} should answer {answer:?}: {e}"));
-    expect(p, PROMPT).unwrap();
-}
-
-/// Ctrl-D on an empty line; the process must end with status 0.
-fn quit(mut p: PtySession) {
-    p.send_control('d').unwrap();
-    p.exp_eof().expect("vecsh ends on Ctrl-D");
-    match p.process.wait().unwrap() {
-        WaitStatus::Exited(_, code) => assert_eq!(code, 0, "exit code"),
-        other => panic!("vecsh did not exit normally: {other:?}"),
-    }
 }
 
 #[test]
@@ -200,55 +162,6 @@ fn exact_off_builds_in_the_background(args: &[&str], what: &str, ready: &str) {
     assert!(seen.contains(ready), "{seen}");
     ask(&mut p, ":info", &format!("{what:<8} ready: "));
     ask(&mut p, "king - man + woman", "(approximate)");
-    quit(p);
-}
-
-/// The real GloVe 6B 50d (400,000 words), where a forest build takes tens of seconds.
-fn real_glove() -> PathBuf {
-    let dir =
-        std::env::var_os("VECSH_DATA").expect("set VECSH_DATA to the folder fetch-glove.sh prints");
-    Path::new(&dir).join("glove.6B.50d.txt")
-}
-
-#[test]
-#[ignore = "needs the real GloVe data (VECSH_DATA); run by .ci/run"]
-fn queries_answer_promptly_while_the_forest_builds() {
-    // Before the fix the forest build held every rayon worker and the exact scan queued
-    // behind it: `paris` typed 3 s into the build took 39.6 s. The bound is coarse on purpose
-    // (the latency itself is measured by bench/forest-latency.sh).
-    const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    // The forest: its build takes tens of seconds here, the lists' only a few.
-    cmd.arg(real_glove())
-        .arg("--quiet")
-        .arg("--forest")
-        .env("VECSH_CACHE", tmp.path().join("cache"))
-        .env("VECSH_HISTORY", history(tmp.path()))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).expect("spawn vecsh");
-    expect(&mut p, "400,000 words").expect("banner");
-    expect(&mut p, PROMPT).unwrap();
-    ask(&mut p, ":k 1", "k = 1");
-    p.send_line(":exact off").unwrap();
-    expect(&mut p, "building the approximate-search forest").unwrap();
-    expect(&mut p, PROMPT).unwrap();
-    for word in ["king", "queen", "paris", "france", "cat"] {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let asked = std::time::Instant::now();
-        p.send_line(word).unwrap();
-        let answer = expect(&mut p, PROMPT).unwrap();
-        let took = asked.elapsed();
-        assert!(
-            answer.contains("still being built"),
-            "the forest should still be building when {word} is asked: {answer}"
-        );
-        assert!(
-            took < BOUND,
-            "{word} took {took:?} while the forest builds: {answer}"
-        );
-    }
     quit(p);
 }
 

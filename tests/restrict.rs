@@ -8,16 +8,7 @@ use vecsh::eval::{Neighbour, SearchMode, Session, Settings, Value};
 use vecsh::index::{ApproxKind, ApproxParams, OpenOptions, Store};
 use vecsh::progress::Silent;
 
-fn builtin() -> (tempfile::TempDir, Store) {
-    let tmp = tempfile::tempdir().unwrap();
-    let opts = OpenOptions {
-        cache_dir: Some(tmp.path().to_path_buf()),
-        ..Default::default()
-    };
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/glove.6B.50d.50k.txt.gz");
-    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
-    (tmp, store)
-}
+use crate::util::{builtin, opts, tiny};
 
 fn neighbours(v: Value) -> Vec<Neighbour> {
     match v {
@@ -28,7 +19,7 @@ fn neighbours(v: Value) -> Vec<Neighbour> {
 
 #[test]
 fn restricted_answers_equal_gensim_restrict_vocab() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/restrict/gensim-restrict.json");
     let reference: serde_json::Value =
@@ -67,7 +58,7 @@ fn restricted_answers_equal_gensim_restrict_vocab() {
 
 #[test]
 fn restrict_command_and_off() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     let setting = |v: Value| match v {
         Value::Setting { name, value } => (name, value),
@@ -101,7 +92,7 @@ fn restrict_command_and_off() {
 
 #[test]
 fn a_small_restriction_under_approx_scans_exactly() {
-    let (_t, store) = builtin();
+    let store = builtin();
     let settings = Settings {
         mode: SearchMode::Approx,
         restrict: Some(1000),
@@ -138,12 +129,10 @@ fn with_an_approximate_index_a_small_restriction_still_scans_exactly(kind: Appro
     use std::sync::atomic::AtomicBool;
     let tmp = tempfile::tempdir().unwrap();
     let opts = OpenOptions {
-        cache_dir: Some(tmp.path().to_path_buf()),
         writable: true,
-        ..Default::default()
+        ..opts(tmp.path())
     };
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt");
-    let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
+    let (store, _) = Store::open(&tiny(), &opts, &Silent).unwrap();
     match kind {
         ApproxKind::Forest => {
             store

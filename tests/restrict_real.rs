@@ -1,7 +1,8 @@
 //! `--restrict N` on the real GloVe 6B 50d (400,000 words) against gensim 4.4's
 //! `most_similar(..., restrict_vocab=N)` (tests/acceptance/expected-restrict.json, made by
 //! tests/fixtures/restrict/gensim_restrict.py on glove.6B.50d.txt).
-//! Run with `VECSH_DATA=DIR cargo test --release --test restrict_real -- --ignored` (.ci/run does).
+//! Run with `VECSH_DATA=DIR cargo test --release --test acceptance restrict_real -- --ignored`
+//! (.ci/run does).
 
 use std::path::Path;
 

@@ -14,6 +14,8 @@ use vecsh::search::{
     unit_and_quant, Hit, QuantRows, Query, Rows,
 };
 
+use crate::util::opts;
+
 /// Splits row-major data into chunks of `rpc` rows, as the index stores it.
 fn chunked<T: Copy>(row_len: usize, rpc: usize, data: &[T]) -> Rows<'static, T>
 where
@@ -363,10 +365,9 @@ fn the_index_answers_exactly_through_the_lists_cells() {
     let src = tmp.path().join("v.txt");
     write_text(&src, &raw, dims);
     let opts = OpenOptions {
-        cache_dir: Some(tmp.path().join("cache")),
         verify: Verify::Full,
         writable: true,
-        ..Default::default()
+        ..opts(&tmp.path().join("cache"))
     };
     let (store, _) = Store::open(&src, &opts, &Silent).unwrap();
     let never = std::sync::atomic::AtomicBool::new(false);

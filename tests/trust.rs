@@ -9,36 +9,12 @@ use vecsh::index::{OpenOptions, Origin, Store, Verify};
 use vecsh::progress::Silent;
 use vecsh::search::Query;
 
-fn write_glove(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
-    let mut text = String::new();
-    // A seeded LCG: every row distinct, so every answer is unambiguous.
-    let mut state: u64 = 0x9e3779b97f4a7c15;
-    for i in 0..n {
-        text.push_str(&format!("w{i}"));
-        for _ in 0..dims {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let x = ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-            text.push_str(&format!(" {x:.4}"));
-        }
-        text.push('\n');
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use crate::util::{opts, write_glove_random};
 
-fn opts(cache: &Path) -> OpenOptions {
-    OpenOptions {
-        cache_dir: Some(cache.to_path_buf()),
-        ..Default::default()
-    }
-}
-
+/// The binary with NO_COLOR unset (piped output is plain without it).
 fn vecsh(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("vecsh").unwrap();
-    cmd.env("VECSH_CACHE", cache).env_remove("NO_COLOR");
+    let mut cmd = crate::util::vecsh(cache);
+    cmd.env_remove("NO_COLOR");
     cmd
 }
 
@@ -56,7 +32,7 @@ fn names(dir: &Path) -> Vec<String> {
 #[test]
 fn index_onto_a_users_directory_is_refused_and_untouched() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let src = write_glove_random(tmp.path(), "v.txt", 20, 4);
     let d = tmp.path().join("d");
     std::fs::create_dir(&d).unwrap();
     std::fs::write(d.join("notes.txt"), "precious").unwrap();
@@ -81,7 +57,7 @@ fn index_onto_a_users_directory_is_refused_and_untouched() {
 #[test]
 fn index_onto_a_regular_file_is_refused_and_untouched() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let src = write_glove_random(tmp.path(), "v.txt", 20, 4);
     let f = tmp.path().join("afile");
     std::fs::write(&f, "mine").unwrap();
     let out = vecsh(&tmp.path().join("c"))
@@ -103,7 +79,7 @@ fn index_dot_is_refused_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let src = write_glove(&work, "v.txt", 20, 4);
+    let src = write_glove_random(&work, "v.txt", 20, 4);
     let out = vecsh(&tmp.path().join("c"))
         .current_dir(&work)
         .arg(&src)
@@ -118,7 +94,7 @@ fn index_dot_is_refused_and_leaves_nothing() {
 #[test]
 fn index_into_an_empty_or_new_directory_or_its_own_index_works() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = write_glove(tmp.path(), "v.txt", 20, 4);
+    let src = write_glove_random(tmp.path(), "v.txt", 20, 4);
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     for dir in [empty.clone(), tmp.path().join("new")] {
@@ -141,7 +117,7 @@ fn index_into_an_empty_or_new_directory_or_its_own_index_works() {
 /// A small source, its (created) cache directory and the name of its index in that cache:
 /// leftovers of other processes are named after it.
 fn cache_with_source(dir: &Path) -> (PathBuf, PathBuf, String) {
-    let src = write_glove(dir, "v.txt", 20, 4);
+    let src = write_glove_random(dir, "v.txt", 20, 4);
     let cache = dir.join("c");
     let index = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
     let name = index.file_name().unwrap().to_string_lossy().into_owned();
@@ -237,7 +213,7 @@ fn a_source_path_that_is_not_utf8_works_and_shows_escaped() {
 }
 
 fn built(tmp: &Path, n: usize) -> (PathBuf, PathBuf, OpenOptions) {
-    let src = write_glove(tmp, "v.txt", n, 8);
+    let src = write_glove_random(tmp, "v.txt", n, 8);
     let o = opts(&tmp.join("c"));
     let (store, _) = Store::open(&src, &o, &Silent).unwrap();
     let dir = store.dir().to_path_buf();
@@ -334,7 +310,7 @@ fn rfind(file: &Path, needle: &[u8]) -> u64 {
 
 /// A writable store of 3,000 seeded words with its lists, and a forest of `trees` (0: none).
 fn built_with_lists(tmp: &Path, trees: usize) -> (PathBuf, OpenOptions, Store) {
-    let src = write_glove(tmp, "v.txt", 3000, 8);
+    let src = write_glove_random(tmp, "v.txt", 3000, 8);
     let o = OpenOptions {
         writable: true,
         ..opts(&tmp.join("c"))
@@ -501,7 +477,7 @@ fn one_changed_digit_in_the_middle_of_the_source_is_seen() {
 fn info_verify_reports_damage_and_the_next_one_shot_answers_right() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("c");
-    let src = write_glove(tmp.path(), "v.txt", 3000, 8);
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
     let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
     let good = run(&["-e", "w7"]);
     assert!(good.status.success());
@@ -565,7 +541,7 @@ fn a_full_disk_is_named_with_the_space_needed_and_leaves_nothing() {
     assert!(ok, "mount a 4 MB tmpfs");
     let _mounted = Mounted(mnt.clone());
     // 20,000 words × 64 dims: an index of about 7 MB.
-    let src = write_glove(tmp.path(), "v.txt", 20_000, 64);
+    let src = write_glove_random(tmp.path(), "v.txt", 20_000, 64);
     let out = vecsh(&mnt).arg(&src).args(["-e", "w1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);

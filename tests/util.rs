@@ -1,0 +1,214 @@
+//! What the test files share: the built binary, the built-in vocabulary's index (built once per
+//! run), open options with a cache directory, generated GloVe files, fixture paths, per-run
+//! caches and the pseudo-terminal helpers.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use rexpect::process::wait::WaitStatus;
+use rexpect::session::PtySession;
+use vecsh::index::{OpenOptions, Store};
+use vecsh::progress::Silent;
+
+// ------------------------------------------------------------------------------ the binary
+
+/// The built `vecsh` with its index cache in `cache`, colour off and no history file.
+pub fn vecsh(cache: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(vecsh_process(cache))
+}
+
+/// [`vecsh`] as a plain process, for tests that run several at once or kill one.
+pub fn vecsh_process(cache: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    cmd.env("VECSH_CACHE", cache)
+        .env("NO_COLOR", "1")
+        .env_remove("VECSH_HISTORY");
+    cmd
+}
+
+// ------------------------------------------------------------------------------ fixtures
+
+/// tests/fixtures/tiny.txt: 9 words in 3 dimensions.
+pub fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.txt")
+}
+
+/// Open options with the index cache in `cache`, everything else default.
+pub fn opts(cache: &Path) -> OpenOptions {
+    OpenOptions {
+        cache_dir: Some(cache.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+/// A directory for this run of the test binary, removed when the process ends (a `static`
+/// is never dropped, so a `TempDir` held in one would stay behind after every run).
+fn run_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    static OWNER: OnceLock<u32> = OnceLock::new();
+    extern "C" fn remove() {
+        // A forked child that exits before its exec must not remove its parent's directory.
+        if OWNER.get() == Some(&std::process::id()) {
+            if let Some(dir) = DIR.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("vecsh-tests-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        OWNER.get_or_init(std::process::id);
+        // SAFETY: `remove` is a plain function that touches only the two statics above.
+        unsafe { libc::atexit(remove) };
+        dir
+    })
+}
+
+/// A cache directory shared by every test that names it during this run, so that what is
+/// built in it (the built-in index, by the binary) is built once.
+pub fn shared_cache(name: &str) -> PathBuf {
+    run_dir().join(name)
+}
+
+/// The index of the built-in 50,000 words (assets/glove.6B.50d.50k.txt.gz), built once per run
+/// and shared: heed refuses to open one environment twice in a process (`EnvAlreadyOpened`),
+/// and a `Store` is not `Sync`, so the tests that use it take turns.
+pub fn builtin() -> MutexGuard<'static, Store> {
+    static STORE: OnceLock<Mutex<Store>> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/glove.6B.50d.50k.txt.gz");
+            let cache = run_dir().join("builtin-store");
+            let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+            Mutex::new(store)
+        })
+        .lock()
+        // One failed test must not fail the others that use the store after it.
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Writes a GloVe text file of `n` words `w0`, `w1`, … with `dims` values each, each value
+/// `value(row, dim)`, and returns its path.
+fn write_glove_of(
+    dir: &Path,
+    name: &str,
+    n: usize,
+    dims: usize,
+    mut value: impl FnMut(usize, usize) -> String,
+) -> PathBuf {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!("w{i}"));
+        for d in 0..dims {
+            text.push(' ');
+            text.push_str(&value(i, d));
+        }
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A GloVe file whose values cycle with period 19 (`((13 i + 7 d) mod 19 - 9) / 5`): rows
+/// repeat, so answers may tie (tests/first_open.rs).
+pub fn write_glove_mod19(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
+    write_glove_of(dir, name, n, dims, |i, d| {
+        let x = (((i * 13 + d * 7) % 19) as f32 - 9.0) / 5.0;
+        format!("{x}")
+    })
+}
+
+/// A GloVe file whose values cycle with period 23 plus a step every fifth row
+/// (`((31 i + 17 d) mod 23 - 11) / 7 + (i mod 5) / 10`) (tests/index.rs).
+pub fn write_glove_mod23(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
+    write_glove_of(dir, name, n, dims, |i, d| {
+        let x = (((i * 31 + d * 17) % 23) as f32 - 11.0) / 7.0 + (i % 5) as f32 * 0.1;
+        format!("{x}")
+    })
+}
+
+/// A GloVe file of seeded pseudo-random values in [-1, 1) with 4 decimals: every row distinct,
+/// so every answer is unambiguous (tests/trust.rs).
+pub fn write_glove_random(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
+    // A seeded LCG.
+    let mut state: u64 = 0x9e3779b97f4a7c15;
+    write_glove_of(dir, name, n, dims, |_, _| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let x = ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+        format!("{x:.4}")
+    })
+}
+
+// ------------------------------------------------------------------------------ pseudo-terminal
+
+/// Each expectation fails after this long instead of hanging the test run.
+pub const TIMEOUT_MS: u64 = 20_000;
+pub const PROMPT: &str = "> ";
+
+/// rexpect reads the terminal byte by byte, one `char` per byte: non-ASCII expectations
+/// (`×`, bars) have to be spelled the same way.
+pub fn raw(text: &str) -> String {
+    text.bytes().map(char::from).collect()
+}
+
+/// Waits for `text` in the output.
+pub fn expect(p: &mut PtySession, text: &str) -> Result<String, rexpect::error::Error> {
+    p.exp_string(&raw(text))
+}
+
+/// Types `line`, presses Enter and waits for `answer` and the next prompt.
+pub fn ask(p: &mut PtySession, line: &str, answer: &str) {
+    p.send_line(line).unwrap();
+    expect(p, answer).unwrap_or_else(|e| panic!("{line:?} should answer {answer:?}: {e}"));
+    expect(p, PROMPT).unwrap();
+}
+
+/// Ctrl-D on an empty line; the process must end with status 0.
+pub fn quit(mut p: PtySession) {
+    p.send_control('d').unwrap();
+    p.exp_eof().expect("vecsh ends on Ctrl-D");
+    match p.process.wait().unwrap() {
+        WaitStatus::Exited(_, code) => assert_eq!(code, 0, "exit code"),
+        other => panic!("vecsh did not exit normally: {other:?}"),
+    }
+}
+
+/// The session's history file when its state lives in `dir`.
+pub fn history(dir: &Path) -> PathBuf {
+    dir.join("state/history")
+}
+
+// ------------------------------------------------------------------------------ the sources
+
+/// Every `src/**/*.rs`, as paths relative to the repository (`src/index/open.rs`), sorted.
+pub fn src_files() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    walk(&root.join("src"), &mut files);
+    let mut names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap();
+            let parts: Vec<_> = rel.iter().map(|c| c.to_string_lossy()).collect();
+            parts.join("/")
+        })
+        .collect();
+    names.sort();
+    names
+}
