@@ -967,7 +967,7 @@ fn man_prints_a_roff_page_naming_every_subcommand() {
         );
     }
     // groff, where installed, formats it without a warning.
-    let groff = Command::new("groff")
+    let groff = std::process::Command::new("groff")
         .args(["-man", "-Tutf8", "-ww", "-z"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
