@@ -572,7 +572,7 @@ fn lines(
         // The session's own commands mean the same here (README: "the same commands work in
         // scripts").
         if let Ok(Statement::Command { name, .. }) = parse::parse_statement(line) {
-            let view = || crate::repl::View {
+            let view = || crate::render::help::View {
                 store: &store,
                 settings: &session.settings,
                 renderer: &resolved.output.renderer,
@@ -580,11 +580,11 @@ fn lines(
             };
             match name.as_str() {
                 "help" => {
-                    writeln!(out, "{}", crate::repl::help_text(&view()))?;
+                    writeln!(out, "{}", crate::render::help::help_text(&view()))?;
                     return Ok(Some(true));
                 }
                 "info" => {
-                    writeln!(out, "{}", crate::repl::info_text(&view(), None))?;
+                    writeln!(out, "{}", crate::render::help::info_text(&view(), None))?;
                     return Ok(Some(true));
                 }
                 "eval" => {
@@ -594,9 +594,9 @@ fn lines(
                         Ok(Statement::Command { args, .. }) => args,
                         _ => String::new(),
                     };
-                    return match crate::repl::eval_command(&view(), &args, &never) {
-                        Ok(crate::repl::EvalOutcome::Report(text))
-                        | Ok(crate::repl::EvalOutcome::Interrupted(text)) => {
+                    return match crate::runner::eval_command(&view(), &args, &never) {
+                        Ok(crate::runner::EvalOutcome::Report(text))
+                        | Ok(crate::runner::EvalOutcome::Interrupted(text)) => {
                             writeln!(out, "{text}")?;
                             Ok(Some(true))
                         }

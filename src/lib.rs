@@ -22,6 +22,7 @@ pub mod projection;
 pub mod protocols;
 pub mod render;
 pub mod repl;
+pub mod runner;
 pub mod search;
 pub mod settings;
 pub mod svgfiles;
