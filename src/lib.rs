@@ -6,6 +6,7 @@
 
 pub mod ast;
 pub mod cli;
+pub mod commands;
 pub mod embedded;
 pub mod eval;
 pub mod fasttext;

@@ -5,7 +5,6 @@
 
 pub mod line;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,17 +16,15 @@ use rustyline::error::ReadlineError;
 use rustyline::history::{FileHistory, History};
 use rustyline::{ColorMode, CompletionType, Config, Editor};
 
-use crate::ast::Statement;
-use crate::eval::{SearchMode, SearchUsed, Session, Value};
+use crate::commands::Command;
+use crate::eval::SearchMode;
 use crate::index::{self, ApproxKind, Built, IndexError, Origin, Store};
 use crate::parse;
 use crate::progress::{Progress, Unit};
-use crate::render::help::{help_text, info_text, View};
 use crate::render::{seconds, thousands, Renderer};
-use crate::runner::{eval_command, interrupt, EvalOutcome};
+use crate::runner::{Runner, Step};
 use crate::settings::{Resolved, Source};
-use crate::svgfiles::SvgFiles;
-use line::{LineHelper, QUIT_ALIASES};
+use line::LineHelper;
 
 const PROMPT: &str = "> ";
 /// Lines kept in the history file; older ones are dropped.
@@ -100,8 +97,8 @@ enum Flow {
 
 struct Repl<'s> {
     store: &'s Store,
-    session: Session<'s>,
-    renderer: Renderer,
+    /// Runs each statement and writes its result.
+    runner: Runner<'s>,
     /// The source as the banner and `:info` name it.
     source: SourceName,
     forest: Option<ForestJob>,
@@ -110,8 +107,6 @@ struct Repl<'s> {
     history: Option<PathBuf>,
     /// A history write failed: said once, not on every line.
     history_warned: bool,
-    /// Where maps go as SVG (`--svg FILE`, `:svg FILE EXPR`).
-    svg: SvgFiles,
 }
 
 enum SourceName {
@@ -125,15 +120,14 @@ impl<'s> Repl<'s> {
             Source::Builtin => SourceName::Builtin,
             Source::File(path) => SourceName::File(path.clone()),
         };
-        let mut renderer = resolved.output.renderer.clone();
-        if renderer.width == 0 {
+        let mut runner = Runner::new(store, resolved, true);
+        if runner.renderer().width == 0 {
             // A pseudo-terminal nobody sized reports 0 columns.
-            renderer.width = 80;
+            runner.set_width(80);
         }
         Repl {
             store,
-            session: Session::new(store, resolved.settings.clone()),
-            renderer,
+            runner,
             source,
             forest: None,
             approx: Arc::new(AtomicBool::new(
@@ -141,7 +135,6 @@ impl<'s> Repl<'s> {
             )),
             history: history_path(),
             history_warned: false,
-            svg: SvgFiles::new(resolved.output.svg.clone()),
         }
     }
 
@@ -164,7 +157,7 @@ impl<'s> Repl<'s> {
             Origin::Reused => "index reused",
             Origin::Waited => "index built by another process",
         };
-        let r = &self.renderer;
+        let r = self.runner.renderer();
         let first = format!(
             "{} {} {what} × {} dims, ready in {} ({how})",
             r.style(
@@ -190,16 +183,19 @@ impl<'s> Repl<'s> {
             .auto_add_history(false)
             .completion_type(CompletionType::List)
             // Hints and highlighting are colour; with colour off the editor stays plain.
-            .color_mode(if self.renderer.color {
+            .color_mode(if self.runner.renderer().color {
                 ColorMode::Forced
             } else {
                 ColorMode::Disabled
             })
             .build();
         let mut rl: LineEditor<'s> = Editor::with_config(config)?;
-        rl.set_helper(Some(LineHelper::new(self.store, self.renderer.color)));
+        rl.set_helper(Some(LineHelper::new(
+            self.store,
+            self.runner.renderer().color,
+        )));
         self.load_history(&mut rl);
-        if self.session.settings.mode == SearchMode::Approx && self.wants_forest() {
+        if self.runner.session().settings.mode == SearchMode::Approx && self.wants_forest() {
             // `--approx` on the command line asks for the forest from the start.
             self.start_forest(printer(&mut rl));
         }
@@ -224,7 +220,7 @@ impl<'s> Repl<'s> {
             }
             let mut quit = false;
             for statement in statements(&line) {
-                match self.line(&statement) {
+                match self.line(&statement)? {
                     Flow::Continue => {}
                     Flow::Quit => quit = true,
                     Flow::BuildForest => self.start_forest(printer(&mut rl)),
@@ -238,145 +234,47 @@ impl<'s> Repl<'s> {
                 break;
             }
             if let Some(helper) = rl.helper_mut() {
-                helper.vars = self.session.var_names().map(str::to_string).collect();
+                helper.vars = self
+                    .runner
+                    .session()
+                    .var_names()
+                    .map(str::to_string)
+                    .collect();
             }
         }
         self.save_history(&mut rl);
         Ok(0)
     }
 
-    /// Evaluates one line and shows its result.
-    fn line(&mut self, line: &str) -> Flow {
+    /// Runs one statement.
+    fn line(&mut self, line: &str) -> anyhow::Result<Flow> {
         // The terminal may have been resized since the last line.
         if let Some((w, _)) = terminal_size::terminal_size().filter(|(w, _)| w.0 > 0) {
-            self.renderer.width = w.0 as usize;
+            self.runner.set_width(w.0 as usize);
         }
-        if let Ok(Statement::Command { name, .. }) = parse::parse_statement(line) {
-            match name.as_str() {
-                "help" => {
-                    println!("{}", self.help());
-                    return Flow::Continue;
-                }
-                "info" => {
-                    println!("{}", self.info());
-                    return Flow::Continue;
-                }
-                n if QUIT_ALIASES.contains(&n) => return Flow::Quit,
-                _ => {}
-            }
-        }
-        // Ctrl-C from here to the end of the answer stops it (see `interrupt`).
-        let _catch = interrupt::Catch::new();
-        if let Ok(Statement::Command { name, args, .. }) = parse::parse_statement(line) {
-            if name == "eval" {
-                return self.evaluation(&args);
-            }
-        }
-        let mut result = self.session.run_line(line);
-        if interrupt::interrupted() {
-            self.note("(Ctrl-C)");
-            return Flow::Interrupted;
-        }
-        if let Ok(Value::Neighbours {
-            search: SearchUsed::Exact,
-            note: note @ Some(_),
-            ..
-        }) = &mut result
-        {
-            if let Some(job) = &self.forest {
-                if !job.finished() {
-                    *note = Some(format!(
-                        "the approximate-search {} still being built ({}); this answer is exact",
-                        match self.session.settings.approx.kind {
-                            ApproxKind::Lists => "lists are",
-                            ApproxKind::Forest => "forest is",
-                        },
-                        job.progress()
-                    ));
-                }
-            }
-        }
-        match &result {
-            Ok(Value::Nothing) => {}
-            Ok(value) => {
-                if !print_interruptibly(&self.renderer.value(value)) {
-                    return Flow::Interrupted;
-                }
-            }
-            Err(err) => {
-                let _ = std::io::stdout().flush();
-                eprintln!("{}", self.renderer.error(line, err, None));
-            }
-        }
-        if let Ok(value) = &result {
-            let saved = self.svg.save(value);
-            for warning in self.svg.take_warnings() {
-                self.note(&format!("warning: {warning}"));
-            }
-            match saved {
-                Ok(Some(note)) => self.note(&note),
-                Ok(None) => {}
-                Err(e) => eprintln!(
-                    "{}",
-                    self.renderer
-                        .style(&format!("error: {e:#}"), Style::new().red())
-                ),
-            }
-        }
-        if let Ok(Value::Setting { name, .. }) = &result {
-            if name == "exact"
-                && self.session.settings.mode == SearchMode::Approx
-                && self.wants_forest()
+        let forest = &self.forest;
+        let building = || {
+            forest
+                .as_ref()
+                .filter(|job| !job.finished())
+                .map(ForestJob::progress)
+        };
+        let step = self
+            .runner
+            .run(line, None, &mut std::io::stdout(), &building)?;
+        Ok(match step {
+            Step::Quit => Flow::Quit,
+            Step::Interrupted => Flow::Interrupted,
+            Step::Ran {
+                ok: true,
+                command: Some(Command::Exact),
+            } if self.runner.session().settings.mode == SearchMode::Approx
+                && self.wants_forest() =>
             {
-                return Flow::BuildForest;
+                Flow::BuildForest
             }
-        }
-        Flow::Continue
-    }
-
-    /// `:eval ...` under the Ctrl-C catch: the scan checks the flag, so Ctrl-C stops it and
-    /// the prompt comes back (with a note, no figures).
-    fn evaluation(&self, args: &str) -> Flow {
-        match eval_command(&self.view(), args, interrupt::flag()) {
-            Ok(EvalOutcome::Report(text)) => {
-                if !print_interruptibly(&text) {
-                    return Flow::Interrupted;
-                }
-                Flow::Continue
-            }
-            Ok(EvalOutcome::Interrupted(text)) => {
-                println!("{text}");
-                Flow::Interrupted
-            }
-            Err(e) => {
-                eprintln!("{}", self.renderer.style(&e, Style::new().red()));
-                Flow::Continue
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------------------- :help, :info
-
-    fn view(&self) -> View<'_> {
-        View {
-            store: self.store,
-            settings: &self.session.settings,
-            renderer: &self.renderer,
-            builtin: matches!(self.source, SourceName::Builtin),
-        }
-    }
-
-    fn help(&self) -> String {
-        help_text(&self.view())
-    }
-
-    fn info(&self) -> String {
-        let building = self
-            .forest
-            .as_ref()
-            .filter(|job| !job.finished())
-            .map(ForestJob::progress);
-        info_text(&self.view(), building)
+            Step::Ran { .. } => Flow::Continue,
+        })
     }
 
     // ---------------------------------------------------------------------------- forest
@@ -384,14 +282,17 @@ impl<'s> Repl<'s> {
     /// Whether a build of the approximate structure the settings name should start: none yet,
     /// none running.
     fn wants_forest(&self) -> bool {
-        self.forest.is_none() && !self.store.approx_ready(self.session.settings.approx.kind)
+        self.forest.is_none()
+            && !self
+                .store
+                .approx_ready(self.runner.session().settings.approx.kind)
     }
 
     /// Starts the build on its own thread. With `printer` (rustyline's external printer; none
     /// when the terminal has no raw mode), the thread announces the outcome the moment it has
     /// it, above the waiting prompt; without, `announce_forest` does at the next line.
     fn start_forest(&mut self, printer: Option<Printer>) {
-        let kind = self.session.settings.approx.kind;
+        let kind = self.runner.session().settings.approx.kind;
         let what = approx_name(kind);
         let builder = match self.store.approx_builder() {
             Ok(b) => b,
@@ -413,7 +314,7 @@ impl<'s> Repl<'s> {
         let announced = Arc::new(AtomicBool::new(false));
         let (approx, renderer, done) = (
             self.approx.clone(),
-            self.renderer.clone(),
+            self.runner.renderer().clone(),
             announced.clone(),
         );
         let handle = std::thread::spawn(move || {
@@ -454,8 +355,8 @@ impl<'s> Repl<'s> {
         if result.is_ok() {
             // Whether the auto mode should use the new structure: measured once, here (about
             // a second at 3M x 300), and stored in the index for later processes.
-            let store = self.session.store();
-            let params = self.session.settings.approx;
+            let store = self.runner.session().store();
+            let params = self.runner.session().settings.approx;
             if let Err(e) = store.calibrate(&params, index::CALIBRATION_QUERIES) {
                 self.note(&format!(
                     "cannot measure the approximate-search {} ({e}); auto search stays exact",
@@ -466,8 +367,8 @@ impl<'s> Repl<'s> {
         if announced {
             return;
         }
-        let approx = self.session.settings.mode == SearchMode::Approx;
-        if let Some(message) = forest_message(&self.renderer, &result, approx) {
+        let approx = self.runner.session().settings.mode == SearchMode::Approx;
+        if let Some(message) = forest_message(self.runner.renderer(), &result, approx) {
             println!("{message}");
         }
     }
@@ -484,7 +385,10 @@ impl<'s> Repl<'s> {
     }
 
     fn note(&self, message: &str) {
-        println!("{}", self.renderer.style(message, Style::new().yellow()));
+        println!(
+            "{}",
+            self.runner.renderer().style(message, Style::new().yellow())
+        );
     }
 
     // ---------------------------------------------------------------------------- history
@@ -520,26 +424,6 @@ impl<'s> Repl<'s> {
             }
         }
     }
-}
-
-/// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
-/// 400,000-row answer takes seconds to scroll past.
-/// Returns false when Ctrl-C stopped it.
-fn print_interruptibly(text: &str) -> bool {
-    let total = text.lines().count();
-    let mut out = std::io::stdout().lock();
-    for (i, line) in text.lines().enumerate() {
-        if interrupt::interrupted() {
-            // The terminal discards its queued output at Ctrl-C, which may leave half a row:
-            // the note replaces it.
-            let _ = writeln!(out, "\r\x1b[K… {i} of {total} rows shown (Ctrl-C)");
-            return false;
-        }
-        if writeln!(out, "{line}").is_err() {
-            return true;
-        }
-    }
-    true
 }
 
 /// The statements of one input. An input holds several lines when an open parenthesis

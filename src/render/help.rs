@@ -3,6 +3,7 @@
 
 use owo_colors::Style;
 
+use crate::commands::{Command, TABLE};
 use crate::eval::{Method, SearchMode, Session, Settings, Value};
 use crate::index::{ApproxKind, Store};
 use crate::render::{human_bytes, thousands, Renderer};
@@ -15,6 +16,54 @@ pub struct View<'a> {
     pub renderer: &'a Renderer,
     /// The vectors are the built-in vocabulary.
     pub builtin: bool,
+}
+
+/// `:help`'s rows for the language (the commands' rows come from the command table).
+const EXPRESSIONS: [(&str, &str); 11] = [
+    ("word  \"c++\"", "a word; quote words with other characters"),
+    ("a + b   a - b   -a", "arithmetic on unit word vectors"),
+    ("0.5 * a   a / 2   (...)", "scaling and grouping"),
+    ("a : b :: c : ?", "analogy, the same as b - a + c"),
+    ("sim(a, b)", "cosine similarity"),
+    ("odd(a, b, c, ...)", "the one that does not belong"),
+    ("mean(a, b, ...)", "the average vector"),
+    ("cosmul(expr)", "rank by 3CosMul instead of 3CosAdd"),
+    (
+        "plot(a, b, ..., k=N)",
+        "a map of the points; k=N adds each one's N neighbours",
+    ),
+    ("arrows(a, b, c, d)", "a map with arrows a → b, c → d"),
+    ("let name = expr", "name a result; # starts a comment"),
+];
+
+/// A setting command's current value, as `:help` shows it after the command's row.
+fn setting_now(command: Command, s: &Settings) -> Option<String> {
+    let on = |b: bool| if b { "on" } else { "off" };
+    Some(match command {
+        Command::K => s.k.to_string(),
+        Command::Exact => match s.mode {
+            SearchMode::Auto => "auto",
+            SearchMode::Exact => "on",
+            SearchMode::Approx => "off",
+        }
+        .to_string(),
+        Command::Include => on(s.include_inputs).to_string(),
+        Command::Method => if s.method == Method::Mul {
+            "mul"
+        } else {
+            "add"
+        }
+        .to_string(),
+        Command::Restrict => s.restrict.map_or("off".to_string(), |n| n.to_string()),
+        Command::Subwords => on(s.subwords).to_string(),
+        Command::Svg
+        | Command::Vars
+        | Command::Info
+        | Command::Ast
+        | Command::Eval
+        | Command::Help
+        | Command::Quit => return None,
+    })
 }
 
 /// `:help`: the language and commands, with examples evaluated now on this vocabulary, so
@@ -58,92 +107,19 @@ pub fn help_text(view: &View) -> String {
             r.style(&format!("{expr:<expr_w$}"), Style::new().cyan())
         ));
     }
-    let s = &view.settings;
-    let mode = match s.mode {
-        SearchMode::Auto => "auto",
-        SearchMode::Exact => "on",
-        SearchMode::Approx => "off",
-    };
-    let on = |b: bool| if b { "on" } else { "off" };
-    let method = if s.method == Method::Mul {
-        "mul"
-    } else {
-        "add"
-    };
-    let rows: [(&str, String); 24] = [
-        (
-            "word  \"c++\"",
-            "a word; quote words with other characters".into(),
-        ),
-        (
-            "a + b   a - b   -a",
-            "arithmetic on unit word vectors".into(),
-        ),
-        ("0.5 * a   a / 2   (...)", "scaling and grouping".into()),
-        ("a : b :: c : ?", "analogy, the same as b - a + c".into()),
-        ("sim(a, b)", "cosine similarity".into()),
-        ("odd(a, b, c, ...)", "the one that does not belong".into()),
-        ("mean(a, b, ...)", "the average vector".into()),
-        ("cosmul(expr)", "rank by 3CosMul instead of 3CosAdd".into()),
-        (
-            "plot(a, b, ..., k=N)",
-            "a map of the points; k=N adds each one's N neighbours".into(),
-        ),
-        (
-            "arrows(a, b, c, d)",
-            "a map with arrows a → b, c → d".into(),
-        ),
-        (
-            "let name = expr",
-            "name a result; # starts a comment".into(),
-        ),
-        (":k N", format!("how many neighbours (now {})", s.k)),
-        (
-            ":exact on|off",
-            format!("exact search or the approximate forest (now {mode})"),
-        ),
-        (
-            ":include on|off",
-            format!(
-                "show the expression's own words (now {})",
-                on(s.include_inputs)
-            ),
-        ),
-        (
-            ":method add|mul",
-            format!("3CosAdd or 3CosMul ranking (now {method})"),
-        ),
-        (
-            ":restrict N|off",
-            format!(
-                "search only the first N words (now {})",
-                s.restrict.map_or("off".to_string(), |n| n.to_string())
-            ),
-        ),
-        (
-            ":subwords on|off",
-            format!(
-                "unknown words from their character n-grams, on fastText models (now {})",
-                on(s.subwords)
-            ),
-        ),
-        (
-            ":svg FILE EXPR",
-            "write the map of EXPR as an SVG picture".into(),
-        ),
-        (":vars", "the named results".into()),
-        (":info", "file, vocabulary, index and forest".into()),
-        (":ast EXPR", "how an expression is read".into()),
-        (
-            ":eval analogy [FILE]",
-            "analogy accuracy as vecsh eval (built-in Google set); Ctrl-C stops".into(),
-        ),
-        (
-            ":eval similarity FILE",
-            "word-pair correlation as vecsh eval similarity".into(),
-        ),
-        (":help  :quit (:q)", "this help; leave (Ctrl-D too)".into()),
-    ];
+    // The language's rows, then one or more per command of the table.
+    let mut rows: Vec<(&str, String)> = EXPRESSIONS
+        .iter()
+        .map(|&(syntax, what)| (syntax, what.to_string()))
+        .collect();
+    for spec in &TABLE {
+        for &(syntax, what) in spec.help {
+            rows.push(match setting_now(spec.command, view.settings) {
+                Some(now) => (syntax, format!("{what} (now {now})")),
+                None => (syntax, what.to_string()),
+            });
+        }
+    }
     let syntax_w = rows
         .iter()
         .map(|(a, _)| a.chars().count())
@@ -152,7 +128,7 @@ pub fn help_text(view: &View) -> String {
     for (i, (syntax, what)) in rows.iter().enumerate() {
         if i == 0 {
             out.push(heading("Expressions"));
-        } else if i == 11 {
+        } else if i == EXPRESSIONS.len() {
             out.push(heading("Commands"));
         }
         let pad = syntax_w - syntax.chars().count();

@@ -17,40 +17,13 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-use crate::eval::{COMMANDS, FUNCTIONS};
+use crate::commands::{self, Args, Command};
+use crate::eval::FUNCTIONS;
 use crate::index::Store;
 use crate::parse;
 
-/// The `:` commands the REPL answers itself; the evaluator handles `eval::COMMANDS`.
-pub const REPL_COMMANDS: [&str; 4] = ["help", "info", "quit", "eval"];
-/// Accepted spellings of `:quit`.
-pub const QUIT_ALIASES: [&str; 3] = ["quit", "q", "exit"];
 /// Most candidates Tab offers: enough to scan, few enough to fit a screen.
 pub const MAX_CANDIDATES: usize = 50;
-
-/// Every command name Tab completes and the highlighter accepts, with whether it takes an
-/// argument (completion then adds a space).
-fn command_names() -> impl Iterator<Item = (&'static str, bool)> {
-    // `let` is in `eval::COMMANDS` for the parser's sake, but `:let` is not a command.
-    let eval = COMMANDS
-        .iter()
-        .filter(|c| **c != "let")
-        .map(|c| (*c, !matches!(*c, "vars")));
-    eval.chain(REPL_COMMANDS.iter().map(|c| (*c, false)))
-}
-
-fn is_command(name: &str) -> bool {
-    command_names().any(|(c, _)| c == name) || QUIT_ALIASES.contains(&name)
-}
-
-/// The values a command's argument can take, for completion and highlighting.
-fn command_values(name: &str) -> &'static [&'static str] {
-    match name {
-        "exact" | "include" => &["on", "off"],
-        "method" => &["add", "mul"],
-        _ => &[],
-    }
-}
 
 /// What the line editor needs to know about the vocabulary. `Store` implements it; tests can
 /// use a plain list.
@@ -456,9 +429,9 @@ pub fn highlight(
             }
             Kind::CommandName => {
                 let name = &word[1..];
-                if is_command(name) {
+                if Command::lookup(name).is_some() {
                     Some(palette::command())
-                } else if typing && command_names().any(|(c, _)| c.starts_with(name)) {
+                } else if typing && commands::starting_with(name).next().is_some() {
                     Some(palette::keyword())
                 } else {
                     Some(palette::unknown())
@@ -468,7 +441,7 @@ pub fn highlight(
                 let valid = toks
                     .iter()
                     .find(|t| t.kind == Kind::CommandName)
-                    .map(|c| command_values(&line[c.start + 1..c.end]));
+                    .map(|c| commands::values(&line[c.start + 1..c.end]));
                 match valid {
                     Some(values) if values.contains(&word) => Some(palette::quoted()),
                     Some(values)
@@ -576,23 +549,26 @@ pub fn complete(
         let Some(name_end) = name_end else {
             // The cursor is in the command's name.
             let prefix = &head[colon + 1..];
-            let names = command_names()
-                .filter(|(c, _)| c.starts_with(prefix))
-                .map(|(c, arg)| Completion {
-                    display: format!(":{c}"),
-                    replacement: if arg { format!("{c} ") } else { c.to_string() },
+            let names = commands::starting_with(prefix)
+                .map(|c| Completion {
+                    display: format!(":{}", c.name),
+                    replacement: if c.tab_space {
+                        format!("{} ", c.name)
+                    } else {
+                        c.name.to_string()
+                    },
                 })
                 .collect();
             return (colon + 1, names);
         };
         let name = &head[colon + 1..name_end];
-        if name != "ast" {
+        if Command::lookup(name).map(Command::args) != Some(Args::Expr) {
             let start = head
                 .rfind(char::is_whitespace)
                 .map_or(name_end, |n| n + 1)
                 .max(name_end);
             let prefix = &head[start..];
-            let values = command_values(name)
+            let values = commands::values(name)
                 .iter()
                 .filter(|v| v.starts_with(prefix))
                 .map(|v| Completion::same(v.to_string()));
