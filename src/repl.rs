@@ -1,7 +1,7 @@
 //! The interactive session: a rustyline editor (history, completion, hints, highlighting, see
-//! `line`) around an evaluator `Session`, with the commands only a person at a terminal needs
-//! (`:help` with live examples, `:info`, `:quit`) and the approximate-search forest built in the
-//! background when `:exact off` asks for it.
+//! `line`) around the statement runner (`runner`, which answers every line as scripts have
+//! it answered), and the approximate-search structure built in the background when
+//! `:exact off` asks for it.
 
 pub mod line;
 
