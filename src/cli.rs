@@ -10,15 +10,13 @@ use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::ast::Statement;
-use crate::eval::{Method, SearchMode, Session, Settings, Value};
+use crate::eval::{Method, SearchMode, Settings};
 use crate::index::{self, OpenOptions, Origin};
 use crate::loader::{Format, LoadOptions};
 use crate::parse;
 use crate::render::{human_bytes, Renderer};
-use crate::repl::line::QUIT_ALIASES;
+use crate::runner::{Runner, Step};
 use crate::settings::{Output, Resolved, Source};
-use crate::svgfiles::SvgFiles;
 
 mod eval_args;
 
@@ -395,8 +393,12 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
     }
 }
 
+/// The interactive session, which this front-end hands a terminal to: `repl::run`, passed in
+/// by `main` so that the two front-ends do not import each other.
+pub type Session = fn(Resolved) -> anyhow::Result<i32>;
+
 /// Runs vecsh with the process's arguments; returns the exit code.
-pub fn main() -> i32 {
+pub fn main(session: Session) -> i32 {
     let cli = match Cli::try_parse_from(hyphen_expressions(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => {
@@ -404,7 +406,7 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    match run(cli) {
+    match run(cli, session) {
         Ok(code) => code,
         // The reader of our output left (`vecsh ... | head -1`): what it wanted was written.
         Err(e) if is_broken_pipe(&e) => 0,
@@ -448,7 +450,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn run(cli: Cli) -> anyhow::Result<i32> {
+fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
     // Subcommands search nothing: the query flags they need (--json, --color, --method) are
     // their own, the rest stay at the session's defaults.
     let output = |json: bool, color: ColorArg| QueryArgs {
@@ -541,7 +543,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
             resolved.settings.subwords = cli.subwords == "on";
             resolved.output.svg = cli.svg;
-            lines(resolved, cli.exprs, script)
+            lines(resolved, cli.exprs, script, session)
         }
     }
 }
@@ -551,10 +553,11 @@ fn lines(
     mut resolved: Resolved,
     exprs: Vec<String>,
     script: Option<PathBuf>,
+    session: Session,
 ) -> anyhow::Result<i32> {
     let interactive = exprs.is_empty() && script.is_none() && std::io::stdin().is_terminal();
     if interactive {
-        return crate::repl::run(resolved);
+        return session(resolved);
     }
     resolved.open.verify = index::Verify::Proof;
     // Read the script before the (possibly long) first build, so a wrong path fails at once.
@@ -573,74 +576,24 @@ fn lines(
         _ => "<stdin>".to_string(),
     };
     let (store, _) = resolved.open_store()?;
-    let mut session = Session::new(&store, resolved.settings.clone());
+    let mut runner = Runner::new(&store, &resolved, false);
     let mut out = std::io::stdout().lock();
     let mut failed = false;
-    let mut svg = SvgFiles::new(resolved.output.svg.clone());
-    let builtin = matches!(resolved.source, Source::Builtin);
     // One statement: Some(whether it succeeded), or None when `:quit` asks to stop.
-    let mut emit = |session: &mut Session,
-                    out: &mut std::io::StdoutLock,
-                    line: &str,
-                    origin: Option<String>|
+    let emit = |runner: &mut Runner,
+                out: &mut std::io::StdoutLock,
+                line: &str,
+                origin: Option<String>|
      -> anyhow::Result<Option<bool>> {
-        // The session's own commands mean the same here (README: "the same commands work in
-        // scripts").
-        if let Ok(Statement::Command { name, .. }) = parse::parse_statement(line) {
-            let view = || crate::repl::View {
-                store: &store,
-                settings: &session.settings,
-                renderer: &resolved.output.renderer,
-                builtin,
-            };
-            match name.as_str() {
-                "help" => {
-                    writeln!(out, "{}", crate::repl::help_text(&view()))?;
-                    return Ok(Some(true));
-                }
-                "info" => {
-                    writeln!(out, "{}", crate::repl::info_text(&view(), None))?;
-                    return Ok(Some(true));
-                }
-                "eval" => {
-                    // No Ctrl-C catch here: outside the session, Ctrl-C ends the process.
-                    let never = AtomicBool::new(false);
-                    let args = match parse::parse_statement(line) {
-                        Ok(Statement::Command { args, .. }) => args,
-                        _ => String::new(),
-                    };
-                    return match crate::repl::eval_command(&view(), &args, &never) {
-                        Ok(crate::repl::EvalOutcome::Report(text))
-                        | Ok(crate::repl::EvalOutcome::Interrupted(text)) => {
-                            writeln!(out, "{text}")?;
-                            Ok(Some(true))
-                        }
-                        Err(e) => {
-                            out.flush()?;
-                            match &origin {
-                                Some(o) => eprintln!("{o}: {e}"),
-                                None => eprintln!("{e}"),
-                            }
-                            Ok(Some(false))
-                        }
-                    };
-                }
-                n if QUIT_ALIASES.contains(&n) => return Ok(None),
-                _ => {}
-            }
-        }
-        let ok = run_line(
-            session,
-            line,
-            origin.as_deref(),
-            &resolved.output,
-            &mut svg,
-            out,
-        )?;
-        Ok(Some(ok))
+        Ok(match runner.run(line, origin.as_deref(), out, &|| None)? {
+            Step::Ran { ok, .. } => Some(ok),
+            Step::Quit => None,
+            // Only the interactive session catches Ctrl-C.
+            Step::Interrupted => Some(false),
+        })
     };
     for expr in &exprs {
-        match emit(&mut session, &mut out, expr, None)? {
+        match emit(&mut runner, &mut out, expr, None)? {
             Some(ok) => failed |= !ok,
             None => return Ok(i32::from(failed)),
         }
@@ -688,7 +641,7 @@ fn lines(
             continue;
         }
         match emit(
-            &mut session,
+            &mut runner,
             &mut out,
             &statement,
             Some(format!("{name}:{first}")),
@@ -700,7 +653,7 @@ fn lines(
     // Input that ends inside a parenthesis is still run, so its error is reported.
     if let Some((statement, first)) = pending {
         let ran = emit(
-            &mut session,
+            &mut runner,
             &mut out,
             &statement,
             Some(format!("{name}:{first}")),
@@ -708,63 +661,6 @@ fn lines(
         failed |= ran == Some(false);
     }
     Ok(i32::from(failed))
-}
-
-/// Evaluates one line and writes its result (stdout) or error (stderr), and a map's SVG file
-/// when one is wanted. Returns false on error.
-pub fn run_line(
-    session: &mut Session,
-    line: &str,
-    origin: Option<&str>,
-    output: &Output,
-    svg: &mut SvgFiles,
-    out: &mut impl Write,
-) -> anyhow::Result<bool> {
-    let result = session.run_line(line);
-    write_result(line, &result, origin, output, out)?;
-    if let Ok(value) = &result {
-        let saved = svg.save(value);
-        let warnings = svg.take_warnings();
-        if !warnings.is_empty() {
-            out.flush()?;
-        }
-        for warning in warnings {
-            eprintln!("warning: {warning}");
-        }
-        match saved {
-            Ok(Some(note)) if !output.quiet => eprintln!("{note}"),
-            Ok(_) => {}
-            Err(e) => {
-                out.flush()?;
-                eprintln!("error: {e:#}");
-                return Ok(false);
-            }
-        }
-    }
-    Ok(result.is_ok())
-}
-
-pub fn write_result(
-    line: &str,
-    result: &Result<Value, crate::eval::EvalError>,
-    origin: Option<&str>,
-    output: &Output,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
-    match result {
-        Ok(Value::Nothing) => {}
-        Ok(value) if output.json => writeln!(out, "{}", serde_json::to_string(value)?)?,
-        Ok(value) => writeln!(out, "{}", output.renderer.value(value))?,
-        Err(err) if output.json => {
-            let json = serde_json::json!({ "kind": "error", "line": line, "origin": origin, "error": err });
-            writeln!(out, "{json}")?;
-        }
-        Err(err) => {
-            out.flush()?;
-            eprintln!("{}", output.renderer.error(line, err, origin));
-        }
-    }
-    Ok(())
 }
 
 /// `vecsh eval analogy|similarity FILE ...`: a report as a table, or one JSON object with --json.

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::ast::{BinOp, Expr, ExprKind, Span, Statement};
+use crate::commands::{self, Command};
 use crate::index::Store;
 use crate::parse;
 use crate::search::{self, Hit, Query};
@@ -304,10 +305,6 @@ pub struct Session<'s> {
 
 /// The functions the language knows, for errors and completion.
 pub const FUNCTIONS: [&str; 6] = ["sim", "odd", "mean", "cosmul", "plot", "arrows"];
-/// The `:` commands the evaluator handles (the front-end adds `help` and `quit`).
-pub const COMMANDS: [&str; 10] = [
-    "k", "exact", "include", "method", "restrict", "svg", "vars", "ast", "let", "subwords",
-];
 
 impl<'s> Session<'s> {
     pub fn new(store: &'s Store, settings: Settings) -> Session<'s> {
@@ -330,7 +327,16 @@ impl<'s> Session<'s> {
 
     /// Parses and evaluates one line.
     pub fn run_line(&mut self, line: &str) -> Result<Value> {
-        parse::parse_statement(line)
+        self.run_parsed(parse::parse_statement(line), line)
+    }
+
+    /// Evaluates `line` as the parser read it (the runner parses each line once).
+    pub fn run_parsed(
+        &mut self,
+        parsed: std::result::Result<Statement, parse::ParseError>,
+        line: &str,
+    ) -> Result<Value> {
+        parsed
             .map_err(EvalError::from)
             .and_then(|statement| self.run(&statement, line))
             .map_err(|err| self.syntax_word_hint(line, err))
@@ -441,8 +447,8 @@ impl<'s> Session<'s> {
                 format!("expected on or off, found '{args}'"),
             )),
         };
-        match name {
-            "k" => {
+        match Command::lookup(name) {
+            Some(Command::K) => {
                 if args.is_empty() {
                     return setting("k", self.settings.k.to_string());
                 }
@@ -456,7 +462,7 @@ impl<'s> Session<'s> {
                 self.settings.k = k;
                 setting("k", k.to_string())
             }
-            "exact" => {
+            Some(Command::Exact) => {
                 if !args.is_empty() {
                     self.settings.mode = if on_off(args)? {
                         SearchMode::Exact
@@ -466,7 +472,7 @@ impl<'s> Session<'s> {
                 }
                 setting("exact", mode_name(self.settings.mode).to_string())
             }
-            "subwords" => {
+            Some(Command::Subwords) => {
                 if !args.is_empty() {
                     self.settings.subwords = on_off(args)?;
                 }
@@ -477,7 +483,7 @@ impl<'s> Session<'s> {
                 };
                 setting("subwords", state.to_string())
             }
-            "include" => {
+            Some(Command::Include) => {
                 if !args.is_empty() {
                     self.settings.include_inputs = on_off(args)?;
                 }
@@ -491,7 +497,7 @@ impl<'s> Session<'s> {
                     .to_string(),
                 )
             }
-            "method" => {
+            Some(Command::Method) => {
                 match args {
                     "" => {}
                     "add" | "3cosadd" => self.settings.method = Method::Add,
@@ -505,7 +511,7 @@ impl<'s> Session<'s> {
                 }
                 setting("method", method_name(self.settings.method).to_string())
             }
-            "restrict" => {
+            Some(Command::Restrict) => {
                 match args {
                     "" => {}
                     "off" | "0" => self.settings.restrict = None,
@@ -522,15 +528,15 @@ impl<'s> Session<'s> {
                 }
                 setting("restrict", restrict_name(self.settings.restrict))
             }
-            "svg" => self.svg_command(args, args_span),
-            "vars" => Ok(Value::Vars {
+            Some(Command::Svg) => self.svg_command(args, args_span),
+            Some(Command::Vars) => Ok(Value::Vars {
                 vars: self
                     .vars
                     .iter()
                     .map(|(k, b)| (k.clone(), b.source.clone()))
                     .collect(),
             }),
-            "ast" => {
+            Some(Command::Ast) => {
                 let inner = parse::parse_statement(args).map_err(|e| {
                     let shift =
                         |s: Span| Span::new(s.start + args_span.start, s.end + args_span.start);
@@ -548,14 +554,12 @@ impl<'s> Session<'s> {
                 };
                 Ok(Value::Ast { text })
             }
-            _ => {
+            // The runner answers the others; here they are unknown, as any other name.
+            Some(Command::Info | Command::Eval | Command::Help | Command::Quit) | None => {
                 let mut err = EvalError::at(name_span, format!("unknown command ':{name}'"));
-                // Never the rejected name itself (`:help` is the front-end's, not ours).
-                let known = COMMANDS
-                    .iter()
-                    .chain(["help", "quit", "info", "eval"].iter())
-                    .filter(|c| **c != name);
-                if let Some(best) = closest(name, known.copied()) {
+                // Never the rejected name itself (`:help` is the runner's, not ours).
+                let known = commands::suggestions().filter(|c| *c != name);
+                if let Some(best) = closest(name, known) {
                     err = err.help(format!("did you mean ':{best}'?"));
                 } else {
                     err = err.help("type :help for the list of commands");

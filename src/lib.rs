@@ -1,11 +1,13 @@
 //! vecsh: explore word embeddings from a terminal.
 //!
-//! Data flows one way: line editor (`repl`) → `parse` → `eval` → `index`/`search` → `render`.
-//! Only the front-end (`cli`, `repl`, `render`) writes to the terminal; the core returns values.
-//! `settings` holds what the command line resolved to, shared by `cli` and `repl`.
+//! Data flows one way: front-end (`cli`, or the line editor `repl`) → statement runner
+//! (`runner`, routing `:` commands by the table in `commands`) → `parse` → `eval` →
+//! `index`/`search`, and back through `render`. Only the front-ends and the runner write to the
+//! terminal; the core returns values. `settings` holds what the command line resolved to.
 
 pub mod ast;
 pub mod cli;
+pub mod commands;
 pub mod embedded;
 pub mod eval;
 pub mod index;
@@ -17,6 +19,7 @@ pub mod projection;
 pub mod protocols;
 pub mod render;
 pub mod repl;
+pub mod runner;
 pub mod search;
 pub mod settings;
 pub mod svgfiles;

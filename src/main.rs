@@ -1,3 +1,4 @@
 fn main() {
-    std::process::exit(vecsh::cli::main());
+    // The two front-ends meet here: the command line hands a terminal to the session.
+    std::process::exit(vecsh::cli::main(vecsh::repl::run));
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
 use crate::text::escape;
 
+pub mod help;
 pub mod map;
 pub mod svg;
 use crate::protocols::{method_label, Protocol, Report};

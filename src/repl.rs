@@ -1,12 +1,10 @@
 //! The interactive session: a rustyline editor (history, completion, hints, highlighting, see
-//! `line`) around an evaluator `Session`, with the commands only a person at a terminal needs
-//! (`:help` with live examples, `:info`, `:quit`) and the approximate-search forest built in the
-//! background when `:exact off` asks for it.
+//! `line`) around the statement runner (`runner`, which answers every line as scripts have
+//! it answered), and the approximate-search structure built in the background when
+//! `:exact off` asks for it.
 
-pub mod interrupt;
 pub mod line;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,18 +16,15 @@ use rustyline::error::ReadlineError;
 use rustyline::history::{FileHistory, History};
 use rustyline::{ColorMode, CompletionType, Config, Editor};
 
-use crate::ast::Statement;
-use crate::eval::{Method, SearchMode, SearchUsed, Session, Settings, Value};
+use crate::commands::Command;
+use crate::eval::SearchMode;
 use crate::index::{self, ApproxKind, Built, IndexError, Origin, Store};
 use crate::parse;
-use crate::progress::Silent;
 use crate::progress::{Progress, Unit};
-use crate::protocols::{run_eval_until, EvalCommand, Interrupted, Protocol};
-use crate::render::{human_bytes, seconds, thousands, Renderer};
+use crate::render::{seconds, thousands, Renderer};
+use crate::runner::{Runner, Step};
 use crate::settings::{Resolved, Source};
-use crate::svgfiles::SvgFiles;
-use crate::text::{escape, escape_path};
-use line::{LineHelper, QUIT_ALIASES};
+use line::LineHelper;
 
 const PROMPT: &str = "> ";
 /// Lines kept in the history file; older ones are dropped.
@@ -102,8 +97,8 @@ enum Flow {
 
 struct Repl<'s> {
     store: &'s Store,
-    session: Session<'s>,
-    renderer: Renderer,
+    /// Runs each statement and writes its result.
+    runner: Runner<'s>,
     /// The source as the banner and `:info` name it.
     source: SourceName,
     forest: Option<ForestJob>,
@@ -112,8 +107,6 @@ struct Repl<'s> {
     history: Option<PathBuf>,
     /// A history write failed: said once, not on every line.
     history_warned: bool,
-    /// Where maps go as SVG (`--svg FILE`, `:svg FILE EXPR`).
-    svg: SvgFiles,
 }
 
 enum SourceName {
@@ -127,15 +120,14 @@ impl<'s> Repl<'s> {
             Source::Builtin => SourceName::Builtin,
             Source::File(path) => SourceName::File(path.clone()),
         };
-        let mut renderer = resolved.output.renderer.clone();
-        if renderer.width == 0 {
+        let mut runner = Runner::new(store, resolved, true);
+        if runner.renderer().width == 0 {
             // A pseudo-terminal nobody sized reports 0 columns.
-            renderer.width = 80;
+            runner.set_width(80);
         }
         Repl {
             store,
-            session: Session::new(store, resolved.settings.clone()),
-            renderer,
+            runner,
             source,
             forest: None,
             approx: Arc::new(AtomicBool::new(
@@ -143,7 +135,6 @@ impl<'s> Repl<'s> {
             )),
             history: history_path(),
             history_warned: false,
-            svg: SvgFiles::new(resolved.output.svg.clone()),
         }
     }
 
@@ -166,7 +157,7 @@ impl<'s> Repl<'s> {
             Origin::Reused => "index reused",
             Origin::Waited => "index built by another process",
         };
-        let r = &self.renderer;
+        let r = self.runner.renderer();
         let first = format!(
             "{} {} {what} × {} dims, ready in {} ({how})",
             r.style(
@@ -192,16 +183,19 @@ impl<'s> Repl<'s> {
             .auto_add_history(false)
             .completion_type(CompletionType::List)
             // Hints and highlighting are colour; with colour off the editor stays plain.
-            .color_mode(if self.renderer.color {
+            .color_mode(if self.runner.renderer().color {
                 ColorMode::Forced
             } else {
                 ColorMode::Disabled
             })
             .build();
         let mut rl: LineEditor<'s> = Editor::with_config(config)?;
-        rl.set_helper(Some(LineHelper::new(self.store, self.renderer.color)));
+        rl.set_helper(Some(LineHelper::new(
+            self.store,
+            self.runner.renderer().color,
+        )));
         self.load_history(&mut rl);
-        if self.session.settings.mode == SearchMode::Approx && self.wants_forest() {
+        if self.runner.session().settings.mode == SearchMode::Approx && self.wants_forest() {
             // `--approx` on the command line asks for the forest from the start.
             self.start_forest(printer(&mut rl));
         }
@@ -226,7 +220,7 @@ impl<'s> Repl<'s> {
             }
             let mut quit = false;
             for statement in statements(&line) {
-                match self.line(&statement) {
+                match self.line(&statement)? {
                     Flow::Continue => {}
                     Flow::Quit => quit = true,
                     Flow::BuildForest => self.start_forest(printer(&mut rl)),
@@ -240,145 +234,47 @@ impl<'s> Repl<'s> {
                 break;
             }
             if let Some(helper) = rl.helper_mut() {
-                helper.vars = self.session.var_names().map(str::to_string).collect();
+                helper.vars = self
+                    .runner
+                    .session()
+                    .var_names()
+                    .map(str::to_string)
+                    .collect();
             }
         }
         self.save_history(&mut rl);
         Ok(0)
     }
 
-    /// Evaluates one line and shows its result.
-    fn line(&mut self, line: &str) -> Flow {
+    /// Runs one statement.
+    fn line(&mut self, line: &str) -> anyhow::Result<Flow> {
         // The terminal may have been resized since the last line.
         if let Some((w, _)) = terminal_size::terminal_size().filter(|(w, _)| w.0 > 0) {
-            self.renderer.width = w.0 as usize;
+            self.runner.set_width(w.0 as usize);
         }
-        if let Ok(Statement::Command { name, .. }) = parse::parse_statement(line) {
-            match name.as_str() {
-                "help" => {
-                    println!("{}", self.help());
-                    return Flow::Continue;
-                }
-                "info" => {
-                    println!("{}", self.info());
-                    return Flow::Continue;
-                }
-                n if QUIT_ALIASES.contains(&n) => return Flow::Quit,
-                _ => {}
-            }
-        }
-        // Ctrl-C from here to the end of the answer stops it (see `interrupt`).
-        let _catch = interrupt::Catch::new();
-        if let Ok(Statement::Command { name, args, .. }) = parse::parse_statement(line) {
-            if name == "eval" {
-                return self.evaluation(&args);
-            }
-        }
-        let mut result = self.session.run_line(line);
-        if interrupt::interrupted() {
-            self.note("(Ctrl-C)");
-            return Flow::Interrupted;
-        }
-        if let Ok(Value::Neighbours {
-            search: SearchUsed::Exact,
-            note: note @ Some(_),
-            ..
-        }) = &mut result
-        {
-            if let Some(job) = &self.forest {
-                if !job.finished() {
-                    *note = Some(format!(
-                        "the approximate-search {} still being built ({}); this answer is exact",
-                        match self.session.settings.approx.kind {
-                            ApproxKind::Lists => "lists are",
-                            ApproxKind::Forest => "forest is",
-                        },
-                        job.progress()
-                    ));
-                }
-            }
-        }
-        match &result {
-            Ok(Value::Nothing) => {}
-            Ok(value) => {
-                if !print_interruptibly(&self.renderer.value(value)) {
-                    return Flow::Interrupted;
-                }
-            }
-            Err(err) => {
-                let _ = std::io::stdout().flush();
-                eprintln!("{}", self.renderer.error(line, err, None));
-            }
-        }
-        if let Ok(value) = &result {
-            let saved = self.svg.save(value);
-            for warning in self.svg.take_warnings() {
-                self.note(&format!("warning: {warning}"));
-            }
-            match saved {
-                Ok(Some(note)) => self.note(&note),
-                Ok(None) => {}
-                Err(e) => eprintln!(
-                    "{}",
-                    self.renderer
-                        .style(&format!("error: {e:#}"), Style::new().red())
-                ),
-            }
-        }
-        if let Ok(Value::Setting { name, .. }) = &result {
-            if name == "exact"
-                && self.session.settings.mode == SearchMode::Approx
-                && self.wants_forest()
+        let forest = &self.forest;
+        let building = || {
+            forest
+                .as_ref()
+                .filter(|job| !job.finished())
+                .map(ForestJob::progress)
+        };
+        let step = self
+            .runner
+            .run(line, None, &mut std::io::stdout(), &building)?;
+        Ok(match step {
+            Step::Quit => Flow::Quit,
+            Step::Interrupted => Flow::Interrupted,
+            Step::Ran {
+                ok: true,
+                command: Some(Command::Exact),
+            } if self.runner.session().settings.mode == SearchMode::Approx
+                && self.wants_forest() =>
             {
-                return Flow::BuildForest;
+                Flow::BuildForest
             }
-        }
-        Flow::Continue
-    }
-
-    /// `:eval ...` under the Ctrl-C catch: the scan checks the flag, so Ctrl-C stops it and
-    /// the prompt comes back (with a note, no figures).
-    fn evaluation(&self, args: &str) -> Flow {
-        match eval_command(&self.view(), args, interrupt::flag()) {
-            Ok(EvalOutcome::Report(text)) => {
-                if !print_interruptibly(&text) {
-                    return Flow::Interrupted;
-                }
-                Flow::Continue
-            }
-            Ok(EvalOutcome::Interrupted(text)) => {
-                println!("{text}");
-                Flow::Interrupted
-            }
-            Err(e) => {
-                eprintln!("{}", self.renderer.style(&e, Style::new().red()));
-                Flow::Continue
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------------------- :help, :info
-
-    fn view(&self) -> View<'_> {
-        View {
-            store: self.store,
-            settings: &self.session.settings,
-            renderer: &self.renderer,
-            builtin: matches!(self.source, SourceName::Builtin),
-        }
-    }
-
-    fn help(&self) -> String {
-        help_text(&self.view())
-    }
-
-    fn info(&self) -> String {
-        let building = self
-            .forest
-            .as_ref()
-            .filter(|job| !job.finished())
-            .map(ForestJob::progress);
-        info_text(&self.view(), building)
+            Step::Ran { .. } => Flow::Continue,
+        })
     }
 
     // ---------------------------------------------------------------------------- forest
@@ -386,14 +282,17 @@ impl<'s> Repl<'s> {
     /// Whether a build of the approximate structure the settings name should start: none yet,
     /// none running.
     fn wants_forest(&self) -> bool {
-        self.forest.is_none() && !self.store.approx_ready(self.session.settings.approx.kind)
+        self.forest.is_none()
+            && !self
+                .store
+                .approx_ready(self.runner.session().settings.approx.kind)
     }
 
     /// Starts the build on its own thread. With `printer` (rustyline's external printer; none
     /// when the terminal has no raw mode), the thread announces the outcome the moment it has
     /// it, above the waiting prompt; without, `announce_forest` does at the next line.
     fn start_forest(&mut self, printer: Option<Printer>) {
-        let kind = self.session.settings.approx.kind;
+        let kind = self.runner.session().settings.approx.kind;
         let what = approx_name(kind);
         let builder = match self.store.approx_builder() {
             Ok(b) => b,
@@ -415,7 +314,7 @@ impl<'s> Repl<'s> {
         let announced = Arc::new(AtomicBool::new(false));
         let (approx, renderer, done) = (
             self.approx.clone(),
-            self.renderer.clone(),
+            self.runner.renderer().clone(),
             announced.clone(),
         );
         let handle = std::thread::spawn(move || {
@@ -456,8 +355,8 @@ impl<'s> Repl<'s> {
         if result.is_ok() {
             // Whether the auto mode should use the new structure: measured once, here (about
             // a second at 3M x 300), and stored in the index for later processes.
-            let store = self.session.store();
-            let params = self.session.settings.approx;
+            let store = self.runner.session().store();
+            let params = self.runner.session().settings.approx;
             if let Err(e) = store.calibrate(&params, index::CALIBRATION_QUERIES) {
                 self.note(&format!(
                     "cannot measure the approximate-search {} ({e}); auto search stays exact",
@@ -468,8 +367,8 @@ impl<'s> Repl<'s> {
         if announced {
             return;
         }
-        let approx = self.session.settings.mode == SearchMode::Approx;
-        if let Some(message) = forest_message(&self.renderer, &result, approx) {
+        let approx = self.runner.session().settings.mode == SearchMode::Approx;
+        if let Some(message) = forest_message(self.runner.renderer(), &result, approx) {
             println!("{message}");
         }
     }
@@ -486,7 +385,10 @@ impl<'s> Repl<'s> {
     }
 
     fn note(&self, message: &str) {
-        println!("{}", self.renderer.style(message, Style::new().yellow()));
+        println!(
+            "{}",
+            self.runner.renderer().style(message, Style::new().yellow())
+        );
     }
 
     // ---------------------------------------------------------------------------- history
@@ -524,348 +426,6 @@ impl<'s> Repl<'s> {
     }
 }
 
-/// What `:help` and `:info` read: the same in the session and in scripts, `-e` and pipes.
-pub struct View<'a> {
-    pub store: &'a Store,
-    pub settings: &'a Settings,
-    pub renderer: &'a Renderer,
-    /// The vectors are the built-in vocabulary.
-    pub builtin: bool,
-}
-
-/// What `:eval` did: a report, or a stop at Ctrl-C (both rendered).
-pub enum EvalOutcome {
-    Report(String),
-    Interrupted(String),
-}
-
-/// `:eval analogy [QUESTIONS|google]` or `:eval similarity PAIRS` on the session's vocabulary:
-/// the report `vecsh eval` shows (gensim's protocol, the session's `:method` and `:restrict`).
-/// Here in the front-end, not in the evaluator: `protocols` uses the evaluator's types, and
-/// two modules never import each other. The scan checks `cancel` as it goes. `Err` is the
-/// error as text (escaped).
-pub fn eval_command(view: &View, args: &str, cancel: &AtomicBool) -> Result<EvalOutcome, String> {
-    let usage = "write :eval analogy [QUESTIONS|google] or :eval similarity PAIRS";
-    let args = args.trim();
-    let (kind, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
-    let rest = rest.trim();
-    let path = match parse::leading_quoted(rest) {
-        Ok(Some((path, end))) if rest[end..].trim().is_empty() => Some(PathBuf::from(path)),
-        Ok(None) if rest.is_empty() => None,
-        Ok(None) if !rest.contains(char::is_whitespace) => Some(PathBuf::from(rest)),
-        Ok(_) => {
-            return Err(format!(
-                "error: one file after :eval {} (quote a name with blanks); {usage}",
-                escape(kind)
-            ))
-        }
-        Err(e) => return Err(format!("error: {}; {usage}", escape(&e.message))),
-    };
-    let file = view.store.meta().source.clone();
-    let settings = view.settings;
-    let cmd = match (kind, path) {
-        ("analogy", questions) => EvalCommand::Analogy {
-            file,
-            questions,
-            protocol: Protocol::Gensim,
-            method: settings.method,
-            restrict: settings.restrict,
-            details: false,
-        },
-        ("similarity", Some(pairs)) => EvalCommand::Similarity {
-            file,
-            pairs,
-            restrict: settings.restrict.unwrap_or(300_000),
-        },
-        ("similarity", None) => {
-            return Err(format!(
-                "error: :eval similarity needs a word pairs file; {usage}"
-            ))
-        }
-        (other, _) => {
-            return Err(format!(
-                "error: unknown evaluation '{}'; {usage}",
-                escape(other)
-            ))
-        }
-    };
-    let started = Instant::now();
-    match run_eval_until(&cmd, view.store, &Silent, cancel) {
-        Ok(Ok(report)) => Ok(EvalOutcome::Report(view.renderer.report(&report))),
-        Ok(Err(Interrupted)) => Ok(EvalOutcome::Interrupted(
-            view.renderer
-                .interrupted_evaluation(&format!(":eval {kind}"), started.elapsed()),
-        )),
-        Err(e) => Err(format!("error: {}", escape(&format!("{e:#}")))),
-    }
-}
-
-/// `:help`: the language and commands, with examples evaluated now on this vocabulary, so
-/// that what it shows is what this version answers.
-pub fn help_text(view: &View) -> String {
-    const EXAMPLES: [&str; 8] = [
-        "king - man + woman",
-        "man : king :: woman : ?",
-        "paris - france + italy",
-        "sim(cat, dog)",
-        "odd(breakfast, lunch, dinner, car)",
-        "mean(red, green, blue)",
-        "let royal = king - man",
-        "royal + woman",
-    ];
-    let r = &view.renderer;
-    let width = r.width.max(40);
-    let heading = |s: &str| r.style(s, Style::new().bold().underline());
-    let dim = |s: &str| r.style(s, Style::new().dimmed());
-    let mut out = vec![
-        heading("Examples"),
-        dim("  evaluated just now on this vocabulary:"),
-    ];
-    // A scratch session: the examples neither see nor change the user's names and settings.
-    let settings = Settings {
-        k: 3,
-        mode: SearchMode::Exact,
-        ..view.settings.clone()
-    };
-    let mut scratch = Session::new(view.store, settings);
-    let expr_w = EXAMPLES.iter().map(|e| e.len()).max().unwrap_or(0);
-    for expr in EXAMPLES {
-        let room = width.saturating_sub(2 + expr_w + 2);
-        let shown = match scratch.run_line(expr) {
-            Ok(Value::Bound { name, .. }) => dim(&format!("(names the result {name})")),
-            Ok(value) => r.inline(&value, room),
-            Err(e) => dim(&format!("({})", e.message)),
-        };
-        out.push(format!(
-            "  {}  {shown}",
-            r.style(&format!("{expr:<expr_w$}"), Style::new().cyan())
-        ));
-    }
-    let s = &view.settings;
-    let mode = match s.mode {
-        SearchMode::Auto => "auto",
-        SearchMode::Exact => "on",
-        SearchMode::Approx => "off",
-    };
-    let on = |b: bool| if b { "on" } else { "off" };
-    let method = if s.method == Method::Mul {
-        "mul"
-    } else {
-        "add"
-    };
-    let rows: [(&str, String); 24] = [
-        (
-            "word  \"c++\"",
-            "a word; quote words with other characters".into(),
-        ),
-        (
-            "a + b   a - b   -a",
-            "arithmetic on unit word vectors".into(),
-        ),
-        ("0.5 * a   a / 2   (...)", "scaling and grouping".into()),
-        ("a : b :: c : ?", "analogy, the same as b - a + c".into()),
-        ("sim(a, b)", "cosine similarity".into()),
-        ("odd(a, b, c, ...)", "the one that does not belong".into()),
-        ("mean(a, b, ...)", "the average vector".into()),
-        ("cosmul(expr)", "rank by 3CosMul instead of 3CosAdd".into()),
-        (
-            "plot(a, b, ..., k=N)",
-            "a map of the points; k=N adds each one's N neighbours".into(),
-        ),
-        (
-            "arrows(a, b, c, d)",
-            "a map with arrows a → b, c → d".into(),
-        ),
-        (
-            "let name = expr",
-            "name a result; # starts a comment".into(),
-        ),
-        (":k N", format!("how many neighbours (now {})", s.k)),
-        (
-            ":exact on|off",
-            format!("exact search or the approximate forest (now {mode})"),
-        ),
-        (
-            ":include on|off",
-            format!(
-                "show the expression's own words (now {})",
-                on(s.include_inputs)
-            ),
-        ),
-        (
-            ":method add|mul",
-            format!("3CosAdd or 3CosMul ranking (now {method})"),
-        ),
-        (
-            ":restrict N|off",
-            format!(
-                "search only the first N words (now {})",
-                s.restrict.map_or("off".to_string(), |n| n.to_string())
-            ),
-        ),
-        (
-            ":subwords on|off",
-            format!(
-                "unknown words from their character n-grams, on fastText models (now {})",
-                on(s.subwords)
-            ),
-        ),
-        (
-            ":svg FILE EXPR",
-            "write the map of EXPR as an SVG picture".into(),
-        ),
-        (":vars", "the named results".into()),
-        (":info", "file, vocabulary, index and forest".into()),
-        (":ast EXPR", "how an expression is read".into()),
-        (
-            ":eval analogy [FILE]",
-            "analogy accuracy as vecsh eval (built-in Google set); Ctrl-C stops".into(),
-        ),
-        (
-            ":eval similarity FILE",
-            "word-pair correlation as vecsh eval similarity".into(),
-        ),
-        (":help  :quit (:q)", "this help; leave (Ctrl-D too)".into()),
-    ];
-    let syntax_w = rows
-        .iter()
-        .map(|(a, _)| a.chars().count())
-        .max()
-        .unwrap_or(0);
-    for (i, (syntax, what)) in rows.iter().enumerate() {
-        if i == 0 {
-            out.push(heading("Expressions"));
-        } else if i == 11 {
-            out.push(heading("Commands"));
-        }
-        let pad = syntax_w - syntax.chars().count();
-        out.push(format!(
-            "  {}{:pad$}  {what}",
-            r.style(syntax, Style::new().cyan()),
-            ""
-        ));
-    }
-    out.push(heading("Keys"));
-    let keys = "Tab completes words, names and commands; → takes the grey hint; ↑ ↓ and Ctrl-R \
-                search the history; an open ( continues on the next line; Ctrl-C cancels the \
-                line; Ctrl-D quits.";
-    out.extend(wrap(keys, width - 2).into_iter().map(|l| format!("  {l}")));
-    out.join("\n")
-}
-
-/// `:info`: where the vectors come from and the state of the index and forest.
-pub fn info_text(view: &View, building: Option<String>) -> String {
-    let m = view.store.meta();
-    let r = &view.renderer;
-    let key = |k: &str| r.style(&format!("{k:<8}"), Style::new().cyan());
-    let file = if view.builtin {
-        format!("built-in GloVe 6B 50d ({})", escape_path(&m.source))
-    } else {
-        escape_path(&m.source)
-    };
-    let s = &view.settings;
-    let kind = s.approx.kind;
-    let ready = |k: ApproxKind| match k {
-        ApproxKind::Lists => view.store.lists().map(|l| {
-            format!(
-                "ready: {} lists over {} rows ({}), built in {:.1} s",
-                thousands(l.lists),
-                thousands(l.rows),
-                human_bytes(l.bytes),
-                l.seconds
-            )
-        }),
-        ApproxKind::Forest => view
-            .store
-            .forest()
-            .map(|f| format!("ready: {} trees, built in {:.1} s", f.trees, f.seconds)),
-    };
-    let state = |k: ApproxKind| match (ready(k), &building) {
-        (Some(r), _) => r,
-        (None, Some(progress)) if k == kind => {
-            format!("building ({progress}); answers stay exact until ready")
-        }
-        (None, _) if k != kind => "none".into(),
-        (None, _) if view.store.is_writable() => {
-            "none: searches are exact (:exact off builds them in the background)".into()
-        }
-        (None, _) => {
-            "none: searches are exact (the index is read-only here; `vecsh build FILE` adds them)"
-                .into()
-        }
-    };
-    let what = approx_name(kind);
-    let search = match s.mode {
-        SearchMode::Exact => "exact".to_string(),
-        SearchMode::Approx => format!("approximate ({what})"),
-        SearchMode::Auto => match view.store.calibration(kind) {
-            Some(c) => format!(
-                "auto: {} (the {what} measured on this file: {:.1} ms at recall {:.2}, exact {:.1} ms)",
-                if c.pays_for(&s.approx) {
-                    format!("the {what}")
-                } else {
-                    "exact".into()
-                },
-                c.approx_ms,
-                c.recall,
-                c.exact_ms
-            ),
-            None => format!(
-                "auto: exact (the {what} once their measurement on this file shows they pay)"
-            ),
-        },
-    };
-    let mut approx_lines = vec![format!("{} {}", key("lists"), state(ApproxKind::Lists))];
-    if kind == ApproxKind::Forest || view.store.forest().is_some() {
-        approx_lines.push(format!("{} {}", key("forest"), state(ApproxKind::Forest)));
-    }
-    [
-        format!("{} {file}", key("file")),
-        format!("{} {}", key("format"), m.format),
-        format!("{} {}", key("words"), thousands(m.words)),
-        format!("{} {}", key("dims"), m.dims),
-        format!(
-            "{} {} ({})",
-            key("index"),
-            escape_path(view.store.dir()),
-            human_bytes(view.store.disk_size())
-        ),
-        approx_lines.join("\n"),
-        format!(
-            "{} {search}; k {}; method {}; inputs {}",
-            key("search"),
-            s.k,
-            if s.method == Method::Mul {
-                "mul"
-            } else {
-                "add"
-            },
-            if s.include_inputs { "shown" } else { "hidden" }
-        ),
-    ]
-    .join("\n")
-}
-
-/// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
-/// 400,000-row answer takes seconds to scroll past.
-/// Returns false when Ctrl-C stopped it.
-fn print_interruptibly(text: &str) -> bool {
-    let total = text.lines().count();
-    let mut out = std::io::stdout().lock();
-    for (i, line) in text.lines().enumerate() {
-        if interrupt::interrupted() {
-            // The terminal discards its queued output at Ctrl-C, which may leave half a row:
-            // the note replaces it.
-            let _ = writeln!(out, "\r\x1b[K… {i} of {total} rows shown (Ctrl-C)");
-            return false;
-        }
-        if writeln!(out, "{line}").is_err() {
-            return true;
-        }
-    }
-    true
-}
-
 /// The statements of one input. An input holds several lines when an open parenthesis
 /// continued it, or when several lines were pasted at once: lines are joined only while a
 /// parenthesis is open, so that pasted lines still run one by one.
@@ -885,23 +445,6 @@ fn statements(input: &str) -> Vec<String> {
         out.push(current);
     }
     out
-}
-
-/// `text` in lines of at most `width` columns, broken at blanks.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = vec![String::new()];
-    for word in text.split_whitespace() {
-        let last = lines.last_mut().expect("never empty");
-        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
-            lines.push(word.to_string());
-        } else {
-            if !last.is_empty() {
-                last.push(' ');
-            }
-            last.push_str(word);
-        }
-    }
-    lines
 }
 
 fn ensure_parent(path: &Path) -> std::io::Result<()> {

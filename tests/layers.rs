@@ -14,11 +14,13 @@ use crate::util::src_files;
 /// it, never from one above.
 const LAYERS: &[&[&str]] = &[
     &["cli", "repl"],
-    &["runner", "commands", "settings"],
+    &["runner", "settings"],
     &["render", "svgfiles"],
     &["protocols"],
     &["eval"],
-    &["parse", "ast"],
+    // The command table sits with the syntax: the evaluator routes the settings commands by it
+    // and the lexer reads which commands take an expression.
+    &["parse", "ast", "commands"],
     &["embedded"],
     &["index"],
     &["search", "ivf", "projection"],

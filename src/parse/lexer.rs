@@ -14,6 +14,7 @@ use pest::Parser;
 
 use super::grammar::{LineParser, Rule};
 use crate::ast::Span;
+use crate::commands::{Args, Command};
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,7 +161,9 @@ fn command_tokens<'a>(line: &'a str, colon: usize, out: &mut Vec<Token<'a>>) {
     push(Kind::CommandName, colon, name_end);
     let comment = command_comment(line, name_end);
     let args_end = comment.unwrap_or(line.len());
-    if &line[colon + 1..name_end] == "ast" {
+    // A command whose argument is an expression (`:ast`) is lexed as one.
+    let takes_expr = Command::lookup(&line[colon + 1..name_end]).map(Command::args);
+    if takes_expr == Some(Args::Expr) {
         expr_tokens(line, name_end, args_end, out);
     } else {
         let mut i = name_end;

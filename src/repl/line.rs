@@ -18,40 +18,13 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-use crate::eval::{COMMANDS, FUNCTIONS};
+use crate::commands::{self, Args, Command};
+use crate::eval::FUNCTIONS;
 use crate::index::Store;
 use crate::parse::{self, Kind, Token};
 
-/// The `:` commands the REPL answers itself; the evaluator handles `eval::COMMANDS`.
-pub const REPL_COMMANDS: [&str; 4] = ["help", "info", "quit", "eval"];
-/// Accepted spellings of `:quit`.
-pub const QUIT_ALIASES: [&str; 3] = ["quit", "q", "exit"];
 /// Most candidates Tab offers: enough to scan, few enough to fit a screen.
 pub const MAX_CANDIDATES: usize = 50;
-
-/// Every command name Tab completes and the highlighter accepts, with whether it takes an
-/// argument (completion then adds a space).
-fn command_names() -> impl Iterator<Item = (&'static str, bool)> {
-    // `let` is in `eval::COMMANDS` for the parser's sake, but `:let` is not a command.
-    let eval = COMMANDS
-        .iter()
-        .filter(|c| **c != "let")
-        .map(|c| (*c, !matches!(*c, "vars")));
-    eval.chain(REPL_COMMANDS.iter().map(|c| (*c, false)))
-}
-
-fn is_command(name: &str) -> bool {
-    command_names().any(|(c, _)| c == name) || QUIT_ALIASES.contains(&name)
-}
-
-/// The values a command's argument can take, for completion and highlighting.
-fn command_values(name: &str) -> &'static [&'static str] {
-    match name {
-        "exact" | "include" => &["on", "off"],
-        "method" => &["add", "mul"],
-        _ => &[],
-    }
-}
 
 /// What the line editor needs to know about the vocabulary. `Store` implements it; tests can
 /// use a plain list.
@@ -287,16 +260,16 @@ pub fn highlight(
             }),
             Class::CommandName => {
                 let name = &word[1..];
-                if is_command(name) {
+                if Command::lookup(name).is_some() {
                     Some(palette::command())
-                } else if typing && command_names().any(|(c, _)| c.starts_with(name)) {
+                } else if typing && commands::starting_with(name).next().is_some() {
                     Some(palette::keyword())
                 } else {
                     Some(palette::unknown())
                 }
             }
             Class::Argument => {
-                let valid = command.map(command_values);
+                let valid = command.map(commands::values);
                 match valid {
                     Some(values) if values.contains(&word) => Some(palette::quoted()),
                     Some(values)
@@ -386,24 +359,27 @@ pub fn complete(
         if cmd.span.end == head.len() {
             // The cursor is in the command's name.
             let prefix = &cmd.text[1..];
-            let names = command_names()
-                .filter(|(c, _)| c.starts_with(prefix))
-                .map(|(c, arg)| Completion {
-                    display: format!(":{c}"),
-                    replacement: if arg { format!("{c} ") } else { c.to_string() },
+            let names = commands::starting_with(prefix)
+                .map(|c| Completion {
+                    display: format!(":{}", c.name),
+                    replacement: if c.tab_space {
+                        format!("{} ", c.name)
+                    } else {
+                        c.name.to_string()
+                    },
                 })
                 .collect();
             return (colon + 1, names);
         }
         let name = &cmd.text[1..];
-        if name != "ast" {
+        if Command::lookup(name).map(Command::args) != Some(Args::Expr) {
             // The argument under the cursor (none in a comment).
             let (start, prefix) = match toks.last() {
                 Some(t) if t.kind == Kind::Argument => (t.span.start, t.text),
                 Some(t) if t.kind == Kind::Comment => return (pos, Vec::new()),
                 _ => (pos, ""),
             };
-            let values = command_values(name)
+            let values = commands::values(name)
                 .iter()
                 .filter(|v| v.starts_with(prefix))
                 .map(|v| Completion::same(v.to_string()));

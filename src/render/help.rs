@@ -1,0 +1,257 @@
+//! The texts of `:help` and `:info`: the language and commands with live examples, and the
+//! state of the file, index and approximate search, the same in the session and in scripts.
+
+use owo_colors::Style;
+
+use crate::commands::{Command, TABLE};
+use crate::eval::{Method, SearchMode, Session, Settings, Value};
+use crate::index::{ApproxKind, Store};
+use crate::render::{human_bytes, thousands, Renderer};
+use crate::text::escape_path;
+
+/// What `:help` and `:info` read: the same in the session and in scripts, `-e` and pipes.
+pub struct View<'a> {
+    pub store: &'a Store,
+    pub settings: &'a Settings,
+    pub renderer: &'a Renderer,
+    /// The vectors are the built-in vocabulary.
+    pub builtin: bool,
+}
+
+/// `:help`'s rows for the language (the commands' rows come from the command table).
+const EXPRESSIONS: [(&str, &str); 11] = [
+    ("word  \"c++\"", "a word; quote words with other characters"),
+    ("a + b   a - b   -a", "arithmetic on unit word vectors"),
+    ("0.5 * a   a / 2   (...)", "scaling and grouping"),
+    ("a : b :: c : ?", "analogy, the same as b - a + c"),
+    ("sim(a, b)", "cosine similarity"),
+    ("odd(a, b, c, ...)", "the one that does not belong"),
+    ("mean(a, b, ...)", "the average vector"),
+    ("cosmul(expr)", "rank by 3CosMul instead of 3CosAdd"),
+    (
+        "plot(a, b, ..., k=N)",
+        "a map of the points; k=N adds each one's N neighbours",
+    ),
+    ("arrows(a, b, c, d)", "a map with arrows a → b, c → d"),
+    ("let name = expr", "name a result; # starts a comment"),
+];
+
+/// A setting command's current value, as `:help` shows it after the command's row.
+fn setting_now(command: Command, s: &Settings) -> Option<String> {
+    let on = |b: bool| if b { "on" } else { "off" };
+    Some(match command {
+        Command::K => s.k.to_string(),
+        Command::Exact => match s.mode {
+            SearchMode::Auto => "auto",
+            SearchMode::Exact => "on",
+            SearchMode::Approx => "off",
+        }
+        .to_string(),
+        Command::Include => on(s.include_inputs).to_string(),
+        Command::Method => if s.method == Method::Mul {
+            "mul"
+        } else {
+            "add"
+        }
+        .to_string(),
+        Command::Restrict => s.restrict.map_or("off".to_string(), |n| n.to_string()),
+        Command::Subwords => on(s.subwords).to_string(),
+        Command::Svg
+        | Command::Vars
+        | Command::Info
+        | Command::Ast
+        | Command::Eval
+        | Command::Help
+        | Command::Quit => return None,
+    })
+}
+
+/// `:help`: the language and commands, with examples evaluated now on this vocabulary, so
+/// that what it shows is what this version answers.
+pub fn help_text(view: &View) -> String {
+    const EXAMPLES: [&str; 8] = [
+        "king - man + woman",
+        "man : king :: woman : ?",
+        "paris - france + italy",
+        "sim(cat, dog)",
+        "odd(breakfast, lunch, dinner, car)",
+        "mean(red, green, blue)",
+        "let royal = king - man",
+        "royal + woman",
+    ];
+    let r = &view.renderer;
+    let width = r.width.max(40);
+    let heading = |s: &str| r.style(s, Style::new().bold().underline());
+    let dim = |s: &str| r.style(s, Style::new().dimmed());
+    let mut out = vec![
+        heading("Examples"),
+        dim("  evaluated just now on this vocabulary:"),
+    ];
+    // A scratch session: the examples neither see nor change the user's names and settings.
+    let settings = Settings {
+        k: 3,
+        mode: SearchMode::Exact,
+        ..view.settings.clone()
+    };
+    let mut scratch = Session::new(view.store, settings);
+    let expr_w = EXAMPLES.iter().map(|e| e.len()).max().unwrap_or(0);
+    for expr in EXAMPLES {
+        let room = width.saturating_sub(2 + expr_w + 2);
+        let shown = match scratch.run_line(expr) {
+            Ok(Value::Bound { name, .. }) => dim(&format!("(names the result {name})")),
+            Ok(value) => r.inline(&value, room),
+            Err(e) => dim(&format!("({})", e.message)),
+        };
+        out.push(format!(
+            "  {}  {shown}",
+            r.style(&format!("{expr:<expr_w$}"), Style::new().cyan())
+        ));
+    }
+    // The language's rows, then one or more per command of the table.
+    let mut rows: Vec<(&str, String)> = EXPRESSIONS
+        .iter()
+        .map(|&(syntax, what)| (syntax, what.to_string()))
+        .collect();
+    for spec in &TABLE {
+        for &(syntax, what) in spec.help {
+            rows.push(match setting_now(spec.command, view.settings) {
+                Some(now) => (syntax, format!("{what} (now {now})")),
+                None => (syntax, what.to_string()),
+            });
+        }
+    }
+    let syntax_w = rows
+        .iter()
+        .map(|(a, _)| a.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (i, (syntax, what)) in rows.iter().enumerate() {
+        if i == 0 {
+            out.push(heading("Expressions"));
+        } else if i == EXPRESSIONS.len() {
+            out.push(heading("Commands"));
+        }
+        let pad = syntax_w - syntax.chars().count();
+        out.push(format!(
+            "  {}{:pad$}  {what}",
+            r.style(syntax, Style::new().cyan()),
+            ""
+        ));
+    }
+    out.push(heading("Keys"));
+    let keys = "Tab completes words, names and commands; → takes the grey hint; ↑ ↓ and Ctrl-R \
+                search the history; an open ( continues on the next line; Ctrl-C cancels the \
+                line; Ctrl-D quits.";
+    out.extend(wrap(keys, width - 2).into_iter().map(|l| format!("  {l}")));
+    out.join("\n")
+}
+
+/// `:info`: where the vectors come from and the state of the index and forest.
+pub fn info_text(view: &View, building: Option<String>) -> String {
+    let m = view.store.meta();
+    let r = &view.renderer;
+    let key = |k: &str| r.style(&format!("{k:<8}"), Style::new().cyan());
+    let file = if view.builtin {
+        format!("built-in GloVe 6B 50d ({})", escape_path(&m.source))
+    } else {
+        escape_path(&m.source)
+    };
+    let s = &view.settings;
+    let kind = s.approx.kind;
+    let ready = |k: ApproxKind| match k {
+        ApproxKind::Lists => view.store.lists().map(|l| {
+            format!(
+                "ready: {} lists over {} rows ({}), built in {:.1} s",
+                thousands(l.lists),
+                thousands(l.rows),
+                human_bytes(l.bytes),
+                l.seconds
+            )
+        }),
+        ApproxKind::Forest => view
+            .store
+            .forest()
+            .map(|f| format!("ready: {} trees, built in {:.1} s", f.trees, f.seconds)),
+    };
+    let state = |k: ApproxKind| match (ready(k), &building) {
+        (Some(r), _) => r,
+        (None, Some(progress)) if k == kind => {
+            format!("building ({progress}); answers stay exact until ready")
+        }
+        (None, _) if k != kind => "none".into(),
+        (None, _) if view.store.is_writable() => {
+            "none: searches are exact (:exact off builds them in the background)".into()
+        }
+        (None, _) => {
+            "none: searches are exact (the index is read-only here; `vecsh build FILE` adds them)"
+                .into()
+        }
+    };
+    let what = kind.name();
+    let search = match s.mode {
+        SearchMode::Exact => "exact".to_string(),
+        SearchMode::Approx => format!("approximate ({what})"),
+        SearchMode::Auto => match view.store.calibration(kind) {
+            Some(c) => format!(
+                "auto: {} (the {what} measured on this file: {:.1} ms at recall {:.2}, exact {:.1} ms)",
+                if c.pays_for(&s.approx) {
+                    format!("the {what}")
+                } else {
+                    "exact".into()
+                },
+                c.approx_ms,
+                c.recall,
+                c.exact_ms
+            ),
+            None => format!(
+                "auto: exact (the {what} once their measurement on this file shows they pay)"
+            ),
+        },
+    };
+    let mut approx_lines = vec![format!("{} {}", key("lists"), state(ApproxKind::Lists))];
+    if kind == ApproxKind::Forest || view.store.forest().is_some() {
+        approx_lines.push(format!("{} {}", key("forest"), state(ApproxKind::Forest)));
+    }
+    [
+        format!("{} {file}", key("file")),
+        format!("{} {}", key("format"), m.format),
+        format!("{} {}", key("words"), thousands(m.words)),
+        format!("{} {}", key("dims"), m.dims),
+        format!(
+            "{} {} ({})",
+            key("index"),
+            escape_path(view.store.dir()),
+            human_bytes(view.store.disk_size())
+        ),
+        approx_lines.join("\n"),
+        format!(
+            "{} {search}; k {}; method {}; inputs {}",
+            key("search"),
+            s.k,
+            if s.method == Method::Mul {
+                "mul"
+            } else {
+                "add"
+            },
+            if s.include_inputs { "shown" } else { "hidden" }
+        ),
+    ]
+    .join("\n")
+}
+
+/// `text` in lines of at most `width` columns, broken at blanks.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("never empty");
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}

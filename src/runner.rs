@@ -1,0 +1,360 @@
+//! The statement runner: one statement of the session, a script, `-e` or a pipe, run the same
+//! way by every front-end. It parses the line once, routes the session's commands through the
+//! command table (`commands`), evaluates the rest (`eval`), and writes what comes out — text or
+//! JSON, errors, notes and SVG files — in one place; the front-end learns only what it needs
+//! (whether the statement failed, `:quit`, Ctrl-C).
+
+pub mod interrupt;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use owo_colors::Style;
+
+use crate::ast::Statement;
+use crate::commands::Command;
+use crate::eval::{EvalError, SearchUsed, Session, Value};
+use crate::index::{ApproxKind, Store};
+use crate::parse;
+use crate::progress::Silent;
+use crate::protocols::{run_eval_until, EvalCommand, Interrupted, Protocol};
+use crate::render::help::{help_text, info_text, View};
+use crate::render::Renderer;
+use crate::settings::{Resolved, Source};
+use crate::svgfiles::SvgFiles;
+use crate::text::escape;
+
+/// What a statement did, for the front-end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// It ran; `ok` is false when it failed (a script then exits with 1). `command` is the
+    /// session command it was, if any.
+    Ran { ok: bool, command: Option<Command> },
+    /// `:quit`: the rest of the input is not run.
+    Quit,
+    /// Ctrl-C stopped it (the session only): the rest of a pasted input is dropped too.
+    Interrupted,
+}
+
+/// Runs statements on one session and writes their results.
+pub struct Runner<'s> {
+    session: Session<'s>,
+    renderer: Renderer,
+    /// One JSON object per result (not in the interactive session).
+    json: bool,
+    /// No notes (`wrote map.svg`) outside the interactive session.
+    quiet: bool,
+    /// Where maps go as SVG (`--svg FILE`, `:svg FILE EXPR`).
+    svg: SvgFiles,
+    /// The vectors are the built-in vocabulary (for `:info`).
+    builtin: bool,
+    /// The interactive session: text only, notes on stdout in colour, Ctrl-C stops an answer.
+    /// Otherwise (scripts, `-e`, pipes): errors name their line, Ctrl-C ends the process.
+    interactive: bool,
+}
+
+impl<'s> Runner<'s> {
+    pub fn new(store: &'s Store, resolved: &Resolved, interactive: bool) -> Runner<'s> {
+        Runner {
+            session: Session::new(store, resolved.settings.clone()),
+            renderer: resolved.output.renderer.clone(),
+            json: resolved.output.json,
+            quiet: resolved.output.quiet,
+            svg: SvgFiles::new(resolved.output.svg.clone()),
+            builtin: matches!(resolved.source, Source::Builtin),
+            interactive,
+        }
+    }
+
+    pub fn session(&self) -> &Session<'s> {
+        &self.session
+    }
+
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    /// The terminal's width, for the tables that follow.
+    pub fn set_width(&mut self, width: usize) {
+        self.renderer.width = width;
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            store: self.session.store(),
+            settings: &self.session.settings,
+            renderer: &self.renderer,
+            builtin: self.builtin,
+        }
+    }
+
+    /// Runs one statement (a line, or lines joined while a parenthesis was open) and writes its
+    /// result to `out`, its errors to stderr. `origin` (`script.vsh:3`) places errors of
+    /// scripts; `building` is the progress of an approximate-search build still running in the
+    /// background, if any (for `:info` and the notes of exact answers).
+    pub fn run(
+        &mut self,
+        line: &str,
+        origin: Option<&str>,
+        out: &mut dyn Write,
+        building: &dyn Fn() -> Option<String>,
+    ) -> anyhow::Result<Step> {
+        let parsed = parse::parse_statement(line);
+        let command = match &parsed {
+            Ok(Statement::Command { name, .. }) => Command::lookup(name),
+            _ => None,
+        };
+        let ran = |ok: bool| Step::Ran { ok, command };
+        match command {
+            Some(Command::Help) => {
+                writeln!(out, "{}", help_text(&self.view()))?;
+                return Ok(ran(true));
+            }
+            Some(Command::Info) => {
+                writeln!(out, "{}", info_text(&self.view(), building()))?;
+                return Ok(ran(true));
+            }
+            Some(Command::Quit) => return Ok(Step::Quit),
+            _ => {}
+        }
+        // In the session, Ctrl-C from here to the end of the answer stops it (see `interrupt`);
+        // elsewhere it ends the process.
+        let _catch = self.interactive.then(interrupt::Catch::new);
+        if let (Some(Command::Eval), Ok(Statement::Command { args, .. })) = (command, &parsed) {
+            return self.evaluation(args, origin, out);
+        }
+        let mut result = self.session.run_parsed(parsed, line);
+        if self.interactive && interrupt::interrupted() {
+            self.note(out, "(Ctrl-C)")?;
+            return Ok(Step::Interrupted);
+        }
+        if let Ok(Value::Neighbours {
+            search: SearchUsed::Exact,
+            note: note @ Some(_),
+            ..
+        }) = &mut result
+        {
+            if let Some(progress) = building() {
+                *note = Some(format!(
+                    "the approximate-search {} still being built ({progress}); this answer is exact",
+                    match self.session.settings.approx.kind {
+                        ApproxKind::Lists => "lists are",
+                        ApproxKind::Forest => "forest is",
+                    },
+                ));
+            }
+        }
+        if !self.write_result(line, &result, origin, out)? {
+            return Ok(Step::Interrupted);
+        }
+        let Ok(value) = &result else {
+            return Ok(ran(false));
+        };
+        Ok(ran(self.save_svg(value, out)?))
+    }
+
+    /// Writes a statement's value (stdout) or error (stderr). False when Ctrl-C stopped it.
+    fn write_result(
+        &self,
+        line: &str,
+        result: &Result<Value, EvalError>,
+        origin: Option<&str>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<bool> {
+        match result {
+            Ok(Value::Nothing) => {}
+            Ok(value) if self.interactive => {
+                return Ok(print_interruptibly(&self.renderer.value(value), out));
+            }
+            Ok(value) if self.json => writeln!(out, "{}", serde_json::to_string(value)?)?,
+            Ok(value) => writeln!(out, "{}", self.renderer.value(value))?,
+            Err(err) if self.json && !self.interactive => {
+                let json = serde_json::json!({ "kind": "error", "line": line, "origin": origin, "error": err });
+                writeln!(out, "{json}")?;
+            }
+            Err(err) => {
+                out.flush()?;
+                eprintln!("{}", self.renderer.error(line, err, origin));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes a map's SVG file when one is wanted, with its note. False when it failed.
+    fn save_svg(&mut self, value: &Value, out: &mut dyn Write) -> anyhow::Result<bool> {
+        let saved = self.svg.save(value);
+        let warnings = self.svg.take_warnings();
+        if self.interactive {
+            for warning in warnings {
+                self.note(out, &format!("warning: {warning}"))?;
+            }
+        } else {
+            if !warnings.is_empty() {
+                out.flush()?;
+            }
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+        match saved {
+            Ok(Some(note)) if self.interactive => self.note(out, &note)?,
+            Ok(Some(note)) if !self.quiet => eprintln!("{note}"),
+            Ok(_) => {}
+            Err(e) if self.interactive => eprintln!(
+                "{}",
+                self.renderer
+                    .style(&format!("error: {e:#}"), Style::new().red())
+            ),
+            Err(e) => {
+                out.flush()?;
+                eprintln!("error: {e:#}");
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `:eval ...`: in the session under the Ctrl-C catch (the scan checks the flag, so Ctrl-C
+    /// stops it and the prompt comes back, with a note and no figures).
+    fn evaluation(
+        &self,
+        args: &str,
+        origin: Option<&str>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<Step> {
+        let ran = |ok: bool| Step::Ran {
+            ok,
+            command: Some(Command::Eval),
+        };
+        if !self.interactive {
+            // No Ctrl-C catch here: outside the session, Ctrl-C ends the process.
+            let never = AtomicBool::new(false);
+            return match eval_command(&self.view(), args, &never) {
+                Ok(EvalOutcome::Report(text)) | Ok(EvalOutcome::Interrupted(text)) => {
+                    writeln!(out, "{text}")?;
+                    Ok(ran(true))
+                }
+                Err(e) => {
+                    out.flush()?;
+                    match origin {
+                        Some(o) => eprintln!("{o}: {e}"),
+                        None => eprintln!("{e}"),
+                    }
+                    Ok(ran(false))
+                }
+            };
+        }
+        match eval_command(&self.view(), args, interrupt::flag()) {
+            Ok(EvalOutcome::Report(text)) => Ok(if print_interruptibly(&text, out) {
+                ran(true)
+            } else {
+                Step::Interrupted
+            }),
+            Ok(EvalOutcome::Interrupted(text)) => {
+                writeln!(out, "{text}")?;
+                Ok(Step::Interrupted)
+            }
+            Err(e) => {
+                eprintln!("{}", self.renderer.style(&e, Style::new().red()));
+                Ok(ran(false))
+            }
+        }
+    }
+
+    /// A note of the session, in colour on stdout.
+    fn note(&self, out: &mut dyn Write, message: &str) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{}",
+            self.renderer.style(message, Style::new().yellow())
+        )
+    }
+}
+
+/// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
+/// 400,000-row answer takes seconds to scroll past.
+/// Returns false when Ctrl-C stopped it.
+fn print_interruptibly(text: &str, out: &mut dyn Write) -> bool {
+    let total = text.lines().count();
+    for (i, line) in text.lines().enumerate() {
+        if interrupt::interrupted() {
+            // The terminal discards its queued output at Ctrl-C, which may leave half a row:
+            // the note replaces it.
+            let _ = writeln!(out, "\r\x1b[K… {i} of {total} rows shown (Ctrl-C)");
+            return false;
+        }
+        if writeln!(out, "{line}").is_err() {
+            return true;
+        }
+    }
+    true
+}
+
+/// What `:eval` did: a report, or a stop at Ctrl-C (both rendered).
+enum EvalOutcome {
+    Report(String),
+    Interrupted(String),
+}
+
+/// `:eval analogy [QUESTIONS|google]` or `:eval similarity PAIRS` on the session's vocabulary:
+/// the report `vecsh eval` shows (gensim's protocol, the session's `:method` and `:restrict`).
+/// Here in the runner, not in the evaluator: `protocols` uses the evaluator's types, and
+/// two modules never import each other. The scan checks `cancel` as it goes. `Err` is the
+/// error as text (escaped).
+fn eval_command(view: &View, args: &str, cancel: &AtomicBool) -> Result<EvalOutcome, String> {
+    let usage = "write :eval analogy [QUESTIONS|google] or :eval similarity PAIRS";
+    let args = args.trim();
+    let (kind, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let rest = rest.trim();
+    let path = match parse::leading_quoted(rest) {
+        Ok(Some((path, end))) if rest[end..].trim().is_empty() => Some(PathBuf::from(path)),
+        Ok(None) if rest.is_empty() => None,
+        Ok(None) if !rest.contains(char::is_whitespace) => Some(PathBuf::from(rest)),
+        Ok(_) => {
+            return Err(format!(
+                "error: one file after :eval {} (quote a name with blanks); {usage}",
+                escape(kind)
+            ))
+        }
+        Err(e) => return Err(format!("error: {}; {usage}", escape(&e.message))),
+    };
+    let file = view.store.meta().source.clone();
+    let settings = view.settings;
+    let cmd = match (kind, path) {
+        ("analogy", questions) => EvalCommand::Analogy {
+            file,
+            questions,
+            protocol: Protocol::Gensim,
+            method: settings.method,
+            restrict: settings.restrict,
+            details: false,
+        },
+        ("similarity", Some(pairs)) => EvalCommand::Similarity {
+            file,
+            pairs,
+            restrict: settings.restrict.unwrap_or(300_000),
+        },
+        ("similarity", None) => {
+            return Err(format!(
+                "error: :eval similarity needs a word pairs file; {usage}"
+            ))
+        }
+        (other, _) => {
+            return Err(format!(
+                "error: unknown evaluation '{}'; {usage}",
+                escape(other)
+            ))
+        }
+    };
+    let started = Instant::now();
+    match run_eval_until(&cmd, view.store, &Silent, cancel) {
+        Ok(Ok(report)) => Ok(EvalOutcome::Report(view.renderer.report(&report))),
+        Ok(Err(Interrupted)) => Ok(EvalOutcome::Interrupted(
+            view.renderer
+                .interrupted_evaluation(&format!(":eval {kind}"), started.elapsed()),
+        )),
+        Err(e) => Err(format!("error: {}", escape(&format!("{e:#}")))),
+    }
+}
