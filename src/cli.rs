@@ -277,8 +277,12 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff): `vecsh man > vecsh.1`, then `man ./vecsh.1`.
-    Man,
+    /// Print a manual page (roff): `vecsh man > vecsh.1` for vecsh, `vecsh man build >
+    /// vecsh-build.1` for a subcommand's; then `man ./vecsh.1`.
+    Man {
+        /// The subcommand whose page to print (default: vecsh's own page).
+        subcommand: Option<String>,
+    },
     /// Evaluate FILE on word analogies or word similarity, as gensim or word2vec do.
     Eval(EvalArgs),
 }
@@ -442,6 +446,32 @@ fn hyphen_expressions(
     out
 }
 
+/// The manual page of vecsh or of one of its subcommands (whose pages vecsh's own names as
+/// `vecsh-NAME(1)`), rendered into memory; `None` after saying that `name` is no subcommand.
+fn man_page(name: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> {
+    // Built, so that each subcommand's page is titled and cross-referenced as `vecsh-NAME`.
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let cmd = match name {
+        None => cli,
+        Some(name) => {
+            let Some(sub) = cli.find_subcommand(name).cloned() else {
+                let names: Vec<&str> = cli.get_subcommands().map(|s| s.get_name()).collect();
+                eprintln!(
+                    "vecsh man: no subcommand '{}' (pages: {})",
+                    crate::text::escape(name),
+                    names.join(", ")
+                );
+                return Ok(None);
+            };
+            sub
+        }
+    };
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut page)?;
+    Ok(Some(page))
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause
@@ -506,9 +536,10 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             std::io::stdout().lock().write_all(&script)?;
             Ok(0)
         }
-        Some(Command::Man) => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+        Some(Command::Man { subcommand }) => {
+            let Some(page) = man_page(subcommand.as_deref())? else {
+                return Ok(2);
+            };
             std::io::stdout().lock().write_all(&page)?;
             Ok(0)
         }
