@@ -8,232 +8,23 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::ast::{BinOp, Expr, ExprKind, Span, Statement};
 use crate::commands::{self, Command};
 use crate::index::Store;
 use crate::parse;
 use crate::search::{self, Hit, Query};
 
-/// How neighbours are searched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchMode {
-    /// Exact unless approximate search, measured on this file, pays (`ApproxCalibration`).
-    Auto,
-    Exact,
-    Approx,
-}
+mod error;
+mod map;
+mod suggest;
+mod value;
 
-/// 3CosAdd (cosine of the combined vector) or 3CosMul (Levy & Goldberg's multiplicative form).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Add,
-    Mul,
-}
+pub use error::{EvalError, Result};
+pub use value::*;
 
-/// Below this many rows a restricted search is exact even under `--approx`: the exact scan of
-/// the first N rows stops at row N, while the forest reads its candidates one by one.
-pub const AUTO_APPROX_MIN_WORDS: usize = 2_000_000;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Settings {
-    pub k: usize,
-    pub mode: SearchMode,
-    /// Show the expression's own words among the neighbours.
-    pub include_inputs: bool,
-    pub method: Method,
-    /// What approximate search reads (the lists or the forest) and how far it looks.
-    pub approx: crate::index::ApproxParams,
-    /// Search only the first N words (file order, i.e. frequency order for GloVe and word2vec),
-    /// like gensim's `restrict_vocab=N`; `None`: every word. A query-time cut: the index keeps
-    /// every word (`--limit` is the index-level one).
-    pub restrict: Option<usize>,
-    /// Unknown words get vectors from their character n-grams when the model has them
-    /// (fastText); `vecsh eval` turns this off, as gensim's evaluations skip unknown words.
-    pub subwords: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            k: 10,
-            mode: SearchMode::Auto,
-            include_inputs: false,
-            method: Method::Add,
-            approx: crate::index::ApproxParams::default(),
-            restrict: None,
-            subwords: true,
-        }
-    }
-}
-
-/// Which search produced an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchUsed {
-    Exact,
-    Approx,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Neighbour {
-    pub word: String,
-    pub score: f32,
-}
-
-/// What a point on a map stands for; the renderer colours points by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A word typed in the call, or a word of an expression in it.
-    Input,
-    /// An expression or a named result: the point is its normalised vector.
-    Expression,
-    /// A neighbour found for `k=N`.
-    Result,
-}
-
-/// One labelled point of a map, at its projected coordinates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MapPoint {
-    pub label: String,
-    pub role: Role,
-    pub x: f64,
-    pub y: f64,
-}
-
-/// Most neighbours one expression may bring onto a map (`k=N`); more would be a cloud of
-/// labels no terminal can show.
-pub const MAP_MAX_K: usize = 50;
-
-/// The result of one line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Value {
-    Neighbours {
-        query: String,
-        method: Method,
-        search: SearchUsed,
-        neighbours: Vec<Neighbour>,
-        /// Set when the requested search could not be used (e.g. no forest yet).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        note: Option<String>,
-        /// Unknown words that got vectors from their character n-grams.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        subwords: Vec<SubwordWord>,
-    },
-    Scalar {
-        query: String,
-        value: f64,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        subwords: Vec<SubwordWord>,
-    },
-    /// `odd(...)`: the word that does not match, with every word's cosine to their mean.
-    Odd {
-        query: String,
-        word: String,
-        scores: Vec<Neighbour>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        subwords: Vec<SubwordWord>,
-    },
-    /// `plot(...)` and `arrows(...)`: points projected to 2-D (see `projection`), arrows as
-    /// (from, to) indices into `points`, and the share of variance each axis explains.
-    Map {
-        query: String,
-        points: Vec<MapPoint>,
-        arrows: Vec<[usize; 2]>,
-        variance: [f64; 2],
-        /// `:svg FILE EXPR`: the file the front-end writes this map to as SVG.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        svg: Option<String>,
-    },
-    Bound {
-        name: String,
-        query: String,
-    },
-    Setting {
-        name: String,
-        value: String,
-    },
-    Ast {
-        text: String,
-    },
-    Vars {
-        vars: Vec<(String, String)>,
-    },
-    Nothing,
-}
-
-/// A word not in the vocabulary that was given the vector of its character n-grams
-/// (fastText models): shown as `word (subwords)`, in JSON with `"oov": true`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SubwordWord {
-    pub word: String,
-    /// Always true: the word is out of the vocabulary.
-    pub oov: bool,
-    /// The did-you-mean hint the word would have had as an unknown word.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
-#[error("{message}")]
-pub struct EvalError {
-    pub message: String,
-    pub span: Option<Span>,
-    pub help: Option<String>,
-}
-
-impl EvalError {
-    fn at(span: Span, message: impl Into<String>) -> EvalError {
-        EvalError {
-            message: message.into(),
-            span: Some(span),
-            help: None,
-        }
-    }
-
-    fn help(mut self, help: impl Into<String>) -> EvalError {
-        self.help = Some(help.into());
-        self
-    }
-
-    /// An error of the whole line, with no span of its own.
-    fn unplaced(message: impl Into<String>) -> EvalError {
-        EvalError {
-            message: message.into(),
-            span: None,
-            help: None,
-        }
-    }
-
-    /// The error placed at `span` unless it already has a place.
-    fn at_span(mut self, span: Span) -> EvalError {
-        self.span.get_or_insert(span);
-        self
-    }
-
-    /// The same error with its span moved (an error found in a part of the line).
-    fn spanned(mut self, f: impl Fn(Span) -> Span) -> EvalError {
-        self.span = self.span.map(f);
-        self
-    }
-}
-
-impl From<parse::ParseError> for EvalError {
-    fn from(e: parse::ParseError) -> Self {
-        EvalError {
-            message: e.message,
-            span: Some(e.span),
-            help: e.help,
-        }
-    }
-}
-
-pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+use error::{f32_scale, index_failure};
+use map::MapBuilder;
+use suggest::{alternatives, closest, closest_words};
 
 /// A linear combination of unit word vectors: what a vector expression means.
 #[derive(Debug, Clone, PartialEq)]
@@ -1221,43 +1012,6 @@ impl<'s> Session<'s> {
     }
 }
 
-/// The points of a map as they are added: one per label (the first role given wins, so a word
-/// typed as an input stays an input when it is also found as a neighbour).
-#[derive(Default)]
-struct MapBuilder {
-    labels: Vec<(String, Role)>,
-    vectors: Vec<Vec<f32>>,
-}
-
-impl MapBuilder {
-    fn add(&mut self, label: &str, role: Role, vector: Vec<f32>) -> usize {
-        if let Some(i) = self.labels.iter().position(|(l, _)| l == label) {
-            return i;
-        }
-        self.labels.push((label.to_string(), role));
-        self.vectors.push(vector);
-        self.labels.len() - 1
-    }
-
-    fn finish(self, query: String, arrows: Vec<[usize; 2]>) -> Value {
-        let refs: Vec<&[f32]> = self.vectors.iter().map(|v| v.as_slice()).collect();
-        let projection = crate::projection::pca_2d(&refs);
-        let points = self
-            .labels
-            .into_iter()
-            .zip(&projection.coords)
-            .map(|((label, role), &[x, y])| MapPoint { label, role, x, y })
-            .collect();
-        Value::Map {
-            query,
-            points,
-            arrows,
-            variance: projection.variance,
-            svg: None,
-        }
-    }
-}
-
 fn mode_name(mode: SearchMode) -> &'static str {
     match mode {
         SearchMode::Auto => "auto",
@@ -1288,59 +1042,6 @@ fn source_text_of(expr: &Expr) -> String {
     match &expr.kind {
         ExprKind::Word { text, .. } | ExprKind::Number { text, .. } => text.clone(),
         _ => expr.to_string(),
-    }
-}
-
-/// The closest name by edit distance, if it is close enough to be a plausible typo.
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|&(d, c)| d <= 2 && d < c.chars().count().max(2))
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// The vocabulary words (or names) nearest to `text`: fewest edits, then Jaro-Winkler
-/// similarity (which rewards a shared start), then frequency; up to three when they are about
-/// equally close (`womn` → `women` or `woman`). Scans the word table once: error path only.
-fn closest_words<'a>(
-    store: &'a Store,
-    text: &str,
-    names: impl Iterator<Item = &'a str>,
-) -> Vec<String> {
-    let len = text.chars().count();
-    let max_distance = if len <= 4 { 1 } else { 2 };
-    // (edits, -similarity, order seen): ids are in frequency order, so earlier wins ties.
-    let mut found: Vec<(usize, f64, usize, &str)> = Vec::new();
-    for (seen, candidate) in names.chain(store.words().map(|(_, w)| w)).enumerate() {
-        if candidate.chars().count().abs_diff(len) > max_distance {
-            continue;
-        }
-        let d = strsim::damerau_levenshtein(text, candidate);
-        // Replacing every character (`😀` → `a`) keeps nothing of what was typed: not close.
-        if d <= max_distance && d < len {
-            found.push((d, -strsim::jaro_winkler(text, candidate), seen, candidate));
-        }
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let Some(&(best_d, best_sim, _, _)) = found.first() else {
-        return Vec::new();
-    };
-    found
-        .iter()
-        .filter(|c| c.0 == best_d && c.1 - best_sim < 0.02)
-        .take(3)
-        .map(|c| c.3.to_string())
-        .collect()
-}
-
-/// "'a'", "'a' or 'b'", "'a', 'b' or 'c'".
-fn alternatives(words: &[String]) -> String {
-    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
-    match quoted.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
     }
 }
 
@@ -1379,24 +1080,4 @@ fn cosmul_top_k(
         exclude,
         limit.min(store.len()),
     ))
-}
-
-/// An index failure met during evaluation (a source read in place that was truncated or
-/// rewritten since, say): the whole line fails with it.
-fn index_failure(e: crate::index::IndexError) -> EvalError {
-    EvalError::unplaced(e.to_string())
-}
-
-/// A factor that scales 32-bit vectors without overflowing them to infinity or to 0 (which
-/// would give no neighbours, silently): `1e300 * king` is an error at its span.
-fn f32_scale(factor: f64, span: Span) -> Result<f64> {
-    let magnitude = factor.abs();
-    if factor != 0.0 && !(1e-30..=1e30).contains(&magnitude) {
-        return Err(EvalError::at(
-            span,
-            format!("the scale factor {factor:e} is too large or too small for 32-bit vectors"),
-        )
-        .help("vectors are compared by direction: a factor between 1e-30 and 1e30 does the same"));
-    }
-    Ok(factor)
 }

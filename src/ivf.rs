@@ -546,6 +546,9 @@ pub enum ListsExact {
 /// `budget_rows` rows the search stops and says so. In the cells read, rows go from int8 to
 /// f32 as in the full scan (`search::exact_top_k_seeded`), so scores are the f32 ones, bit
 /// for bit. `bad` turns a list that does not fit its cells into the caller's error.
+// One piece (about 190 lines): the floor, the lists read whole, the cells' bounds and the
+// parallel cell reads share one top-k and one budget, and the proof that the answer is exact
+// is read top to bottom here; split up, each part would pass that state to the next.
 #[allow(clippy::too_many_arguments)]
 pub fn exact_top_k<'a, E>(
     centroids: &[f32],

@@ -376,6 +376,9 @@ pub fn exact_top_k_staged(
     exact_top_k_seeded(unit, quant, stage, query, &[])
 }
 
+// One piece (about 190 lines): the seeded floor, the principal-component stage, the int8
+// stage and the f32 rescoring share one floor that the threads raise together; the bounds that
+// make the answer exact are read in one place.
 /// [`exact_top_k_staged`] with rows likely to be among the best (`seeds`, e.g. what the
 /// inverted lists found): their f32 scores start the stage's floor near the answer's k-th
 /// score, so fewer rows pass the first stage. Any ids may be given; the answer is exact

@@ -29,6 +29,9 @@ fn colour(role: Role) -> &'static str {
     }
 }
 
+// One piece (about 190 lines): one document built top to bottom (title, axes, arrows, points
+// and their labels, the colour key), every part placed through the one scale computed at the
+// top; split up, each part would take that scale and the area as arguments.
 /// The SVG document for one map.
 pub fn map_svg(
     title: &str,

@@ -1,0 +1,167 @@
+//! What evaluation yields and how it is set up: the `Value` of a line (neighbours, scalars, maps,
+//! settings), its parts, and the evaluator's `Settings`.
+
+use serde::Serialize;
+
+/// How neighbours are searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Exact unless approximate search, measured on this file, pays (`ApproxCalibration`).
+    Auto,
+    Exact,
+    Approx,
+}
+
+/// 3CosAdd (cosine of the combined vector) or 3CosMul (Levy & Goldberg's multiplicative form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Add,
+    Mul,
+}
+
+/// Below this many rows a restricted search is exact even under `--approx`: the exact scan of
+/// the first N rows stops at row N, while the forest reads its candidates one by one.
+pub const AUTO_APPROX_MIN_WORDS: usize = 2_000_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub k: usize,
+    pub mode: SearchMode,
+    /// Show the expression's own words among the neighbours.
+    pub include_inputs: bool,
+    pub method: Method,
+    /// What approximate search reads (the lists or the forest) and how far it looks.
+    pub approx: crate::index::ApproxParams,
+    /// Search only the first N words (file order, i.e. frequency order for GloVe and word2vec),
+    /// like gensim's `restrict_vocab=N`; `None`: every word. A query-time cut: the index keeps
+    /// every word (`--limit` is the index-level one).
+    pub restrict: Option<usize>,
+    /// Unknown words get vectors from their character n-grams when the model has them
+    /// (fastText); `vecsh eval` turns this off, as gensim's evaluations skip unknown words.
+    pub subwords: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            k: 10,
+            mode: SearchMode::Auto,
+            include_inputs: false,
+            method: Method::Add,
+            approx: crate::index::ApproxParams::default(),
+            restrict: None,
+            subwords: true,
+        }
+    }
+}
+
+/// Which search produced an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchUsed {
+    Exact,
+    Approx,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Neighbour {
+    pub word: String,
+    pub score: f32,
+}
+
+/// What a point on a map stands for; the renderer colours points by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A word typed in the call, or a word of an expression in it.
+    Input,
+    /// An expression or a named result: the point is its normalised vector.
+    Expression,
+    /// A neighbour found for `k=N`.
+    Result,
+}
+
+/// One labelled point of a map, at its projected coordinates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapPoint {
+    pub label: String,
+    pub role: Role,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// Most neighbours one expression may bring onto a map (`k=N`); more would be a cloud of
+/// labels no terminal can show.
+pub const MAP_MAX_K: usize = 50;
+
+/// The result of one line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Value {
+    Neighbours {
+        query: String,
+        method: Method,
+        search: SearchUsed,
+        neighbours: Vec<Neighbour>,
+        /// Set when the requested search could not be used (e.g. no forest yet).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        /// Unknown words that got vectors from their character n-grams.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        subwords: Vec<SubwordWord>,
+    },
+    Scalar {
+        query: String,
+        value: f64,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        subwords: Vec<SubwordWord>,
+    },
+    /// `odd(...)`: the word that does not match, with every word's cosine to their mean.
+    Odd {
+        query: String,
+        word: String,
+        scores: Vec<Neighbour>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        subwords: Vec<SubwordWord>,
+    },
+    /// `plot(...)` and `arrows(...)`: points projected to 2-D (see `projection`), arrows as
+    /// (from, to) indices into `points`, and the share of variance each axis explains.
+    Map {
+        query: String,
+        points: Vec<MapPoint>,
+        arrows: Vec<[usize; 2]>,
+        variance: [f64; 2],
+        /// `:svg FILE EXPR`: the file the front-end writes this map to as SVG.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        svg: Option<String>,
+    },
+    Bound {
+        name: String,
+        query: String,
+    },
+    Setting {
+        name: String,
+        value: String,
+    },
+    Ast {
+        text: String,
+    },
+    Vars {
+        vars: Vec<(String, String)>,
+    },
+    Nothing,
+}
+
+/// A word not in the vocabulary that was given the vector of its character n-grams
+/// (fastText models): shown as `word (subwords)`, in JSON with `"oov": true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubwordWord {
+    pub word: String,
+    /// Always true: the word is out of the vocabulary.
+    pub oov: bool,
+    /// The did-you-mean hint the word would have had as an unknown word.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
