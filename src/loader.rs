@@ -398,17 +398,13 @@ pub fn load_with_subwords(
         }
     };
     Ok(LoadReport {
-        spaced_words: rows.spaced,
-        spaced_examples: std::mem::take(&mut rows.spaced_examples),
-        format: layout.format,
-        compression,
-        member,
-        dims: layout.dims,
-        words: rows.kept,
-        duplicates: rows.duplicates,
-        lossy_words: rows.lossy,
-        header: layout.header,
-        subwords: None,
         content_hash,
+        ..rows.report(
+            layout.format,
+            compression,
+            member,
+            layout.dims,
+            layout.header,
+        )
     })
 }

@@ -114,23 +114,17 @@ pub(super) fn load_pickled(
         let vectors = v.vectors[first * dims..(first + take) * dims].to_vec();
         push_rows(rows, label, first, &chunk[..take], vectors, dims)?;
     }
+    let format = if v.gensim {
+        Format::Gensim
+    } else {
+        Format::Pickle
+    };
+    // Pickled words are reported without a spaced count, as they always were.
     Ok(LoadReport {
-        format: if v.gensim {
-            Format::Gensim
-        } else {
-            Format::Pickle
-        },
-        compression: "none",
-        member: None,
-        dims,
-        words: rows.kept,
-        duplicates: rows.duplicates,
-        lossy_words: rows.lossy,
-        header: None,
         spaced_words: 0,
         spaced_examples: Vec::new(),
         subwords,
-        content_hash: None,
+        ..rows.report(format, "none", None, dims, None)
     })
 }
 
@@ -210,23 +204,13 @@ pub(super) fn load_fasttext(
     }
     let args = &model.args;
     Ok(LoadReport {
-        spaced_words: rows.spaced,
-        spaced_examples: std::mem::take(&mut rows.spaced_examples),
-        format: Format::FastTextBin,
-        compression: "none",
-        member: None,
-        dims,
-        words: rows.kept,
-        duplicates: rows.duplicates,
-        lossy_words: rows.lossy,
-        header: None,
         subwords: Some(Subwords {
             model: format!("fastText {} ({})", args.model_name(), model.layout),
             minn: args.minn as usize,
             maxn: args.maxn as usize,
             buckets: model.buckets(),
         }),
-        content_hash: None,
+        ..rows.report(Format::FastTextBin, "none", None, dims, None)
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{Batch, LoadError};
+use super::{Batch, Format, LoadError, LoadReport};
 
 /// Words with spaces the build report shows.
 const SPACED_EXAMPLES: usize = 5;
@@ -24,6 +24,32 @@ pub(super) struct Rows<'s> {
 }
 
 impl<'s> Rows<'s> {
+    /// The load's report from what these rows counted (the spaced examples taken); no subwords
+    /// and no content hash, which the formats that have them set.
+    pub(super) fn report(
+        &mut self,
+        format: Format,
+        compression: &'static str,
+        member: Option<String>,
+        dims: usize,
+        header: Option<(u64, u64)>,
+    ) -> LoadReport {
+        LoadReport {
+            format,
+            compression,
+            member,
+            dims,
+            words: self.kept,
+            duplicates: self.duplicates,
+            lossy_words: self.lossy,
+            header,
+            spaced_words: self.spaced,
+            spaced_examples: std::mem::take(&mut self.spaced_examples),
+            subwords: None,
+            content_hash: None,
+        }
+    }
+
     pub(super) fn new(
         sink: &'s mut dyn FnMut(Batch) -> anyhow::Result<()>,
         limit: Option<usize>,

@@ -99,20 +99,7 @@ pub(super) fn load_nonregular(
             load_stream(&mut reader, label, opts, &progress, &mut rows)?,
         )
     };
-    Ok(LoadReport {
-        spaced_words: rows.spaced,
-        spaced_examples: std::mem::take(&mut rows.spaced_examples),
-        format: layout.format,
-        compression,
-        member: None,
-        dims: layout.dims,
-        words: rows.kept,
-        duplicates: rows.duplicates,
-        lossy_words: rows.lossy,
-        header: layout.header,
-        subwords: None,
-        content_hash: None,
-    })
+    Ok(rows.report(layout.format, compression, None, layout.dims, layout.header))
 }
 
 pub(super) fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
