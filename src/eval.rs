@@ -228,6 +228,7 @@ impl<'s> Session<'s> {
             Ok(Value::Setting {
                 name: name.to_string(),
                 value,
+                note: None,
             })
         };
         let on_off = |args: &str| match args {
@@ -254,6 +255,20 @@ impl<'s> Session<'s> {
                 setting("k", k.to_string())
             }
             Some(Command::Exact) => {
+                // `auto` chose by a timing, so answers changed behind the user's back; it is
+                // gone, and taken as `on` (issue 23).
+                if args == "auto" {
+                    self.settings.mode = SearchMode::Exact;
+                    return Ok(Value::Setting {
+                        name: "exact".to_string(),
+                        value: mode_name(self.settings.mode).to_string(),
+                        note: Some(
+                            "there is no auto mode any more: answers are exact unless you ask for \
+                             approximate ones with :exact off"
+                                .to_string(),
+                        ),
+                    });
+                }
                 if !args.is_empty() {
                     self.settings.mode = if on_off(args)? {
                         SearchMode::Exact
@@ -454,35 +469,26 @@ impl<'s> Session<'s> {
             exclude: &exclude,
             limit,
         };
-        // A forest asked for a small candidate set reads the candidates one by one, while the
-        // exact scan of the first N rows simply stops at row N: below the size where the forest
-        // wins at all, a restricted search is exact even under `--approx`.
+        // Approximate only when asked. A forest asked for a small candidate set reads the
+        // candidates one by one, while the exact scan of the first N rows simply stops at row
+        // N: below the size where the forest wins at all, a restricted search is exact even
+        // under `--approx`.
         let want_approx = match self.settings.mode {
             SearchMode::Exact => false,
-            SearchMode::Approx => limit >= self.store.len() || limit >= AUTO_APPROX_MIN_WORDS,
-            // The forest only where its calibration on this file shows that it pays.
-            SearchMode::Auto => {
-                limit >= self.store.len()
-                    && self
-                        .store
-                        .calibration(self.settings.approx.kind)
-                        .is_some_and(|c| c.pays_for(&self.settings.approx))
-            }
+            SearchMode::Approx => limit >= self.store.len() || limit >= APPROX_MIN_WORDS,
         };
         let mut note = None;
         if want_approx {
             match self.store.approx_top_k(&q, &self.settings.approx) {
                 Ok(Some(hits)) => return Ok((hits, SearchUsed::Approx, None)),
                 Ok(None) => {
-                    if self.settings.mode == SearchMode::Approx {
-                        note = Some(format!(
-                            "the approximate-search {} not built yet; this answer is exact",
-                            match self.settings.approx.kind {
-                                crate::index::ApproxKind::Lists => "lists are",
-                                crate::index::ApproxKind::Forest => "forest is",
-                            }
-                        ));
-                    }
+                    note = Some(format!(
+                        "the approximate-search {} not built yet; this answer is exact",
+                        match self.settings.approx.kind {
+                            crate::index::ApproxKind::Lists => "lists are",
+                            crate::index::ApproxKind::Forest => "forest is",
+                        }
+                    ));
                 }
                 Err(e) => {
                     note = Some(format!(
@@ -1014,7 +1020,6 @@ impl<'s> Session<'s> {
 
 fn mode_name(mode: SearchMode) -> &'static str {
     match mode {
-        SearchMode::Auto => "auto",
         SearchMode::Exact => "on",
         SearchMode::Approx => "off",
     }

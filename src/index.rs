@@ -50,6 +50,7 @@ use heed::{Database, Env, RoTxn, WithoutTls};
 pub use approx::{ApproxBuilder, Built, CALIBRATION_QUERIES, DEFAULT_TREES};
 pub use cache::{default_cache_dir, index_dir_for};
 pub use error::{IndexError, Result};
+pub use exact::ExactPlan;
 pub use open::{OpenOptions, Origin, Verify};
 pub use records::{
     ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta, ListsMeta, Meta,

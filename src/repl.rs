@@ -353,13 +353,14 @@ impl<'s> Repl<'s> {
         };
         let announced = job.announced.load(Ordering::Relaxed);
         if result.is_ok() {
-            // Whether the auto mode should use the new structure: measured once, here (about
-            // a second at 3M x 300), and stored in the index for later processes.
+            // How many lists `--approx` probes, and whether exact search tries the cells:
+            // measured once, here (about a second at 3M x 300), and stored in the index for
+            // later processes.
             let store = self.runner.session().store();
             let params = self.runner.session().settings.approx;
             if let Err(e) = store.calibrate(&params, index::CALIBRATION_QUERIES) {
                 self.note(&format!(
-                    "cannot measure the approximate-search {} ({e}); auto search stays exact",
+                    "cannot measure the approximate-search {} ({e}); it searches at its default setting",
                     approx_name(params.kind)
                 ));
             }

@@ -153,6 +153,7 @@ fn odd_vars_settings_and_ast() {
         r.value(&Value::Setting {
             name: "k".into(),
             value: "5".into(),
+            note: None,
         }),
         r.value(&Value::Ast {
             text: "((king - man) + woman)".into(),

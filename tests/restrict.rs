@@ -61,7 +61,7 @@ fn restrict_command_and_off() {
     let store = builtin();
     let mut s = Session::new(&store, Settings::default());
     let setting = |v: Value| match v {
-        Value::Setting { name, value } => (name, value),
+        Value::Setting { name, value, .. } => (name, value),
         other => panic!("{other:?}"),
     };
     assert_eq!(setting(s.run_line(":restrict").unwrap()).1, "off");

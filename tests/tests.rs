@@ -20,10 +20,10 @@ macro_rules! snapshot {
 mod util;
 
 mod architecture;
-mod auto_mode;
 mod cli;
 mod demos;
 mod eval;
+mod exact_default;
 mod first_open;
 mod formats;
 mod in_place;

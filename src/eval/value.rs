@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
-/// How neighbours are searched.
+/// How neighbours are searched: exactly unless approximate answers are asked for (`--approx`,
+/// `:exact off`). There is no mode that chooses by itself: an answer never changes because an
+/// index gained lists or a timing came out differently (issue 23).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
-    /// Exact unless approximate search, measured on this file, pays (`ApproxCalibration`).
-    Auto,
     Exact,
     Approx,
 }
@@ -23,7 +23,7 @@ pub enum Method {
 
 /// Below this many rows a restricted search is exact even under `--approx`: the exact scan of
 /// the first N rows stops at row N, while the forest reads its candidates one by one.
-pub const AUTO_APPROX_MIN_WORDS: usize = 2_000_000;
+pub const APPROX_MIN_WORDS: usize = 2_000_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -47,7 +47,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             k: 10,
-            mode: SearchMode::Auto,
+            mode: SearchMode::Exact,
             include_inputs: false,
             method: Method::Add,
             approx: crate::index::ApproxParams::default(),
@@ -144,6 +144,9 @@ pub enum Value {
     Setting {
         name: String,
         value: String,
+        /// A word on how the value was taken (`:exact auto` is taken as `on`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     Ast {
         text: String,

@@ -69,7 +69,7 @@ impl Store {
     }
 
     /// The calibration of the current structure of `kind`, read afresh; `None` without one, or
-    /// before its calibration (then auto search stays exact).
+    /// before its calibration (then `--approx` probes `ivf::DEFAULT_PROBES` lists).
     pub fn calibration(&self, kind: ApproxKind) -> Option<ApproxCalibration> {
         let built_at = self.approx_built_at(kind)?;
         self.record::<ApproxCalibration>(calibration_key(kind))
@@ -118,7 +118,7 @@ impl Store {
         // Exact search as it will run once this calibration is stored: first with the cells
         // tried, which measures how often they answer; where that is too seldom for them to be
         // tried later, timed again without them (trying them made GloVe's exact queries look
-        // 30 % slower than they then are, and auto chose the lists by that).
+        // 30 % slower than they then are).
         let lists_kind = params.kind == ApproxKind::Lists;
         let time_exact = |try_cells: bool| -> Result<(Vec<f64>, Vec<Vec<Hit>>, usize)> {
             let (mut ms, mut truth, mut by_cells) = (Vec::new(), Vec::new(), 0);

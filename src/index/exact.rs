@@ -17,7 +17,47 @@ use super::Store;
 /// millisecond, and their best rows are nearly always near the answer's k-th score.
 const EXACT_SEED_PROBES: usize = 8;
 
+/// How exact search runs on this index and what it costs, for `vecsh info` and `:info`:
+/// what `vecsh build` added changes only this, never an answer.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ExactPlan {
+    /// Rows an unrestricted search covers.
+    pub rows: usize,
+    /// Exact search tries the lists' cells first (the index has lists with cells, and their
+    /// calibration did not find that the cells seldom answer).
+    pub cells: bool,
+    /// Share of the calibration's exact queries the cells answered.
+    pub by_cells: Option<f64>,
+    /// Components of the principal-component stage the full scan goes through (none: the
+    /// int8 copy of every row).
+    pub pc_dims: Option<usize>,
+    /// Median milliseconds of one exact top-10 query, as the lists' calibration measured it
+    /// (none: not measured; `vecsh build` measures it).
+    pub measured_ms: Option<f64>,
+}
+
 impl Store {
+    /// How exact search runs here (see [`ExactPlan`]).
+    pub fn exact_plan(&self) -> ExactPlan {
+        let calibration = self.calibration(ApproxKind::Lists);
+        // Read afresh: the lists may have been committed since this store was opened.
+        let has_cells = self.lists().is_some()
+            && self.env.read_txn().is_ok_and(|rtxn| {
+                CELL_RECORDS
+                    .iter()
+                    .all(|key| matches!(self.dbs.meta.get(&rtxn, key), Ok(Some(_))))
+            });
+        let pc = self.meta.pc_dims;
+        ExactPlan {
+            rows: self.len(),
+            cells: has_cells && self.cells_pay(),
+            by_cells: calibration.and_then(|c| c.exact_by_cells),
+            pc_dims: (pc > 0 && self.dbs.pcstage.is_some() && self.len() >= self.pc_min_rows)
+                .then_some(pc),
+            measured_ms: calibration.map(|c| c.exact_ms),
+        }
+    }
+
     /// The exact search's principal-component stage, when the index has one.
     pub fn pc_stage(&self) -> Option<PcStage<'_>> {
         let p = self.meta.pc_dims;

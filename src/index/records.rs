@@ -116,9 +116,9 @@ impl ApproxParams {
 }
 
 /// What a calibration measured on the file at hand (stored under "lists_calibration" or
-/// "forest_calibration"): the auto mode searches approximately only where it pays there,
-/// instead of from a fixed vocabulary size. At 3M x 300 (README) arroy's forest was slower
-/// than the exact scan at equal recall; the lists are ~10x faster.
+/// "forest_calibration"): it chooses how many lists `--approx` probes, and tells exact search
+/// whether the lists' cells answer on this file. It never switches the default search from
+/// exact to approximate (issue 23: timings vary between builds, answers must not).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct ApproxCalibration {
     pub kind: ApproxKind,
@@ -137,24 +137,6 @@ pub struct ApproxCalibration {
     /// answer (none: measured before cells existed, or a forest's).
     #[serde(default)]
     pub exact_by_cells: Option<f64>,
-}
-
-impl ApproxCalibration {
-    /// Approximate search pays when it finds at least 90 % of the exact top 10 in at most a
-    /// third of the exact scan's time: otherwise exact, which is also exact, stays the answer
-    /// (on GloVe 6B 50d the lists take 0.6 ms against exact's 0.9 ms: not worth the misses).
-    pub fn pays(&self) -> bool {
-        self.recall >= 0.9 && self.approx_ms * 3.0 <= self.exact_ms
-    }
-
-    /// `pays` for searches with `params`: a measurement of another kind or setting says
-    /// nothing. Lists searched "as calibrated" (probes 0) search at the measured setting.
-    pub fn pays_for(&self, params: &ApproxParams) -> bool {
-        let as_calibrated = params.kind == ApproxKind::Lists && params.probes == 0;
-        self.kind == params.kind
-            && (self.setting == params.setting() || as_calibrated)
-            && self.pays()
-    }
 }
 
 /// The inverted lists' record (stored under "lists" once the lists are complete).

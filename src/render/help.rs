@@ -42,7 +42,6 @@ fn setting_now(command: Command, s: &Settings) -> Option<String> {
     Some(match command {
         Command::K => s.k.to_string(),
         Command::Exact => match s.mode {
-            SearchMode::Auto => "auto",
             SearchMode::Exact => "on",
             SearchMode::Approx => "off",
         }
@@ -190,22 +189,12 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
     let what = kind.name();
     let search = match s.mode {
         SearchMode::Exact => "exact".to_string(),
-        SearchMode::Approx => format!("approximate ({what})"),
-        SearchMode::Auto => match view.store.calibration(kind) {
+        SearchMode::Approx => match view.store.calibration(kind) {
             Some(c) => format!(
-                "auto: {} (the {what} measured on this file: {:.1} ms at recall {:.2}, exact {:.1} ms)",
-                if c.pays_for(&s.approx) {
-                    format!("the {what}")
-                } else {
-                    "exact".into()
-                },
-                c.approx_ms,
-                c.recall,
-                c.exact_ms
+                "approximate ({what}: {:.1} ms at recall@10 {:.2} measured on this file)",
+                c.approx_ms, c.recall
             ),
-            None => format!(
-                "auto: exact (the {what} once their measurement on this file shows they pay)"
-            ),
+            None => format!("approximate ({what})"),
         },
     };
     let mut approx_lines = vec![format!("{} {}", key("lists"), state(ApproxKind::Lists))];
@@ -224,6 +213,11 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
             human_bytes(view.store.disk_size())
         ),
         approx_lines.join("\n"),
+        format!(
+            "{} {}",
+            key("exact"),
+            crate::render::exact_plan(&view.store.exact_plan())
+        ),
         format!(
             "{} {search}; k {}; method {}; inputs {}",
             key("search"),
