@@ -558,13 +558,12 @@ impl Highlighter for LineHelper<'_> {
     }
 }
 
+/// Every line is accepted at Enter: a line left with an open parenthesis is continued by the
+/// session under its own prompt (`repl::CONTINUATION`), which rustyline's multi-line editing
+/// would not show.
 impl Validator for LineHelper<'_> {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if parse::is_incomplete(ctx.input()) {
-            ValidationResult::Incomplete
-        } else {
-            ValidationResult::Valid(None)
-        })
+    fn validate(&self, _: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(ValidationResult::Valid(None))
     }
 }
 
