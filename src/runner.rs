@@ -196,7 +196,17 @@ impl<'s> Runner<'s> {
             Ok(value) if self.interactive => {
                 return Ok(print_interruptibly(&self.renderer.value(value), out));
             }
-            Ok(value) if self.json => writeln!(out, "{}", serde_json::to_string(value)?)?,
+            Ok(value) if self.json => {
+                // Each answer carries the line it answers, after its own fields.
+                #[derive(serde::Serialize)]
+                struct Answer<'a> {
+                    #[serde(flatten)]
+                    value: &'a Value,
+                    input: &'a str,
+                }
+                let answer = Answer { value, input: line };
+                writeln!(out, "{}", serde_json::to_string(&answer)?)?
+            }
             Ok(value) => writeln!(out, "{}", self.renderer.value(value))?,
             Err(err) if self.json && !self.interactive => {
                 let json = serde_json::json!({ "kind": "error", "line": line, "origin": origin, "error": err });

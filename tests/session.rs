@@ -188,3 +188,90 @@ fn an_open_parenthesis_shows_a_continuation_prompt() {
     expect(&mut p, PROMPT).unwrap();
     quit(p);
 }
+
+/// `vecsh demos/capitals.vsh` in a terminal: everything it printed, to the end.
+fn run_in_terminal(args: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    cmd.args(args)
+        .arg("--quiet")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("VECSH_CACHE", crate::util::shared_cache("session-builtin"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn vecsh");
+    let out = p.exp_eof().expect("vecsh ends");
+    drop(tmp);
+    decode(&out).replace("\r\n", "\n")
+}
+
+#[test]
+fn a_script_in_a_terminal_reads_as_a_transcript() {
+    let out = run_in_terminal(&["demos/capitals.vsh"]);
+    // Each statement's line above its answer, with the comment above it.
+    let at = out
+        .find("# The same in analogy notation:\n> france : paris :: japan : ?\n")
+        .unwrap_or_else(|| panic!("no header:\n{out}"));
+    assert!(out[at..].contains("tokyo"), "{out}");
+    assert!(out.contains("> :k 3\nk = 3\n"), "{out}");
+    assert!(out.contains("> germany : berlin :: spain : ?\n"), "{out}");
+    // --no-echo: bare answers.
+    let bare = run_in_terminal(&["demos/capitals.vsh", "--no-echo"]);
+    assert!(
+        !bare.contains("> ") && !bare.contains("# The same"),
+        "{bare}"
+    );
+    // A single -e stays bare; several show their lines.
+    let one = run_in_terminal(&["-e", "king"]);
+    assert!(!one.contains("> king"), "{one}");
+    let two = run_in_terminal(&["-e", "king", "-e", ":k 2"]);
+    assert!(
+        two.contains("> king\n") && two.contains("> :k 2\nk = 2"),
+        "{two}"
+    );
+}
+
+#[test]
+fn echo_is_forced_or_refused_when_piped_and_json_carries_the_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let piped = vecsh(tmp.path())
+        .current_dir(root)
+        .arg("demos/capitals.vsh")
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&piped.stdout).into_owned();
+    assert!(
+        !piped.is_empty() && !piped.contains("> ") && !piped.contains('#'),
+        "{piped}"
+    );
+    let echoed = vecsh(tmp.path())
+        .current_dir(root)
+        .args(["demos/capitals.vsh", "--echo"])
+        .output()
+        .unwrap();
+    let echoed = String::from_utf8_lossy(&echoed.stdout).into_owned();
+    assert!(
+        echoed.contains("# The same in analogy notation:\n> france : paris :: japan : ?\n"),
+        "{echoed}"
+    );
+    // The answers are those of the bare run, in the same order.
+    let answers: Vec<&str> = echoed
+        .lines()
+        .filter(|l| !l.starts_with("> ") && !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert_eq!(answers, piped.lines().collect::<Vec<_>>());
+    let json = vecsh(tmp.path())
+        .args(["--json", "-e", "king", "-e", "sim(king, queen)"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&json.stdout).into_owned();
+    let inputs: Vec<String> = json
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["input"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(inputs, ["king", "sim(king, queen)"], "{json}");
+}
