@@ -47,6 +47,13 @@ pub struct Cli {
     /// Evaluate this line and exit (repeatable).
     #[arg(short = 'e', long = "expr", value_name = "EXPR")]
     exprs: Vec<String>,
+    /// Print each line of a script (with the comment above it) or of several -e above its
+    /// answer, also when stdout is no terminal (the default on a terminal).
+    #[arg(long, overrides_with = "no_echo")]
+    echo: bool,
+    /// Print answers only, never the lines they answer.
+    #[arg(long, overrides_with = "echo")]
+    no_echo: bool,
     #[command(flatten)]
     source: SourceArgs,
     #[command(flatten)]
@@ -575,7 +582,12 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
             resolved.settings.subwords = cli.subwords == "on";
             resolved.output.svg = cli.svg;
-            lines(resolved, cli.exprs, script, session)
+            let echo = match (cli.echo, cli.no_echo) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            lines(resolved, cli.exprs, script, echo, session)
         }
     }
 }
@@ -585,6 +597,7 @@ fn lines(
     mut resolved: Resolved,
     exprs: Vec<String>,
     script: Option<PathBuf>,
+    echo: Option<bool>,
     session: Session,
 ) -> anyhow::Result<i32> {
     let interactive = exprs.is_empty() && script.is_none() && std::io::stdin().is_terminal();
@@ -611,6 +624,16 @@ fn lines(
     let mut runner = Runner::new(&store, &resolved, false);
     let mut out = std::io::stdout().lock();
     let mut failed = false;
+    // Each statement's line above its answer, so that a script reads as a transcript: on a
+    // terminal unless a single -e asked one thing (JSON carries each answer's input instead).
+    let mut echo = Echo {
+        on: !resolved.output.json
+            && echo.unwrap_or_else(|| {
+                std::io::stdout().is_terminal() && !(script.is_none() && exprs.len() == 1)
+            }),
+        comments: Vec::new(),
+        first: true,
+    };
     // One statement: Some(whether it succeeded), or None when `:quit` asks to stop.
     let emit = |runner: &mut Runner,
                 out: &mut std::io::StdoutLock,
@@ -625,6 +648,7 @@ fn lines(
         })
     };
     for expr in &exprs {
+        echo.header(&runner, &mut out, expr)?;
         match emit(&mut runner, &mut out, expr, None)? {
             Some(ok) => failed |= !ok,
             None => return Ok(i32::from(failed)),
@@ -672,6 +696,10 @@ fn lines(
             pending = Some((statement, first));
             continue;
         }
+        if echo.skips(&statement) {
+            continue;
+        }
+        echo.header(&runner, &mut out, &statement)?;
         match emit(
             &mut runner,
             &mut out,
@@ -684,6 +712,7 @@ fn lines(
     }
     // Input that ends inside a parenthesis is still run, so its error is reported.
     if let Some((statement, first)) = pending {
+        echo.header(&runner, &mut out, &statement)?;
         let ran = emit(
             &mut runner,
             &mut out,
@@ -693,6 +722,63 @@ fn lines(
         failed |= ran == Some(false);
     }
     Ok(i32::from(failed))
+}
+
+/// The lines a script or several `-e` show above their answers (`--echo`): the statement,
+/// dim, after `> ` (`... ` on its continued lines), with the comment lines just above it.
+struct Echo {
+    on: bool,
+    /// The comment lines read since the last statement or blank line.
+    comments: Vec<String>,
+    /// Nothing shown yet: no blank line to separate it from.
+    first: bool,
+}
+
+impl Echo {
+    /// Blank lines and comments run nothing: a comment is kept for the statement below it,
+    /// a blank line forgets it. True when `statement` is one of them (and so has no header).
+    fn skips(&mut self, statement: &str) -> bool {
+        let trimmed = statement.trim();
+        if trimmed.is_empty() {
+            self.comments.clear();
+            return true;
+        }
+        if trimmed.starts_with('#') {
+            self.comments.push(trimmed.to_string());
+            return self.on;
+        }
+        false
+    }
+
+    /// Writes the header of `statement` when echo is on.
+    fn header(
+        &mut self,
+        runner: &Runner,
+        out: &mut dyn Write,
+        statement: &str,
+    ) -> std::io::Result<()> {
+        let comments = std::mem::take(&mut self.comments);
+        if !self.on {
+            return Ok(());
+        }
+        let dim = |s: &str| {
+            runner
+                .renderer()
+                .style(&crate::text::escape(s), owo_colors::Style::new().dimmed())
+        };
+        if !self.first {
+            writeln!(out)?;
+        }
+        self.first = false;
+        for comment in comments {
+            writeln!(out, "{}", dim(&comment))?;
+        }
+        for (i, line) in statement.lines().enumerate() {
+            let prompt = if i == 0 { "> " } else { "... " };
+            writeln!(out, "{}", dim(&format!("{prompt}{line}")))?;
+        }
+        Ok(())
+    }
 }
 
 /// `vecsh eval analogy|similarity FILE ...`: a report as a table, or one JSON object with --json.

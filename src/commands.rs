@@ -165,10 +165,13 @@ pub const TABLE: [Spec; 13] = [
         command: Command::Help,
         name: "help",
         aliases: &[],
-        // `:help` takes no topic: what follows the name is ignored.
-        args: Args::Nothing,
+        // A topic: `:help plot`, `:help :k`.
+        args: Args::Text,
         tab_space: false,
-        help: &[(":help  :quit (:q)", "this help; leave (Ctrl-D too)")],
+        help: &[(
+            ":help [TOPIC]",
+            "this help, or one entry (:help plot, :help :k)",
+        )],
     },
     Spec {
         command: Command::Quit,
@@ -176,8 +179,7 @@ pub const TABLE: [Spec; 13] = [
         aliases: &["q", "exit"],
         args: Args::Nothing,
         tab_space: false,
-        // Listed on `:help`'s row.
-        help: &[],
+        help: &[(":quit  :q", "leave (Ctrl-D too)")],
     },
 ];
 

@@ -166,12 +166,86 @@ impl<'s> Session<'s> {
             return err;
         }
         let quoted = format!("\"{}\"", run.replace('\\', "\\\\").replace('"', "\\\""));
+        // The pieces of such a word (`<` and `s>` of `</s>`) are not what was meant: the error
+        // is the first piece's alone, with the quoted form as its hint.
+        let err = match err.also.first() {
+            Some(first) => first.clone(),
+            None => err,
+        };
         err.help(format!(
             "did you mean {quoted}? (a word with characters of the syntax is looked up in quotes)"
         ))
     }
 
     pub fn run(&mut self, statement: &Statement, line: &str) -> Result<Value> {
+        self.run_statement(statement, line)
+            .map_err(|err| self.every_unknown_word(statement, err))
+    }
+
+    /// An unknown word fails the line at the first one met; when the line has others, the
+    /// error names them all, each with its span and did-you-mean (`Paris - France + Italy`).
+    fn every_unknown_word(&self, statement: &Statement, err: EvalError) -> EvalError {
+        let expr = match statement {
+            Statement::Expr(expr) | Statement::Let { value: expr, .. } => expr,
+            _ => return err,
+        };
+        let mut unknown = Vec::new();
+        self.unknown_words(expr, &mut unknown);
+        if unknown.len() < 2 || !unknown.iter().any(|(_, span)| Some(*span) == err.span) {
+            return err;
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (text, _) in &unknown {
+            let quoted = format!("'{text}'");
+            if !names.contains(&quoted) {
+                names.push(quoted);
+            }
+        }
+        let message = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => {
+                format!("unknown words {} and {last}", rest.join(", "))
+            }
+            _ => format!("unknown word {}", names.concat()),
+        };
+        EvalError {
+            message,
+            span: Some(unknown[0].1),
+            help: None,
+            also: unknown
+                .iter()
+                .map(|(text, span)| self.unknown_word(text, *span))
+                .collect(),
+        }
+    }
+
+    /// The words of `expr` that are neither names nor vocabulary words (nor made from
+    /// n-grams), in the order they appear.
+    fn unknown_words<'e>(&self, expr: &'e Expr, out: &mut Vec<(&'e str, Span)>) {
+        match &expr.kind {
+            ExprKind::Word { text, quoted } => {
+                let known = (!quoted && self.vars.contains_key(text))
+                    || self.store.id(text).is_some()
+                    || (self.settings.subwords && self.store.subword_vector(text).is_some());
+                if !known {
+                    out.push((text, expr.span));
+                }
+            }
+            ExprKind::Number { .. } | ExprKind::Option { .. } => {}
+            ExprKind::Neg(inner) => self.unknown_words(inner, out),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                self.unknown_words(lhs, out);
+                self.unknown_words(rhs, out);
+            }
+            ExprKind::Call { args, .. } => args.iter().for_each(|a| self.unknown_words(a, out)),
+            ExprKind::Analogy { a, b, c } => {
+                for e in [a, b, c] {
+                    self.unknown_words(e, out);
+                }
+            }
+        }
+    }
+
+    fn run_statement(&mut self, statement: &Statement, line: &str) -> Result<Value> {
         match statement {
             Statement::Empty => Ok(Value::Nothing),
             Statement::Expr(expr) => self.show(expr, line),
@@ -203,9 +277,17 @@ impl<'s> Session<'s> {
                         source: source.clone(),
                     },
                 );
+                // The name wins over the word from now on: say so once, with the way back.
+                let warning = self.store.id(name).map(|_| {
+                    format!(
+                        "'{name}' now hides the vocabulary word '{name}'; \"{name}\" in quotes \
+                         is still the word"
+                    )
+                });
                 Ok(Value::Bound {
                     name: name.clone(),
                     query: source,
+                    warning,
                 })
             }
             Statement::Command {
@@ -350,6 +432,7 @@ impl<'s> Session<'s> {
                         message: e.message,
                         span: Some(shift(e.span)),
                         help: e.help,
+                        also: Vec::new(),
                     }
                 })?;
                 let text = match inner {

@@ -7,6 +7,7 @@ use unicode_width::UnicodeWidthStr;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::ast::Span;
 use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
 use crate::text::escape;
 
@@ -101,12 +102,24 @@ impl Renderer {
                     .collect();
                 self.with_subwords(subwords, format!("{head}\n{}", self.table(&marked)))
             }
-            Value::Bound { name, query } => {
-                format!(
+            Value::Bound {
+                name,
+                query,
+                warning,
+            } => {
+                let mut out = format!(
                     "{} = {}",
                     self.paint(name, Style::new().cyan().bold()),
                     escape(&query.to_string())
-                )
+                );
+                if let Some(warning) = warning {
+                    out.push('\n');
+                    out.push_str(&self.paint(
+                        &format!("warning: {}", escape(warning)),
+                        Style::new().yellow(),
+                    ));
+                }
+                out
             }
             Value::Setting { name, value, note } => {
                 let mut out = format!("{} = {}", self.paint(name, Style::new().cyan()), value);
@@ -277,7 +290,78 @@ impl Renderer {
             self.paint("error:", Style::new().red().bold()),
             escape(&err.message)
         ));
+        if !err.also.is_empty() {
+            out.push_str(&self.gathered_errors(line, &err.also));
+            return out;
+        }
         if let Some(span) = err.span {
+            out.push_str(&self.caret_lines(line, span));
+        }
+        if let Some(help) = &err.help {
+            out.push_str(&format!(
+                "\n  {} {}",
+                self.paint("help:", Style::new().cyan().bold()),
+                escape(help)
+            ));
+        }
+        out
+    }
+
+    /// The parts of an error that gathers several (every unknown word of a line): the line
+    /// once with a caret under each part when it fits on one screen line, else each part's own
+    /// line and caret; then each part's hint, named by the text it is about.
+    fn gathered_errors(&self, line: &str, parts: &[EvalError]) -> String {
+        let help = self.paint("help:", Style::new().cyan().bold());
+        let shown = line.trim_end().replace('\t', " ");
+        let spans: Vec<Span> = parts.iter().filter_map(|p| p.span).collect();
+        let one_line = !shown.contains('\n')
+            && escape(&shown).width() <= self.width.saturating_sub(2).max(40)
+            && spans.len() == parts.len()
+            && spans.windows(2).all(|w| w[0].end <= w[1].start)
+            && spans.iter().all(|s| {
+                s.end <= shown.len()
+                    && shown.is_char_boundary(s.start)
+                    && shown.is_char_boundary(s.end)
+            });
+        let mut out = String::new();
+        if one_line {
+            let mut carets = String::new();
+            for span in &spans {
+                let lead = escape(&shown[..span.start]).width();
+                let marks = escape(&shown[span.start..span.end]).width().max(1);
+                carets.push_str(&" ".repeat(lead.saturating_sub(carets.chars().count())));
+                carets.push_str(&"^".repeat(marks));
+            }
+            out.push_str(&format!(
+                "\n  {}\n  {}",
+                escape(&shown),
+                self.paint(&carets, Style::new().red().bold())
+            ));
+        }
+        for part in parts {
+            if !one_line {
+                if let Some(span) = part.span {
+                    out.push_str(&self.caret_lines(line, span));
+                }
+            }
+            let what = part
+                .span
+                .and_then(|s| line.get(s.start..s.end))
+                .map(|t| format!("{}: ", escape(t)))
+                .unwrap_or_default();
+            match &part.help {
+                Some(hint) => out.push_str(&format!("\n  {help} {what}{}", escape(hint))),
+                None if !one_line => {}
+                None => out.push_str(&format!("\n  {help} {what}no word is close")),
+            }
+        }
+        out
+    }
+
+    /// The line of `span` and a caret line under the span, each indented two columns.
+    fn caret_lines(&self, line: &str, span: Span) -> String {
+        let mut out = String::new();
+        {
             // A continued input spans several lines: show the one the span starts on.
             let start = span.start.min(line.len());
             let line_start = line
@@ -303,13 +387,6 @@ impl Renderer {
                 "\n  {before}{marked}{after}\n  {:lead$}{}",
                 "",
                 self.paint(&"^".repeat(carets), Style::new().red().bold())
-            ));
-        }
-        if let Some(help) = &err.help {
-            out.push_str(&format!(
-                "\n  {} {}",
-                self.paint("help:", Style::new().cyan().bold()),
-                escape(help)
             ));
         }
         out

@@ -21,12 +21,15 @@ use crate::eval::SearchMode;
 use crate::index::{self, ApproxKind, Built, IndexError, Origin, Store};
 use crate::parse;
 use crate::progress::{Progress, Unit};
+use crate::render::help::{visible_width, wrap};
 use crate::render::{seconds, thousands, Renderer};
 use crate::runner::{Runner, Step};
 use crate::settings::{Resolved, Source};
 use line::LineHelper;
 
 const PROMPT: &str = "> ";
+/// The prompt of a line that continues a statement with a parenthesis still open.
+pub const CONTINUATION: &str = "... ";
 /// Lines kept in the history file; older ones are dropped.
 const HISTORY_SIZE: usize = 10_000;
 /// How long exit waits for a cancelled forest build to notice before leaving it behind (the
@@ -168,11 +171,30 @@ impl<'s> Repl<'s> {
             self.store.dims(),
             seconds(ready),
         );
-        let second = r.style(
-            ":help lists commands with live examples · Tab completes words · Ctrl-D quits",
-            Style::new().dimmed(),
+        // Broken at word boundaries on a narrow terminal, the hints at their separators.
+        let width = r.width.max(40);
+        let mut lines = wrap(&first, width);
+        let mut hints: Vec<String> = Vec::new();
+        for hint in [
+            ":help lists commands with live examples",
+            "Tab completes words",
+            "Ctrl-D quits",
+        ] {
+            match hints.last_mut() {
+                Some(last) if visible_width(last) + 3 + hint.len() <= width => {
+                    last.push_str(" · ");
+                    last.push_str(hint);
+                }
+                _ => hints.push(hint.to_string()),
+            }
+        }
+        lines.extend(
+            hints
+                .iter()
+                .flat_map(|h| wrap(h, width))
+                .map(|h| r.style(&h, Style::new().dimmed())),
         );
-        format!("{first}\n{second}")
+        lines.join("\n")
     }
 
     /// The read-eval-print loop.
@@ -201,7 +223,7 @@ impl<'s> Repl<'s> {
         }
         loop {
             self.announce_forest();
-            let line = match rl.readline(PROMPT) {
+            let mut line = match rl.readline(PROMPT) {
                 Ok(line) => line,
                 // Ctrl-C drops the line being edited, not the session.
                 Err(ReadlineError::Interrupted) => continue,
@@ -211,6 +233,30 @@ impl<'s> Repl<'s> {
                     return Err(e.into());
                 }
             };
+            // An open parenthesis: the statement goes on under the continuation prompt.
+            let mut cancelled = false;
+            while parse::is_incomplete(&line) {
+                match rl.readline(CONTINUATION) {
+                    Ok(more) => {
+                        line.push('\n');
+                        line.push_str(&more);
+                    }
+                    // Ctrl-C drops the whole statement.
+                    Err(ReadlineError::Interrupted) => {
+                        cancelled = true;
+                        break;
+                    }
+                    // Ctrl-D runs what was typed (the parser says what is missing).
+                    Err(ReadlineError::Eof) => break,
+                    Err(e) => {
+                        self.save_history(&mut rl);
+                        return Err(e.into());
+                    }
+                }
+            }
+            if cancelled {
+                continue;
+            }
             // Above the answer that may be the first to use the forest.
             self.announce_forest();
             if !line.trim().is_empty() {

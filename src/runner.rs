@@ -13,14 +13,14 @@ use std::time::Instant;
 
 use owo_colors::Style;
 
-use crate::ast::Statement;
+use crate::ast::{Span, Statement};
 use crate::commands::Command;
 use crate::eval::{EvalError, SearchUsed, Session, Value};
 use crate::index::{ApproxKind, Store};
 use crate::parse;
 use crate::progress::Silent;
 use crate::protocols::{run_eval_until, EvalCommand, Interrupted, Protocol};
-use crate::render::help::{help_text, info_text, View};
+use crate::render::help::{help_text, help_topic, info_text, View};
 use crate::render::Renderer;
 use crate::settings::{Resolved, Source};
 use crate::svgfiles::SvgFiles;
@@ -109,8 +109,32 @@ impl<'s> Runner<'s> {
         let ran = |ok: bool| Step::Ran { ok, command };
         match command {
             Some(Command::Help) => {
-                writeln!(out, "{}", help_text(&self.view()))?;
-                return Ok(ran(true));
+                let (args, args_span) = match &parsed {
+                    Ok(Statement::Command {
+                        args, args_span, ..
+                    }) => (args.as_str(), *args_span),
+                    _ => ("", Span::default()),
+                };
+                if args.trim().is_empty() {
+                    writeln!(out, "{}", help_text(&self.view()))?;
+                    return Ok(ran(true));
+                }
+                return match help_topic(&self.view(), args) {
+                    Ok(text) => {
+                        writeln!(out, "{text}")?;
+                        Ok(ran(true))
+                    }
+                    Err((message, help)) => {
+                        let err = EvalError {
+                            message,
+                            span: Some(args_span),
+                            help: Some(help),
+                            ..Default::default()
+                        };
+                        self.write_result(line, &Err(err), origin, out)?;
+                        Ok(ran(false))
+                    }
+                };
             }
             Some(Command::Info) => {
                 writeln!(out, "{}", info_text(&self.view(), building()))?;
@@ -149,6 +173,10 @@ impl<'s> Runner<'s> {
         if !self.write_result(line, &result, origin, out)? {
             return Ok(Step::Interrupted);
         }
+        // `exit` or `quit` alone is a word like any other; a newcomer may mean to leave.
+        if self.interactive && matches!(line.trim(), "exit" | "quit") {
+            self.note(out, "(to leave the session, type :quit or press Ctrl-D)")?;
+        }
         let Ok(value) = &result else {
             return Ok(ran(false));
         };
@@ -168,7 +196,17 @@ impl<'s> Runner<'s> {
             Ok(value) if self.interactive => {
                 return Ok(print_interruptibly(&self.renderer.value(value), out));
             }
-            Ok(value) if self.json => writeln!(out, "{}", serde_json::to_string(value)?)?,
+            Ok(value) if self.json => {
+                // Each answer carries the line it answers, after its own fields.
+                #[derive(serde::Serialize)]
+                struct Answer<'a> {
+                    #[serde(flatten)]
+                    value: &'a Value,
+                    input: &'a str,
+                }
+                let answer = Answer { value, input: line };
+                writeln!(out, "{}", serde_json::to_string(&answer)?)?
+            }
             Ok(value) => writeln!(out, "{}", self.renderer.value(value))?,
             Err(err) if self.json && !self.interactive => {
                 let json = serde_json::json!({ "kind": "error", "line": line, "origin": origin, "error": err });

@@ -98,7 +98,8 @@ fn named_results_substitute() {
         s.run_line("let royal = king - man").unwrap(),
         Value::Bound {
             name: "royal".into(),
-            query: "king - man".into()
+            query: "king - man".into(),
+            warning: None,
         }
     );
     s.run_line("female = woman").unwrap();

@@ -149,6 +149,7 @@ fn odd_vars_settings_and_ast() {
         r.value(&Value::Bound {
             name: "royal".into(),
             query: "king - man".into(),
+            warning: None,
         }),
         r.value(&Value::Setting {
             name: "k".into(),
@@ -169,6 +170,7 @@ fn errors() {
         message: message.into(),
         span: Some(vecsh::ast::Span::new(start, end)),
         help: help.map(str::to_string),
+        also: Vec::new(),
     };
     let shown = [
         r.error(
@@ -195,6 +197,7 @@ fn errors() {
                 message: "no span".into(),
                 span: None,
                 help: None,
+                also: Vec::new(),
             },
             None,
         ),
@@ -262,6 +265,7 @@ fn colour_adds_codes_and_nothing_else() {
         message: "unknown word 'womn'".into(),
         span: Some(vecsh::ast::Span::new(13, 17)),
         help: Some("did you mean 'woman'?".into()),
+        also: Vec::new(),
     };
     let painted = colour.error("king - man + womn", &err, None);
     assert!(painted.contains("\x1b[31;1m^^^^"), "{painted:?}");
@@ -331,6 +335,7 @@ fn file_text_is_escaped_in_tables_examples_and_errors() {
         message: format!("unknown word '{evil}'"),
         span: Some(vecsh::ast::Span { start: 0, end: 3 }),
         help: Some(format!("did you mean '{evil}'?")),
+        also: Vec::new(),
     };
     let text = r.error(&format!("{evil} + king"), &err, Some("a.vsh:1"));
     assert!(

@@ -84,6 +84,9 @@ fn an_open_parenthesis_continues_on_the_next_line() {
     let tmp = tempfile::tempdir().unwrap();
     let mut p = start(tmp.path());
     p.send_line("sim(king,").unwrap();
+    // Sent once the continuation prompt is drawn (typed-ahead keys would be read as the
+    // terminal's answer to rustyline's cursor query).
+    expect(&mut p, "... ").unwrap();
     p.send_line("queen)").unwrap();
     expect(&mut p, "0.5").unwrap();
     expect(&mut p, PROMPT).unwrap();
@@ -120,7 +123,7 @@ fn help_shows_examples_evaluated_on_this_vocabulary() {
     p.send_line(":help").unwrap();
     // The fixture's own answer, not a canned text; and an example it can't answer says why.
     expect(&mut p, "queen 0.959").unwrap();
-    expect(&mut p, "(unknown word 'paris')").unwrap();
+    expect(&mut p, "(unknown words 'paris', 'france' and 'italy')").unwrap();
     expect(&mut p, ":exact on|off").unwrap();
     expect(&mut p, PROMPT).unwrap();
     ask(&mut p, ":info", "lists    none");

@@ -43,4 +43,5 @@ mod render;
 mod repl;
 mod restrict;
 mod search;
+mod session;
 mod trust;

@@ -6,12 +6,16 @@ use serde::Serialize;
 use crate::ast::Span;
 use crate::parse;
 
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct EvalError {
     pub message: String,
     pub span: Option<Span>,
     pub help: Option<String>,
+    /// The errors this one gathers, each with its own span and hint: every unknown word of
+    /// `Paris - France + Italy` in one error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<EvalError>,
 }
 
 impl EvalError {
@@ -20,6 +24,7 @@ impl EvalError {
             message: message.into(),
             span: Some(span),
             help: None,
+            also: Vec::new(),
         }
     }
 
@@ -34,6 +39,7 @@ impl EvalError {
             message: message.into(),
             span: None,
             help: None,
+            also: Vec::new(),
         }
     }
 
@@ -56,6 +62,7 @@ impl From<parse::ParseError> for EvalError {
             message: e.message,
             span: Some(e.span),
             help: e.help,
+            also: Vec::new(),
         }
     }
 }

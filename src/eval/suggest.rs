@@ -14,9 +14,13 @@ pub(super) fn closest<'a>(
         .map(|(_, c)| c)
 }
 
-/// The vocabulary words (or names) nearest to `text`: fewest edits, then Jaro-Winkler
-/// similarity (which rewards a shared start), then frequency; up to three when they are about
-/// equally close (`womn` → `women` or `woman`). Scans the word table once: error path only.
+/// The vocabulary words (or names) nearest to `text`, ranked by edits and frequency together:
+/// each candidate costs its edits, less its Jaro-Winkler similarity (which rewards a shared
+/// start), plus a tenth of the log of its frequency rank (ids are in frequency order; names
+/// come first), so that among words one edit away a common one comes before a rare one
+/// (`frnace` → `france` before `furnace`) while a word one edit away always comes before any
+/// two away. Up to three when they cost about the same (`womn` → `women`, `won` or `woman`).
+/// Scans the word table once: error path only.
 pub(super) fn closest_words<'a>(
     store: &'a Store,
     text: &str,
@@ -24,27 +28,29 @@ pub(super) fn closest_words<'a>(
 ) -> Vec<String> {
     let len = text.chars().count();
     let max_distance = if len <= 4 { 1 } else { 2 };
-    // (edits, -similarity, order seen): ids are in frequency order, so earlier wins ties.
-    let mut found: Vec<(usize, f64, usize, &str)> = Vec::new();
-    for (seen, candidate) in names.chain(store.words().map(|(_, w)| w)).enumerate() {
+    let mut found: Vec<(f64, &str)> = Vec::new();
+    for (rank, candidate) in names.chain(store.words().map(|(_, w)| w)).enumerate() {
         if candidate.chars().count().abs_diff(len) > max_distance {
             continue;
         }
         let d = strsim::damerau_levenshtein(text, candidate);
         // Replacing every character (`😀` → `a`) keeps nothing of what was typed: not close.
         if d <= max_distance && d < len {
-            found.push((d, -strsim::jaro_winkler(text, candidate), seen, candidate));
+            let cost = d as f64 - strsim::jaro_winkler(text, candidate)
+                + 0.1 * ((rank + 1) as f64).log10();
+            found.push((cost, candidate));
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let Some(&(best_d, best_sim, _, _)) = found.first() else {
+    // Stable: on equal cost the more frequent stays first.
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let Some(&(best, _)) = found.first() else {
         return Vec::new();
     };
     found
         .iter()
-        .filter(|c| c.0 == best_d && c.1 - best_sim < 0.02)
+        .filter(|c| c.0 - best < 0.05)
         .take(3)
-        .map(|c| c.3.to_string())
+        .map(|c| c.1.to_string())
         .collect()
 }
 

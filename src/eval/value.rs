@@ -140,6 +140,9 @@ pub enum Value {
     Bound {
         name: String,
         query: String,
+        /// Said when the name hides a vocabulary word (`let king = queen`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warning: Option<String>,
     },
     Setting {
         name: String,

@@ -65,19 +65,42 @@ fn setting_now(command: Command, s: &Settings) -> Option<String> {
     })
 }
 
+/// The examples `:help` evaluates, each with the topic of `:help TOPIC` that shows it.
+const EXAMPLES: [(&str, &str); 8] = [
+    ("arithmetic", "king - man + woman"),
+    ("analogy", "man : king :: woman : ?"),
+    ("arithmetic", "paris - france + italy"),
+    ("sim", "sim(cat, dog)"),
+    ("odd", "odd(breakfast, lunch, dinner, car)"),
+    ("mean", "mean(red, green, blue)"),
+    ("let", "let royal = king - man"),
+    ("let", "royal + woman"),
+];
+
+/// The topics of `:help TOPIC` that name each row of [`EXPRESSIONS`] (the first is the one
+/// did-you-mean and the list of topics offer); commands are topics by their names.
+const EXPRESSION_TOPICS: [&[&str]; 11] = [
+    &["word", "words", "quote", "quotes"],
+    &["arithmetic", "+", "-"],
+    &["scaling", "*", "/", "grouping"],
+    &["analogy", "::", "?"],
+    &["sim"],
+    &["odd"],
+    &["mean"],
+    &["cosmul"],
+    &["plot"],
+    &["arrows"],
+    &["let", "names", "comment", "#"],
+];
+
+const KEYS: &str =
+    "Tab completes words, names, commands and file names; → takes the grey hint; ↑ ↓ \
+                    and Ctrl-R search the history; an open ( continues on the next line; Ctrl-C \
+                    cancels the line; Ctrl-D quits.";
+
 /// `:help`: the language and commands, with examples evaluated now on this vocabulary, so
 /// that what it shows is what this version answers.
 pub fn help_text(view: &View) -> String {
-    const EXAMPLES: [&str; 8] = [
-        "king - man + woman",
-        "man : king :: woman : ?",
-        "paris - france + italy",
-        "sim(cat, dog)",
-        "odd(breakfast, lunch, dinner, car)",
-        "mean(red, green, blue)",
-        "let royal = king - man",
-        "royal + woman",
-    ];
     let r = &view.renderer;
     let width = r.width.max(40);
     let heading = |s: &str| r.style(s, Style::new().bold().underline());
@@ -86,63 +109,191 @@ pub fn help_text(view: &View) -> String {
         heading("Examples"),
         dim("  evaluated just now on this vocabulary:"),
     ];
-    // A scratch session: the examples neither see nor change the user's names and settings.
-    let settings = Settings {
-        k: 3,
-        mode: SearchMode::Exact,
-        ..view.settings.clone()
-    };
-    let mut scratch = Session::new(view.store, settings);
-    let expr_w = EXAMPLES.iter().map(|e| e.len()).max().unwrap_or(0);
-    for expr in EXAMPLES {
-        let room = width.saturating_sub(2 + expr_w + 2);
-        let shown = match scratch.run_line(expr) {
-            Ok(Value::Bound { name, .. }) => dim(&format!("(names the result {name})")),
-            Ok(value) => r.inline(&value, room),
-            Err(e) => dim(&format!("({})", e.message)),
-        };
-        out.push(format!(
-            "  {}  {shown}",
-            r.style(&format!("{expr:<expr_w$}"), Style::new().cyan())
-        ));
-    }
+    out.extend(examples(view, |_| true));
     // The language's rows, then one or more per command of the table.
-    let mut rows: Vec<(&str, String)> = EXPRESSIONS
-        .iter()
-        .map(|&(syntax, what)| (syntax, what.to_string()))
-        .collect();
-    for spec in &TABLE {
-        for &(syntax, what) in spec.help {
-            rows.push(match setting_now(spec.command, view.settings) {
-                Some(now) => (syntax, format!("{what} (now {now})")),
-                None => (syntax, what.to_string()),
-            });
-        }
-    }
-    let syntax_w = rows
-        .iter()
-        .map(|(a, _)| a.chars().count())
-        .max()
-        .unwrap_or(0);
+    let rows = all_rows(view.settings);
+    let syntax_w = syntax_width(&rows);
     for (i, (syntax, what)) in rows.iter().enumerate() {
         if i == 0 {
             out.push(heading("Expressions"));
         } else if i == EXPRESSIONS.len() {
             out.push(heading("Commands"));
         }
-        let pad = syntax_w - syntax.chars().count();
-        out.push(format!(
-            "  {}{:pad$}  {what}",
-            r.style(syntax, Style::new().cyan()),
-            ""
-        ));
+        out.extend(row_lines(r, syntax, what, syntax_w, width));
     }
     out.push(heading("Keys"));
-    let keys = "Tab completes words, names and commands; → takes the grey hint; ↑ ↓ and Ctrl-R \
-                search the history; an open ( continues on the next line; Ctrl-C cancels the \
-                line; Ctrl-D quits.";
-    out.extend(wrap(keys, width - 2).into_iter().map(|l| format!("  {l}")));
+    out.extend(wrap(KEYS, width - 2).into_iter().map(|l| format!("  {l}")));
     out.join("\n")
+}
+
+/// `:help TOPIC`: the entry of one expression form or command (`plot`, `:k`, `k`), with its
+/// live examples if `:help` has some. `Err` says there is no such topic, with the nearest
+/// ones.
+pub fn help_topic(view: &View, topic: &str) -> Result<String, (String, String)> {
+    let r = &view.renderer;
+    let width = r.width.max(40);
+    let topic = topic.trim();
+    let key = topic.strip_prefix(':').unwrap_or(topic).to_lowercase();
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut example_topic = None;
+    if let Some(i) = EXPRESSION_TOPICS
+        .iter()
+        .position(|t| t.contains(&key.as_str()))
+    {
+        rows.push((EXPRESSIONS[i].0, EXPRESSIONS[i].1.to_string()));
+        example_topic = Some(EXPRESSION_TOPICS[i][0]);
+    } else if key == "keys" {
+        return Ok(wrap(KEYS, width).join("\n"));
+    } else if let Some(command) = Command::lookup(&key) {
+        // `:quit` is listed on its own row; its aliases find it too.
+        rows.extend(command_rows(command, view.settings));
+    }
+    if rows.is_empty() {
+        let known = topics();
+        let near: Vec<&str> = {
+            let mut scored: Vec<(usize, &str)> = known
+                .iter()
+                .map(|t| (strsim::damerau_levenshtein(&key, t), *t))
+                .filter(|&(d, t)| d <= 2 && d < t.chars().count())
+                .collect();
+            scored.sort_by_key(|&(d, _)| d);
+            scored.into_iter().take(3).map(|(_, t)| t).collect()
+        };
+        let message = format!("no help on '{topic}'");
+        let help = if near.is_empty() {
+            format!("topics: {}", known.join(" "))
+        } else {
+            let quoted: Vec<String> = near.iter().map(|t| format!("'{t}'")).collect();
+            format!("did you mean {}?", quoted.join(" or "))
+        };
+        return Err((message, help));
+    }
+    let syntax_w = syntax_width(&rows);
+    let mut out: Vec<String> = rows
+        .iter()
+        .flat_map(|(syntax, what)| row_lines(r, syntax, what, syntax_w, width))
+        .collect();
+    if let Some(t) = example_topic {
+        let shown = examples(view, |e| e == t);
+        if !shown.is_empty() {
+            out.push(r.style("  for example:", Style::new().dimmed()));
+            out.extend(shown);
+        }
+    }
+    Ok(out.join("\n"))
+}
+
+/// The topics `:help TOPIC` knows, in `:help`'s order: the language's, then the commands'.
+pub fn topics() -> Vec<&'static str> {
+    EXPRESSION_TOPICS
+        .iter()
+        .map(|t| t[0])
+        .chain(TABLE.iter().map(|s| s.name))
+        .chain(std::iter::once("keys"))
+        .collect()
+}
+
+/// A command's rows in `:help`, with its setting's value now.
+fn command_rows(command: Command, settings: &Settings) -> Vec<(&'static str, String)> {
+    command
+        .spec()
+        .help
+        .iter()
+        .map(|&(syntax, what)| match setting_now(command, settings) {
+            Some(now) => (syntax, format!("{what} (now {now})")),
+            None => (syntax, what.to_string()),
+        })
+        .collect()
+}
+
+/// Every row of `:help`: the language's, then the commands' in the table's order.
+fn all_rows(settings: &Settings) -> Vec<(&'static str, String)> {
+    let mut rows: Vec<(&str, String)> = EXPRESSIONS
+        .iter()
+        .map(|&(syntax, what)| (syntax, what.to_string()))
+        .collect();
+    for spec in &TABLE {
+        rows.extend(command_rows(spec.command, settings));
+    }
+    rows
+}
+
+fn syntax_width(rows: &[(&str, String)]) -> usize {
+    rows.iter()
+        .map(|(a, _)| a.chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// One row: the syntax in its column, what it does wrapped at word boundaries beside it (or
+/// under it, when the column leaves too little room).
+fn row_lines(r: &Renderer, syntax: &str, what: &str, syntax_w: usize, width: usize) -> Vec<String> {
+    let pad = syntax_w - syntax.chars().count();
+    let syntax = r.style(syntax, Style::new().cyan());
+    let indent = 2 + syntax_w + 2;
+    if width.saturating_sub(indent) < 20 {
+        let mut out = vec![format!("  {syntax}")];
+        out.extend(
+            wrap(what, width - 6)
+                .into_iter()
+                .map(|l| format!("      {l}")),
+        );
+        return out;
+    }
+    wrap(what, width - indent)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("  {syntax}{:pad$}  {l}", "")
+            } else {
+                format!("{:indent$}{l}", "")
+            }
+        })
+        .collect()
+}
+
+/// The examples whose topic `wanted` accepts, each evaluated now in a scratch session (which
+/// neither sees nor changes the user's names and settings), result beside it, or under it on
+/// a narrow terminal.
+fn examples(view: &View, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    let r = &view.renderer;
+    let width = r.width.max(40);
+    let dim = |s: &str| r.style(s, Style::new().dimmed());
+    let settings = Settings {
+        k: 3,
+        mode: SearchMode::Exact,
+        ..view.settings.clone()
+    };
+    let mut scratch = Session::new(view.store, settings);
+    let expr_w = EXAMPLES.iter().map(|e| e.1.len()).max().unwrap_or(0);
+    let beside = width >= 2 + expr_w + 2 + 20;
+    let mut out = Vec::new();
+    for (topic, expr) in EXAMPLES {
+        // Every example runs, so that later ones see the names earlier ones bound.
+        let result = scratch.run_line(expr);
+        if !wanted(topic) {
+            continue;
+        }
+        let room = if beside {
+            width - (2 + expr_w + 2)
+        } else {
+            width - 6
+        };
+        let shown = match result {
+            Ok(Value::Bound { name, .. }) => dim(&format!("(names the result {name})")),
+            Ok(value) => r.inline(&value, room),
+            Err(e) => dim(&format!("({})", e.message)),
+        };
+        let expr_shown = r.style(&format!("{expr:<expr_w$}"), Style::new().cyan());
+        if beside && visible_width(&shown) <= room {
+            out.push(format!("  {expr_shown}  {shown}"));
+        } else {
+            out.push(format!("  {}", r.style(expr, Style::new().cyan())));
+            out.push(format!("      {shown}"));
+        }
+    }
+    out
 }
 
 /// `:info`: where the vectors come from and the state of the index and forest.
@@ -233,19 +384,45 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
     .join("\n")
 }
 
-/// `text` in lines of at most `width` columns, broken at blanks.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+/// `text` in lines of at most `width` columns, broken at blanks (a word longer than a line
+/// stands alone). Colour codes in `text` take no columns.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = vec![String::new()];
+    let mut used = 0;
     for word in text.split_whitespace() {
+        let w = visible_width(word);
         let last = lines.last_mut().expect("never empty");
-        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
+        if !last.is_empty() && used + 1 + w > width {
             lines.push(word.to_string());
+            used = w;
         } else {
             if !last.is_empty() {
                 last.push(' ');
+                used += 1;
             }
             last.push_str(word);
+            used += w;
         }
     }
     lines
+}
+
+/// The columns `text` takes on a terminal: its characters' widths, colour codes taking none.
+pub fn visible_width(text: &str) -> usize {
+    use unicode_width::UnicodeWidthChar;
+    let mut width = 0;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        width += c.width().unwrap_or(0);
+    }
+    width
 }

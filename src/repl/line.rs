@@ -379,6 +379,9 @@ pub fn complete(
                 Some(t) if t.kind == Kind::Comment => return (pos, Vec::new()),
                 _ => (pos, ""),
             };
+            if takes_file(name, &toks, start) {
+                return (start, file_names(prefix));
+            }
             let values = commands::values(name)
                 .iter()
                 .filter(|v| v.starts_with(prefix))
@@ -450,6 +453,70 @@ pub fn complete(
         );
     }
     (start, out)
+}
+
+/// Whether the argument starting at `start` of the command `name` is a file name: the first
+/// of `:svg FILE EXPR`, the second of `:eval analogy FILE` and `:eval similarity FILE`.
+fn takes_file(name: &str, toks: &[Token], start: usize) -> bool {
+    let before = toks
+        .iter()
+        .filter(|t| t.kind == Kind::Argument && t.span.start < start)
+        .count();
+    match Command::lookup(name) {
+        Some(Command::Svg) => before == 0,
+        Some(Command::Eval) => before == 1,
+        _ => false,
+    }
+}
+
+/// The files and directories whose path starts with `prefix` (`dir/ma` → `dir/map.svg`),
+/// directories with a `/` to go on, hidden ones only when the prefix starts with `.`, sorted;
+/// a name with blanks or quotes is replaced quoted, as the commands read it. Nothing when the
+/// directory cannot be read.
+fn file_names(prefix: &str) -> Vec<Completion> {
+    // A quoted name being typed is completed without its opening quote.
+    let typed = prefix.strip_prefix('"').unwrap_or(prefix);
+    let (dir, stem) = match typed.rfind('/') {
+        Some(i) => (&typed[..=i], &typed[i + 1..]),
+        None => ("", typed),
+    };
+    let Ok(entries) = std::fs::read_dir(if dir.is_empty() { "." } else { dir }) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, bool)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let hidden = name.starts_with('.') && !stem.starts_with('.');
+            (name.starts_with(stem) && !hidden).then(|| (name, e.path().is_dir()))
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .take(MAX_CANDIDATES)
+        .map(|(name, is_dir)| {
+            let slash = if is_dir { "/" } else { "" };
+            let path = format!("{dir}{name}{slash}");
+            let replacement = if path.contains(|c: char| c.is_whitespace() || c == '"') {
+                // Closed only on a file: a directory's name goes on.
+                let inner = format!("\"{}", path.replace('\\', "\\\\").replace('"', "\\\""));
+                if is_dir {
+                    inner
+                } else {
+                    format!("{inner}\" ")
+                }
+            } else if is_dir {
+                path
+            } else {
+                format!("{path} ")
+            };
+            Completion {
+                display: format!("{name}{slash}"),
+                replacement,
+            }
+        })
+        .collect()
 }
 
 /// The grey suggestion after the cursor: the rest of the best completion, at the end of the line.
@@ -558,13 +625,12 @@ impl Highlighter for LineHelper<'_> {
     }
 }
 
+/// Every line is accepted at Enter: a line left with an open parenthesis is continued by the
+/// session under its own prompt (`repl::CONTINUATION`), which rustyline's multi-line editing
+/// would not show.
 impl Validator for LineHelper<'_> {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if parse::is_incomplete(ctx.input()) {
-            ValidationResult::Incomplete
-        } else {
-            ValidationResult::Valid(None)
-        })
+    fn validate(&self, _: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(ValidationResult::Valid(None))
     }
 }
 
@@ -609,6 +675,37 @@ mod tests {
 
     /// The old character scan cut a command's argument after a blank at the blank's first byte:
     /// inside a no-break space (two bytes), a panic.
+    #[test]
+    fn completion_offers_file_names_after_svg_and_eval() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_str().unwrap();
+        std::fs::write(tmp.path().join("map.svg"), "").unwrap();
+        std::fs::write(tmp.path().join("pairs.txt"), "").unwrap();
+        std::fs::write(tmp.path().join("my map.svg"), "").unwrap();
+        std::fs::create_dir(tmp.path().join("maps")).unwrap();
+        let vocab = vec!["map", "maps"];
+        let offered = |line: &str| -> Vec<String> {
+            let (start, c) = complete(line, line.len(), &vocab, &[]);
+            c.into_iter()
+                .map(|c| format!("{}{}", &line[..start], c.replacement))
+                .collect()
+        };
+        assert_eq!(
+            offered(&format!(":svg {dir}/ma")),
+            [format!(":svg {dir}/map.svg "), format!(":svg {dir}/maps/")]
+        );
+        assert_eq!(
+            offered(&format!(":svg {dir}/my")),
+            [format!(":svg \"{dir}/my map.svg\" ")]
+        );
+        assert_eq!(
+            offered(&format!(":eval similarity {dir}/pa")),
+            [format!(":eval similarity {dir}/pairs.txt ")]
+        );
+        assert!(offered(&format!(":eval {dir}/pa")).is_empty());
+        assert!(offered(":svg /no/such/dir/x").is_empty());
+    }
+
     #[test]
     fn completion_after_a_wide_blank() {
         let vocab = &vec!["king"];
