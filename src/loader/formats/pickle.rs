@@ -29,8 +29,32 @@ pub enum Value {
     Float(f64),
     Str(Rc<str>),
     Bytes(Rc<[u8]>),
+    /// A Python 2 `str` (`STRING`, `BINSTRING`, `SHORT_BINSTRING`): bytes, which are text
+    /// (names, dict keys) or raw data (an array's contents) as the reader needs them.
+    Py2Str(Rc<[u8]>),
     /// A container or object in the arena.
     Ref(usize),
+}
+
+impl Value {
+    /// The value as text: a `str`, or a Python 2 `str` decoded as UTF-8 when it is valid
+    /// UTF-8, else as latin-1 (the flag says latin-1 was used).
+    pub fn text(&self) -> Option<(std::borrow::Cow<'_, str>, bool)> {
+        match self {
+            Value::Str(s) => Some((std::borrow::Cow::Borrowed(s), false)),
+            Value::Py2Str(b) => Some(py2_text(b)),
+            _ => None,
+        }
+    }
+}
+
+/// A Python 2 `str`'s bytes as text: UTF-8 when valid, else latin-1 (every byte is a
+/// character); the flag says latin-1 was used.
+pub fn py2_text(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+        Err(_) => (bytes.iter().map(|&b| b as char).collect(), true),
+    }
 }
 
 /// numpy element types vecsh reads.
@@ -213,7 +237,7 @@ impl Pickle {
         match self.obj(dict)? {
             Obj::Dict(items) => items
                 .iter()
-                .find(|(k, _)| matches!(k, Value::Str(s) if &**s == key))
+                .find(|(k, _)| k.text().is_some_and(|(s, _)| s == key))
                 .map(|(_, v)| v),
             Obj::Instance {
                 state: Some(state), ..
@@ -410,10 +434,7 @@ impl Machine<'_> {
         self.push(v)
     }
     fn string(&self, v: &Value) -> Option<String> {
-        match v {
-            Value::Str(s) => Some(s.to_string()),
-            _ => None,
-        }
+        v.text().map(|(s, _)| s.into_owned())
     }
     fn global(&mut self, module: String, name: String) -> R<()> {
         let v = self.alloc(Obj::Global { module, name }, &[])?;
@@ -571,16 +592,16 @@ impl Machine<'_> {
                     self.push(Value::Bytes(bytes))?
                 }
                 b'U' | b'T' => {
-                    // Python 2 str (protocol 2 from Python 2): bytes, usually ASCII text.
+                    // A Python 2 str: bytes (numpy's array data, or text); kept as they are,
+                    // as Python 3 does with encoding='latin1'.
                     let n = if op == b'U' {
                         self.u8()? as u64
                     } else {
                         self.u32()? as u64
                     };
                     let n = self.len_arg(n)?;
-                    let bytes = self.take(n, "a string")?;
-                    let s: Rc<str> = String::from_utf8_lossy(bytes).into();
-                    self.push(Value::Str(s))?
+                    let bytes: Rc<[u8]> = self.take(n, "a string")?.into();
+                    self.push(Value::Py2Str(bytes))?
                 }
                 0x97 | 0x98 => {
                     return Err(Problem::Refused(
@@ -835,7 +856,7 @@ impl Machine<'_> {
             (_, "_frombuffer") if numpy_core => {
                 // _frombuffer(buffer, dtype, shape, order)
                 let data = match args.first() {
-                    Some(Value::Bytes(b)) => b.clone(),
+                    Some(Value::Bytes(b) | Value::Py2Str(b)) => b.clone(),
                     _ => return Err(Problem::Malformed("_frombuffer without bytes".into())),
                 };
                 let (descr, big_endian) = self.dtype_of(args.get(1))?;
@@ -931,7 +952,8 @@ impl Machine<'_> {
                 let shape = self.shape_of(Some(&shape))?;
                 let (descr, big_endian) = self.dtype_of(Some(&dtype))?;
                 let data: Rc<[u8]> = match raw {
-                    Value::Bytes(b) => b,
+                    Value::Bytes(b) | Value::Py2Str(b) => b,
+                    // Python 3 text holding latin-1 data (a Python 2 array re-pickled).
                     Value::Str(s) => s
                         .chars()
                         .map(|c| c as u32 as u8)
