@@ -127,3 +127,145 @@ fn python2_str_keys_are_utf8_when_valid_else_latin1_and_info_says_so() {
         "{stdout}"
     );
 }
+
+// ------------------------------------------------------------------ protocols 0 and 1
+
+#[test]
+fn protocols_0_and_1_are_read_as_python_reads_them() {
+    // Python 2's default `cPickle.dump(d, f)` is protocol 0: text opcodes, S'…' escapes.
+    for name in [
+        "py2_two_p0.pkl",
+        "py2_two_p1.pkl",
+        "py2_words_p0.pkl",
+        "py2_words_p1.pkl",
+        "py2_lists_p0.pkl",
+        "py2_lists_p1.pkl",
+        // Python 3's protocol 0 and 1: raw-unicode-escape V lines, bytes through _codecs.
+        "py3_words_p0.pkl",
+        "py3_words_p1.pkl",
+    ] {
+        let loaded = assert_as_python_reads(name);
+        assert_eq!(loaded.report.format, Format::Pickle, "{name}");
+    }
+    let loaded = assert_as_python_reads("py2_words_p0.pkl");
+    assert_eq!(loaded.report.latin1_words, 1);
+    // The file in protocol 0 answers as in protocol 2.
+    let cache = tempfile::TempDir::new().unwrap();
+    let file = path_arg("py2_two_p0.pkl");
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", "sim(king, queen)"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "0.9915");
+    // --format pickle takes it too.
+    let (ok, _, stderr) = run(
+        cache.path(),
+        &["export", &file, "-o", "-", "--format", "pickle"],
+    );
+    assert!(ok, "{stderr}");
+}
+
+fn err(path: &Path) -> String {
+    match load(path) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn hostile_protocol_0_and_1_pickles_are_refused_and_nothing_runs() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let marker = dir.path().join("pwned");
+    let command = format!("touch {}", marker.display());
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let refused: Vec<(&str, Vec<u8>, &str)> = vec![
+        // REDUCE of os.system, protocol 0 (what pickle.dumps(obj, 0) writes) and 1.
+        (
+            "reduce_p0.pkl",
+            format!("cos\nsystem\np0\n(S'{command}'\np1\ntp2\nRp3\n.").into_bytes(),
+            "os.system",
+        ),
+        (
+            "reduce_p1.pkl",
+            [
+                b"cposix\nsystem\nq\x00(U".to_vec(),
+                vec![command.len() as u8],
+                command.clone().into_bytes(),
+                b"q\x01tq\x02Rq\x03.".to_vec(),
+            ]
+            .concat(),
+            "posix.system",
+        ),
+        // Inside a dict that looks like word vectors.
+        (
+            "dict_eval_p0.pkl",
+            b"(dp0\nS'king'\np1\nc__builtin__\neval\np2\n(S'1'\ntRp3\ns.".to_vec(),
+            "__builtin__.eval",
+        ),
+        // INST and OBJ: the old ways to build a class instance.
+        (
+            "inst_p0.pkl",
+            format!("(S'{command}'\nios\nsystem\np0\n.").into_bytes(),
+            "OBJ/INST",
+        ),
+        (
+            "obj_p1.pkl",
+            format!("(cos\nsystem\nS'{command}'\no.").into_bytes(),
+            "OBJ/INST",
+        ),
+    ];
+    for (name, bytes, what) in &refused {
+        let path = write(name, bytes);
+        let msg = err(&path);
+        assert!(
+            msg.contains(&format!("this pickle calls {what}"))
+                || what == &"OBJ/INST" && msg.contains("a class through the OBJ/INST opcodes"),
+            "{name}: {msg}"
+        );
+        assert!(!marker.exists(), "{name}: the command ran");
+    }
+    // Deep nesting in text opcodes: 100,000 nested lists.
+    let mut deep = b"(l".repeat(100_000);
+    deep.extend(b"a".repeat(99_999));
+    deep.push(b'.');
+    let msg = err(&write("deep_p0.pkl", &deep));
+    assert!(msg.contains("nests deeper than 1000 levels"), "{msg}");
+    // Malformed text arguments: errors with an offset, never a panic.
+    for (i, bytes) in [
+        &b"(dp0\nS'king\np1\n."[..],
+        b"(dp0\nS'king'\nFnot-a-float\ns.",
+        b"(dp0\nS'king'\nI9999999999999999999999x\ns.",
+        b"(dp0\nS'king'\ng99\ns.",
+        b"(dp0\nS'\\x4'\np1\n.",
+        b"(dp0\nVab\\u12\np1\n.",
+        b"(dp0\np99999999999999999999\n.",
+        b"(lp0\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let msg = err(&write(&format!("bad{i}.pkl"), bytes));
+        assert!(
+            msg.contains("byte offset") || msg.contains("pickle"),
+            "{i}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn text_files_that_start_like_protocol_0_stay_text() {
+    // Words that begin with opcode characters: '(' 'c' '}' ']'.
+    let dir = tempfile::TempDir::new().unwrap();
+    for (i, first) in ["( 0.5 1", "cat 0.5 1", "} 0.5 1", "(dp1 0.5 1", "(l 0.5 1"]
+        .iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("t{i}.txt"));
+        std::fs::write(&path, format!("{first}\ndog 1 0.5\n")).unwrap();
+        let loaded = load(&path).unwrap_or_else(|e| panic!("{first}: {e}"));
+        assert_eq!(loaded.report.format, Format::Glove, "{first}");
+        assert_eq!(loaded.words.len(), 2);
+    }
+}
