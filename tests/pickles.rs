@@ -269,3 +269,32 @@ fn text_files_that_start_like_protocol_0_stay_text() {
         assert_eq!(loaded.words.len(), 2);
     }
 }
+
+// ------------------------------------------------------------------ OrderedDict, numpy scalars
+
+#[test]
+fn python2_ordered_dicts_carry_their_items_in_the_constructor_call() {
+    // Python 2's OrderedDict.__reduce__ passes [[key, value], …] to the constructor.
+    for name in ["py2_ordered_p2.pkl", "py2_ordered_p0.pkl"] {
+        let loaded = assert_as_python_reads(name);
+        assert_eq!(loaded.words.len(), 8, "{name}");
+        assert_eq!(
+            loaded.words[..2],
+            ["king", "queen"],
+            "{name}: insertion order"
+        );
+    }
+}
+
+#[test]
+fn lists_of_numpy_scalars_are_data_not_calls() {
+    // list(arr): numpy.core.multiarray.scalar(dtype, bytes) (numpy 1), numpy._core (numpy 2).
+    for name in [
+        "py2_scalars_p2.pkl",
+        "py2_scalars_p0.pkl",
+        "py3_scalars_p2.pkl",
+        "py3_scalars_p4.pkl",
+    ] {
+        assert_as_python_reads(name);
+    }
+}

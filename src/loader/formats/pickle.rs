@@ -958,8 +958,28 @@ impl<'a> Machine<'a> {
                 })?;
                 Ok(Value::Bytes(bytes.into()))
             }
-            ("collections", "OrderedDict" | "defaultdict") => {
-                self.alloc(Obj::Dict(Vec::new()), &[])
+            ("collections", "OrderedDict") => {
+                // Python 2 passes the items to the constructor: OrderedDict([[k, v], …]);
+                // Python 3 passes none and sets them with SETITEMS.
+                let dict = self.alloc(Obj::Dict(Vec::new()), &[])?;
+                if let Some(items) = args.first() {
+                    let items = self.pairs_of(items)?;
+                    self.set_items(&dict, items)?;
+                }
+                Ok(dict)
+            }
+            // defaultdict(default_factory): its items follow with SETITEMS.
+            ("collections", "defaultdict") => self.alloc(Obj::Dict(Vec::new()), &[]),
+            (_, "scalar") if numpy_core => {
+                // A numpy scalar (list(arr) holds them): scalar(dtype, its bytes).
+                let (descr, big_endian) = self.dtype_of(args.first())?;
+                let data = match args.get(1) {
+                    Some(Value::Bytes(b) | Value::Py2Str(b)) => b.to_vec(),
+                    // Python 3 text holding latin-1 data.
+                    Some(Value::Str(s)) => s.chars().map(|c| c as u32 as u8).collect(),
+                    _ => return Err(Problem::Malformed("numpy scalar without bytes".into())),
+                };
+                Ok(scalar(&descr, big_endian, &data).unwrap_or(Value::None))
             }
             ("copyreg" | "copy_reg", "_reconstructor") => {
                 let class = args
@@ -976,6 +996,32 @@ impl<'a> Machine<'a> {
                 &[],
             ),
             _ => Err(Problem::Refused(format!("{module}.{name}"))),
+        }
+    }
+
+    /// The argument of Python 2's `OrderedDict(items)`: a list or tuple of [key, value] pairs.
+    fn pairs_of(&self, items: &Value) -> R<Vec<(Value, Value)>> {
+        let bad = || Problem::Malformed("OrderedDict of something that is not pairs".into());
+        let items = match self.obj_ref(items) {
+            Some(Obj::List(items) | Obj::Tuple(items)) => items,
+            Some(Obj::Dict(items)) => return Ok(items.clone()),
+            _ => return Err(bad()),
+        };
+        items
+            .iter()
+            .map(|pair| match self.obj_ref(pair) {
+                Some(Obj::List(kv) | Obj::Tuple(kv)) if kv.len() == 2 => {
+                    Ok((kv[0].clone(), kv[1].clone()))
+                }
+                _ => Err(bad()),
+            })
+            .collect()
+    }
+
+    fn obj_ref(&self, v: &Value) -> Option<&Obj> {
+        match v {
+            Value::Ref(i) => self.objs.get(*i),
+            _ => None,
         }
     }
 
@@ -1110,6 +1156,56 @@ fn make_array(
         fortran,
         data,
     })
+}
+
+/// A numpy scalar's value from its dtype and bytes: floats, integers and bools; `None` for
+/// other types (strings, objects), which are no vector values anyway.
+fn scalar(descr: &str, big_endian: bool, data: &[u8]) -> Option<Value> {
+    let d = descr.trim_start_matches(['<', '>', '=', '|']);
+    let mut b = [0u8; 8];
+    let n = data.len();
+    if n > 8 || n == 0 {
+        return None;
+    }
+    // As little-endian, padded: the value's bytes in b[..n].
+    if big_endian {
+        b[..n]
+            .iter_mut()
+            .zip(data.iter().rev())
+            .for_each(|(o, i)| *o = *i);
+    } else {
+        b[..n].copy_from_slice(data);
+    }
+    let float = |x: f64| Some(Value::Float(x));
+    match (dtype_from_descr(d), n) {
+        (Dtype::F32, 4) => return float(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64),
+        (Dtype::F64, 8) => return float(f64::from_le_bytes(b)),
+        (Dtype::F16, 2) => return float(f16_to_f32(u16::from_le_bytes([b[0], b[1]])) as f64),
+        _ => {}
+    }
+    if matches!(d, "b1" | "?" | "bool") {
+        return Some(Value::Bool(b[0] != 0));
+    }
+    let width = match d {
+        "int8" | "uint8" => 1,
+        "int16" | "uint16" => 2,
+        "int32" | "uint32" => 4,
+        "int64" | "uint64" => 8,
+        _ => d.get(1..)?.parse().ok()?,
+    };
+    if width != n {
+        return None;
+    }
+    match d.as_bytes()[0] {
+        b'i' => {
+            if b[n - 1] & 0x80 != 0 {
+                b[n..].fill(0xff);
+            }
+            Some(Value::Int(i64::from_le_bytes(b)))
+        }
+        b'u' => Some(Value::Int(u64::from_le_bytes(b).min(i64::MAX as u64) as i64)),
+        _ => None,
+    }
 }
 
 /// An integer of a text opcode; longs beyond i64 (hash seeds and the like) saturate.
@@ -1326,6 +1422,30 @@ mod tests {
         ] {
             assert!(!sniff(t), "{}", String::from_utf8_lossy(t));
         }
+    }
+
+    #[test]
+    fn numpy_scalars_are_read_from_their_bytes() {
+        assert_eq!(
+            scalar("<f4", false, &1.5f32.to_le_bytes()),
+            Some(Value::Float(1.5))
+        );
+        assert_eq!(
+            scalar("f8", true, &(-2.25f64).to_be_bytes()),
+            Some(Value::Float(-2.25))
+        );
+        assert_eq!(
+            scalar("<i2", false, &(-3i16).to_le_bytes()),
+            Some(Value::Int(-3))
+        );
+        assert_eq!(
+            scalar("int64", false, &7i64.to_le_bytes()),
+            Some(Value::Int(7))
+        );
+        assert_eq!(scalar("|b1", false, &[1]), Some(Value::Bool(true)));
+        assert_eq!(scalar("<f4", false, &[0, 0]), None);
+        assert_eq!(scalar("é4", false, &[0, 0, 0, 0]), None);
+        assert_eq!(scalar("", false, &[]), None);
     }
 
     #[test]
