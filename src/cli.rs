@@ -908,6 +908,13 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     if m.lossy_words > 0 {
         extra.push(format!("{} words with invalid UTF-8", m.lossy_words));
     }
+    if m.latin1_words > 0 {
+        extra.push(format!(
+            "{} {} decoded as latin-1 (a Python 2 str that is not UTF-8)",
+            m.latin1_words,
+            if m.latin1_words == 1 { "word" } else { "words" }
+        ));
+    }
     if m.spaced_words > 0 {
         let shown: Vec<String> = m
             .spaced_examples

@@ -152,6 +152,9 @@ pub struct LoadReport {
     pub duplicates: usize,
     /// Kept words that were not valid UTF-8 (decoded lossily).
     pub lossy_words: usize,
+    /// Words that a Python 2 pickle held as a `str` (bytes) that is not valid UTF-8, decoded
+    /// as latin-1 instead (a `str` that is valid UTF-8 is decoded as UTF-8).
+    pub latin1_words: usize,
     /// (count, dims) from a header line, if any.
     pub header: Option<(u64, u64)>,
     /// Kept words that contain a space or tab (GloVe 840B has them), and the first few.

@@ -283,3 +283,20 @@ fn mutated_gensim_keyed_vectors() {
 fn mutated_gensim_word2vec_model() {
     run("v.model", || formats_fixture("w2v.model"), id);
 }
+
+fn pickles_fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pickles")
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn mutated_python2_pickle_protocol_0() {
+    run("v.pkl", || pickles_fixture("py2_two_p0.pkl"), id);
+}
+
+#[test]
+fn mutated_python2_pickle_protocol_1() {
+    run("v.pkl", || pickles_fixture("py2_words_p1.pkl"), id);
+}

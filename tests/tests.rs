@@ -37,6 +37,7 @@ mod maps_cli;
 mod maps_qa;
 mod maps_session;
 mod parse;
+mod pickles;
 mod projection;
 mod protocols;
 mod render;

@@ -32,6 +32,9 @@ pub struct Meta {
     pub limit: Option<usize>,
     pub duplicates: usize,
     pub lossy_words: usize,
+    /// Python 2 `str` words that were not UTF-8, decoded as latin-1 (pickles).
+    #[serde(default)]
+    pub latin1_words: usize,
     /// Words containing spaces (GloVe 840B has them) and the first few of them.
     #[serde(default)]
     pub spaced_words: usize,

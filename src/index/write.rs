@@ -365,6 +365,7 @@ fn write_index(
         limit: load.limit,
         duplicates: report.duplicates,
         lossy_words: report.lossy_words,
+        latin1_words: report.latin1_words,
         spaced_words: report.spaced_words,
         spaced_examples: report.spaced_examples.clone(),
         zero_vectors: sink.zero,

@@ -123,6 +123,7 @@ pub(super) fn load_pickled(
     Ok(LoadReport {
         spaced_words: 0,
         spaced_examples: Vec::new(),
+        latin1_words: v.latin1_words,
         subwords,
         ..rows.report(format, "none", None, dims, None)
     })

@@ -42,6 +42,7 @@ impl<'s> Rows<'s> {
             words: self.kept,
             duplicates: self.duplicates,
             lossy_words: self.lossy,
+            latin1_words: 0,
             header,
             spaced_words: self.spaced,
             spaced_examples: std::mem::take(&mut self.spaced_examples),

@@ -17,6 +17,8 @@ pub struct Vectors {
     pub vectors: Vec<f32>,
     /// gensim FastText: (minn, maxn, buckets, n-gram rows).
     pub ngrams: Option<(usize, usize, usize, Vec<f32>)>,
+    /// Words that were Python 2 `str`s not valid UTF-8, decoded as latin-1.
+    pub latin1_words: usize,
 }
 
 /// A problem in a pickle; `offset` when it is in the opcode stream.
@@ -59,9 +61,14 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
     let mut words = Vec::with_capacity(items.len());
     let mut vectors = Vec::new();
     let mut dims = None;
+    let mut latin1_words = 0;
     for (i, (k, v)) in items.iter().enumerate() {
         let word = match k {
-            Value::Str(s) => s.as_bytes().to_vec(),
+            Value::Str(_) | Value::Py2Str(_) => {
+                let (text, latin1) = k.text().expect("text");
+                latin1_words += usize::from(latin1);
+                text.as_bytes().to_vec()
+            }
             Value::Bytes(b) => b.to_vec(),
             other => {
                 return Err(err(format!(
@@ -108,6 +115,7 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
         dims,
         vectors,
         ngrams: None,
+        latin1_words,
     })
 }
 
@@ -132,7 +140,7 @@ fn describe(p: &Pickle, v: &Value) -> String {
         Value::Bool(_) => "a bool".into(),
         Value::Int(_) => "an int".into(),
         Value::Float(_) => "a float".into(),
-        Value::Str(_) => "a str".into(),
+        Value::Str(_) | Value::Py2Str(_) => "a str".into(),
         Value::Bytes(_) => "bytes".into(),
         Value::Ref(_) => match p.obj(v) {
             Some(Obj::Array(a)) => format!("a {}-D array of {}", a.shape.len(), a.descr),
@@ -277,6 +285,7 @@ fn from_gensim(
             dims,
             vectors,
             ngrams: Some((minn, maxn, buckets, ngrams)),
+            latin1_words: 0,
         });
     }
     let array = match array_attr(p, obj, "vectors", prefix)? {
@@ -300,6 +309,7 @@ fn from_gensim(
         dims,
         vectors,
         ngrams: None,
+        latin1_words: 0,
     })
 }
 
@@ -310,7 +320,7 @@ fn strings(p: &Pickle, list: &Value, what: &str) -> Result<Vec<Vec<u8>>, Error> 
     items
         .iter()
         .map(|w| match w {
-            Value::Str(s) => Ok(s.as_bytes().to_vec()),
+            Value::Str(_) | Value::Py2Str(_) => Ok(w.text().expect("text").0.as_bytes().to_vec()),
             Value::Bytes(b) => Ok(b.to_vec()),
             Value::Int(i) => Ok(i.to_string().into_bytes()),
             _ => Err(err(format!("'{what}' holds something that is not a word"))),

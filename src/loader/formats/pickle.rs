@@ -29,8 +29,32 @@ pub enum Value {
     Float(f64),
     Str(Rc<str>),
     Bytes(Rc<[u8]>),
+    /// A Python 2 `str` (`STRING`, `BINSTRING`, `SHORT_BINSTRING`): bytes, which are text
+    /// (names, dict keys) or raw data (an array's contents) as the reader needs them.
+    Py2Str(Rc<[u8]>),
     /// A container or object in the arena.
     Ref(usize),
+}
+
+impl Value {
+    /// The value as text: a `str`, or a Python 2 `str` decoded as UTF-8 when it is valid
+    /// UTF-8, else as latin-1 (the flag says latin-1 was used).
+    pub fn text(&self) -> Option<(std::borrow::Cow<'_, str>, bool)> {
+        match self {
+            Value::Str(s) => Some((std::borrow::Cow::Borrowed(s), false)),
+            Value::Py2Str(b) => Some(py2_text(b)),
+            _ => None,
+        }
+    }
+}
+
+/// A Python 2 `str`'s bytes as text: UTF-8 when valid, else latin-1 (every byte is a
+/// character); the flag says latin-1 was used.
+pub fn py2_text(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+        Err(_) => (bytes.iter().map(|&b| b as char).collect(), true),
+    }
 }
 
 /// numpy element types vecsh reads.
@@ -169,7 +193,7 @@ pub enum Obj {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Problem {
-    #[error("not a pickle (expected protocol 2 to 5, byte 0x80 then 2..5)")]
+    #[error("not a pickle (protocols 2 to 5 start with byte 0x80; protocols 0 and 1 with an opcode such as '(' or '}}')")]
     NotAPickle,
     #[error("this pickle calls {0}; vecsh never runs code from a pickle, and only rebuilds numpy arrays, OrderedDict and gensim's classes")]
     Refused(String),
@@ -213,7 +237,7 @@ impl Pickle {
         match self.obj(dict)? {
             Obj::Dict(items) => items
                 .iter()
-                .find(|(k, _)| matches!(k, Value::Str(s) if &**s == key))
+                .find(|(k, _)| k.text().is_some_and(|(s, _)| s == key))
                 .map(|(_, v)| v),
             Obj::Instance {
                 state: Some(state), ..
@@ -232,9 +256,38 @@ impl Pickle {
     }
 }
 
-/// Whether `head` starts like a pickle of protocol 2 to 5.
+/// Whether `head` (the first bytes of a file) starts like a pickle: protocols 2 to 5 by their
+/// header; protocols 0 and 1, which have none, by running the machine on `head` itself — it
+/// must run a few opcodes without a fault other than reaching the end of `head`. A text file
+/// whose first word starts with an opcode character (`(`, `c`, `}`) fails at once.
 pub fn sniff(head: &[u8]) -> bool {
+    if has_header(head) {
+        return true;
+    }
+    if !starts_like_protocol_0_or_1(head) {
+        return false;
+    }
+    let mut m = Machine::new(head, true);
+    match m.run() {
+        Ok(_) => m.ops >= 2,
+        // A refused call is a pickle, refused by the parse that follows.
+        Err(Problem::Truncated(_) | Problem::TooLong(_) | Problem::Refused(_)) => m.ops >= 2,
+        // A broken pickle is still one (and its error names the offset) when its whole first
+        // line ran as opcodes; a text row's first line never does (`(dp0 0.5 1`).
+        Err(_) => m.ops >= 2 && memchr::memchr(b'\n', head).is_some_and(|nl| m.done_at > nl),
+    }
+}
+
+/// A protocol 2 to 5 header: PROTO (0x80) and the version.
+fn has_header(head: &[u8]) -> bool {
     head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1])
+}
+
+/// The first opcode of a protocol 0 or 1 pickle of a container: a MARK (the text opcodes'
+/// dicts, lists and tuples), an empty dict, list or tuple (protocol 1), or a GLOBAL
+/// (`OrderedDict(...)`, a numpy array).
+fn starts_like_protocol_0_or_1(head: &[u8]) -> bool {
+    matches!(head.first(), Some(b'(' | b'}' | b']' | b')' | b'c'))
 }
 
 struct Machine<'a> {
@@ -246,24 +299,23 @@ struct Machine<'a> {
     objs: Vec<Obj>,
     /// Nesting depth of each arena object (containers only), to bound recursion.
     depth: Vec<u16>,
+    /// Sniffing a file's first bytes: names must look like Python names even when cut off.
+    probe: bool,
+    /// Opcodes run to completion, and the offset where the last of them ended.
+    ops: usize,
+    done_at: usize,
 }
 
+/// Runs the pickle in `data` (any protocol, 0 to 5) into a value tree; nothing in it is
+/// executed.
 pub fn parse(data: &[u8]) -> Result<Pickle, Error> {
-    if !sniff(data) {
+    if !has_header(data) && !starts_like_protocol_0_or_1(data) {
         return Err(Error {
             offset: 0,
             problem: Problem::NotAPickle,
         });
     }
-    let mut m = Machine {
-        data,
-        at: 0,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
-        objs: Vec::new(),
-        depth: Vec::new(),
-    };
+    let mut m = Machine::new(data, false);
     let start = m.at;
     match m.run() {
         Ok(root) => Ok(Pickle { root, objs: m.objs }),
@@ -276,7 +328,22 @@ pub fn parse(data: &[u8]) -> Result<Pickle, Error> {
 
 type R<T> = Result<T, Problem>;
 
-impl Machine<'_> {
+impl<'a> Machine<'a> {
+    fn new(data: &'a [u8], probe: bool) -> Self {
+        Machine {
+            data,
+            at: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            objs: Vec::new(),
+            depth: Vec::new(),
+            probe,
+            ops: 0,
+            done_at: 0,
+        }
+    }
+
     fn take(&mut self, n: usize, what: &'static str) -> R<&[u8]> {
         let end = self.at.checked_add(n).ok_or(Problem::TooLong(n as u64))?;
         if end > self.data.len() {
@@ -309,11 +376,30 @@ impl Machine<'_> {
         ))
     }
     fn line(&mut self) -> R<String> {
-        let rest = &self.data[self.at..];
+        Ok(String::from_utf8_lossy(self.line_bytes()?).into_owned())
+    }
+    /// The argument of a text opcode: the bytes up to the next newline.
+    fn line_bytes(&mut self) -> R<&'a [u8]> {
+        let data: &'a [u8] = self.data;
+        let rest = &data[self.at..];
         let n = memchr::memchr(b'\n', rest).ok_or(Problem::Truncated("a text argument"))?;
-        let s = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.at += n + 1;
-        Ok(s)
+        Ok(&rest[..n])
+    }
+    /// A GLOBAL's module or name line. When sniffing, it must be a Python name (letters,
+    /// digits, `_` and `.`), even if `head` ends inside it: `cat 0.1 0.2` is a GloVe row.
+    fn name_line(&mut self) -> R<String> {
+        if self.probe {
+            let rest = &self.data[self.at..];
+            let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+            let ok = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.');
+            if !line.iter().all(ok) || line.is_empty() && line.len() < rest.len() {
+                return Err(Problem::Malformed(
+                    "GLOBAL of something that is not a name".into(),
+                ));
+            }
+        }
+        self.line()
     }
     fn len_arg(&mut self, n: u64) -> R<usize> {
         if n > (self.data.len() - self.at) as u64 {
@@ -410,10 +496,7 @@ impl Machine<'_> {
         self.push(v)
     }
     fn string(&self, v: &Value) -> Option<String> {
-        match v {
-            Value::Str(s) => Some(s.to_string()),
-            _ => None,
-        }
+        v.text().map(|(s, _)| s.into_owned())
     }
     fn global(&mut self, module: String, name: String) -> R<()> {
         let v = self.alloc(Obj::Global { module, name }, &[])?;
@@ -447,6 +530,10 @@ impl Machine<'_> {
     // and splitting the match would only scatter the opcode table.
     fn run(&mut self) -> R<Value> {
         loop {
+            if self.at > 0 {
+                self.ops += 1;
+                self.done_at = self.at;
+            }
             let op = self
                 .u8()
                 .map_err(|_| Problem::Truncated("the opcode stream (no STOP)"))?;
@@ -520,25 +607,33 @@ impl Machine<'_> {
                     let v = match line.as_str() {
                         "01" => Value::Bool(true),
                         "00" => Value::Bool(false),
-                        s => Value::Int(
-                            s.trim()
-                                .parse()
-                                .map_err(|_| Problem::Malformed(format!("bad INT {s:?}")))?,
-                        ),
+                        s => Value::Int(text_int(s).ok_or_else(|| {
+                            Problem::Malformed(format!("bad INT {:?}", short(s)))
+                        })?),
                     };
                     self.push(v)?
                 }
                 b'L' => {
                     let line = self.line()?;
-                    let v = line.trim_end_matches('L').parse().unwrap_or(i64::MAX);
+                    let v = text_int(line.trim_end_matches('L')).ok_or_else(|| {
+                        Problem::Malformed(format!("bad LONG {:?}", short(&line)))
+                    })?;
                     self.push(Value::Int(v))?
+                }
+                b'S' => {
+                    // STRING: a Python 2 str written as its repr, 'quoted' with escapes.
+                    let line = self.line_bytes()?;
+                    let bytes = string_literal(line).ok_or_else(|| {
+                        Problem::Malformed("STRING argument is not a quoted string".into())
+                    })?;
+                    self.push(Value::Py2Str(bytes.into()))?
                 }
                 b'F' => {
                     let line = self.line()?;
                     let v = line
                         .trim()
                         .parse()
-                        .map_err(|_| Problem::Malformed(format!("bad FLOAT {line:?}")))?;
+                        .map_err(|_| Problem::Malformed(format!("bad FLOAT {:?}", short(&line))))?;
                     self.push(Value::Float(v))?
                 }
                 b'G' => {
@@ -557,7 +652,11 @@ impl Machine<'_> {
                     self.push(Value::Str(s))?
                 }
                 b'V' => {
-                    let s = self.line()?;
+                    // UNICODE: raw-unicode-escape, latin-1 bytes with \uXXXX escapes.
+                    let line = self.line_bytes()?;
+                    let s = raw_unicode_escape(line).ok_or_else(|| {
+                        Problem::Malformed("UNICODE argument with a bad \\u escape".into())
+                    })?;
                     self.push(Value::Str(s.into()))?
                 }
                 b'B' | b'C' | 0x8e | 0x96 => {
@@ -571,16 +670,16 @@ impl Machine<'_> {
                     self.push(Value::Bytes(bytes))?
                 }
                 b'U' | b'T' => {
-                    // Python 2 str (protocol 2 from Python 2): bytes, usually ASCII text.
+                    // A Python 2 str: bytes (numpy's array data, or text); kept as they are,
+                    // as Python 3 does with encoding='latin1'.
                     let n = if op == b'U' {
                         self.u8()? as u64
                     } else {
                         self.u32()? as u64
                     };
                     let n = self.len_arg(n)?;
-                    let bytes = self.take(n, "a string")?;
-                    let s: Rc<str> = String::from_utf8_lossy(bytes).into();
-                    self.push(Value::Str(s))?
+                    let bytes: Rc<[u8]> = self.take(n, "a string")?.into();
+                    self.push(Value::Py2Str(bytes))?
                 }
                 0x97 | 0x98 => {
                     return Err(Problem::Refused(
@@ -703,8 +802,8 @@ impl Machine<'_> {
                     self.memo_get(key)?
                 }
                 b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
+                    let module = self.name_line()?;
+                    let name = self.name_line()?;
                     self.global(module, name)?
                 }
                 0x93 => {
@@ -835,7 +934,7 @@ impl Machine<'_> {
             (_, "_frombuffer") if numpy_core => {
                 // _frombuffer(buffer, dtype, shape, order)
                 let data = match args.first() {
-                    Some(Value::Bytes(b)) => b.clone(),
+                    Some(Value::Bytes(b) | Value::Py2Str(b)) => b.clone(),
                     _ => return Err(Problem::Malformed("_frombuffer without bytes".into())),
                 };
                 let (descr, big_endian) = self.dtype_of(args.get(1))?;
@@ -859,8 +958,28 @@ impl Machine<'_> {
                 })?;
                 Ok(Value::Bytes(bytes.into()))
             }
-            ("collections", "OrderedDict" | "defaultdict") => {
-                self.alloc(Obj::Dict(Vec::new()), &[])
+            ("collections", "OrderedDict") => {
+                // Python 2 passes the items to the constructor: OrderedDict([[k, v], …]);
+                // Python 3 passes none and sets them with SETITEMS.
+                let dict = self.alloc(Obj::Dict(Vec::new()), &[])?;
+                if let Some(items) = args.first() {
+                    let items = self.pairs_of(items)?;
+                    self.set_items(&dict, items)?;
+                }
+                Ok(dict)
+            }
+            // defaultdict(default_factory): its items follow with SETITEMS.
+            ("collections", "defaultdict") => self.alloc(Obj::Dict(Vec::new()), &[]),
+            (_, "scalar") if numpy_core => {
+                // A numpy scalar (list(arr) holds them): scalar(dtype, its bytes).
+                let (descr, big_endian) = self.dtype_of(args.first())?;
+                let data = match args.get(1) {
+                    Some(Value::Bytes(b) | Value::Py2Str(b)) => b.to_vec(),
+                    // Python 3 text holding latin-1 data.
+                    Some(Value::Str(s)) => s.chars().map(|c| c as u32 as u8).collect(),
+                    _ => return Err(Problem::Malformed("numpy scalar without bytes".into())),
+                };
+                Ok(scalar(&descr, big_endian, &data).unwrap_or(Value::None))
             }
             ("copyreg" | "copy_reg", "_reconstructor") => {
                 let class = args
@@ -877,6 +996,32 @@ impl Machine<'_> {
                 &[],
             ),
             _ => Err(Problem::Refused(format!("{module}.{name}"))),
+        }
+    }
+
+    /// The argument of Python 2's `OrderedDict(items)`: a list or tuple of [key, value] pairs.
+    fn pairs_of(&self, items: &Value) -> R<Vec<(Value, Value)>> {
+        let bad = || Problem::Malformed("OrderedDict of something that is not pairs".into());
+        let items = match self.obj_ref(items) {
+            Some(Obj::List(items) | Obj::Tuple(items)) => items,
+            Some(Obj::Dict(items)) => return Ok(items.clone()),
+            _ => return Err(bad()),
+        };
+        items
+            .iter()
+            .map(|pair| match self.obj_ref(pair) {
+                Some(Obj::List(kv) | Obj::Tuple(kv)) if kv.len() == 2 => {
+                    Ok((kv[0].clone(), kv[1].clone()))
+                }
+                _ => Err(bad()),
+            })
+            .collect()
+    }
+
+    fn obj_ref(&self, v: &Value) -> Option<&Obj> {
+        match v {
+            Value::Ref(i) => self.objs.get(*i),
+            _ => None,
         }
     }
 
@@ -931,7 +1076,8 @@ impl Machine<'_> {
                 let shape = self.shape_of(Some(&shape))?;
                 let (descr, big_endian) = self.dtype_of(Some(&dtype))?;
                 let data: Rc<[u8]> = match raw {
-                    Value::Bytes(b) => b,
+                    Value::Bytes(b) | Value::Py2Str(b) => b,
+                    // Python 3 text holding latin-1 data (a Python 2 array re-pickled).
                     Value::Str(s) => s
                         .chars()
                         .map(|c| c as u32 as u8)
@@ -1012,6 +1158,184 @@ fn make_array(
     })
 }
 
+/// A numpy scalar's value from its dtype and bytes: floats, integers and bools; `None` for
+/// other types (strings, objects), which are no vector values anyway.
+fn scalar(descr: &str, big_endian: bool, data: &[u8]) -> Option<Value> {
+    let d = descr.trim_start_matches(['<', '>', '=', '|']);
+    let mut b = [0u8; 8];
+    let n = data.len();
+    if n > 8 || n == 0 {
+        return None;
+    }
+    // As little-endian, padded: the value's bytes in b[..n].
+    if big_endian {
+        b[..n]
+            .iter_mut()
+            .zip(data.iter().rev())
+            .for_each(|(o, i)| *o = *i);
+    } else {
+        b[..n].copy_from_slice(data);
+    }
+    let float = |x: f64| Some(Value::Float(x));
+    match (dtype_from_descr(d), n) {
+        (Dtype::F32, 4) => return float(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64),
+        (Dtype::F64, 8) => return float(f64::from_le_bytes(b)),
+        (Dtype::F16, 2) => return float(f16_to_f32(u16::from_le_bytes([b[0], b[1]])) as f64),
+        _ => {}
+    }
+    if matches!(d, "b1" | "?" | "bool") {
+        return Some(Value::Bool(b[0] != 0));
+    }
+    let width = match d {
+        "int8" | "uint8" => 1,
+        "int16" | "uint16" => 2,
+        "int32" | "uint32" => 4,
+        "int64" | "uint64" => 8,
+        _ => d.get(1..)?.parse().ok()?,
+    };
+    if width != n {
+        return None;
+    }
+    match d.as_bytes()[0] {
+        b'i' => {
+            if b[n - 1] & 0x80 != 0 {
+                b[n..].fill(0xff);
+            }
+            Some(Value::Int(i64::from_le_bytes(b)))
+        }
+        b'u' => Some(Value::Int(u64::from_le_bytes(b).min(i64::MAX as u64) as i64)),
+        _ => None,
+    }
+}
+
+/// An integer of a text opcode; longs beyond i64 (hash seeds and the like) saturate.
+fn text_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(v) = s.parse() {
+        return Some(v);
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(if s.starts_with('-') {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// The start of a text argument, for messages.
+fn short(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// A STRING argument: `'…'` or `"…"` as Python 2's `repr` writes a `str`, decoded as
+/// Python's `string_escape` does (`\\`, `\'`, `\n`, `\xhh`, octal, …). `None` if it is
+/// not quoted or an escape is bad.
+fn string_literal(line: &[u8]) -> Option<Vec<u8>> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let q = *line.first()?;
+    if !matches!(q, b'\'' | b'"') || line.len() < 2 || line[line.len() - 1] != q {
+        return None;
+    }
+    let body = &line[1..line.len() - 1];
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        i += 1;
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let e = *body.get(i)?;
+        i += 1;
+        match e {
+            b'\n' => {}
+            b'\\' | b'\'' | b'"' => out.push(e),
+            b'a' => out.push(7),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(e - b'0');
+                for _ in 0..2 {
+                    match body.get(i) {
+                        Some(d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(v as u8);
+            }
+            b'x' => {
+                let hex = body.get(i..i + 2)?;
+                let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                out.push(v);
+                i += 2;
+            }
+            other => out.extend_from_slice(&[b'\\', other]),
+        }
+    }
+    Some(out)
+}
+
+/// A UNICODE argument, decoded as Python's `raw_unicode_escape` does: each byte is a latin-1
+/// character, except `\uXXXX` and `\UXXXXXXXX` after an odd run of backslashes. Surrogate
+/// pairs (narrow Python 2 builds) are joined; a lone surrogate becomes U+FFFD.
+fn raw_unicode_escape(line: &[u8]) -> Option<String> {
+    let mut units: Vec<u32> = Vec::with_capacity(line.len());
+    let mut i = 0;
+    let mut backslashes = 0;
+    while i < line.len() {
+        let b = line[i];
+        i += 1;
+        if b == b'\\' {
+            backslashes += 1;
+            units.push(u32::from(b));
+            continue;
+        }
+        let odd = backslashes % 2 == 1;
+        backslashes = 0;
+        if odd && matches!(b, b'u' | b'U') {
+            let n = if b == b'u' { 4 } else { 8 };
+            let hex = line.get(i..i + n)?;
+            let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            if v > 0x10_FFFF {
+                return None;
+            }
+            units.pop(); // the escaping backslash
+            units.push(v);
+            i += n;
+        } else {
+            units.push(u32::from(b));
+        }
+    }
+    let mut out = String::with_capacity(units.len());
+    let mut k = 0;
+    while k < units.len() {
+        let u = units[k];
+        k += 1;
+        if (0xD800..0xDC00).contains(&u) {
+            if let Some(&lo) = units.get(k).filter(|lo| (0xDC00..0xE000).contains(*lo)) {
+                k += 1;
+                out.push(char::from_u32(
+                    0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00),
+                )?);
+                continue;
+            }
+        }
+        out.push(char::from_u32(u).unwrap_or('\u{fffd}'));
+    }
+    Some(out)
+}
+
 fn pairs(items: Vec<Value>) -> R<Vec<(Value, Value)>> {
     if !items.len().is_multiple_of(2) {
         return Err(Problem::Malformed("odd number of dict items".into()));
@@ -1072,6 +1396,56 @@ mod tests {
         assert_eq!(f16_to_f32(0x3c00), 1.0);
         assert_eq!(f16_to_f32(0xc000), -2.0);
         assert_eq!(f16_to_f32(0x0000), 0.0);
+    }
+
+    #[test]
+    fn sniffs_protocols_0_and_1_but_not_text() {
+        for p in [
+            &b"cos\nsystem\np0\n(S'touch /tmp/.tmpfvWQav/pwned'\np1\ntp2\nRp3\n."[..],
+            b"(dp1\nS'king'\np2\ncnumpy.core.multiarray\n_reconstruct\np3\n(cnumpy\nndarray\n",
+            b"}q\x01(U\x04kingq\x02cnumpy.core.multiarray\n_reconstruct\nq\x03(cnumpy\nnda",
+            b"\x80\x02}q\x00.",
+        ] {
+            assert!(
+                sniff(&p[..p.len().min(64)]),
+                "{}",
+                String::from_utf8_lossy(p)
+            );
+        }
+        for t in [
+            &b"( 0.5 1\n"[..],
+            b"cat 0.5 1\n",
+            b"} 0.5 1\n",
+            b"(dp1 0.5 1\n",
+            b"cat 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8",
+            b"the 0.5 1\n",
+        ] {
+            assert!(!sniff(t), "{}", String::from_utf8_lossy(t));
+        }
+    }
+
+    #[test]
+    fn numpy_scalars_are_read_from_their_bytes() {
+        assert_eq!(
+            scalar("<f4", false, &1.5f32.to_le_bytes()),
+            Some(Value::Float(1.5))
+        );
+        assert_eq!(
+            scalar("f8", true, &(-2.25f64).to_be_bytes()),
+            Some(Value::Float(-2.25))
+        );
+        assert_eq!(
+            scalar("<i2", false, &(-3i16).to_le_bytes()),
+            Some(Value::Int(-3))
+        );
+        assert_eq!(
+            scalar("int64", false, &7i64.to_le_bytes()),
+            Some(Value::Int(7))
+        );
+        assert_eq!(scalar("|b1", false, &[1]), Some(Value::Bool(true)));
+        assert_eq!(scalar("<f4", false, &[0, 0]), None);
+        assert_eq!(scalar("é4", false, &[0, 0, 0, 0]), None);
+        assert_eq!(scalar("", false, &[]), None);
     }
 
     #[test]

@@ -1,0 +1,300 @@
+//! Pickles as Python 2 and Python 3 wrote them (issue 24): Python 2 `str` data kept as bytes,
+//! protocols 0 and 1, OrderedDict and numpy scalars, gzipped pickles and gensim files, the
+//! empty word, and the tutorial's MNIST-layout `.pkl`. Fixtures and numpy's answers come from
+//! tests/fixtures/pickles/gen.py (which runs gen_py2.py under a real Python 2.7.18).
+
+use std::path::{Path, PathBuf};
+
+use vecsh::loader::{self, Format, LoadOptions, LoadReport};
+
+use crate::util::vecsh;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pickles")
+        .join(name)
+}
+
+fn expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+struct Loaded {
+    report: LoadReport,
+    words: Vec<String>,
+    vectors: Vec<f32>,
+}
+
+fn load(path: &Path) -> Result<Loaded, loader::LoadError> {
+    let mut words = Vec::new();
+    let mut vectors = Vec::new();
+    let report = loader::load(path, &LoadOptions::default(), &|_, _| {}, &mut |batch| {
+        words.extend(batch.words);
+        vectors.extend(batch.vectors);
+        Ok(())
+    })?;
+    Ok(Loaded {
+        report,
+        words,
+        vectors,
+    })
+}
+
+/// The file's words and rows are exactly what Python 3 reads (`encoding='latin1'`).
+fn assert_as_python_reads(name: &str) -> Loaded {
+    let want = &expected()[name];
+    let loaded = load(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let words: Vec<&str> = want["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(loaded.words, words, "{name}: words in file order");
+    let rows = want["rows"].as_array().unwrap();
+    let dims = loaded.report.dims;
+    assert_eq!(dims, rows[0].as_array().unwrap().len(), "{name}");
+    for (i, row) in rows.iter().enumerate() {
+        let row: Vec<f32> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(
+            loaded.vectors[i * dims..(i + 1) * dims],
+            row[..],
+            "{name}: row {i} ({})",
+            words[i]
+        );
+    }
+    loaded
+}
+
+fn run(cache: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = vecsh(cache).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn path_arg(name: &str) -> String {
+    fixture(name).display().to_string()
+}
+
+// ------------------------------------------------------------------ Python 2 str is bytes
+
+#[test]
+fn python2_arrays_keep_their_bytes() {
+    // The issue's file: {'king': array([1,2,3],'f4'), 'queen': array([1,2,4],'f4')}, protocol 2.
+    let loaded = assert_as_python_reads("py2_two_p2.pkl");
+    assert_eq!(loaded.report.format, Format::Pickle);
+    // 50-dim arrays whose bytes are anything (they were refused as "holds 189 bytes").
+    assert_as_python_reads("py2_words_p2.pkl");
+
+    let cache = tempfile::TempDir::new().unwrap();
+    let file = path_arg("py2_two_p2.pkl");
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", "sim(king, queen)"]);
+    assert!(ok, "{stderr}");
+    let want = expected()["sim(king, queen)"].as_f64().unwrap();
+    assert!((want - 0.9915).abs() < 5e-5, "numpy says {want}");
+    assert_eq!(stdout.trim(), format!("{want:.4}"));
+    let (ok, stdout, stderr) = run(cache.path(), &["export", &file, "-o", "-"]);
+    assert!(ok, "{stderr}");
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["king 1 2 3", "queen 1 2 4"]);
+}
+
+#[test]
+fn python2_str_keys_are_utf8_when_valid_else_latin1_and_info_says_so() {
+    // 'na\xc3\xafve' is UTF-8 (naïve); 'caf\xe9' is not, so it is latin-1 (café).
+    let loaded = assert_as_python_reads("py2_words_p2.pkl");
+    assert!(loaded.words.iter().any(|w| w == "naïve"));
+    assert!(loaded.words.iter().any(|w| w == "café"));
+    assert!(loaded.words.iter().any(|w| w == "žluť"), "a unicode key");
+    assert_eq!(loaded.report.latin1_words, 1);
+    assert_eq!(loaded.report.lossy_words, 0);
+
+    let cache = tempfile::TempDir::new().unwrap();
+    let (ok, stdout, stderr) = run(cache.path(), &["info", &path_arg("py2_words_p2.pkl")]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("1 word decoded as latin-1 (a Python 2 str that is not UTF-8)"),
+        "{stdout}"
+    );
+}
+
+// ------------------------------------------------------------------ protocols 0 and 1
+
+#[test]
+fn protocols_0_and_1_are_read_as_python_reads_them() {
+    // Python 2's default `cPickle.dump(d, f)` is protocol 0: text opcodes, S'…' escapes.
+    for name in [
+        "py2_two_p0.pkl",
+        "py2_two_p1.pkl",
+        "py2_words_p0.pkl",
+        "py2_words_p1.pkl",
+        "py2_lists_p0.pkl",
+        "py2_lists_p1.pkl",
+        // Python 3's protocol 0 and 1: raw-unicode-escape V lines, bytes through _codecs.
+        "py3_words_p0.pkl",
+        "py3_words_p1.pkl",
+    ] {
+        let loaded = assert_as_python_reads(name);
+        assert_eq!(loaded.report.format, Format::Pickle, "{name}");
+    }
+    let loaded = assert_as_python_reads("py2_words_p0.pkl");
+    assert_eq!(loaded.report.latin1_words, 1);
+    // The issue's file in protocol 0 answers as in protocol 2.
+    let cache = tempfile::TempDir::new().unwrap();
+    let file = path_arg("py2_two_p0.pkl");
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", "sim(king, queen)"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "0.9915");
+    // --format pickle takes it too.
+    let (ok, _, stderr) = run(
+        cache.path(),
+        &["export", &file, "-o", "-", "--format", "pickle"],
+    );
+    assert!(ok, "{stderr}");
+}
+
+fn err(path: &Path) -> String {
+    match load(path) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn hostile_protocol_0_and_1_pickles_are_refused_and_nothing_runs() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let marker = dir.path().join("pwned");
+    let command = format!("touch {}", marker.display());
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let refused: Vec<(&str, Vec<u8>, &str)> = vec![
+        // REDUCE of os.system, protocol 0 (what pickle.dumps(obj, 0) writes) and 1.
+        (
+            "reduce_p0.pkl",
+            format!("cos\nsystem\np0\n(S'{command}'\np1\ntp2\nRp3\n.").into_bytes(),
+            "os.system",
+        ),
+        (
+            "reduce_p1.pkl",
+            [
+                b"cposix\nsystem\nq\x00(U".to_vec(),
+                vec![command.len() as u8],
+                command.clone().into_bytes(),
+                b"q\x01tq\x02Rq\x03.".to_vec(),
+            ]
+            .concat(),
+            "posix.system",
+        ),
+        // Inside a dict that looks like word vectors.
+        (
+            "dict_eval_p0.pkl",
+            b"(dp0\nS'king'\np1\nc__builtin__\neval\np2\n(S'1'\ntRp3\ns.".to_vec(),
+            "__builtin__.eval",
+        ),
+        // INST and OBJ: the old ways to build a class instance.
+        (
+            "inst_p0.pkl",
+            format!("(S'{command}'\nios\nsystem\np0\n.").into_bytes(),
+            "OBJ/INST",
+        ),
+        (
+            "obj_p1.pkl",
+            format!("(cos\nsystem\nS'{command}'\no.").into_bytes(),
+            "OBJ/INST",
+        ),
+    ];
+    for (name, bytes, what) in &refused {
+        let path = write(name, bytes);
+        let msg = err(&path);
+        assert!(
+            msg.contains(&format!("this pickle calls {what}"))
+                || what == &"OBJ/INST" && msg.contains("a class through the OBJ/INST opcodes"),
+            "{name}: {msg}"
+        );
+        assert!(!marker.exists(), "{name}: the command ran");
+    }
+    // Deep nesting in text opcodes: 100,000 nested lists.
+    let mut deep = b"(l".repeat(100_000);
+    deep.extend(b"a".repeat(99_999));
+    deep.push(b'.');
+    let msg = err(&write("deep_p0.pkl", &deep));
+    assert!(msg.contains("nests deeper than 1000 levels"), "{msg}");
+    // Malformed text arguments: errors with an offset, never a panic.
+    for (i, bytes) in [
+        &b"(dp0\nS'king\np1\n."[..],
+        b"(dp0\nS'king'\nFnot-a-float\ns.",
+        b"(dp0\nS'king'\nI9999999999999999999999x\ns.",
+        b"(dp0\nS'king'\ng99\ns.",
+        b"(dp0\nS'\\x4'\np1\n.",
+        b"(dp0\nVab\\u12\np1\n.",
+        b"(dp0\np99999999999999999999\n.",
+        b"(lp0\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let msg = err(&write(&format!("bad{i}.pkl"), bytes));
+        assert!(
+            msg.contains("byte offset") || msg.contains("pickle"),
+            "{i}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn text_files_that_start_like_protocol_0_stay_text() {
+    // Words that begin with opcode characters: '(' 'c' '}' ']'.
+    let dir = tempfile::TempDir::new().unwrap();
+    for (i, first) in ["( 0.5 1", "cat 0.5 1", "} 0.5 1", "(dp1 0.5 1", "(l 0.5 1"]
+        .iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("t{i}.txt"));
+        std::fs::write(&path, format!("{first}\ndog 1 0.5\n")).unwrap();
+        let loaded = load(&path).unwrap_or_else(|e| panic!("{first}: {e}"));
+        assert_eq!(loaded.report.format, Format::Glove, "{first}");
+        assert_eq!(loaded.words.len(), 2);
+    }
+}
+
+// ------------------------------------------------------------------ OrderedDict, numpy scalars
+
+#[test]
+fn python2_ordered_dicts_carry_their_items_in_the_constructor_call() {
+    // Python 2's OrderedDict.__reduce__ passes [[key, value], …] to the constructor.
+    for name in ["py2_ordered_p2.pkl", "py2_ordered_p0.pkl"] {
+        let loaded = assert_as_python_reads(name);
+        assert_eq!(loaded.words.len(), 8, "{name}");
+        assert_eq!(
+            loaded.words[..2],
+            ["king", "queen"],
+            "{name}: insertion order"
+        );
+    }
+}
+
+#[test]
+fn lists_of_numpy_scalars_are_data_not_calls() {
+    // list(arr): numpy.core.multiarray.scalar(dtype, bytes) (numpy 1), numpy._core (numpy 2).
+    for name in [
+        "py2_scalars_p2.pkl",
+        "py2_scalars_p0.pkl",
+        "py3_scalars_p2.pkl",
+        "py3_scalars_p4.pkl",
+    ] {
+        assert_as_python_reads(name);
+    }
+}
