@@ -39,6 +39,7 @@ mod maps_session;
 mod parse;
 mod projection;
 mod protocols;
+mod readers;
 mod render;
 mod repl;
 mod restrict;

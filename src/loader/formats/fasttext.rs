@@ -23,6 +23,9 @@ pub const MAX_VERSION: i32 = 12;
 const MAX_DIMS: i32 = 1 << 20;
 /// A dictionary word longer than this means we are reading garbage.
 const MAX_WORD: usize = 64 << 10;
+/// The longest character n-gram a model may ask for; real models use 3 to 6. A larger `maxn`
+/// is a corrupt or hostile header (hashing costs grow with it).
+pub const MAX_NGRAM: usize = 64;
 
 /// Which of the two file layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
