@@ -213,3 +213,106 @@ fn a_text_value_beyond_f32_is_said_to_overflow() {
     std::fs::write(&path, "a 1 2\nb inf 2\n").unwrap();
     assert!(err(&path).contains("not finite"), "{}", err(&path));
 }
+
+// ---------------------------------------------------------------------------------------
+// fastText headers
+// ---------------------------------------------------------------------------------------
+
+/// A current-layout fastText model (dim 2, skipgram) with one dictionary word and the given
+/// minn / maxn; its matrix rows are all 0.5.
+fn fasttext_model(word: &[u8], minn: i32, maxn: i32, bucket: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&793_712_314i32.to_le_bytes());
+    b.extend_from_slice(&12i32.to_le_bytes());
+    // dim ws epoch minCount neg wordNgrams loss model bucket minn maxn lrUpdateRate
+    for v in [2, 5, 5, 1, 5, 1, 2, 2, bucket, minn, maxn, 100] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&1e-4f64.to_le_bytes());
+    for v in [1i32, 1, 0] {
+        b.extend_from_slice(&v.to_le_bytes()); // size, nwords, nlabels
+    }
+    b.extend_from_slice(&100i64.to_le_bytes()); // ntokens
+    b.extend_from_slice(&(-1i64).to_le_bytes()); // pruneidx_size
+    b.extend_from_slice(word);
+    b.push(0);
+    b.extend_from_slice(&7i64.to_le_bytes());
+    b.push(0); // a word
+    b.push(0); // not quantized
+    let rows = 1 + bucket as i64;
+    b.extend_from_slice(&rows.to_le_bytes());
+    b.extend_from_slice(&2i64.to_le_bytes());
+    for _ in 0..rows * 2 {
+        b.extend_from_slice(&0.5f32.to_le_bytes());
+    }
+    b
+}
+
+/// Loads `path` on a thread and gives up after `secs` seconds (a hang is a failure, not a
+/// stuck test run).
+fn load_within(path: &Path, secs: u64) -> Result<Loaded, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&path).map_err(|e| e.to_string()));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("not answered within {secs} s"))
+}
+
+/// The audit's model: 60 KB, one 60,000-byte word, maxn 2^31 − 1. Refused at once, at the byte
+/// offset of `maxn` in the header (8 + 10 × 4).
+#[test]
+fn a_fasttext_header_with_maxn_beyond_64_is_refused_at_its_offset_at_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("huge-maxn.bin");
+    std::fs::write(&path, fasttext_model(&[b'a'; 60_000], 3, i32::MAX, 10)).unwrap();
+    let msg = load_within(&path, 10).err().expect("loaded");
+    assert!(msg.contains("byte offset 48"), "{msg}");
+    assert!(msg.contains("maxn = 2147483647"), "{msg}");
+    assert!(msg.contains("64"), "{msg}");
+}
+
+/// minn above maxn is refused at `minn`'s offset; maxn 0 (fastText's "no subwords", which
+/// keeps the default minn 3) is a real model and loads.
+#[test]
+fn a_fasttext_header_with_minn_above_maxn_is_refused_unless_maxn_is_0() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("minn.bin");
+    std::fs::write(&path, fasttext_model(b"word", 5, 4, 10)).unwrap();
+    let msg = err(&path);
+    assert!(msg.contains("byte offset 44"), "{msg}");
+    assert!(msg.contains("minn = 5") && msg.contains("maxn"), "{msg}");
+    std::fs::write(&path, fasttext_model(b"word", 3, 0, 0)).unwrap();
+    assert_eq!(load(&path).unwrap().words, ["word"]);
+}
+
+/// A 60,000-byte word under maxn 64 loads, its vector the mean of its rows.
+#[test]
+fn a_long_word_with_maxn_64_loads() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("long.bin");
+    std::fs::write(&path, fasttext_model(&[b'a'; 60_000], 1, 64, 10)).unwrap();
+    let loaded = load_within(&path, 30).unwrap();
+    assert_eq!(loaded.words.len(), 1);
+    // Every n-gram row is 0.5, as is the word row: the word's vector is 0.5 too.
+    assert_close(&loaded.vectors, &[0.5, 0.5], "long word");
+}
+
+/// Hashing is incremental: a 3,000-byte word with n-grams up to 3,000 characters is 4.5
+/// million byte steps (hashing each n-gram afresh was 4.5 billion: minutes).
+#[test]
+fn ngram_hashing_costs_length_times_maxn() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        vecsh::loader::formats::fasttext::ngram_buckets(&[b'x'; 3000], 1, 3000, 1000, &mut out);
+        let _ = tx.send(out.len());
+    });
+    let n = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("not hashed within 20 s");
+    // 3,002 characters with the brackets: from each start, n-grams of 1 to 3,000 characters
+    // that fit (3 × 3,000 + 2,999 + … + 1), less the lone "<" and ">".
+    assert_eq!(n, 3 * 3000 + 2999 * 3000 / 2 - 2);
+}
