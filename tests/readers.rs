@@ -316,3 +316,60 @@ fn ngram_hashing_costs_length_times_maxn() {
     // that fit (3 × 3,000 + 2,999 + … + 1), less the lone "<" and ">".
     assert_eq!(n, 3 * 3000 + 2999 * 3000 / 2 - 2);
 }
+
+// ---------------------------------------------------------------------------------------
+// gensim's .npy sidecars get the main file's protections
+// ---------------------------------------------------------------------------------------
+
+/// tests/fixtures/formats/sidecar.kv copied into `dir`, its vectors sidecar left to the caller.
+fn sidecar_kv(dir: &Path) -> PathBuf {
+    let kv = dir.join("sidecar.kv");
+    std::fs::copy(fixture("formats", "sidecar.kv"), &kv).unwrap();
+    std::fs::copy(
+        fixture("formats", "sidecar.kv.vectors_lockf.npy"),
+        dir.join("sidecar.kv.vectors_lockf.npy"),
+    )
+    .unwrap();
+    kv
+}
+
+/// A FIFO as the sidecar: refused at once as not a regular file (it used to hang in a read).
+#[test]
+fn a_fifo_sidecar_is_refused_not_waited_on() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = sidecar_kv(dir.path());
+    let fifo = dir.path().join("sidecar.kv.vectors.npy");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let msg = load_within(&kv, 10).err().expect("loaded");
+    assert!(msg.contains("sidecar.kv.vectors.npy"), "{msg}");
+    assert!(msg.contains("not a regular file"), "{msg}");
+}
+
+/// A symlink to /dev/zero as the sidecar: refused without reading (it used to grow to GBs).
+#[test]
+fn a_sidecar_linked_to_dev_zero_is_refused_without_reading() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = sidecar_kv(dir.path());
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("sidecar.kv.vectors.npy")).unwrap();
+    let msg = load_within(&kv, 10).err().expect("loaded");
+    assert!(msg.contains("not a regular file"), "{msg}");
+}
+
+/// A sidecar whose header announces more than the file holds: refused naming both sizes
+/// before its body is read.
+#[test]
+fn a_sidecar_shorter_than_its_header_says_is_refused_naming_both_sizes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = sidecar_kv(dir.path());
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 8), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend_from_slice(&[0u8; 64]);
+    std::fs::write(dir.path().join("sidecar.kv.vectors.npy"), &npy).unwrap();
+    let msg = load_within(&kv, 10).err().expect("loaded");
+    assert!(msg.contains("32000000000000 bytes"), "{msg}");
+    assert!(msg.contains("the file has 64"), "{msg}");
+}

@@ -183,15 +183,14 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
         }
         _ => {}
     }
-    let bytes = std::fs::read(&sidecar).map_err(|e| {
-        err(format!(
-            "'{attr}' was saved separately, in {}, which cannot be read: {e}",
-            crate::text::escape(&sidecar)
-        ))
-    })?;
-    super::npy::parse(&bytes)
+    super::npy::read(Path::new(&sidecar))
         .map(Some)
-        .map_err(|m| err(format!("{}: {m}", crate::text::escape(&sidecar))))
+        .map_err(|m| {
+            err(format!(
+                "'{attr}' was saved separately, in {}: {m}",
+                crate::text::escape(&sidecar)
+            ))
+        })
 }
 
 fn matrix(a: &Array, what: &str) -> Result<(usize, Vec<f32>), Error> {
