@@ -373,3 +373,41 @@ fn a_sidecar_shorter_than_its_header_says_is_refused_naming_both_sizes() {
     assert!(msg.contains("32000000000000 bytes"), "{msg}");
     assert!(msg.contains("the file has 64"), "{msg}");
 }
+
+// ---------------------------------------------------------------------------------------
+// One diagnosis for a file and its gzipped copy
+// ---------------------------------------------------------------------------------------
+
+/// 9 MB of blank lines (more than the 8 MB block a stream's format is detected from), then
+/// rows: the plain file and its gzipped copy get the same message, "line 1: blank line" (the
+/// gzipped one said "empty file: no rows"). Only blank lines: "empty" for both.
+#[test]
+fn leading_blank_lines_get_one_diagnosis_plain_or_gzipped() {
+    use std::io::Write;
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut text = vec![b'\n'; 9 << 20];
+    text.extend_from_slice(b"a 1 2\nb 3 4\n");
+    let message = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        let mut data = bytes.to_vec();
+        if name.ends_with(".gz") {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(bytes).unwrap();
+            data = gz.finish().unwrap();
+        }
+        std::fs::write(&path, data).unwrap();
+        err(&path)
+            .strip_prefix(path.to_str().unwrap())
+            .unwrap()
+            .to_owned()
+    };
+    let plain = message("blank.txt", &text);
+    assert_eq!(
+        plain,
+        ":1: blank line (blank lines are only allowed at the end of the file)"
+    );
+    assert_eq!(message("blank.txt.gz", &text), plain);
+    let blank = vec![b'\n'; 9 << 20];
+    assert_eq!(message("empty.txt", &blank), ": empty file: no rows");
+    assert_eq!(message("empty.txt.gz", &blank), ": empty file: no rows");
+}
