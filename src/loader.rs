@@ -263,6 +263,12 @@ pub enum Problem {
         index: usize,
         dims: usize,
     },
+    #[error("'{token}' overflows f32 (value {index} of {dims}): its magnitude is beyond 3.4e38, the largest f32")]
+    Overflow {
+        token: String,
+        index: usize,
+        dims: usize,
+    },
     #[error("the header says {expected} rows, but the file ends after {found}")]
     TooFewRows { expected: u64, found: u64 },
     #[error(

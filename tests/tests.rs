@@ -40,6 +40,7 @@ mod parse;
 mod pickles;
 mod projection;
 mod protocols;
+mod readers;
 mod render;
 mod repl;
 mod restrict;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::binary::parse_binary;
+use super::bytes::is_blank;
 use super::compress::{sniff, Compression, Counting};
 use super::detect::{data_error, detect, looks_utf16, At, Layout};
 use super::formats;
@@ -318,7 +319,24 @@ pub(super) fn load_stream(
         let want = cur.len() + BLOCK;
         eof = fill(reader, &mut cur, want).map_err(io_err)?;
     }
-    let layout = detect(&cur, opts.format).map_err(|(at, p)| data_error(label, at, p))?;
+    let layout = match detect(&cur, opts.format) {
+        // Only the first block was seen: blank lines may go on past it and rows follow, which
+        // a plain file would call a blank line 1. Read on (block by block, keeping none).
+        Err((At::File, Problem::Empty)) if !eof => {
+            let mut rest = Vec::with_capacity(BLOCK);
+            loop {
+                rest.clear();
+                let done = fill(reader, &mut rest, BLOCK).map_err(io_err)?;
+                if !is_blank(&rest) {
+                    return Err(data_error(label, At::Line(1), Problem::BlankLine));
+                }
+                if done {
+                    return Err(data_error(label, At::File, Problem::Empty));
+                }
+            }
+        }
+        other => other.map_err(|(at, p)| data_error(label, at, p))?,
+    };
 
     if layout.format == Format::Word2VecBinary {
         let head = Cursor::new(&cur[layout.data_start..]);

@@ -233,6 +233,21 @@ fn parse_row_slowly<'l>(
             dims,
         })?;
         if !value.is_finite() {
+            // "inf", "nan" (any case, signed) say so; any other spelling is a number too
+            // large for f32.
+            let spelled = token.strip_prefix(b"-").or(token.strip_prefix(b"+"));
+            let spelled = spelled.unwrap_or(token);
+            if !value.is_nan()
+                && !spelled
+                    .get(..3)
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"inf"))
+            {
+                return Err(Problem::Overflow {
+                    token: show(token),
+                    index: index + 1,
+                    dims,
+                });
+            }
             return Err(Problem::NotFinite {
                 token: show(token),
                 index: index + 1,

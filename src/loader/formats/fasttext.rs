@@ -23,6 +23,9 @@ pub const MAX_VERSION: i32 = 12;
 const MAX_DIMS: i32 = 1 << 20;
 /// A dictionary word longer than this means we are reading garbage.
 const MAX_WORD: usize = 64 << 10;
+/// The longest character n-gram a model may ask for; real models use 3 to 6. A larger `maxn`
+/// is a corrupt or hostile header (hashing costs grow with it).
+pub const MAX_NGRAM: usize = 64;
 
 /// Which of the two file layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -94,6 +97,10 @@ pub enum Problem {
     Truncated(&'static str),
     #[error("fastText header: {field} = {value} is out of range")]
     BadArg { field: &'static str, value: i64 },
+    #[error("fastText header: maxn = {maxn}; n-grams of 0 to {MAX_NGRAM} characters are supported (real models use 3 to 6)")]
+    MaxN { maxn: i32 },
+    #[error("fastText header: minn = {minn} is above maxn = {maxn}")]
+    MinAboveMax { minn: i32, maxn: i32 },
     #[error("this is a supervised fastText model (a classifier, {labels} labels): it has no word vectors to explore")]
     Supervised { labels: i32 },
     #[error("this is a quantized fastText model (.ftz): its vectors are compressed by product quantization, which vecsh does not decode; use the unquantized .bin or the .vec file")]
@@ -244,8 +251,18 @@ pub fn parse(data: &[u8]) -> Result<Model<'_>, Error> {
     if minn < 0 {
         return Err(bad("minn", minn, 9));
     }
-    if maxn < 0 {
-        return Err(bad("maxn", maxn, 10));
+    if maxn < 0 || maxn as usize > MAX_NGRAM {
+        return Err(Error {
+            offset: (header_at + 10 * 4) as u64,
+            problem: Problem::MaxN { maxn },
+        });
+    }
+    // maxn 0 is fastText's "no subwords", which keeps the default minn (3).
+    if maxn > 0 && minn > maxn {
+        return Err(Error {
+            offset: (header_at + 9 * 4) as u64,
+            problem: Problem::MinAboveMax { minn, maxn },
+        });
     }
 
     let dict_at = c.at as u64;
@@ -416,6 +433,9 @@ pub fn hash(bytes: &[u8]) -> u32 {
 /// not bytes) are taken at every character, except the lone `<` and `>`, each hashed and
 /// taken modulo `bucket`. Duplicates stay (fastText sums them twice). Nothing is appended
 /// when `bucket` is 0 or `maxn` is 0.
+///
+/// The n-grams starting at one character share their prefix, so each one's hash continues
+/// the previous one's: a word costs O(length × maxn) byte steps, not O(length × maxn²).
 pub fn ngram_buckets(word: &[u8], minn: usize, maxn: usize, bucket: u32, out: &mut Vec<u32>) {
     if bucket == 0 || maxn == 0 {
         return;
@@ -430,15 +450,21 @@ pub fn ngram_buckets(word: &[u8], minn: usize, maxn: usize, bucket: u32, out: &m
         if continuation(w[i]) {
             continue;
         }
+        let mut h: u32 = 2_166_136_261;
         let mut j = i;
         let mut n = 1;
         while j < len && n <= maxn {
-            j += 1;
-            while j < len && continuation(w[j]) {
+            // One more character: its bytes continue the hash.
+            loop {
+                h ^= w[j] as i8 as i32 as u32;
+                h = h.wrapping_mul(16_777_619);
                 j += 1;
+                if j >= len || !continuation(w[j]) {
+                    break;
+                }
             }
             if n >= minn && !(n == 1 && (i == 0 || j == len)) {
-                out.push(hash(&w[i..j]) % bucket);
+                out.push(h % bucket);
             }
             n += 1;
         }
@@ -474,6 +500,48 @@ mod tests {
         let mut got = Vec::new();
         ngram_buckets("é".as_bytes(), 3, 3, u32::MAX, &mut got);
         assert_eq!(got, vec![hash("<é>".as_bytes()) % u32::MAX]);
+    }
+
+    /// The incremental hashes equal each n-gram hashed on its own (the plain definition).
+    #[test]
+    fn incremental_hashes_equal_each_ngram_hashed_alone() {
+        fn plain(word: &[u8], minn: usize, maxn: usize, bucket: u32) -> Vec<u32> {
+            let mut w = vec![b'<'];
+            w.extend_from_slice(word);
+            w.push(b'>');
+            let starts: Vec<usize> = (0..w.len()).filter(|&i| w[i] & 0xC0 != 0x80).collect();
+            let mut out = Vec::new();
+            for (a, &i) in starts.iter().enumerate() {
+                for n in 1..=maxn {
+                    let Some(&j) = starts
+                        .get(a + n)
+                        .or((a + n == starts.len()).then_some(&w.len()))
+                    else {
+                        break;
+                    };
+                    if n >= minn && !(n == 1 && (i == 0 || j == w.len())) {
+                        out.push(hash(&w[i..j]) % bucket);
+                    }
+                }
+            }
+            out
+        }
+        let words: [&[u8]; 6] = [
+            b"a",
+            b"word",
+            "žluťoučký".as_bytes(),
+            "naïve café".as_bytes(),
+            "\u{1F600}x\u{e9}".as_bytes(),
+            b"\xff\xfe\xc3",
+        ];
+        for word in words {
+            for (minn, maxn) in [(1, 1), (1, 3), (3, 6), (2, 64), (5, 4)] {
+                let mut got = Vec::new();
+                ngram_buckets(word, minn, maxn, 2_000_003, &mut got);
+                let want = plain(word, minn, maxn, 2_000_003);
+                assert_eq!(got, want, "{word:?} {minn} {maxn}");
+            }
+        }
     }
 
     #[test]

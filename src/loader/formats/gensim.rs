@@ -45,7 +45,7 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
     match p.obj(&p.root) {
         Some(Obj::Dict(items)) => from_dict(&p, items),
         Some(Obj::Instance { module, name, .. }) if module.starts_with("gensim") => {
-            from_gensim(&p, &p.root, path, &path.display().to_string(), name)
+            from_gensim(&p, &p.root, None, path, &path.display().to_string(), name)
         }
         Some(Obj::Instance { module, name, .. }) => Err(err(format!(
             "the pickle holds a {}, not word vectors",
@@ -153,10 +153,12 @@ fn describe(p: &Pickle, v: &Value) -> String {
     }
 }
 
-/// An array attribute: inline in the pickle, or (set to None there) in `prefix.attr.npy`.
+/// An array attribute: inline in the pickle, or (set to None there, or left out) in
+/// `prefix.attr.npy`. gensim lists the attributes it saved apart in `__numpys`: such a sidecar
+/// that is missing is an error naming it, not an attribute the file lacks.
 fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Option<Array>, Error> {
-    match p.get(obj, attr) {
-        Some(v) => match p.obj(v) {
+    if let Some(v) = p.get(obj, attr) {
+        match p.obj(v) {
             Some(Obj::Array(a)) => return Ok(Some(a.clone())),
             Some(other) => {
                 return Err(err(format!(
@@ -169,21 +171,34 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
             }
             None if *v != Value::None => return Err(err(format!("'{attr}' is not an array"))),
             None => {}
-        },
-        // gensim leaves arrays it saved separately out of the pickle.
-        None if !Path::new(&format!("{prefix}.{attr}.npy")).exists() => return Ok(None),
-        None => {}
+        }
     }
     let sidecar = format!("{prefix}.{attr}.npy");
-    let bytes = std::fs::read(&sidecar).map_err(|e| {
-        err(format!(
-            "'{attr}' was saved separately, in {}, which cannot be read: {e}",
-            crate::text::escape(&sidecar)
-        ))
-    })?;
-    super::npy::parse(&bytes)
+    let saved_apart = p
+        .get(obj, "__numpys")
+        .and_then(|l| p.items(l))
+        .is_some_and(|l| l.iter().any(|n| matches!(n, Value::Str(s) if &**s == attr)));
+    // gensim leaves arrays it saved separately out of the pickle.
+    match std::fs::symlink_metadata(&sidecar) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match saved_apart {
+                true => Err(err(format!(
+                    "'{attr}' was saved separately, in {}, which is missing (gensim saves large arrays beside the pickle: keep the .npy files with it)",
+                    crate::text::escape(&sidecar)
+                ))),
+                false => Ok(None),
+            }
+        }
+        _ => {}
+    }
+    super::npy::read(Path::new(&sidecar))
         .map(Some)
-        .map_err(|m| err(format!("{}: {m}", crate::text::escape(&sidecar))))
+        .map_err(|m| {
+            err(format!(
+                "'{attr}' was saved separately, in {}: {m}",
+                crate::text::escape(&sidecar)
+            ))
+        })
 }
 
 fn matrix(a: &Array, what: &str) -> Result<(usize, Vec<f32>), Error> {
@@ -209,6 +224,7 @@ fn int_attr(p: &Pickle, obj: &Value, attr: &str) -> Option<i64> {
 fn from_gensim(
     p: &Pickle,
     obj: &Value,
+    model: Option<&Value>,
     path: &Path,
     prefix: &str,
     class: &str,
@@ -219,7 +235,7 @@ fn from_gensim(
     if let Some(wv) = p.get(obj, "wv") {
         if let Some(Obj::Instance { name, .. }) = p.obj(wv) {
             let name = name.clone();
-            let mut v = from_gensim(p, wv, path, &format!("{prefix}.wv"), &name)?;
+            let mut v = from_gensim(p, wv, Some(obj), path, &format!("{prefix}.wv"), &name)?;
             v.kind = format!("{} ({class} model)", v.kind);
             return Ok(v);
         }
@@ -248,45 +264,7 @@ fn from_gensim(
     };
     let fasttext = class.contains("FastText") || p.get(obj, "vectors_ngrams").is_some();
     if fasttext {
-        let vocab = array_attr(p, obj, "vectors_vocab", prefix)?
-            .ok_or_else(|| err("a FastText model without vectors_vocab"))?;
-        let ngrams = array_attr(p, obj, "vectors_ngrams", prefix)?
-            .ok_or_else(|| err("a FastText model without vectors_ngrams"))?;
-        let (dims, vocab) = matrix(&vocab, "vectors_vocab")?;
-        let (ndims, ngrams) = matrix(&ngrams, "vectors_ngrams")?;
-        let minn = int_attr(p, obj, "min_n").unwrap_or(0).max(0) as usize;
-        let maxn = int_attr(p, obj, "max_n").unwrap_or(0).max(0) as usize;
-        let buckets = ngrams.len() / ndims.max(1);
-        if ndims != dims || vocab.len() != words.len() * dims {
-            return Err(err(format!(
-                "vectors_vocab ({} rows × {dims}) and vectors_ngrams (× {ndims}) do not fit {} words",
-                vocab.len() / dims.max(1),
-                words.len()
-            )));
-        }
-        // gensim's adjust_vectors: each word's row averaged with its n-gram rows.
-        let mut vectors = vocab;
-        let mut scratch = Vec::new();
-        for (i, word) in words.iter().enumerate() {
-            scratch.clear();
-            super::fasttext::ngram_buckets(word, minn, maxn, buckets as u32, &mut scratch);
-            let row = &mut vectors[i * dims..(i + 1) * dims];
-            for &b in &scratch {
-                let g = &ngrams[b as usize * dims..(b as usize + 1) * dims];
-                row.iter_mut().zip(g).for_each(|(r, x)| *r += x);
-            }
-            let n = (scratch.len() + 1) as f32;
-            row.iter_mut().for_each(|r| *r /= n);
-        }
-        return Ok(Vectors {
-            kind: format!("{version} {class}"),
-            gensim: true,
-            words,
-            dims,
-            vectors,
-            ngrams: Some((minn, maxn, buckets, ngrams)),
-            latin1_words: 0,
-        });
+        return fasttext_vectors(p, obj, model, prefix, words, format!("{version} {class}"));
     }
     let array = match array_attr(p, obj, "vectors", prefix)? {
         Some(a) => a,
@@ -311,6 +289,161 @@ fn from_gensim(
         ngrams: None,
         latin1_words: 0,
     })
+}
+
+use super::fasttext::MAX_NGRAM;
+
+/// A gensim FastText's vectors: the word vectors it saved (`vectors`, as gensim 3.x keeps
+/// them) or, when it saved none (gensim 4), each word's row averaged with its n-gram rows, as
+/// gensim's `adjust_vectors`; n-grams hashed modulo the model's `bucket`, not the matrix's row
+/// count. A gensim 3.x matrix pruned to the n-grams it saw (`hash2index`: bucket → row) is
+/// unpacked to `bucket` rows, the buckets it never saw left zero (so they add nothing, as in the
+/// gensim 3.x that wrote it). A matrix with fewer rows than `bucket` and no such map is refused:
+/// hashing would land past its end (gensim raises an IndexError).
+fn fasttext_vectors(
+    p: &Pickle,
+    obj: &Value,
+    model: Option<&Value>,
+    prefix: &str,
+    words: Vec<Vec<u8>>,
+    kind: String,
+) -> Result<Vectors, Error> {
+    let vocab = array_attr(p, obj, "vectors_vocab", prefix)?
+        .ok_or_else(|| err("a FastText model without vectors_vocab"))?;
+    let ngrams = array_attr(p, obj, "vectors_ngrams", prefix)?
+        .ok_or_else(|| err("a FastText model without vectors_ngrams"))?;
+    let (dims, vocab) = matrix(&vocab, "vectors_vocab")?;
+    let (ndims, ngrams) = matrix(&ngrams, "vectors_ngrams")?;
+    let rows = ngrams.len() / ndims.max(1);
+    if ndims != dims || vocab.len() != words.len() * dims {
+        return Err(err(format!(
+            "vectors_vocab ({} rows × {dims}) and vectors_ngrams (× {ndims}) do not fit {} words",
+            vocab.len() / dims.max(1),
+            words.len()
+        )));
+    }
+    let count = |attr: &str| -> Result<Option<usize>, Error> {
+        match int_attr(p, obj, attr) {
+            None => Ok(None),
+            Some(v) => usize::try_from(v)
+                .map(Some)
+                .map_err(|_| err(format!("'{attr}' is {v}, not a count"))),
+        }
+    };
+    let minn = count("min_n")?.unwrap_or(0);
+    let maxn = count("max_n")?.unwrap_or(0);
+    // (max_n < min_n is gensim's way to use no n-grams at all.)
+    if maxn > MAX_NGRAM {
+        return Err(err(format!(
+            "max_n = {maxn}: n-grams longer than {MAX_NGRAM} characters are not supported (real models use 3 to 6)"
+        )));
+    }
+    // gensim 4 moves a model's `bucket` onto its vectors when it loads it.
+    let bucket = match model.and_then(|m| int_attr(p, m, "bucket")) {
+        Some(b) => Some(b),
+        None => int_attr(p, obj, "bucket"),
+    };
+    let bucket = match bucket {
+        None => rows,
+        Some(b) => usize::try_from(b)
+            .ok()
+            .filter(|&b| u32::try_from(b).is_ok())
+            .ok_or_else(|| err(format!("'bucket' is {b}, not a count of n-gram buckets")))?,
+    };
+    let ngrams = match p.get(obj, "hash2index").and_then(|h| p.obj(h)) {
+        Some(Obj::Dict(map)) => unpack(p, map, &ngrams, rows, bucket, dims)?,
+        _ if rows < bucket => {
+            return Err(err(format!(
+                "vectors_ngrams has {rows} rows, fewer than the model's bucket {bucket}: n-grams would hash past its end (gensim cannot load it either)"
+            )))
+        }
+        _ => {
+            let mut ngrams = ngrams;
+            ngrams.truncate(bucket * dims);
+            ngrams
+        }
+    };
+    let vectors = match array_attr(p, obj, "vectors", prefix)? {
+        Some(saved) => {
+            let (vdims, saved) = matrix(&saved, "vectors")?;
+            if vdims != dims || saved.len() != words.len() * dims {
+                return Err(err(format!(
+                    "'vectors' has {} rows × {vdims}; expected {} words × {dims}",
+                    saved.len() / vdims.max(1),
+                    words.len()
+                )));
+            }
+            saved
+        }
+        None => adjust_vectors(&words, vocab, &ngrams, minn, maxn, bucket, dims),
+    };
+    Ok(Vectors {
+        kind,
+        gensim: true,
+        words,
+        dims,
+        vectors,
+        ngrams: Some((minn, maxn, bucket, ngrams)),
+        latin1_words: 0,
+    })
+}
+
+/// gensim's `adjust_vectors`: each word's row averaged with its n-gram rows (summed in f32 in
+/// n-gram order, as gensim does).
+fn adjust_vectors(
+    words: &[Vec<u8>],
+    mut vectors: Vec<f32>,
+    ngrams: &[f32],
+    minn: usize,
+    maxn: usize,
+    bucket: usize,
+    dims: usize,
+) -> Vec<f32> {
+    let mut scratch = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        scratch.clear();
+        super::fasttext::ngram_buckets(word, minn, maxn, bucket as u32, &mut scratch);
+        let row = &mut vectors[i * dims..(i + 1) * dims];
+        for &b in &scratch {
+            let g = &ngrams[b as usize * dims..(b as usize + 1) * dims];
+            row.iter_mut().zip(g).for_each(|(r, x)| *r += x);
+        }
+        let n = (scratch.len() + 1) as f32;
+        row.iter_mut().for_each(|r| *r /= n);
+    }
+    vectors
+}
+
+/// A pruned gensim 3.x n-gram matrix back to `bucket` rows: row `h` is packed row
+/// `hash2index[h]`; buckets the map does not name stay zero.
+fn unpack(
+    p: &Pickle,
+    map: &[(Value, Value)],
+    packed: &[f32],
+    rows: usize,
+    bucket: usize,
+    dims: usize,
+) -> Result<Vec<f32>, Error> {
+    let mut out = vec![0f32; bucket * dims];
+    for (h, i) in map {
+        let (Value::Int(h), Value::Int(i)) = (h, i) else {
+            return Err(err(format!(
+                "'hash2index' maps {} to {}, not a bucket to a row",
+                describe(p, h),
+                describe(p, i)
+            )));
+        };
+        let (Ok(h), Ok(i)) = (usize::try_from(*h), usize::try_from(*i)) else {
+            return Err(err(format!("'hash2index' maps {h} to {i}")));
+        };
+        if h >= bucket || i >= rows {
+            return Err(err(format!(
+                "'hash2index' maps bucket {h} to row {i}; the model has {bucket} buckets and vectors_ngrams {rows} rows"
+            )));
+        }
+        out[h * dims..(h + 1) * dims].copy_from_slice(&packed[i * dims..(i + 1) * dims]);
+    }
+    Ok(out)
 }
 
 fn strings(p: &Pickle, list: &Value, what: &str) -> Result<Vec<Vec<u8>>, Error> {

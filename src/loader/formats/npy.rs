@@ -1,12 +1,98 @@
 //! numpy's `.npy` files, as gensim writes large arrays beside its pickles
 //! (`x.kv.vectors.npy`): a magic, a Python-dict header, then the raw array.
 
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::Path;
 use std::rc::Rc;
 
 use super::pickle::{Array, Dtype};
 
+/// A `.npy` header: what the array is and where its bytes are.
+struct Header {
+    dtype: Dtype,
+    descr: String,
+    shape: Vec<usize>,
+    fortran: bool,
+    /// Offset of the array's bytes in the file.
+    start: usize,
+    /// How many bytes the array takes.
+    bytes: usize,
+}
+
+/// The longest header read from a sidecar (version 1 headers are at most 64 KiB; version 2
+/// headers this long are not numpy's).
+const MAX_HEADER: usize = 1 << 20;
+
 /// Parses a `.npy` file's bytes into an array, or says what is wrong.
 pub fn parse(data: &[u8]) -> Result<Array, String> {
+    let h = header(data)?;
+    let body = &data[h.start..];
+    if body.len() < h.bytes {
+        return Err(short(&h, body.len() as u64));
+    }
+    let n = h.bytes;
+    Ok(array(h, Rc::from(&body[..n])))
+}
+
+/// Reads the `.npy` file at `path` with the protections of the main file: only a regular
+/// file is read (a FIFO, a device such as `/dev/zero` or a directory is refused without
+/// reading; opening does not block), and the size the header announces is checked against
+/// the file's before the array is read, so the read is bounded by the file.
+pub fn read(path: &Path) -> Result<Array, String> {
+    let file = crate::loader::source::open_nonblocking(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        let ft = meta.file_type();
+        let kind = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "something else"
+        };
+        return Err(format!(
+            "not a regular file ({kind}); a .npy array must be one"
+        ));
+    }
+    let len = meta.len();
+    let mut head = vec![0u8; (len.min(MAX_HEADER as u64)) as usize];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| e.to_string())?;
+    let h = header(&head)?;
+    let have = len.saturating_sub(h.start as u64);
+    if have < h.bytes as u64 {
+        return Err(short(&h, have));
+    }
+    let mut body = vec![0u8; h.bytes];
+    file.read_exact_at(&mut body, h.start as u64)
+        .map_err(|e| e.to_string())?;
+    Ok(array(h, Rc::from(body)))
+}
+
+fn array(h: Header, data: Rc<[u8]>) -> Array {
+    Array {
+        dtype: h.dtype,
+        big_endian: h.descr.starts_with('>'),
+        descr: h.descr,
+        shape: h.shape,
+        fortran: h.fortran,
+        data,
+    }
+}
+
+fn short(h: &Header, have: u64) -> String {
+    format!(
+        "the .npy array of shape {:?} needs {} bytes, the file has {have}",
+        h.shape, h.bytes
+    )
+}
+
+/// The magic, version and header dict at the start of `data`.
+fn header(data: &[u8]) -> Result<Header, String> {
     if !data.starts_with(b"\x93NUMPY") || data.len() < 10 {
         return Err("not a .npy file (no \\x93NUMPY magic)".into());
     }
@@ -57,25 +143,18 @@ pub fn parse(data: &[u8]) -> Result<Array, String> {
         "f2" => (Dtype::F16, 2),
         _ => return Err(format!("the .npy array holds {descr}, not floats")),
     };
-    let n = shape
+    let bytes = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .and_then(|n| n.checked_mul(width))
         .ok_or("the .npy shape overflows")?;
-    let body = &data[start + len..];
-    if body.len() < n {
-        return Err(format!(
-            "the .npy array of shape {shape:?} needs {n} bytes, the file has {}",
-            body.len()
-        ));
-    }
-    Ok(Array {
+    Ok(Header {
         dtype,
-        descr: descr.clone(),
-        big_endian: descr.starts_with('>'),
+        descr,
         shape,
         fortran,
-        data: Rc::from(&body[..n]),
+        start: start + len,
+        bytes,
     })
 }
 

@@ -1,0 +1,413 @@
+//! Issue 24's readers: gensim 3.x FastText models with a pruned n-gram matrix, gensim sidecars
+//! (missing, short, hostile), fastText headers that would make hashing explode, the tutorial's
+//! Annoy index with its LMDB map, item embeddings. Fixtures and the reference answers come from
+//! the generator script beside each (tests/fixtures/*/gen.py), run with the real packages.
+
+use std::path::{Path, PathBuf};
+
+use vecsh::eval::{Session, Settings, Value};
+use vecsh::loader::{self, LoadOptions, LoadReport};
+
+use crate::util::opts;
+
+fn fixture(dir: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir)
+        .join(name)
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+struct Loaded {
+    report: LoadReport,
+    words: Vec<String>,
+    vectors: Vec<f32>,
+    ngrams: Vec<f32>,
+}
+
+fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, loader::LoadError> {
+    let (mut words, mut vectors, mut ngrams) = (Vec::new(), Vec::new(), Vec::new());
+    let report = loader::load_with_subwords(
+        path,
+        opts,
+        &|_, _| {},
+        &mut |batch| {
+            words.extend(batch.words);
+            vectors.extend(batch.vectors);
+            Ok(())
+        },
+        &mut |batch| {
+            ngrams.extend(batch.vectors);
+            Ok(())
+        },
+    )?;
+    Ok(Loaded {
+        report,
+        words,
+        vectors,
+        ngrams,
+    })
+}
+
+fn load(path: &Path) -> Result<Loaded, loader::LoadError> {
+    load_with(path, &LoadOptions::default())
+}
+
+fn err(path: &Path) -> String {
+    match load(path) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5, "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+fn open(path: &Path, cache: &tempfile::TempDir) -> vecsh::index::Store {
+    vecsh::index::Store::open(path, &opts(cache.path()), &vecsh::progress::Silent)
+        .unwrap()
+        .0
+}
+
+fn session(store: &vecsh::index::Store, k: usize) -> Session<'_> {
+    Session::new(
+        store,
+        Settings {
+            k,
+            ..Settings::default()
+        },
+    )
+}
+
+fn ranked(value: &Value) -> Vec<(String, f32)> {
+    match value {
+        Value::Neighbours { neighbours, .. } => neighbours
+            .iter()
+            .map(|n| (n.word.clone(), n.score))
+            .collect(),
+        other => panic!("not neighbours: {other:?}"),
+    }
+}
+
+/// Same words in the same order (near-ties may swap), scores within 1e-5.
+fn assert_same_ranking(got: &[(String, f32)], want: &[(String, f32)], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        let tie = want.iter().any(|o| o.0 == g.0 && (o.1 - w.1).abs() < 1e-5);
+        assert!(g.0 == w.0 || tie, "{what}: {got:?} vs {want:?}");
+        assert!((g.1 - w.1).abs() <= 1e-5, "{what}: {got:?} vs {want:?}");
+    }
+}
+
+fn pairs(v: &serde_json::Value) -> Vec<(String, f32)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_owned(),
+                p[1].as_f64().unwrap() as f32,
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// gensim FastText
+// ---------------------------------------------------------------------------------------
+
+/// gensim's compatible-hash-true.model: a gensim 3.x FastText whose n-gram matrix is pruned
+/// (85 rows for 100 buckets, `hash2index` between them). Its word vectors are the saved
+/// `vectors`, as gensim 4.4 uses them; every word's vector and neighbours equal gensim's.
+#[test]
+fn gensim_3_fasttext_with_a_pruned_ngram_matrix_equals_gensim_on_every_word() {
+    let path = fixture("gensim3", "compatible-hash-true.model");
+    let want = json(&fixture("gensim3", "expected.json"));
+    let loaded = load(&path).unwrap();
+    let words: Vec<&str> = want["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(loaded.words, words);
+    let dims = loaded.report.dims;
+    for (i, word) in words.iter().enumerate() {
+        assert_close(
+            &loaded.vectors[i * dims..(i + 1) * dims],
+            &floats(&want["vectors"][word]),
+            word,
+        );
+    }
+    // The n-gram table has the model's `bucket` rows, hashed as the model hashes.
+    let sub = loaded.report.subwords.clone().unwrap();
+    assert_eq!(sub.buckets, 100);
+    assert_eq!(loaded.ngrams.len(), 100 * dims);
+
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = open(&path, &cache);
+    let mut s = session(&store, 5);
+    let mut queries = 0;
+    for word in &words {
+        let got = ranked(&s.run_line(&format!("\"{word}\"")).unwrap());
+        assert_same_ranking(&got, &pairs(&want["neighbours"][word]), word);
+        queries += 1;
+    }
+    assert_eq!(queries, 22);
+    match s.run_line("sim(the, of)").unwrap() {
+        Value::Scalar { value, .. } => {
+            let w = want["sim(the, of)"].as_f64().unwrap();
+            assert!((value - w).abs() <= 1e-5, "{value} vs {w}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A gensim 4 FastText (bucket 300) whose `vectors_ngrams.npy` was cut to 200 rows: gensim
+/// raises; vecsh refuses, naming both numbers, instead of hashing into the rows it has.
+#[test]
+fn a_gensim_fasttext_with_fewer_ngram_rows_than_buckets_is_refused() {
+    let msg = err(&fixture("gensim3", "short-ngrams.model"));
+    assert!(
+        msg.contains("200 rows") && msg.contains("bucket 300"),
+        "{msg}"
+    );
+}
+
+/// A KeyedVectors whose vectors gensim saved in a sidecar that is gone: the message names it.
+#[test]
+fn a_missing_gensim_sidecar_is_named() {
+    let msg = err(&fixture("gensim3", "missing-sidecar.kv"));
+    assert!(
+        msg.contains("missing-sidecar.kv.vectors.npy") && msg.contains("missing"),
+        "{msg}"
+    );
+}
+
+/// `1e39` is a number, too large for f32: said so, not "not finite".
+#[test]
+fn a_text_value_beyond_f32_is_said_to_overflow() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("big.txt");
+    std::fs::write(&path, "a 1 2\nb 1e39 2\n").unwrap();
+    let msg = err(&path);
+    assert!(msg.contains("big.txt:2"), "{msg}");
+    assert!(msg.contains("'1e39' overflows f32"), "{msg}");
+    assert!(!msg.contains("not finite"), "{msg}");
+    // A real infinity or NaN is still "not finite".
+    std::fs::write(&path, "a 1 2\nb inf 2\n").unwrap();
+    assert!(err(&path).contains("not finite"), "{}", err(&path));
+}
+
+// ---------------------------------------------------------------------------------------
+// fastText headers
+// ---------------------------------------------------------------------------------------
+
+/// A current-layout fastText model (dim 2, skipgram) with one dictionary word and the given
+/// minn / maxn; its matrix rows are all 0.5.
+fn fasttext_model(word: &[u8], minn: i32, maxn: i32, bucket: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&793_712_314i32.to_le_bytes());
+    b.extend_from_slice(&12i32.to_le_bytes());
+    // dim ws epoch minCount neg wordNgrams loss model bucket minn maxn lrUpdateRate
+    for v in [2, 5, 5, 1, 5, 1, 2, 2, bucket, minn, maxn, 100] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&1e-4f64.to_le_bytes());
+    for v in [1i32, 1, 0] {
+        b.extend_from_slice(&v.to_le_bytes()); // size, nwords, nlabels
+    }
+    b.extend_from_slice(&100i64.to_le_bytes()); // ntokens
+    b.extend_from_slice(&(-1i64).to_le_bytes()); // pruneidx_size
+    b.extend_from_slice(word);
+    b.push(0);
+    b.extend_from_slice(&7i64.to_le_bytes());
+    b.push(0); // a word
+    b.push(0); // not quantized
+    let rows = 1 + bucket as i64;
+    b.extend_from_slice(&rows.to_le_bytes());
+    b.extend_from_slice(&2i64.to_le_bytes());
+    for _ in 0..rows * 2 {
+        b.extend_from_slice(&0.5f32.to_le_bytes());
+    }
+    b
+}
+
+/// Loads `path` on a thread and gives up after `secs` seconds (a hang is a failure, not a
+/// stuck test run).
+fn load_within(path: &Path, secs: u64) -> Result<Loaded, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&path).map_err(|e| e.to_string()));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("not answered within {secs} s"))
+}
+
+/// The audit's model: 60 KB, one 60,000-byte word, maxn 2^31 − 1. Refused at once, at the byte
+/// offset of `maxn` in the header (8 + 10 × 4).
+#[test]
+fn a_fasttext_header_with_maxn_beyond_64_is_refused_at_its_offset_at_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("huge-maxn.bin");
+    std::fs::write(&path, fasttext_model(&[b'a'; 60_000], 3, i32::MAX, 10)).unwrap();
+    let msg = load_within(&path, 10).err().expect("loaded");
+    assert!(msg.contains("byte offset 48"), "{msg}");
+    assert!(msg.contains("maxn = 2147483647"), "{msg}");
+    assert!(msg.contains("64"), "{msg}");
+}
+
+/// minn above maxn is refused at `minn`'s offset; maxn 0 (fastText's "no subwords", which
+/// keeps the default minn 3) is a real model and loads.
+#[test]
+fn a_fasttext_header_with_minn_above_maxn_is_refused_unless_maxn_is_0() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("minn.bin");
+    std::fs::write(&path, fasttext_model(b"word", 5, 4, 10)).unwrap();
+    let msg = err(&path);
+    assert!(msg.contains("byte offset 44"), "{msg}");
+    assert!(msg.contains("minn = 5") && msg.contains("maxn"), "{msg}");
+    std::fs::write(&path, fasttext_model(b"word", 3, 0, 0)).unwrap();
+    assert_eq!(load(&path).unwrap().words, ["word"]);
+}
+
+/// A 60,000-byte word under maxn 64 loads, its vector the mean of its rows.
+#[test]
+fn a_long_word_with_maxn_64_loads() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("long.bin");
+    std::fs::write(&path, fasttext_model(&[b'a'; 60_000], 1, 64, 10)).unwrap();
+    let loaded = load_within(&path, 30).unwrap();
+    assert_eq!(loaded.words.len(), 1);
+    // Every n-gram row is 0.5, as is the word row: the word's vector is 0.5 too.
+    assert_close(&loaded.vectors, &[0.5, 0.5], "long word");
+}
+
+/// Hashing is incremental: a 3,000-byte word with n-grams up to 3,000 characters is 4.5
+/// million byte steps (hashing each n-gram afresh was 4.5 billion: minutes).
+#[test]
+fn ngram_hashing_costs_length_times_maxn() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        vecsh::loader::formats::fasttext::ngram_buckets(&[b'x'; 3000], 1, 3000, 1000, &mut out);
+        let _ = tx.send(out.len());
+    });
+    let n = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("not hashed within 20 s");
+    // 3,002 characters with the brackets: from each start, n-grams of 1 to 3,000 characters
+    // that fit (3 × 3,000 + 2,999 + … + 1), less the lone "<" and ">".
+    assert_eq!(n, 3 * 3000 + 2999 * 3000 / 2 - 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// gensim's .npy sidecars get the main file's protections
+// ---------------------------------------------------------------------------------------
+
+/// tests/fixtures/formats/sidecar.kv copied into `dir`, its vectors sidecar left to the caller.
+fn sidecar_kv(dir: &Path) -> PathBuf {
+    let kv = dir.join("sidecar.kv");
+    std::fs::copy(fixture("formats", "sidecar.kv"), &kv).unwrap();
+    std::fs::copy(
+        fixture("formats", "sidecar.kv.vectors_lockf.npy"),
+        dir.join("sidecar.kv.vectors_lockf.npy"),
+    )
+    .unwrap();
+    kv
+}
+
+/// A FIFO as the sidecar: refused at once as not a regular file (it used to hang in a read).
+#[test]
+fn a_fifo_sidecar_is_refused_not_waited_on() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = sidecar_kv(dir.path());
+    let fifo = dir.path().join("sidecar.kv.vectors.npy");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let msg = load_within(&kv, 10).err().expect("loaded");
+    assert!(msg.contains("sidecar.kv.vectors.npy"), "{msg}");
+    assert!(msg.contains("not a regular file"), "{msg}");
+}
+
+/// A symlink to /dev/zero as the sidecar: refused without reading (it used to grow to GBs).
+#[test]
+fn a_sidecar_linked_to_dev_zero_is_refused_without_reading() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = sidecar_kv(dir.path());
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("sidecar.kv.vectors.npy")).unwrap();
+    let msg = load_within(&kv, 10).err().expect("loaded");
+    assert!(msg.contains("not a regular file"), "{msg}");
+}
+
+/// A sidecar whose header announces more than the file holds: refused naming both sizes
+/// before its body is read.
+#[test]
+fn a_sidecar_shorter_than_its_header_says_is_refused_naming_both_sizes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = sidecar_kv(dir.path());
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 8), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend_from_slice(&[0u8; 64]);
+    std::fs::write(dir.path().join("sidecar.kv.vectors.npy"), &npy).unwrap();
+    let msg = load_within(&kv, 10).err().expect("loaded");
+    assert!(msg.contains("32000000000000 bytes"), "{msg}");
+    assert!(msg.contains("the file has 64"), "{msg}");
+}
+
+// ---------------------------------------------------------------------------------------
+// One diagnosis for a file and its gzipped copy
+// ---------------------------------------------------------------------------------------
+
+/// 9 MB of blank lines (more than the 8 MB block a stream's format is detected from), then
+/// rows: the plain file and its gzipped copy get the same message, "line 1: blank line" (the
+/// gzipped one said "empty file: no rows"). Only blank lines: "empty" for both.
+#[test]
+fn leading_blank_lines_get_one_diagnosis_plain_or_gzipped() {
+    use std::io::Write;
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut text = vec![b'\n'; 9 << 20];
+    text.extend_from_slice(b"a 1 2\nb 3 4\n");
+    let message = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        let mut data = bytes.to_vec();
+        if name.ends_with(".gz") {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(bytes).unwrap();
+            data = gz.finish().unwrap();
+        }
+        std::fs::write(&path, data).unwrap();
+        err(&path)
+            .strip_prefix(path.to_str().unwrap())
+            .unwrap()
+            .to_owned()
+    };
+    let plain = message("blank.txt", &text);
+    assert_eq!(
+        plain,
+        ":1: blank line (blank lines are only allowed at the end of the file)"
+    );
+    assert_eq!(message("blank.txt.gz", &text), plain);
+    let blank = vec![b'\n'; 9 << 20];
+    assert_eq!(message("empty.txt", &blank), ": empty file: no rows");
+    assert_eq!(message("empty.txt.gz", &blank), ": empty file: no rows");
+}
