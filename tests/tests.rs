@@ -24,6 +24,7 @@ mod auto_mode;
 mod cli;
 mod demos;
 mod eval;
+mod export;
 mod first_open;
 mod formats;
 mod in_place;
