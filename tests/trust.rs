@@ -114,6 +114,74 @@ fn index_into_an_empty_or_new_directory_or_its_own_index_works() {
     }
 }
 
+/// Files a user puts into an `--index DIR` after vecsh made it stay through every rebuild (a
+/// changed source, `--rebuild`, damage): a rebuild replaces only what vecsh wrote.
+#[test]
+fn a_rebuild_keeps_what_a_user_put_into_the_index_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove_random(tmp.path(), "v.txt", 20, 4);
+    let models = tmp.path().join("models");
+    let o = OpenOptions {
+        index_dir: Some(models.clone()),
+        ..Default::default()
+    };
+    let (_, origin) = Store::open(&src, &o, &Silent).unwrap();
+    assert_eq!(origin, Origin::Built);
+    std::fs::write(models.join("other-model.bin"), "mine").unwrap();
+    std::fs::create_dir(models.join("notes")).unwrap();
+    std::fs::write(models.join("notes/todo.txt"), "also mine").unwrap();
+    let kept = |when: &str| {
+        assert_eq!(
+            std::fs::read_to_string(models.join("other-model.bin")).unwrap(),
+            "mine",
+            "{when}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(models.join("notes/todo.txt")).unwrap(),
+            "also mine",
+            "{when}"
+        );
+        let left: Vec<String> = names(tmp.path());
+        assert_eq!(
+            left,
+            ["models", "models.lock", "v.txt"],
+            "{when}: nothing aside"
+        );
+    };
+    // The source changes: the next open rebuilds.
+    write_glove_random(tmp.path(), "v.txt", 21, 4);
+    let (store, origin) = Store::open(&src, &o, &Silent).unwrap();
+    assert_eq!((origin, store.len()), (Origin::Built, 21));
+    drop(store);
+    kept("after a changed source");
+    let forced = OpenOptions {
+        rebuild: true,
+        ..o.clone()
+    };
+    let (store, origin) = Store::open(&src, &forced, &Silent).unwrap();
+    assert_eq!((origin, store.len()), (Origin::Built, 21));
+    drop(store);
+    kept("after --rebuild");
+    // A killed swap left the old index aside with the user's files in it: the next build
+    // removes vecsh's files of that leftover and moves the user's back.
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    drop(store);
+    let old = tmp.path().join("models.old-999999999");
+    std::fs::create_dir(&old).unwrap();
+    for f in ["data.mdb", "lock.mdb", "vecsh-index"] {
+        std::fs::copy(models.join(f), old.join(f)).unwrap();
+    }
+    std::fs::write(old.join("theirs.txt"), "keep").unwrap();
+    let (_, origin) = Store::open(&src, &forced, &Silent).unwrap();
+    assert_eq!(origin, Origin::Built);
+    assert!(!old.exists());
+    assert_eq!(
+        std::fs::read_to_string(models.join("theirs.txt")).unwrap(),
+        "keep"
+    );
+    kept("after a leftover");
+}
+
 /// A small source, its (created) cache directory and the name of its index in that cache:
 /// leftovers of other processes are named after it.
 fn cache_with_source(dir: &Path) -> (PathBuf, PathBuf, String) {
