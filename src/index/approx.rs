@@ -18,10 +18,10 @@ use crate::search::{self, Hit, Query};
 use super::error::{lmdb_err, IndexError, Result};
 use super::exact::CELLS_MIN_SHARE;
 use super::records::{
-    now_secs, ApproxCalibration, ApproxKind, ApproxParams, ForestMeta, ListsMeta, Meta,
+    now_secs, ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta, ListsMeta, Meta,
     CELL_RECORDS,
 };
-use super::rows::{quant_rows_in, read_source_rows};
+use super::rows::{quant_rows_in, read_source_rows, SourceFile};
 use super::verify::{forest_checksum, TableHasher};
 use super::{Dbs, Store};
 
@@ -355,7 +355,10 @@ impl Store {
             return Err(IndexError::ReadOnly);
         }
         let source = match self.source_file()? {
-            Some(file) => Some(file.try_clone().map_err(|e| self.source_error(e))?),
+            Some(s) => Some((
+                s.file.try_clone().map_err(|e| self.source_error(e))?,
+                *s.stat,
+            )),
             None => None,
         };
         Ok(ApproxBuilder {
@@ -389,8 +392,9 @@ pub struct ApproxBuilder {
     dbs: Dbs,
     dir: PathBuf,
     meta: Meta,
-    /// The source the rows are read from (`Meta::unit_in_source`).
-    source: Option<File>,
+    /// The source the rows are read from (`Meta::unit_in_source`), and its stat when the store
+    /// opened it.
+    source: Option<(File, FileStat)>,
 }
 
 impl ApproxBuilder {
@@ -610,8 +614,9 @@ impl ApproxBuilder {
                 .map_err(lmdb)?
                 .unwrap_or_default();
             let rows: Vec<f32> = match &self.source {
-                Some(file) => {
-                    read_source_rows(file, bytes, dims).map_err(|e| IndexError::Source {
+                Some((file, stat)) => {
+                    let source = SourceFile { file, stat };
+                    read_source_rows(source, bytes, dims).map_err(|e| IndexError::Source {
                         path: self.meta.source.clone(),
                         err: e,
                     })?

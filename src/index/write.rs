@@ -24,7 +24,7 @@ use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::pc_stage::{pc_min_rows, write_pc_stage, PcWritten};
 use super::records::{now_secs, Checksums, FileStat, Meta, SCHEMA_VERSION};
-use super::rows::word_key;
+use super::rows::{word_key, SourceFile};
 use super::verify::{hash_file, MapBounds, TableHasher};
 use super::{Id, DB_NAMES};
 
@@ -319,7 +319,7 @@ fn write_index(
             &room,
             pc_dbs,
             meta_db,
-            in_place.as_ref(),
+            in_place.as_ref().map(|file| SourceFile { file, stat }),
             words,
             dims,
             min_rows,
