@@ -482,6 +482,84 @@ fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
     }
 }
 
+/// One byte of a calibration record (`"setting":N` → `0`: lists searched with no probes) is
+/// damage that verification finds, and no query answers from it.
+#[test]
+fn a_damaged_calibration_record_is_found_and_never_used() {
+    for (record, needle) in [
+        ("lists_calibration", &b"\"setting\":"[..]),
+        ("lists_calibration", b"\"recall\":"),
+        ("lists", b"\"built_at\":"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, o, store) = built_with_lists(tmp.path(), 0);
+        assert!(store.calibration(vecsh::index::ApproxKind::Lists).is_some());
+        let dir = store.dir().to_path_buf();
+        drop(store);
+        let data = dir.join("data.mdb");
+        // The digit after `needle` becomes 0 (or 1) in the record's live copy (LMDB may keep
+        // older copies in free pages): the last occurrence whose change the store reads.
+        let seen = |dir: &Path| {
+            let store = Store::open_dir(dir, false).unwrap();
+            format!(
+                "{:?} {:?}",
+                store.lists(),
+                store.calibration(vecsh::index::ApproxKind::Lists)
+            )
+        };
+        let intact = std::fs::read(&data).unwrap();
+        let before = seen(&dir);
+        let mut hits: Vec<usize> = intact
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(_, w)| *w == needle)
+            .map(|(i, _)| i + needle.len())
+            .collect();
+        let mut changed = false;
+        while let Some(at) = hits.pop() {
+            let mut bytes = intact.clone();
+            let digit = at + bytes[at..].iter().position(|b| b.is_ascii_digit()).unwrap();
+            bytes[digit] = if bytes[digit] == b'0' { b'1' } else { b'0' };
+            std::fs::write(&data, &bytes).unwrap();
+            if seen(&dir) != before {
+                changed = true;
+                break;
+            }
+        }
+        assert!(changed, "{record}: no copy of {needle:?} is read");
+        let report = vecsh::index::verify_index(&src, &o).unwrap();
+        assert!(!report.is_intact(), "{record} {needle:?}: {report:?}");
+        // A one-shot (the stat proof voided by the write) answers from an intact index.
+        let one_shot = OpenOptions {
+            verify: Verify::Proof,
+            ..o.clone()
+        };
+        let (store, _) = Store::open(&src, &one_shot, &Silent).unwrap();
+        let q = store.vector(7).unwrap().to_vec();
+        let query = Query {
+            vector: &q,
+            k: 3,
+            exclude: &[7],
+            limit: store.len(),
+        };
+        let exact: Vec<u32> = store
+            .exact_top_k(&query)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        let params = vecsh::index::ApproxParams::default();
+        if let Some(hits) = store.approx_top_k(&query, &params).unwrap() {
+            assert_eq!(
+                hits.len(),
+                3,
+                "{record} {needle:?}: approximate answer {hits:?}"
+            );
+        }
+        assert_eq!(exact.len(), 3);
+    }
+}
+
 #[test]
 fn a_one_shot_relies_on_the_stat_proof_and_any_write_voids_it() {
     let tmp = tempfile::tempdir().unwrap();

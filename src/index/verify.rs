@@ -17,7 +17,8 @@ use super::cache::{check_target, index_dir_for, is_vecsh_dir, write_proof};
 use super::error::{lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::records::{
-    Checksums, FileStat, ForestMeta, ListsMeta, Proof, CELL_RECORDS, SCHEMA_VERSION,
+    unseal, ApproxCalibration, Checksums, FileStat, ForestMeta, ListsMeta, Proof, CELL_RECORDS,
+    SCHEMA_VERSION,
 };
 use super::{Dbs, Store};
 
@@ -277,10 +278,11 @@ impl Store {
         if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)? {
             let record = Some(bytes_json)
                 .filter(|b| bounds.holds(b))
-                .and_then(|b| serde_json::from_slice::<ForestMeta>(b).ok());
+                .ok_or_else(|| "points past the end of data.mdb".to_string())
+                .and_then(unseal::<ForestMeta>);
             let problem = match record {
-                None => Some("unreadable record".to_string()),
-                Some(record) => match forest_checksum(&rtxn, self.dbs.forest, Some(&bounds)) {
+                Err(e) => Some(format!("record: {e}")),
+                Ok(record) => match forest_checksum(&rtxn, self.dbs.forest, Some(&bounds)) {
                     Err(e) => Some(e.to_string()),
                     Ok((sum, n)) => {
                         bytes += n;
@@ -294,10 +296,11 @@ impl Store {
         if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "lists").map_err(lmdb)? {
             let record = Some(bytes_json)
                 .filter(|b| bounds.holds(b))
-                .and_then(|b| serde_json::from_slice::<ListsMeta>(b).ok());
+                .ok_or_else(|| "points past the end of data.mdb".to_string())
+                .and_then(unseal::<ListsMeta>);
             let problem = match record {
-                None => Some("unreadable record".to_string()),
-                Some(record) => match lists_checksum(&rtxn, &self.dbs, &bounds) {
+                Err(e) => Some(format!("record: {e}")),
+                Ok(record) => match lists_checksum(&rtxn, &self.dbs, &bounds) {
                     Err(e) => Some(e.to_string()),
                     Ok((sum, n, lists)) => {
                         bytes += n;
@@ -311,6 +314,18 @@ impl Store {
                 },
             };
             tables.push(("lists".into(), problem));
+        }
+        // The calibrations decide how searches run (a lists' calibration of 0 probes answered
+        // every approximate query with nothing): each is checked like the other records.
+        for key in ["lists_calibration", "forest_calibration"] {
+            if let Some(value) = self.dbs.meta.get(&rtxn, key).map_err(lmdb)? {
+                let problem = Some(value)
+                    .filter(|b| bounds.holds(b))
+                    .ok_or_else(|| "points past the end of data.mdb".to_string())
+                    .and_then(unseal::<ApproxCalibration>)
+                    .err();
+                tables.push((key.into(), problem));
+            }
         }
         Ok(self.report(tables, bytes, started))
     }
