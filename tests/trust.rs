@@ -660,6 +660,82 @@ fn info_verify_reports_damage_and_the_next_one_shot_answers_right() {
     assert_eq!(after.stdout, good.stdout);
 }
 
+/// Damage below the file system keeps `data.mdb`'s stat, so the stat proof still holds for it:
+/// `info --verify` finds the damage and removes the proof, and the next one-shot rebuilds
+/// instead of answering from the damaged data.
+#[test]
+fn info_verify_that_finds_damage_removes_the_proof() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
+    let good = run(&["-e", "w7"]);
+    assert!(good.status.success());
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    drop(store);
+    scribble(&data, find(&data, &row), 32);
+    // What damage below the file system looks like to vecsh: the proof matches the file.
+    let proof_path = dir.join("verified.json");
+    let mut proof: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
+    let m = std::fs::metadata(&data).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+    proof["data"] = serde_json::json!({
+        "size": m.len(), "mtime_ns": ns(m.mtime(), m.mtime_nsec()),
+        "ctime_ns": ns(m.ctime(), m.ctime_nsec()), "ino": m.ino(), "dev": m.dev(),
+    });
+    std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
+    let fooled = run(&["-e", "w7"]);
+    assert_ne!(
+        fooled.stdout, good.stdout,
+        "the setup: a one-shot trusts the proof"
+    );
+    let out = vecsh(&cache)
+        .arg("info")
+        .arg(&src)
+        .arg("--verify")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !proof_path.exists(),
+        "the proof of a damaged index is removed"
+    );
+    let after = run(&["-e", "w7"]);
+    assert!(after.status.success());
+    assert_eq!(after.stdout, good.stdout);
+}
+
+/// `info --verify` on a file never indexed says so (exit 1: nothing was verified).
+#[test]
+fn info_verify_of_a_file_never_indexed_says_not_indexed_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 20, 4);
+    for json in [false, true] {
+        let mut cmd = vecsh(&cache);
+        cmd.arg("info").arg(&src).arg("--verify");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let said = if json {
+            "\"not_indexed\":true"
+        } else {
+            "not indexed yet"
+        };
+        assert!(text.contains(said), "{text}");
+        assert!(!text.contains("DAMAGED"), "{text}");
+    }
+    assert!(!cache.exists() || names(&cache).is_empty(), "nothing built");
+}
+
 /// Unmounts a test tmpfs even when the test fails.
 struct Mounted(PathBuf);
 

@@ -314,6 +314,11 @@ pub(super) fn read_proof(dir: &Path) -> Option<Proof> {
     serde_json::from_slice(&fs::read(dir.join(PROOF)).ok()?).ok()
 }
 
+/// Removes the proof: the next open verifies fully.
+pub(super) fn remove_proof(dir: &Path) {
+    let _ = fs::remove_file(dir.join(PROOF));
+}
+
 /// Writes the proof atomically (a torn proof must not read as valid); failures only cost a
 /// verification next time.
 pub(super) fn write_proof(dir: &Path, proof: &Proof) {

@@ -13,7 +13,7 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use super::lmdb_check;
 
-use super::cache::{check_target, index_dir_for, is_vecsh_dir, write_proof};
+use super::cache::{check_target, index_dir_for, is_vecsh_dir, remove_proof, write_proof};
 use super::error::{lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::records::{
@@ -30,11 +30,14 @@ pub struct VerifyReport {
     pub tables: Vec<(String, Option<String>)>,
     pub bytes: u64,
     pub seconds: f64,
+    /// No index has been built for this file yet: nothing was verified.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_indexed: bool,
 }
 
 impl VerifyReport {
     pub fn is_intact(&self) -> bool {
-        self.tables.iter().all(|(_, problem)| problem.is_none())
+        !self.not_indexed && self.tables.iter().all(|(_, problem)| problem.is_none())
     }
 
     /// The first problem, named with its table.
@@ -53,16 +56,28 @@ pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
     let dir = index_dir_for(source, opts)?;
     let in_cache = opts.index_dir.is_none();
     check_target(&dir, in_cache)?;
-    let damaged = |what: String| VerifyReport {
-        index: dir.clone(),
-        tables: vec![("data.mdb".into(), Some(what))],
-        bytes: 0,
-        seconds: started.elapsed().as_secs_f64(),
+    let damaged = |what: String| {
+        // Whatever proof there was, the next open verifies (and rebuilds).
+        remove_proof(&dir);
+        VerifyReport {
+            index: dir.clone(),
+            tables: vec![("data.mdb".into(), Some(what))],
+            bytes: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            not_indexed: false,
+        }
     };
+    if !dir.exists() || (!dir.join("data.mdb").exists() && is_empty_dir(&dir)) {
+        return Ok(VerifyReport {
+            index: dir.clone(),
+            tables: Vec::new(),
+            bytes: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            not_indexed: true,
+        });
+    }
     if !dir.join("data.mdb").is_file() || !is_vecsh_dir(&dir, in_cache) {
-        return Ok(damaged(
-            "missing: no index has been built for this file".into(),
-        ));
+        return Ok(damaged("missing".into()));
     }
     let data = dir.join("data.mdb");
     let before = FileStat::of(&data).ok();
@@ -84,7 +99,12 @@ pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
         (!current).then(|| "changed since the index was built (it will be rebuilt)".into()),
     ));
     report.seconds = started.elapsed().as_secs_f64();
-    if report.is_intact() && before.is_some() && FileStat::of(&data).ok() == before {
+    if !report.is_intact() {
+        // The proof stood for a verification that this one contradicts (damage below the file
+        // system keeps the stat): without it, the next one-shot verifies and rebuilds instead
+        // of answering from the damaged data.
+        remove_proof(&dir);
+    } else if before.is_some() && FileStat::of(&data).ok() == before {
         write_proof(
             &dir,
             &Proof {
@@ -341,8 +361,13 @@ impl Store {
             tables,
             bytes,
             seconds: started.elapsed().as_secs_f64(),
+            not_indexed: false,
         }
     }
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none())
 }
 
 /// xxh3-64 of a file's whole content (hex), read in 1 MiB blocks.
