@@ -714,6 +714,12 @@ fn truncate(word: &str, max: usize) -> String {
 /// `vecsh info --verify`: one line per table, then the verdict. Ends without a newline.
 pub fn verify_report(report: &crate::index::VerifyReport) -> String {
     let mut out = format!("verify    {}\n", crate::text::escape_path(&report.index));
+    if report.not_indexed {
+        out.push_str(
+            "not indexed yet: no index has been built for this file (opening it builds one)",
+        );
+        return out;
+    }
     for (table, problem) in &report.tables {
         let state = match problem {
             None => "ok".to_string(),

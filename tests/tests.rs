@@ -24,6 +24,7 @@ mod cli;
 mod demos;
 mod eval;
 mod exact_default;
+mod export;
 mod first_open;
 mod formats;
 mod in_place;

@@ -114,6 +114,74 @@ fn index_into_an_empty_or_new_directory_or_its_own_index_works() {
     }
 }
 
+/// Files a user puts into an `--index DIR` after vecsh made it stay through every rebuild (a
+/// changed source, `--rebuild`, damage): a rebuild replaces only what vecsh wrote.
+#[test]
+fn a_rebuild_keeps_what_a_user_put_into_the_index_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove_random(tmp.path(), "v.txt", 20, 4);
+    let models = tmp.path().join("models");
+    let o = OpenOptions {
+        index_dir: Some(models.clone()),
+        ..Default::default()
+    };
+    let (_, origin) = Store::open(&src, &o, &Silent).unwrap();
+    assert_eq!(origin, Origin::Built);
+    std::fs::write(models.join("other-model.bin"), "mine").unwrap();
+    std::fs::create_dir(models.join("notes")).unwrap();
+    std::fs::write(models.join("notes/todo.txt"), "also mine").unwrap();
+    let kept = |when: &str| {
+        assert_eq!(
+            std::fs::read_to_string(models.join("other-model.bin")).unwrap(),
+            "mine",
+            "{when}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(models.join("notes/todo.txt")).unwrap(),
+            "also mine",
+            "{when}"
+        );
+        let left: Vec<String> = names(tmp.path());
+        assert_eq!(
+            left,
+            ["models", "models.lock", "v.txt"],
+            "{when}: nothing aside"
+        );
+    };
+    // The source changes: the next open rebuilds.
+    write_glove_random(tmp.path(), "v.txt", 21, 4);
+    let (store, origin) = Store::open(&src, &o, &Silent).unwrap();
+    assert_eq!((origin, store.len()), (Origin::Built, 21));
+    drop(store);
+    kept("after a changed source");
+    let forced = OpenOptions {
+        rebuild: true,
+        ..o.clone()
+    };
+    let (store, origin) = Store::open(&src, &forced, &Silent).unwrap();
+    assert_eq!((origin, store.len()), (Origin::Built, 21));
+    drop(store);
+    kept("after --rebuild");
+    // A killed swap left the old index aside with the user's files in it: the next build
+    // removes vecsh's files of that leftover and moves the user's back.
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    drop(store);
+    let old = tmp.path().join("models.old-999999999");
+    std::fs::create_dir(&old).unwrap();
+    for f in ["data.mdb", "lock.mdb", "vecsh-index"] {
+        std::fs::copy(models.join(f), old.join(f)).unwrap();
+    }
+    std::fs::write(old.join("theirs.txt"), "keep").unwrap();
+    let (_, origin) = Store::open(&src, &forced, &Silent).unwrap();
+    assert_eq!(origin, Origin::Built);
+    assert!(!old.exists());
+    assert_eq!(
+        std::fs::read_to_string(models.join("theirs.txt")).unwrap(),
+        "keep"
+    );
+    kept("after a leftover");
+}
+
 /// A small source, its (created) cache directory and the name of its index in that cache:
 /// leftovers of other processes are named after it.
 fn cache_with_source(dir: &Path) -> (PathBuf, PathBuf, String) {
@@ -414,6 +482,84 @@ fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
     }
 }
 
+/// One byte of a calibration record (`"setting":N` → `0`: lists searched with no probes) is
+/// damage that verification finds, and no query answers from it.
+#[test]
+fn a_damaged_calibration_record_is_found_and_never_used() {
+    for (record, needle) in [
+        ("lists_calibration", &b"\"setting\":"[..]),
+        ("lists_calibration", b"\"recall\":"),
+        ("lists", b"\"built_at\":"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, o, store) = built_with_lists(tmp.path(), 0);
+        assert!(store.calibration(vecsh::index::ApproxKind::Lists).is_some());
+        let dir = store.dir().to_path_buf();
+        drop(store);
+        let data = dir.join("data.mdb");
+        // The digit after `needle` becomes 0 (or 1) in the record's live copy (LMDB may keep
+        // older copies in free pages): the last occurrence whose change the store reads.
+        let seen = |dir: &Path| {
+            let store = Store::open_dir(dir, false).unwrap();
+            format!(
+                "{:?} {:?}",
+                store.lists(),
+                store.calibration(vecsh::index::ApproxKind::Lists)
+            )
+        };
+        let intact = std::fs::read(&data).unwrap();
+        let before = seen(&dir);
+        let mut hits: Vec<usize> = intact
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(_, w)| *w == needle)
+            .map(|(i, _)| i + needle.len())
+            .collect();
+        let mut changed = false;
+        while let Some(at) = hits.pop() {
+            let mut bytes = intact.clone();
+            let digit = at + bytes[at..].iter().position(|b| b.is_ascii_digit()).unwrap();
+            bytes[digit] = if bytes[digit] == b'0' { b'1' } else { b'0' };
+            std::fs::write(&data, &bytes).unwrap();
+            if seen(&dir) != before {
+                changed = true;
+                break;
+            }
+        }
+        assert!(changed, "{record}: no copy of {needle:?} is read");
+        let report = vecsh::index::verify_index(&src, &o).unwrap();
+        assert!(!report.is_intact(), "{record} {needle:?}: {report:?}");
+        // A one-shot (the stat proof voided by the write) answers from an intact index.
+        let one_shot = OpenOptions {
+            verify: Verify::Proof,
+            ..o.clone()
+        };
+        let (store, _) = Store::open(&src, &one_shot, &Silent).unwrap();
+        let q = store.vector(7).unwrap().to_vec();
+        let query = Query {
+            vector: &q,
+            k: 3,
+            exclude: &[7],
+            limit: store.len(),
+        };
+        let exact: Vec<u32> = store
+            .exact_top_k(&query)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        let params = vecsh::index::ApproxParams::default();
+        if let Some(hits) = store.approx_top_k(&query, &params).unwrap() {
+            assert_eq!(
+                hits.len(),
+                3,
+                "{record} {needle:?}: approximate answer {hits:?}"
+            );
+        }
+        assert_eq!(exact.len(), 3);
+    }
+}
+
 #[test]
 fn a_one_shot_relies_on_the_stat_proof_and_any_write_voids_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -512,6 +658,82 @@ fn info_verify_reports_damage_and_the_next_one_shot_answers_right() {
     let after = run(&["-e", "w7"]);
     assert!(after.status.success());
     assert_eq!(after.stdout, good.stdout);
+}
+
+/// Damage below the file system keeps `data.mdb`'s stat, so the stat proof still holds for it:
+/// `info --verify` finds the damage and removes the proof, and the next one-shot rebuilds
+/// instead of answering from the damaged data.
+#[test]
+fn info_verify_that_finds_damage_removes_the_proof() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
+    let good = run(&["-e", "w7"]);
+    assert!(good.status.success());
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    drop(store);
+    scribble(&data, find(&data, &row), 32);
+    // What damage below the file system looks like to vecsh: the proof matches the file.
+    let proof_path = dir.join("verified.json");
+    let mut proof: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
+    let m = std::fs::metadata(&data).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+    proof["data"] = serde_json::json!({
+        "size": m.len(), "mtime_ns": ns(m.mtime(), m.mtime_nsec()),
+        "ctime_ns": ns(m.ctime(), m.ctime_nsec()), "ino": m.ino(), "dev": m.dev(),
+    });
+    std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
+    let fooled = run(&["-e", "w7"]);
+    assert_ne!(
+        fooled.stdout, good.stdout,
+        "the setup: a one-shot trusts the proof"
+    );
+    let out = vecsh(&cache)
+        .arg("info")
+        .arg(&src)
+        .arg("--verify")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !proof_path.exists(),
+        "the proof of a damaged index is removed"
+    );
+    let after = run(&["-e", "w7"]);
+    assert!(after.status.success());
+    assert_eq!(after.stdout, good.stdout);
+}
+
+/// `info --verify` on a file never indexed says so (exit 1: nothing was verified).
+#[test]
+fn info_verify_of_a_file_never_indexed_says_not_indexed_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 20, 4);
+    for json in [false, true] {
+        let mut cmd = vecsh(&cache);
+        cmd.arg("info").arg(&src).arg("--verify");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let said = if json {
+            "\"not_indexed\":true"
+        } else {
+            "not indexed yet"
+        };
+        assert!(text.contains(said), "{text}");
+        assert!(!text.contains("DAMAGED"), "{text}");
+    }
+    assert!(!cache.exists() || names(&cache).is_empty(), "nothing built");
 }
 
 /// Unmounts a test tmpfs even when the test fails.

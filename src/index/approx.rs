@@ -18,10 +18,10 @@ use crate::search::{self, Hit, Query};
 use super::error::{lmdb_err, IndexError, Result};
 use super::exact::CELLS_MIN_SHARE;
 use super::records::{
-    now_secs, ApproxCalibration, ApproxKind, ApproxParams, ForestMeta, ListsMeta, Meta,
-    CELL_RECORDS,
+    now_secs, sealed, unseal, ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta,
+    ListsMeta, Meta, Record, CELL_RECORDS,
 };
-use super::rows::{quant_rows_in, read_source_rows};
+use super::rows::{quant_rows_in, read_source_rows, SourceFile};
 use super::verify::{forest_checksum, TableHasher};
 use super::{Dbs, Store};
 
@@ -62,18 +62,24 @@ impl Store {
         }
     }
 
-    fn record<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+    /// A record checked (`records::unseal`); `None` when absent, damaged or implausible.
+    fn record<T: Record>(&self, key: &str) -> Option<T> {
         let rtxn = self.env.read_txn().ok()?;
         let bytes = self.dbs.meta.get(&rtxn, key).ok().flatten()?;
-        serde_json::from_slice(bytes).ok()
+        unseal(bytes).ok()
     }
 
     /// The calibration of the current structure of `kind`, read afresh; `None` without one, or
     /// before its calibration (then `--approx` probes `ivf::DEFAULT_PROBES` lists).
     pub fn calibration(&self, kind: ApproxKind) -> Option<ApproxCalibration> {
         let built_at = self.approx_built_at(kind)?;
+        // Lists probed beyond their number would be a damaged record, not a measurement.
+        let most = match kind {
+            ApproxKind::Lists => self.lists().map_or(0, |l| l.lists),
+            ApproxKind::Forest => usize::MAX,
+        };
         self.record::<ApproxCalibration>(calibration_key(kind))
-            .filter(|c| c.kind == kind && c.built_at == built_at)
+            .filter(|c| c.kind == kind && c.built_at == built_at && c.setting <= most)
     }
 
     /// Measures approximate search with `params` against the exact scan on `queries` rows
@@ -204,7 +210,7 @@ impl Store {
     pub fn store_calibration(&self, calibration: &ApproxCalibration) -> Result<()> {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let mut wtxn = self.env.write_txn().map_err(lmdb)?;
-        let json = serde_json::to_vec(calibration).expect("calibration serialises");
+        let json = sealed(calibration);
         self.dbs
             .meta
             .put(&mut wtxn, calibration_key(calibration.kind), &json)
@@ -355,7 +361,10 @@ impl Store {
             return Err(IndexError::ReadOnly);
         }
         let source = match self.source_file()? {
-            Some(file) => Some(file.try_clone().map_err(|e| self.source_error(e))?),
+            Some(s) => Some((
+                s.file.try_clone().map_err(|e| self.source_error(e))?,
+                *s.stat,
+            )),
             None => None,
         };
         Ok(ApproxBuilder {
@@ -389,8 +398,9 @@ pub struct ApproxBuilder {
     dbs: Dbs,
     dir: PathBuf,
     meta: Meta,
-    /// The source the rows are read from (`Meta::unit_in_source`).
-    source: Option<File>,
+    /// The source the rows are read from (`Meta::unit_in_source`), and its stat when the store
+    /// opened it.
+    source: Option<(File, FileStat)>,
 }
 
 impl ApproxBuilder {
@@ -460,7 +470,7 @@ impl ApproxBuilder {
                 .meta
                 .get(txn, "lists")
                 .map_err(lmdb)?
-                .and_then(|b| serde_json::from_slice(b).ok()))
+                .and_then(|b| unseal(b).ok()))
         };
         let rtxn = self.env.read_txn().map_err(lmdb)?;
         if let Some(meta) = existing(&rtxn)? {
@@ -568,7 +578,7 @@ impl ApproxBuilder {
             built_at: now_secs(),
             checksum: format!("{:016x}", hasher.finish()),
         };
-        let json = serde_json::to_vec(&meta).expect("lists metadata serialises");
+        let json = sealed(&meta);
         self.dbs.meta.put(&mut wtxn, "lists", &json).map_err(lmdb)?;
         drop(quant);
         drop(rtxn);
@@ -593,7 +603,7 @@ impl ApproxBuilder {
         // Write transactions are serialised across processes, so this check inside one is final.
         let mut wtxn = self.env.write_txn().map_err(lmdb)?;
         if let Some(existing) = self.dbs.meta.get(&wtxn, "forest").map_err(lmdb)? {
-            if let Ok(meta) = serde_json::from_slice::<ForestMeta>(existing) {
+            if let Ok(meta) = unseal::<ForestMeta>(existing) {
                 return Ok(meta);
             }
         }
@@ -610,8 +620,9 @@ impl ApproxBuilder {
                 .map_err(lmdb)?
                 .unwrap_or_default();
             let rows: Vec<f32> = match &self.source {
-                Some(file) => {
-                    read_source_rows(file, bytes, dims).map_err(|e| IndexError::Source {
+                Some((file, stat)) => {
+                    let source = SourceFile { file, stat };
+                    read_source_rows(source, bytes, dims).map_err(|e| IndexError::Source {
                         path: self.meta.source.clone(),
                         err: e,
                     })?
@@ -668,7 +679,7 @@ impl ApproxBuilder {
             built_at: now_secs(),
             checksum: format!("{sum:016x}"),
         };
-        let json = serde_json::to_vec(&meta).expect("forest metadata serialises");
+        let json = sealed(&meta);
         self.dbs
             .meta
             .put(&mut wtxn, "forest", &json)

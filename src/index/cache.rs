@@ -186,7 +186,13 @@ pub(super) fn remove_leftovers(dir: &Path) {
             if let Some(pid) = pid {
                 let path = entry.path();
                 if pid != std::process::id() && !process_alive(pid) {
-                    if path.join(MARKER).is_file() {
+                    if rest.starts_with(b".old-") {
+                        // A replaced index may still hold what a user put into it: only
+                        // vecsh's own files go.
+                        if path.join(MARKER).is_file() {
+                            retire_old_index(&path, dir);
+                        }
+                    } else if path.join(MARKER).is_file() {
                         let _ = fs::remove_dir_all(&path);
                     } else {
                         // Killed between creating it and marking it: an empty directory,
@@ -205,6 +211,54 @@ pub(super) fn remove_leftovers(dir: &Path) {
             }
         }
     }
+}
+
+/// Whether `name` is one of the files vecsh writes into an index directory: LMDB's two files,
+/// the marker, the stat proof and the proof's temporary file.
+pub(super) fn is_index_file(name: &[u8]) -> bool {
+    let proof_tmp = name
+        .strip_prefix(PROOF.as_bytes())
+        .and_then(|rest| rest.strip_prefix(b"."))
+        .is_some_and(|pid| !pid.is_empty() && pid.iter().all(u8::is_ascii_digit));
+    matches!(name, b"data.mdb" | b"lock.mdb")
+        || name == MARKER.as_bytes()
+        || name == PROOF.as_bytes()
+        || proof_tmp
+}
+
+/// Retires `old`, an index directory replaced by `dir`: what a user put into it moves into
+/// `dir` (unless `dir` has that name already), vecsh's own files are removed, and `old` too if
+/// nothing else is left in it. A rebuild replaces only what vecsh wrote.
+pub(super) fn retire_old_index(old: &Path, dir: &Path) {
+    let Ok(entries) = fs::read_dir(old) else {
+        return;
+    };
+    let dir_exists = dir.is_dir();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if is_index_file(name.as_bytes()) || name.as_bytes() == MARKER.as_bytes() {
+            continue;
+        }
+        let to = dir.join(&name);
+        if dir_exists && fs::symlink_metadata(&to).is_err() {
+            let _ = fs::rename(entry.path(), to);
+        }
+    }
+    for name in ["data.mdb", "lock.mdb"] {
+        let _ = fs::remove_file(old.join(name));
+    }
+    if let Ok(entries) = fs::read_dir(old) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if is_index_file(name.as_bytes()) && name.as_bytes() != MARKER.as_bytes() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    // The marker last, so that a kill before it leaves a directory vecsh still knows as its
+    // own; `remove_dir` removes only an empty directory.
+    let _ = fs::remove_file(old.join(MARKER));
+    let _ = fs::remove_dir(old);
 }
 
 /// Whether `path` is a lock file vecsh created that nobody holds now.
@@ -258,6 +312,11 @@ pub(super) fn open_lock(path: &Path) -> Result<File> {
 
 pub(super) fn read_proof(dir: &Path) -> Option<Proof> {
     serde_json::from_slice(&fs::read(dir.join(PROOF)).ok()?).ok()
+}
+
+/// Removes the proof: the next open verifies fully.
+pub(super) fn remove_proof(dir: &Path) {
+    let _ = fs::remove_file(dir.join(PROOF));
 }
 
 /// Writes the proof atomically (a torn proof must not read as valid); failures only cost a

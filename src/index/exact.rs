@@ -139,6 +139,17 @@ impl Store {
         let Some(file) = self.source_file()? else {
             return self.exact_over(&self.unit_rows()?, query, try_cells);
         };
+        self.exact_from_source(file, query, try_cells)
+    }
+
+    /// [`Store::exact_counted`] for rows read in place: `file` is the source, just checked
+    /// unchanged since this store opened it.
+    pub(super) fn exact_from_source(
+        &self,
+        file: super::rows::SourceFile<'_>,
+        query: &Query,
+        try_cells: bool,
+    ) -> Result<(Vec<Hit>, search::StageCounts)> {
         // Only the rows the f32 stage rescores are read (a few dozen a query, ~1 µs each).
         let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
         let offsets = (0..n_chunks as u32)

@@ -2,7 +2,6 @@
 //! calibration, projected chunk by chunk at build time.
 
 use std::borrow::Cow;
-use std::fs::File;
 
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, WithoutTls};
@@ -11,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::search::{self, PcStage, QuantRows, Query, Rows};
 
 use super::open::OpenOptions;
-use super::rows::read_source_rows;
+use super::rows::{read_source_rows, SourceFile};
 use super::write::{Room, ROWS_PER_CHUNK};
 use super::Id;
 
@@ -67,7 +66,7 @@ pub(super) fn write_pc_stage(
     room: &Room,
     [unit_db, quant_db, scale_db, pc_db]: [Database<'static, Id, Bytes>; 4],
     meta_db: Database<'static, Str, Bytes>,
-    in_place: Option<&File>,
+    in_place: Option<SourceFile<'_>>,
     words: usize,
     dims: usize,
     min_rows: usize,

@@ -262,6 +262,85 @@ mod raw_path {
     }
 }
 
+/// A record stored with its own checksum: its JSON with a last member `"xxh3"` holding the
+/// xxh3-64 of the JSON without it. Records written after the build (the lists' and forest's
+/// records and their calibrations, written by whichever process builds or calibrates) are
+/// sealed this way, so that one changed byte in them is damage that verification finds and no
+/// reader uses; older versions of vecsh read them still (serde ignores the extra member).
+pub(super) fn sealed<T: Serialize>(record: &T) -> Vec<u8> {
+    let mut json = serde_json::to_vec(record).expect("records serialise");
+    let sum = xxhash_rust::xxh3::xxh3_64(&json);
+    json.pop();
+    json.extend_from_slice(format!(",\"xxh3\":\"{sum:016x}\"}}").as_bytes());
+    json
+}
+
+/// What a stored record checks before anything reads it: values it may hold.
+pub(super) trait Record: serde::de::DeserializeOwned {
+    fn check(&self) -> std::result::Result<(), String>;
+}
+
+/// Reads a record written by [`sealed`] (or, by an older version, without a checksum) and
+/// checks it: `Err` says what is wrong with it.
+pub(super) fn unseal<T: Record>(bytes: &[u8]) -> std::result::Result<T, String> {
+    // `,"xxh3":"` + 16 hex digits + `"}`
+    const TAIL: usize = 9 + 16 + 2;
+    let record: T = match bytes.len().checked_sub(TAIL).map(|at| bytes.split_at(at)) {
+        Some((body, tail)) if tail.starts_with(b",\"xxh3\":\"") => {
+            let want = std::str::from_utf8(&tail[9..25])
+                .ok()
+                .and_then(|h| u64::from_str_radix(h, 16).ok());
+            let mut json = body.to_vec();
+            json.push(b'}');
+            if tail[25..] != *b"\"}" || want != Some(xxhash_rust::xxh3::xxh3_64(&json)) {
+                return Err("checksum mismatch".into());
+            }
+            serde_json::from_slice(&json).map_err(|e| format!("unreadable: {e}"))?
+        }
+        _ => serde_json::from_slice(bytes).map_err(|e| format!("unreadable: {e}"))?,
+    };
+    record.check()?;
+    Ok(record)
+}
+
+impl Record for ApproxCalibration {
+    fn check(&self) -> std::result::Result<(), String> {
+        let share = |x: f64| (0.0..=1.0).contains(&x);
+        let ms = |x: f64| x.is_finite() && x >= 0.0;
+        if self.setting == 0 {
+            return Err("setting 0".into());
+        }
+        if self.queries == 0 || !share(self.recall) || !ms(self.exact_ms) || !ms(self.approx_ms) {
+            return Err("implausible measurements".into());
+        }
+        if self.exact_by_cells.is_some_and(|x| !share(x)) {
+            return Err("implausible share of cells".into());
+        }
+        Ok(())
+    }
+}
+
+impl Record for ListsMeta {
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.lists == 0 || self.rows < self.lists || self.checksum.len() != 16 {
+            return Err(format!(
+                "implausible record ({} lists over {} rows)",
+                self.lists, self.rows
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Record for ForestMeta {
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.trees == 0 || self.checksum.len() != 16 {
+            return Err(format!("implausible record ({} trees)", self.trees));
+        }
+        Ok(())
+    }
+}
+
 /// The metadata records of the lists' cells (`ivf::Cells`): centroids, caps, ends.
 pub(super) const CELL_RECORDS: [&str; 3] =
     ["lists_cell_centroids", "lists_cell_caps", "lists_cell_ends"];

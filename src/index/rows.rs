@@ -132,8 +132,9 @@ impl Store {
 
     /// The source the rows are read from (`None`: they are stored), checked unchanged since
     /// this store opened it: a file rewritten in place under an open session is an error,
-    /// never rows of another file.
-    pub(super) fn source_file(&self) -> Result<Option<&File>> {
+    /// never rows of another file. Every read from it checks the stat again afterwards
+    /// (`read_source_rows`): a rewrite during the reads is an error too.
+    pub(super) fn source_file(&self) -> Result<Option<SourceFile<'_>>> {
         let Some(source) = &self.source else {
             return Ok(None);
         };
@@ -146,7 +147,7 @@ impl Store {
                 "it changed since vecsh opened it; open it again to rebuild the index",
             )));
         }
-        Ok(Some(file))
+        Ok(Some(SourceFile { file, stat }))
     }
 
     pub(super) fn source_error(&self, err: std::io::Error) -> IndexError {
@@ -323,6 +324,14 @@ pub(super) fn word_key(word: &str) -> Cow<'_, [u8]> {
     Cow::Owned(key)
 }
 
+/// The source a store reads rows from, and its stat when the store opened it: every read
+/// compares the file's stat with it after reading.
+#[derive(Clone, Copy)]
+pub(super) struct SourceFile<'s> {
+    pub(super) file: &'s File,
+    pub(super) stat: &'s FileStat,
+}
+
 /// Opens the source whose rows the index reads in place, and its stat at that moment.
 pub(super) fn open_source(path: &Path) -> std::result::Result<(File, FileStat), String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
@@ -334,11 +343,16 @@ pub(super) fn open_source(path: &Path) -> std::result::Result<(File, FileStat), 
 /// .bin they were parsed from and normalises them as the build did, so the values are the
 /// bits an f32 copy would have held. With `pread`, never a map: a source truncated since
 /// the index was built is an error, never a SIGBUS.
+///
+/// The file's stat is compared with `source.stat` after the reads: a file rewritten in place
+/// while it was read (or since it was opened) gives an error, never another file's rows or a
+/// mix of two files' (a write updates the file's times before its bytes change).
 pub(super) fn read_source_rows(
-    file: &File,
+    source: SourceFile<'_>,
     offsets: &[u8],
     dims: usize,
 ) -> std::io::Result<Vec<f32>> {
+    let file = source.file;
     use rayon::prelude::*;
     use std::os::unix::fs::FileExt;
     let row_bytes = dims * 4;
@@ -394,6 +408,11 @@ pub(super) fn read_source_rows(
             decode(&raw, row);
         }
     }
+    if FileStat::of_file(file)? != *source.stat {
+        return Err(std::io::Error::other(
+            "it changed while vecsh was reading it; open it again to rebuild the index",
+        ));
+    }
     out.par_chunks_mut(dims).for_each(|row| {
         search::normalize(row);
     });
@@ -403,7 +422,7 @@ pub(super) fn read_source_rows(
 /// The rows an exact search rescores, read from the source one by one (see
 /// `read_source_rows`); the first failure is kept and reported after the search.
 pub(super) struct SourceRows<'s> {
-    pub(super) file: &'s File,
+    pub(super) file: SourceFile<'s>,
     /// Each chunk's offsets (u64 LE a row), borrowed from the map.
     pub(super) offsets: Vec<&'s [u8]>,
     pub(super) rows_per_chunk: usize,
@@ -449,16 +468,21 @@ mod tests {
         let values: Vec<f32> = (0..64).map(|i| i as f32 + 1.0).collect();
         fs::write(&path, bytemuck::cast_slice::<f32, u8>(&values)).unwrap();
         let file = File::open(&path).unwrap();
+        let stat = FileStat::of_file(&file).unwrap();
+        let file = SourceFile {
+            file: &file,
+            stat: &stat,
+        };
         let bytes =
             |offsets: &[u64]| -> Vec<u8> { offsets.iter().flat_map(|o| o.to_le_bytes()).collect() };
         let dims = 4;
         // In order: one read of the span; rows normalised.
-        let rows = read_source_rows(&file, &bytes(&[0, 16, 48]), dims).unwrap();
+        let rows = read_source_rows(file, &bytes(&[0, 16, 48]), dims).unwrap();
         let mut want = values[12..16].to_vec();
         search::normalize(&mut want);
         assert_eq!(&rows[8..12], &want[..]);
         // Out of order and overlapping: read row by row, same values.
-        let rows = read_source_rows(&file, &bytes(&[48, 4, 0]), dims).unwrap();
+        let rows = read_source_rows(file, &bytes(&[48, 4, 0]), dims).unwrap();
         assert_eq!(&rows[0..4], &want[..]);
         for damaged in [
             vec![0, 250],
@@ -466,7 +490,66 @@ mod tests {
             vec![0, u64::MAX - 2],
             vec![u64::MAX],
         ] {
-            assert!(read_source_rows(&file, &bytes(&damaged), dims).is_err());
+            assert!(read_source_rows(file, &bytes(&damaged), dims).is_err());
         }
+    }
+
+    /// A source rewritten in place between a query's check of its stat and its reads (the race
+    /// of a rewrite during a query): the rows read are another file's, so the answer is an
+    /// error saying the file changed, never a mixed answer.
+    #[test]
+    fn a_rewrite_after_the_check_and_before_the_reads_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (n, dims) = (64usize, 4usize);
+        let row = |i: usize| -> Vec<f32> {
+            (0..dims)
+                .map(|d| ((i * 7 + d * 3) % 11) as f32 - 5.0)
+                .collect()
+        };
+        let bin_of = |swap: bool| {
+            let mut bin = format!("{n} {dims}\n").into_bytes();
+            for i in 0..n {
+                bin.extend_from_slice(format!("w{i} ").as_bytes());
+                // Rows 1 and 2 swapped: same size, other content.
+                let r = match (swap, i) {
+                    (true, 1) => row(2),
+                    (true, 2) => row(1),
+                    _ => row(i),
+                };
+                bin.extend_from_slice(bytemuck::cast_slice(&r));
+                bin.push(b'\n');
+            }
+            bin
+        };
+        let path = tmp.path().join("v.bin");
+        fs::write(&path, bin_of(false)).unwrap();
+        let opts = super::super::OpenOptions {
+            cache_dir: Some(tmp.path().join("cache")),
+            ..Default::default()
+        };
+        let (store, _) = Store::open(&path, &opts, &crate::progress::Silent).unwrap();
+        assert!(store.rows_in_source());
+        let v = store.vector(1).unwrap().into_owned();
+        let q = search::Query {
+            vector: &v,
+            k: 3,
+            exclude: &[],
+            limit: n,
+        };
+        // The check a query makes first passes ...
+        let file = store.source_file().unwrap().expect("rows in the source");
+        // ... then the file is rewritten in place (after a clock tick, so its times differ) ...
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        use std::io::Write;
+        let mut w = fs::File::options().write(true).open(&path).unwrap();
+        w.write_all(&bin_of(true)).unwrap();
+        drop(w);
+        // ... and the reads that follow see it.
+        let err = store
+            .exact_from_source(file, &q, false)
+            .map(|(hits, _)| hits.iter().map(|h| h.id).collect::<Vec<_>>())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("v.bin") && err.contains("changed"), "{err}");
     }
 }

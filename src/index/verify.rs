@@ -13,11 +13,12 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use super::lmdb_check;
 
-use super::cache::{check_target, index_dir_for, is_vecsh_dir, write_proof};
+use super::cache::{check_target, index_dir_for, is_vecsh_dir, remove_proof, write_proof};
 use super::error::{lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::records::{
-    Checksums, FileStat, ForestMeta, ListsMeta, Proof, CELL_RECORDS, SCHEMA_VERSION,
+    unseal, ApproxCalibration, Checksums, FileStat, ForestMeta, ListsMeta, Proof, CELL_RECORDS,
+    SCHEMA_VERSION,
 };
 use super::{Dbs, Store};
 
@@ -29,11 +30,14 @@ pub struct VerifyReport {
     pub tables: Vec<(String, Option<String>)>,
     pub bytes: u64,
     pub seconds: f64,
+    /// No index has been built for this file yet: nothing was verified.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_indexed: bool,
 }
 
 impl VerifyReport {
     pub fn is_intact(&self) -> bool {
-        self.tables.iter().all(|(_, problem)| problem.is_none())
+        !self.not_indexed && self.tables.iter().all(|(_, problem)| problem.is_none())
     }
 
     /// The first problem, named with its table.
@@ -52,16 +56,28 @@ pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
     let dir = index_dir_for(source, opts)?;
     let in_cache = opts.index_dir.is_none();
     check_target(&dir, in_cache)?;
-    let damaged = |what: String| VerifyReport {
-        index: dir.clone(),
-        tables: vec![("data.mdb".into(), Some(what))],
-        bytes: 0,
-        seconds: started.elapsed().as_secs_f64(),
+    let damaged = |what: String| {
+        // Whatever proof there was, the next open verifies (and rebuilds).
+        remove_proof(&dir);
+        VerifyReport {
+            index: dir.clone(),
+            tables: vec![("data.mdb".into(), Some(what))],
+            bytes: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            not_indexed: false,
+        }
     };
+    if !dir.exists() || (!dir.join("data.mdb").exists() && is_empty_dir(&dir)) {
+        return Ok(VerifyReport {
+            index: dir.clone(),
+            tables: Vec::new(),
+            bytes: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            not_indexed: true,
+        });
+    }
     if !dir.join("data.mdb").is_file() || !is_vecsh_dir(&dir, in_cache) {
-        return Ok(damaged(
-            "missing: no index has been built for this file".into(),
-        ));
+        return Ok(damaged("missing".into()));
     }
     let data = dir.join("data.mdb");
     let before = FileStat::of(&data).ok();
@@ -83,7 +99,12 @@ pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
         (!current).then(|| "changed since the index was built (it will be rebuilt)".into()),
     ));
     report.seconds = started.elapsed().as_secs_f64();
-    if report.is_intact() && before.is_some() && FileStat::of(&data).ok() == before {
+    if !report.is_intact() {
+        // The proof stood for a verification that this one contradicts (damage below the file
+        // system keeps the stat): without it, the next one-shot verifies and rebuilds instead
+        // of answering from the damaged data.
+        remove_proof(&dir);
+    } else if before.is_some() && FileStat::of(&data).ok() == before {
         write_proof(
             &dir,
             &Proof {
@@ -277,10 +298,11 @@ impl Store {
         if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)? {
             let record = Some(bytes_json)
                 .filter(|b| bounds.holds(b))
-                .and_then(|b| serde_json::from_slice::<ForestMeta>(b).ok());
+                .ok_or_else(|| "points past the end of data.mdb".to_string())
+                .and_then(unseal::<ForestMeta>);
             let problem = match record {
-                None => Some("unreadable record".to_string()),
-                Some(record) => match forest_checksum(&rtxn, self.dbs.forest, Some(&bounds)) {
+                Err(e) => Some(format!("record: {e}")),
+                Ok(record) => match forest_checksum(&rtxn, self.dbs.forest, Some(&bounds)) {
                     Err(e) => Some(e.to_string()),
                     Ok((sum, n)) => {
                         bytes += n;
@@ -294,10 +316,11 @@ impl Store {
         if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "lists").map_err(lmdb)? {
             let record = Some(bytes_json)
                 .filter(|b| bounds.holds(b))
-                .and_then(|b| serde_json::from_slice::<ListsMeta>(b).ok());
+                .ok_or_else(|| "points past the end of data.mdb".to_string())
+                .and_then(unseal::<ListsMeta>);
             let problem = match record {
-                None => Some("unreadable record".to_string()),
-                Some(record) => match lists_checksum(&rtxn, &self.dbs, &bounds) {
+                Err(e) => Some(format!("record: {e}")),
+                Ok(record) => match lists_checksum(&rtxn, &self.dbs, &bounds) {
                     Err(e) => Some(e.to_string()),
                     Ok((sum, n, lists)) => {
                         bytes += n;
@@ -311,6 +334,18 @@ impl Store {
                 },
             };
             tables.push(("lists".into(), problem));
+        }
+        // The calibrations decide how searches run (a lists' calibration of 0 probes answered
+        // every approximate query with nothing): each is checked like the other records.
+        for key in ["lists_calibration", "forest_calibration"] {
+            if let Some(value) = self.dbs.meta.get(&rtxn, key).map_err(lmdb)? {
+                let problem = Some(value)
+                    .filter(|b| bounds.holds(b))
+                    .ok_or_else(|| "points past the end of data.mdb".to_string())
+                    .and_then(unseal::<ApproxCalibration>)
+                    .err();
+                tables.push((key.into(), problem));
+            }
         }
         Ok(self.report(tables, bytes, started))
     }
@@ -326,8 +361,13 @@ impl Store {
             tables,
             bytes,
             seconds: started.elapsed().as_secs_f64(),
+            not_indexed: false,
         }
     }
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none())
 }
 
 /// xxh3-64 of a file's whole content (hex), read in 1 MiB blocks.

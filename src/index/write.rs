@@ -17,12 +17,14 @@ use crate::loader;
 use crate::progress::{Progress, Unit};
 use crate::search;
 
-use super::cache::{check_target, is_vecsh_dir, remove_leftovers, sibling, MARKER};
+use super::cache::{
+    check_target, is_vecsh_dir, remove_leftovers, retire_old_index, sibling, MARKER,
+};
 use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::pc_stage::{pc_min_rows, write_pc_stage, PcWritten};
 use super::records::{now_secs, Checksums, FileStat, Meta, SCHEMA_VERSION};
-use super::rows::word_key;
+use super::rows::{word_key, SourceFile};
 use super::verify::{hash_file, MapBounds, TableHasher};
 use super::{Id, DB_NAMES};
 
@@ -167,7 +169,7 @@ fn swap_in(tmp: &Path, dir: &Path, in_cache: bool) -> Result<()> {
             // Marked before removal, so that a kill here leaves a leftover vecsh may remove.
             let _ = fs::write(old.join(MARKER), "vecsh index directory\n");
             fs::rename(tmp, dir).map_err(|e| io_err(dir, e))?;
-            let _ = fs::remove_dir_all(&old);
+            retire_old_index(&old, dir);
             return Ok(());
         }
         Ok(_) => {
@@ -317,7 +319,7 @@ fn write_index(
             &room,
             pc_dbs,
             meta_db,
-            in_place.as_ref(),
+            in_place.as_ref().map(|file| SourceFile { file, stat }),
             words,
             dims,
             min_rows,
