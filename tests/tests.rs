@@ -26,6 +26,7 @@ mod demos;
 mod eval;
 mod first_open;
 mod formats;
+mod guide;
 mod in_place;
 mod index;
 mod layers;
