@@ -299,3 +299,22 @@ fn terminal_maps_have_a_title_line() {
         .unwrap_or_else(|| panic!("no title for the second map:\n{out}"));
     assert!(lines[second + 1].starts_with('╭'), "{out}");
 }
+
+/// `:svg FILE EXPR` reports every unknown word of its map at once too, and writes nothing.
+#[test]
+fn svg_command_reports_every_unknown_word() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .current_dir(tmp.path())
+        .args(["-e", ":svg m.svg plot(Paris, France, italy)"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown words 'Paris' and 'France'")
+            && err.contains("Paris: did you mean 'paris'?")
+            && err.contains("France: did you mean 'france'?"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("m.svg").exists());
+}
