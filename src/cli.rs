@@ -641,7 +641,6 @@ fn lines(
                 std::io::stdout().is_terminal() && !(script.is_none() && exprs.len() == 1)
             }),
         comments: Vec::new(),
-        first: true,
     };
     // One statement: Some(whether it succeeded), or None when `:quit` asks to stop.
     let emit = |runner: &mut Runner,
@@ -734,13 +733,12 @@ fn lines(
 }
 
 /// The lines a script or several `-e` show above their answers (`--echo`): the statement,
-/// dim, after `> ` (`... ` on its continued lines), with the comment lines just above it.
+/// dim, after `> ` (`... ` on its continued lines), with the comment lines just above it; the
+/// output then reads as the same lines typed in a session.
 struct Echo {
     on: bool,
     /// The comment lines read since the last statement or blank line.
     comments: Vec<String>,
-    /// Nothing shown yet: no blank line to separate it from.
-    first: bool,
 }
 
 impl Echo {
@@ -775,10 +773,6 @@ impl Echo {
                 .renderer()
                 .style(&crate::text::escape(s), owo_colors::Style::new().dimmed())
         };
-        if !self.first {
-            writeln!(out)?;
-        }
-        self.first = false;
         for comment in comments {
             writeln!(out, "{}", dim(&comment))?;
         }

@@ -651,7 +651,10 @@ impl<'s> Session<'s> {
         if !is_map {
             return Err(EvalError::at(expr.span, "expected plot(...) or arrows(...)").help(usage));
         }
-        match self.show(expr, &padded)? {
+        let shown = self
+            .show(expr, &padded)
+            .map_err(|err| self.every_unknown_word(&statement, err))?;
+        match shown {
             Value::Map {
                 query,
                 points,

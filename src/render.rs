@@ -129,12 +129,21 @@ impl Renderer {
                 }
                 out
             }
+            // The input as a title, so that several maps of one run can be told apart.
             Value::Map {
+                query,
                 points,
                 arrows,
                 variance,
                 ..
-            } => self.map(points, arrows, *variance),
+            } => format!(
+                "{}\n{}",
+                self.paint(
+                    &truncate(&escape(query), self.width.max(map::MIN_COLS + 2)),
+                    Style::new().bold()
+                ),
+                self.map(points, arrows, *variance)
+            ),
             Value::Ast { text } => text.clone(),
             Value::Vars { vars } => {
                 if vars.is_empty() {

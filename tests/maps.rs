@@ -336,3 +336,93 @@ fn options_parse_only_as_call_arguments() {
         }
     }
 }
+
+/// A label's box in an SVG map, estimated from its font size: glyphs average at most 0.6 em
+/// wide in sans-serif, and a line of text runs from 0.8 em above its baseline to 0.2 em below.
+fn label_boxes(doc: &roxmltree::Document) -> Vec<(String, [f64; 4])> {
+    doc.descendants()
+        .filter(|n| n.attribute("class") == Some("label"))
+        .map(|n| {
+            let text: String = n.children().filter_map(|t| t.text()).collect();
+            let text = text.trim().to_string();
+            let num = |a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+            let (x, y, size) = (num("x"), num("y"), num("font-size"));
+            assert_eq!(n.attribute("text-anchor").unwrap_or("start"), "start");
+            let w = text.chars().count() as f64 * 0.6 * size;
+            (text, [x, y - 0.8 * size, x + w, y + 0.2 * size])
+        })
+        .collect()
+}
+
+fn overlap(a: &[f64; 4], b: &[f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+/// SVG labels are placed as the terminal map's are: no two boxes intersect, none sits on an
+/// arrowhead, and a label that found no room is named in a note instead.
+#[test]
+fn svg_labels_never_overlap_and_keep_off_arrowheads() {
+    let store = builtin();
+    let mut s = Session::new(&store, Settings::default());
+    for line in [
+        "plot(paris, france, rome, italy, tokyo, japan, berlin, germany, k=3)",
+        "arrows(man, king, woman, queen, boy, prince, girl, princess)",
+        "arrows(france, paris, italy, rome, japan, tokyo, germany, berlin, spain, madrid)",
+    ] {
+        let m = map(&mut s, line);
+        let svg = vecsh::render::svg::map_svg(line, &m.points, &m.arrows, m.variance);
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+        let boxes = label_boxes(&doc);
+        for (i, (a, box_a)) in boxes.iter().enumerate() {
+            for (b, box_b) in &boxes[i + 1..] {
+                assert!(
+                    !overlap(box_a, box_b),
+                    "{line}: labels {a} {box_a:?} and {b} {box_b:?} overlap"
+                );
+            }
+        }
+        // Nor on a point.
+        for dot in doc.descendants().filter(|n| n.has_tag_name("circle")) {
+            let num = |a: &str| dot.attribute(a).unwrap().parse::<f64>().unwrap();
+            let (x, y) = (num("cx"), num("cy"));
+            for (label, b) in &boxes {
+                assert!(
+                    !(b[0] <= x && x <= b[2] && b[1] <= y && y <= b[3]),
+                    "{line}: {label} covers the point at ({x:.0}, {y:.0})"
+                );
+            }
+        }
+        // The arrowheads: the last 12 px of each arrow.
+        for arrow in doc
+            .descendants()
+            .filter(|n| n.has_tag_name("line") && n.attribute("marker-end").is_some())
+        {
+            let num = |a: &str| arrow.attribute(a).unwrap().parse::<f64>().unwrap();
+            let (x1, y1, x2, y2) = (num("x1"), num("y1"), num("x2"), num("y2"));
+            let len = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt().max(1e-9);
+            for step in 0..=12 {
+                let t = step as f64 / len;
+                let (x, y) = (x2 - (x2 - x1) * t, y2 - (y2 - y1) * t);
+                for (label, b) in &boxes {
+                    assert!(
+                        !(b[0] <= x && x <= b[2] && b[1] <= y && y <= b[3]),
+                        "{line}: an arrowhead at ({x:.0}, {y:.0}) sits on {label}"
+                    );
+                }
+            }
+        }
+        // Every point is labelled or named in the note.
+        let note: String = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("dropped"))
+            .flat_map(|n| n.children().filter_map(|t| t.text()))
+            .collect();
+        for p in &m.points {
+            assert!(
+                boxes.iter().any(|(t, _)| *t == p.label) || note.contains(&p.label),
+                "{line}: {} is neither labelled nor noted",
+                p.label
+            );
+        }
+    }
+}

@@ -275,3 +275,46 @@ fn echo_is_forced_or_refused_when_piped_and_json_carries_the_input() {
         .collect();
     assert_eq!(inputs, ["king", "sim(king, queen)"], "{json}");
 }
+
+/// Several maps in one run can be told apart: each starts with its input as a title.
+#[test]
+fn terminal_maps_have_a_title_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .args([
+            "-e",
+            "plot(king, queen, man)",
+            "-e",
+            "arrows(man, king, woman, queen)",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "plot(king, queen, man)", "{out}");
+    assert!(lines[1].starts_with('╭'), "{out}");
+    let second = lines
+        .iter()
+        .position(|l| *l == "arrows(man, king, woman, queen)")
+        .unwrap_or_else(|| panic!("no title for the second map:\n{out}"));
+    assert!(lines[second + 1].starts_with('╭'), "{out}");
+}
+
+/// `:svg FILE EXPR` reports every unknown word of its map at once too, and writes nothing.
+#[test]
+fn svg_command_reports_every_unknown_word() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .current_dir(tmp.path())
+        .args(["-e", ":svg m.svg plot(Paris, France, italy)"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown words 'Paris' and 'France'")
+            && err.contains("Paris: did you mean 'paris'?")
+            && err.contains("France: did you mean 'france'?"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("m.svg").exists());
+}

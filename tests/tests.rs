@@ -27,6 +27,7 @@ mod exact_default;
 mod export;
 mod first_open;
 mod formats;
+mod guide;
 mod in_place;
 mod index;
 mod layers;

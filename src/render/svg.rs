@@ -1,6 +1,8 @@
 //! Word maps as SVG pictures (the svg crate builds the document; no fonts are needed since
 //! the text is left to whatever draws the SVG): the same points as the terminal map, with
-//! labels, arrows, axes carrying the variance shares, and the input as the title.
+//! labels, arrows, axes carrying the variance shares, and the input as the title. Labels are
+//! placed as the terminal map places them: none covers another label, a point or an
+//! arrowhead; one with no free place is named in a note under the picture.
 //!
 //! Like the terminal map, both axes share one scale, so distances in the picture are
 //! distances in the projection. Pure: returns the document as a string.
@@ -9,6 +11,8 @@ use svg::node::element::{
     Circle, Definitions, Group, Line, Marker, Path, Rectangle, Text as TextElement,
 };
 use svg::Document;
+
+use unicode_width::UnicodeWidthStr;
 
 use super::map::{percent, role_name};
 use crate::eval::{MapPoint, Role};
@@ -155,47 +159,127 @@ pub fn map_svg(
         .set("class", "arrows")
         .set("stroke", "#555")
         .set("stroke-width", 1.5);
+    // What labels keep off: points, arrowheads (hard), the arrows' lines (avoided if possible).
+    let mut hard: Vec<[f64; 4]> = points
+        .iter()
+        .map(|p| around(sx(p.x), sy(p.y), 5.5))
+        .collect();
+    let mut soft: Vec<[f64; 4]> = Vec::new();
     for &[from, to] in arrows {
         let (a, b) = (&points[from], &points[to]);
         let (x1, y1, x2, y2) = (sx(a.x), sy(a.y), sx(b.x), sy(b.y));
         let len = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt().max(1e-9);
         // Stop short of the points so the head stays visible.
         let (ux, uy) = ((x2 - x1) / len * 7.0, (y2 - y1) / len * 7.0);
+        let (ex, ey) = (x2 - ux, y2 - uy);
         lines = lines.add(
             Line::new()
                 .set("x1", x1 + ux)
                 .set("y1", y1 + uy)
-                .set("x2", x2 - ux)
-                .set("y2", y2 - uy)
+                .set("x2", ex)
+                .set("y2", ey)
                 .set("marker-end", "url(#head)"),
         );
+        // The head covers about 11 px back from the line's end; sampled every 2 px.
+        let drawn = (len - 14.0).max(0.0);
+        let mut t = 0.0;
+        while t <= drawn {
+            let (px, py) = (ex - (x2 - x1) / len * t, ey - (y2 - y1) / len * t);
+            if t <= 16.0 {
+                hard.push(around(px, py, 3.0));
+            } else {
+                soft.push(around(px, py, 1.5));
+            }
+            t += 2.0;
+        }
     }
     doc = doc.add(lines);
 
+    // Labels placed as the terminal map places them: inputs and expressions first, each at the
+    // first free place around its point (right, left, above, below, then nudged up or down);
+    // a label with no free place is dropped and named in a note under the picture.
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by_key(|&i| (points[i].role == Role::Result, i));
+    let mut placed: Vec<Option<(f64, f64)>> = vec![None; points.len()];
+    let mut taken: Vec<[f64; 4]> = Vec::new();
+    let frame = [left, top, right, bottom];
+    for i in order {
+        let text = escape(&points[i].label);
+        let (x, y) = (sx(points[i].x), sy(points[i].y));
+        let w = text.width() as f64 * CHAR_EM * LABEL_SIZE;
+        let mid = 0.3 * LABEL_SIZE;
+        let mut spots = vec![
+            (x + 7.0, y + mid),
+            (x - 7.0 - w, y + mid),
+            (x - w / 2.0, y - 8.0),
+            (x - w / 2.0, y + 8.0 + 0.8 * LABEL_SIZE),
+        ];
+        for dy in [10.0, 18.0, 26.0, 34.0] {
+            for dir in [-1.0, 1.0] {
+                spots.push((x + 7.0, y + mid + dir * dy));
+                spots.push((x - 7.0 - w, y + mid + dir * dy));
+            }
+        }
+        let fits = |&(lx, ly): &(f64, f64), avoid_lines: bool| {
+            let b = label_box(w, lx, ly);
+            inside(&b, &frame)
+                && !taken.iter().any(|t| overlaps(&b, t))
+                && !hard
+                    .iter()
+                    .enumerate()
+                    .any(|(k, h)| k != i && overlaps(&b, h))
+                && (!avoid_lines || !soft.iter().any(|h| overlaps(&b, h)))
+        };
+        let spot = spots
+            .iter()
+            .find(|s| fits(s, true))
+            .or_else(|| spots.iter().find(|s| fits(s, false)));
+        if let Some(&(lx, ly)) = spot {
+            // A pixel of air between labels.
+            let b = label_box(w, lx, ly);
+            taken.push([b[0] - 1.0, b[1] - 1.0, b[2] + 1.0, b[3] + 1.0]);
+            placed[i] = Some((lx, ly));
+        }
+    }
     let mut dots = Group::new().set("class", "points");
-    for p in points {
+    for (p, spot) in points.iter().zip(&placed) {
         let (x, y) = (sx(p.x), sy(p.y));
-        dots = dots.add(
-            Group::new()
-                .set("class", role_name(p.role))
-                .add(
-                    Circle::new()
-                        .set("cx", x)
-                        .set("cy", y)
-                        .set("r", 4.5)
-                        .set("fill", colour(p.role)),
-                )
-                .add(
-                    TextElement::new(escape(&p.label).into_owned())
-                        .set("class", "label")
-                        .set("x", x + 7.0)
-                        .set("y", y + 4.5)
-                        .set("font-size", 14)
-                        .set("fill", colour(p.role)),
-                ),
+        let mut group = Group::new().set("class", role_name(p.role)).add(
+            Circle::new()
+                .set("cx", x)
+                .set("cy", y)
+                .set("r", 4.5)
+                .set("fill", colour(p.role)),
         );
+        if let Some((lx, ly)) = spot {
+            group = group.add(
+                TextElement::new(escape(&p.label).into_owned())
+                    .set("class", "label")
+                    .set("x", *lx)
+                    .set("y", *ly)
+                    .set("font-size", LABEL_SIZE)
+                    .set("fill", colour(p.role)),
+            );
+        }
+        dots = dots.add(group);
     }
     doc = doc.add(dots);
+    let dropped: Vec<String> = points
+        .iter()
+        .zip(&placed)
+        .filter(|(_, spot)| spot.is_none())
+        .map(|(p, _)| escape(&p.label).into_owned())
+        .collect();
+    if !dropped.is_empty() {
+        doc = doc.add(
+            TextElement::new(format!("no room for the labels of: {}", dropped.join(", ")))
+                .set("class", "dropped")
+                .set("x", left)
+                .set("y", HEIGHT - 4.0)
+                .set("font-size", 11)
+                .set("fill", "#a60"),
+        );
+    }
 
     // The colour key, for the roles present.
     let mut key = Group::new().set("class", "key").set("font-size", 12);
@@ -222,6 +306,30 @@ pub fn map_svg(
     }
     doc = doc.add(key);
     doc.to_string()
+}
+
+/// A label's font size, and the width of its glyphs in em: sans-serif glyphs average about
+/// 0.55 em; 0.6 keeps placed labels apart whatever the font.
+const LABEL_SIZE: f64 = 14.0;
+const CHAR_EM: f64 = 0.6;
+
+/// The box `[x0, y0, x1, y1]` of a label `w` px wide whose baseline starts at (x, y): a line
+/// of text runs from 0.8 em above its baseline to 0.2 em below.
+fn label_box(w: f64, x: f64, y: f64) -> [f64; 4] {
+    [x, y - 0.8 * LABEL_SIZE, x + w, y + 0.2 * LABEL_SIZE]
+}
+
+/// The square of half-side `r` around (x, y).
+fn around(x: f64, y: f64, r: f64) -> [f64; 4] {
+    [x - r, y - r, x + r, y + r]
+}
+
+fn overlaps(a: &[f64; 4], b: &[f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+fn inside(a: &[f64; 4], frame: &[f64; 4]) -> bool {
+    a[0] >= frame[0] && a[1] >= frame[1] && a[2] <= frame[2] && a[3] <= frame[3]
 }
 
 /// A title fits the picture's width: sans-serif glyphs average about 0.55 em, so long inputs

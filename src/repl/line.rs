@@ -379,8 +379,8 @@ pub fn complete(
                 Some(t) if t.kind == Kind::Comment => return (pos, Vec::new()),
                 _ => (pos, ""),
             };
-            if takes_file(name, &toks, start) {
-                return (start, file_names(prefix));
+            if let Some(candidates) = argument_candidates(name, &toks, start, prefix) {
+                return (start, candidates);
             }
             let values = commands::values(name)
                 .iter()
@@ -455,17 +455,30 @@ pub fn complete(
     (start, out)
 }
 
-/// Whether the argument starting at `start` of the command `name` is a file name: the first
-/// of `:svg FILE EXPR`, the second of `:eval analogy FILE` and `:eval similarity FILE`.
-fn takes_file(name: &str, toks: &[Token], start: usize) -> bool {
+/// Candidates for the argument starting at `start` of the command `name` that are not in the
+/// command table: file names for the first argument of `:svg FILE EXPR` and the second of
+/// `:eval analogy FILE` / `:eval similarity FILE`, topics for `:help TOPIC`. `None`: the
+/// table's values, if any, apply.
+fn argument_candidates(
+    name: &str,
+    toks: &[Token],
+    start: usize,
+    prefix: &str,
+) -> Option<Vec<Completion>> {
     let before = toks
         .iter()
         .filter(|t| t.kind == Kind::Argument && t.span.start < start)
         .count();
-    match Command::lookup(name) {
-        Some(Command::Svg) => before == 0,
-        Some(Command::Eval) => before == 1,
-        _ => false,
+    match (Command::lookup(name), before) {
+        (Some(Command::Svg), 0) | (Some(Command::Eval), 1) => Some(file_names(prefix)),
+        (Some(Command::Help), 0) => Some(
+            crate::render::help::topics()
+                .into_iter()
+                .filter(|t| t.starts_with(prefix))
+                .map(|t| Completion::same(t.to_string()))
+                .collect(),
+        ),
+        _ => None,
     }
 }
 
@@ -676,7 +689,7 @@ mod tests {
     /// The old character scan cut a command's argument after a blank at the blank's first byte:
     /// inside a no-break space (two bytes), a panic.
     #[test]
-    fn completion_offers_file_names_after_svg_and_eval() {
+    fn completion_offers_file_names_after_svg_and_eval_and_topics_after_help() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_str().unwrap();
         std::fs::write(tmp.path().join("map.svg"), "").unwrap();
@@ -703,6 +716,17 @@ mod tests {
             [format!(":eval similarity {dir}/pairs.txt ")]
         );
         assert!(offered(&format!(":eval {dir}/pa")).is_empty());
+        // `:help` completes its topics.
+        assert_eq!(offered(":help pl"), [":help plot"]);
+        assert_eq!(
+            offered(":help a"),
+            [
+                ":help arithmetic",
+                ":help analogy",
+                ":help arrows",
+                ":help ast"
+            ]
+        );
         assert!(offered(":svg /no/such/dir/x").is_empty());
     }
 
