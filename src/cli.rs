@@ -240,7 +240,8 @@ enum Command {
         file: PathBuf,
         /// Trees of an arroy forest to build besides the lists (0: none; the lists are the
         /// default approximate search, `--forest` searches the forest).
-        #[arg(long, value_name = "N", default_value_t = 0)]
+        #[arg(long, value_name = "N", default_value_t = 0,
+              value_parser = clap::value_parser!(u32).range(0..=1000).map(|n| n as usize))]
         trees: usize,
         #[command(flatten)]
         source: SourceArgs,
@@ -266,8 +267,9 @@ enum Command {
         /// File to write: GloVe text, gzipped when it ends in .gz; `-` for standard output.
         #[arg(short, long, value_name = "OUTPUT")]
         output: PathBuf,
-        /// Decimals per value (fewer make a smaller file).
-        #[arg(long, default_value_t = 6)]
+        /// Decimals per value, 0 to 12 (fewer make a smaller file).
+        #[arg(long, default_value_t = 6,
+              value_parser = clap::value_parser!(u32).range(0..=12).map(|n| n as usize))]
         decimals: usize,
         #[command(flatten)]
         load: LoadArgs,

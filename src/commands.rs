@@ -221,10 +221,10 @@ pub fn starting_with(prefix: &str) -> impl Iterator<Item = &'static Spec> + '_ {
     TABLE.iter().filter(move |s| s.name.starts_with(prefix))
 }
 
-/// The names did-you-mean picks from for an unknown command. `let` is among them though
-/// `:let` is no command (a known defect kept here: drop the `chain` to fix it).
+/// The names did-you-mean picks from for an unknown command: the table's, nothing else (`:let`
+/// is no command).
 pub fn suggestions() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|s| s.name).chain(std::iter::once("let"))
+    TABLE.iter().map(|s| s.name)
 }
 
 #[cfg(test)]

@@ -127,10 +127,19 @@ impl<'s> Session<'s> {
         parsed: std::result::Result<Statement, parse::ParseError>,
         line: &str,
     ) -> Result<Value> {
+        // A command's argument is no vocabulary word (`:k -1` is not `"-1"`).
+        let command = matches!(&parsed, Ok(Statement::Command { name, .. })
+            if !matches!(Command::lookup(name), Some(Command::Ast | Command::Svg)));
         parsed
             .map_err(EvalError::from)
             .and_then(|statement| self.run(&statement, line))
-            .map_err(|err| self.syntax_word_hint(line, err))
+            .map_err(|err| {
+                if command {
+                    err
+                } else {
+                    self.syntax_word_hint(line, err)
+                }
+            })
     }
 
     /// A vocabulary word made of syntax characters (`</s>`, `below,`, `:`, `--`, common in
@@ -245,14 +254,27 @@ impl<'s> Session<'s> {
                     return setting("k", self.settings.k.to_string());
                 }
                 // 0 shows no neighbours, as gensim's topn=0.
-                let k: usize = args.parse().ok().ok_or_else(|| {
+                let k = parse_k(args).map_err(|help| {
                     EvalError::at(
                         args_span,
                         format!("expected a whole number (0 or more), found '{args}'"),
                     )
+                    .help(help)
                 })?;
-                self.settings.k = k;
-                setting("k", k.to_string())
+                // More than the vocabulary would only allocate: capped, and said so.
+                let words = self.store.len();
+                self.settings.k = k.min(words);
+                if k > words {
+                    return Ok(Value::Setting {
+                        name: "k".to_string(),
+                        value: self.settings.k.to_string(),
+                        note: Some(format!(
+                            "k is at most the vocabulary's {} words",
+                            crate::text::thousands(words)
+                        )),
+                    });
+                }
+                setting("k", self.settings.k.to_string())
             }
             Some(Command::Exact) => {
                 // `auto` chose by a timing, so answers changed behind the user's back; it is
@@ -448,6 +470,8 @@ impl<'s> Session<'s> {
         method: Method,
         k: usize,
     ) -> Result<(Vec<Hit>, SearchUsed, Option<String>)> {
+        // Never more than there are rows (`-k 10000000000` would allocate 80 GB).
+        let k = k.min(self.search_limit());
         if k == 0 {
             return Ok((Vec::new(), SearchUsed::Exact, None));
         }
@@ -1023,6 +1047,23 @@ fn mode_name(mode: SearchMode) -> &'static str {
         SearchMode::Exact => "on",
         SearchMode::Approx => "off",
     }
+}
+
+/// `:k N`'s number, or the help for what was typed instead.
+fn parse_k(args: &str) -> std::result::Result<usize, String> {
+    if let Ok(k) = args.parse::<usize>() {
+        return Ok(k);
+    }
+    if args.starts_with('-') && args[1..].parse::<u128>().is_ok() {
+        return Err(":k 0 shows no neighbours".to_string());
+    }
+    if let Ok(x) = args.parse::<f64>() {
+        let integral = x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 1e15;
+        if integral && args.contains(['e', 'E']) {
+            return Err(format!("write the number out: :k {}", x as u64));
+        }
+    }
+    Err("e.g. :k 20".to_string())
 }
 
 fn restrict_name(restrict: Option<usize>) -> String {

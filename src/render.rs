@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
 use crate::text::escape;
+pub use crate::text::thousands;
 
 pub mod help;
 pub mod map;
@@ -460,18 +461,6 @@ pub fn exact_plan(plan: &crate::index::ExactPlan) -> String {
         None => "not timed yet (`vecsh build` times it)".to_string(),
     };
     format!("{cells}{scan}, rescored in f32; {cost}")
-}
-
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1007,3 +1007,88 @@ fn man_prints_a_roff_page_naming_every_subcommand() {
         assert_eq!(String::from_utf8_lossy(&done.stderr), "", "groff warned");
     }
 }
+
+/// Issue 23: no value of a flag or command aborts. k is capped at the vocabulary (it was
+/// `memory allocation of 80000000016 bytes failed`, exit 134); a session survives a huge `:k`.
+#[test]
+fn a_huge_k_is_capped_at_the_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "10000000000", "-e", "king"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let all = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "9", "-e", "king"])
+        .assert()
+        .success();
+    let rows = String::from_utf8_lossy(&all.get_output().stdout).into_owned();
+    assert_eq!(stdout, rows);
+    let rows = rows.lines().count();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":k 99999999999999", "-e", "king", "-e", ":k"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "k = 9", "{stdout}");
+    assert!(
+        lines[1].starts_with("note: ") && lines[1].contains("9 words"),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), 2 + rows + 1, "{stdout}");
+    assert_eq!(lines[2 + rows], "k = 9", "{stdout}");
+    // Flags whose huge values would allocate or loop for ever are refused by the parser.
+    for args in [
+        vec!["build", "F", "--trees", "99999999999"],
+        vec!["export", "F", "-o", "-", "--decimals", "4000000000"],
+    ] {
+        vecsh(tmp.path())
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error: invalid value"));
+    }
+}
+
+/// `:k 1e3`, `:k abc`, `:k -1`: errors at the argument's span, each with help that fits it;
+/// never the syntax-word hint (`did you mean "-1"?`).
+#[test]
+fn bad_k_values_are_errors_at_their_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (value, help) in [
+        ("1e3", "help: write the number out: :k 1000"),
+        ("abc", "help: e.g. :k 20"),
+        ("-1", "help: :k 0 shows no neighbours"),
+        ("2.5", "help: e.g. :k 20"),
+    ] {
+        let line = format!(":k {value}");
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .args(["-e", &line])
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let caret = format!("\n  {line}\n     {}\n", "^".repeat(value.len()));
+        assert!(stderr.contains(&caret), "{value}: {stderr}");
+        assert!(stderr.contains(help), "{value}: {stderr}");
+        assert!(!stderr.contains("did you mean"), "{value}: {stderr}");
+    }
+}
+
+/// Did-you-mean for an unknown command offers only commands that exist (`:let` is none).
+#[test]
+fn unknown_commands_are_not_offered_let() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":lett"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("unknown command ':lett'"), "{stderr}");
+    assert!(!stderr.contains(":let'"), "{stderr}");
+}
