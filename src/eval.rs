@@ -233,7 +233,7 @@ impl<'s> Session<'s> {
         args: &str,
         args_span: Span,
     ) -> Result<Value> {
-        let setting = |name: &str, value: String| {
+        let setting = |name: &str, value: SettingValue| {
             Ok(Value::Setting {
                 name: name.to_string(),
                 value,
@@ -251,7 +251,7 @@ impl<'s> Session<'s> {
         match Command::lookup(name) {
             Some(Command::K) => {
                 if args.is_empty() {
-                    return setting("k", self.settings.k.to_string());
+                    return setting("k", self.settings.k.into());
                 }
                 // 0 shows no neighbours, as gensim's topn=0.
                 let k = parse_k(args).map_err(|help| {
@@ -267,14 +267,14 @@ impl<'s> Session<'s> {
                 if k > words {
                     return Ok(Value::Setting {
                         name: "k".to_string(),
-                        value: self.settings.k.to_string(),
+                        value: self.settings.k.into(),
                         note: Some(format!(
                             "k is at most the vocabulary's {} words",
                             crate::text::thousands(words)
                         )),
                     });
                 }
-                setting("k", self.settings.k.to_string())
+                setting("k", self.settings.k.into())
             }
             Some(Command::Exact) => {
                 // `auto` chose by a timing, so answers changed behind the user's back; it is
@@ -283,7 +283,7 @@ impl<'s> Session<'s> {
                     self.settings.mode = SearchMode::Exact;
                     return Ok(Value::Setting {
                         name: "exact".to_string(),
-                        value: mode_name(self.settings.mode).to_string(),
+                        value: mode_name(self.settings.mode).into(),
                         note: Some(
                             "there is no auto mode any more: answers are exact unless you ask for \
                              approximate ones with :exact off"
@@ -298,18 +298,19 @@ impl<'s> Session<'s> {
                         SearchMode::Approx
                     };
                 }
-                setting("exact", mode_name(self.settings.mode).to_string())
+                setting("exact", mode_name(self.settings.mode).into())
             }
             Some(Command::Subwords) => {
                 if !args.is_empty() {
                     self.settings.subwords = on_off(args)?;
                 }
-                let state = match (self.settings.subwords, self.store.subwords()) {
-                    (true, Some(_)) => "on",
-                    (true, None) => "on (this model has no character n-grams)",
-                    (false, _) => "off",
-                };
-                setting("subwords", state.to_string())
+                let on = self.settings.subwords;
+                Ok(Value::Setting {
+                    name: "subwords".to_string(),
+                    value: if on { "on" } else { "off" }.into(),
+                    note: (on && self.store.subwords().is_none())
+                        .then(|| "this model has no character n-grams".to_string()),
+                })
             }
             Some(Command::Include) => {
                 if !args.is_empty() {
@@ -322,7 +323,7 @@ impl<'s> Session<'s> {
                     } else {
                         "off"
                     }
-                    .to_string(),
+                    .into(),
                 )
             }
             Some(Command::Method) => {
@@ -337,7 +338,7 @@ impl<'s> Session<'s> {
                         ))
                     }
                 }
-                setting("method", method_name(self.settings.method).to_string())
+                setting("method", method_name(self.settings.method).into())
             }
             Some(Command::Restrict) => {
                 match args {
@@ -354,14 +355,22 @@ impl<'s> Session<'s> {
                         self.settings.restrict = Some(n);
                     }
                 }
-                setting("restrict", restrict_name(self.settings.restrict))
+                setting(
+                    "restrict",
+                    self.settings
+                        .restrict
+                        .map_or_else(|| "off".into(), SettingValue::from),
+                )
             }
             Some(Command::Svg) => self.svg_command(args, args_span),
             Some(Command::Vars) => Ok(Value::Vars {
                 vars: self
                     .vars
                     .iter()
-                    .map(|(k, b)| (k.clone(), b.source.clone()))
+                    .map(|(k, b)| Var {
+                        name: k.clone(),
+                        query: b.source.clone(),
+                    })
                     .collect(),
             }),
             Some(Command::Ast) => {
@@ -1064,10 +1073,6 @@ fn parse_k(args: &str) -> std::result::Result<usize, String> {
         }
     }
     Err("e.g. :k 20".to_string())
-}
-
-fn restrict_name(restrict: Option<usize>) -> String {
-    restrict.map_or_else(|| "off".to_string(), |n| n.to_string())
 }
 
 fn method_name(method: Method) -> &'static str {

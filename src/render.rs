@@ -131,9 +131,9 @@ impl Renderer {
                         Style::new().dimmed(),
                     );
                 }
-                let w = vars.iter().map(|(n, _)| n.width()).max().unwrap_or(0);
+                let w = vars.iter().map(|v| v.name.width()).max().unwrap_or(0);
                 vars.iter()
-                    .map(|(n, q)| {
+                    .map(|crate::eval::Var { name: n, query: q }| {
                         format!(
                             "{} = {}",
                             self.paint(&format!("{n:<w$}"), Style::new().cyan()),

@@ -20,7 +20,7 @@ use crate::index::{ApproxKind, Store};
 use crate::parse;
 use crate::progress::Silent;
 use crate::protocols::{run_eval_until, EvalCommand, Interrupted, Protocol};
-use crate::render::help::{help_text, info_text, View};
+use crate::render::help::{help_json, help_text, info_json, info_text, View};
 use crate::render::Renderer;
 use crate::settings::{Resolved, Source};
 use crate::svgfiles::SvgFiles;
@@ -108,8 +108,16 @@ impl<'s> Runner<'s> {
         };
         let ran = |ok: bool| Step::Ran { ok, command };
         match command {
+            Some(Command::Help) if self.json => {
+                writeln!(out, "{}", help_json(&self.view()))?;
+                return Ok(ran(true));
+            }
             Some(Command::Help) => {
                 writeln!(out, "{}", help_text(&self.view()))?;
+                return Ok(ran(true));
+            }
+            Some(Command::Info) if self.json => {
+                writeln!(out, "{}", info_json(&self.view(), building()))?;
                 return Ok(ran(true));
             }
             Some(Command::Info) => {
@@ -171,8 +179,7 @@ impl<'s> Runner<'s> {
             Ok(value) if self.json => writeln!(out, "{}", serde_json::to_string(value)?)?,
             Ok(value) => writeln!(out, "{}", self.renderer.value(value))?,
             Err(err) if self.json && !self.interactive => {
-                let json = serde_json::json!({ "kind": "error", "line": line, "origin": origin, "error": err });
-                writeln!(out, "{json}")?;
+                writeln!(out, "{}", error_json(line, origin, err))?;
             }
             Err(err) => {
                 out.flush()?;
@@ -231,8 +238,34 @@ impl<'s> Runner<'s> {
         if !self.interactive {
             // No Ctrl-C catch here: outside the session, Ctrl-C ends the process.
             let never = AtomicBool::new(false);
-            return match eval_command(&self.view(), args, &never) {
-                Ok(EvalOutcome::Report(text)) | Ok(EvalOutcome::Interrupted(text)) => {
+            let found = eval_command(&self.view(), args, &never);
+            if self.json {
+                // The report as `vecsh eval --json` prints it; an error as a line's error.
+                match found {
+                    Ok(EvalOutcome::Report(report)) => {
+                        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                        return Ok(ran(true));
+                    }
+                    Ok(EvalOutcome::Interrupted(_)) => return Ok(ran(false)),
+                    Err(e) => {
+                        let line = format!(":eval {args}");
+                        let message = e.strip_prefix("error: ").unwrap_or(&e).to_string();
+                        let err = EvalError {
+                            message,
+                            span: None,
+                            help: None,
+                        };
+                        writeln!(out, "{}", error_json(&line, origin, &err))?;
+                        return Ok(ran(false));
+                    }
+                }
+            }
+            return match found {
+                Ok(EvalOutcome::Report(report)) => {
+                    writeln!(out, "{}", self.renderer.report(&report))?;
+                    Ok(ran(true))
+                }
+                Ok(EvalOutcome::Interrupted(text)) => {
                     writeln!(out, "{text}")?;
                     Ok(ran(true))
                 }
@@ -247,11 +280,13 @@ impl<'s> Runner<'s> {
             };
         }
         match eval_command(&self.view(), args, interrupt::flag()) {
-            Ok(EvalOutcome::Report(text)) => Ok(if print_interruptibly(&text, out) {
-                ran(true)
-            } else {
-                Step::Interrupted
-            }),
+            Ok(EvalOutcome::Report(report)) => Ok(
+                if print_interruptibly(&self.renderer.report(&report), out) {
+                    ran(true)
+                } else {
+                    Step::Interrupted
+                },
+            ),
             Ok(EvalOutcome::Interrupted(text)) => {
                 writeln!(out, "{text}")?;
                 Ok(Step::Interrupted)
@@ -292,10 +327,29 @@ fn print_interruptibly(text: &str, out: &mut dyn Write) -> bool {
     true
 }
 
-/// What `:eval` did: a report, or a stop at Ctrl-C (both rendered).
+/// What `:eval` did: a report, or a stop at Ctrl-C (rendered).
 enum EvalOutcome {
-    Report(String),
+    Report(crate::protocols::Report),
     Interrupted(String),
+}
+
+/// A line's error under `--json`: `kind` first, then the line, where it came from and the
+/// error (`message`, `span` in bytes, `help`).
+fn error_json(line: &str, origin: Option<&str>, error: &EvalError) -> String {
+    #[derive(serde::Serialize)]
+    struct ErrorJson<'a> {
+        kind: &'static str,
+        line: &'a str,
+        origin: Option<&'a str>,
+        error: &'a EvalError,
+    }
+    serde_json::to_string(&ErrorJson {
+        kind: "error",
+        line,
+        origin,
+        error,
+    })
+    .expect("an error serialises")
 }
 
 /// `:eval analogy [QUESTIONS|google]` or `:eval similarity PAIRS` on the session's vocabulary:
@@ -350,7 +404,7 @@ fn eval_command(view: &View, args: &str, cancel: &AtomicBool) -> Result<EvalOutc
     };
     let started = Instant::now();
     match run_eval_until(&cmd, view.store, &Silent, cancel) {
-        Ok(Ok(report)) => Ok(EvalOutcome::Report(view.renderer.report(&report))),
+        Ok(Ok(report)) => Ok(EvalOutcome::Report(report)),
         Ok(Err(Interrupted)) => Ok(EvalOutcome::Interrupted(
             view.renderer
                 .interrupted_evaluation(&format!(":eval {kind}"), started.elapsed()),

@@ -1092,3 +1092,77 @@ fn unknown_commands_are_not_offered_let() {
     assert!(stderr.contains("unknown command ':lett'"), "{stderr}");
     assert!(!stderr.contains(":let'"), "{stderr}");
 }
+
+/// `--json`: every stdout line is one JSON object, whatever the line was (`:info`, `:help`,
+/// `:eval`, settings, `:vars`, maps, errors); numbers are numbers; `kind` comes first.
+#[test]
+fn with_json_every_stdout_line_is_one_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let questions = tmp.path().join("q.txt");
+    std::fs::write(
+        &questions,
+        ": family\nman king woman queen\nman woman king queen\n",
+    )
+    .unwrap();
+    let eval = format!(":eval analogy {}", questions.display());
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["--json", "-e", ":info", "-e", ":help", "-e", &eval])
+        .args([
+            "-e",
+            ":eval analogy nonexistent.txt",
+            "-e",
+            ":k 3",
+            "-e",
+            ":restrict 5",
+        ])
+        .args(["-e", ":restrict off", "-e", "let a = king", "-e", ":vars"])
+        .args(["-e", "plot(king, queen)", "-e", "womn", "-e", ":exact auto"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "info", "help", "analogy", "error", "setting", "setting", "setting", "bound", "vars",
+            "map", "error", "setting"
+        ],
+        "{stdout}"
+    );
+    for line in stdout.lines() {
+        assert!(line.starts_with("{\"kind\":"), "{line}");
+    }
+    assert_eq!(objects[0]["words"], 9);
+    assert!(objects[0]["exact"]["rows"].is_number(), "{stdout}");
+    assert!(
+        objects[1]["commands"].as_array().unwrap().len() > 5,
+        "{stdout}"
+    );
+    assert_eq!(objects[2]["questions_total"], 2);
+    assert!(objects[3]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nonexistent.txt"));
+    assert_eq!(objects[4]["value"], 3);
+    assert_eq!(objects[5]["value"], 5);
+    assert_eq!(objects[6]["value"], "off");
+    assert_eq!(
+        objects[8]["vars"],
+        serde_json::json!([{"name": "a", "query": "king"}])
+    );
+    assert_eq!(objects[11]["value"], "on");
+    assert!(objects[11]["note"].is_string());
+    assert!(
+        out.get_output().stderr.is_empty(),
+        "{:?}",
+        out.get_output().stderr
+    );
+}

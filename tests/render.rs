@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use unicode_width::UnicodeWidthStr;
-use vecsh::eval::{EvalError, Method, Neighbour, SearchUsed, Session, Settings, Value};
+use vecsh::eval::{EvalError, Method, Neighbour, SearchUsed, Session, Settings, Value, Var};
 use vecsh::index::Store;
 use vecsh::progress::Silent;
 use vecsh::render::Renderer;
@@ -138,8 +138,14 @@ fn odd_vars_settings_and_ast() {
     };
     let vars = Value::Vars {
         vars: vec![
-            ("royal".into(), "king - man".into()),
-            ("x".into(), "mean(cat, dog)".into()),
+            Var {
+                name: "royal".into(),
+                query: "king - man".into(),
+            },
+            Var {
+                name: "x".into(),
+                query: "mean(cat, dog)".into(),
+            },
         ],
     };
     let shown = [

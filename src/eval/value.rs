@@ -143,7 +143,8 @@ pub enum Value {
     },
     Setting {
         name: String,
-        value: String,
+        /// A number for `k` and `restrict N`, a word otherwise (`on`, `off`, `add`).
+        value: SettingValue,
         /// A word on how the value was taken (`:exact auto` is taken as `on`).
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
@@ -152,9 +153,55 @@ pub enum Value {
         text: String,
     },
     Vars {
-        vars: Vec<(String, String)>,
+        vars: Vec<Var>,
     },
     Nothing,
+}
+
+/// A setting's value: a number (JSON number) or a word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Number(usize),
+    Word(String),
+}
+
+impl std::fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Number(n) => write!(f, "{n}"),
+            SettingValue::Word(w) => f.write_str(w),
+        }
+    }
+}
+
+impl From<usize> for SettingValue {
+    fn from(n: usize) -> Self {
+        SettingValue::Number(n)
+    }
+}
+
+impl From<&str> for SettingValue {
+    fn from(w: &str) -> Self {
+        SettingValue::Word(w.to_string())
+    }
+}
+
+impl PartialEq<&str> for SettingValue {
+    fn eq(&self, other: &&str) -> bool {
+        match self {
+            SettingValue::Number(n) => other.parse() == Ok(*n),
+            SettingValue::Word(w) => w == other,
+        }
+    }
+}
+
+/// A named result of `:vars`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Var {
+    pub name: String,
+    /// The expression it was bound to, as typed.
+    pub query: String,
 }
 
 /// A word not in the vocabulary that was given the vector of its character n-grams
