@@ -475,12 +475,20 @@ fn man_page(name: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(Some(page))
 }
 
+/// Whether `e` is, anywhere in its chain, a write to a reader that left (EPIPE): also through
+/// the loader, whose sink's errors (`export` writing its rows) are transparent, not sources.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(is_broken_pipe_cause)
+}
+
+fn is_broken_pipe_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        return io.kind() == std::io::ErrorKind::BrokenPipe;
+    }
+    match cause.downcast_ref::<crate::loader::LoadError>() {
+        Some(crate::loader::LoadError::Sink(inner)) => is_broken_pipe(inner),
+        _ => false,
+    }
 }
 
 fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
@@ -559,19 +567,20 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
                     crate::text::escape_path(file.as_deref().unwrap_or(Path::new("")))
                 );
             }
+            // `vecsh demo.vsh`: a lone script runs on the built-in vocabulary.
+            if script.is_none() && is_script(&file) {
+                script = file.take();
+            }
             if script.is_some() && !cli.exprs.is_empty() {
-                // Never drop input silently: one source of lines per run.
+                // Never drop input silently: one source of lines per run (`vecsh SCRIPT -e X`
+                // as `vecsh FILE SCRIPT -e X`).
                 anyhow::bail!(
                     "a SCRIPT and -e cannot be combined: run the script, or pass the lines with -e"
                 );
             }
-            // `vecsh demo.vsh`: a lone script runs on the built-in vocabulary.
-            if script.is_none()
-                && file
-                    .as_ref()
-                    .is_some_and(|f| f.extension().is_some_and(|e| e == "vsh"))
-            {
-                script = file.take();
+            // Before any map is drawn: `--svg` never overwrites, and a directory is no file.
+            if let Some(svg) = &cli.svg {
+                crate::svgfiles::check_new(svg)?;
             }
             let mut resolved = resolve(file, &cli.source, &cli.query);
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);

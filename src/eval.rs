@@ -569,6 +569,23 @@ impl<'s> Session<'s> {
         if file.is_empty() {
             return Err(EvalError::at(args_span, "expected a file name and a map").help(usage));
         }
+        // Checked before the map is drawn (the front-end's write refuses them too, atomically,
+        // but only after the answer was shown).
+        let path = std::path::Path::new(&*file);
+        if path.is_dir() {
+            return Err(EvalError::at(
+                file_span,
+                format!("{file} is a directory: give a file name ending in .svg"),
+            )
+            .help(usage));
+        }
+        if path.symlink_metadata().is_ok() {
+            return Err(EvalError::at(
+                file_span,
+                format!("{file} already exists: vecsh does not overwrite files"),
+            )
+            .help("remove it or choose another name"));
+        }
         if !file.to_ascii_lowercase().ends_with(".svg") {
             return Err(EvalError::at(
                 file_span,

@@ -353,6 +353,37 @@ fn a_closed_stdout_ends_quietly_with_status_0() {
             os("--trees"),
             os("1"),
         ],
+        // Issue 23: the same everywhere (export printed `vecsh: Broken pipe (os error 32)`).
+        vec![
+            os("export"),
+            tiny().into_os_string().leak(),
+            os("-o"),
+            os("-"),
+        ],
+        vec![
+            os("export"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("assets/glove.6B.50d.50k.txt.gz")
+                .into_os_string()
+                .leak(),
+            os("--limit"),
+            os("2000"),
+            os("-o"),
+            os("-"),
+        ],
+        vec![os("info"), os("--json"), tiny().into_os_string().leak()],
+        vec![os("info"), os("--verify"), tiny().into_os_string().leak()],
+        vec![os("man"), os("build")],
+        vec![os("--help")],
+        vec![tiny().into_os_string().leak(), os("-e"), os(":help")],
+        vec![tiny().into_os_string().leak(), os("-e"), os(":info")],
+        vec![
+            vectors.as_os_str(),
+            os("-e"),
+            std::ffi::OsStr::new(
+                String::leak(format!(":eval analogy {}", questions.display())) as &str,
+            ),
+        ],
     ];
     for args in cases {
         let (code, stderr) = closed_stdout(tmp.path(), &args);
@@ -1165,4 +1196,74 @@ fn with_json_every_stdout_line_is_one_object() {
         "{:?}",
         out.get_output().stderr
     );
+}
+
+/// `vecsh SCRIPT -e X` (a script in the file's place, on the built-in vocabulary) ran both;
+/// it is refused as `vecsh FILE SCRIPT -e X` is, with the same message and status 2.
+#[test]
+fn a_lone_script_with_expressions_is_refused_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("s.vsh");
+    std::fs::write(&script, "king\n").unwrap();
+    let refused = |args: &[&std::ffi::OsStr]| {
+        let out = vecsh(tmp.path()).args(args).assert().code(2).stdout("");
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let tiny = tiny();
+    let lone = refused(&[script.as_os_str(), "-e".as_ref(), "queen".as_ref()]);
+    let both = refused(&[
+        tiny.as_os_str(),
+        script.as_os_str(),
+        "-e".as_ref(),
+        "queen".as_ref(),
+    ]);
+    assert_eq!(lone, both);
+    assert!(lone.contains("cannot be combined"), "{lone}");
+}
+
+/// `:svg FILE` refuses a FILE that exists before drawing anything (it drew the map, then
+/// refused); `:svg DIR` and `--svg DIR.svg` are clear errors.
+#[test]
+fn svg_refuses_existing_files_and_directories_before_drawing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = tmp.path().join("taken.svg");
+    std::fs::write(&taken, "mine").unwrap();
+    let dir = tmp.path().join("pictures.svg");
+    std::fs::create_dir(&dir).unwrap();
+    for (path, says) in [
+        (&taken, "already exists: vecsh does not overwrite files"),
+        (&dir, "is a directory"),
+        (&tmp.path().to_path_buf(), "is a directory"),
+    ] {
+        let line = format!(":svg {} plot(king, queen)", path.display());
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .args(["-e", &line])
+            .assert()
+            .code(1)
+            .stdout("");
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(says), "{stderr}");
+        let caret = format!(
+            "\n       {}\n",
+            "^".repeat(path.display().to_string().len())
+        );
+        assert!(stderr.contains(&caret), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine");
+    for path in [&taken, &dir] {
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .arg("--svg")
+            .arg(path)
+            .args(["-e", "plot(king, queen)"])
+            .assert()
+            .code(2)
+            .stdout("");
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("already exists") || stderr.contains("is a directory"),
+            "{stderr}"
+        );
+    }
 }
