@@ -246,7 +246,8 @@ enum Command {
         #[command(flatten)]
         source: SourceArgs,
     },
-    /// Show what the index of FILE holds: words, dims, format, index path and size, forest.
+    /// Show what the index of FILE holds: file, format, words, dims, notes on its rows, index
+    /// path and size, lists, forest, and how exact search runs.
     Info {
         /// Embedding file; without it, the built-in vocabulary.
         file: Option<PathBuf>,

@@ -72,7 +72,10 @@ pub const TABLE: [Spec; 13] = [
         aliases: &[],
         args: Args::OneOf(ON_OFF),
         tab_space: true,
-        help: &[(":exact on|off", "exact search or the approximate forest")],
+        help: &[(
+            ":exact on|off",
+            "exact answers (the default), or approximate ones from the lists",
+        )],
     },
     Spec {
         command: Command::Include,
@@ -133,7 +136,10 @@ pub const TABLE: [Spec; 13] = [
         aliases: &[],
         args: Args::Nothing,
         tab_space: false,
-        help: &[(":info", "file, vocabulary, index and forest")],
+        help: &[(
+            ":info",
+            "file, vocabulary, index, lists, forest and how exact search runs",
+        )],
     },
     Spec {
         command: Command::Ast,

@@ -515,13 +515,15 @@ impl<'s> Session<'s> {
             match self.store.approx_top_k(&q, &self.settings.approx) {
                 Ok(Some(hits)) => return Ok((hits, SearchUsed::Approx, None)),
                 Ok(None) => {
-                    note = Some(format!(
-                        "the approximate-search {} not built yet; this answer is exact",
-                        match self.settings.approx.kind {
-                            crate::index::ApproxKind::Lists => "lists are",
-                            crate::index::ApproxKind::Forest => "forest is",
-                        }
-                    ));
+                    note = Some(match self.settings.approx.kind {
+                        crate::index::ApproxKind::Lists => "the approximate-search lists are not \
+                            built yet; this answer is exact (`vecsh build FILE` builds them)"
+                            .to_string(),
+                        crate::index::ApproxKind::Forest => "the approximate-search forest is not \
+                            built yet; this answer is exact (`vecsh build FILE --trees 30` builds \
+                            one)"
+                            .to_string(),
+                    });
                 }
                 Err(e) => {
                     note = Some(format!(

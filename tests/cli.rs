@@ -1267,3 +1267,60 @@ fn svg_refuses_existing_files_and_directories_before_drawing() {
         );
     }
 }
+
+/// Issue 23's stale texts: `--exact` is no longer "the default below 2M words", `:exact off`
+/// is not "the approximate forest", and `vecsh info`'s description names every part that
+/// `vecsh info` shows (it ended "…forest" and left out the lists).
+#[test]
+fn help_texts_say_what_vecsh_does_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let top = help_of(&[]);
+    assert!(!top.contains("2M"), "{top}");
+    let exact = top
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--exact"))
+        .take(2)
+        .collect::<String>();
+    assert!(exact.contains("the default"), "{exact}");
+    let session = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":help"])
+        .assert()
+        .success();
+    let session = String::from_utf8_lossy(&session.get_output().stdout).into_owned();
+    let row = session
+        .lines()
+        .find(|l| l.trim_start().starts_with(":exact on|off"))
+        .unwrap_or_else(|| panic!("{session}"));
+    assert!(!row.contains("forest"), "{row}");
+    assert!(row.contains("lists"), "{row}");
+    // What `vecsh info` prints, each part named in its description.
+    let info = vecsh(tmp.path()).arg("info").arg(tiny()).assert().success();
+    let info = String::from_utf8_lossy(&info.get_output().stdout).into_owned();
+    let about = help_of(&["info"]);
+    let about = about
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for key in info.lines().filter_map(|l| l.split_whitespace().next()) {
+        if key == "built" {
+            continue;
+        }
+        assert!(about.contains(key), "'{key}' missing from: {about}");
+    }
+    // `--forest` with no forest says so, as `--approx` without lists does.
+    for (flag, says) in [
+        ("--forest", "the approximate-search forest is not built yet"),
+        ("--approx", "the approximate-search lists are not built yet"),
+    ] {
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .args([flag, "-e", "king"])
+            .assert()
+            .success();
+        let out = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(out.contains(says), "{flag}: {out}");
+        assert!(out.contains("vecsh build"), "{flag}: {out}");
+    }
+}

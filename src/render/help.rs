@@ -253,7 +253,7 @@ pub fn info_json(view: &View, building: Option<String>) -> String {
     serde_json::to_string(&info).expect("info serialises")
 }
 
-/// `:info`: where the vectors come from and the state of the index and forest.
+/// `:info`: where the vectors come from, the index, its lists and forest, and exact search.
 pub fn info_text(view: &View, building: Option<String>) -> String {
     let m = view.store.meta();
     let r = &view.renderer;
