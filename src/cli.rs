@@ -17,6 +17,7 @@ use crate::parse;
 use crate::render::{human_bytes, Renderer};
 use crate::runner::{Runner, Step};
 use crate::settings::{Output, Resolved, Source};
+use crate::text::thousands;
 
 mod eval_args;
 
@@ -134,7 +135,7 @@ struct QueryArgs {
     #[arg(short = 'k', long = "top", value_name = "K", default_value_t = 10)]
     k: usize,
     /// Search exactly: the default, always (what `vecsh build` adds only makes it faster).
-    #[arg(long, conflicts_with_all = ["approx", "forest"])]
+    #[arg(long, conflicts_with = "approx")]
     exact: bool,
     /// Search approximately: the inverted lists (built in the background on first use), each
     /// answer rescored exactly.
@@ -146,7 +147,7 @@ struct QueryArgs {
           value_parser = clap::value_parser!(u32).map(|n| n as usize))]
     probes: usize,
     /// Search approximately in the arroy forest instead of the lists (`vecsh build FILE
-    /// --trees 30` builds one; a session builds it on first use).
+    /// --trees 30` builds one; a session builds it on first use; with --exact, for :exact off).
     #[arg(long)]
     forest: bool,
     /// Show the expression's own words among the neighbours.
@@ -353,8 +354,9 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             .ok()
             .and_then(|v| v.parse().ok()),
     };
-    // Exact unless approximate answers are asked for; `--forest` asks for the forest's.
-    let mode = if query.approx || query.forest {
+    // Exact unless approximate answers are asked for; `--forest` asks for the forest's
+    // (`--exact --forest`: exact, and the forest for a later `:exact off`).
+    let mode = if !query.exact && (query.approx || query.forest) {
         SearchMode::Approx
     } else {
         SearchMode::Exact
@@ -742,7 +744,7 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
         out,
         "{}: {} words × {} dims ({}), index {} in {:.2} s",
         crate::text::escape_path(&m.source),
-        m.words,
+        thousands(m.words),
         m.dims,
         m.format,
         if origin == Origin::Built {
@@ -755,8 +757,8 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     writeln!(
         out,
         "lists: {} lists over {} rows ({}, {:.1} s)",
-        lists.lists,
-        lists.rows,
+        thousands(lists.lists),
+        thousands(lists.rows),
         human_bytes(lists.bytes),
         lists.seconds
     )?;
@@ -764,7 +766,10 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
         writeln!(
             out,
             "lists measured on {} queries: {:.2} ms at recall@10 {:.3} ({} probes, what --approx uses)",
-            c.queries, c.approx_ms, c.recall, c.setting,
+            thousands(c.queries),
+            c.approx_ms,
+            c.recall,
+            thousands(c.setting),
         )?;
     }
     // Answers stay exact; what the build changed is how fast.
@@ -829,10 +834,16 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     }
     let mut extra = Vec::new();
     if m.duplicates > 0 {
-        extra.push(format!("{} duplicate words dropped", m.duplicates));
+        extra.push(format!(
+            "{} duplicate words dropped",
+            thousands(m.duplicates)
+        ));
     }
     if m.lossy_words > 0 {
-        extra.push(format!("{} words with invalid UTF-8", m.lossy_words));
+        extra.push(format!(
+            "{} words with invalid UTF-8",
+            thousands(m.lossy_words)
+        ));
     }
     if m.spaced_words > 0 {
         let shown: Vec<String> = m
@@ -842,12 +853,12 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .collect();
         extra.push(format!(
             "{} words with spaces ({})",
-            m.spaced_words,
+            thousands(m.spaced_words),
             shown.join(", ")
         ));
     }
     if m.zero_vectors > 0 {
-        extra.push(format!("{} zero vectors", m.zero_vectors));
+        extra.push(format!("{} zero vectors", thousands(m.zero_vectors)));
     }
     writeln!(out, "file      {}", crate::text::escape_path(&m.source))?;
     writeln!(
@@ -867,14 +878,18 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         writeln!(
             out,
             "subwords  {}: n-grams of {}–{} characters in {} buckets",
-            sub.model, sub.minn, sub.maxn, sub.buckets
+            sub.model,
+            sub.minn,
+            sub.maxn,
+            thousands(sub.buckets)
         )?;
     }
     writeln!(
         out,
         "words     {}{}",
-        m.words,
-        m.limit.map_or(String::new(), |l| format!(" (limit {l})"))
+        thousands(m.words),
+        m.limit
+            .map_or(String::new(), |l| format!(" (limit {})", thousands(l)))
     )?;
     writeln!(out, "dims      {}", m.dims)?;
     if !extra.is_empty() {
@@ -900,8 +915,8 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         Some(l) => writeln!(
             out,
             "lists     {} lists over {} rows ({}), built in {:.1} s",
-            l.lists,
-            l.rows,
+            thousands(l.lists),
+            thousands(l.rows),
             human_bytes(l.bytes),
             l.seconds
         )?,
@@ -914,7 +929,8 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         Some(f) => writeln!(
             out,
             "forest    {} trees, built in {:.1} s",
-            f.trees, f.seconds
+            thousands(f.trees),
+            f.seconds
         )?,
         None => writeln!(
             out,

@@ -461,10 +461,13 @@ impl<'s> Session<'s> {
 
     fn neighbours(&self, c: &Combination, method: Method, query: String) -> Result<Value> {
         let (hits, search, note) = self.search(c, method, self.settings.k)?;
+        let approximate = search == SearchUsed::Approx;
         Ok(Value::Neighbours {
             query,
             method,
             search,
+            approximate,
+            searched: approximate.then(|| self.store.approx_searched(&self.settings.approx)),
             neighbours: self.named(&hits),
             note,
             subwords: Vec::new(),

@@ -7,7 +7,7 @@ use unicode_width::UnicodeWidthStr;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
+use crate::eval::{EvalError, Neighbour, SubwordWord, Value};
 use crate::text::escape;
 pub use crate::text::thousands;
 
@@ -50,8 +50,10 @@ impl Renderer {
     pub fn value(&self, value: &Value) -> String {
         match value {
             Value::Neighbours {
+                query,
                 neighbours,
-                search,
+                approximate,
+                searched,
                 note,
                 subwords,
                 ..
@@ -61,9 +63,13 @@ impl Renderer {
                     out = self.paint("(no neighbours)", Style::new().dimmed());
                 }
                 out = self.with_subwords(subwords, out);
-                if *search == SearchUsed::Approx {
-                    out.push('\n');
-                    out.push_str(&self.paint("(approximate)", Style::new().dimmed()));
+                // Said first, in a dim line of its own, so no table row is taken for it.
+                if *approximate {
+                    let what = searched
+                        .as_deref()
+                        .map_or(String::new(), |s| format!(", {s}"));
+                    let header = format!("{} (approximate{what})", escape(query));
+                    out = format!("{}\n{out}", self.paint(&header, Style::new().dimmed()));
                 }
                 if let Some(note) = note {
                     out.push('\n');

@@ -1324,3 +1324,55 @@ fn help_texts_say_what_vecsh_does_now() {
         assert!(out.contains("vecsh build"), "{flag}: {out}");
     }
 }
+
+/// Issue 23: an approximate answer says so in a dim first line, `QUERY (approximate, N of M
+/// lists)`, not in a table line after the rows; JSON carries `"approximate": true`. Counts
+/// print the same way everywhere (`5,000` in `vecsh info`, `:info` and `vecsh build`).
+#[test]
+fn approximate_answers_say_so_first_and_counts_print_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = crate::util::write_glove_random(tmp.path(), "v.txt", 5_000, 8);
+    let built = vecsh(tmp.path()).arg("build").arg(&file).assert().success();
+    let built = String::from_utf8_lossy(&built.get_output().stdout).into_owned();
+    assert!(built.contains("5,000 words"), "{built}");
+    let out = vecsh(tmp.path())
+        .arg(&file)
+        .args(["--approx", "-k", "3", "-e", "w1", "-e", "w2 - w3"])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    for (header, query) in [(lines[0], "w1"), (lines[4], "w2 - w3")] {
+        let rest = header
+            .strip_prefix(&format!("{query} (approximate, "))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(rest.ends_with(" lists)") && rest.contains(" of "), "{out}");
+    }
+    assert!(!out.contains("\n(approximate)"), "{out}");
+    let json = vecsh(tmp.path())
+        .arg(&file)
+        .args(["--approx", "--json", "-k", "3", "-e", "w1"])
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(json["approximate"], true, "{json}");
+    let exact = vecsh(tmp.path())
+        .arg(&file)
+        .args(["--json", "-k", "3", "-e", "w1"])
+        .assert()
+        .success();
+    let exact: serde_json::Value = serde_json::from_slice(&exact.get_output().stdout).unwrap();
+    assert!(exact.get("approximate").is_none(), "{exact}");
+    for args in [
+        vec!["info".into(), file.clone().into_os_string()],
+        vec![file.clone().into_os_string(), "-e".into(), ":info".into()],
+    ] {
+        let info = vecsh(tmp.path()).args(&args).assert().success();
+        let info = String::from_utf8_lossy(&info.get_output().stdout).into_owned();
+        let words = info.lines().find(|l| l.starts_with("words")).unwrap();
+        assert!(words.ends_with(" 5,000"), "{info}");
+        let lists = info.lines().find(|l| l.starts_with("lists")).unwrap();
+        assert!(lists.contains("5,000 rows"), "{info}");
+    }
+}

@@ -104,6 +104,12 @@ pub enum Value {
         query: String,
         method: Method,
         search: SearchUsed,
+        /// True for an approximate answer (in JSON only then); `searched` says what it read.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        approximate: bool,
+        /// What an approximate answer searched: "16 of 141 lists", "a forest of 30 trees".
+        #[serde(skip_serializing_if = "Option::is_none")]
+        searched: Option<String>,
         neighbours: Vec<Neighbour>,
         /// Set when the requested search could not be used (e.g. no forest yet).
         #[serde(skip_serializing_if = "Option::is_none")]
