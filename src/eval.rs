@@ -819,17 +819,19 @@ impl<'s> Session<'s> {
                 score: search::dot(u, &mean),
             })
             .collect();
-        let word = scores
-            .iter()
-            .min_by(|a, b| a.score.total_cmp(&b.score))
-            .map(|n| n.word.clone())
-            .unwrap_or_default();
         // Show every word with its cosine to the (normalised) mean, least similar first.
         let norm = search::dot(&mean, &mean).sqrt();
         if norm > 0.0 {
             scores.iter_mut().for_each(|n| n.score /= norm);
         }
         scores.sort_by(|a, b| a.score.total_cmp(&b.score));
+        // Two terms are always equally far from their mean; a tie at the bottom has no odd one.
+        let word = match scores.as_slice() {
+            [lowest, next, ..] if scores.len() > 2 && next.score - lowest.score > ODD_TIE => {
+                Some(lowest.word.clone())
+            }
+            _ => None,
+        };
         Ok(Value::Odd {
             query,
             word,

@@ -89,11 +89,21 @@ impl Renderer {
                 subwords,
                 ..
             } => {
-                let head = format!(
-                    "{} {}",
-                    self.paint("odd one out:", Style::new().dimmed()),
-                    self.paint(&escape(word), Style::new().bold())
-                );
+                let head = match word {
+                    Some(word) => format!(
+                        "{} {}",
+                        self.paint("odd one out:", Style::new().dimmed()),
+                        self.paint(&escape(word), Style::new().bold())
+                    ),
+                    None if scores.len() == 2 => self.paint(
+                        "no odd one out: two words are always equally far from their mean",
+                        Style::new().dimmed(),
+                    ),
+                    None => self.paint(
+                        "no odd one out: the lowest scores tie",
+                        Style::new().dimmed(),
+                    ),
+                };
                 // The table marks the words that are not in the vocabulary.
                 let marked: Vec<Neighbour> = scores
                     .iter()
@@ -237,7 +247,10 @@ impl Renderer {
                 }
                 out
             }
-            Value::Odd { word, .. } => self.paint(&escape(word), Style::new().bold()),
+            Value::Odd {
+                word: Some(word), ..
+            } => self.paint(&escape(word), Style::new().bold()),
+            Value::Odd { word: None, .. } => self.paint("(no odd one out)", Style::new().dimmed()),
             Value::Nothing => String::new(),
             other => self.value(other),
         }
@@ -520,16 +533,19 @@ fn report(renderer: &Renderer, report: &Report) -> String {
                 "{}",
                 paint(&"─".repeat(width + 38), Style::new().dimmed())
             );
-            let _ = writeln!(
-                out,
-                "{}",
-                line("semantic", r.semantic.correct, r.semantic.seen, None)
-            );
-            let _ = writeln!(
-                out,
-                "{}",
-                line("syntactic", r.syntactic.correct, r.syntactic.seen, None)
-            );
+            // Only for the Google set's sections (`AnalogyReport::semantic`).
+            if let (Some(semantic), Some(syntactic)) = (&r.semantic, &r.syntactic) {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    line("semantic", semantic.correct, semantic.seen, None)
+                );
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    line("syntactic", syntactic.correct, syntactic.seen, None)
+                );
+            }
             let total = line(
                 "total",
                 r.total.correct,

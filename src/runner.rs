@@ -329,7 +329,7 @@ fn print_interruptibly(text: &str, out: &mut dyn Write) -> bool {
 
 /// What `:eval` did: a report, or a stop at Ctrl-C (rendered).
 enum EvalOutcome {
-    Report(crate::protocols::Report),
+    Report(Box<crate::protocols::Report>),
     Interrupted(String),
 }
 
@@ -404,7 +404,7 @@ fn eval_command(view: &View, args: &str, cancel: &AtomicBool) -> Result<EvalOutc
     };
     let started = Instant::now();
     match run_eval_until(&cmd, view.store, &Silent, cancel) {
-        Ok(Ok(report)) => Ok(EvalOutcome::Report(report)),
+        Ok(Ok(report)) => Ok(EvalOutcome::Report(Box::new(report))),
         Ok(Err(Interrupted)) => Ok(EvalOutcome::Interrupted(
             view.renderer
                 .interrupted_evaluation(&format!(":eval {kind}"), started.elapsed()),

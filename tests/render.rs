@@ -131,7 +131,7 @@ fn odd_vars_settings_and_ast() {
     let r = plain(80);
     let odd = Value::Odd {
         query: "odd(breakfast, lunch, dinner, car)".into(),
-        word: "car".into(),
+        word: Some("car".into()),
         scores: vec![
             n("car", 0.41),
             n("breakfast", 0.83),

@@ -92,6 +92,9 @@ pub struct MapPoint {
     pub y: f64,
 }
 
+/// Scores of `odd(...)` closer than this are a tie: no odd one out.
+pub const ODD_TIE: f32 = 1e-6;
+
 /// Most neighbours one expression may bring onto a map (`k=N`); more would be a cloud of
 /// labels no terminal can show.
 pub const MAP_MAX_K: usize = 50;
@@ -125,9 +128,11 @@ pub enum Value {
         subwords: Vec<SubwordWord>,
     },
     /// `odd(...)`: the word that does not match, with every word's cosine to their mean.
+    /// `None` (JSON `null`) when none stands out: two terms (each is as far from their mean
+    /// as the other) or the lowest scores within `ODD_TIE` of each other.
     Odd {
         query: String,
-        word: String,
+        word: Option<String>,
         scores: Vec<Neighbour>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         subwords: Vec<SubwordWord>,
