@@ -19,6 +19,7 @@ use crate::parse;
 use crate::render::{human_bytes, Renderer};
 use crate::runner::{Runner, Step};
 use crate::settings::{Output, Resolved, Source};
+use crate::text::thousands;
 
 mod eval_args;
 
@@ -143,7 +144,7 @@ struct QueryArgs {
     #[arg(short = 'k', long = "top", value_name = "K", default_value_t = 10)]
     k: usize,
     /// Search exactly: the default, always (what `vecsh build` adds only makes it faster).
-    #[arg(long, conflicts_with_all = ["approx", "forest"])]
+    #[arg(long, conflicts_with = "approx")]
     exact: bool,
     /// Search approximately: the inverted lists (built in the background on first use), each
     /// answer rescored exactly.
@@ -155,7 +156,7 @@ struct QueryArgs {
           value_parser = clap::value_parser!(u32).map(|n| n as usize))]
     probes: usize,
     /// Search approximately in the arroy forest instead of the lists (`vecsh build FILE
-    /// --trees 30` builds one; a session builds it on first use).
+    /// --trees 30` builds one; a session builds it on first use; with --exact, for :exact off).
     #[arg(long)]
     forest: bool,
     /// Show the expression's own words among the neighbours.
@@ -249,12 +250,14 @@ enum Command {
         file: PathBuf,
         /// Trees of an arroy forest to build besides the lists (0: none; the lists are the
         /// default approximate search, `--forest` searches the forest).
-        #[arg(long, value_name = "N", default_value_t = 0)]
+        #[arg(long, value_name = "N", default_value_t = 0,
+              value_parser = clap::value_parser!(u32).range(0..=1000).map(|n| n as usize))]
         trees: usize,
         #[command(flatten)]
         source: SourceArgs,
     },
-    /// Show what the index of FILE holds: words, dims, format, index path and size, forest.
+    /// Show what the index of FILE holds: file, format, words, dims, notes on its rows, index
+    /// path and size, lists, forest, and how exact search runs.
     Info {
         /// Embedding file; without it, the built-in vocabulary.
         file: Option<PathBuf>,
@@ -280,8 +283,9 @@ enum Command {
         /// Replace OUTPUT if it exists (it is written aside and renamed into place).
         #[arg(long)]
         force: bool,
-        /// Decimals per value (fewer make a smaller file).
-        #[arg(long, default_value_t = 6)]
+        /// Decimals per value, 0 to 12 (fewer make a smaller file).
+        #[arg(long, default_value_t = 6,
+              value_parser = clap::value_parser!(u32).range(0..=12).map(|n| n as usize))]
         decimals: usize,
         #[command(flatten)]
         load: LoadArgs,
@@ -364,8 +368,9 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             .ok()
             .and_then(|v| v.parse().ok()),
     };
-    // Exact unless approximate answers are asked for; `--forest` asks for the forest's.
-    let mode = if query.approx || query.forest {
+    // Exact unless approximate answers are asked for; `--forest` asks for the forest's
+    // (`--exact --forest`: exact, and the forest for a later `:exact off`).
+    let mode = if !query.exact && (query.approx || query.forest) {
         SearchMode::Approx
     } else {
         SearchMode::Exact
@@ -487,12 +492,20 @@ fn man_page(name: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(Some(page))
 }
 
+/// Whether `e` is, anywhere in its chain, a write to a reader that left (EPIPE): also through
+/// the loader, whose sink's errors (`export` writing its rows) are transparent, not sources.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(is_broken_pipe_cause)
+}
+
+fn is_broken_pipe_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        return io.kind() == std::io::ErrorKind::BrokenPipe;
+    }
+    match cause.downcast_ref::<crate::loader::LoadError>() {
+        Some(crate::loader::LoadError::Sink(inner)) => is_broken_pipe(inner),
+        _ => false,
+    }
 }
 
 fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
@@ -573,19 +586,20 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
                     crate::text::escape_path(file.as_deref().unwrap_or(Path::new("")))
                 );
             }
+            // `vecsh demo.vsh`: a lone script runs on the built-in vocabulary.
+            if script.is_none() && is_script(&file) {
+                script = file.take();
+            }
             if script.is_some() && !cli.exprs.is_empty() {
-                // Never drop input silently: one source of lines per run.
+                // Never drop input silently: one source of lines per run (`vecsh SCRIPT -e X`
+                // as `vecsh FILE SCRIPT -e X`).
                 anyhow::bail!(
                     "a SCRIPT and -e cannot be combined: run the script, or pass the lines with -e"
                 );
             }
-            // `vecsh demo.vsh`: a lone script runs on the built-in vocabulary.
-            if script.is_none()
-                && file
-                    .as_ref()
-                    .is_some_and(|f| f.extension().is_some_and(|e| e == "vsh"))
-            {
-                script = file.take();
+            // Before any map is drawn: `--svg` never overwrites, and a directory is no file.
+            if let Some(svg) = &cli.svg {
+                crate::svgfiles::check_new(svg)?;
             }
             let mut resolved = resolve(file, &cli.source, &cli.query);
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
@@ -819,7 +833,7 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
         out,
         "{}: {} words × {} dims ({}), index {} in {:.2} s",
         crate::text::escape_path(&m.source),
-        m.words,
+        thousands(m.words),
         m.dims,
         m.format,
         if origin == Origin::Built {
@@ -832,8 +846,8 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     writeln!(
         out,
         "lists: {} lists over {} rows ({}, {:.1} s)",
-        lists.lists,
-        lists.rows,
+        thousands(lists.lists),
+        thousands(lists.rows),
         human_bytes(lists.bytes),
         lists.seconds
     )?;
@@ -841,7 +855,10 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
         writeln!(
             out,
             "lists measured on {} queries: {:.2} ms at recall@10 {:.3} ({} probes, what --approx uses)",
-            c.queries, c.approx_ms, c.recall, c.setting,
+            thousands(c.queries),
+            c.approx_ms,
+            c.recall,
+            thousands(c.setting),
         )?;
     }
     // Answers stay exact; what the build changed is how fast.
@@ -906,10 +923,16 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     }
     let mut extra = Vec::new();
     if m.duplicates > 0 {
-        extra.push(format!("{} duplicate words dropped", m.duplicates));
+        extra.push(format!(
+            "{} duplicate words dropped",
+            thousands(m.duplicates)
+        ));
     }
     if m.lossy_words > 0 {
-        extra.push(format!("{} words with invalid UTF-8", m.lossy_words));
+        extra.push(format!(
+            "{} words with invalid UTF-8",
+            thousands(m.lossy_words)
+        ));
     }
     if m.latin1_words > 0 {
         extra.push(format!(
@@ -926,12 +949,12 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .collect();
         extra.push(format!(
             "{} words with spaces ({})",
-            m.spaced_words,
+            thousands(m.spaced_words),
             shown.join(", ")
         ));
     }
     if m.zero_vectors > 0 {
-        extra.push(format!("{} zero vectors", m.zero_vectors));
+        extra.push(format!("{} zero vectors", thousands(m.zero_vectors)));
     }
     writeln!(out, "file      {}", crate::text::escape_path(&m.source))?;
     writeln!(
@@ -951,14 +974,18 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         writeln!(
             out,
             "subwords  {}: n-grams of {}–{} characters in {} buckets",
-            sub.model, sub.minn, sub.maxn, sub.buckets
+            sub.model,
+            sub.minn,
+            sub.maxn,
+            thousands(sub.buckets)
         )?;
     }
     writeln!(
         out,
         "words     {}{}",
-        m.words,
-        m.limit.map_or(String::new(), |l| format!(" (limit {l})"))
+        thousands(m.words),
+        m.limit
+            .map_or(String::new(), |l| format!(" (limit {})", thousands(l)))
     )?;
     writeln!(out, "dims      {}", m.dims)?;
     if !extra.is_empty() {
@@ -984,8 +1011,8 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         Some(l) => writeln!(
             out,
             "lists     {} lists over {} rows ({}), built in {:.1} s",
-            l.lists,
-            l.rows,
+            thousands(l.lists),
+            thousands(l.rows),
             human_bytes(l.bytes),
             l.seconds
         )?,
@@ -998,7 +1025,8 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         Some(f) => writeln!(
             out,
             "forest    {} trees, built in {:.1} s",
-            f.trees, f.seconds
+            thousands(f.trees),
+            f.seconds
         )?,
         None => writeln!(
             out,

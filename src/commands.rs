@@ -72,7 +72,10 @@ pub const TABLE: [Spec; 13] = [
         aliases: &[],
         args: Args::OneOf(ON_OFF),
         tab_space: true,
-        help: &[(":exact on|off", "exact search or the approximate forest")],
+        help: &[(
+            ":exact on|off",
+            "exact answers (the default), or approximate ones from the lists",
+        )],
     },
     Spec {
         command: Command::Include,
@@ -133,7 +136,10 @@ pub const TABLE: [Spec; 13] = [
         aliases: &[],
         args: Args::Nothing,
         tab_space: false,
-        help: &[(":info", "file, vocabulary, index and forest")],
+        help: &[(
+            ":info",
+            "file, vocabulary, index, lists, forest and how exact search runs",
+        )],
     },
     Spec {
         command: Command::Ast,
@@ -223,10 +229,10 @@ pub fn starting_with(prefix: &str) -> impl Iterator<Item = &'static Spec> + '_ {
     TABLE.iter().filter(move |s| s.name.starts_with(prefix))
 }
 
-/// The names did-you-mean picks from for an unknown command. `let` is among them though
-/// `:let` is no command (a known defect kept here: drop the `chain` to fix it).
+/// The names did-you-mean picks from for an unknown command: the table's, nothing else (`:let`
+/// is no command).
 pub fn suggestions() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|s| s.name).chain(std::iter::once("let"))
+    TABLE.iter().map(|s| s.name)
 }
 
 #[cfg(test)]

@@ -127,10 +127,19 @@ impl<'s> Session<'s> {
         parsed: std::result::Result<Statement, parse::ParseError>,
         line: &str,
     ) -> Result<Value> {
+        // A command's argument is no vocabulary word (`:k -1` is not `"-1"`).
+        let command = matches!(&parsed, Ok(Statement::Command { name, .. })
+            if !matches!(Command::lookup(name), Some(Command::Ast | Command::Svg)));
         parsed
             .map_err(EvalError::from)
             .and_then(|statement| self.run(&statement, line))
-            .map_err(|err| self.syntax_word_hint(line, err))
+            .map_err(|err| {
+                if command {
+                    err
+                } else {
+                    self.syntax_word_hint(line, err)
+                }
+            })
     }
 
     /// A vocabulary word made of syntax characters (`</s>`, `below,`, `:`, `--`, common in
@@ -306,7 +315,7 @@ impl<'s> Session<'s> {
         args: &str,
         args_span: Span,
     ) -> Result<Value> {
-        let setting = |name: &str, value: String| {
+        let setting = |name: &str, value: SettingValue| {
             Ok(Value::Setting {
                 name: name.to_string(),
                 value,
@@ -324,17 +333,30 @@ impl<'s> Session<'s> {
         match Command::lookup(name) {
             Some(Command::K) => {
                 if args.is_empty() {
-                    return setting("k", self.settings.k.to_string());
+                    return setting("k", self.settings.k.into());
                 }
                 // 0 shows no neighbours, as gensim's topn=0.
-                let k: usize = args.parse().ok().ok_or_else(|| {
+                let k = parse_k(args).map_err(|help| {
                     EvalError::at(
                         args_span,
                         format!("expected a whole number (0 or more), found '{args}'"),
                     )
+                    .help(help)
                 })?;
-                self.settings.k = k;
-                setting("k", k.to_string())
+                // More than the vocabulary would only allocate: capped, and said so.
+                let words = self.store.len();
+                self.settings.k = k.min(words);
+                if k > words {
+                    return Ok(Value::Setting {
+                        name: "k".to_string(),
+                        value: self.settings.k.into(),
+                        note: Some(format!(
+                            "k is at most the vocabulary's {} words",
+                            crate::text::thousands(words)
+                        )),
+                    });
+                }
+                setting("k", self.settings.k.into())
             }
             Some(Command::Exact) => {
                 // `auto` chose by a timing, so answers changed behind the user's back; it is
@@ -343,7 +365,7 @@ impl<'s> Session<'s> {
                     self.settings.mode = SearchMode::Exact;
                     return Ok(Value::Setting {
                         name: "exact".to_string(),
-                        value: mode_name(self.settings.mode).to_string(),
+                        value: mode_name(self.settings.mode).into(),
                         note: Some(
                             "there is no auto mode any more: answers are exact unless you ask for \
                              approximate ones with :exact off"
@@ -358,18 +380,19 @@ impl<'s> Session<'s> {
                         SearchMode::Approx
                     };
                 }
-                setting("exact", mode_name(self.settings.mode).to_string())
+                setting("exact", mode_name(self.settings.mode).into())
             }
             Some(Command::Subwords) => {
                 if !args.is_empty() {
                     self.settings.subwords = on_off(args)?;
                 }
-                let state = match (self.settings.subwords, self.store.subwords()) {
-                    (true, Some(_)) => "on",
-                    (true, None) => "on (this model has no character n-grams)",
-                    (false, _) => "off",
-                };
-                setting("subwords", state.to_string())
+                let on = self.settings.subwords;
+                Ok(Value::Setting {
+                    name: "subwords".to_string(),
+                    value: if on { "on" } else { "off" }.into(),
+                    note: (on && self.store.subwords().is_none())
+                        .then(|| "this model has no character n-grams".to_string()),
+                })
             }
             Some(Command::Include) => {
                 if !args.is_empty() {
@@ -382,7 +405,7 @@ impl<'s> Session<'s> {
                     } else {
                         "off"
                     }
-                    .to_string(),
+                    .into(),
                 )
             }
             Some(Command::Method) => {
@@ -397,7 +420,7 @@ impl<'s> Session<'s> {
                         ))
                     }
                 }
-                setting("method", method_name(self.settings.method).to_string())
+                setting("method", method_name(self.settings.method).into())
             }
             Some(Command::Restrict) => {
                 match args {
@@ -414,14 +437,22 @@ impl<'s> Session<'s> {
                         self.settings.restrict = Some(n);
                     }
                 }
-                setting("restrict", restrict_name(self.settings.restrict))
+                setting(
+                    "restrict",
+                    self.settings
+                        .restrict
+                        .map_or_else(|| "off".into(), SettingValue::from),
+                )
             }
             Some(Command::Svg) => self.svg_command(args, args_span),
             Some(Command::Vars) => Ok(Value::Vars {
                 vars: self
                     .vars
                     .iter()
-                    .map(|(k, b)| (k.clone(), b.source.clone()))
+                    .map(|(k, b)| Var {
+                        name: k.clone(),
+                        query: b.source.clone(),
+                    })
                     .collect(),
             }),
             Some(Command::Ast) => {
@@ -513,10 +544,13 @@ impl<'s> Session<'s> {
 
     fn neighbours(&self, c: &Combination, method: Method, query: String) -> Result<Value> {
         let (hits, search, note) = self.search(c, method, self.settings.k)?;
+        let approximate = search == SearchUsed::Approx;
         Ok(Value::Neighbours {
             query,
             method,
             search,
+            approximate,
+            searched: approximate.then(|| self.store.approx_searched(&self.settings.approx)),
             neighbours: self.named(&hits),
             note,
             subwords: Vec::new(),
@@ -531,6 +565,8 @@ impl<'s> Session<'s> {
         method: Method,
         k: usize,
     ) -> Result<(Vec<Hit>, SearchUsed, Option<String>)> {
+        // Never more than there are rows (`-k 10000000000` would allocate 80 GB).
+        let k = k.min(self.search_limit());
         if k == 0 {
             return Ok((Vec::new(), SearchUsed::Exact, None));
         }
@@ -565,13 +601,15 @@ impl<'s> Session<'s> {
             match self.store.approx_top_k(&q, &self.settings.approx) {
                 Ok(Some(hits)) => return Ok((hits, SearchUsed::Approx, None)),
                 Ok(None) => {
-                    note = Some(format!(
-                        "the approximate-search {} not built yet; this answer is exact",
-                        match self.settings.approx.kind {
-                            crate::index::ApproxKind::Lists => "lists are",
-                            crate::index::ApproxKind::Forest => "forest is",
-                        }
-                    ));
+                    note = Some(match self.settings.approx.kind {
+                        crate::index::ApproxKind::Lists => "the approximate-search lists are not \
+                            built yet; this answer is exact (`vecsh build FILE` builds them)"
+                            .to_string(),
+                        crate::index::ApproxKind::Forest => "the approximate-search forest is not \
+                            built yet; this answer is exact (`vecsh build FILE --trees 30` builds \
+                            one)"
+                            .to_string(),
+                    });
                 }
                 Err(e) => {
                     note = Some(format!(
@@ -618,6 +656,23 @@ impl<'s> Session<'s> {
         let file_span = Span::new(args_span.start, args_span.start + file_end);
         if file.is_empty() {
             return Err(EvalError::at(args_span, "expected a file name and a map").help(usage));
+        }
+        // Checked before the map is drawn (the front-end's write refuses them too, atomically,
+        // but only after the answer was shown).
+        let path = std::path::Path::new(&*file);
+        if path.is_dir() {
+            return Err(EvalError::at(
+                file_span,
+                format!("{file} is a directory: give a file name ending in .svg"),
+            )
+            .help(usage));
+        }
+        if path.symlink_metadata().is_ok() {
+            return Err(EvalError::at(
+                file_span,
+                format!("{file} already exists: vecsh does not overwrite files"),
+            )
+            .help("remove it or choose another name"));
         }
         if !file.to_ascii_lowercase().ends_with(".svg") {
             return Err(EvalError::at(
@@ -850,17 +905,19 @@ impl<'s> Session<'s> {
                 score: search::dot(u, &mean),
             })
             .collect();
-        let word = scores
-            .iter()
-            .min_by(|a, b| a.score.total_cmp(&b.score))
-            .map(|n| n.word.clone())
-            .unwrap_or_default();
         // Show every word with its cosine to the (normalised) mean, least similar first.
         let norm = search::dot(&mean, &mean).sqrt();
         if norm > 0.0 {
             scores.iter_mut().for_each(|n| n.score /= norm);
         }
         scores.sort_by(|a, b| a.score.total_cmp(&b.score));
+        // Two terms are always equally far from their mean; a tie at the bottom has no odd one.
+        let word = match scores.as_slice() {
+            [lowest, next, ..] if scores.len() > 2 && next.score - lowest.score > ODD_TIE => {
+                Some(lowest.word.clone())
+            }
+            _ => None,
+        };
         Ok(Value::Odd {
             query,
             word,
@@ -1111,8 +1168,21 @@ fn mode_name(mode: SearchMode) -> &'static str {
     }
 }
 
-fn restrict_name(restrict: Option<usize>) -> String {
-    restrict.map_or_else(|| "off".to_string(), |n| n.to_string())
+/// `:k N`'s number, or the help for what was typed instead.
+fn parse_k(args: &str) -> std::result::Result<usize, String> {
+    if let Ok(k) = args.parse::<usize>() {
+        return Ok(k);
+    }
+    if args.starts_with('-') && args[1..].parse::<u128>().is_ok() {
+        return Err(":k 0 shows no neighbours".to_string());
+    }
+    if let Ok(x) = args.parse::<f64>() {
+        let integral = x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 1e15;
+        if integral && args.contains(['e', 'E']) {
+            return Err(format!("write the number out: :k {}", x as u64));
+        }
+    }
+    Err("e.g. :k 20".to_string())
 }
 
 fn method_name(method: Method) -> &'static str {

@@ -44,7 +44,7 @@ use crate::index::Store;
 
 pub use analogy::{
     evaluate_analogies, evaluate_analogies_until, Accuracy, AnalogyReport, QuestionResult,
-    SectionResult, SEMANTIC_SECTIONS,
+    SectionResult, GOOGLE_SEMANTIC, GOOGLE_SYNTACTIC,
 };
 pub use batch::{
     batch_analogies, batch_analogies_until, AnalogyQuery, BatchOptions, Interrupted, MAX_K,

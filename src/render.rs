@@ -8,8 +8,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::ast::Span;
-use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
+use crate::eval::{EvalError, Neighbour, SubwordWord, Value};
 use crate::text::escape;
+pub use crate::text::thousands;
 
 pub mod help;
 pub mod map;
@@ -50,8 +51,10 @@ impl Renderer {
     pub fn value(&self, value: &Value) -> String {
         match value {
             Value::Neighbours {
+                query,
                 neighbours,
-                search,
+                approximate,
+                searched,
                 note,
                 subwords,
                 ..
@@ -61,9 +64,13 @@ impl Renderer {
                     out = self.paint("(no neighbours)", Style::new().dimmed());
                 }
                 out = self.with_subwords(subwords, out);
-                if *search == SearchUsed::Approx {
-                    out.push('\n');
-                    out.push_str(&self.paint("(approximate)", Style::new().dimmed()));
+                // Said first, in a dim line of its own, so no table row is taken for it.
+                if *approximate {
+                    let what = searched
+                        .as_deref()
+                        .map_or(String::new(), |s| format!(", {s}"));
+                    let header = format!("{} (approximate{what})", escape(query));
+                    out = format!("{}\n{out}", self.paint(&header, Style::new().dimmed()));
                 }
                 if let Some(note) = note {
                     out.push('\n');
@@ -83,11 +90,21 @@ impl Renderer {
                 subwords,
                 ..
             } => {
-                let head = format!(
-                    "{} {}",
-                    self.paint("odd one out:", Style::new().dimmed()),
-                    self.paint(&escape(word), Style::new().bold())
-                );
+                let head = match word {
+                    Some(word) => format!(
+                        "{} {}",
+                        self.paint("odd one out:", Style::new().dimmed()),
+                        self.paint(&escape(word), Style::new().bold())
+                    ),
+                    None if scores.len() == 2 => self.paint(
+                        "no odd one out: two words are always equally far from their mean",
+                        Style::new().dimmed(),
+                    ),
+                    None => self.paint(
+                        "no odd one out: the lowest scores tie",
+                        Style::new().dimmed(),
+                    ),
+                };
                 // The table marks the words that are not in the vocabulary.
                 let marked: Vec<Neighbour> = scores
                     .iter()
@@ -152,9 +169,9 @@ impl Renderer {
                         Style::new().dimmed(),
                     );
                 }
-                let w = vars.iter().map(|(n, _)| n.width()).max().unwrap_or(0);
+                let w = vars.iter().map(|v| v.name.width()).max().unwrap_or(0);
                 vars.iter()
-                    .map(|(n, q)| {
+                    .map(|crate::eval::Var { name: n, query: q }| {
                         format!(
                             "{} = {}",
                             self.paint(&format!("{n:<w$}"), Style::new().cyan()),
@@ -252,7 +269,10 @@ impl Renderer {
                 }
                 out
             }
-            Value::Odd { word, .. } => self.paint(&escape(word), Style::new().bold()),
+            Value::Odd {
+                word: Some(word), ..
+            } => self.paint(&escape(word), Style::new().bold()),
+            Value::Odd { word: None, .. } => self.paint("(no odd one out)", Style::new().dimmed()),
             Value::Nothing => String::new(),
             other => self.value(other),
         }
@@ -548,18 +568,6 @@ pub fn exact_plan(plan: &crate::index::ExactPlan) -> String {
     format!("{cells}{scan}, rescored in f32; {cost}")
 }
 
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // `vecsh eval` reports
 // ---------------------------------------------------------------------------------------------
@@ -611,16 +619,19 @@ fn report(renderer: &Renderer, report: &Report) -> String {
                 "{}",
                 paint(&"─".repeat(width + 38), Style::new().dimmed())
             );
-            let _ = writeln!(
-                out,
-                "{}",
-                line("semantic", r.semantic.correct, r.semantic.seen, None)
-            );
-            let _ = writeln!(
-                out,
-                "{}",
-                line("syntactic", r.syntactic.correct, r.syntactic.seen, None)
-            );
+            // Only for the Google set's sections (`AnalogyReport::semantic`).
+            if let (Some(semantic), Some(syntactic)) = (&r.semantic, &r.syntactic) {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    line("semantic", semantic.correct, semantic.seen, None)
+                );
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    line("syntactic", syntactic.correct, syntactic.seen, None)
+                );
+            }
             let total = line(
                 "total",
                 r.total.correct,

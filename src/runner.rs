@@ -20,7 +20,7 @@ use crate::index::{ApproxKind, Store};
 use crate::parse;
 use crate::progress::Silent;
 use crate::protocols::{run_eval_until, EvalCommand, Interrupted, Protocol};
-use crate::render::help::{help_text, help_topic, info_text, View};
+use crate::render::help::{help_json, help_text, help_topic, info_json, info_text, View};
 use crate::render::Renderer;
 use crate::settings::{Resolved, Source};
 use crate::svgfiles::SvgFiles;
@@ -108,6 +108,10 @@ impl<'s> Runner<'s> {
         };
         let ran = |ok: bool| Step::Ran { ok, command };
         match command {
+            Some(Command::Help) if self.json => {
+                writeln!(out, "{}", help_json(&self.view()))?;
+                return Ok(ran(true));
+            }
             Some(Command::Help) => {
                 let (args, args_span) = match &parsed {
                     Ok(Statement::Command {
@@ -135,6 +139,10 @@ impl<'s> Runner<'s> {
                         Ok(ran(false))
                     }
                 };
+            }
+            Some(Command::Info) if self.json => {
+                writeln!(out, "{}", info_json(&self.view(), building()))?;
+                return Ok(ran(true));
             }
             Some(Command::Info) => {
                 writeln!(out, "{}", info_text(&self.view(), building()))?;
@@ -209,8 +217,7 @@ impl<'s> Runner<'s> {
             }
             Ok(value) => writeln!(out, "{}", self.renderer.value(value))?,
             Err(err) if self.json && !self.interactive => {
-                let json = serde_json::json!({ "kind": "error", "line": line, "origin": origin, "error": err });
-                writeln!(out, "{json}")?;
+                writeln!(out, "{}", error_json(line, origin, err))?;
             }
             Err(err) => {
                 out.flush()?;
@@ -269,8 +276,34 @@ impl<'s> Runner<'s> {
         if !self.interactive {
             // No Ctrl-C catch here: outside the session, Ctrl-C ends the process.
             let never = AtomicBool::new(false);
-            return match eval_command(&self.view(), args, &never) {
-                Ok(EvalOutcome::Report(text)) | Ok(EvalOutcome::Interrupted(text)) => {
+            let found = eval_command(&self.view(), args, &never);
+            if self.json {
+                // The report as `vecsh eval --json` prints it; an error as a line's error.
+                match found {
+                    Ok(EvalOutcome::Report(report)) => {
+                        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                        return Ok(ran(true));
+                    }
+                    Ok(EvalOutcome::Interrupted(_)) => return Ok(ran(false)),
+                    Err(e) => {
+                        let line = format!(":eval {args}");
+                        let message = e.strip_prefix("error: ").unwrap_or(&e).to_string();
+                        let err = EvalError {
+                            message,
+                            span: None,
+                            help: None,
+                        };
+                        writeln!(out, "{}", error_json(&line, origin, &err))?;
+                        return Ok(ran(false));
+                    }
+                }
+            }
+            return match found {
+                Ok(EvalOutcome::Report(report)) => {
+                    writeln!(out, "{}", self.renderer.report(&report))?;
+                    Ok(ran(true))
+                }
+                Ok(EvalOutcome::Interrupted(text)) => {
                     writeln!(out, "{text}")?;
                     Ok(ran(true))
                 }
@@ -285,11 +318,13 @@ impl<'s> Runner<'s> {
             };
         }
         match eval_command(&self.view(), args, interrupt::flag()) {
-            Ok(EvalOutcome::Report(text)) => Ok(if print_interruptibly(&text, out) {
-                ran(true)
-            } else {
-                Step::Interrupted
-            }),
+            Ok(EvalOutcome::Report(report)) => Ok(
+                if print_interruptibly(&self.renderer.report(&report), out) {
+                    ran(true)
+                } else {
+                    Step::Interrupted
+                },
+            ),
             Ok(EvalOutcome::Interrupted(text)) => {
                 writeln!(out, "{text}")?;
                 Ok(Step::Interrupted)
@@ -330,10 +365,29 @@ fn print_interruptibly(text: &str, out: &mut dyn Write) -> bool {
     true
 }
 
-/// What `:eval` did: a report, or a stop at Ctrl-C (both rendered).
+/// What `:eval` did: a report, or a stop at Ctrl-C (rendered).
 enum EvalOutcome {
-    Report(String),
+    Report(Box<crate::protocols::Report>),
     Interrupted(String),
+}
+
+/// A line's error under `--json`: `kind` first, then the line, where it came from and the
+/// error (`message`, `span` in bytes, `help`).
+fn error_json(line: &str, origin: Option<&str>, error: &EvalError) -> String {
+    #[derive(serde::Serialize)]
+    struct ErrorJson<'a> {
+        kind: &'static str,
+        line: &'a str,
+        origin: Option<&'a str>,
+        error: &'a EvalError,
+    }
+    serde_json::to_string(&ErrorJson {
+        kind: "error",
+        line,
+        origin,
+        error,
+    })
+    .expect("an error serialises")
 }
 
 /// `:eval analogy [QUESTIONS|google]` or `:eval similarity PAIRS` on the session's vocabulary:
@@ -388,7 +442,7 @@ fn eval_command(view: &View, args: &str, cancel: &AtomicBool) -> Result<EvalOutc
     };
     let started = Instant::now();
     match run_eval_until(&cmd, view.store, &Silent, cancel) {
-        Ok(Ok(report)) => Ok(EvalOutcome::Report(view.renderer.report(&report))),
+        Ok(Ok(report)) => Ok(EvalOutcome::Report(Box::new(report))),
         Ok(Err(Interrupted)) => Ok(EvalOutcome::Interrupted(
             view.renderer
                 .interrupted_evaluation(&format!(":eval {kind}"), started.elapsed()),

@@ -124,6 +124,25 @@ pub fn numbered(base: &Path, n: usize) -> PathBuf {
     base.with_file_name(name)
 }
 
+/// Refuses `path` before anything is drawn for it: it exists (vecsh never overwrites a file)
+/// or is a directory.
+pub fn check_new(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{} is a directory: give a file name ending in .svg (e.g. {})",
+            escape_path(path),
+            escape_path(&path.join("map.svg"))
+        );
+    }
+    if path.symlink_metadata().is_ok() {
+        anyhow::bail!(
+            "{} already exists: vecsh does not overwrite files (remove it or choose another name)",
+            escape_path(path)
+        );
+    }
+    Ok(())
+}
+
 /// Writes a new file: never over one that exists (`create_new`, so no race between a check
 /// and the write either).
 fn write(path: &Path, document: &str) -> anyhow::Result<()> {

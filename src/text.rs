@@ -1,4 +1,4 @@
-//! Making text from files safe to show on a terminal.
+//! Text for the terminal: text from files made safe to show, and counts as people read them.
 //!
 //! Words, paths and error excerpts come from files a user did not write. Shown raw, an ESC
 //! can drive the terminal (move the cursor, retitle the window, rewrite the screen) and a bidi
@@ -88,6 +88,20 @@ fn push_char(out: &mut String, c: char) {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         }
     }
+}
+
+/// A count with its digits grouped by thousands (`400,000`): the one way counts are shown, in
+/// `vecsh info`, `:info`, the session and notes alike.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -353,6 +353,37 @@ fn a_closed_stdout_ends_quietly_with_status_0() {
             os("--trees"),
             os("1"),
         ],
+        // Issue 23: the same everywhere (export printed `vecsh: Broken pipe (os error 32)`).
+        vec![
+            os("export"),
+            tiny().into_os_string().leak(),
+            os("-o"),
+            os("-"),
+        ],
+        vec![
+            os("export"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("assets/glove.6B.50d.50k.txt.gz")
+                .into_os_string()
+                .leak(),
+            os("--limit"),
+            os("2000"),
+            os("-o"),
+            os("-"),
+        ],
+        vec![os("info"), os("--json"), tiny().into_os_string().leak()],
+        vec![os("info"), os("--verify"), tiny().into_os_string().leak()],
+        vec![os("man"), os("build")],
+        vec![os("--help")],
+        vec![tiny().into_os_string().leak(), os("-e"), os(":help")],
+        vec![tiny().into_os_string().leak(), os("-e"), os(":info")],
+        vec![
+            vectors.as_os_str(),
+            os("-e"),
+            std::ffi::OsStr::new(
+                String::leak(format!(":eval analogy {}", questions.display())) as &str,
+            ),
+        ],
     ];
     for args in cases {
         let (code, stderr) = closed_stdout(tmp.path(), &args);
@@ -1005,5 +1036,343 @@ fn man_prints_a_roff_page_naming_every_subcommand() {
         let done = groff.wait_with_output().unwrap();
         assert!(done.status.success(), "{done:?}");
         assert_eq!(String::from_utf8_lossy(&done.stderr), "", "groff warned");
+    }
+}
+
+/// Issue 23: no value of a flag or command aborts. k is capped at the vocabulary (it was
+/// `memory allocation of 80000000016 bytes failed`, exit 134); a session survives a huge `:k`.
+#[test]
+fn a_huge_k_is_capped_at_the_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "10000000000", "-e", "king"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let all = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-k", "9", "-e", "king"])
+        .assert()
+        .success();
+    let rows = String::from_utf8_lossy(&all.get_output().stdout).into_owned();
+    assert_eq!(stdout, rows);
+    let rows = rows.lines().count();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":k 99999999999999", "-e", "king", "-e", ":k"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "k = 9", "{stdout}");
+    assert!(
+        lines[1].starts_with("note: ") && lines[1].contains("9 words"),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), 2 + rows + 1, "{stdout}");
+    assert_eq!(lines[2 + rows], "k = 9", "{stdout}");
+    // Flags whose huge values would allocate or loop for ever are refused by the parser.
+    for args in [
+        vec!["build", "F", "--trees", "99999999999"],
+        vec!["export", "F", "-o", "-", "--decimals", "4000000000"],
+    ] {
+        vecsh(tmp.path())
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error: invalid value"));
+    }
+}
+
+/// `:k 1e3`, `:k abc`, `:k -1`: errors at the argument's span, each with help that fits it;
+/// never the syntax-word hint (`did you mean "-1"?`).
+#[test]
+fn bad_k_values_are_errors_at_their_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (value, help) in [
+        ("1e3", "help: write the number out: :k 1000"),
+        ("abc", "help: e.g. :k 20"),
+        ("-1", "help: :k 0 shows no neighbours"),
+        ("2.5", "help: e.g. :k 20"),
+    ] {
+        let line = format!(":k {value}");
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .args(["-e", &line])
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let caret = format!("\n  {line}\n     {}\n", "^".repeat(value.len()));
+        assert!(stderr.contains(&caret), "{value}: {stderr}");
+        assert!(stderr.contains(help), "{value}: {stderr}");
+        assert!(!stderr.contains("did you mean"), "{value}: {stderr}");
+    }
+}
+
+/// Did-you-mean for an unknown command offers only commands that exist (`:let` is none).
+#[test]
+fn unknown_commands_are_not_offered_let() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":lett"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("unknown command ':lett'"), "{stderr}");
+    assert!(!stderr.contains(":let'"), "{stderr}");
+}
+
+/// `--json`: every stdout line is one JSON object, whatever the line was (`:info`, `:help`,
+/// `:eval`, settings, `:vars`, maps, errors); numbers are numbers; `kind` comes first.
+#[test]
+fn with_json_every_stdout_line_is_one_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let questions = tmp.path().join("q.txt");
+    std::fs::write(
+        &questions,
+        ": family\nman king woman queen\nman woman king queen\n",
+    )
+    .unwrap();
+    let eval = format!(":eval analogy {}", questions.display());
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["--json", "-e", ":info", "-e", ":help", "-e", &eval])
+        .args([
+            "-e",
+            ":eval analogy nonexistent.txt",
+            "-e",
+            ":k 3",
+            "-e",
+            ":restrict 5",
+        ])
+        .args(["-e", ":restrict off", "-e", "let a = king", "-e", ":vars"])
+        .args(["-e", "plot(king, queen)", "-e", "womn", "-e", ":exact auto"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "info", "help", "analogy", "error", "setting", "setting", "setting", "bound", "vars",
+            "map", "error", "setting"
+        ],
+        "{stdout}"
+    );
+    for line in stdout.lines() {
+        assert!(line.starts_with("{\"kind\":"), "{line}");
+    }
+    assert_eq!(objects[0]["words"], 9);
+    assert!(objects[0]["exact"]["rows"].is_number(), "{stdout}");
+    assert!(
+        objects[1]["commands"].as_array().unwrap().len() > 5,
+        "{stdout}"
+    );
+    assert_eq!(objects[2]["questions_total"], 2);
+    assert!(objects[3]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nonexistent.txt"));
+    assert_eq!(objects[4]["value"], 3);
+    assert_eq!(objects[5]["value"], 5);
+    assert_eq!(objects[6]["value"], "off");
+    assert_eq!(
+        objects[8]["vars"],
+        serde_json::json!([{"name": "a", "query": "king"}])
+    );
+    assert_eq!(objects[11]["value"], "on");
+    assert!(objects[11]["note"].is_string());
+    assert!(
+        out.get_output().stderr.is_empty(),
+        "{:?}",
+        out.get_output().stderr
+    );
+}
+
+/// `vecsh SCRIPT -e X` (a script in the file's place, on the built-in vocabulary) ran both;
+/// it is refused as `vecsh FILE SCRIPT -e X` is, with the same message and status 2.
+#[test]
+fn a_lone_script_with_expressions_is_refused_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("s.vsh");
+    std::fs::write(&script, "king\n").unwrap();
+    let refused = |args: &[&std::ffi::OsStr]| {
+        let out = vecsh(tmp.path()).args(args).assert().code(2).stdout("");
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let tiny = tiny();
+    let lone = refused(&[script.as_os_str(), "-e".as_ref(), "queen".as_ref()]);
+    let both = refused(&[
+        tiny.as_os_str(),
+        script.as_os_str(),
+        "-e".as_ref(),
+        "queen".as_ref(),
+    ]);
+    assert_eq!(lone, both);
+    assert!(lone.contains("cannot be combined"), "{lone}");
+}
+
+/// `:svg FILE` refuses a FILE that exists before drawing anything (it drew the map, then
+/// refused); `:svg DIR` and `--svg DIR.svg` are clear errors.
+#[test]
+fn svg_refuses_existing_files_and_directories_before_drawing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = tmp.path().join("taken.svg");
+    std::fs::write(&taken, "mine").unwrap();
+    let dir = tmp.path().join("pictures.svg");
+    std::fs::create_dir(&dir).unwrap();
+    for (path, says) in [
+        (&taken, "already exists: vecsh does not overwrite files"),
+        (&dir, "is a directory"),
+        (&tmp.path().to_path_buf(), "is a directory"),
+    ] {
+        let line = format!(":svg {} plot(king, queen)", path.display());
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .args(["-e", &line])
+            .assert()
+            .code(1)
+            .stdout("");
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(says), "{stderr}");
+        let caret = format!(
+            "\n       {}\n",
+            "^".repeat(path.display().to_string().len())
+        );
+        assert!(stderr.contains(&caret), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine");
+    for path in [&taken, &dir] {
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .arg("--svg")
+            .arg(path)
+            .args(["-e", "plot(king, queen)"])
+            .assert()
+            .code(2)
+            .stdout("");
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("already exists") || stderr.contains("is a directory"),
+            "{stderr}"
+        );
+    }
+}
+
+/// Issue 23's stale texts: `--exact` is no longer "the default below 2M words", `:exact off`
+/// is not "the approximate forest", and `vecsh info`'s description names every part that
+/// `vecsh info` shows (it ended "…forest" and left out the lists).
+#[test]
+fn help_texts_say_what_vecsh_does_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let top = help_of(&[]);
+    assert!(!top.contains("2M"), "{top}");
+    let exact = top
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--exact"))
+        .take(2)
+        .collect::<String>();
+    assert!(exact.contains("the default"), "{exact}");
+    let session = vecsh(tmp.path())
+        .arg(tiny())
+        .args(["-e", ":help"])
+        .assert()
+        .success();
+    let session = String::from_utf8_lossy(&session.get_output().stdout).into_owned();
+    let row = session
+        .lines()
+        .find(|l| l.trim_start().starts_with(":exact on|off"))
+        .unwrap_or_else(|| panic!("{session}"));
+    assert!(!row.contains("forest"), "{row}");
+    assert!(row.contains("lists"), "{row}");
+    // What `vecsh info` prints, each part named in its description.
+    let info = vecsh(tmp.path()).arg("info").arg(tiny()).assert().success();
+    let info = String::from_utf8_lossy(&info.get_output().stdout).into_owned();
+    let about = help_of(&["info"]);
+    let about = about
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for key in info.lines().filter_map(|l| l.split_whitespace().next()) {
+        if key == "built" {
+            continue;
+        }
+        assert!(about.contains(key), "'{key}' missing from: {about}");
+    }
+    // `--forest` with no forest says so, as `--approx` without lists does.
+    for (flag, says) in [
+        ("--forest", "the approximate-search forest is not built yet"),
+        ("--approx", "the approximate-search lists are not built yet"),
+    ] {
+        let out = vecsh(tmp.path())
+            .arg(tiny())
+            .args([flag, "-e", "king"])
+            .assert()
+            .success();
+        let out = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(out.contains(says), "{flag}: {out}");
+        assert!(out.contains("vecsh build"), "{flag}: {out}");
+    }
+}
+
+/// Issue 23: an approximate answer says so in a dim first line, `QUERY (approximate, N of M
+/// lists)`, not in a table line after the rows; JSON carries `"approximate": true`. Counts
+/// print the same way everywhere (`5,000` in `vecsh info`, `:info` and `vecsh build`).
+#[test]
+fn approximate_answers_say_so_first_and_counts_print_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = crate::util::write_glove_random(tmp.path(), "v.txt", 5_000, 8);
+    let built = vecsh(tmp.path()).arg("build").arg(&file).assert().success();
+    let built = String::from_utf8_lossy(&built.get_output().stdout).into_owned();
+    assert!(built.contains("5,000 words"), "{built}");
+    let out = vecsh(tmp.path())
+        .arg(&file)
+        .args(["--approx", "-k", "3", "-e", "w1", "-e", "w2 - w3"])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    for (header, query) in [(lines[0], "w1"), (lines[4], "w2 - w3")] {
+        let rest = header
+            .strip_prefix(&format!("{query} (approximate, "))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(rest.ends_with(" lists)") && rest.contains(" of "), "{out}");
+    }
+    assert!(!out.contains("\n(approximate)"), "{out}");
+    let json = vecsh(tmp.path())
+        .arg(&file)
+        .args(["--approx", "--json", "-k", "3", "-e", "w1"])
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(json["approximate"], true, "{json}");
+    let exact = vecsh(tmp.path())
+        .arg(&file)
+        .args(["--json", "-k", "3", "-e", "w1"])
+        .assert()
+        .success();
+    let exact: serde_json::Value = serde_json::from_slice(&exact.get_output().stdout).unwrap();
+    assert!(exact.get("approximate").is_none(), "{exact}");
+    for args in [
+        vec!["info".into(), file.clone().into_os_string()],
+        vec![file.clone().into_os_string(), "-e".into(), ":info".into()],
+    ] {
+        let info = vecsh(tmp.path()).args(&args).assert().success();
+        let info = String::from_utf8_lossy(&info.get_output().stdout).into_owned();
+        let words = info.lines().find(|l| l.starts_with("words")).unwrap();
+        assert!(words.ends_with(" 5,000"), "{info}");
+        let lists = info.lines().find(|l| l.starts_with("lists")).unwrap();
+        assert!(lists.contains("5,000 rows"), "{info}");
     }
 }

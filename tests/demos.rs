@@ -64,3 +64,37 @@ fn every_demo_has_a_test() {
         ]
     );
 }
+
+/// With `--json`, every line a demo prints on stdout is one JSON object with a `kind` (issue 23:
+/// `:info`, `:help`, `:eval` and more printed text tables, so `jq` failed).
+#[test]
+fn every_demo_prints_only_json_objects_with_json() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut demos: Vec<PathBuf> = std::fs::read_dir(root.join("demos"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "vsh"))
+        .collect();
+    demos.sort();
+    for demo in demos {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("vecsh"))
+            .current_dir(&root)
+            .arg("--json")
+            .arg(&demo)
+            .env("VECSH_CACHE", shared_cache("demos"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(!stdout.is_empty(), "{}", demo.display());
+        for line in stdout.lines() {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: {e}: {line}", demo.display()));
+            assert!(
+                value.get("kind").is_some_and(|k| k.is_string()),
+                "{}: {line}",
+                demo.display()
+            );
+        }
+    }
+}

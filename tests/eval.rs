@@ -131,7 +131,7 @@ fn scalars_sim_odd_mean_cosmul() {
     }
     match s.run_line("odd(man, woman, king, queen, apple)").unwrap() {
         Value::Odd { word, scores, .. } => {
-            assert_eq!(word, "apple");
+            assert_eq!(word.as_deref(), Some("apple"));
             assert_eq!(scores[0].word, "apple");
         }
         other => panic!("{other:?}"),
@@ -258,5 +258,34 @@ fn nothing_is_suggested_when_nothing_is_close() {
         let e = err(&mut s, word);
         assert!(e.message.contains("unknown word"), "{word}: {}", e.message);
         assert_eq!(e.help, None, "{word}");
+    }
+}
+
+/// Issue 23: `odd(cat, dog)` answered `cat` though both score the same: with two terms, or when
+/// the lowest scores are within 1e-6, there is no odd one out.
+#[test]
+fn no_odd_one_out_for_two_terms_or_a_tie() {
+    let (_tmp, store) = store();
+    let mut s = Session::new(&store, Settings::default());
+    for line in [
+        "odd(king, queen)",
+        "odd(king, king, queen, queen)",
+        "odd(king, king, king)",
+    ] {
+        match s.run_line(line).unwrap() {
+            Value::Odd { word, scores, .. } => {
+                assert_eq!(word, None, "{line}: {scores:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let r = vecsh::render::Renderer::default();
+    let shown = r.value(&s.run_line("odd(king, queen)").unwrap());
+    assert!(shown.starts_with("no odd one out"), "{shown}");
+    let json = serde_json::to_value(s.run_line("odd(king, queen)").unwrap()).unwrap();
+    assert_eq!(json["word"], serde_json::Value::Null, "{json}");
+    match s.run_line("odd(man, woman, king, queen, apple)").unwrap() {
+        Value::Odd { word, .. } => assert_eq!(word.as_deref(), Some("apple")),
+        other => panic!("{other:?}"),
     }
 }

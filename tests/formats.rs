@@ -450,10 +450,8 @@ fn unknown_words_work_in_arithmetic_sim_odd_and_cosmul_as_in_gensim() {
         .unwrap()
     {
         Value::Odd { word, .. } => assert_eq!(
-            word,
-            exprs["odd(governmnet, government, country, people)"]
-                .as_str()
-                .unwrap()
+            word.as_deref(),
+            exprs["odd(governmnet, government, country, people)"].as_str()
         ),
         other => panic!("{other:?}"),
     }
@@ -552,7 +550,7 @@ fn command_line_subwords_flag_json_mark_and_info() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(
-            "subwords  fastText skipgram (version 11): n-grams of 3–6 characters in 1000 buckets"
+            "subwords  fastText skipgram (version 11): n-grams of 3–6 characters in 1,000 buckets"
         ),
         "{stdout}"
     );

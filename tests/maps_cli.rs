@@ -292,12 +292,14 @@ fn svg_never_overwrites_a_file_the_user_has() {
     };
     let kept = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap() == "mine";
 
+    // Refused before anything is drawn (issue 23): a usage error.
     mine("map.svg");
-    let (_, err, code) = vecsh(
+    let (out, err, code) = vecsh(
         tmp.path(),
         &[tiny, "--svg", "map.svg", "-e", "plot(king, queen)"],
     );
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
     assert!(err.contains("map.svg already exists"), "{err}");
     assert!(kept("map.svg"));
 

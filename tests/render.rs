@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use unicode_width::UnicodeWidthStr;
-use vecsh::eval::{EvalError, Method, Neighbour, SearchUsed, Session, Settings, Value};
+use vecsh::eval::{EvalError, Method, Neighbour, SearchUsed, Session, Settings, Value, Var};
 use vecsh::index::Store;
 use vecsh::progress::Silent;
 use vecsh::render::Renderer;
@@ -32,6 +32,8 @@ fn neighbours(rows: Vec<Neighbour>) -> Value {
         query: "q".into(),
         method: Method::Add,
         search: SearchUsed::Exact,
+        approximate: false,
+        searched: None,
         neighbours: rows,
         note: None,
         subwords: vec![],
@@ -100,6 +102,8 @@ fn table_with_notes() {
         query: "king".into(),
         method: Method::Add,
         search: SearchUsed::Approx,
+        approximate: true,
+        searched: Some("16 of 141 lists".into()),
         neighbours: vec![n("queen", 0.75), n("prince", 0.7)],
         note: Some("the forest is still being built (40%); this answer is exact".into()),
         subwords: vec![],
@@ -127,7 +131,7 @@ fn odd_vars_settings_and_ast() {
     let r = plain(80);
     let odd = Value::Odd {
         query: "odd(breakfast, lunch, dinner, car)".into(),
-        word: "car".into(),
+        word: Some("car".into()),
         scores: vec![
             n("car", 0.41),
             n("breakfast", 0.83),
@@ -138,8 +142,14 @@ fn odd_vars_settings_and_ast() {
     };
     let vars = Value::Vars {
         vars: vec![
-            ("royal".into(), "king - man".into()),
-            ("x".into(), "mean(cat, dog)".into()),
+            Var {
+                name: "royal".into(),
+                query: "king - man".into(),
+            },
+            Var {
+                name: "x".into(),
+                query: "mean(cat, dog)".into(),
+            },
         ],
     };
     let shown = [

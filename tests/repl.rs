@@ -142,7 +142,13 @@ fn exact_off_builds_the_lists_in_the_background() {
 
 #[test]
 fn exact_off_with_forest_builds_the_forest_in_the_background() {
-    exact_off_builds_in_the_background(&["--forest"], "forest", "forest ready: 30 trees");
+    // `--forest` alone asks for the forest's answers from the start; `--exact` keeps the start
+    // exact and leaves the forest to `:exact off`.
+    exact_off_builds_in_the_background(
+        &["--exact", "--forest"],
+        "forest",
+        "forest ready: 30 trees",
+    );
 }
 
 fn exact_off_builds_in_the_background(args: &[&str], what: &str, ready: &str) {
@@ -164,7 +170,11 @@ fn exact_off_builds_in_the_background(args: &[&str], what: &str, ready: &str) {
     }
     assert!(seen.contains(ready), "{seen}");
     ask(&mut p, ":info", &format!("{what:<8} ready: "));
-    ask(&mut p, "king - man + woman", "(approximate)");
+    ask(
+        &mut p,
+        "king - man + woman",
+        "king - man + woman (approximate, ",
+    );
     quit(p);
 }
 
@@ -272,7 +282,7 @@ fn forest_ready_is_announced_while_the_prompt_waits() {
     expect(&mut p, PROMPT).unwrap();
     p.send("king - man + woman\r").unwrap();
     p.flush().unwrap();
-    expect(&mut p, "(approximate)").unwrap();
+    expect(&mut p, "king - man + woman (approximate, ").unwrap();
     expect(&mut p, PROMPT).unwrap();
     quit(p);
 }

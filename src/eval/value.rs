@@ -92,6 +92,9 @@ pub struct MapPoint {
     pub y: f64,
 }
 
+/// Scores of `odd(...)` closer than this are a tie: no odd one out.
+pub const ODD_TIE: f32 = 1e-6;
+
 /// Most neighbours one expression may bring onto a map (`k=N`); more would be a cloud of
 /// labels no terminal can show.
 pub const MAP_MAX_K: usize = 50;
@@ -104,6 +107,12 @@ pub enum Value {
         query: String,
         method: Method,
         search: SearchUsed,
+        /// True for an approximate answer (in JSON only then); `searched` says what it read.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        approximate: bool,
+        /// What an approximate answer searched: "16 of 141 lists", "a forest of 30 trees".
+        #[serde(skip_serializing_if = "Option::is_none")]
+        searched: Option<String>,
         neighbours: Vec<Neighbour>,
         /// Set when the requested search could not be used (e.g. no forest yet).
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,9 +128,11 @@ pub enum Value {
         subwords: Vec<SubwordWord>,
     },
     /// `odd(...)`: the word that does not match, with every word's cosine to their mean.
+    /// `None` (JSON `null`) when none stands out: two terms (each is as far from their mean
+    /// as the other) or the lowest scores within `ODD_TIE` of each other.
     Odd {
         query: String,
-        word: String,
+        word: Option<String>,
         scores: Vec<Neighbour>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         subwords: Vec<SubwordWord>,
@@ -146,7 +157,8 @@ pub enum Value {
     },
     Setting {
         name: String,
-        value: String,
+        /// A number for `k` and `restrict N`, a word otherwise (`on`, `off`, `add`).
+        value: SettingValue,
         /// A word on how the value was taken (`:exact auto` is taken as `on`).
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
@@ -155,9 +167,55 @@ pub enum Value {
         text: String,
     },
     Vars {
-        vars: Vec<(String, String)>,
+        vars: Vec<Var>,
     },
     Nothing,
+}
+
+/// A setting's value: a number (JSON number) or a word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Number(usize),
+    Word(String),
+}
+
+impl std::fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Number(n) => write!(f, "{n}"),
+            SettingValue::Word(w) => f.write_str(w),
+        }
+    }
+}
+
+impl From<usize> for SettingValue {
+    fn from(n: usize) -> Self {
+        SettingValue::Number(n)
+    }
+}
+
+impl From<&str> for SettingValue {
+    fn from(w: &str) -> Self {
+        SettingValue::Word(w.to_string())
+    }
+}
+
+impl PartialEq<&str> for SettingValue {
+    fn eq(&self, other: &&str) -> bool {
+        match self {
+            SettingValue::Number(n) => other.parse() == Ok(*n),
+            SettingValue::Word(w) => w == other,
+        }
+    }
+}
+
+/// A named result of `:vars`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Var {
+    pub name: String,
+    /// The expression it was bound to, as typed.
+    pub query: String,
 }
 
 /// A word not in the vocabulary that was given the vector of its character n-grams

@@ -218,6 +218,31 @@ impl Store {
         wtxn.commit().map_err(lmdb)
     }
 
+    /// What an approximate search with `params` reads, for the header of its answer: "16 of 141
+    /// lists" (the probes as `approx_top_k` resolves them), "a forest of 30 trees".
+    pub fn approx_searched(&self, params: &ApproxParams) -> String {
+        match params.kind {
+            ApproxKind::Lists => {
+                let lists = self.lists().map_or(0, |l| l.lists);
+                let probes = match params.probes {
+                    0 => self
+                        .calibration(ApproxKind::Lists)
+                        .map_or(ivf::DEFAULT_PROBES, |c| c.setting),
+                    p => p,
+                };
+                format!(
+                    "{} of {} lists",
+                    crate::text::thousands(probes.min(lists)),
+                    crate::text::thousands(lists)
+                )
+            }
+            ApproxKind::Forest => {
+                let trees = self.forest().map_or(0, |f| f.trees);
+                format!("a forest of {} trees", crate::text::thousands(trees))
+            }
+        }
+    }
+
     /// Approximate top-k, rescored exactly in f32 (only recall is approximate); `None` while
     /// the structure `params.kind` names is not built.
     pub fn approx_top_k(&self, query: &Query, params: &ApproxParams) -> Result<Option<Vec<Hit>>> {

@@ -74,10 +74,13 @@ pub struct AnalogyReport {
     /// The vocabulary window used (the first N words; at most the vocabulary's size).
     pub restrict: usize,
     pub sections: Vec<SectionResult>,
-    /// The first five sections (the Google set's semantic ones).
-    pub semantic: Accuracy,
-    /// The sections after the fifth.
-    pub syntactic: Accuracy,
+    /// The Google set's semantic sections (`GOOGLE_SEMANTIC`), when every section is one of the
+    /// Google set's by name; `None` (omitted in JSON) for any other file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<Accuracy>,
+    /// The Google set's syntactic sections (`GOOGLE_SYNTACTIC`), as `semantic`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syntactic: Option<Accuracy>,
     pub total: Accuracy,
     pub questions_total: usize,
     pub questions_seen: usize,
@@ -88,8 +91,27 @@ pub struct AnalogyReport {
     pub details: Option<Vec<QuestionResult>>,
 }
 
-/// Sections counted as semantic, as compute-accuracy.c's `QID <= 5`.
-pub const SEMANTIC_SECTIONS: usize = 5;
+/// The Google set's semantic sections, by name (compute-accuracy.c's `QID <= 5` on that file).
+pub const GOOGLE_SEMANTIC: [&str; 5] = [
+    "capital-common-countries",
+    "capital-world",
+    "currency",
+    "city-in-state",
+    "family",
+];
+
+/// The Google set's syntactic sections, by name.
+pub const GOOGLE_SYNTACTIC: [&str; 9] = [
+    "gram1-adjective-to-adverb",
+    "gram2-opposite",
+    "gram3-comparative",
+    "gram4-superlative",
+    "gram5-present-participle",
+    "gram6-nationality-adjective",
+    "gram7-past-tense",
+    "gram8-plural",
+    "gram9-plural-verbs",
+];
 
 /// Evaluates the questions on the store under a protocol. `questions_file` only labels the report.
 pub fn evaluate_analogies(
@@ -225,7 +247,26 @@ pub fn evaluate_analogies_until(
             r.iter().map(|s| s.seen).sum(),
         )
     };
-    let split = SEMANTIC_SECTIONS.min(results.len());
+    // The split is the Google set's: only where every section is one of its sections by name
+    // (the first five sections of any other file are not "semantic").
+    let google = results.iter().all(|s| {
+        GOOGLE_SEMANTIC.contains(&s.name.as_str()) || GOOGLE_SYNTACTIC.contains(&s.name.as_str())
+    });
+    let group = |names: &[&str]| {
+        let picked: Vec<SectionResult> = results
+            .iter()
+            .filter(|s| names.contains(&s.name.as_str()))
+            .cloned()
+            .collect();
+        sum(&picked)
+    };
+    let (semantic, syntactic) = match google {
+        true => (
+            Some(group(&GOOGLE_SEMANTIC)),
+            Some(group(&GOOGLE_SYNTACTIC)),
+        ),
+        false => (None, None),
+    };
     let total = sum(&results);
     let questions_total: usize = results.iter().map(|s| s.total).sum();
     Ok(Ok(AnalogyReport {
@@ -234,8 +275,8 @@ pub fn evaluate_analogies_until(
         protocol,
         method: opts.method,
         restrict,
-        semantic: sum(&results[..split]),
-        syntactic: sum(&results[split..]),
+        semantic,
+        syntactic,
         total,
         questions_total,
         questions_seen: total.seen,

@@ -2,10 +2,11 @@
 //! state of the file, index and approximate search, the same in the session and in scripts.
 
 use owo_colors::Style;
+use serde::Serialize;
 
 use crate::commands::{Command, TABLE};
-use crate::eval::{Method, SearchMode, Session, Settings, Value};
-use crate::index::{ApproxKind, Store};
+use crate::eval::{Method, SearchMode, Session, SettingValue, Settings, Value};
+use crate::index::{ApproxKind, ExactPlan, ForestMeta, ListsMeta, Store};
 use crate::render::{human_bytes, thousands, Renderer};
 use crate::text::escape_path;
 
@@ -36,25 +37,30 @@ const EXPRESSIONS: [(&str, &str); 11] = [
     ("let name = expr", "name a result; # starts a comment"),
 ];
 
+/// `:help`'s last section.
+const KEYS: &str = "Tab completes words, names and commands; → takes the grey hint; ↑ ↓ and \
+                    Ctrl-R search the history; an open ( continues on the next line; Ctrl-C \
+                    cancels the line; Ctrl-D quits.";
+
 /// A setting command's current value, as `:help` shows it after the command's row.
-fn setting_now(command: Command, s: &Settings) -> Option<String> {
+fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
     let on = |b: bool| if b { "on" } else { "off" };
     Some(match command {
-        Command::K => s.k.to_string(),
+        Command::K => s.k.into(),
         Command::Exact => match s.mode {
             SearchMode::Exact => "on",
             SearchMode::Approx => "off",
         }
-        .to_string(),
-        Command::Include => on(s.include_inputs).to_string(),
+        .into(),
+        Command::Include => on(s.include_inputs).into(),
         Command::Method => if s.method == Method::Mul {
             "mul"
         } else {
             "add"
         }
-        .to_string(),
-        Command::Restrict => s.restrict.map_or("off".to_string(), |n| n.to_string()),
-        Command::Subwords => on(s.subwords).to_string(),
+        .into(),
+        Command::Restrict => s.restrict.map_or("off".into(), SettingValue::from),
+        Command::Subwords => on(s.subwords).into(),
         Command::Svg
         | Command::Vars
         | Command::Info
@@ -296,7 +302,112 @@ fn examples(view: &View, wanted: impl Fn(&str) -> bool) -> Vec<String> {
     out
 }
 
-/// `:info`: where the vectors come from and the state of the index and forest.
+/// A row of `:help`: the syntax, what it does, and a setting's current value.
+#[derive(Serialize)]
+struct HelpRow {
+    syntax: &'static str,
+    meaning: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    now: Option<SettingValue>,
+}
+
+/// `:help` under `--json`: the language's and the commands' rows, as one object.
+#[derive(Serialize)]
+struct HelpJson {
+    kind: &'static str,
+    expressions: Vec<HelpRow>,
+    commands: Vec<HelpRow>,
+    keys: &'static str,
+}
+
+/// `:help` as one JSON object (`{"kind":"help","expressions":[…],"commands":[…],"keys":…}`).
+pub fn help_json(view: &View) -> String {
+    let help = HelpJson {
+        kind: "help",
+        expressions: EXPRESSIONS
+            .iter()
+            .map(|&(syntax, meaning)| HelpRow {
+                syntax,
+                meaning,
+                now: None,
+            })
+            .collect(),
+        commands: TABLE
+            .iter()
+            .flat_map(|spec| {
+                spec.help.iter().map(|&(syntax, meaning)| HelpRow {
+                    syntax,
+                    meaning,
+                    now: setting_now(spec.command, view.settings),
+                })
+            })
+            .collect(),
+        keys: KEYS,
+    };
+    serde_json::to_string(&help).expect("help serialises")
+}
+
+/// `:info` under `--json`.
+#[derive(Serialize)]
+struct InfoJson<'a> {
+    kind: &'static str,
+    file: &'a std::path::Path,
+    builtin: bool,
+    format: String,
+    words: usize,
+    dims: usize,
+    index: &'a std::path::Path,
+    size_bytes: u64,
+    lists: Option<ListsMeta>,
+    forest: Option<ForestMeta>,
+    /// The progress of an approximate-search build running in the background.
+    building: Option<String>,
+    exact: ExactPlan,
+    search: SearchJson,
+}
+
+#[derive(Serialize)]
+struct SearchJson {
+    /// `"exact"` or `"approx"`.
+    mode: SearchMode,
+    /// What approximate search reads: `"lists"` or `"forest"`.
+    approx: ApproxKind,
+    k: usize,
+    method: Method,
+    include: bool,
+    restrict: Option<usize>,
+}
+
+/// `:info` as one JSON object (see docs/json.md).
+pub fn info_json(view: &View, building: Option<String>) -> String {
+    let m = view.store.meta();
+    let s = view.settings;
+    let info = InfoJson {
+        kind: "info",
+        file: &m.source,
+        builtin: view.builtin,
+        format: m.format.to_string(),
+        words: m.words,
+        dims: m.dims,
+        index: view.store.dir(),
+        size_bytes: view.store.disk_size(),
+        lists: view.store.lists(),
+        forest: view.store.forest(),
+        building,
+        exact: view.store.exact_plan(),
+        search: SearchJson {
+            mode: s.mode,
+            approx: s.approx.kind,
+            k: s.k,
+            method: s.method,
+            include: s.include_inputs,
+            restrict: s.restrict,
+        },
+    };
+    serde_json::to_string(&info).expect("info serialises")
+}
+
+/// `:info`: where the vectors come from, the index, its lists and forest, and exact search.
 pub fn info_text(view: &View, building: Option<String>) -> String {
     let m = view.store.meta();
     let r = &view.renderer;
