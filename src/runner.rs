@@ -292,6 +292,7 @@ impl<'s> Runner<'s> {
                             message,
                             span: None,
                             help: None,
+                            also: Vec::new(),
                         };
                         writeln!(out, "{}", error_json(&line, origin, &err))?;
                         return Ok(ran(false));

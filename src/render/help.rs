@@ -37,11 +37,6 @@ const EXPRESSIONS: [(&str, &str); 11] = [
     ("let name = expr", "name a result; # starts a comment"),
 ];
 
-/// `:help`'s last section.
-const KEYS: &str = "Tab completes words, names and commands; → takes the grey hint; ↑ ↓ and \
-                    Ctrl-R search the history; an open ( continues on the next line; Ctrl-C \
-                    cancels the line; Ctrl-D quits.";
-
 /// A setting command's current value, as `:help` shows it after the command's row.
 fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
     let on = |b: bool| if b { "on" } else { "off" };
@@ -99,6 +94,7 @@ const EXPRESSION_TOPICS: [&[&str]; 11] = [
     &["let", "names", "comment", "#"],
 ];
 
+/// `:help`'s last section.
 const KEYS: &str =
     "Tab completes words, names, commands and file names; → takes the grey hint; ↑ ↓ \
                     and Ctrl-R search the history; an open ( continues on the next line; Ctrl-C \
