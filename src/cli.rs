@@ -116,7 +116,7 @@ struct SourceArgs {
 struct LoadArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl.
+    /// dict .pkl, Annoy index .annoy.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -125,6 +125,9 @@ struct LoadArgs {
     /// Keep only the first N words (file order, which is frequency order for GloVe and word2vec).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// The vectors' dimension, for an Annoy index whose layout fits more than one.
+    #[arg(long, value_name = "D")]
+    dims: Option<usize>,
 }
 
 /// How the session answers: top level only (no subcommand searches).
@@ -170,7 +173,7 @@ struct QueryArgs {
 struct EvalSourceArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl.
+    /// dict .pkl, Annoy index .annoy.
     #[arg(long, value_enum, global = true)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -205,6 +208,7 @@ impl From<&EvalSourceArgs> for SourceArgs {
                 format,
                 member,
                 limit,
+                dims: None,
             },
             index,
             rebuild,
@@ -304,6 +308,8 @@ enum FormatArg {
     Gensim,
     // A pickled dict word -> vector (.pkl).
     Pickle,
+    // An Annoy index (.annoy, angular) with the tutorial's LMDB map (.lmdb) beside it.
+    Annoy,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
@@ -330,6 +336,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         FormatArg::FasttextBin => Format::FastTextBin,
         FormatArg::Gensim => Format::Gensim,
         FormatArg::Pickle => Format::Pickle,
+        FormatArg::Annoy => Format::Annoy,
     });
     let open = OpenOptions {
         index_dir: source.index.clone(),
@@ -338,6 +345,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             format,
             member: source.load.member.clone(),
             limit: source.load.limit,
+            dims: source.load.dims,
         },
         rebuild: source.rebuild,
         writable: false,

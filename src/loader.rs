@@ -52,7 +52,7 @@ mod source;
 mod text;
 
 use compress::{load_zip, sniff, Compression, Counting};
-use formats::{load_fasttext, load_pickled};
+use formats::{load_annoy, load_fasttext, load_pickled};
 use rows::Rows;
 use source::{load_mapped, load_nonregular, load_stream, open_nonblocking, read_up_to, Progress};
 
@@ -83,6 +83,8 @@ pub enum Format {
     Gensim,
     /// A pickled dict word → vector (`.pkl`).
     Pickle,
+    /// An Annoy index (`.annoy`, angular) with the tutorial's LMDB map word ↔ id beside it.
+    Annoy,
 }
 
 impl fmt::Display for Format {
@@ -94,12 +96,13 @@ impl fmt::Display for Format {
             Format::FastTextBin => "fastText model",
             Format::Gensim => "gensim saved vectors",
             Format::Pickle => "pickled dict",
+            Format::Annoy => "Annoy index",
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary or fasttext-bin)")]
+#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary, fasttext-bin or annoy)")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -111,6 +114,7 @@ impl std::str::FromStr for Format {
             "w2v-text" | "word2vec-text" | "fasttext" => Ok(Format::Word2VecText),
             "w2v-bin" | "word2vec-binary" => Ok(Format::Word2VecBinary),
             "fasttext-bin" | "ft-bin" => Ok(Format::FastTextBin),
+            "annoy" => Ok(Format::Annoy),
             _ => Err(UnknownFormat(s.to_owned())),
         }
     }
@@ -124,6 +128,8 @@ pub struct LoadOptions {
     pub member: Option<String>,
     /// Stop after this many kept words.
     pub limit: Option<usize>,
+    /// The vectors' dimension, for files that do not record it (an Annoy index).
+    pub dims: Option<usize>,
 }
 
 /// Rows in file order. `vectors.len() == words.len() * dims`; raw values exactly as in
@@ -236,6 +242,8 @@ pub enum Problem {
     FastText(formats::fasttext::Problem),
     #[error("{0}")]
     Pickle(String),
+    #[error("{0}")]
+    Annoy(String),
     #[error("empty: the header announces {count} rows but none follow")]
     HeaderOnly { count: u64 },
     #[error("malformed header '{line}': expected two integers, 'count dims'")]
@@ -332,6 +340,17 @@ pub fn load_with_subwords(
     sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
+    // The tutorial's index has no magic: `X.annoy` (or `--format annoy`), and its map `X.lmdb`.
+    if let Some((annoy, map)) = formats::annoy_pair(path, opts.format)? {
+        if opts.member.is_some() {
+            return Err(LoadError::Archive {
+                file: crate::text::escape_path(path),
+                message: "--member was given, but this is not a zip archive".to_owned(),
+            });
+        }
+        let mut rows = Rows::new(sink, opts.limit);
+        return load_annoy(&annoy, map.as_deref(), opts.dims, &mut rows);
+    }
     let label = crate::text::escape_path(path);
     let io_err = |source| LoadError::Io {
         file: label.clone(),

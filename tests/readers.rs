@@ -411,3 +411,218 @@ fn leading_blank_lines_get_one_diagnosis_plain_or_gzipped() {
     assert_eq!(message("empty.txt", &blank), ": empty file: no rows");
     assert_eq!(message("empty.txt.gz", &blank), ": empty file: no rows");
 }
+
+// ---------------------------------------------------------------------------------------
+// The tutorial's index: X.annoy with its LMDB map X.lmdb
+// ---------------------------------------------------------------------------------------
+
+const GLOVE_1K: &str = "glove.1k.50d.txt";
+
+/// The fixture pair copied into `dir` (the map without lock.mdb, as a user's folder may hold
+/// it after the tutorial ran); returns the `.annoy` path.
+fn annoy_pair(dir: &Path) -> PathBuf {
+    let annoy = dir.join(format!("{GLOVE_1K}.annoy"));
+    std::fs::copy(fixture("annoy", &format!("{GLOVE_1K}.annoy")), &annoy).unwrap();
+    let map = dir.join(format!("{GLOVE_1K}.lmdb"));
+    std::fs::create_dir(&map).unwrap();
+    std::fs::copy(
+        fixture("annoy", &format!("{GLOVE_1K}.lmdb/data.mdb")),
+        map.join("data.mdb"),
+    )
+    .unwrap();
+    annoy
+}
+
+/// Vocabulary from the map, vectors from the Annoy item nodes: the text file's, row for row.
+#[test]
+fn the_tutorials_annoy_index_reads_as_the_text_it_was_built_from() {
+    let text = load(&fixture("annoy", GLOVE_1K)).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let annoy = annoy_pair(dir.path());
+    let loaded = load(&annoy).unwrap();
+    assert_eq!(loaded.report.format, loader::Format::Annoy);
+    assert_eq!(loaded.report.dims, 50);
+    assert_eq!(loaded.words, text.words);
+    assert_close(&loaded.vectors, &text.vectors, "annoy vs text");
+    // `X.lmdb` opens the same pair.
+    let via_map = load(&dir.path().join(format!("{GLOVE_1K}.lmdb"))).unwrap();
+    assert_eq!(via_map.words, text.words);
+    assert_eq!(via_map.vectors, loaded.vectors);
+    // --dims 50 says what the layout says.
+    let opts = LoadOptions {
+        dims: Some(50),
+        ..Default::default()
+    };
+    assert_eq!(load_with(&annoy, &opts).unwrap().words, text.words);
+}
+
+/// The answers equal numpy's exact cosine over the text (the tutorial's Annoy answers only
+/// approximate them: for `king` it misses `ii`, the nearest).
+#[test]
+fn the_tutorials_annoy_index_answers_exactly() {
+    let want = json(&fixture("annoy", "expected.json"));
+    let dir = tempfile::TempDir::new().unwrap();
+    let annoy = annoy_pair(dir.path());
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = open(&annoy, &cache);
+    let mut s = session(&store, 10);
+    let mut checked = 0;
+    for (word, answer) in want.as_object().unwrap() {
+        if word.starts_with("annoy: ") {
+            continue;
+        }
+        let quoted = word.replace('\\', "\\\\").replace('"', "\\\"");
+        let got = ranked(&s.run_line(&format!("\"{quoted}\"")).unwrap());
+        assert_same_ranking(&got, &pairs(answer), word);
+        checked += 1;
+    }
+    assert_eq!(checked, want.as_object().unwrap().len() - 1);
+    assert!(checked >= 20, "{checked}");
+    let tutorial: Vec<&str> = want["annoy: king"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(!tutorial.contains(&"ii"));
+    assert_eq!(pairs(&want["king"])[0].0, "ii");
+}
+
+/// Opening the user's map writes nothing in their folder: no lock.mdb, data.mdb unchanged.
+#[test]
+fn opening_the_tutorials_map_creates_no_lock_file_and_changes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::TempDir::new().unwrap();
+    let annoy = annoy_pair(dir.path());
+    let map = dir.path().join(format!("{GLOVE_1K}.lmdb"));
+    let data = map.join("data.mdb");
+    let before = std::fs::read(&data).unwrap();
+    let stat = std::fs::metadata(&data).unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let out = crate::util::vecsh(cache.path())
+        .arg(&annoy)
+        .args(["-e", "king"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ii"), "{stdout}");
+    let out = crate::util::vecsh(cache.path())
+        .arg(&map)
+        .args(["-e", "king"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(&map)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["data.mdb"]);
+    assert_eq!(std::fs::read(&data).unwrap(), before);
+    let after = std::fs::metadata(&data).unwrap();
+    assert_eq!(
+        (after.mtime(), after.mtime_nsec(), after.ino()),
+        (stat.mtime(), stat.mtime_nsec(), stat.ino())
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [format!("{GLOVE_1K}.annoy"), format!("{GLOVE_1K}.lmdb")]
+    );
+}
+
+/// Without its map, an Annoy index numbers its items; a map without its index names the
+/// missing file.
+#[test]
+fn an_annoy_index_without_a_map_numbers_its_items_and_a_map_alone_names_the_index() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let annoy = dir.path().join("items.annoy");
+    std::fs::copy(fixture("annoy", &format!("{GLOVE_1K}.annoy")), &annoy).unwrap();
+    let loaded = load(&annoy).unwrap();
+    assert_eq!(loaded.words.len(), 1000);
+    assert_eq!(loaded.words[..3], ["0", "1", "2"]);
+    assert_eq!(loaded.words[999], "999");
+
+    let map = dir.path().join("alone.lmdb");
+    std::fs::create_dir(&map).unwrap();
+    std::fs::copy(
+        fixture("annoy", &format!("{GLOVE_1K}.lmdb/data.mdb")),
+        map.join("data.mdb"),
+    )
+    .unwrap();
+    let msg = err(&map);
+    assert!(
+        msg.contains("alone.annoy") && msg.contains("missing"),
+        "{msg}"
+    );
+}
+
+/// Euclidean and dot-product indexes have other nodes: refused, naming the metric.
+#[test]
+fn annoy_indexes_of_other_metrics_are_refused_naming_them() {
+    let msg = err(&fixture("annoy", &format!("{GLOVE_1K}.euclidean.annoy")));
+    assert!(msg.contains("Euclidean or Manhattan"), "{msg}");
+    assert!(msg.contains("100 items of 50 dimensions"), "{msg}");
+    let msg = err(&fixture("annoy", &format!("{GLOVE_1K}.dot.annoy")));
+    assert!(msg.contains("dot-product"), "{msg}");
+    assert!(msg.contains("100 items of 50 dimensions"), "{msg}");
+    // Under --dims too.
+    let opts = LoadOptions {
+        dims: Some(51),
+        ..Default::default()
+    };
+    let e = load_with(
+        &fixture("annoy", &format!("{GLOVE_1K}.euclidean.annoy")),
+        &opts,
+    );
+    assert!(e.err().unwrap().to_string().contains("Euclidean"));
+}
+
+/// A damaged map is refused before anything trusts it, naming the map: truncated, its pages
+/// overwritten, an item without a word.
+#[test]
+fn a_damaged_annoy_map_is_refused_naming_it() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let annoy = annoy_pair(dir.path());
+    let data = dir.path().join(format!("{GLOVE_1K}.lmdb/data.mdb"));
+    let good = std::fs::read(&data).unwrap();
+    // Truncated.
+    std::fs::write(&data, &good[..good.len() / 2]).unwrap();
+    let msg = err(&annoy);
+    assert!(
+        msg.contains("data.mdb") && msg.contains("truncated"),
+        "{msg}"
+    );
+    // Every byte of page 3 flipped, then every 97th byte of the file: errors, never a panic.
+    let mut bad = good.clone();
+    bad[3 * 4096..4 * 4096].iter_mut().for_each(|b| *b ^= 0xff);
+    std::fs::write(&data, &bad).unwrap();
+    assert!(err(&annoy).contains("data.mdb"));
+    for step in [97, 1013, 4099] {
+        let mut bad = good.clone();
+        for i in (2 * 4096..bad.len()).step_by(step) {
+            bad[i] ^= 0x5a;
+        }
+        std::fs::write(&data, &bad).unwrap();
+        let _ = load(&annoy);
+    }
+    // A map that names only the first 10 of the 1,000 items (made by gen.py).
+    std::fs::copy(fixture("annoy", "partial.lmdb/data.mdb"), &data).unwrap();
+    let msg = err(&annoy);
+    assert!(
+        msg.contains("names 10 of the Annoy index's 1000 items (item 10 has no word)"),
+        "{msg}"
+    );
+}

@@ -3,13 +3,15 @@
 //! the glue (`load_<name>`) that hands what a reader found to the loader's rows. How a new
 //! format plugs in: see the [loader's docs](super).
 
+pub mod annoy;
 pub mod fasttext;
 pub mod gensim;
+pub mod lmdb_map;
 pub mod npy;
 pub mod pickle;
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -212,6 +214,175 @@ pub(super) fn load_fasttext(
         }),
         ..rows.report(Format::FastTextBin, "none", None, dims, None)
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// The tutorial's index: an Annoy file and its LMDB map
+// ---------------------------------------------------------------------------------------
+
+/// What to open when `path` is (half of) the tutorial's index: the `.annoy` file and the map's
+/// `data.mdb`, if there is one. `X.annoy` (or any file under `--format annoy`) goes with the map
+/// `X.lmdb` beside it when there is one; `X.lmdb` (the directory LMDB made, or `--format annoy`
+/// on a directory) goes with `X.annoy`, which must exist. `None`: not an Annoy index.
+pub(super) fn annoy_pair(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<Option<(PathBuf, Option<PathBuf>)>, LoadError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    let forced = format == Some(Format::Annoy);
+    if format.is_some() && !forced {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(path).ok();
+    let with_ext = |ext: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        let Some(stem) = name.strip_suffix(".lmdb").filter(|_| !name.is_empty()) else {
+            return match forced {
+                true => Err(annoy_error(
+                    path,
+                    "a directory: the tutorial's map is X.lmdb, beside its index X.annoy".into(),
+                )),
+                false => Ok(None),
+            };
+        };
+        let annoy = path.with_file_name(format!("{stem}.annoy"));
+        if !annoy.is_file() {
+            return Err(annoy_error(
+                path,
+                format!(
+                    "the tutorial's LMDB map (word ↔ id); the Annoy index it goes with, {}, is missing",
+                    crate::text::escape_path(&annoy)
+                ),
+            ));
+        }
+        return Ok(Some((annoy, Some(path.join("data.mdb")))));
+    }
+    if !forced && !name.ends_with(".annoy") {
+        return Ok(None);
+    }
+    let map = match name.strip_suffix(".annoy") {
+        Some(stem) => path.with_file_name(format!("{stem}.lmdb")),
+        None => with_ext(".lmdb"),
+    };
+    let map = match std::fs::metadata(&map) {
+        Ok(m) if m.is_dir() => Some(map.join("data.mdb")),
+        Ok(_) => Some(map), // an environment opened with subdir=False: the file itself
+        Err(_) => None,
+    };
+    Ok(Some((path.to_owned(), map)))
+}
+
+fn annoy_error(path: &Path, message: String) -> LoadError {
+    LoadError::Data {
+        location: Location::File {
+            file: crate::text::escape_path(path),
+        },
+        problem: Problem::Annoy(message),
+    }
+}
+
+/// The vocabulary the tutorial's map gives the index's `items`: key `i<id>` → value `w<word>`
+/// for every item (the reverse entries `w<word>` → `i<id>` are checked to be of that shape; a
+/// word the tutorial saw twice keeps the id its first row had, as vecsh keeps first rows).
+fn map_words(entries: Vec<lmdb_map::Entry>, items: usize) -> Result<Vec<Vec<u8>>, String> {
+    let id_of = |digits: &[u8]| -> Option<usize> {
+        if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    let mut words: Vec<Option<Vec<u8>>> = vec![None; items];
+    for (key, value) in entries {
+        match key.split_first() {
+            Some((b'i', digits)) => {
+                let id = id_of(digits).ok_or_else(|| {
+                    format!("key '{}' is not i<id>", crate::text::escape_bytes(&key))
+                })?;
+                if id >= items {
+                    return Err(format!(
+                        "it names item {id}, but the Annoy index holds {items} items (0 to {})",
+                        items.saturating_sub(1)
+                    ));
+                }
+                let Some((b'w', word)) = value.split_first() else {
+                    return Err(format!(
+                        "key 'i{id}' holds '{}', not w<word>",
+                        crate::text::escape_bytes(&value)
+                    ));
+                };
+                words[id] = Some(word.to_vec());
+            }
+            Some((b'w', _)) if value.first() == Some(&b'i') && id_of(&value[1..]).is_some() => {}
+            _ => {
+                return Err(format!(
+                    "key '{}' → '{}' is neither i<id> → w<word> nor w<word> → i<id>: not the tutorial's word ↔ id map",
+                    crate::text::escape_bytes(&key),
+                    crate::text::escape_bytes(&value)
+                ))
+            }
+        }
+    }
+    let named = words.iter().filter(|w| w.is_some()).count();
+    if named < items {
+        let first = words.iter().position(Option::is_none).unwrap_or(0);
+        return Err(format!(
+            "it names {named} of the Annoy index's {items} items (item {first} has no word)"
+        ));
+    }
+    Ok(words.into_iter().flatten().collect())
+}
+
+/// The tutorial's index: vectors from the Annoy file's item nodes, words from its map (or the
+/// item numbers when there is none).
+pub(super) fn load_annoy(
+    annoy_path: &Path,
+    map: Option<&Path>,
+    dims: Option<usize>,
+    rows: &mut Rows,
+) -> Result<LoadReport, LoadError> {
+    let label = crate::text::escape_path(annoy_path);
+    let io_err = |err| LoadError::Io {
+        file: label.clone(),
+        err,
+    };
+    let file = super::source::open_nonblocking(annoy_path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(annoy_error(
+            annoy_path,
+            "not a regular file: an Annoy index is one".into(),
+        ));
+    }
+    let data = map_file(&file, &label)?;
+    let index = annoy::parse(&data, dims).map_err(|m| annoy_error(annoy_path, m))?;
+    let words = match map {
+        Some(map) => {
+            let entries = lmdb_map::read(map)
+                .map_err(|m| annoy_error(map, format!("the Annoy index's word ↔ id map: {m}")))?;
+            map_words(entries, index.items)
+                .map_err(|m| annoy_error(map, format!("the Annoy index's word ↔ id map: {m}")))?
+        }
+        None => (0..index.items)
+            .map(|i| i.to_string().into_bytes())
+            .collect(),
+    };
+    let d = index.dims;
+    let mut start = 0;
+    while start < words.len() && !rows.full() {
+        let end = words.len().min(start + BINARY_BATCH.min(rows.room()));
+        let mut vectors = Vec::with_capacity((end - start) * d);
+        for i in start..end {
+            vectors.extend(index.item(i));
+        }
+        push_rows(rows, &label, start, &words[start..end], vectors, d)?;
+        start = end;
+    }
+    Ok(rows.report(Format::Annoy, "none", None, d, None))
 }
 
 #[cfg(test)]
