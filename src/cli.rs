@@ -128,6 +128,9 @@ struct LoadArgs {
     /// The vectors' dimension, for an Annoy index whose layout fits more than one.
     #[arg(long, value_name = "D")]
     dims: Option<usize>,
+    /// Labels of item vectors (.npy, .npz, vectors.tsv), one a line, one line per row.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
 }
 
 /// How the session answers: top level only (no subcommand searches).
@@ -209,6 +212,7 @@ impl From<&EvalSourceArgs> for SourceArgs {
                 member,
                 limit,
                 dims: None,
+                labels: None,
             },
             index,
             rebuild,
@@ -310,6 +314,8 @@ enum FormatArg {
     Pickle,
     // An Annoy index (.annoy, angular) with the tutorial's LMDB map (.lmdb) beside it.
     Annoy,
+    // Item vectors: a 2-D .npy, an .npz, the Embedding Projector's vectors.tsv (+ metadata.tsv).
+    Items,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
@@ -337,6 +343,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         FormatArg::Gensim => Format::Gensim,
         FormatArg::Pickle => Format::Pickle,
         FormatArg::Annoy => Format::Annoy,
+        FormatArg::Items => Format::Items,
     });
     let open = OpenOptions {
         index_dir: source.index.clone(),
@@ -346,6 +353,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             member: source.load.member.clone(),
             limit: source.load.limit,
             dims: source.load.dims,
+            labels: source.load.labels.clone(),
         },
         rebuild: source.rebuild,
         writable: false,

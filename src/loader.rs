@@ -52,7 +52,7 @@ mod source;
 mod text;
 
 use compress::{load_zip, sniff, Compression, Counting};
-use formats::{load_annoy, load_fasttext, load_pickled};
+use formats::{load_annoy, load_fasttext, load_items, load_pickled};
 use rows::Rows;
 use source::{load_mapped, load_nonregular, load_stream, open_nonblocking, read_up_to, Progress};
 
@@ -85,6 +85,8 @@ pub enum Format {
     Pickle,
     /// An Annoy index (`.annoy`, angular) with the tutorial's LMDB map word ↔ id beside it.
     Annoy,
+    /// Item vectors: a 2-D `.npy`, an `.npz`, the Embedding Projector's `vectors.tsv`.
+    Items,
 }
 
 impl fmt::Display for Format {
@@ -97,12 +99,13 @@ impl fmt::Display for Format {
             Format::Gensim => "gensim saved vectors",
             Format::Pickle => "pickled dict",
             Format::Annoy => "Annoy index",
+            Format::Items => "item vectors",
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary, fasttext-bin or annoy)")]
+#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary, fasttext-bin, annoy or items)")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -115,6 +118,7 @@ impl std::str::FromStr for Format {
             "w2v-bin" | "word2vec-binary" => Ok(Format::Word2VecBinary),
             "fasttext-bin" | "ft-bin" => Ok(Format::FastTextBin),
             "annoy" => Ok(Format::Annoy),
+            "items" | "npy" | "npz" | "projector" => Ok(Format::Items),
             _ => Err(UnknownFormat(s.to_owned())),
         }
     }
@@ -130,6 +134,8 @@ pub struct LoadOptions {
     pub limit: Option<usize>,
     /// The vectors' dimension, for files that do not record it (an Annoy index).
     pub dims: Option<usize>,
+    /// Labels naming the rows of item vectors, one a line.
+    pub labels: Option<std::path::PathBuf>,
 }
 
 /// Rows in file order. `vectors.len() == words.len() * dims`; raw values exactly as in
@@ -244,6 +250,8 @@ pub enum Problem {
     Pickle(String),
     #[error("{0}")]
     Annoy(String),
+    #[error("{0}")]
+    Items(String),
     #[error("empty: the header announces {count} rows but none follow")]
     HeaderOnly { count: u64 },
     #[error("malformed header '{line}': expected two integers, 'count dims'")]
@@ -368,6 +376,24 @@ pub fn load_with_subwords(
     let magic = &magic[..n];
 
     let compression = sniff(magic);
+    if matches!(opts.format, None | Some(Format::Items)) {
+        let forced = opts.format == Some(Format::Items);
+        match formats::item_source(path, &file, magic, forced) {
+            Some(source) => {
+                let mut rows = Rows::new(sink, opts.limit);
+                return load_items(path, &file, source, opts, &mut rows);
+            }
+            None if forced => {
+                return Err(LoadError::Data {
+                    location: Location::File { file: label },
+                    problem: Problem::Items(
+                        "not item vectors: --format items reads a 2-D .npy, an .npz of them or the Embedding Projector's vectors.tsv".to_owned(),
+                    ),
+                })
+            }
+            None => {}
+        }
+    }
     let model_format = match opts.format {
         None | Some(Format::FastTextBin) if formats::fasttext::sniff(magic).is_some() => {
             Some(Format::FastTextBin)

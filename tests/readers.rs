@@ -626,3 +626,137 @@ fn a_damaged_annoy_map_is_refused_naming_it() {
         "{msg}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Item embeddings: .npy, .npz, the Embedding Projector's pair
+// ---------------------------------------------------------------------------------------
+
+fn items_expected() -> serde_json::Value {
+    json(&fixture("items", "expected.json"))
+}
+
+fn labels() -> Vec<String> {
+    items_expected()["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every item's neighbours equal numpy's exact cosine answers.
+fn answers_equal_numpy(path: &Path, opts: vecsh::index::OpenOptions, want: &serde_json::Value) {
+    let store = vecsh::index::Store::open(path, &opts, &vecsh::progress::Silent)
+        .unwrap()
+        .0;
+    let mut s = session(&store, 5);
+    for (item, answer) in want.as_object().unwrap() {
+        let got = ranked(&s.run_line(&format!("\"{item}\"")).unwrap());
+        assert_same_ranking(&got, &pairs(answer), item);
+    }
+}
+
+/// A 2-D `.npy`: rows are items, named by the sidecar `x.labels.txt`.
+#[test]
+fn a_npy_array_with_a_labels_sidecar_is_items_named_by_their_labels() {
+    let path = fixture("items", "songs.npy");
+    let loaded = load(&path).unwrap();
+    assert_eq!(loaded.report.format, loader::Format::Items);
+    assert_eq!(loaded.report.dims, 8);
+    assert_eq!(loaded.words, labels());
+    let tsv = load(&fixture("items", "projector1/vectors.tsv")).unwrap();
+    assert_close(&loaded.vectors, &tsv.vectors, "npy vs tsv");
+    let cache = tempfile::TempDir::new().unwrap();
+    answers_equal_numpy(&path, opts(cache.path()), &items_expected()["songs"]);
+}
+
+/// Without labels, items are numbered; float64 in Fortran order is read as numpy reads it.
+#[test]
+fn a_npy_array_without_labels_numbers_its_items() {
+    let path = fixture("items", "photos.npy");
+    let loaded = load(&path).unwrap();
+    assert_eq!(loaded.words.len(), 60);
+    assert_eq!(loaded.words[..2], ["0", "1"]);
+    let cache = tempfile::TempDir::new().unwrap();
+    answers_equal_numpy(&path, opts(cache.path()), &items_expected()["photos"]);
+}
+
+/// `--labels FILE` names the rows; a count that differs is an error naming both.
+#[test]
+fn labels_given_must_number_the_rows() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let names = dir.path().join("names.txt");
+    let mut text: String = (0..60).map(|i| format!("photo {i}\n")).collect();
+    std::fs::write(&names, &text).unwrap();
+    let opts = LoadOptions {
+        labels: Some(names.clone()),
+        ..Default::default()
+    };
+    let loaded = load_with(&fixture("items", "photos.npy"), &opts).unwrap();
+    assert_eq!(loaded.words[59], "photo 59");
+    text.push_str("photo 60\n");
+    std::fs::write(&names, &text).unwrap();
+    let msg = load_with(&fixture("items", "photos.npy"), &opts)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("names.txt"), "{msg}");
+    assert!(
+        msg.contains("61 labels") && msg.contains("60 rows"),
+        "{msg}"
+    );
+    // A sidecar with one label too few.
+    let npy = dir.path().join("songs.npy");
+    std::fs::copy(fixture("items", "songs.npy"), &npy).unwrap();
+    let sidecar: Vec<String> = labels()[..119].to_vec();
+    std::fs::write(dir.path().join("songs.labels.txt"), sidecar.join("\n")).unwrap();
+    let msg = err(&npy);
+    assert!(msg.contains("songs.labels.txt"), "{msg}");
+    assert!(
+        msg.contains("119 labels") && msg.contains("120 rows"),
+        "{msg}"
+    );
+}
+
+/// `.npz`: one array is read as it is; of several, `--member` names one (else the error lists
+/// them).
+#[test]
+fn npz_archives_hold_item_arrays() {
+    let single = load(&fixture("items", "single.npz")).unwrap();
+    assert_eq!(single.words.len(), 120);
+    assert_eq!(single.words[0], "0");
+    let npy = load(&fixture("items", "songs.npy")).unwrap();
+    assert_eq!(single.vectors, npy.vectors);
+    let msg = err(&fixture("items", "songs.npz"));
+    assert!(
+        msg.contains("vectors") && msg.contains("ids") && msg.contains("--member"),
+        "{msg}"
+    );
+    let opts = LoadOptions {
+        member: Some("vectors".into()),
+        labels: Some(fixture("items", "songs.labels.txt")),
+        ..Default::default()
+    };
+    let loaded = load_with(&fixture("items", "songs.npz"), &opts).unwrap();
+    assert_eq!(loaded.words, labels());
+    assert_eq!(loaded.vectors, npy.vectors);
+}
+
+/// The TensorFlow Embedding Projector's pair: `vectors.tsv` (no word column) and `metadata.tsv`
+/// beside it (a header row when it has several columns; the first column is the label).
+#[test]
+fn the_projector_pair_reads_as_labelled_items() {
+    for dir in ["projector", "projector1"] {
+        let path = fixture("items", &format!("{dir}/vectors.tsv"));
+        let loaded = load(&path).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        assert_eq!(loaded.report.format, loader::Format::Items, "{dir}");
+        assert_eq!(loaded.report.dims, 8, "{dir}");
+        assert_eq!(loaded.words, labels(), "{dir}");
+    }
+    let cache = tempfile::TempDir::new().unwrap();
+    answers_equal_numpy(
+        &fixture("items", "projector/vectors.tsv"),
+        opts(cache.path()),
+        &items_expected()["songs"],
+    );
+}

@@ -6,6 +6,7 @@
 pub mod annoy;
 pub mod fasttext;
 pub mod gensim;
+pub mod items;
 pub mod lmdb_map;
 pub mod npy;
 pub mod pickle;
@@ -383,6 +384,177 @@ pub(super) fn load_annoy(
         start = end;
     }
     Ok(rows.report(Format::Annoy, "none", None, d, None))
+}
+
+// ---------------------------------------------------------------------------------------
+// Item embeddings: .npy, .npz, the Embedding Projector's vectors.tsv
+// ---------------------------------------------------------------------------------------
+
+/// Where an item matrix comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ItemSource {
+    Npy,
+    Npz,
+    Projector,
+}
+
+/// Whether the regular file `path` (first bytes `magic`) holds item vectors: a `.npy` (by its
+/// magic), an `.npz` (a zip of `.npy` members) or the Projector's tab-separated values (a
+/// `.tsv`, or any file under `--format items`, whose first line is numbers only).
+pub(super) fn item_source(
+    path: &Path,
+    file: &File,
+    magic: &[u8],
+    forced: bool,
+) -> Option<ItemSource> {
+    use std::os::unix::fs::FileExt;
+    if magic.starts_with(b"\x93NUMPY") {
+        return Some(ItemSource::Npy);
+    }
+    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
+        let zip = zip::ZipArchive::new(file.try_clone().ok()?).ok()?;
+        let npy = !zip.is_empty() && zip.file_names().all(|n| n.ends_with(".npy"));
+        return npy.then_some(ItemSource::Npz);
+    }
+    let tsv = path.extension().is_some_and(|e| e == "tsv");
+    if !(tsv || forced) {
+        return None;
+    }
+    let mut head = vec![0u8; 1 << 20];
+    let n = file.read_at(&mut head, 0).ok()?;
+    let first = head[..n].split(|&b| b == b'\n').next()?;
+    items::looks_like_projector(first).then_some(ItemSource::Projector)
+}
+
+fn items_error(file: &Path, message: String) -> LoadError {
+    LoadError::Data {
+        location: Location::File {
+            file: crate::text::escape_path(file),
+        },
+        problem: Problem::Items(message),
+    }
+}
+
+/// A labels file and its labels.
+type Labels = (PathBuf, Vec<Vec<u8>>);
+
+/// The labels that name the rows: `--labels FILE`, else the sidecar `x.labels.txt` of `x.npy`
+/// or `x.npz`, or the Projector's `metadata.tsv` beside `vectors.tsv` (the file's name with
+/// `vectors` replaced by `metadata`); `None`: the rows are numbered.
+fn item_labels(
+    path: &Path,
+    source: ItemSource,
+    given: Option<&Path>,
+) -> Result<Option<Labels>, LoadError> {
+    let read = |p: &Path, metadata: bool| {
+        let labels = if metadata {
+            items::metadata(p)
+        } else {
+            items::labels(p)
+        };
+        labels
+            .map(|l| Some((p.to_owned(), l)))
+            .map_err(|m| items_error(p, format!("labels: {m}")))
+    };
+    if let Some(given) = given {
+        return read(given, false);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let sidecar = match source {
+        ItemSource::Npy | ItemSource::Npz => {
+            let stem = name
+                .strip_suffix(".npy")
+                .or_else(|| name.strip_suffix(".npz"))
+                .unwrap_or(&name);
+            Some(path.with_file_name(format!("{stem}.labels.txt")))
+        }
+        ItemSource::Projector => name
+            .rfind("vectors")
+            .map(|i| path.with_file_name(format!("{}metadata{}", &name[..i], &name[i + 7..]))),
+    };
+    match sidecar {
+        Some(p) if p.exists() => read(&p, source == ItemSource::Projector),
+        _ => Ok(None),
+    }
+}
+
+/// Item vectors: the matrix's rows, named by their labels (or numbered 0, 1, … without).
+pub(super) fn load_items(
+    path: &Path,
+    file: &File,
+    source: ItemSource,
+    opts: &super::LoadOptions,
+    rows: &mut Rows,
+) -> Result<LoadReport, LoadError> {
+    let label = crate::text::escape_path(path);
+    if opts.member.is_some() && source != ItemSource::Npz {
+        return Err(LoadError::Archive {
+            file: label,
+            message: "--member was given, but this is not a zip archive".to_owned(),
+        });
+    }
+    let matrix = match source {
+        ItemSource::Npy => npy::read(path)
+            .and_then(|a| items::matrix(&a))
+            .map_err(|m| items_error(path, m))?,
+        ItemSource::Npz => items::npz(path, opts.member.as_deref())
+            .and_then(|a| items::matrix(&a))
+            .map_err(|m| items_error(path, m))?,
+        ItemSource::Projector => {
+            let map = map_file(file, &label)?;
+            items::projector_vectors(&map).map_err(|(line, m)| LoadError::Data {
+                location: Location::Line {
+                    file: label.clone(),
+                    line,
+                },
+                problem: Problem::Items(m),
+            })?
+        }
+    };
+    let names = match item_labels(path, source, opts.labels.as_deref())? {
+        Some((file, labels)) => {
+            if labels.len() != matrix.rows {
+                return Err(items_error(
+                    &file,
+                    format!(
+                        "{} labels for the {} rows of {label}: one label a line, one line per row",
+                        labels.len(),
+                        matrix.rows
+                    ),
+                ));
+            }
+            let mut seen = std::collections::HashMap::with_capacity(labels.len());
+            for (i, l) in labels.iter().enumerate() {
+                if let Some(first) = seen.insert(l.as_slice(), i) {
+                    return Err(items_error(
+                        &file,
+                        format!(
+                            "label '{}' names rows {} and {}: each row needs a label of its own",
+                            crate::text::escape_bytes(l),
+                            first + 1,
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+            labels
+        }
+        None => (0..matrix.rows)
+            .map(|i| i.to_string().into_bytes())
+            .collect(),
+    };
+    let d = matrix.dims;
+    let mut start = 0;
+    while start < names.len() && !rows.full() {
+        let end = names.len().min(start + BINARY_BATCH.min(rows.room()));
+        let vectors = matrix.values[start * d..end * d].to_vec();
+        push_rows(rows, &label, start, &names[start..end], vectors, d)?;
+        start = end;
+    }
+    Ok(rows.report(Format::Items, "none", None, d, None))
 }
 
 #[cfg(test)]
