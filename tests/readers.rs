@@ -760,3 +760,26 @@ fn the_projector_pair_reads_as_labelled_items() {
         &items_expected()["songs"],
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// HistWords' decade files
+// ---------------------------------------------------------------------------------------
+
+/// `1990-w.npy` with `1990-vocab.pkl` beside it (a Python 2 pickled list): the words present
+/// that decade (all-zero rows left out), answering as numpy does over them.
+#[test]
+fn histwords_decade_files_are_the_words_present_that_decade() {
+    let want = json(&fixture("histwords", "expected.json"));
+    let path = fixture("histwords", "1990-w.npy");
+    let loaded = load(&path).unwrap();
+    let words: Vec<&str> = want["1990"]["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(loaded.words, words);
+    assert_eq!(loaded.words.len(), 41);
+    let cache = tempfile::TempDir::new().unwrap();
+    answers_equal_numpy(&path, opts(cache.path()), &want["1990"]["neighbours"]);
+}

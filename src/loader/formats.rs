@@ -447,7 +447,10 @@ fn item_labels(
     given: Option<&Path>,
 ) -> Result<Option<Labels>, LoadError> {
     let read = |p: &Path, metadata: bool| {
-        let labels = if metadata {
+        let pickled = p.extension().is_some_and(|e| e == "pkl");
+        let labels = if pickled {
+            items::pickled_list(p)
+        } else if metadata {
             items::metadata(p)
         } else {
             items::labels(p)
@@ -475,10 +478,33 @@ fn item_labels(
             .rfind("vectors")
             .map(|i| path.with_file_name(format!("{}metadata{}", &name[..i], &name[i + 7..]))),
     };
+    // HistWords: `D-w.npy` goes with `D-vocab.pkl`.
+    if let Some(stem) = name.strip_suffix("-w.npy") {
+        let vocab = path.with_file_name(format!("{stem}-vocab.pkl"));
+        if vocab.exists() {
+            return read(&vocab, false);
+        }
+    }
     match sidecar {
         Some(p) if p.exists() => read(&p, source == ItemSource::Projector),
         _ => Ok(None),
     }
+}
+
+/// Leaves out the all-zero rows and their labels.
+fn drop_zero_rows(matrix: &mut items::Matrix, labels: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let d = matrix.dims;
+    let mut kept = Vec::with_capacity(labels.len());
+    let mut values = Vec::with_capacity(matrix.values.len());
+    for (label, row) in labels.into_iter().zip(matrix.values.chunks_exact(d)) {
+        if row.iter().any(|&v| v != 0.0) {
+            kept.push(label);
+            values.extend_from_slice(row);
+        }
+    }
+    matrix.rows = kept.len();
+    matrix.values = values;
+    kept
 }
 
 /// Item vectors: the matrix's rows, named by their labels (or numbered 0, 1, … without).
@@ -514,6 +540,7 @@ pub(super) fn load_items(
             })?
         }
     };
+    let mut matrix = matrix;
     let names = match item_labels(path, source, opts.labels.as_deref())? {
         Some((file, labels)) => {
             if labels.len() != matrix.rows {
@@ -540,7 +567,12 @@ pub(super) fn load_items(
                     ));
                 }
             }
-            labels
+            if file.to_string_lossy().ends_with("-vocab.pkl") {
+                // HistWords: an all-zero row is a word absent that decade.
+                drop_zero_rows(&mut matrix, labels)
+            } else {
+                labels
+            }
         }
         None => (0..matrix.rows)
             .map(|i| i.to_string().into_bytes())

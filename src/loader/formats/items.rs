@@ -182,6 +182,32 @@ fn lines(bytes: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+/// A pickled list of words (HistWords' `D-vocab.pkl`, written by Python 2); the pickle is
+/// interpreted, never run.
+pub fn pickled_list(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    use super::pickle::{self, Value};
+    let bytes = read_text(path)?;
+    let p = pickle::parse(&bytes).map_err(|e| {
+        format!(
+            "byte offset {}: {}",
+            e.offset,
+            crate::text::escape(&e.problem.to_string())
+        )
+    })?;
+    let items = p
+        .items(&p.root)
+        .ok_or("the pickle holds no list of words")?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match w {
+            Value::Str(s) => Ok(s.as_bytes().to_vec()),
+            Value::Bytes(b) => Ok(b.to_vec()),
+            _ => Err(format!("item {} of the pickled list is not a word", i + 1)),
+        })
+        .collect()
+}
+
 /// One label a line.
 pub fn labels(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     Ok(lines(&read_text(path)?)
