@@ -326,6 +326,12 @@ pub enum Problem {
     },
 }
 
+/// The other files the rows of `path` are read from (maps, labels, sidecars): see
+/// [`formats::companions`].
+pub fn companions(path: &Path, opts: &LoadOptions) -> Vec<std::path::PathBuf> {
+    formats::companions(path, opts)
+}
+
 /// Reads an embedding file and hands its rows to `sink` in file order, in batches.
 ///
 /// `on_progress(done, total)` reports source bytes consumed (compressed bytes for .gz and

@@ -783,3 +783,47 @@ fn histwords_decade_files_are_the_words_present_that_decade() {
     let cache = tempfile::TempDir::new().unwrap();
     answers_equal_numpy(&path, opts(cache.path()), &want["1990"]["neighbours"]);
 }
+
+/// The files an index of each new format depends on besides the one named: what its identity
+/// and staleness proof must cover.
+#[test]
+fn companion_files_are_listed_for_each_format() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let annoy = annoy_pair(dir.path());
+    let map = dir.path().join(format!("{GLOVE_1K}.lmdb"));
+    let none = LoadOptions::default();
+    assert_eq!(loader::companions(&annoy, &none), [map.join("data.mdb")]);
+    assert_eq!(
+        loader::companions(&map, &none),
+        [annoy.clone(), map.join("data.mdb")]
+    );
+    assert_eq!(
+        loader::companions(&fixture("items", "songs.npy"), &none),
+        [fixture("items", "songs.labels.txt")]
+    );
+    assert_eq!(
+        loader::companions(&fixture("items", "projector/vectors.tsv"), &none),
+        [fixture("items", "projector/metadata.tsv")]
+    );
+    assert_eq!(
+        loader::companions(&fixture("histwords", "1990-w.npy"), &none),
+        [fixture("histwords", "1990-vocab.pkl")]
+    );
+    let given = LoadOptions {
+        labels: Some(fixture("items", "songs.labels.txt")),
+        ..Default::default()
+    };
+    assert_eq!(
+        loader::companions(&fixture("items", "photos.npy"), &given),
+        [fixture("items", "songs.labels.txt")]
+    );
+    let sidecars = loader::companions(&fixture("formats", "sidecar.kv"), &none);
+    assert_eq!(
+        sidecars,
+        [
+            fixture("formats", "sidecar.kv.vectors.npy"),
+            fixture("formats", "sidecar.kv.vectors_lockf.npy")
+        ]
+    );
+    assert!(loader::companions(&fixture("annoy", GLOVE_1K), &none).is_empty());
+}

@@ -459,8 +459,20 @@ fn item_labels(
             .map(|l| Some((p.to_owned(), l)))
             .map_err(|m| items_error(p, format!("labels: {m}")))
     };
+    match item_labels_path(path, source, given)? {
+        Some((p, metadata)) => read(&p, metadata),
+        None => Ok(None),
+    }
+}
+
+/// Which labels file [`item_labels`] reads, and whether it is the Projector's metadata.
+fn item_labels_path(
+    path: &Path,
+    source: ItemSource,
+    given: Option<&Path>,
+) -> Result<Option<(PathBuf, bool)>, LoadError> {
     if let Some(given) = given {
-        return read(given, false);
+        return Ok(Some((given.to_owned(), false)));
     }
     let name = path
         .file_name()
@@ -482,11 +494,11 @@ fn item_labels(
     if let Some(stem) = name.strip_suffix("-w.npy") {
         let vocab = path.with_file_name(format!("{stem}-vocab.pkl"));
         if vocab.exists() {
-            return read(&vocab, false);
+            return Ok(Some((vocab, false)));
         }
     }
     match sidecar {
-        Some(p) if p.exists() => read(&p, source == ItemSource::Projector),
+        Some(p) if p.exists() => Ok(Some((p, source == ItemSource::Projector))),
         _ => Ok(None),
     }
 }
@@ -587,6 +599,64 @@ pub(super) fn load_items(
         start = end;
     }
     Ok(rows.report(Format::Items, "none", None, d, None))
+}
+
+// ---------------------------------------------------------------------------------------
+// Companion files
+// ---------------------------------------------------------------------------------------
+
+/// The files besides `path` whose content the rows read from `path` depend on, that exist now:
+/// the tutorial's map (`X.lmdb/data.mdb`, or `X.annoy` for `X.lmdb`), the labels of item
+/// vectors (`--labels`, `x.labels.txt`, the Projector's `metadata.tsv`, HistWords'
+/// `D-vocab.pkl`) and gensim's `.npy` sidecars (`x.kv.*.npy`). What identifies an index and
+/// proves it current must cover them as well as `path`.
+pub fn companions(path: &Path, opts: &super::LoadOptions) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(Some((annoy, map))) = annoy_pair(path, opts.format) {
+        if annoy != path {
+            out.push(annoy);
+        }
+        out.extend(map);
+    }
+    let name = path.to_string_lossy();
+    let sources = match opts.format {
+        Some(Format::Items) => vec![ItemSource::Npy, ItemSource::Npz, ItemSource::Projector],
+        None if name.ends_with(".npy") => vec![ItemSource::Npy],
+        None if name.ends_with(".npz") => vec![ItemSource::Npz],
+        None if name.ends_with(".tsv") => vec![ItemSource::Projector],
+        _ => Vec::new(),
+    };
+    {
+        for source in sources {
+            if let Ok(Some((file, _))) = item_labels_path(path, source, opts.labels.as_deref()) {
+                if !out.contains(&file) {
+                    out.push(file);
+                }
+            }
+        }
+    }
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+        let prefix = format!("{}.", name.to_string_lossy());
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            let mut sidecars: Vec<PathBuf> = entries
+                .flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with(&prefix) && n.ends_with(".npy")
+                })
+                .map(|e| path.with_file_name(e.file_name()))
+                .collect();
+            sidecars.sort();
+            out.extend(sidecars);
+        }
+    }
+    out.retain(|p| p.exists());
+    out
 }
 
 #[cfg(test)]
