@@ -277,6 +277,10 @@ enum Command {
         /// Decimals per value (fewer make a smaller file).
         #[arg(long, default_value_t = 6)]
         decimals: usize,
+        /// What to write: GloVe text, or the TensorFlow Embedding Projector's pair
+        /// (OUTPUT is then a directory that gets vectors.tsv and metadata.tsv).
+        #[arg(long, value_enum, default_value_t = ExportTo::Glove)]
+        to: ExportTo,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -316,6 +320,15 @@ enum FormatArg {
     Annoy,
     // Item vectors: a 2-D .npy, an .npz, the Embedding Projector's vectors.tsv (+ metadata.tsv).
     Items,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
+enum ExportTo {
+    /// GloVe text: a word and its values per line.
+    #[default]
+    Glove,
+    /// The Embedding Projector's vectors.tsv and metadata.tsv, in the directory OUTPUT.
+    Projector,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
@@ -526,6 +539,7 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             file,
             output: to,
             decimals,
+            to: kind,
             load,
         }) => {
             let source = SourceArgs {
@@ -533,7 +547,10 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
                 ..SourceArgs::default()
             };
             let resolved = resolve(Some(file.clone()), &source, &output(false, ColorArg::Never));
-            export(&file, &resolved.open.load, &to, decimals)?;
+            match kind {
+                ExportTo::Glove => export(&file, &resolved.open.load, &to, decimals)?,
+                ExportTo::Projector => export_projector(&file, &resolved.open.load, &to, decimals)?,
+            }
             Ok(0)
         }
         Some(Command::Eval(args)) => {
@@ -962,6 +979,69 @@ fn export(source: &Path, load: &LoadOptions, output: &Path, decimals: usize) -> 
     })?;
     w.flush()?;
     Ok(())
+}
+
+/// The Embedding Projector's pair in the directory `dir`: `vectors.tsv` (values, tab-separated)
+/// and `metadata.tsv` (one word a line; one column, so no header). A word holding a tab or a
+/// line end would split its row: it is refused, naming the row, and no file is left behind
+/// (both are written under temporary names and renamed at the end).
+fn export_projector(
+    source: &Path,
+    load: &LoadOptions,
+    dir: &Path,
+    decimals: usize,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {}", crate::text::escape_path(dir)))?;
+    let names = ["vectors.tsv", "metadata.tsv"];
+    let partial: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(format!(".{n}.partial-{}", std::process::id())))
+        .collect();
+    let result = (|| -> anyhow::Result<()> {
+        let mut vectors = std::io::BufWriter::new(create(&partial[0])?);
+        let mut metadata = std::io::BufWriter::new(create(&partial[1])?);
+        let mut row = 0u64;
+        let mut line = String::new();
+        crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
+            let dims = batch.vectors.len() / batch.words.len().max(1);
+            for (word, values) in batch.words.iter().zip(batch.vectors.chunks_exact(dims)) {
+                row += 1;
+                if word.contains(['\t', '\n', '\r']) {
+                    anyhow::bail!(
+                        "row {row}: the word '{}' holds a tab or a line end, which would split its row in the Projector's files",
+                        crate::text::escape(word)
+                    );
+                }
+                line.clear();
+                for (i, x) in values.iter().enumerate() {
+                    if i > 0 {
+                        line.push('\t');
+                    }
+                    line.push_str(&format_value(*x, decimals));
+                }
+                line.push('\n');
+                vectors.write_all(line.as_bytes())?;
+                metadata.write_all(word.as_bytes())?;
+                metadata.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+        vectors.flush()?;
+        metadata.flush()?;
+        for (p, n) in partial.iter().zip(names) {
+            std::fs::rename(p, dir.join(n)).with_context(|| {
+                format!("cannot write {}", crate::text::escape_path(&dir.join(n)))
+            })?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for p in &partial {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    result
 }
 
 fn create(output: &Path) -> anyhow::Result<std::fs::File> {

@@ -827,3 +827,66 @@ fn companion_files_are_listed_for_each_format() {
     );
     assert!(loader::companions(&fixture("annoy", GLOVE_1K), &none).is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// Export to the Embedding Projector
+// ---------------------------------------------------------------------------------------
+
+/// `vecsh export FILE --to projector -o DIR` writes the Projector's pair, which reads back as
+/// the same rows; a word holding a tab or a line end is refused (it would split a row), and
+/// nothing is left behind.
+#[test]
+fn export_to_the_projector_writes_the_pair_and_refuses_tabs() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let out = cache.path().join("proj");
+    let run = crate::util::vecsh(cache.path())
+        .arg("export")
+        .arg(fixture("annoy", GLOVE_1K))
+        .args(["--to", "projector", "--limit", "50", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let back = load(&out.join("vectors.tsv")).unwrap();
+    let text = load_with(
+        &fixture("annoy", GLOVE_1K),
+        &LoadOptions {
+            limit: Some(50),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(back.words, text.words);
+    assert_close(&back.vectors, &text.vectors, "projector round trip");
+
+    // A word2vec binary whose first word holds a tab.
+    let bad = cache.path().join("tab.bin");
+    let mut bytes = b"2 2\na\tb ".to_vec();
+    for x in [1f32, 2., 3., 4.] {
+        if x == 3. {
+            bytes.extend_from_slice(b"c ");
+        }
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&bad, bytes).unwrap();
+    assert_eq!(load(&bad).unwrap().words, ["a\tb", "c"]);
+    let out2 = cache.path().join("proj2");
+    let run = crate::util::vecsh(cache.path())
+        .arg("export")
+        .arg(&bad)
+        .args(["--to", "projector", "-o"])
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("row 1") && stderr.contains("tab"),
+        "{stderr}"
+    );
+    assert!(!out2.join("vectors.tsv").exists() && !out2.join("metadata.tsv").exists());
+}
