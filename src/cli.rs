@@ -414,7 +414,10 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
     let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
     let quiet = source.quiet || !std::io::stderr().is_terminal();
     Resolved {
-        source: file.map_or(Source::Builtin, Source::File),
+        // The tutorial's map `X.lmdb` opens its pair through `X.annoy`, whose index is cached.
+        source: file
+            .map(|f| crate::loader::primary_file(&f))
+            .map_or(Source::Builtin, Source::File),
         open,
         settings,
         output: Output {

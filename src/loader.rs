@@ -332,6 +332,15 @@ pub fn companions(path: &Path, opts: &LoadOptions) -> Vec<std::path::PathBuf> {
     formats::companions(path, opts)
 }
 
+/// The file that names what `path` opens: `X.annoy` for the tutorial's map directory `X.lmdb`
+/// when `X.annoy` is beside it (so the pair's index is cached under the `.annoy`), else `path`.
+pub fn primary_file(path: &Path) -> std::path::PathBuf {
+    match formats::annoy_pair(path, None) {
+        Ok(Some((annoy, _))) if annoy != path => annoy,
+        _ => path.to_owned(),
+    }
+}
+
 /// Reads an embedding file and hands its rows to `sink` in file order, in batches.
 ///
 /// `on_progress(done, total)` reports source bytes consumed (compressed bytes for .gz and

@@ -521,6 +521,17 @@ fn opening_the_tutorials_map_creates_no_lock_file_and_changes_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Both opened the one index of the `.annoy`, cached.
+    let indexes: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+    assert!(
+        indexes[0].starts_with(&format!("{GLOVE_1K}.annoy-")),
+        "{indexes:?}"
+    );
     let names: Vec<String> = std::fs::read_dir(&map)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
