@@ -76,14 +76,21 @@ pub fn npz(path: &Path, member: Option<&str>) -> Result<Array, String> {
         .by_name(&name)
         .map_err(|e| format!("member {}: {e}", crate::text::escape(&name)))?;
     let declared = entry.size();
-    if declared > MAX_TEXT * 64 {
+    // Deflate expands at most about 1032 times: a larger claim is a lie (or a bomb).
+    let most = entry
+        .compressed_size()
+        .saturating_mul(1032)
+        .saturating_add(1 << 10);
+    if declared > most {
         return Err(format!(
-            "member {} declares {declared} bytes",
-            crate::text::escape(&name)
+            "member {} declares {declared} bytes, more than its {} compressed bytes can hold",
+            crate::text::escape(&name),
+            entry.compressed_size()
         ));
     }
-    // Read no more than the member declares (plus one byte, to notice a lie).
-    let mut bytes = Vec::with_capacity(declared as usize);
+    // Read no more than the member declares (plus one byte, to notice a lie); memory grows
+    // with what is read, not with the claim.
+    let mut bytes = Vec::with_capacity(declared.min(1 << 26) as usize);
     (&mut entry)
         .take(declared + 1)
         .read_to_end(&mut bytes)
