@@ -17,7 +17,11 @@
 //!   `binary`: their parsers; `rows`: what every format's rows pass through on their way to
 //!   the sink (duplicates, the limit, lossy and spaced words); `bytes`: byte-level helpers.
 //! - [`formats`]: other tools' files (fastText models, gensim and pickled dicts, with npy
-//!   and pickle underneath), one reader module each, and the glue that hands their rows over.
+//!   and pickle underneath; the tutorial's Annoy index with its LMDB map; item vectors: `.npy`,
+//!   `.npz`, the Projector's `vectors.tsv`, HistWords), one reader module each, and the glue
+//!   that hands their rows over. Two have no magic to sniff: the Annoy index is known by its
+//!   name (`X.annoy`, the map directory `X.lmdb`) or `--format annoy`, before the file is
+//!   opened; the Projector's values by a `.tsv` name and a first line of numbers only.
 //!
 //! # How a format plugs in
 //!
