@@ -126,7 +126,7 @@ struct SourceArgs {
 struct LoadArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl.
+    /// dict .pkl, Annoy index .annoy.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -135,6 +135,12 @@ struct LoadArgs {
     /// Keep only the first N words (file order, which is frequency order for GloVe and word2vec).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// The vectors' dimension, for an Annoy index whose layout fits more than one.
+    #[arg(long, value_name = "D")]
+    dims: Option<usize>,
+    /// Labels of item vectors (.npy, .npz, vectors.tsv), one a line, one line per row.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
 }
 
 /// How the session answers: top level only (no subcommand searches).
@@ -180,7 +186,7 @@ struct QueryArgs {
 struct EvalSourceArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl.
+    /// dict .pkl, Annoy index .annoy.
     #[arg(long, value_enum, global = true)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -215,6 +221,8 @@ impl From<&EvalSourceArgs> for SourceArgs {
                 format,
                 member,
                 limit,
+                dims: None,
+                labels: None,
             },
             index,
             rebuild,
@@ -287,6 +295,10 @@ enum Command {
         #[arg(long, default_value_t = 6,
               value_parser = clap::value_parser!(u32).range(0..=12).map(|n| n as usize))]
         decimals: usize,
+        /// What to write: GloVe text, or the TensorFlow Embedding Projector's pair
+        /// (OUTPUT is then a directory that gets vectors.tsv and metadata.tsv).
+        #[arg(long, value_enum, default_value_t = ExportTo::Glove)]
+        to: ExportTo,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -322,6 +334,19 @@ enum FormatArg {
     Gensim,
     // A pickled dict word -> vector (.pkl).
     Pickle,
+    // An Annoy index (.annoy, angular) with the tutorial's LMDB map (.lmdb) beside it.
+    Annoy,
+    // Item vectors: a 2-D .npy, an .npz, the Embedding Projector's vectors.tsv (+ metadata.tsv).
+    Items,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
+enum ExportTo {
+    /// GloVe text: a word and its values per line.
+    #[default]
+    Glove,
+    /// The Embedding Projector's vectors.tsv and metadata.tsv, in the directory OUTPUT.
+    Projector,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
@@ -348,6 +373,8 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         FormatArg::FasttextBin => Format::FastTextBin,
         FormatArg::Gensim => Format::Gensim,
         FormatArg::Pickle => Format::Pickle,
+        FormatArg::Annoy => Format::Annoy,
+        FormatArg::Items => Format::Items,
     });
     let open = OpenOptions {
         index_dir: source.index.clone(),
@@ -356,6 +383,8 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             format,
             member: source.load.member.clone(),
             limit: source.load.limit,
+            dims: source.load.dims,
+            labels: source.load.labels.clone(),
         },
         rebuild: source.rebuild,
         writable: false,
@@ -405,7 +434,10 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
     let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
     let quiet = source.quiet || !std::io::stderr().is_terminal();
     Resolved {
-        source: file.map_or(Source::Builtin, Source::File),
+        // The tutorial's map `X.lmdb` opens its pair through `X.annoy`, whose index is cached.
+        source: file
+            .map(|f| crate::loader::primary_file(&f))
+            .map_or(Source::Builtin, Source::File),
         open,
         settings,
         output: Output {
@@ -539,6 +571,7 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             output: to,
             force,
             decimals,
+            to: kind,
             load,
         }) => {
             let source = SourceArgs {
@@ -547,7 +580,19 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             };
             let resolved = resolve(Some(file.clone()), &source, &output(false, ColorArg::Never));
             let to = to.filter(|p| p.as_os_str() != "-");
-            export(&file, &resolved.open.load, to.as_deref(), force, decimals)?;
+            match kind {
+                ExportTo::Glove => {
+                    export(&file, &resolved.open.load, to.as_deref(), force, decimals)?
+                }
+                ExportTo::Projector => {
+                    let dir = to.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--to projector writes two files: name their directory with -o DIR"
+                        )
+                    })?;
+                    export_projector(&file, &resolved.open.load, &dir, force, decimals)?
+                }
+            }
             Ok(0)
         }
         Some(Command::Eval(args)) => {
@@ -1200,6 +1245,83 @@ impl Drop for OutputFile {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// The Embedding Projector's pair in the directory `dir`: `vectors.tsv` (values, tab-separated)
+/// and `metadata.tsv` (one word a line; one column, so no header). A word holding a tab or a
+/// line end would split its row: it is refused, naming the row, and no file is left behind
+/// (both are written under temporary names and renamed at the end).
+fn export_projector(
+    source: &Path,
+    load: &LoadOptions,
+    dir: &Path,
+    force: bool,
+    decimals: usize,
+) -> anyhow::Result<()> {
+    let names = ["vectors.tsv", "metadata.tsv"];
+    if !force {
+        if let Some(n) = names.iter().find(|n| dir.join(n).exists()) {
+            anyhow::bail!(
+                "{} exists: --force replaces it",
+                crate::text::escape_path(&dir.join(n))
+            );
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {}", crate::text::escape_path(dir)))?;
+    let partial: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(format!(".{n}.partial-{}", std::process::id())))
+        .collect();
+    let result = (|| -> anyhow::Result<()> {
+        let mut vectors = std::io::BufWriter::new(create(&partial[0])?);
+        let mut metadata = std::io::BufWriter::new(create(&partial[1])?);
+        let mut row = 0u64;
+        let mut line = String::new();
+        crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
+            let dims = batch.vectors.len() / batch.words.len().max(1);
+            for (word, values) in batch.words.iter().zip(batch.vectors.chunks_exact(dims)) {
+                row += 1;
+                if word.contains(['\t', '\n', '\r']) {
+                    anyhow::bail!(
+                        "row {row}: the word '{}' holds a tab or a line end, which would split its row in the Projector's files",
+                        crate::text::escape(word)
+                    );
+                }
+                line.clear();
+                for (i, x) in values.iter().enumerate() {
+                    if i > 0 {
+                        line.push('\t');
+                    }
+                    line.push_str(&format_value(*x, decimals));
+                }
+                line.push('\n');
+                vectors.write_all(line.as_bytes())?;
+                metadata.write_all(word.as_bytes())?;
+                metadata.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+        vectors.flush()?;
+        metadata.flush()?;
+        for (p, n) in partial.iter().zip(names) {
+            std::fs::rename(p, dir.join(n)).with_context(|| {
+                format!("cannot write {}", crate::text::escape_path(&dir.join(n)))
+            })?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for p in &partial {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    result
+}
+
+fn create(output: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::create(output)
+        .with_context(|| format!("cannot create {}", crate::text::escape_path(output)))
 }
 
 /// `x` with at most `decimals` decimals and no trailing zeros ("0.418", "-1.2", "0").

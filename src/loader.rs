@@ -17,7 +17,11 @@
 //!   `binary`: their parsers; `rows`: what every format's rows pass through on their way to
 //!   the sink (duplicates, the limit, lossy and spaced words); `bytes`: byte-level helpers.
 //! - [`formats`]: other tools' files (fastText models, gensim and pickled dicts, with npy
-//!   and pickle underneath), one reader module each, and the glue that hands their rows over.
+//!   and pickle underneath; the tutorial's Annoy index with its LMDB map; item vectors: `.npy`,
+//!   `.npz`, the Projector's `vectors.tsv`, HistWords), one reader module each, and the glue
+//!   that hands their rows over. Two have no magic to sniff: the Annoy index is known by its
+//!   name (`X.annoy`, the map directory `X.lmdb`) or `--format annoy`, before the file is
+//!   opened; the Projector's values by a `.tsv` name and a first line of numbers only.
 //!
 //! # How a format plugs in
 //!
@@ -52,7 +56,7 @@ mod source;
 mod text;
 
 use compress::{load_zip, sniff, Compression, Counting};
-use formats::{load_fasttext, load_pickled};
+use formats::{load_annoy, load_fasttext, load_items, load_pickled};
 use rows::Rows;
 use source::{load_mapped, load_nonregular, load_stream, open_nonblocking, read_up_to, Progress};
 
@@ -83,6 +87,10 @@ pub enum Format {
     Gensim,
     /// A pickled dict word → vector (`.pkl`).
     Pickle,
+    /// An Annoy index (`.annoy`, angular) with the tutorial's LMDB map word ↔ id beside it.
+    Annoy,
+    /// Item vectors: a 2-D `.npy`, an `.npz`, the Embedding Projector's `vectors.tsv`.
+    Items,
 }
 
 impl fmt::Display for Format {
@@ -94,12 +102,14 @@ impl fmt::Display for Format {
             Format::FastTextBin => "fastText model",
             Format::Gensim => "gensim saved vectors",
             Format::Pickle => "pickled dict",
+            Format::Annoy => "Annoy index",
+            Format::Items => "item vectors",
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary or fasttext-bin)")]
+#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary, fasttext-bin, annoy or items)")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -111,6 +121,8 @@ impl std::str::FromStr for Format {
             "w2v-text" | "word2vec-text" | "fasttext" => Ok(Format::Word2VecText),
             "w2v-bin" | "word2vec-binary" => Ok(Format::Word2VecBinary),
             "fasttext-bin" | "ft-bin" => Ok(Format::FastTextBin),
+            "annoy" => Ok(Format::Annoy),
+            "items" | "npy" | "npz" | "projector" => Ok(Format::Items),
             _ => Err(UnknownFormat(s.to_owned())),
         }
     }
@@ -124,6 +136,10 @@ pub struct LoadOptions {
     pub member: Option<String>,
     /// Stop after this many kept words.
     pub limit: Option<usize>,
+    /// The vectors' dimension, for files that do not record it (an Annoy index).
+    pub dims: Option<usize>,
+    /// Labels naming the rows of item vectors, one a line.
+    pub labels: Option<std::path::PathBuf>,
 }
 
 /// Rows in file order. `vectors.len() == words.len() * dims`; raw values exactly as in
@@ -239,6 +255,10 @@ pub enum Problem {
     FastText(formats::fasttext::Problem),
     #[error("{0}")]
     Pickle(String),
+    #[error("{0}")]
+    Annoy(String),
+    #[error("{0}")]
+    Items(String),
     #[error("empty: the header announces {count} rows but none follow")]
     HeaderOnly { count: u64 },
     #[error("malformed header '{line}': expected two integers, 'count dims'")]
@@ -313,6 +333,21 @@ pub enum Problem {
     },
 }
 
+/// The other files the rows of `path` are read from (maps, labels, sidecars): see
+/// [`formats::companions`].
+pub fn companions(path: &Path, opts: &LoadOptions) -> Vec<std::path::PathBuf> {
+    formats::companions(path, opts)
+}
+
+/// The file that names what `path` opens: `X.annoy` for the tutorial's map directory `X.lmdb`
+/// when `X.annoy` is beside it (so the pair's index is cached under the `.annoy`), else `path`.
+pub fn primary_file(path: &Path) -> std::path::PathBuf {
+    match formats::annoy_pair(path, None) {
+        Ok(Some((annoy, _))) if annoy != path => annoy,
+        _ => path.to_owned(),
+    }
+}
+
 /// Reads an embedding file and hands its rows to `sink` in file order, in batches.
 ///
 /// `on_progress(done, total)` reports source bytes consumed (compressed bytes for .gz and
@@ -335,6 +370,17 @@ pub fn load_with_subwords(
     sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
+    // The tutorial's index has no magic: `X.annoy` (or `--format annoy`), and its map `X.lmdb`.
+    if let Some((annoy, map)) = formats::annoy_pair(path, opts.format)? {
+        if opts.member.is_some() {
+            return Err(LoadError::Archive {
+                file: crate::text::escape_path(path),
+                message: "--member was given, but this is not a zip archive".to_owned(),
+            });
+        }
+        let mut rows = Rows::new(sink, opts.limit);
+        return load_annoy(&annoy, map.as_deref(), opts.dims, &mut rows);
+    }
     let label = crate::text::escape_path(path);
     let io_err = |source| LoadError::Io {
         file: label.clone(),
@@ -352,6 +398,24 @@ pub fn load_with_subwords(
     let magic = &magic[..n];
 
     let compression = sniff(magic);
+    if matches!(opts.format, None | Some(Format::Items)) {
+        let forced = opts.format == Some(Format::Items);
+        match formats::item_source(path, &file, magic, forced) {
+            Some(source) => {
+                let mut rows = Rows::new(sink, opts.limit);
+                return load_items(path, &file, source, opts, &mut rows);
+            }
+            None if forced => {
+                return Err(LoadError::Data {
+                    location: Location::File { file: label },
+                    problem: Problem::Items(
+                        "not item vectors: --format items reads a 2-D .npy, an .npz of them or the Embedding Projector's vectors.tsv".to_owned(),
+                    ),
+                })
+            }
+            None => {}
+        }
+    }
     let model_format = match opts.format {
         None | Some(Format::FastTextBin) if formats::fasttext::sniff(magic).is_some() => {
             Some(Format::FastTextBin)

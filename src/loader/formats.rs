@@ -3,13 +3,16 @@
 //! the glue (`load_<name>`) that hands what a reader found to the loader's rows. How a new
 //! format plugs in: see the [loader's docs](super).
 
+pub mod annoy;
 pub mod fasttext;
 pub mod gensim;
+pub mod items;
+pub mod lmdb_map;
 pub mod npy;
 pub mod pickle;
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -213,6 +216,448 @@ pub(super) fn load_fasttext(
         }),
         ..rows.report(Format::FastTextBin, "none", None, dims, None)
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// The tutorial's index: an Annoy file and its LMDB map
+// ---------------------------------------------------------------------------------------
+
+/// What to open when `path` is (half of) the tutorial's index: the `.annoy` file and the map's
+/// `data.mdb`, if there is one. `X.annoy` (or any file under `--format annoy`) goes with the map
+/// `X.lmdb` beside it when there is one; `X.lmdb` (the directory LMDB made, or `--format annoy`
+/// on a directory) goes with `X.annoy`, which must exist. `None`: not an Annoy index.
+pub(super) fn annoy_pair(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<Option<(PathBuf, Option<PathBuf>)>, LoadError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    let forced = format == Some(Format::Annoy);
+    if format.is_some() && !forced {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(path).ok();
+    let with_ext = |ext: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        let Some(stem) = name.strip_suffix(".lmdb").filter(|_| !name.is_empty()) else {
+            return match forced {
+                true => Err(annoy_error(
+                    path,
+                    "a directory: the tutorial's map is X.lmdb, beside its index X.annoy".into(),
+                )),
+                false => Ok(None),
+            };
+        };
+        let annoy = path.with_file_name(format!("{stem}.annoy"));
+        if !annoy.is_file() {
+            return Err(annoy_error(
+                path,
+                format!(
+                    "the tutorial's LMDB map (word ↔ id); the Annoy index it goes with, {}, is missing",
+                    crate::text::escape_path(&annoy)
+                ),
+            ));
+        }
+        return Ok(Some((annoy, Some(path.join("data.mdb")))));
+    }
+    if !forced && !name.ends_with(".annoy") {
+        return Ok(None);
+    }
+    let map = match name.strip_suffix(".annoy") {
+        Some(stem) => path.with_file_name(format!("{stem}.lmdb")),
+        None => with_ext(".lmdb"),
+    };
+    let map = match std::fs::metadata(&map) {
+        Ok(m) if m.is_dir() => Some(map.join("data.mdb")),
+        Ok(_) => Some(map), // an environment opened with subdir=False: the file itself
+        Err(_) => None,
+    };
+    Ok(Some((path.to_owned(), map)))
+}
+
+fn annoy_error(path: &Path, message: String) -> LoadError {
+    LoadError::Data {
+        location: Location::File {
+            file: crate::text::escape_path(path),
+        },
+        problem: Problem::Annoy(message),
+    }
+}
+
+/// The vocabulary the tutorial's map gives the index's `items`: key `i<id>` → value `w<word>`
+/// for every item (the reverse entries `w<word>` → `i<id>` are checked to be of that shape; a
+/// word the tutorial saw twice keeps the id its first row had, as vecsh keeps first rows).
+fn map_words(entries: Vec<lmdb_map::Entry>, items: usize) -> Result<Vec<Vec<u8>>, String> {
+    let id_of = |digits: &[u8]| -> Option<usize> {
+        if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    let mut words: Vec<Option<Vec<u8>>> = vec![None; items];
+    for (key, value) in entries {
+        match key.split_first() {
+            Some((b'i', digits)) => {
+                let id = id_of(digits).ok_or_else(|| {
+                    format!("key '{}' is not i<id>", crate::text::escape_bytes(&key))
+                })?;
+                if id >= items {
+                    return Err(format!(
+                        "it names item {id}, but the Annoy index holds {items} items (0 to {})",
+                        items.saturating_sub(1)
+                    ));
+                }
+                let Some((b'w', word)) = value.split_first() else {
+                    return Err(format!(
+                        "key 'i{id}' holds '{}', not w<word>",
+                        crate::text::escape_bytes(&value)
+                    ));
+                };
+                words[id] = Some(word.to_vec());
+            }
+            Some((b'w', _)) if value.first() == Some(&b'i') && id_of(&value[1..]).is_some() => {}
+            _ => {
+                return Err(format!(
+                    "key '{}' → '{}' is neither i<id> → w<word> nor w<word> → i<id>: not the tutorial's word ↔ id map",
+                    crate::text::escape_bytes(&key),
+                    crate::text::escape_bytes(&value)
+                ))
+            }
+        }
+    }
+    let named = words.iter().filter(|w| w.is_some()).count();
+    if named < items {
+        let first = words.iter().position(Option::is_none).unwrap_or(0);
+        return Err(format!(
+            "it names {named} of the Annoy index's {items} items (item {first} has no word)"
+        ));
+    }
+    Ok(words.into_iter().flatten().collect())
+}
+
+/// The tutorial's index: vectors from the Annoy file's item nodes, words from its map (or the
+/// item numbers when there is none).
+pub(super) fn load_annoy(
+    annoy_path: &Path,
+    map: Option<&Path>,
+    dims: Option<usize>,
+    rows: &mut Rows,
+) -> Result<LoadReport, LoadError> {
+    let label = crate::text::escape_path(annoy_path);
+    let io_err = |err| LoadError::Io {
+        file: label.clone(),
+        err,
+    };
+    let file = super::source::open_nonblocking(annoy_path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(annoy_error(
+            annoy_path,
+            "not a regular file: an Annoy index is one".into(),
+        ));
+    }
+    let data = map_file(&file, &label)?;
+    let index = annoy::parse(&data, dims).map_err(|m| annoy_error(annoy_path, m))?;
+    let words = match map {
+        Some(map) => {
+            let entries = lmdb_map::read(map)
+                .map_err(|m| annoy_error(map, format!("the Annoy index's word ↔ id map: {m}")))?;
+            map_words(entries, index.items)
+                .map_err(|m| annoy_error(map, format!("the Annoy index's word ↔ id map: {m}")))?
+        }
+        None => (0..index.items)
+            .map(|i| i.to_string().into_bytes())
+            .collect(),
+    };
+    let d = index.dims;
+    let mut start = 0;
+    while start < words.len() && !rows.full() {
+        let end = words.len().min(start + BINARY_BATCH.min(rows.room()));
+        let mut vectors = Vec::with_capacity((end - start) * d);
+        for i in start..end {
+            vectors.extend(index.item(i));
+        }
+        push_rows(rows, &label, start, &words[start..end], vectors, d)?;
+        start = end;
+    }
+    Ok(rows.report(Format::Annoy, "none", None, d, None))
+}
+
+// ---------------------------------------------------------------------------------------
+// Item embeddings: .npy, .npz, the Embedding Projector's vectors.tsv
+// ---------------------------------------------------------------------------------------
+
+/// Where an item matrix comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ItemSource {
+    Npy,
+    Npz,
+    Projector,
+}
+
+/// Whether the regular file `path` (first bytes `magic`) holds item vectors: a `.npy` (by its
+/// magic), an `.npz` (a zip of `.npy` members) or the Projector's tab-separated values (a
+/// `.tsv`, or any file under `--format items`, whose first line is numbers only).
+pub(super) fn item_source(
+    path: &Path,
+    file: &File,
+    magic: &[u8],
+    forced: bool,
+) -> Option<ItemSource> {
+    use std::os::unix::fs::FileExt;
+    if magic.starts_with(b"\x93NUMPY") {
+        return Some(ItemSource::Npy);
+    }
+    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
+        let zip = zip::ZipArchive::new(file.try_clone().ok()?).ok()?;
+        let npy = !zip.is_empty() && zip.file_names().all(|n| n.ends_with(".npy"));
+        return npy.then_some(ItemSource::Npz);
+    }
+    let tsv = path.extension().is_some_and(|e| e == "tsv");
+    if !(tsv || forced) {
+        return None;
+    }
+    let mut head = vec![0u8; 1 << 20];
+    let n = file.read_at(&mut head, 0).ok()?;
+    let first = head[..n].split(|&b| b == b'\n').next()?;
+    items::looks_like_projector(first).then_some(ItemSource::Projector)
+}
+
+fn items_error(file: &Path, message: String) -> LoadError {
+    LoadError::Data {
+        location: Location::File {
+            file: crate::text::escape_path(file),
+        },
+        problem: Problem::Items(message),
+    }
+}
+
+/// A labels file and its labels.
+type Labels = (PathBuf, Vec<Vec<u8>>);
+
+/// The labels that name the rows: `--labels FILE`, else the sidecar `x.labels.txt` of `x.npy`
+/// or `x.npz`, or the Projector's `metadata.tsv` beside `vectors.tsv` (the file's name with
+/// `vectors` replaced by `metadata`); `None`: the rows are numbered.
+fn item_labels(
+    path: &Path,
+    source: ItemSource,
+    given: Option<&Path>,
+) -> Result<Option<Labels>, LoadError> {
+    let read = |p: &Path, metadata: bool| {
+        let pickled = p.extension().is_some_and(|e| e == "pkl");
+        let labels = if pickled {
+            items::pickled_list(p)
+        } else if metadata {
+            items::metadata(p)
+        } else {
+            items::labels(p)
+        };
+        labels
+            .map(|l| Some((p.to_owned(), l)))
+            .map_err(|m| items_error(p, format!("labels: {m}")))
+    };
+    match item_labels_path(path, source, given)? {
+        Some((p, metadata)) => read(&p, metadata),
+        None => Ok(None),
+    }
+}
+
+/// Which labels file [`item_labels`] reads, and whether it is the Projector's metadata.
+fn item_labels_path(
+    path: &Path,
+    source: ItemSource,
+    given: Option<&Path>,
+) -> Result<Option<(PathBuf, bool)>, LoadError> {
+    if let Some(given) = given {
+        return Ok(Some((given.to_owned(), false)));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let sidecar = match source {
+        ItemSource::Npy | ItemSource::Npz => {
+            let stem = name
+                .strip_suffix(".npy")
+                .or_else(|| name.strip_suffix(".npz"))
+                .unwrap_or(&name);
+            Some(path.with_file_name(format!("{stem}.labels.txt")))
+        }
+        ItemSource::Projector => name
+            .rfind("vectors")
+            .map(|i| path.with_file_name(format!("{}metadata{}", &name[..i], &name[i + 7..]))),
+    };
+    // HistWords: `D-w.npy` goes with `D-vocab.pkl`.
+    if let Some(stem) = name.strip_suffix("-w.npy") {
+        let vocab = path.with_file_name(format!("{stem}-vocab.pkl"));
+        if vocab.exists() {
+            return Ok(Some((vocab, false)));
+        }
+    }
+    match sidecar {
+        Some(p) if p.exists() => Ok(Some((p, source == ItemSource::Projector))),
+        _ => Ok(None),
+    }
+}
+
+/// Leaves out the all-zero rows and their labels.
+fn drop_zero_rows(matrix: &mut items::Matrix, labels: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let d = matrix.dims;
+    let mut kept = Vec::with_capacity(labels.len());
+    let mut values = Vec::with_capacity(matrix.values.len());
+    for (label, row) in labels.into_iter().zip(matrix.values.chunks_exact(d)) {
+        if row.iter().any(|&v| v != 0.0) {
+            kept.push(label);
+            values.extend_from_slice(row);
+        }
+    }
+    matrix.rows = kept.len();
+    matrix.values = values;
+    kept
+}
+
+/// Item vectors: the matrix's rows, named by their labels (or numbered 0, 1, … without).
+pub(super) fn load_items(
+    path: &Path,
+    file: &File,
+    source: ItemSource,
+    opts: &super::LoadOptions,
+    rows: &mut Rows,
+) -> Result<LoadReport, LoadError> {
+    let label = crate::text::escape_path(path);
+    if opts.member.is_some() && source != ItemSource::Npz {
+        return Err(LoadError::Archive {
+            file: label,
+            message: "--member was given, but this is not a zip archive".to_owned(),
+        });
+    }
+    let matrix = match source {
+        ItemSource::Npy => npy::read(path)
+            .and_then(|a| items::matrix(&a))
+            .map_err(|m| items_error(path, m))?,
+        ItemSource::Npz => items::npz(path, opts.member.as_deref())
+            .and_then(|a| items::matrix(&a))
+            .map_err(|m| items_error(path, m))?,
+        ItemSource::Projector => {
+            let map = map_file(file, &label)?;
+            items::projector_vectors(&map).map_err(|(line, m)| LoadError::Data {
+                location: Location::Line {
+                    file: label.clone(),
+                    line,
+                },
+                problem: Problem::Items(m),
+            })?
+        }
+    };
+    let mut matrix = matrix;
+    let names = match item_labels(path, source, opts.labels.as_deref())? {
+        Some((file, labels)) => {
+            if labels.len() != matrix.rows {
+                return Err(items_error(
+                    &file,
+                    format!(
+                        "{} labels for the {} rows of {label}: one label a line, one line per row",
+                        labels.len(),
+                        matrix.rows
+                    ),
+                ));
+            }
+            let mut seen = std::collections::HashMap::with_capacity(labels.len());
+            for (i, l) in labels.iter().enumerate() {
+                if let Some(first) = seen.insert(l.as_slice(), i) {
+                    return Err(items_error(
+                        &file,
+                        format!(
+                            "label '{}' names rows {} and {}: each row needs a label of its own",
+                            crate::text::escape_bytes(l),
+                            first + 1,
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+            if file.to_string_lossy().ends_with("-vocab.pkl") {
+                // HistWords: an all-zero row is a word absent that decade.
+                drop_zero_rows(&mut matrix, labels)
+            } else {
+                labels
+            }
+        }
+        None => (0..matrix.rows)
+            .map(|i| i.to_string().into_bytes())
+            .collect(),
+    };
+    let d = matrix.dims;
+    let mut start = 0;
+    while start < names.len() && !rows.full() {
+        let end = names.len().min(start + BINARY_BATCH.min(rows.room()));
+        let vectors = matrix.values[start * d..end * d].to_vec();
+        push_rows(rows, &label, start, &names[start..end], vectors, d)?;
+        start = end;
+    }
+    Ok(rows.report(Format::Items, "none", None, d, None))
+}
+
+// ---------------------------------------------------------------------------------------
+// Companion files
+// ---------------------------------------------------------------------------------------
+
+/// The files besides `path` whose content the rows read from `path` depend on, that exist now:
+/// the tutorial's map (`X.lmdb/data.mdb`, or `X.annoy` for `X.lmdb`), the labels of item
+/// vectors (`--labels`, `x.labels.txt`, the Projector's `metadata.tsv`, HistWords'
+/// `D-vocab.pkl`) and gensim's `.npy` sidecars (`x.kv.*.npy`). What identifies an index and
+/// proves it current must cover them as well as `path`.
+pub fn companions(path: &Path, opts: &super::LoadOptions) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(Some((annoy, map))) = annoy_pair(path, opts.format) {
+        if annoy != path {
+            out.push(annoy);
+        }
+        out.extend(map);
+    }
+    let name = path.to_string_lossy();
+    let sources = match opts.format {
+        Some(Format::Items) => vec![ItemSource::Npy, ItemSource::Npz, ItemSource::Projector],
+        None if name.ends_with(".npy") => vec![ItemSource::Npy],
+        None if name.ends_with(".npz") => vec![ItemSource::Npz],
+        None if name.ends_with(".tsv") => vec![ItemSource::Projector],
+        _ => Vec::new(),
+    };
+    {
+        for source in sources {
+            if let Ok(Some((file, _))) = item_labels_path(path, source, opts.labels.as_deref()) {
+                if !out.contains(&file) {
+                    out.push(file);
+                }
+            }
+        }
+    }
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+        let prefix = format!("{}.", name.to_string_lossy());
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            let mut sidecars: Vec<PathBuf> = entries
+                .flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with(&prefix) && n.ends_with(".npy")
+                })
+                .map(|e| path.with_file_name(e.file_name()))
+                .collect();
+            sidecars.sort();
+            out.extend(sidecars);
+        }
+    }
+    out.retain(|p| p.exists());
+    out
 }
 
 #[cfg(test)]
