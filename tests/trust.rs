@@ -736,6 +736,48 @@ fn info_verify_of_a_file_never_indexed_says_not_indexed_yet() {
     assert!(!cache.exists() || names(&cache).is_empty(), "nothing built");
 }
 
+/// One flipped bit in the page size of the newer LMDB meta page (the one LMDB reads its page
+/// size from) is damage that opening finds: the one-shot rebuilds and answers, never a SIGBUS.
+#[test]
+fn a_flipped_page_size_in_either_meta_page_is_damage_not_a_crash() {
+    for which in ["newer", "older"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("c");
+        let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+        let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
+        let good = run(&["-e", "w7"]);
+        assert!(good.status.success());
+        // Lists add transactions, so both meta pages have been written.
+        assert!(vecsh(&cache)
+            .arg("build")
+            .arg(&src)
+            .output()
+            .unwrap()
+            .status
+            .success());
+        let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+        let data = dir.join("data.mdb");
+        let bytes = std::fs::read(&data).unwrap();
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let psize = u32::from_le_bytes(bytes[40..44].try_into().unwrap()) as usize;
+        let newer = if u64_at(psize + 144) > u64_at(144) {
+            1
+        } else {
+            0
+        };
+        let page = if which == "newer" { newer } else { 1 - newer };
+        let mut damaged = bytes.clone();
+        // Bit 13 of the page size: 4096 becomes 12288.
+        damaged[page * psize + 41] ^= 0x20;
+        std::fs::write(&data, &damaged).unwrap();
+        let after = run(&["-e", "w7"]);
+        assert_eq!(after.status.code(), Some(0), "{which}: {after:?}");
+        assert_eq!(after.stdout, good.stdout, "{which}");
+        let out = vecsh(&cache).arg("info").arg(&src).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{which}: {out:?}");
+    }
+}
+
 /// Unmounts a test tmpfs even when the test fails.
 struct Mounted(PathBuf);
 
