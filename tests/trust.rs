@@ -937,13 +937,12 @@ fn a_full_disk_during_the_lists_build_says_no_space() {
     let builder = store.approx_builder().unwrap();
     let background = builder
         .build_in_background(vecsh::index::ApproxKind::Lists, 0, &Silent, &never)
-        .err()
-        .expect("the lists do not fit")
+        .map(|_| ())
+        .expect_err("the lists do not fit")
         .to_string();
     let direct = store
         .build_lists(&Silent, &never)
-        .err()
-        .expect("the lists do not fit")
+        .expect_err("the lists do not fit")
         .to_string();
     for err in [&background, &direct] {
         assert!(err.contains("no space left on device"), "{err}");
