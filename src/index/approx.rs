@@ -364,7 +364,7 @@ impl Store {
         let source = match self.source_file()? {
             Some(s) => Some((
                 s.file.try_clone().map_err(|e| self.source_error(e))?,
-                *s.stat,
+                s.stat,
             )),
             None => None,
         };
@@ -675,7 +675,7 @@ impl ApproxBuilder {
                 .unwrap_or_default();
             let rows: Vec<f32> = match &self.source {
                 Some((file, stat)) => {
-                    let source = SourceFile { file, stat };
+                    let source = SourceFile { file, stat: *stat };
                     read_source_rows(source, bytes, dims).map_err(|e| IndexError::Source {
                         path: self.meta.source.clone(),
                         err: e,

@@ -335,6 +335,8 @@ impl Store {
             dbs,
             dir: dir.to_path_buf(),
             source,
+            source_unlinked: std::cell::Cell::new(None),
+            source_told: std::cell::Cell::new(false),
             source_path: meta.source.clone(),
             meta,
             writable,

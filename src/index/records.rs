@@ -203,7 +203,7 @@ impl FileStat {
         FileStat::from_metadata(&file.metadata()?)
     }
 
-    fn from_metadata(m: &fs::Metadata) -> std::io::Result<FileStat> {
+    pub(super) fn from_metadata(m: &fs::Metadata) -> std::io::Result<FileStat> {
         let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
         Ok(FileStat {
             size: m.len(),

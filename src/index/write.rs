@@ -320,7 +320,9 @@ fn write_index(
             &room,
             pc_dbs,
             meta_db,
-            in_place.as_ref().map(|file| SourceFile { file, stat }),
+            in_place
+                .as_ref()
+                .map(|file| SourceFile { file, stat: *stat }),
             words,
             dims,
             min_rows,
