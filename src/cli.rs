@@ -1101,7 +1101,10 @@ fn export(
         // Standard output, as a pipe expects (plain text); never the input itself
         // (`vecsh export F >> F`).
         let stdout = std::io::stdout();
-        let out_stat = std::fs::File::from(stdout.as_fd().try_clone_to_owned()?).metadata();
+        let out_stat = stdout
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(|fd| std::fs::File::from(fd).metadata());
         if let (Ok(out), Ok(src)) = (out_stat, std::fs::metadata(source)) {
             if out.is_file() && (out.dev(), out.ino()) == (src.dev(), src.ino()) {
                 anyhow::bail!(

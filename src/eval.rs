@@ -26,16 +26,34 @@ use error::{f32_scale, index_failure};
 use map::MapBuilder;
 use suggest::{alternatives, closest, closest_words};
 
+/// Word terms (counting repeats) one statement may combine: `let xN = x(N-1) + x(N-1)` doubles
+/// them each line, and 3CosMul multiplies one factor per term.
+pub const MAX_TERMS: u64 = 10_000;
+
 /// A linear combination of unit word vectors: what a vector expression means.
 #[derive(Debug, Clone, PartialEq)]
 struct Combination {
     /// Σ weight · unit(word), accumulated in f64.
     vector: Vec<f64>,
-    /// (word id, weight) for each word term, in order; used for exclusion and 3CosMul.
-    terms: Vec<(u32, f64)>,
-    /// (unit vector, weight) of each unknown word made from its n-grams: it has no id, so
-    /// it excludes nothing, and 3CosMul uses the vector itself.
-    subword_terms: Vec<(Vec<f32>, f64)>,
+    /// (word id, weight, repeats) for each word term, in first-seen order; used for exclusion
+    /// and 3CosMul. Terms of one word with weights of one sign are merged (weights summed,
+    /// repeats counted: 3CosMul has a factor per repeat, as gensim's has per listed word), so
+    /// a binding's size does not grow with how often its words were combined.
+    terms: Vec<(u32, f64, u64)>,
+    /// (unit vector, weight, repeats) of each unknown word made from its n-grams: it has no
+    /// id, so it excludes nothing, and 3CosMul uses the vector itself. Merged the same way.
+    subword_terms: Vec<(Vec<f32>, f64, u64)>,
+}
+
+/// The sign class of a weight, which terms of one word must share to be merged.
+fn side(w: f64) -> i8 {
+    if w > 0.0 {
+        1
+    } else if w < 0.0 {
+        -1
+    } else {
+        0
+    }
 }
 
 impl Combination {
@@ -50,11 +68,59 @@ impl Combination {
         for (a, b) in self.vector.iter_mut().zip(&other.vector) {
             *a += sign * b;
         }
-        self.terms
-            .extend(other.terms.into_iter().map(|(id, w)| (id, sign * w)));
-        self.subword_terms
-            .extend(other.subword_terms.into_iter().map(|(v, w)| (v, sign * w)));
+        for (id, w, n) in other.terms {
+            let w = sign * w;
+            match self
+                .terms
+                .iter_mut()
+                .find(|t| t.0 == id && side(t.1) == side(w))
+            {
+                Some(t) => {
+                    t.1 += w;
+                    t.2 = t.2.saturating_add(n);
+                }
+                None => self.terms.push((id, w, n)),
+            }
+        }
+        for (v, w, n) in other.subword_terms {
+            let w = sign * w;
+            match self
+                .subword_terms
+                .iter_mut()
+                .find(|t| t.0 == v && side(t.1) == side(w))
+            {
+                Some(t) => {
+                    t.1 += w;
+                    t.2 = t.2.saturating_add(n);
+                }
+                None => self.subword_terms.push((v, w, n)),
+            }
+        }
         self
+    }
+
+    /// Word terms, counting repeats.
+    fn term_count(&self) -> u64 {
+        self.terms
+            .iter()
+            .map(|t| t.2)
+            .chain(self.subword_terms.iter().map(|t| t.2))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// `self`, or the error of a statement that combines more than [`MAX_TERMS`] word terms.
+    fn bounded(self, span: Span) -> Result<Combination> {
+        let n = self.term_count();
+        if n > MAX_TERMS {
+            return Err(EvalError::at(
+                span,
+                format!(
+                    "this combines {n} word terms (counting repeats); one statement may combine at most {MAX_TERMS}"
+                ),
+            )
+            .help("a name used twice counts its words twice (x + x doubles them): scale instead, e.g. 2 * x"));
+        }
+        Ok(self)
     }
 
     fn unit_f32(&self) -> Vec<f32> {
@@ -951,7 +1017,9 @@ impl<'s> Session<'s> {
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, expr.span),
             ExprKind::Analogy { a, b, c } => {
                 let (a, b, c) = (self.vector(a)?, self.vector(b)?, self.vector(c)?);
-                Ok(Val::Vector(b.plus(a, -1.0).plus(c, 1.0)))
+                Ok(Val::Vector(
+                    b.plus(a, -1.0).plus(c, 1.0).bounded(expr.span)?,
+                ))
             }
             ExprKind::Call {
                 name,
@@ -1007,7 +1075,7 @@ impl<'s> Session<'s> {
                 let sign = if op == BinOp::Add { 1.0 } else { -1.0 };
                 let l = self.as_vector(l, lhs)?;
                 let r = self.as_vector(r, rhs)?;
-                Ok(Val::Vector(l.plus(r, sign)))
+                Ok(Val::Vector(l.plus(r, sign).bounded(span)?))
             }
             (BinOp::Mul, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a * b)),
             (BinOp::Mul, Val::Number(a), Val::Vector(c))
@@ -1071,7 +1139,7 @@ impl<'s> Session<'s> {
                     let c = self.vector(arg)?;
                     total = Some(match total {
                         None => c,
-                        Some(t) => t.plus(c, 1.0),
+                        Some(t) => t.plus(c, 1.0).bounded(span)?,
                     });
                 }
                 Ok(Val::Vector(
@@ -1111,7 +1179,7 @@ impl<'s> Session<'s> {
             let unit = self.unit(id).map_err(|e| e.at_span(span))?;
             return Ok(Combination {
                 vector: unit.iter().map(|&x| x as f64).collect(),
-                terms: vec![(id, 1.0)],
+                terms: vec![(id, 1.0, 1)],
                 subword_terms: Vec::new(),
             });
         }
@@ -1126,7 +1194,7 @@ impl<'s> Session<'s> {
                 return Ok(Combination {
                     vector: unit.iter().map(|&x| x as f64).collect(),
                     terms: Vec::new(),
-                    subword_terms: vec![(unit, 1.0)],
+                    subword_terms: vec![(unit, 1.0, 1)],
                 });
             }
         }
@@ -1210,8 +1278,8 @@ fn source_text_of(expr: &Expr) -> String {
 /// Only the first `limit` rows are candidates.
 fn cosmul_top_k(
     store: &Store,
-    terms: &[(u32, f64)],
-    subword_terms: &[(Vec<f32>, f64)],
+    terms: &[(u32, f64, u64)],
+    subword_terms: &[(Vec<f32>, f64, u64)],
     k: usize,
     exclude: &[u32],
     limit: usize,
@@ -1220,15 +1288,17 @@ fn cosmul_top_k(
     let unit = store.unit_rows()?;
     let signed = |positive: bool| -> Vec<Vec<f32>> {
         let side = |w: f64| if positive { w > 0.0 } else { w < 0.0 };
+        // One factor per repeat (`MAX_TERMS` bounds them), as gensim has one per listed word.
+        let repeat = |n: u64| 0..n.min(MAX_TERMS);
         terms
             .iter()
             .filter(|t| side(t.1))
-            .map(|t| unit.row(t.0 as usize).to_vec())
+            .flat_map(|t| repeat(t.2).map(|_| unit.row(t.0 as usize).to_vec()))
             .chain(
                 subword_terms
                     .iter()
                     .filter(|t| side(t.1))
-                    .map(|t| t.0.clone()),
+                    .flat_map(|t| repeat(t.2).map(|_| t.0.clone())),
             )
             .collect()
     };

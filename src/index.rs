@@ -100,6 +100,11 @@ pub struct Store {
     /// The source, opened once, when the rows are read from it (`Meta::unit_in_source`),
     /// with its stat then: a later change of it is an error at the next read.
     source: Option<std::result::Result<(File, FileStat), String>>,
+    /// The source's stat once the file it names was seen unlinked (replaced by a rename, or
+    /// removed): the store keeps reading the file it holds, which must not change after that.
+    source_unlinked: std::cell::Cell<Option<FileStat>>,
+    /// Whether that was said (`take_source_note`).
+    source_told: std::cell::Cell<bool>,
     source_path: PathBuf,
     /// Searches over at least this many rows go through the principal-component stage
     /// (`OpenOptions::pc_min_rows`).

@@ -1,5 +1,6 @@
 //! Progress reporting. The store reports through the `Progress` trait and never writes to the
-//! terminal itself; the front-end passes `Bars` (indicatif, on stderr) or `Silent`.
+//! terminal itself; the front-end passes `Bars` (indicatif, on stderr), `Quiet` (`--quiet`:
+//! notes only) or `Silent`.
 
 use std::time::Duration;
 
@@ -24,8 +25,21 @@ pub trait Progress: Sync {
     fn note(&self, message: &str);
 }
 
-/// Reports nothing: for tests, `--quiet`, and output that is not a terminal.
+/// Reports nothing: for tests and the library's own callers.
 pub struct Silent;
+
+/// No bars, but every note on stderr, one line each (`--quiet`: a damage rebuild or a wait
+/// for another process is never silent).
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&self, _: &str, _: u64, _: Unit) {}
+    fn set(&self, _: u64) {}
+    fn finish(&self) {}
+    fn note(&self, message: &str) {
+        eprintln!("{message}");
+    }
+}
 
 impl Progress for Silent {
     fn start(&self, _: &str, _: u64, _: Unit) {}
@@ -88,13 +102,14 @@ impl Progress for Bars {
         }
     }
 
+    /// Above the bar on a terminal; a plain line on any other stderr (indicatif draws
+    /// nothing there, and a note must never be lost: a damage rebuild, a wait).
     fn note(&self, message: &str) {
+        use std::io::IsTerminal;
         let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
         match &*guard {
-            Some(bar) => bar.println(message),
-            None => {
-                ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).println(message)
-            }
+            Some(bar) if std::io::stderr().is_terminal() => bar.println(message),
+            _ => eprintln!("{message}"),
         }
     }
 }

@@ -158,6 +158,11 @@ impl<'s> Runner<'s> {
             return self.evaluation(args, origin, out);
         }
         let mut result = self.session.run_parsed(parsed, line);
+        // The source whose rows are read in place was replaced under us: said once.
+        if let Some(note) = self.session.store().take_source_note() {
+            out.flush()?;
+            eprintln!("{}", self.renderer.style(&note, Style::new().yellow()));
+        }
         if self.interactive && interrupt::interrupted() {
             self.note(out, "(Ctrl-C)")?;
             return Ok(Step::Interrupted);

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::embedded;
 use crate::eval::Settings;
 use crate::index::{OpenOptions, Origin, Store};
-use crate::progress::{Bars, Progress, Silent};
+use crate::progress::{Bars, Progress, Quiet};
 use crate::render::Renderer;
 
 /// Where the vectors come from.
@@ -44,10 +44,10 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Progress bars on stderr, or none when quiet.
+    /// Progress bars on stderr, or only notes when quiet.
     pub fn progress(&self) -> Box<dyn Progress> {
         if self.output.quiet {
-            Box::new(Silent)
+            Box::new(Quiet)
         } else {
             Box::new(Bars::new())
         }

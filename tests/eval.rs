@@ -289,3 +289,42 @@ fn no_odd_one_out_for_two_terms_or_a_tie() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `let xN = x(N-1) + x(N-1)` doubled what a binding held each line (4 GB after 30 lines): a
+/// word's terms are merged (weights summed, repeats counted), so memory stays flat, and a
+/// statement that combines more word terms than the limit is an error at its span.
+#[test]
+fn doubling_let_chains_stay_small_and_stop_with_a_clear_error() {
+    let (_t, store) = store();
+    let mut s = Session::new(&store, Settings::default());
+    s.run_line("let x0 = king").unwrap();
+    let started = std::time::Instant::now();
+    let mut stopped = None;
+    for n in 1..=24 {
+        let line = format!("let x{n} = x{} + x{}", n - 1, n - 1);
+        if let Err(e) = s.run_line(&line) {
+            stopped = Some((n, e));
+            break;
+        }
+    }
+    let (n, e) = stopped.expect("the chain stops with an error");
+    assert!(
+        e.message.contains("word terms") && e.message.contains("at most"),
+        "line {n}: {e:?}"
+    );
+    assert!(n <= 20, "stopped at line {n}");
+    assert!(started.elapsed().as_secs() < 5);
+    // The bindings before it hold king alone, 2^(n-1) times over: its neighbours.
+    let last = format!("x{}", n - 1);
+    assert_eq!(
+        neighbours(s.run_line(&last).unwrap()),
+        neighbours(s.run_line("king").unwrap())
+    );
+    // 3CosMul of it has a factor per repeat (thousands: the scores underflow, no crash).
+    assert!(s.run_line(&format!("cosmul({last})")).is_ok());
+    // Repeats count as gensim counts them: cosmul(a + a - b) has a's factor twice.
+    assert_ne!(
+        neighbours(s.run_line("cosmul(king + king - man)").unwrap()),
+        neighbours(s.run_line("cosmul(king - man)").unwrap())
+    );
+}

@@ -172,3 +172,23 @@ fn a_failed_export_leaves_nothing() {
         .failure();
     holds_only(tmp.path(), &["bad.txt"]);
 }
+
+/// `vecsh export F >> F`: standard output is the input file, refused before a byte is written.
+#[test]
+fn standard_output_that_is_the_input_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let src = input(tmp.path());
+    let before = std::fs::read(&src).unwrap();
+    let appended = std::fs::File::options().append(true).open(&src).unwrap();
+    let out = crate::util::vecsh_process(&cache)
+        .current_dir(tmp.path())
+        .args(["export", "in.txt"])
+        .stdout(appended)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("standard output is the input file"), "{err}");
+    assert_eq!(std::fs::read(&src).unwrap(), before);
+}

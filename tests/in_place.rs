@@ -307,3 +307,44 @@ fn the_stage_of_rows_read_in_place_is_the_f32_copys() {
         );
     }
 }
+
+/// A source replaced by a rename under an open store (`mv new.bin v.bin`): the store keeps
+/// answering from the file it opened, and says once that the path names another file now.
+/// The file it holds must not change after that.
+#[test]
+fn a_source_replaced_by_a_rename_keeps_the_file_it_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bin, _) = write_pair(tmp.path(), 3_000, 16);
+    let cache = tmp.path().join("cache");
+    let (store, _) = Store::open(&bin, &opts(&cache), &Silent).unwrap();
+    let v = store.vector(7).unwrap().into_owned();
+    let n = store.len();
+    let before = store.exact_top_k(&query(&v, &[7], n)).unwrap();
+    assert_eq!(store.take_source_note(), None);
+    let held = std::fs::File::options().write(true).open(&bin).unwrap();
+    // Another file of the same size, renamed over the path.
+    let other = tmp.path().join("other.bin");
+    let mut bytes = std::fs::read(&bin).unwrap();
+    let len = bytes.len();
+    bytes[len / 2..].iter_mut().for_each(|b| *b = 0x3f);
+    std::fs::write(&other, &bytes).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::rename(&other, &bin).unwrap();
+    let after = store.exact_top_k(&query(&v, &[7], n)).unwrap();
+    assert_eq!(after, before);
+    assert!(store.vector(n as u32 - 1).is_some());
+    let note = store.take_source_note().expect("said once");
+    assert!(
+        note.contains("v.bin") && note.contains("another file"),
+        "{note}"
+    );
+    assert_eq!(store.take_source_note(), None);
+    // The file it holds, written through a descriptor opened before: an error, as before.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut held = held;
+    held.seek(SeekFrom::Start(len as u64 / 2)).unwrap();
+    held.write_all(&[0x3f; 64]).unwrap();
+    drop(held);
+    let err = store.unit_row(n as u32 - 1).unwrap_err().to_string();
+    assert!(err.contains("changed"), "{err}");
+}

@@ -736,6 +736,121 @@ fn info_verify_of_a_file_never_indexed_says_not_indexed_yet() {
     assert!(!cache.exists() || names(&cache).is_empty(), "nothing built");
 }
 
+/// One flipped bit in the page size of the newer LMDB meta page (the one LMDB reads its page
+/// size from) is damage that opening finds: the one-shot rebuilds and answers, never a SIGBUS.
+#[test]
+fn a_flipped_page_size_in_either_meta_page_is_damage_not_a_crash() {
+    for which in ["newer", "older"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("c");
+        let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+        let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
+        let good = run(&["-e", "w7"]);
+        assert!(good.status.success());
+        // Lists add transactions, so both meta pages have been written.
+        assert!(vecsh(&cache)
+            .arg("build")
+            .arg(&src)
+            .output()
+            .unwrap()
+            .status
+            .success());
+        let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+        let data = dir.join("data.mdb");
+        let bytes = std::fs::read(&data).unwrap();
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let psize = u32::from_le_bytes(bytes[40..44].try_into().unwrap()) as usize;
+        let newer = if u64_at(psize + 144) > u64_at(144) {
+            1
+        } else {
+            0
+        };
+        let page = if which == "newer" { newer } else { 1 - newer };
+        let mut damaged = bytes.clone();
+        // Bit 13 of the page size: 4096 becomes 12288.
+        damaged[page * psize + 41] ^= 0x20;
+        std::fs::write(&data, &damaged).unwrap();
+        let after = run(&["-e", "w7"]);
+        assert_eq!(after.status.code(), Some(0), "{which}: {after:?}");
+        assert_eq!(after.stdout, good.stdout, "{which}");
+        let out = vecsh(&cache).arg("info").arg(&src).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{which}: {out:?}");
+    }
+}
+
+/// A damage rebuild says so on stderr even when stderr is not a terminal (one line), and says
+/// what `vecsh build` had added that the rebuild leaves out.
+#[test]
+fn a_damage_rebuild_says_so_and_what_it_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
+    let good = run(&["-e", "w7"]);
+    assert!(good.status.success());
+    assert!(vecsh(&cache)
+        .arg("build")
+        .arg(&src)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    drop(store);
+    scribble(&data, find(&data, &row), 32);
+    let after = run(&["-e", "w7"]);
+    assert!(after.status.success(), "{after:?}");
+    assert_eq!(after.stdout, good.stdout);
+    let err = String::from_utf8_lossy(&after.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("is damaged") && err.contains("rebuilding it"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lists") && err.contains("vecsh build"),
+        "{err}"
+    );
+    // --quiet hides progress, not this.
+    scribble(&data, find(&data, &row), 32);
+    let quiet = run(&["-e", "w7", "--quiet"]);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert!(String::from_utf8_lossy(&quiet.stderr).contains("is damaged"));
+}
+
+/// The note of a process that waits for another's build reaches stderr when it is not a
+/// terminal too.
+#[test]
+fn waiting_for_another_build_is_said_on_any_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 200, 8);
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut lock_path = dir.as_os_str().to_owned();
+    lock_path.push(".lock");
+    // Another vecsh building: its lock is held.
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    std::io::Write::write_all(&mut &lock, b"vecsh lock\n").unwrap();
+    lock.lock().unwrap();
+    let child = crate::util::vecsh_process(&cache)
+        .arg(&src)
+        .args(["-e", "w7"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("waiting for another vecsh process"), "{err}");
+}
+
 /// Unmounts a test tmpfs even when the test fails.
 struct Mounted(PathBuf);
 
@@ -783,6 +898,58 @@ fn a_full_disk_is_named_with_the_space_needed_and_leaves_nothing() {
     assert!((4..=30).contains(&mb), "{mb} MB in {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(names(&mnt).is_empty(), "left behind: {:?}", names(&mnt));
+}
+
+/// A full disk while the lists are added (a session's background build, or `vecsh build`)
+/// says what a full disk during a first build says, never "Input/output error".
+#[test]
+fn a_full_disk_during_the_lists_build_says_no_space() {
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount a 16 MB tmpfs");
+    let _mounted = Mounted(mnt.clone());
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&mnt)
+    };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    // Fill the disk but for a few pages.
+    let free = {
+        let c = std::ffi::CString::new(mnt.as_os_str().as_bytes()).unwrap();
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+        st.f_bavail as u64 * st.f_frsize as u64
+    };
+    std::fs::write(mnt.join("filler"), vec![1u8; (free - 16 * 1024) as usize]).unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let builder = store.approx_builder().unwrap();
+    let background = builder
+        .build_in_background(vecsh::index::ApproxKind::Lists, 0, &Silent, &never)
+        .map(|_| ())
+        .expect_err("the lists do not fit")
+        .to_string();
+    let direct = store
+        .build_lists(&Silent, &never)
+        .expect_err("the lists do not fit")
+        .to_string();
+    for err in [&background, &direct] {
+        assert!(err.contains("no space left on device"), "{err}");
+        assert!(!err.contains("os error 5"), "{err}");
+    }
+    drop(store);
+    std::fs::remove_file(mnt.join("filler")).unwrap();
 }
 
 extern "C" {

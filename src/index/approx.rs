@@ -23,6 +23,7 @@ use super::records::{
 };
 use super::rows::{quant_rows_in, read_source_rows, SourceFile};
 use super::verify::{forest_checksum, TableHasher};
+use super::write::free_bytes;
 use super::{Dbs, Store};
 
 /// Trees `vecsh build` puts in the forest unless told otherwise (see the README for the
@@ -388,7 +389,7 @@ impl Store {
         let source = match self.source_file()? {
             Some(s) => Some((
                 s.file.try_clone().map_err(|e| self.source_error(e))?,
-                *s.stat,
+                s.stat,
             )),
             None => None,
         };
@@ -475,6 +476,47 @@ impl ApproxBuilder {
     /// batches to exercise the many-transaction path that only big files take).
     #[doc(hidden)]
     pub fn build_lists_in_batches(
+        &self,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+        batch_bytes: usize,
+    ) -> Result<ListsMeta> {
+        // The lists hold each row's int8 copy and id (and LMDB copies pages it rewrites).
+        let per_row = search::quant_stride(self.meta.dims) + 16;
+        self.write_lists(progress, cancel, batch_bytes)
+            .map_err(|e| self.full_disk(e, self.meta.words * per_row * 3 / 2))
+    }
+
+    /// A write that failed on a full file system, as a first build says it (LMDB reports some
+    /// of those as EIO: "Input/output error (os error 5)"); `needed` is about what the
+    /// structure takes.
+    fn full_disk(&self, e: IndexError, needed: usize) -> IndexError {
+        let io = match &e {
+            IndexError::Lmdb {
+                err: heed::Error::Io(io),
+                ..
+            }
+            | IndexError::Io { err: io, .. } => Some(io),
+            IndexError::Forest {
+                err: arroy::Error::Heed(heed::Error::Io(io)),
+                ..
+            } => Some(io),
+            _ => None,
+        };
+        let Some(io) = io else { return e };
+        let full = io.raw_os_error() == Some(libc::ENOSPC)
+            || (io.raw_os_error() == Some(libc::EIO)
+                && free_bytes(&self.dir).is_some_and(|free| free < 4 << 20));
+        if !full {
+            return e;
+        }
+        IndexError::NoSpace {
+            path: self.dir.clone(),
+            needed_mb: (needed as u64).div_ceil(1 << 20).max(1),
+        }
+    }
+
+    fn write_lists(
         &self,
         progress: &dyn Progress,
         cancel: &AtomicBool,
@@ -619,6 +661,18 @@ impl ApproxBuilder {
         progress: &dyn Progress,
         cancel: &AtomicBool,
     ) -> Result<ForestMeta> {
+        // The forest holds a copy of every row and its trees' nodes.
+        let needed = self.meta.words * (self.meta.dims * 4 + 64) * 2;
+        self.write_forest(trees, progress, cancel)
+            .map_err(|e| self.full_disk(e, needed))
+    }
+
+    fn write_forest(
+        &self,
+        trees: usize,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<ForestMeta> {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let forest_err = |e| IndexError::Forest {
             path: self.dir.clone(),
@@ -646,7 +700,7 @@ impl ApproxBuilder {
                 .unwrap_or_default();
             let rows: Vec<f32> = match &self.source {
                 Some((file, stat)) => {
-                    let source = SourceFile { file, stat };
+                    let source = SourceFile { file, stat: *stat };
                     read_source_rows(source, bytes, dims).map_err(|e| IndexError::Source {
                         path: self.meta.source.clone(),
                         err: e,

@@ -116,6 +116,14 @@ fn check_trees(data: &Path, only: Option<&[&str]>) -> Result<(), String> {
             return Err(format!("data.mdb: meta page {i} is not an LMDB meta page"));
         }
     }
+    // LMDB takes the page size from the newer meta page (one flipped bit there made every
+    // page lie elsewhere: SIGBUS on every open); both must say the size page 1 was found at.
+    let psize1 = u32_at(&metas[1], 40) as usize;
+    if psize1 != psize {
+        return Err(format!(
+            "data.mdb: the meta pages disagree on the page size ({psize} and {psize1})"
+        ));
+    }
     // The newer of the two meta pages is the snapshot LMDB reads.
     let meta = if u64_at(&metas[1], 144) > u64_at(&metas[0], 144) {
         &metas[1]

@@ -195,7 +195,8 @@ impl Store {
             Ok(store) => store,
             Err(IndexError::Damaged { what, .. }) => {
                 progress.note(&format!(
-                    "index {} is damaged ({what}); rebuilding it",
+                    "index {} is damaged ({what}); rebuilding it (lists or a stage `vecsh build` \
+                     added, if any, are not rebuilt: run it again)",
                     escape_path(dir)
                 ));
                 return Ok(None);
@@ -236,8 +237,9 @@ impl Store {
                     other => other.to_string(),
                 };
                 progress.note(&format!(
-                    "index {} is damaged ({what}); rebuilding it",
-                    escape_path(dir)
+                    "index {} is damaged ({what}); rebuilding it{}",
+                    escape_path(dir),
+                    store.dropped_by_rebuild(opts)
                 ));
                 return Ok(None);
             }
@@ -333,6 +335,8 @@ impl Store {
             dbs,
             dir: dir.to_path_buf(),
             source,
+            source_unlinked: std::cell::Cell::new(None),
+            source_told: std::cell::Cell::new(false),
             source_path: meta.source.clone(),
             meta,
             writable,
@@ -340,6 +344,30 @@ impl Store {
             temporary: None,
             pc_min_rows: PC_MIN_ROWS,
         })
+    }
+
+    /// What a rebuild of this index under `opts` leaves out that it has now (what `vecsh build`
+    /// added), as a clause for the damage note: "" when nothing.
+    fn dropped_by_rebuild(&self, opts: &OpenOptions) -> String {
+        let mut dropped = Vec::new();
+        if self.lists().is_some() {
+            dropped.push("its lists");
+        }
+        if self.forest().is_some() {
+            dropped.push("its forest");
+        }
+        if self.meta.pc_dims > 0 && !opts.exact_stage {
+            dropped.push("its principal-component stage");
+        }
+        if dropped.is_empty() {
+            return String::new();
+        }
+        format!(
+            " without {} (`vecsh build {}` adds {} again)",
+            dropped.join(" and "),
+            escape_path(&self.source_path),
+            if dropped.len() == 1 { "it" } else { "them" }
+        )
     }
 
     /// Whether this open verified the whole index (false: the stat proof of an earlier full

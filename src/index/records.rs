@@ -188,7 +188,7 @@ impl FileStat {
         FileStat::from_metadata(&file.metadata()?)
     }
 
-    fn from_metadata(m: &fs::Metadata) -> std::io::Result<FileStat> {
+    pub(super) fn from_metadata(m: &fs::Metadata) -> std::io::Result<FileStat> {
         let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
         Ok(FileStat {
             size: m.len(),
@@ -276,7 +276,7 @@ pub(super) fn sealed<T: Serialize>(record: &T) -> Vec<u8> {
 }
 
 /// What a stored record checks before anything reads it: values it may hold.
-pub(super) trait Record: serde::de::DeserializeOwned {
+pub(super) trait Record: serde::de::DeserializeOwned + Serialize {
     fn check(&self) -> std::result::Result<(), String>;
 }
 
@@ -297,7 +297,19 @@ pub(super) fn unseal<T: Record>(bytes: &[u8]) -> std::result::Result<T, String> 
             }
             serde_json::from_slice(&json).map_err(|e| format!("unreadable: {e}"))?
         }
-        _ => serde_json::from_slice(bytes).map_err(|e| format!("unreadable: {e}"))?,
+        // Written by an older version, without a checksum: read only if it is exactly what
+        // this version would write for it (a damaged member name, e.g. of the checksum, would
+        // otherwise pass as an unknown member).
+        _ => {
+            let value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| format!("unreadable: {e}"))?;
+            let record: T =
+                serde_json::from_value(value.clone()).map_err(|e| format!("unreadable: {e}"))?;
+            if serde_json::to_value(&record).ok() != Some(value) {
+                return Err("unreadable: members this version does not write".into());
+            }
+            record
+        }
     };
     record.check()?;
     Ok(record)
@@ -349,4 +361,48 @@ pub(super) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calibration() -> ApproxCalibration {
+        ApproxCalibration {
+            kind: ApproxKind::Lists,
+            built_at: 1_700_000_000,
+            queries: 65,
+            setting: 8,
+            exact_ms: 1.5,
+            approx_ms: 0.25,
+            recall: 0.97,
+            exact_by_cells: Some(0.5),
+        }
+    }
+
+    /// A sealed record reads back; any changed byte in it is refused; a record of an older
+    /// version (no checksum) is read when its values are plausible.
+    #[test]
+    fn sealed_records_refuse_any_changed_byte() {
+        let sealed_bytes = sealed(&calibration());
+        assert_eq!(
+            unseal::<ApproxCalibration>(&sealed_bytes),
+            Ok(calibration())
+        );
+        for at in 0..sealed_bytes.len() {
+            let mut bytes = sealed_bytes.clone();
+            bytes[at] ^= 0x01;
+            assert!(
+                unseal::<ApproxCalibration>(&bytes).is_err(),
+                "byte {at} changed: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        let legacy = serde_json::to_vec(&calibration()).unwrap();
+        assert_eq!(unseal::<ApproxCalibration>(&legacy), Ok(calibration()));
+        let zero = String::from_utf8(legacy)
+            .unwrap()
+            .replace("\"setting\":8", "\"setting\":0");
+        assert!(unseal::<ApproxCalibration>(zero.as_bytes()).is_err());
+    }
 }

@@ -133,7 +133,9 @@ impl Store {
     /// The source the rows are read from (`None`: they are stored), checked unchanged since
     /// this store opened it: a file rewritten in place under an open session is an error,
     /// never rows of another file. Every read from it checks the stat again afterwards
-    /// (`read_source_rows`): a rewrite during the reads is an error too.
+    /// (`read_source_rows`): a rewrite during the reads is an error too. A file replaced by a
+    /// rename (or removed) is still the file this store holds: it keeps being read, and
+    /// `take_source_note` says once that the path names another file now.
     pub(super) fn source_file(&self) -> Result<Option<SourceFile<'_>>> {
         let Some(source) = &self.source else {
             return Ok(None);
@@ -141,13 +143,36 @@ impl Store {
         let (file, stat) = source
             .as_ref()
             .map_err(|e| self.source_error(std::io::Error::other(e.clone())))?;
-        let now = FileStat::of_file(file).map_err(|e| self.source_error(e))?;
-        if now != *stat {
-            return Err(self.source_error(std::io::Error::other(
-                "it changed since vecsh opened it; open it again to rebuild the index",
-            )));
+        let accepted = self.source_unlinked.get();
+        let now = as_opened(file, &accepted.unwrap_or(*stat), accepted.is_none())
+            .map_err(|e| self.source_error(e))?;
+        match now {
+            Opened::Same => {}
+            Opened::Unlinked(now) => self.source_unlinked.set(Some(now)),
+            Opened::Changed => {
+                return Err(self.source_error(std::io::Error::other(
+                    "it changed since vecsh opened it; open it again to rebuild the index",
+                )))
+            }
         }
-        Ok(Some(SourceFile { file, stat }))
+        Ok(Some(SourceFile {
+            file,
+            stat: self.source_unlinked.get().unwrap_or(*stat),
+        }))
+    }
+
+    /// Once, after the source's path was seen to name another file (or none): the note that
+    /// this store keeps reading the file it opened.
+    pub fn take_source_note(&self) -> Option<String> {
+        if self.source_unlinked.get().is_none() || self.source_told.replace(true) {
+            return None;
+        }
+        let path = crate::text::escape_path(&self.source_path);
+        Some(if self.source_path.exists() {
+            format!("{path} now names another file; this session keeps reading the file it opened (open it again for the new one)")
+        } else {
+            format!("{path} was removed; this session keeps reading the file it opened")
+        })
     }
 
     pub(super) fn source_error(&self, err: std::io::Error) -> IndexError {
@@ -329,7 +354,36 @@ pub(super) fn word_key(word: &str) -> Cow<'_, [u8]> {
 #[derive(Clone, Copy)]
 pub(super) struct SourceFile<'s> {
     pub(super) file: &'s File,
-    pub(super) stat: &'s FileStat,
+    pub(super) stat: FileStat,
+}
+
+/// How an open file compares with the stat it was opened with.
+enum Opened {
+    Same,
+    /// Its content is as it was, but no path names it any more (a rename put another file in
+    /// its place, or it was removed): the unlink changed only its ctime. Its stat now.
+    Unlinked(FileStat),
+    Changed,
+}
+
+/// Compares `file` with `opened`; `unlink_ok`: an unlink since is no change (once only: after
+/// it, the file's stat must stay as it was then).
+fn as_opened(file: &File, opened: &FileStat, unlink_ok: bool) -> std::io::Result<Opened> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    let now = FileStat::from_metadata(&m)?;
+    if now == *opened {
+        return Ok(Opened::Same);
+    }
+    let content_kept = now.size == opened.size
+        && now.mtime_ns == opened.mtime_ns
+        && now.ino == opened.ino
+        && now.dev == opened.dev;
+    Ok(if unlink_ok && content_kept && m.nlink() == 0 {
+        Opened::Unlinked(now)
+    } else {
+        Opened::Changed
+    })
 }
 
 /// Opens the source whose rows the index reads in place, and its stat at that moment.
@@ -408,7 +462,8 @@ pub(super) fn read_source_rows(
             decode(&raw, row);
         }
     }
-    if FileStat::of_file(file)? != *source.stat {
+    // An unlink during the reads (a rename over the path) changes nothing that was read.
+    if matches!(as_opened(file, &source.stat, true)?, Opened::Changed) {
         return Err(std::io::Error::other(
             "it changed while vecsh was reading it; open it again to rebuild the index",
         ));
@@ -469,10 +524,7 @@ mod tests {
         fs::write(&path, bytemuck::cast_slice::<f32, u8>(&values)).unwrap();
         let file = File::open(&path).unwrap();
         let stat = FileStat::of_file(&file).unwrap();
-        let file = SourceFile {
-            file: &file,
-            stat: &stat,
-        };
+        let file = SourceFile { file: &file, stat };
         let bytes =
             |offsets: &[u64]| -> Vec<u8> { offsets.iter().flat_map(|o| o.to_le_bytes()).collect() };
         let dims = 4;

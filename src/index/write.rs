@@ -109,7 +109,8 @@ fn no_space(e: &IndexError, tmp: &Path) -> Option<u64> {
     (free < 4 << 20).then(|| dir_bytes(tmp))
 }
 
-fn free_bytes(path: &Path) -> Option<u64> {
+/// Bytes free to this user on the file system holding `path`.
+pub(super) fn free_bytes(path: &Path) -> Option<u64> {
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
@@ -319,7 +320,9 @@ fn write_index(
             &room,
             pc_dbs,
             meta_db,
-            in_place.as_ref().map(|file| SourceFile { file, stat }),
+            in_place
+                .as_ref()
+                .map(|file| SourceFile { file, stat: *stat }),
             words,
             dims,
             min_rows,

@@ -173,15 +173,38 @@ pub fn classes(line: &str) -> Vec<(Token<'_>, Class)> {
     out
 }
 
-/// A word as it must be typed: bare when the grammar reads it back as that one word, else quoted.
+/// A word as it must be typed: bare when the grammar reads it back as that one word and it
+/// holds no terminal control, else quoted (`quoted_form`).
 pub fn typed_form(word: &str) -> String {
     let toks = parse::tokens(word);
     let bare = matches!(toks.as_slice(), [t] if matches!(t.kind, Kind::Word | Kind::Number))
-        && word != "let";
+        && word != "let"
+        && !word.chars().any(crate::text::is_unsafe);
     if bare {
         return word.to_string();
     }
-    format!("{word:?}")
+    quoted_form(word)
+}
+
+/// A word quoted as the grammar reads it back: `"` and `\` escaped, and every character that
+/// could drive the terminal (controls, bidi, zero-width: `text::is_unsafe`) written `\u{..}`,
+/// so that completion never inserts it raw (rustyline echoes what it inserts).
+fn quoted_form(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('"');
+    for c in word.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            // And what Rust's `{:?}` escapes (line separators, unassigned code points, ...).
+            c if crate::text::is_unsafe(c) || (c != '\'' && c.escape_debug().nth(1).is_some()) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 // ------------------------------------------------------------------------------- highlighting
@@ -397,7 +420,7 @@ pub fn complete(
         }
         let words = vocab.most_frequent_with_prefix(&prefix, MAX_CANDIDATES);
         let quoted = words.into_iter().map(|w| Completion {
-            replacement: format!("{w:?}"),
+            replacement: quoted_form(&w),
             display: w,
         });
         return (t.span.start, quoted.collect());
@@ -684,6 +707,41 @@ mod tests {
         assert_eq!((start, c[0].replacement.as_str()), (8, "mul"));
         assert_eq!(hint("king + qu", 9, vocab, &vars).as_deref(), Some("ux"));
         assert_eq!(hint("que", 2, vocab, &vars), None);
+    }
+
+    /// Words holding terminal controls (BEL, backspace, C1 CSI, bidi overrides, zero-width
+    /// characters) are inserted escaped, never raw, and what is inserted still evaluates to the
+    /// word: a quoted word with `\u{..}` escapes.
+    #[test]
+    fn completion_inserts_no_terminal_controls() {
+        let words = [
+            "ab\u{7}c",
+            "ab\u{8}\u{8}x",
+            "ab\u{9b}31m",
+            "ab\u{1b}[2J",
+            "ab\u{200b}min",
+            "ab\u{202e}txt",
+            "ab\u{2066}q",
+            "ab\u{feff}",
+            "ab\u{61c}z",
+            "ab\u{200d}z",
+        ];
+        let vocab = &words.to_vec();
+        for line in ["ab", "king + ab", "\"ab"] {
+            let (start, c) = complete(line, line.len(), vocab, &[]);
+            assert_eq!(c.len(), words.len(), "{line}: {c:?}");
+            for (c, word) in c.iter().zip(words) {
+                assert!(
+                    !c.replacement.chars().any(crate::text::is_unsafe),
+                    "{line}: {word:?} inserted as {:?}",
+                    c.replacement
+                );
+                let typed = format!("{}{}", &line[..start], c.replacement);
+                let toks = parse::tokens(&typed);
+                let last = toks.last().expect("a token");
+                assert_eq!(last.word().as_deref(), Some(word), "{line}: {typed:?}");
+            }
+        }
     }
 
     /// The old character scan cut a command's argument after a blank at the blank's first byte:
