@@ -298,3 +298,47 @@ fn lists_of_numpy_scalars_are_data_not_calls() {
         assert_as_python_reads(name);
     }
 }
+
+// ------------------------------------------------------------------ large dicts load in linear time
+
+/// A protocol 4 pickle of `n` words → (i, 1), set in SETITEMS batches of 1,000 as Python
+/// writes them, with the first word set again at the end (Python keeps its place, new value).
+fn big_dict_pickle(n: usize) -> Vec<u8> {
+    let mut p = b"\x80\x04}".to_vec();
+    let item = |p: &mut Vec<u8>, i: usize, v: u8| {
+        let w = format!("w{i}");
+        p.push(0x8c);
+        p.push(w.len() as u8);
+        p.extend_from_slice(w.as_bytes());
+        p.extend_from_slice(&[b'M', (i & 0xff) as u8, (i >> 8 & 0xff) as u8, b'K', v, 0x86]);
+    };
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        p.push(b'(');
+        for &i in chunk {
+            item(&mut p, i, 1);
+        }
+        p.push(b'u');
+    }
+    item(&mut p, 0, 9);
+    p.extend_from_slice(b"s.");
+    p
+}
+
+#[test]
+fn a_pickled_dict_of_200k_words_loads_in_linear_time() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("big.pkl");
+    std::fs::write(&path, big_dict_pickle(200_000)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let started = std::time::Instant::now();
+    std::thread::spawn(move || {
+        let loaded = load(&path).map(|l| (l.words.len(), l.words[0].clone(), l.vectors[1]));
+        let _ = tx.send(loaded.map_err(|e| e.to_string()));
+    });
+    // Linear: well under a second in release, a few in debug; the quadratic search took
+    // minutes here (the issue measured 344 s for 400k words).
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("not loaded after {:?}", started.elapsed()));
+    assert_eq!(got.unwrap(), (200_000, "w0".to_owned(), 9.0));
+}
