@@ -342,3 +342,49 @@ fn a_pickled_dict_of_200k_words_loads_in_linear_time() {
         .unwrap_or_else(|_| panic!("not loaded after {:?}", started.elapsed()));
     assert_eq!(got.unwrap(), (200_000, "w0".to_owned(), 9.0));
 }
+
+// ------------------------------------------------------------------ gzipped pickles and gensim files
+
+#[test]
+fn gzipped_pickles_and_gensim_files_are_read_by_their_content() {
+    // pickle.dump to gzip.open, and gensim's KeyedVectors.save("x.kv.gz") (gensim gzips it).
+    let loaded = assert_as_python_reads("py3_dict.pkl.gz");
+    assert_eq!(loaded.report.format, Format::Pickle);
+    assert_eq!(loaded.report.compression, "gzip");
+    let loaded = load(&fixture("gensim_small.kv.gz")).unwrap();
+    assert_eq!(loaded.report.format, Format::Gensim);
+    assert_eq!(loaded.report.compression, "gzip");
+    assert_eq!(loaded.words, ["king", "queen", "man"]);
+    assert_eq!(loaded.vectors, [1., 2., 3., 1., 2., 4., 3., 1., 0.]);
+    // Content decides, not the name; and --format pickle takes a gzipped pickle.
+    let dir = tempfile::TempDir::new().unwrap();
+    let renamed = dir.path().join("vectors.dat");
+    std::fs::copy(fixture("py2_two_p0.pkl"), &renamed).unwrap();
+    let gz = dir.path().join("p0.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &std::fs::read(&renamed).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let loaded = load(&gz).unwrap();
+    assert_eq!(loaded.report.format, Format::Pickle);
+    let forced = loader::load(
+        &gz,
+        &LoadOptions {
+            format: Some(Format::Pickle),
+            ..Default::default()
+        },
+        &|_, _| {},
+        &mut |_| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(forced.words, 2);
+    // A hostile gzipped pickle is refused as the plain one is.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, b"cos\nsystem\n(S'true'\ntR.").unwrap();
+    let hostile = dir.path().join("h.pkl.gz");
+    std::fs::write(&hostile, enc.finish().unwrap()).unwrap();
+    assert!(
+        err(&hostile).contains("this pickle calls os.system"),
+        "{}",
+        err(&hostile)
+    );
+}
