@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::eval::{EvalError, Neighbour, SearchUsed, SubwordWord, Value};
-use crate::text::escape;
+use crate::text::{escape, escape_word};
 
 pub mod help;
 pub mod map;
@@ -85,7 +85,7 @@ impl Renderer {
                 let head = format!(
                     "{} {}",
                     self.paint("odd one out:", Style::new().dimmed()),
-                    self.paint(&escape(word), Style::new().bold())
+                    self.paint(&escape_word(word), Style::new().bold())
                 );
                 // The table marks the words that are not in the vocabulary.
                 let marked: Vec<Neighbour> = scores
@@ -173,7 +173,8 @@ impl Renderer {
     pub fn table(&self, rows: &[Neighbour]) -> String {
         let rank_w = rows.len().to_string().len().max(2);
         // Words come from the file: escaped before they reach the terminal.
-        let escaped: Vec<std::borrow::Cow<str>> = rows.iter().map(|n| escape(&n.word)).collect();
+        let escaped: Vec<std::borrow::Cow<str>> =
+            rows.iter().map(|n| escape_word(&n.word)).collect();
         let longest = escaped
             .iter()
             .map(|w| w.width())
@@ -211,7 +212,7 @@ impl Renderer {
                 let mut used = 0;
                 for (i, n) in neighbours.iter().enumerate() {
                     let score = format!(" {:.3}", n.score);
-                    let word = escape(&n.word);
+                    let word = escape_word(&n.word);
                     let w = if i > 0 { 3 } else { 0 } + word.width() + score.len();
                     if i > 0 && used + w > max {
                         break;
@@ -225,7 +226,7 @@ impl Renderer {
                 }
                 out
             }
-            Value::Odd { word, .. } => self.paint(&escape(word), Style::new().bold()),
+            Value::Odd { word, .. } => self.paint(&escape_word(word), Style::new().bold()),
             Value::Nothing => String::new(),
             other => self.value(other),
         }

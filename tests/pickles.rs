@@ -388,3 +388,64 @@ fn gzipped_pickles_and_gensim_files_are_read_by_their_content() {
         err(&hostile)
     );
 }
+
+// ------------------------------------------------------------------ the empty word
+
+#[test]
+fn the_empty_word_is_kept_shown_and_typed_as_quotes() {
+    // {'': [1, 0, 0], 'a': [1, 1, 0], 'b': [0, 1, 1]}: gensim keeps '' as a word.
+    let loaded = assert_as_python_reads("py3_empty_word.pkl");
+    assert_eq!(loaded.words, ["", "a", "b"]);
+    let cache = tempfile::TempDir::new().unwrap();
+    let file = path_arg("py3_empty_word.pkl");
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", "a"]);
+    assert!(ok, "{stderr}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.contains(r#" ""  "#) && first.contains("0.707"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", r#"sim("", a)"#]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "0.7071");
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", r#""""#, "-k", "1"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(" a ") && stdout.contains("0.707"),
+        "{stdout}"
+    );
+
+    // gensim's toy-model-pretrained.bin (a fastText model) has '' (a zero vector) as word 23.
+    let toy = path_arg("toy-model-pretrained.bin");
+    let want = &expected()["toy-model-pretrained.bin"];
+    let (ok, stdout, stderr) = run(cache.path(), &[&toy, "-e", "the", "-k", "5"]);
+    assert!(ok, "{stderr}");
+    let got: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    let names: Vec<&str> = want["the"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert_eq!(got, names, "{stdout}");
+    let (ok, stdout, stderr) = run(cache.path(), &["info", &toy]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("24"), "{stdout}");
+}
+
+#[test]
+fn an_empty_quoted_word_without_an_empty_word_is_an_error() {
+    let cache = tempfile::TempDir::new().unwrap();
+    let file = path_arg("py2_two_p2.pkl");
+    let out = vecsh(cache.path())
+        .args([&file, "-e", r#"king + """#])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("empty quoted word"), "{stderr}");
+    assert!(stderr.contains("this vocabulary has none"), "{stderr}");
+}
