@@ -81,7 +81,8 @@ pub enum Format {
     FastTextBin,
     /// gensim's `KeyedVectors.save` / `Word2Vec.save` / `FastText.save` (a pickle).
     Gensim,
-    /// A pickled dict word → vector (`.pkl`).
+    /// A pickled dict word → vector (`.pkl`), or pickled 2-D arrays of items (the tutorial's
+    /// MNIST `.pkl`).
     Pickle,
 }
 
@@ -93,7 +94,7 @@ impl fmt::Display for Format {
             Format::Word2VecBinary => "word2vec binary",
             Format::FastTextBin => "fastText model",
             Format::Gensim => "gensim saved vectors",
-            Format::Pickle => "pickled dict",
+            Format::Pickle => "pickle",
         })
     }
 }

@@ -449,3 +449,88 @@ fn an_empty_quoted_word_without_an_empty_word_is_an_error() {
     assert!(stderr.contains("empty quoted word"), "{stderr}");
     assert!(stderr.contains("this vocabulary has none"), "{stderr}");
 }
+
+// ------------------------------------------------------------------ the tutorial's MNIST .pkl
+
+#[test]
+fn the_tutorials_mnist_pickle_numbers_its_items_across_the_sets() {
+    // ((X_train, y_train), (X_valid, y_valid), (X_test, y_test)), as cPickle wrote it (protocols
+    // 2 and 0): items 0, 1, 2, … across the three sets, as the tutorial's reader numbers them.
+    for name in ["py2_mnist_small_p2.pkl", "py2_mnist_small_p0.pkl"] {
+        let loaded = assert_as_python_reads(name);
+        assert_eq!(loaded.words.len(), 10, "{name}");
+        assert_eq!(loaded.report.format, Format::Pickle, "{name}");
+    }
+    // A single 2-D array, and a tuple of arrays: rows are items too.
+    assert_as_python_reads("py3_array2d.pkl");
+    assert_as_python_reads("py3_tuple_arrays.pkl");
+}
+
+#[test]
+fn mnist_layout_digits_neighbours_equal_numpys_exact_cosine() {
+    // scikit-learn's digits (1,797 × 64) in the MNIST layout, cPickle protocol 2, gzipped.
+    let name = "py2_digits_mnist.pkl.gz";
+    let loaded = load(&fixture(name)).unwrap();
+    assert_eq!((loaded.words.len(), loaded.report.dims), (1797, 64));
+    assert_eq!(loaded.report.compression, "gzip");
+    assert_eq!(loaded.words[17], "17");
+    let want = &expected()["digits"]["neighbours"];
+    let cache = tempfile::TempDir::new().unwrap();
+    let file = path_arg(name);
+    for (item, answer) in want.as_object().unwrap() {
+        // "17" always names the item; bare 17 does too, away from * and /.
+        for typed in [format!("\"{item}\""), item.clone()] {
+            let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", &typed, "--json"]);
+            assert!(ok, "{stderr}");
+            let got: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+            let got = got["neighbours"].as_array().unwrap();
+            let answer = answer.as_array().unwrap();
+            assert_eq!(got.len(), answer.len(), "{typed}");
+            for (rank, (g, w)) in got.iter().zip(answer).enumerate() {
+                let (gs, ws) = (g["score"].as_f64().unwrap(), w[1].as_f64().unwrap());
+                assert!(
+                    (gs - ws).abs() <= 1e-5,
+                    "{typed} rank {rank}: {g} vs numpy {w}"
+                );
+                // Names must agree unless numpy's scores tie at this rank.
+                let tied = answer
+                    .iter()
+                    .enumerate()
+                    .any(|(r, o)| r != rank && (o[1].as_f64().unwrap() - ws).abs() <= 1e-5);
+                if !tied {
+                    assert_eq!(g["word"].as_str(), w[0].as_str(), "{typed} rank {rank}");
+                }
+            }
+        }
+    }
+    // In arithmetic, a bare number beside * or / is a number; "17" is the item.
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", r#"sim(2 * "17", "17")"#]);
+    assert!(ok, "{stderr}");
+    let sim: f64 = stdout.trim().parse().unwrap();
+    assert!((sim - 1.0).abs() < 1e-6, "{stdout}");
+    // 2 * 17 is the number 34, not item 17 scaled.
+    let (ok, stdout, stderr) = run(cache.path(), &[&file, "-e", "2 * 17"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "34");
+}
+
+#[test]
+fn item_arrays_that_are_not_float_rows_are_refused_naming_the_array() {
+    for (name, want) in [
+        (
+            "py3_items_bad_dims.pkl",
+            "array 2 has rows of 3 values, the first array 4",
+        ),
+        (
+            "py3_items_int.pkl",
+            "the array holds i8, not floats (float16, float32 or float64)",
+        ),
+        (
+            "py3_items_3d.pkl",
+            "the array has shape [2, 2, 2]; items are the rows of 2-D arrays",
+        ),
+    ] {
+        let msg = err(&fixture(name));
+        assert!(msg.ends_with(want), "{name}: {msg}");
+    }
+}

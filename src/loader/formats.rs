@@ -5,6 +5,7 @@
 
 pub mod fasttext;
 pub mod gensim;
+pub mod items;
 pub mod npy;
 pub mod pickle;
 

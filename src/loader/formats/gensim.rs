@@ -51,8 +51,11 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
             "the pickle holds a {}, not word vectors",
             crate::text::escape(&format!("{module}.{name}"))
         ))),
+        // Item embeddings: the tutorial's MNIST pickle, 2-D arrays.
+        _ if super::items::looks_like_items(&p, &p.root) => super::items::read(&p, &p.root),
         _ => Err(err(
-            "the pickle holds neither a dict of word vectors nor a gensim model",
+            "the pickle holds neither a dict of word vectors, nor 2-D arrays of items, nor a \
+             gensim model",
         )),
     }
 }
