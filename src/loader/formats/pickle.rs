@@ -1660,6 +1660,39 @@ mod tests {
     }
 
     #[test]
+    fn the_memo_stays_in_proportion_to_its_entries() {
+        let mut memo = Memo::default();
+        // Far keys (a hostile PUT 4000000000) go to the map, not a 4-billion-entry vector.
+        for key in [4_000_000_000u32, 1 << 30, 5000] {
+            memo.put(key, Value::Int(key as i64));
+        }
+        assert!(memo.dense.is_empty());
+        for key in 0..3000u32 {
+            memo.put(key, Value::Int(key as i64));
+        }
+        assert_eq!(memo.dense.len(), 3000);
+        assert_eq!(memo.get(4_000_000_000), Some(&Value::Int(4_000_000_000)));
+        assert_eq!(memo.get(2999), Some(&Value::Int(2999)));
+        assert_eq!(memo.len(), 3003);
+        // A protocol 0 pickle whose PUT key is far: read back by GET.
+        let p = parse(b"(lp4000000000\nI1\nag4000000000\na.").unwrap();
+        assert_eq!(p.items(&p.root).map(<[Value]>::len), Some(2));
+    }
+
+    #[test]
+    fn only_the_memo_keys_read_back_are_stored() {
+        // MEMOIZE 0 (the list), 1 ('a'); BINGET 1.
+        let data = b"\x80\x04]\x94\x8c\x01a\x94ah\x01a.";
+        let used = memo_keys_read(data).unwrap();
+        assert_eq!(used.into_iter().collect::<Vec<_>>(), [1]);
+        let p = parse(data).unwrap();
+        let items = p.items(&p.root).unwrap();
+        assert_eq!(items, [Value::Str("a".into()), Value::Str("a".into())]);
+        // An opcode the pass does not know: everything is stored, the machine says what is wrong.
+        assert!(memo_keys_read(b"\x80\x04\xff.").is_none());
+    }
+
+    #[test]
     fn refuses_a_reduce_of_os_system() {
         // cos\nsystem\n(S'echo pwned'\ntR.  — written with protocol 2's header.
         let mut p = b"\x80\x02cos\nsystem\nX\x0a\x00\x00\x00echo pwned\x85R.".to_vec();
