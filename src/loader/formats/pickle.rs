@@ -308,7 +308,7 @@ struct Machine<'a> {
     done_at: usize,
     /// For each dict set item by item (SETITEM, SETITEMS): its keys' positions, so that a key
     /// set again is found in constant time (a linear search made 400k keys take minutes).
-    dict_index: HashMap<usize, HashMap<Key, usize, Xxh3DefaultBuilder>>,
+    dict_index: HashMap<usize, KeyIndex>,
 }
 
 /// The memo: keys are 0, 1, 2, … as picklers write them (MEMOIZE, and PUT in order), kept in
@@ -460,8 +460,8 @@ fn memo_keys_read(data: &[u8]) -> Option<std::collections::HashSet<u32, Xxh3Defa
 }
 
 /// A dict key as the index compares it: equal exactly when the `Value`s are equal (floats by
-/// their bits, containers by identity).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// their bits, containers by identity). Hashed in one xxh3 call ([`KeyHasher`] passes it on).
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     None,
     Bool(bool),
@@ -472,6 +472,40 @@ enum Key {
     Py2Str(Rc<[u8]>),
     Ref(usize),
 }
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+        state.write_u64(match self {
+            Key::None => 0,
+            Key::Bool(b) => 1 + u64::from(*b),
+            Key::Int(i) => xxh3_64_with_seed(&i.to_le_bytes(), 3),
+            Key::Float(f) => xxh3_64_with_seed(&f.to_le_bytes(), 4),
+            Key::Str(s) => xxh3_64(s.as_bytes()),
+            Key::Bytes(b) => xxh3_64_with_seed(b, 5),
+            Key::Py2Str(b) => xxh3_64_with_seed(b, 6),
+            Key::Ref(i) => xxh3_64_with_seed(&i.to_le_bytes(), 7),
+        });
+    }
+}
+
+/// Passes on the one `u64` a [`Key`] hashes to.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyIndex = HashMap<Key, usize, std::hash::BuildHasherDefault<KeyHasher>>;
 
 impl From<&Value> for Key {
     fn from(v: &Value) -> Self {
@@ -1069,13 +1103,14 @@ impl<'a> Machine<'a> {
         match &mut self.objs[i] {
             Obj::Dict(dict) => {
                 let index = self.dict_index.entry(i).or_insert_with(|| {
-                    let mut index =
-                        HashMap::with_capacity_and_hasher(dict.len(), Xxh3DefaultBuilder);
+                    let mut index = KeyIndex::default();
+                    index.reserve(dict.len());
                     for (pos, (k, _)) in dict.iter().enumerate() {
                         index.entry(Key::from(k)).or_insert(pos);
                     }
                     index
                 });
+                index.reserve(items.len());
                 for (k, v) in items {
                     // Later keys replace earlier ones and keep their place, as in Python.
                     match index.entry(Key::from(&k)) {
