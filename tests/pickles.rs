@@ -118,6 +118,20 @@ fn python2_str_keys_are_utf8_when_valid_else_latin1_and_info_says_so() {
     assert!(loaded.words.iter().any(|w| w == "žluť"), "a unicode key");
     assert_eq!(loaded.report.latin1_words, 1);
     assert_eq!(loaded.report.lossy_words, 0);
+    // Counted among the words kept: café is the sixth.
+    for (limit, want) in [(5, 0), (6, 1)] {
+        let report = loader::load(
+            &fixture("py2_words_p2.pkl"),
+            &LoadOptions {
+                limit: Some(limit),
+                ..Default::default()
+            },
+            &|_, _| {},
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(report.latin1_words, want, "--limit {limit}");
+    }
 
     let cache = tempfile::TempDir::new().unwrap();
     let (ok, stdout, stderr) = run(cache.path(), &["info", &path_arg("py2_words_p2.pkl")]);

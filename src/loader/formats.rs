@@ -161,7 +161,8 @@ fn load_pickled_bytes(
     Ok(LoadReport {
         spaced_words: 0,
         spaced_examples: Vec::new(),
-        latin1_words: v.latin1_words,
+        // Among the rows read (the limit may stop before the end).
+        latin1_words: v.latin1.iter().filter(|&&i| (i as u64) < rows.read).count(),
         subwords,
         ..rows.report(format, compression, None, dims, None)
     })

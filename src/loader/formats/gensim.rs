@@ -17,8 +17,8 @@ pub struct Vectors {
     pub vectors: Vec<f32>,
     /// gensim FastText: (minn, maxn, buckets, n-gram rows).
     pub ngrams: Option<(usize, usize, usize, Vec<f32>)>,
-    /// Words that were Python 2 `str`s not valid UTF-8, decoded as latin-1.
-    pub latin1_words: usize,
+    /// The indices in `words` of Python 2 `str`s that were not UTF-8, decoded as latin-1.
+    pub latin1: Vec<usize>,
 }
 
 /// A problem in a pickle; `offset` when it is in the opcode stream.
@@ -64,12 +64,14 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
     let mut words = Vec::with_capacity(items.len());
     let mut vectors = Vec::new();
     let mut dims = None;
-    let mut latin1_words = 0;
+    let mut latin1 = Vec::new();
     for (i, (k, v)) in items.iter().enumerate() {
         let word = match k {
             Value::Str(_) | Value::Py2Str(_) => {
-                let (text, latin1) = k.text().expect("text");
-                latin1_words += usize::from(latin1);
+                let (text, was_latin1) = k.text().expect("text");
+                if was_latin1 {
+                    latin1.push(i);
+                }
                 text.as_bytes().to_vec()
             }
             Value::Bytes(b) => b.to_vec(),
@@ -118,7 +120,7 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
         dims,
         vectors,
         ngrams: None,
-        latin1_words,
+        latin1,
     })
 }
 
@@ -288,7 +290,7 @@ fn from_gensim(
             dims,
             vectors,
             ngrams: Some((minn, maxn, buckets, ngrams)),
-            latin1_words: 0,
+            latin1: Vec::new(),
         });
     }
     let array = match array_attr(p, obj, "vectors", prefix)? {
@@ -312,7 +314,7 @@ fn from_gensim(
         dims,
         vectors,
         ngrams: None,
-        latin1_words: 0,
+        latin1: Vec::new(),
     })
 }
 

@@ -116,6 +116,6 @@ pub fn read(p: &Pickle, root: &Value) -> Result<Vectors, Error> {
         dims,
         vectors,
         ngrams: None,
-        latin1_words: 0,
+        latin1: Vec::new(),
     })
 }
