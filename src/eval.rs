@@ -1175,6 +1175,10 @@ impl<'s> Session<'s> {
                 return Ok(binding.value.clone());
             }
         }
+        if text.is_empty() && self.store.id(text).is_none() {
+            return Err(EvalError::at(span, "empty quoted word")
+                .help("\"\" is the empty word, and this vocabulary has none"));
+        }
         if let Some(id) = self.store.id(text) {
             let unit = self.unit(id).map_err(|e| e.at_span(span))?;
             return Ok(Combination {

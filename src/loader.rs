@@ -41,7 +41,7 @@
 //!    `source::load_nonregular`.
 
 use std::fmt;
-use std::io::{self, BufReader, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -85,7 +85,8 @@ pub enum Format {
     FastTextBin,
     /// gensim's `KeyedVectors.save` / `Word2Vec.save` / `FastText.save` (a pickle).
     Gensim,
-    /// A pickled dict word → vector (`.pkl`).
+    /// A pickled dict word → vector (`.pkl`), or pickled 2-D arrays of items (the tutorial's
+    /// MNIST `.pkl`).
     Pickle,
     /// An Annoy index (`.annoy`, angular) with the tutorial's LMDB map word ↔ id beside it.
     Annoy,
@@ -101,7 +102,7 @@ impl fmt::Display for Format {
             Format::Word2VecBinary => "word2vec binary",
             Format::FastTextBin => "fastText model",
             Format::Gensim => "gensim saved vectors",
-            Format::Pickle => "pickled dict",
+            Format::Pickle => "pickle",
             Format::Annoy => "Annoy index",
             Format::Items => "item vectors",
         })
@@ -461,6 +462,25 @@ pub fn load_with_subwords(
             let mut reader =
                 flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 18, counted));
             let progress = Progress::counted(on_progress, count, len);
+            // The decompressed stream's format, as a plain file's: a gzipped pickle or gensim
+            // file (`x.pkl.gz`, gensim's `x.kv.gz`) is read as one, not taken for text.
+            let mut head = [0u8; 64];
+            let n = read_up_to(&mut reader, &mut head).map_err(io_err)?;
+            let head = &head[..n];
+            if let Some(report) = formats::load_pickled_stream(
+                path,
+                head,
+                &mut reader,
+                "gzip",
+                opts.format,
+                &label,
+                &mut rows,
+                subword_sink,
+            )? {
+                progress.finish();
+                return Ok(report);
+            }
+            let mut reader = io::Cursor::new(head.to_vec()).chain(reader);
             let layout = load_stream(&mut reader, &label, opts, &progress, &mut rows)?;
             ("gzip", None, layout)
         }

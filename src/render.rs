@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::ast::Span;
 use crate::eval::{EvalError, Neighbour, SubwordWord, Value};
-use crate::text::escape;
+use crate::text::{escape, escape_word};
 pub use crate::text::thousands;
 
 pub mod help;
@@ -94,7 +94,7 @@ impl Renderer {
                     Some(word) => format!(
                         "{} {}",
                         self.paint("odd one out:", Style::new().dimmed()),
-                        self.paint(&escape(word), Style::new().bold())
+                        self.paint(&escape_word(word), Style::new().bold())
                     ),
                     None if scores.len() == 2 => self.paint(
                         "no odd one out: two words are always equally far from their mean",
@@ -217,7 +217,8 @@ impl Renderer {
     pub fn table(&self, rows: &[Neighbour]) -> String {
         let rank_w = rows.len().to_string().len().max(2);
         // Words come from the file: escaped before they reach the terminal.
-        let escaped: Vec<std::borrow::Cow<str>> = rows.iter().map(|n| escape(&n.word)).collect();
+        let escaped: Vec<std::borrow::Cow<str>> =
+            rows.iter().map(|n| escape_word(&n.word)).collect();
         let longest = escaped
             .iter()
             .map(|w| w.width())
@@ -255,7 +256,7 @@ impl Renderer {
                 let mut used = 0;
                 for (i, n) in neighbours.iter().enumerate() {
                     let score = format!(" {:.3}", n.score);
-                    let word = escape(&n.word);
+                    let word = escape_word(&n.word);
                     let w = if i > 0 { 3 } else { 0 } + word.width() + score.len();
                     if i > 0 && used + w > max {
                         break;
@@ -271,7 +272,7 @@ impl Renderer {
             }
             Value::Odd {
                 word: Some(word), ..
-            } => self.paint(&escape(word), Style::new().bold()),
+            } => self.paint(&escape_word(word), Style::new().bold()),
             Value::Odd { word: None, .. } => self.paint("(no odd one out)", Style::new().dimmed()),
             Value::Nothing => String::new(),
             other => self.value(other),

@@ -41,6 +41,15 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A vocabulary word as answers show it: [`escape`]d, and the empty word (gensim keeps `''`)
+/// as `""`, which is also how it is typed.
+pub fn escape_word(word: &str) -> Cow<'_, str> {
+    if word.is_empty() {
+        return Cow::Borrowed("\"\"");
+    }
+    escape(word)
+}
+
 /// Raw bytes (a path on Unix, an excerpt of a file) as safe text: valid UTF-8 as in
 /// [`escape`], every byte that is not part of valid UTF-8 as `\xNN`.
 pub fn escape_bytes(bytes: &[u8]) -> String {

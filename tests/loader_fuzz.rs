@@ -300,3 +300,13 @@ fn mutated_python2_pickle_protocol_0() {
 fn mutated_python2_pickle_protocol_1() {
     run("v.pkl", || pickles_fixture("py2_words_p1.pkl"), id);
 }
+
+#[test]
+fn mutated_mnist_layout_pickle() {
+    run("v.pkl", || pickles_fixture("py2_mnist_small_p2.pkl"), id);
+}
+
+#[test]
+fn mutated_gzipped_pickle() {
+    run("v.pkl.gz", || pickles_fixture("py2_two_p2.pkl"), gz);
+}

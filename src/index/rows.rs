@@ -337,8 +337,16 @@ pub(super) fn quant_rows_in<'t>(
     }
 }
 
-/// The word's LMDB key: the word itself, or for words too long for a key, a prefix and a hash.
+/// The empty word's key. LMDB refuses empty keys; a lone 0xFF byte is never UTF-8, so no word
+/// has it (gensim keeps `''` as a word: its `toy-model-pretrained.bin` has one).
+const EMPTY_WORD_KEY: &[u8] = b"\xff";
+
+/// The word's LMDB key: the word itself, or for words too long for a key, a prefix and a hash;
+/// for the empty word, [`EMPTY_WORD_KEY`].
 pub(super) fn word_key(word: &str) -> Cow<'_, [u8]> {
+    if word.is_empty() {
+        return Cow::Borrowed(EMPTY_WORD_KEY);
+    }
     let bytes = word.as_bytes();
     if bytes.len() < MAX_KEY {
         return Cow::Borrowed(bytes);

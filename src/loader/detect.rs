@@ -38,8 +38,8 @@ pub(super) fn detect(head: &[u8], forced: Option<Format>) -> Result<Layout, (At,
         return Err((
             At::File,
             Problem::Pickle(
-                "not a Python pickle: --format gensim and pickle read uncompressed .kv, .model \
-                 and .pkl files"
+                "not a Python pickle: --format gensim and pickle read .kv, .model and .pkl \
+                 files, plain or gzipped"
                     .to_owned(),
             ),
         ));

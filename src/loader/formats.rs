@@ -9,9 +9,11 @@ pub mod gensim;
 pub mod items;
 pub mod lmdb_map;
 pub mod npy;
+pub mod pickled_items;
 pub mod pickle;
 
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -78,7 +80,43 @@ pub(super) fn load_pickled(
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
     let map = map_file(file, label)?;
-    let v = gensim::read(path, &map).map_err(|e| LoadError::Data {
+    load_pickled_bytes(path, &map, "none", label, rows, subword_sink)
+}
+
+/// A decompressed stream that starts like a pickle (`head`, then the rest in `reader`): read
+/// whole and handed to the pickle reader, as a plain file is. `None` when it is no pickle,
+/// or `--format` names another format; then `head` and `reader` are text or word2vec binary.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn load_pickled_stream(
+    path: &Path,
+    head: &[u8],
+    reader: &mut dyn Read,
+    compression: &'static str,
+    format: Option<Format>,
+    label: &str,
+    rows: &mut Rows,
+    subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
+) -> Result<Option<LoadReport>, LoadError> {
+    if !matches!(format, None | Some(Format::Gensim | Format::Pickle)) || !pickle::sniff(head) {
+        return Ok(None);
+    }
+    let mut data = head.to_vec();
+    reader.read_to_end(&mut data).map_err(|err| LoadError::Io {
+        file: label.to_owned(),
+        err,
+    })?;
+    load_pickled_bytes(path, &data, compression, label, rows, subword_sink).map(Some)
+}
+
+fn load_pickled_bytes(
+    path: &Path,
+    data: &[u8],
+    compression: &'static str,
+    label: &str,
+    rows: &mut Rows,
+    subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
+) -> Result<LoadReport, LoadError> {
+    let v = gensim::read(path, data).map_err(|e| LoadError::Data {
         location: match e.offset {
             Some(offset) => Location::Offset {
                 file: label.to_owned(),
@@ -126,9 +164,10 @@ pub(super) fn load_pickled(
     Ok(LoadReport {
         spaced_words: 0,
         spaced_examples: Vec::new(),
-        latin1_words: v.latin1_words,
+        // Among the rows read (the limit may stop before the end).
+        latin1_words: v.latin1.iter().filter(|&&i| (i as u64) < rows.read).count(),
         subwords,
-        ..rows.report(format, "none", None, dims, None)
+        ..rows.report(format, compression, None, dims, None)
     })
 }
 

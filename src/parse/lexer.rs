@@ -79,10 +79,8 @@ impl<'a> Token<'a> {
             Kind::Word => Some(Cow::Borrowed(self.text)),
             Kind::Quoted => {
                 let body = &self.text[1..self.text.len() - 1];
-                decode(body, false)
-                    .ok()
-                    .filter(|w| !w.is_empty())
-                    .map(Cow::Owned)
+                // `""` is the empty word, as for the parser.
+                decode(body, false).ok().map(Cow::Owned)
             }
             Kind::OpenQuote => decode(&self.text[1..], true).ok().map(Cow::Owned),
             _ => None,
@@ -467,7 +465,8 @@ mod tests {
         assert_eq!(word("\"a\\\"b\\\\c\\n\"").as_deref(), Some("a\"b\\c\n"));
         assert_eq!(word("\"\\q\""), None);
         assert_eq!(word("\"\\u{d800}\""), None);
-        assert_eq!(word("\"\""), None);
+        // The empty word (gensim keeps `''`).
+        assert_eq!(word("\"\"").as_deref(), Some(""));
         assert_eq!(word("2"), None);
         // An open quote: the word so far, without an escape cut off at the end.
         assert_eq!(word("\"caf\\u{e").as_deref(), Some("caf"));

@@ -17,8 +17,8 @@ pub struct Vectors {
     pub vectors: Vec<f32>,
     /// gensim FastText: (minn, maxn, buckets, n-gram rows).
     pub ngrams: Option<(usize, usize, usize, Vec<f32>)>,
-    /// Words that were Python 2 `str`s not valid UTF-8, decoded as latin-1.
-    pub latin1_words: usize,
+    /// The indices in `words` of Python 2 `str`s that were not UTF-8, decoded as latin-1.
+    pub latin1: Vec<usize>,
 }
 
 /// A problem in a pickle; `offset` when it is in the opcode stream.
@@ -51,8 +51,11 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
             "the pickle holds a {}, not word vectors",
             crate::text::escape(&format!("{module}.{name}"))
         ))),
+        // Item embeddings: the tutorial's MNIST pickle, 2-D arrays.
+        _ if super::pickled_items::looks_like_items(&p, &p.root) => super::pickled_items::read(&p, &p.root),
         _ => Err(err(
-            "the pickle holds neither a dict of word vectors nor a gensim model",
+            "the pickle holds neither a dict of word vectors, nor 2-D arrays of items, nor a \
+             gensim model",
         )),
     }
 }
@@ -61,12 +64,14 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
     let mut words = Vec::with_capacity(items.len());
     let mut vectors = Vec::new();
     let mut dims = None;
-    let mut latin1_words = 0;
+    let mut latin1 = Vec::new();
     for (i, (k, v)) in items.iter().enumerate() {
         let word = match k {
             Value::Str(_) | Value::Py2Str(_) => {
-                let (text, latin1) = k.text().expect("text");
-                latin1_words += usize::from(latin1);
+                let (text, was_latin1) = k.text().expect("text");
+                if was_latin1 {
+                    latin1.push(i);
+                }
                 text.as_bytes().to_vec()
             }
             Value::Bytes(b) => b.to_vec(),
@@ -115,7 +120,7 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
         dims,
         vectors,
         ngrams: None,
-        latin1_words,
+        latin1,
     })
 }
 
@@ -287,7 +292,7 @@ fn from_gensim(
         dims,
         vectors,
         ngrams: None,
-        latin1_words: 0,
+        latin1: Vec::new(),
     })
 }
 
@@ -384,7 +389,7 @@ fn fasttext_vectors(
         dims,
         vectors,
         ngrams: Some((minn, maxn, bucket, ngrams)),
-        latin1_words: 0,
+        latin1: Vec::new(),
     })
 }
 

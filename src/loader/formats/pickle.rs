@@ -16,6 +16,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
 /// Nested containers deeper than this are refused (a recursion bomb, not a vocabulary).
 const MAX_DEPTH: usize = 1000;
 /// Stack entries and memo entries, each.
@@ -295,7 +297,7 @@ struct Machine<'a> {
     at: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: HashMap<u32, Value>,
+    memo: Memo,
     objs: Vec<Obj>,
     /// Nesting depth of each arena object (containers only), to bound recursion.
     depth: Vec<u16>,
@@ -304,6 +306,221 @@ struct Machine<'a> {
     /// Opcodes run to completion, and the offset where the last of them ended.
     ops: usize,
     done_at: usize,
+    /// For each dict set item by item (SETITEM, SETITEMS): its keys' positions, so that a key
+    /// set again is found in constant time (a linear search made 400k keys take minutes).
+    dict_index: HashMap<usize, KeyIndex>,
+}
+
+/// The memo: keys are 0, 1, 2, … as picklers write them (MEMOIZE, and PUT in order), kept in
+/// a vector; a key far beyond the entries there are (a hostile PUT 4000000000) goes to a map,
+/// so memory stays in proportion to the entries. A hashed memo was a quarter of a 400k-word
+/// pickle's load.
+///
+/// Picklers memoize nearly everything but read back little (a 400k-word dict of arrays: 24
+/// entries a word, of which a handful are ever read): `used`, the keys the stream reads, found
+/// by a first pass over the opcodes, lets the others go unstored. MEMOIZE's key is the count
+/// of entries put, stored or not (it never puts a key twice).
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Value>>,
+    sparse: HashMap<u32, Value>,
+    len: usize,
+    used: Option<std::collections::HashSet<u32, Xxh3DefaultBuilder>>,
+}
+
+impl Memo {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn put(&mut self, key: u32, v: Value) {
+        if self.used.as_ref().is_some_and(|used| !used.contains(&key)) {
+            self.len += 1;
+            return;
+        }
+        let k = key as usize;
+        if k >= self.dense.len() && k <= 2 * self.len + 1024 {
+            self.dense.resize(k + 1, None);
+        }
+        let old = match self.dense.get_mut(k) {
+            Some(slot) => slot.replace(v),
+            None => self.sparse.insert(key, v),
+        };
+        self.len += usize::from(old.is_none());
+    }
+
+    fn get(&self, key: u32) -> Option<&Value> {
+        match self.dense.get(key as usize) {
+            Some(slot) => slot.as_ref(),
+            None => self.sparse.get(&key),
+        }
+    }
+}
+
+/// The memo keys `data` reads (GET, BINGET, LONG_BINGET), from a pass over its opcodes that
+/// only skips their arguments; `None` if the stream is not one the pass understands (the
+/// machine then reports what is wrong, keeping every memo entry meanwhile).
+fn memo_keys_read(data: &[u8]) -> Option<std::collections::HashSet<u32, Xxh3DefaultBuilder>> {
+    let mut used = std::collections::HashSet::with_hasher(Xxh3DefaultBuilder);
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
+        let end = at.checked_add(n)?;
+        let s = data.get(*at..end)?;
+        *at = end;
+        Some(s)
+    };
+    let le = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| acc << 8 | u64::from(x));
+    loop {
+        let op = *take(&mut at, 1)?.first()?;
+        let line = |at: &mut usize| -> Option<&[u8]> {
+            let n = memchr::memchr(b'\n', data.get(*at..)?)?;
+            take(at, n + 1)
+        };
+        match op {
+            b'.' => return Some(used),
+            b'('
+            | b'0'
+            | b'1'
+            | b'2'
+            | b'N'
+            | 0x88
+            | 0x89
+            | b']'
+            | b')'
+            | b'}'
+            | 0x8f
+            | b'l'
+            | b't'
+            | 0x91
+            | 0x85..=0x87
+            | b'd'
+            | b'a'
+            | b'e'
+            | 0x90
+            | b's'
+            | b'u'
+            | 0x94
+            | 0x93
+            | b'R'
+            | 0x81
+            | 0x92
+            | b'b'
+            | b'o'
+            | b'Q'
+            | 0x97
+            | 0x98 => {}
+            0x80 | b'K' | b'q' | 0x82 => {
+                take(&mut at, 1)?;
+            }
+            b'M' | 0x83 => {
+                take(&mut at, 2)?;
+            }
+            b'J' | b'r' | 0x84 => {
+                take(&mut at, 4)?;
+            }
+            b'G' | 0x95 => {
+                take(&mut at, 8)?;
+            }
+            b'h' => {
+                used.insert(u32::from(take(&mut at, 1)?[0]));
+            }
+            b'j' => {
+                used.insert(le(take(&mut at, 4)?) as u32);
+            }
+            b'g' => {
+                let key = std::str::from_utf8(line(&mut at)?)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                used.insert(key);
+            }
+            b'I' | b'L' | b'F' | b'S' | b'V' | b'p' | b'P' => {
+                line(&mut at)?;
+            }
+            b'c' | b'i' => {
+                line(&mut at)?;
+                line(&mut at)?;
+            }
+            0x8a | b'C' | b'U' | 0x8c => {
+                let n = take(&mut at, 1)?[0] as usize;
+                take(&mut at, n)?;
+            }
+            0x8b | b'X' | b'B' | b'T' => {
+                let n = le(take(&mut at, 4)?) as usize;
+                take(&mut at, n)?;
+            }
+            0x8d | 0x8e | 0x96 => {
+                let n = usize::try_from(le(take(&mut at, 8)?)).ok()?;
+                take(&mut at, n)?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A dict key as the index compares it: equal exactly when the `Value`s are equal (floats by
+/// their bits, containers by identity). Hashed in one xxh3 call ([`KeyHasher`] passes it on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Py2Str(Rc<[u8]>),
+    Ref(usize),
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+        state.write_u64(match self {
+            Key::None => 0,
+            Key::Bool(b) => 1 + u64::from(*b),
+            Key::Int(i) => xxh3_64_with_seed(&i.to_le_bytes(), 3),
+            Key::Float(f) => xxh3_64_with_seed(&f.to_le_bytes(), 4),
+            Key::Str(s) => xxh3_64(s.as_bytes()),
+            Key::Bytes(b) => xxh3_64_with_seed(b, 5),
+            Key::Py2Str(b) => xxh3_64_with_seed(b, 6),
+            Key::Ref(i) => xxh3_64_with_seed(&i.to_le_bytes(), 7),
+        });
+    }
+}
+
+/// Passes on the one `u64` a [`Key`] hashes to.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyIndex = HashMap<Key, usize, std::hash::BuildHasherDefault<KeyHasher>>;
+
+impl From<&Value> for Key {
+    fn from(v: &Value) -> Self {
+        match v {
+            Value::None => Key::None,
+            Value::Bool(b) => Key::Bool(*b),
+            Value::Int(i) => Key::Int(*i),
+            // 0.0 == -0.0, as for the values.
+            Value::Float(f) => Key::Float(if *f == 0.0 { 0 } else { f.to_bits() }),
+            Value::Str(s) => Key::Str(s.clone()),
+            Value::Bytes(b) => Key::Bytes(b.clone()),
+            Value::Py2Str(b) => Key::Py2Str(b.clone()),
+            Value::Ref(i) => Key::Ref(*i),
+        }
+    }
 }
 
 /// Runs the pickle in `data` (any protocol, 0 to 5) into a value tree; nothing in it is
@@ -316,6 +533,11 @@ pub fn parse(data: &[u8]) -> Result<Pickle, Error> {
         });
     }
     let mut m = Machine::new(data, false);
+    m.memo.used = memo_keys_read(data);
+    // About one object per 48 bytes of a dict of arrays: reserved (untouched pages cost
+    // nothing) rather than grown by copying 160 MB at a time.
+    m.objs.reserve(data.len() / 48);
+    m.depth.reserve(data.len() / 48);
     let start = m.at;
     match m.run() {
         Ok(root) => Ok(Pickle { root, objs: m.objs }),
@@ -335,12 +557,13 @@ impl<'a> Machine<'a> {
             at: 0,
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: HashMap::new(),
+            memo: Memo::default(),
             objs: Vec::new(),
             depth: Vec::new(),
             probe,
             ops: 0,
             done_at: 0,
+            dict_index: HashMap::new(),
         }
     }
 
@@ -444,11 +667,20 @@ impl<'a> Machine<'a> {
             _ => 0,
         }
     }
+    /// The deepest nesting among `children`.
+    fn max_depth<'v>(&self, children: impl Iterator<Item = &'v Value>) -> usize {
+        children.map(|c| self.depth_of(c)).max().unwrap_or(0)
+    }
     fn alloc(&mut self, obj: Obj, children: &[Value]) -> R<Value> {
+        let below = self.max_depth(children.iter());
+        self.alloc_above(obj, below)
+    }
+    /// Allocates `obj`, whose children nest `below` levels deep.
+    fn alloc_above(&mut self, obj: Obj, below: usize) -> R<Value> {
         if self.objs.len() >= MAX_ITEMS {
             return Err(Problem::TooLarge("objects"));
         }
-        let d = children.iter().map(|c| self.depth_of(c)).max().unwrap_or(0) + 1;
+        let d = below + 1;
         if d > MAX_DEPTH {
             return Err(Problem::TooDeep);
         }
@@ -458,7 +690,11 @@ impl<'a> Machine<'a> {
     }
     /// Records that `child` now sits inside `parent`, so depth stays bounded under mutation.
     fn nest(&mut self, parent: usize, children: &[Value]) -> R<()> {
-        let d = children.iter().map(|c| self.depth_of(c)).max().unwrap_or(0) + 1;
+        let below = self.max_depth(children.iter());
+        self.nest_above(parent, below)
+    }
+    fn nest_above(&mut self, parent: usize, below: usize) -> R<()> {
+        let d = below + 1;
         if d > MAX_DEPTH {
             return Err(Problem::TooDeep);
         }
@@ -484,13 +720,13 @@ impl<'a> Machine<'a> {
             .last()
             .cloned()
             .ok_or_else(|| Problem::Malformed("memo of an empty stack".into()))?;
-        self.memo.insert(key, v);
+        self.memo.put(key, v);
         Ok(())
     }
     fn memo_get(&mut self, key: u32) -> R<()> {
         let v = self
             .memo
-            .get(&key)
+            .get(key)
             .cloned()
             .ok_or_else(|| Problem::Malformed(format!("memo key {key} not defined")))?;
         self.push(v)
@@ -704,15 +940,17 @@ impl<'a> Machine<'a> {
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
-                    let v = self.alloc(Obj::List(items.clone()), &items)?;
+                    let below = self.max_depth(items.iter());
+                    let v = self.alloc_above(Obj::List(items), below)?;
                     self.push(v)?
                 }
                 b't' | 0x91 => {
                     let items = self.pop_mark()?;
+                    let below = self.max_depth(items.iter());
                     let v = if op == b't' {
-                        self.alloc(Obj::Tuple(items.clone()), &items)?
+                        self.alloc_above(Obj::Tuple(items), below)?
                     } else {
-                        self.alloc(Obj::Set(items.clone()), &items)?
+                        self.alloc_above(Obj::Set(items), below)?
                     };
                     self.push(v)?
                 }
@@ -726,17 +964,15 @@ impl<'a> Machine<'a> {
                         items.push(self.pop()?);
                     }
                     items.reverse();
-                    let v = self.alloc(Obj::Tuple(items.clone()), &items)?;
+                    let below = self.max_depth(items.iter());
+                    let v = self.alloc_above(Obj::Tuple(items), below)?;
                     self.push(v)?
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
                     let pairs = pairs(items)?;
-                    let flat: Vec<Value> = pairs
-                        .iter()
-                        .flat_map(|(k, v)| [k.clone(), v.clone()])
-                        .collect();
-                    let v = self.alloc(Obj::Dict(pairs), &flat)?;
+                    let below = self.max_depth(pairs.iter().flat_map(|(k, v)| [k, v]));
+                    let v = self.alloc_above(Obj::Dict(pairs), below)?;
                     self.push(v)?
                 }
                 b'a' => {
@@ -862,19 +1098,29 @@ impl<'a> Machine<'a> {
 
     fn set_items(&mut self, target: &Value, items: Vec<(Value, Value)>) -> R<()> {
         let (i, _) = self.obj_mut(target)?;
-        let flat: Vec<Value> = items
-            .iter()
-            .flat_map(|(k, v)| [k.clone(), v.clone()])
-            .collect();
-        self.nest(i, &flat)?;
+        let below = self.max_depth(items.iter().flat_map(|(k, v)| [k, v]));
+        self.nest_above(i, below)?;
         match &mut self.objs[i] {
             Obj::Dict(dict) => {
+                let index = self.dict_index.entry(i).or_insert_with(|| {
+                    let mut index = KeyIndex::default();
+                    index.reserve(dict.len());
+                    for (pos, (k, _)) in dict.iter().enumerate() {
+                        index.entry(Key::from(k)).or_insert(pos);
+                    }
+                    index
+                });
+                index.reserve(items.len());
                 for (k, v) in items {
-                    // Later keys replace earlier ones, as in Python.
-                    if let Some(slot) = dict.iter_mut().find(|(old, _)| *old == k) {
-                        slot.1 = v;
-                    } else {
-                        dict.push((k, v));
+                    // Later keys replace earlier ones and keep their place, as in Python.
+                    match index.entry(Key::from(&k)) {
+                        std::collections::hash_map::Entry::Occupied(pos) => {
+                            dict[*pos.get()].1 = v;
+                        }
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(dict.len());
+                            dict.push((k, v));
+                        }
                     }
                 }
             }
@@ -1446,6 +1692,39 @@ mod tests {
         assert_eq!(scalar("<f4", false, &[0, 0]), None);
         assert_eq!(scalar("é4", false, &[0, 0, 0, 0]), None);
         assert_eq!(scalar("", false, &[]), None);
+    }
+
+    #[test]
+    fn the_memo_stays_in_proportion_to_its_entries() {
+        let mut memo = Memo::default();
+        // Far keys (a hostile PUT 4000000000) go to the map, not a 4-billion-entry vector.
+        for key in [4_000_000_000u32, 1 << 30, 5000] {
+            memo.put(key, Value::Int(key as i64));
+        }
+        assert!(memo.dense.is_empty());
+        for key in 0..3000u32 {
+            memo.put(key, Value::Int(key as i64));
+        }
+        assert_eq!(memo.dense.len(), 3000);
+        assert_eq!(memo.get(4_000_000_000), Some(&Value::Int(4_000_000_000)));
+        assert_eq!(memo.get(2999), Some(&Value::Int(2999)));
+        assert_eq!(memo.len(), 3003);
+        // A protocol 0 pickle whose PUT key is far: read back by GET.
+        let p = parse(b"(lp4000000000\nI1\nag4000000000\na.").unwrap();
+        assert_eq!(p.items(&p.root).map(<[Value]>::len), Some(2));
+    }
+
+    #[test]
+    fn only_the_memo_keys_read_back_are_stored() {
+        // MEMOIZE 0 (the list), 1 ('a'); BINGET 1.
+        let data = b"\x80\x04]\x94\x8c\x01a\x94ah\x01a.";
+        let used = memo_keys_read(data).unwrap();
+        assert_eq!(used.into_iter().collect::<Vec<_>>(), [1]);
+        let p = parse(data).unwrap();
+        let items = p.items(&p.root).unwrap();
+        assert_eq!(items, [Value::Str("a".into()), Value::Str("a".into())]);
+        // An opcode the pass does not know: everything is stored, the machine says what is wrong.
+        assert!(memo_keys_read(b"\x80\x04\xff.").is_none());
     }
 
     #[test]

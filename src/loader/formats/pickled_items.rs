@@ -1,0 +1,121 @@
+//! Item embeddings in a pickle: the tutorial's MNIST `.pkl` (`((X_train, y_train), (X_valid,
+//! y_valid), (X_test, y_test))`), a single 2-D array, or a tuple or list of 2-D arrays. Rows are
+//! items, named by their numbers 0, 1, 2, … across the arrays in order, as the tutorial's
+//! `vector_utils.py` numbers them; the labels beside each array (`y_*`) are not vectors and are
+//! left out.
+
+use super::gensim::{Error, Vectors};
+use super::pickle::{Array, Obj, Pickle, Value};
+
+/// Whether `root` has the shape of item embeddings (an array, or a tuple or list of arrays or
+/// of (array, labels) pairs): then [`read`] says what is wrong with it, if anything.
+pub fn looks_like_items(p: &Pickle, root: &Value) -> bool {
+    match p.obj(root) {
+        Some(Obj::Array(_)) => true,
+        Some(Obj::Tuple(parts) | Obj::List(parts)) => {
+            !parts.is_empty()
+                && parts.iter().all(|part| match p.obj(part) {
+                    Some(Obj::Array(_)) => true,
+                    Some(Obj::Tuple(pair) | Obj::List(pair)) => {
+                        matches!(pair.first().and_then(|x| p.obj(x)), Some(Obj::Array(_)))
+                    }
+                    _ => false,
+                })
+        }
+        _ => false,
+    }
+}
+
+fn err(message: impl Into<String>) -> Error {
+    Error {
+        offset: None,
+        message: message.into(),
+    }
+}
+
+/// The items of `root` (see the module documentation).
+pub fn read(p: &Pickle, root: &Value) -> Result<Vectors, Error> {
+    let (arrays, layout): (Vec<&Array>, String) = match p.obj(root) {
+        Some(Obj::Array(a)) => (vec![a], "a 2-D array".into()),
+        Some(Obj::Tuple(parts) | Obj::List(parts)) => {
+            let mut arrays = Vec::with_capacity(parts.len());
+            let mut pairs = 0;
+            for (i, part) in parts.iter().enumerate() {
+                match p.obj(part) {
+                    Some(Obj::Array(a)) => arrays.push(a),
+                    Some(Obj::Tuple(pair) | Obj::List(pair)) => {
+                        match pair.first().map(|x| p.obj(x)) {
+                            Some(Some(Obj::Array(a))) => {
+                                arrays.push(a);
+                                pairs += 1;
+                            }
+                            _ => return Err(err(format!("set {} is not (array, labels)", i + 1))),
+                        }
+                    }
+                    _ => {
+                        return Err(err(format!(
+                            "part {} is neither an array nor (array, labels)",
+                            i + 1
+                        )))
+                    }
+                }
+            }
+            let layout = if pairs == parts.len() {
+                format!("{} (array, labels) sets, as the MNIST pickle", parts.len())
+            } else {
+                format!("{} arrays", parts.len())
+            };
+            (arrays, layout)
+        }
+        _ => return Err(err("the pickle holds no arrays of items")),
+    };
+    let mut dims = None;
+    let mut vectors = Vec::new();
+    let mut count = 0usize;
+    for (i, a) in arrays.iter().enumerate() {
+        let what = if arrays.len() == 1 {
+            "the array".to_owned()
+        } else {
+            format!("array {}", i + 1)
+        };
+        let (rows, d) = match a.shape[..] {
+            [rows, d] => (rows, d),
+            _ => {
+                return Err(err(format!(
+                    "{what} has shape {:?}; items are the rows of 2-D arrays",
+                    a.shape
+                )))
+            }
+        };
+        if d == 0 {
+            return Err(err(format!("{what} has rows of 0 values")));
+        }
+        match dims {
+            None => dims = Some(d),
+            Some(first) if first != d => {
+                return Err(err(format!(
+                    "{what} has rows of {d} values, the first array {first}"
+                )))
+            }
+            _ => {}
+        }
+        let values = a.to_f32().ok_or_else(|| {
+            err(format!(
+                "{what} holds {}, not floats (float16, float32 or float64)",
+                crate::text::escape(&a.descr)
+            ))
+        })?;
+        vectors.extend(values);
+        count += rows;
+    }
+    let dims = dims.ok_or_else(|| err("the pickle holds no arrays of items"))?;
+    Ok(Vectors {
+        kind: format!("pickled items ({layout})"),
+        gensim: false,
+        words: (0..count).map(|i| i.to_string().into_bytes()).collect(),
+        dims,
+        vectors,
+        ngrams: None,
+        latin1: Vec::new(),
+    })
+}
