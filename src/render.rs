@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::ast::Span;
 use crate::eval::{EvalError, Neighbour, SubwordWord, Value};
-use crate::text::{escape, escape_word};
 pub use crate::text::thousands;
+use crate::text::{escape, escape_word};
 
 pub mod help;
 pub mod map;

@@ -9,8 +9,8 @@ pub mod gensim;
 pub mod items;
 pub mod lmdb_map;
 pub mod npy;
-pub mod pickled_items;
 pub mod pickle;
+pub mod pickled_items;
 
 use std::fs::File;
 use std::io::Read;

@@ -52,7 +52,9 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
             crate::text::escape(&format!("{module}.{name}"))
         ))),
         // Item embeddings: the tutorial's MNIST pickle, 2-D arrays.
-        _ if super::pickled_items::looks_like_items(&p, &p.root) => super::pickled_items::read(&p, &p.root),
+        _ if super::pickled_items::looks_like_items(&p, &p.root) => {
+            super::pickled_items::read(&p, &p.root)
+        }
         _ => Err(err(
             "the pickle holds neither a dict of word vectors, nor 2-D arrays of items, nor a \
              gensim model",
