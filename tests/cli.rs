@@ -1288,10 +1288,21 @@ fn help_texts_say_what_vecsh_does_now() {
         .assert()
         .success();
     let session = String::from_utf8_lossy(&session.get_output().stdout).into_owned();
-    let row = session
-        .lines()
-        .find(|l| l.trim_start().starts_with(":exact on|off"))
+    // The row, with the lines its text wraps onto (indented past the syntax column).
+    let lines: Vec<&str> = session.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(":exact on|off"))
         .unwrap_or_else(|| panic!("{session}"));
+    let row = std::iter::once(lines[at])
+        .chain(
+            lines[at + 1..]
+                .iter()
+                .copied()
+                .take_while(|l| l.starts_with("   ")),
+        )
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(!row.contains("forest"), "{row}");
     assert!(row.contains("lists"), "{row}");
     // What `vecsh info` prints, each part named in its description.

@@ -795,6 +795,25 @@ fn histwords_decade_files_are_the_words_present_that_decade() {
     answers_equal_numpy(&path, opts(cache.path()), &want["1990"]["neighbours"]);
 }
 
+/// HistWords' own code pickles its vocabularies with protocol 0 (`pickle.dump(data, open(f,
+/// "w"))` in Python 2): the 1900 decade's list is such a file, read by the pickle reader's
+/// protocol 0 opcodes.
+#[test]
+fn histwords_protocol_0_vocabularies_are_read() {
+    let want = json(&fixture("histwords", "expected.json"));
+    let path = fixture("histwords", "1900-w.npy");
+    let loaded = load(&path).unwrap();
+    let words: Vec<&str> = want["1900"]["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(loaded.words, words);
+    let cache = tempfile::TempDir::new().unwrap();
+    answers_equal_numpy(&path, opts(cache.path()), &want["1900"]["neighbours"]);
+}
+
 /// The files an index of each new format depends on besides the one named: what its identity
 /// and staleness proof must cover.
 #[test]

@@ -208,9 +208,12 @@ pub fn pickled_list(path: &Path) -> Result<Vec<Vec<u8>>, String> {
         .iter()
         .enumerate()
         .map(|(i, w)| match w {
-            Value::Str(s) => Ok(s.as_bytes().to_vec()),
             Value::Bytes(b) => Ok(b.to_vec()),
-            _ => Err(format!("item {} of the pickled list is not a word", i + 1)),
+            // A `str` (Python 2's bytes too: UTF-8 when valid, else latin-1, as for dict keys).
+            _ => match w.text() {
+                Some((text, _latin1)) => Ok(text.as_bytes().to_vec()),
+                None => Err(format!("item {} of the pickled list is not a word", i + 1)),
+            },
         })
         .collect()
 }
