@@ -25,9 +25,11 @@ fn queries_answer_promptly_while_the_forest_builds() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(cargo_bin("vecsh"));
     // The forest: its build takes tens of seconds here, the lists' only a few.
+    // `--forest` alone asks for the forest's answers from the start (issue 23); with `--exact`
+    // the session starts exact and `:exact off` starts the build.
     cmd.arg(real_glove())
         .arg("--quiet")
-        .arg("--forest")
+        .args(["--exact", "--forest"])
         .env("VECSH_CACHE", tmp.path().join("cache"))
         .env("VECSH_HISTORY", history(tmp.path()))
         .env("NO_COLOR", "1")
