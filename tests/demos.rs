@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::shared_cache;
+use crate::util::demos_cache;
 
 fn transcript(demo: &str) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -13,7 +13,7 @@ fn transcript(demo: &str) -> String {
         .arg(format!("demos/{demo}.vsh"))
         // One cache for all demos, so the built-in index is built once (the lock serialises
         // builders).
-        .env("VECSH_CACHE", shared_cache("demos"))
+        .env("VECSH_CACHE", demos_cache())
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -81,7 +81,7 @@ fn every_demo_prints_only_json_objects_with_json() {
             .current_dir(&root)
             .arg("--json")
             .arg(&demo)
-            .env("VECSH_CACHE", shared_cache("demos"))
+            .env("VECSH_CACHE", demos_cache())
             .env("NO_COLOR", "1")
             .output()
             .unwrap();

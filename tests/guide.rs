@@ -21,7 +21,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::util::shared_cache;
+use crate::util::demos_cache;
 
 /// The words of the built-in vocabulary `glove.6B.50d.txt` stands for: enough for every word
 /// the guide's commands use (`cat` is the 5,451st).
@@ -34,6 +34,8 @@ const OTHER_TOOLS: [&str; 1] = ["rsvg-convert"];
 const REDIRECTS: [(&str, &str); 1] = [("/etc/bash_completion.d/vecsh", "vecsh.bash")];
 
 struct Block {
+    /// The document the block is in (`docs/guide.md`, `README.md`).
+    file: &'static str,
     lang: String,
     /// The line of the guide the block starts on (its opening fence).
     line: usize,
@@ -41,14 +43,19 @@ struct Block {
 }
 
 fn guide() -> Vec<Block> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide.md"))
-        .unwrap();
+    blocks("docs/guide.md")
+}
+
+/// The fenced blocks of `file` (relative to the crate).
+fn blocks(file: &'static str) -> Vec<Block> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
     let mut blocks = Vec::new();
     let mut open: Option<Block> = None;
     for (i, line) in text.lines().enumerate() {
         match (&mut open, line.strip_prefix("```")) {
             (None, Some(lang)) => {
                 open = Some(Block {
+                    file,
                     lang: lang.trim().to_string(),
                     line: i + 1,
                     lines: Vec::new(),
@@ -59,7 +66,7 @@ fn guide() -> Vec<Block> {
             (None, None) => {}
         }
     }
-    assert!(open.is_none(), "an unclosed block in the guide");
+    assert!(open.is_none(), "an unclosed block in {file}");
     blocks
 }
 
@@ -115,7 +122,7 @@ impl Work {
             .current_dir(self.dir.path())
             .env("PATH", &self.path)
             // The built-in vocabulary's index is built once for the demos and this test.
-            .env("VECSH_CACHE", shared_cache("demos"))
+            .env("VECSH_CACHE", demos_cache())
             .env("NO_COLOR", "1")
             .env_remove("VECSH_HISTORY")
             .stdin(Stdio::piped())
@@ -203,7 +210,8 @@ fn compare(block: &Block, what: &str, expected: &[String], printed: &str) -> Vec
         return Vec::new();
     }
     vec![format!(
-        "docs/guide.md:{}: {what} printed\n{}\n--- but the guide shows ---\n{}",
+        "{}:{}: {what} printed\n{}\n--- but the document shows ---\n{}",
+        block.file,
         block.line,
         printed.join("\n"),
         expected.join("\n")
@@ -307,6 +315,44 @@ fn every_example_of_the_guide_runs_as_shown() {
         }
     }
     assert!(ran > 20, "only {ran} examples ran");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The README's tour: each ```` ```text ```` block of `$ vecsh …` lines runs as the guide's
+/// transcripts do (the README's other blocks are install and set-up commands, not run here).
+#[test]
+fn every_transcript_of_the_readme_runs_as_shown() {
+    let work = work();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for block in blocks("README.md") {
+        if block.lang != "text"
+            || !block
+                .lines
+                .first()
+                .is_some_and(|l| l.starts_with("$ vecsh"))
+        {
+            continue;
+        }
+        let mut i = 0;
+        while i < block.lines.len() {
+            let command = block.lines[i].strip_prefix("$ ").unwrap().to_string();
+            let end = block.lines[i + 1..]
+                .iter()
+                .position(|l| l.starts_with("$ "))
+                .map_or(block.lines.len(), |n| i + 1 + n);
+            let (_, out) = work.run(&as_run(&command), "");
+            ran += 1;
+            failures.extend(compare(
+                &block,
+                &format!("`{command}`"),
+                &block.lines[i + 1..end],
+                &out,
+            ));
+            i = end;
+        }
+    }
+    assert!(ran >= 5, "only {ran} transcripts ran");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

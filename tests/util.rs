@@ -73,6 +73,28 @@ pub fn shared_cache(name: &str) -> PathBuf {
     run_dir().join(name)
 }
 
+/// The cache the demos' transcripts and the guide's examples share, its built-in vocabulary's
+/// index built before any of them runs: a vecsh that waits for another's build says so on
+/// stderr, which transcripts compare. The first caller builds it; the others wait here.
+pub fn demos_cache() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let cache = shared_cache("demos");
+            let out = vecsh_process(&cache)
+                .args(["--quiet", "-e", "king"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "the built-in vocabulary's index: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            cache
+        })
+        .clone()
+}
+
 /// The index of the built-in 50,000 words (assets/glove.6B.50d.50k.txt.gz), built once per run
 /// and shared: heed refuses to open one environment twice in a process (`EnvAlreadyOpened`),
 /// and a `Store` is not `Sync`, so the tests that use it take turns.
