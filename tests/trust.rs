@@ -821,6 +821,42 @@ fn a_damage_rebuild_says_so_and_what_it_dropped() {
     assert!(String::from_utf8_lossy(&quiet.stderr).contains("is damaged"));
 }
 
+/// Found by bench/damage.sh (`FLIP=byte ONLY=lists:130023`): a byte of the meta record that
+/// makes its JSON unparsable made the index look like an interrupted build, which was rebuilt
+/// without a word, dropping the lists `vecsh build` had added. It is damage, said as such.
+#[test]
+fn an_unreadable_meta_record_is_damage_and_its_rebuild_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let run = |args: &[&str]| vecsh(&cache).arg(&src).args(args).output().unwrap();
+    let good = run(&["-e", "w7"]);
+    assert!(good.status.success());
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    // The meta record's JSON: a digit of its source's ctime made a letter.
+    let bytes = std::fs::read(&data).unwrap();
+    let key = b"\"ctime_ns\":";
+    let at = bytes
+        .windows(key.len())
+        .rposition(|w| w == key)
+        .expect("the meta record")
+        + key.len()
+        + 2;
+    assert!(bytes[at].is_ascii_digit(), "{}", bytes[at] as char);
+    let mut damaged = bytes;
+    damaged[at] = b'x';
+    std::fs::write(&data, damaged).unwrap();
+    let after = run(&["-e", "w7"]);
+    assert!(after.status.success(), "{after:?}");
+    assert_eq!(after.stdout, good.stdout);
+    let err = String::from_utf8_lossy(&after.stderr);
+    assert!(
+        err.contains("is damaged") && err.contains("rebuilding it"),
+        "stderr: {err}"
+    );
+}
+
 /// The note of a process that waits for another's build reaches stderr when it is not a
 /// terminal too.
 #[test]

@@ -321,13 +321,21 @@ impl Store {
             .static_read_txn()
             .map_err(|e| lmdb_err(dir, e))?;
         let bounds = MapBounds::of(&env, &dir.join("data.mdb"));
-        let meta: Meta = dbs
+        // No meta record: a build that never finished. One that does not read is damage (a
+        // build writes it whole), said as such when the index is rebuilt.
+        let bytes = dbs
             .meta
             .get(&rtxn, "meta")
             .map_err(|e| lmdb_err(dir, e))?
-            .filter(|bytes| bounds.holds(bytes))
-            .and_then(|bytes| serde_json::from_slice(bytes).ok())
             .ok_or_else(incomplete)?;
+        let meta: Meta = bounds
+            .holds(bytes)
+            .then(|| serde_json::from_slice(bytes).ok())
+            .flatten()
+            .ok_or_else(|| IndexError::Damaged {
+                path: dir.to_path_buf(),
+                what: "its meta record is unreadable".into(),
+            })?;
         let source = meta.unit_in_source.then(|| open_source(&meta.source));
         Ok(Store {
             rtxn,
