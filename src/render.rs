@@ -39,26 +39,6 @@ const BAR_CELLS: usize = 10;
 const MAX_WORD: usize = 24;
 
 impl Renderer {
-    /// `note: …` in yellow, wrapped at word boundaries to the terminal's width (continued under
-    /// the note's first word), so that a 60-column terminal does not cut a word in two.
-    fn note(&self, note: &str) -> String {
-        let text = format!("note: {note}");
-        let lines = if self.width >= 20 {
-            help::wrap(&text, self.width - 6)
-        } else {
-            vec![text]
-        };
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let l = if i == 0 { l.clone() } else { format!("      {l}") };
-                self.paint(&l, Style::new().yellow())
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
     fn paint(&self, text: &str, style: Style) -> String {
         if self.color {
             text.style(style).to_string()
@@ -94,7 +74,7 @@ impl Renderer {
                 }
                 if let Some(note) = note {
                     out.push('\n');
-                    out.push_str(&self.note(note));
+                    out.push_str(&self.paint(&format!("note: {note}"), Style::new().yellow()));
                 }
                 out
             }
@@ -162,7 +142,7 @@ impl Renderer {
                 let mut out = format!("{} = {}", self.paint(name, Style::new().cyan()), value);
                 if let Some(note) = note {
                     out.push('\n');
-                    out.push_str(&self.note(note));
+                    out.push_str(&self.paint(&format!("note: {note}"), Style::new().yellow()));
                 }
                 out
             }
