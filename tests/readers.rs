@@ -916,6 +916,11 @@ fn a_changed_gensim_sidecar_rebuilds_the_index() {
     }
     assert_eq!(reversed.len(), bytes.len());
     std::fs::write(&npy, &reversed).unwrap();
+    let verified = vecsh::index::verify_index(&kv, &opts(cache.path())).unwrap();
+    assert_eq!(
+        verified.first_problem().as_deref(),
+        Some("source: changed since the index was built (it will be rebuilt)")
+    );
     let (store, origin) = open_with(&kv, cache.path(), &none).unwrap();
     assert_eq!(origin, vecsh::index::Origin::Built);
     let after = answer(&store, &query).unwrap();

@@ -390,7 +390,7 @@ impl Store {
 /// companion added, removed or changed: the index is rebuilt, and the loader says what is
 /// missing). Otherwise whether each one's stat is the one recorded at build time or in the
 /// proof (else its content was hashed and matched), and their stats now.
-fn companions_current(
+pub(super) fn companions_current(
     built: &[Companion],
     proof: Option<&Proof>,
     source: &Path,
