@@ -937,6 +937,26 @@ fn a_changed_gensim_sidecar_rebuilds_the_index() {
         msg.contains("sidecar.kv.vectors.npy") && msg.contains("missing"),
         "{msg}"
     );
+
+    // Built again, then the sidecar replaced by a FIFO: refused at once, never read to hash it.
+    std::fs::write(&npy, &reversed).unwrap();
+    drop(open_with(&kv, cache.path(), &none).unwrap());
+    std::fs::remove_file(&npy).unwrap();
+    let c = std::ffi::CString::new(npy.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (kv2, cache2) = (kv.clone(), cache.path().to_path_buf());
+    std::thread::spawn(move || {
+        let _ = tx.send(open_with(&kv2, &cache2, &LoadOptions::default()).err());
+    });
+    let msg = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the open waited on the FIFO")
+        .expect("opened");
+    assert!(msg.contains("not a regular file"), "{msg}");
+    // Unblock a reader stuck on the FIFO, if any, so the thread ends.
+    let _ = std::fs::remove_file(&npy);
 }
 
 /// A labels file names the rows: changed (`x.labels.txt`, or `--labels FILE`), the index is

@@ -77,7 +77,8 @@ pub(super) fn build(
 }
 
 /// The companions of `source` (`loader::companions`) that exist now, by canonical path, with
-/// their stat.
+/// their stat. One that is not a regular file (a FIFO, a device) is an error: hashing it could
+/// wait or read forever.
 pub(super) fn companion_stats(
     source: &Path,
     load: &loader::LoadOptions,
@@ -86,7 +87,14 @@ pub(super) fn companion_stats(
         .into_iter()
         .map(|path| {
             let path = fs::canonicalize(&path).map_err(|e| source_err(&path, e))?;
-            let stat = FileStat::of(&path).map_err(|e| source_err(&path, e))?;
+            let meta = fs::metadata(&path).map_err(|e| source_err(&path, e))?;
+            if !meta.is_file() {
+                return Err(source_err(
+                    &path,
+                    std::io::Error::other("not a regular file"),
+                ));
+            }
+            let stat = FileStat::from_metadata(&meta).map_err(|e| source_err(&path, e))?;
             Ok((path, stat))
         })
         .collect()
