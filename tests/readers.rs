@@ -1025,6 +1025,34 @@ fn a_changed_labels_file_rebuilds_the_index() {
     assert!(answer(&store, "\"photo 1\"").is_err());
 }
 
+/// HistWords' `D-vocab.pkl` names the rows of `D-w.npy`: rewritten (the same words pickled
+/// with protocol 0 instead of 2) the index is rebuilt; removed, it is rebuilt with numbered rows.
+#[test]
+fn a_changed_histwords_vocabulary_rebuilds_the_index() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let npy = dir.path().join("d-w.npy");
+    let vocab = dir.path().join("d-vocab.pkl");
+    std::fs::copy(fixture("histwords", "1990-w.npy"), &npy).unwrap();
+    std::fs::copy(fixture("histwords", "1990-vocab.pkl"), &vocab).unwrap();
+    let none = LoadOptions::default();
+    let (store, _) = open_with(&npy, cache.path(), &none).unwrap();
+    let named = answer(&store, "\"gay\"").unwrap();
+    drop(store);
+    std::fs::copy(fixture("histwords", "1900-vocab.pkl"), &vocab).unwrap();
+    let (store, origin) = open_with(&npy, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert_eq!(answer(&store, "\"gay\"").unwrap(), named);
+    drop(store);
+    std::fs::remove_file(&vocab).unwrap();
+    let (store, origin) = open_with(&npy, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert!(
+        answer(&store, "\"gay\"").is_err(),
+        "still named by the removed vocabulary"
+    );
+}
+
 /// The tutorial's map names the Annoy index's items: copied again it is reused; removed, the
 /// index is rebuilt and numbers its items.
 #[test]
