@@ -858,6 +858,229 @@ fn companion_files_are_listed_for_each_format() {
     assert!(loader::companions(&fixture("annoy", GLOVE_1K), &none).is_empty());
 }
 
+/// Opens `path` (under `load`) with the cache `cache`, verifying by the stat proof as a
+/// one-shot command does: the store and how it was obtained.
+fn open_with(
+    path: &Path,
+    cache: &Path,
+    load: &LoadOptions,
+) -> Result<(vecsh::index::Store, vecsh::index::Origin), String> {
+    let options = vecsh::index::OpenOptions {
+        load: load.clone(),
+        verify: vecsh::index::Verify::Proof,
+        ..opts(cache)
+    };
+    vecsh::index::Store::open(path, &options, &vecsh::progress::Silent).map_err(|e| e.to_string())
+}
+
+/// The top-5 answer to `line`, or its error.
+fn answer(store: &vecsh::index::Store, line: &str) -> Result<Vec<(String, f32)>, String> {
+    session(store, 5)
+        .run_line(line)
+        .map(|v| ranked(&v))
+        .map_err(|e| e.to_string())
+}
+
+/// gensim's `.npy` sidecar holds the vectors: rewritten with other values of the same size,
+/// the index is rebuilt and answers from the new ones (it used to answer from the old ones:
+/// only the `.kv` was proved current). Rewritten with the same bytes, it is reused; removed,
+/// the open names the missing sidecar.
+#[test]
+fn a_changed_gensim_sidecar_rebuilds_the_index() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let kv = sidecar_kv(dir.path());
+    let npy = dir.path().join("sidecar.kv.vectors.npy");
+    std::fs::copy(fixture("formats", "sidecar.kv.vectors.npy"), &npy).unwrap();
+    let none = LoadOptions::default();
+    let loaded = load(&kv).unwrap();
+    let query = format!("\"{}\"", loaded.words[0]);
+    let (store, origin) = open_with(&kv, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    let before = answer(&store, &query).unwrap();
+    drop(store);
+
+    // The same bytes written again (a new ctime): its content decides, and it is the same.
+    let bytes = std::fs::read(&npy).unwrap();
+    std::fs::write(&npy, &bytes).unwrap();
+    let (store, origin) = open_with(&kv, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Reused);
+    drop(store);
+
+    // The rows in reverse order: same header, same size, other vectors for each word.
+    let header = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let row = (bytes.len() - header) / loaded.words.len();
+    let mut reversed = bytes[..header].to_vec();
+    for r in bytes[header..].chunks(row).rev() {
+        reversed.extend_from_slice(r);
+    }
+    assert_eq!(reversed.len(), bytes.len());
+    std::fs::write(&npy, &reversed).unwrap();
+    let verified = vecsh::index::verify_index(&kv, &opts(cache.path())).unwrap();
+    assert_eq!(
+        verified.first_problem().as_deref(),
+        Some("source: changed since the index was built (it will be rebuilt)")
+    );
+    let (store, origin) = open_with(&kv, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    let after = answer(&store, &query).unwrap();
+    drop(store);
+    assert_ne!(after, before, "the answers still come from the old sidecar");
+    let fresh = tempfile::TempDir::new().unwrap();
+    let (store, _) = open_with(&kv, fresh.path(), &none).unwrap();
+    assert_eq!(after, answer(&store, &query).unwrap());
+    drop(store);
+
+    std::fs::remove_file(&npy).unwrap();
+    let msg = open_with(&kv, cache.path(), &none).err().unwrap();
+    assert!(
+        msg.contains("sidecar.kv.vectors.npy") && msg.contains("missing"),
+        "{msg}"
+    );
+
+    // Built again, then the sidecar replaced by a FIFO: refused at once, never read to hash it.
+    std::fs::write(&npy, &reversed).unwrap();
+    drop(open_with(&kv, cache.path(), &none).unwrap());
+    std::fs::remove_file(&npy).unwrap();
+    let c = std::ffi::CString::new(npy.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (kv2, cache2) = (kv.clone(), cache.path().to_path_buf());
+    std::thread::spawn(move || {
+        let _ = tx.send(open_with(&kv2, &cache2, &LoadOptions::default()).err());
+    });
+    let msg = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the open waited on the FIFO")
+        .expect("opened");
+    assert!(msg.contains("not a regular file"), "{msg}");
+    // Unblock a reader stuck on the FIFO, if any, so the thread ends.
+    let _ = std::fs::remove_file(&npy);
+}
+
+/// A labels file names the rows: changed (`x.labels.txt`, or `--labels FILE`), the index is
+/// rebuilt and answers to the new names; two `--labels` files are two indexes.
+#[test]
+fn a_changed_labels_file_rebuilds_the_index() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let npy = dir.path().join("songs.npy");
+    std::fs::copy(fixture("items", "songs.npy"), &npy).unwrap();
+    let sidecar = dir.path().join("songs.labels.txt");
+    let text = std::fs::read_to_string(fixture("items", "songs.labels.txt")).unwrap();
+    std::fs::write(&sidecar, &text).unwrap();
+    let first = labels()[0].clone();
+    let none = LoadOptions::default();
+    let (store, _) = open_with(&npy, cache.path(), &none).unwrap();
+    assert!(answer(&store, &format!("\"{first}\"")).is_ok());
+    drop(store);
+    std::fs::write(&sidecar, text.replacen(&first, "renamed", 1)).unwrap();
+    let (store, origin) = open_with(&npy, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert!(answer(&store, "\"renamed\"").is_ok());
+    assert!(answer(&store, &format!("\"{first}\"")).is_err());
+    drop(store);
+
+    let photos = dir.path().join("photos.npy");
+    std::fs::copy(fixture("items", "photos.npy"), &photos).unwrap();
+    let names = dir.path().join("names.txt");
+    let other = dir.path().join("other.txt");
+    std::fs::write(
+        &names,
+        (0..60).map(|i| format!("photo {i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        &other,
+        (0..60).map(|i| format!("image {i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let given = |file: &Path| LoadOptions {
+        labels: Some(file.to_path_buf()),
+        ..Default::default()
+    };
+    let (store, _) = open_with(&photos, cache.path(), &given(&names)).unwrap();
+    assert!(answer(&store, "\"photo 1\"").is_ok());
+    drop(store);
+    let (store, origin) = open_with(&photos, cache.path(), &given(&other)).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert!(answer(&store, "\"image 1\"").is_ok());
+    drop(store);
+    let (store, origin) = open_with(&photos, cache.path(), &given(&names)).unwrap();
+    assert_eq!(
+        origin,
+        vecsh::index::Origin::Reused,
+        "one index per labels file"
+    );
+    drop(store);
+    std::fs::write(
+        &names,
+        (0..60).map(|i| format!("song {i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let (store, origin) = open_with(&photos, cache.path(), &given(&names)).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert!(answer(&store, "\"song 1\"").is_ok());
+    assert!(answer(&store, "\"photo 1\"").is_err());
+}
+
+/// HistWords' `D-vocab.pkl` names the rows of `D-w.npy`: rewritten (the same words pickled
+/// with protocol 0 instead of 2) the index is rebuilt; removed, it is rebuilt with numbered rows.
+#[test]
+fn a_changed_histwords_vocabulary_rebuilds_the_index() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let npy = dir.path().join("d-w.npy");
+    let vocab = dir.path().join("d-vocab.pkl");
+    std::fs::copy(fixture("histwords", "1990-w.npy"), &npy).unwrap();
+    std::fs::copy(fixture("histwords", "1990-vocab.pkl"), &vocab).unwrap();
+    let none = LoadOptions::default();
+    let (store, _) = open_with(&npy, cache.path(), &none).unwrap();
+    let named = answer(&store, "\"gay\"").unwrap();
+    drop(store);
+    std::fs::copy(fixture("histwords", "1900-vocab.pkl"), &vocab).unwrap();
+    let (store, origin) = open_with(&npy, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert_eq!(answer(&store, "\"gay\"").unwrap(), named);
+    drop(store);
+    std::fs::remove_file(&vocab).unwrap();
+    let (store, origin) = open_with(&npy, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert!(
+        answer(&store, "\"gay\"").is_err(),
+        "still named by the removed vocabulary"
+    );
+}
+
+/// The tutorial's map names the Annoy index's items: copied again it is reused; removed, the
+/// index is rebuilt and numbers its items.
+#[test]
+fn a_changed_annoy_map_rebuilds_the_index() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let annoy = annoy_pair(dir.path());
+    let map = dir.path().join(format!("{GLOVE_1K}.lmdb"));
+    let none = LoadOptions::default();
+    let (store, _) = open_with(&annoy, cache.path(), &none).unwrap();
+    let named = answer(&store, "\"the\"").unwrap();
+    drop(store);
+    let data = std::fs::read(map.join("data.mdb")).unwrap();
+    std::fs::write(map.join("data.mdb"), &data).unwrap();
+    let (store, origin) = open_with(&annoy, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Reused);
+    assert_eq!(answer(&store, "\"the\"").unwrap(), named);
+    drop(store);
+    std::fs::remove_dir_all(&map).unwrap();
+    let (store, origin) = open_with(&annoy, cache.path(), &none).unwrap();
+    assert_eq!(origin, vecsh::index::Origin::Built);
+    assert!(
+        answer(&store, "\"the\"").is_err(),
+        "still named by the removed map"
+    );
+    assert!(answer(&store, "\"0\"").is_ok());
+}
+
 // ---------------------------------------------------------------------------------------
 // Export to the Embedding Projector
 // ---------------------------------------------------------------------------------------

@@ -81,6 +81,29 @@ pub fn index_dir_for(source: &Path, opts: &OpenOptions) -> Result<PathBuf> {
         )
         .as_bytes(),
     );
+    // The options that choose or read companion files, and the companions found (a map,
+    // labels, gensim's sidecars): their content is part of the index too. Only when there are
+    // any, so that the index of a file without them keeps its name.
+    let labels = opts
+        .load
+        .labels
+        .as_ref()
+        .map(|l| fs::canonicalize(l).unwrap_or_else(|_| l.clone()));
+    let companions: Vec<PathBuf> = labels
+        .into_iter()
+        .chain(
+            crate::loader::companions(source, &opts.load)
+                .into_iter()
+                .map(|p| fs::canonicalize(&p).unwrap_or(p)),
+        )
+        .collect();
+    if opts.load.dims.is_some() || !companions.is_empty() {
+        identity.extend_from_slice(format!("\0{:?}", opts.load.dims).as_bytes());
+        for path in companions {
+            identity.push(0);
+            identity.extend_from_slice(path.as_os_str().as_bytes());
+        }
+    }
     let name: String = canonical
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -21,10 +21,10 @@ use super::cache::{
 };
 use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
 use super::pc_stage::{pc_min_rows, PC_MIN_ROWS};
-use super::records::{FileStat, Meta, Proof, SCHEMA_VERSION};
+use super::records::{Companion, FileStat, Meta, Proof, SCHEMA_VERSION};
 use super::rows::open_source;
 use super::verify::{hash_file, MapBounds};
-use super::write::build;
+use super::write::{build, companion_stats};
 use super::{Dbs, Id, Store, DB_NAMES};
 
 /// Virtual only: LMDB maps this much address space; the file grows as needed.
@@ -141,6 +141,7 @@ impl Store {
                     &Proof {
                         data: before,
                         source: stat,
+                        companions: store.meta.companions.iter().map(|c| c.stat).collect(),
                     },
                 );
             }
@@ -221,12 +222,18 @@ impl Store {
         if !source_known && hash_file(source)? != store.meta.source_hash {
             return Ok(None);
         }
+        let Some((companions_known, companion_stats)) =
+            companions_current(&store.meta.companions, proof.as_ref(), source, &opts.load)?
+        else {
+            return Ok(None);
+        };
         if !store.read_rows_from(source, stat) {
             return Ok(None);
         }
         let data_stat = FileStat::of(&dir.join("data.mdb")).ok();
         let proven = opts.verify == Verify::Proof
             && source_known
+            && companions_known
             && data_stat.is_some()
             && proof.as_ref().map(|p| p.data) == data_stat;
         if !proven {
@@ -252,6 +259,7 @@ impl Store {
                     &Proof {
                         data: before,
                         source: *stat,
+                        companions: companion_stats,
                     },
                 );
             }
@@ -383,6 +391,40 @@ impl Store {
     pub fn verified_now(&self) -> bool {
         self.verified_now
     }
+}
+
+/// Whether the files besides `source` that the index was built from (`Meta::companions`) are
+/// still the ones `source` has under these options, with the same content: `None` if not (a
+/// companion added, removed or changed: the index is rebuilt, and the loader says what is
+/// missing). Otherwise whether each one's stat is the one recorded at build time or in the
+/// proof (else its content was hashed and matched), and their stats now.
+pub(super) fn companions_current(
+    built: &[Companion],
+    proof: Option<&Proof>,
+    source: &Path,
+    load: &LoadOptions,
+) -> Result<Option<(bool, Vec<FileStat>)>> {
+    let Ok(now) = companion_stats(source, load) else {
+        return Ok(None);
+    };
+    if now.len() != built.len() || now.iter().zip(built).any(|((path, _), c)| *path != c.path) {
+        return Ok(None);
+    }
+    let mut known = true;
+    for (i, ((path, stat), c)) in now.iter().zip(built).enumerate() {
+        let proven = c.stat == *stat || proof.and_then(|p| p.companions.get(i)) == Some(stat);
+        if !proven {
+            // Any change of a companion's stat: its whole content decides.
+            known = false;
+            if hash_file(path)? != c.hash {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some((
+        known,
+        now.into_iter().map(|(_, stat)| stat).collect(),
+    )))
 }
 
 fn open_env(dir: &Path, read_only: bool) -> heed::Result<Env<WithoutTls>> {

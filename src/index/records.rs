@@ -60,6 +60,22 @@ pub struct Meta {
     /// was 3.6 GB of a 3M x 300 first open's 4.4 GB of writes.
     #[serde(default)]
     pub unit_in_source: bool,
+    /// The files besides the source that its rows were read from (`loader::companions`: a map,
+    /// labels, gensim's `.npy` sidecars), as they were when read. An index built before this
+    /// field existed has none: where the source has companions now, it is rebuilt once.
+    #[serde(default)]
+    pub companions: Vec<Companion>,
+}
+
+/// A file besides the source whose content the index depends on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Companion {
+    #[serde(with = "raw_path")]
+    pub path: PathBuf,
+    /// Its stat when it was read: any difference means its content is hashed again.
+    pub stat: FileStat,
+    /// xxh3-64 of its whole content (hex).
+    pub hash: String,
 }
 
 /// The oversampling a forest search uses unless told otherwise (and that a forest's
@@ -227,6 +243,10 @@ pub(super) struct Proof {
     pub(super) data: FileStat,
     /// The source when its content last matched `Meta::source_hash`.
     pub(super) source: FileStat,
+    /// Each of `Meta::companions`, in order, when its content last matched its hash (empty:
+    /// not known; their content decides).
+    #[serde(default)]
+    pub(super) companions: Vec<FileStat>,
 }
 
 /// Serde for paths as bytes: a UTF-8 path is a JSON string, any other a `{"bytes": [..]}`.

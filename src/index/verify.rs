@@ -15,7 +15,7 @@ use super::lmdb_check;
 
 use super::cache::{check_target, index_dir_for, is_vecsh_dir, remove_proof, write_proof};
 use super::error::{lmdb_err, source_err, IndexError, Result};
-use super::open::OpenOptions;
+use super::open::{companions_current, OpenOptions};
 use super::records::{
     unseal, ApproxCalibration, Checksums, FileStat, ForestMeta, ListsMeta, Proof, CELL_RECORDS,
     SCHEMA_VERSION,
@@ -92,8 +92,11 @@ pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
     };
     let mut report = store.verify()?;
     let source_stat = FileStat::of(source).map_err(|e| source_err(source, e))?;
-    let current =
-        store.meta.schema == SCHEMA_VERSION && hash_file(source)? == store.meta.source_hash;
+    // The files read besides the source too (their stat is not trusted here: hashed if changed).
+    let companions = companions_current(&store.meta.companions, None, source, &opts.load)?;
+    let current = store.meta.schema == SCHEMA_VERSION
+        && hash_file(source)? == store.meta.source_hash
+        && companions.is_some();
     report.tables.push((
         "source".into(),
         (!current).then(|| "changed since the index was built (it will be rebuilt)".into()),
@@ -110,6 +113,7 @@ pub fn verify_index(source: &Path, opts: &OpenOptions) -> Result<VerifyReport> {
             &Proof {
                 data: before.unwrap_or(source_stat),
                 source: source_stat,
+                companions: companions.map(|(_, stats)| stats).unwrap_or_default(),
             },
         );
     }

@@ -23,7 +23,7 @@ use super::cache::{
 use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::pc_stage::{pc_min_rows, write_pc_stage, PcWritten};
-use super::records::{now_secs, Checksums, FileStat, Meta, SCHEMA_VERSION};
+use super::records::{now_secs, Checksums, Companion, FileStat, Meta, SCHEMA_VERSION};
 use super::rows::{word_key, SourceFile};
 use super::verify::{hash_file, MapBounds, TableHasher};
 use super::{Id, DB_NAMES};
@@ -74,6 +74,48 @@ pub(super) fn build(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The companions of `source` (`loader::companions`) that exist now, by canonical path, with
+/// their stat. One that is not a regular file (a FIFO, a device) is an error: hashing it could
+/// wait or read forever.
+pub(super) fn companion_stats(
+    source: &Path,
+    load: &loader::LoadOptions,
+) -> Result<Vec<(PathBuf, FileStat)>> {
+    loader::companions(source, load)
+        .into_iter()
+        .map(|path| {
+            let path = fs::canonicalize(&path).map_err(|e| source_err(&path, e))?;
+            let meta = fs::metadata(&path).map_err(|e| source_err(&path, e))?;
+            if !meta.is_file() {
+                return Err(source_err(
+                    &path,
+                    std::io::Error::other("not a regular file"),
+                ));
+            }
+            let stat = FileStat::from_metadata(&meta).map_err(|e| source_err(&path, e))?;
+            Ok((path, stat))
+        })
+        .collect()
+}
+
+/// Hashes each companion; one whose stat changed since `companion_stats` (while the rows were
+/// read) is an error, as a source that changed is.
+fn hash_companions(stats: Vec<(PathBuf, FileStat)>) -> Result<Vec<Companion>> {
+    stats
+        .into_iter()
+        .map(|(path, stat)| {
+            let hash = hash_file(&path)?;
+            if FileStat::of(&path).ok() != Some(stat) {
+                return Err(source_err(
+                    &path,
+                    std::io::Error::other("it changed while vecsh was reading it"),
+                ));
+            }
+            Ok(Companion { path, stat, hash })
+        })
+        .collect()
 }
 
 /// If `e` is a write failure on a file system that is (nearly) full, the bytes the partial
@@ -196,6 +238,12 @@ fn write_index(
     started: Instant,
 ) -> Result<()> {
     let load = &opts.load;
+    // Before any row is read, like the source's: a companion written while it is read is seen.
+    let companions = if fs::metadata(source).is_ok_and(|m| m.is_file()) {
+        companion_stats(source, load)?
+    } else {
+        Vec::new()
+    };
     let lmdb = |e| lmdb_err(tmp, e);
     let env = open_env_for_build(tmp).map_err(lmdb)?;
     let room = Room::new(&env, tmp).map_err(lmdb)?;
@@ -381,6 +429,7 @@ fn write_index(
         pc_dims: pc.p,
         pc_decided: opts.exact_stage,
         unit_in_source: sink.in_source(),
+        companions: hash_companions(companions)?,
     };
     let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
     let sums = Checksums {

@@ -675,7 +675,24 @@ pub fn companions(path: &Path, opts: &super::LoadOptions) -> Vec<PathBuf> {
             }
         }
     }
-    if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+    // gensim's sidecars: only a pickle (or a compressed file, which may hold one) has them, so
+    // a directory of other files is not listed on every open (20,000 files cost a one-shot
+    // open ~20 ms).
+    let pickled = match opts.format {
+        Some(Format::Gensim | Format::Pickle) => true,
+        Some(_) => false,
+        // Never opened unless a regular file: a FIFO would block the open.
+        None if !path.is_file() => false,
+        None => {
+            let mut head = Vec::new();
+            let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+            read.is_ok()
+                && (pickle::sniff(&head)
+                    || head.starts_with(&[0x1f, 0x8b])
+                    || head.starts_with(b"PK"))
+        }
+    };
+    if let (true, Some(dir), Some(name)) = (pickled, path.parent(), path.file_name()) {
         let prefix = format!("{}.", name.to_string_lossy());
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
