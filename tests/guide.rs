@@ -227,6 +227,30 @@ fn as_run(command: &str) -> String {
     }
 }
 
+/// Runs a transcript block (`$ vecsh …` lines, each followed by what it prints), adding a
+/// failure for each command whose output differs; returns how many commands ran.
+fn run_transcript(work: &Work, block: &Block, failures: &mut Vec<String>) -> usize {
+    let mut ran = 0;
+    let mut i = 0;
+    while i < block.lines.len() {
+        let command = block.lines[i].strip_prefix("$ ").unwrap().to_string();
+        let end = block.lines[i + 1..]
+            .iter()
+            .position(|l| l.starts_with("$ "))
+            .map_or(block.lines.len(), |n| i + 1 + n);
+        let (_, out) = work.run(&as_run(&command), "");
+        ran += 1;
+        failures.extend(compare(
+            block,
+            &format!("`{command}`"),
+            &block.lines[i + 1..end],
+            &out,
+        ));
+        i = end;
+    }
+    ran
+}
+
 #[test]
 fn every_example_of_the_guide_runs_as_shown() {
     let work = work();
@@ -261,23 +285,7 @@ fn every_example_of_the_guide_runs_as_shown() {
                 }
             }
             "text" if block.lines.first().is_some_and(|l| l.starts_with("$ ")) => {
-                let mut i = 0;
-                while i < block.lines.len() {
-                    let command = block.lines[i].strip_prefix("$ ").unwrap().to_string();
-                    let end = block.lines[i + 1..]
-                        .iter()
-                        .position(|l| l.starts_with("$ "))
-                        .map_or(block.lines.len(), |n| i + 1 + n);
-                    let (_, out) = work.run(&as_run(&command), "");
-                    ran += 1;
-                    failures.extend(compare(
-                        &block,
-                        &format!("`{command}`"),
-                        &block.lines[i + 1..end],
-                        &out,
-                    ));
-                    i = end;
-                }
+                ran += run_transcript(&work, &block, &mut failures);
             }
             "text" if block.lines.iter().any(|l| l.starts_with("> ")) => {
                 let start = block
@@ -334,23 +342,7 @@ fn every_transcript_of_the_readme_runs_as_shown() {
         {
             continue;
         }
-        let mut i = 0;
-        while i < block.lines.len() {
-            let command = block.lines[i].strip_prefix("$ ").unwrap().to_string();
-            let end = block.lines[i + 1..]
-                .iter()
-                .position(|l| l.starts_with("$ "))
-                .map_or(block.lines.len(), |n| i + 1 + n);
-            let (_, out) = work.run(&as_run(&command), "");
-            ran += 1;
-            failures.extend(compare(
-                &block,
-                &format!("`{command}`"),
-                &block.lines[i + 1..end],
-                &out,
-            ));
-            i = end;
-        }
+        ran += run_transcript(&work, &block, &mut failures);
     }
     assert!(ran >= 5, "only {ran} transcripts ran");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
