@@ -442,7 +442,11 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         settings,
         output: Output {
             json: query.json,
-            renderer: Renderer { color, width },
+            renderer: Renderer {
+                color,
+                width,
+                terminal: stdout_tty,
+            },
             quiet,
             svg: None,
         },

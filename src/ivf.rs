@@ -265,15 +265,30 @@ fn train(sample: &[f32], dims: usize, lists: usize, rng: &mut SplitMix) -> Vec<f
     centroids
 }
 
+/// What `build` reports as it goes, for a progress display: each phase as it begins, with its
+/// size, then its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStep {
+    /// Training the centroids on a sample of `rows` rows begins (no finer steps).
+    Training { rows: usize },
+    /// Assigning every row to its list begins.
+    Assigning { rows: usize },
+    /// `n` more rows assigned.
+    Assigned(usize),
+    /// Splitting the lists into cells begins.
+    Splitting { lists: usize },
+    /// One more list split.
+    Split,
+}
+
 /// Trains the centroids on a seeded sample of the non-zero rows of the int8 copy and assigns
 /// every non-zero row to its nearest centroid (zero rows are in no list: search never returns
-/// them). `on_rows(n)` is told of every `n` rows assigned, for progress; `None` once
-/// `cancel` is set.
+/// them). `on_step` is told of each phase and step, for progress; `None` once `cancel` is set.
 pub fn build(
     quant: &QuantRows,
     seed: u64,
     cancel: &AtomicBool,
-    on_rows: &(dyn Fn(usize) + Sync),
+    on_step: &(dyn Fn(BuildStep) + Sync),
 ) -> Option<Layout> {
     let dims = quant.dims;
     let ids: Vec<u32> = (0..quant.rows.len)
@@ -298,6 +313,7 @@ pub fn build(
         let j = i + rng.below(pick.len() - i);
         pick.swap(i, j);
     }
+    on_step(BuildStep::Training { rows: train_n });
     let mut sample = Vec::with_capacity(train_n * dims);
     for &id in &pick[..train_n] {
         dequantized(quant, id as usize, &mut sample);
@@ -308,6 +324,7 @@ pub fn build(
     if cancel.load(Ordering::Relaxed) {
         return None;
     }
+    on_step(BuildStep::Assigning { rows: ids.len() });
     let assigned: Vec<u32> = ids
         .par_chunks(ASSIGN_BLOCK)
         .flat_map_iter(|block| {
@@ -318,7 +335,7 @@ pub fn build(
             for &id in block {
                 dequantized(quant, id as usize, &mut rows);
             }
-            on_rows(block.len());
+            on_step(BuildStep::Assigned(block.len()));
             nearest(&rows, dims, &centroids)
         })
         .collect();
@@ -341,11 +358,14 @@ pub fn build(
     }
     drop(assigned);
     // Each list split into cells, its ids reordered cell by cell.
+    on_step(BuildStep::Splitting { lists });
     let split: Vec<SplitList> = (0..lists)
         .into_par_iter()
         .map(|l| {
             let list = &list_ids[offsets[l] as usize..offsets[l + 1] as usize];
-            split_into_cells(quant, list)
+            let split = split_into_cells(quant, list);
+            on_step(BuildStep::Split);
+            split
         })
         .collect();
     if cancel.load(Ordering::Relaxed) {

@@ -22,6 +22,9 @@ pub struct Renderer {
     pub color: bool,
     /// Terminal width in columns; tables shrink their bars and words to fit.
     pub width: usize,
+    /// Whether stdout is a terminal. Notes and warnings are wrapped at `width` only there:
+    /// piped output keeps one line per note, which scripts compare.
+    pub terminal: bool,
 }
 
 impl Default for Renderer {
@@ -29,6 +32,7 @@ impl Default for Renderer {
         Renderer {
             color: false,
             width: 80,
+            terminal: false,
         }
     }
 }
@@ -45,6 +49,31 @@ impl Renderer {
         } else {
             text.to_string()
         }
+    }
+
+    /// `label: text`, on one line; on a terminal too narrow for it, wrapped at word boundaries
+    /// with the continuation lines indented under the text (a cut mid-word reads badly).
+    fn remark(&self, label: &str, text: &str, style: Style) -> String {
+        let head = format!("{label}: ");
+        let indent = head.width();
+        let lines = if self.terminal && indent + help::visible_width(text) > self.width {
+            help::wrap(text, self.width.saturating_sub(indent).max(20))
+        } else {
+            vec![text.to_string()]
+        };
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let lead = if i == 0 {
+                    head.clone()
+                } else {
+                    " ".repeat(indent)
+                };
+                self.paint(&format!("{lead}{line}"), style)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The text for a value; empty for `Value::Nothing`. Ends without a newline.
@@ -74,7 +103,7 @@ impl Renderer {
                 }
                 if let Some(note) = note {
                     out.push('\n');
-                    out.push_str(&self.paint(&format!("note: {note}"), Style::new().yellow()));
+                    out.push_str(&self.remark("note", note, Style::new().yellow()));
                 }
                 out
             }
@@ -131,10 +160,7 @@ impl Renderer {
                 );
                 if let Some(warning) = warning {
                     out.push('\n');
-                    out.push_str(&self.paint(
-                        &format!("warning: {}", escape(warning)),
-                        Style::new().yellow(),
-                    ));
+                    out.push_str(&self.remark("warning", &escape(warning), Style::new().yellow()));
                 }
                 out
             }
@@ -142,7 +168,7 @@ impl Renderer {
                 let mut out = format!("{} = {}", self.paint(name, Style::new().cyan()), value);
                 if let Some(note) = note {
                     out.push('\n');
-                    out.push_str(&self.paint(&format!("note: {note}"), Style::new().yellow()));
+                    out.push_str(&self.remark("note", note, Style::new().yellow()));
                 }
                 out
             }

@@ -557,22 +557,41 @@ impl ForestJob {
         let total = self.progress.total.load(Ordering::Relaxed);
         let done = self.progress.done.load(Ordering::Relaxed);
         let elapsed = seconds(self.started.elapsed());
+        // The lists' build goes through phases (training, assigning, …): each is named.
+        let phase = self
+            .progress
+            .phase
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        let phase = if phase.is_empty() || phase == "forest" {
+            String::new()
+        } else {
+            format!("{phase} ")
+        };
         match (done * 100).checked_div(total) {
-            Some(percent) if done > 0 => format!("{}%, {elapsed} so far", percent.min(100)),
-            _ => format!("{elapsed} so far"),
+            Some(percent) if done > 0 => {
+                format!("{phase}{}%, {elapsed} so far", percent.min(100))
+            }
+            _ => format!("{phase}{elapsed} so far"),
         }
     }
 }
 
-/// Counts the trees built, for `:info` and notes.
+/// Counts the trees built or the lists' phase and steps, for `:info` and notes.
 #[derive(Default)]
 struct TreeCount {
+    phase: std::sync::Mutex<String>,
     total: AtomicU64,
     done: AtomicU64,
 }
 
 impl Progress for TreeCount {
-    fn start(&self, _: &str, total: u64, _: Unit) {
+    fn start(&self, what: &str, total: u64, _: Unit) {
+        if let Ok(mut phase) = self.phase.lock() {
+            *phase = what.to_string();
+        }
+        self.done.store(0, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
     }
     fn set(&self, done: u64) {

@@ -89,6 +89,7 @@ fn terminal_maps_snapshot_and_keep_their_promises() {
     let plain = Renderer {
         color: false,
         width: 80,
+        terminal: false,
     };
     let lines = [
         "plot(king, queen, man, woman, prince, princess)",
@@ -165,6 +166,7 @@ fn a_crowded_narrow_map_drops_labels_and_says_which() {
     let narrow = Renderer {
         color: false,
         width: 30,
+        terminal: false,
     };
     let lay = layout(&m.points, narrow.width);
     check_layout(&lay, &m.points, "plot(good, bad, k=40)");
@@ -197,12 +199,14 @@ fn colour_by_role_only_when_asked() {
     let plain = Renderer {
         color: false,
         width: 60,
+        terminal: false,
     }
     .map(&m.points, &m.arrows, m.variance);
     assert!(!plain.contains('\u{1b}'));
     let coloured = Renderer {
         color: true,
         width: 60,
+        terminal: false,
     }
     .map(&m.points, &m.arrows, m.variance);
     assert!(coloured.contains('\u{1b}'));

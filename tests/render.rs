@@ -17,6 +17,7 @@ fn plain(width: usize) -> Renderer {
     Renderer {
         color: false,
         width,
+        terminal: false,
     }
 }
 
@@ -265,6 +266,7 @@ fn colour_adds_codes_and_nothing_else() {
     let colour = Renderer {
         color: true,
         width: 80,
+        terminal: false,
     };
     let table = sample_table();
     let painted = colour.value(&table);

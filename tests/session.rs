@@ -318,3 +318,27 @@ fn svg_command_reports_every_unknown_word() {
     );
     assert!(!tmp.path().join("m.svg").exists());
 }
+
+#[test]
+fn notes_wrap_at_word_boundaries_on_a_narrow_terminal_and_stay_one_line_when_piped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut p, _) = start_sized(tmp.path(), 60, &[]);
+    let note = answer(&mut p, ":exact auto");
+    assert!(note.contains("no auto mode"), "{note}");
+    let wide = too_wide(&note, 60);
+    assert!(wide.is_empty(), "note lines over 60 columns: {wide:#?}");
+    // The continuation lines are indented under the note's text.
+    assert!(note.contains("\n      "), "{note}");
+    quit(p);
+    // Piped, a note stays one line: scripts compare such lines.
+    let out = vecsh(tmp.path())
+        .args(["-e", ":exact auto"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("note:")).unwrap_or("");
+    assert!(
+        line.contains("no auto mode") && line.contains(":exact off"),
+        "{text}"
+    );
+}

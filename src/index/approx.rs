@@ -11,7 +11,7 @@ use heed::types::Bytes;
 use heed::{Env, RoTxn, WithoutTls};
 use rand::SeedableRng;
 
-use crate::ivf;
+use crate::ivf::{self, BuildStep};
 use crate::progress::{Progress, Unit};
 use crate::search::{self, Hit, Query};
 
@@ -546,10 +546,21 @@ impl ApproxBuilder {
         let quant = quant_rows_in(&rtxn, &self.dbs, &self.meta);
         let dims = self.meta.dims;
         let done = std::sync::atomic::AtomicUsize::new(0);
-        progress.start("lists", self.meta.words as u64, Unit::Rows);
-        let layout = ivf::build(&quant, LISTS_SEED, cancel, &|rows| {
-            let total = done.fetch_add(rows, Ordering::Relaxed) + rows;
-            progress.set(total as u64);
+        let layout = ivf::build(&quant, LISTS_SEED, cancel, &|step| match step {
+            // Training has no steps to count: its bar shows the time spent, not a count.
+            BuildStep::Training { .. } => progress.start("training", 0, Unit::Rows),
+            BuildStep::Assigning { rows } => {
+                done.store(0, Ordering::Relaxed);
+                progress.start("assigning", rows as u64, Unit::Rows)
+            }
+            BuildStep::Splitting { lists } => {
+                done.store(0, Ordering::Relaxed);
+                progress.start("cells", lists as u64, Unit::Lists)
+            }
+            BuildStep::Assigned(n) => {
+                progress.set((done.fetch_add(n, Ordering::Relaxed) + n) as u64);
+            }
+            BuildStep::Split => progress.set((done.fetch_add(1, Ordering::Relaxed) + 1) as u64),
         });
         progress.finish();
         let Some(layout) = layout.filter(|_| !cancel.load(Ordering::Relaxed)) else {
@@ -569,7 +580,9 @@ impl ApproxBuilder {
         self.dbs.ivf.clear(&mut wtxn).map_err(lmdb)?;
         let mut list = Vec::new();
         let mut batch = 0usize;
+        progress.start("writing", layout.lists() as u64, Unit::Lists);
         for l in 0..layout.lists() {
+            progress.set(l as u64);
             let ids = layout.list(l);
             let len = ivf::list_bytes(ids.len(), dims);
             list.clear();
@@ -583,12 +596,14 @@ impl ApproxBuilder {
             if batch >= batch_bytes {
                 wtxn.commit().map_err(lmdb)?;
                 if cancel.load(Ordering::Relaxed) {
+                    progress.finish();
                     return Err(IndexError::Cancelled);
                 }
                 wtxn = self.env.write_txn().map_err(lmdb)?;
                 batch = 0;
             }
         }
+        progress.finish();
         // Write transactions are serialised across processes, so this check inside one is final.
         if let Some(meta) = existing(&wtxn)? {
             return Ok(meta);
@@ -787,6 +802,60 @@ mod tests {
 
     /// Lists built before their cells were stored are built again, with cells, and in the
     /// meantime count as absent (never half-cleared lists under a valid record).
+    /// What a progress display is told: each phase's name and size, in order.
+    #[derive(Default)]
+    struct Phases(std::sync::Mutex<Vec<(String, u64)>>);
+
+    impl Progress for Phases {
+        fn start(&self, what: &str, total: u64, _: Unit) {
+            self.0.lock().unwrap().push((what.to_string(), total));
+        }
+        fn set(&self, _: u64) {}
+        fn finish(&self) {}
+        fn note(&self, _: &str) {}
+    }
+
+    /// The bar said `0/400000 rows, eta 0s` for seconds while the centroids were trained: each
+    /// phase is named, and only the phases whose size is known have one.
+    #[test]
+    fn a_lists_build_names_its_phases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("v.txt");
+        let mut text = String::new();
+        let mut state = 11u64;
+        for i in 0..1500 {
+            text.push_str(&format!("w{i}"));
+            for _ in 0..8 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                text.push_str(&format!(
+                    " {:.4}",
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                ));
+            }
+            text.push('\n');
+        }
+        std::fs::write(&src, text).unwrap();
+        let opts = OpenOptions {
+            cache_dir: Some(tmp.path().join("cache")),
+            writable: true,
+            ..Default::default()
+        };
+        let (store, _) = Store::open(&src, &opts, &crate::progress::Silent).unwrap();
+        let phases = Phases::default();
+        let meta = store.build_lists(&phases, &AtomicBool::new(false)).unwrap();
+        let seen = phases.0.into_inner().unwrap();
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["training", "assigning", "cells", "writing"],
+            "{seen:?}"
+        );
+        assert_eq!(seen[0].1, 0, "training has no size: {seen:?}");
+        assert_eq!(seen[1].1, 1500);
+        assert_eq!(seen[2].1, meta.lists as u64);
+        assert_eq!(seen[3].1, meta.lists as u64);
+    }
+
     #[test]
     fn lists_without_cells_are_rebuilt_with_them() {
         let tmp = tempfile::tempdir().unwrap();
