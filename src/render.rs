@@ -39,8 +39,6 @@ impl Default for Renderer {
 
 /// Widest bar, in cells; each cell shows eighths of a block.
 const BAR_CELLS: usize = 10;
-/// Longest word shown before it is cut with an ellipsis.
-const MAX_WORD: usize = 24;
 
 impl Renderer {
     fn paint(&self, text: &str, style: Style) -> String {
@@ -245,12 +243,8 @@ impl Renderer {
         // Words come from the file: escaped before they reach the terminal.
         let escaped: Vec<std::borrow::Cow<str>> =
             rows.iter().map(|n| escape_word(&n.word)).collect();
-        let longest = escaped
-            .iter()
-            .map(|w| w.width())
-            .max()
-            .unwrap_or(0)
-            .min(MAX_WORD);
+        // A long word is cut only when the terminal is too narrow for it (`fit`).
+        let longest = escaped.iter().map(|w| w.width()).max().unwrap_or(0);
         let (word_max, cells) = fit(self.width, rank_w, longest);
         let words: Vec<String> = escaped.iter().map(|w| truncate(w, word_max)).collect();
         let word_w = words.iter().map(|w| w.width()).max().unwrap_or(0);

@@ -355,3 +355,19 @@ fn file_text_is_escaped_in_tables_examples_and_errors() {
         "{text:?}"
     );
 }
+
+/// A long word (a phrase, a URL, a Qwen token) was cut at 24 columns on any terminal: it is
+/// cut only when the terminal is too narrow for it.
+#[test]
+fn long_words_are_cut_only_when_the_terminal_is_too_narrow() {
+    let long = "https://en.wikipedia.org/wiki/Embedding_(machine_learning)";
+    let table = neighbours(vec![n(long, 0.91), n("queen", 0.85)]);
+    let wide = plain(120).value(&table);
+    assert!(wide.contains(long), "cut on a wide terminal:\n{wide}");
+    let narrow = plain(40).value(&table);
+    assert!(!narrow.contains(long), "{narrow}");
+    assert!(narrow.contains('…'), "{narrow}");
+    for line in narrow.lines() {
+        assert!(line.width() <= 40, "{line:?}");
+    }
+}
