@@ -698,6 +698,7 @@ fn lines(
     let mut failed = false;
     // Each statement's line above its answer, so that a script reads as a transcript: on a
     // terminal unless a single -e asked one thing (JSON carries each answer's input instead).
+    let json = resolved.output.json;
     let mut echo = Echo {
         on: !resolved.output.json
             && echo.unwrap_or_else(|| {
@@ -743,13 +744,28 @@ fn lines(
             Ok(text) => text,
             Err(e) => {
                 // Reported with its place; the other lines still run.
-                out.flush()?;
                 let valid = e.utf8_error().valid_up_to();
-                eprintln!(
-                    "{name}:{number}: error: the line is not valid UTF-8 (byte {} of the line: {})",
-                    valid + 1,
-                    crate::text::escape_bytes(e.as_bytes())
+                let shown = crate::text::escape_bytes(e.as_bytes());
+                let message = format!(
+                    "the line is not valid UTF-8 (byte {} of the line: {shown})",
+                    valid + 1
                 );
+                if json {
+                    // As any line's error under --json: an object on stdout.
+                    let err = crate::eval::EvalError {
+                        message,
+                        ..Default::default()
+                    };
+                    let origin = format!("{name}:{number}");
+                    writeln!(
+                        out,
+                        "{}",
+                        crate::runner::error_json(&shown, Some(&origin), &err)
+                    )?;
+                } else {
+                    out.flush()?;
+                    eprintln!("{name}:{number}: error: {message}");
+                }
                 failed = true;
                 pending = None;
                 continue;
@@ -854,7 +870,11 @@ fn eval(resolved: Resolved, cmd: &crate::protocols::EvalCommand) -> anyhow::Resu
     let progress = resolved.progress();
     let report = crate::protocols::run_eval(cmd, &store, progress.as_ref())?;
     if resolved.output.json {
-        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+        writeln!(
+            out,
+            "{}",
+            crate::text::json_safe(serde_json::to_string(&report)?)
+        )?;
     } else {
         writeln!(out, "{}", resolved.output.renderer.report(&report))?;
     }
@@ -944,7 +964,11 @@ fn verify(resolved: Resolved) -> anyhow::Result<i32> {
     let report = index::verify_index(&path, &resolved.open)?;
     let mut out = std::io::stdout().lock();
     if resolved.output.json {
-        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+        writeln!(
+            out,
+            "{}",
+            crate::text::json_safe(serde_json::to_string(&report)?)
+        )?;
     } else {
         writeln!(out, "{}", crate::render::verify_report(&report))?;
     }
@@ -967,7 +991,7 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             "lists": lists, "exact": store.exact_plan(),
             "origin": origin, "ready_seconds": ready.as_secs_f64(),
         });
-        writeln!(out, "{value}")?;
+        writeln!(out, "{}", crate::text::json_safe(value.to_string()))?;
         return Ok(0);
     }
     let mut extra = Vec::new();

@@ -24,7 +24,7 @@ use crate::render::help::{help_json, help_text, help_topic, info_json, info_text
 use crate::render::Renderer;
 use crate::settings::{Resolved, Source};
 use crate::svgfiles::SvgFiles;
-use crate::text::escape;
+use crate::text::{escape, json_safe};
 
 /// What a statement did, for the front-end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +109,28 @@ impl<'s> Runner<'s> {
         let ran = |ok: bool| Step::Ran { ok, command };
         match command {
             Some(Command::Help) if self.json => {
-                writeln!(out, "{}", help_json(&self.view()))?;
-                return Ok(ran(true));
+                let (args, args_span) = match &parsed {
+                    Ok(Statement::Command {
+                        args, args_span, ..
+                    }) => (args.as_str(), *args_span),
+                    _ => ("", Span::default()),
+                };
+                return match help_json(&self.view(), args) {
+                    Ok(help) => {
+                        json_line(out, &help, line)?;
+                        Ok(ran(true))
+                    }
+                    Err((message, help)) => {
+                        let err = EvalError {
+                            message,
+                            span: Some(args_span),
+                            help: Some(help),
+                            ..Default::default()
+                        };
+                        self.write_result(line, &Err(err), origin, out)?;
+                        Ok(ran(false))
+                    }
+                };
             }
             Some(Command::Help) => {
                 let (args, args_span) = match &parsed {
@@ -141,7 +161,7 @@ impl<'s> Runner<'s> {
                 };
             }
             Some(Command::Info) if self.json => {
-                writeln!(out, "{}", info_json(&self.view(), building()))?;
+                json_line(out, &info_json(&self.view(), building()), line)?;
                 return Ok(ran(true));
             }
             Some(Command::Info) => {
@@ -210,15 +230,7 @@ impl<'s> Runner<'s> {
                 return Ok(print_interruptibly(&self.renderer.value(value), out));
             }
             Ok(value) if self.json => {
-                // Each answer carries the line it answers, after its own fields.
-                #[derive(serde::Serialize)]
-                struct Answer<'a> {
-                    #[serde(flatten)]
-                    value: &'a Value,
-                    input: &'a str,
-                }
-                let answer = Answer { value, input: line };
-                writeln!(out, "{}", serde_json::to_string(&answer)?)?
+                json_line(out, value, line)?;
             }
             Ok(value) => writeln!(out, "{}", self.renderer.value(value))?,
             Err(err) if self.json && !self.interactive => {
@@ -286,7 +298,7 @@ impl<'s> Runner<'s> {
                 // The report as `vecsh eval --json` prints it; an error as a line's error.
                 match found {
                     Ok(EvalOutcome::Report(report)) => {
-                        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                        json_line(out, &report, &format!(":eval {args}"))?;
                         return Ok(ran(true));
                     }
                     Ok(EvalOutcome::Interrupted(_)) => return Ok(ran(false)),
@@ -377,9 +389,28 @@ enum EvalOutcome {
     Interrupted(String),
 }
 
+/// One object as one line under `--json`: its own fields, then `"input"`, the line it answers
+/// (so that the answers of several `-e` can be matched to them), every character that could
+/// drive a terminal escaped.
+fn json_line<T: serde::Serialize>(
+    out: &mut dyn Write,
+    value: &T,
+    input: &str,
+) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct WithInput<'a, T> {
+        #[serde(flatten)]
+        value: &'a T,
+        input: &'a str,
+    }
+    let json = serde_json::to_string(&WithInput { value, input })?;
+    writeln!(out, "{}", json_safe(json))?;
+    Ok(())
+}
+
 /// A line's error under `--json`: `kind` first, then the line, where it came from and the
 /// error (`message`, `span` in bytes, `help`).
-fn error_json(line: &str, origin: Option<&str>, error: &EvalError) -> String {
+pub fn error_json(line: &str, origin: Option<&str>, error: &EvalError) -> String {
     #[derive(serde::Serialize)]
     struct ErrorJson<'a> {
         kind: &'static str,
@@ -387,13 +418,15 @@ fn error_json(line: &str, origin: Option<&str>, error: &EvalError) -> String {
         origin: Option<&'a str>,
         error: &'a EvalError,
     }
-    serde_json::to_string(&ErrorJson {
-        kind: "error",
-        line,
-        origin,
-        error,
-    })
-    .expect("an error serialises")
+    json_safe(
+        serde_json::to_string(&ErrorJson {
+            kind: "error",
+            line,
+            origin,
+            error,
+        })
+        .expect("an error serialises"),
+    )
 }
 
 /// `:eval analogy [QUESTIONS|google]` or `:eval similarity PAIRS` on the session's vocabulary:

@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 
 /// Whether `c` must not reach a terminal as itself: C0 and C1 controls (tab and newline
 /// included: a word holds neither, and a line break inside a table cell breaks the table),
-/// DEL, the Unicode bidi controls (embeddings, overrides, isolates, marks), and the invisible
+/// DEL, the Unicode bidi controls (embeddings, overrides, isolates, marks), the line and
+/// paragraph separators (U+2028, U+2029: they break a line as a newline does), and the invisible
 /// zero-width characters (space, non-joiner, joiner, and U+FEFF, the BOM): `ad\u{200b}min`
 /// would read as `admin`.
 pub fn is_unsafe(c: char) -> bool {
@@ -24,7 +25,28 @@ pub fn is_unsafe(c: char) -> bool {
         | '\u{feff}'
         | '\u{202a}'..='\u{202e}'
         | '\u{2066}'..='\u{2069}'
+        | '\u{2028}'..='\u{2029}'
         | '\u{61c}')
+}
+
+/// A JSON text with every unsafe character (see [`is_unsafe`]) inside its strings written as
+/// a `\uXXXX` escape: the same JSON value, but nothing in it can drive the terminal that shows
+/// it, and no line separator splits one object over several lines for a reader that splits at
+/// U+2028 or U+0085. serde_json writes them raw (JSON allows it).
+pub fn json_safe(json: String) -> String {
+    if !json.chars().any(is_unsafe) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe(c) {
+            // All unsafe characters are in the Basic Multilingual Plane: one escape each.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `s` with every unsafe character written as an escape (`\e`, `\0`, `\t`, `\n`, `\r`,
@@ -116,6 +138,22 @@ pub fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_keeps_its_value_but_no_unsafe_character() {
+        let word = "a\u{1b}[31m\u{2028}b\u{85}\u{202e}c\u{200b}\u{7f}é";
+        let json = serde_json::to_string(&serde_json::json!({ "word": word })).unwrap();
+        let safe = json_safe(json);
+        assert!(!safe.chars().any(is_unsafe), "{safe}");
+        assert!(safe.contains('é'), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["word"], word);
+    }
+
+    #[test]
+    fn line_separators_are_escaped() {
+        assert_eq!(escape("a\u{2028}b\u{2029}"), "a\\u{2028}b\\u{2029}");
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

@@ -1387,3 +1387,134 @@ fn approximate_answers_say_so_first_and_counts_print_alike() {
         assert!(lists.contains("5,000 rows"), "{info}");
     }
 }
+
+/// Words holding a line separator, a bidi override, a C1 control or DEL reached the terminal
+/// raw in `--json` (and U+2028 in tables too): escaped, while JSON keeps the same value.
+#[test]
+fn json_and_tables_escape_every_unsafe_character() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("v.txt");
+    let words = [
+        "pa\u{2028}ris",
+        "ro\u{202e}me",
+        "c1\u{9b}31m",
+        "del\u{7f}",
+        "plain",
+    ];
+    let text: String = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("{w} 1 {} 0.5\n", i as f32 * 0.1))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    let out = vecsh(tmp.path())
+        .arg(&file)
+        .args(["--json", "-k", "4", "-e", "plain"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
+    assert!(
+        !stdout
+            .chars()
+            .any(|c| c != '\n' && vecsh::text::is_unsafe(c)),
+        "{stdout:?}"
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim_end()).unwrap();
+    let got: Vec<&str> = v["neighbours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["word"].as_str().unwrap())
+        .collect();
+    for w in &words[..4] {
+        assert!(got.contains(w), "{w:?} not in {got:?}");
+    }
+    let out = vecsh(tmp.path())
+        .arg(&file)
+        .args(["-k", "4", "-e", "plain"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !stdout
+            .chars()
+            .any(|c| c != '\n' && vecsh::text::is_unsafe(c)),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("pa\\u{2028}ris"), "{stdout}");
+}
+
+/// `--json -e ":help plot"` printed the whole help and `:help nosuch` was no error; `:info`,
+/// `:help` and `:eval` objects had no `"input"`, so several `-e` could not be matched to their
+/// lines; a script line that is not UTF-8 gave a text error on stderr and no object.
+#[test]
+fn json_help_topics_inputs_and_undecodable_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .args([
+            "--json",
+            "-e",
+            ":help plot",
+            "-e",
+            ":help nosuch",
+            "-e",
+            ":info",
+        ])
+        .args(["-e", ":help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len(), 4, "{stdout}");
+    let plot = &objects[0];
+    assert_eq!(plot["kind"], "help");
+    assert_eq!(plot["topic"], "plot");
+    assert_eq!(plot["expressions"].as_array().unwrap().len(), 1, "{plot}");
+    assert!(plot["expressions"][0]["syntax"]
+        .as_str()
+        .unwrap()
+        .contains("plot("));
+    assert_eq!(plot["commands"], serde_json::json!([]));
+    assert_eq!(plot["input"], ":help plot");
+    assert_eq!(objects[1]["kind"], "error");
+    assert!(objects[1]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no help on 'nosuch'"));
+    assert_eq!(objects[2]["kind"], "info");
+    assert_eq!(objects[2]["input"], ":info");
+    assert_eq!(objects[3]["input"], ":help");
+    assert!(objects[3]["commands"].as_array().unwrap().len() > 5);
+    // A line that is not UTF-8, in a script run with --json.
+    let script = tmp.path().join("bad.vsh");
+    std::fs::write(&script, b"king\n\xff\xfe bad\nqueen\n").unwrap();
+    let out = vecsh(tmp.path())
+        .arg(tiny())
+        .arg(&script)
+        .args(["--json", "-k", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let kinds: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["\"neighbours\"", "\"error\"", "\"neighbours\""],
+        "{stdout}"
+    );
+    assert!(stdout.contains("bad.vsh:2"), "{stdout}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -272,9 +272,10 @@ pub(super) struct BadEscape {
     pub(super) what: &'static str,
 }
 
-/// Decodes the body of a quoted word (between its quotes): `\"` and `\\`, plus those Rust's
-/// `{:?}` prints (`\n \t \r \0 \' \u{...}`). `partial`: the body is still being typed (an
-/// open quote), so an escape cut off by its end is left out instead of being an error.
+/// Decodes the body of a quoted word (between its quotes): `\"` and `\\`, those Rust's `{:?}`
+/// prints (`\n \t \r \0 \' \u{...}`), and `\e` and `\xNN`, which answers show. `partial`:
+/// the body is still being typed (an open quote), so an escape cut off by its end is left out
+/// instead of being an error.
 pub(super) fn decode(body: &str, partial: bool) -> Result<String, BadEscape> {
     let mut out = String::with_capacity(body.len());
     let mut chars = body.char_indices().peekable();
@@ -301,6 +302,39 @@ pub(super) fn decode(body: &str, partial: bool) -> Result<String, BadEscape> {
             't' => out.push('\t'),
             'r' => out.push('\r'),
             '0' => out.push('\0'),
+            // As answers show them (`text::escape`), so that what is shown can be typed back.
+            'e' => out.push('\u{1b}'),
+            'x' => {
+                let digits = body.get(j + 1..j + 3);
+                match digits.and_then(|d| u8::from_str_radix(d, 16).ok()) {
+                    Some(byte)
+                        if digits.is_some_and(|d| d.bytes().all(|b| b.is_ascii_hexdigit())) =>
+                    {
+                        out.push(char::from(byte));
+                        chars.next();
+                        chars.next();
+                    }
+                    _ if partial
+                        && body.len() < j + 3
+                        && body[j + 1..].bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        return Ok(out);
+                    }
+                    _ => {
+                        return Err(BadEscape {
+                            start: i,
+                            end: (j
+                                + 1
+                                + body[j + 1..]
+                                    .chars()
+                                    .take(2)
+                                    .map(char::len_utf8)
+                                    .sum::<usize>()),
+                            what: "invalid \\x escape (two hex digits: \\x07)",
+                        })
+                    }
+                }
+            }
             'u' => {
                 // `\u{XXXX}` as printed by `{:?}`
                 let rest = &body[j + 1..];
@@ -352,6 +386,23 @@ pub(super) fn decode(body: &str, partial: bool) -> Result<String, BadEscape> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every word an answer or a hint shows (`text::escape`: `\e`, `\x07`, `\u{202e}`) can be
+    /// typed back between quotes: `did you mean 'bell\x07'?` then `"bell\x07"` was "unknown
+    /// escape '\x'".
+    #[test]
+    fn what_answers_show_can_be_typed_back() {
+        assert_eq!(decode(r"bell\x07", false).unwrap(), "bell\u{7}");
+        assert_eq!(decode(r"\e[31m", false).unwrap(), "\u{1b}[31m");
+        assert_eq!(decode(r"a\x85b", false).unwrap(), "a\u{85}b");
+        assert!(decode(r"\x7", false).is_err(), "two hex digits");
+        assert!(decode(r"\xzz", false).is_err());
+        assert_eq!(decode(r"\x0", true).unwrap(), "", "cut off while typed");
+        proptest::proptest!(|(word in "[^\"\\\\]{0,12}")| {
+            let shown = crate::text::escape(&word);
+            proptest::prop_assert_eq!(decode(&shown, false).unwrap(), word);
+        });
+    }
 
     fn kinds(line: &str) -> Vec<(Kind, &str)> {
         tokens(line).into_iter().map(|t| (t.kind, t.text)).collect()

@@ -8,7 +8,7 @@ use crate::commands::{Command, TABLE};
 use crate::eval::{Method, SearchMode, Session, SettingValue, Settings, Value};
 use crate::index::{ApproxKind, ExactPlan, ForestMeta, ListsMeta, Store};
 use crate::render::{human_bytes, thousands, Renderer};
-use crate::text::escape_path;
+use crate::text::{escape, escape_path};
 
 /// What `:help` and `:info` read: the same in the session and in scripts, `-e` and pipes.
 pub struct View<'a> {
@@ -21,7 +21,10 @@ pub struct View<'a> {
 
 /// `:help`'s rows for the language (the commands' rows come from the command table).
 const EXPRESSIONS: [(&str, &str); 11] = [
-    ("word  \"c++\"", "a word; quote words with other characters"),
+    (
+        "word  \"c++\"",
+        "a word; quote words with other characters (escapes as answers show them: \\\" \\\\ \\t \\e \\x07 \\u{e9})",
+    ),
     ("a + b   a - b   -a", "arithmetic on unit word vectors"),
     ("0.5 * a   a / 2   (...)", "scaling and grouping"),
     ("a : b :: c : ?", "analogy, the same as b - a + c"),
@@ -128,47 +131,67 @@ pub fn help_text(view: &View) -> String {
     out.join("\n")
 }
 
+/// What `:help TOPIC` names: a row of the language, the keys, or a command.
+#[derive(Debug, Clone, Copy)]
+enum Topic {
+    Expression(usize),
+    Keys,
+    Command(Command),
+}
+
+/// The topic `topic` names (`plot`, `:k`, `k`); `Err` says there is no such topic, with the
+/// nearest ones, as (message, help).
+fn resolve(topic: &str) -> Result<Topic, (String, String)> {
+    let topic = topic.trim();
+    let key = topic.strip_prefix(':').unwrap_or(topic).to_lowercase();
+    if let Some(i) = EXPRESSION_TOPICS
+        .iter()
+        .position(|t| t.contains(&key.as_str()))
+    {
+        return Ok(Topic::Expression(i));
+    }
+    if key == "keys" {
+        return Ok(Topic::Keys);
+    }
+    if let Some(command) = Command::lookup(&key) {
+        return Ok(Topic::Command(command));
+    }
+    let known = topics();
+    let near: Vec<&str> = {
+        let mut scored: Vec<(usize, &str)> = known
+            .iter()
+            .map(|t| (strsim::damerau_levenshtein(&key, t), *t))
+            .filter(|&(d, t)| d <= 2 && d < t.chars().count())
+            .collect();
+        scored.sort_by_key(|&(d, _)| d);
+        scored.into_iter().take(3).map(|(_, t)| t).collect()
+    };
+    let message = format!("no help on '{}'", escape(topic));
+    let help = if near.is_empty() {
+        format!("topics: {}", known.join(" "))
+    } else {
+        let quoted: Vec<String> = near.iter().map(|t| format!("'{t}'")).collect();
+        format!("did you mean {}?", quoted.join(" or "))
+    };
+    Err((message, help))
+}
+
 /// `:help TOPIC`: the entry of one expression form or command (`plot`, `:k`, `k`), with its
 /// live examples if `:help` has some. `Err` says there is no such topic, with the nearest
 /// ones.
 pub fn help_topic(view: &View, topic: &str) -> Result<String, (String, String)> {
     let r = &view.renderer;
     let width = r.width.max(40);
-    let topic = topic.trim();
-    let key = topic.strip_prefix(':').unwrap_or(topic).to_lowercase();
     let mut rows: Vec<(&str, String)> = Vec::new();
     let mut example_topic = None;
-    if let Some(i) = EXPRESSION_TOPICS
-        .iter()
-        .position(|t| t.contains(&key.as_str()))
-    {
-        rows.push((EXPRESSIONS[i].0, EXPRESSIONS[i].1.to_string()));
-        example_topic = Some(EXPRESSION_TOPICS[i][0]);
-    } else if key == "keys" {
-        return Ok(wrap(KEYS, width).join("\n"));
-    } else if let Some(command) = Command::lookup(&key) {
+    match resolve(topic)? {
+        Topic::Expression(i) => {
+            rows.push((EXPRESSIONS[i].0, EXPRESSIONS[i].1.to_string()));
+            example_topic = Some(EXPRESSION_TOPICS[i][0]);
+        }
+        Topic::Keys => return Ok(wrap(KEYS, width).join("\n")),
         // `:quit` is listed on its own row; its aliases find it too.
-        rows.extend(command_rows(command, view.settings));
-    }
-    if rows.is_empty() {
-        let known = topics();
-        let near: Vec<&str> = {
-            let mut scored: Vec<(usize, &str)> = known
-                .iter()
-                .map(|t| (strsim::damerau_levenshtein(&key, t), *t))
-                .filter(|&(d, t)| d <= 2 && d < t.chars().count())
-                .collect();
-            scored.sort_by_key(|&(d, _)| d);
-            scored.into_iter().take(3).map(|(_, t)| t).collect()
-        };
-        let message = format!("no help on '{topic}'");
-        let help = if near.is_empty() {
-            format!("topics: {}", known.join(" "))
-        } else {
-            let quoted: Vec<String> = near.iter().map(|t| format!("'{t}'")).collect();
-            format!("did you mean {}?", quoted.join(" or "))
-        };
-        return Err((message, help));
+        Topic::Command(command) => rows.extend(command_rows(command, view.settings)),
     }
     let syntax_w = syntax_width(&rows);
     let mut out: Vec<String> = rows
@@ -307,45 +330,62 @@ struct HelpRow {
     now: Option<SettingValue>,
 }
 
-/// `:help` under `--json`: the language's and the commands' rows, as one object.
+/// `:help` under `--json`: the language's and the commands' rows, as one object; with a
+/// topic, only its rows (`"topic"` names it; `keys` only for the whole help or `:help keys`).
 #[derive(Serialize)]
-struct HelpJson {
+pub struct HelpJson {
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<String>,
     expressions: Vec<HelpRow>,
     commands: Vec<HelpRow>,
-    keys: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<&'static str>,
 }
 
-/// `:help` as one JSON object (`{"kind":"help","expressions":[…],"commands":[…],"keys":…}`).
-pub fn help_json(view: &View) -> String {
-    let help = HelpJson {
-        kind: "help",
-        expressions: EXPRESSIONS
-            .iter()
-            .map(|&(syntax, meaning)| HelpRow {
-                syntax,
-                meaning,
-                now: None,
-            })
-            .collect(),
-        commands: TABLE
-            .iter()
-            .flat_map(|spec| {
-                spec.help.iter().map(|&(syntax, meaning)| HelpRow {
-                    syntax,
-                    meaning,
-                    now: setting_now(spec.command, view.settings),
-                })
-            })
-            .collect(),
-        keys: KEYS,
+/// `:help [TOPIC]` as one JSON object (`{"kind":"help","expressions":[…],"commands":[…],
+/// "keys":…}`); `Err` as [`help_topic`]'s.
+pub fn help_json(view: &View, topic: &str) -> Result<HelpJson, (String, String)> {
+    let expression = |i: usize| HelpRow {
+        syntax: EXPRESSIONS[i].0,
+        meaning: EXPRESSIONS[i].1,
+        now: None,
     };
-    serde_json::to_string(&help).expect("help serialises")
+    let command = |spec: &'static crate::commands::Spec| {
+        spec.help.iter().map(move |&(syntax, meaning)| HelpRow {
+            syntax,
+            meaning,
+            now: setting_now(spec.command, view.settings),
+        })
+    };
+    let topic = topic.trim();
+    if topic.is_empty() {
+        return Ok(HelpJson {
+            kind: "help",
+            topic: None,
+            expressions: (0..EXPRESSIONS.len()).map(expression).collect(),
+            commands: TABLE.iter().flat_map(command).collect(),
+            keys: Some(KEYS),
+        });
+    }
+    let mut help = HelpJson {
+        kind: "help",
+        topic: Some(topic.to_string()),
+        expressions: Vec::new(),
+        commands: Vec::new(),
+        keys: None,
+    };
+    match resolve(topic)? {
+        Topic::Expression(i) => help.expressions.push(expression(i)),
+        Topic::Keys => help.keys = Some(KEYS),
+        Topic::Command(c) => help.commands.extend(command(c.spec())),
+    }
+    Ok(help)
 }
 
 /// `:info` under `--json`.
 #[derive(Serialize)]
-struct InfoJson<'a> {
+pub struct InfoJson<'a> {
     kind: &'static str,
     file: &'a std::path::Path,
     builtin: bool,
@@ -375,7 +415,7 @@ struct SearchJson {
 }
 
 /// `:info` as one JSON object (see docs/json.md).
-pub fn info_json(view: &View, building: Option<String>) -> String {
+pub fn info_json<'a>(view: &'a View, building: Option<String>) -> InfoJson<'a> {
     let m = view.store.meta();
     let s = view.settings;
     let info = InfoJson {
@@ -400,7 +440,7 @@ pub fn info_json(view: &View, building: Option<String>) -> String {
             restrict: s.restrict,
         },
     };
-    serde_json::to_string(&info).expect("info serialises")
+    info
 }
 
 /// `:info`: where the vectors come from, the index, its lists and forest, and exact search.
