@@ -52,26 +52,32 @@ impl Renderer {
     /// `label: text`, on one line; on a terminal too narrow for it, wrapped at word boundaries
     /// with the continuation lines indented under the text (a cut mid-word reads badly).
     fn remark(&self, label: &str, text: &str, style: Style) -> String {
-        let head = format!("{label}: ");
-        let indent = head.width();
-        let lines = if self.terminal && indent + help::visible_width(text) > self.width {
-            help::wrap(text, self.width.saturating_sub(indent).max(20))
-        } else {
-            vec![text.to_string()]
-        };
+        let lead = format!("{label}: ");
+        let lines = self.hanging(lead.width(), text);
         lines
             .iter()
             .enumerate()
             .map(|(i, line)| {
                 let lead = if i == 0 {
-                    head.clone()
+                    lead.clone()
                 } else {
-                    " ".repeat(indent)
+                    " ".repeat(lead.width())
                 };
                 self.paint(&format!("{lead}{line}"), style)
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// `text` as the lines it takes after a lead of `lead` columns: one line, or on a terminal
+    /// too narrow for it, lines broken at blanks that fit beside the lead (the continuation
+    /// lines go under the text; see `remark`).
+    fn hanging(&self, lead: usize, text: &str) -> Vec<String> {
+        if self.terminal && lead + help::visible_width(text) > self.width {
+            help::wrap(text, self.width.saturating_sub(lead).max(20))
+        } else {
+            vec![text.to_string()]
+        }
     }
 
     /// The text for a value; empty for `Value::Nothing`. Ends without a newline.
@@ -335,10 +341,13 @@ impl Renderer {
         if let Some(origin) = origin {
             out.push_str(&format!("{origin}: "));
         }
+        let lead = origin.map_or(0, |o| o.width() + 2) + "error: ".len();
+        let message = self
+            .hanging(lead, &escape(&err.message))
+            .join(&format!("\n{:lead$}", ""));
         out.push_str(&format!(
-            "{} {}",
+            "{} {message}",
             self.paint("error:", Style::new().red().bold()),
-            escape(&err.message)
         ));
         if !err.also.is_empty() {
             out.push_str(&self.gathered_errors(line, &err.also));
@@ -348,10 +357,10 @@ impl Renderer {
             out.push_str(&self.caret_lines(line, span));
         }
         if let Some(help) = &err.help {
+            let text = self.hanging(8, &escape(help)).join(&format!("\n{:8}", ""));
             out.push_str(&format!(
-                "\n  {} {}",
+                "\n  {} {text}",
                 self.paint("help:", Style::new().cyan().bold()),
-                escape(help)
             ));
         }
         out

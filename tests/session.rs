@@ -329,6 +329,16 @@ fn notes_wrap_at_word_boundaries_on_a_narrow_terminal_and_stay_one_line_when_pip
     assert!(wide.is_empty(), "note lines over 60 columns: {wide:#?}");
     // The continuation lines are indented under the note's text.
     assert!(note.contains("\n      "), "{note}");
+    // So are `:info`'s rows, warnings and errors' hints.
+    for line in [":info", "let king = queen", ":k 1e3", "frnace + itly + germny - berlinn"] {
+        let shown = answer(&mut p, line);
+        // A path longer than a line cannot be broken at a blank: it stands alone.
+        let wide: Vec<String> = too_wide(&shown, 60)
+            .into_iter()
+            .filter(|l| !l.split_whitespace().any(|w| w.chars().count() > 40))
+            .collect();
+        assert!(wide.is_empty(), "{line}: lines over 60 columns: {wide:#?}");
+    }
     quit(p);
     // Piped, a note stays one line: scripts compare such lines.
     let out = vecsh(tmp.path())

@@ -495,30 +495,29 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
             None => format!("approximate ({what})"),
         },
     };
-    let mut approx_lines = vec![format!("{} {}", key("lists"), state(ApproxKind::Lists))];
-    if kind == ApproxKind::Forest || view.store.forest().is_some() {
-        approx_lines.push(format!("{} {}", key("forest"), state(ApproxKind::Forest)));
+    let mut rows = vec![
+        ("file", file),
+        ("format", m.format.to_string()),
+        ("words", thousands(m.words)),
+        ("dims", m.dims.to_string()),
+        (
+            "index",
+            format!(
+                "{} ({})",
+                escape_path(view.store.dir()),
+                human_bytes(view.store.disk_size())
+            ),
+        ),
+        ("lists", state(ApproxKind::Lists)),
+    ];
+    if view.store.forest().is_some() || kind == ApproxKind::Forest {
+        rows.push(("forest", state(ApproxKind::Forest)));
     }
-    [
-        format!("{} {file}", key("file")),
-        format!("{} {}", key("format"), m.format),
-        format!("{} {}", key("words"), thousands(m.words)),
-        format!("{} {}", key("dims"), m.dims),
+    rows.push(("exact", crate::render::exact_plan(&view.store.exact_plan())));
+    rows.push((
+        "search",
         format!(
-            "{} {} ({})",
-            key("index"),
-            escape_path(view.store.dir()),
-            human_bytes(view.store.disk_size())
-        ),
-        approx_lines.join("\n"),
-        format!(
-            "{} {}",
-            key("exact"),
-            crate::render::exact_plan(&view.store.exact_plan())
-        ),
-        format!(
-            "{} {search}; k {}; method {}; inputs {}",
-            key("search"),
+            "{search}; k {}; method {}; inputs {}",
             s.k,
             if s.method == Method::Mul {
                 "mul"
@@ -527,8 +526,24 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
             },
             if s.include_inputs { "shown" } else { "hidden" }
         ),
-    ]
-    .join("\n")
+    ));
+    // On a terminal too narrow for a row, its value wraps at blanks under itself.
+    let room = r.width.saturating_sub(9).max(20);
+    rows.iter()
+        .map(|(k, value)| {
+            let lines = if r.terminal && visible_width(value) > room {
+                wrap(value, room)
+            } else {
+                vec![value.clone()]
+            };
+            let mut out = format!("{} {}", key(k), lines[0]);
+            for line in &lines[1..] {
+                out.push_str(&format!("\n{:9}{line}", ""));
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `text` in lines of at most `width` columns, broken at blanks (a word longer than a line
