@@ -591,12 +591,10 @@ impl<'s> Session<'s> {
                 _ => {}
             }
         }
-        // A lone number such as `1999` is the vocabulary word when there is one.
-        if let ExprKind::Number { text, .. } = &expr.kind {
-            if self.store.id(text).is_some() {
-                let c = self.word(text, true, expr.span)?;
-                return self.neighbours(&c, self.settings.method, query);
-            }
+        // A lone number such as `1999` (or `-1999`) is the vocabulary word when there is one.
+        if self.names_word(expr) {
+            let c = self.vector(expr)?;
+            return self.neighbours(&c, self.settings.method, query);
         }
         match self.eval(expr)? {
             Val::Number(value) => Ok(Value::Scalar {
@@ -996,9 +994,7 @@ impl<'s> Session<'s> {
         match self.eval(expr)? {
             Val::Vector(c) => Ok(c),
             // `sim(1999, 1998)`: a bare number where a vector goes is the word.
-            n @ Val::Number(_) if matches!(expr.kind, ExprKind::Number { .. }) => {
-                self.as_vector(n, expr)
-            }
+            n @ Val::Number(_) if self.names_word(expr) => self.as_vector(n, expr),
             Val::Number(n) => Err(EvalError::at(
                 expr.span,
                 format!("expected a vector here, found the number {n}"),
@@ -1039,8 +1035,8 @@ impl<'s> Session<'s> {
         // README: a bare number is a number next to * and /, the vocabulary word elsewhere:
         // `1999 - 1998` subtracts the words' vectors, while `2 * sim(a, b) - 1` stays
         // arithmetic (a computed number on one side).
-        let is_word = |e: &Expr| matches!(&e.kind, ExprKind::Number { text, .. } if self.store.id(text).is_some());
-        let words = matches!(op, BinOp::Add | BinOp::Sub) && is_word(lhs) && is_word(rhs);
+        let words =
+            matches!(op, BinOp::Add | BinOp::Sub) && self.names_word(lhs) && self.names_word(rhs);
         let l = self.eval(lhs)?;
         let r = self.eval(rhs)?;
         let result = self.arithmetic(op, lhs, rhs, l, r, span, words)?;
@@ -1103,11 +1099,24 @@ impl<'s> Session<'s> {
     }
 
     /// A number standing where a vector is expected is the vocabulary word it spells.
+    /// Whether `expr` is a bare number that names a vocabulary word, or its negation (`1999`,
+    /// `-1999`): the word wherever a number is not wanted (see `binary`).
+    fn names_word(&self, expr: &Expr) -> bool {
+        match &expr.kind {
+            ExprKind::Number { text, .. } => self.store.id(text).is_some(),
+            ExprKind::Neg(inner) => self.names_word(inner),
+            _ => false,
+        }
+    }
+
     fn as_vector(&mut self, v: Val, expr: &Expr) -> Result<Combination> {
         match (v, &expr.kind) {
             (Val::Vector(c), _) => Ok(c),
             (Val::Number(_), ExprKind::Number { text, .. }) if self.store.id(text).is_some() => {
                 self.word(text, true, expr.span)
+            }
+            (Val::Number(n), ExprKind::Neg(inner)) if self.names_word(inner) => {
+                Ok(self.as_vector(Val::Number(-n), inner)?.scaled(-1.0))
             }
             // The number as typed when it is a literal; the span shows which one otherwise.
             (Val::Number(_), kind) => Err(EvalError::at(expr.span, match kind {

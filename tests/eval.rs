@@ -328,3 +328,33 @@ fn doubling_let_chains_stay_small_and_stop_with_a_clear_error() {
         neighbours(s.run_line("cosmul(king - man)").unwrap())
     );
 }
+
+/// A bare number is the vocabulary word except beside `*` and `/`: `-1999` and `-(1999)` are
+/// the negated word (they were the number -1999), `-1999 + king` adds the words, while
+/// `2 * -3` stays arithmetic.
+#[test]
+fn a_negated_bare_number_is_the_negated_word() {
+    let (_tmp, store) = store();
+    let mut s = Session::new(&store, Settings::default());
+    let want = neighbours(s.run_line("-\"1999\"").unwrap());
+    assert!(!want.is_empty());
+    assert_eq!(neighbours(s.run_line("-1999").unwrap()), want);
+    assert_eq!(neighbours(s.run_line("-(1999)").unwrap()), want);
+    assert_eq!(
+        neighbours(s.run_line("-1999 + king").unwrap()),
+        neighbours(s.run_line("-\"1999\" + king").unwrap())
+    );
+    assert_eq!(
+        neighbours(s.run_line("sim(-1999, king) * king").unwrap()),
+        neighbours(s.run_line("sim(-\"1999\", king) * king").unwrap())
+    );
+    match s.run_line("2 * -3").unwrap() {
+        Value::Scalar { value, .. } => assert_eq!(value, -6.0),
+        other => panic!("{other:?}"),
+    }
+    // A number that names no word stays a number.
+    match s.run_line("-17").unwrap() {
+        Value::Scalar { value, .. } => assert_eq!(value, -17.0),
+        other => panic!("{other:?}"),
+    }
+}

@@ -330,7 +330,12 @@ fn notes_wrap_at_word_boundaries_on_a_narrow_terminal_and_stay_one_line_when_pip
     // The continuation lines are indented under the note's text.
     assert!(note.contains("\n      "), "{note}");
     // So are `:info`'s rows, warnings and errors' hints.
-    for line in [":info", "let king = queen", ":k 1e3", "frnace + itly + germny - berlinn"] {
+    for line in [
+        ":info",
+        "let king = queen",
+        ":k 1e3",
+        "frnace + itly + germny - berlinn",
+    ] {
         let shown = answer(&mut p, line);
         // A path longer than a line cannot be broken at a blank: it stands alone.
         let wide: Vec<String> = too_wide(&shown, 60)
