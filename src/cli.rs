@@ -997,21 +997,20 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     let mut extra = Vec::new();
     if m.duplicates > 0 {
         extra.push(format!(
-            "{} duplicate words dropped",
-            thousands(m.duplicates)
+            "{} dropped",
+            counted(m.duplicates, "duplicate word", "duplicate words")
         ));
     }
     if m.lossy_words > 0 {
         extra.push(format!(
-            "{} words with invalid UTF-8",
-            thousands(m.lossy_words)
+            "{} with invalid UTF-8",
+            counted(m.lossy_words, "word", "words")
         ));
     }
     if m.latin1_words > 0 {
         extra.push(format!(
-            "{} {} decoded as latin-1 (a Python 2 str that is not UTF-8)",
-            m.latin1_words,
-            if m.latin1_words == 1 { "word" } else { "words" }
+            "{} decoded as latin-1 (a Python 2 str that is not UTF-8)",
+            counted(m.latin1_words, "word", "words")
         ));
     }
     if m.spaced_words > 0 {
@@ -1021,13 +1020,13 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .map(|w| format!("'{}'", crate::text::escape(w)))
             .collect();
         extra.push(format!(
-            "{} words with spaces ({})",
-            thousands(m.spaced_words),
+            "{} with spaces ({})",
+            counted(m.spaced_words, "word", "words"),
             shown.join(", ")
         ));
     }
     if m.zero_vectors > 0 {
-        extra.push(format!("{} zero vectors", thousands(m.zero_vectors)));
+        extra.push(counted(m.zero_vectors, "zero vector", "zero vectors"));
     }
     writeln!(out, "file      {}", crate::text::escape_path(&m.source))?;
     writeln!(
@@ -1367,5 +1366,25 @@ fn format_value(x: f32, decimals: usize) -> String {
         "0".to_string()
     } else {
         s.to_string()
+    }
+}
+
+/// `n` and what it counts, singular or plural: `1 word`, `2,000 words`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(counted(1, "word", "words"), "1 word");
+        assert_eq!(counted(0, "word", "words"), "0 words");
+        assert_eq!(
+            counted(2000, "zero vector", "zero vectors"),
+            "2,000 zero vectors"
+        );
     }
 }
