@@ -284,7 +284,8 @@ enum Command {
         /// Embedding file to read (any format vecsh reads).
         file: PathBuf,
         /// File to write: GloVe text, gzipped when it ends in .gz; `-` or none for standard
-        /// output. Never the input; an existing file only with --force.
+        /// output. Never the input nor a file it is read with; an existing file only with
+        /// --force.
         #[arg(short, long, value_name = "OUTPUT")]
         output: Option<PathBuf>,
         /// Replace OUTPUT if it exists (it is written aside and renamed into place).
