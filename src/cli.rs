@@ -2,8 +2,6 @@
 //! one run mode executes. Exit codes: 0 success, 1 some line failed, 2 usage or I/O error.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -22,6 +20,7 @@ use crate::settings::{Output, Resolved, Source};
 use crate::text::thousands;
 
 mod eval_args;
+mod export;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -285,7 +284,8 @@ enum Command {
         /// Embedding file to read (any format vecsh reads).
         file: PathBuf,
         /// File to write: GloVe text, gzipped when it ends in .gz; `-` or none for standard
-        /// output. Never the input; an existing file only with --force.
+        /// output. Never the input nor a file it is read with; an existing file only with
+        /// --force.
         #[arg(short, long, value_name = "OUTPUT")]
         output: Option<PathBuf>,
         /// Replace OUTPUT if it exists (it is written aside and renamed into place).
@@ -586,7 +586,7 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             let to = to.filter(|p| p.as_os_str() != "-");
             match kind {
                 ExportTo::Glove => {
-                    export(&file, &resolved.open.load, to.as_deref(), force, decimals)?
+                    export::glove(&file, &resolved.open.load, to.as_deref(), force, decimals)?
                 }
                 ExportTo::Projector => {
                     let dir = to.ok_or_else(|| {
@@ -594,7 +594,7 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
                             "--to projector writes two files: name their directory with -o DIR"
                         )
                     })?;
-                    export_projector(&file, &resolved.open.load, &dir, force, decimals)?
+                    export::projector(&file, &resolved.open.load, &dir, force, decimals)?
                 }
             }
             Ok(0)
@@ -1111,262 +1111,6 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
         crate::render::exact_plan(&store.exact_plan())
     )?;
     Ok(0)
-}
-
-/// Streams the source's rows (after --limit) to GloVe text: exact values, rounded to `decimals`.
-/// This is how the built-in vocabulary was made (see README). With an output file, the text is
-/// written to a temporary file beside it and renamed into place once complete, so a failed
-/// export leaves nothing and a replaced file is never seen half-written.
-fn export(
-    source: &Path,
-    load: &LoadOptions,
-    output: Option<&Path>,
-    force: bool,
-    decimals: usize,
-) -> anyhow::Result<()> {
-    let Some(output) = output else {
-        // Standard output, as a pipe expects (plain text); never the input itself
-        // (`vecsh export F >> F`).
-        let stdout = std::io::stdout();
-        let out_stat = stdout
-            .as_fd()
-            .try_clone_to_owned()
-            .and_then(|fd| std::fs::File::from(fd).metadata());
-        if let (Ok(out), Ok(src)) = (out_stat, std::fs::metadata(source)) {
-            if out.is_file() && (out.dev(), out.ino()) == (src.dev(), src.ino()) {
-                anyhow::bail!(
-                    "standard output is the input file {}: export would overwrite what it reads",
-                    crate::text::escape_path(source)
-                );
-            }
-        }
-        let mut w = std::io::BufWriter::new(stdout.lock());
-        write_rows(source, load, &mut w, decimals)?;
-        return Ok(w.flush()?);
-    };
-    let target = output_target(source, output, force)?;
-    let out = OutputFile::create(&target)?;
-    let written = if target.extension().is_some_and(|e| e == "gz") {
-        let mut gz = flate2::write::GzEncoder::new(
-            std::io::BufWriter::new(out.file()?),
-            flate2::Compression::best(),
-        );
-        write_rows(source, load, &mut gz, decimals)
-            .and_then(|()| Ok(gz.finish()?.into_inner().map_err(|e| e.into_error())?))
-    } else {
-        let mut w = std::io::BufWriter::new(out.file()?);
-        write_rows(source, load, &mut w, decimals)
-            .and_then(|()| Ok(w.into_inner().map_err(|e| e.into_error())?))
-    };
-    let file = written?;
-    out.persist(file)
-}
-
-/// The rows of `source` as GloVe text into `w`.
-fn write_rows(
-    source: &Path,
-    load: &LoadOptions,
-    w: &mut dyn Write,
-    decimals: usize,
-) -> anyhow::Result<()> {
-    let mut line = String::new();
-    crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
-        let dims = batch.vectors.len() / batch.words.len().max(1);
-        for (word, row) in batch.words.iter().zip(batch.vectors.chunks_exact(dims)) {
-            line.clear();
-            line.push_str(word);
-            for x in row {
-                line.push(' ');
-                line.push_str(&format_value(*x, decimals));
-            }
-            line.push('\n');
-            w.write_all(line.as_bytes())?;
-        }
-        Ok(())
-    })?;
-    w.flush()?;
-    Ok(())
-}
-
-/// The file `-o` names, checked before anything is written: never the input (same device and
-/// inode, through symbolic and hard links), never a directory, an existing file only with
-/// `--force`. A symbolic link is followed: the file it names is the one replaced.
-fn output_target(source: &Path, output: &Path, force: bool) -> anyhow::Result<PathBuf> {
-    let shown = crate::text::escape_path(output);
-    let target = match std::fs::symlink_metadata(output) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(output)
-            .with_context(|| format!("{shown} is a symbolic link to a missing file"))?,
-        _ => output.to_path_buf(),
-    };
-    match std::fs::metadata(&target) {
-        Ok(out) => {
-            if let Ok(src) = std::fs::metadata(source) {
-                if (out.dev(), out.ino()) == (src.dev(), src.ino()) {
-                    anyhow::bail!(
-                        "{shown} is the input file {}: export never writes over what it reads",
-                        crate::text::escape_path(source)
-                    );
-                }
-            }
-            if out.is_dir() {
-                anyhow::bail!("{shown} is a directory: give a file name (-o DIR/NAME.txt)");
-            }
-            if !force {
-                anyhow::bail!("{shown} exists: --force replaces it");
-            }
-            if !out.is_file() {
-                anyhow::bail!("{shown} is not a regular file: export writes only files");
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot write {shown}")),
-    }
-    Ok(target)
-}
-
-/// A temporary file beside the output, renamed over it by `persist`, removed when dropped
-/// before that.
-struct OutputFile {
-    tmp: PathBuf,
-    target: PathBuf,
-    file: Option<std::fs::File>,
-}
-
-impl OutputFile {
-    fn create(target: &Path) -> anyhow::Result<OutputFile> {
-        let name = target.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = target.with_file_name(format!(".{name}.vecsh-{}.tmp", std::process::id()));
-        let file = std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", crate::text::escape_path(&tmp)))?;
-        Ok(OutputFile {
-            tmp,
-            target: target.to_path_buf(),
-            file: Some(file),
-        })
-    }
-
-    fn file(&self) -> anyhow::Result<std::fs::File> {
-        let file = self.file.as_ref().expect("created with its file");
-        Ok(file.try_clone()?)
-    }
-
-    /// Makes the written file durable and moves it into place.
-    fn persist(mut self, written: std::fs::File) -> anyhow::Result<()> {
-        let shown = crate::text::escape_path(&self.target);
-        written
-            .sync_all()
-            .with_context(|| format!("cannot write {shown}"))?;
-        std::fs::rename(&self.tmp, &self.target)
-            .with_context(|| format!("cannot write {shown}"))?;
-        self.file = None;
-        if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for OutputFile {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// The Embedding Projector's pair in the directory `dir`: `vectors.tsv` (values, tab-separated)
-/// and `metadata.tsv` (one word a line; one column, so no header). A word holding a tab or a
-/// line end would split its row: it is refused, naming the row, and no file is left behind
-/// (both are written under temporary names and renamed at the end).
-fn export_projector(
-    source: &Path,
-    load: &LoadOptions,
-    dir: &Path,
-    force: bool,
-    decimals: usize,
-) -> anyhow::Result<()> {
-    let names = ["vectors.tsv", "metadata.tsv"];
-    if !force {
-        if let Some(n) = names.iter().find(|n| dir.join(n).exists()) {
-            anyhow::bail!(
-                "{} exists: --force replaces it",
-                crate::text::escape_path(&dir.join(n))
-            );
-        }
-    }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}", crate::text::escape_path(dir)))?;
-    let partial: Vec<PathBuf> = names
-        .iter()
-        .map(|n| dir.join(format!(".{n}.partial-{}", std::process::id())))
-        .collect();
-    let result = (|| -> anyhow::Result<()> {
-        let mut vectors = std::io::BufWriter::new(create(&partial[0])?);
-        let mut metadata = std::io::BufWriter::new(create(&partial[1])?);
-        let mut row = 0u64;
-        let mut line = String::new();
-        crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
-            let dims = batch.vectors.len() / batch.words.len().max(1);
-            for (word, values) in batch.words.iter().zip(batch.vectors.chunks_exact(dims)) {
-                row += 1;
-                if word.contains(['\t', '\n', '\r']) {
-                    anyhow::bail!(
-                        "row {row}: the word '{}' holds a tab or a line end, which would split its row in the Projector's files",
-                        crate::text::escape(word)
-                    );
-                }
-                line.clear();
-                for (i, x) in values.iter().enumerate() {
-                    if i > 0 {
-                        line.push('\t');
-                    }
-                    line.push_str(&format_value(*x, decimals));
-                }
-                line.push('\n');
-                vectors.write_all(line.as_bytes())?;
-                metadata.write_all(word.as_bytes())?;
-                metadata.write_all(b"\n")?;
-            }
-            Ok(())
-        })?;
-        vectors.flush()?;
-        metadata.flush()?;
-        for (p, n) in partial.iter().zip(names) {
-            std::fs::rename(p, dir.join(n)).with_context(|| {
-                format!("cannot write {}", crate::text::escape_path(&dir.join(n)))
-            })?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        for p in &partial {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    result
-}
-
-fn create(output: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::File::create(output)
-        .with_context(|| format!("cannot create {}", crate::text::escape_path(output)))
-}
-
-/// `x` with at most `decimals` decimals and no trailing zeros ("0.418", "-1.2", "0").
-fn format_value(x: f32, decimals: usize) -> String {
-    let s = format!("{x:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
 }
 
 /// `n` and what it counts, singular or plural: `1 word`, `2,000 words`.
