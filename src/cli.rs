@@ -969,14 +969,16 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     let mut extra = Vec::new();
     if m.duplicates > 0 {
         extra.push(format!(
-            "{} duplicate words dropped",
-            thousands(m.duplicates)
+            "{} duplicate {} dropped",
+            thousands(m.duplicates),
+            if m.duplicates == 1 { "word" } else { "words" }
         ));
     }
     if m.lossy_words > 0 {
         extra.push(format!(
-            "{} words with invalid UTF-8",
-            thousands(m.lossy_words)
+            "{} {} with invalid UTF-8",
+            thousands(m.lossy_words),
+            if m.lossy_words == 1 { "word" } else { "words" }
         ));
     }
     if m.latin1_words > 0 {
@@ -1001,6 +1003,8 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     if m.zero_vectors > 0 {
         extra.push(format!("{} zero vectors", thousands(m.zero_vectors)));
     }
+    // Written escaped by the loader; escaped again in case the record was edited.
+    extra.extend(m.notes.iter().map(|n| crate::text::escape(n).into_owned()));
     writeln!(out, "file      {}", crate::text::escape_path(&m.source))?;
     writeln!(
         out,
