@@ -253,6 +253,12 @@ fn a_pickled_vocabulary_of_the_wrong_length_is_called_a_vocabulary() {
 }
 
 #[test]
+fn a_vocabulary_pickled_as_bytes_decodes_as_keys_do() {
+    let l = load(&fixture("2000-w.npy")).unwrap();
+    assert_eq!(l.words, ["café", "naïve"]);
+}
+
+#[test]
 fn one_word_with_invalid_utf8_is_singular() {
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("x.txt");

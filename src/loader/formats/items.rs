@@ -214,7 +214,8 @@ pub fn pickled_list(path: &Path) -> Result<Vec<Vec<u8>>, String> {
         .iter()
         .enumerate()
         .map(|(i, w)| match w {
-            Value::Bytes(b) => Ok(b.to_vec()),
+            // Bytes as a Python 2 `str`: UTF-8 when valid, else latin-1, as for dict keys.
+            Value::Bytes(b) => Ok(pickle::py2_text(b).0.as_bytes().to_vec()),
             // A `str` (Python 2's bytes too: UTF-8 when valid, else latin-1, as for dict keys).
             _ => match w.text() {
                 Some((text, _latin1)) => Ok(text.as_bytes().to_vec()),
