@@ -161,6 +161,15 @@ fn bytes_keys_decode_as_python_2_str_keys_do() {
 }
 
 #[test]
+fn keys_python_holds_apart_that_decode_alike_are_one_word_counted_as_a_duplicate() {
+    // {'café': [1, 0], b'caf\xe9': [0, 1], 'tea': …}: two keys to Python, one word to vecsh.
+    let l = load(&fixture("str_and_bytes_p3.pkl")).unwrap();
+    assert_eq!(l.words, ["café", "tea"]);
+    assert_eq!(l.vectors[..2], [0.0, 1.0]);
+    assert_eq!(l.report.duplicates, 1);
+}
+
+#[test]
 fn a_later_equal_key_wins_as_python_builds_the_dict() {
     // Python 2 'caf\xe9' and u'caf\xe9' are one key to Python 3 (encoding='latin1').
     for name in ["collide_py2_p0.pkl", "collide_py2_p2.pkl", "dupkeys_p0.pkl"] {

@@ -155,6 +155,7 @@ fn load_pickled_bytes(
         let vectors = v.vectors[first * dims..(first + take) * dims].to_vec();
         push_rows(rows, label, first, &chunk[..take], vectors, dims)?;
     }
+    rows.duplicates += v.merged;
     let format = if v.gensim {
         Format::Gensim
     } else {

@@ -19,6 +19,9 @@ pub struct Vectors {
     pub ngrams: Option<(usize, usize, usize, Vec<f32>)>,
     /// The indices in `words` of Python 2 `str`s that were not UTF-8, decoded as latin-1.
     pub latin1: Vec<usize>,
+    /// Dict keys that Python holds apart but that decode to a word another key has (`'café'` and
+    /// `b'caf\xe9'` in one Python 3 dict): one word, the later value; counted as duplicates.
+    pub merged: usize,
 }
 
 /// A problem in a pickle; `offset` when it is in the opcode stream.
@@ -70,8 +73,11 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
     // Keys that decode to the same word (a Python 2 'caf\xe9' and u'caf\xe9', which Python 3
     // reads with encoding='latin1' as one key) are one key, as Python builds the dict: the
     // first keeps its place, the last value wins.
-    let mut seen: std::collections::HashMap<Vec<u8>, usize> =
+    // Each word's row, and the key as Python 3 holds it (encoding='latin1': a Python 2 str is
+    // latin-1 text, bytes stay bytes), to tell one Python key from two that decode alike.
+    let mut seen: std::collections::HashMap<Vec<u8>, (usize, PyKey)> =
         std::collections::HashMap::with_capacity(items.len());
+    let mut merged = 0;
     for (i, (k, v)) in items.iter().enumerate() {
         let (word, was_latin1) = match k {
             Value::Str(_) | Value::Py2Str(_) => {
@@ -116,14 +122,19 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
             }
             _ => {}
         }
+        let key = PyKey::of(k);
         match seen.entry(word) {
-            std::collections::hash_map::Entry::Occupied(at) => rows[*at.get()] = vector,
+            std::collections::hash_map::Entry::Occupied(at) => {
+                let (row, first) = at.get();
+                rows[*row] = vector;
+                merged += usize::from(*first != key);
+            }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 if was_latin1 {
                     latin1.push(words.len());
                 }
                 words.push(slot.key().clone());
-                slot.insert(rows.len());
+                slot.insert((rows.len(), key));
                 rows.push(vector);
             }
         }
@@ -137,7 +148,26 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
         vectors: rows.concat(),
         ngrams: None,
         latin1,
+        merged,
     })
+}
+
+/// A dict key as Python 3 holds it after `pickle.load(f, encoding='latin1')`.
+#[derive(PartialEq)]
+enum PyKey {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl PyKey {
+    fn of(k: &Value) -> PyKey {
+        match k {
+            Value::Str(s) => PyKey::Text(s.to_string()),
+            Value::Py2Str(b) => PyKey::Text(b.iter().map(|&c| c as char).collect()),
+            Value::Bytes(b) => PyKey::Bytes(b.to_vec()),
+            _ => PyKey::Bytes(Vec::new()),
+        }
+    }
 }
 
 /// A dict value as a vector: a list or tuple of numbers, or a 1-D float array; `Err` says what
@@ -353,6 +383,7 @@ fn from_gensim(
         vectors,
         ngrams: None,
         latin1: Vec::new(),
+        merged: 0,
     })
 }
 
@@ -450,6 +481,7 @@ fn fasttext_vectors(
         vectors,
         ngrams: Some((minn, maxn, bucket, ngrams)),
         latin1: Vec::new(),
+        merged: 0,
     })
 }
 

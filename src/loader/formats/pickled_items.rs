@@ -117,5 +117,6 @@ pub fn read(p: &Pickle, root: &Value) -> Result<Vectors, Error> {
         vectors,
         ngrams: None,
         latin1: Vec::new(),
+        merged: 0,
     })
 }
