@@ -198,6 +198,15 @@ fn a_word_the_tutorial_saw_twice_is_the_row_its_map_names() {
     let king = l.words.iter().position(|w| w == "king").unwrap();
     assert_eq!(l.vectors[king * 4..king * 4 + 4], [1.0, 1.0, 0.0, 0.0]);
     assert_eq!(l.report.duplicates, 1);
+    // Counted among the rows read: --limit 1 stops before the first 'king' (id 1).
+    for (limit, want) in [(1, 0), (2, 1)] {
+        let opts = LoadOptions {
+            limit: Some(limit),
+            ..Default::default()
+        };
+        let l = load_with(&fixture("tutorial/dup.txt.annoy"), &opts).unwrap();
+        assert_eq!(l.report.duplicates, want, "--limit {limit}");
+    }
 }
 
 // ------------------------------------------------------------------ 5. messages

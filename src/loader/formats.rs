@@ -370,7 +370,7 @@ fn map_words(
     entries: Vec<lmdb_map::Entry>,
     items: usize,
     has: impl Fn(usize) -> bool,
-) -> Result<(MapItems, usize), String> {
+) -> Result<(MapItems, Vec<usize>), String> {
     let id_of = |digits: &[u8]| -> Option<usize> {
         if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
             return None;
@@ -446,14 +446,14 @@ fn map_words(
         }
     }
     let mut kept = Vec::with_capacity(named);
-    let mut shadowed = 0;
+    let mut shadowed = Vec::new();
     for (id, word) in words.into_iter().enumerate() {
         let Some(word) = word else { continue };
         match ids.get(&word) {
             Some(&w_id) if w_id == id => kept.push((id, word)),
             // The same word at a later id, which w<word> names (checked above): the tutorial's
             // txn.put overwrote w<word>, so this row is never found by the word.
-            Some(_) => shadowed += 1,
+            Some(_) => shadowed.push(id),
             _ => {
                 return Err(format!(
                 "its two directions disagree for the word '{}': i{id} → w{}, but w{} names no id",
@@ -490,7 +490,7 @@ pub(super) fn load_annoy(
     }
     let data = map_file(&file, &label)?;
     let index = annoy::parse(&data, dims).map_err(|m| annoy_error(annoy_path, m))?;
-    let (items, shadowed): (MapItems, usize) = match map {
+    let (items, shadowed): (MapItems, Vec<usize>) = match map {
         Some(map) => {
             let entries = lmdb_map::read(map)
                 .map_err(|m| annoy_error(map, format!("the Annoy index's word ↔ id map: {m}")))?;
@@ -503,11 +503,12 @@ pub(super) fn load_annoy(
                 .filter(|&i| index.has(i))
                 .map(|i| (i, i.to_string().into_bytes()))
                 .collect(),
-            0,
+            Vec::new(),
         ),
     };
     let d = index.dims;
     let mut start = 0;
+    let mut last_id = None;
     while start < items.len() && !rows.full() {
         let end = items.len().min(start + BINARY_BATCH.min(rows.room()));
         let mut vectors = Vec::with_capacity((end - start) * d);
@@ -517,9 +518,14 @@ pub(super) fn load_annoy(
             words.push(word);
         }
         push_rows(rows, &label, start, &words, vectors, d)?;
+        last_id = Some(items[end - 1].0);
         start = end;
     }
-    rows.duplicates += shadowed;
+    // The rows left out for a later one of the same word, among those read (--limit).
+    rows.duplicates += shadowed
+        .iter()
+        .filter(|&&id| last_id.is_some_and(|last| id < last))
+        .count();
     Ok(rows.report(Format::Annoy, "none", None, d, None))
 }
 
