@@ -1028,6 +1028,8 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     if m.zero_vectors > 0 {
         extra.push(counted(m.zero_vectors, "zero vector", "zero vectors"));
     }
+    // Written escaped by the loader; escaped again in case the record was edited.
+    extra.extend(m.notes.iter().map(|n| crate::text::escape(n).into_owned()));
     writeln!(out, "file      {}", crate::text::escape_path(&m.source))?;
     writeln!(
         out,

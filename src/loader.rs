@@ -179,6 +179,9 @@ pub struct LoadReport {
     pub spaced_examples: Vec<String>,
     /// The model's character n-gram table, for models that have one (fastText).
     pub subwords: Option<Subwords>,
+    /// Notes on how the rows were named, for `vecsh info` (escaped already), e.g. that the
+    /// Projector's labels repeat and the items are numbered.
+    pub notes: Vec<String>,
     /// xxh3-64 of the whole source file, when it was hashed while being read (uncompressed
     /// regular files): the index need not read the file a second time to fingerprint it.
     #[serde(skip)]
@@ -398,6 +401,9 @@ pub fn load_with_subwords(
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let magic = &magic[..n];
 
+    if opts.format.is_none() {
+        formats::refuse_lmdb_data_file(path, magic)?;
+    }
     let compression = sniff(magic);
     if matches!(opts.format, None | Some(Format::Items)) {
         let forced = opts.format == Some(Format::Items);

@@ -537,7 +537,7 @@ fn item_arrays_that_are_not_float_rows_are_refused_naming_the_array() {
         ),
         (
             "py3_items_int.pkl",
-            "the array holds i8, not floats (float16, float32 or float64)",
+            "the array holds int64 (i8), not floats (float16, float32 or float64)",
         ),
         (
             "py3_items_3d.pkl",

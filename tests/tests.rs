@@ -28,6 +28,7 @@ mod export;
 mod first_open;
 mod formats;
 mod guide;
+mod hostile24;
 mod in_place;
 mod index;
 mod layers;

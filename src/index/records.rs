@@ -65,6 +65,9 @@ pub struct Meta {
     /// field existed has none: where the source has companions now, it is rebuilt once.
     #[serde(default)]
     pub companions: Vec<Companion>,
+    /// The loader's notes on how rows were named (`LoadReport::notes`), shown by `vecsh info`.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// A file besides the source whose content the index depends on.

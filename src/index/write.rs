@@ -430,6 +430,7 @@ fn write_index(
         pc_decided: opts.exact_stage,
         unit_in_source: sink.in_source(),
         companions: hash_companions(companions)?,
+        notes: report.notes.clone(),
     };
     let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
     let sums = Checksums {

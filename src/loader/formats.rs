@@ -155,6 +155,7 @@ fn load_pickled_bytes(
         let vectors = v.vectors[first * dims..(first + take) * dims].to_vec();
         push_rows(rows, label, first, &chunk[..take], vectors, dims)?;
     }
+    rows.duplicates += v.merged;
     let format = if v.gensim {
         Format::Gensim
     } else {
@@ -318,6 +319,35 @@ pub(super) fn annoy_pair(
     Ok(Some((path.to_owned(), map)))
 }
 
+/// An LMDB data file (`X.lmdb/data.mdb`: a meta page, P_META, magic 0xBEEFC0DE) opened
+/// directly is no embedding file: the error says which files to open instead.
+pub(super) fn refuse_lmdb_data_file(path: &Path, magic: &[u8]) -> Result<(), LoadError> {
+    let is_lmdb =
+        magic.len() >= 20 && magic[10] & 0x08 != 0 && magic[16..20] == 0xBEEF_C0DEu32.to_le_bytes();
+    if !is_lmdb {
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .filter(|d| d.extension().is_some_and(|e| e == "lmdb"));
+    let message = match dir {
+        Some(dir) => {
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            let annoy = dir.with_file_name(format!(
+                "{}.annoy",
+                name.strip_suffix(".lmdb").unwrap_or(&name)
+            ));
+            format!(
+                "an LMDB data file, not vectors: if it is the tutorial's word ↔ id map, open its Annoy index {} (or the directory {}), which reads both",
+                crate::text::escape_path(&annoy),
+                crate::text::escape_path(dir)
+            )
+        }
+        None => "an LMDB data file, not vectors: if it is the tutorial's word ↔ id map, open its Annoy index X.annoy (or the directory X.lmdb holding this file), which reads both".to_owned(),
+    };
+    Err(annoy_error(path, message))
+}
+
 fn annoy_error(path: &Path, message: String) -> LoadError {
     LoadError::Data {
         location: Location::File {
@@ -327,10 +357,20 @@ fn annoy_error(path: &Path, message: String) -> LoadError {
     }
 }
 
-/// The vocabulary the tutorial's map gives the index's `items`: key `i<id>` → value `w<word>`
-/// for every item (the reverse entries `w<word>` → `i<id>` are checked to be of that shape; a
-/// word the tutorial saw twice keeps the id its first row had, as vecsh keeps first rows).
-fn map_words(entries: Vec<lmdb_map::Entry>, items: usize) -> Result<Vec<Vec<u8>>, String> {
+/// Items of an Annoy index and their words: `(id, word)` in id order.
+type MapItems = Vec<(usize, Vec<u8>)>;
+
+/// The vocabulary the tutorial's map gives the index's items: `(id, word)` in id order. The
+/// map has both directions, `i<id>` → `w<word>` and `w<word>` → `i<id>`, and the tutorial's
+/// inference looks words up by `w<word>`: a word's row is the id `w<word>` names. A word the
+/// tutorial saw twice (its `txn.put` overwrote `w<word>` with the later id) keeps that later
+/// row; its earlier id is left out (counted as a duplicate). Directions that disagree
+/// otherwise are an error naming the word and both ids. `has(id)`: the index holds item `id`.
+fn map_words(
+    entries: Vec<lmdb_map::Entry>,
+    items: usize,
+    has: impl Fn(usize) -> bool,
+) -> Result<(MapItems, Vec<usize>), String> {
     let id_of = |digits: &[u8]| -> Option<usize> {
         if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
             return None;
@@ -338,16 +378,18 @@ fn map_words(entries: Vec<lmdb_map::Entry>, items: usize) -> Result<Vec<Vec<u8>>
         std::str::from_utf8(digits).ok()?.parse().ok()
     };
     let mut words: Vec<Option<Vec<u8>>> = vec![None; items];
+    let mut ids: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
     for (key, value) in entries {
         match key.split_first() {
             Some((b'i', digits)) => {
                 let id = id_of(digits).ok_or_else(|| {
                     format!("key '{}' is not i<id>", crate::text::escape_bytes(&key))
                 })?;
-                if id >= items {
+                if id >= items || !has(id) {
                     return Err(format!(
-                        "it names item {id}, but the Annoy index holds {items} items (0 to {})",
-                        items.saturating_sub(1)
+                        "it names item {id}, but the Annoy index holds {items} items (0 to {}){}",
+                        items.saturating_sub(1),
+                        if id < items { ", and not that one" } else { "" }
                     ));
                 }
                 let Some((b'w', word)) = value.split_first() else {
@@ -358,7 +400,9 @@ fn map_words(entries: Vec<lmdb_map::Entry>, items: usize) -> Result<Vec<Vec<u8>>
                 };
                 words[id] = Some(word.to_vec());
             }
-            Some((b'w', _)) if value.first() == Some(&b'i') && id_of(&value[1..]).is_some() => {}
+            Some((b'w', word)) if value.first() == Some(&b'i') && id_of(&value[1..]).is_some() => {
+                ids.insert(word.to_vec(), id_of(&value[1..]).unwrap_or(0));
+            }
             _ => {
                 return Err(format!(
                     "key '{}' → '{}' is neither i<id> → w<word> nor w<word> → i<id>: not the tutorial's word ↔ id map",
@@ -368,14 +412,59 @@ fn map_words(entries: Vec<lmdb_map::Entry>, items: usize) -> Result<Vec<Vec<u8>>
             }
         }
     }
+    let present = (0..items).filter(|&i| has(i)).count();
     let named = words.iter().filter(|w| w.is_some()).count();
-    if named < items {
-        let first = words.iter().position(Option::is_none).unwrap_or(0);
+    if named < present {
+        let first = (0..items)
+            .find(|&i| has(i) && words[i].is_none())
+            .unwrap_or(0);
         return Err(format!(
-            "it names {named} of the Annoy index's {items} items (item {first} has no word)"
+            "it names {named} of the Annoy index's {present} items (item {first} has no word)"
         ));
     }
-    Ok(words.into_iter().flatten().collect())
+    let shown = |w: &[u8]| crate::text::escape_bytes(w);
+    // Every w<word> → i<id> must come back: i<id> → w<word>.
+    for (word, &id) in &ids {
+        match words.get(id).and_then(Option::as_ref) {
+            Some(back) if back == word => {}
+            back => {
+                let other = words
+                    .iter()
+                    .position(|w| w.as_ref() == Some(word))
+                    .map(|j| format!(", and i{j} → w{}", shown(word)))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "its two directions disagree for the word '{}': w{} → i{id}, but i{id} → {}{other}",
+                    shown(word),
+                    shown(word),
+                    match back {
+                        Some(b) => format!("w{}", shown(b)),
+                        None => "nothing".to_owned(),
+                    }
+                ));
+            }
+        }
+    }
+    let mut kept = Vec::with_capacity(named);
+    let mut shadowed = Vec::new();
+    for (id, word) in words.into_iter().enumerate() {
+        let Some(word) = word else { continue };
+        match ids.get(&word) {
+            Some(&w_id) if w_id == id => kept.push((id, word)),
+            // The same word at a later id, which w<word> names (checked above): the tutorial's
+            // txn.put overwrote w<word>, so this row is never found by the word.
+            Some(_) => shadowed.push(id),
+            _ => {
+                return Err(format!(
+                "its two directions disagree for the word '{}': i{id} → w{}, but w{} names no id",
+                shown(&word),
+                shown(&word),
+                shown(&word)
+            ))
+            }
+        }
+    }
+    Ok((kept, shadowed))
 }
 
 /// The tutorial's index: vectors from the Annoy file's item nodes, words from its map (or the
@@ -401,28 +490,42 @@ pub(super) fn load_annoy(
     }
     let data = map_file(&file, &label)?;
     let index = annoy::parse(&data, dims).map_err(|m| annoy_error(annoy_path, m))?;
-    let words = match map {
+    let (items, shadowed): (MapItems, Vec<usize>) = match map {
         Some(map) => {
             let entries = lmdb_map::read(map)
                 .map_err(|m| annoy_error(map, format!("the Annoy index's word ↔ id map: {m}")))?;
-            map_words(entries, index.items)
+            map_words(entries, index.items, |i| index.has(i))
                 .map_err(|m| annoy_error(map, format!("the Annoy index's word ↔ id map: {m}")))?
         }
-        None => (0..index.items)
-            .map(|i| i.to_string().into_bytes())
-            .collect(),
+        // Without a map, items are named by their ids (ids never added are no items).
+        None => (
+            (0..index.items)
+                .filter(|&i| index.has(i))
+                .map(|i| (i, i.to_string().into_bytes()))
+                .collect(),
+            Vec::new(),
+        ),
     };
     let d = index.dims;
     let mut start = 0;
-    while start < words.len() && !rows.full() {
-        let end = words.len().min(start + BINARY_BATCH.min(rows.room()));
+    let mut last_id = None;
+    while start < items.len() && !rows.full() {
+        let end = items.len().min(start + BINARY_BATCH.min(rows.room()));
         let mut vectors = Vec::with_capacity((end - start) * d);
-        for i in start..end {
-            vectors.extend(index.item(i));
+        let mut words = Vec::with_capacity(end - start);
+        for (id, word) in &items[start..end] {
+            vectors.extend(index.item(*id));
+            words.push(word);
         }
-        push_rows(rows, &label, start, &words[start..end], vectors, d)?;
+        push_rows(rows, &label, start, &words, vectors, d)?;
+        last_id = Some(items[end - 1].0);
         start = end;
     }
+    // The rows left out for a later one of the same word, among those read (--limit).
+    rows.duplicates += shadowed
+        .iter()
+        .filter(|&&id| last_id.is_some_and(|last| id < last))
+        .count();
     Ok(rows.report(Format::Annoy, "none", None, d, None))
 }
 
@@ -593,21 +696,38 @@ pub(super) fn load_items(
         }
     };
     let mut matrix = matrix;
+    let mut notes = Vec::new();
     let names = match item_labels(path, source, opts.labels.as_deref())? {
         Some((file, labels)) => {
             if labels.len() != matrix.rows {
+                let pickled = file.extension().is_some_and(|e| e == "pkl");
                 return Err(items_error(
                     &file,
-                    format!(
-                        "{} labels for the {} rows of {label}: one label a line, one line per row",
-                        labels.len(),
-                        matrix.rows
-                    ),
+                    if pickled {
+                        format!(
+                            "the pickled vocabulary holds {} words for the {} rows of {label}: one word per row",
+                            labels.len(),
+                            matrix.rows
+                        )
+                    } else {
+                        format!(
+                            "{} labels for the {} rows of {label}: one label a line, one line per row",
+                            labels.len(),
+                            matrix.rows
+                        )
+                    },
                 ));
             }
             let mut seen = std::collections::HashMap::with_capacity(labels.len());
+            let mut repeated = None;
             for (i, l) in labels.iter().enumerate() {
                 if let Some(first) = seen.insert(l.as_slice(), i) {
+                    // The Projector's metadata is often a class per row (MNIST's digits):
+                    // labels that repeat name no item, so the items are numbered.
+                    if source == ItemSource::Projector && opts.labels.is_none() {
+                        repeated.get_or_insert((first, i));
+                        continue;
+                    }
                     return Err(items_error(
                         &file,
                         format!(
@@ -619,7 +739,21 @@ pub(super) fn load_items(
                     ));
                 }
             }
-            if file.to_string_lossy().ends_with("-vocab.pkl") {
+            if let Some((first, again)) = repeated {
+                notes.push(format!(
+                    "the labels of {} repeat ({} distinct for {} rows; rows {} and {} are both '{}'): the items are numbered 0 to {}",
+                    crate::text::escape_path(&file),
+                    crate::text::thousands(seen.len()),
+                    crate::text::thousands(labels.len()),
+                    first + 1,
+                    again + 1,
+                    crate::text::escape_bytes(&labels[first]),
+                    labels.len() - 1
+                ));
+                (0..matrix.rows)
+                    .map(|i| i.to_string().into_bytes())
+                    .collect()
+            } else if file.to_string_lossy().ends_with("-vocab.pkl") {
                 // HistWords: an all-zero row is a word absent that decade.
                 drop_zero_rows(&mut matrix, labels)
             } else {
@@ -638,7 +772,10 @@ pub(super) fn load_items(
         push_rows(rows, &label, start, &names[start..end], vectors, d)?;
         start = end;
     }
-    Ok(rows.report(Format::Items, "none", None, d, None))
+    Ok(LoadReport {
+        notes,
+        ..rows.report(Format::Items, "none", None, d, None)
+    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ impl<'s> Rows<'s> {
             spaced_words: self.spaced,
             spaced_examples: std::mem::take(&mut self.spaced_examples),
             subwords: None,
+            notes: Vec::new(),
             content_hash: None,
         }
     }

@@ -34,6 +34,12 @@ impl Index<'_> {
         12 + 4 * self.dims
     }
 
+    /// Whether node `i` (below `items`) holds an item: annoy numbers items by the ids given to
+    /// `add_item`, so ids never added (`add_item(0)`, `add_item(5)`) leave all-zero nodes.
+    pub fn has(&self, i: usize) -> bool {
+        i < self.items && i32_at(self.data, i * self.node()) == 1
+    }
+
     /// The vector of item `i`, as annoy stored it (f32, the values `add_item` was given).
     pub fn item(&self, i: usize) -> Vec<f32> {
         let at = i * self.node() + 12;
@@ -113,11 +119,18 @@ fn angular(data: &[u8], f: usize) -> Result<Index<'_>, String> {
     let mut zero = true;
     let mut first_zero = true;
     let (mut lo, mut hi, mut first_negative) = (f32::INFINITY, 0f32, false);
+    let mut present = 0;
     for i in 0..m {
         let at = i * s;
-        if i32_at(data, at) != 1 || i32_at(data, at + 8) != 0 {
-            return Err(format!("node {i} of the {m} items is not an item node"));
+        if data[at..at + s].iter().all(|&b| b == 0) {
+            continue; // an id never added
         }
+        if i32_at(data, at) != 1 || i32_at(data, at + 8) != 0 {
+            return Err(format!(
+                "node {i} of the {m} items is neither an item node nor an id never added"
+            ));
+        }
+        present += 1;
         let norm = f32_at(data, at + 4);
         let v = &data[at + 12..at + s];
         let dot: f32 = v
@@ -136,13 +149,16 @@ fn angular(data: &[u8], f: usize) -> Result<Index<'_>, String> {
         lo = lo.min(dot);
         hi = hi.max(dot);
     }
+    if present == 0 {
+        return Err(format!("none of its {m} item nodes holds an item"));
+    }
     if !stored && !zero {
         return Err("its item nodes hold something other than their norms".into());
     }
     if zero && first_zero {
         return Err("every item starts with 0: the layout of a Euclidean index".into());
     }
-    if zero && m > 1 && !first_negative && hi - lo <= 1e-4 * hi {
+    if zero && present > 1 && !first_negative && hi - lo <= 1e-4 * hi {
         return Err(
             "every item has the same norm and a first value ≥ 0: the layout of a dot-product index"
                 .into(),
@@ -153,8 +169,15 @@ fn angular(data: &[u8], f: usize) -> Result<Index<'_>, String> {
     for j in m..n {
         let at = j * s;
         let k = i32_at(data, at);
-        if k < 2 || k as usize > m {
+        // A root says `m`, even a root that is a leaf of one item (a one-item index).
+        if (k < 2 && k as usize != m) || k < 1 || k as usize > m {
             return Err(format!("node {j} has {k} descendants, of {m} items"));
+        }
+        // That root lists item 0 and is zero beyond (annoy zeroes new nodes).
+        if k == 1 && data[at + 4..at + s].iter().any(|&b| b != 0) {
+            return Err(format!(
+                "node {j} has 1 descendant but is not the root of a one-item index"
+            ));
         }
         let k = k as usize;
         let (count, bound) = if k <= list { (k, m) } else { (2, n) };
@@ -198,17 +221,44 @@ fn other_layout(data: &[u8], dims: Option<usize>) -> Option<String> {
         if !item_like {
             return None;
         }
+        let first_zero = items.clone().all(|i| i32_at(data, i * s + 12) == 0);
         let dot = items.into_iter().any(|i| i32_at(data, i * s + 12) != 0);
-        let metric = if dot {
-            "dot-product"
+        // A Hamming node is n_descendants, two children, 4 bytes of padding (0) and u64 words
+        // of bits: 16 + 8·w bytes, read here as f = 2·w values whose first is always 0.
+        let what = if first_zero && f.is_multiple_of(2) && hamming_splits(data, s, n, f) {
+            format!("Hamming index ({m} items of up to {} bits)", 32 * f)
+        } else if dot {
+            format!("dot-product index ({m} items of {f} dimensions)")
         } else {
-            "Euclidean or Manhattan"
+            format!("Euclidean or Manhattan index ({m} items of {f} dimensions)")
         };
         Some(format!(
-            "this is an Annoy {metric} index ({} items of {f} dimensions); vecsh reads angular ones (the tutorial's AnnoyIndex(f), whose neighbours are by cosine): build the index with metric 'angular', or open the vectors it was built from",
-            m
+            "this is an Annoy {what}; vecsh reads angular ones (the tutorial's AnnoyIndex(f), whose neighbours are by cosine): build the index with metric 'angular', or open the vectors it was built from"
         ))
     })
+}
+
+/// Whether the split nodes of a 16 + 4·f-byte layout of `n` nodes are Hamming's: two
+/// children (offsets 4 and 8) inside the file and, as the split, the index of a bit (a u64 at
+/// 16 below the 32·f bits). Euclidean split nodes hold an f32 offset at 4 and an f32
+/// hyperplane at 16 instead. A node with more descendants than a leaf lists is a split node.
+fn hamming_splits(data: &[u8], s: usize, n: usize, f: usize) -> bool {
+    let leaf = (s - 4) / 4;
+    let mut splits = 0;
+    for j in 0..n {
+        let at = j * s;
+        let k = i32_at(data, at);
+        if k < 0 || (k as usize) <= leaf {
+            continue;
+        }
+        let inside = |c: i32| c >= 0 && (c as usize) < n;
+        let bit = u64::from_le_bytes(data[at + 16..at + 24].try_into().unwrap());
+        if !inside(i32_at(data, at + 4)) || !inside(i32_at(data, at + 8)) || bit >= 32 * f as u64 {
+            return false;
+        }
+        splits += 1;
+    }
+    splits > 0
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ pub struct Vectors {
     pub ngrams: Option<(usize, usize, usize, Vec<f32>)>,
     /// The indices in `words` of Python 2 `str`s that were not UTF-8, decoded as latin-1.
     pub latin1: Vec<usize>,
+    /// Dict keys that Python holds apart but that decode to a word another key has (`'café'` and
+    /// `b'caf\xe9'` in one Python 3 dict): one word, the later value; counted as duplicates.
+    pub merged: usize,
 }
 
 /// A problem in a pickle; `offset` when it is in the opcode stream.
@@ -63,20 +66,29 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
 }
 
 fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
-    let mut words = Vec::with_capacity(items.len());
-    let mut vectors = Vec::new();
+    let mut words: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(items.len());
     let mut dims = None;
     let mut latin1 = Vec::new();
+    // Keys that decode to the same word (a Python 2 'caf\xe9' and u'caf\xe9', which Python 3
+    // reads with encoding='latin1' as one key) are one key, as Python builds the dict: the
+    // first keeps its place, the last value wins.
+    // Each word's row, and the key as Python 3 holds it (encoding='latin1': a Python 2 str is
+    // latin-1 text, bytes stay bytes), to tell one Python key from two that decode alike.
+    let mut seen: std::collections::HashMap<Vec<u8>, (usize, PyKey)> =
+        std::collections::HashMap::with_capacity(items.len());
+    let mut merged = 0;
     for (i, (k, v)) in items.iter().enumerate() {
-        let word = match k {
+        let (word, was_latin1) = match k {
             Value::Str(_) | Value::Py2Str(_) => {
                 let (text, was_latin1) = k.text().expect("text");
-                if was_latin1 {
-                    latin1.push(i);
-                }
-                text.as_bytes().to_vec()
+                (text.as_bytes().to_vec(), was_latin1)
             }
-            Value::Bytes(b) => b.to_vec(),
+            // Bytes keys as Python 2 str keys: UTF-8 when valid, else latin-1.
+            Value::Bytes(b) => {
+                let (text, was_latin1) = pickle::py2_text(b);
+                (text.as_bytes().to_vec(), was_latin1)
+            }
             other => {
                 return Err(err(format!(
                     "entry {} of the dict: the key is {}, not a word (str or bytes)",
@@ -85,12 +97,11 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
                 )))
             }
         };
-        let vector = vector_of(p, v).ok_or_else(|| {
+        let vector = vector_of(p, v).map_err(|why| {
             err(format!(
-                "entry {} ('{}'): the value is {}, not a list, tuple or 1-D float array",
+                "entry {} ('{}'): the value is {why}",
                 i + 1,
                 crate::text::escape_bytes(&word),
-                describe(p, v)
             ))
         })?;
         match dims {
@@ -111,8 +122,22 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
             }
             _ => {}
         }
-        words.push(word);
-        vectors.extend(vector);
+        let key = PyKey::of(k);
+        match seen.entry(word) {
+            std::collections::hash_map::Entry::Occupied(at) => {
+                let (row, first) = at.get();
+                rows[*row] = vector;
+                merged += usize::from(*first != key);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                if was_latin1 {
+                    latin1.push(words.len());
+                }
+                words.push(slot.key().clone());
+                slot.insert((rows.len(), key));
+                rows.push(vector);
+            }
+        }
     }
     let dims = dims.ok_or_else(|| err("the pickled dict is empty"))?;
     Ok(Vectors {
@@ -120,24 +145,75 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
         gensim: false,
         words,
         dims,
-        vectors,
+        vectors: rows.concat(),
         ngrams: None,
         latin1,
+        merged,
     })
 }
 
-fn vector_of(p: &Pickle, v: &Value) -> Option<Vec<f32>> {
-    match p.obj(v)? {
-        Obj::List(items) | Obj::Tuple(items) => items
-            .iter()
-            .map(|x| match x {
-                Value::Float(f) => Some(*f as f32),
-                Value::Int(i) => Some(*i as f32),
-                _ => None,
-            })
-            .collect(),
-        Obj::Array(a) if a.shape.len() == 1 => a.to_f32(),
-        _ => None,
+/// A dict key as Python 3 holds it after `pickle.load(f, encoding='latin1')`.
+#[derive(PartialEq)]
+enum PyKey {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl PyKey {
+    fn of(k: &Value) -> PyKey {
+        match k {
+            Value::Str(s) => PyKey::Text(s.to_string()),
+            Value::Py2Str(b) => PyKey::Text(b.iter().map(|&c| c as char).collect()),
+            Value::Bytes(b) => PyKey::Bytes(b.to_vec()),
+            _ => PyKey::Bytes(Vec::new()),
+        }
+    }
+}
+
+/// A dict value as a vector: a list or tuple of numbers, or a 1-D float array; `Err` says what
+/// it is instead. Python ints become f32 as numpy makes them (`float(x)`, then f32).
+fn vector_of(p: &Pickle, v: &Value) -> Result<Vec<f32>, String> {
+    match p.obj(v) {
+        Some(Obj::List(items) | Obj::Tuple(items)) => {
+            let what = match p.obj(v) {
+                Some(Obj::List(_)) => "a list",
+                _ => "a tuple",
+            };
+            items
+                .iter()
+                .enumerate()
+                .map(|(j, x)| {
+                    let f = match x {
+                        Value::Float(f) => *f as f32,
+                        Value::Int(i) => *i as f64 as f32,
+                        other => {
+                            return Err(format!(
+                                "{what} whose item {} is {}, not a number",
+                                j + 1,
+                                describe(p, other)
+                            ))
+                        }
+                    };
+                    if f.is_infinite() {
+                        return Err(format!(
+                            "{what} whose item {} overflows f32 (an infinity, or a number beyond 3.4e38, the largest f32)",
+                            j + 1
+                        ));
+                    }
+                    Ok(f)
+                })
+                .collect()
+        }
+        Some(Obj::Array(a)) if a.shape.len() == 1 => a.to_f32().ok_or_else(|| {
+            format!(
+                "a 1-D array of {}, not floats",
+                super::npy::dtype_name(&a.descr)
+            )
+        }),
+        _ => Err(format!(
+            "{}, not a list, tuple or 1-D float array",
+            describe(p, v)
+        )),
     }
 }
 
@@ -150,12 +226,21 @@ fn describe(p: &Pickle, v: &Value) -> String {
         Value::Str(_) | Value::Py2Str(_) => "a str".into(),
         Value::Bytes(_) => "bytes".into(),
         Value::Ref(_) => match p.obj(v) {
-            Some(Obj::Array(a)) => format!("a {}-D array of {}", a.shape.len(), a.descr),
+            Some(Obj::Array(a)) => format!(
+                "a {}-D array of {}",
+                a.shape.len(),
+                super::npy::dtype_name(&a.descr)
+            ),
             Some(Obj::Instance { module, name, .. }) | Some(Obj::Opaque { module, name }) => {
                 crate::text::escape(&format!("a {module}.{name}")).into_owned()
             }
             Some(Obj::Dict(_)) => "a dict".into(),
-            _ => "a container".into(),
+            Some(Obj::List(_)) => "a list".into(),
+            Some(Obj::Tuple(_)) => "a tuple".into(),
+            Some(Obj::Set(_)) => "a set".into(),
+            Some(Obj::Global { .. }) => "a class or function".into(),
+            Some(Obj::Dtype { .. }) => "a numpy dtype".into(),
+            _ => "an object".into(),
         },
     }
 }
@@ -215,9 +300,12 @@ fn matrix(a: &Array, what: &str) -> Result<(usize, Vec<f32>), Error> {
             a.shape
         )));
     }
-    let v = a
-        .to_f32()
-        .ok_or_else(|| err(format!("'{what}' holds {}, not floats", a.descr)))?;
+    let v = a.to_f32().ok_or_else(|| {
+        err(format!(
+            "'{what}' holds {}, not floats",
+            super::npy::dtype_name(&a.descr)
+        ))
+    })?;
     Ok((a.shape[1], v))
 }
 
@@ -295,6 +383,7 @@ fn from_gensim(
         vectors,
         ngrams: None,
         latin1: Vec::new(),
+        merged: 0,
     })
 }
 
@@ -392,6 +481,7 @@ fn fasttext_vectors(
         vectors,
         ngrams: Some((minn, maxn, bucket, ngrams)),
         latin1: Vec::new(),
+        merged: 0,
     })
 }
 

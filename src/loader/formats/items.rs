@@ -30,7 +30,7 @@ pub fn matrix(a: &Array) -> Result<Matrix, String> {
     }
     let values = a
         .to_f32()
-        .ok_or_else(|| format!("the array holds {}, not floats", a.descr))?;
+        .ok_or_else(|| format!("the array holds {}, not floats", npy::dtype_name(&a.descr)))?;
     Ok(Matrix {
         rows: a.shape[0],
         dims: a.shape[1],
@@ -111,7 +111,13 @@ pub fn projector_vectors(data: &[u8]) -> Result<Matrix, (u64, String)> {
     let mut values = Vec::new();
     let mut dims = 0;
     let mut rows = 0;
-    let text = data.strip_suffix(b"\n").unwrap_or(data);
+    // A trailing blank line (or several line ends) closes the file; blank lines within are
+    // rows without values, refused below.
+    let end = data
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |i| i + 1);
+    let text = &data[..end];
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let line_no = i as u64 + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -208,7 +214,8 @@ pub fn pickled_list(path: &Path) -> Result<Vec<Vec<u8>>, String> {
         .iter()
         .enumerate()
         .map(|(i, w)| match w {
-            Value::Bytes(b) => Ok(b.to_vec()),
+            // Bytes as a Python 2 `str`: UTF-8 when valid, else latin-1, as for dict keys.
+            Value::Bytes(b) => Ok(pickle::py2_text(b).0.as_bytes().to_vec()),
             // A `str` (Python 2's bytes too: UTF-8 when valid, else latin-1, as for dict keys).
             _ => match w.text() {
                 Some((text, _latin1)) => Ok(text.as_bytes().to_vec()),

@@ -820,32 +820,16 @@ impl<'a> Machine<'a> {
                     };
                     let n = self.len_arg(n)?;
                     let bytes = self.take(n, "a long")?;
-                    // Longs that fit in i64; larger ones (hash seeds and the like) saturate.
-                    let v = if bytes.is_empty() {
-                        0
-                    } else if bytes.len() <= 8 {
-                        let mut b = [if bytes[bytes.len() - 1] & 0x80 != 0 {
-                            0xff
-                        } else {
-                            0
-                        }; 8];
-                        b[..bytes.len()].copy_from_slice(bytes);
-                        i64::from_le_bytes(b)
-                    } else if bytes[bytes.len() - 1] & 0x80 != 0 {
-                        i64::MIN
-                    } else {
-                        i64::MAX
-                    };
-                    self.push(Value::Int(v))?
+                    let v = long_value(bytes);
+                    self.push(v)?
                 }
                 b'I' => {
                     let line = self.line()?;
                     let v = match line.as_str() {
                         "01" => Value::Bool(true),
                         "00" => Value::Bool(false),
-                        s => Value::Int(text_int(s).ok_or_else(|| {
-                            Problem::Malformed(format!("bad INT {:?}", short(s)))
-                        })?),
+                        s => text_int(s)
+                            .ok_or_else(|| Problem::Malformed(format!("bad INT {:?}", short(s))))?,
                     };
                     self.push(v)?
                 }
@@ -854,7 +838,7 @@ impl<'a> Machine<'a> {
                     let v = text_int(line.trim_end_matches('L')).ok_or_else(|| {
                         Problem::Malformed(format!("bad LONG {:?}", short(&line)))
                     })?;
-                    self.push(Value::Int(v))?
+                    self.push(v)?
                 }
                 b'S' => {
                     // STRING: a Python 2 str written as its repr, 'quoted' with escapes.
@@ -969,10 +953,11 @@ impl<'a> Machine<'a> {
                     self.push(v)?
                 }
                 b'd' => {
+                    // As Python builds it: a key given twice keeps its first place and its
+                    // last value.
                     let items = self.pop_mark()?;
-                    let pairs = pairs(items)?;
-                    let below = self.max_depth(pairs.iter().flat_map(|(k, v)| [k, v]));
-                    let v = self.alloc_above(Obj::Dict(pairs), below)?;
+                    let v = self.alloc(Obj::Dict(Vec::new()), &[])?;
+                    self.set_items(&v, pairs(items)?)?;
                     self.push(v)?
                 }
                 b'a' => {
@@ -1447,28 +1432,96 @@ fn scalar(descr: &str, big_endian: bool, data: &[u8]) -> Option<Value> {
             if b[n - 1] & 0x80 != 0 {
                 b[n..].fill(0xff);
             }
-            Some(Value::Int(i64::from_le_bytes(b)))
+            Some(numpy_int(i128::from(i64::from_le_bytes(b))))
         }
-        b'u' => Some(Value::Int(u64::from_le_bytes(b).min(i64::MAX as u64) as i64)),
+        b'u' => Some(numpy_int(i128::from(u64::from_le_bytes(b)))),
         _ => None,
     }
 }
 
-/// An integer of a text opcode; longs beyond i64 (hash seeds and the like) saturate.
-fn text_int(s: &str) -> Option<i64> {
+/// A numpy integer scalar: an `Int` when f64 holds it exactly; else (beyond 2^53, a uint64
+/// above 2^63 included) numpy's own cast to float32, rounded once, kept as a `Float` that
+/// becomes that f32 again. Never clamped.
+fn numpy_int(v: i128) -> Value {
+    const EXACT: i128 = 1 << 53;
+    match i64::try_from(v) {
+        Ok(i) if (-EXACT..=EXACT).contains(&v) => Value::Int(i),
+        Ok(i) => Value::Float(f64::from(i as f32)),
+        Err(_) => Value::Float(f64::from(v as u64 as f32)),
+    }
+}
+
+/// An integer of a text opcode (`I`, `L`): an `Int`, or beyond i64 a [`long_value`]'s
+/// `Float` (the decimal digits rounded once to the nearest f64, as `float(x)` does).
+fn text_int(s: &str) -> Option<Value> {
     let s = s.trim();
     if let Ok(v) = s.parse() {
-        return Some(v);
+        return Some(Value::Int(v));
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(if s.starts_with('-') {
-        i64::MIN
+    // Rust parses a decimal string to the correctly rounded f64 (infinite beyond its range).
+    s.parse::<f64>().ok().map(Value::Float)
+}
+
+/// A Python int in two's complement, little-endian (LONG1, LONG4): an `Int` when it fits in
+/// i64, else a `Float` holding what `float(x)` gives — the full value rounded once to the
+/// nearest f64, ties to even, infinite beyond f64's range (where Python raises) — so that it
+/// becomes an f32 as numpy makes it one (`np.float32(float(x))`), never a clamped i64.
+fn long_value(bytes: &[u8]) -> Value {
+    if bytes.len() <= 8 {
+        let Some(&last) = bytes.last() else {
+            return Value::Int(0);
+        };
+        let mut b = [if last & 0x80 != 0 { 0xff } else { 0 }; 8];
+        b[..bytes.len()].copy_from_slice(bytes);
+        return Value::Int(i64::from_le_bytes(b));
+    }
+    let negative = bytes[bytes.len() - 1] & 0x80 != 0;
+    // The magnitude, little-endian.
+    let mut mag = bytes.to_vec();
+    if negative {
+        let mut carry = true;
+        for b in &mut mag {
+            *b = !*b;
+            if carry {
+                let (v, c) = b.overflowing_add(1);
+                *b = v;
+                carry = c;
+            }
+        }
+    }
+    while mag.last() == Some(&0) {
+        mag.pop();
+    }
+    let Some(&top) = mag.last() else {
+        return Value::Int(0);
+    };
+    let bits = (mag.len() - 1) * 8 + (8 - top.leading_zeros() as usize);
+    let bit = |i: usize| (mag[i / 8] >> (i % 8)) & 1 == 1;
+    let magnitude = if bits <= 64 {
+        (0..bits)
+            .rev()
+            .fold(0u64, |acc, i| acc << 1 | u64::from(bit(i))) as f64
     } else {
-        i64::MAX
-    })
+        // The top 64 bits, and a sticky bit for any below them: rounding the 64 bits to f64's
+        // 53 (ties to even) then rounds the whole value correctly.
+        let shift = bits - 64;
+        let window = (shift..bits)
+            .rev()
+            .fold(0u64, |acc, i| acc << 1 | u64::from(bit(i)));
+        let sticky = mag[..shift / 8].iter().any(|&b| b != 0)
+            || mag[shift / 8] & ((1u8 << (shift % 8)) - 1) != 0;
+        let rounded = (window | u64::from(sticky)) as f64;
+        if shift > 2000 {
+            f64::INFINITY
+        } else {
+            rounded * 2f64.powi(shift as i32)
+        }
+    };
+    Value::Float(if negative { -magnitude } else { magnitude })
 }
 
 /// The start of a text argument, for messages.

@@ -102,7 +102,7 @@ pub fn read(p: &Pickle, root: &Value) -> Result<Vectors, Error> {
         let values = a.to_f32().ok_or_else(|| {
             err(format!(
                 "{what} holds {}, not floats (float16, float32 or float64)",
-                crate::text::escape(&a.descr)
+                super::npy::dtype_name(&a.descr)
             ))
         })?;
         vectors.extend(values);
@@ -117,5 +117,6 @@ pub fn read(p: &Pickle, root: &Value) -> Result<Vectors, Error> {
         vectors,
         ngrams: None,
         latin1: Vec::new(),
+        merged: 0,
     })
 }
