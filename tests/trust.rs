@@ -251,6 +251,24 @@ fn a_killed_build_not_yet_reaped_is_dead() {
     assert!(removed, "a zombie's build directory is removed");
 }
 
+/// A lock file vecsh tagged is removed only when nobody holds its `flock`: another process
+/// waiting or building holds it (here this process, through its own descriptor).
+#[test]
+fn a_lock_file_someone_holds_is_never_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, cache, _) = cache_with_source(tmp.path());
+    let held = cache.join("held-0123.lock");
+    std::fs::write(&held, "vecsh lock\n").unwrap();
+    let lock = std::fs::File::open(&held).unwrap();
+    lock.lock().unwrap();
+    let orphan = cache.join("gone-0123.lock");
+    std::fs::write(&orphan, "vecsh lock\n").unwrap();
+    Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert!(held.exists(), "a held lock file was removed");
+    assert!(!orphan.exists(), "an orphaned lock file was kept");
+    drop(lock);
+}
+
 #[test]
 fn a_failed_open_leaves_no_lock_file() {
     let tmp = tempfile::tempdir().unwrap();
@@ -819,6 +837,45 @@ fn a_damage_rebuild_says_so_and_what_it_dropped() {
     let quiet = run(&["-e", "w7", "--quiet"]);
     assert!(quiet.status.success(), "{quiet:?}");
     assert!(String::from_utf8_lossy(&quiet.stderr).contains("is damaged"));
+}
+
+/// LMDB trusts its pages: a leaf node whose flags say "duplicates" (`F_DUPDATA`) in a table
+/// that has none sent `mdb_cursor_next` into a sub-cursor that does not exist (SIGSEGV). The walk
+/// of `data.mdb` refuses node flags vecsh never writes, so this is damage, rebuilt and said.
+#[test]
+fn a_leaf_node_flagged_as_duplicates_is_damage_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let run = || vecsh(&cache).arg(&src).args(["-e", "w7"]).output().unwrap();
+    let good = run();
+    assert!(good.status.success(), "{good:?}");
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    // The metadata table's "checksums" node: its header (lo, hi, flags, key size: four u16)
+    // ends where the key starts, and its key size says 9.
+    let bytes = std::fs::read(&data).unwrap();
+    let key = bytes
+        .windows(11)
+        .position(|w| w == b"\x09\x00checksums")
+        .expect("the checksums node") as u64
+        + 2;
+    let flags = key - 4;
+    let old = u16::from_le_bytes([bytes[flags as usize], bytes[flags as usize + 1]]);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::options().write(true).open(&data).unwrap();
+        f.seek(SeekFrom::Start(flags)).unwrap();
+        f.write_all(&(old | 0x04).to_le_bytes()).unwrap();
+    }
+    let after = run();
+    assert_eq!(after.status.code(), Some(0), "{after:?}");
+    assert_eq!(after.stdout, good.stdout);
+    let err = String::from_utf8_lossy(&after.stderr);
+    assert!(
+        err.contains("is damaged") && err.contains("rebuilding it"),
+        "{err}"
+    );
 }
 
 /// Found by bench/damage.sh (`FLIP=byte ONLY=lists:130023`): a byte of the meta record that
