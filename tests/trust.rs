@@ -878,6 +878,69 @@ fn a_leaf_node_flagged_as_duplicates_is_damage_not_a_crash() {
     );
 }
 
+/// Damage below the file system leaves `data.mdb`'s stat as it was, so the stat proof still
+/// holds: one-shot processes answer from it (reliability.md says so), but every session and
+/// `vecsh eval` verify the whole index at open and find it. Simulated here by recording the
+/// damaged file's stat in the proof, as such damage would leave it.
+#[test]
+fn damage_the_stat_proof_cannot_see_is_found_by_sessions_and_vecsh_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let good = vecsh(&cache).arg(&src).args(["-e", "w7"]).output().unwrap();
+    assert!(good.status.success(), "{good:?}");
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    drop(store);
+    // Damage that keeps the stat: a scribble, then the proof made to name the new stat.
+    let damage_below_the_file_system = || {
+        scribble(&data, find(&data, &row), 32);
+        let proof_path = dir.join("verified.json");
+        let mut proof: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
+        proof["data"] = serde_json::to_value(vecsh::index::FileStat::of(&data).unwrap()).unwrap();
+        std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
+    };
+    let damaged = |stderr: &[u8]| String::from_utf8_lossy(stderr).contains("is damaged");
+
+    damage_below_the_file_system();
+    let one_shot = vecsh(&cache).arg(&src).args(["-e", "w7"]).output().unwrap();
+    assert!(
+        !damaged(&one_shot.stderr),
+        "a one-shot trusts the proof: {one_shot:?}"
+    );
+
+    let pairs = tmp.path().join("pairs.txt");
+    std::fs::write(&pairs, "w1 w2 0.5\nw3 w4 0.2\nw5 w6 0.9\n").unwrap();
+    let eval = vecsh(&cache)
+        .args(["eval", "similarity"])
+        .arg(&src)
+        .arg(&pairs)
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{eval:?}");
+    assert!(damaged(&eval.stderr), "vecsh eval: {eval:?}");
+    let after = vecsh(&cache).arg(&src).args(["-e", "w7"]).output().unwrap();
+    assert_eq!(
+        after.stdout, good.stdout,
+        "the rebuilt index answers as before"
+    );
+
+    damage_below_the_file_system();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    cmd.arg(&src)
+        .env("VECSH_CACHE", &cache)
+        .env("VECSH_HISTORY", crate::util::history(tmp.path()))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(crate::util::TIMEOUT_MS)).unwrap();
+    crate::util::expect(&mut p, "is damaged").expect("the session finds the damage");
+    crate::util::expect(&mut p, crate::util::PROMPT).expect("a prompt");
+    crate::util::quit(p);
+}
+
 /// Found by bench/damage.sh (`FLIP=byte ONLY=lists:130023`): a byte of the meta record that
 /// makes its JSON unparsable made the index look like an interrupted build, which was rebuilt
 /// without a word, dropping the lists `vecsh build` had added. It is damage, said as such.
@@ -1122,4 +1185,45 @@ fn scattered_damage_at_many_seeds_never_crashes() {
         let (_, after) = answer(&src, &o);
         assert_eq!(after, good, "seed {seed}: the answer after reopening");
     }
+}
+
+/// Every test docs/reliability.md names as holding a guarantee (`module::test`, or
+/// `module::path::tests::test` for a unit test in src/) exists: a renamed or removed test makes
+/// the page name nothing.
+#[test]
+fn reliability_md_names_only_tests_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/reliability.md")).unwrap();
+    let mut named = 0;
+    for quoted in page.split('`').skip(1).step_by(2) {
+        let segs: Vec<&str> = quoted.split("::").collect();
+        let is_path = segs.len() >= 2
+            && segs.iter().all(|s| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        // Only paths that end in a test's name (a sentence of words joined by `_`).
+        let Some(name) = segs.last().filter(|n| is_path && n.contains('_')) else {
+            continue;
+        };
+        let module: Vec<&str> = segs[..segs.len() - 1]
+            .iter()
+            .copied()
+            .filter(|s| *s != "tests")
+            .collect();
+        let candidates = [
+            root.join(format!("tests/{}.rs", segs[0])),
+            root.join(format!("src/{}.rs", module.join("/"))),
+        ];
+        let found = candidates.iter().any(|file| {
+            std::fs::read_to_string(file).is_ok_and(|text| text.contains(&format!("fn {name}(")))
+        });
+        assert!(
+            found,
+            "docs/reliability.md names `{quoted}`, which is no test"
+        );
+        named += 1;
+    }
+    assert!(named > 40, "only {named} tests named");
 }
