@@ -606,6 +606,47 @@ fn a_one_shot_relies_on_the_stat_proof_and_any_write_voids_it() {
 
 // ---- staleness -------------------------------------------------------------------------
 
+/// An index of another schema is rebuilt, never read: here a valid index whose metadata says
+/// schema 4 (its checksum recomputed, so verification alone would accept it).
+#[test]
+fn an_index_of_another_schema_is_rebuilt() {
+    use heed::types::{Bytes, Str};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove_random(tmp.path(), "v.txt", 200, 8);
+    let o = opts(&tmp.path().join("c"));
+    drop(Store::open(&src, &o, &Silent).unwrap());
+    let dir = vecsh::index::index_dir_for(&src, &o).unwrap();
+    {
+        // SAFETY: no other process or environment has this index open.
+        let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(&dir) }.unwrap();
+        let db = env
+            .open_databases_and_commit(env.read_txn().unwrap(), |opener, rtxn| {
+                let db = opener.open_database::<Str, Bytes>(rtxn, Some("meta"))?;
+                heed::Result::Ok(heed::CommitOrAbort::<_, ()>::Commit(db))
+            })
+            .unwrap()
+            .unwrap_commit()
+            .unwrap();
+        let mut wtxn = env.write_txn().unwrap();
+        let read = |key: &str| -> serde_json::Value {
+            serde_json::from_slice(db.get(&wtxn, key).unwrap().unwrap()).unwrap()
+        };
+        let (mut meta, mut sums) = (read("meta"), read("checksums"));
+        assert_eq!(meta["schema"], vecsh::index::SCHEMA_VERSION);
+        meta["schema"] = serde_json::json!(vecsh::index::SCHEMA_VERSION - 1);
+        let meta = serde_json::to_vec(&meta).unwrap();
+        sums["meta"] = serde_json::json!(xxhash_rust::xxh3::xxh3_64(&meta));
+        db.put(&mut wtxn, "meta", &meta).unwrap();
+        db.put(&mut wtxn, "checksums", &serde_json::to_vec(&sums).unwrap())
+            .unwrap();
+        wtxn.commit().unwrap();
+        env.prepare_for_closing().wait();
+    }
+    let (store, origin) = Store::open(&src, &o, &Silent).unwrap();
+    assert_eq!(origin, Origin::Built);
+    assert_eq!(store.meta().schema, vecsh::index::SCHEMA_VERSION);
+}
+
 #[test]
 fn one_changed_digit_in_the_middle_of_the_source_is_seen() {
     let tmp = tempfile::tempdir().unwrap();
