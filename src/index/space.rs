@@ -105,8 +105,12 @@ pub(super) fn build_need(shape: &BuildShape, rows_per_chunk: usize) -> u64 {
     let words = 2.0 * rows * node + 16.0 * page;
     let whole = chunk_bytes + words + shape.ngram_bytes + shape.pc_bytes;
     // `Room::ensure` keeps an eighth of a transaction's need and 2 MiB free beyond it; the
-    // largest transaction is a chunk, the stage or a word table.
+    // largest transaction is a chunk of rows or of n-grams, the stage or a word table.
+    let ngram_chunk = shape
+        .ngram_bytes
+        .min((rows_per_chunk * shape.dims * 4) as f64);
     let largest = (rows.min(rows_per_chunk as f64) * row)
+        .max(ngram_chunk)
         .max(rows * node)
         .max(shape.pc_bytes);
     // The map is allocated in whole MiB; LMDB's lock file, the marker and the proof.
