@@ -135,6 +135,76 @@ mod tests {
         assert_eq!(t.nodes, 24 + 22);
     }
 
+    /// The bound against LMDB itself: tables written in key order with short and long keys,
+    /// and values small, near a page's node limit and on overflow pages, take no more pages
+    /// than `bytes` says, and not much fewer.
+    #[test]
+    fn the_bound_holds_for_tables_lmdb_writes() {
+        use heed::types::Bytes;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % n
+        };
+        // (entries, longest key, longest value, how loose the bound may be in %): word -> id,
+        // id -> word, long words (each leaf may waste the longest node, so the bound assumes
+        // it), words near a page's node limit or on overflow pages.
+        for (entries, key_max, value_max, loose) in [
+            (60_000, 16, 4, 5),
+            (60_000, 4, 24, 5),
+            (5_000, 499, 4, 40),
+            (3_000, 4, 6_000, 10),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            // SAFETY: a new environment in a private directory.
+            let env = unsafe {
+                heed::EnvOpenOptions::new()
+                    .map_size(1 << 30)
+                    .max_dbs(2)
+                    .open(dir.path())
+            }
+            .unwrap();
+            let wtxn = env.write_txn().unwrap();
+            let db = env
+                .create_databases_and_commit(wtxn, |opener, wtxn| {
+                    let db = opener.create_database::<Bytes, Bytes>(wtxn, Some("t"))?;
+                    heed::Result::Ok(heed::CommitOrAbort::<_, ()>::Commit(db))
+                })
+                .unwrap()
+                .unwrap_commit();
+            let mut wtxn = env.write_txn().unwrap();
+            let mut rows: Vec<(Vec<u8>, Vec<u8>)> = (0..entries)
+                .map(|i: u32| {
+                    let mut key = i.to_be_bytes().to_vec();
+                    key.resize(4.max(1 + next(key_max)), b'k');
+                    (key, vec![7u8; 1 + next(value_max)])
+                })
+                .collect();
+            rows.sort();
+            let mut table = AppendedTable::new(4096);
+            for (key, value) in &rows {
+                db.put_with_flags(&mut wtxn, heed::PutFlags::APPEND, key, value)
+                    .unwrap();
+                table.add(key.len(), value.len());
+            }
+            wtxn.commit().unwrap();
+            let rtxn = env.read_txn().unwrap();
+            let st = db.stat(&rtxn).unwrap();
+            let used = (st.branch_pages + st.leaf_pages + st.overflow_pages) * 4096;
+            let bound = table.bytes();
+            assert!(
+                used <= bound,
+                "{used} bytes used, {bound} bound ({key_max}, {value_max})"
+            );
+            assert!(
+                bound <= used + used * loose / 100 + 16 * 4096,
+                "{bound} bound for {used} bytes ({key_max}, {value_max})"
+            );
+        }
+    }
+
     #[test]
     fn an_appended_table_is_bounded_tightly() {
         // 400,000 words of 8 bytes with 4-byte values: 22-byte nodes, about 2,160 leaf pages.
