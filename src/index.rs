@@ -36,6 +36,7 @@ mod open;
 mod pc_stage;
 mod records;
 mod rows;
+mod space;
 mod verify;
 mod write;
 

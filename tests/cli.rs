@@ -225,6 +225,84 @@ fn a_killed_build_is_not_reused() {
 /// `vecsh build` killed while it builds the lists (after the index itself is in place):
 /// the lists are one write transaction, so the index is intact and reused with no lists, or
 /// with complete ones, never with part of them; the next build finishes them.
+/// A rebuild killed (SIGKILL) while it writes leaves the old index whole in place (or, killed
+/// between the swap's two renames, aside as a marked leftover), never a partial one; the next
+/// open builds the new one and removes what the killed process left.
+#[test]
+fn a_rebuild_killed_midway_leaves_the_old_index_or_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = big_fixture(tmp.path());
+    let cache = tmp.path().join("cache");
+    let one_shot = || {
+        vecsh_process(&cache)
+            .arg(&src)
+            .args(["-e", "w1", "-k", "1"])
+            .output()
+            .unwrap()
+    };
+    assert!(one_shot().status.success());
+    let opts = vecsh::index::OpenOptions {
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    };
+    let dir = vecsh::index::index_dir_for(&src, &opts).unwrap();
+    let old = std::fs::read(dir.join("data.mdb")).unwrap();
+    // The source changes: the next open rebuilds.
+    let mut text = std::fs::read_to_string(&src).unwrap();
+    text.push_str(&format!("extra{}\n", " 0.25".repeat(24)));
+    std::fs::write(&src, text).unwrap();
+    let mut child = vecsh_process(&cache)
+        .arg(&src)
+        .args(["-e", "w1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let building = || {
+        std::fs::read_dir(&cache).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".building-"))
+        })
+    };
+    while !building() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let finished_first = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !finished_first,
+        "the rebuild ended before it could be killed"
+    );
+    match std::fs::read(dir.join("data.mdb")) {
+        Ok(now) => assert!(now == old, "a killed rebuild left a changed index in place"),
+        Err(_) => {
+            let aside = std::fs::read_dir(&cache)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".old-"));
+            assert!(aside, "no index in place and none aside");
+        }
+    }
+    let info = vecsh_process(&cache)
+        .arg("info")
+        .arg(&src)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["origin"], "built", "{v}");
+    assert_eq!(v["meta"]["words"], 300_001, "{v}");
+    let leftovers: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".building-") || n.contains(".old-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 #[test]
 fn a_build_killed_during_the_lists_leaves_an_intact_index() {
     let tmp = tempfile::tempdir().unwrap();

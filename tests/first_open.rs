@@ -2,34 +2,14 @@
 //! is written through a growing, preallocated WRITEMAP map, and nothing is read back.
 //! Kills and full disks on this path are covered by tests/trust.rs and tests/index.rs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use vecsh::index::{hash_file, Origin, Store};
 use vecsh::loader::{load, LoadOptions};
 use vecsh::progress::Silent;
 use vecsh::search::{brute_force_top_k, Query};
 
-use crate::util::{opts, write_glove_mod19};
-
-/// A word2vec binary file with `n` words of `dims` values (deterministic, some zero rows).
-fn write_w2v_bin(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
-    let mut bytes = format!("{n} {dims}\n").into_bytes();
-    for i in 0..n {
-        bytes.extend_from_slice(format!("w{i} ").as_bytes());
-        for d in 0..dims {
-            let x = if i % 997 == 5 {
-                0.0
-            } else {
-                (((i * 31 + d * 17) % 23) as f32 - 11.0) / 7.0 + (i % 5) as f32 * 0.1
-            };
-            bytes.extend_from_slice(&x.to_le_bytes());
-        }
-        bytes.push(b'\n');
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
+use crate::util::{opts, write_glove_mod19, write_w2v_bin};
 
 fn content_hash(path: &Path, limit: Option<usize>) -> Option<String> {
     let opts = LoadOptions {

@@ -220,3 +220,28 @@ fn dev_zero_is_not_an_empty_file_and_does_not_hang() {
     assert!(!err.contains("empty file"), "{err}");
     assert!(err.contains("NUL"), "{err}");
 }
+
+/// A stream without line ends (a first line, or a later one, longer than 64 MiB) is an error
+/// that says so, never a read of the whole stream into one line. (A plain file is mapped, not
+/// copied line by line: its long line is an ordinary row error.)
+#[test]
+fn a_line_without_an_end_stops_at_64_mib() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("vecsh");
+    let endless = "head -c 100000000 /dev/zero | tr '\\0' a";
+    for stream in [endless.to_string(), format!("printf 'w 1 2\\n'; {endless}")] {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{} <({stream}) -e w", bin.display()))
+            .env("VECSH_CACHE", tmp.path().join("c"))
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no line end in the first 67108864 bytes"),
+            "{err}"
+        );
+    }
+}

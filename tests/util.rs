@@ -167,6 +167,93 @@ pub fn write_glove_random(dir: &Path, name: &str, n: usize, dims: usize) -> Path
     })
 }
 
+/// A word2vec binary file with `n` words of `dims` values (deterministic, some zero rows)
+/// (tests/first_open.rs, tests/trust.rs).
+pub fn write_w2v_bin(dir: &Path, name: &str, n: usize, dims: usize) -> PathBuf {
+    let mut bytes = format!("{n} {dims}\n").into_bytes();
+    for i in 0..n {
+        bytes.extend_from_slice(format!("w{i} ").as_bytes());
+        for d in 0..dims {
+            let x = if i % 997 == 5 {
+                0.0
+            } else {
+                (((i * 31 + d * 17) % 23) as f32 - 11.0) / 7.0 + (i % 5) as f32 * 0.1
+            };
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        bytes.push(b'\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+// ------------------------------------------------------------------------------ small disks
+
+/// A tmpfs of `size` bytes mounted on a new directory, unmounted (and the directory removed)
+/// when dropped, even when the test fails: a small disk that fills up for real.
+pub struct SmallTmpfs {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallTmpfs {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes in use on it (`statvfs`), as `df` counts them.
+    pub fn used(&self) -> u64 {
+        let st = self.statvfs();
+        (st.f_blocks - st.f_bfree) * st.f_frsize
+    }
+
+    /// Bytes free to this user on it.
+    pub fn free(&self) -> u64 {
+        let st = self.statvfs();
+        st.f_bavail * st.f_frsize
+    }
+
+    fn statvfs(&self) -> libc::statvfs {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(self.path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a zeroed statvfs is a valid value for the call to fill.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a NUL-terminated path and `st` a writable statvfs.
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+        st
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// A new tmpfs of `size` bytes, or `None` (with a note) when mounting is not allowed: it needs
+/// root, which CI has.
+pub fn small_tmpfs(size: u64) -> Option<SmallTmpfs> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small");
+    std::fs::create_dir(&path).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount a tmpfs of {size} bytes");
+    Some(SmallTmpfs { path, _dir: dir })
+}
+
 // ------------------------------------------------------------------------------ pseudo-terminal
 
 /// Each expectation fails after this long instead of hanging the test run.

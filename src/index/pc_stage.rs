@@ -41,6 +41,18 @@ fn pc_dims_for(dims: usize) -> [usize; 2] {
     [dims * 112 / 300, dims * 160 / 300].map(|p| p.next_multiple_of(16))
 }
 
+/// The room a build reserves for the stage of `words` rows of `dims` values (0 when it has
+/// none): per row, at most the larger p of int8, a scale and a residual bound; the basis; a
+/// page per chunk for LMDB's own pages.
+pub(super) fn pc_reserve(words: usize, dims: usize, min_rows: usize, page: usize) -> usize {
+    if words < min_rows || dims < PC_MIN_DIMS {
+        return 0;
+    }
+    let p_max = pc_dims_for(dims)[1];
+    let n_chunks = words.div_ceil(ROWS_PER_CHUNK);
+    words * (p_max + 8) + p_max * dims * 4 + (n_chunks + 1) * page * 2
+}
+
 /// Chunks (of `ROWS_PER_CHUNK` rows) and queries the build's calibration of the stage uses.
 const PC_CALIBRATION_CHUNKS: usize = 8;
 
@@ -76,10 +88,8 @@ pub(super) fn write_pc_stage(
     }
     let n_chunks = words.div_ceil(ROWS_PER_CHUNK);
     // All the room the stage can take, before the read transaction below: the map may only
-    // grow between transactions (`Room::ensure`). Per row: at most the larger p of int8,
-    // a scale and a residual bound; the basis; a page per chunk for LMDB's own pages.
-    let p_max = pc_dims_for(dims)[1];
-    room.ensure(words * (p_max + 8) + p_max * dims * 4 + (n_chunks + 1) * room.page * 2)?;
+    // grow between transactions (`Room::ensure`).
+    room.ensure(pc_reserve(words, dims, min_rows, room.page))?;
     let rtxn = env.read_txn()?;
     let floats = search::cast_or_copy::<f32>;
     let chunks_of = |db: Database<'static, Id, Bytes>, n: usize| -> heed::Result<Vec<&[u8]>> {

@@ -22,9 +22,10 @@ use super::cache::{
 };
 use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
-use super::pc_stage::{pc_min_rows, write_pc_stage, PcWritten};
+use super::pc_stage::{pc_min_rows, pc_reserve, write_pc_stage, PcWritten};
 use super::records::{now_secs, Checksums, Companion, FileStat, Meta, SCHEMA_VERSION};
 use super::rows::{word_key, SourceFile};
+use super::space::{build_need, AppendedTable, BuildShape};
 use super::verify::{hash_file, MapBounds, TableHasher};
 use super::{Id, DB_NAMES};
 
@@ -58,7 +59,7 @@ pub(super) fn build(
         let e = match no_space(&e, &tmp) {
             Some(used) => IndexError::NoSpace {
                 path: parent.to_path_buf(),
-                needed_mb: seen.estimate_mb(used, stat.size),
+                needed_mb: seen.estimate_mb(used, stat.size, opts),
             },
             None => e,
         };
@@ -177,26 +178,45 @@ struct BuildSeen {
     read: std::sync::atomic::AtomicU64,
     rows: std::sync::atomic::AtomicU64,
     dims: std::sync::atomic::AtomicU64,
+    /// The words' bytes, and whether their rows stay in the source (offsets are stored).
+    word_bytes: std::sync::atomic::AtomicU64,
+    in_source: std::sync::atomic::AtomicBool,
+    /// Bytes of fastText n-gram rows.
+    ngram_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl BuildSeen {
-    /// The whole index's size in MB: the rows seen, extrapolated to the whole source, times
-    /// what a row takes (unit vector, int8 copy, scale, two word-table entries) plus 15 %
-    /// for LMDB's pages; never less than what was already written.
-    fn estimate_mb(&self, written: u64, total: u64) -> u64 {
+    /// The free space, in MB, a first build of the whole source needs (`space::build_need`):
+    /// what was seen, extrapolated to the whole source; never less than what was already
+    /// allocated.
+    fn estimate_mb(&self, written: u64, total: u64, opts: &OpenOptions) -> u64 {
         let (read, rows) = (
             self.read.load(Ordering::Relaxed),
             self.rows.load(Ordering::Relaxed),
         );
         let dims = self.dims.load(Ordering::Relaxed) as usize;
-        let rows = if read > 0 && total > read {
-            rows as f64 * total as f64 / read as f64
+        let scale = if read > 0 && total > read {
+            total as f64 / read as f64
         } else {
-            rows as f64
+            1.0
         };
-        let per_row = (dims * 4 + search::quant_stride(dims) + 4 + 64) as f64;
-        let whole = (rows * per_row * 1.15) as u64;
-        whole.max(written).div_ceil(1 << 20).max(1)
+        let whole_rows = rows as f64 * scale;
+        let shape = BuildShape {
+            rows: whole_rows,
+            dims,
+            word_bytes: self.word_bytes.load(Ordering::Relaxed) as f64 / rows.max(1) as f64,
+            in_source: self.in_source.load(Ordering::Relaxed),
+            ngram_bytes: self.ngram_bytes.load(Ordering::Relaxed) as f64 * scale,
+            pc_bytes: match opts.exact_stage {
+                true => pc_reserve(whole_rows as usize, dims, pc_min_rows(opts), 4096) as f64,
+                false => 0.0,
+            },
+            page: 4096,
+        };
+        build_need(&shape, ROWS_PER_CHUNK)
+            .max(written)
+            .div_ceil(1 << 20)
+            .max(1)
     }
 }
 
@@ -321,12 +341,20 @@ fn write_index(
                 &mut |batch| {
                     seen.rows
                         .fetch_add(batch.words.len() as u64, Ordering::Relaxed);
+                    let bytes = batch.words.iter().map(|w| w.len() as u64).sum();
+                    seen.word_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    seen.in_source
+                        .store(batch.offsets.is_some(), Ordering::Relaxed);
                     if let Some(dims) = batch.vectors.len().checked_div(batch.words.len()) {
                         seen.dims.store(dims as u64, Ordering::Relaxed);
                     }
                     tx.send(Parsed::Rows(batch)).map_err(|_| stopped())
                 },
-                &mut |batch| tx.send(Parsed::Ngrams(batch)).map_err(|_| stopped()),
+                &mut |batch| {
+                    let bytes = batch.vectors.len() as u64 * 4;
+                    seen.ngram_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    tx.send(Parsed::Ngrams(batch)).map_err(|_| stopped())
+                },
             )
         });
         let mut written = Ok(());
@@ -383,8 +411,9 @@ fn write_index(
     // word → id last, sorted, so LMDB can append instead of inserting at random.
     let mut keys = std::mem::take(&mut sink.keys);
     keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    room.ensure(keys.iter().map(|(k, _)| k.len() + 24).sum::<usize>() * 2)
-        .map_err(lmdb)?;
+    let mut table = AppendedTable::new(room.page);
+    keys.iter().for_each(|(k, _)| table.add(k.len(), 4));
+    room.ensure(table.bytes()).map_err(lmdb)?;
     let mut wtxn = env.write_txn().map_err(lmdb)?;
     let mut previous: Option<&[u8]> = None;
     let mut word2id_sum = TableHasher::default();
@@ -569,7 +598,9 @@ impl<'e> Room<'e> {
     }
 
     /// Makes sure the next write transaction has `need` bytes (plus slack for B-tree pages)
-    /// of allocated map; grows by half again at least, so a build grows it a few dozen times.
+    /// of allocated map; grows by a quarter at least, so a build grows it a few dozen times
+    /// (about 40 at 3M x 300), and a build on a roomy disk allocates at most a quarter more
+    /// than it asked for (by half, a 46 MiB index took 72 MiB while it was built).
     /// Called between transactions only (LMDB remaps on a resize).
     pub(super) fn ensure(&self, need: usize) -> heed::Result<()> {
         let want = self.used() as usize + need + need / 8 + (2 << 20);
@@ -578,7 +609,7 @@ impl<'e> Room<'e> {
             return Ok(());
         }
         let round = |n: usize| n.next_multiple_of(1 << 20);
-        let grown = round(want.max(size + size / 2));
+        let grown = round(want.max(size + size / 4));
         // Near a full disk the exact need may still fit where the larger step does not.
         if self.allocate(grown).is_err() {
             self.allocate(round(want))?;
@@ -640,8 +671,9 @@ impl ChunkWriter<'_> {
             return Ok(());
         }
         self.dims = batch.vectors.len() / batch.words.len();
-        self.room
-            .ensure(batch.words.iter().map(|w| w.len() + 24).sum::<usize>() * 2)?;
+        let mut table = AppendedTable::new(self.room.page);
+        batch.words.iter().for_each(|w| table.add(4, w.len()));
+        self.room.ensure(table.bytes())?;
         let mut wtxn = self.env.write_txn()?;
         for word in &batch.words {
             self.id2word
