@@ -243,6 +243,17 @@ impl Store {
             ("quant", self.dbs.quant, &sums.quant, n_chunks),
             ("scale", self.dbs.scale, &sums.scale, n_chunks),
         ];
+        // The side tables (`side`): every row's norm; the labels of labelled rows.
+        match self.dbs.norms {
+            Some(db) => chunked.push(("norms", db, &sums.norms, n_chunks)),
+            None => tables.push(("norms".into(), Some("missing".into()))),
+        }
+        if self.meta.labels {
+            match self.dbs.labels {
+                Some(db) => chunked.push(("labels", db, &sums.labels, n_chunks)),
+                None => tables.push(("labels".into(), Some("missing".into()))),
+            }
+        }
         if let (Some(db), true) = (self.dbs.ngrams, self.meta.subwords.is_some()) {
             chunked.push(("ngrams", db, &sums.ngrams, ngram_chunks));
         }

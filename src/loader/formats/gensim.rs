@@ -19,6 +19,8 @@ pub struct Vectors {
     pub ngrams: Option<(usize, usize, usize, Vec<f32>)>,
     /// The indices in `words` of Python 2 `str`s that were not UTF-8, decoded as latin-1.
     pub latin1: Vec<usize>,
+    /// Each row's label (the MNIST pickle's `y` arrays); empty: the rows have none.
+    pub labels: Vec<i64>,
 }
 
 /// A problem in a pickle; `offset` when it is in the opcode stream.
@@ -123,6 +125,7 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
         vectors,
         ngrams: None,
         latin1,
+        labels: Vec::new(),
     })
 }
 
@@ -295,6 +298,7 @@ fn from_gensim(
         vectors,
         ngrams: None,
         latin1: Vec::new(),
+        labels: Vec::new(),
     })
 }
 
@@ -392,6 +396,7 @@ fn fasttext_vectors(
         vectors,
         ngrams: Some((minn, maxn, bucket, ngrams)),
         latin1: Vec::new(),
+        labels: Vec::new(),
     })
 }
 
