@@ -36,8 +36,6 @@ impl Default for Renderer {
 
 /// Widest bar, in cells; each cell shows eighths of a block.
 const BAR_CELLS: usize = 10;
-/// Longest word shown before it is cut with an ellipsis.
-const MAX_WORD: usize = 24;
 
 impl Renderer {
     fn paint(&self, text: &str, style: Style) -> String {
@@ -203,8 +201,6 @@ impl Renderer {
         }
     }
 
-    /// An aligned table: rank, word, score (3 decimals), and a bar proportional to the score.
-    /// It fits `width`: the bar shrinks first, then long words are cut, then the bar goes.
     /// `out` preceded by one line per unknown word that got its vector from its character
     /// n-grams: `governmnet (subwords) · did you mean 'government'?`.
     fn with_subwords(&self, subwords: &[SubwordWord], out: String) -> String {
@@ -232,6 +228,9 @@ impl Renderer {
         lines.join("\n")
     }
 
+    /// An aligned table: rank, word, label (items that have one), score (3 decimals), and a
+    /// bar proportional to the score. It fits `width`: the bar shrinks first, then long words
+    /// are cut (only then: a word the width holds is shown whole), then the bar goes.
     pub fn table(&self, rows: &[Neighbour]) -> String {
         self.ranked_table(rows, 1)
     }
@@ -246,12 +245,7 @@ impl Renderer {
         // Words come from the file: escaped before they reach the terminal.
         let escaped: Vec<std::borrow::Cow<str>> =
             rows.iter().map(|n| escape_word(&n.word)).collect();
-        let longest = escaped
-            .iter()
-            .map(|w| w.width())
-            .max()
-            .unwrap_or(0)
-            .min(MAX_WORD);
+        let longest = escaped.iter().map(|w| w.width()).max().unwrap_or(0);
         // Labelled items (the MNIST pickle) show their label beside them: `17  label 7`.
         let labels: Vec<String> = rows
             .iter()

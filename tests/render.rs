@@ -354,3 +354,17 @@ fn file_text_is_escaped_in_tables_examples_and_errors() {
         "{text:?}"
     );
 }
+
+/// Long words are cut only when the terminal is too narrow for them (issue 23): a 40-column
+/// word is whole at 80 columns, and cut with an ellipsis at 40.
+#[test]
+fn long_words_are_cut_only_when_the_terminal_is_too_narrow() {
+    let long = "pneumonoultramicroscopicsilicovolcanosis";
+    let rows = [n(long, 0.5), n("lung", 0.25)];
+    let wide = plain(80).table(&rows);
+    assert!(wide.contains(long), "{wide}");
+    assert!(wide.lines().all(|l| l.chars().count() <= 80), "{wide}");
+    let narrow = plain(40).table(&rows);
+    assert!(!narrow.contains(long) && narrow.contains('…'), "{narrow}");
+    assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+}

@@ -92,6 +92,20 @@ fn vec_gives_the_row_as_the_file_has_it_in_every_format() {
         assert_close(&floats(&got["values"]), &row, word);
         assert_close(&[got["norm"].as_f64().unwrap()], &[norm(&row)], word);
     }
+    // gensim's KeyedVectors with its .npy sidecar, as gensim reads it.
+    let want = &json_file(fixture("formats", "expected/gensim.json"))["sidecar.kv"];
+    let file = fixture("formats", "sidecar.kv");
+    for (i, word) in want["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .step_by(5)
+    {
+        let word = word.as_str().unwrap();
+        let got = json(c, &file, &format!(":vec \"{word}\""));
+        assert_close(&floats(&got["values"]), &floats(&want["vectors"][i]), word);
+    }
     // A word2vec .bin, read in place.
     let tmp = tempfile::tempdir().unwrap();
     let rows: Vec<Vec<f32>> = (0..40)
