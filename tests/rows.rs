@@ -411,6 +411,14 @@ fn show_puts_as_many_neighbours_beside_the_item_as_the_width_holds() {
     let table: Vec<&str> = narrow.lines().filter(|l| l.contains("0.8")).collect();
     assert_eq!(table.len(), 4, "{narrow}");
     assert!(table[0].trim_start().starts_with("2 101"), "{narrow}");
+    // In colour, grey levels: the brightest pixel (16 of 16) white, an empty one black.
+    let colour = Renderer {
+        color: true,
+        width: 120,
+    }
+    .value(&value);
+    assert!(colour.contains("\x1b[38;5;255m"), "{colour:?}");
+    assert!(colour.contains("\x1b[48;5;232m▀"), "{colour:?}");
 }
 
 /// One changed byte in the norms table is damage, found by `info --verify` and, at the next
@@ -450,4 +458,37 @@ fn a_changed_norm_is_damage() {
     assert!(again.0, "{}", again.2);
     assert_eq!(again.1, good.1);
     assert!(again.2.contains("is damaged"), "{}", again.2);
+}
+
+/// In a session (a pseudo-terminal), `:show` fits the terminal: at 120 columns five neighbours'
+/// pictures stand beside the item and the sixth is listed below; at 60, two, and four below.
+#[test]
+fn show_in_a_session_fits_the_terminals_width() {
+    use crate::session::{answer, start_sized};
+    let file = fixture("pickles", "py2_digits_mnist.pkl.gz");
+    for (cols, beside) in [(120usize, 5usize), (60, 2)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut p, _) = start_sized(
+            tmp.path(),
+            cols as u16,
+            &[file.to_str().unwrap(), "-k", "6"],
+        );
+        let out = answer(&mut p, ":show \"17\"");
+        let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= cols),
+            "{cols} columns:\n{out}"
+        );
+        let captions = lines
+            .iter()
+            .find(|l| l.starts_with("17  label 7"))
+            .expect(&out);
+        assert_eq!(captions.matches("label").count(), 1 + beside, "{out}");
+        let listed = lines
+            .iter()
+            .filter(|l| l.contains('█') && l.contains("label"))
+            .count();
+        assert_eq!(listed, 6 - beside, "{cols} columns:\n{out}");
+        crate::util::quit(p);
+    }
 }
