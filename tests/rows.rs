@@ -492,3 +492,55 @@ fn show_in_a_session_fits_the_terminals_width() {
         crate::util::quit(p);
     }
 }
+
+/// `info --verify` on an index of the previous schema (its norms table empty, as the old layout
+/// had none) says it will be rebuilt, not that it is damaged.
+#[test]
+fn verify_of_an_older_index_says_it_will_be_rebuilt() {
+    use heed::types::{Bytes, Str};
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = tmp.path().join("t.txt");
+    std::fs::copy(tiny(), &src).unwrap();
+    let src_arg = src.to_str().unwrap();
+    assert!(run(&cache, &[src_arg, "-e", "king"]).0);
+    let dir = vecsh::index::index_dir_for(&src, &crate::util::opts(&cache)).unwrap();
+    // Rewritten as schema 5 wrote it: the meta record says 5, with its checksum, and no norms.
+    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(16).open(&dir) }.unwrap();
+    let (meta_db, norms_db) = env
+        .create_databases_and_commit(
+            env.write_txn().unwrap(),
+            |opener, wtxn| -> heed::Result<_> {
+                Ok(heed::CommitOrAbort::<_, ()>::Commit((
+                    opener.create_database::<Str, Bytes>(wtxn, Some("meta"))?,
+                    opener.create_database::<Bytes, Bytes>(wtxn, Some("norms"))?,
+                )))
+            },
+        )
+        .unwrap()
+        .unwrap_commit();
+    let mut wtxn = env.write_txn().unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(meta_db.get(&wtxn, "meta").unwrap().unwrap()).unwrap();
+    meta["schema"] = (vecsh::index::SCHEMA_VERSION - 1).into();
+    let meta = serde_json::to_vec(&meta).unwrap();
+    let mut sums: serde_json::Value =
+        serde_json::from_slice(meta_db.get(&wtxn, "checksums").unwrap().unwrap()).unwrap();
+    sums["meta"] = xxhash_rust::xxh3::xxh3_64(&meta).into();
+    sums.as_object_mut().unwrap().remove("norms");
+    let sums = serde_json::to_vec(&sums).unwrap();
+    meta_db.put(&mut wtxn, "meta", &meta).unwrap();
+    meta_db.put(&mut wtxn, "checksums", &sums).unwrap();
+    norms_db.clear(&mut wtxn).unwrap();
+    wtxn.commit().unwrap();
+    drop(env);
+    let (_, stdout, stderr) = run(&cache, &["info", src_arg, "--verify"]);
+    assert!(!stdout.contains("norms"), "{stdout}{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| !l.contains("DAMAGED") || l.starts_with("  source")),
+        "{stdout}{stderr}"
+    );
+    assert!(stdout.contains("it will be rebuilt"), "{stdout}{stderr}");
+}

@@ -13,6 +13,9 @@ use super::error::Result;
 use super::write::Room;
 use super::{Id, Store};
 
+/// The schema that added the side tables: an older index has none.
+pub(super) const NORMS_SINCE: u32 = 6;
+
 /// The side tables' writer: the build hands it each chunk's norms and the loader's labels.
 pub(super) struct SideWriter {
     norms_db: Database<'static, Id, Bytes>,
