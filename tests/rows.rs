@@ -544,3 +544,19 @@ fn verify_of_an_older_index_says_it_will_be_rebuilt() {
     );
     assert!(stdout.contains("it will be rebuilt"), "{stdout}{stderr}");
 }
+
+/// Labels as a Python list and as big-endian int32 are kept as given; a set with fewer labels
+/// than rows is an error naming both counts (tests/fixtures/pickles/gen_labels.py).
+#[test]
+fn labels_of_every_integer_kind_are_kept_and_a_short_set_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let file = fixture("pickles", "py3_mnist_labels_mixed.pkl");
+    for (item, label) in [(0, 7), (1, -2), (2, 9), (3, 300), (4, 4)] {
+        let got = json(cache.path(), &file, &format!(":vec \"{item}\""));
+        assert_eq!(got["label"].as_i64(), Some(label), "{got}");
+    }
+    let file = fixture("pickles", "py3_mnist_labels_short.pkl");
+    let (ok, _, stderr) = run(cache.path(), &[file.to_str().unwrap(), "-e", "\"1\""]);
+    assert!(!ok);
+    assert!(stderr.contains("set 1 has 2 labels for 3 rows"), "{stderr}");
+}
