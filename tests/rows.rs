@@ -259,6 +259,15 @@ fn mnist_items_are_shown_with_their_labels() {
     );
     let words = json(cache.path(), &tiny(), "king");
     assert!(words["neighbours"][0].get("label").is_none(), "{words}");
+    // `vecsh info` says the items have labels.
+    let (ok, stdout, stderr) = run(cache.path(), &["info", file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("labels    1,797 items")),
+        "{stdout}"
+    );
 }
 
 /// `:show ITEM` draws a pixel item (64 values: an 8 × 8 digit) with its label and neighbours;
