@@ -1062,6 +1062,13 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .map_or(String::new(), |l| format!(" (limit {})", thousands(l)))
     )?;
     writeln!(out, "dims      {}", m.dims)?;
+    if m.labels {
+        writeln!(
+            out,
+            "labels    {} items labelled by the file (shown beside each item)",
+            thousands(m.words)
+        )?;
+    }
     if !extra.is_empty() {
         writeln!(out, "notes     {}", extra.join(", "))?;
     }

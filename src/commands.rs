@@ -19,6 +19,8 @@ pub enum Command {
     Vars,
     Info,
     Ast,
+    Vec,
+    Show,
     Eval,
     Help,
     Quit,
@@ -57,7 +59,7 @@ const ON_OFF: &[&str] = &["on", "off"];
 
 /// Every command, in the order `:help` lists them, Tab offers them and did-you-mean prefers
 /// them on a tie.
-pub const TABLE: [Spec; 13] = [
+pub const TABLE: [Spec; 15] = [
     Spec {
         command: Command::K,
         name: "k",
@@ -148,6 +150,29 @@ pub const TABLE: [Spec; 13] = [
         args: Args::Expr,
         tab_space: true,
         help: &[(":ast EXPR", "how an expression is read")],
+    },
+    Spec {
+        command: Command::Vec,
+        name: "vec",
+        aliases: &[],
+        // One word, completed and highlighted as the expression it is.
+        args: Args::Expr,
+        tab_space: true,
+        help: &[(
+            ":vec WORD",
+            "the word's vector as the file has it: norm, values, sparkline",
+        )],
+    },
+    Spec {
+        command: Command::Show,
+        name: "show",
+        aliases: &[],
+        args: Args::Expr,
+        tab_space: true,
+        help: &[(
+            ":show ITEM",
+            "draw a pixel item (64 or 784 values) and its neighbours",
+        )],
     },
     Spec {
         command: Command::Eval,

@@ -16,6 +16,7 @@ use crate::search::{self, Hit, Query};
 
 mod error;
 mod map;
+mod rows;
 mod suggest;
 mod value;
 
@@ -195,7 +196,7 @@ impl<'s> Session<'s> {
     ) -> Result<Value> {
         // A command's argument is no vocabulary word (`:k -1` is not `"-1"`).
         let command = matches!(&parsed, Ok(Statement::Command { name, .. })
-            if !matches!(Command::lookup(name), Some(Command::Ast | Command::Svg)));
+            if !matches!(Command::lookup(name), Some(Command::Ast | Command::Svg | Command::Vec | Command::Show)));
         parsed
             .map_err(EvalError::from)
             .and_then(|statement| self.run(&statement, line))
@@ -511,6 +512,8 @@ impl<'s> Session<'s> {
                 )
             }
             Some(Command::Svg) => self.svg_command(args, args_span),
+            Some(Command::Vec) => self.vec_command(args, args_span),
+            Some(Command::Show) => self.show_command(args, args_span),
             Some(Command::Vars) => Ok(Value::Vars {
                 vars: self
                     .vars
@@ -697,6 +700,7 @@ impl<'s> Session<'s> {
             .map(|h| Neighbour {
                 word: self.store.word(h.id).unwrap_or("?").to_string(),
                 score: h.score,
+                label: self.store.label(h.id),
             })
             .collect()
     }
@@ -967,6 +971,7 @@ impl<'s> Session<'s> {
             .map(|(w, u)| Neighbour {
                 word: w.clone(),
                 score: search::dot(u, &mean),
+                label: None,
             })
             .collect();
         // Show every word with its cosine to the (normalised) mean, least similar first.

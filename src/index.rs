@@ -25,7 +25,7 @@
 //! `open` (reuse or build), `cache` (directories, locks, leftovers, the proof's file), `write`
 //! (the first build) and `pc_stage` (its principal-component stage), `verify` (checksums; with
 //! `lmdb_check`, the file's structure), `records` (what the index stores), `rows` (words, rows,
-//! rows read in place), `exact` and `approx` (the two searches), and `error`.
+//! rows read in place), `side` (each row's norm and label), `exact` and `approx` (the two searches), and `error`.
 
 mod approx;
 mod cache;
@@ -36,6 +36,7 @@ mod open;
 mod pc_stage;
 mod records;
 mod rows;
+mod side;
 mod space;
 mod verify;
 mod write;
@@ -79,10 +80,15 @@ struct Dbs {
     /// The inverted lists, list → [ids | scales | int8 rows] (`ivf::write_list`); empty until
     /// they are built.
     ivf: Database<'static, Id, Bytes>,
+    /// Each row's norm in the file, chunk → f32 per row (`side`).
+    norms: Option<Database<'static, Id, Bytes>>,
+    /// Each row's label, chunk → i64 LE per row, when the file labels its rows (`side`).
+    labels: Option<Database<'static, Id, Bytes>>,
 }
 
-const DB_NAMES: [&str; 10] = [
+const DB_NAMES: [&str; 12] = [
     "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy", "ngrams", "pcstage", "ivf",
+    "norms", "labels",
 ];
 
 /// An open index. Cheap to query from one thread; `env()` may be shared with a forest builder.

@@ -153,6 +153,9 @@ pub struct Batch {
     /// the file of each row's little-endian f32 values, so the index can read them again from
     /// there instead of storing a copy.
     pub offsets: Option<Vec<u64>>,
+    /// Each row's label, when the file labels its items (the MNIST pickle's `y` arrays); the
+    /// index keeps them in its `labels` table.
+    pub labels: Option<Vec<i64>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -14,6 +14,7 @@ use crate::text::{escape, escape_word};
 
 pub mod help;
 pub mod map;
+pub mod picture;
 pub mod svg;
 use crate::protocols::{method_label, Protocol, Report};
 
@@ -148,6 +149,7 @@ impl Renderer {
                             n.word.clone()
                         },
                         score: n.score,
+                        label: n.label,
                     })
                     .collect();
                 self.with_subwords(subwords, format!("{head}\n{}", self.table(&marked)))
@@ -192,6 +194,22 @@ impl Renderer {
                 self.map(points, arrows, *variance)
             ),
             Value::Ast { text } => text.clone(),
+            Value::Vector {
+                word,
+                norm,
+                values,
+                oov,
+                label,
+                ..
+            } => self.vector(word, *norm, values, *oov, *label),
+            Value::Picture {
+                item,
+                label,
+                width,
+                values,
+                neighbours,
+                ..
+            } => self.picture(item, *label, *width, values, neighbours),
             Value::Vars { vars } => {
                 if vars.is_empty() {
                     return self.paint(
@@ -215,8 +233,6 @@ impl Renderer {
         }
     }
 
-    /// An aligned table: rank, word, score (3 decimals), and a bar proportional to the score.
-    /// It fits `width`: the bar shrinks first, then long words are cut, then the bar goes.
     /// `out` preceded by one line per unknown word that got its vector from its character
     /// n-grams: `governmnet (subwords) · did you mean 'government'?`.
     fn with_subwords(&self, subwords: &[SubwordWord], out: String) -> String {
@@ -244,24 +260,52 @@ impl Renderer {
         lines.join("\n")
     }
 
+    /// An aligned table: rank, word, label (items that have one), score (3 decimals), and a
+    /// bar proportional to the score. It fits `width`: the bar shrinks first, then long words
+    /// are cut (only then: a word the width holds is shown whole), then the bar goes.
     pub fn table(&self, rows: &[Neighbour]) -> String {
-        let rank_w = rows.len().to_string().len().max(2);
+        self.ranked_table(rows, 1)
+    }
+
+    /// [`Renderer::table`] whose first row has rank `first` (the rest of a list shown in part).
+    fn ranked_table(&self, rows: &[Neighbour], first: usize) -> String {
+        let rank_w = (first + rows.len())
+            .saturating_sub(1)
+            .to_string()
+            .len()
+            .max(2);
         // Words come from the file: escaped before they reach the terminal.
         let escaped: Vec<std::borrow::Cow<str>> =
             rows.iter().map(|n| escape_word(&n.word)).collect();
         // A long word is cut only when the terminal is too narrow for it (`fit`).
         let longest = escaped.iter().map(|w| w.width()).max().unwrap_or(0);
-        let (word_max, cells) = fit(self.width, rank_w, longest);
+        // Labelled items (the MNIST pickle) show their label beside them: `17  label 7`.
+        let labels: Vec<String> = rows
+            .iter()
+            .map(|n| n.label.map_or_else(String::new, |l| format!("label {l}")))
+            .collect();
+        let label_w = labels.iter().map(|l| l.width()).max().unwrap_or(0);
+        let label_cols = if label_w > 0 { label_w + 2 } else { 0 };
+        let (word_max, cells) = fit(self.width.saturating_sub(label_cols), rank_w, longest);
         let words: Vec<String> = escaped.iter().map(|w| truncate(w, word_max)).collect();
         let word_w = words.iter().map(|w| w.width()).max().unwrap_or(0);
         rows.iter()
             .zip(&words)
+            .zip(&labels)
             .enumerate()
-            .map(|(i, (n, w))| {
+            .map(|(i, ((n, w), label))| {
                 let pad = word_w - w.width();
-                let rank = self.paint(&format!("{:>rank_w$}", i + 1), Style::new().dimmed());
+                let rank = self.paint(&format!("{:>rank_w$}", first + i), Style::new().dimmed());
                 let word = self.paint(w, Style::new().bold());
-                let mut line = format!("{rank} {word}{:pad$}  {:>6.3}", "", n.score);
+                let label = if label_w > 0 {
+                    format!(
+                        "  {}",
+                        self.paint(&format!("{label:<label_w$}"), Style::new().cyan())
+                    )
+                } else {
+                    String::new()
+                };
+                let mut line = format!("{rank} {word}{:pad$}{label}  {:>6.3}", "", n.score);
                 let bar = bar(n.score, cells);
                 if !bar.is_empty() {
                     line.push(' ');

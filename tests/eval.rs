@@ -17,7 +17,7 @@ fn neighbours(v: Value) -> Vec<(String, f32)> {
     match v {
         Value::Neighbours { neighbours, .. } => neighbours
             .into_iter()
-            .map(|Neighbour { word, score }| (word, score))
+            .map(|Neighbour { word, score, .. }| (word, score))
             .collect(),
         other => panic!("expected neighbours, got {other:?}"),
     }

@@ -96,6 +96,12 @@ fn work() -> Work {
     ] {
         std::fs::copy(fixtures.join(from), d.join(name)).unwrap();
     }
+    // The tutorial's MNIST layout, for `:show` (scikit-learn's digits, written by Python 2).
+    std::fs::copy(
+        root.join("tests/fixtures/pickles/py2_digits_mnist.pkl.gz"),
+        d.join("digits.pkl.gz"),
+    )
+    .unwrap();
     std::fs::create_dir(d.join("demos")).unwrap();
     for entry in std::fs::read_dir(root.join("demos")).unwrap() {
         let entry = entry.unwrap();

@@ -86,8 +86,17 @@ fn rows_read_in_place_give_the_f32_copys_answers_bit_for_bit() {
     assert_eq!(in_place.len(), copied.len());
     assert!(in_place.len() < 140_000, "duplicates were dropped");
     assert!(in_place.verify().unwrap().is_intact());
-    // No f32 copy: the index is much smaller than the text file's.
-    assert!(in_place.disk_size() * 2 < copied.disk_size());
+    // No f32 copy: the index is smaller than the text file's by about that copy (24 f32 a row,
+    // less the 8-byte offset kept instead). Both keep the rest, the norms too (schema 6), so a
+    // ratio of the two sizes would say less.
+    let saved = copied.disk_size() as f64 - in_place.disk_size() as f64;
+    let copy = (in_place.len() * (24 * 4 - 8)) as f64;
+    assert!(
+        saved > 0.8 * copy,
+        "{} vs {} bytes",
+        in_place.disk_size(),
+        copied.disk_size()
+    );
 
     let unit = copied.unit_rows().unwrap();
     let n = in_place.len();

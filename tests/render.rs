@@ -25,6 +25,7 @@ fn n(word: &str, score: f32) -> Neighbour {
     Neighbour {
         word: word.to_string(),
         score,
+        label: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::util::{expect, history, quit, tiny, vecsh, PROMPT, TIMEOUT_MS};
 
 /// `vecsh ARGS` in a pseudo-terminal `cols` columns wide, with its cache and history in `dir`,
 /// waiting for the first prompt; returns the session and the banner.
-fn start_sized(dir: &Path, cols: u16, args: &[&str]) -> (PtySession, String) {
+pub(crate) fn start_sized(dir: &Path, cols: u16, args: &[&str]) -> (PtySession, String) {
     let bin = assert_cmd::cargo::cargo_bin("vecsh");
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -31,7 +31,7 @@ fn start_sized(dir: &Path, cols: u16, args: &[&str]) -> (PtySession, String) {
 }
 
 /// Sends `line` and returns everything printed up to the next prompt.
-fn answer(p: &mut PtySession, line: &str) -> String {
+pub(crate) fn answer(p: &mut PtySession, line: &str) -> String {
     p.send_line(line).unwrap();
     // The echo of the line itself, then the answer.
     expect(p, "\n").unwrap();

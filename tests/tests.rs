@@ -47,6 +47,7 @@ mod readers;
 mod render;
 mod repl;
 mod restrict;
+mod rows;
 mod search;
 mod session;
 mod trust;

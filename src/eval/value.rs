@@ -69,6 +69,9 @@ pub enum SearchUsed {
 pub struct Neighbour {
     pub word: String,
     pub score: f32,
+    /// The item's label, when the file labels its items (the MNIST pickle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<i64>,
 }
 
 /// What a point on a map stands for; the renderer colours points by it.
@@ -166,6 +169,28 @@ pub enum Value {
     Ast {
         text: String,
     },
+    /// `:vec WORD`: a row as the file has it (the unit row times the row's norm).
+    Vector {
+        word: String,
+        norm: f32,
+        dims: usize,
+        values: Vec<f32>,
+        /// Only for an unknown word composed from its character n-grams: `true`.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        oov: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        label: Option<i64>,
+    },
+    /// `:show ITEM`: a pixel item (a square image, row by row) and its neighbours'.
+    Picture {
+        item: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        label: Option<i64>,
+        width: usize,
+        height: usize,
+        values: Vec<f32>,
+        neighbours: Vec<PictureNeighbour>,
+    },
     Vars {
         vars: Vec<Var>,
     },
@@ -208,6 +233,16 @@ impl PartialEq<&str> for SettingValue {
             SettingValue::Word(w) => w == other,
         }
     }
+}
+
+/// A neighbour of a `:show`n item, with its own picture's values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PictureNeighbour {
+    pub word: String,
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<i64>,
+    pub values: Vec<f32>,
 }
 
 /// A named result of `:vars`.

@@ -208,6 +208,14 @@ impl Store {
         store.pc_min_rows = pc_min_rows(opts);
         // A fastText model indexed before n-grams were stored lacks them: rebuild.
         let incomplete = store.meta.format == Format::FastTextBin && store.meta.subwords.is_none();
+        if store.meta.schema < SCHEMA_VERSION && store.meta.source_stat.size == stat.size {
+            progress.note(&format!(
+                "index {} was built by an older vecsh (schema {}, now {SCHEMA_VERSION}); \
+                 rebuilding it once",
+                escape_path(dir),
+                store.meta.schema
+            ));
+        }
         if store.meta.schema != SCHEMA_VERSION
             || store.meta.source_stat.size != stat.size
             || incomplete
@@ -293,7 +301,8 @@ impl Store {
                 let ngrams = opener.open_database::<Id, Bytes>(rtxn, Some("ngrams"))?;
                 let pcstage = opener.open_database::<Id, Bytes>(rtxn, Some("pcstage"))?;
                 let ivf = opener.open_database::<Id, Bytes>(rtxn, Some("ivf"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, (ngrams, pcstage, ivf))))
+                let side = (opener.open_database::<Id, Bytes>(rtxn, Some("norms"))?, opener.open_database::<Id, Bytes>(rtxn, Some("labels"))?);
+                Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, (ngrams, pcstage, ivf), side)))
             })
             .map_err(|e| lmdb_err(dir, e))?;
         let incomplete = || IndexError::Incomplete {
@@ -308,6 +317,7 @@ impl Store {
             Some(scale),
             Some(forest),
             (ngrams, pcstage, Some(ivf)),
+            (norms, labels),
         ) = opened.unwrap_commit()
         else {
             return Err(incomplete());
@@ -323,6 +333,8 @@ impl Store {
             ngrams,
             pcstage,
             ivf,
+            norms,
+            labels,
         };
         let rtxn = env
             .clone()

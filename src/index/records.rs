@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::loader::{self, Format};
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 5;
+/// 6: each row's norm (`norms`) and, for labelled items, their labels (`labels`; `side`).
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// What the store knows about its source and how it was built (stored as JSON under "meta").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,6 +69,9 @@ pub struct Meta {
     /// The loader's notes on how rows were named (`LoadReport::notes`), shown by `vecsh info`.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The rows have labels, in the `labels` table (the MNIST pickle's `y` arrays).
+    #[serde(default)]
+    pub labels: bool,
 }
 
 /// A file besides the source whose content the index depends on.
@@ -237,6 +241,11 @@ pub(super) struct Checksums {
     pub(super) pcstage: Vec<u64>,
     #[serde(default)]
     pub(super) pc_basis: u64,
+    /// Of each `norms` chunk and, when the rows have labels, each `labels` chunk (`side`).
+    #[serde(default)]
+    pub(super) norms: Vec<u64>,
+    #[serde(default)]
+    pub(super) labels: Vec<u64>,
 }
 
 /// The stat proof kept beside `data.mdb` (see the `index` module docs).

@@ -297,7 +297,11 @@ impl Store {
         }
     }
 
-    fn chunk(&self, db: Database<'static, Id, Bytes>, chunk: u32) -> Option<Cow<'_, [f32]>> {
+    pub(super) fn chunk(
+        &self,
+        db: Database<'static, Id, Bytes>,
+        chunk: u32,
+    ) -> Option<Cow<'_, [f32]>> {
         let bytes = db.get(&self.rtxn, &chunk).ok().flatten()?;
         Some(search::cast_or_copy(bytes))
     }

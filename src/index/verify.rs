@@ -20,6 +20,7 @@ use super::records::{
     unseal, ApproxCalibration, Checksums, FileStat, ForestMeta, ListsMeta, Proof, CELL_RECORDS,
     SCHEMA_VERSION,
 };
+use super::side::NORMS_SINCE;
 use super::{Dbs, Store};
 
 /// What a full verification found, table by table.
@@ -243,6 +244,19 @@ impl Store {
             ("quant", self.dbs.quant, &sums.quant, n_chunks),
             ("scale", self.dbs.scale, &sums.scale, n_chunks),
         ];
+        // The side tables (`side`): every row's norm; the labels of labelled rows. An index
+        // of an older schema has none (the source line says it will be rebuilt).
+        match self.dbs.norms {
+            _ if self.meta.schema < NORMS_SINCE => {}
+            Some(db) => chunked.push(("norms", db, &sums.norms, n_chunks)),
+            None => tables.push(("norms".into(), Some("missing".into()))),
+        }
+        if self.meta.labels {
+            match self.dbs.labels {
+                Some(db) => chunked.push(("labels", db, &sums.labels, n_chunks)),
+                None => tables.push(("labels".into(), Some("missing".into()))),
+            }
+        }
         if let (Some(db), true) = (self.dbs.ngrams, self.meta.subwords.is_some()) {
             chunked.push(("ngrams", db, &sums.ngrams, ngram_chunks));
         }

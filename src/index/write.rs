@@ -25,6 +25,7 @@ use super::open::OpenOptions;
 use super::pc_stage::{pc_min_rows, pc_reserve, write_pc_stage, PcWritten};
 use super::records::{now_secs, Checksums, Companion, FileStat, Meta, SCHEMA_VERSION};
 use super::rows::{word_key, SourceFile};
+use super::side::SideWriter;
 use super::space::{build_need, AppendedTable, BuildShape};
 use super::verify::{hash_file, MapBounds, TableHasher};
 use super::{Id, DB_NAMES};
@@ -281,12 +282,26 @@ fn write_index(
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[7]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[8]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[9]))?,
+                opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[10]))?,
+                opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[11]))?,
             )))
         })
         .map_err(lmdb)?
         .unwrap_commit();
-    let (meta_db, word2id, id2word, unit_db, quant_db, scale_db, _forest, ngrams_db, pc_db, _ivf) =
-        dbs;
+    let (
+        meta_db,
+        word2id,
+        id2word,
+        unit_db,
+        quant_db,
+        scale_db,
+        _forest,
+        ngrams_db,
+        pc_db,
+        _ivf,
+        norms_db,
+        labels_db,
+    ) = dbs;
 
     let mut sink = ChunkWriter {
         env: &env,
@@ -309,6 +324,7 @@ fn write_index(
         unit_sums: Vec::new(),
         quant_sums: Vec::new(),
         scale_sums: Vec::new(),
+        side: SideWriter::new(norms_db, labels_db),
     };
     let mut ngrams = NgramWriter {
         env: &env,
@@ -460,6 +476,7 @@ fn write_index(
         unit_in_source: sink.in_source(),
         companions: hash_companions(companions)?,
         notes: report.notes.clone(),
+        labels: sink.side.labelled(),
     };
     let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
     let sums = Checksums {
@@ -472,6 +489,8 @@ fn write_index(
         ngrams: std::mem::take(&mut ngrams.sums),
         pcstage: pc.sums,
         pc_basis: pc.basis_sum,
+        norms: std::mem::take(&mut sink.side.norm_sums),
+        labels: std::mem::take(&mut sink.side.label_sums),
     };
     meta_db
         .put(
@@ -549,7 +568,11 @@ impl<'e> Room<'e> {
     /// map: a write through the map faults every 4 KB page in, reading (zero-filling) it
     /// first, which made page faults half of a 3M x 300 build's time. The shared map and the
     /// file are the same page cache, so LMDB and later readers see the bytes either way.
-    fn fill(&self, space: &mut heed::ReservedSpace, bytes: &[u8]) -> std::io::Result<()> {
+    pub(super) fn fill(
+        &self,
+        space: &mut heed::ReservedSpace,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
         let at = space.as_uninit_mut().as_ptr() as usize;
         let size = self.size.get();
@@ -663,6 +686,8 @@ struct ChunkWriter<'e> {
     unit_sums: Vec<u64>,
     quant_sums: Vec<u64>,
     scale_sums: Vec<u64>,
+    /// Each row's norm and label (`side`).
+    side: SideWriter,
 }
 
 impl ChunkWriter<'_> {
@@ -688,6 +713,7 @@ impl ChunkWriter<'_> {
         if *self.in_source.get_or_insert(in_source) != in_source {
             anyhow::bail!("the loader gave row offsets for some batches only");
         }
+        self.side.push_labels(batch.labels.as_deref())?;
         self.pending.extend_from_slice(&batch.vectors);
         if let Some(offsets) = &batch.offsets {
             self.pending_offsets.extend_from_slice(offsets);
@@ -734,11 +760,17 @@ impl ChunkWriter<'_> {
         self.q8.resize(n * stride, 0);
         self.scales.clear();
         self.scales.resize(n, 0.0);
+        self.side.norms.clear();
+        self.side.norms.resize(n, 0.0);
         rows.par_chunks_mut(dims)
             .zip(self.q8.par_chunks_mut(stride))
-            .zip(self.scales.par_iter_mut())
-            .for_each(|((row, out), scale)| {
-                search::normalize(row);
+            .zip(
+                self.scales
+                    .par_iter_mut()
+                    .zip(self.side.norms.par_iter_mut()),
+            )
+            .for_each(|((row, out), (scale, norm))| {
+                *norm = search::normalize(row);
                 *scale = search::quantize_row(row, out);
             });
         let (unit, q8, scales) = (&*rows, &self.q8, &self.scales);
@@ -756,8 +788,9 @@ impl ChunkWriter<'_> {
         self.unit_sums.push(xxh3_64(unit));
         self.quant_sums.push(xxh3_64(q8));
         self.scale_sums.push(xxh3_64(scales));
-        self.room
-            .ensure(unit.len() + q8.len() + scales.len() + 3 * self.room.page)?;
+        self.room.ensure(
+            unit.len() + q8.len() + scales.len() + SideWriter::chunk_bytes(n) + 5 * self.room.page,
+        )?;
         let mut wtxn = self.env.write_txn()?;
         for (db, bytes) in [
             (self.unit_db, unit),
@@ -768,6 +801,7 @@ impl ChunkWriter<'_> {
                 self.room.fill(space, bytes)
             })?;
         }
+        self.side.put(&mut wtxn, self.room, self.chunk, n)?;
         wtxn.commit()?;
         self.chunk += 1;
         Ok(())

@@ -116,7 +116,7 @@ fn load_pickled_bytes(
     rows: &mut Rows,
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
-    let v = gensim::read(path, data).map_err(|e| LoadError::Data {
+    let mut v = gensim::read(path, data).map_err(|e| LoadError::Data {
         location: match e.offset {
             Some(offset) => Location::Offset {
                 file: label.to_owned(),
@@ -145,6 +145,9 @@ fn load_pickled_bytes(
             maxn: *maxn,
             buckets: *buckets,
         });
+    }
+    if !v.labels.is_empty() {
+        rows.set_labels(std::mem::take(&mut v.labels));
     }
     for (start, chunk) in v.words.chunks(BINARY_BATCH).enumerate() {
         if rows.full() {

@@ -21,6 +21,9 @@ pub(super) struct Rows<'s> {
     pub(super) lossy: usize,
     pub(super) spaced: usize,
     pub(super) spaced_examples: Vec<String>,
+    /// The label of every row of the file, in file order (`set_labels`): each kept row's goes
+    /// with it into its batch.
+    labels: Option<Vec<i64>>,
 }
 
 impl<'s> Rows<'s> {
@@ -66,7 +69,14 @@ impl<'s> Rows<'s> {
             lossy: 0,
             spaced: 0,
             spaced_examples: Vec::new(),
+            labels: None,
         }
+    }
+
+    /// The file labels its rows: `labels[i]` is the label of its row `i` (before duplicates
+    /// and the limit), handed on with the rows that are kept.
+    pub(super) fn set_labels(&mut self, labels: Vec<i64>) {
+        self.labels = Some(labels);
     }
 
     /// The limit is reached: stop reading, and skip end-of-file checks.
@@ -94,10 +104,15 @@ impl<'s> Rows<'s> {
     ) -> Result<(), LoadError> {
         let mut lossy = lossy.iter().peekable();
         let mut keep = 0;
+        let mut labels = self
+            .labels
+            .as_ref()
+            .map(|_| Vec::with_capacity(words.len()));
         for i in 0..words.len() {
             if self.full() {
                 break;
             }
+            let row = self.read as usize;
             self.read += 1;
             let was_lossy = lossy.next_if_eq(&&i).is_some();
             if !self.seen.insert(hashes[i], &words[i]) {
@@ -118,6 +133,9 @@ impl<'s> Rows<'s> {
                     offsets[keep] = offsets[i];
                 }
             }
+            if let (Some(out), Some(all)) = (labels.as_mut(), self.labels.as_ref()) {
+                out.push(all.get(row).copied().unwrap_or_default());
+            }
             keep += 1;
             self.kept += 1;
         }
@@ -133,6 +151,7 @@ impl<'s> Rows<'s> {
             words,
             vectors,
             offsets,
+            labels,
         })
         .map_err(LoadError::Sink)
     }

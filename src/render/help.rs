@@ -63,6 +63,8 @@ fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
         | Command::Vars
         | Command::Info
         | Command::Ast
+        | Command::Vec
+        | Command::Show
         | Command::Eval
         | Command::Help
         | Command::Quit => return None,

@@ -22,6 +22,8 @@ pub struct Vectors {
     /// Dict keys that Python holds apart but that decode to a word another key has (`'café'` and
     /// `b'caf\xe9'` in one Python 3 dict): one word, the later value; counted as duplicates.
     pub merged: usize,
+    /// Each row's label (the MNIST pickle's `y` arrays); empty: the rows have none.
+    pub labels: Vec<i64>,
 }
 
 /// A problem in a pickle; `offset` when it is in the opcode stream.
@@ -149,6 +151,7 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
         ngrams: None,
         latin1,
         merged,
+        labels: Vec::new(),
     })
 }
 
@@ -384,6 +387,7 @@ fn from_gensim(
         ngrams: None,
         latin1: Vec::new(),
         merged: 0,
+        labels: Vec::new(),
     })
 }
 
@@ -482,6 +486,7 @@ fn fasttext_vectors(
         ngrams: Some((minn, maxn, bucket, ngrams)),
         latin1: Vec::new(),
         merged: 0,
+        labels: Vec::new(),
     })
 }
 
