@@ -42,8 +42,14 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
         // Names in the message come from the file.
         message: crate::text::escape(&e.problem.to_string()).into_owned(),
     })?;
+    if let Some(Obj::Dict(items)) = p.obj(&p.root) {
+        let (mut v, all_rows) = from_dict(&p, items)?;
+        if all_rows {
+            v.vectors = p.into_rows();
+        }
+        return Ok(v);
+    }
     match p.obj(&p.root) {
-        Some(Obj::Dict(items)) => from_dict(&p, items),
         Some(Obj::Instance { module, name, .. }) if module.starts_with("gensim") => {
             from_gensim(&p, &p.root, None, path, &path.display().to_string(), name)
         }
@@ -62,11 +68,16 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
     }
 }
 
-fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
+/// The words and vectors of a dict word → vector. When the vectors are, in order, all the
+/// rows the pickle read in one step (a dict of float32 arrays), they are left out of the
+/// result, and the flag says to take them whole ([`Pickle::into_rows`]) rather than copy them.
+fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<(Vectors, bool), Error> {
     let mut words = Vec::with_capacity(items.len());
     let mut vectors = Vec::new();
     let mut dims = None;
     let mut latin1 = Vec::new();
+    // Whether every vector so far is the next of the pickle's rows (then none was copied).
+    let mut in_rows = true;
     for (i, (k, v)) in items.iter().enumerate() {
         let word = match k {
             Value::Str(_) | Value::Py2Str(_) => {
@@ -85,7 +96,25 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
                 )))
             }
         };
-        let vector = vector_of(p, v).ok_or_else(|| {
+        if in_rows {
+            match (p.row_span(v), dims) {
+                (Some((start, len)), None) if start == 0 && len > 0 => {
+                    dims = Some(len);
+                    words.push(word);
+                    continue;
+                }
+                (Some((start, len)), Some(d)) if start == i * d && len == d => {
+                    words.push(word);
+                    continue;
+                }
+                _ => {
+                    in_rows = false;
+                    vectors.extend_from_slice(p.rows(0..i * dims.unwrap_or(0)));
+                }
+            }
+        }
+        let before = vectors.len();
+        append_vector(p, v, &mut vectors).ok_or_else(|| {
             err(format!(
                 "entry {} ('{}'): the value is {}, not a list, tuple or 1-D float array",
                 i + 1,
@@ -93,50 +122,69 @@ fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
                 describe(p, v)
             ))
         })?;
+        let len = vectors.len() - before;
         match dims {
-            None if vector.is_empty() => {
+            None if len == 0 => {
                 return Err(err(format!(
                     "entry 1 ('{}') is an empty vector",
                     crate::text::escape_bytes(&word)
                 )))
             }
-            None => dims = Some(vector.len()),
-            Some(d) if d != vector.len() => {
+            None => {
+                dims = Some(len);
+                vectors.reserve(len * (items.len() - 1));
+            }
+            Some(d) if d != len => {
                 return Err(err(format!(
-                    "entry {} ('{}') has {} values, the first had {d}",
+                    "entry {} ('{}') has {len} values, the first had {d}",
                     i + 1,
                     crate::text::escape_bytes(&word),
-                    vector.len()
                 )))
             }
             _ => {}
         }
         words.push(word);
-        vectors.extend(vector);
     }
     let dims = dims.ok_or_else(|| err("the pickled dict is empty"))?;
-    Ok(Vectors {
-        kind: "pickled dict".into(),
-        gensim: false,
-        words,
-        dims,
-        vectors,
-        ngrams: None,
-        latin1,
-    })
+    let all_rows = in_rows && p.rows(0..usize::MAX).len() == words.len() * dims;
+    if in_rows && !all_rows {
+        vectors.extend_from_slice(p.rows(0..words.len() * dims));
+    }
+    Ok((
+        Vectors {
+            kind: "pickled dict".into(),
+            gensim: false,
+            words,
+            dims,
+            vectors,
+            ngrams: None,
+            latin1,
+        },
+        all_rows,
+    ))
 }
 
-fn vector_of(p: &Pickle, v: &Value) -> Option<Vec<f32>> {
+/// Appends the values of `v`, a list or tuple of numbers or a 1-D float array, to `out`;
+/// `None`, with `out` unchanged, for anything else.
+fn append_vector(p: &Pickle, v: &Value, out: &mut Vec<f32>) -> Option<()> {
+    if let Some(values) = p.floats(v) {
+        out.extend_from_slice(values);
+        return Some(());
+    }
     match p.obj(v)? {
-        Obj::List(items) | Obj::Tuple(items) => items
-            .iter()
-            .map(|x| match x {
-                Value::Float(f) => Some(*f as f32),
-                Value::Int(i) => Some(*i as f32),
-                _ => None,
-            })
-            .collect(),
-        Obj::Array(a) if a.shape.len() == 1 => a.to_f32(),
+        Obj::List(items) | Obj::Tuple(items) => {
+            let values: Vec<f32> = items
+                .iter()
+                .map(|x| match x {
+                    Value::Float(f) => Some(*f as f32),
+                    Value::Int(i) => Some(*i as f32),
+                    _ => None,
+                })
+                .collect::<Option<_>>()?;
+            out.extend(values);
+            Some(())
+        }
+        Obj::Array(a) if a.shape.len() == 1 => a.append_f32(out),
         _ => None,
     }
 }
@@ -466,4 +514,54 @@ fn strings(p: &Pickle, list: &Value, what: &str) -> Result<Vec<Vec<u8>>, Error> 
             _ => Err(err(format!("'{what}' holds something that is not a word"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pickle::{parse_with, Obj, Value};
+
+    #[test]
+    fn a_dict_of_arrays_lists_and_shared_arrays_gives_every_word_its_vector() {
+        // The vectors are the rows read in one step only in part: each word still gets its own.
+        for name in [
+            "pickles/fast_mixed_p4.pkl",
+            "pickles/py3_empty_word.pkl",
+            "pickles/py2_words_p2.pkl",
+            "formats/dict_f32_p4.pkl",
+            "formats/dict_f64_bytes_p5.pkl",
+        ] {
+            let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            let data = std::fs::read(&path).unwrap();
+            // The dict as the opcodes build it, each value's floats.
+            let plain = parse_with(&data, false).unwrap();
+            let Some(Obj::Dict(items)) = plain.obj(&plain.root) else {
+                panic!("{name}: not a dict")
+            };
+            let mut want = Vec::new();
+            for (_, v) in items {
+                match plain.obj(v) {
+                    Some(Obj::Array(a)) if a.shape.len() == 1 => {
+                        want.push(a.to_f32().unwrap_or_default())
+                    }
+                    Some(Obj::List(xs)) => want.push(
+                        xs.iter()
+                            .map(|x| match x {
+                                Value::Float(f) => *f as f32,
+                                Value::Int(i) => *i as f32,
+                                _ => f32::NAN,
+                            })
+                            .collect(),
+                    ),
+                    _ => want.push(Vec::new()),
+                }
+            }
+            let v = super::read(std::path::Path::new(&path), &data).unwrap();
+            assert_eq!(v.words.len(), want.len(), "{name}");
+            assert_eq!(v.vectors.len(), want.len() * v.dims, "{name}");
+            for (i, row) in want.iter().enumerate() {
+                let got = &v.vectors[i * v.dims..(i + 1) * v.dims];
+                assert_eq!(got, &row[..], "{name}: entry {i}");
+            }
+        }
+    }
 }
