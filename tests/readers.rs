@@ -318,6 +318,65 @@ fn ngram_hashing_costs_length_times_maxn() {
 }
 
 // ---------------------------------------------------------------------------------------
+// gensim files saved gzipped: large arrays beside them as compressed .npz
+// ---------------------------------------------------------------------------------------
+
+/// gensim saves a `.kv.gz` whose arrays pass its size limit (10 MB: GloVe 6B 50d's vectors)
+/// with those arrays beside it in `NAME.ATTR.npz` (`numpy.savez_compressed`, member `val`),
+/// not `.npy`. tests/fixtures/gensim_gz/small.kv.gz is saved so (sep_limit=0); its neighbours
+/// equal gensim's `most_similar` on the file loaded back. (It was refused: "'vectors' was saved
+/// separately, in small.kv.gz.vectors.npy, which is missing".)
+#[test]
+fn a_gzipped_gensim_file_with_its_vectors_in_a_compressed_sidecar_equals_gensim() {
+    let kv = fixture("gensim_gz", "small.kv.gz");
+    let want = json(&fixture("gensim_gz", "expected.json"));
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = open(&kv, &cache);
+    let want = want.as_object().unwrap();
+    assert_eq!(want.len(), 4);
+    for (word, expected) in want {
+        let got = ranked(&session(&store, 5).run_line(word).unwrap());
+        assert_same_ranking(&got, &pairs(expected), word);
+    }
+    // The .npz is a companion: part of the index's identity and staleness proof.
+    let companions = vecsh::loader::companions(&kv, &LoadOptions::default());
+    assert!(
+        companions.contains(&fixture("gensim_gz", "small.kv.gz.vectors.npz")),
+        "{companions:?}"
+    );
+}
+
+/// The compressed sidecar missing, or not a regular file: named, as a `.npy` sidecar is.
+#[test]
+fn a_gzipped_gensim_files_compressed_sidecar_missing_or_a_fifo_is_named() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = dir.path().join("small.kv.gz");
+    std::fs::copy(fixture("gensim_gz", "small.kv.gz"), &kv).unwrap();
+    let msg = err(&kv);
+    assert!(
+        msg.contains("small.kv.gz.vectors.npz") && msg.contains("missing"),
+        "{msg}"
+    );
+    let npz = dir.path().join("small.kv.gz.vectors.npz");
+    let c = std::ffi::CString::new(npz.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&kv).err().map(|e| e.to_string()));
+    });
+    let msg = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the load waited on the FIFO")
+        .expect("loaded");
+    assert!(
+        msg.contains("small.kv.gz.vectors.npz") && msg.contains("not a regular file"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_file(&npz);
+}
+
+// ---------------------------------------------------------------------------------------
 // gensim's .npy sidecars get the main file's protections
 // ---------------------------------------------------------------------------------------
 

@@ -209,8 +209,10 @@ fn describe(p: &Pickle, v: &Value) -> String {
 }
 
 /// An array attribute: inline in the pickle, or (set to None there, or left out) in
-/// `prefix.attr.npy`. gensim lists the attributes it saved apart in `__numpys`: such a sidecar
-/// that is missing is an error naming it, not an attribute the file lacks.
+/// `prefix.attr.npy` — or, when `prefix` ends in `.gz` or `.bz2`, in `prefix.attr.npz`, which
+/// gensim writes with `numpy.savez_compressed` (one member, `val`) and reads back from there.
+/// gensim lists the attributes it saved apart in `__numpys`: such a sidecar that is missing is
+/// an error naming it, not an attribute the file lacks.
 fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Option<Array>, Error> {
     if let Some(v) = p.get(obj, attr) {
         match p.obj(v) {
@@ -228,7 +230,8 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
             None => {}
         }
     }
-    let sidecar = format!("{prefix}.{attr}.npy");
+    let compressed = prefix.ends_with(".gz") || prefix.ends_with(".bz2");
+    let sidecar = format!("{prefix}.{attr}.{}", if compressed { "npz" } else { "npy" });
     let saved_apart = p
         .get(obj, "__numpys")
         .and_then(|l| p.items(l))
@@ -238,7 +241,7 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return match saved_apart {
                 true => Err(err(format!(
-                    "'{attr}' was saved separately, in {}, which is missing (gensim saves large arrays beside the pickle: keep the .npy files with it)",
+                    "'{attr}' was saved separately, in {}, which is missing (gensim saves large arrays beside the pickle: keep the .npy and .npz files with it)",
                     crate::text::escape(&sidecar)
                 ))),
                 false => Ok(None),
@@ -246,14 +249,27 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
         }
         _ => {}
     }
-    super::npy::read(Path::new(&sidecar))
-        .map(Some)
-        .map_err(|m| {
-            err(format!(
-                "'{attr}' was saved separately, in {}: {m}",
-                crate::text::escape(&sidecar)
-            ))
-        })
+    let read = if compressed {
+        npz_sidecar(Path::new(&sidecar))
+    } else {
+        super::npy::read(Path::new(&sidecar))
+    };
+    read.map(Some).map_err(|m| {
+        err(format!(
+            "'{attr}' was saved separately, in {}: {m}",
+            crate::text::escape(&sidecar)
+        ))
+    })
+}
+
+/// A compressed sidecar's array (member `val`), read only when it is a regular file (a FIFO
+/// is refused without being opened for reading, as for a `.npy`).
+fn npz_sidecar(path: &Path) -> Result<Array, String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => super::items::npz(path, Some("val")),
+        Ok(_) => Err("not a regular file; a .npz archive must be one".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn matrix(a: &Array, what: &str) -> Result<(usize, Vec<f32>), Error> {
