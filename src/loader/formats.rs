@@ -176,9 +176,8 @@ fn load_pickled_bytes(
 // ---------------------------------------------------------------------------------------
 
 fn map_file(file: &File, label: &str) -> Result<memmap2::Mmap, LoadError> {
-    // SAFETY: as in `load_mapped`: read-only, private to this call. These readers read the
-    // whole file: its pages are mapped in one call (populate), not one fault at a time.
-    unsafe { memmap2::MmapOptions::new().populate().map(file) }.map_err(|source| LoadError::Io {
+    // SAFETY: as in `load_mapped`: read-only, private to this call.
+    unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
         file: label.to_owned(),
         err: source,
     })
