@@ -424,6 +424,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn python_2_arrays_are_read_in_one_step_too() {
+        // cPickle protocol 2 (numpy 1.16.6): the type code 'b' written again each time, memo
+        // writes by BINPUT, the contents a Python 2 str.
+        let data = fixture("pickles/py2_words_p2.pkl");
+        let fast = parse_with(&data, true).unwrap();
+        let plain = parse_with(&data, false).unwrap();
+        let tuples = |o: &Obj| matches!(o, Obj::Tuple(_));
+        let rows = |o: &Obj| matches!(o, Obj::Row { .. });
+        assert!(count(&fast, rows) >= 2);
+        assert!(
+            count(&fast, tuples) < count(&plain, tuples),
+            "{} vs {}",
+            count(&fast, tuples),
+            count(&plain, tuples)
+        );
+    }
+
     /// A protocol 3 pickle of `{'a': array, 'b': array, 'c': …}` with two float32 arrays of 2
     /// values, `c` being what `tail` pushes (it may read back the memo).
     fn two_arrays(tail: &[u8]) -> Vec<u8> {
