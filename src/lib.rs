@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod eval;
 pub mod index;
 pub mod ivf;
+pub mod lmdb_file;
 pub mod loader;
 pub mod parse;
 pub mod progress;

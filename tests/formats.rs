@@ -2,78 +2,20 @@
 //! Fixtures and gensim's answers come from tests/fixtures/formats/generate.py.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use vecsh::loader::{self, Format, LoadOptions, LoadReport};
+use vecsh::loader::{self, Format, LoadOptions};
 
-use crate::util::{opts, vecsh};
+use crate::util::{
+    assert_close, floats, json, load, load_err as err, opts, ranked, strings, vecsh, Loaded,
+};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/formats")
-        .join(name)
+    crate::util::fixture("formats", name)
 }
 
 fn expected(name: &str) -> serde_json::Value {
-    let path = fixture(&format!("expected/{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-struct Loaded {
-    report: LoadReport,
-    words: Vec<String>,
-    vectors: Vec<f32>,
-    ngrams: Vec<f32>,
-}
-
-fn load(path: &Path) -> Result<Loaded, loader::LoadError> {
-    let mut words = Vec::new();
-    let mut vectors = Vec::new();
-    let mut ngrams = Vec::new();
-    let report = loader::load_with_subwords(
-        path,
-        &LoadOptions::default(),
-        &|_, _| {},
-        &mut |batch| {
-            words.extend(batch.words);
-            vectors.extend(batch.vectors);
-            Ok(())
-        },
-        &mut |batch| {
-            // Batches arrive in order, without gaps.
-            assert!(batch.first == 0 || !ngrams.is_empty());
-            ngrams.extend(batch.vectors);
-            Ok(())
-        },
-    )?;
-    Ok(Loaded {
-        report,
-        words,
-        vectors,
-        ngrams,
-    })
-}
-
-fn err(path: &Path) -> String {
-    match load(path) {
-        Ok(_) => panic!("{} loaded", path.display()),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn assert_close(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-5, "{what}[{i}]: {g} vs gensim {w}");
-    }
+    json(&fixture(&format!("expected/{name}.json")))
 }
 
 /// Every checked word's vector equals gensim's `load_facebook_vectors(path)[word]`.
@@ -334,53 +276,16 @@ fn the_ngram_table_is_checksummed_with_the_rest() {
 // Unknown words everywhere a word goes
 // ---------------------------------------------------------------------------------------
 
-use vecsh::eval::{Session, Settings, Value};
+use vecsh::eval::{Session, Value};
 
 fn session(store: &vecsh::index::Store) -> Session<'_> {
-    Session::new(
-        store,
-        Settings {
-            k: 5,
-            ..Settings::default()
-        },
-    )
+    crate::util::session(store, 5)
 }
 
-fn ranked(value: &Value) -> Vec<(String, f32)> {
-    match value {
-        Value::Neighbours { neighbours, .. } => neighbours
-            .iter()
-            .map(|n| (n.word.clone(), n.score))
-            .collect(),
-        other => panic!("not neighbours: {other:?}"),
-    }
-}
-
+/// gensim's answer: same words in the same order (near-ties of the 2-d toy models may swap),
+/// scores within 1e-4.
 fn assert_same_ranking(got: &[(String, f32)], want: &serde_json::Value, what: &str) {
-    let want: Vec<(String, f32)> = want
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p[0].as_str().unwrap().to_owned(),
-                p[1].as_f64().unwrap() as f32,
-            )
-        })
-        .collect();
-    assert_eq!(got.len(), want.len(), "{what}");
-    // Same words in the same order, except that near-ties (2-d toy models) may swap.
-    for (g, w) in got.iter().zip(&want) {
-        let tie = want.iter().any(|o| o.0 == g.0 && (o.1 - w.1).abs() < 1e-5);
-        assert!(g.0 == w.0 || tie, "{what}: {got:?} vs gensim {want:?}");
-        assert!(
-            (g.1 - w.1).abs() < 1e-4,
-            "{what}: {} {} vs {}",
-            g.0,
-            g.1,
-            w.1
-        );
-    }
+    crate::util::assert_same_ranking(got, &crate::util::pairs(want), 1e-4, what)
 }
 
 #[test]
@@ -597,12 +502,7 @@ fn gensim_keyed_vectors_and_models_equal_gensim() {
         let w = &want[name];
         let loaded = load(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(loaded.report.format, Format::Gensim, "{name}");
-        let words: Vec<&str> = w["words"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_str().unwrap())
-            .collect();
+        let words = strings(&w["words"]);
         assert_eq!(loaded.words, words, "{name}: key → index order");
         let dims = loaded.report.dims;
         for (i, row) in w["vectors"].as_array().unwrap().iter().enumerate() {

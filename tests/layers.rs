@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["index"],
     &["search", "ivf", "projection"],
     &["loader"],
-    &["text", "progress"],
+    &["text", "progress", "lmdb_file"],
 ];
 
 /// Modules of one layer that may not import each other: the two front-ends.

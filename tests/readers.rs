@@ -5,78 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use vecsh::eval::{Session, Settings, Value};
-use vecsh::loader::{self, LoadOptions, LoadReport};
+use vecsh::eval::Value;
+use vecsh::loader::{self, LoadOptions};
 
-use crate::util::opts;
-
-fn fixture(dir: &str, name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(dir)
-        .join(name)
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-struct Loaded {
-    report: LoadReport,
-    words: Vec<String>,
-    vectors: Vec<f32>,
-    ngrams: Vec<f32>,
-}
-
-fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, loader::LoadError> {
-    let (mut words, mut vectors, mut ngrams) = (Vec::new(), Vec::new(), Vec::new());
-    let report = loader::load_with_subwords(
-        path,
-        opts,
-        &|_, _| {},
-        &mut |batch| {
-            words.extend(batch.words);
-            vectors.extend(batch.vectors);
-            Ok(())
-        },
-        &mut |batch| {
-            ngrams.extend(batch.vectors);
-            Ok(())
-        },
-    )?;
-    Ok(Loaded {
-        report,
-        words,
-        vectors,
-        ngrams,
-    })
-}
-
-fn load(path: &Path) -> Result<Loaded, loader::LoadError> {
-    load_with(path, &LoadOptions::default())
-}
-
-fn err(path: &Path) -> String {
-    match load(path) {
-        Ok(_) => panic!("{} loaded", path.display()),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn assert_close(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-5, "{what}[{i}]: {g} vs {w}");
-    }
-}
+use crate::util::{
+    assert_close, fixture, floats, json, load, load_err as err, load_with, opts, pairs, ranked,
+    session, strings, Loaded,
+};
 
 fn open(path: &Path, cache: &tempfile::TempDir) -> vecsh::index::Store {
     vecsh::index::Store::open(path, &opts(cache.path()), &vecsh::progress::Silent)
@@ -84,47 +19,9 @@ fn open(path: &Path, cache: &tempfile::TempDir) -> vecsh::index::Store {
         .0
 }
 
-fn session(store: &vecsh::index::Store, k: usize) -> Session<'_> {
-    Session::new(
-        store,
-        Settings {
-            k,
-            ..Settings::default()
-        },
-    )
-}
-
-fn ranked(value: &Value) -> Vec<(String, f32)> {
-    match value {
-        Value::Neighbours { neighbours, .. } => neighbours
-            .iter()
-            .map(|n| (n.word.clone(), n.score))
-            .collect(),
-        other => panic!("not neighbours: {other:?}"),
-    }
-}
-
 /// Same words in the same order (near-ties may swap), scores within 1e-5.
 fn assert_same_ranking(got: &[(String, f32)], want: &[(String, f32)], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
-    for (g, w) in got.iter().zip(want) {
-        let tie = want.iter().any(|o| o.0 == g.0 && (o.1 - w.1).abs() < 1e-5);
-        assert!(g.0 == w.0 || tie, "{what}: {got:?} vs {want:?}");
-        assert!((g.1 - w.1).abs() <= 1e-5, "{what}: {got:?} vs {want:?}");
-    }
-}
-
-fn pairs(v: &serde_json::Value) -> Vec<(String, f32)> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p[0].as_str().unwrap().to_owned(),
-                p[1].as_f64().unwrap() as f32,
-            )
-        })
-        .collect()
+    crate::util::assert_same_ranking(got, want, 1e-5, what)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -139,12 +36,7 @@ fn gensim_3_fasttext_with_a_pruned_ngram_matrix_equals_gensim_on_every_word() {
     let path = fixture("gensim3", "compatible-hash-true.model");
     let want = json(&fixture("gensim3", "expected.json"));
     let loaded = load(&path).unwrap();
-    let words: Vec<&str> = want["words"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let words = strings(&want["words"]);
     assert_eq!(loaded.words, words);
     let dims = loaded.report.dims;
     for (i, word) in words.iter().enumerate() {
@@ -318,6 +210,65 @@ fn ngram_hashing_costs_length_times_maxn() {
 }
 
 // ---------------------------------------------------------------------------------------
+// gensim files saved gzipped: large arrays beside them as compressed .npz
+// ---------------------------------------------------------------------------------------
+
+/// gensim saves a `.kv.gz` whose arrays pass its size limit (10 MB: GloVe 6B 50d's vectors)
+/// with those arrays beside it in `NAME.ATTR.npz` (`numpy.savez_compressed`, member `val`),
+/// not `.npy`. tests/fixtures/gensim_gz/small.kv.gz is saved so (sep_limit=0); its neighbours
+/// equal gensim's `most_similar` on the file loaded back. (It was refused: "'vectors' was saved
+/// separately, in small.kv.gz.vectors.npy, which is missing".)
+#[test]
+fn a_gzipped_gensim_file_with_its_vectors_in_a_compressed_sidecar_equals_gensim() {
+    let kv = fixture("gensim_gz", "small.kv.gz");
+    let want = json(&fixture("gensim_gz", "expected.json"));
+    let cache = tempfile::TempDir::new().unwrap();
+    let store = open(&kv, &cache);
+    let want = want.as_object().unwrap();
+    assert_eq!(want.len(), 4);
+    for (word, expected) in want {
+        let got = ranked(&session(&store, 5).run_line(word).unwrap());
+        assert_same_ranking(&got, &pairs(expected), word);
+    }
+    // The .npz is a companion: part of the index's identity and staleness proof.
+    let companions = vecsh::loader::companions(&kv, &LoadOptions::default());
+    assert!(
+        companions.contains(&fixture("gensim_gz", "small.kv.gz.vectors.npz")),
+        "{companions:?}"
+    );
+}
+
+/// The compressed sidecar missing, or not a regular file: named, as a `.npy` sidecar is.
+#[test]
+fn a_gzipped_gensim_files_compressed_sidecar_missing_or_a_fifo_is_named() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let kv = dir.path().join("small.kv.gz");
+    std::fs::copy(fixture("gensim_gz", "small.kv.gz"), &kv).unwrap();
+    let msg = err(&kv);
+    assert!(
+        msg.contains("small.kv.gz.vectors.npz") && msg.contains("missing"),
+        "{msg}"
+    );
+    let npz = dir.path().join("small.kv.gz.vectors.npz");
+    let c = std::ffi::CString::new(npz.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&kv).err().map(|e| e.to_string()));
+    });
+    let msg = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the load waited on the FIFO")
+        .expect("loaded");
+    assert!(
+        msg.contains("small.kv.gz.vectors.npz") && msg.contains("not a regular file"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_file(&npz);
+}
+
+// ---------------------------------------------------------------------------------------
 // gensim's .npy sidecars get the main file's protections
 // ---------------------------------------------------------------------------------------
 
@@ -478,12 +429,7 @@ fn the_tutorials_annoy_index_answers_exactly() {
     }
     assert_eq!(checked, want.as_object().unwrap().len() - 1);
     assert!(checked >= 20, "{checked}");
-    let tutorial: Vec<&str> = want["annoy: king"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let tutorial = strings(&want["annoy: king"]);
     assert!(!tutorial.contains(&"ii"));
     assert_eq!(pairs(&want["king"])[0].0, "ii");
 }
@@ -783,12 +729,7 @@ fn histwords_decade_files_are_the_words_present_that_decade() {
     let want = json(&fixture("histwords", "expected.json"));
     let path = fixture("histwords", "1990-w.npy");
     let loaded = load(&path).unwrap();
-    let words: Vec<&str> = want["1990"]["words"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let words = strings(&want["1990"]["words"]);
     assert_eq!(loaded.words, words);
     assert_eq!(loaded.words.len(), 41);
     let cache = tempfile::TempDir::new().unwrap();
@@ -803,12 +744,7 @@ fn histwords_protocol_0_vocabularies_are_read() {
     let want = json(&fixture("histwords", "expected.json"));
     let path = fixture("histwords", "1900-w.npy");
     let loaded = load(&path).unwrap();
-    let words: Vec<&str> = want["1900"]["words"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let words = strings(&want["1900"]["words"]);
     assert_eq!(loaded.words, words);
     let cache = tempfile::TempDir::new().unwrap();
     answers_equal_numpy(&path, opts(cache.path()), &want["1900"]["neighbours"]);

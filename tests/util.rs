@@ -1,6 +1,7 @@
 //! What the test files share: the built binary, the built-in vocabulary's index (built once per
 //! run), open options with a cache directory, generated GloVe files, fixture paths, per-run
-//! caches and the pseudo-terminal helpers.
+//! caches, the pseudo-terminal helpers, and the readers' helpers: loading a fixture and comparing
+//! answers with a reference's.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -320,4 +321,156 @@ pub fn src_files() -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+// ---------------------------------------------------------------------------------------
+// Readers' fixtures and answers compared with a reference (tests/formats.rs, tests/readers.rs)
+// ---------------------------------------------------------------------------------------
+
+/// `tests/fixtures/DIR/NAME`.
+pub fn fixture(dir: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir)
+        .join(name)
+}
+
+/// The JSON file at `path` (a reference's answers, written by a fixture's generator).
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// What the loader handed over for a file: its report, words, vectors and n-gram rows.
+pub struct Loaded {
+    pub report: vecsh::loader::LoadReport,
+    pub words: Vec<String>,
+    pub vectors: Vec<f32>,
+    pub ngrams: Vec<f32>,
+}
+
+/// Loads `path` under `opts`, keeping every batch (n-gram batches must come in order).
+pub fn load_with(
+    path: &Path,
+    opts: &vecsh::loader::LoadOptions,
+) -> Result<Loaded, vecsh::loader::LoadError> {
+    let (mut words, mut vectors, mut ngrams) = (Vec::new(), Vec::new(), Vec::new());
+    let report = vecsh::loader::load_with_subwords(
+        path,
+        opts,
+        &|_, _| {},
+        &mut |batch| {
+            words.extend(batch.words);
+            vectors.extend(batch.vectors);
+            Ok(())
+        },
+        &mut |batch| {
+            // Batches arrive in order, without gaps.
+            assert!(batch.first == 0 || !ngrams.is_empty());
+            ngrams.extend(batch.vectors);
+            Ok(())
+        },
+    )?;
+    Ok(Loaded {
+        report,
+        words,
+        vectors,
+        ngrams,
+    })
+}
+
+/// Loads `path` with the default options.
+pub fn load(path: &Path) -> Result<Loaded, vecsh::loader::LoadError> {
+    load_with(path, &vecsh::loader::LoadOptions::default())
+}
+
+/// The error loading `path` gives (a panic if it loads).
+pub fn load_err(path: &Path) -> String {
+    match load(path) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A JSON array of numbers as f32.
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// A JSON array of strings (a reference's words).
+pub fn strings(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect()
+}
+
+/// A JSON list of `[word, score]` pairs (gensim's `most_similar`, numpy's answers).
+pub fn pairs(v: &serde_json::Value) -> Vec<(String, f32)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_owned(),
+                p[1].as_f64().unwrap() as f32,
+            )
+        })
+        .collect()
+}
+
+/// Equal lengths and every value within 1e-5 of the reference's.
+pub fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5, "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+/// A session on `store` answering `k` neighbours.
+pub fn session(store: &Store, k: usize) -> vecsh::eval::Session<'_> {
+    vecsh::eval::Session::new(
+        store,
+        vecsh::eval::Settings {
+            k,
+            ..vecsh::eval::Settings::default()
+        },
+    )
+}
+
+/// The (word, score) rows of a neighbours value.
+pub fn ranked(value: &vecsh::eval::Value) -> Vec<(String, f32)> {
+    match value {
+        vecsh::eval::Value::Neighbours { neighbours, .. } => neighbours
+            .iter()
+            .map(|n| (n.word.clone(), n.score))
+            .collect(),
+        other => panic!("not neighbours: {other:?}"),
+    }
+}
+
+/// Same words in the same order (near-ties within 1e-5 may swap), scores within `tolerance`
+/// of the reference's.
+pub fn assert_same_ranking(
+    got: &[(String, f32)],
+    want: &[(String, f32)],
+    tolerance: f32,
+    what: &str,
+) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        let tie = want.iter().any(|o| o.0 == g.0 && (o.1 - w.1).abs() < 1e-5);
+        assert!(g.0 == w.0 || tie, "{what}: {got:?} vs {want:?}");
+        assert!(
+            (g.1 - w.1).abs() <= tolerance,
+            "{what}: {} {} vs {}",
+            g.0,
+            g.1,
+            w.1
+        );
+    }
 }

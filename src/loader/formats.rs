@@ -844,7 +844,8 @@ pub fn companions(path: &Path, opts: &super::LoadOptions) -> Vec<PathBuf> {
                 .flatten()
                 .filter(|e| {
                     let n = e.file_name().to_string_lossy().into_owned();
-                    n.starts_with(&prefix) && n.ends_with(".npy")
+                    // gensim writes `.npz` sidecars beside a file saved as `.gz` or `.bz2`.
+                    n.starts_with(&prefix) && (n.ends_with(".npy") || n.ends_with(".npz"))
                 })
                 .map(|e| path.with_file_name(e.file_name()))
                 .collect();

@@ -47,8 +47,14 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
         // Names in the message come from the file.
         message: crate::text::escape(&e.problem.to_string()).into_owned(),
     })?;
+    if let Some(Obj::Dict(items)) = p.obj(&p.root) {
+        let (mut v, all_rows) = from_dict(&p, items)?;
+        if all_rows {
+            v.vectors = p.into_rows();
+        }
+        return Ok(v);
+    }
     match p.obj(&p.root) {
-        Some(Obj::Dict(items)) => from_dict(&p, items),
         Some(Obj::Instance { module, name, .. }) if module.starts_with("gensim") => {
             from_gensim(&p, &p.root, None, path, &path.display().to_string(), name)
         }
@@ -67,7 +73,127 @@ pub fn read(path: &Path, data: &[u8]) -> Result<Vectors, Error> {
     }
 }
 
-fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
+/// A dict key's word: text keys (and bytes keys, as Python 2 str keys) UTF-8 when valid, else
+/// latin-1; the flag says latin-1.
+fn key_word(p: &Pickle, i: usize, k: &Value) -> Result<(Vec<u8>, bool), Error> {
+    match k {
+        Value::Str(_) | Value::Py2Str(_) => {
+            let (text, was_latin1) = k.text().expect("text");
+            Ok((text.as_bytes().to_vec(), was_latin1))
+        }
+        // Bytes keys as Python 2 str keys: UTF-8 when valid, else latin-1.
+        Value::Bytes(b) => {
+            let (text, was_latin1) = pickle::py2_text(b);
+            Ok((text.as_bytes().to_vec(), was_latin1))
+        }
+        other => Err(err(format!(
+            "entry {} of the dict: the key is {}, not a word (str or bytes)",
+            i + 1,
+            describe(p, other)
+        ))),
+    }
+}
+
+/// The words and vectors of a dict word → vector. When the vectors are, in order, all the
+/// rows the pickle read in one step (a dict of float32 arrays), they are left out of the
+/// result, and the flag says to take them whole ([`Pickle::into_rows`]) rather than copy them.
+/// A dict whose keys decode to a word twice is read by [`from_dict_merging`].
+fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<(Vectors, bool), Error> {
+    let mut words = Vec::with_capacity(items.len());
+    let mut latin1 = Vec::new();
+    {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for (i, (k, _)) in items.iter().enumerate() {
+            let (word, was_latin1) = key_word(p, i, k)?;
+            if was_latin1 {
+                latin1.push(i);
+            }
+            if !seen.insert(word.clone()) {
+                return Ok((from_dict_merging(p, items)?, false));
+            }
+            words.push(word);
+        }
+    }
+    let mut vectors = Vec::new();
+    let mut dims = None;
+    // Whether every vector so far is the next of the pickle's rows (then none was copied).
+    let mut in_rows = true;
+    for (i, (_, v)) in items.iter().enumerate() {
+        let word = &words[i];
+        if in_rows {
+            match (p.row_span(v), dims) {
+                (Some((start, len)), None) if start == 0 && len > 0 => {
+                    dims = Some(len);
+                    continue;
+                }
+                (Some((start, len)), Some(d)) if start == i * d && len == d => continue,
+                _ => {
+                    in_rows = false;
+                    vectors.extend_from_slice(p.rows(0..i * dims.unwrap_or(0)));
+                }
+            }
+        }
+        let len = match p.floats(v) {
+            Some(values) => {
+                vectors.extend_from_slice(values);
+                values.len()
+            }
+            None => {
+                let vector = vector_of(p, v).map_err(|why| {
+                    err(format!(
+                        "entry {} ('{}'): the value is {why}",
+                        i + 1,
+                        crate::text::escape_bytes(word),
+                    ))
+                })?;
+                vectors.extend_from_slice(&vector);
+                vector.len()
+            }
+        };
+        match dims {
+            None if len == 0 => {
+                return Err(err(format!(
+                    "entry 1 ('{}') is an empty vector",
+                    crate::text::escape_bytes(word)
+                )))
+            }
+            None => {
+                dims = Some(len);
+                vectors.reserve(len * (items.len() - 1));
+            }
+            Some(d) if d != len => {
+                return Err(err(format!(
+                    "entry {} ('{}') has {len} values, the first had {d}",
+                    i + 1,
+                    crate::text::escape_bytes(word),
+                )))
+            }
+            _ => {}
+        }
+    }
+    let dims = dims.ok_or_else(|| err("the pickled dict is empty"))?;
+    let all_rows = in_rows && p.rows(0..usize::MAX).len() == words.len() * dims;
+    if in_rows && !all_rows {
+        vectors.extend_from_slice(p.rows(0..words.len() * dims));
+    }
+    Ok((
+        Vectors {
+            kind: "pickled dict".into(),
+            gensim: false,
+            words,
+            dims,
+            vectors,
+            ngrams: None,
+            latin1,
+            merged: 0,
+            labels: Vec::new(),
+        },
+        all_rows,
+    ))
+}
+
+/// [`from_dict`] for a dict whose keys decode to one word more than once: every vector copied.
+fn from_dict_merging(p: &Pickle, items: &[(Value, Value)]) -> Result<Vectors, Error> {
     let mut words: Vec<Vec<u8>> = Vec::with_capacity(items.len());
     let mut rows: Vec<Vec<f32>> = Vec::with_capacity(items.len());
     let mut dims = None;
@@ -249,8 +375,10 @@ fn describe(p: &Pickle, v: &Value) -> String {
 }
 
 /// An array attribute: inline in the pickle, or (set to None there, or left out) in
-/// `prefix.attr.npy`. gensim lists the attributes it saved apart in `__numpys`: such a sidecar
-/// that is missing is an error naming it, not an attribute the file lacks.
+/// `prefix.attr.npy` — or, when `prefix` ends in `.gz` or `.bz2`, in `prefix.attr.npz`, which
+/// gensim writes with `numpy.savez_compressed` (one member, `val`) and reads back from there.
+/// gensim lists the attributes it saved apart in `__numpys`: such a sidecar that is missing is
+/// an error naming it, not an attribute the file lacks.
 fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Option<Array>, Error> {
     if let Some(v) = p.get(obj, attr) {
         match p.obj(v) {
@@ -268,7 +396,8 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
             None => {}
         }
     }
-    let sidecar = format!("{prefix}.{attr}.npy");
+    let compressed = prefix.ends_with(".gz") || prefix.ends_with(".bz2");
+    let sidecar = format!("{prefix}.{attr}.{}", if compressed { "npz" } else { "npy" });
     let saved_apart = p
         .get(obj, "__numpys")
         .and_then(|l| p.items(l))
@@ -278,7 +407,7 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return match saved_apart {
                 true => Err(err(format!(
-                    "'{attr}' was saved separately, in {}, which is missing (gensim saves large arrays beside the pickle: keep the .npy files with it)",
+                    "'{attr}' was saved separately, in {}, which is missing (gensim saves large arrays beside the pickle: keep the .npy and .npz files with it)",
                     crate::text::escape(&sidecar)
                 ))),
                 false => Ok(None),
@@ -286,14 +415,27 @@ fn array_attr(p: &Pickle, obj: &Value, attr: &str, prefix: &str) -> Result<Optio
         }
         _ => {}
     }
-    super::npy::read(Path::new(&sidecar))
-        .map(Some)
-        .map_err(|m| {
-            err(format!(
-                "'{attr}' was saved separately, in {}: {m}",
-                crate::text::escape(&sidecar)
-            ))
-        })
+    let read = if compressed {
+        npz_sidecar(Path::new(&sidecar))
+    } else {
+        super::npy::read(Path::new(&sidecar))
+    };
+    read.map(Some).map_err(|m| {
+        err(format!(
+            "'{attr}' was saved separately, in {}: {m}",
+            crate::text::escape(&sidecar)
+        ))
+    })
+}
+
+/// A compressed sidecar's array (member `val`), read only when it is a regular file (a FIFO
+/// is refused without being opened for reading, as for a `.npy`).
+fn npz_sidecar(path: &Path) -> Result<Array, String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => super::items::npz(path, Some("val")),
+        Ok(_) => Err("not a regular file; a .npz archive must be one".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn matrix(a: &Array, what: &str) -> Result<(usize, Vec<f32>), Error> {
@@ -561,4 +703,54 @@ fn strings(p: &Pickle, list: &Value, what: &str) -> Result<Vec<Vec<u8>>, Error> 
             _ => Err(err(format!("'{what}' holds something that is not a word"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pickle::{parse_with, Obj, Value};
+
+    #[test]
+    fn a_dict_of_arrays_lists_and_shared_arrays_gives_every_word_its_vector() {
+        // The vectors are the rows read in one step only in part: each word still gets its own.
+        for name in [
+            "pickles/fast_mixed_p4.pkl",
+            "pickles/py3_empty_word.pkl",
+            "pickles/py2_words_p2.pkl",
+            "formats/dict_f32_p4.pkl",
+            "formats/dict_f64_bytes_p5.pkl",
+        ] {
+            let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+            let data = std::fs::read(&path).unwrap();
+            // The dict as the opcodes build it, each value's floats.
+            let plain = parse_with(&data, false).unwrap();
+            let Some(Obj::Dict(items)) = plain.obj(&plain.root) else {
+                panic!("{name}: not a dict")
+            };
+            let mut want = Vec::new();
+            for (_, v) in items {
+                match plain.obj(v) {
+                    Some(Obj::Array(a)) if a.shape.len() == 1 => {
+                        want.push(a.to_f32().unwrap_or_default())
+                    }
+                    Some(Obj::List(xs)) => want.push(
+                        xs.iter()
+                            .map(|x| match x {
+                                Value::Float(f) => *f as f32,
+                                Value::Int(i) => *i as f32,
+                                _ => f32::NAN,
+                            })
+                            .collect(),
+                    ),
+                    _ => want.push(Vec::new()),
+                }
+            }
+            let v = super::read(std::path::Path::new(&path), &data).unwrap();
+            assert_eq!(v.words.len(), want.len(), "{name}");
+            assert_eq!(v.vectors.len(), want.len() * v.dims, "{name}");
+            for (i, row) in want.iter().enumerate() {
+                let got = &v.vectors[i * v.dims..(i + 1) * v.dims];
+                assert_eq!(got, &row[..], "{name}: entry {i}");
+            }
+        }
+    }
 }

@@ -13,6 +13,8 @@
 //! Bounds: input size is the caller's (a file in memory); the stack, the memo, the nesting
 //! depth and every declared length are checked before anything is allocated.
 
+mod numpy_run;
+
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -82,49 +84,9 @@ pub struct Array {
 impl Array {
     /// The elements as f32 in C order; `None` for element types that are not floats.
     pub fn to_f32(&self) -> Option<Vec<f32>> {
-        let mut out: Vec<f32> = match self.dtype {
-            Dtype::F32 => self
-                .data
-                .chunks_exact(4)
-                .map(|b| {
-                    let b = [b[0], b[1], b[2], b[3]];
-                    if self.big_endian {
-                        f32::from_be_bytes(b)
-                    } else {
-                        f32::from_le_bytes(b)
-                    }
-                })
-                .collect(),
-            Dtype::F64 => self
-                .data
-                .chunks_exact(8)
-                .map(|b| {
-                    let b: [u8; 8] = b.try_into().unwrap();
-                    (if self.big_endian {
-                        f64::from_be_bytes(b)
-                    } else {
-                        f64::from_le_bytes(b)
-                    }) as f32
-                })
-                .collect(),
-            Dtype::F16 => self
-                .data
-                .chunks_exact(2)
-                .map(|b| {
-                    let bits = if self.big_endian {
-                        u16::from_be_bytes([b[0], b[1]])
-                    } else {
-                        u16::from_le_bytes([b[0], b[1]])
-                    };
-                    f16_to_f32(bits)
-                })
-                .collect(),
-            Dtype::Other => return None,
-        };
-        let n: usize = self.shape.iter().product();
-        if out.len() != n {
-            return None;
-        }
+        let mut out = Vec::new();
+        self.append_f32(&mut out)?;
+        let n = out.len();
         if self.fortran && self.shape.len() == 2 {
             let (r, c) = (self.shape[0], self.shape[1]);
             let mut t = vec![0f32; n];
@@ -136,6 +98,54 @@ impl Array {
             out = t;
         }
         Some(out)
+    }
+
+    /// Appends the elements as f32 to `out`, in the order they are stored (C order unless the
+    /// array is a Fortran-ordered matrix); `None`, with `out` unchanged, for element types that
+    /// are not floats or data that does not fill the shape.
+    pub fn append_f32(&self, out: &mut Vec<f32>) -> Option<()> {
+        let n = self
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))?;
+        let width = match self.dtype {
+            Dtype::F32 => 4,
+            Dtype::F64 => 8,
+            Dtype::F16 => 2,
+            Dtype::Other => return None,
+        };
+        if n.checked_mul(width)? != self.data.len() {
+            return None;
+        }
+        out.reserve(n);
+        let big = self.big_endian;
+        match self.dtype {
+            Dtype::F32 => out.extend(self.data.chunks_exact(4).map(|b| {
+                let b = [b[0], b[1], b[2], b[3]];
+                if big {
+                    f32::from_be_bytes(b)
+                } else {
+                    f32::from_le_bytes(b)
+                }
+            })),
+            Dtype::F64 => out.extend(self.data.chunks_exact(8).map(|b| {
+                let b: [u8; 8] = b.try_into().unwrap();
+                (if big {
+                    f64::from_be_bytes(b)
+                } else {
+                    f64::from_le_bytes(b)
+                }) as f32
+            })),
+            Dtype::F16 => out.extend(self.data.chunks_exact(2).map(|b| {
+                f16_to_f32(if big {
+                    u16::from_be_bytes([b[0], b[1]])
+                } else {
+                    u16::from_le_bytes([b[0], b[1]])
+                })
+            })),
+            Dtype::Other => return None,
+        }
+        Some(())
     }
 }
 
@@ -191,6 +201,18 @@ pub enum Obj {
         module: String,
         name: String,
     },
+    /// A 1-D little-endian float32 array read in one step ([`numpy_run`]): its values are
+    /// [`Pickle::floats`], `rows[start..start + len]`, with no allocation of its own (a 400k-word
+    /// dict of arrays spent a third of its load allocating and freeing them). [`Pickle::obj`]
+    /// shows it as the very [`Obj::Array`] the opcodes build; `dtype` is the arena index of its
+    /// [`Obj::Dtype`].
+    Row {
+        start: usize,
+        len: usize,
+        dtype: usize,
+        fortran: bool,
+        array: std::cell::OnceCell<Box<Obj>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -223,13 +245,78 @@ pub struct Error {
 #[derive(Debug)]
 pub struct Pickle {
     pub root: Value,
-    pub objs: Vec<Obj>,
+    objs: Vec<Obj>,
+    /// The values of the arrays read in one step ([`Obj::Row`]).
+    rows: Vec<f32>,
 }
 
 impl Pickle {
+    /// The container or object `v` refers to; an array read in one step is shown as the
+    /// [`Obj::Array`] it is.
     pub fn obj(&self, v: &Value) -> Option<&Obj> {
         match v {
-            Value::Ref(i) => self.objs.get(*i),
+            Value::Ref(i) => match self.objs.get(*i)? {
+                Obj::Row {
+                    start,
+                    len,
+                    dtype,
+                    fortran,
+                    array,
+                } => Some(array.get_or_init(|| {
+                    let Some(Obj::Dtype { descr, .. }) = self.objs.get(*dtype) else {
+                        unreachable!("a row's dtype is a dtype")
+                    };
+                    let data: Vec<u8> = self.rows[*start..start + len]
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes())
+                        .collect();
+                    Box::new(Obj::Array(Array {
+                        dtype: Dtype::F32,
+                        descr: descr.clone(),
+                        big_endian: false,
+                        shape: vec![*len],
+                        fortran: *fortran,
+                        data: data.into(),
+                    }))
+                })),
+                obj => Some(obj),
+            },
+            _ => None,
+        }
+    }
+
+    /// Where the values of `v` are among [`Pickle::rows`] (start and length) when it is a
+    /// float32 array read in one step.
+    pub fn row_span(&self, v: &Value) -> Option<(usize, usize)> {
+        match v {
+            Value::Ref(i) => match self.objs.get(*i)? {
+                Obj::Row { start, len, .. } => Some((*start, *len)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The values of the arrays read in one step, in the order read, within `range` (cut to
+    /// what there is).
+    pub fn rows(&self, range: std::ops::Range<usize>) -> &[f32] {
+        let end = range.end.min(self.rows.len());
+        &self.rows[range.start.min(end)..end]
+    }
+
+    /// The values of the arrays read in one step, the rest of the pickle dropped.
+    pub fn into_rows(self) -> Vec<f32> {
+        self.rows
+    }
+
+    /// The values of `v` when it is a float32 array read in one step, without a copy; `None`
+    /// for anything else (whose values [`Array::to_f32`] gives).
+    pub fn floats(&self, v: &Value) -> Option<&[f32]> {
+        match v {
+            Value::Ref(i) => match self.objs.get(*i)? {
+                Obj::Row { start, len, .. } => self.rows.get(*start..start + len),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -308,7 +395,11 @@ struct Machine<'a> {
     done_at: usize,
     /// For each dict set item by item (SETITEM, SETITEMS): its keys' positions, so that a key
     /// set again is found in constant time (a linear search made 400k keys take minutes).
-    dict_index: HashMap<usize, KeyIndex>,
+    dict_index: HashMap<usize, DictIndex>,
+    /// The values of the arrays read in one step ([`Obj::Row`]).
+    rows: Vec<f32>,
+    /// Whether numpy arrays take the fast path ([`numpy_run`], [`Obj::Row`]).
+    fast: bool,
 }
 
 /// The memo: keys are 0, 1, 2, … as picklers write them (MEMOIZE, and PUT in order), kept in
@@ -325,7 +416,48 @@ struct Memo {
     dense: Vec<Option<Value>>,
     sparse: HashMap<u32, Value>,
     len: usize,
-    used: Option<std::collections::HashSet<u32, Xxh3DefaultBuilder>>,
+    used: Option<MemoKeys>,
+}
+
+/// A set of memo keys: a bit per key below a bound (the keys picklers write are dense: 0, 1,
+/// 2, …), a hashed set above it. Asked once per memo write, millions of times in a large
+/// pickle: a hashed set alone was a tenth of its load.
+#[derive(Default)]
+struct MemoKeys {
+    bits: Vec<u64>,
+    far: std::collections::HashSet<u32, Xxh3DefaultBuilder>,
+}
+
+impl MemoKeys {
+    /// The set of `keys`; those below `bound` get a bit.
+    fn new(keys: Vec<u32>, bound: usize) -> Self {
+        let top = keys
+            .iter()
+            .map(|&k| k as usize)
+            .filter(|&k| k < bound)
+            .max()
+            .map_or(0, |k| k + 1);
+        let mut set = MemoKeys {
+            bits: vec![0; top.div_ceil(64)],
+            far: Default::default(),
+        };
+        for k in keys {
+            match set.bits.get_mut(k as usize / 64) {
+                Some(word) => *word |= 1 << (k % 64),
+                None => {
+                    set.far.insert(k);
+                }
+            }
+        }
+        set
+    }
+
+    fn contains(&self, key: u32) -> bool {
+        match self.bits.get(key as usize / 64) {
+            Some(word) => word & (1 << (key % 64)) != 0,
+            None => self.far.contains(&key),
+        }
+    }
 }
 
 impl Memo {
@@ -334,7 +466,7 @@ impl Memo {
     }
 
     fn put(&mut self, key: u32, v: Value) {
-        if self.used.as_ref().is_some_and(|used| !used.contains(&key)) {
+        if self.used.as_ref().is_some_and(|used| !used.contains(key)) {
             self.len += 1;
             return;
         }
@@ -360,8 +492,8 @@ impl Memo {
 /// The memo keys `data` reads (GET, BINGET, LONG_BINGET), from a pass over its opcodes that
 /// only skips their arguments; `None` if the stream is not one the pass understands (the
 /// machine then reports what is wrong, keeping every memo entry meanwhile).
-fn memo_keys_read(data: &[u8]) -> Option<std::collections::HashSet<u32, Xxh3DefaultBuilder>> {
-    let mut used = std::collections::HashSet::with_hasher(Xxh3DefaultBuilder);
+fn memo_keys_read(data: &[u8]) -> Option<MemoKeys> {
+    let mut used = Vec::new();
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
         let end = at.checked_add(n)?;
@@ -377,7 +509,8 @@ fn memo_keys_read(data: &[u8]) -> Option<std::collections::HashSet<u32, Xxh3Defa
             take(at, n + 1)
         };
         match op {
-            b'.' => return Some(used),
+            // MEMOIZE takes a byte, so the keys it writes stay below the stream's length.
+            b'.' => return Some(MemoKeys::new(used, data.len())),
             b'('
             | b'0'
             | b'1'
@@ -422,10 +555,10 @@ fn memo_keys_read(data: &[u8]) -> Option<std::collections::HashSet<u32, Xxh3Defa
                 take(&mut at, 8)?;
             }
             b'h' => {
-                used.insert(u32::from(take(&mut at, 1)?[0]));
+                used.push(u32::from(take(&mut at, 1)?[0]));
             }
             b'j' => {
-                used.insert(le(take(&mut at, 4)?) as u32);
+                used.push(le(take(&mut at, 4)?) as u32);
             }
             b'g' => {
                 let key = std::str::from_utf8(line(&mut at)?)
@@ -433,7 +566,7 @@ fn memo_keys_read(data: &[u8]) -> Option<std::collections::HashSet<u32, Xxh3Defa
                     .trim()
                     .parse()
                     .ok()?;
-                used.insert(key);
+                used.push(key);
             }
             b'I' | b'L' | b'F' | b'S' | b'V' | b'p' | b'P' => {
                 line(&mut at)?;
@@ -507,6 +640,82 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeyIndex = HashMap<Key, usize, std::hash::BuildHasherDefault<KeyHasher>>;
 
+/// How a dict set item by item finds a key set again. Real dicts never repeat a key, so at
+/// first only the keys' hashes are kept (eight bytes a key, no key compared): a hash seen
+/// twice — the key set again, or two keys of one hash — turns it into the full index of keys
+/// to positions, built once from the dict. (Keys and positions for every key were a fifth
+/// of a 400k-word pickle's load.)
+enum DictIndex {
+    Hashes(std::collections::HashSet<u64, std::hash::BuildHasherDefault<KeyHasher>>),
+    Keys(KeyIndex),
+}
+
+impl DictIndex {
+    /// The full index of `dict`: each key's first position.
+    fn keys(dict: &[(Value, Value)]) -> KeyIndex {
+        let mut index = KeyIndex::default();
+        index.reserve(dict.len());
+        for (pos, (k, _)) in dict.iter().enumerate() {
+            index.entry(Key::from(k)).or_insert(pos);
+        }
+        index
+    }
+
+    /// The index of `dict` as it is before any item is set.
+    fn new(dict: &[(Value, Value)]) -> Self {
+        let mut hashes = std::collections::HashSet::default();
+        hashes.reserve(dict.len());
+        for (k, _) in dict {
+            if !hashes.insert(key_hash(k)) {
+                return DictIndex::Keys(DictIndex::keys(dict));
+            }
+        }
+        DictIndex::Hashes(hashes)
+    }
+
+    /// Sets `k` to `v` in `dict`: a key already there keeps its place and takes the new value,
+    /// as in Python; a new key goes last.
+    fn set(&mut self, dict: &mut Vec<(Value, Value)>, k: Value, v: Value) {
+        if let DictIndex::Hashes(hashes) = self {
+            if hashes.insert(key_hash(&k)) {
+                dict.push((k, v));
+                return;
+            }
+            *self = DictIndex::Keys(DictIndex::keys(dict));
+        }
+        let DictIndex::Keys(index) = self else {
+            unreachable!("the hashes were just replaced by the keys")
+        };
+        match index.entry(Key::from(&k)) {
+            std::collections::hash_map::Entry::Occupied(pos) => dict[*pos.get()].1 = v,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(dict.len());
+                dict.push((k, v));
+            }
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        match self {
+            DictIndex::Hashes(hashes) => hashes.reserve(n),
+            DictIndex::Keys(index) => index.reserve(n),
+        }
+    }
+}
+
+/// A dict key's hash, as [`Key`] hashes it.
+fn key_hash(k: &Value) -> u64 {
+    use std::hash::BuildHasher;
+    use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+    match k {
+        // Words, without taking a reference to them.
+        Value::Str(s) => xxh3_64(s.as_bytes()),
+        Value::Bytes(b) => xxh3_64_with_seed(b, 5),
+        Value::Py2Str(b) => xxh3_64_with_seed(b, 6),
+        _ => std::hash::BuildHasherDefault::<KeyHasher>::default().hash_one(Key::from(k)),
+    }
+}
+
 impl From<&Value> for Key {
     fn from(v: &Value) -> Self {
         match v {
@@ -526,6 +735,12 @@ impl From<&Value> for Key {
 /// Runs the pickle in `data` (any protocol, 0 to 5) into a value tree; nothing in it is
 /// executed.
 pub fn parse(data: &[u8]) -> Result<Pickle, Error> {
+    parse_with(data, true)
+}
+
+/// [`parse`], with or without the fast path for numpy arrays ([`numpy_run`] and
+/// [`Obj::Row`]); without it, every opcode runs one by one (the tests compare the two).
+pub(super) fn parse_with(data: &[u8], fast: bool) -> Result<Pickle, Error> {
     if !has_header(data) && !starts_like_protocol_0_or_1(data) {
         return Err(Error {
             offset: 0,
@@ -533,6 +748,7 @@ pub fn parse(data: &[u8]) -> Result<Pickle, Error> {
         });
     }
     let mut m = Machine::new(data, false);
+    m.fast = fast;
     m.memo.used = memo_keys_read(data);
     // About one object per 48 bytes of a dict of arrays: reserved (untouched pages cost
     // nothing) rather than grown by copying 160 MB at a time.
@@ -540,7 +756,11 @@ pub fn parse(data: &[u8]) -> Result<Pickle, Error> {
     m.depth.reserve(data.len() / 48);
     let start = m.at;
     match m.run() {
-        Ok(root) => Ok(Pickle { root, objs: m.objs }),
+        Ok(root) => Ok(Pickle {
+            root,
+            objs: m.objs,
+            rows: m.rows,
+        }),
         Err(problem) => Err(Error {
             offset: if m.at > start { m.at as u64 } else { 0 },
             problem,
@@ -564,6 +784,8 @@ impl<'a> Machine<'a> {
             ops: 0,
             done_at: 0,
             dict_index: HashMap::new(),
+            rows: Vec::new(),
+            fast: true,
         }
     }
 
@@ -1015,10 +1237,16 @@ impl<'a> Machine<'a> {
                     self.memo_get(key)?
                 }
                 b'h' => {
+                    if self.numpy_array_run()? {
+                        continue;
+                    }
                     let key = self.u8()? as u32;
                     self.memo_get(key)?
                 }
                 b'j' => {
+                    if self.numpy_array_run()? {
+                        continue;
+                    }
                     let key = self.u32()?;
                     self.memo_get(key)?
                 }
@@ -1087,26 +1315,14 @@ impl<'a> Machine<'a> {
         self.nest_above(i, below)?;
         match &mut self.objs[i] {
             Obj::Dict(dict) => {
-                let index = self.dict_index.entry(i).or_insert_with(|| {
-                    let mut index = KeyIndex::default();
-                    index.reserve(dict.len());
-                    for (pos, (k, _)) in dict.iter().enumerate() {
-                        index.entry(Key::from(k)).or_insert(pos);
-                    }
-                    index
-                });
+                let index = self
+                    .dict_index
+                    .entry(i)
+                    .or_insert_with(|| DictIndex::new(dict));
                 index.reserve(items.len());
+                dict.reserve(items.len());
                 for (k, v) in items {
-                    // Later keys replace earlier ones and keep their place, as in Python.
-                    match index.entry(Key::from(&k)) {
-                        std::collections::hash_map::Entry::Occupied(pos) => {
-                            dict[*pos.get()].1 = v;
-                        }
-                        std::collections::hash_map::Entry::Vacant(slot) => {
-                            slot.insert(dict.len());
-                            dict.push((k, v));
-                        }
-                    }
+                    index.set(dict, k, v);
                 }
             }
             // gensim objects' state may be set item by item; keep it as data.
@@ -1168,13 +1384,15 @@ impl<'a> Machine<'a> {
                     Some(Value::Bytes(b) | Value::Py2Str(b)) => b.clone(),
                     _ => return Err(Problem::Malformed("_frombuffer without bytes".into())),
                 };
-                let (descr, big_endian) = self.dtype_of(args.get(1))?;
+                let dtype = args.get(1).cloned().unwrap_or(Value::None);
+                self.dtype_of(Some(&dtype))?;
                 let shape = self.shape_of(args.get(2))?;
                 let fortran = matches!(
                     args.get(3).and_then(|o| self.string(o)).as_deref(),
                     Some("F")
                 );
-                self.array(descr, big_endian, shape, fortran, data)
+                let obj = self.array_obj(&dtype, shape, fortran, data)?;
+                self.alloc(obj, &[])
             }
             ("_codecs", "encode") => {
                 // Protocol 2 writes bytes as _codecs.encode(latin-1 text, 'latin1').
@@ -1277,16 +1495,47 @@ impl<'a> Machine<'a> {
             .collect()
     }
 
-    fn array(
+    /// The array of dtype `dtype` (a [`Value::Ref`] to an [`Obj::Dtype`]) holding `data`: a
+    /// [`Obj::Row`] when it is a 1-D little-endian float32 array (its values appended to the
+    /// rows), else an [`Obj::Array`]. Nothing is changed when the array is refused.
+    fn array_obj<D: AsRef<[u8]> + Into<Rc<[u8]>>>(
         &mut self,
-        descr: String,
-        big_endian: bool,
+        dtype: &Value,
         shape: Vec<usize>,
         fortran: bool,
-        data: Rc<[u8]>,
-    ) -> R<Value> {
-        let array = make_array(descr, big_endian, shape, fortran, data)?;
-        self.alloc(Obj::Array(array), &[])
+        data: D,
+    ) -> R<Obj> {
+        let (descr, big_endian) = self.dtype_of(Some(dtype))?;
+        let bytes = data.as_ref();
+        match (&shape[..], dtype) {
+            (&[len], &Value::Ref(dtype))
+                if self.fast
+                    && dtype_from_descr(&descr) == Dtype::F32
+                    && !big_endian
+                    && len.checked_mul(4) == Some(bytes.len()) =>
+            {
+                let start = self.rows.len();
+                self.rows.extend(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                );
+                Ok(Obj::Row {
+                    start,
+                    len,
+                    dtype,
+                    fortran,
+                    array: Default::default(),
+                })
+            }
+            _ => Ok(Obj::Array(make_array(
+                descr,
+                big_endian,
+                shape,
+                fortran,
+                data.into(),
+            )?)),
+        }
     }
 
     fn build(&mut self, obj: &Value, state: Value) -> R<()> {
@@ -1305,7 +1554,6 @@ impl<'a> Machine<'a> {
                     _ => return Err(Problem::Malformed("ndarray state".into())),
                 };
                 let shape = self.shape_of(Some(&shape))?;
-                let (descr, big_endian) = self.dtype_of(Some(&dtype))?;
                 let data: Rc<[u8]> = match raw {
                     Value::Bytes(b) | Value::Py2Str(b) => b,
                     // Python 3 text holding latin-1 data (a Python 2 array re-pickled).
@@ -1324,7 +1572,7 @@ impl<'a> Machine<'a> {
                     }
                 };
                 let fortran = matches!(fortran, Value::Bool(true));
-                self.objs[i] = Obj::Array(make_array(descr, big_endian, shape, fortran, data)?);
+                self.objs[i] = self.array_obj(&dtype, shape, fortran, data)?;
             }
             Obj::Dtype { .. } => {
                 // (version, byteorder, ...): '>' is big-endian.
@@ -1639,8 +1887,8 @@ fn pairs(items: Vec<Value>) -> R<Vec<(Value, Value)>> {
     if !items.len().is_multiple_of(2) {
         return Err(Problem::Malformed("odd number of dict items".into()));
     }
+    let mut out = Vec::with_capacity(items.len() / 2);
     let mut it = items.into_iter();
-    let mut out = Vec::new();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
         out.push((k, v));
     }
@@ -1655,7 +1903,7 @@ fn kind(o: &Obj) -> &'static str {
         Obj::Set(_) => "a set",
         Obj::Global { .. } => "a name",
         Obj::Instance { .. } => "an object",
-        Obj::PendingArray | Obj::Array(_) => "an array",
+        Obj::PendingArray | Obj::Array(_) | Obj::Row { .. } => "an array",
         Obj::Dtype { .. } => "a dtype",
         Obj::Opaque { .. } => "an opaque value",
     }
@@ -1772,12 +2020,37 @@ mod tests {
         // MEMOIZE 0 (the list), 1 ('a'); BINGET 1.
         let data = b"\x80\x04]\x94\x8c\x01a\x94ah\x01a.";
         let used = memo_keys_read(data).unwrap();
-        assert_eq!(used.into_iter().collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            (0..4).filter(|&k| used.contains(k)).collect::<Vec<_>>(),
+            [1]
+        );
+        // Keys far beyond the stream's length go to the hashed set.
+        let far = MemoKeys::new(vec![3, 4_000_000_000], 100);
+        assert!(far.contains(3) && far.contains(4_000_000_000) && !far.contains(4));
+        assert_eq!(far.bits.len(), 1);
         let p = parse(data).unwrap();
         let items = p.items(&p.root).unwrap();
         assert_eq!(items, [Value::Str("a".into()), Value::Str("a".into())]);
         // An opcode the pass does not know: everything is stored, the machine says what is wrong.
         assert!(memo_keys_read(b"\x80\x04\xff.").is_none());
+    }
+
+    #[test]
+    fn a_key_set_again_keeps_its_place_and_takes_the_new_value() {
+        // {'a': 1, 'b': 2} then 'a' again (SETITEMS, then SETITEM): as Python, {'a': 4, 'b': 2}.
+        let data = b"\x80\x04}(\x8c\x01aK\x01\x8c\x01bK\x02\x8c\x01aK\x03u\x8c\x01aK\x04s.";
+        let p = parse(data).unwrap();
+        let Some(Obj::Dict(items)) = p.obj(&p.root) else {
+            panic!("not a dict")
+        };
+        assert_eq!(
+            items,
+            &[
+                (Value::Str("a".into()), Value::Int(4)),
+                (Value::Str("b".into()), Value::Int(2))
+            ]
+        );
+        assert_eq!(p.get(&p.root, "b"), Some(&Value::Int(2)));
     }
 
     #[test]
