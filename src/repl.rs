@@ -339,7 +339,7 @@ impl<'s> Repl<'s> {
     /// from data this process has not verified); on damage, says so and ends the loop so that
     /// the index is rebuilt and `rest` runs on the new one.
     fn damaged(&self, rest: &[String]) -> Option<Ended> {
-        let what = self.store.background_verification()?.wait()?;
+        let what = self.store.await_verified()?;
         eprintln!(
             "{}",
             self.runner.renderer().style(

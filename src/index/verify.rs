@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -147,6 +148,7 @@ impl Store {
             dbs: &self.dbs,
             dir: &self.dir,
             meta: &self.meta,
+            cancel: None,
         }
     }
 
@@ -180,13 +182,15 @@ impl Store {
     /// whose index the stat proof stands for: the session's prompt does not wait for it, its
     /// answers do (`Verification::wait`). `false` if no thread could be started.
     pub(super) fn verify_in_background(&mut self) -> bool {
-        let state = Arc::new((Mutex::new(Checked::Running), Condvar::new()));
-        let (env, dbs, dir, meta, shared) = (
+        let verification = Verification(Arc::new((Mutex::new(Checked::Running), Condvar::new())));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (env, dbs, dir, meta, shared, stop) = (
             self.env.clone(),
             self.dbs,
             self.dir.clone(),
             self.meta.clone(),
-            state.clone(),
+            verification.clone(),
+            cancel.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name("vecsh-verify".into())
@@ -197,44 +201,53 @@ impl Store {
                     .ok()
                     .and_then(|v| v.parse().ok())
                 {
-                    // A test hook: answers typed meanwhile must wait for the verification.
+                    // A test hook: the verification found behind the prompt, or done by an
+                    // answer that could not wait.
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                 }
-                let data = dir.join("data.mdb");
-                read_ahead(&data);
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                read_ahead(&dir.join("data.mdb"), Some(&stop));
                 let parts = Parts {
                     env: &env,
                     dbs: &dbs,
                     dir: &dir,
                     meta: &meta,
+                    cancel: Some(&stop),
                 };
-                let outcome = match parts.verify() {
-                    Ok(report) => match report.first_problem() {
-                        None => Checked::Intact,
-                        Some(what) => Checked::Damaged(what),
-                    },
-                    // Whatever stops the verification, the index is not trusted.
-                    Err(e) => Checked::Damaged(e.to_string()),
-                };
-                if matches!(outcome, Checked::Damaged(_)) {
-                    // Damage below the file system kept the stat the proof recorded.
-                    remove_proof(&dir);
+                let outcome = parts.verify();
+                if !stop.load(Ordering::Relaxed) {
+                    shared.publish(outcome, &dir);
                 }
                 drop(env);
-                let (lock, done) = &*shared;
-                *lock.lock().unwrap_or_else(PoisonError::into_inner) = outcome;
-                done.notify_all();
             });
         match spawned {
             Ok(handle) => {
                 self.background = Some(Background {
-                    verification: Verification(state),
+                    verification,
+                    cancel,
                     handle: Some(handle),
                 });
                 true
             }
             Err(_) => false,
         }
+    }
+
+    /// For an answer: the damage the verification of this session's index found, `None` when
+    /// it is intact (or there is no background verification). An answer does not wait for the
+    /// background thread at its low priority: if it has not finished, this thread verifies
+    /// the index itself, at its own priority, and the background one stops.
+    pub fn await_verified(&self) -> Option<String> {
+        let background = self.background.as_ref()?;
+        if !background.verification.finished() {
+            read_ahead(&self.dir.join("data.mdb"), None);
+            let outcome = self.parts().verify();
+            background.verification.publish(outcome, &self.dir);
+            background.cancel.store(true, Ordering::Relaxed);
+        }
+        background.verification.wait()
     }
 
     /// The background verification of this session's index, when there is one: no answer
@@ -271,6 +284,29 @@ impl Verification {
         }
     }
 
+    /// Records the outcome of a verification, unless another one was recorded first; damage
+    /// removes the stat proof (damage below the file system kept the stat it recorded).
+    fn publish(&self, outcome: Result<VerifyReport>, dir: &Path) {
+        let outcome = match outcome {
+            Ok(report) => match report.first_problem() {
+                None => Checked::Intact,
+                Some(what) => Checked::Damaged(what),
+            },
+            // Whatever stops the verification, the index is not trusted.
+            Err(e) => Checked::Damaged(e.to_string()),
+        };
+        let (lock, done) = &*self.0;
+        let mut state = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if *state != Checked::Running {
+            return;
+        }
+        if matches!(outcome, Checked::Damaged(_)) {
+            remove_proof(dir);
+        }
+        *state = outcome;
+        done.notify_all();
+    }
+
     /// Whether it has ended.
     pub fn finished(&self) -> bool {
         *self.0 .0.lock().unwrap_or_else(PoisonError::into_inner) != Checked::Running
@@ -280,18 +316,18 @@ impl Verification {
 /// A store's background verification: its state and its thread.
 pub(super) struct Background {
     verification: Verification,
+    /// Tells the thread to stop (the store is dropped, or an answer verified the index).
+    cancel: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Drop for Background {
-    /// A finished verification's thread is joined, so that its copy of the environment is
-    /// closed before the index is reopened (a rebuild); an unfinished one is left to end with
-    /// the process (a session that quits does not wait for it).
+    /// The thread is stopped (at its next chunk or entry) and joined, so that its copy of the
+    /// environment is closed before the index may be reopened (a rebuild).
     fn drop(&mut self) {
-        if self.verification.finished() {
-            if let Some(handle) = self.handle.take() {
-                let _ = handle.join();
-            }
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
         }
     }
 }
@@ -312,7 +348,7 @@ fn lower_priority() {
 /// (16–18 s on this machine's disk, against 1–2 s read in order). `readahead(2)` and
 /// `posix_fadvise(WILLNEED)` are best effort (they queued about a quarter of the file), so the
 /// missing blocks of 32 MB are read; `mincore` says which (in the page cache, nothing is read).
-fn read_ahead(data: &Path) {
+fn read_ahead(data: &Path, cancel: Option<&AtomicBool>) {
     use std::os::unix::fs::FileExt;
     const BLOCK: usize = 32 << 20;
     let Ok(file) = File::open(data) else {
@@ -338,6 +374,9 @@ fn read_ahead(data: &Path) {
         if known && resident[..len.div_ceil(page)].iter().all(|r| r & 1 == 1) {
             continue;
         }
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return;
+        }
         buf.resize(len, 0);
         if file.read_exact_at(&mut buf, at as u64).is_err() {
             return;
@@ -352,9 +391,15 @@ struct Parts<'a> {
     dbs: &'a Dbs,
     dir: &'a Path,
     meta: &'a super::Meta,
+    /// Set: stop at the next chunk or entry (a background verification no one needs now).
+    cancel: Option<&'a AtomicBool>,
 }
 
 impl Parts<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
     /// Reads and hashes every stored table and vector chunk (and the forest, when there is
     /// one) and compares them with the checksums recorded at build time.
     pub(super) fn verify(&self) -> Result<VerifyReport> {
@@ -488,6 +533,10 @@ impl Parts<'_> {
                 ));
             }
             for (c, &want) in want.iter().enumerate() {
+                if self.cancelled() {
+                    problem = Some("verification stopped".into());
+                    break;
+                }
                 match db.get(rtxn, &(c as u32)) {
                     Ok(Some(value)) if !bounds.holds(value) => {
                         problem = outside(&format!("chunk {c}"));
@@ -603,6 +652,10 @@ impl Parts<'_> {
             match db.iter(rtxn) {
                 Ok(iter) => {
                     for entry in iter {
+                        if hasher.entries % 65_536 == 0 && self.cancelled() {
+                            problem = Some("verification stopped".into());
+                            break;
+                        }
                         match entry {
                             Ok((k, v)) if !bounds.holds(k) || !bounds.holds(v) => {
                                 problem = outside("an entry");
