@@ -13,8 +13,9 @@
 //!
 //! Trust: LMDB has no checksums, so every stored table and vector chunk (the forest too) has
 //! an xxh3 checksum recorded at build time, of the very bytes written. A full verification
-//! reads and hashes everything; it runs at every open that asks for it (sessions, `vecsh
-//! eval`), and at any open whose `data.mdb` no longer matches the stat proof (size, mtime,
+//! reads and hashes everything; it runs at every open that asks for it (`vecsh eval`; a
+//! session's runs on a thread behind its prompt when the stat proof holds, and its answers wait
+//! for it: `Verification`), and at any open whose `data.mdb` no longer matches the stat proof (size, mtime,
 //! ctime, inode, device) recorded right after the last full verification or build: any write
 //! to the file changes those. A build does not read its index back (4.4 GB at 3M x 300). Before a page is touched, the file's size is checked against the pages LMDB's meta
 //! page says are used (a truncated map would crash the process with SIGBUS). Staleness: any
@@ -58,7 +59,7 @@ pub use records::{
     ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta, ListsMeta, Meta,
     DEFAULT_OVERSAMPLING, SCHEMA_VERSION,
 };
-pub use verify::{hash_file, verify_index, VerifyReport};
+pub use verify::{hash_file, verify_index, Verification, VerifyReport};
 
 use cache::RemoveOnDrop;
 
@@ -116,4 +117,6 @@ pub struct Store {
     /// Searches over at least this many rows go through the principal-component stage
     /// (`OpenOptions::pc_min_rows`).
     pc_min_rows: usize,
+    /// A session's verification running behind its prompt (`Verify::Background`).
+    background: Option<verify::Background>,
 }

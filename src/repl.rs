@@ -25,6 +25,7 @@ use crate::render::help::{visible_width, wrap};
 use crate::render::{seconds, thousands, Renderer};
 use crate::runner::{Runner, Step};
 use crate::settings::{Resolved, Source};
+use crate::text::escape_path;
 use line::LineHelper;
 
 const PROMPT: &str = "> ";
@@ -50,22 +51,45 @@ fn printer(rl: &mut LineEditor) -> Option<Printer> {
 pub fn run(mut resolved: Resolved) -> anyhow::Result<i32> {
     // Writable, so that `:exact off` can build the forest while the session goes on.
     resolved.open.writable = true;
-    let started = Instant::now();
-    let (store, origin) = match resolved.open_store() {
-        Ok(opened) => opened,
-        // An index in a read-only place still answers; it just can't get a forest.
-        Err(e) if is_permission_error(&e) => {
-            resolved.open.writable = false;
-            resolved.open_store()?
+    // An index the stat proof stands for opens at once; it is verified behind the prompt, and
+    // every answer waits for that verification (`Repl::damage`).
+    resolved.open.verify = index::Verify::Background;
+    // Statements that found the index damaged, run again on the rebuilt one.
+    let mut pending: Option<Vec<String>> = None;
+    loop {
+        let started = Instant::now();
+        let (store, origin) = match resolved.open_store() {
+            Ok(opened) => opened,
+            // An index in a read-only place still answers; it just can't get a forest.
+            Err(e) if is_permission_error(&e) => {
+                resolved.open.writable = false;
+                resolved.open_store()?
+            }
+            Err(e) => return Err(e),
+        };
+        let ready = started.elapsed();
+        let mut repl = Repl::new(&store, &resolved);
+        if pending.is_none() {
+            println!("{}", repl.banner(origin, ready));
         }
-        Err(e) => return Err(e),
-    };
-    let ready = started.elapsed();
-    let mut repl = Repl::new(&store, &resolved);
-    println!("{}", repl.banner(origin, ready));
-    let result = repl.interact();
-    repl.stop_forest();
-    result
+        let result = repl.interact(pending.take().unwrap_or_default());
+        repl.stop_forest();
+        match result? {
+            Ended::Quit(code) => return Ok(code),
+            Ended::Rebuild(rest) => {
+                pending = Some(rest);
+                resolved.open.rebuild = true;
+            }
+        }
+    }
+}
+
+/// How a session's prompt loop ended.
+enum Ended {
+    Quit(i32),
+    /// The background verification found the index damaged: it is rebuilt and these
+    /// statements run on the new one.
+    Rebuild(Vec<String>),
 }
 
 fn is_permission_error(e: &anyhow::Error) -> bool {
@@ -197,8 +221,8 @@ impl<'s> Repl<'s> {
         lines.join("\n")
     }
 
-    /// The read-eval-print loop.
-    fn interact(&mut self) -> anyhow::Result<i32> {
+    /// The read-eval-print loop; `pending` statements run first.
+    fn interact(&mut self, pending: Vec<String>) -> anyhow::Result<Ended> {
         let config = Config::builder()
             .max_history_size(HISTORY_SIZE)?
             .history_ignore_dups(true)?
@@ -217,6 +241,18 @@ impl<'s> Repl<'s> {
             self.runner.renderer().color,
         )));
         self.load_history(&mut rl);
+        self.watch_verification(printer(&mut rl));
+        for (i, statement) in pending.iter().enumerate() {
+            if let Some(ended) = self.damaged(&pending[i..]) {
+                return Ok(ended);
+            }
+            match self.line(statement)? {
+                Flow::Quit => return Ok(Ended::Quit(0)),
+                Flow::Interrupted => break,
+                Flow::BuildForest => self.start_forest(printer(&mut rl)),
+                Flow::Continue => {}
+            }
+        }
         if self.runner.session().settings.mode == SearchMode::Approx && self.wants_forest() {
             // `--approx` on the command line asks for the forest from the start.
             self.start_forest(printer(&mut rl));
@@ -265,8 +301,13 @@ impl<'s> Repl<'s> {
                 self.save_history(&mut rl);
             }
             let mut quit = false;
-            for statement in statements(&line) {
-                match self.line(&statement)? {
+            let all = statements(&line);
+            for (i, statement) in all.iter().enumerate() {
+                if let Some(ended) = self.damaged(&all[i..]) {
+                    self.save_history(&mut rl);
+                    return Ok(ended);
+                }
+                match self.line(statement)? {
                     Flow::Continue => {}
                     Flow::Quit => quit = true,
                     Flow::BuildForest => self.start_forest(printer(&mut rl)),
@@ -289,7 +330,53 @@ impl<'s> Repl<'s> {
             }
         }
         self.save_history(&mut rl);
-        Ok(0)
+        Ok(Ended::Quit(0))
+    }
+
+    // ---------------------------------------------------------------------------- trust
+
+    /// Waits for the background verification of the index, if it still runs (no answer comes
+    /// from data this process has not verified); on damage, says so and ends the loop so that
+    /// the index is rebuilt and `rest` runs on the new one.
+    fn damaged(&self, rest: &[String]) -> Option<Ended> {
+        let what = self.store.await_verified()?;
+        eprintln!(
+            "{}",
+            self.runner.renderer().style(
+                &format!(
+                    "index {} is damaged ({what}); rebuilding it (this session's named results \
+                     and settings start anew)",
+                    escape_path(self.store.dir())
+                ),
+                Style::new().yellow()
+            )
+        );
+        Some(Ended::Rebuild(rest.to_vec()))
+    }
+
+    /// Says, above the waiting prompt, what the background verification found if it finds
+    /// damage (without a printer, the next statement says it).
+    fn watch_verification(&self, printer: Option<Printer>) {
+        let (Some(verification), Some(mut printer)) =
+            (self.store.background_verification(), printer)
+        else {
+            return;
+        };
+        let (renderer, dir) = (
+            self.runner.renderer().clone(),
+            escape_path(self.store.dir()),
+        );
+        std::thread::spawn(move || {
+            if let Some(what) = verification.wait() {
+                let message = format!(
+                    "warning: index {dir} is damaged ({what}); it is rebuilt before the next answer"
+                );
+                let _ = printer.print(format!(
+                    "{}\n",
+                    renderer.style(&message, Style::new().yellow())
+                ));
+            }
+        });
     }
 
     /// Runs one statement.

@@ -45,6 +45,7 @@ mod projection;
 mod protocols;
 mod readers;
 mod render;
+mod reopen;
 mod repl;
 mod restrict;
 mod rows;

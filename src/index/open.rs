@@ -39,6 +39,10 @@ pub enum Verify {
     /// Trust the stat proof of the last full verification when `data.mdb` still matches it;
     /// verify fully otherwise (one-shot processes, which must stay fast).
     Proof,
+    /// When the stat proof holds, open at once and verify everything in the background
+    /// (`Store::background_verification`; sessions: their prompt does not wait for it, their
+    /// answers do); verify fully otherwise.
+    Background,
 }
 
 /// How an index was obtained by `open`.
@@ -239,12 +243,20 @@ impl Store {
             return Ok(None);
         }
         let data_stat = FileStat::of(&dir.join("data.mdb")).ok();
-        let proven = opts.verify == Verify::Proof
-            && source_known
+        let proven = source_known
             && companions_known
             && data_stat.is_some()
             && proof.as_ref().map(|p| p.data) == data_stat;
-        if !proven {
+        // A session on a proven index: its record checked now, everything else after the
+        // prompt, before any answer.
+        if proven
+            && opts.verify == Verify::Background
+            && store.meta_intact()
+            && store.verify_in_background()
+        {
+            return Ok(Some(store));
+        }
+        if !(proven && opts.verify == Verify::Proof) {
             // Whatever stops the verification, the index is not trusted: it is rebuilt.
             if let Err(e) = store.verify_or_damaged() {
                 let what = match e {
@@ -371,6 +383,7 @@ impl Store {
             verified_now: false,
             temporary: None,
             pc_min_rows: PC_MIN_ROWS,
+            background: None,
         })
     }
 

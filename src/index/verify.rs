@@ -3,6 +3,9 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arroy::distances::Cosine;
@@ -137,6 +140,270 @@ impl Store {
     /// Reads and hashes every stored table and vector chunk (and the forest, when there is
     /// one) and compares them with the checksums recorded at build time.
     pub fn verify(&self) -> Result<VerifyReport> {
+        self.parts().verify()
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            env: &self.env,
+            dbs: &self.dbs,
+            dir: &self.dir,
+            meta: &self.meta,
+            cancel: None,
+        }
+    }
+
+    /// Whether the metadata record the store was opened with is the one whose checksum the
+    /// build recorded (a few reads: the prompt of a session on a proven index waits for this
+    /// much, the rest is verified in the background).
+    pub(super) fn meta_intact(&self) -> bool {
+        let bounds = MapBounds::of(&self.env, &self.dir.join("data.mdb"));
+        let Ok(rtxn) = self.env.read_txn() else {
+            return false;
+        };
+        let get = |key: &str| {
+            self.dbs
+                .meta
+                .get(&rtxn, key)
+                .ok()
+                .flatten()
+                .filter(|b| bounds.holds(b))
+        };
+        let sums: Option<Checksums> = get("checksums").and_then(|b| serde_json::from_slice(b).ok());
+        match (sums, get("meta")) {
+            (Some(sums), Some(meta)) => {
+                xxh3_64(meta) == sums.meta
+                    && serde_json::from_slice::<super::Meta>(meta).ok().as_ref() == Some(&self.meta)
+            }
+            _ => false,
+        }
+    }
+
+    /// Starts the full verification on a thread of its own, at low priority, for a session
+    /// whose index the stat proof stands for: the session's prompt does not wait for it, its
+    /// answers do (`Verification::wait`). `false` if no thread could be started.
+    pub(super) fn verify_in_background(&mut self) -> bool {
+        let verification = Verification(Arc::new((Mutex::new(Checked::Running), Condvar::new())));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (env, dbs, dir, meta, shared, stop) = (
+            self.env.clone(),
+            self.dbs,
+            self.dir.clone(),
+            self.meta.clone(),
+            verification.clone(),
+            cancel.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("vecsh-verify".into())
+            .spawn(move || {
+                lower_priority();
+                #[cfg(debug_assertions)]
+                if let Some(ms) = std::env::var("VECSH_VERIFY_PAUSE_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                {
+                    // A test hook: the verification found behind the prompt, or done by an
+                    // answer that could not wait.
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                read_ahead(&dir.join("data.mdb"), Some(&stop));
+                let parts = Parts {
+                    env: &env,
+                    dbs: &dbs,
+                    dir: &dir,
+                    meta: &meta,
+                    cancel: Some(&stop),
+                };
+                let outcome = parts.verify();
+                if !stop.load(Ordering::Relaxed) {
+                    shared.publish(outcome, &dir);
+                }
+                drop(env);
+            });
+        match spawned {
+            Ok(handle) => {
+                self.background = Some(Background {
+                    verification,
+                    cancel,
+                    handle: Some(handle),
+                });
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// For an answer: the damage the verification of this session's index found, `None` when
+    /// it is intact (or there is no background verification). An answer does not wait for the
+    /// background thread at its low priority: if it has not finished, this thread verifies
+    /// the index itself, at its own priority, and the background one stops.
+    pub fn await_verified(&self) -> Option<String> {
+        let background = self.background.as_ref()?;
+        if !background.verification.finished() {
+            read_ahead(&self.dir.join("data.mdb"), None);
+            let outcome = self.parts().verify();
+            background.verification.publish(outcome, &self.dir);
+            background.cancel.store(true, Ordering::Relaxed);
+        }
+        background.verification.wait()
+    }
+
+    /// The background verification of this session's index, when there is one: no answer
+    /// may come from the index before it says intact.
+    pub fn background_verification(&self) -> Option<Verification> {
+        self.background.as_ref().map(|b| b.verification.clone())
+    }
+}
+
+/// The state of a background verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Checked {
+    Running,
+    Intact,
+    Damaged(String),
+}
+
+/// A handle on a background verification, shared with whoever waits for it.
+#[derive(Clone)]
+pub struct Verification(Arc<(Mutex<Checked>, Condvar)>);
+
+impl Verification {
+    /// Waits for the verification to end: `None` when the index is intact, else the damage
+    /// found (the stat proof has been removed, so the next open rebuilds).
+    pub fn wait(&self) -> Option<String> {
+        let (lock, done) = &*self.0;
+        let mut state = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while *state == Checked::Running {
+            state = done.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        match &*state {
+            Checked::Damaged(what) => Some(what.clone()),
+            _ => None,
+        }
+    }
+
+    /// Records the outcome of a verification, unless another one was recorded first; damage
+    /// removes the stat proof (damage below the file system kept the stat it recorded).
+    fn publish(&self, outcome: Result<VerifyReport>, dir: &Path) {
+        let outcome = match outcome {
+            Ok(report) => match report.first_problem() {
+                None => Checked::Intact,
+                Some(what) => Checked::Damaged(what),
+            },
+            // Whatever stops the verification, the index is not trusted.
+            Err(e) => Checked::Damaged(e.to_string()),
+        };
+        let (lock, done) = &*self.0;
+        let mut state = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if *state != Checked::Running {
+            return;
+        }
+        if matches!(outcome, Checked::Damaged(_)) {
+            remove_proof(dir);
+        }
+        *state = outcome;
+        done.notify_all();
+    }
+
+    /// Whether it has ended.
+    pub fn finished(&self) -> bool {
+        *self.0 .0.lock().unwrap_or_else(PoisonError::into_inner) != Checked::Running
+    }
+}
+
+/// A store's background verification: its state and its thread.
+pub(super) struct Background {
+    verification: Verification,
+    /// Tells the thread to stop (the store is dropped, or an answer verified the index).
+    cancel: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    /// The thread is stopped (at its next chunk or entry) and joined, so that its copy of the
+    /// environment is closed before the index may be reopened (a rebuild).
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The calling thread yields the processor to everything else (nice 10): the background
+/// verification runs in time nobody else wants.
+fn lower_priority() {
+    // SAFETY: plain system calls on the calling thread's id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+/// Reads the parts of `data.mdb` that are not in the page cache, in order, ahead of the
+/// verification: the environment's map reads no further than the page touched
+/// (`NO_READ_AHEAD`), so a cold verification of a 1 GB index faulted it in page by page
+/// (16–18 s on this machine's disk, against 1–2 s read in order). `readahead(2)` and
+/// `posix_fadvise(WILLNEED)` are best effort (they queued about a quarter of the file), so the
+/// missing blocks of 32 MB are read; `mincore` says which (in the page cache, nothing is read).
+fn read_ahead(data: &Path, cancel: Option<&AtomicBool>) {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: usize = 32 << 20;
+    let Ok(file) = File::open(data) else {
+        return;
+    };
+    // SAFETY: a read-only map used only for `mincore`, never read, dropped before returning.
+    let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return;
+    };
+    let page = 4096;
+    let mut resident = vec![0u8; BLOCK / page];
+    let mut buf = Vec::new();
+    for at in (0..map.len()).step_by(BLOCK) {
+        let len = BLOCK.min(map.len() - at);
+        // SAFETY: the range lies in the map; the vector holds a byte per page of it.
+        let known = unsafe {
+            libc::mincore(
+                map.as_ptr().add(at) as *mut libc::c_void,
+                len,
+                resident.as_mut_ptr(),
+            )
+        } == 0;
+        if known && resident[..len.div_ceil(page)].iter().all(|r| r & 1 == 1) {
+            continue;
+        }
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return;
+        }
+        buf.resize(len, 0);
+        if file.read_exact_at(&mut buf, at as u64).is_err() {
+            return;
+        }
+    }
+}
+
+/// What a verification reads: the environment and its tables, where it lives, its record. A
+/// store verifies through one; a background verification through its own.
+struct Parts<'a> {
+    env: &'a Env<WithoutTls>,
+    dbs: &'a Dbs,
+    dir: &'a Path,
+    meta: &'a super::Meta,
+    /// Set: stop at the next chunk or entry (a background verification no one needs now).
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl Parts<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Reads and hashes every stored table and vector chunk (and the forest, when there is
+    /// one) and compares them with the checksums recorded at build time.
+    pub(super) fn verify(&self) -> Result<VerifyReport> {
         let started = Instant::now();
         // LMDB trusts its pages (a damaged node can crash it): the whole structure is checked
         // from the file first, and the tables are read through LMDB only when it holds.
@@ -159,12 +426,11 @@ impl Store {
     // in turn against its recorded checksum in a few lines that add to that shared state.
     fn verify_tables(&self) -> Result<VerifyReport> {
         let started = Instant::now();
-        let lmdb = |e| lmdb_err(&self.dir, e);
-        let bounds = MapBounds::of(&self.env, &self.dir.join("data.mdb"));
-        let outside = |what: &str| Some(format!("{what} points past the end of data.mdb"));
+        let lmdb = |e| lmdb_err(self.dir, e);
+        let bounds = MapBounds::of(self.env, &self.dir.join("data.mdb"));
         let rtxn = self.env.read_txn().map_err(lmdb)?;
         let mut tables: Vec<(String, Option<String>)> = Vec::new();
-        let mut bytes = 0u64;
+        let bytes = 0u64;
         let sums: Option<Checksums> = self
             .dbs
             .meta
@@ -187,52 +453,44 @@ impl Store {
             "meta".into(),
             (xxh3_64(meta_bytes) != sums.meta).then(|| "checksum mismatch".into()),
         ));
+        // The two word tables, on a thread of their own while the chunks are hashed here.
+        let words_at = tables.len();
+        std::thread::scope(|scope| {
+            let words = std::thread::Builder::new()
+                .spawn_scoped(scope, || self.word_tables(&sums, &bounds))
+                .ok();
+            let report = self.chunk_tables(&rtxn, &sums, &bounds, tables, bytes, started);
+            let (words, word_bytes) = match words.map(|w| w.join()) {
+                Some(Ok(found)) => found,
+                // No thread: the tables are hashed here.
+                None => self.word_tables(&sums, &bounds),
+                Some(Err(_)) => (
+                    vec![("word2id".into(), Some("its verification failed".into()))],
+                    0,
+                ),
+            };
+            report.map(|mut report| {
+                report.tables.splice(words_at..words_at, words);
+                report.bytes += word_bytes;
+                report
+            })
+        })
+    }
+
+    /// The chunked tables, the principal-component basis, the forest, the lists and the
+    /// calibrations, added to `tables`.
+    fn chunk_tables(
+        &self,
+        rtxn: &RoTxn<WithoutTls>,
+        sums: &Checksums,
+        bounds: &MapBounds,
+        mut tables: Vec<(String, Option<String>)>,
+        mut bytes: u64,
+        started: Instant,
+    ) -> Result<VerifyReport> {
+        let lmdb = |e| lmdb_err(self.dir, e);
+        let outside = |what: &str| Some(format!("{what} points past the end of data.mdb"));
         let mismatch = |what: &str| Some(format!("checksum mismatch{what}"));
-        // The two word tables, hashed in key order exactly as the build hashed them.
-        for (name, db, want) in [
-            (
-                "word2id",
-                self.dbs.word2id.remap_types::<Bytes, Bytes>(),
-                sums.word2id,
-            ),
-            (
-                "id2word",
-                self.dbs.id2word.remap_types::<Bytes, Bytes>(),
-                sums.id2word,
-            ),
-        ] {
-            let mut hasher = TableHasher::default();
-            let mut problem = None;
-            match db.iter(&rtxn) {
-                Ok(iter) => {
-                    for entry in iter {
-                        match entry {
-                            Ok((k, v)) if !bounds.holds(k) || !bounds.holds(v) => {
-                                problem = outside("an entry");
-                                break;
-                            }
-                            Ok((k, v)) => hasher.add(k, v),
-                            Err(e) => {
-                                problem = Some(e.to_string());
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(e) => problem = Some(e.to_string()),
-            }
-            bytes += hasher.bytes;
-            if problem.is_none() && name == "id2word" && hasher.entries != self.meta.words as u64 {
-                problem = Some(format!(
-                    "{} words, expected {}",
-                    hasher.entries, self.meta.words
-                ));
-            }
-            if problem.is_none() && hasher.finish() != want {
-                problem = mismatch("");
-            }
-            tables.push((name.into(), problem));
-        }
         let n_chunks = self.meta.words.div_ceil(self.meta.rows_per_chunk.max(1));
         let ngram_chunks = self
             .meta
@@ -264,7 +522,7 @@ impl Store {
             let basis = self
                 .dbs
                 .meta
-                .get(&rtxn, "pc_basis")
+                .get(rtxn, "pc_basis")
                 .map_err(lmdb)?
                 .filter(|b| bounds.holds(b));
             let problem = match basis {
@@ -289,7 +547,11 @@ impl Store {
                 ));
             }
             for (c, &want) in want.iter().enumerate() {
-                match db.get(&rtxn, &(c as u32)) {
+                if self.cancelled() {
+                    problem = Some("verification stopped".into());
+                    break;
+                }
+                match db.get(rtxn, &(c as u32)) {
                     Ok(Some(value)) if !bounds.holds(value) => {
                         problem = outside(&format!("chunk {c}"));
                         break;
@@ -313,14 +575,14 @@ impl Store {
             }
             tables.push((name.into(), problem));
         }
-        if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "forest").map_err(lmdb)? {
+        if let Some(bytes_json) = self.dbs.meta.get(rtxn, "forest").map_err(lmdb)? {
             let record = Some(bytes_json)
                 .filter(|b| bounds.holds(b))
                 .ok_or_else(|| "points past the end of data.mdb".to_string())
                 .and_then(unseal::<ForestMeta>);
             let problem = match record {
                 Err(e) => Some(format!("record: {e}")),
-                Ok(record) => match forest_checksum(&rtxn, self.dbs.forest, Some(&bounds)) {
+                Ok(record) => match forest_checksum(rtxn, self.dbs.forest, Some(bounds)) {
                     Err(e) => Some(e.to_string()),
                     Ok((sum, n)) => {
                         bytes += n;
@@ -331,14 +593,14 @@ impl Store {
             };
             tables.push(("forest".into(), problem));
         }
-        if let Some(bytes_json) = self.dbs.meta.get(&rtxn, "lists").map_err(lmdb)? {
+        if let Some(bytes_json) = self.dbs.meta.get(rtxn, "lists").map_err(lmdb)? {
             let record = Some(bytes_json)
                 .filter(|b| bounds.holds(b))
                 .ok_or_else(|| "points past the end of data.mdb".to_string())
                 .and_then(unseal::<ListsMeta>);
             let problem = match record {
                 Err(e) => Some(format!("record: {e}")),
-                Ok(record) => match lists_checksum(&rtxn, &self.dbs, &bounds) {
+                Ok(record) => match lists_checksum(rtxn, self.dbs, bounds) {
                     Err(e) => Some(e.to_string()),
                     Ok((sum, n, lists)) => {
                         bytes += n;
@@ -356,7 +618,7 @@ impl Store {
         // The calibrations decide how searches run (a lists' calibration of 0 probes answered
         // every approximate query with nothing): each is checked like the other records.
         for key in ["lists_calibration", "forest_calibration"] {
-            if let Some(value) = self.dbs.meta.get(&rtxn, key).map_err(lmdb)? {
+            if let Some(value) = self.dbs.meta.get(rtxn, key).map_err(lmdb)? {
                 let problem = Some(value)
                     .filter(|b| bounds.holds(b))
                     .ok_or_else(|| "points past the end of data.mdb".to_string())
@@ -368,6 +630,76 @@ impl Store {
         Ok(self.report(tables, bytes, started))
     }
 
+    /// The two word tables, hashed in key order exactly as the build hashed them (on a thread
+    /// of their own beside the chunks: about half of a verification's work at 3M words).
+    fn word_tables(
+        &self,
+        sums: &Checksums,
+        bounds: &MapBounds,
+    ) -> (Vec<(String, Option<String>)>, u64) {
+        let mut tables: Vec<(String, Option<String>)> = Vec::new();
+        let mut bytes = 0u64;
+        let outside = |what: &str| Some(format!("{what} points past the end of data.mdb"));
+        let mismatch = |what: &str| Some(format!("checksum mismatch{what}"));
+        let rtxn = match self.env.read_txn() {
+            Ok(rtxn) => rtxn,
+            Err(e) => {
+                tables.push(("word2id".into(), Some(e.to_string())));
+                return (tables, bytes);
+            }
+        };
+        let rtxn = &rtxn;
+        for (name, db, want) in [
+            (
+                "word2id",
+                self.dbs.word2id.remap_types::<Bytes, Bytes>(),
+                sums.word2id,
+            ),
+            (
+                "id2word",
+                self.dbs.id2word.remap_types::<Bytes, Bytes>(),
+                sums.id2word,
+            ),
+        ] {
+            let mut hasher = TableHasher::default();
+            let mut problem = None;
+            match db.iter(rtxn) {
+                Ok(iter) => {
+                    for entry in iter {
+                        if hasher.entries % 65_536 == 0 && self.cancelled() {
+                            problem = Some("verification stopped".into());
+                            break;
+                        }
+                        match entry {
+                            Ok((k, v)) if !bounds.holds(k) || !bounds.holds(v) => {
+                                problem = outside("an entry");
+                                break;
+                            }
+                            Ok((k, v)) => hasher.add(k, v),
+                            Err(e) => {
+                                problem = Some(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => problem = Some(e.to_string()),
+            }
+            bytes += hasher.bytes;
+            if problem.is_none() && name == "id2word" && hasher.entries != self.meta.words as u64 {
+                problem = Some(format!(
+                    "{} words, expected {}",
+                    hasher.entries, self.meta.words
+                ));
+            }
+            if problem.is_none() && hasher.finish() != want {
+                problem = mismatch("");
+            }
+            tables.push((name.into(), problem));
+        }
+        (tables, bytes)
+    }
+
     fn report(
         &self,
         tables: Vec<(String, Option<String>)>,
@@ -375,7 +707,7 @@ impl Store {
         started: Instant,
     ) -> VerifyReport {
         VerifyReport {
-            index: self.dir.clone(),
+            index: self.dir.to_path_buf(),
             tables,
             bytes,
             seconds: started.elapsed().as_secs_f64(),

@@ -1,0 +1,146 @@
+//! A session on a reused index (issue 25, "a session that takes up to 17 s to reopen"): its
+//! prompt comes before the index is verified, the verification runs in the background, and no
+//! answer comes from index data this process has not verified. Damage below the file system
+//! (the stat proof still holds) is made by scribbling over a row and writing the proof anew.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::cargo_bin;
+use rexpect::session::PtySession;
+use vecsh::index::Store;
+use vecsh::progress::Silent;
+
+use crate::util::{expect, opts, quit, write_glove_random, PROMPT, TIMEOUT_MS};
+
+/// A 3,000 × 8 file indexed by a one-shot (which leaves the stat proof), its intact answer to
+/// `sim(w7, w8)`, then w7's row scribbled over in `data.mdb` and the proof rewritten to match,
+/// as damage below the file system leaves it; and the answer a one-shot gives from that damage
+/// (it trusts the proof), which a session must never give.
+fn damaged_below_the_file_system(tmp: &Path) -> (PathBuf, PathBuf, String, String) {
+    let cache = tmp.join("c");
+    let src = write_glove_random(tmp, "v.txt", 3000, 8);
+    let one_shot = |e: &str| {
+        let out = crate::util::vecsh(&cache)
+            .arg(&src)
+            .args(["-e", e])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let good = one_shot("sim(w7, w8)");
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    drop(store);
+    let mut bytes = std::fs::read(&data).unwrap();
+    let at = bytes
+        .windows(row.len())
+        .position(|w| w == row.as_slice())
+        .expect("w7's row in the index");
+    // Every byte of the row changed: still finite floats, another direction.
+    for b in &mut bytes[at..at + row.len()] {
+        *b ^= 0x21;
+    }
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::File::options().write(true).open(&data).unwrap();
+    f.seek(SeekFrom::Start(at as u64)).unwrap();
+    f.write_all(&bytes[at..at + row.len()]).unwrap();
+    drop(f);
+    let proof_path = dir.join("verified.json");
+    let mut proof: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
+    let m = std::fs::metadata(&data).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+    proof["data"] = serde_json::json!({
+        "size": m.len(), "mtime_ns": ns(m.mtime(), m.mtime_nsec()),
+        "ctime_ns": ns(m.ctime(), m.ctime_nsec()), "ino": m.ino(), "dev": m.dev(),
+    });
+    std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
+    let fooled = one_shot("sim(w7, w8)");
+    assert_ne!(fooled, good, "the setup: a one-shot trusts the proof");
+    (cache, src, good, fooled)
+}
+
+/// A session on `src` in a pseudo-terminal, waiting for its banner; `pause_ms` delays the
+/// background verification (a test hook of debug builds, `VECSH_VERIFY_PAUSE_MS`).
+fn session(tmp: &Path, cache: &Path, src: &Path, pause_ms: u64) -> PtySession {
+    let mut cmd = Command::new(cargo_bin("vecsh"));
+    cmd.arg(src)
+        .env("VECSH_CACHE", cache)
+        .env("VECSH_HISTORY", tmp.join("history"))
+        .env("VECSH_VERIFY_PAUSE_MS", pause_ms.to_string())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    expect(&mut p, "ready in").expect("banner");
+    p
+}
+
+/// The verification runs after the prompt, in the background, and damage it finds there is
+/// said while the prompt waits (the old session verified everything before its banner, so
+/// nothing came after the prompt); the next statement rebuilds and answers right.
+#[test]
+fn damage_found_by_the_background_verification_after_the_prompt_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, src, good, fooled) = damaged_below_the_file_system(tmp.path());
+    let mut p = session(tmp.path(), &cache, &src, 300);
+    let before = expect(&mut p, PROMPT).expect("first prompt");
+    assert!(!before.contains("damaged"), "before the prompt: {before}");
+    let warned = expect(&mut p, "is damaged").expect("a warning after the prompt");
+    let _ = warned;
+    expect(&mut p, "rebuilt before the next answer").unwrap();
+    p.send_line("sim(w7, w8)").unwrap();
+    let out = expect(&mut p, &good).unwrap_or_else(|e| panic!("answer {good}: {e}"));
+    assert!(!out.contains(&fooled), "answered from damage: {out}");
+    expect(&mut p, PROMPT).unwrap();
+    quit(p);
+}
+
+/// A statement typed before the background verification finished waits for it: it is never
+/// answered from the damaged row, and the damage is said and the index rebuilt first.
+#[test]
+fn a_session_never_answers_from_data_it_has_not_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, src, good, fooled) = damaged_below_the_file_system(tmp.path());
+    let mut p = session(tmp.path(), &cache, &src, 2000);
+    expect(&mut p, PROMPT).expect("first prompt");
+    p.send_line("sim(w7, w8)").unwrap();
+    let out = expect(&mut p, &good).unwrap_or_else(|e| panic!("answer {good}: {e}"));
+    assert!(!out.contains(&fooled), "answered from damage: {out}");
+    assert!(out.contains("is damaged"), "the damage is said: {out}");
+    expect(&mut p, PROMPT).unwrap();
+    // The rebuilt index is verified: the next session has nothing to say.
+    quit(p);
+    let mut p = session(tmp.path(), &cache, &src, 0);
+    expect(&mut p, PROMPT).unwrap();
+    p.send_line("sim(w7, w8)").unwrap();
+    let out = expect(&mut p, &good).unwrap();
+    assert!(!out.contains("damaged"), "{out}");
+    expect(&mut p, PROMPT).unwrap();
+    quit(p);
+}
+
+/// An intact index: the session's answers are the one-shot's, and nothing is said.
+#[test]
+fn an_intact_index_answers_as_a_one_shot_does_and_says_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
+    let out = crate::util::vecsh(&cache)
+        .arg(&src)
+        .args(["-e", "sim(w7, w8)"])
+        .output()
+        .unwrap();
+    let good = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut p = session(tmp.path(), &cache, &src, 500);
+    expect(&mut p, PROMPT).unwrap();
+    p.send_line("sim(w7, w8)").unwrap();
+    let out = expect(&mut p, &good).unwrap();
+    assert!(!out.contains("damaged"), "{out}");
+    expect(&mut p, PROMPT).unwrap();
+    quit(p);
+}
