@@ -51,7 +51,7 @@ use heed::types::{Bytes, Str, U32};
 use heed::{Database, Env, RoTxn, WithoutTls};
 
 pub use approx::{ApproxBuilder, Built, CALIBRATION_QUERIES, DEFAULT_TREES};
-pub use cache::{default_cache_dir, index_dir_for};
+pub use cache::{default_cache_dir, index_dir_for, process_alive};
 pub use error::{IndexError, Result};
 pub use exact::ExactPlan;
 pub use open::{OpenOptions, Origin, Verify};

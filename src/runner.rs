@@ -108,30 +108,6 @@ impl<'s> Runner<'s> {
         };
         let ran = |ok: bool| Step::Ran { ok, command };
         match command {
-            Some(Command::Help) if self.json => {
-                let (args, args_span) = match &parsed {
-                    Ok(Statement::Command {
-                        args, args_span, ..
-                    }) => (args.as_str(), *args_span),
-                    _ => ("", Span::default()),
-                };
-                return match help_json(&self.view(), args) {
-                    Ok(help) => {
-                        json_line(out, &help, line)?;
-                        Ok(ran(true))
-                    }
-                    Err((message, help)) => {
-                        let err = EvalError {
-                            message,
-                            span: Some(args_span),
-                            help: Some(help),
-                            ..Default::default()
-                        };
-                        self.write_result(line, &Err(err), origin, out)?;
-                        Ok(ran(false))
-                    }
-                };
-            }
             Some(Command::Help) => {
                 let (args, args_span) = match &parsed {
                     Ok(Statement::Command {
@@ -139,11 +115,14 @@ impl<'s> Runner<'s> {
                     }) => (args.as_str(), *args_span),
                     _ => ("", Span::default()),
                 };
-                if args.trim().is_empty() {
-                    writeln!(out, "{}", help_text(&self.view()))?;
-                    return Ok(ran(true));
-                }
-                return match help_topic(&self.view(), args) {
+                let found = if self.json {
+                    help_json(&self.view(), args).map(|help| json_text(&help, line))
+                } else if args.trim().is_empty() {
+                    Ok(help_text(&self.view()))
+                } else {
+                    help_topic(&self.view(), args)
+                };
+                return match found {
                     Ok(text) => {
                         writeln!(out, "{text}")?;
                         Ok(ran(true))
@@ -392,19 +371,24 @@ enum EvalOutcome {
 /// One object as one line under `--json`: its own fields, then `"input"`, the line it answers
 /// (so that the answers of several `-e` can be matched to them), every character that could
 /// drive a terminal escaped.
-fn json_line<T: serde::Serialize>(
-    out: &mut dyn Write,
-    value: &T,
-    input: &str,
-) -> anyhow::Result<()> {
+fn json_text<T: serde::Serialize>(value: &T, input: &str) -> String {
     #[derive(serde::Serialize)]
     struct WithInput<'a, T> {
         #[serde(flatten)]
         value: &'a T,
         input: &'a str,
     }
-    let json = serde_json::to_string(&WithInput { value, input })?;
-    writeln!(out, "{}", json_safe(json))?;
+    // Objects with string keys and numbers (NaN becomes null): serialising cannot fail.
+    json_safe(serde_json::to_string(&WithInput { value, input }).expect("an object serialises"))
+}
+
+/// [`json_text`] written as a line of `out`.
+fn json_line<T: serde::Serialize>(
+    out: &mut dyn Write,
+    value: &T,
+    input: &str,
+) -> anyhow::Result<()> {
+    writeln!(out, "{}", json_text(value, input))?;
     Ok(())
 }
 

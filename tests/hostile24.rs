@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use vecsh::loader::{self, LoadOptions, LoadReport};
 
-use crate::util::vecsh;
+use crate::util::run;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -81,15 +81,6 @@ fn assert_as_python_reads(name: &str) -> Loaded {
     want_rows.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(got, want_rows, "{name}");
     loaded
-}
-
-fn run(cache: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = vecsh(cache).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn arg(name: &str) -> String {

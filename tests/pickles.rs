@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use vecsh::loader::{self, Format, LoadOptions, LoadReport};
 
-use crate::util::vecsh;
+use crate::util::{run, vecsh};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,15 +70,6 @@ fn assert_as_python_reads(name: &str) -> Loaded {
         );
     }
     loaded
-}
-
-fn run(cache: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = vecsh(cache).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn path_arg(name: &str) -> String {

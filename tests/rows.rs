@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{tiny, vecsh};
+use crate::util::{run, tiny, vecsh};
 
 fn fixture(dir: &str, name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,15 +17,6 @@ fn fixture(dir: &str, name: &str) -> PathBuf {
 
 fn json_file(path: PathBuf) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn run(cache: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = vecsh(cache).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `FILE --json -e LINE`: the one JSON object it prints.

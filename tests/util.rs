@@ -474,3 +474,13 @@ pub fn assert_same_ranking(
         );
     }
 }
+
+/// `vecsh ARGS` with its cache in `cache`: whether it succeeded, its stdout and its stderr.
+pub fn run(cache: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = vecsh(cache).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

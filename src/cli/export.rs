@@ -421,26 +421,12 @@ fn remove_stale(target: &Path) {
         let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid != own && !process_alive(pid) && e.file_type().is_ok_and(|t| t.is_file()) {
+        if pid != own
+            && !crate::index::process_alive(pid)
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
             let _ = std::fs::remove_file(e.path());
         }
-    }
-}
-
-/// Whether `pid` is a living process: one in /proc that is not a zombie. Without /proc, every
-/// process is taken for alive (nothing is removed).
-fn process_alive(pid: u32) -> bool {
-    if !Path::new("/proc/self").exists() {
-        return true;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit(')')
-                .next()
-                .and_then(|rest| rest.trim_start().chars().next()),
-            Some('Z' | 'X' | 'x')
-        ),
-        Err(_) => false,
     }
 }
 

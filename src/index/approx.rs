@@ -802,6 +802,33 @@ mod tests {
 
     /// Lists built before their cells were stored are built again, with cells, and in the
     /// meantime count as absent (never half-cleared lists under a valid record).
+    /// A writable store over `rows` seeded random rows of `dims` values, in a fresh directory.
+    fn random_store(rows: usize, dims: usize, seed: u64) -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("v.txt");
+        let mut text = String::new();
+        let mut state = seed;
+        for i in 0..rows {
+            text.push_str(&format!("w{i}"));
+            for _ in 0..dims {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                text.push_str(&format!(
+                    " {:.4}",
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                ));
+            }
+            text.push('\n');
+        }
+        std::fs::write(&src, text).unwrap();
+        let opts = OpenOptions {
+            cache_dir: Some(tmp.path().join("cache")),
+            writable: true,
+            ..Default::default()
+        };
+        let (store, _) = Store::open(&src, &opts, &crate::progress::Silent).unwrap();
+        (tmp, store)
+    }
+
     /// What a progress display is told: each phase's name and size, in order.
     #[derive(Default)]
     struct Phases(std::sync::Mutex<Vec<(String, u64)>>);
@@ -819,28 +846,7 @@ mod tests {
     /// phase is named, and only the phases whose size is known have one.
     #[test]
     fn a_lists_build_names_its_phases() {
-        let tmp = tempfile::tempdir().unwrap();
-        let src = tmp.path().join("v.txt");
-        let mut text = String::new();
-        let mut state = 11u64;
-        for i in 0..1500 {
-            text.push_str(&format!("w{i}"));
-            for _ in 0..8 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-                text.push_str(&format!(
-                    " {:.4}",
-                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                ));
-            }
-            text.push('\n');
-        }
-        std::fs::write(&src, text).unwrap();
-        let opts = OpenOptions {
-            cache_dir: Some(tmp.path().join("cache")),
-            writable: true,
-            ..Default::default()
-        };
-        let (store, _) = Store::open(&src, &opts, &crate::progress::Silent).unwrap();
+        let (_tmp, store) = random_store(1500, 8, 11);
         let phases = Phases::default();
         let meta = store.build_lists(&phases, &AtomicBool::new(false)).unwrap();
         let seen = phases.0.into_inner().unwrap();
@@ -858,28 +864,7 @@ mod tests {
 
     #[test]
     fn lists_without_cells_are_rebuilt_with_them() {
-        let tmp = tempfile::tempdir().unwrap();
-        let src = tmp.path().join("v.txt");
-        let mut text = String::new();
-        let mut state = 7u64;
-        for i in 0..2000 {
-            text.push_str(&format!("w{i}"));
-            for _ in 0..16 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-                text.push_str(&format!(
-                    " {:.4}",
-                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                ));
-            }
-            text.push('\n');
-        }
-        std::fs::write(&src, text).unwrap();
-        let opts = OpenOptions {
-            cache_dir: Some(tmp.path().join("cache")),
-            writable: true,
-            ..Default::default()
-        };
-        let (store, _) = Store::open(&src, &opts, &crate::progress::Silent).unwrap();
+        let (_tmp, store) = random_store(2000, 16, 7);
         let never = AtomicBool::new(false);
         let first = store.build_lists(&crate::progress::Silent, &never).unwrap();
         // As an index of the previous release holds them: lists, no cells.

@@ -298,7 +298,9 @@ fn is_stale_lock(path: &Path) -> bool {
     file.try_lock().is_ok()
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether `pid` is a living process: one in /proc that is not a zombie. Without /proc, every
+/// process is taken for alive (nothing of a running build, or an export's file, is removed).
+pub fn process_alive(pid: u32) -> bool {
     if !Path::new("/proc/self").exists() {
         // No procfs to ask: assume alive, so nothing of a running build is ever removed.
         return true;
