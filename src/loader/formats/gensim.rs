@@ -101,19 +101,19 @@ fn key_word(p: &Pickle, i: usize, k: &Value) -> Result<(Vec<u8>, bool), Error> {
 fn from_dict(p: &Pickle, items: &[(Value, Value)]) -> Result<(Vectors, bool), Error> {
     let mut words = Vec::with_capacity(items.len());
     let mut latin1 = Vec::new();
-    {
-        let mut seen = std::collections::HashSet::with_capacity(items.len());
-        for (i, (k, _)) in items.iter().enumerate() {
-            let (word, was_latin1) = key_word(p, i, k)?;
-            if was_latin1 {
-                latin1.push(i);
-            }
-            if !seen.insert(word.clone()) {
-                return Ok((from_dict_merging(p, items)?, false));
-            }
-            words.push(word);
+    for (i, (k, _)) in items.iter().enumerate() {
+        let (word, was_latin1) = key_word(p, i, k)?;
+        if was_latin1 {
+            latin1.push(i);
         }
+        words.push(word);
     }
+    // Borrowed, not copied: 400k small copies freed at once cost a third of a second.
+    let mut seen = std::collections::HashSet::with_capacity(words.len());
+    if !words.iter().all(|w| seen.insert(w.as_slice())) {
+        return Ok((from_dict_merging(p, items)?, false));
+    }
+    drop(seen);
     let mut vectors = Vec::new();
     let mut dims = None;
     // Whether every vector so far is the next of the pickle's rows (then none was copied).
