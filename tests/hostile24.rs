@@ -5,53 +5,19 @@
 //! tests/fixtures/hostile24/gen.py (with gen_py2.py under Python 2.7.18 and the tutorial's own
 //! make_annoy_index.py).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use vecsh::loader::{self, LoadOptions, LoadReport};
+use vecsh::loader::LoadOptions;
 
-use crate::util::run;
+use crate::util::{load, load_err as err, load_with, run, Loaded};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/hostile24")
-        .join(name)
+    crate::util::fixture("hostile24", name)
 }
 
 fn expected() -> serde_json::Value {
     let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-struct Loaded {
-    report: LoadReport,
-    words: Vec<String>,
-    vectors: Vec<f32>,
-}
-
-fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, loader::LoadError> {
-    let mut words = Vec::new();
-    let mut vectors = Vec::new();
-    let report = loader::load(path, opts, &|_, _| {}, &mut |batch| {
-        words.extend(batch.words);
-        vectors.extend(batch.vectors);
-        Ok(())
-    })?;
-    Ok(Loaded {
-        report,
-        words,
-        vectors,
-    })
-}
-
-fn load(path: &Path) -> Result<Loaded, loader::LoadError> {
-    load_with(path, &LoadOptions::default())
-}
-
-fn err(path: &Path) -> String {
-    match load(path) {
-        Ok(l) => panic!("{} loaded: {:?}", path.display(), l.words),
-        Err(e) => e.to_string(),
-    }
 }
 
 /// The file's words and rows are exactly what Python 3 and numpy read.

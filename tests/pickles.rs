@@ -3,42 +3,19 @@
 //! empty word, and the tutorial's MNIST-layout `.pkl`. Fixtures and numpy's answers come from
 //! tests/fixtures/pickles/gen.py (which runs gen_py2.py under a real Python 2.7.18).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use vecsh::loader::{self, Format, LoadOptions, LoadReport};
+use vecsh::loader::{self, Format, LoadOptions};
 
-use crate::util::{run, vecsh};
+use crate::util::{load, load_err as err, run, vecsh, Loaded};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/pickles")
-        .join(name)
+    crate::util::fixture("pickles", name)
 }
 
 fn expected() -> serde_json::Value {
     let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-struct Loaded {
-    report: LoadReport,
-    words: Vec<String>,
-    vectors: Vec<f32>,
-}
-
-fn load(path: &Path) -> Result<Loaded, loader::LoadError> {
-    let mut words = Vec::new();
-    let mut vectors = Vec::new();
-    let report = loader::load(path, &LoadOptions::default(), &|_, _| {}, &mut |batch| {
-        words.extend(batch.words);
-        vectors.extend(batch.vectors);
-        Ok(())
-    })?;
-    Ok(Loaded {
-        report,
-        words,
-        vectors,
-    })
 }
 
 /// The file's words and rows are exactly what Python 3 reads (`encoding='latin1'`).
@@ -166,13 +143,6 @@ fn protocols_0_and_1_are_read_as_python_reads_them() {
         &["export", &file, "-o", "-", "--format", "pickle"],
     );
     assert!(ok, "{stderr}");
-}
-
-fn err(path: &Path) -> String {
-    match load(path) {
-        Ok(_) => panic!("{} loaded", path.display()),
-        Err(e) => e.to_string(),
-    }
 }
 
 #[test]

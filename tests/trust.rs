@@ -740,13 +740,7 @@ fn info_verify_that_finds_damage_removes_the_proof() {
     let proof_path = dir.join("verified.json");
     let mut proof: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
-    let m = std::fs::metadata(&data).unwrap();
-    use std::os::unix::fs::MetadataExt;
-    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
-    proof["data"] = serde_json::json!({
-        "size": m.len(), "mtime_ns": ns(m.mtime(), m.mtime_nsec()),
-        "ctime_ns": ns(m.ctime(), m.ctime_nsec()), "ino": m.ino(), "dev": m.dev(),
-    });
+    proof["data"] = serde_json::to_value(vecsh::index::FileStat::of(&data).unwrap()).unwrap();
     std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
     let fooled = run(&["-e", "w7"]);
     assert_ne!(
