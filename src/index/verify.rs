@@ -243,10 +243,12 @@ impl Store {
     pub fn await_verified(&self) -> Option<String> {
         let background = self.background.as_ref()?;
         if !background.verification.finished() {
+            // Stopped first: both threads reading and hashing the same index would halve
+            // this one's share of the disk and the processor.
+            background.cancel.store(true, Ordering::Relaxed);
             read_ahead(&self.dir.join("data.mdb"), None);
             let outcome = self.parts().verify();
             background.verification.publish(outcome, &self.dir);
-            background.cancel.store(true, Ordering::Relaxed);
         }
         background.verification.wait()
     }
