@@ -40,6 +40,7 @@ mod maps_cli;
 mod maps_qa;
 mod maps_session;
 mod parse;
+mod phrases;
 mod pickles;
 mod projection;
 mod protocols;
