@@ -1059,6 +1059,34 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .as_ref()
             .map_or(String::new(), |mb| format!(" member {mb}"))
     )?;
+    if let Some(model) = &m.model {
+        writeln!(
+            out,
+            "model     {}: tensor {} ({}, {} × {}), {} tokens{}",
+            model.kind,
+            crate::text::escape(&model.tensor),
+            crate::text::escape(&model.dtype),
+            thousands(model.matrix_rows),
+            m.dims,
+            thousands(model.vocab_size),
+            match (model.mapped, model.matrix_rows > model.vocab_size) {
+                (true, _) => " sharing its rows (model2vec's mapping)".to_owned(),
+                (false, true) => format!(
+                    " ({} rows beyond them are padding, left out)",
+                    thousands(model.matrix_rows - model.vocab_size)
+                ),
+                (false, false) => String::new(),
+            }
+        )?;
+        writeln!(
+            out,
+            "tokenizer {} ({}); {} special or byte tokens kept out of neighbour lists",
+            crate::text::escape(&model.tokenizer_model),
+            crate::text::escape_path(&model.tokenizer),
+            thousands(model.hidden.len())
+        )?;
+        writeln!(out, "pooling   {}", model.pooling())?;
+    }
     if let Some(sub) = &m.subwords {
         writeln!(
             out,
