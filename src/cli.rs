@@ -140,6 +140,14 @@ struct LoadArgs {
     /// Labels of item vectors (.npy, .npz, vectors.tsv), one a line, one line per row.
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    /// The tensor of a safetensors model whose rows are the tokens (default: model2vec's
+    /// `embeddings`, a transformer's input embedding by name, or the one matrix that fits).
+    #[arg(long, value_name = "NAME")]
+    tensor: Option<String>,
+    /// The tokenizer.json of a safetensors model, whatever its name (default: tokenizer.json
+    /// beside the model).
+    #[arg(long, value_name = "FILE")]
+    tokenizer: Option<PathBuf>,
 }
 
 /// How the session answers: top level only (no subcommand searches).
@@ -222,6 +230,8 @@ impl From<&EvalSourceArgs> for SourceArgs {
                 limit,
                 dims: None,
                 labels: None,
+                tensor: None,
+                tokenizer: None,
             },
             index,
             rebuild,
@@ -338,6 +348,8 @@ enum FormatArg {
     Annoy,
     // Item vectors: a 2-D .npy, an .npz, the Embedding Projector's vectors.tsv (+ metadata.tsv).
     Items,
+    // A Hugging Face model: safetensors matrix + tokenizer.json (model2vec, transformer embeddings).
+    Safetensors,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq)]
@@ -375,6 +387,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         FormatArg::Pickle => Format::Pickle,
         FormatArg::Annoy => Format::Annoy,
         FormatArg::Items => Format::Items,
+        FormatArg::Safetensors => Format::Safetensors,
     });
     let open = OpenOptions {
         index_dir: source.index.clone(),
@@ -385,6 +398,8 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             limit: source.load.limit,
             dims: source.load.dims,
             labels: source.load.labels.clone(),
+            tensor: source.load.tensor.clone(),
+            tokenizer: source.load.tokenizer.clone(),
         },
         rebuild: source.rebuild,
         writable: false,
@@ -436,7 +451,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
     Resolved {
         // The tutorial's map `X.lmdb` opens its pair through `X.annoy`, whose index is cached.
         source: file
-            .map(|f| crate::loader::primary_file(&f))
+            .map(|f| crate::loader::primary_file(&f, &open.load))
             .map_or(Source::Builtin, Source::File),
         open,
         settings,
@@ -1044,6 +1059,34 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .as_ref()
             .map_or(String::new(), |mb| format!(" member {mb}"))
     )?;
+    if let Some(model) = &m.model {
+        writeln!(
+            out,
+            "model     {}: tensor {} ({}, {} × {}), {} tokens{}",
+            model.kind,
+            crate::text::escape(&model.tensor),
+            crate::text::escape(&model.dtype),
+            thousands(model.matrix_rows),
+            m.dims,
+            thousands(model.vocab_size),
+            match (model.mapped, model.matrix_rows > model.vocab_size) {
+                (true, _) => " sharing its rows (model2vec's mapping)".to_owned(),
+                (false, true) => format!(
+                    " ({} rows beyond them are padding, left out)",
+                    thousands(model.matrix_rows - model.vocab_size)
+                ),
+                (false, false) => String::new(),
+            }
+        )?;
+        writeln!(
+            out,
+            "tokenizer {} ({}); {} special or byte tokens kept out of neighbour lists",
+            crate::text::escape(&model.tokenizer_model),
+            crate::text::escape_path(&model.tokenizer),
+            thousands(model.hidden.len())
+        )?;
+        writeln!(out, "pooling   {}", model.pooling())?;
+    }
     if let Some(sub) = &m.subwords {
         writeln!(
             out,

@@ -85,11 +85,13 @@ struct Dbs {
     norms: Option<Database<'static, Id, Bytes>>,
     /// Each row's label, chunk → i64 LE per row, when the file labels its rows (`side`).
     labels: Option<Database<'static, Id, Bytes>>,
+    /// Each row's token weight, chunk → f32 per row, for model2vec models that have them.
+    weights: Option<Database<'static, Id, Bytes>>,
 }
 
-const DB_NAMES: [&str; 12] = [
+const DB_NAMES: [&str; 13] = [
     "meta", "word2id", "id2word", "unit", "quant", "scale", "arroy", "ngrams", "pcstage", "ivf",
-    "norms", "labels",
+    "norms", "labels", "weights",
 ];
 
 /// An open index. Cheap to query from one thread; `env()` may be shared with a forest builder.

@@ -92,6 +92,9 @@ pub enum Format {
     Annoy,
     /// Item vectors: a 2-D `.npy`, an `.npz`, the Embedding Projector's `vectors.tsv`.
     Items,
+    /// A Hugging Face model: a safetensors matrix whose rows are the tokens of its
+    /// `tokenizer.json` (model2vec, a transformer's input embedding).
+    Safetensors,
 }
 
 impl fmt::Display for Format {
@@ -105,12 +108,13 @@ impl fmt::Display for Format {
             Format::Pickle => "pickle",
             Format::Annoy => "Annoy index",
             Format::Items => "item vectors",
+            Format::Safetensors => "safetensors model",
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary, fasttext-bin, annoy or items)")]
+#[error("unknown format '{0}' (expected glove, w2v-text, word2vec-text, fasttext, w2v-bin, word2vec-binary, fasttext-bin, annoy, items or safetensors)")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -124,6 +128,7 @@ impl std::str::FromStr for Format {
             "fasttext-bin" | "ft-bin" => Ok(Format::FastTextBin),
             "annoy" => Ok(Format::Annoy),
             "items" | "npy" | "npz" | "projector" => Ok(Format::Items),
+            "safetensors" => Ok(Format::Safetensors),
             _ => Err(UnknownFormat(s.to_owned())),
         }
     }
@@ -141,6 +146,10 @@ pub struct LoadOptions {
     pub dims: Option<usize>,
     /// Labels naming the rows of item vectors, one a line.
     pub labels: Option<std::path::PathBuf>,
+    /// The tensor of a safetensors model whose rows are the tokens (`--tensor`).
+    pub tensor: Option<String>,
+    /// The tokenizer of a safetensors model (`--tokenizer`; else `tokenizer.json` beside it).
+    pub tokenizer: Option<std::path::PathBuf>,
 }
 
 /// Rows in file order. `vectors.len() == words.len() * dims`; raw values exactly as in
@@ -156,6 +165,9 @@ pub struct Batch {
     /// Each row's label, when the file labels its items (the MNIST pickle's `y` arrays); the
     /// index keeps them in its `labels` table.
     pub labels: Option<Vec<i64>>,
+    /// Each row's token weight, for a model2vec model that has them; the index keeps them in
+    /// its `weights` table.
+    pub weights: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -189,6 +201,124 @@ pub struct LoadReport {
     /// regular files): the index need not read the file a second time to fingerprint it.
     #[serde(skip)]
     pub content_hash: Option<u64>,
+    /// What a safetensors model is: its tensor, dtype, tokenizer, hidden rows.
+    pub model: Option<ModelMeta>,
+    /// How the rows read in place (`Batch::offsets`) are encoded in the source.
+    pub row_encoding: RowEncoding,
+}
+
+/// How the values of a row read in place from the source are encoded (little-endian).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RowEncoding {
+    /// word2vec `.bin`, safetensors F32.
+    #[default]
+    F32,
+    /// IEEE half precision (safetensors F16).
+    F16,
+    /// bfloat16 (safetensors BF16): the upper half of an f32.
+    BF16,
+}
+
+impl RowEncoding {
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            RowEncoding::F32 => 4,
+            RowEncoding::F16 | RowEncoding::BF16 => 2,
+        }
+    }
+
+    /// Decodes one row's bytes (`out.len()` values) into `out`.
+    pub fn decode(self, raw: &[u8], out: &mut [f32]) {
+        use formats::safetensors::{to_f32, Dtype};
+        let dtype = match self {
+            RowEncoding::F32 => Dtype::F32,
+            RowEncoding::F16 => Dtype::F16,
+            RowEncoding::BF16 => Dtype::BF16,
+        };
+        to_f32(dtype, raw, out);
+    }
+}
+
+/// A safetensors model: where its rows come from and what its tokens are (`Meta::model`).
+/// Row `i` of the index is token id `i`, named by the token's shown form
+/// (`formats::tokenizer`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMeta {
+    pub kind: formats::safetensors::Kind,
+    /// The matrix's tensor (`wte.weight`).
+    pub tensor: String,
+    /// Its dtype as safetensors names it (`BF16`).
+    pub dtype: String,
+    /// The tokenizer file read (absolute), one of the index's companions.
+    #[serde(with = "raw_path")]
+    pub tokenizer: std::path::PathBuf,
+    /// `BPE`, `WordPiece`, `Unigram` or `WordLevel`.
+    pub tokenizer_model: String,
+    /// model2vec's `normalize` (config.json): an encoded phrase is normalised.
+    pub normalize: bool,
+    /// The unknown token's id.
+    pub unk: Option<u32>,
+    /// Rows of special and byte tokens (and ids no token has), in id order: kept out of
+    /// neighbour lists unless `--all-tokens`.
+    pub hidden: Vec<u32>,
+    /// model2vec's per-token weights are in the index's `weights` table.
+    pub has_weights: bool,
+    /// The tokenizer's token ids (its highest id + 1): the rows loaded, but for `--limit`.
+    pub vocab_size: usize,
+    /// The matrix's rows (padding rows beyond the vocabulary are not loaded).
+    pub matrix_rows: usize,
+    /// model2vec's `mapping`: tokens share rows of a smaller matrix.
+    #[serde(default)]
+    pub mapped: bool,
+}
+
+impl ModelMeta {
+    /// How a phrase's tokens make its vector, as `vecsh info` says it.
+    pub fn pooling(&self) -> &'static str {
+        match (self.kind, self.normalize, self.has_weights) {
+            (formats::safetensors::Kind::Model2Vec, true, true) => {
+                "model2vec: weighted mean, normalised"
+            }
+            (formats::safetensors::Kind::Model2Vec, true, false) => "model2vec: mean, normalised",
+            (formats::safetensors::Kind::Model2Vec, false, true) => "model2vec: weighted mean",
+            (formats::safetensors::Kind::Model2Vec, false, false) => "model2vec: mean",
+            _ => "mean of token rows",
+        }
+    }
+}
+
+/// Serde for paths as bytes: a UTF-8 path is a JSON string, any other a `{"bytes": [..]}`.
+pub mod raw_path {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes { bytes: Vec<u8> },
+    }
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        match path.to_str() {
+            Some(text) => Repr::Text(text.to_owned()),
+            None => Repr::Bytes {
+                bytes: path.as_os_str().as_bytes().to_vec(),
+            },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Text(text) => PathBuf::from(text),
+            Repr::Bytes { bytes } => PathBuf::from(OsStr::from_bytes(&bytes)),
+        })
+    }
 }
 
 /// How a model builds vectors for unknown words from their character n-grams.
@@ -266,6 +396,8 @@ pub enum Problem {
     Annoy(String),
     #[error("{0}")]
     Items(String),
+    #[error("{0}")]
+    Model(String),
     #[error("empty: the header announces {count} rows but none follow")]
     HeaderOnly { count: u64 },
     #[error("malformed header '{line}': expected two integers, 'count dims'")]
@@ -347,8 +479,16 @@ pub fn companions(path: &Path, opts: &LoadOptions) -> Vec<std::path::PathBuf> {
 }
 
 /// The file that names what `path` opens: `X.annoy` for the tutorial's map directory `X.lmdb`
-/// when `X.annoy` is beside it (so the pair's index is cached under the `.annoy`), else `path`.
-pub fn primary_file(path: &Path) -> std::path::PathBuf {
+/// when `X.annoy` is beside it (so the pair's index is cached under the `.annoy`); for a model
+/// directory, the safetensors file holding its matrix (`model.safetensors`, or the shard a
+/// sharded model's index names for it), so that `vecsh DIR` and `vecsh DIR/model.safetensors`
+/// share one index; else `path` (also when the directory cannot be opened: loading it says why).
+pub fn primary_file(path: &Path, opts: &LoadOptions) -> std::path::PathBuf {
+    if path.is_dir() && matches!(opts.format, None | Some(Format::Safetensors)) {
+        if let Ok(Some(file)) = formats::safetensors::model_file(path, opts.tensor.as_deref()) {
+            return file;
+        }
+    }
     match formats::annoy_pair(path, None) {
         Ok(Some((annoy, _))) if annoy != path => annoy,
         _ => path.to_owned(),
@@ -377,6 +517,23 @@ pub fn load_with_subwords(
     sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
+    // A model directory: its safetensors file (`primary_file`), or why it cannot be opened.
+    if path.is_dir() && matches!(opts.format, None | Some(Format::Safetensors)) {
+        match formats::safetensors::model_file(path, opts.tensor.as_deref()) {
+            Ok(Some(file)) => {
+                return load_with_subwords(&file, opts, on_progress, sink, subword_sink)
+            }
+            Err(message) => {
+                return Err(LoadError::Data {
+                    location: Location::File {
+                        file: crate::text::escape_path(path),
+                    },
+                    problem: Problem::Model(message),
+                })
+            }
+            Ok(None) => {}
+        }
+    }
     // The tutorial's index has no magic: `X.annoy` (or `--format annoy`), and its map `X.lmdb`.
     if let Some((annoy, map)) = formats::annoy_pair(path, opts.format)? {
         if opts.member.is_some() {
@@ -406,6 +563,22 @@ pub fn load_with_subwords(
 
     if opts.format.is_none() {
         formats::refuse_lmdb_data_file(path, magic)?;
+    }
+    // safetensors has no magic: an 8-byte header length that fits the file, then `{"`.
+    let safetensors = match opts.format {
+        None => formats::safetensors::sniff(magic, len),
+        Some(Format::Safetensors) => true,
+        Some(_) => false,
+    };
+    if safetensors {
+        if opts.member.is_some() {
+            return Err(LoadError::Archive {
+                file: label,
+                message: "--member was given, but this is not a zip archive".to_owned(),
+            });
+        }
+        let mut rows = Rows::new(sink, opts.limit);
+        return formats::load_model(path, &file, opts, on_progress, &mut rows);
     }
     let compression = sniff(magic);
     if matches!(opts.format, None | Some(Format::Items)) {

@@ -39,6 +39,7 @@ mod maps;
 mod maps_cli;
 mod maps_qa;
 mod maps_session;
+mod models;
 mod parse;
 mod pickles;
 mod projection;

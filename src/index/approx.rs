@@ -715,7 +715,11 @@ impl ApproxBuilder {
                 .unwrap_or_default();
             let rows: Vec<f32> = match &self.source {
                 Some((file, stat)) => {
-                    let source = SourceFile { file, stat: *stat };
+                    let source = SourceFile {
+                        file,
+                        stat: *stat,
+                        encoding: self.meta.row_encoding,
+                    };
                     read_source_rows(source, bytes, dims).map_err(|e| IndexError::Source {
                         path: self.meta.source.clone(),
                         err: e,

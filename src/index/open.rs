@@ -313,7 +313,7 @@ impl Store {
                 let ngrams = opener.open_database::<Id, Bytes>(rtxn, Some("ngrams"))?;
                 let pcstage = opener.open_database::<Id, Bytes>(rtxn, Some("pcstage"))?;
                 let ivf = opener.open_database::<Id, Bytes>(rtxn, Some("ivf"))?;
-                let side = (opener.open_database::<Id, Bytes>(rtxn, Some("norms"))?, opener.open_database::<Id, Bytes>(rtxn, Some("labels"))?);
+                let side = (opener.open_database::<Id, Bytes>(rtxn, Some("norms"))?, opener.open_database::<Id, Bytes>(rtxn, Some("labels"))?, opener.open_database::<Id, Bytes>(rtxn, Some("weights"))?);
                 Ok(CommitOrAbort::<_, ()>::Commit((meta, word2id, id2word, unit, quant, scale, forest, (ngrams, pcstage, ivf), side)))
             })
             .map_err(|e| lmdb_err(dir, e))?;
@@ -329,7 +329,7 @@ impl Store {
             Some(scale),
             Some(forest),
             (ngrams, pcstage, Some(ivf)),
-            (norms, labels),
+            (norms, labels, weights),
         ) = opened.unwrap_commit()
         else {
             return Err(incomplete());
@@ -347,6 +347,7 @@ impl Store {
             ivf,
             norms,
             labels,
+            weights,
         };
         let rtxn = env
             .clone()

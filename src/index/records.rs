@@ -8,11 +8,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::loader::{self, Format};
+use crate::loader::{self, raw_path, Format};
 
 /// Bumped whenever the stored layout changes; an index of another version is rebuilt.
 /// 6: each row's norm (`norms`) and, for labelled items, their labels (`labels`; `side`).
-pub const SCHEMA_VERSION: u32 = 6;
+/// 7: safetensors models (`Meta::model`), rows read in place in F16/BF16 (`Meta::row_encoding`),
+/// model2vec's token weights (`weights`; `side`).
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// What the store knows about its source and how it was built (stored as JSON under "meta").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,6 +74,12 @@ pub struct Meta {
     /// The rows have labels, in the `labels` table (the MNIST pickle's `y` arrays).
     #[serde(default)]
     pub labels: bool,
+    /// A safetensors model: its tensor, tokenizer and hidden rows (row `i` is token id `i`).
+    #[serde(default)]
+    pub model: Option<loader::ModelMeta>,
+    /// How rows read in place (`unit_in_source`) are encoded in the source.
+    #[serde(default)]
+    pub row_encoding: loader::RowEncoding,
 }
 
 /// A file besides the source whose content the index depends on.
@@ -246,6 +254,9 @@ pub(super) struct Checksums {
     pub(super) norms: Vec<u64>,
     #[serde(default)]
     pub(super) labels: Vec<u64>,
+    /// Of each `weights` chunk, when the rows have token weights (model2vec).
+    #[serde(default)]
+    pub(super) weights: Vec<u64>,
 }
 
 /// The stat proof kept beside `data.mdb` (see the `index` module docs).
@@ -259,39 +270,6 @@ pub(super) struct Proof {
     /// not known; their content decides).
     #[serde(default)]
     pub(super) companions: Vec<FileStat>,
-}
-
-/// Serde for paths as bytes: a UTF-8 path is a JSON string, any other a `{"bytes": [..]}`.
-mod raw_path {
-    use std::ffi::OsStr;
-    use std::os::unix::ffi::OsStrExt;
-    use std::path::{Path, PathBuf};
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Text(String),
-        Bytes { bytes: Vec<u8> },
-    }
-
-    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
-        match path.to_str() {
-            Some(text) => Repr::Text(text.to_owned()),
-            None => Repr::Bytes {
-                bytes: path.as_os_str().as_bytes().to_vec(),
-            },
-        }
-        .serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
-        Ok(match Repr::deserialize(d)? {
-            Repr::Text(text) => PathBuf::from(text),
-            Repr::Bytes { bytes } => PathBuf::from(OsStr::from_bytes(&bytes)),
-        })
-    }
 }
 
 /// A record stored with its own checksum: its JSON with a last member `"xxh3"` holding the

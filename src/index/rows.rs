@@ -156,6 +156,7 @@ impl Store {
             }
         }
         Ok(Some(SourceFile {
+            encoding: self.meta.row_encoding,
             file,
             stat: self.source_unlinked.get().unwrap_or(*stat),
         }))
@@ -367,6 +368,8 @@ pub(super) fn word_key(word: &str) -> Cow<'_, [u8]> {
 pub(super) struct SourceFile<'s> {
     pub(super) file: &'s File,
     pub(super) stat: FileStat,
+    /// How the rows' values are encoded (f32 for word2vec, f16 or bf16 for some safetensors).
+    pub(super) encoding: loader::RowEncoding,
 }
 
 /// How an open file compares with the stat it was opened with.
@@ -406,8 +409,9 @@ pub(super) fn open_source(path: &Path) -> std::result::Result<(File, FileStat), 
 }
 
 /// Reads the rows at `offsets` (u64 LE, one a row: `Meta::unit_in_source`) from the word2vec
-/// .bin they were parsed from and normalises them as the build did, so the values are the
-/// bits an f32 copy would have held. With `pread`, never a map: a source truncated since
+/// .bin or safetensors file they were parsed from, converts them to f32 as the loader did
+/// (`SourceFile::encoding`) and normalises them as the build did, so the values are the bits
+/// an f32 copy would have held. With `pread`, never a map: a source truncated since
 /// the index was built is an error, never a SIGBUS.
 ///
 /// The file's stat is compared with `source.stat` after the reads: a file rewritten in place
@@ -421,7 +425,8 @@ pub(super) fn read_source_rows(
     let file = source.file;
     use rayon::prelude::*;
     use std::os::unix::fs::FileExt;
-    let row_bytes = dims * 4;
+    let row_bytes = dims * source.encoding.size();
+    let encoding = source.encoding;
     let offsets: Vec<u64> = offsets
         .chunks_exact(8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -439,11 +444,7 @@ pub(super) fn read_source_rows(
             e
         }
     };
-    let decode = |raw: &[u8], row: &mut [f32]| {
-        for (x, b) in row.iter_mut().zip(raw.chunks_exact(4)) {
-            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-    };
+    let decode = |raw: &[u8], row: &mut [f32]| encoding.decode(raw, row);
     let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
         return Ok(out);
     };
@@ -536,7 +537,11 @@ mod tests {
         fs::write(&path, bytemuck::cast_slice::<f32, u8>(&values)).unwrap();
         let file = File::open(&path).unwrap();
         let stat = FileStat::of_file(&file).unwrap();
-        let file = SourceFile { file: &file, stat };
+        let file = SourceFile {
+            file: &file,
+            stat,
+            encoding: loader::RowEncoding::F32,
+        };
         let bytes =
             |offsets: &[u64]| -> Vec<u8> { offsets.iter().flat_map(|o| o.to_le_bytes()).collect() };
         let dims = 4;

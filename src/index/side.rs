@@ -1,6 +1,7 @@
-//! Per-row side tables: each row's norm before normalising (`norms`, f32) and, for files that
-//! label their items (the MNIST pickle), each row's label (`labels`, i64 LE), chunked like the
-//! unit rows, checksummed at build time and verified like every other table. With the norm, a
+//! Per-row side tables: each row's norm before normalising (`norms`, f32), for files that
+//! label their items (the MNIST pickle) each row's label (`labels`, i64 LE), and for model2vec
+//! models with token weights each row's weight (`weights`, f32), chunked like the unit rows,
+//! checksummed at build time and verified like every other table. With the norm, a
 //! row's raw values are its unit row times its norm (`:vec`, `:show`).
 
 use std::borrow::Cow;
@@ -20,30 +21,51 @@ pub(super) const NORMS_SINCE: u32 = 6;
 pub(super) struct SideWriter {
     norms_db: Database<'static, Id, Bytes>,
     labels_db: Database<'static, Id, Bytes>,
+    weights_db: Database<'static, Id, Bytes>,
     /// The norms of the chunk being written (reused).
     pub(super) norms: Vec<f32>,
     /// Labels received and not yet written (less than a chunk, between chunks).
     pending_labels: Vec<i64>,
     /// Whether the batches come with labels (decided by the first one).
     labelled: Option<bool>,
+    /// Token weights received and not yet written, and whether the batches have them.
+    pending_weights: Vec<f32>,
+    weighted: Option<bool>,
     pub(super) norm_sums: Vec<u64>,
     pub(super) label_sums: Vec<u64>,
+    pub(super) weight_sums: Vec<u64>,
 }
 
 impl SideWriter {
     pub(super) fn new(
         norms_db: Database<'static, Id, Bytes>,
         labels_db: Database<'static, Id, Bytes>,
+        weights_db: Database<'static, Id, Bytes>,
     ) -> Self {
         SideWriter {
             norms_db,
             labels_db,
+            weights_db,
             norms: Vec::new(),
             pending_labels: Vec::new(),
             labelled: None,
+            pending_weights: Vec::new(),
+            weighted: None,
             norm_sums: Vec::new(),
             label_sums: Vec::new(),
+            weight_sums: Vec::new(),
         }
+    }
+
+    /// A batch's token weights: every batch has them, or none does.
+    pub(super) fn push_weights(&mut self, weights: Option<&[f32]>) -> anyhow::Result<()> {
+        if *self.weighted.get_or_insert(weights.is_some()) != weights.is_some() {
+            anyhow::bail!("the loader gave token weights for some batches only");
+        }
+        if let Some(weights) = weights {
+            self.pending_weights.extend_from_slice(weights);
+        }
+        Ok(())
     }
 
     /// A batch's labels: every batch has them, or none does.
@@ -64,7 +86,7 @@ impl SideWriter {
 
     /// Bytes a chunk of `n` rows adds to the side tables.
     pub(super) fn chunk_bytes(n: usize) -> usize {
-        n * (4 + 8)
+        n * (4 + 8 + 4)
     }
 
     /// Writes the chunk's norms (`self.norms`, one a row of the chunk) and the labels of its
@@ -91,6 +113,13 @@ impl SideWriter {
             self.label_sums.push(xxh3_64(&labels));
             self.labels_db.put(wtxn, &chunk, &labels)?;
         }
+        if self.weighted == Some(true) {
+            let take = n.min(self.pending_weights.len());
+            let weights: Vec<f32> = self.pending_weights.drain(..take).collect();
+            let bytes: &[u8] = bytemuck::cast_slice(&weights);
+            self.weight_sums.push(xxh3_64(bytes));
+            self.weights_db.put(wtxn, &chunk, bytes)?;
+        }
         Ok(())
     }
 }
@@ -114,6 +143,36 @@ impl Store {
         Ok(self.unit_row(id)?.map(|unit: Cow<'_, [f32]>| {
             unit.iter().map(|&x| (f64::from(x) * norm) as f32).collect()
         }))
+    }
+
+    /// What a safetensors model is (row `i` is token id `i`); `None` for other files.
+    pub fn model(&self) -> Option<&crate::loader::ModelMeta> {
+        self.meta.model.as_ref()
+    }
+
+    /// Row `id`'s token weight (model2vec's `weights`): `Ok(None)` for a model without weights
+    /// or an id out of range; an error when the table is missing or short (damage).
+    pub fn token_weight(&self, id: u32) -> Result<Option<f32>> {
+        if !self.meta.model.as_ref().is_some_and(|m| m.has_weights) || id as usize >= self.len() {
+            return Ok(None);
+        }
+        let damaged = |what: &str| super::IndexError::Damaged {
+            path: self.dir.clone(),
+            what: format!("{what} (row {id})"),
+        };
+        let rpc = self.meta.rows_per_chunk;
+        let db = self
+            .dbs
+            .weights
+            .ok_or_else(|| damaged("no weights table"))?;
+        let chunk = self
+            .chunk(db, (id as usize / rpc) as u32)
+            .ok_or_else(|| damaged("no weights chunk"))?;
+        chunk
+            .get(id as usize % rpc)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| damaged("a short weights chunk"))
     }
 
     /// Whether the rows have labels (the MNIST pickle's `y` arrays).

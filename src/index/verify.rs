@@ -511,6 +511,12 @@ impl Parts<'_> {
             Some(db) => chunked.push(("norms", db, &sums.norms, n_chunks)),
             None => tables.push(("norms".into(), Some("missing".into()))),
         }
+        if self.meta.model.as_ref().is_some_and(|m| m.has_weights) {
+            match self.dbs.weights {
+                Some(db) => chunked.push(("weights", db, &sums.weights, n_chunks)),
+                None => tables.push(("weights".into(), Some("missing".into()))),
+            }
+        }
         if self.meta.labels {
             match self.dbs.labels {
                 Some(db) => chunked.push(("labels", db, &sums.labels, n_chunks)),

@@ -282,8 +282,11 @@ fn write_index(
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[7]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[8]))?,
                 opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[9]))?,
-                opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[10]))?,
-                opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[11]))?,
+                (
+                    opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[10]))?,
+                    opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[11]))?,
+                    opener.create_database::<Id, Bytes>(wtxn, Some(DB_NAMES[12]))?,
+                ),
             )))
         })
         .map_err(lmdb)?
@@ -299,8 +302,7 @@ fn write_index(
         ngrams_db,
         pc_db,
         _ivf,
-        norms_db,
-        labels_db,
+        (norms_db, labels_db, weights_db),
     ) = dbs;
 
     let mut sink = ChunkWriter {
@@ -324,7 +326,7 @@ fn write_index(
         unit_sums: Vec::new(),
         quant_sums: Vec::new(),
         scale_sums: Vec::new(),
-        side: SideWriter::new(norms_db, labels_db),
+        side: SideWriter::new(norms_db, labels_db, weights_db),
     };
     let mut ngrams = NgramWriter {
         env: &env,
@@ -412,9 +414,11 @@ fn write_index(
             &room,
             pc_dbs,
             meta_db,
-            in_place
-                .as_ref()
-                .map(|file| SourceFile { file, stat: *stat }),
+            in_place.as_ref().map(|file| SourceFile {
+                file,
+                stat: *stat,
+                encoding: report.row_encoding,
+            }),
             words,
             dims,
             min_rows,
@@ -477,6 +481,8 @@ fn write_index(
         companions: hash_companions(companions)?,
         notes: report.notes.clone(),
         labels: sink.side.labelled(),
+        model: report.model.clone(),
+        row_encoding: report.row_encoding,
     };
     let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
     let sums = Checksums {
@@ -491,6 +497,7 @@ fn write_index(
         pc_basis: pc.basis_sum,
         norms: std::mem::take(&mut sink.side.norm_sums),
         labels: std::mem::take(&mut sink.side.label_sums),
+        weights: std::mem::take(&mut sink.side.weight_sums),
     };
     meta_db
         .put(
@@ -714,6 +721,7 @@ impl ChunkWriter<'_> {
             anyhow::bail!("the loader gave row offsets for some batches only");
         }
         self.side.push_labels(batch.labels.as_deref())?;
+        self.side.push_weights(batch.weights.as_deref())?;
         self.pending.extend_from_slice(&batch.vectors);
         if let Some(offsets) = &batch.offsets {
             self.pending_offsets.extend_from_slice(offsets);

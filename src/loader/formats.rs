@@ -11,6 +11,8 @@ pub mod lmdb_map;
 pub mod npy;
 pub mod pickle;
 pub mod pickled_items;
+pub mod safetensors;
+pub mod tokenizer;
 
 use std::fs::File;
 use std::io::Read;
@@ -782,6 +784,295 @@ pub(super) fn load_items(
 }
 
 // ---------------------------------------------------------------------------------------
+// Hugging Face models: a safetensors matrix and its tokenizer.json
+// ---------------------------------------------------------------------------------------
+
+fn model_error(file: &str, message: String) -> LoadError {
+    LoadError::Data {
+        location: Location::File {
+            file: file.to_owned(),
+        },
+        problem: Problem::Model(message),
+    }
+}
+
+/// The tokenizer of the safetensors file `path`: `--tokenizer`, else `tokenizer.json` beside
+/// it (or, for a sentence-transformers layout's `0_StaticEmbedding/model.safetensors`, in the
+/// directory above).
+pub(super) fn model_tokenizer(path: &Path, opts: &super::LoadOptions) -> Option<PathBuf> {
+    if let Some(t) = &opts.tokenizer {
+        return Some(t.clone());
+    }
+    let beside = path.with_file_name("tokenizer.json");
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let above = path.parent()?.parent()?.join("tokenizer.json");
+    above.is_file().then_some(above)
+}
+
+/// model2vec's `normalize` from the `config.json` beside the model (false without one, as
+/// model2vec's default).
+fn model2vec_normalize(path: &Path) -> Result<bool, LoadError> {
+    let config = path.with_file_name("config.json");
+    let Ok(bytes) = std::fs::read(&config) else {
+        return Ok(false);
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        model_error(
+            &crate::text::escape_path(&config),
+            format!("not a JSON model configuration ({e})"),
+        )
+    })?;
+    Ok(value
+        .get("normalize")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false))
+}
+
+/// A safetensors model: the rows of its token embedding, one per token id of its tokenizer
+/// (padding rows beyond the highest id are left out), named by the tokens' shown forms. F32,
+/// F16 and BF16 rows are handed over with their offsets in the file, so the index reads them
+/// in place; model2vec's weights go with the rows.
+pub(super) fn load_model(
+    path: &Path,
+    file: &File,
+    opts: &super::LoadOptions,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    rows: &mut Rows,
+) -> Result<LoadReport, LoadError> {
+    use safetensors::Dtype;
+    let label = crate::text::escape_path(path);
+    let map = map_file(file, &label)?;
+    let tensors = safetensors::header(&map).map_err(|m| model_error(&label, m))?;
+    let Some(tok_path) = model_tokenizer(path, opts) else {
+        return Err(model_error(
+            &label,
+            "a safetensors matrix needs its tokenizer to name its rows: no tokenizer.json beside it; give one with --tokenizer FILE".to_owned(),
+        ));
+    };
+    let tok_label = crate::text::escape_path(&tok_path);
+    let json = std::fs::read(&tok_path).map_err(|err| LoadError::Io {
+        file: tok_label.clone(),
+        err,
+    })?;
+    // The Hugging Face library must read it too (phrases are encoded with it): checked now, on
+    // the other core, rather than at the first phrase.
+    let (vocab, library) = rayon::join(
+        || tokenizer::parse(&json),
+        || tokenizers::Tokenizer::from_bytes(&json).map(drop),
+    );
+    let vocab = vocab.map_err(|m| model_error(&tok_label, m))?;
+    library.map_err(|e| {
+        model_error(
+            &tok_label,
+            format!("the tokenizers library cannot read this tokenizer ({e})"),
+        )
+    })?;
+    let n_tokens = vocab.tokens.len();
+    let shard_hint = |m: String| {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| safetensors::is_shard_name(&n))
+            && path.with_file_name(safetensors::SHARD_INDEX).is_file()
+        {
+            format!("{m} (this is one shard of a sharded model: open its directory)")
+        } else {
+            m
+        }
+    };
+    let choice = safetensors::choose(&tensors, opts.tensor.as_deref(), n_tokens)
+        .map_err(|m| model_error(&label, shard_hint(m)))?;
+    let t = &tensors[choice.embedding];
+    let (matrix_rows, dims) = t.matrix().expect("a chosen matrix is 2-D");
+    let Some(size) = safetensors::row_dtype_size(t.dtype) else {
+        return Err(model_error(
+            &label,
+            format!(
+                "tensor {}: vecsh reads F64, F32, F16, BF16 and I8 matrices",
+                t.describe()
+            ),
+        ));
+    };
+    if dims as u64 > super::MAX_DIMS {
+        return Err(model_error(
+            &label,
+            format!(
+                "tensor {}: at most {} dimensions are supported",
+                t.describe(),
+                super::MAX_DIMS
+            ),
+        ));
+    }
+    // model2vec's mapping: token id → row of a smaller matrix.
+    let mapping: Option<Vec<usize>> = match choice.mapping {
+        None => None,
+        Some(i) => {
+            let m = &tensors[i];
+            let raw = &map[m.start as usize..(m.start + m.len) as usize];
+            let values = safetensors::to_u64(m.dtype, raw).ok_or_else(|| {
+                model_error(&label, format!("tensor {}: not integers", m.describe()))
+            })?;
+            if values.len() < n_tokens {
+                return Err(model_error(
+                    &label,
+                    format!(
+                        "tensor {} maps {} tokens, but the tokenizer has {n_tokens}",
+                        m.describe(),
+                        values.len()
+                    ),
+                ));
+            }
+            let mut out = Vec::with_capacity(n_tokens);
+            for (id, &v) in values.iter().take(n_tokens).enumerate() {
+                if v < 0 || v >= matrix_rows as i128 {
+                    return Err(model_error(
+                        &label,
+                        format!(
+                            "tensor {} maps token {id} to row {v}, but the matrix has {matrix_rows} rows",
+                            m.describe()
+                        ),
+                    ));
+                }
+                out.push(v as usize);
+            }
+            Some(out)
+        }
+    };
+    let weights: Option<Vec<f32>> = match choice.weights {
+        None => None,
+        Some(i) => {
+            let w = &tensors[i];
+            let raw = &map[w.start as usize..(w.start + w.len) as usize];
+            let count = w.shape[0];
+            if !matches!(w.dtype, Dtype::F64 | Dtype::F32 | Dtype::F16 | Dtype::BF16)
+                || count < n_tokens
+            {
+                return Err(model_error(
+                    &label,
+                    format!(
+                        "tensor {}: model2vec's weights are one float per token, {n_tokens} here",
+                        w.describe()
+                    ),
+                ));
+            }
+            let mut out = vec![0f32; count];
+            safetensors::to_f32(w.dtype, raw, &mut out);
+            out.truncate(n_tokens);
+            if let Some(id) = out.iter().position(|x| !x.is_finite()) {
+                return Err(model_error(
+                    &label,
+                    format!("tensor {}: token {id}'s weight is not finite", w.describe()),
+                ));
+            }
+            Some(out)
+        }
+    };
+    let normalize = match choice.kind {
+        safetensors::Kind::Model2Vec => model2vec_normalize(path)?,
+        _ => false,
+    };
+    let encoding = match t.dtype {
+        Dtype::F32 => Some(super::RowEncoding::F32),
+        Dtype::F16 => Some(super::RowEncoding::F16),
+        Dtype::BF16 => Some(super::RowEncoding::BF16),
+        _ => None,
+    };
+    if let Some(w) = weights {
+        rows.set_weights(w);
+    }
+    let row_bytes = dims * size;
+    let source_row = |id: usize| mapping.as_ref().map_or(id, |m| m[id]);
+    let batch_rows = (super::BINARY_BATCH_VALUES / dims).clamp(1, BINARY_BATCH);
+    let total = map.len() as u64;
+    let data = &map[..];
+    let hash = std::thread::scope(|scope| -> Result<u64, LoadError> {
+        // The content's fingerprint, on the other core while the rows are converted.
+        let hasher = scope.spawn(|| xxhash_rust::xxh3::xxh3_64(data));
+        let mut start = 0;
+        while start < n_tokens && !rows.full() {
+            let end = n_tokens.min(start + batch_rows.min(rows.room()));
+            let mut vectors = vec![0f32; (end - start) * dims];
+            vectors
+                .par_chunks_mut(dims)
+                .enumerate()
+                .for_each(|(k, out)| {
+                    let at = t.start as usize + source_row(start + k) * row_bytes;
+                    safetensors::to_f32(t.dtype, &data[at..at + row_bytes], out);
+                });
+            if let Some(i) = vectors.iter().position(|v| !v.is_finite()) {
+                let id = start + i / dims;
+                return Err(model_error(
+                    &label,
+                    format!(
+                        "tensor {}: value {} of row {} (token '{}') is not finite ({})",
+                        t.describe(),
+                        i % dims + 1,
+                        source_row(id),
+                        crate::text::escape(&vocab.tokens[id].shown),
+                        vectors[i]
+                    ),
+                ));
+            }
+            let offsets = encoding.map(|_| {
+                (start..end)
+                    .map(|id| t.start + (source_row(id) * row_bytes) as u64)
+                    .collect::<Vec<u64>>()
+            });
+            let words: Vec<String> = vocab.tokens[start..end]
+                .iter()
+                .map(|tok| tok.shown.clone())
+                .collect();
+            let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
+            rows.push(words, vectors, offsets, &hashes, &[], dims)?;
+            on_progress(t.start + (end * row_bytes) as u64, total);
+            start = end;
+        }
+        Ok(hasher.join().expect("hashing does not panic"))
+    })?;
+    let mut notes = Vec::new();
+    if matrix_rows > n_tokens && mapping.is_none() {
+        notes.push(format!(
+            "{} rows of {} beyond the tokenizer's {} token ids are padding, left out",
+            crate::text::thousands(matrix_rows - n_tokens),
+            crate::text::escape(&t.name),
+            crate::text::thousands(n_tokens)
+        ));
+    }
+    let loaded = rows.kept as u32;
+    let hidden = vocab
+        .tokens
+        .iter()
+        .enumerate()
+        .filter(|(id, tok)| tok.kind.hidden() && (*id as u32) < loaded)
+        .map(|(id, _)| id as u32)
+        .collect();
+    let model = super::ModelMeta {
+        kind: choice.kind,
+        tensor: t.name.clone(),
+        dtype: safetensors::dtype_name(t.dtype),
+        tokenizer: std::fs::canonicalize(&tok_path).unwrap_or(tok_path),
+        tokenizer_model: vocab.model.clone(),
+        normalize,
+        unk: vocab.unk,
+        hidden,
+        has_weights: choice.weights.is_some(),
+        vocab_size: n_tokens,
+        matrix_rows,
+        mapped: mapping.is_some(),
+    };
+    Ok(LoadReport {
+        // Shown forms are unique; whitespace tokens are no "words with spaces".
+        spaced_words: 0,
+        spaced_examples: Vec::new(),
+        notes,
+        content_hash: Some(hash),
+        model: Some(model),
+        row_encoding: encoding.unwrap_or_default(),
+        ..rows.report(Format::Safetensors, "none", None, dims, None)
+    })
+}
+
+// ---------------------------------------------------------------------------------------
 // Companion files
 // ---------------------------------------------------------------------------------------
 
@@ -852,6 +1143,24 @@ pub fn companions(path: &Path, opts: &super::LoadOptions) -> Vec<PathBuf> {
             sidecars.sort();
             out.extend(sidecars);
         }
+    }
+    // A safetensors model's tokenizer, model2vec's config.json and a sharded model's index.
+    let model = match opts.format {
+        Some(Format::Safetensors) => true,
+        Some(_) => false,
+        None if name.ends_with(".safetensors") => true,
+        None if !path.is_file() => false,
+        None => {
+            let mut head = Vec::new();
+            let read = std::fs::File::open(path).and_then(|f| f.take(16).read_to_end(&mut head));
+            read.is_ok()
+                && std::fs::metadata(path).is_ok_and(|m| safetensors::sniff(&head, m.len()))
+        }
+    };
+    if model {
+        out.extend(model_tokenizer(path, opts));
+        out.push(path.with_file_name("config.json"));
+        out.push(path.with_file_name(safetensors::SHARD_INDEX));
     }
     out.retain(|p| p.exists());
     out

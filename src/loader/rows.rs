@@ -24,6 +24,8 @@ pub(super) struct Rows<'s> {
     /// The label of every row of the file, in file order (`set_labels`): each kept row's goes
     /// with it into its batch.
     labels: Option<Vec<i64>>,
+    /// The token weight of every row (`set_weights`), handed on like the labels.
+    weights: Option<Vec<f32>>,
 }
 
 impl<'s> Rows<'s> {
@@ -52,6 +54,8 @@ impl<'s> Rows<'s> {
             subwords: None,
             notes: Vec::new(),
             content_hash: None,
+            model: None,
+            row_encoding: Default::default(),
         }
     }
 
@@ -70,6 +74,7 @@ impl<'s> Rows<'s> {
             spaced: 0,
             spaced_examples: Vec::new(),
             labels: None,
+            weights: None,
         }
     }
 
@@ -77,6 +82,11 @@ impl<'s> Rows<'s> {
     /// and the limit), handed on with the rows that are kept.
     pub(super) fn set_labels(&mut self, labels: Vec<i64>) {
         self.labels = Some(labels);
+    }
+
+    /// The file weights its rows (model2vec): `weights[i]` is the weight of its row `i`.
+    pub(super) fn set_weights(&mut self, weights: Vec<f32>) {
+        self.weights = Some(weights);
     }
 
     /// The limit is reached: stop reading, and skip end-of-file checks.
@@ -108,6 +118,10 @@ impl<'s> Rows<'s> {
             .labels
             .as_ref()
             .map(|_| Vec::with_capacity(words.len()));
+        let mut weights = self
+            .weights
+            .as_ref()
+            .map(|_| Vec::with_capacity(words.len()));
         for i in 0..words.len() {
             if self.full() {
                 break;
@@ -136,6 +150,9 @@ impl<'s> Rows<'s> {
             if let (Some(out), Some(all)) = (labels.as_mut(), self.labels.as_ref()) {
                 out.push(all.get(row).copied().unwrap_or_default());
             }
+            if let (Some(out), Some(all)) = (weights.as_mut(), self.weights.as_ref()) {
+                out.push(all.get(row).copied().unwrap_or_default());
+            }
             keep += 1;
             self.kept += 1;
         }
@@ -152,6 +169,7 @@ impl<'s> Rows<'s> {
             vectors,
             offsets,
             labels,
+            weights,
         })
         .map_err(LoadError::Sink)
     }
