@@ -29,6 +29,7 @@ mod first_open;
 mod formats;
 mod guide;
 mod hostile24;
+mod hostile26;
 mod in_place;
 mod index;
 mod layers;
