@@ -858,8 +858,12 @@ pub(super) fn load_model(
     })?;
     // The Hugging Face library must read it too (phrases are encoded with it): checked now, on
     // the other core, rather than at the first phrase.
+    // No token id can be beyond the largest tensor's rows: a higher one is refused before the
+    // vocabulary is laid out by id.
+    let max_tokens = tensors.iter().filter_map(|t| t.shape.first()).max();
+    let max_tokens = max_tokens.copied().unwrap_or(0);
     let (vocab, library) = rayon::join(
-        || tokenizer::parse(&json),
+        || tokenizer::parse(&json, max_tokens),
         || tokenizers::Tokenizer::from_bytes(&json).map(drop),
     );
     let vocab = vocab.map_err(|m| model_error(&tok_label, m))?;
@@ -880,7 +884,7 @@ pub(super) fn load_model(
             m
         }
     };
-    let choice = safetensors::choose(&tensors, opts.tensor.as_deref(), n_tokens)
+    let choice = safetensors::choose(&tensors, opts.tensor.as_deref(), n_tokens, &tok_label)
         .map_err(|m| model_error(&label, shard_hint(m)))?;
     let t = &tensors[choice.embedding];
     let (matrix_rows, dims) = t.matrix().expect("a chosen matrix is 2-D");

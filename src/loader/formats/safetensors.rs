@@ -298,14 +298,20 @@ fn candidates(tensors: &[Tensor]) -> String {
 /// else a transformer's input embedding by name; else the only tensor; else the one 2-D tensor
 /// with at least `tokens` rows (the tokenizer's highest id + 1). An ambiguous or missing choice
 /// is an error listing the candidates with their shapes.
-pub fn choose(tensors: &[Tensor], wanted: Option<&str>, tokens: usize) -> Result<Choice, String> {
+/// `tokenizer` names the tokenizer in messages.
+pub fn choose(
+    tensors: &[Tensor],
+    wanted: Option<&str>,
+    tokens: usize,
+    tokenizer: &str,
+) -> Result<Choice, String> {
     let find = |name: &str| tensors.iter().position(|t| t.name == name);
     let fits = |i: usize| -> Result<usize, String> {
         let t = &tensors[i];
         match t.matrix() {
             Some((rows, cols)) if rows >= tokens && cols > 0 => Ok(i),
             Some((rows, cols)) if cols > 0 => Err(format!(
-                "tensor {} has {rows} rows, but the tokenizer has {tokens} token ids (0 to {}): the tokenizer does not fit this matrix",
+                "tensor {} has {rows} rows, but the tokenizer {tokenizer} has {tokens} token ids (0 to {}): the tokenizer does not fit this matrix",
                 t.describe(),
                 tokens.saturating_sub(1)
             )),
