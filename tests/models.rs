@@ -592,3 +592,31 @@ fn info_shows_the_model() {
         assert!(out.contains(want), "{want}: {out}");
     }
 }
+
+/// `--tensor` is part of the index's identity: another tensor of the same file is another
+/// index, never the first one's rows.
+#[test]
+fn another_tensor_is_another_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = bf16_matrix(2000, 4);
+    let mut b = a.clone();
+    b.reverse();
+    let model = safetensors_file(&[
+        ("a.weight", "BF16", vec![2000, 4], a),
+        ("b.weight", "BF16", vec![2000, 4], b),
+    ]);
+    let path = with_tokenizer(tmp.path(), "two", &model);
+    let cache = tmp.path().join("cache");
+    let with = |name: &str| LoadOptions {
+        tensor: Some(name.into()),
+        ..Default::default()
+    };
+    let (first, _) = open_model(&path, &cache, with("a.weight"));
+    assert_eq!(first.model().unwrap().tensor, "a.weight");
+    let row_a = first.raw_row(5).unwrap().unwrap();
+    drop(first);
+    let (second, origin) = open_model(&path, &cache, with("b.weight"));
+    assert_eq!(origin, Origin::Built);
+    assert_eq!(second.model().unwrap().tensor, "b.weight");
+    assert_ne!(second.raw_row(5).unwrap().unwrap(), row_a);
+}
