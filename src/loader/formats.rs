@@ -897,7 +897,7 @@ pub(super) fn load_model(
             ),
         ));
     };
-    if dims as u64 > super::MAX_DIMS {
+    if dims == 0 || dims as u64 > super::MAX_DIMS {
         return Err(model_error(
             &label,
             format!(
