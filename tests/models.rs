@@ -449,6 +449,14 @@ fn bad_safetensors_files_are_clear_errors() {
             "several tensors could be the token embedding: a.weight (BF16, 2000 × 4), b.weight (BF16, 2000 × 4)",
         ),
         (
+            "no-columns",
+            safetensors_file(&[
+                ("embeddings", "F32", vec![10, 0], vec![]),
+                ("mapping", "I64", vec![2000], vec![0; 16000]),
+            ]),
+            "rows of no values",
+        ),
+        (
             "nan",
             {
                 let mut m = bf16_matrix(2000, 4);

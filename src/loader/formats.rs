@@ -897,7 +897,13 @@ pub(super) fn load_model(
             ),
         ));
     };
-    if dims == 0 || dims as u64 > super::MAX_DIMS {
+    if dims == 0 {
+        return Err(model_error(
+            &label,
+            format!("tensor {}: rows of no values", t.describe()),
+        ));
+    }
+    if dims as u64 > super::MAX_DIMS {
         return Err(model_error(
             &label,
             format!(
