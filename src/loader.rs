@@ -495,6 +495,24 @@ pub fn primary_file(path: &Path, opts: &LoadOptions) -> std::path::PathBuf {
     }
 }
 
+/// Whether `path` opens as a safetensors model (a model directory, a safetensors file, or
+/// `--format safetensors`): its rows are tokens, some of which (whitespace, line ends) no
+/// word-per-line format can hold.
+pub fn is_model(path: &Path, opts: &LoadOptions) -> bool {
+    match opts.format {
+        Some(f) => f == Format::Safetensors,
+        None => {
+            let path = primary_file(path, opts);
+            let mut head = [0u8; 16];
+            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+            path.is_file()
+                && std::fs::File::open(&path)
+                    .and_then(|mut f| read_up_to(&mut f, &mut head))
+                    .is_ok_and(|n| formats::safetensors::sniff(&head[..n], len))
+        }
+    }
+}
+
 /// Reads an embedding file and hands its rows to `sink` in file order, in batches.
 ///
 /// `on_progress(done, total)` reports source bytes consumed (compressed bytes for .gz and
@@ -529,6 +547,17 @@ pub fn load_with_subwords(
                         file: crate::text::escape_path(path),
                     },
                     problem: Problem::Model(message),
+                })
+            }
+            // Not a model, nor the tutorial's map `X.lmdb` (read below).
+            Ok(None) if opts.format.is_none() && !path.to_string_lossy().ends_with(".lmdb") => {
+                return Err(LoadError::Data {
+                    location: Location::File {
+                        file: crate::text::escape_path(path),
+                    },
+                    problem: Problem::Model(
+                        "a directory, and no model in it: vecsh opens a model directory holding model.safetensors (or embeddings.safetensors, or a sharded model's model.safetensors.index.json) with its tokenizer.json; other files are opened by their path".to_owned(),
+                    ),
                 })
             }
             Ok(None) => {}
