@@ -175,6 +175,10 @@ struct QueryArgs {
     /// Show the expression's own words among the neighbours.
     #[arg(long)]
     include: bool,
+    /// On a model (safetensors), let special and byte tokens (`<|endoftext|>`, `[CLS]`,
+    /// `<0x0A>`) be neighbours too; by default they are left out of answers.
+    #[arg(long)]
+    all_tokens: bool,
     /// Analogy method: add (3CosAdd, gensim most_similar) or mul (3CosMul, most_similar_cosmul).
     #[arg(long, value_enum, default_value_t = MethodArg::Add)]
     method: MethodArg,
@@ -433,6 +437,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
             ..index::ApproxParams::default()
         },
         include_inputs: query.include,
+        all_tokens: query.all_tokens,
         method: if query.method == MethodArg::Mul {
             Method::Mul
         } else {

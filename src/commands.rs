@@ -15,6 +15,7 @@ pub enum Command {
     Method,
     Restrict,
     Subwords,
+    AllTokens,
     Svg,
     Vars,
     Info,
@@ -59,7 +60,7 @@ const ON_OFF: &[&str] = &["on", "off"];
 
 /// Every command, in the order `:help` lists them, Tab offers them and did-you-mean prefers
 /// them on a tie.
-pub const TABLE: [Spec; 15] = [
+pub const TABLE: [Spec; 16] = [
     Spec {
         command: Command::K,
         name: "k",
@@ -114,6 +115,17 @@ pub const TABLE: [Spec; 15] = [
         help: &[(
             ":subwords on|off",
             "unknown words from their character n-grams, on fastText models",
+        )],
+    },
+    Spec {
+        command: Command::AllTokens,
+        name: "alltokens",
+        aliases: &[],
+        args: Args::OneOf(ON_OFF),
+        tab_space: true,
+        help: &[(
+            ":alltokens on|off",
+            "special and byte tokens among the neighbours, on models (flag --all-tokens)",
         )],
     },
     Spec {

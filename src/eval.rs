@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::ast::{BinOp, Expr, ExprKind, Span, Statement};
 use crate::commands::{self, Command};
-use crate::index::Store;
+use crate::index::{PhraseError, Store};
 use crate::parse;
 use crate::search::{self, Hit, Query};
 
@@ -44,6 +44,9 @@ struct Combination {
     /// (unit vector, weight, repeats) of each unknown word made from its n-grams: it has no
     /// id, so it excludes nothing, and 3CosMul uses the vector itself. Merged the same way.
     subword_terms: Vec<(Vec<f32>, f64, u64)>,
+    /// The tokens of phrases pooled through a model's tokenizer (`"new york"`): left out of
+    /// the answers like the expression's own words, though they are no term of their own.
+    tokens: Vec<u32>,
 }
 
 /// The sign class of a weight, which terms of one word must share to be merged.
@@ -97,6 +100,11 @@ impl Combination {
                 None => self.subword_terms.push((v, w, n)),
             }
         }
+        for id in other.tokens {
+            if !self.tokens.contains(&id) {
+                self.tokens.push(id);
+            }
+        }
         self
     }
 
@@ -134,6 +142,7 @@ impl Combination {
 
     fn input_ids(&self) -> Vec<u32> {
         let mut ids: Vec<u32> = self.terms.iter().map(|t| t.0).collect();
+        ids.extend(&self.tokens);
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -301,7 +310,8 @@ impl<'s> Session<'s> {
             ExprKind::Word { text, quoted } => {
                 let known = (!quoted && self.vars.contains_key(text))
                     || self.store.id(text).is_some()
-                    || (self.settings.subwords && self.store.subword_vector(text).is_some());
+                    || (self.settings.subwords && self.store.subword_vector(text).is_some())
+                    || self.model_resolves(text);
                 if !known {
                     out.push((text, expr.span));
                 }
@@ -459,6 +469,18 @@ impl<'s> Session<'s> {
                     value: if on { "on" } else { "off" }.into(),
                     note: (on && self.store.subwords().is_none())
                         .then(|| "this model has no character n-grams".to_string()),
+                })
+            }
+            Some(Command::AllTokens) => {
+                if !args.is_empty() {
+                    self.settings.all_tokens = on_off(args)?;
+                }
+                let on = self.settings.all_tokens;
+                Ok(Value::Setting {
+                    name: "alltokens".to_string(),
+                    value: if on { "on" } else { "off" }.into(),
+                    note: (on && self.store.model().is_none())
+                        .then(|| "this index holds no model's tokens".to_string()),
                 })
             }
             Some(Command::Include) => {
@@ -637,11 +659,19 @@ impl<'s> Session<'s> {
         if k == 0 {
             return Ok((Vec::new(), SearchUsed::Exact, None));
         }
-        let exclude = if self.settings.include_inputs {
+        let mut exclude = if self.settings.include_inputs {
             Vec::new()
         } else {
             c.input_ids()
         };
+        // A model's special and byte tokens are no answers unless asked for.
+        if !self.settings.all_tokens {
+            if let Some(model) = self.store.model() {
+                exclude.extend(&model.hidden);
+                exclude.sort_unstable();
+                exclude.dedup();
+            }
+        }
         let limit = self.search_limit();
         if method == Method::Mul {
             let hits = cosmul_top_k(self.store, &c.terms, &c.subword_terms, k, &exclude, limit)
@@ -1199,7 +1229,12 @@ impl<'s> Session<'s> {
                 vector: unit.iter().map(|&x| x as f64).collect(),
                 terms: vec![(id, 1.0, 1)],
                 subword_terms: Vec::new(),
+                tokens: Vec::new(),
             });
+        }
+        // A model: a raw token, the normaliser's form, or a phrase through its tokenizer.
+        if self.store.model().is_some() {
+            return self.model_word(text, span);
         }
         // fastText models: an unknown word is the mean of its character n-gram vectors.
         if self.settings.subwords {
@@ -1208,15 +1243,102 @@ impl<'s> Session<'s> {
                     word: text.to_string(),
                     oov: true,
                     hint: self.unknown_word(text, span).help,
+                    tokens: Vec::new(),
                 });
                 return Ok(Combination {
                     vector: unit.iter().map(|&x| x as f64).collect(),
                     terms: Vec::new(),
                     subword_terms: vec![(unit, 1.0, 1)],
+                    tokens: Vec::new(),
                 });
             }
         }
         Err(self.unknown_word(text, span))
+    }
+
+    /// A typed text that is no shown form, on a model (`index::phrase`): the raw token
+    /// (`Ġking`) or the normaliser's form (`King` on an uncased model) is that token's row;
+    /// anything else is pooled through the tokenizer (`"new york"`), its tokens left out of
+    /// the answers like the expression's own words. Logged for the output's mark.
+    fn model_word(&self, text: &str, span: Span) -> Result<Combination> {
+        let failed = |e: PhraseError| EvalError::at(span, e.to_string());
+        let single = |id: u32| -> Result<Combination> {
+            let unit = self.unit(id).map_err(|e| e.at_span(span))?;
+            Ok(Combination {
+                vector: unit.iter().map(|&x| x as f64).collect(),
+                terms: vec![(id, 1.0, 1)],
+                subword_terms: Vec::new(),
+                tokens: Vec::new(),
+            })
+        };
+        let log = |ids: &[u32]| {
+            self.subword_log.borrow_mut().push(SubwordWord {
+                word: text.to_string(),
+                oov: true,
+                hint: None,
+                tokens: ids
+                    .iter()
+                    .map(|&id| self.store.word(id).unwrap_or("?").to_string())
+                    .collect(),
+            })
+        };
+        if let Some(id) = self.store.token_row(text).map_err(failed)? {
+            log(&[id]);
+            return single(id);
+        }
+        let phrase = match self.store.phrase(text) {
+            Ok(phrase) => phrase,
+            Err(PhraseError::NoToken(_)) => {
+                let unknown = self.unknown_word(text, span);
+                return Err(EvalError {
+                    message: format!(
+                        "'{text}' has no token in this model's vocabulary (the tokenizer \
+                         leaves only the unknown token, or nothing)"
+                    ),
+                    ..unknown
+                });
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        log(&phrase.ids);
+        // One token (or one repeated): that token's row, an input like a typed word.
+        if phrase.ids.iter().all(|&id| id == phrase.ids[0]) {
+            return single(phrase.ids[0]);
+        }
+        let norm = phrase
+            .vector
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        if norm == 0.0 {
+            return Err(EvalError::at(
+                span,
+                format!("'{text}' pools to a zero vector (its tokens' rows cancel out)"),
+            ));
+        }
+        let unit: Vec<f32> = phrase
+            .vector
+            .iter()
+            .map(|&x| (f64::from(x) / norm) as f32)
+            .collect();
+        let mut tokens = phrase.ids.clone();
+        tokens.sort_unstable();
+        tokens.dedup();
+        Ok(Combination {
+            vector: unit.iter().map(|&x| x as f64).collect(),
+            terms: Vec::new(),
+            subword_terms: vec![(unit, 1.0, 1)],
+            tokens,
+        })
+    }
+
+    /// Whether a text that is no shown form gets a vector on a model (a raw token, the
+    /// normaliser's form, a phrase with a known token).
+    fn model_resolves(&self, text: &str) -> bool {
+        self.store.model().is_some()
+            && (matches!(self.store.token_row(text), Ok(Some(_)))
+                || self.store.phrase(text).is_ok())
     }
 
     fn unknown_word(&self, text: &str, span: Span) -> EvalError {

@@ -26,7 +26,7 @@
 //! `open` (reuse or build), `cache` (directories, locks, leftovers, the proof's file), `write`
 //! (the first build) and `pc_stage` (its principal-component stage), `verify` (checksums; with
 //! `lmdb_check`, the file's structure), `records` (what the index stores), `rows` (words, rows,
-//! rows read in place), `side` (each row's norm and label), `exact` and `approx` (the two searches), and `error`.
+//! rows read in place), `side` (each row's norm and label), `phrase` (a model's tokenizer and pooled phrases), `exact` and `approx` (the two searches), and `error`.
 
 mod approx;
 mod cache;
@@ -35,6 +35,7 @@ mod exact;
 pub mod lmdb_check;
 mod open;
 mod pc_stage;
+mod phrase;
 mod records;
 mod rows;
 mod side;
@@ -55,6 +56,7 @@ pub use cache::{default_cache_dir, index_dir_for, process_alive};
 pub use error::{IndexError, Result};
 pub use exact::ExactPlan;
 pub use open::{OpenOptions, Origin, Verify};
+pub use phrase::{Phrase, PhraseError};
 pub use records::{
     ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta, ListsMeta, Meta,
     DEFAULT_OVERSAMPLING, SCHEMA_VERSION,
@@ -121,4 +123,6 @@ pub struct Store {
     pc_min_rows: usize,
     /// A session's verification running behind its prompt (`Verify::Background`).
     background: Option<verify::Background>,
+    /// A model's tokenizer, parsed when a lookup first needs it (`phrase`).
+    encoder: phrase::EncoderCell,
 }

@@ -143,10 +143,9 @@ impl Renderer {
                 let marked: Vec<Neighbour> = scores
                     .iter()
                     .map(|n| Neighbour {
-                        word: if subwords.iter().any(|s| s.word == n.word) {
-                            format!("{} (subwords)", n.word)
-                        } else {
-                            n.word.clone()
+                        word: match subwords.iter().find(|s| s.word == n.word) {
+                            Some(s) => format!("{} {}", n.word, s.mark()),
+                            None => n.word.clone(),
                         },
                         score: n.score,
                         label: n.label,
@@ -200,8 +199,9 @@ impl Renderer {
                 values,
                 oov,
                 label,
+                tokens,
                 ..
-            } => self.vector(word, *norm, values, *oov, *label),
+            } => self.vector(word, *norm, values, *oov, *label, tokens),
             Value::Picture {
                 item,
                 label,
@@ -234,7 +234,8 @@ impl Renderer {
     }
 
     /// `out` preceded by one line per unknown word that got its vector from its character
-    /// n-grams: `governmnet (subwords) · did you mean 'government'?`.
+    /// n-grams or a model's tokenizer: `governmnet (subwords) · did you mean 'government'?`,
+    /// `"new york" (2 tokens: new·york)`.
     fn with_subwords(&self, subwords: &[SubwordWord], out: String) -> String {
         if subwords.is_empty() {
             return out;
@@ -244,8 +245,8 @@ impl Renderer {
             .map(|s| {
                 let mut line = format!(
                     "{} {}",
-                    self.paint(&crate::text::escape(&s.word), Style::new().bold()),
-                    self.paint("(subwords)", Style::new().yellow())
+                    self.paint(&crate::text::escape(&s.shown_word()), Style::new().bold()),
+                    self.paint(&crate::text::escape(&s.mark()), Style::new().yellow())
                 );
                 if let Some(hint) = &s.hint {
                     line.push_str(&self.paint(
@@ -722,6 +723,14 @@ fn report(renderer: &Renderer, report: &Report) -> String {
                 thousands(r.skipped_unknown),
                 r.seconds
             );
+            if r.pooled_words > 0 {
+                let _ = writeln!(
+                    out,
+                    "pooled    {} question words that are several tokens, in {} questions seen",
+                    thousands(r.pooled_words),
+                    thousands(r.pooled_questions)
+                );
+            }
             if let Some(details) = &r.details {
                 let _ = writeln!(out);
                 for d in details {
@@ -760,6 +769,13 @@ fn report(renderer: &Renderer, report: &Report) -> String {
                 r.unknown_percent,
                 r.seconds
             );
+            if r.pooled_words > 0 {
+                let _ = writeln!(
+                    out,
+                    "pooled    {} words that are several tokens",
+                    thousands(r.pooled_words)
+                );
+            }
         }
     }
     let lines: Vec<&str> = out.lines().map(str::trim_end).collect();

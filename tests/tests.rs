@@ -42,6 +42,7 @@ mod maps_qa;
 mod maps_session;
 mod models;
 mod parse;
+mod phrases;
 mod pickles;
 mod projection;
 mod protocols;

@@ -2,6 +2,7 @@
 //! index keeps for it), and a pixel item drawn with its neighbours.
 
 use crate::ast::{ExprKind, Span, Statement};
+use crate::index::PhraseError;
 use crate::parse;
 
 use super::error::index_failure;
@@ -27,6 +28,35 @@ impl Session<'_> {
                 word,
                 oov: false,
                 label: self.store.label(id),
+                tokens: Vec::new(),
+            });
+        }
+        // A model: the raw token's or normalised form's row, or the phrase's pooled vector as
+        // the model's encoder gives it (`StaticModel.encode`, the mean of raw rows).
+        if self.store.model().is_some() {
+            let failed = |e: PhraseError| EvalError::at(span, e.to_string());
+            let shown = |id: u32| self.store.word(id).unwrap_or("?").to_string();
+            let (values, tokens) = match self.store.token_row(&word).map_err(failed)? {
+                Some(id) => (self.raw(id, span)?, vec![shown(id)]),
+                None => match self.store.phrase(&word) {
+                    Ok(p) => (p.vector, p.ids.iter().map(|&id| shown(id)).collect()),
+                    Err(PhraseError::NoToken(_)) => return Err(self.unknown_word(&word, span)),
+                    Err(e) => return Err(failed(e)),
+                },
+            };
+            let norm = values
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                .sqrt() as f32;
+            return Ok(Value::Vector {
+                word,
+                norm,
+                dims: values.len(),
+                values,
+                oov: true,
+                label: None,
+                tokens,
             });
         }
         if self.settings.subwords {
@@ -43,6 +73,7 @@ impl Session<'_> {
                     values,
                     oov: true,
                     label: None,
+                    tokens: Vec::new(),
                 });
             }
         }

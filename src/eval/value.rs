@@ -41,6 +41,9 @@ pub struct Settings {
     /// Unknown words get vectors from their character n-grams when the model has them
     /// (fastText); `vecsh eval` turns this off, as gensim's evaluations skip unknown words.
     pub subwords: bool,
+    /// On a model, special and byte tokens (`ModelMeta::hidden`) may be neighbours too
+    /// (`--all-tokens`, `:alltokens on`); by default they are left out of answers.
+    pub all_tokens: bool,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             approx: crate::index::ApproxParams::default(),
             restrict: None,
             subwords: true,
+            all_tokens: false,
         }
     }
 }
@@ -175,11 +179,15 @@ pub enum Value {
         norm: f32,
         dims: usize,
         values: Vec<f32>,
-        /// Only for an unknown word composed from its character n-grams: `true`.
+        /// Only for an unknown word composed from its character n-grams or through a model's
+        /// tokenizer: `true`.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         oov: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         label: Option<i64>,
+        /// Through a model's tokenizer: the tokens pooled (shown forms).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tokens: Vec<String>,
     },
     /// `:show ITEM`: a pixel item (a square image, row by row) and its neighbours'.
     Picture {
@@ -253,8 +261,10 @@ pub struct Var {
     pub query: String,
 }
 
-/// A word not in the vocabulary that was given the vector of its character n-grams
-/// (fastText models): shown as `word (subwords)`, in JSON with `"oov": true`.
+/// A word not in the vocabulary that was given a vector another way: from its character
+/// n-grams (fastText models), shown as `word (subwords)`; or through a model's tokenizer
+/// (safetensors models), shown as `"new york" (2 tokens: new·york)`. In JSON with
+/// `"oov": true`, and the tokens for the second.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubwordWord {
     pub word: String,
@@ -263,4 +273,29 @@ pub struct SubwordWord {
     /// The did-you-mean hint the word would have had as an unknown word.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Through a model's tokenizer: the shown forms of the tokens pooled, in order (one for a
+    /// raw token or an uncased model's normalised form).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<String>,
+}
+
+impl SubwordWord {
+    /// How the word got its vector, as the text output marks it: `(subwords)`,
+    /// `(1 token: king)`, `(2 tokens: new·york)`.
+    pub fn mark(&self) -> String {
+        match self.tokens.len() {
+            0 => "(subwords)".to_string(),
+            1 => format!("(1 token: {})", self.tokens[0]),
+            n => format!("({n} tokens: {})", self.tokens.join("·")),
+        }
+    }
+
+    /// The word as the text output names it: quoted when it holds a blank (`"new york"`).
+    pub fn shown_word(&self) -> String {
+        if self.word.contains(char::is_whitespace) || self.word.is_empty() {
+            format!("{:?}", self.word)
+        } else {
+            self.word.clone()
+        }
+    }
 }

@@ -385,6 +385,7 @@ impl Store {
             temporary: None,
             pc_min_rows: PC_MIN_ROWS,
             background: None,
+            encoder: Default::default(),
         })
     }
 

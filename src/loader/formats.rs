@@ -4,6 +4,7 @@
 //! format plugs in: see the [loader's docs](super).
 
 pub mod annoy;
+pub mod encoder;
 pub mod fasttext;
 pub mod gensim;
 pub mod items;

@@ -85,6 +85,12 @@ pub struct AnalogyReport {
     pub questions_total: usize,
     pub questions_seen: usize,
     pub skipped_unknown: usize,
+    /// On a model: distinct question words that are no token, pooled through the tokenizer
+    /// (`index::phrase`), and the questions evaluated with at least one of them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pooled_words: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pooled_questions: usize,
     /// Time the evaluation took (vocabulary lookup, scoring, judging), without opening the store.
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,14 +161,40 @@ pub fn evaluate_analogies_until(
         .collect();
     let wanted: HashSet<String> = folded.iter().flatten().flatten().cloned().collect();
     let vocab = fold_lookup(store, restrict, protocol, &wanted);
+    // On a model, a question word (a, b or c) that is no token is pooled through the tokenizer
+    // as typed in the file; its vector gets an id past the rows. The expected word must be a
+    // token: a pooled vector is never an answer.
+    let mut pooled: HashMap<String, u32> = HashMap::new();
+    let mut extra: Vec<Vec<f32>> = Vec::new();
+    if store.model().is_some() {
+        for (s, questions) in folded.iter().enumerate() {
+            for (q, words) in questions.iter().enumerate() {
+                let typed = &sections[s].questions[q].words;
+                for (w, typed) in words.iter().zip(typed).take(3) {
+                    if vocab.contains_key(w) || pooled.contains_key(w) {
+                        continue;
+                    }
+                    if let Some(unit) = pooled_unit(store, typed, restrict)? {
+                        pooled.insert(w.clone(), (store.len() + extra.len()) as u32);
+                        extra.push(unit);
+                    }
+                }
+            }
+        }
+    }
+    let lookup = |w: &String| vocab.get(w).or_else(|| pooled.get(w));
 
-    // Questions with all four words known, in file order.
+    // Questions with all four words known (or pooled), in file order.
     let mut queries = Vec::new();
     let mut which = Vec::new();
+    let mut pooled_questions = 0;
     for (s, questions) in folded.iter().enumerate() {
         for (q, words) in questions.iter().enumerate() {
-            if let [Some(&a), Some(&b), Some(&c), Some(_)] = words.each_ref().map(|w| vocab.get(w))
+            let [a, b, c, d] = words;
+            if let (Some(&a), Some(&b), Some(&c), Some(_)) =
+                (lookup(a), lookup(b), lookup(c), vocab.get(d))
             {
+                pooled_questions += [a, b, c].iter().any(|&id| id as usize >= store.len()) as usize;
                 queries.push(AnalogyQuery { a, b, c });
                 which.push((s, q));
             }
@@ -181,7 +213,7 @@ pub fn evaluate_analogies_until(
         floor,
     };
     let rows = store.unit_rows()?;
-    let hits = match batch_analogies_until(&rows, &queries, &batch, progress, cancel) {
+    let hits = match batch_analogies_until(&rows, &extra, &queries, &batch, progress, cancel) {
         Ok(hits) => hits,
         Err(stop) => return Ok(Err(stop)),
     };
@@ -281,8 +313,44 @@ pub fn evaluate_analogies_until(
         questions_total,
         questions_seen: total.seen,
         skipped_unknown: questions_total - total.seen,
+        pooled_words: pooled.len(),
+        pooled_questions,
         sections: results,
         seconds: started.elapsed().as_secs_f64(),
         details,
+    }))
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The unit vector of a question word pooled through a model's tokenizer; `None` when no
+/// known token is left, a token is outside the vocabulary window (`restrict`), or it pools to
+/// zero. The index's errors (a tokenizer that changed, rows that cannot be read) stop the
+/// evaluation.
+pub(super) fn pooled_unit(
+    store: &Store,
+    word: &str,
+    restrict: usize,
+) -> anyhow::Result<Option<Vec<f32>>> {
+    let phrase = match store.phrase(word) {
+        Ok(phrase) if phrase.ids.iter().all(|&id| (id as usize) < restrict) => phrase,
+        Ok(_) => return Ok(None),
+        Err(crate::index::PhraseError::NoToken(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let norm = phrase
+        .vector
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    Ok((norm > 0.0).then(|| {
+        phrase
+            .vector
+            .iter()
+            .map(|&x| (f64::from(x) / norm) as f32)
+            .collect()
     }))
 }

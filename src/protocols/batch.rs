@@ -56,7 +56,7 @@ pub fn batch_analogies(
     opts: &BatchOptions,
     progress: &dyn Progress,
 ) -> Vec<Vec<Hit>> {
-    batch_analogies_until(rows, queries, opts, progress, &AtomicBool::new(false))
+    batch_analogies_until(rows, &[], queries, opts, progress, &AtomicBool::new(false))
         .expect("a flag nobody sets")
 }
 
@@ -67,9 +67,12 @@ pub fn batch_analogies(
 pub struct Interrupted;
 
 /// [`batch_analogies`] that stops when `cancel` is raised: every block of rows checks it
-/// before its scan, so an interruption costs at most one block per thread.
+/// before its scan, so an interruption costs at most one block per thread. `extra` are unit
+/// vectors that are no rows (a model's pooled multi-token words): query id `rows.len + i` is
+/// `extra[i]`; they are never candidates.
 pub fn batch_analogies_until(
     rows: &Rows<f32>,
+    extra: &[Vec<f32>],
     queries: &[AnalogyQuery],
     opts: &BatchOptions,
     progress: &dyn Progress,
@@ -81,7 +84,7 @@ pub fn batch_analogies_until(
     if queries.is_empty() || opts.k == 0 || limit == 0 || dims == 0 {
         return Ok(vec![Vec::new(); queries.len()]);
     }
-    let plan = Plan::new(rows, queries);
+    let plan = Plan::new(rows, extra, queries);
     let n_blocks = limit.div_ceil(BLOCK);
     let done = AtomicU64::new(0);
     let how = match opts.method {
@@ -150,9 +153,13 @@ struct Group {
 }
 
 impl Plan {
-    fn new(rows: &Rows<f32>, queries: &[AnalogyQuery]) -> Plan {
+    fn new(rows: &Rows<f32>, extra: &[Vec<f32>], queries: &[AnalogyQuery]) -> Plan {
         let dims = rows.row_len;
-        let is_zero = |id: u32| rows.row(id as usize).iter().all(|&x| x == 0.0);
+        let vector = |id: u32| match (id as usize).checked_sub(rows.len) {
+            Some(i) => extra[i].as_slice(),
+            None => rows.row(id as usize),
+        };
+        let is_zero = |id: u32| vector(id).iter().all(|&x| x == 0.0);
         let mut groups = Vec::new();
         let mut compact = Vec::with_capacity(queries.len());
         let mut slot: HashMap<u32, u16> = HashMap::new();
@@ -162,7 +169,7 @@ impl Plan {
             let n_tiles = words.len().div_ceil(TILE_W);
             let mut packed = vec![0f32; n_tiles * TILE_W * dims];
             for (w, &id) in words.iter().enumerate() {
-                for (k, &x) in rows.row(id as usize).iter().enumerate() {
+                for (k, &x) in vector(id).iter().enumerate() {
                     packed[((w / TILE_W) * dims + k) * TILE_W + w % TILE_W] = x;
                 }
             }
@@ -392,7 +399,7 @@ mod tests {
                 c: i % 13,
             })
             .collect();
-        let plan = Plan::new(&rows, &queries);
+        let plan = Plan::new(&rows, &[], &queries);
         let group = &plan.groups[0];
         let mut xt = vec![0f32; dims * BLOCK];
         for j in 0..BLOCK {
@@ -441,7 +448,7 @@ mod tests {
                 c: 2 * i,
             })
             .collect();
-        let plan = Plan::new(&rows, &queries);
+        let plan = Plan::new(&rows, &[], &queries);
         assert!(plan.groups.iter().all(|g| g.n_words <= GROUP_WORDS));
         assert_eq!(plan.groups.iter().map(|g| g.n_words).sum::<usize>(), 800);
         assert_eq!(plan.groups.last().unwrap().queries.end, 400);

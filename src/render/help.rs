@@ -59,6 +59,7 @@ fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
         .into(),
         Command::Restrict => s.restrict.map_or("off".into(), SettingValue::from),
         Command::Subwords => on(s.subwords).into(),
+        Command::AllTokens => on(s.all_tokens).into(),
         Command::Svg
         | Command::Vars
         | Command::Info

@@ -6,7 +6,7 @@ use owo_colors::Style;
 use unicode_width::UnicodeWidthStr;
 
 use crate::eval::{Neighbour, PictureNeighbour};
-use crate::text::escape_word;
+use crate::text::{escape, escape_word};
 
 use super::{truncate, Renderer};
 
@@ -28,6 +28,7 @@ impl Renderer {
         values: &[f32],
         oov: bool,
         label: Option<i64>,
+        tokens: &[String],
     ) -> String {
         let mut head = format!(
             "{}  {}",
@@ -40,11 +41,17 @@ impl Renderer {
         if let Some(label) = label {
             head.push_str(&format!("  label {label}"));
         }
-        if oov {
+        if oov && tokens.is_empty() {
             head.push_str(&self.paint(
                 "  (subwords: the mean of its character n-grams)",
                 Style::new().yellow(),
             ));
+        } else if oov {
+            let what = match tokens.len() {
+                1 => format!("  (1 token: {})", tokens[0]),
+                n => format!("  ({n} tokens: {}, pooled)", tokens.join("·")),
+            };
+            head.push_str(&self.paint(&escape(&what), Style::new().yellow()));
         }
         let width = self.width.max(20);
         let mut shown = String::new();

@@ -782,6 +782,7 @@ mod tests {
                 ":help arithmetic",
                 ":help analogy",
                 ":help arrows",
+                ":help alltokens",
                 ":help ast"
             ]
         );

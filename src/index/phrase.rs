@@ -1,0 +1,197 @@
+//! Phrases on a model: the store's tokenizer, parsed only when a lookup needs it, and the
+//! vector of a text that is not one token, pooled as the model's own encoder pools it.
+//!
+//! **Laziness.** The index stores the vocabulary and the shown forms, so words that are
+//! tokens never need `tokenizer.json` (a 7–11 MB JSON file on today's models): it is read and
+//! parsed the first time a lookup misses the shown forms ([`Store::encoder`]), once per
+//! store, and its content is checked against the hash the index recorded for it as a
+//! companion (a file changed since the build is an error, not a silently different
+//! tokenizing). [`Store::encoder_loaded`] says whether that happened (tests prove a one-shot
+//! of known words never reads it).
+//!
+//! **Pooling** ([`Store::phrase`]), with the ids of [`Encoder::ids`] (no special tokens, at most
+//! `max_length`, the unknown token dropped):
+//! - model2vec: exactly `StaticModel.encode` — the mean over the ids of each raw row (the unit
+//!   row times the row's norm from the norms table: the row as the file has it; with
+//!   `mappings` resolved by the reader, row i is token i's), each times the token's weight when
+//!   the model has `weights`; divided by its norm + 1e-32 when the config says `normalize`.
+//!   `max_length` is the config's (`config.json` beside the matrix), else 512.
+//! - a raw matrix (a transformer's input embedding, a single tensor): the mean of the raw rows.
+//!
+//! Sums are taken in f64 and rounded once (numpy sums f32 pairwise: the two agree far within
+//! 1e-5). A text with no known token is an error, never model2vec's zero vector.
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use crate::loader::formats::encoder::{Encoder, EncoderError, DEFAULT_MAX_LENGTH};
+use crate::loader::formats::safetensors::Kind;
+use crate::text::{escape, escape_path};
+
+use super::error::IndexError;
+use super::Store;
+
+/// Why a text got no vector through the tokenizer.
+#[derive(Debug, thiserror::Error)]
+pub enum PhraseError {
+    /// The index holds no model (a GloVe file): there is no tokenizer.
+    #[error("this index holds no model with a tokenizer")]
+    NoModel,
+    #[error(transparent)]
+    Encoder(#[from] EncoderError),
+    #[error(
+        "the tokenizer {} changed since the index was built (reopen the model to rebuild it)",
+        escape_path(.0)
+    )]
+    Changed(PathBuf),
+    #[error("'{}' has no token in this model's vocabulary (only the unknown token, or nothing)", escape(.0))]
+    NoToken(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// A text's vector through the tokenizer, and the tokens that made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phrase {
+    /// The pooled ids (rows), in order, repeats kept.
+    pub ids: Vec<u32>,
+    /// The vector as the model's encoder gives it (`StaticModel.encode`, or the raw mean).
+    pub vector: Vec<f32>,
+}
+
+/// The store's tokenizer, parsed at most once (`Store::encoder`).
+#[derive(Default)]
+pub(super) struct EncoderCell {
+    cell: OnceCell<std::result::Result<Encoder, String>>,
+}
+
+impl Store {
+    /// The model's tokenizer, read and parsed on first use (see the module docs).
+    pub fn encoder(&self) -> Result<&Encoder, PhraseError> {
+        let model = self.meta.model.as_ref().ok_or(PhraseError::NoModel)?;
+        let parsed = self.encoder.cell.get_or_init(|| {
+            let max_length = match model.kind {
+                Kind::Model2Vec => config_max_length(&self.meta.source),
+                _ => None,
+            };
+            self.read_tokenizer(&model.tokenizer)
+                .and_then(|bytes| {
+                    Encoder::from_bytes(&bytes, &model.tokenizer, max_length)
+                        .map_err(PhraseError::from)
+                })
+                .map_err(|e| e.to_string())
+        });
+        parsed.as_ref().map_err(|message| {
+            PhraseError::Encoder(EncoderError::Parse {
+                path: model.tokenizer.clone(),
+                reason: message.clone(),
+            })
+        })
+    }
+
+    /// Whether the tokenizer was read (by this store): false until a lookup needed it.
+    pub fn encoder_loaded(&self) -> bool {
+        self.encoder.cell.get().is_some()
+    }
+
+    /// The tokenizer file's content, checked against the hash recorded for it when the index
+    /// was built (when it is one of the index's companions).
+    fn read_tokenizer(&self, path: &Path) -> Result<Vec<u8>, PhraseError> {
+        let bytes = std::fs::read(path).map_err(|e| EncoderError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        if let Some(c) = self.meta.companions.iter().find(|c| c.path == path) {
+            let hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+            if hash != c.hash {
+                return Err(PhraseError::Changed(path.to_path_buf()));
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// The row a typed text names through the tokenizer when it is no shown form: the raw
+    /// token (`Ġking`, `▁king`), else the normaliser's form of it (an uncased model's `King`)
+    /// as a shown form or a raw token. `None` for a model-less index or when nothing matches.
+    pub fn token_row(&self, text: &str) -> Result<Option<u32>, PhraseError> {
+        if self.meta.model.is_none() {
+            return Ok(None);
+        }
+        let encoder = self.encoder()?;
+        let in_rows = |id: u32| ((id as usize) < self.len()).then_some(id);
+        if let Some(id) = encoder.token_id(text).and_then(in_rows) {
+            return Ok(Some(id));
+        }
+        let normal = encoder.normalize(text);
+        if normal != text {
+            if let Some(id) = self.id(&normal) {
+                return Ok(Some(id));
+            }
+            if let Some(id) = encoder.token_id(&normal).and_then(in_rows) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `text`'s vector through the tokenizer (see the module docs); an error when no known
+    /// token is left.
+    pub fn phrase(&self, text: &str) -> Result<Phrase, PhraseError> {
+        let ids = self.encoder()?.ids(text)?;
+        // Ids beyond the rows loaded (`--limit`) have no row to pool.
+        if ids.is_empty() || ids.iter().any(|&id| id as usize >= self.len()) {
+            return Err(PhraseError::NoToken(text.to_string()));
+        }
+        let vector = self.pool(&ids)?;
+        Ok(Phrase { ids, vector })
+    }
+
+    /// The pooled vector of `ids` (rows), as the model's encoder pools them.
+    pub fn pool(&self, ids: &[u32]) -> Result<Vec<f32>, PhraseError> {
+        let model = self.meta.model.as_ref().ok_or(PhraseError::NoModel)?;
+        let model2vec = model.kind == Kind::Model2Vec;
+        let mut sum = vec![0f64; self.dims()];
+        for &id in ids {
+            let row = self
+                .raw_row(id)?
+                .ok_or_else(|| PhraseError::NoToken(format!("row {id}")))?;
+            let weight = if model2vec && model.has_weights {
+                f64::from(self.token_weight(id)?.unwrap_or(1.0))
+            } else {
+                1.0
+            };
+            for (s, &x) in sum.iter_mut().zip(&row) {
+                *s += f64::from(x) * weight;
+            }
+        }
+        let n = ids.len().max(1) as f64;
+        let mut mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+        if model2vec && model.normalize {
+            let norm = mean
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                .sqrt()
+                + 1e-32;
+            mean.iter_mut()
+                .for_each(|x| *x = (f64::from(*x) / norm) as f32);
+        }
+        Ok(mean)
+    }
+}
+
+/// model2vec's `max_length`: the `max_length` of the `config.json` beside the model's matrix
+/// (`null`: no truncation), else 512, as `StaticModel.from_pretrained` resolves it.
+fn config_max_length(source: &Path) -> Option<usize> {
+    let config = source.parent().map(|dir| dir.join("config.json"));
+    let value: Option<serde_json::Value> = config
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    match value.as_ref().and_then(|v| v.get("max_length")) {
+        Some(serde_json::Value::Null) => None,
+        Some(v) => v
+            .as_u64()
+            .map_or(Some(DEFAULT_MAX_LENGTH), |n| Some(n as usize)),
+        None => Some(DEFAULT_MAX_LENGTH),
+    }
+}

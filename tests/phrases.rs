@@ -1,0 +1,264 @@
+//! Phrases and lookups on models (issue 26): vectors pooled through the tokenizer equal
+//! model2vec's `StaticModel.encode` and numpy's mean (H-fix's expected.json), the lookup order
+//! (shown form, raw token, normalised form, phrase), the marks and JSON tokens, the hidden
+//! tokens, evaluations that pool, and the tokenizer read only when a lookup needs it.
+
+use std::path::{Path, PathBuf};
+
+use vecsh::eval::{Session, Settings, Value};
+use vecsh::index::{PhraseError, Store};
+use vecsh::progress::Silent;
+
+use crate::util::{assert_close, floats, json, opts, ranked, run, session, shared_cache};
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
+}
+
+fn expected() -> serde_json::Value {
+    json(&models().join("expected.json"))
+}
+
+/// The store of fixture `name` (a model directory), in a cache of the test `test`'s own (a
+/// process opens an index once: two tests may not hold the same one).
+fn model(name: &str, test: &str) -> Store {
+    let cache = shared_cache(&format!("phrases-{test}"));
+    let opts = opts(&cache);
+    let file = vecsh::loader::primary_file(&models().join(name), &opts.load);
+    Store::open(&file, &opts, &Silent)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .0
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// Every fixture phrase: the tokens pooled are Python's (`pooled_ids`), the vector is
+/// `StaticModel.encode`'s (model2vec fixtures: weights, int8, normalize, mappings) or numpy's
+/// float64 mean of the raw rows (BF16, F16, F32 matrices) within 1e-5; a phrase with no known
+/// token is an error, never a zero vector.
+#[test]
+fn phrase_vectors_equal_model2vec_and_numpy() {
+    let expected = expected();
+    let mut checked = 0;
+    for (name, fixture) in expected["fixtures"].as_object().unwrap() {
+        let store = model(name, "vectors");
+        for phrase in fixture["phrases"].as_array().unwrap() {
+            let text = phrase["text"].as_str().unwrap();
+            let got = store.phrase(text);
+            if phrase["vector"].is_null() {
+                assert!(
+                    matches!(got, Err(PhraseError::NoToken(_))),
+                    "{name} {text:?}: {got:?}"
+                );
+                continue;
+            }
+            let got = got.unwrap_or_else(|e| panic!("{name} {text:?}: {e}"));
+            assert_eq!(got.ids, ids(&phrase["pooled_ids"]), "{name} {text:?}");
+            assert_close(
+                &got.vector,
+                &floats(&phrase["vector"]),
+                &format!("{name} {text:?}"),
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "{checked} phrases compared");
+}
+
+/// A one-shot whose words are all shown forms never reads tokenizer.json: the store's
+/// tokenizer stays unparsed through arithmetic, sim, plot, :vec and an analogy; the first
+/// phrase parses it (the counter can fail).
+#[test]
+fn known_words_never_read_the_tokenizer() {
+    let store = model("glove20k", "lazy");
+    let mut s = session(&store, 5);
+    for line in [
+        "king - man + woman",
+        "sim(king, queen)",
+        "plot(king, queen, k=2)",
+        ":vec king",
+        "man : king :: woman : ?",
+        "cosmul(king - man + woman)",
+    ] {
+        s.run_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(!store.encoder_loaded(), "{line} read the tokenizer");
+    }
+    s.run_line("\"new york\"").unwrap();
+    assert!(store.encoder_loaded(), "a phrase reads it");
+}
+
+/// The marks: `"new york" (2 tokens: new·york)` above the answer, the tokens in JSON; a
+/// normalised form is marked with its one token.
+#[test]
+fn phrases_are_marked_and_json_lists_their_tokens() {
+    let cache = shared_cache("phrases-cli");
+    let dir = models().join("glove20k");
+    let dir = dir.to_str().unwrap();
+    let (ok, out, err) = run(&cache, &[dir, "-k", "3", "-e", "\"new york\""]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"new york\" (2 tokens: new·york)"), "{out}");
+    let (ok, out, err) = run(&cache, &[dir, "--json", "-e", "\"new york\" - new"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["subwords"][0]["word"], "new york", "{out}");
+    assert_eq!(
+        v["subwords"][0]["tokens"],
+        serde_json::json!(["new", "york"]),
+        "{out}"
+    );
+    let (ok, out, err) = run(&cache, &[dir, "-k", "3", "-e", "KING"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("KING (1 token: king)"), "{out}");
+}
+
+/// Lookup order on a byte-level BPE model: the shown form first (`king` is `Ġking`), then
+/// the raw token (`Ġking` typed), then the phrase (`King` = K·ing); on an uncased WordPiece
+/// model the normaliser's form (`King` → `king`).
+#[test]
+fn lookup_order_shown_raw_normalised_phrase() {
+    let bpe = model("bpe", "order");
+    let king = bpe.id("king").expect("Ġking's shown form");
+    assert_eq!(bpe.token_row("Ġking").unwrap(), Some(king));
+    assert_eq!(bpe.token_row("King").unwrap(), None);
+    let phrase = bpe.phrase("King").unwrap();
+    assert_eq!(phrase.ids, vec![43, 272], "K·ing");
+    let mut s = session(&bpe, 3);
+    match s.run_line("Ġking").unwrap() {
+        Value::Neighbours { subwords, .. } => {
+            assert_eq!(subwords[0].tokens, vec!["king".to_string()])
+        }
+        other => panic!("{other:?}"),
+    }
+    let wordpiece = model("wordpiece", "order");
+    assert_eq!(wordpiece.token_row("King").unwrap(), wordpiece.id("king"));
+    assert_eq!(wordpiece.token_row("KING").unwrap(), wordpiece.id("king"));
+}
+
+/// Phrases work in every expression: arithmetic, sim, plot, mean, :vec (the pooled vector
+/// as StaticModel.encode gives it); a phrase with no known token is an error at its span.
+#[test]
+fn phrases_in_every_expression() {
+    let expected = expected();
+    let phrase = |name: &str, text: &str| {
+        expected["fixtures"][name]["phrases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["text"] == text)
+            .unwrap()
+            .clone()
+    };
+    let store = model("m2v-int8", "every");
+    let mut s = session(&store, 3);
+    let sim = match s.run_line("sim(\"new york\", \"new york\")").unwrap() {
+        Value::Scalar {
+            value, subwords, ..
+        } => {
+            assert_eq!(subwords.len(), 1);
+            value
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!((sim - 1.0).abs() < 1e-6, "{sim}");
+    s.run_line("plot(\"new york\", transformer, king, k=2)")
+        .unwrap();
+    s.run_line("transformer - trans + king").unwrap();
+    s.run_line("mean(\"the king of france\", queen)").unwrap();
+    match s.run_line(":vec transformer").unwrap() {
+        Value::Vector { values, tokens, .. } => {
+            assert_eq!(tokens, vec!["trans", "##form", "##er"]);
+            assert_close(
+                &values,
+                &floats(&phrase("m2v-int8", "transformer")["vector"]),
+                ":vec",
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = s.run_line("king + \"☃\"").unwrap_err();
+    assert!(err.message.contains("no token"), "{err:?}");
+    assert_eq!(err.span.map(|s| (s.start, s.end)), Some((7, 12)));
+}
+
+/// Special and byte tokens stay out of neighbour lists unless --all-tokens (:alltokens on).
+#[test]
+fn hidden_tokens_only_with_all_tokens() {
+    let store = model("sentencepiece", "hidden");
+    let hidden = store.model().unwrap().hidden.clone();
+    assert!(!hidden.is_empty());
+    let k = 60;
+    let mut s = Session::new(
+        &store,
+        Settings {
+            k,
+            ..Settings::default()
+        },
+    );
+    let mut seen_hidden = false;
+    for word in ["<0x0A>", "king", "the", "ork"] {
+        let shown = ranked(&s.run_line(&format!("\"{word}\"")).unwrap());
+        for (w, _) in &shown {
+            let id = store.id(w).unwrap();
+            assert!(!hidden.contains(&id), "{word}: {w} is hidden");
+        }
+        s.run_line(":alltokens on").unwrap();
+        let all = ranked(&s.run_line(&format!("\"{word}\"")).unwrap());
+        seen_hidden |= all
+            .iter()
+            .any(|(w, _)| hidden.contains(&store.id(w).unwrap()));
+        s.run_line(":alltokens off").unwrap();
+    }
+    assert!(seen_hidden, "no hidden token among any --all-tokens answer");
+}
+
+/// Evaluations pool question words that are several tokens and count them.
+#[test]
+fn evaluations_pool_multi_token_words() {
+    use vecsh::protocols::{
+        evaluate_analogies, evaluate_similarity, parse_pairs, parse_questions, AnalogyOptions,
+        Method, Protocol, SimilarityOptions,
+    };
+    let store = model("wordpiece", "evaluations");
+    let pairs = parse_pairs(
+        "king queen 8\ntransformer king 2\nfrance paris 7\n☃ king 1\n",
+        "pairs",
+    )
+    .unwrap();
+    let report = evaluate_similarity(
+        &store,
+        &pairs,
+        Path::new("pairs"),
+        &SimilarityOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.pooled_words, 1, "{report:?}");
+    assert_eq!(report.used, 3, "{report:?}");
+    let sections = parse_questions(
+        ": test\nking queen he she\ntransformer king france paris\nking transformer france transformer\n",
+        "questions",
+    )
+    .unwrap();
+    let report = evaluate_analogies(
+        &store,
+        &sections,
+        Path::new("questions"),
+        &AnalogyOptions {
+            protocol: Protocol::Gensim,
+            method: Method::Add,
+            restrict: None,
+            details: true,
+        },
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(report.pooled_words, 1, "{report:?}");
+    // The third question's expected word is several tokens: skipped, never an answer.
+    assert_eq!(report.questions_seen, 2, "{report:?}");
+    assert_eq!(report.pooled_questions, 1, "{report:?}");
+}
