@@ -992,7 +992,16 @@ pub(super) fn load_model(
     let data = &map[..];
     let hash = std::thread::scope(|scope| -> Result<u64, LoadError> {
         // The content's fingerprint, on the other core while the rows are converted.
-        let hasher = scope.spawn(|| xxhash_rust::xxh3::xxh3_64(data));
+        // Both release what they read from this process's page tables (the pages stay in the
+        // page cache): a 1 GB matrix does not stay in the resident set while it is indexed.
+        let hasher = scope.spawn(|| {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for part in data.chunks(32 << 20) {
+                h.update(part);
+                super::source::release(part);
+            }
+            h.digest()
+        });
         let mut start = 0;
         while start < n_tokens && !rows.full() {
             let end = n_tokens.min(start + batch_rows.min(rows.room()));
@@ -1028,6 +1037,10 @@ pub(super) fn load_model(
                 .map(|tok| tok.shown.clone())
                 .collect();
             let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
+            if mapping.is_none() {
+                let from = t.start as usize + start * row_bytes;
+                super::source::release(&data[from..t.start as usize + end * row_bytes]);
+            }
             rows.push(words, vectors, offsets, &hashes, &[], dims)?;
             on_progress(t.start + (end * row_bytes) as u64, total);
             start = end;
