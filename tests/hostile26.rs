@@ -383,6 +383,15 @@ const HOSTILE_TOKENS: &[&str] = &[
     "let",
     "a,b",
     "x=y",
+    "\n",
+    "\\n",
+    "\\x41",
+    "trail ",
+    " lead",
+    "",
+    "a b",
+    "\u{feff}bom",
+    "\u{200b}zw",
 ];
 
 #[test]
@@ -396,7 +405,6 @@ fn hostile_tokens_never_reach_the_terminal_raw() {
 }
 
 #[test]
-#[ignore = "needs --all-tokens (wt-phrase)"]
 fn every_hostile_token_shown_can_be_typed_back() {
     let (_t, dir) = hostile_tokens_model(HOSTILE_TOKENS);
     let out = vecsh(&[
@@ -404,7 +412,7 @@ fn every_hostile_token_shown_can_be_typed_back() {
         "--json",
         "--all-tokens",
         "-k",
-        "30",
+        "60",
         "-e",
         "plain",
     ]);
@@ -417,17 +425,64 @@ fn every_hostile_token_shown_can_be_typed_back() {
         .map(|n| n["word"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(shown.len(), HOSTILE_TOKENS.len() - 1, "{shown:?}");
-    // every shown form, typed back as vecsh would want it typed, is that token: its nearest
-    // neighbour with --all-tokens is itself, which sim(x, x) = 1 shows.
+    // every token, typed back quoted with the language's escapes, is that token: `:vec` gives
+    // its row, whose one 1.0 (beside the shared 0.5) says which token it is.
     for w in &shown {
-        let typed = if w.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            w.clone()
-        } else {
-            format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
-        };
-        let out = vecsh(&[&s(&dir), "--json", "-e", &format!("sim({typed}, plain)")]);
+        let typed = quoted(w);
+        let out = vecsh(&[&s(&dir), "--json", "-e", &format!(":vec {typed}")]);
         assert!(out.0, "{w:?} typed as {typed}: {}", out.2);
+        let v: Value = serde_json::from_str(out.1.lines().next().unwrap()).unwrap();
+        let values = crate::util::floats(&v["values"]);
+        let one = values.iter().position(|&x| x == 1.0).unwrap();
+        assert_eq!(HOSTILE_TOKENS[one - 1], w, "typed as {typed}");
     }
+}
+
+/// `w` in double quotes with the lexer's escapes: `\\`, `\"`, `\n`, `\t`, `\r`, `\0`, and `\u{..}`
+/// for any other control or format character.
+fn quoted(w: &str) -> String {
+    let mut out = String::from("\"");
+    for c in w.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}') =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+#[ignore = "finding 8: a literal backslash is shown unescaped: tokens \"\\n\" and \"\\\\n\" both show \\n"]
+fn distinct_tokens_show_distinctly_in_the_table() {
+    let (_t, dir) = hostile_tokens_model(HOSTILE_TOKENS);
+    let out = vecsh(&[&s(&dir), "--all-tokens", "-k", "60", "-e", "plain"]);
+    assert!(out.0, "{}", out.2);
+    // ` 1 WORD   0.200 bar`: the word is between the rank and the score, padded
+    let shown: Vec<&str> = out
+        .1
+        .lines()
+        .map(|l| {
+            let l = l.trim_start();
+            let rest = &l[l.find(' ').unwrap() + 1..];
+            let end = rest.rfind(" 0.").unwrap();
+            &rest[..end]
+        })
+        .collect();
+    let mut unique = shown.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), shown.len(), "{shown:?}");
 }
 
 // ------------------------------------------------------------------ the index follows its tokenizer
@@ -474,7 +529,6 @@ fn a_closed_pipe_is_not_a_panic() {
 }
 
 #[test]
-#[ignore = "needs phrases (wt-phrase)"]
 fn one_shot_json_of_a_phrase_says_which_tokens_made_it() {
     let out = vecsh(&[
         &s(&fixture_dir("wordpiece")),
@@ -500,7 +554,6 @@ fn one_shot_json_of_a_phrase_says_which_tokens_made_it() {
 /// Phrase vectors (`:vec`) equal numpy's / StaticModel.encode's to 1e-5, and a phrase with no
 /// known token is an error.
 #[test]
-#[ignore = "needs phrases (wt-phrase)"]
 fn phrase_vectors_equal_the_reference() {
     let exp = expected();
     for (name, f) in exp["fixtures"].as_object().unwrap() {
@@ -522,7 +575,23 @@ fn phrase_vectors_equal_the_reference() {
             }
             assert!(out.0, "{name} {text:?}: {}", out.2);
             let v: Value = serde_json::from_str(out.1.lines().next().unwrap()).unwrap();
-            let got = crate::util::floats(&v["vector"]);
+            if v["tokens"].is_null() || v["tokens"].as_array().unwrap().len() == 1 {
+                // one token, typed: its row (a bare word resolves to its word-initial token,
+                // which is not what encode() of the bare word gives in a byte-level BPE)
+                assert_eq!(
+                    p["pooled_ids"].as_array().unwrap().len(),
+                    1,
+                    "{name} {text:?}: {v}"
+                );
+                continue;
+            }
+            let tokens = v["tokens"].as_array().unwrap().len();
+            assert_eq!(
+                tokens,
+                p["pooled_ids"].as_array().unwrap().len(),
+                "{name} {text:?}: {v}"
+            );
+            let got = crate::util::floats(&v["values"]);
             let want = crate::util::floats(&p["vector"]);
             assert_eq!(got.len(), want.len(), "{name} {text:?}");
             for (g, w) in got.iter().zip(&want) {
