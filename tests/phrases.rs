@@ -279,6 +279,12 @@ fn evaluations_pool_multi_token_words() {
     )
     .unwrap();
     assert_eq!(report.pooled_words, 1, "{report:?}");
+    let text = vecsh::render::Renderer::default()
+        .report(&vecsh::protocols::Report::Analogy(report.clone()));
+    assert!(
+        text.contains("pooled    1 question word of several tokens, in 1 of the questions seen"),
+        "{text}"
+    );
     // The third question's expected word is several tokens: skipped, never an answer.
     assert_eq!(report.questions_seen, 2, "{report:?}");
     assert_eq!(report.pooled_questions, 1, "{report:?}");
