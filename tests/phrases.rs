@@ -328,3 +328,39 @@ fn a_changed_or_missing_tokenizer_is_an_error() {
         assert!(err.contains("tokenizer.json"), "{err}");
     }
 }
+
+/// Long texts: model2vec's cuts (the string to 512 × the median token length, then 512 ids,
+/// then the unknown token dropped) give StaticModel.encode's vector within 1e-5; a text left
+/// with no token is an error (model2vec's zero vector). tests/fixtures/phrases/gen.py made them.
+#[test]
+fn long_texts_are_cut_as_model2vec_cuts_them() {
+    let cases =
+        json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/phrases/long.json"));
+    let mut stores: std::collections::HashMap<String, Store> = Default::default();
+    for case in cases["cases"].as_array().unwrap() {
+        let name = case["model"].as_str().unwrap();
+        let label = case["label"].as_str().unwrap();
+        let store = stores
+            .entry(name.to_string())
+            .or_insert_with(|| model(name, "long"));
+        assert_eq!(
+            store.encoder().unwrap().median_token_length() as u64,
+            case["median_token_length"].as_u64().unwrap(),
+            "{name}"
+        );
+        let text = case["text"].as_str().unwrap();
+        let want = ids(&case["ids"]);
+        match store.phrase(text) {
+            Err(PhraseError::NoToken(_)) if want.is_empty() => {}
+            Ok(got) => {
+                assert_eq!(got.ids, want, "{name} {label}");
+                assert_close(
+                    &got.vector,
+                    &floats(&case["vector"]),
+                    &format!("{name} {label}"),
+                );
+            }
+            other => panic!("{name} {label}: {other:?}"),
+        }
+    }
+}
