@@ -364,3 +364,18 @@ fn long_texts_are_cut_as_model2vec_cuts_them() {
         }
     }
 }
+
+/// An interactive session on a model: the tokenizer parsed behind the prompt, the phrase
+/// marked, the hidden-token setting shown.
+#[test]
+fn a_session_answers_phrases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = models().join("glove20k");
+    let (mut p, _) =
+        crate::session::start_sized(tmp.path(), 100, &[dir.to_str().unwrap(), "-k", "2"]);
+    let out = crate::session::answer(&mut p, "\"new york\"");
+    assert!(out.contains("\"new york\" (2 tokens: new·york)"), "{out}");
+    let out = crate::session::answer(&mut p, ":alltokens");
+    assert!(out.contains("alltokens = off"), "{out}");
+    crate::util::quit(p);
+}
