@@ -279,15 +279,19 @@ fn evaluations_pool_multi_token_words() {
     )
     .unwrap();
     assert_eq!(report.pooled_words, 1, "{report:?}");
+    // The third question's expected word is several tokens: seen, and missed (a search
+    // answers tokens), never skipped as unknown.
+    assert_eq!(report.questions_seen, 3, "{report:?}");
+    assert_eq!(report.skipped_unknown, 0, "{report:?}");
+    let third = &report.details.as_ref().unwrap()[2];
+    assert!(third.seen && !third.correct, "{third:?}");
+    assert_eq!(report.pooled_questions, 2, "{report:?}");
     let text = vecsh::render::Renderer::default()
         .report(&vecsh::protocols::Report::Analogy(report.clone()));
     assert!(
-        text.contains("pooled    1 question word of several tokens, in 1 of the questions seen"),
+        text.contains("pooled    1 question word of several tokens, in 2 of the questions seen"),
         "{text}"
     );
-    // The third question's expected word is several tokens: skipped, never an answer.
-    assert_eq!(report.questions_seen, 2, "{report:?}");
-    assert_eq!(report.pooled_questions, 1, "{report:?}");
 }
 
 /// A tokenizer.json changed after the index was opened is an error naming it, never another
@@ -378,4 +382,16 @@ fn a_session_answers_phrases() {
     let out = crate::session::answer(&mut p, ":alltokens");
     assert!(out.contains("alltokens = off"), "{out}");
     crate::util::quit(p);
+}
+
+/// Every token of a phrase's mark is visible: a lone word-start token (`▁`, shown as a space)
+/// is quoted.
+#[test]
+fn every_token_of_a_mark_is_visible() {
+    let store = model("sentencepiece", "visible");
+    let mut s = session(&store, 1);
+    let value = s.run_line("King").unwrap();
+    let text = vecsh::render::Renderer::default().value(&value);
+    let marker = text.lines().next().unwrap();
+    assert!(marker.starts_with("King (3 tokens: \" \"·"), "{marker}");
 }
