@@ -252,6 +252,13 @@ fn a_model_directory_is_its_safetensors_file() {
         vecsh::loader::primary_file(&sharded, &load),
         sharded.join("model-00002-of-00002.safetensors")
     );
+    // The shard index itself opens the model it indexes.
+    let index = sharded.join("model.safetensors.index.json");
+    assert_eq!(
+        vecsh::loader::primary_file(&index, &load),
+        sharded.join("model-00002-of-00002.safetensors")
+    );
+    assert_eq!(util::load(&index).unwrap().words.len(), 2000);
 }
 
 /// Copies a fixture directory into `to` (a fresh directory named like it).
