@@ -125,7 +125,7 @@ struct SourceArgs {
 struct LoadArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl, Annoy index .annoy.
+    /// dict .pkl, Annoy index .annoy, safetensors model + tokenizer.json.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -197,7 +197,7 @@ struct QueryArgs {
 struct EvalSourceArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl, Annoy index .annoy.
+    /// dict .pkl, Annoy index .annoy, safetensors model + tokenizer.json.
     #[arg(long, value_enum, global = true)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.

@@ -500,6 +500,31 @@ mod tests {
         assert_eq!(shown, ["##a", "a", "####a"]);
     }
 
+    /// A SentencePiece Unigram vocabulary (a list of pieces and scores) with Metaspace.
+    #[test]
+    fn unigram_pieces_are_shown_like_sentencepiece_bpe() {
+        let json = r#"{"pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true},
+            "model":{"type":"Unigram","unk_id":0,"vocab":[["<unk>",0.0],["▁king",-1.0],["ing",-2.0],["<0x0A>",-3.0]]},
+            "added_tokens":[{"id":0,"content":"<unk>","special":true}]}"#;
+        let v = parse(json.as_bytes(), 4).unwrap();
+        assert_eq!(v.model, "Unigram");
+        assert_eq!(v.unk, Some(0));
+        let shown: Vec<(&str, TokenKind)> = v
+            .tokens
+            .iter()
+            .map(|t| (t.shown.as_str(), t.kind))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("<unk>", TokenKind::Special),
+                ("king", TokenKind::Word),
+                ("##ing", TokenKind::Piece),
+                ("\n", TokenKind::Byte),
+            ]
+        );
+    }
+
     #[test]
     fn bad_tokenizers_are_errors() {
         let max = usize::MAX;
