@@ -632,3 +632,24 @@ fn an_answer_of_several_tokens_is_not_an_unknown_word() {
     let v: Value = serde_json::from_str(out.1.trim()).unwrap();
     assert_eq!(v["skipped_unknown"], json!(0), "{v}");
 }
+
+#[test]
+#[ignore = "finding 16: the tokenizers library's panic message is printed before vecsh's error"]
+fn a_tokenizer_the_library_panics_on_prints_no_panic() {
+    let (_t, dir) = hostile_tokens_model(&["[UNK]", "a", "b"]);
+    let path = dir.join("tokenizer.json");
+    let mut v = crate::util::json(&path);
+    v["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
+    std::fs::write(&path, v.to_string()).unwrap();
+    let cache = TempDir::new().unwrap();
+    let out = crate::util::vecsh(cache.path())
+        .env_remove("RUST_BACKTRACE")
+        .args([&s(&dir), "-e", "\"a b\""])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("tokenizer.json"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+}
