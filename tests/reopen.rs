@@ -247,14 +247,16 @@ fn a_statement_verifies_what_it_reads_and_answers_before_the_whole_verification(
     quit(p);
 }
 
-/// Damage in a part the first statement reads (its word's row, the lists that hold it, the
+/// Damage in a part the first statement reads (its word, its row, the lists that hold it, the
 /// lists' cells) is found by that statement's own reads while the background verification has
 /// not even started: it is said, and the answer comes from the rebuilt index, never from the
 /// damage.
 #[test]
 fn a_statement_before_the_verification_ends_never_uses_an_unverified_part() {
     type Pick = fn(&[u8], &Store) -> usize;
-    let modes: [(&str, bool, Pick, usize); 3] = [
+    let modes: [(&str, bool, Pick, usize); 4] = [
+        // w7's entry in `id2word`: its key (id 7, big-endian) then the word.
+        ("word", false, |bytes, _| first(bytes, b"\0\0\0\x07w7") + 4, 2),
         (
             "unit row",
             false,
