@@ -256,7 +256,12 @@ fn a_statement_before_the_verification_ends_never_uses_an_unverified_part() {
     type Pick = fn(&[u8], &Store) -> usize;
     let modes: [(&str, bool, Pick, usize); 4] = [
         // w7's entry in `id2word`: its key (id 7, big-endian) then the word.
-        ("word", false, |bytes, _| first(bytes, b"\0\0\0\x07w7") + 4, 2),
+        (
+            "word",
+            false,
+            |bytes, _| first(bytes, b"\0\0\0\x07w7") + 4,
+            2,
+        ),
         (
             "unit row",
             false,

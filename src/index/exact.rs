@@ -273,6 +273,7 @@ impl Store {
     }
 
     fn damaged(&self, what: String) -> IndexError {
+        self.note_damage(&what);
         IndexError::Damaged {
             path: self.dir.clone(),
             what,
@@ -309,6 +310,9 @@ impl Store {
         rtxn: &'t RoTxn<WithoutTls>,
         l: usize,
     ) -> Result<ivf::ListView<'t>> {
+        if !self.trusted_pages("ivf", &(l as u32).to_be_bytes()) {
+            return Err(self.damage_error());
+        }
         let bytes = self
             .dbs
             .ivf

@@ -13,6 +13,7 @@ use heed::{Database, RoTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::error::IndexError;
+use super::lmdb_check;
 use super::records::{unseal, Checksums, ListsMeta, ListsParts, CELL_RECORDS, LIST_SUMS};
 use super::verify::{MapBounds, TableHasher};
 use super::{Id, Store};
@@ -34,6 +35,14 @@ pub(super) enum Part {
 }
 
 impl Part {
+    /// Its database in `data.mdb`.
+    fn db(self) -> &'static str {
+        match self {
+            Part::PcBasis => "meta",
+            other => other.name(),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Part::Unit => "unit",
@@ -100,6 +109,16 @@ impl Ledger {
 
     fn found(&self, what: String) {
         lock(&self.damage).get_or_insert(what);
+    }
+
+    /// LMDB's pages that a lookup of `keys` in database `db` reads, checked from the file
+    /// before LMDB reads them (it trusts its pages: a damaged node can crash it; the walk of
+    /// every tree is the background verification's). The metadata table was checked at open.
+    fn pages(&self, db: &str, keys: (&[u8], &[u8])) -> std::result::Result<(), String> {
+        if db == "meta" {
+            return Ok(());
+        }
+        lmdb_check::check_keys(&self.data, db, keys)
     }
 
     /// Reads the file under `bytes` (a value in the map, `holds` checked) into the page cache
@@ -206,6 +225,15 @@ impl Store {
         }
     }
 
+    /// Damage a read found outside the checksums (a list missing, a value of the wrong size),
+    /// recorded like the rest while reads are verified, so that the statement answers nothing
+    /// and the index is rebuilt.
+    pub(super) fn note_damage(&self, what: &str) {
+        if let Some(ledger) = self.unverified() {
+            self.found(ledger, what.to_string());
+        }
+    }
+
     /// Whether everything can be trusted: waits for the full verification (a statement that
     /// reads what has no checksum of its own, e.g. every word).
     pub(super) fn trusted_everything(&self) -> bool {
@@ -225,8 +253,10 @@ impl Store {
             return false;
         }
         let sums = &ledger.sums;
+        let key = c.to_be_bytes();
         let table = |db: Option<Database<'static, Id, Bytes>>, sums: &[u64]| {
             let db = db.ok_or_else(|| "missing".to_string())?;
+            ledger.pages(part.db(), (&key, &key))?;
             let want = *sums
                 .get(c as usize)
                 .ok_or_else(|| format!("no checksum for chunk {c}"))?;
@@ -312,6 +342,11 @@ impl Store {
                 .id2word_chunks
                 .get(c as usize)
                 .ok_or_else(|| format!("no checksum for ids from {start}"))?;
+            let (first, last) = (
+                (start as u32).to_be_bytes(),
+                (end.max(1) as u32 - 1).to_be_bytes(),
+            );
+            ledger.pages("id2word", (&first, &last))?;
             let range = start as u32..end as u32;
             let mut hasher = TableHasher::default();
             let iter = self
@@ -338,6 +373,24 @@ impl Store {
             }
             Err(what) => {
                 self.found(ledger, format!("id2word: {what}"));
+                false
+            }
+        }
+    }
+
+    /// Whether LMDB may look `key` up in database `db` (the pages it reads checked, see
+    /// `Ledger::pages`): false on damage (recorded).
+    pub(super) fn trusted_pages(&self, db: &str, key: &[u8]) -> bool {
+        let Some(ledger) = self.unverified() else {
+            return true;
+        };
+        if ledger.damage().is_some() {
+            return false;
+        }
+        match ledger.pages(db, (key, key)) {
+            Ok(()) => true,
+            Err(what) => {
+                self.found(ledger, what);
                 false
             }
         }

@@ -54,6 +54,9 @@ impl Store {
             // `word2id` has no checksums of its own: the id it gives is confirmed by the
             // verified `id2word` (each word is there once), or everything is verified first
             // (a word it does not hold, a damaged entry).
+            if !self.trusted_pages("word2id", &key) {
+                return None;
+            }
             let found = self.dbs.word2id.get(&self.rtxn, &key).ok().flatten();
             if let Some(id) = found.filter(|&id| self.word(id) == Some(word)) {
                 return Some(id);
@@ -113,9 +116,13 @@ impl Store {
         }
         let dims = self.dims();
         if let Some(file) = self.source_file()? {
-            let at = self.row_offset(id).ok_or_else(|| IndexError::Damaged {
-                path: self.dir.clone(),
-                what: format!("no source offset for row {id}"),
+            let at = self.row_offset(id).ok_or_else(|| {
+                let what = format!("no source offset for row {id}");
+                self.note_damage(&what);
+                IndexError::Damaged {
+                    path: self.dir.clone(),
+                    what,
+                }
             })?;
             let row = read_source_rows(file, &at, dims).map_err(|e| self.source_error(e))?;
             return Ok(Some(Cow::Owned(row)));
