@@ -6,6 +6,9 @@ source, dropped from the page cache with posix_fadvise(DONTNEED) first). Standar
 
     python3 bench/reopen.py VECSH FILE QUERY [RUNS [FLAGS...]]   (bench/reopen.sh runs it)
 
+MODES (environment) picks the kinds of run, "warm cold" by default ("cold" alone: only cold runs);
+the last lines give each kind's range and median of the first answer.
+
 The index is looked up in $VECSH_CACHE (else ~/.cache/vecsh). A warm run follows a session that
 warmed the cache; a cold run follows dropping the index's `*.mdb` and the source. The query is
 typed the moment the prompt is drawn, so the answer's time includes any wait for the background
@@ -75,15 +78,23 @@ def main():
     index_files = glob.glob(os.path.join(glob.escape(cache), glob.escape(os.path.basename(path)) + "-*", "*.mdb"))
     if not index_files:
         raise SystemExit(f"no index of {path} under {cache}: open it once first")
-    for mode in ("warm", "cold"):
+    modes = os.environ.get("MODES", "warm cold").split()
+    answers = {mode: [] for mode in modes}
+    for mode in modes:
         for i in range(runs):
             if mode == "cold":
                 drop_cache(index_files + [path])
             else:
                 session(vecsh, path, query, extra)  # warms the cache
             ready, prompt, answer, notes = session(vecsh, path, query, extra)
+            answers[mode].append(answer)
             print(f"{mode:4} run {i+1}: banner 'ready in {ready}', prompt after {prompt*1000:.0f} ms, "
                   f"first answer {answer*1000:.0f} ms after the query" + (f"  {notes}" if notes else ""))
             sys.stdout.flush()
+    for mode, times in answers.items():
+        if times:
+            ms = sorted(t * 1000 for t in times)
+            print(f"{mode}: first answer after the query over {len(ms)} runs: "
+                  f"{ms[0]:.0f}–{ms[-1]:.0f} ms (median {ms[len(ms) // 2]:.0f} ms)")
 
 main()

@@ -8,7 +8,8 @@
 #
 #   bench/reopen.sh FILE QUERY [FLAGS...]     # e.g. bench/reopen.sh big.bin w1
 #
-# VECSH overrides the binary (default: release build), RUNS the runs of each kind (default 3).
+# VECSH overrides the binary (default: release build), RUNS the runs of each kind (default 6),
+# MODES the kinds ("warm cold"; "cold" for the cold runs only).
 # The index is opened once first (a one-shot) if it does not exist yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 file=$1 query=$2
 shift 2
 VECSH=${VECSH:-target/release/vecsh}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-6}
 [ -n "${VECSH_SKIP_BUILD:-}" ] || cargo build --release --quiet
 "$VECSH" "$file" "$@" -e "$query" >/dev/null
 echo "# $(date -u +%FT%TZ) $VECSH $file, query '$query'; load average: $(cut -d' ' -f1-3 /proc/loadavg)"

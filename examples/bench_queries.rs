@@ -165,7 +165,10 @@ fn main() {
     });
 
     let mut pc_report = Vec::new();
-    let (unit, quant) = (store.unit_rows().expect("unit rows"), store.quant_rows());
+    let (unit, quant) = (
+        store.unit_rows().expect("unit rows"),
+        store.quant_rows().expect("quant rows"),
+    );
     for &p in &args.pc {
         let built = Instant::now();
         let stage = if p == 0 {

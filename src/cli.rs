@@ -736,7 +736,7 @@ fn lines(
             Step::Ran { ok, .. } => Some(ok),
             Step::Quit => None,
             // Only the interactive session catches Ctrl-C.
-            Step::Interrupted => Some(false),
+            Step::Interrupted | Step::Damaged(_) => Some(false),
         })
     };
     for expr in &exprs {

@@ -33,6 +33,7 @@ mod cache;
 mod error;
 mod exact;
 pub mod lmdb_check;
+mod on_read;
 mod open;
 mod pc_stage;
 mod phrase;
@@ -58,7 +59,7 @@ pub use exact::ExactPlan;
 pub use open::{OpenOptions, Origin, Verify};
 pub use phrase::{Phrase, PhraseError};
 pub use records::{
-    ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta, ListsMeta, Meta,
+    ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta, ListsMeta, ListsParts, Meta,
     DEFAULT_OVERSAMPLING, SCHEMA_VERSION,
 };
 pub use verify::{hash_file, verify_index, Verification, VerifyReport};

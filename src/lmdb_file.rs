@@ -232,6 +232,21 @@ impl Snapshot {
         min_branch_keys: usize,
         leaf: &mut dyn FnMut(&Snapshot, Leaf<'_>) -> Result<(), String>,
     ) -> Result<Counted, String> {
+        self.walk_keys(what, record, min_branch_keys, None, leaf)
+    }
+
+    /// [`Snapshot::walk`] of only the pages that a lookup of a key from `keys.0` to `keys.1`
+    /// (both included, in LMDB's byte order) reads: the pages on the paths from the root to
+    /// the leaves that may hold them, and their overflow runs. All of `record`'s tree when
+    /// `keys` is `None`.
+    pub fn walk_keys(
+        &mut self,
+        what: &str,
+        record: DbRecord,
+        min_branch_keys: usize,
+        keys: Option<(&[u8], &[u8])>,
+        leaf: &mut dyn FnMut(&Snapshot, Leaf<'_>) -> Result<(), String>,
+    ) -> Result<Counted, String> {
         let mut counted = Counted::default();
         if record.root == P_INVALID {
             if record.depth != 0 || record.entries != 0 {
@@ -251,6 +266,7 @@ impl Snapshot {
                 level,
                 depth: record.depth,
                 min_branch_keys,
+                keys,
             };
             self.page(page, &mut counted, &mut stack, leaf)?;
         }
@@ -301,6 +317,8 @@ impl Snapshot {
         } else {
             counted.leaf_pages += 1;
         }
+        // A branch's children, with the first key each may hold (none: the leftmost).
+        let mut children: Vec<(u64, Option<&[u8]>)> = Vec::new();
         for i in 0..keys {
             let off = u16_at(PAGE_HEADER + 2 * i) as usize;
             let node = |detail: &str| at(format!("node {i} at {off}: {detail}"));
@@ -318,7 +336,8 @@ impl Snapshot {
                 return Err(node("key runs past the page"));
             }
             if branch {
-                stack.push((lo | hi << 16 | (nflags as u64) << 32, p.level + 1));
+                let first = (i > 0).then(|| &page[off + NODE_HEADER..data]);
+                children.push((lo | hi << 16 | (nflags as u64) << 32, first));
                 continue;
             }
             counted.entries += 1;
@@ -346,6 +365,19 @@ impl Snapshot {
                 },
             )
             .map_err(|e| node(&e))?;
+        }
+        // Child i holds the keys from its first key up to the next child's first key.
+        for (i, &(child, first)) in children.iter().enumerate() {
+            let wanted = p.keys.is_none_or(|(lo, hi)| {
+                first.is_none_or(|first| first <= hi)
+                    && children
+                        .get(i + 1)
+                        .and_then(|&(_, next)| next)
+                        .is_none_or(|next| next > lo)
+            });
+            if wanted {
+                stack.push((child, p.level + 1));
+            }
         }
         Ok(())
     }
@@ -388,4 +420,6 @@ struct Page<'w> {
     level: u16,
     depth: u16,
     min_branch_keys: usize,
+    /// Only the pages a lookup of these keys reads (`Snapshot::walk_keys`).
+    keys: Option<(&'w [u8], &'w [u8])>,
 }

@@ -122,6 +122,9 @@ enum Flow {
     BuildForest,
     /// Ctrl-C: the rest of a pasted input is dropped too.
     Interrupted,
+    /// The statement read damage (nothing was written): the index is rebuilt and the
+    /// statement run again on it.
+    Damaged(String),
 }
 
 struct Repl<'s> {
@@ -251,6 +254,7 @@ impl<'s> Repl<'s> {
             match self.line(statement)? {
                 Flow::Quit => return Ok(Ended::Quit(0)),
                 Flow::Interrupted => break,
+                Flow::Damaged(what) => return Ok(self.rebuild(&what, &pending[i..])),
                 Flow::BuildForest => self.start_forest(printer(&mut rl)),
                 Flow::Continue => {}
             }
@@ -314,6 +318,10 @@ impl<'s> Repl<'s> {
                     Flow::Quit => quit = true,
                     Flow::BuildForest => self.start_forest(printer(&mut rl)),
                     Flow::Interrupted => break,
+                    Flow::Damaged(what) => {
+                        self.save_history(&mut rl);
+                        return Ok(self.rebuild(&what, &all[i..]));
+                    }
                 }
                 if quit {
                     break;
@@ -337,11 +345,24 @@ impl<'s> Repl<'s> {
 
     // ---------------------------------------------------------------------------- trust
 
-    /// Waits for the background verification of the index, if it still runs (no answer comes
-    /// from data this process has not verified); on damage, says so and ends the loop so that
-    /// the index is rebuilt and `rest` runs on the new one.
+    /// Before a statement: the damage already found in the index (a `:` command waits for the
+    /// background verification, if it still runs; any other statement verifies what it reads
+    /// as it reads it, `Store::damage_found` after it). On damage, says so and ends the loop
+    /// so that the index is rebuilt and `rest` runs on the new one.
     fn damaged(&self, rest: &[String]) -> Option<Ended> {
-        let what = self.store.await_verified()?;
+        let command = rest
+            .first()
+            .is_some_and(|s| s.trim_start().starts_with(':'));
+        let what = match command {
+            true => self.store.await_verified(),
+            false => self.store.damage_found(),
+        }?;
+        Some(self.rebuild(&what, rest))
+    }
+
+    /// Says that the index is damaged and ends the loop so that it is rebuilt and `rest` runs
+    /// on the new one.
+    fn rebuild(&self, what: &str, rest: &[String]) -> Ended {
         eprintln!(
             "{}",
             self.runner.renderer().style(
@@ -353,7 +374,7 @@ impl<'s> Repl<'s> {
                 Style::new().yellow()
             )
         );
-        Some(Ended::Rebuild(rest.to_vec()))
+        Ended::Rebuild(rest.to_vec())
     }
 
     /// Says, above the waiting prompt, what the background verification found if it finds
@@ -400,6 +421,7 @@ impl<'s> Repl<'s> {
         Ok(match step {
             Step::Quit => Flow::Quit,
             Step::Interrupted => Flow::Interrupted,
+            Step::Damaged(what) => Flow::Damaged(what),
             Step::Ran {
                 ok: true,
                 command: Some(Command::Exact),

@@ -27,7 +27,7 @@ use crate::svgfiles::SvgFiles;
 use crate::text::{escape, json_safe};
 
 /// What a statement did, for the front-end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// It ran; `ok` is false when it failed (a script then exits with 1). `command` is the
     /// session command it was, if any.
@@ -36,6 +36,10 @@ pub enum Step {
     Quit,
     /// Ctrl-C stopped it (the session only): the rest of a pasted input is dropped too.
     Interrupted,
+    /// It read a part of the index that failed its checksum (a session verifying what it
+    /// reads while its full verification runs): nothing was written; the index is rebuilt
+    /// and the statement run again.
+    Damaged(String),
 }
 
 /// Runs statements on one session and writes their results.
@@ -156,7 +160,13 @@ impl<'s> Runner<'s> {
         if let (Some(Command::Eval), Ok(Statement::Command { args, .. })) = (command, &parsed) {
             return self.evaluation(args, origin, out);
         }
+        // The background verification waits while the statement reads (`on_read`).
+        self.session.store().hold_verification(true);
         let mut result = self.session.run_parsed(parsed, line);
+        self.session.store().hold_verification(false);
+        if let Some(what) = self.session.store().damage_found() {
+            return Ok(Step::Damaged(what));
+        }
         // The source whose rows are read in place was replaced under us: said once.
         if let Some(note) = self.session.store().take_source_note() {
             out.flush()?;

@@ -406,6 +406,7 @@ fn records_read_back_exactly_as_written() {
             seconds: x,
             built_at: 1_796_651_718,
             checksum: "eed65fd497ccbbda".into(),
+            parts: None,
         };
         let json = serde_json::to_vec(&meta).unwrap();
         let back: vecsh::index::ListsMeta = serde_json::from_slice(&json).unwrap();

@@ -138,3 +138,164 @@ fn an_intact_index_answers_as_a_one_shot_does_and_says_nothing() {
     expect(&mut p, PROMPT).unwrap();
     quit(p);
 }
+
+/// A 3,000 × 8 file indexed by a one-shot (with its lists when `lists`, by `vecsh build`), and
+/// its answers to `queries` from the intact index; then `len` bytes at the offset `at` picks
+/// (given `data.mdb`'s bytes and the store) scribbled over and the stat proof rewritten to
+/// match, as damage below the file system leaves it.
+fn scribbled(
+    tmp: &Path,
+    lists: bool,
+    queries: &[&str],
+    at: impl Fn(&[u8], &Store) -> usize,
+    len: usize,
+) -> (PathBuf, PathBuf, Vec<String>) {
+    let cache = tmp.join("c");
+    let src = write_glove_random(tmp, "v.txt", 3000, 8);
+    if lists {
+        let out = crate::util::vecsh(&cache)
+            .args(["build", src.to_str().unwrap(), "--quiet"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let good: Vec<String> = queries
+        .iter()
+        .map(|e| {
+            let out = crate::util::vecsh(&cache)
+                .arg(&src)
+                .args(["-e", e])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+        .collect();
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let mut bytes = std::fs::read(&data).unwrap();
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let at = at(&bytes, &store);
+    drop(store);
+    for b in &mut bytes[at..at + len] {
+        *b ^= 0x21;
+    }
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::File::options().write(true).open(&data).unwrap();
+    f.seek(SeekFrom::Start(at as u64)).unwrap();
+    f.write_all(&bytes[at..at + len]).unwrap();
+    drop(f);
+    let proof_path = dir.join("verified.json");
+    let mut proof: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
+    proof["data"] = serde_json::to_value(vecsh::index::FileStat::of(&data).unwrap()).unwrap();
+    std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
+    (cache, src, good)
+}
+
+fn first(bytes: &[u8], needle: &[u8]) -> usize {
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle in the index")
+}
+
+fn last(bytes: &[u8], needle: &[u8]) -> usize {
+    bytes
+        .windows(needle.len())
+        .rposition(|w| w == needle)
+        .expect("needle in the index")
+}
+
+/// w7's int8 row, as stored.
+fn quant_row7(store: &Store) -> Vec<u8> {
+    let quant = store.quant_rows().unwrap();
+    bytemuck::cast_slice(quant.rows.row(7)).to_vec()
+}
+
+/// A statement typed before the background verification has ended verifies what it reads, and
+/// only that: damage in the int8 copy, which `sim` does not read, does not hold its answer up
+/// (the old session verified the whole index before it, and said the damage first); the next
+/// statement, an exact search that scans the int8 copy, finds it, says so, and is answered
+/// from the rebuilt index.
+#[test]
+fn a_statement_verifies_what_it_reads_and_answers_before_the_whole_verification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, src, good) = scribbled(
+        tmp.path(),
+        false,
+        &["sim(w7, w8)", "w7"],
+        |bytes, store| first(bytes, &quant_row7(store)),
+        8,
+    );
+    // The background verification does not start within the test.
+    let mut p = session(tmp.path(), &cache, &src, 600_000);
+    expect(&mut p, PROMPT).expect("first prompt");
+    p.send_line("sim(w7, w8)").unwrap();
+    let out = expect(&mut p, &good[0]).unwrap_or_else(|e| panic!("answer {}: {e}", good[0]));
+    assert!(!out.contains("damaged"), "before the answer: {out}");
+    expect(&mut p, PROMPT).unwrap();
+    p.send_line("w7").unwrap();
+    let out = expect(&mut p, "is damaged").expect("the damage the scan reads is said");
+    assert!(
+        !out.contains(" 1 w"),
+        "answered before the damage was said: {out}"
+    );
+    let top = good[1].lines().next().unwrap().trim().to_string();
+    expect(&mut p, &top).unwrap_or_else(|e| panic!("the rebuilt index's answer {top}: {e}"));
+    expect(&mut p, PROMPT).unwrap();
+    quit(p);
+}
+
+/// Damage in a part the first statement reads (its word, its row, the lists that hold it, the
+/// lists' cells) is found by that statement's own reads while the background verification has
+/// not even started: it is said, and the answer comes from the rebuilt index, never from the
+/// damage.
+#[test]
+fn a_statement_before_the_verification_ends_never_uses_an_unverified_part() {
+    type Pick = fn(&[u8], &Store) -> usize;
+    let modes: [(&str, bool, Pick, usize); 4] = [
+        // w7's entry in `id2word`: its key (id 7, big-endian) then the word.
+        (
+            "word",
+            false,
+            |bytes, _| first(bytes, b"\0\0\0\x07w7") + 4,
+            2,
+        ),
+        (
+            "unit row",
+            false,
+            |bytes, store| {
+                let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+                first(bytes, &row)
+            },
+            32,
+        ),
+        // The lists hold a copy of the int8 rows, written after the int8 table.
+        (
+            "list",
+            true,
+            |bytes, store| last(bytes, &quant_row7(store)),
+            8,
+        ),
+        (
+            "cells",
+            true,
+            |bytes, _| last(bytes, b"lists_cell_caps") + b"lists_cell_caps".len(),
+            8,
+        ),
+    ];
+    for (mode, lists, pick, len) in modes {
+        let tmp = tempfile::tempdir().unwrap();
+        let (cache, src, good) = scribbled(tmp.path(), lists, &["w7"], pick, len);
+        let mut p = session(tmp.path(), &cache, &src, 600_000);
+        expect(&mut p, PROMPT).expect("first prompt");
+        p.send_line("w7").unwrap();
+        let out = expect(&mut p, "is damaged").unwrap_or_else(|e| panic!("{mode}: said: {e}"));
+        assert!(!out.contains(" 1 w"), "{mode}: answered from damage: {out}");
+        let top = good[0].lines().next().unwrap().trim().to_string();
+        expect(&mut p, &top).unwrap_or_else(|e| panic!("{mode}: rebuilt answer {top}: {e}"));
+        expect(&mut p, PROMPT).unwrap();
+        quit(p);
+    }
+}

@@ -428,7 +428,7 @@ fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
                 // The int8 copy: the rows of chunk 0 follow the 16-byte page header of its
                 // overflow page; find the row of a known word by scanning for its scale.
                 let store = Store::open_dir(&dir, false).unwrap();
-                let q = store.quant_rows();
+                let q = store.quant_rows().unwrap();
                 let row: Vec<u8> = bytemuck::cast_slice(q.rows.row(7)).to_vec();
                 drop(store);
                 scribble(&data, find(&data, &row), 8)
@@ -437,7 +437,8 @@ fn damage_to_vectors_words_int8_forest_or_lists_is_found_and_rebuilt() {
             "lists" => {
                 // The lists hold a copy of the int8 rows, written after the int8 table.
                 let store = Store::open_dir(&dir, false).unwrap();
-                let row: Vec<u8> = bytemuck::cast_slice(store.quant_rows().rows.row(7)).to_vec();
+                let row: Vec<u8> =
+                    bytemuck::cast_slice(store.quant_rows().unwrap().rows.row(7)).to_vec();
                 drop(store);
                 let (first, last) = (find(&data, &row), rfind(&data, &row));
                 assert_ne!(first, last, "the lists' copy of the row");

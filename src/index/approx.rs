@@ -10,6 +10,7 @@ use arroy::distances::Cosine;
 use heed::types::Bytes;
 use heed::{Env, RoTxn, WithoutTls};
 use rand::SeedableRng;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::ivf::{self, BuildStep};
 use crate::progress::{Progress, Unit};
@@ -19,7 +20,7 @@ use super::error::{lmdb_err, IndexError, Result};
 use super::exact::CELLS_MIN_SHARE;
 use super::records::{
     now_secs, sealed, unseal, ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta,
-    ListsMeta, Meta, Record, CELL_RECORDS,
+    ListsMeta, ListsParts, Meta, Record, CELL_RECORDS, LIST_SUMS,
 };
 use super::rows::{quant_rows_in, read_source_rows, SourceFile};
 use super::verify::{forest_checksum, TableHasher};
@@ -331,6 +332,10 @@ impl Store {
         if !normal {
             return Ok(Some(Vec::new()));
         }
+        // The forest has one checksum: it is read once everything is verified.
+        if !self.trusted_everything() {
+            return Err(self.damage_error());
+        }
         let forest_err = |e| IndexError::Forest {
             path: self.dir.clone(),
             err: e,
@@ -525,7 +530,8 @@ impl ApproxBuilder {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let started = Instant::now();
         // Lists from before their cells were stored count as missing: they are built again
-        // (the exact search needs the cells).
+        // (the exact search needs the cells); so do lists from before their parts had
+        // checksums of their own (a search would verify them whole before its first answer).
         let existing = |txn: &RoTxn<WithoutTls>| -> Result<Option<ListsMeta>> {
             for key in CELL_RECORDS {
                 if self.dbs.meta.get(txn, key).map_err(lmdb)?.is_none() {
@@ -537,7 +543,8 @@ impl ApproxBuilder {
                 .meta
                 .get(txn, "lists")
                 .map_err(lmdb)?
-                .and_then(|b| unseal(b).ok()))
+                .and_then(|b| unseal::<ListsMeta>(b).ok())
+                .filter(|meta| meta.parts.is_some()))
         };
         let rtxn = self.env.read_txn().map_err(lmdb)?;
         if let Some(meta) = existing(&rtxn)? {
@@ -615,6 +622,8 @@ impl ApproxBuilder {
             .map_err(lmdb)?;
         let mut hasher = TableHasher::default();
         hasher.add(b"centroids", centroid_bytes);
+        let mut cells_hasher = TableHasher::default();
+        let mut list_sums: Vec<u8> = Vec::with_capacity(layout.lists() * 8);
         let mut bytes = centroid_bytes.len() as u64;
         let cells = &layout.cells;
         let cell_bytes: [&[u8]; 3] = [
@@ -625,6 +634,7 @@ impl ApproxBuilder {
         for (key, value) in CELL_RECORDS.iter().zip(cell_bytes) {
             self.dbs.meta.put(&mut wtxn, key, value).map_err(lmdb)?;
             hasher.add(key.as_bytes(), value);
+            cells_hasher.add(key.as_bytes(), value);
             bytes += value.len() as u64;
         }
         let mut stored = 0usize;
@@ -646,12 +656,23 @@ impl ApproxBuilder {
                 return Err(IndexError::Cancelled);
             }
             hasher.add(k, v);
+            list_sums.extend_from_slice(&xxh3_64(v).to_le_bytes());
             bytes += v.len() as u64;
             stored += 1;
         }
         if stored != layout.lists() {
             return Err(IndexError::Cancelled);
         }
+        self.dbs
+            .meta
+            .put(&mut wtxn, LIST_SUMS, &list_sums)
+            .map_err(lmdb)?;
+        let hex = |sum: u64| format!("{sum:016x}");
+        let parts = ListsParts {
+            centroids: hex(xxh3_64(centroid_bytes)),
+            cells: hex(cells_hasher.finish()),
+            sums: hex(xxh3_64(&list_sums)),
+        };
         let meta = ListsMeta {
             lists: layout.lists(),
             rows: layout.ids.len(),
@@ -659,6 +680,7 @@ impl ApproxBuilder {
             seconds: started.elapsed().as_secs_f64(),
             built_at: now_secs(),
             checksum: format!("{:016x}", hasher.finish()),
+            parts: Some(parts),
         };
         let json = sealed(&meta);
         self.dbs.meta.put(&mut wtxn, "lists", &json).map_err(lmdb)?;

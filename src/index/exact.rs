@@ -9,6 +9,7 @@ use crate::ivf;
 use crate::search::{self, Hit, PcStage, Query, Rows};
 
 use super::error::{lmdb_err, IndexError, Result};
+use super::on_read::Part;
 use super::records::{ApproxKind, CELL_RECORDS};
 use super::rows::SourceRows;
 use super::Store;
@@ -63,6 +64,9 @@ impl Store {
         let p = self.meta.pc_dims;
         let db = self.dbs.pcstage?;
         if p == 0 {
+            return None;
+        }
+        if !(self.trusted(Part::PcBasis, 0) && self.trusted_all(Part::PcStage)) {
             return None;
         }
         let basis = self.dbs.meta.get(&self.rtxn, "pc_basis").ok().flatten()?;
@@ -151,6 +155,9 @@ impl Store {
         try_cells: bool,
     ) -> Result<(Vec<Hit>, search::StageCounts)> {
         // Only the rows the f32 stage rescores are read (a few dozen a query, ~1 µs each).
+        if !self.trusted_all(Part::Unit) {
+            return Err(self.damage_error());
+        }
         let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
         let offsets = (0..n_chunks as u32)
             .map(|c| {
@@ -186,17 +193,17 @@ impl Store {
         query: &Query,
         try_cells: bool,
     ) -> Result<(Vec<Hit>, search::StageCounts)> {
-        let stage = self
-            .pc_stage()
-            .filter(|_| query.limit.min(self.len()) >= self.pc_min_rows);
-        let quant = self.quant_rows();
+        // The stage and the int8 copy are read (and, in a session whose verification has not
+        // ended, verified) only when the lists' cells do not answer.
+        let limit = query.limit.min(self.len());
+        let staged =
+            self.meta.pc_dims > 0 && self.dbs.pcstage.is_some() && limit >= self.pc_min_rows;
         // The lists path reads a list's rows at 8 + stride bytes each; the full scan reads
         // every row below the limit at its first stage's width. The lists go first only when
         // they would read under half as much (both reads are sequential).
-        let limit = query.limit.min(self.len());
-        let scan_width = match &stage {
-            Some(stage) => stage.p + 8,
-            None => search::quant_stride(self.dims()) + 4,
+        let scan_width = match staged {
+            true => self.meta.pc_dims + 8,
+            false => search::quant_stride(self.dims()) + 4,
         };
         let budget_rows = limit * scan_width / (search::quant_stride(self.dims()) + 8) / 2;
         let tried = match try_cells {
@@ -206,9 +213,14 @@ impl Store {
         let seeds = match tried {
             Some(ivf::ListsExact::Answer(hits, counts)) => return Ok((hits, counts)),
             Some(ivf::ListsExact::TooWide { seeds }) => seeds,
-            None if stage.is_some() => self.exact_seeds(query)?,
+            None if staged => self.exact_seeds(query)?,
             None => Vec::new(),
         };
+        let stage = staged.then(|| self.pc_stage()).flatten();
+        if self.damage_found().is_some() {
+            return Err(self.damage_error());
+        }
+        let quant = self.quant_rows()?;
         Ok(search::exact_top_k_seeded(
             unit,
             &quant,
@@ -261,6 +273,7 @@ impl Store {
     }
 
     fn damaged(&self, what: String) -> IndexError {
+        self.note_damage(&what);
         IndexError::Damaged {
             path: self.dir.clone(),
             what,
@@ -273,6 +286,9 @@ impl Store {
         rtxn: &'t RoTxn<WithoutTls>,
     ) -> Result<Cow<'t, [f32]>> {
         let dims = self.dims();
+        if !self.trusted_lists(rtxn) {
+            return Err(self.damage_error());
+        }
         let bytes = self
             .dbs
             .meta
@@ -294,12 +310,18 @@ impl Store {
         rtxn: &'t RoTxn<WithoutTls>,
         l: usize,
     ) -> Result<ivf::ListView<'t>> {
+        if !self.trusted_pages("ivf", &(l as u32).to_be_bytes()) {
+            return Err(self.damage_error());
+        }
         let bytes = self
             .dbs
             .ivf
             .get(rtxn, &(l as u32))
             .map_err(|e| lmdb_err(&self.dir, e))?
             .ok_or_else(|| self.damaged(format!("lists: list {l} missing")))?;
+        if !self.trusted_list(l, bytes) {
+            return Err(self.damage_error());
+        }
         ivf::read_list(bytes, self.dims())
             .map_err(|e| self.damaged(format!("lists: list {l}: {e}")))
     }

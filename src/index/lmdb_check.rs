@@ -18,7 +18,7 @@ use std::fs::File;
 use std::path::Path;
 
 use crate::lmdb_file::{
-    DbRecord, LeafValue, MetaProblem, Snapshot, DB_RECORD, DUP_FLAGS, F_SUBDATA,
+    DbRecord, Leaf, LeafValue, MetaProblem, Snapshot, DB_RECORD, DUP_FLAGS, F_SUBDATA,
 };
 
 /// Checks `data` as described in the module docs; `Err` says what is wrong, and where.
@@ -32,13 +32,35 @@ pub fn check_only(data: &Path, only: &[&str]) -> Result<(), String> {
     check_trees(data, Some(only))
 }
 
-fn check_trees(data: &Path, only: Option<&[&str]>) -> Result<(), String> {
+/// `check` of the main tree and, of database `name`, the pages a lookup of the keys from
+/// `keys.0` to `keys.1` reads (a statement's reads before the whole walk has been done).
+pub fn check_keys(data: &Path, name: &str, keys: (&[u8], &[u8])) -> Result<(), String> {
+    let mut snapshot = snapshot(data)?;
+    let main = snapshot.main();
+    let named = tree(&mut snapshot, "the main tree", main, true)?;
+    let Some((_, record)) = named.into_iter().find(|(n, _)| n == name) else {
+        return Err(format!("database {name:?} missing"));
+    };
+    let what = format!("database {name:?}");
+    if record.flags & DUP_FLAGS != 0 {
+        return Err(format!(
+            "{what}: flags {:#x} vecsh never sets",
+            record.flags
+        ));
+    }
+    snapshot.walk_keys(&what, record, 2, Some(keys), &mut |_, leaf| {
+        leaf_node(leaf, false, &mut Vec::new())
+    })?;
+    Ok(())
+}
+
+fn snapshot(data: &Path) -> Result<Snapshot, String> {
     let file = File::open(data).map_err(|e| format!("cannot read data.mdb: {e}"))?;
     let len = file
         .metadata()
         .map_err(|e| format!("cannot read data.mdb: {e}"))?
         .len();
-    let mut snapshot = Snapshot::read(file, len).map_err(|problem| match problem {
+    Snapshot::read(file, len).map_err(|problem| match problem {
         MetaProblem::Short { len, two: false } => {
             format!("data.mdb is {len} bytes, shorter than LMDB's meta page")
         }
@@ -53,7 +75,11 @@ fn check_trees(data: &Path, only: Option<&[&str]>) -> Result<(), String> {
         MetaProblem::Truncated { len, last_pg } => format!(
             "data.mdb is {len} bytes but LMDB's meta page says pages 0..={last_pg} are used (truncated)"
         ),
-    })?;
+    })
+}
+
+fn check_trees(data: &Path, only: Option<&[&str]>) -> Result<(), String> {
+    let mut snapshot = snapshot(data)?;
     let (free, main) = (snapshot.free(), snapshot.main());
     if only.is_none() {
         tree(&mut snapshot, "the free-page tree", free, false)?;
@@ -65,6 +91,27 @@ fn check_trees(data: &Path, only: Option<&[&str]>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What a leaf node may be: a value in its page or an overflow run; in the main tree, a named
+/// database's record (added to `named`).
+fn leaf_node(
+    leaf: Leaf<'_>,
+    main: bool,
+    named: &mut Vec<(String, DbRecord)>,
+) -> Result<(), String> {
+    match (leaf.flags, leaf.value) {
+        (_, LeafValue::Inline(_) | LeafValue::Overflow { .. }) => Ok(()),
+        (F_SUBDATA, LeafValue::Other(value)) if main => match value {
+            Some(value) if value.len() == DB_RECORD => {
+                let name = String::from_utf8_lossy(leaf.key).into_owned();
+                named.push((name, DbRecord::parse(value)));
+                Ok(())
+            }
+            _ => Err("sub-database record of the wrong size".into()),
+        },
+        (other, _) => Err(format!("node flags {other:#x} vecsh never writes")),
+    }
 }
 
 /// Walks one tree; from the main tree, returns the named databases' records.
@@ -83,19 +130,8 @@ fn tree(
     let mut named = Vec::new();
     // LMDB may leave a branch page of one node in the free-page tree only.
     let min_branch_keys = if what == "the free-page tree" { 1 } else { 2 };
-    let counted = snapshot.walk(what, record, min_branch_keys, &mut |_, leaf| match (
-        leaf.flags, leaf.value,
-    ) {
-        (_, LeafValue::Inline(_) | LeafValue::Overflow { .. }) => Ok(()),
-        (F_SUBDATA, LeafValue::Other(value)) if main => match value {
-            Some(value) if value.len() == DB_RECORD => {
-                let name = String::from_utf8_lossy(leaf.key).into_owned();
-                named.push((name, DbRecord::parse(value)));
-                Ok(())
-            }
-            _ => Err("sub-database record of the wrong size".into()),
-        },
-        (other, _) => Err(format!("node flags {other:#x} vecsh never writes")),
+    let counted = snapshot.walk(what, record, min_branch_keys, &mut |_, leaf| {
+        leaf_node(leaf, main, &mut named)
     })?;
     let recorded = (
         record.branch_pages,

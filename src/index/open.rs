@@ -353,7 +353,7 @@ impl Store {
             .clone()
             .static_read_txn()
             .map_err(|e| lmdb_err(dir, e))?;
-        let bounds = MapBounds::of(&env, &dir.join("data.mdb"));
+        let bounds = MapBounds::of(&dir.join("data.mdb"));
         // No meta record: a build that never finished. One that does not read is damage (a
         // build writes it whole), said as such when the index is rebuilt.
         let bytes = dbs

@@ -186,6 +186,21 @@ pub struct ListsMeta {
     /// xxh3-64 of the centroids, of the cells' records and of every key and value of the `ivf`
     /// table (hex).
     pub checksum: String,
+    /// The checksums of the lists' parts, so that a search verifies what it reads and no more
+    /// (none: lists built before them, verified whole before a search reads them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<ListsParts>,
+}
+
+/// The checksums of the lists' parts (xxh3-64, hex): each is verified on its first read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ListsParts {
+    /// Of the centroids (meta key "lists_centroids").
+    pub centroids: String,
+    /// Of the cells' records, keys and values in `CELL_RECORDS` order (as `TableHasher`).
+    pub cells: String,
+    /// Of the record "lists_sums": the xxh3-64 of each list's value, u64 LE, in list order.
+    pub sums: String,
 }
 
 /// The approximate-search forest's record (stored under "forest" once the forest is complete).
@@ -257,7 +272,18 @@ pub(super) struct Checksums {
     /// Of each `weights` chunk, when the rows have token weights (model2vec).
     #[serde(default)]
     pub(super) weights: Vec<u64>,
+    /// Of `id2word` in runs of `word_chunk` ids (keys and values as `TableHasher` adds them),
+    /// so that a word is verified on its first read (none: an index built before them, whose
+    /// word tables are verified whole first).
+    #[serde(default)]
+    pub(super) id2word_chunks: Vec<u64>,
+    #[serde(default)]
+    pub(super) word_chunk: usize,
 }
+
+/// Ids per checksum of `id2word` (`Checksums::id2word_chunks`): a word read verifies the
+/// 4,096 around it (about 0.1 ms), not the table's 3M.
+pub(super) const WORD_CHUNK: usize = 4096;
 
 /// The stat proof kept beside `data.mdb` (see the `index` module docs).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -366,6 +392,9 @@ impl Record for ForestMeta {
 /// The metadata records of the lists' cells (`ivf::Cells`): centroids, caps, ends.
 pub(super) const CELL_RECORDS: [&str; 3] =
     ["lists_cell_centroids", "lists_cell_caps", "lists_cell_ends"];
+
+/// The metadata record of each list's checksum (`ListsParts::sums`).
+pub(super) const LIST_SUMS: &str = "lists_sums";
 
 pub(super) fn now_secs() -> u64 {
     SystemTime::now()

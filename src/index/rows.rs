@@ -13,6 +13,7 @@ use crate::loader;
 use crate::search::{self, QuantRows, Rows};
 
 use super::error::{lmdb_err, IndexError, Result};
+use super::on_read::Part;
 use super::records::{FileStat, Meta};
 use super::{Dbs, Id, Store};
 
@@ -49,20 +50,41 @@ impl Store {
 
     pub fn id(&self, word: &str) -> Option<u32> {
         let key = word_key(word);
+        if self.verifying_reads() {
+            // `word2id` has no checksums of its own: the id it gives is confirmed by the
+            // verified `id2word` (each word is there once), or everything is verified first
+            // (a word it does not hold, a damaged entry).
+            if !self.trusted_pages("word2id", &key) {
+                return None;
+            }
+            let found = self.dbs.word2id.get(&self.rtxn, &key).ok().flatten();
+            if let Some(id) = found.filter(|&id| self.word(id) == Some(word)) {
+                return Some(id);
+            }
+            if self.damage_found().is_some() || !self.trusted_everything() {
+                return None;
+            }
+        }
         let id = self.dbs.word2id.get(&self.rtxn, &key).ok().flatten()?;
         // A hashed key could in principle collide: confirm the word itself.
         (key.len() < MAX_KEY || self.word(id) == Some(word)).then_some(id)
     }
 
     pub fn word(&self, id: u32) -> Option<&str> {
+        if (id as usize) >= self.len() || !self.trusted_word(id) {
+            return None;
+        }
         self.dbs.id2word.get(&self.rtxn, &id).ok().flatten()
     }
 
-    /// Words in id (file) order.
+    /// Words in id (file) order (none from an index found damaged).
     pub fn words(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        let trusted = self.trusted_everything();
         self.dbs
             .id2word
             .iter(&self.rtxn)
+            .ok()
+            .filter(|_| trusted)
             .into_iter()
             .flatten()
             .filter_map(|r| r.ok())
@@ -94,16 +116,20 @@ impl Store {
         }
         let dims = self.dims();
         if let Some(file) = self.source_file()? {
-            let at = self.row_offset(id).ok_or_else(|| IndexError::Damaged {
-                path: self.dir.clone(),
-                what: format!("no source offset for row {id}"),
+            let at = self.row_offset(id).ok_or_else(|| {
+                let what = format!("no source offset for row {id}");
+                self.note_damage(&what);
+                IndexError::Damaged {
+                    path: self.dir.clone(),
+                    what,
+                }
             })?;
             let row = read_source_rows(file, &at, dims).map_err(|e| self.source_error(e))?;
             return Ok(Some(Cow::Owned(row)));
         }
         let rpc = self.meta.rows_per_chunk;
-        let Some(chunk) = self.chunk(self.dbs.unit, (id / rpc) as u32) else {
-            return Ok(None);
+        let Some(chunk) = self.chunk(Part::Unit, self.dbs.unit, (id / rpc) as u32) else {
+            return Err(self.damage_error());
         };
         let at = (id % rpc) * dims;
         Ok(Some(match chunk {
@@ -186,6 +212,9 @@ impl Store {
     /// Row `id`'s offset in the source (u64 LE), for an index that reads rows from there.
     fn row_offset(&self, id: usize) -> Option<[u8; 8]> {
         let rpc = self.meta.rows_per_chunk;
+        if !self.trusted(Part::Unit, (id / rpc) as u32) {
+            return None;
+        }
         let bytes = self
             .dbs
             .unit
@@ -199,8 +228,13 @@ impl Store {
     /// The unit rows of one stored chunk, read from the source when they live there.
     fn unit_chunk(&self, chunk: u32) -> Result<Cow<'_, [f32]>> {
         match self.source_file()? {
-            None => Ok(self.chunk(self.dbs.unit, chunk).unwrap_or_default()),
+            None => self
+                .chunk(Part::Unit, self.dbs.unit, chunk)
+                .ok_or_else(|| self.damage_error()),
             Some(file) => {
+                if !self.trusted(Part::Unit, chunk) {
+                    return Err(self.damage_error());
+                }
                 let offsets = self
                     .dbs
                     .unit
@@ -242,7 +276,7 @@ impl Store {
         // Summed in f32 in n-gram order, as gensim does, so the last bits agree too.
         for b in &buckets {
             let b = *b as usize;
-            let chunk = self.chunk(db, (b / rpc) as u32)?;
+            let chunk = self.chunk(Part::Ngrams, db, (b / rpc) as u32)?;
             let row = chunk.get((b % rpc) * dims..(b % rpc + 1) * dims)?;
             sum.iter_mut().zip(row).for_each(|(s, x)| *s += x);
         }
@@ -266,6 +300,9 @@ impl Store {
     /// All unit vectors: zero-copy from the map where aligned, or (rows in the source) read
     /// from the source in one pass, which holds them all in memory (evaluations, builds).
     pub fn unit_rows(&self) -> Result<Rows<'_, f32>> {
+        if !self.trusted_all(Part::Unit) {
+            return Err(self.damage_error());
+        }
         if self.source.is_none() {
             return Ok(self.rows(self.dbs.unit, self.dims()));
         }
@@ -280,15 +317,18 @@ impl Store {
         })
     }
 
-    /// The int8 copy used by the exact scan.
-    pub fn quant_rows(&self) -> QuantRows<'_> {
-        quant_rows_in(&self.rtxn, &self.dbs, &self.meta)
+    /// The int8 copy used by the exact scan, verified.
+    pub fn quant_rows(&self) -> Result<QuantRows<'_>> {
+        if !(self.trusted_all(Part::Quant) && self.trusted_all(Part::Scale)) {
+            return Err(self.damage_error());
+        }
+        Ok(quant_rows_in(&self.rtxn, &self.dbs, &self.meta))
     }
 
     fn rows(&self, db: Database<'static, Id, Bytes>, row_len: usize) -> Rows<'_, f32> {
         let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk);
         let chunks = (0..n_chunks as u32)
-            .map(|c| self.chunk(db, c).unwrap_or_default())
+            .map(|c| self.chunk(Part::Unit, db, c).unwrap_or_default())
             .collect();
         Rows {
             row_len,
@@ -298,11 +338,16 @@ impl Store {
         }
     }
 
+    /// Chunk `chunk` of `db`, the table of `part`, verified (`None`: missing or damaged).
     pub(super) fn chunk(
         &self,
+        part: Part,
         db: Database<'static, Id, Bytes>,
         chunk: u32,
     ) -> Option<Cow<'_, [f32]>> {
+        if !self.trusted(part, chunk) {
+            return None;
+        }
         let bytes = db.get(&self.rtxn, &chunk).ok().flatten()?;
         Some(search::cast_or_copy(bytes))
     }

@@ -11,6 +11,7 @@ use heed::{Database, RwTxn};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::error::Result;
+use super::on_read::Part;
 use super::write::Room;
 use super::{Id, Store};
 
@@ -129,7 +130,7 @@ impl Store {
     pub fn norm(&self, id: u32) -> Option<f32> {
         let id = id as usize;
         let rpc = self.meta.rows_per_chunk;
-        let chunk = self.chunk(self.dbs.norms?, (id / rpc) as u32)?;
+        let chunk = self.chunk(Part::Norms, self.dbs.norms?, (id / rpc) as u32)?;
         chunk.get(id % rpc).copied()
     }
 
@@ -187,6 +188,9 @@ impl Store {
         }
         let id = id as usize;
         let rpc = self.meta.rows_per_chunk;
+        if !self.trusted(Part::Labels, (id / rpc) as u32) {
+            return None;
+        }
         let bytes = self
             .dbs
             .labels?

@@ -15,6 +15,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use super::lmdb_check;
+use super::on_read::Ledger;
 
 use super::cache::{check_target, index_dir_for, is_vecsh_dir, remove_proof, write_proof};
 use super::error::{lmdb_err, source_err, IndexError, Result};
@@ -150,6 +151,7 @@ impl Store {
             dir: &self.dir,
             meta: &self.meta,
             cancel: None,
+            pause: None,
         }
     }
 
@@ -157,7 +159,7 @@ impl Store {
     /// build recorded (a few reads: the prompt of a session on a proven index waits for this
     /// much, the rest is verified in the background).
     pub(super) fn meta_intact(&self) -> bool {
-        let bounds = MapBounds::of(&self.env, &self.dir.join("data.mdb"));
+        let bounds = MapBounds::of(&self.dir.join("data.mdb"));
         let Ok(rtxn) = self.env.read_txn() else {
             return false;
         };
@@ -183,8 +185,25 @@ impl Store {
     /// whose index the stat proof stands for: the session's prompt does not wait for it, its
     /// answers do (`Verification::wait`). `false` if no thread could be started.
     pub(super) fn verify_in_background(&mut self) -> bool {
+        // The checksums a statement verifies its reads against (`on_read`).
+        let data = self.dir.join("data.mdb");
+        let bounds = MapBounds::of(&data);
+        let Some(sums) = self
+            .dbs
+            .meta
+            .get(&self.rtxn, "checksums")
+            .ok()
+            .flatten()
+            .filter(|b| bounds.holds(b))
+            .and_then(|b| serde_json::from_slice::<Checksums>(b).ok())
+        else {
+            return false;
+        };
+        let ledger = Arc::new(Ledger::new(&data, sums));
         let verification = Verification(Arc::new((Mutex::new(Checked::Running), Condvar::new())));
         let cancel = Arc::new(AtomicBool::new(false));
+        let pause = Arc::new(AtomicBool::new(false));
+        let hold = pause.clone();
         let (env, dbs, dir, meta, shared, stop) = (
             self.env.clone(),
             self.dbs,
@@ -203,19 +222,24 @@ impl Store {
                     .and_then(|v| v.parse().ok())
                 {
                     // A test hook: the verification found behind the prompt, or done by an
-                    // answer that could not wait.
-                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                    // answer that could not wait, or not yet ended when statements verify
+                    // what they read.
+                    let until = Instant::now() + std::time::Duration::from_millis(ms);
+                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
                 }
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                read_ahead(&dir.join("data.mdb"), Some(&stop));
+                read_ahead(&dir.join("data.mdb"), Some(&stop), Some(&hold));
                 let parts = Parts {
                     env: &env,
                     dbs: &dbs,
                     dir: &dir,
                     meta: &meta,
                     cancel: Some(&stop),
+                    pause: Some(&hold),
                 };
                 let outcome = parts.verify();
                 if !stop.load(Ordering::Relaxed) {
@@ -227,6 +251,8 @@ impl Store {
             Ok(handle) => {
                 self.background = Some(Background {
                     verification,
+                    ledger,
+                    pause,
                     cancel,
                     handle: Some(handle),
                 });
@@ -246,7 +272,7 @@ impl Store {
             // Stopped first: both threads reading and hashing the same index would halve
             // this one's share of the disk and the processor.
             background.cancel.store(true, Ordering::Relaxed);
-            read_ahead(&self.dir.join("data.mdb"), None);
+            read_ahead(&self.dir.join("data.mdb"), None, None);
             let outcome = self.parts().verify();
             background.verification.publish(outcome, &self.dir);
         }
@@ -290,14 +316,28 @@ impl Verification {
     /// Records the outcome of a verification, unless another one was recorded first; damage
     /// removes the stat proof (damage below the file system kept the stat it recorded).
     fn publish(&self, outcome: Result<VerifyReport>, dir: &Path) {
-        let outcome = match outcome {
-            Ok(report) => match report.first_problem() {
-                None => Checked::Intact,
-                Some(what) => Checked::Damaged(what),
+        self.record(
+            match outcome {
+                Ok(report) => match report.first_problem() {
+                    None => Checked::Intact,
+                    Some(what) => Checked::Damaged(what),
+                },
+                // Whatever stops the verification, the index is not trusted.
+                Err(e) => Checked::Damaged(e.to_string()),
             },
-            // Whatever stops the verification, the index is not trusted.
-            Err(e) => Checked::Damaged(e.to_string()),
-        };
+            dir,
+        );
+    }
+
+    fn state(&self) -> Checked {
+        self.0
+             .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, outcome: Checked, dir: &Path) {
         let (lock, done) = &*self.0;
         let mut state = lock.lock().unwrap_or_else(PoisonError::into_inner);
         if *state != Checked::Running {
@@ -316,12 +356,44 @@ impl Verification {
     }
 }
 
-/// A store's background verification: its state and its thread.
+/// A store's background verification: its state and its thread, and what statements
+/// verified on their first reads meanwhile.
 pub(super) struct Background {
     verification: Verification,
+    pub(super) ledger: Arc<Ledger>,
+    /// Set while a statement reads: the thread waits, leaving it the disk.
+    pause: Arc<AtomicBool>,
     /// Tells the thread to stop (the store is dropped, or an answer verified the index).
     cancel: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Whether the full verification ended and found the index intact.
+    pub(super) fn intact(&self) -> bool {
+        self.verification.state() == Checked::Intact
+    }
+
+    /// The damage the full verification found, once it has ended.
+    pub(super) fn damage_found(&self) -> Option<String> {
+        match self.verification.state() {
+            Checked::Damaged(what) => Some(what),
+            _ => None,
+        }
+    }
+
+    /// Holds the thread (at its next block, chunk or entry) while a statement reads, or lets
+    /// it go on.
+    pub(super) fn hold(&self, on: bool) {
+        self.pause.store(on, Ordering::Relaxed);
+    }
+
+    /// Damage a read found: the verification's outcome (unless it had one), the stat proof
+    /// removed, the thread stopped.
+    pub(super) fn publish_damage(&self, what: String, dir: &Path) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.verification.record(Checked::Damaged(what), dir);
+    }
 }
 
 impl Drop for Background {
@@ -351,9 +423,10 @@ fn lower_priority() {
 /// (16–18 s on this machine's disk, against 1–2 s read in order). `readahead(2)` and
 /// `posix_fadvise(WILLNEED)` are best effort (they queued about a quarter of the file), so the
 /// missing blocks of 32 MB are read; `mincore` says which (in the page cache, nothing is read).
-fn read_ahead(data: &Path, cancel: Option<&AtomicBool>) {
+fn read_ahead(data: &Path, cancel: Option<&AtomicBool>, pause: Option<&AtomicBool>) {
     use std::os::unix::fs::FileExt;
-    const BLOCK: usize = 32 << 20;
+    // Small enough that a statement's reads, for which the thread pauses, queue behind little.
+    const BLOCK: usize = 8 << 20;
     let Ok(file) = File::open(data) else {
         return;
     };
@@ -377,7 +450,7 @@ fn read_ahead(data: &Path, cancel: Option<&AtomicBool>) {
         if known && resident[..len.div_ceil(page)].iter().all(|r| r & 1 == 1) {
             continue;
         }
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if paused(cancel, pause) {
             return;
         }
         buf.resize(len, 0);
@@ -385,6 +458,15 @@ fn read_ahead(data: &Path, cancel: Option<&AtomicBool>) {
             return;
         }
     }
+}
+
+/// Waits while a statement runs (`pause`); whether the verification was cancelled.
+fn paused(cancel: Option<&AtomicBool>, pause: Option<&AtomicBool>) -> bool {
+    let stop = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    while pause.is_some_and(|p| p.load(Ordering::Relaxed)) && !stop() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    stop()
 }
 
 /// What a verification reads: the environment and its tables, where it lives, its record. A
@@ -396,11 +478,13 @@ struct Parts<'a> {
     meta: &'a super::Meta,
     /// Set: stop at the next chunk or entry (a background verification no one needs now).
     cancel: Option<&'a AtomicBool>,
+    /// Set: wait at the next chunk or entry until it is clear (a statement is reading).
+    pause: Option<&'a AtomicBool>,
 }
 
 impl Parts<'_> {
     fn cancelled(&self) -> bool {
-        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+        paused(self.cancel, self.pause)
     }
 
     /// Reads and hashes every stored table and vector chunk (and the forest, when there is
@@ -429,7 +513,7 @@ impl Parts<'_> {
     fn verify_tables(&self) -> Result<VerifyReport> {
         let started = Instant::now();
         let lmdb = |e| lmdb_err(self.dir, e);
-        let bounds = MapBounds::of(self.env, &self.dir.join("data.mdb"));
+        let bounds = MapBounds::of(&self.dir.join("data.mdb"));
         let rtxn = self.env.read_txn().map_err(lmdb)?;
         let mut tables: Vec<(String, Option<String>)> = Vec::new();
         let bytes = 0u64;
@@ -757,7 +841,7 @@ impl MapBounds {
     /// LMDB does not say where it mapped the file (`mdb_env_info`'s address is only that
     /// of a fixed map), so it is read from /proc/self/maps; where that is not available
     /// every extent is accepted.
-    pub(super) fn of(_env: &Env<WithoutTls>, data: &Path) -> MapBounds {
+    pub(super) fn of(data: &Path) -> MapBounds {
         let unknown = MapBounds { maps: None };
         let (Ok(path), Ok(maps)) = (
             fs::canonicalize(data),

@@ -23,7 +23,7 @@ use super::cache::{
 use super::error::{io_err, lmdb_err, source_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::pc_stage::{pc_min_rows, pc_reserve, write_pc_stage, PcWritten};
-use super::records::{now_secs, Checksums, Companion, FileStat, Meta, SCHEMA_VERSION};
+use super::records::{now_secs, Checksums, Companion, FileStat, Meta, SCHEMA_VERSION, WORD_CHUNK};
 use super::rows::{word_key, SourceFile};
 use super::side::SideWriter;
 use super::space::{build_need, AppendedTable, BuildShape};
@@ -323,6 +323,8 @@ fn write_index(
         keys: Vec::new(),
         zero: 0,
         id2word_sum: TableHasher::default(),
+        word_chunk_sum: TableHasher::default(),
+        id2word_chunks: Vec::new(),
         unit_sums: Vec::new(),
         quant_sums: Vec::new(),
         scale_sums: Vec::new(),
@@ -489,6 +491,8 @@ fn write_index(
         meta: xxh3_64(&meta_json),
         word2id: word2id_sum.finish(),
         id2word: sink.id2word_sum.finish(),
+        id2word_chunks: sink.word_chunks(),
+        word_chunk: WORD_CHUNK,
         unit: std::mem::take(&mut sink.unit_sums),
         quant: std::mem::take(&mut sink.quant_sums),
         scale: std::mem::take(&mut sink.scale_sums),
@@ -563,7 +567,7 @@ impl<'e> Room<'e> {
     }
 
     fn find_base(&self) {
-        let base = match MapBounds::of(self.env, &self.data).maps.as_deref() {
+        let base = match MapBounds::of(&self.data).maps.as_deref() {
             Some(&[(start, _)]) => Some(start),
             _ => None,
         };
@@ -690,6 +694,9 @@ struct ChunkWriter<'e> {
     zero: usize,
     /// Checksums of what was written, in the order verification reads it back.
     id2word_sum: TableHasher,
+    /// Of the `WORD_CHUNK` ids being written, and of each run written (`Checksums`).
+    word_chunk_sum: TableHasher,
+    id2word_chunks: Vec<u64>,
     unit_sums: Vec<u64>,
     quant_sums: Vec<u64>,
     scale_sums: Vec<u64>,
@@ -712,6 +719,12 @@ impl ChunkWriter<'_> {
                 .put_with_flags(&mut wtxn, PutFlags::APPEND, &self.next_id, word)?;
             self.id2word_sum
                 .add(&self.next_id.to_be_bytes(), word.as_bytes());
+            self.word_chunk_sum
+                .add(&self.next_id.to_be_bytes(), word.as_bytes());
+            if (self.next_id as usize + 1).is_multiple_of(WORD_CHUNK) {
+                let run = std::mem::take(&mut self.word_chunk_sum);
+                self.id2word_chunks.push(run.finish());
+            }
             self.keys.push((word_key(word).into_owned(), self.next_id));
             self.next_id += 1;
         }
@@ -832,6 +845,15 @@ impl ChunkWriter<'_> {
             self.write_chunk(&mut rest)?;
         }
         Ok(())
+    }
+
+    /// The checksums of `id2word`'s runs of `WORD_CHUNK` ids, the last one partial.
+    fn word_chunks(&mut self) -> Vec<u64> {
+        let mut sums = std::mem::take(&mut self.id2word_chunks);
+        if !(self.next_id as usize).is_multiple_of(WORD_CHUNK) {
+            sums.push(self.word_chunk_sum.finish());
+        }
+        sums
     }
 
     fn in_source(&self) -> bool {
