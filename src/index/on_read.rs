@@ -26,6 +26,8 @@ pub(super) enum Part {
     Scale,
     Norms,
     Labels,
+    /// model2vec's token weights (`weights`).
+    Weights,
     Ngrams,
     PcStage,
     /// The principal-component stage's basis (one record).
@@ -50,6 +52,7 @@ impl Part {
             Part::Scale => "scale",
             Part::Norms => "norms",
             Part::Labels => "labels",
+            Part::Weights => "weights",
             Part::Ngrams => "ngrams",
             Part::PcStage => "pcstage",
             Part::PcBasis => "pc_basis",
@@ -272,6 +275,7 @@ impl Store {
             Part::Scale => table(Some(self.dbs.scale), &sums.scale),
             Part::Norms => table(self.dbs.norms, &sums.norms),
             Part::Labels => table(self.dbs.labels, &sums.labels),
+            Part::Weights => table(self.dbs.weights, &sums.weights),
             Part::Ngrams => table(self.dbs.ngrams, &sums.ngrams),
             Part::PcStage => table(self.dbs.pcstage, &sums.pcstage),
             Part::PcBasis => self

@@ -167,7 +167,7 @@ impl Store {
             .weights
             .ok_or_else(|| damaged("no weights table"))?;
         let chunk = self
-            .chunk(db, (id as usize / rpc) as u32)
+            .chunk(Part::Weights, db, (id as usize / rpc) as u32)
             .ok_or_else(|| damaged("no weights chunk"))?;
         chunk
             .get(id as usize % rpc)
