@@ -427,6 +427,9 @@ fn every_hostile_token_shown_can_be_typed_back() {
     assert_eq!(shown.len(), HOSTILE_TOKENS.len() - 1, "{shown:?}");
     // every token, typed back quoted with the language's escapes, is that token: `:vec` gives
     // its row, whose one 1.0 (beside the shared 0.5) says which token it is.
+    // Shown forms may differ from the raw strings (a disambiguated `\\n (id 25)`), so the
+    // property is a bijection: each shown form types back to its own row, and all rows are reached.
+    let mut rows = std::collections::BTreeSet::new();
     for w in &shown {
         let typed = quoted(w);
         let out = vecsh(&[&s(&dir), "--json", "-e", &format!(":vec {typed}")]);
@@ -434,8 +437,14 @@ fn every_hostile_token_shown_can_be_typed_back() {
         let v: Value = serde_json::from_str(out.1.lines().next().unwrap()).unwrap();
         let values = crate::util::floats(&v["values"]);
         let one = values.iter().position(|&x| x == 1.0).unwrap();
-        assert_eq!(HOSTILE_TOKENS[one - 1], w, "typed as {typed}");
+        let raw = HOSTILE_TOKENS[one - 1];
+        assert!(w.starts_with(raw), "{w:?} typed as {typed} is {raw:?}");
+        assert!(
+            rows.insert(one),
+            "{w:?} typed as {typed} is {raw:?}, reached twice"
+        );
     }
+    assert_eq!(rows.len(), HOSTILE_TOKENS.len() - 1);
 }
 
 /// `w` in double quotes with the lexer's escapes: `\\`, `\"`, `\n`, `\t`, `\r`, `\0`, and `\u{..}`
@@ -463,7 +472,6 @@ fn quoted(w: &str) -> String {
 }
 
 #[test]
-#[ignore = "finding 8: a literal backslash is shown unescaped: tokens \"\\n\" and \"\\\\n\" both show \\n"]
 fn distinct_tokens_show_distinctly_in_the_table() {
     let (_t, dir) = hostile_tokens_model(HOSTILE_TOKENS);
     let out = vecsh(&[&s(&dir), "--all-tokens", "-k", "60", "-e", "plain"]);
@@ -695,4 +703,86 @@ fn a_quoted_word_internal_piece_completes() {
 fn a_bare_word_internal_piece_completes_to_a_form_that_answers() {
     // `##form` is shown as such in lists; typed bare it is a comment
     completes_and_answers("##for");
+}
+
+#[test]
+#[ignore = "finding 14: tokens beyond --limit are called 'no token in this model's vocabulary'"]
+fn a_phrase_beyond_the_limit_says_so() {
+    let out = vecsh(&[
+        &s(&fixture_dir("glove20k")),
+        "--limit",
+        "100",
+        "-e",
+        "\"new york\"",
+    ]);
+    assert!(!out.0, "{}", out.1);
+    assert!(out.2.contains("limit"), "{}", out.2);
+}
+
+#[test]
+#[ignore = "finding 7: --tensor on a file that is not a safetensors model is ignored silently"]
+fn tensor_on_a_text_file_is_an_error() {
+    let out = vecsh(&[&s(&crate::util::tiny()), "--tensor", "x", "-e", "king"]);
+    assert!(!out.0 || out.2.contains("--tensor"), "{}", out.1);
+}
+
+#[test]
+#[ignore = "finding 6: a PyTorch zip checkpoint given as a file gets --member advice, not the safetensors hint"]
+fn a_pytorch_checkpoint_file_gets_the_safetensors_hint() {
+    let tmp = TempDir::new().unwrap();
+    let path = tmp.path().join("pytorch_model.bin");
+    // a torch.save zip: archive/data.pkl, archive/data/0, archive/version (stored, no compression)
+    let mut zip = Vec::new();
+    let mut central = Vec::new();
+    let files: [(&str, &[u8]); 3] = [
+        ("archive/data.pkl", b"\x80\x02}q\x00."),
+        ("archive/data/0", &[0u8; 64]),
+        ("archive/version", b"3\n"),
+    ];
+    for (name, data) in files {
+        let offset = zip.len() as u32;
+        let crc = crc32(data);
+        let mut local = b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+        local.extend_from_slice(&crc.to_le_bytes());
+        local.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        local.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        local.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        local.extend_from_slice(&0u16.to_le_bytes());
+        local.extend_from_slice(name.as_bytes());
+        zip.extend_from_slice(&local);
+        zip.extend_from_slice(data);
+        let mut c = b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+        c.extend_from_slice(&crc.to_le_bytes());
+        c.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        c.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        c.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        c.extend_from_slice(&[0u8; 12]);
+        c.extend_from_slice(&offset.to_le_bytes());
+        c.extend_from_slice(name.as_bytes());
+        central.extend_from_slice(&c);
+    }
+    let cd_offset = zip.len() as u32;
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x03\x00\x03\x00");
+    zip.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    zip.extend_from_slice(&cd_offset.to_le_bytes());
+    zip.extend_from_slice(&0u16.to_le_bytes());
+    std::fs::write(&path, zip).unwrap();
+    let out = vecsh(&[&s(&path), "-e", "king"]);
+    assert_clear_error(&out, "safetensors");
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
