@@ -1,5 +1,5 @@
 //! LMDB's file format read as a plain file, with `pread` and without LMDB: the two meta pages
-//! and a checked walk of one B-tree.
+//! and a checked walk of one B-tree (or of the pages a lookup of some keys reads).
 //!
 //! LMDB trusts its pages (a damaged one can crash it), and opening an environment makes or
 //! writes `lock.mdb`. Two readers therefore read `data.mdb` themselves: the index's structural

@@ -299,3 +299,39 @@ fn a_statement_before_the_verification_ends_never_uses_an_unverified_part() {
         quit(p);
     }
 }
+
+/// The walk of the pages one lookup reads (`lmdb_check::check_keys`), which a statement's reads
+/// go through before the background verification has walked every tree: it finds a damaged
+/// leaf on the lookup's path (a node whose flags say "duplicates", which crashed LMDB's cursor
+/// with SIGSEGV) and reads no other leaf, so damage elsewhere is left to the whole walk.
+#[test]
+fn the_walk_of_a_lookups_pages_finds_damage_on_its_path_and_reads_no_other_leaf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = write_glove_random(tmp.path(), "v.txt", 30_000, 4);
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let data = store.dir().join("data.mdb");
+    drop(store);
+    let check = |first: u32, last: u32| {
+        vecsh::index::lmdb_check::check_keys(
+            &data,
+            "id2word",
+            (&first.to_be_bytes(), &last.to_be_bytes()),
+        )
+    };
+    assert_eq!(check(7, 7), Ok(()));
+    assert_eq!(check(0, 29_999), Ok(()));
+    // id 7's node in `id2word`: value size 2, flags 0, key size 4, the key, the word.
+    let mut bytes = std::fs::read(&data).unwrap();
+    let node = first(
+        &bytes,
+        b"\x02\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x07w7",
+    );
+    bytes[node + 4] = 0x04; // F_DUPDATA
+    std::fs::write(&data, &bytes).unwrap();
+    let found = check(7, 7).expect_err("damage on the lookup's path");
+    assert!(found.contains("node flags 0x4"), "{found}");
+    assert!(check(0, 100).is_err());
+    assert_eq!(check(20_000, 20_010), Ok(()), "another leaf is not read");
+    assert!(vecsh::index::lmdb_check::check(&data).is_err());
+}

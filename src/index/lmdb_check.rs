@@ -11,7 +11,10 @@
 //! what vecsh's own file must be: leaf nodes carry only the flags vecsh's databases use
 //! (overflow data; sub-databases in the main tree), no tree is duplicate-sorted, branch pages
 //! (but the free-page tree's) hold two nodes or more, and the page counts and entries recorded
-//! for each tree match what the walk found. Format: LMDB 0.9 on 64-bit Linux (lmdb-master-sys
+//! for each tree match what the walk found. A session's statement that reads before its
+//! background verification has walked every tree has the pages its lookup reads walked the same
+//! way first (`check_keys`: the path from the root to the leaves that may hold the keys; counts
+//! aside). Format: LMDB 0.9 on 64-bit Linux (lmdb-master-sys
 //! 0.2, as heed 0.23 builds it), pages of 512 B to 64 KiB.
 
 use std::fs::File;
