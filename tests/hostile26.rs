@@ -789,4 +789,20 @@ fn a_long_phrase_marker_is_shortened() {
     assert!(marker.contains("200 tokens"), "{marker}");
     assert!(marker.contains('…'), "{marker}");
     assert!(marker.chars().count() < 200, "{marker}");
+    // :vec's head line too
+    let out = vecsh(&[&s(&fixture_dir("glove20k")), "-e", &format!(":vec {text}")]);
+    assert!(out.0, "{}", out.2);
+    let head = out.1.lines().next().unwrap();
+    assert!(head.contains("200 tokens") && head.contains('…'), "{head}");
+    assert!(head.chars().count() < 250, "{head}");
+    // the JSON keeps every token
+    let out = vecsh(&[
+        &s(&fixture_dir("glove20k")),
+        "--json",
+        "-k",
+        "1",
+        "-e",
+        &text,
+    ]);
+    assert!(out.1.matches("\"queen\"").count() >= 100, "{}", out.1);
 }
