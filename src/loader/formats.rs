@@ -867,12 +867,15 @@ pub(super) fn load_model(
         || tokenizer::parse(&json, max_tokens),
         || {
             // A bug of the library on a hostile file is an error here, not a crash.
-            let read = std::panic::catch_unwind(|| {
+            let read = encoder::library_call(|| {
                 tokenizers::Tokenizer::from_bytes(&json)
                     .map(drop)
                     .map_err(|e| e.to_string())
             });
-            read.unwrap_or_else(|_| Err("it failed on this file".to_owned()))
+            read.unwrap_or_else(|panic| match panic.as_str() {
+                "" => Err("it failed on this file".to_owned()),
+                _ => Err(format!("it failed on this file: {panic}")),
+            })
         },
     );
     let vocab = vocab.map_err(|m| model_error(&tok_label, m))?;
