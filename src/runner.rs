@@ -161,6 +161,10 @@ impl<'s> Runner<'s> {
             return self.evaluation(args, origin, out);
         }
         let empty = matches!(parsed, Ok(Statement::Empty));
+        let negated = match &parsed {
+            Ok(Statement::Expr(expr)) => self.negated_token(expr),
+            _ => None,
+        };
         // The background verification waits while the statement reads (`on_read`).
         self.session.store().hold_verification(true);
         let mut result = self.session.run_parsed(parsed, line);
@@ -196,15 +200,26 @@ impl<'s> Runner<'s> {
         if !self.write_result(line, &result, origin, out)? {
             return Ok(Step::Interrupted);
         }
-        if empty {
-            if let Some(note) = self.piece_note(line) {
-                if self.interactive {
-                    self.note(out, &note)?;
-                } else {
-                    // Like a warning, whatever `quiet` says: it is why nothing was answered.
-                    out.flush()?;
-                    eprintln!("{}", self.renderer.style(&note, Style::new().yellow()));
-                }
+        let note = if empty {
+            self.piece_note(line)
+        } else {
+            negated.map(|token| {
+                let typed = escape(&parse::quoted(&token)).into_owned();
+                let token = escape(&token);
+                let word = token.strip_prefix('-').unwrap_or(&token);
+                format!(
+                    "note: {token} negates {word} ('-' before a word does); the token {token} is typed {typed}"
+                )
+            })
+        };
+        // How to type a shown token the language read otherwise (`##ers`, `-neg`).
+        if let Some(note) = note {
+            if self.interactive {
+                self.note(out, &note)?;
+            } else {
+                // Like a warning, whatever `quiet` says: the answer was not the token's.
+                out.flush()?;
+                eprintln!("{}", self.renderer.style(&note, Style::new().yellow()));
             }
         }
         // `exit` or `quit` alone is a word like any other; a newcomer may mean to leave.
@@ -385,6 +400,27 @@ impl<'s> Runner<'s> {
                 "note: {piece} is a comment ('#' starts one); a token starting with it is typed quoted, e.g. {typed}"
             )
         })
+    }
+
+    /// A statement that is only `-word` (unquoted), on a model with a token shown `-word`:
+    /// that token, which the language reads as the negation of `word`.
+    fn negated_token(&self, expr: &crate::ast::Expr) -> Option<String> {
+        use crate::ast::ExprKind;
+        let store = self.session.store();
+        store.model()?;
+        let ExprKind::Neg(inner) = &expr.kind else {
+            return None;
+        };
+        let text = match &inner.kind {
+            ExprKind::Word {
+                text,
+                quoted: false,
+            } => text,
+            ExprKind::Number { text, .. } => text,
+            _ => return None,
+        };
+        let token = format!("-{text}");
+        store.id(&token).map(|_| token)
     }
 
     fn note(&self, out: &mut dyn Write, message: &str) -> std::io::Result<()> {

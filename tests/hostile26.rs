@@ -806,3 +806,25 @@ fn a_long_phrase_marker_is_shortened() {
     ]);
     assert!(out.1.matches("\"queen\"").count() >= 100, "{}", out.1);
 }
+
+/// Finding 9's other half: a token shown `-neg`, typed bare, is the negation of `neg`; the
+/// line notes how to type the token (the answer, or error, is the language's).
+#[test]
+fn a_token_shown_with_a_leading_minus_typed_bare_gets_a_hint() {
+    let (_t, dir) = hostile_tokens_model(&["[UNK]", "plain", "neg", "-neg", "-lone"]);
+    for typed in ["-neg", "-lone"] {
+        let out = vecsh(&[&s(&dir), "-k", "2", "-e", typed]);
+        assert!(
+            out.2.contains(&format!("\"{typed}\"")),
+            "{typed}: {}",
+            out.2
+        );
+        assert!(out.2.contains("negat"), "{typed}: {}", out.2);
+    }
+    // a negation of a word with no such token stays as it was
+    let out = vecsh(&[&s(&dir), "-k", "2", "-e", "-plain"]);
+    assert!(out.0 && out.2.is_empty(), "{}", out.2);
+    // typed quoted, it is the token
+    let out = vecsh(&[&s(&dir), "-k", "2", "-e", "\"-neg\""]);
+    assert!(out.0 && out.2.is_empty(), "{}", out.2);
+}
