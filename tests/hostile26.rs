@@ -828,3 +828,14 @@ fn a_token_shown_with_a_leading_minus_typed_bare_gets_a_hint() {
     let out = vecsh(&[&s(&dir), "-k", "2", "-e", "\"-neg\""]);
     assert!(out.0 && out.2.is_empty(), "{}", out.2);
 }
+
+/// Finding 9 in the session: a bare `##piece` entered gets the note, and the prompt comes back.
+#[test]
+fn a_bare_word_internal_piece_entered_in_the_session_gets_a_note() {
+    let tmp = TempDir::new().unwrap();
+    let mut p = session(tmp.path());
+    p.send_line("##form").unwrap();
+    crate::util::expect(&mut p, "is typed \"##form\"").expect("the note");
+    crate::util::expect(&mut p, crate::util::PROMPT).unwrap();
+    crate::util::quit(p);
+}
