@@ -156,6 +156,35 @@ pub fn is_incomplete(line: &str) -> bool {
     depth > 0
 }
 
+/// A word quoted as the grammar reads it back: `"` and `\` escaped, and every character that
+/// could drive the terminal (controls, bidi, zero-width: `text::is_unsafe`) written `\u{..}`,
+/// so that completion never inserts it raw (rustyline echoes what it inserts).
+pub fn quoted(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('"');
+    for c in word.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            // And what Rust's `{:?}` escapes (line separators, unassigned code points, ...).
+            c if crate::text::is_unsafe(c) || (c != '\'' && c.escape_debug().nth(1).is_some()) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The word a comment names when it is a bare `##piece` (`##ers`, up to the first blank): a
+/// model's word-internal pieces are shown that way, and typed so they are a comment. `None`
+/// for any other comment (`## heading`, `# note`, `##`).
+pub fn commented_piece(comment: &str) -> Option<&str> {
+    let word = comment.split(char::is_whitespace).next()?;
+    (word.len() > 2 && word.starts_with("##")).then_some(word)
+}
+
 // ------------------------------------------------------------------------------- commands
 
 fn parse_command(line: &str, colon: usize) -> Result<Statement, ParseError> {

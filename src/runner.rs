@@ -160,6 +160,11 @@ impl<'s> Runner<'s> {
         if let (Some(Command::Eval), Ok(Statement::Command { args, .. })) = (command, &parsed) {
             return self.evaluation(args, origin, out);
         }
+        let empty = matches!(parsed, Ok(Statement::Empty));
+        let negated = match &parsed {
+            Ok(Statement::Expr(expr)) => self.negated_token(expr),
+            _ => None,
+        };
         // The background verification waits while the statement reads (`on_read`).
         self.session.store().hold_verification(true);
         let mut result = self.session.run_parsed(parsed, line);
@@ -194,6 +199,28 @@ impl<'s> Runner<'s> {
         }
         if !self.write_result(line, &result, origin, out)? {
             return Ok(Step::Interrupted);
+        }
+        let note = if empty {
+            self.piece_note(line)
+        } else {
+            negated.map(|token| {
+                let typed = escape(&parse::quoted(&token)).into_owned();
+                let token = escape(&token);
+                let word = token.strip_prefix('-').unwrap_or(&token);
+                format!(
+                    "note: {token} negates {word} ('-' before a word does); the token {token} is typed {typed}"
+                )
+            })
+        };
+        // How to type a shown token the language read otherwise (`##ers`, `-neg`).
+        if let Some(note) = note {
+            if self.interactive {
+                self.note(out, &note)?;
+            } else {
+                // Like a warning, whatever `quiet` says: the answer was not the token's.
+                out.flush()?;
+                eprintln!("{}", self.renderer.style(&note, Style::new().yellow()));
+            }
         }
         // `exit` or `quit` alone is a word like any other; a newcomer may mean to leave.
         if self.interactive && matches!(line.trim(), "exit" | "quit") {
@@ -344,6 +371,58 @@ impl<'s> Runner<'s> {
     }
 
     /// A note of the session, in colour on stdout.
+    /// A line that is only a comment naming a model's word-internal piece as lists show it
+    /// (`##ers`): the note that it is a comment, and how to type the token (`"##ers"`). `None`
+    /// for other comments (`## heading`), other lines, and stores without a model.
+    fn piece_note(&self, line: &str) -> Option<String> {
+        let store = self.session.store();
+        store.model()?;
+        let toks = parse::tokens(line);
+        let comment = toks.iter().find(|t| t.kind == parse::Kind::Comment)?;
+        let piece = parse::commented_piece(comment.text)?;
+        let (token, exact) = match store.id(piece) {
+            Some(_) => (piece.to_string(), true),
+            None => {
+                let mut found = store.words_with_prefix(piece, 2_000);
+                found.sort_unstable_by_key(|&(_, id)| id);
+                let id = found.first()?.1;
+                (store.word(id)?.to_string(), false)
+            }
+        };
+        let typed = escape(&parse::quoted(&token)).into_owned();
+        let piece = escape(piece);
+        Some(if exact {
+            format!(
+                "note: {piece} is a comment ('#' starts one); the token {piece} is typed {typed}"
+            )
+        } else {
+            format!(
+                "note: {piece} is a comment ('#' starts one); a token starting with it is typed quoted, e.g. {typed}"
+            )
+        })
+    }
+
+    /// A statement that is only `-word` (unquoted), on a model with a token shown `-word`:
+    /// that token, which the language reads as the negation of `word`.
+    fn negated_token(&self, expr: &crate::ast::Expr) -> Option<String> {
+        use crate::ast::ExprKind;
+        let store = self.session.store();
+        store.model()?;
+        let ExprKind::Neg(inner) = &expr.kind else {
+            return None;
+        };
+        let text = match &inner.kind {
+            ExprKind::Word {
+                text,
+                quoted: false,
+            } => text,
+            ExprKind::Number { text, .. } => text,
+            _ => return None,
+        };
+        let token = format!("-{text}");
+        store.id(&token).map(|_| token)
+    }
+
     fn note(&self, out: &mut dyn Write, message: &str) -> std::io::Result<()> {
         writeln!(
             out,

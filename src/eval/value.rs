@@ -282,23 +282,60 @@ pub struct SubwordWord {
 impl SubwordWord {
     /// How the word got its vector, as the text output marks it: `(subwords)`,
     /// `(1 token: king)`, `(2 tokens: new·york)`.
+    /// A long phrase's tokens are shortened (`token_list`).
     pub fn mark(&self) -> String {
-        let shown: Vec<String> = self.tokens.iter().map(|t| visible_token(t)).collect();
-        match shown.len() {
+        match self.tokens.len() {
             0 => "(subwords)".to_string(),
-            1 => format!("(1 token: {})", shown[0]),
-            n => format!("({n} tokens: {})", shown.join("·")),
+            1 => format!("(1 token: {})", token_list(&self.tokens)),
+            n => format!("({n} tokens: {})", token_list(&self.tokens)),
         }
     }
 
-    /// The word as the text output names it: quoted when it holds a blank (`"new york"`).
+    /// The word as the text output names it: quoted when it holds a blank (`"new york"`), a
+    /// long one cut after `MARK_WORD_CHARS` characters (`"the king of …"`): the JSON keeps it
+    /// whole.
     pub fn shown_word(&self) -> String {
+        let (word, cut) = cut_phrase(&self.word);
+        let ellipsis = if cut { "…" } else { "" };
         if self.word.contains(char::is_whitespace) || self.word.is_empty() {
-            format!("{:?}", self.word)
+            format!("{}{ellipsis}\"", format!("{word:?}").trim_end_matches('"'))
         } else {
-            self.word.clone()
+            format!("{word}{ellipsis}")
         }
     }
+}
+
+/// A phrase's first `MARK_WORD_CHARS` - 1 characters when it is longer (and true), else
+/// the phrase: what a mark shows of it.
+pub fn cut_phrase(word: &str) -> (std::borrow::Cow<'_, str>, bool) {
+    if word.chars().count() > MARK_WORD_CHARS {
+        (word.chars().take(MARK_WORD_CHARS - 1).collect(), true)
+    } else {
+        (word.into(), false)
+    }
+}
+
+/// Characters of a phrase the text mark shows (`SubwordWord::shown_word`).
+pub const MARK_WORD_CHARS: usize = 48;
+
+/// Tokens a mark lists in full; a longer list shows its first `MARK_HEAD` and last
+/// `MARK_TAIL` around `…` (its count is said beside it).
+const MARK_TOKENS: usize = 12;
+const MARK_HEAD: usize = 8;
+const MARK_TAIL: usize = 2;
+
+/// A phrase's tokens as its mark lists them, `·` between, each visible (`visible_token`): all
+/// of them up to `MARK_TOKENS`, else the first and last few around `…` (a 512-token phrase
+/// listed 3 KB of tokens). The JSON lists them all.
+pub fn token_list(tokens: &[String]) -> String {
+    let shown = |ts: &[String]| -> Vec<String> { ts.iter().map(|t| visible_token(t)).collect() };
+    if tokens.len() <= MARK_TOKENS {
+        return shown(tokens).join("·");
+    }
+    let mut parts = shown(&tokens[..MARK_HEAD]);
+    parts.push("…".to_string());
+    parts.extend(shown(&tokens[tokens.len() - MARK_TAIL..]));
+    parts.join("·")
 }
 
 /// A token's shown form as a phrase's mark lists it: quoted when it is blank or holds a blank

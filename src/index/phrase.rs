@@ -47,8 +47,28 @@ pub enum PhraseError {
         escape_path(.0)
     )]
     Changed(PathBuf),
+    #[error(
+        "the tokenizer {} was removed or renamed since the index was built (put it back, or reopen the model)",
+        escape_path(.0)
+    )]
+    Missing(PathBuf),
+    #[error("cannot read the tokenizer {}: {reason}", escape_path(.path))]
+    Unreadable { path: PathBuf, reason: String },
     #[error("'{}' has no token in this model's vocabulary (only the unknown token, or nothing)", escape(.0))]
     NoToken(String),
+    /// Some of the text's tokens are rows `--limit` left out (`rows` were loaded).
+    #[error(
+        "'{}' needs {} beyond the first {rows} rows that --limit loaded (raise it to {} or drop it)",
+        escape(.text),
+        beyond_list(.beyond),
+        .beyond.iter().map(|b| b.1).max().unwrap_or(0) + 1
+    )]
+    BeyondLimit {
+        text: String,
+        /// The tokens (raw) and ids beyond the rows loaded, in order, each once.
+        beyond: Vec<(String, u32)>,
+        rows: usize,
+    },
     #[error(transparent)]
     Index(#[from] IndexError),
 }
@@ -166,10 +186,25 @@ impl Store {
     /// `text`'s vector through the tokenizer (see the module docs); an error when no known
     /// token is left.
     pub fn phrase(&self, text: &str) -> Result<Phrase, PhraseError> {
-        let ids = self.encoder()?.ids(text)?;
-        // Ids beyond the rows loaded (`--limit`) have no row to pool.
-        if ids.is_empty() || ids.iter().any(|&id| id as usize >= self.len()) {
+        let encoder = self.encoder()?;
+        let ids = encoder.ids(text)?;
+        if ids.is_empty() {
             return Err(PhraseError::NoToken(text.to_string()));
+        }
+        // Ids beyond the rows loaded (`--limit`) have no row to pool: said, naming them.
+        let mut beyond: Vec<(String, u32)> = Vec::new();
+        for &id in ids.iter().filter(|&&id| id as usize >= self.len()) {
+            if !beyond.iter().any(|b| b.1 == id) {
+                let token = encoder.token(id).unwrap_or_else(|| "?".to_string());
+                beyond.push((token, id));
+            }
+        }
+        if !beyond.is_empty() {
+            return Err(PhraseError::BeyondLimit {
+                text: text.to_string(),
+                beyond,
+                rows: self.len(),
+            });
         }
         let vector = self.pool(&ids)?;
         Ok(Phrase { ids, vector })
@@ -209,6 +244,24 @@ impl Store {
     }
 }
 
+/// `york (id 1234)`, `york (id 1234), city (id 2000)`, the first five of more and how many.
+fn beyond_list(beyond: &[(String, u32)]) -> String {
+    let mut named: Vec<String> = beyond
+        .iter()
+        .take(5)
+        .map(|(token, id)| format!("{} (id {id})", escape(token)))
+        .collect();
+    if beyond.len() > 5 {
+        named.push(format!("and {} more", beyond.len() - 5));
+    }
+    let what = if beyond.len() == 1 {
+        "the token"
+    } else {
+        "the tokens"
+    };
+    format!("{what} {}", named.join(", "))
+}
+
 /// What reading and parsing the tokenizer needs, apart from the store (it may run on a
 /// thread of its own).
 struct TokenizerJob {
@@ -222,9 +275,12 @@ impl TokenizerJob {
     /// The tokenizer file's content, checked against the recorded hash, parsed.
     fn run(self) -> Parsed {
         let read = || -> Result<Encoder, PhraseError> {
-            let bytes = std::fs::read(&self.path).map_err(|e| EncoderError::Parse {
-                path: self.path.clone(),
-                reason: e.to_string(),
+            let bytes = std::fs::read(&self.path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => PhraseError::Missing(self.path.clone()),
+                _ => PhraseError::Unreadable {
+                    path: self.path.clone(),
+                    reason: os_reason(&e),
+                },
             })?;
             if let Some(hash) = &self.hash {
                 if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)) != *hash {
@@ -235,6 +291,18 @@ impl TokenizerJob {
         };
         read().map_err(|e| e.to_string())
     }
+}
+
+/// An OS error's text without its number ("permission denied").
+fn os_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text
+        .rfind(" (os error ")
+        .map_or(text.as_str(), |at| &text[..at]);
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
 
 /// model2vec's `max_length`: the `max_length` of the `config.json` beside the model's matrix

@@ -30,9 +30,14 @@ impl Renderer {
         label: Option<i64>,
         tokens: &[String],
     ) -> String {
+        // A long phrase is cut, as its mark is (the JSON keeps it whole).
+        let shown_word = match crate::eval::cut_phrase(word) {
+            (cut, true) if oov && !tokens.is_empty() => format!("{cut}…"),
+            _ => word.to_string(),
+        };
         let mut head = format!(
             "{}  {}",
-            self.paint(&escape_word(word), Style::new().bold()),
+            self.paint(&escape_word(&shown_word), Style::new().bold()),
             self.paint(
                 &format!("norm {norm:.4}  {} dims", values.len()),
                 Style::new().dimmed()
@@ -47,13 +52,10 @@ impl Renderer {
                 Style::new().yellow(),
             ));
         } else if oov {
-            let shown: Vec<String> = tokens
-                .iter()
-                .map(|t| crate::eval::visible_token(t))
-                .collect();
-            let what = match shown.len() {
-                1 => format!("  (1 token: {})", shown[0]),
-                n => format!("  ({n} tokens: {}, pooled)", shown.join("·")),
+            let shown = crate::eval::token_list(tokens);
+            let what = match tokens.len() {
+                1 => format!("  (1 token: {shown})"),
+                n => format!("  ({n} tokens: {shown}, pooled)"),
             };
             head.push_str(&self.paint(&escape(&what), Style::new().yellow()));
         }

@@ -174,7 +174,7 @@ pub fn classes(line: &str) -> Vec<(Token<'_>, Class)> {
 }
 
 /// A word as it must be typed: bare when the grammar reads it back as that one word and it
-/// holds no terminal control, else quoted (`quoted_form`).
+/// holds no terminal control, else quoted (`parse::quoted`).
 pub fn typed_form(word: &str) -> String {
     let toks = parse::tokens(word);
     let bare = matches!(toks.as_slice(), [t] if matches!(t.kind, Kind::Word | Kind::Number))
@@ -183,28 +183,7 @@ pub fn typed_form(word: &str) -> String {
     if bare {
         return word.to_string();
     }
-    quoted_form(word)
-}
-
-/// A word quoted as the grammar reads it back: `"` and `\` escaped, and every character that
-/// could drive the terminal (controls, bidi, zero-width: `text::is_unsafe`) written `\u{..}`,
-/// so that completion never inserts it raw (rustyline echoes what it inserts).
-fn quoted_form(word: &str) -> String {
-    let mut out = String::with_capacity(word.len() + 2);
-    out.push('"');
-    for c in word.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            // And what Rust's `{:?}` escapes (line separators, unassigned code points, ...).
-            c if crate::text::is_unsafe(c) || (c != '\'' && c.escape_debug().nth(1).is_some()) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    parse::quoted(word)
 }
 
 // ------------------------------------------------------------------------------- highlighting
@@ -420,10 +399,15 @@ pub fn complete(
         }
         let words = vocab.most_frequent_with_prefix(&prefix, MAX_CANDIDATES);
         let quoted = words.into_iter().map(|w| Completion {
-            replacement: quoted_form(&w),
+            replacement: parse::quoted(&w),
             display: w,
         });
         return (t.span.start, quoted.collect());
+    }
+    // A model's word-internal piece typed as lists show it (`##for`) is a comment to the
+    // grammar: completed to its quoted form (`"##form"`), which is the token.
+    if let Some(t) = toks.last().filter(|t| t.kind == Kind::Comment) {
+        return (t.span.start, piece_candidates(t.text, vocab));
     }
     // The word under the cursor: a word or number, with the hyphens typed after it (`king-`
     // may become `king-size`); not a minus sign before it.
@@ -476,6 +460,23 @@ pub fn complete(
         );
     }
     (start, out)
+}
+
+/// The quoted forms of the vocabulary's words starting with `comment`, when it is a bare
+/// `##piece` (no blank in it): a model's word-internal pieces are shown `##ing`, which the
+/// grammar reads as a comment. Nothing for any other comment.
+fn piece_candidates(comment: &str, vocab: &dyn Vocabulary) -> Vec<Completion> {
+    if parse::commented_piece(comment) != Some(comment) {
+        return Vec::new();
+    }
+    vocab
+        .most_frequent_with_prefix(comment, MAX_CANDIDATES)
+        .into_iter()
+        .map(|w| Completion {
+            replacement: parse::quoted(&w),
+            display: w,
+        })
+        .collect()
 }
 
 /// Candidates for the argument starting at `start` of the command `name` that are not in the
@@ -707,6 +708,26 @@ mod tests {
         assert_eq!((start, c[0].replacement.as_str()), (8, "mul"));
         assert_eq!(hint("king + qu", 9, vocab, &vars).as_deref(), Some("ux"));
         assert_eq!(hint("que", 2, vocab, &vars), None);
+    }
+
+    /// A word-internal piece typed bare, as lists show it (`##for`), is a comment: Tab offers
+    /// its quoted form, which is the token; an ordinary comment is left alone.
+    #[test]
+    fn a_bare_piece_completes_quoted() {
+        let vocab = &vec!["for", "##form", "##fore", "##s"];
+        let (start, c) = complete("king + ##for", 12, vocab, &[]);
+        assert_eq!(start, 7);
+        assert_eq!(
+            c.iter().map(|c| c.replacement.as_str()).collect::<Vec<_>>(),
+            ["\"##form\"", "\"##fore\""]
+        );
+        assert_eq!(complete("##s", 3, vocab, &[]).1[0].replacement, "\"##s\"");
+        for quiet in ["## for", "##", "# ##for", "#for"] {
+            assert!(
+                complete(quiet, quiet.len(), vocab, &[]).1.is_empty(),
+                "{quiet}"
+            );
+        }
     }
 
     /// Words holding terminal controls (BEL, backspace, C1 CSI, bidi overrides, zero-width

@@ -57,6 +57,47 @@ pub enum EncoderError {
     },
 }
 
+/// Runs a call of the tokenizers library, turning its panic (a bug of the library on a
+/// hostile file or text: a `Precompiled` normaliser whose charsmap does not parse) into the
+/// panic's message (escaped; empty when it has none), and keeping the default panic hook from printing it (and a backtrace)
+/// before vecsh's own error: a hook installed once stays silent while this thread is inside
+/// such a call, and passes any other panic to the hook it replaced.
+pub fn library_call<T>(call: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    use std::cell::Cell;
+    thread_local! {
+        static QUIET: Cell<bool> = const { Cell::new(false) };
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(call);
+    QUIET.with(|q| q.set(was));
+    result.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        escape(message.trim()).into_owned()
+    })
+}
+
+/// What a panic of the library on `what` is called: `the tokenizers library failed on this
+/// file: MESSAGE`.
+pub fn failed(what: &str, panic: &str) -> String {
+    match panic {
+        "" => format!("the tokenizers library failed on {what}"),
+        _ => format!("the tokenizers library failed on {what}: {panic}"),
+    }
+}
+
 /// The tokenizer model's kind, as `tokenizer.json`'s `model.type` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenizerKind {
@@ -124,10 +165,9 @@ impl Encoder {
             reason,
         };
         // A bug of the library on a hostile file is an error naming it, not a crash.
-        let parsed =
-            std::panic::catch_unwind(|| Tokenizer::from_bytes(bytes).map_err(|e| e.to_string()));
+        let parsed = library_call(|| Tokenizer::from_bytes(bytes).map_err(|e| e.to_string()));
         let mut tokenizer = parsed
-            .unwrap_or_else(|_| Err("the tokenizers library failed on this file".to_string()))
+            .unwrap_or_else(|panic| Err(failed("this file", &panic)))
             .map_err(parse_err)?;
         // model2vec replaces the file's own truncation and padding; truncation is done here
         // (the first `max_length` ids), so the tokenizer's is off.
@@ -205,13 +245,13 @@ impl Encoder {
             _ => text,
         };
         // As the parse: a bug of the library on some text is an error, not a crash.
-        let encoded = std::panic::catch_unwind(|| {
+        let encoded = library_call(|| {
             self.tokenizer
                 .encode_fast(text, false)
                 .map_err(|e| e.to_string())
         });
         let encoding = encoded
-            .unwrap_or_else(|_| Err("the tokenizers library failed on this text".to_string()))
+            .unwrap_or_else(|panic| Err(failed("this text", &panic)))
             .map_err(|reason| EncoderError::Encode {
                 path: self.path.clone(),
                 text: text.to_string(),
