@@ -530,6 +530,24 @@ pub fn is_model(path: &Path, opts: &LoadOptions) -> bool {
     }
 }
 
+/// `--tensor` and `--tokenizer` choose within a safetensors model: given for another file they
+/// would be ignored, and a user would not learn that the file was not read as they meant.
+fn refuse_model_flags(opts: &LoadOptions, label: &str) -> Result<(), LoadError> {
+    let flag = match (&opts.tensor, &opts.tokenizer) {
+        (Some(_), _) => "--tensor",
+        (None, Some(_)) => "--tokenizer",
+        (None, None) => return Ok(()),
+    };
+    Err(LoadError::Data {
+        location: Location::File {
+            file: label.to_owned(),
+        },
+        problem: Problem::Model(format!(
+            "{flag} applies to safetensors models only, and this is not one (leave {flag} out, or open the model's directory or .safetensors file)"
+        )),
+    })
+}
+
 /// Reads an embedding file and hands its rows to `sink` in file order, in batches.
 ///
 /// `on_progress(done, total)` reports source bytes consumed (compressed bytes for .gz and
@@ -582,6 +600,7 @@ pub fn load_with_subwords(
     }
     // The tutorial's index has no magic: `X.annoy` (or `--format annoy`), and its map `X.lmdb`.
     if let Some((annoy, map)) = formats::annoy_pair(path, opts.format)? {
+        refuse_model_flags(opts, &crate::text::escape_path(path))?;
         if opts.member.is_some() {
             return Err(LoadError::Archive {
                 file: crate::text::escape_path(path),
@@ -599,6 +618,7 @@ pub fn load_with_subwords(
     let mut file = open_nonblocking(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {
+        refuse_model_flags(opts, &label)?;
         return load_nonregular(file, &label, opts, on_progress, sink);
     }
     let len = meta.len();
@@ -626,6 +646,7 @@ pub fn load_with_subwords(
         let mut rows = Rows::new(sink, opts.limit);
         return formats::load_model(path, &file, opts, on_progress, &mut rows);
     }
+    refuse_model_flags(opts, &label)?;
     let compression = sniff(magic);
     if matches!(opts.format, None | Some(Format::Items)) {
         let forced = opts.format == Some(Format::Items);

@@ -722,14 +722,33 @@ fn a_phrase_beyond_the_limit_says_so() {
 }
 
 #[test]
-#[ignore = "finding 7: --tensor on a file that is not a safetensors model is ignored silently"]
 fn tensor_on_a_text_file_is_an_error() {
     let out = vecsh(&[&s(&crate::util::tiny()), "--tensor", "x", "-e", "king"]);
-    assert!(!out.0 || out.2.contains("--tensor"), "{}", out.1);
+    assert!(!out.0, "{}", out.1);
+    assert!(
+        out.2
+            .contains("--tensor applies to safetensors models only"),
+        "{}",
+        out.2
+    );
+    let tok = fixture_dir("bpe").join("tokenizer.json");
+    let out = vecsh(&[
+        &s(&crate::util::tiny()),
+        "--tokenizer",
+        &s(&tok),
+        "-e",
+        "king",
+    ]);
+    assert!(!out.0, "{}", out.1);
+    assert!(
+        out.2
+            .contains("--tokenizer applies to safetensors models only"),
+        "{}",
+        out.2
+    );
 }
 
 #[test]
-#[ignore = "finding 6: a PyTorch zip checkpoint given as a file gets --member advice, not the safetensors hint"]
 fn a_pytorch_checkpoint_file_gets_the_safetensors_hint() {
     let tmp = TempDir::new().unwrap();
     let path = tmp.path().join("pytorch_model.bin");

@@ -119,6 +119,13 @@ fn choose_member(names: &[String], wanted: Option<&str>) -> Result<String, Strin
             list(&all)
         ));
     }
+    // `torch.save`'s zip (`pytorch_model.bin`): `ARCHIVE/data.pkl` beside its tensors' storages.
+    if names
+        .iter()
+        .any(|n| n.ends_with("/data.pkl") || n == "data.pkl")
+    {
+        return Err("a PyTorch checkpoint (torch.save's zip of pickled weights): vecsh never unpickles weights (a pickle can run code). Convert it to safetensors first, e.g. in Python: `from safetensors.torch import save_file; save_file(torch.load(PATH, weights_only=True), 'model.safetensors')`, and open the directory with its tokenizer.json".to_owned());
+    }
     let candidates: Vec<&String> = names.iter().filter(|n| is_candidate(n)).collect();
     match candidates[..] {
         [only] => Ok(only.clone()),
