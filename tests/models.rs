@@ -654,3 +654,25 @@ fn f64_matrices_are_rounded_to_f32() {
     assert!(!store.rows_in_source());
     assert_eq!(store.model().unwrap().dtype, "F64");
 }
+
+/// A tokenizer.json the tokenizers library panics on (a damaged Precompiled normaliser) is an
+/// error naming the file, and no panic message reaches stderr (H-fix's finding 16).
+#[test]
+fn a_tokenizer_the_library_panics_on_is_a_quiet_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = safetensors_file(&[("wte.weight", "BF16", vec![2000, 4], bf16_matrix(2000, 4))]);
+    let path = with_tokenizer(tmp.path(), "precompiled", &model);
+    let tok = path.with_file_name("tokenizer.json");
+    let mut t = util::json(&tok);
+    t["normalizer"] = serde_json::json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
+    std::fs::write(&tok, t.to_string()).unwrap();
+    let out = util::vecsh(&tmp.path().join("cache"))
+        .env_remove("RUST_BACKTRACE")
+        .args([path.to_str().unwrap(), "-q", "-e", "king"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("precompiled/tokenizer.json"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -669,6 +669,33 @@ mod tests {
         assert!(!sniff(&huge, u64::MAX));
     }
 
+    /// Every byte of a small file changed (to a few values), and every truncation: a header, a
+    /// choice or an error, never a panic.
+    #[test]
+    fn damaged_files_never_panic() {
+        let ok = file(
+            r#"{"__metadata__":{"format":"pt"},"wte.weight":{"dtype":"BF16","shape":[3,2],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#,
+            &[1; 16],
+        );
+        let check = |bytes: &[u8]| {
+            if let Ok(tensors) = header(bytes) {
+                let _ = choose(&tensors, None, 3, "t");
+                let _ = choose(&tensors, Some("b"), 1, "t");
+                for t in &tensors {
+                    assert!(t.start + t.len <= bytes.len() as u64);
+                }
+            }
+        };
+        for at in 0..ok.len() {
+            for v in [0u8, 0xff, b'{', b'"', b'9', b'-', b',', b']'] {
+                let mut b = ok.clone();
+                b[at] = v;
+                check(&b);
+            }
+            check(&ok[..at]);
+        }
+    }
+
     #[test]
     fn conversions_are_numpys() {
         let mut out = [0f32; 2];

@@ -108,6 +108,36 @@ struct Model {
     merges: Option<serde::de::IgnoredAny>,
 }
 
+/// A `tokenizer.json` read by Hugging Face's `tokenizers` library, which encodes phrases. The
+/// library panics on some damaged files (a `Precompiled` normaliser whose charsmap does not
+/// parse): that is an error here, and its panic message is not printed (`quietly`).
+pub fn library(json: &[u8]) -> Result<tokenizers::Tokenizer, String> {
+    quietly(|| tokenizers::Tokenizer::from_bytes(json).map_err(|e| e.to_string()))
+        .unwrap_or_else(|_| Err("the tokenizers library failed on this file".to_owned()))
+}
+
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic in it without the panic hook printing it (on this thread only;
+/// every other panic is printed as before).
+pub fn quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    out
+}
+
 /// How the vocabulary marks where words start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Marker {
