@@ -124,9 +124,8 @@ impl Encoder {
             reason,
         };
         // A bug of the library on a hostile file is an error naming it, not a crash.
-        let parsed = std::panic::catch_unwind(|| {
-            Tokenizer::from_bytes(bytes).map_err(|e| e.to_string())
-        });
+        let parsed =
+            std::panic::catch_unwind(|| Tokenizer::from_bytes(bytes).map_err(|e| e.to_string()));
         let mut tokenizer = parsed
             .unwrap_or_else(|_| Err("the tokenizers library failed on this file".to_string()))
             .map_err(parse_err)?;
