@@ -642,7 +642,6 @@ fn an_answer_of_several_tokens_is_not_an_unknown_word() {
 }
 
 #[test]
-#[ignore = "finding 16: the tokenizers library's panic message is printed before vecsh's error"]
 fn a_tokenizer_the_library_panics_on_prints_no_panic() {
     let (_t, dir) = hostile_tokens_model(&["[UNK]", "a", "b"]);
     let path = dir.join("tokenizer.json");
