@@ -785,3 +785,16 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+#[ignore = "finding 19: a 2-D model2vec weights tensor is ignored (pooling becomes a plain mean)"]
+fn weights_that_are_not_one_per_token_are_an_error() {
+    let (_t, dir) = copy_fixture("m2v-mapped");
+    let st = dir.join("model.safetensors");
+    let (mut header, data) = read_st(&st);
+    let n = header["weights"]["shape"][0].as_u64().unwrap();
+    header["weights"]["shape"] = json!([n / 5, 5]);
+    write_st(&st, &header, &data);
+    let out = vecsh(&[&s(&dir), "-e", "king"]);
+    assert_clear_error(&out, "weights");
+}
