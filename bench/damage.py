@@ -9,12 +9,14 @@ Environment:
   TRIALS     flips per kind (overrides MODE)
   SEED       base seed (default 1); trial i of kind k uses seed SEED*100000 + k*10000 + i
   FLIP       bit (default: one random bit) or byte (one random byte set to a random other value)
-  KINDS      comma-separated subset of: w2v-text,w2v-bin,pickle,lists
+  KINDS      comma-separated subset of: w2v-text,w2v-bin,pickle,lists,model (a safetensors model
+             directory: BF16 rows read in place, a WordLevel tokenizer.json naming them)
   ONLY       KIND:TRIAL_SEED — run that one trial and keep its directory (the reproducer)
   KEEP       1: keep the work directory
   VERBOSE    1: print every trial
 """
 
+import json
 import os
 import pickle
 import random
@@ -27,7 +29,7 @@ import time
 
 TIMEOUT = 20.0
 WORDS, DIMS = 2000, 32
-KINDS = ["w2v-text", "w2v-bin", "pickle", "lists"]
+KINDS = ["w2v-text", "w2v-bin", "pickle", "lists", "model"]
 SEVERITY = ["same answer", "damage reported or rebuilt", "WRONG ANSWER", "hang", "crash"]
 QUERIES = [
     "w0001",
@@ -60,7 +62,29 @@ def generate(work):
         pickle.dump({w: v for w, v in rows}, f)
     lists_txt = os.path.join(work, "lists.txt")
     shutil.copyfile(txt, lists_txt)
-    return {"w2v-text": txt, "w2v-bin": binp, "pickle": pkl, "lists": lists_txt}
+    # The same words as a safetensors model (issue 26): row i is token id i, BF16 (the f32 value's
+    # upper 16 bits), read in place; the tokenizer names the rows.
+    model = os.path.join(work, "model")
+    os.makedirs(model)
+    data = b"".join(
+        struct.pack("<%dH" % DIMS, *(struct.unpack("<I", struct.pack("<f", x))[0] >> 16 for x in v))
+        for _, v in rows
+    )
+    header = json.dumps(
+        {"embeddings": {"dtype": "BF16", "shape": [WORDS, DIMS], "data_offsets": [0, len(data)]}}
+    ).encode()
+    header += b" " * ((8 - len(header) % 8) % 8)
+    with open(os.path.join(model, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + data)
+    tokenizer = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+        "normalizer": None, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": None,
+        "decoder": None,
+        "model": {"type": "WordLevel", "vocab": {w: i for i, (w, _) in enumerate(rows)}, "unk_token": "<unk>"},
+    }
+    with open(os.path.join(model, "tokenizer.json"), "w") as f:
+        json.dump(tokenizer, f)
+    return {"w2v-text": txt, "w2v-bin": binp, "pickle": pkl, "lists": lists_txt, "model": model}
 
 
 def run(env, args):

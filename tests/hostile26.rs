@@ -947,3 +947,15 @@ fn a_bare_word_internal_piece_entered_in_the_session_gets_a_note() {
     crate::util::expect(&mut p, crate::util::PROMPT).unwrap();
     crate::util::quit(p);
 }
+
+#[test]
+fn weights_that_are_not_one_per_token_are_an_error() {
+    let (_t, dir) = copy_fixture("m2v-mapped");
+    let st = dir.join("model.safetensors");
+    let (mut header, data) = read_st(&st);
+    let n = header["weights"]["shape"][0].as_u64().unwrap();
+    header["weights"]["shape"] = json!([n / 5, 5]);
+    write_st(&st, &header, &data);
+    let out = vecsh(&[&s(&dir), "-e", "king"]);
+    assert_clear_error(&out, "weights");
+}
