@@ -959,3 +959,33 @@ fn weights_that_are_not_one_per_token_are_an_error() {
     let out = vecsh(&[&s(&dir), "-e", "king"]);
     assert_clear_error(&out, "weights");
 }
+
+/// Finding 18: a shard index whose weight_map is empty says so (it suggested `--tensor` and
+/// listed no tensors).
+#[test]
+fn a_shard_index_listing_no_tensors_says_so() {
+    let (_t, dir) = copy_fixture("bpe-sharded");
+    let index = dir.join("model.safetensors.index.json");
+    let mut json: Value = serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    json["weight_map"] = json!({});
+    std::fs::write(&index, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = vecsh(&[&s(&dir), "-e", "king"]);
+    assert_clear_error(&out, "lists no tensors");
+    assert!(!out.2.contains("--tensor"), "{}", out.2);
+}
+
+/// Finding 20: model2vec normalises when `normalize` is truthy in Python's sense (`if
+/// normalize:`), so a config saying `"yes"` pools to a unit vector as model2vec does.
+#[test]
+fn a_truthy_normalize_that_is_not_a_boolean_normalises_as_model2vec_does() {
+    let (_t, dir) = copy_fixture("m2v-int8");
+    let config = dir.join("config.json");
+    let mut json: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    json["normalize"] = json!("yes");
+    std::fs::write(&config, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = vecsh(&[&s(&dir), "--json", "-e", ":vec \"new york\""]);
+    assert!(out.0, "{}", out.2);
+    let v: Value = serde_json::from_str(out.1.lines().next().unwrap()).unwrap();
+    let norm = v["norm"].as_f64().unwrap_or_else(|| panic!("{}", out.1));
+    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}: {}", out.1);
+}

@@ -825,10 +825,17 @@ fn model2vec_normalize(path: &Path) -> Result<bool, LoadError> {
             format!("not a JSON model configuration ({e})"),
         )
     })?;
-    Ok(value
-        .get("normalize")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false))
+    // model2vec tests it as Python does (`if normalize:`): a value that is not a boolean counts
+    // by its truthiness, as there.
+    use serde_json::Value;
+    Ok(match value.get("normalize") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    })
 }
 
 /// A safetensors model: the rows of its token embedding, one per token id of its tokenizer

@@ -321,14 +321,22 @@ pub fn choose(
             )),
         }
     };
-    let model2vec = |embedding: usize| {
-        let one_d = |name: &str| find(name).filter(|&i| tensors[i].shape.len() == 1);
-        Choice {
+    let model2vec = |embedding: usize| -> Result<Choice, String> {
+        // model2vec reads them as one value per token: any other shape is not its model (a
+        // 2-D `weights` skipped would silently make the pooling a plain mean).
+        let one_d = |name: &str| match find(name) {
+            Some(i) if tensors[i].shape.len() != 1 => Err(format!(
+                "tensor {}: model2vec's {name} holds one value per token (a 1-D tensor)",
+                tensors[i].describe()
+            )),
+            found => Ok(found),
+        };
+        Ok(Choice {
             kind: Kind::Model2Vec,
             embedding,
-            weights: one_d("weights"),
-            mapping: one_d("mapping"),
-        }
+            weights: one_d("weights")?,
+            mapping: one_d("mapping")?,
+        })
     };
     let m2v_name = |name: &str| name == "embeddings" || name == "embedding.weight";
     if let Some(name) = wanted {
@@ -340,7 +348,7 @@ pub fn choose(
             ));
         };
         if m2v_name(name) {
-            let m = model2vec(i);
+            let m = model2vec(i)?;
             // With a mapping, the matrix may have fewer rows than tokens.
             if m.mapping.is_some() && tensors[i].matrix().is_some() {
                 return Ok(m);
@@ -361,7 +369,7 @@ pub fn choose(
         });
     }
     if let Some(i) = tensors.iter().position(|t| m2v_name(&t.name)) {
-        let m = model2vec(i);
+        let m = model2vec(i)?;
         // With a mapping, the matrix may have fewer rows than tokens.
         if m.mapping.is_none() || tensors[i].matrix().is_none() {
             fits(i)?;
@@ -564,6 +572,11 @@ pub fn model_file(dir: &Path, wanted: Option<&str>) -> Result<Option<PathBuf>, S
     if index.is_file() {
         let json = std::fs::read(&index).map_err(|e| format!("{SHARD_INDEX}: {e}"))?;
         let map = shard_map(&json).map_err(|e| format!("{SHARD_INDEX}: {e}"))?;
+        if map.is_empty() {
+            return Err(format!(
+                "{SHARD_INDEX} lists no tensors (its weight_map is empty): it indexes no model"
+            ));
+        }
         let Some((tensor, shard)) = embedding_by_name(&map, wanted) else {
             let names: Vec<String> = map
                 .keys()
