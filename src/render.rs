@@ -12,6 +12,7 @@ use crate::eval::{EvalError, Neighbour, SubwordWord, Value};
 pub use crate::text::thousands;
 use crate::text::{escape, escape_word};
 
+mod compare;
 pub mod help;
 pub mod map;
 pub mod picture;
@@ -229,6 +230,15 @@ impl Renderer {
                     .collect::<Vec<_>>()
                     .join("\n")
             }
+            Value::Compare(c) => self.comparison(c),
+            Value::Spaces { spaces } => self.space_rows(spaces),
+            Value::SpaceOpened {
+                name,
+                words,
+                dims,
+                reused,
+                active,
+            } => self.space_opened(name, *words, *dims, reused.as_deref(), *active),
             Value::Nothing => String::new(),
         }
     }

@@ -52,4 +52,5 @@ mod restrict;
 mod rows;
 mod search;
 mod session;
+mod spaces;
 mod trust;

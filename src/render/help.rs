@@ -61,6 +61,9 @@ fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
         Command::Subwords => on(s.subwords).into(),
         Command::AllTokens => on(s.all_tokens).into(),
         Command::Svg
+        | Command::Open
+        | Command::Use
+        | Command::Compare
         | Command::Vars
         | Command::Info
         | Command::Ast
