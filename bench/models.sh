@@ -71,7 +71,7 @@ for name in $only; do
   t0=$(now)
   {
     /usr/bin/time -v -o "$work/time" "$VECSH" "$dir" -e "$WORD" 2> "$work/stderr" |
-      { IFS= read -r first_line && now > "$work/first"; cat > /dev/null; }
+      { IFS= read -r line && now > "$work/first" && printf '%s\n' "$line" > "$work/first_line"; cat > /dev/null; }
     now > "$work/exit"
   }
   if [ ! -s "$work/first" ]; then
@@ -79,7 +79,7 @@ for name in $only; do
     continue
   fi
   rss=$(awk -F': ' '/Maximum resident/ { print int($2 / 1024) }' "$work/time")
-  echo "first answer (fresh cache): $(ms "$t0" "$(cat "$work/first")") ms to the first line, $(ms "$t0" "$(cat "$work/exit")") ms to exit; peak RSS $rss MB; first line: $first_line"
+  echo "first answer (fresh cache): $(ms "$t0" "$(cat "$work/first")") ms to the first line, $(ms "$t0" "$(cat "$work/exit")") ms to exit; peak RSS $rss MB; first line: $(cat "$work/first_line")"
   rm -f "$work/first"
   echo "index: $(du -sh "$VECSH_CACHE" | cut -f1)"
   for _ in 1 2 3; do "$VECSH" "$dir" -e "$WORD" > /dev/null; done

@@ -131,7 +131,7 @@ struct SourceArgs {
 struct LoadArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl, Annoy index .annoy.
+    /// dict .pkl, Annoy index .annoy, safetensors model + tokenizer.json.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -203,7 +203,7 @@ struct QueryArgs {
 struct EvalSourceArgs {
     /// File format, when detection from the content is not wanted: GloVe text, word2vec or
     /// fastText .vec text, word2vec binary, fastText model .bin, gensim .kv/.model, pickled
-    /// dict .pkl, Annoy index .annoy.
+    /// dict .pkl, Annoy index .annoy, safetensors model + tokenizer.json.
     #[arg(long, value_enum, global = true)]
     format: Option<FormatArg>,
     /// Member of a .zip archive to read.
@@ -1094,6 +1094,34 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             .as_ref()
             .map_or(String::new(), |mb| format!(" member {mb}"))
     )?;
+    if let Some(model) = &m.model {
+        writeln!(
+            out,
+            "model     {}: tensor {} ({}, {} × {}), {} tokens{}",
+            model.kind,
+            crate::text::escape(&model.tensor),
+            crate::text::escape(&model.dtype),
+            thousands(model.matrix_rows),
+            m.dims,
+            thousands(model.vocab_size),
+            match (model.mapped, model.matrix_rows > model.vocab_size) {
+                (true, _) => " sharing its rows (model2vec's mapping)".to_owned(),
+                (false, true) => format!(
+                    " ({} rows beyond them are padding, left out)",
+                    thousands(model.matrix_rows - model.vocab_size)
+                ),
+                (false, false) => String::new(),
+            }
+        )?;
+        writeln!(
+            out,
+            "tokenizer {} ({}); {} special or byte tokens kept out of neighbour lists",
+            crate::text::escape(&model.tokenizer_model),
+            crate::text::escape_path(&model.tokenizer),
+            thousands(model.hidden.len())
+        )?;
+        writeln!(out, "pooling   {}", model.pooling())?;
+    }
     if let Some(sub) = &m.subwords {
         writeln!(
             out,

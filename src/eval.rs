@@ -30,6 +30,10 @@ use map::MapBuilder;
 use spaces::Spaces;
 use suggest::{alternatives, closest, closest_words};
 
+/// A model's hidden tokens (`ModelMeta::hidden`) up to this many are left out of a search by
+/// its exclusion list; more are dropped from a longer answer (`Session::search`).
+const HIDDEN_EXCLUDED: usize = 64;
+
 /// Word terms (counting repeats) one statement may combine: `let xN = x(N-1) + x(N-1)` doubles
 /// them each line, and 3CosMul multiplies one factor per term.
 pub const MAX_TERMS: u64 = 10_000;
@@ -942,14 +946,43 @@ impl<'s> Session<'s> {
         } else {
             c.input_ids()
         };
-        // A model's special and byte tokens are no answers unless asked for.
-        if !self.settings.all_tokens {
-            if let Some(model) = self.store().model() {
-                exclude.extend(&model.hidden);
-                exclude.sort_unstable();
-                exclude.dedup();
-            }
+        // A model's special and byte tokens are no answers unless asked for. A few are simply
+        // excluded; many (byte-level vocabularies have thousands of partial UTF-8 pieces)
+        // would widen every scan's candidate heap by as many, so then the search asks for more
+        // than k and drops them, asking again for more in the rare case too few are left.
+        let hidden: &[u32] = match self.store().model() {
+            Some(model) if !self.settings.all_tokens => &model.hidden,
+            _ => &[],
+        };
+        if hidden.len() <= HIDDEN_EXCLUDED {
+            exclude.extend(hidden);
+            exclude.sort_unstable();
+            exclude.dedup();
+            return self.search_excluding(c, method, k, &exclude);
         }
+        let mut extra = 16usize;
+        loop {
+            let want = (k + extra).min(self.search_limit());
+            let (mut hits, used, note) = self.search_excluding(c, method, want, &exclude)?;
+            let found = hits.len();
+            hits.retain(|h| hidden.binary_search(&h.id).is_err());
+            if hits.len() >= k || found < want || want == self.search_limit() {
+                hits.truncate(k);
+                return Ok((hits, used, note));
+            }
+            extra = extra.saturating_mul(8);
+        }
+    }
+
+    /// [`Session::search`] with the ids to leave out decided.
+    fn search_excluding(
+        &self,
+        c: &Combination,
+        method: Method,
+        k: usize,
+        exclude: &[u32],
+    ) -> Result<(Vec<Hit>, SearchUsed, Option<String>)> {
+        let exclude = exclude.to_vec();
         let limit = self.search_limit();
         if method == Method::Mul {
             let hits = cosmul_top_k(self.store(), &c.terms, &c.subword_terms, k, &exclude, limit)

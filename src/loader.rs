@@ -496,7 +496,7 @@ pub fn primary_file(path: &Path, opts: &LoadOptions) -> std::path::PathBuf {
 }
 
 /// Whether the start of `path` reads as an embedding file rather than a script of vecsh lines:
-/// compressed or binary content (a NUL byte), or text whose first lines detect as vectors
+/// compressed or binary content (a NUL byte), or text whose first lines read as vectors
 /// (`vecsh a.vec b.vec` meant `--also b.vec`). Unreadable files are no embeddings here: the
 /// script's own reading says why.
 pub fn looks_like_embeddings(path: &Path) -> bool {
@@ -528,6 +528,24 @@ pub fn looks_like_embeddings(path: &Path) -> bool {
             let fields: Vec<&str> = l.split_whitespace().collect();
             fields.len() >= 3 && numbers(&fields[1..])
         })
+}
+
+/// Whether `path` opens as a safetensors model (a model directory, a safetensors file, or
+/// `--format safetensors`): its rows are tokens, some of which (whitespace, line ends) no
+/// word-per-line format can hold.
+pub fn is_model(path: &Path, opts: &LoadOptions) -> bool {
+    match opts.format {
+        Some(f) => f == Format::Safetensors,
+        None => {
+            let path = primary_file(path, opts);
+            let mut head = [0u8; 16];
+            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+            path.is_file()
+                && std::fs::File::open(&path)
+                    .and_then(|mut f| read_up_to(&mut f, &mut head))
+                    .is_ok_and(|n| formats::safetensors::sniff(&head[..n], len))
+        }
+    }
 }
 
 /// Reads an embedding file and hands its rows to `sink` in file order, in batches.
@@ -564,6 +582,17 @@ pub fn load_with_subwords(
                         file: crate::text::escape_path(path),
                     },
                     problem: Problem::Model(message),
+                })
+            }
+            // Not a model, nor the tutorial's map `X.lmdb` (read below).
+            Ok(None) if opts.format.is_none() && !path.to_string_lossy().ends_with(".lmdb") => {
+                return Err(LoadError::Data {
+                    location: Location::File {
+                        file: crate::text::escape_path(path),
+                    },
+                    problem: Problem::Model(
+                        "a directory, and no model in it: vecsh opens a model directory holding model.safetensors (or embeddings.safetensors, or a sharded model's model.safetensors.index.json) with its tokenizer.json; other files are opened by their path".to_owned(),
+                    ),
                 })
             }
             Ok(None) => {}

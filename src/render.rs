@@ -736,8 +736,9 @@ fn report(renderer: &Renderer, report: &Report) -> String {
             if r.pooled_words > 0 {
                 let _ = writeln!(
                     out,
-                    "pooled    {} question words that are several tokens, in {} questions seen",
+                    "pooled    {} question word{} of several tokens, in {} of the questions seen",
                     thousands(r.pooled_words),
+                    if r.pooled_words == 1 { "" } else { "s" },
                     thousands(r.pooled_questions)
                 );
             }
@@ -782,8 +783,9 @@ fn report(renderer: &Renderer, report: &Report) -> String {
             if r.pooled_words > 0 {
                 let _ = writeln!(
                     out,
-                    "pooled    {} words that are several tokens",
-                    thousands(r.pooled_words)
+                    "pooled    {} word{} of several tokens",
+                    thousands(r.pooled_words),
+                    if r.pooled_words == 1 { "" } else { "s" }
                 );
             }
         }

@@ -68,6 +68,8 @@ pub fn run(mut resolved: Resolved) -> anyhow::Result<i32> {
             Err(e) => return Err(e),
         };
         let ready = started.elapsed();
+        // A model's tokenizer is parsed behind the prompt, ready for the first phrase.
+        store.warm_encoder();
         let mut repl = Repl::new(&store, &resolved);
         repl.runner.open_also(&resolved)?;
         if pending.is_none() {

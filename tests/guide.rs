@@ -102,6 +102,12 @@ fn work() -> Work {
         d.join("digits.pkl.gz"),
     )
     .unwrap();
+    // A model directory (issue 26): the GloVe-as-model2vec fixture.
+    std::fs::create_dir(d.join("glove20k")).unwrap();
+    let model = root.join("tests/fixtures/models/glove20k");
+    for name in ["model.safetensors", "tokenizer.json", "config.json"] {
+        std::fs::copy(model.join(name), d.join("glove20k").join(name)).unwrap();
+    }
     std::fs::create_dir(d.join("demos")).unwrap();
     for entry in std::fs::read_dir(root.join("demos")).unwrap() {
         let entry = entry.unwrap();

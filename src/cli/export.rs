@@ -76,11 +76,25 @@ fn write_rows(
 ) -> anyhow::Result<()> {
     let mut line = String::new();
     let mut row = 0u64;
+    // A model's tokens include whitespace and line ends (`Ġ`, `Ċ`), which no line of text can
+    // name: those rows are left out, and a note says how many.
+    let model = crate::loader::is_model(source, load);
+    let mut left_out: Vec<String> = Vec::new();
+    let mut skipped = 0usize;
     crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
         let dims = batch.vectors.len() / batch.words.len().max(1);
         for (word, values) in batch.words.iter().zip(batch.vectors.chunks_exact(dims)) {
             row += 1;
-            check_text_word(word, row)?;
+            if let Err(e) = check_text_word(word, row) {
+                if !model {
+                    return Err(e);
+                }
+                skipped += 1;
+                if left_out.len() < 5 {
+                    left_out.push(format!("'{}'", crate::text::escape(word)));
+                }
+                continue;
+            }
             line.clear();
             line.push_str(word);
             for x in values {
@@ -93,6 +107,14 @@ fn write_rows(
         Ok(())
     })?;
     w.flush()?;
+    if skipped > 0 {
+        eprintln!(
+            "note: {} tokens left out: GloVe text cannot hold a word with a space, tab or line end ({}{})",
+            crate::text::thousands(skipped),
+            left_out.join(", "),
+            if skipped > left_out.len() { ", …" } else { "" }
+        );
+    }
     Ok(())
 }
 
@@ -239,10 +261,17 @@ pub(super) fn projector(
     });
     let mut row = 0u64;
     let mut line = String::new();
+    // A model's tokens that hold a tab or a line end (`Ċ`) are left out, with a note.
+    let model = crate::loader::is_model(source, load);
+    let mut skipped = 0usize;
     crate::loader::load(source, load, &|_, _| {}, &mut |batch| {
         let dims = batch.vectors.len() / batch.words.len().max(1);
         for (word, values) in batch.words.iter().zip(batch.vectors.chunks_exact(dims)) {
             row += 1;
+            if model && (word.is_empty() || word.contains(['\t', '\n', '\r'])) {
+                skipped += 1;
+                continue;
+            }
             if word.is_empty() {
                 anyhow::bail!(
                     "row {row}: an empty word would be a blank line of the Projector's metadata.tsv; export writes no such word"
@@ -270,6 +299,12 @@ pub(super) fn projector(
     })?;
     vectors.flush()?;
     metadata.flush()?;
+    if skipped > 0 {
+        eprintln!(
+            "note: {} tokens left out: the Projector's files cannot hold a word with a tab or line end",
+            crate::text::thousands(skipped)
+        );
+    }
     drop((vectors, metadata));
     vectors_out.persist()?;
     metadata_out.persist()?;

@@ -365,10 +365,11 @@ impl SubwordWord {
     /// How the word got its vector, as the text output marks it: `(subwords)`,
     /// `(1 token: king)`, `(2 tokens: new·york)`.
     pub fn mark(&self) -> String {
-        match self.tokens.len() {
+        let shown: Vec<String> = self.tokens.iter().map(|t| visible_token(t)).collect();
+        match shown.len() {
             0 => "(subwords)".to_string(),
-            1 => format!("(1 token: {})", self.tokens[0]),
-            n => format!("({n} tokens: {})", self.tokens.join("·")),
+            1 => format!("(1 token: {})", shown[0]),
+            n => format!("({n} tokens: {})", shown.join("·")),
         }
     }
 
@@ -379,5 +380,15 @@ impl SubwordWord {
         } else {
             self.word.clone()
         }
+    }
+}
+
+/// A token's shown form as a phrase's mark lists it: quoted when it is blank or holds a blank
+/// (a lone word-start token `▁` shows as a space), so that every token of the mark is seen.
+pub fn visible_token(token: &str) -> String {
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        format!("{token:?}")
+    } else {
+        token.to_string()
     }
 }

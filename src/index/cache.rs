@@ -97,6 +97,10 @@ pub fn index_dir_for(source: &Path, opts: &OpenOptions) -> Result<PathBuf> {
                 .map(|p| fs::canonicalize(&p).unwrap_or(p)),
         )
         .collect();
+    // The tensor a model's rows come from (`--tensor`): another tensor is another index.
+    if let Some(tensor) = &opts.load.tensor {
+        identity.extend_from_slice(format!("\0tensor\0{tensor}").as_bytes());
+    }
     if opts.load.dims.is_some() || !companions.is_empty() {
         identity.extend_from_slice(format!("\0{:?}", opts.load.dims).as_bytes());
         for path in companions {

@@ -39,6 +39,9 @@ pub enum PhraseError {
     NoModel,
     #[error(transparent)]
     Encoder(#[from] EncoderError),
+    /// Reading or parsing the tokenizer failed (said once, kept for every later lookup).
+    #[error("{0}")]
+    Tokenizer(String),
     #[error(
         "the tokenizer {} changed since the index was built (reopen the model to rebuild it)",
         escape_path(.0)
@@ -59,55 +62,81 @@ pub struct Phrase {
     pub vector: Vec<f32>,
 }
 
-/// The store's tokenizer, parsed at most once (`Store::encoder`).
+type Parsed = std::result::Result<Encoder, String>;
+
+/// The store's tokenizer, parsed at most once (`Store::encoder`), perhaps on a thread started
+/// by `Store::warm_encoder`.
 #[derive(Default)]
 pub(super) struct EncoderCell {
-    cell: OnceCell<std::result::Result<Encoder, String>>,
+    cell: OnceCell<Parsed>,
+    warming: std::cell::RefCell<Option<std::thread::JoinHandle<Parsed>>>,
 }
 
 impl Store {
     /// The model's tokenizer, read and parsed on first use (see the module docs).
     pub fn encoder(&self) -> Result<&Encoder, PhraseError> {
-        let model = self.meta.model.as_ref().ok_or(PhraseError::NoModel)?;
+        if self.meta.model.is_none() {
+            return Err(PhraseError::NoModel);
+        }
         let parsed = self.encoder.cell.get_or_init(|| {
-            let max_length = match model.kind {
+            let warming = self.encoder.warming.borrow_mut().take();
+            match warming.map(|thread| thread.join()) {
+                Some(Ok(parsed)) => parsed,
+                // The thread panicked (it never should): parse here, which says why.
+                Some(Err(_)) | None => self.parse_tokenizer(),
+            }
+        });
+        parsed
+            .as_ref()
+            .map_err(|message| PhraseError::Tokenizer(message.clone()))
+    }
+
+    /// Whether the tokenizer was read (by this store): false until a lookup needed it (or a
+    /// session warmed it).
+    pub fn encoder_loaded(&self) -> bool {
+        self.encoder.cell.get().is_some() || self.encoder.warming.borrow().is_some()
+    }
+
+    /// Starts parsing the model's tokenizer on a thread, so that a session's first phrase
+    /// does not wait for it (a 150,000-token tokenizer.json takes a few hundred ms). Only
+    /// sessions call it: a one-shot parses the tokenizer only when its input needs it.
+    pub fn warm_encoder(&self) {
+        let Some(model) = self.meta.model.as_ref() else {
+            return;
+        };
+        if self.encoder_loaded() {
+            return;
+        }
+        let job = self.tokenizer_job(model);
+        let thread = std::thread::Builder::new()
+            .name("vecsh-tokenizer".into())
+            .spawn(move || job.run());
+        if let Ok(thread) = thread {
+            *self.encoder.warming.borrow_mut() = Some(thread);
+        }
+    }
+
+    fn parse_tokenizer(&self) -> Parsed {
+        match self.meta.model.as_ref() {
+            Some(model) => self.tokenizer_job(model).run(),
+            None => Err(PhraseError::NoModel.to_string()),
+        }
+    }
+
+    fn tokenizer_job(&self, model: &crate::loader::ModelMeta) -> TokenizerJob {
+        TokenizerJob {
+            path: model.tokenizer.clone(),
+            hash: self
+                .meta
+                .companions
+                .iter()
+                .find(|c| c.path == model.tokenizer)
+                .map(|c| c.hash.clone()),
+            max_length: match model.kind {
                 Kind::Model2Vec => config_max_length(&self.meta.source),
                 _ => None,
-            };
-            self.read_tokenizer(&model.tokenizer)
-                .and_then(|bytes| {
-                    Encoder::from_bytes(&bytes, &model.tokenizer, max_length)
-                        .map_err(PhraseError::from)
-                })
-                .map_err(|e| e.to_string())
-        });
-        parsed.as_ref().map_err(|message| {
-            PhraseError::Encoder(EncoderError::Parse {
-                path: model.tokenizer.clone(),
-                reason: message.clone(),
-            })
-        })
-    }
-
-    /// Whether the tokenizer was read (by this store): false until a lookup needed it.
-    pub fn encoder_loaded(&self) -> bool {
-        self.encoder.cell.get().is_some()
-    }
-
-    /// The tokenizer file's content, checked against the hash recorded for it when the index
-    /// was built (when it is one of the index's companions).
-    fn read_tokenizer(&self, path: &Path) -> Result<Vec<u8>, PhraseError> {
-        let bytes = std::fs::read(path).map_err(|e| EncoderError::Parse {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        if let Some(c) = self.meta.companions.iter().find(|c| c.path == path) {
-            let hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
-            if hash != c.hash {
-                return Err(PhraseError::Changed(path.to_path_buf()));
-            }
+            },
         }
-        Ok(bytes)
     }
 
     /// The row a typed text names through the tokenizer when it is no shown form: the raw
@@ -177,6 +206,34 @@ impl Store {
                 .for_each(|x| *x = (f64::from(*x) / norm) as f32);
         }
         Ok(mean)
+    }
+}
+
+/// What reading and parsing the tokenizer needs, apart from the store (it may run on a
+/// thread of its own).
+struct TokenizerJob {
+    path: PathBuf,
+    /// The hash recorded when the index was built, when it is one of the index's companions.
+    hash: Option<String>,
+    max_length: Option<usize>,
+}
+
+impl TokenizerJob {
+    /// The tokenizer file's content, checked against the recorded hash, parsed.
+    fn run(self) -> Parsed {
+        let read = || -> Result<Encoder, PhraseError> {
+            let bytes = std::fs::read(&self.path).map_err(|e| EncoderError::Parse {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+            if let Some(hash) = &self.hash {
+                if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)) != *hash {
+                    return Err(PhraseError::Changed(self.path.clone()));
+                }
+            }
+            Ok(Encoder::from_bytes(&bytes, &self.path, self.max_length)?)
+        };
+        read().map_err(|e| e.to_string())
     }
 }
 

@@ -722,32 +722,114 @@ impl ChunkWriter<'_> {
         }
         self.side.push_labels(batch.labels.as_deref())?;
         self.side.push_weights(batch.weights.as_deref())?;
-        self.pending.extend_from_slice(&batch.vectors);
-        if let Some(offsets) = &batch.offsets {
-            self.pending_offsets.extend_from_slice(offsets);
+        if in_source {
+            return self.push_in_source(batch);
         }
+        self.pending.extend_from_slice(&batch.vectors);
         let chunk_len = ROWS_PER_CHUNK * self.dims;
         while self.pending.len() >= chunk_len {
             // The buffers are reused from chunk to chunk: a fresh 75 MB allocation each time
             // cost a page fault and a zeroed page for every 4 KB of it.
             let mut rows = std::mem::take(&mut self.pending);
-            let mut offsets = std::mem::take(&mut self.pending_offsets);
-            let at = offsets.len().min(ROWS_PER_CHUNK);
-            let done = self.write_chunk(&mut rows[..chunk_len], &offsets[..at]);
+            let done = self.write_chunk(&mut rows[..chunk_len]);
             rows.drain(..chunk_len);
-            offsets.drain(..at);
             self.pending = rows;
-            self.pending_offsets = offsets;
             done?;
         }
         Ok(())
     }
 
+    /// Rows read in place: each batch is normalised and quantised as it comes, and only its
+    /// int8 copy, scales, norms and offsets wait for the chunk to fill (at 4,096 dimensions a
+    /// chunk's f32 rows were 1 GiB, its int8 copy is a quarter of that).
+    fn push_in_source(&mut self, mut batch: loader::Batch) -> anyhow::Result<()> {
+        use rayon::prelude::*;
+        let dims = self.dims;
+        let stride = search::quant_stride(dims);
+        let n = batch.words.len();
+        let old = self.scales.len();
+        self.q8.resize((old + n) * stride, 0);
+        self.scales.resize(old + n, 0.0);
+        self.side.norms.resize(old + n, 0.0);
+        batch
+            .vectors
+            .par_chunks_mut(dims)
+            .zip(self.q8[old * stride..].par_chunks_mut(stride))
+            .zip(
+                self.scales[old..]
+                    .par_iter_mut()
+                    .zip(self.side.norms[old..].par_iter_mut()),
+            )
+            .for_each(|((row, out), (scale, norm))| {
+                *norm = search::normalize(row);
+                *scale = search::quantize_row(row, out);
+            });
+        self.pending_offsets
+            .extend_from_slice(batch.offsets.as_deref().unwrap_or_default());
+        while self.scales.len() >= ROWS_PER_CHUNK {
+            self.write_quantized(ROWS_PER_CHUNK)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the first `n` rows quantised by `push_in_source` as a chunk (their offsets as
+    /// the unit value) and drops them from the pending buffers.
+    fn write_quantized(&mut self, n: usize) -> heed::Result<()> {
+        let stride = search::quant_stride(self.dims);
+        let rest_q8 = self.q8.split_off(n * stride);
+        let rest_scales = self.scales.split_off(n);
+        let rest_norms = self.side.norms.split_off(n);
+        let rest_offsets = self.pending_offsets.split_off(n);
+        self.zero += self.scales.iter().filter(|&&s| s == 0.0).count();
+        let offset_bytes: Vec<u8> = self
+            .pending_offsets
+            .iter()
+            .flat_map(|o| o.to_le_bytes())
+            .collect();
+        let written = self.put_chunk(&offset_bytes, n);
+        self.q8 = rest_q8;
+        self.scales = rest_scales;
+        self.side.norms = rest_norms;
+        self.pending_offsets = rest_offsets;
+        written
+    }
+
+    /// Stores one chunk: `unit` (rows or offsets), the int8 copy and scales in `q8` and
+    /// `scales`, and the side tables (`side.norms` and what it holds), with their checksums.
+    fn put_chunk(&mut self, unit: &[u8], n: usize) -> heed::Result<()> {
+        let (q8, scales): (&[u8], &[u8]) = (
+            bytemuck::cast_slice(&self.q8),
+            bytemuck::cast_slice(&self.scales),
+        );
+        self.unit_sums.push(xxh3_64(unit));
+        self.quant_sums.push(xxh3_64(q8));
+        self.scale_sums.push(xxh3_64(scales));
+        self.room.ensure(
+            unit.len() + q8.len() + scales.len() + SideWriter::chunk_bytes(n) + 5 * self.room.page,
+        )?;
+        let mut wtxn = self.env.write_txn()?;
+        for (db, bytes) in [
+            (self.unit_db, unit),
+            (self.quant_db, q8),
+            (self.scale_db, scales),
+        ] {
+            db.put_reserved(&mut wtxn, &self.chunk, bytes.len(), |space| {
+                self.room.fill(space, bytes)
+            })?;
+        }
+        self.side.put(&mut wtxn, self.room, self.chunk, n)?;
+        wtxn.commit()?;
+        self.chunk += 1;
+        Ok(())
+    }
+
     fn flush(&mut self) -> heed::Result<()> {
+        if self.in_source() && !self.scales.is_empty() {
+            return self.write_quantized(self.scales.len());
+        }
         if !self.pending.is_empty() {
             let mut rest = std::mem::take(&mut self.pending);
-            let offsets = std::mem::take(&mut self.pending_offsets);
-            self.write_chunk(&mut rest, &offsets)?;
+            self.write_chunk(&mut rest)?;
         }
         Ok(())
     }
@@ -758,8 +840,8 @@ impl ChunkWriter<'_> {
 
     /// Normalises `rows` in place (they become the unit chunk), quantises them into reused
     /// buffers, and stores the three values: the same bytes as `search::unit_and_quant`.
-    /// With the source read in place, the unit value is the rows' `offsets` instead.
-    fn write_chunk(&mut self, rows: &mut [f32], offsets: &[u64]) -> heed::Result<()> {
+    /// (Rows read in place from the source go through `push_in_source` instead.)
+    fn write_chunk(&mut self, rows: &mut [f32]) -> heed::Result<()> {
         use rayon::prelude::*;
         let dims = self.dims;
         let stride = search::quant_stride(dims);
@@ -781,38 +863,12 @@ impl ChunkWriter<'_> {
                 *norm = search::normalize(row);
                 *scale = search::quantize_row(row, out);
             });
-        let (unit, q8, scales) = (&*rows, &self.q8, &self.scales);
-        self.zero += scales.iter().filter(|&&s| s == 0.0).count();
-        let offset_bytes: Vec<u8>;
-        let unit: &[u8] = if self.in_source() {
-            debug_assert_eq!(offsets.len(), n);
-            offset_bytes = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
-            &offset_bytes
-        } else {
-            bytemuck::cast_slice(unit)
-        };
-        let (unit, q8, scales): (&[u8], &[u8], &[u8]) =
-            (unit, bytemuck::cast_slice(q8), bytemuck::cast_slice(scales));
-        self.unit_sums.push(xxh3_64(unit));
-        self.quant_sums.push(xxh3_64(q8));
-        self.scale_sums.push(xxh3_64(scales));
-        self.room.ensure(
-            unit.len() + q8.len() + scales.len() + SideWriter::chunk_bytes(n) + 5 * self.room.page,
-        )?;
-        let mut wtxn = self.env.write_txn()?;
-        for (db, bytes) in [
-            (self.unit_db, unit),
-            (self.quant_db, q8),
-            (self.scale_db, scales),
-        ] {
-            db.put_reserved(&mut wtxn, &self.chunk, bytes.len(), |space| {
-                self.room.fill(space, bytes)
-            })?;
-        }
-        self.side.put(&mut wtxn, self.room, self.chunk, n)?;
-        wtxn.commit()?;
-        self.chunk += 1;
-        Ok(())
+        self.zero += self.scales.iter().filter(|&&s| s == 0.0).count();
+        debug_assert!(
+            !self.in_source(),
+            "rows read in place go through push_in_source"
+        );
+        self.put_chunk(bytemuck::cast_slice(&*rows), n)
     }
 }
 

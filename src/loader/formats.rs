@@ -859,8 +859,12 @@ pub(super) fn load_model(
     })?;
     // The Hugging Face library must read it too (phrases are encoded with it): checked now, on
     // the other core, rather than at the first phrase.
+    // No token id can be beyond the largest tensor's rows: a higher one is refused before the
+    // vocabulary is laid out by id.
+    let max_tokens = tensors.iter().filter_map(|t| t.shape.first()).max();
+    let max_tokens = max_tokens.copied().unwrap_or(0);
     let (vocab, library) = rayon::join(
-        || tokenizer::parse(&json),
+        || tokenizer::parse(&json, max_tokens),
         || tokenizers::Tokenizer::from_bytes(&json).map(drop),
     );
     let vocab = vocab.map_err(|m| model_error(&tok_label, m))?;
@@ -881,7 +885,7 @@ pub(super) fn load_model(
             m
         }
     };
-    let choice = safetensors::choose(&tensors, opts.tensor.as_deref(), n_tokens)
+    let choice = safetensors::choose(&tensors, opts.tensor.as_deref(), n_tokens, &tok_label)
         .map_err(|m| model_error(&label, shard_hint(m)))?;
     let t = &tensors[choice.embedding];
     let (matrix_rows, dims) = t.matrix().expect("a chosen matrix is 2-D");
@@ -894,6 +898,12 @@ pub(super) fn load_model(
             ),
         ));
     };
+    if dims == 0 {
+        return Err(model_error(
+            &label,
+            format!("tensor {}: rows of no values", t.describe()),
+        ));
+    }
     if dims as u64 > super::MAX_DIMS {
         return Err(model_error(
             &label,
@@ -988,7 +998,16 @@ pub(super) fn load_model(
     let data = &map[..];
     let hash = std::thread::scope(|scope| -> Result<u64, LoadError> {
         // The content's fingerprint, on the other core while the rows are converted.
-        let hasher = scope.spawn(|| xxhash_rust::xxh3::xxh3_64(data));
+        // Both release what they read from this process's page tables (the pages stay in the
+        // page cache): a 1 GB matrix does not stay in the resident set while it is indexed.
+        let hasher = scope.spawn(|| {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for part in data.chunks(32 << 20) {
+                h.update(part);
+                super::source::release(part);
+            }
+            h.digest()
+        });
         let mut start = 0;
         while start < n_tokens && !rows.full() {
             let end = n_tokens.min(start + batch_rows.min(rows.room()));
@@ -1024,6 +1043,10 @@ pub(super) fn load_model(
                 .map(|tok| tok.shown.clone())
                 .collect();
             let hashes: Vec<u64> = words.iter().map(|w| word_hash(w.as_bytes())).collect();
+            if mapping.is_none() {
+                let from = t.start as usize + start * row_bytes;
+                super::source::release(&data[from..t.start as usize + end * row_bytes]);
+            }
             rows.push(words, vectors, offsets, &hashes, &[], dims)?;
             on_progress(t.start + (end * row_bytes) as u64, total);
             start = end;

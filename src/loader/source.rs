@@ -275,7 +275,7 @@ impl<'m> Behind<'m> {
 
 /// Drops the whole pages inside `bytes` (part of a read-only file mapping) from the page
 /// tables; a later read faults them back in from the page cache, unchanged.
-fn release(bytes: &[u8]) {
+pub(super) fn release(bytes: &[u8]) {
     #[cfg(unix)]
     {
         let page = 4096usize;

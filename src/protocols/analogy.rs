@@ -86,7 +86,8 @@ pub struct AnalogyReport {
     pub questions_seen: usize,
     pub skipped_unknown: usize,
     /// On a model: distinct question words that are no token, pooled through the tokenizer
-    /// (`index::phrase`), and the questions evaluated with at least one of them.
+    /// (`index::phrase`), and the questions evaluated with at least one of them (one whose
+    /// expected word is pooled is always missed: a search answers tokens).
     #[serde(skip_serializing_if = "is_zero")]
     pub pooled_words: usize,
     #[serde(skip_serializing_if = "is_zero")]
@@ -161,16 +162,16 @@ pub fn evaluate_analogies_until(
         .collect();
     let wanted: HashSet<String> = folded.iter().flatten().flatten().cloned().collect();
     let vocab = fold_lookup(store, restrict, protocol, &wanted);
-    // On a model, a question word (a, b or c) that is no token is pooled through the tokenizer
-    // as typed in the file; its vector gets an id past the rows. The expected word must be a
-    // token: a pooled vector is never an answer.
+    // On a model, a question word that is no token is pooled through the tokenizer as typed
+    // in the file; its vector gets an id past the rows. An expected word of several tokens is
+    // known, so its question is seen, but a search answers tokens: it is always missed.
     let mut pooled: HashMap<String, u32> = HashMap::new();
     let mut extra: Vec<Vec<f32>> = Vec::new();
     if store.model().is_some() {
         for (s, questions) in folded.iter().enumerate() {
             for (q, words) in questions.iter().enumerate() {
                 let typed = &sections[s].questions[q].words;
-                for (w, typed) in words.iter().zip(typed).take(3) {
+                for (w, typed) in words.iter().zip(typed) {
                     if vocab.contains_key(w) || pooled.contains_key(w) {
                         continue;
                     }
@@ -191,10 +192,11 @@ pub fn evaluate_analogies_until(
     for (s, questions) in folded.iter().enumerate() {
         for (q, words) in questions.iter().enumerate() {
             let [a, b, c, d] = words;
-            if let (Some(&a), Some(&b), Some(&c), Some(_)) =
-                (lookup(a), lookup(b), lookup(c), vocab.get(d))
+            if let (Some(&a), Some(&b), Some(&c), Some(&d)) =
+                (lookup(a), lookup(b), lookup(c), lookup(d))
             {
-                pooled_questions += [a, b, c].iter().any(|&id| id as usize >= store.len()) as usize;
+                pooled_questions +=
+                    [a, b, c, d].iter().any(|&id| id as usize >= store.len()) as usize;
                 queries.push(AnalogyQuery { a, b, c });
                 which.push((s, q));
             }

@@ -47,9 +47,13 @@ impl Renderer {
                 Style::new().yellow(),
             ));
         } else if oov {
-            let what = match tokens.len() {
-                1 => format!("  (1 token: {})", tokens[0]),
-                n => format!("  ({n} tokens: {}, pooled)", tokens.join("·")),
+            let shown: Vec<String> = tokens
+                .iter()
+                .map(|t| crate::eval::visible_token(t))
+                .collect();
+            let what = match shown.len() {
+                1 => format!("  (1 token: {})", shown[0]),
+                n => format!("  ({n} tokens: {}, pooled)", shown.join("·")),
             };
             head.push_str(&self.paint(&escape(&what), Style::new().yellow()));
         }

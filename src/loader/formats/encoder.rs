@@ -85,8 +85,9 @@ pub struct Encoder {
     unk: Option<u32>,
     /// Tokens kept of a sentence; `None`: all (raw matrices, or a config's `max_length: null`).
     max_length: Option<usize>,
-    /// model2vec's `median_token_length` (see the module docs).
-    median_token_length: usize,
+    /// model2vec's `median_token_length` (see the module docs), computed when first needed
+    /// (listing a 150,000-token vocabulary takes ~100 ms).
+    median_token_length: std::sync::OnceLock<usize>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -96,7 +97,7 @@ impl std::fmt::Debug for Encoder {
             .field("kind", &self.kind)
             .field("unk", &self.unk)
             .field("max_length", &self.max_length)
-            .field("median_token_length", &self.median_token_length)
+            .field("median_token_length", &self.median_token_length.get())
             .finish()
     }
 }
@@ -152,14 +153,13 @@ impl Encoder {
                     .and_then(|id| u32::try_from(id).ok())
             }
         };
-        let median_token_length = median_length(tokenizer.get_vocab(true).keys());
         Ok(Encoder {
             tokenizer,
             path: path.to_path_buf(),
             kind,
             unk,
             max_length,
-            median_token_length,
+            median_token_length: std::sync::OnceLock::new(),
         })
     }
 
@@ -177,22 +177,27 @@ impl Encoder {
     }
 
     pub fn median_token_length(&self) -> usize {
-        self.median_token_length
+        *self
+            .median_token_length
+            .get_or_init(|| median_length(self.tokenizer.get_vocab(true).keys()))
     }
 
     /// The ids of `text` as model2vec's `StaticModel.tokenize` (after `encode`'s
     /// pre-truncation) gives them: no special tokens, at most `max_length`, the unknown token
     /// dropped. May be empty.
     pub fn ids(&self, text: &str) -> Result<Vec<u32>, EncoderError> {
+        // The cut needs the median only for a text longer than `max` characters: a median of
+        // at least 1 cuts nothing shorter (it is 0 only when most tokens are the empty
+        // string, which a vocabulary holds at most once).
         let text = match self.max_length {
-            Some(max) => {
-                let chars = max.saturating_mul(self.median_token_length);
+            Some(max) if text.char_indices().nth(max).is_some() => {
+                let chars = max.saturating_mul(self.median_token_length());
                 match text.char_indices().nth(chars) {
                     Some((at, _)) => &text[..at],
                     None => text,
                 }
             }
-            None => text,
+            _ => text,
         };
         let encoding =
             self.tokenizer

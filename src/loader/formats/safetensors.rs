@@ -31,6 +31,11 @@ const EMBEDDING_SUFFIXES: [&str; 5] = [
     ".tok_embeddings.weight",
 ];
 
+/// Whether a tensor's name is a transformer's input embedding's.
+fn is_embedding_name(n: &str) -> bool {
+    EMBEDDING_NAMES.contains(&n) || EMBEDDING_SUFFIXES.iter().any(|s| n.ends_with(s))
+}
+
 /// One tensor of a safetensors file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
@@ -290,17 +295,23 @@ fn candidates(tensors: &[Tensor]) -> String {
 }
 
 /// Chooses the token embedding: `wanted` (`--tensor`) by name; else model2vec's `embeddings`;
-/// else the only tensor; else a transformer's input embedding by name; else the one 2-D tensor
+/// else a transformer's input embedding by name; else the only tensor; else the one 2-D tensor
 /// with at least `tokens` rows (the tokenizer's highest id + 1). An ambiguous or missing choice
 /// is an error listing the candidates with their shapes.
-pub fn choose(tensors: &[Tensor], wanted: Option<&str>, tokens: usize) -> Result<Choice, String> {
+/// `tokenizer` names the tokenizer in messages.
+pub fn choose(
+    tensors: &[Tensor],
+    wanted: Option<&str>,
+    tokens: usize,
+    tokenizer: &str,
+) -> Result<Choice, String> {
     let find = |name: &str| tensors.iter().position(|t| t.name == name);
     let fits = |i: usize| -> Result<usize, String> {
         let t = &tensors[i];
         match t.matrix() {
             Some((rows, cols)) if rows >= tokens && cols > 0 => Ok(i),
             Some((rows, cols)) if cols > 0 => Err(format!(
-                "tensor {} has {rows} rows, but the tokenizer has {tokens} token ids (0 to {}): the tokenizer does not fit this matrix",
+                "tensor {} has {rows} rows, but the tokenizer {tokenizer} has {tokens} token ids (0 to {}): the tokenizer does not fit this matrix",
                 t.describe(),
                 tokens.saturating_sub(1)
             )),
@@ -337,7 +348,7 @@ pub fn choose(tensors: &[Tensor], wanted: Option<&str>, tokens: usize) -> Result
             fits(i)?;
             return Ok(m);
         }
-        let kind = if tensors.len() == 1 {
+        let kind = if tensors.len() == 1 && !is_embedding_name(name) {
             Kind::Single
         } else {
             Kind::Transformer
@@ -363,17 +374,12 @@ pub fn choose(tensors: &[Tensor], wanted: Option<&str>, tokens: usize) -> Result
         weights: None,
         mapping: None,
     };
-    if tensors.len() == 1 {
-        return fits(0).map(|i| plain(Kind::Single, i));
-    }
     let by_name: Vec<usize> = (0..tensors.len())
-        .filter(|&i| {
-            let n = tensors[i].name.as_str();
-            EMBEDDING_NAMES.contains(&n) || EMBEDDING_SUFFIXES.iter().any(|s| n.ends_with(s))
-        })
+        .filter(|&i| is_embedding_name(&tensors[i].name))
         .collect();
     match by_name[..] {
         [i] => return fits(i).map(|i| plain(Kind::Transformer, i)),
+        [] if tensors.len() == 1 => return fits(0).map(|i| plain(Kind::Single, i)),
         [] => {}
         _ => {
             // T5-style: `shared.weight` is the one the encoder and decoder share.
@@ -532,13 +538,7 @@ pub fn embedding_by_name<'m>(
     if let Some(e) = map.get_key_value("embeddings") {
         return Some(e);
     }
-    let named: Vec<_> = map
-        .iter()
-        .filter(|(n, _)| {
-            EMBEDDING_NAMES.contains(&n.as_str())
-                || EMBEDDING_SUFFIXES.iter().any(|s| n.ends_with(s))
-        })
-        .collect();
+    let named: Vec<_> = map.iter().filter(|(n, _)| is_embedding_name(n)).collect();
     match named[..] {
         [one] => Some(one),
         _ => named.into_iter().find(|(n, _)| *n == "shared.weight"),

@@ -121,9 +121,10 @@ enum Marker {
     None,
 }
 
-/// Reads a `tokenizer.json`'s vocabulary. `Err`: what is wrong with it (without the file's
-/// name, which the caller adds).
-pub fn parse(json: &[u8]) -> Result<Vocabulary, String> {
+/// Reads a `tokenizer.json`'s vocabulary for a model whose largest tensor has `max_tokens` rows:
+/// a higher id is refused before the vocabulary is laid out by id. `Err`: what is wrong with it
+/// (without the file's name, which the caller adds).
+pub fn parse(json: &[u8], max_tokens: usize) -> Result<Vocabulary, String> {
     let file: File =
         serde_json::from_slice(json).map_err(|e| format!("not a tokenizer.json ({e})"))?;
     let model = &file.model;
@@ -185,6 +186,19 @@ pub fn parse(json: &[u8]) -> Result<Vocabulary, String> {
         .chain(file.added_tokens.iter().map(|a| a.id))
         .max()
         .unwrap_or(0);
+    if highest >= max_tokens as u64 {
+        let name = file
+            .added_tokens
+            .iter()
+            .find(|a| a.id == highest)
+            .map(|a| a.content.as_str())
+            .or_else(|| entries.last().map(|e| e.0.as_str()))
+            .unwrap_or_default();
+        return Err(format!(
+            "its highest token id is {highest} ('{}'), but the model's largest tensor has {max_tokens} rows: this tokenizer does not fit the model",
+            crate::text::escape(name)
+        ));
+    }
     let marker = marker(&file, &kind);
     let byte_fallback = true; // `<0xNN>` is a byte wherever the model knows it as one
     let mut tokens: Vec<Option<Token>> = vec![None; highest as usize + 1];
@@ -476,23 +490,55 @@ mod tests {
     fn clashes_fall_back_to_the_raw_string_then_the_id() {
         let json = r###"{"added_tokens":[],"pre_tokenizer":{"type":"ByteLevel"},
             "model":{"type":"BPE","vocab":{"Ġ##a":0,"a":1,"##a":2},"merges":[]}}"###;
-        let v = parse(json.as_bytes()).unwrap();
+        let v = parse(json.as_bytes(), 3).unwrap();
+        assert!(parse(json.as_bytes(), 2)
+            .unwrap_err()
+            .contains("does not fit"));
         let shown: Vec<&str> = v.tokens.iter().map(|t| t.shown.as_str()).collect();
         // `Ġ##a` is `##a`; the piece `a` would be `##a` too: it shows its raw `a`. The piece
         // `##a` would be `####a`.
         assert_eq!(shown, ["##a", "a", "####a"]);
     }
 
+    /// A SentencePiece Unigram vocabulary (a list of pieces and scores) with Metaspace.
+    #[test]
+    fn unigram_pieces_are_shown_like_sentencepiece_bpe() {
+        let json = r#"{"pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true},
+            "model":{"type":"Unigram","unk_id":0,"vocab":[["<unk>",0.0],["▁king",-1.0],["ing",-2.0],["<0x0A>",-3.0]]},
+            "added_tokens":[{"id":0,"content":"<unk>","special":true}]}"#;
+        let v = parse(json.as_bytes(), 4).unwrap();
+        assert_eq!(v.model, "Unigram");
+        assert_eq!(v.unk, Some(0));
+        let shown: Vec<(&str, TokenKind)> = v
+            .tokens
+            .iter()
+            .map(|t| (t.shown.as_str(), t.kind))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("<unk>", TokenKind::Special),
+                ("king", TokenKind::Word),
+                ("##ing", TokenKind::Piece),
+                ("\n", TokenKind::Byte),
+            ]
+        );
+    }
+
     #[test]
     fn bad_tokenizers_are_errors() {
-        assert!(parse(b"{").unwrap_err().contains("not a tokenizer.json"));
-        assert!(
-            parse(br#"{"model":{"type":"BPE","vocab":{"a":99999999999}}}"#)
-                .unwrap_err()
-                .contains("refused")
-        );
-        assert!(parse(br#"{"model":{"type":"Nope","vocab":{}}}"#).is_err());
-        assert!(parse(br#"{"model":{"type":"WordLevel","vocab":{}}}"#)
+        let max = usize::MAX;
+        assert!(parse(b"{", max)
+            .unwrap_err()
+            .contains("not a tokenizer.json"));
+        assert!(parse(
+            br#"{"model":{"type":"BPE","vocab":{"a":99999999999}}}"#,
+            max
+        )
+        .unwrap_err()
+        .contains("refused"));
+        assert!(parse(br#"{"model":{"type":"Nope","vocab":{}}}"#, max).is_err());
+        assert!(parse(br#"{"model":{"type":"WordLevel","vocab":{}}}"#, max)
             .unwrap_err()
             .contains("empty"));
     }
