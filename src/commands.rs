@@ -20,6 +20,7 @@ pub enum Command {
     Open,
     Use,
     Compare,
+    Align,
     Vars,
     Info,
     Ast,
@@ -63,7 +64,7 @@ const ON_OFF: &[&str] = &["on", "off"];
 
 /// Every command, in the order `:help` lists them, Tab offers them and did-you-mean prefers
 /// them on a tie.
-pub const TABLE: [Spec; 19] = [
+pub const TABLE: [Spec; 20] = [
     Spec {
         command: Command::K,
         name: "k",
@@ -170,6 +171,17 @@ pub const TABLE: [Spec; 19] = [
         help: &[(
             ":compare EXPR",
             "EXPR's neighbours in every open space side by side, with their overlap",
+        )],
+    },
+    Spec {
+        command: Command::Align,
+        name: "align",
+        aliases: &[],
+        args: Args::Text,
+        tab_space: true,
+        help: &[(
+            ":align A B [N]",
+            "rotate space A onto B over their N most frequent shared words (Procrustes)",
         )],
     },
     Spec {

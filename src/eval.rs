@@ -14,6 +14,7 @@ use crate::index::{PhraseError, Store};
 use crate::parse;
 use crate::search::{self, Hit, Query};
 
+pub mod align;
 pub mod compare;
 mod error;
 mod map;
@@ -396,23 +397,42 @@ impl<'s> Session<'s> {
             )
             .help("vectors of spaces of different dimensions cannot be compared or searched in each other"));
         }
+        let from = self.spaces.store(c.space);
+        let unit = |id: u32| match from.unit_row(id) {
+            Ok(Some(row)) => Ok(row.into_owned()),
+            Ok(None) => Err(EvalError::at(
+                span,
+                format!("the index of '{from_name}' has no vector for row {id}"),
+            )),
+            Err(e) => Err(index_failure(e).at_span(span)),
+        };
+        // Aligned (`:align`): every part rotated into `to`'s coordinates, and no warning.
+        if let Some(r) = self.spaces.alignment(c.space, to) {
+            let turn = |v: &[f32]| -> Vec<f32> {
+                let v: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
+                align::rotate(&v, r).iter().map(|&x| x as f32).collect()
+            };
+            let mut carried = Vec::new();
+            for &(id, w, n) in &c.terms {
+                carried.push((turn(&unit(id)?), w, n));
+            }
+            for (v, w, n) in &c.subword_terms {
+                carried.push((turn(v), *w, *n));
+            }
+            return Ok(Combination {
+                vector: align::rotate(&c.vector, r),
+                terms: Vec::new(),
+                subword_terms: carried,
+                tokens: Vec::new(),
+                space: to,
+            });
+        }
         self.warnings.borrow_mut().push(format!(
             "'{from_name}' and '{to_name}' are not aligned: a vector of '{from_name}' is read in '{to_name}' coordinate by coordinate, which means something only if the two share their axes (as a file and its --limit'ed copy do)"
         ));
-        let from = self.spaces.store(c.space);
         let mut carried = Vec::new();
         for &(id, w, n) in &c.terms {
-            let row = match from.unit_row(id) {
-                Ok(Some(row)) => row.into_owned(),
-                Ok(None) => {
-                    return Err(EvalError::at(
-                        span,
-                        format!("the index of '{from_name}' has no vector for row {id}"),
-                    ))
-                }
-                Err(e) => return Err(index_failure(e).at_span(span)),
-            };
-            carried.push((row, w, n));
+            carried.push((unit(id)?, w, n));
         }
         carried.append(&mut c.subword_terms);
         Ok(Combination {
@@ -798,6 +818,7 @@ impl<'s> Session<'s> {
             }
             Some(Command::Svg) => self.svg_command(args, args_span),
             Some(Command::Compare) => self.compare_command(args, args_span),
+            Some(Command::Align) => self.align_command(args, args_span),
             Some(Command::Use) => {
                 if args.is_empty() {
                     return Ok(self.space_list());

@@ -231,6 +231,20 @@ impl Renderer {
                     .join("\n")
             }
             Value::Compare(c) => self.comparison(c),
+            Value::Aligned {
+                a,
+                b,
+                words,
+                dims,
+                cosine_before,
+                cosine_after,
+            } => format!(
+                "aligned {} onto {} over {} shared words ({dims} dims): mean cosine of their two \
+                 vectors {cosine_before:.3} before, {cosine_after:.3} after",
+                self.paint(&escape(a), Style::new().cyan().bold()),
+                self.paint(&escape(b), Style::new().cyan().bold()),
+                thousands(*words),
+            ),
             Value::Spaces { spaces } => self.space_rows(spaces),
             Value::SpaceOpened {
                 name,

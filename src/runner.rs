@@ -109,7 +109,9 @@ impl<'s> Runner<'s> {
         path: PathBuf,
         activate: bool,
     ) -> anyhow::Result<Value> {
-        let store = match self.session.space_of_file(&path, &self.other) {
+        // A model directory opens through its safetensors file, as the source does.
+        let file = crate::loader::primary_file(&path, &self.other.load);
+        let store = match self.session.space_of_file(&file, &self.other) {
             Some(i) => Err(i),
             None => {
                 let progress: Box<dyn crate::progress::Progress> = if self.progress_quiet {
@@ -117,7 +119,7 @@ impl<'s> Runner<'s> {
                 } else {
                     Box::new(crate::progress::Bars::new())
                 };
-                let (store, _) = Store::open(&path, &self.other, progress.as_ref())?;
+                let (store, _) = Store::open(&file, &self.other, progress.as_ref())?;
                 Ok(store)
             }
         };

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::embedded;
 use crate::eval::Settings;
-use crate::index::{OpenOptions, Origin, Store};
+use crate::index::{OpenOptions, Origin, Store, Verify};
 use crate::progress::{Bars, Progress, Quiet};
 use crate::render::Renderer;
 
@@ -57,12 +57,19 @@ impl Resolved {
     }
 
     /// How another space's file is opened (`--also`, `:open`): as the source, but with the load
-    /// options and the index directory that name one file left at their defaults.
+    /// options and the index directory that name one file left at their defaults, and verified
+    /// before it answers.
     pub fn open_other(&self) -> OpenOptions {
         OpenOptions {
             index_dir: None,
             load: Default::default(),
             rebuild: false,
+            // A session verifies its FILE's index behind the prompt, and its answers wait for
+            // that (`Store::await_verified`); another space's index is verified when opened.
+            verify: match self.open.verify {
+                Verify::Background => Verify::Full,
+                other => other,
+            },
             ..self.open.clone()
         }
     }

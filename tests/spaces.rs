@@ -489,3 +489,131 @@ fn the_prompt_shows_the_active_space() {
     expect(&mut p, &format!("third{PROMPT}")).unwrap();
     quit(p);
 }
+
+/// The unit rows of a fixture's words, as vecsh normalises them (f32).
+fn unit_rows(name: &str) -> Vec<(String, Vec<f32>)> {
+    std::fs::read_to_string(fixture(name))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let w = f.next().unwrap().to_string();
+            let v: Vec<f32> = f.map(|x| x.parse().unwrap()).collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            (w, v.iter().map(|x| x / n).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn procrustes_equals_scipy() {
+    let want = &expected()["align"];
+    let (a, b) = (unit_rows("a.txt"), unit_rows("b.txt"));
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    for (w, v) in &a {
+        if let Some((_, u)) = b.iter().find(|(x, _)| x == w) {
+            ra.push(v.clone());
+            rb.push(u.clone());
+        }
+    }
+    assert_eq!(ra.len() as u64, want["words"].as_u64().unwrap());
+    let r = vecsh::eval::align::procrustes(&ra, &rb);
+    for (i, row) in want["r"].as_array().unwrap().iter().enumerate() {
+        for (j, x) in row.as_array().unwrap().iter().enumerate() {
+            let (got, x) = (r[(i, j)], x.as_f64().unwrap());
+            assert!((got - x).abs() < 1e-5, "R[{i},{j}] {got} vs scipy {x}");
+        }
+    }
+}
+
+#[test]
+fn align_carries_vectors_by_the_rotation() {
+    let want = &expected()["align"];
+    let (a, b, r) = (s("a.txt"), s("b.txt"), s("r.txt"));
+    let (out, err) = json_run(&[
+        &a,
+        "--also",
+        &b,
+        "-e",
+        ":align a b",
+        "-e",
+        "in(b, in(a, w07))",
+        "-e",
+        "in(b, in(a, w13))",
+    ]);
+    assert_eq!(out[0]["kind"], "aligned", "{err}");
+    assert_eq!(out[0]["words"], want["words"]);
+    for key in ["cosine_before", "cosine_after"] {
+        let (x, y) = (out[0][key].as_f64().unwrap(), want[key].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-5, "{key}: {x} vs {y}");
+    }
+    // Aligned: no warning, and a's words answer in b as numpy's rotation says.
+    assert!(!err.contains("not aligned"), "{err}");
+    for (i, word) in ["w07", "w13"].iter().enumerate() {
+        let got = out[i + 1]["neighbours"].as_array().unwrap();
+        let wanted = want["neighbours_in_b"][word].as_array().unwrap();
+        assert_eq!(got.len(), wanted.len(), "{word}");
+        for (g, w) in got.iter().zip(wanted) {
+            assert_eq!(g["word"], w[0], "{word}");
+            let (x, y) = (g["score"].as_f64().unwrap(), w[1].as_f64().unwrap());
+            assert!((x - y).abs() < 1e-5, "{word}: {x} vs {y}");
+        }
+    }
+    // A rotated, permuted copy of a aligns back: cosine 1, each word nearest its own copy.
+    let (out, err) = json_run(&[
+        &a,
+        "--also",
+        &r,
+        "-e",
+        ":align a r",
+        "-e",
+        "in(r, in(a, w07))",
+        "-e",
+        "sim(in(r, w31), w31)",
+    ]);
+    assert!(out[0]["cosine_before"].as_f64().unwrap() < 0.9, "{err}");
+    assert!((out[0]["cosine_after"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    assert_eq!(out[1]["neighbours"][0]["word"], "w07");
+    assert!((out[1]["neighbours"][0]["score"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    assert!(
+        (out[2]["value"].as_f64().unwrap() - 1.0).abs() < 1e-5,
+        "{}",
+        out[2]
+    );
+}
+
+#[test]
+fn align_refuses_other_dimensions_and_too_few_shared_words() {
+    let (a, c, t) = (s("a.txt"), s("c.txt"), s("t.txt"));
+    let (out, _) = json_run(&[
+        &a,
+        "--also",
+        &c,
+        "--also",
+        &t,
+        "-e",
+        ":align a c",
+        "-e",
+        ":align a t",
+        "-e",
+        ":align a",
+        "-e",
+        ":align a tt",
+        "-e",
+        ":align a t x",
+    ]);
+    let err = |i: usize| &out[i]["error"];
+    assert_eq!(
+        err(0)["message"],
+        "'a' has 8 dimensions and 'c' 4: only spaces of one dimension can be aligned"
+    );
+    assert_eq!(err(0)["span"]["start"], 9);
+    assert_eq!(
+        err(1)["message"],
+        "'a' and 't' share 3 words, fewer than their 8 dimensions: a rotation needs at least as many"
+    );
+    assert_eq!(err(2)["message"], "expected two spaces to align");
+    assert_eq!(err(3)["message"], "no space is named 'tt'");
+    assert_eq!(err(4)["message"], "expected a number of words, found 'x'");
+    assert_eq!(err(4)["span"]["start"], 11);
+}

@@ -7,6 +7,9 @@
 //! before anything is opened (`Spaces::by_dir`). Nothing here prints or opens files.
 
 use std::cell::Cell;
+use std::collections::HashMap;
+
+use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
 use crate::index::Store;
@@ -42,6 +45,9 @@ pub struct Spaces<'s> {
     /// The space an expression is evaluated in: `:use` changes it for good, `in(SPACE, …)`
     /// while its argument is evaluated (so a `&self` search can run in a vector's own space).
     active: Cell<usize>,
+    /// `:align`'s rotations, by (from store, to store): a row vector of the first times the
+    /// matrix is in the second's coordinates (both directions are kept: R and Rᵀ).
+    alignments: HashMap<(usize, usize), DMatrix<f64>>,
 }
 
 impl<'s> Spaces<'s> {
@@ -55,6 +61,7 @@ impl<'s> Spaces<'s> {
                 store: 0,
             }],
             active: Cell::new(0),
+            alignments: HashMap::new(),
         }
     }
 
@@ -84,6 +91,19 @@ impl<'s> Spaces<'s> {
     /// Makes space `i` active; returns the one that was.
     pub fn set_active(&self, i: usize) -> usize {
         self.active.replace(i.min(self.names.len() - 1))
+    }
+
+    /// Records `:align`'s rotation of space `from` onto space `to` (and its inverse, Rᵀ).
+    pub fn set_alignment(&mut self, from: usize, to: usize, r: DMatrix<f64>) {
+        let (x, y) = (self.names[from].store, self.names[to].store);
+        self.alignments.insert((y, x), r.transpose());
+        self.alignments.insert((x, y), r);
+    }
+
+    /// The rotation that carries a vector of space `from` into space `to`, once aligned.
+    pub fn alignment(&self, from: usize, to: usize) -> Option<&DMatrix<f64>> {
+        self.alignments
+            .get(&(self.names[from].store, self.names[to].store))
     }
 
     /// Makes space `i` active until the guard is dropped.

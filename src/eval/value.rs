@@ -216,6 +216,17 @@ pub enum Value {
     Spaces {
         spaces: Vec<SpaceRow>,
     },
+    /// `:align A B [N]`: A rotated onto B over N shared words.
+    Aligned {
+        a: String,
+        b: String,
+        /// Shared words the rotation was fitted on.
+        words: usize,
+        dims: usize,
+        /// Mean cosine of the words' two vectors before and after the rotation: the fit.
+        cosine_before: f64,
+        cosine_after: f64,
+    },
     /// `:compare EXPR`, `compare(EXPR)`: EXPR's neighbours in every open space side by side.
     Compare(Box<Comparison>),
     Nothing,
