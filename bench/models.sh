@@ -9,8 +9,10 @@
 #     3 warm-ups, and the peak RSS of one more run;
 #   - a phrase in a session: statements piped on stdin to one process: A = one word; B = one phrase
 #     (`"w1 w2"`, which parses tokenizer.json); C = the phrase then PHRASES (default 100) distinct phrases.
-#     first phrase = B - A (the tokenizer's parse + one encoding + search); per phrase = (C - B) / PHRASES.
-#     Each of A, B, C is the median of 5 runs.
+#     D = the word then PHRASES distinct single words (each a token: a search without the tokenizer).
+#     first phrase = B - A (the tokenizer's parse + one encoding + search); per phrase = (C - B) / PHRASES;
+#     per word = (D - A) / PHRASES, so per phrase - per word is what encoding a phrase adds to a search.
+#     Each of A, B, C, D is the median of 5 runs.
 #
 #   bench/models.sh [OUT_DIR]        # default OUT_DIR=/work/data/models
 #   VECSH=path/to/vecsh  PYTHON=python-with-numpy-and-tokenizers  WORD=king  ONLY=qwen3-0.6b-size
@@ -39,7 +41,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 range() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%s–%s", v[1], v[NR] }'; }
 
 # distinct two-word phrases of common words (GloVe's when present)
-"$PYTHON" - "$PHRASES" > "$work/phrases" <<'PY'
+"$PYTHON" - "$PHRASES" "$work/words" > "$work/phrases" <<'PY'
 import os, sys
 n = int(sys.argv[1])
 p = os.path.expanduser("~/.cache/vecsh-data/glove.6B.50d.txt")
@@ -56,6 +58,9 @@ else:
     words = ["w%d" % i for i in range(2 * n + 200)]
 for i in range(n):
     print('"%s %s"' % (words[100 + 2 * i], words[101 + 2 * i]))
+with open(sys.argv[2], "w") as f:
+    for i in range(n):
+        print(words[100 + 2 * i], file=f)
 PY
 
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -93,12 +98,13 @@ for name in $only; do
   echo "$WORD" > "$work/a"
   head -1 "$work/phrases" > "$work/b"
   { head -1 "$work/phrases"; cat "$work/phrases"; } > "$work/c"
+  { echo "$WORD"; cat "$work/words"; } > "$work/d"
   if ! "$VECSH" "$dir" --quiet < "$work/b" > "$work/b.out" 2>&1 || grep -qi error "$work/b.out"; then
     echo "phrase in a session FAILED: $(head -c 600 "$work/b.out")"
     continue
   fi
   declare -A t=()
-  for s in a b c; do
+  for s in a b c d; do
     runs=()
     for _ in 1 2 3 4 5; do
       t0=$(now); "$VECSH" "$dir" --quiet < "$work/$s" > /dev/null; t1=$(now)
@@ -106,8 +112,8 @@ for name in $only; do
     done
     t[$s]=$(median "${runs[@]}")
   done
-  echo "session (median of 5): one word ${t[a]} ms, one phrase ${t[b]} ms, 1 + $PHRASES phrases ${t[c]} ms"
-  echo "first phrase (tokenizer parse + encode + search): $(echo "scale=1; ${t[b]} - ${t[a]}" | bc) ms; each further phrase: $(echo "scale=2; (${t[c]} - ${t[b]}) / $PHRASES" | bc) ms"
+  echo "session (median of 5): one word ${t[a]} ms, one phrase ${t[b]} ms, 1 + $PHRASES phrases ${t[c]} ms, 1 + $PHRASES words ${t[d]} ms"
+  echo "first phrase (tokenizer parse + encode + search): $(echo "scale=1; ${t[b]} - ${t[a]}" | bc) ms; each further phrase: $(echo "scale=2; (${t[c]} - ${t[b]}) / $PHRASES" | bc) ms; each further word: $(echo "scale=2; (${t[d]} - ${t[a]}) / $PHRASES" | bc) ms"
   echo "sample: $(head -1 "$work/phrases") → $(head -3 "$work/b.out" | tr '\n' ' ' | head -c 300)"
   unset t
 done

@@ -1104,13 +1104,11 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
             thousands(model.matrix_rows),
             m.dims,
             thousands(model.vocab_size),
-            match (model.mapped, model.matrix_rows > model.vocab_size) {
-                (true, _) => " sharing its rows (model2vec's mapping)".to_owned(),
-                (false, true) => format!(
-                    " ({} rows beyond them are padding, left out)",
-                    thousands(model.matrix_rows - model.vocab_size)
-                ),
-                (false, false) => String::new(),
+            // Padding rows beyond the tokens are the loader's note, below.
+            if model.mapped {
+                " sharing its rows (model2vec's mapping)"
+            } else {
+                ""
             }
         )?;
         writeln!(

@@ -484,8 +484,8 @@ pub fn companions(path: &Path, opts: &LoadOptions) -> Vec<std::path::PathBuf> {
 /// sharded model's index names for it), so that `vecsh DIR` and `vecsh DIR/model.safetensors`
 /// share one index; else `path` (also when the directory cannot be opened: loading it says why).
 pub fn primary_file(path: &Path, opts: &LoadOptions) -> std::path::PathBuf {
-    if path.is_dir() && matches!(opts.format, None | Some(Format::Safetensors)) {
-        if let Ok(Some(file)) = formats::safetensors::model_file(path, opts.tensor.as_deref()) {
+    if let Some(dir) = model_dir(path, opts) {
+        if let Ok(Some(file)) = formats::safetensors::model_file(dir, opts.tensor.as_deref()) {
             return file;
         }
     }
@@ -530,6 +530,23 @@ pub fn looks_like_embeddings(path: &Path) -> bool {
         })
 }
 
+/// The model directory `path` names: itself when it is a directory, the directory of a sharded
+/// model's `model.safetensors.index.json`.
+fn model_dir<'p>(path: &'p Path, opts: &LoadOptions) -> Option<&'p Path> {
+    if !matches!(opts.format, None | Some(Format::Safetensors)) {
+        return None;
+    }
+    if path.is_dir() {
+        return Some(path);
+    }
+    let index = path.file_name()? == formats::safetensors::SHARD_INDEX;
+    match path.parent() {
+        Some(dir) if index && dir.as_os_str().is_empty() => Some(Path::new(".")),
+        Some(dir) if index => Some(dir),
+        _ => None,
+    }
+}
+
 /// Whether `path` opens as a safetensors model (a model directory, a safetensors file, or
 /// `--format safetensors`): its rows are tokens, some of which (whitespace, line ends) no
 /// word-per-line format can hold.
@@ -571,8 +588,8 @@ pub fn load_with_subwords(
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
     // A model directory: its safetensors file (`primary_file`), or why it cannot be opened.
-    if path.is_dir() && matches!(opts.format, None | Some(Format::Safetensors)) {
-        match formats::safetensors::model_file(path, opts.tensor.as_deref()) {
+    if let Some(dir) = model_dir(path, opts) {
+        match formats::safetensors::model_file(dir, opts.tensor.as_deref()) {
             Ok(Some(file)) => {
                 return load_with_subwords(&file, opts, on_progress, sink, subword_sink)
             }

@@ -632,3 +632,67 @@ fn an_answer_of_several_tokens_is_not_an_unknown_word() {
     let v: Value = serde_json::from_str(out.1.trim()).unwrap();
     assert_eq!(v["skipped_unknown"], json!(0), "{v}");
 }
+
+#[test]
+#[ignore = "finding 16: the tokenizers library's panic message is printed before vecsh's error"]
+fn a_tokenizer_the_library_panics_on_prints_no_panic() {
+    let (_t, dir) = hostile_tokens_model(&["[UNK]", "a", "b"]);
+    let path = dir.join("tokenizer.json");
+    let mut v = crate::util::json(&path);
+    v["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"});
+    std::fs::write(&path, v.to_string()).unwrap();
+    let cache = TempDir::new().unwrap();
+    let out = crate::util::vecsh(cache.path())
+        .env_remove("RUST_BACKTRACE")
+        .args([&s(&dir), "-e", "\"a b\""])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("tokenizer.json"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+}
+
+/// A session on the wordpiece fixture in a pseudo-terminal.
+fn session(dir: &Path) -> rexpect::session::PtySession {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    cmd.arg(fixture_dir("wordpiece"))
+        .args(["--quiet", "-k", "2"])
+        .env("VECSH_CACHE", dir.join("cache"))
+        .env("VECSH_HISTORY", dir.join("history"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(crate::util::TIMEOUT_MS)).unwrap();
+    crate::util::expect(&mut p, crate::util::PROMPT).expect("first prompt");
+    p
+}
+
+/// Types `typed`, presses Tab, and expects the completed line to answer with neighbours.
+fn completes_and_answers(typed: &str) {
+    let tmp = TempDir::new().unwrap();
+    let mut p = session(tmp.path());
+    p.send(typed).unwrap();
+    p.flush().unwrap();
+    crate::util::expect(&mut p, typed).unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    crate::util::expect(&mut p, "form")
+        .unwrap_or_else(|e| panic!("Tab does not complete {typed:?}: {e}"));
+    p.send_line("").unwrap();
+    crate::util::expect(&mut p, " 1 ").expect("the completed piece answers");
+    crate::util::expect(&mut p, crate::util::PROMPT).unwrap();
+    crate::util::quit(p);
+}
+
+#[test]
+fn a_quoted_word_internal_piece_completes() {
+    completes_and_answers("\"##for");
+}
+
+#[test]
+#[ignore = "finding 17: Tab after a bare ##piece (as lists show it) completes nothing"]
+fn a_bare_word_internal_piece_completes_to_a_form_that_answers() {
+    // `##form` is shown as such in lists; typed bare it is a comment
+    completes_and_answers("##for");
+}

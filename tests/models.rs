@@ -252,6 +252,13 @@ fn a_model_directory_is_its_safetensors_file() {
         vecsh::loader::primary_file(&sharded, &load),
         sharded.join("model-00002-of-00002.safetensors")
     );
+    // The shard index itself opens the model it indexes.
+    let index = sharded.join("model.safetensors.index.json");
+    assert_eq!(
+        vecsh::loader::primary_file(&index, &load),
+        sharded.join("model-00002-of-00002.safetensors")
+    );
+    assert_eq!(util::load(&index).unwrap().words.len(), 2000);
 }
 
 /// Copies a fixture directory into `to` (a fresh directory named like it).
@@ -627,4 +634,23 @@ fn another_tensor_is_another_index() {
     assert_eq!(origin, Origin::Built);
     assert_eq!(second.model().unwrap().tensor, "b.weight");
     assert_ne!(second.raw_row(5).unwrap().unwrap(), row_a);
+}
+
+/// F64 matrices are read as numpy's `astype(float32)` reads them (rounded to nearest), copied
+/// into the index (only F32, F16 and BF16 rows are read in place).
+#[test]
+fn f64_matrices_are_rounded_to_f32() {
+    let tmp = tempfile::tempdir().unwrap();
+    let values: Vec<f64> = (0..2000 * 3)
+        .map(|i| (i as f64 * 0.7310585786300049).sin() / 3.0 + 1e-9)
+        .collect();
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let model = safetensors_file(&[("wte.weight", "F64", vec![2000, 3], bytes)]);
+    let path = with_tokenizer(tmp.path(), "f64", &model);
+    let loaded = util::load(&path).unwrap();
+    let want: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    assert_eq!(loaded.vectors, want);
+    let (store, _) = open_model(&path, &tmp.path().join("cache"), LoadOptions::default());
+    assert!(!store.rows_in_source());
+    assert_eq!(store.model().unwrap().dtype, "F64");
 }

@@ -865,7 +865,15 @@ pub(super) fn load_model(
     let max_tokens = max_tokens.copied().unwrap_or(0);
     let (vocab, library) = rayon::join(
         || tokenizer::parse(&json, max_tokens),
-        || tokenizers::Tokenizer::from_bytes(&json).map(drop),
+        || {
+            // A bug of the library on a hostile file is an error here, not a crash.
+            let read = std::panic::catch_unwind(|| {
+                tokenizers::Tokenizer::from_bytes(&json)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            });
+            read.unwrap_or_else(|_| Err("it failed on this file".to_owned()))
+        },
     );
     let vocab = vocab.map_err(|m| model_error(&tok_label, m))?;
     library.map_err(|e| {

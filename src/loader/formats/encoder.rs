@@ -123,7 +123,12 @@ impl Encoder {
             path: path.to_path_buf(),
             reason,
         };
-        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| parse_err(e.to_string()))?;
+        // A bug of the library on a hostile file is an error naming it, not a crash.
+        let parsed =
+            std::panic::catch_unwind(|| Tokenizer::from_bytes(bytes).map_err(|e| e.to_string()));
+        let mut tokenizer = parsed
+            .unwrap_or_else(|_| Err("the tokenizers library failed on this file".to_string()))
+            .map_err(parse_err)?;
         // model2vec replaces the file's own truncation and padding; truncation is done here
         // (the first `max_length` ids), so the tokenizer's is off.
         tokenizer
@@ -199,14 +204,19 @@ impl Encoder {
             }
             _ => text,
         };
-        let encoding =
+        // As the parse: a bug of the library on some text is an error, not a crash.
+        let encoded = std::panic::catch_unwind(|| {
             self.tokenizer
                 .encode_fast(text, false)
-                .map_err(|e| EncoderError::Encode {
-                    path: self.path.clone(),
-                    text: text.to_string(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| e.to_string())
+        });
+        let encoding = encoded
+            .unwrap_or_else(|_| Err("the tokenizers library failed on this text".to_string()))
+            .map_err(|reason| EncoderError::Encode {
+                path: self.path.clone(),
+                text: text.to_string(),
+                reason,
+            })?;
         let ids = encoding.get_ids();
         let ids = match self.max_length {
             Some(max) => &ids[..ids.len().min(max)],

@@ -401,25 +401,29 @@ fn shown_form(raw: &str, marker: Marker, byte_fallback: bool) -> (String, TokenK
 /// Makes every shown form unique: the lower id keeps a form; a later one takes its raw string,
 /// else `RAW (id N)`.
 fn make_unique(tokens: &mut [Token]) {
+    // Keyed by how answers show a form (`text::escape_word`), not by the form: a token that is a
+    // newline and one that is a backslash and an `n` are different words that both show `\n`.
+    let key = |s: &str| crate::text::escape_word(s).into_owned();
     let mut taken: HashMap<String, usize> = HashMap::with_capacity(tokens.len());
     let mut clashes = Vec::new();
     for (id, t) in tokens.iter().enumerate() {
-        if taken.contains_key(&t.shown) {
-            clashes.push(id);
-        } else {
-            taken.insert(t.shown.clone(), id);
+        match taken.entry(key(&t.shown)) {
+            std::collections::hash_map::Entry::Occupied(_) => clashes.push(id),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
         }
     }
     for id in clashes {
         let t = &tokens[id];
         let mut shown = t.raw.clone();
-        if shown.is_empty() || taken.contains_key(&shown) {
+        if shown.is_empty() || taken.contains_key(&key(&shown)) {
             shown = format!("{} (id {id})", t.raw);
         }
-        while taken.contains_key(&shown) {
+        while taken.contains_key(&key(&shown)) {
             shown.push('\'');
         }
-        taken.insert(shown.clone(), id);
+        taken.insert(key(&shown), id);
         tokens[id].shown = shown;
     }
 }
@@ -523,6 +527,22 @@ mod tests {
                 ("\n", TokenKind::Byte),
             ]
         );
+    }
+
+    /// Two tokens that would show alike in answers (a newline, and a backslash and an `n`) do
+    /// not share a display: the later one shows its id (H-fix's finding 8).
+    #[test]
+    fn forms_that_show_alike_are_told_apart() {
+        let json = r#"{"model":{"type":"WordLevel","vocab":{"\n":0,"\\n":1,"x":2}}}"#;
+        let v = parse(json.as_bytes(), 3).unwrap();
+        assert_eq!(v.tokens[0].shown, "\n");
+        assert_eq!(v.tokens[1].shown, "\\n (id 1)");
+        let shown: std::collections::HashSet<String> = v
+            .tokens
+            .iter()
+            .map(|t| crate::text::escape_word(&t.shown).into_owned())
+            .collect();
+        assert_eq!(shown.len(), 3);
     }
 
     #[test]
