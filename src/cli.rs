@@ -46,6 +46,12 @@ pub struct Cli {
     file: Option<PathBuf>,
     /// A script of vecsh lines to run (`#` starts a comment).
     script: Option<PathBuf>,
+    /// Open another embedding file beside FILE as a space of its own (repeatable), named from
+    /// the file (`glove.6B.50d.txt` is `glove.6B.50d`) or by NAME; `in(NAME, EXPR)`,
+    /// `:use NAME` and `:compare EXPR` use the spaces. --format, --member, --limit and --index
+    /// apply to FILE only.
+    #[arg(long = "also", value_name = "[NAME=]FILE")]
+    also: Vec<std::ffi::OsString>,
     /// Evaluate this line and exit (repeatable).
     #[arg(short = 'e', long = "expr", value_name = "EXPR")]
     exprs: Vec<String>,
@@ -454,6 +460,7 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
     let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
     let quiet = source.quiet || !std::io::stderr().is_terminal();
     Resolved {
+        also: Vec::new(),
         // The tutorial's map `X.lmdb` opens its pair through `X.annoy`, whose index is cached.
         source: file
             .map(|f| crate::loader::primary_file(&f, &open.load))
@@ -659,6 +666,18 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             if script.is_none() && is_script(&file) {
                 script = file.take();
             }
+            // `vecsh a.vec b.vec` meant two spaces, not b.vec run line by line as a script.
+            let named_script = script
+                .as_deref()
+                .filter(|p| p.as_os_str() != "-" && p.extension().is_none_or(|e| e != "vsh"));
+            if let Some(path) = named_script {
+                if crate::loader::looks_like_embeddings(path) {
+                    let shown = crate::text::escape_path(path);
+                    anyhow::bail!(
+                        "{shown} is an embedding file, not a script: did you mean --also {shown}?"
+                    );
+                }
+            }
             if script.is_some() && !cli.exprs.is_empty() {
                 // Never drop input silently: one source of lines per run (`vecsh SCRIPT -e X`
                 // as `vecsh FILE SCRIPT -e X`).
@@ -674,6 +693,16 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
             resolved.settings.subwords = cli.subwords == "on";
             resolved.output.svg = cli.svg;
+            resolved.also = cli
+                .also
+                .iter()
+                .map(
+                    |arg| match arg.to_str().map(crate::eval::spaces::split_named) {
+                        Some((Some(name), file)) => (Some(name.to_string()), PathBuf::from(file)),
+                        _ => (None, PathBuf::from(arg)),
+                    },
+                )
+                .collect();
             let echo = match (cli.echo, cli.no_echo) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
@@ -714,6 +743,7 @@ fn lines(
     };
     let (store, _) = resolved.open_store()?;
     let mut runner = Runner::new(&store, &resolved, false);
+    runner.open_also(&resolved)?;
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     // Each statement's line above its answer, so that a script reads as a transcript: on a

@@ -17,6 +17,10 @@ pub enum Command {
     Subwords,
     AllTokens,
     Svg,
+    Open,
+    Use,
+    Compare,
+    Align,
     Vars,
     Info,
     Ast,
@@ -60,7 +64,7 @@ const ON_OFF: &[&str] = &["on", "off"];
 
 /// Every command, in the order `:help` lists them, Tab offers them and did-you-mean prefers
 /// them on a tie.
-pub const TABLE: [Spec; 16] = [
+pub const TABLE: [Spec; 20] = [
     Spec {
         command: Command::K,
         name: "k",
@@ -135,6 +139,50 @@ pub const TABLE: [Spec; 16] = [
         args: Args::Text,
         tab_space: true,
         help: &[(":svg FILE EXPR", "write the map of EXPR as an SVG picture")],
+    },
+    Spec {
+        command: Command::Open,
+        name: "open",
+        aliases: &[],
+        args: Args::Text,
+        tab_space: true,
+        help: &[(
+            ":open FILE [as NAME]",
+            "open another embedding space (named from the file) and make it active",
+        )],
+    },
+    Spec {
+        command: Command::Use,
+        name: "use",
+        aliases: &[],
+        args: Args::Text,
+        tab_space: true,
+        help: &[(
+            ":use [NAME]",
+            "make a space active, or list the open spaces",
+        )],
+    },
+    Spec {
+        command: Command::Compare,
+        name: "compare",
+        aliases: &[],
+        args: Args::Expr,
+        tab_space: true,
+        help: &[(
+            ":compare EXPR",
+            "EXPR's neighbours in every open space side by side, with their overlap",
+        )],
+    },
+    Spec {
+        command: Command::Align,
+        name: "align",
+        aliases: &[],
+        args: Args::Text,
+        tab_space: true,
+        help: &[(
+            ":align A B [N]",
+            "rotate space A onto B over their N most frequent shared words (Procrustes)",
+        )],
     },
     Spec {
         command: Command::Vars,

@@ -14,9 +14,12 @@ use crate::index::{PhraseError, Store};
 use crate::parse;
 use crate::search::{self, Hit, Query};
 
+pub mod align;
+pub mod compare;
 mod error;
 mod map;
 mod rows;
+pub mod spaces;
 mod suggest;
 mod value;
 
@@ -25,6 +28,7 @@ pub use value::*;
 
 use error::{f32_scale, index_failure};
 use map::MapBuilder;
+use spaces::Spaces;
 use suggest::{alternatives, closest, closest_words};
 
 /// A model's hidden tokens (`ModelMeta::hidden`) up to this many are left out of a search by
@@ -51,6 +55,8 @@ struct Combination {
     /// The tokens of phrases pooled through a model's tokenizer (`"new york"`): left out of
     /// the answers like the expression's own words, though they are no term of their own.
     tokens: Vec<u32>,
+    /// The space (`Spaces::list`'s index) whose store the ids and the vector belong to.
+    space: usize,
 }
 
 /// The sign class of a weight, which terms of one word must share to be merged.
@@ -165,30 +171,295 @@ struct Binding {
     source: String,
 }
 
-/// One user's session: settings and named results over one store.
+/// One user's session: settings and named results over its open spaces (`spaces`), one of
+/// them active.
 pub struct Session<'s> {
-    store: &'s Store,
+    spaces: Spaces<'s>,
     pub settings: Settings,
     vars: BTreeMap<String, Binding>,
     /// Unknown words given subword vectors while evaluating the current line.
     subword_log: std::cell::RefCell<Vec<SubwordWord>>,
+    /// Warnings of the current line (a vector carried into a space not aligned with its own),
+    /// taken by the front-end after the line's result (`take_warnings`).
+    warnings: std::cell::RefCell<Vec<String>>,
+    /// Words each pair of stores shares (`compare`), counted once.
+    shared_counts: std::cell::RefCell<std::collections::HashMap<(usize, usize), usize>>,
 }
 
-/// The functions the language knows, for errors and completion.
-pub const FUNCTIONS: [&str; 6] = ["sim", "odd", "mean", "cosmul", "plot", "arrows"];
+/// The functions the language knows, for errors and completion; no name may be bound to one.
+pub const FUNCTIONS: [&str; 8] = [
+    "sim", "odd", "mean", "cosmul", "plot", "arrows", "in", "compare",
+];
 
 impl<'s> Session<'s> {
+    /// A session of one space, named `main`.
     pub fn new(store: &'s Store, settings: Settings) -> Session<'s> {
+        Session::with_space(store, settings, "main".to_string(), None)
+    }
+
+    /// A session of one space named `name` (opened from `path`).
+    pub fn with_space(
+        store: &'s Store,
+        settings: Settings,
+        name: String,
+        path: Option<std::path::PathBuf>,
+    ) -> Session<'s> {
         Session {
-            store,
+            spaces: Spaces::new(name, path, store),
             settings,
             vars: BTreeMap::new(),
             subword_log: Default::default(),
+            warnings: Default::default(),
+            shared_counts: Default::default(),
         }
     }
 
-    pub fn store(&self) -> &'s Store {
-        self.store
+    /// The store of the active space.
+    pub fn store(&self) -> &Store {
+        self.spaces.active_store()
+    }
+
+    /// The open spaces.
+    pub fn spaces(&self) -> &Spaces<'s> {
+        &self.spaces
+    }
+
+    /// The warnings of the last line, once.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.warnings.take()
+    }
+
+    /// The space already holding the store of `path` opened with `opts`, if any: `:open` and
+    /// `--also` give it a second name instead of opening it again (heed refuses to open one
+    /// environment twice).
+    pub fn space_of_file(
+        &self,
+        path: &std::path::Path,
+        opts: &crate::index::OpenOptions,
+    ) -> Option<usize> {
+        let dir = crate::index::index_dir_for(path, opts).ok()?;
+        self.spaces.by_dir(&dir)
+    }
+
+    /// Checks a new space's name (`as NAME`, `NAME=FILE`): a name, and free. `span` places the
+    /// error.
+    pub fn check_space_name(&self, name: &str, span: Span) -> Result<()> {
+        if !spaces::is_name(name) {
+            return Err(
+                EvalError::at(span, format!("'{name}' cannot name a space")).help(
+                    "a space's name is letters, digits, _, - and ., e.g. y1990 or glove.6B.50d",
+                ),
+            );
+        }
+        if self.spaces.find(name).is_some() {
+            return Err(
+                EvalError::at(span, format!("a space named '{name}' is open already"))
+                    .help("choose another name with `as NAME`; :use lists the open spaces"),
+            );
+        }
+        Ok(())
+    }
+
+    /// `:open FILE [as NAME]`'s argument: the file (quoted when it holds blanks), its span, and
+    /// the name asked for (checked: a name, and free).
+    pub fn open_args(&self, args: &str, args_span: Span) -> Result<(String, Span, Option<String>)> {
+        let usage = "write :open FILE or :open FILE as NAME";
+        let shift = |s: Span| Span::new(s.start + args_span.start, s.end + args_span.start);
+        let quoted = parse::leading_quoted(args).map_err(|e| EvalError::from(e).spanned(shift))?;
+        let (file, end) = match quoted {
+            Some((name, end)) => (name, end),
+            None => {
+                let end = args.find(char::is_whitespace).unwrap_or(args.len());
+                (args[..end].to_string(), end)
+            }
+        };
+        if file.is_empty() {
+            return Err(EvalError::at(args_span, "expected a file to open").help(usage));
+        }
+        let file_span = shift(Span::new(0, end));
+        let rest = &args[end..];
+        let rest_start = end + (rest.len() - rest.trim_start().len());
+        let rest = rest.trim();
+        if rest.is_empty() {
+            return Ok((file, file_span, None));
+        }
+        let rest_span = shift(Span::new(rest_start, args.len()));
+        let Some(name) = rest
+            .strip_prefix("as")
+            .filter(|n| n.starts_with(char::is_whitespace))
+        else {
+            return Err(
+                EvalError::at(rest_span, format!("expected `as NAME`, found '{rest}'")).help(usage),
+            );
+        };
+        let name = name.trim();
+        let name_span = Span::new(
+            args_span.start + args.len() - name.len(),
+            args_span.start + args.len(),
+        );
+        if name.is_empty() {
+            return Err(EvalError::at(rest_span, "expected a name after `as`").help(usage));
+        }
+        self.check_space_name(name, name_span)?;
+        Ok((file, file_span, Some(name.to_string())))
+    }
+
+    /// Adds a space: a newly opened store, or (`Err(i)`) a second name for space `i`'s.
+    /// Unnamed, it is named from its file (made unique). The new space becomes active when
+    /// `activate`. Returns the value that reports it.
+    pub fn add_space(
+        &mut self,
+        name: Option<String>,
+        path: std::path::PathBuf,
+        store: std::result::Result<Store, usize>,
+        activate: bool,
+    ) -> Value {
+        let name = name.unwrap_or_else(|| self.spaces.free_name(&spaces::name_from_path(&path)));
+        let (i, reused) = match store {
+            Ok(store) => (self.spaces.add(name, Some(path), store), None),
+            Err(of) => (
+                self.spaces.alias(name, Some(path), of),
+                Some(self.spaces.name(of).to_string()),
+            ),
+        };
+        if activate {
+            self.spaces.set_active(i);
+        }
+        let store = self.spaces.store(i);
+        Value::SpaceOpened {
+            name: self.spaces.name(i).to_string(),
+            words: store.len(),
+            dims: store.dims(),
+            reused,
+            active: self.spaces.active() == i,
+        }
+    }
+
+    /// The open spaces as `:use` lists them.
+    fn space_list(&self) -> Value {
+        Value::Spaces {
+            spaces: self
+                .spaces
+                .list()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SpaceRow {
+                    name: s.name.clone(),
+                    file: s
+                        .path
+                        .as_deref()
+                        .map(crate::text::escape_path)
+                        .unwrap_or_default(),
+                    words: self.spaces.store(i).len(),
+                    dims: self.spaces.store(i).dims(),
+                    active: i == self.spaces.active(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The space a name given by the user stands for, or the error with did-you-mean.
+    fn space_named(&self, name: &str, span: Span) -> Result<usize> {
+        if let Some(i) = self.spaces.find(name) {
+            return Ok(i);
+        }
+        let names = || self.spaces.list().iter().map(|s| s.name.as_str());
+        let mut err = EvalError::at(span, format!("no space is named '{name}'"));
+        // `b` for `b.w2v`: a name that starts with what was typed is the likelier one.
+        let prefixed = names().find(|n| n.starts_with(name));
+        err = match prefixed.or_else(|| closest(name, names())) {
+            Some(best) => err.help(format!("did you mean '{best}'?")),
+            None => err.help(format!(
+                "the open spaces: {}",
+                names().collect::<Vec<_>>().join(", ")
+            )),
+        };
+        Err(err)
+    }
+
+    /// A vector in space `to`: itself when it is of that space's store; otherwise, of the same
+    /// dimensions, its coordinates read in `to` with a warning (the two spaces' axes are not
+    /// aligned, so the answer means something only if they share them, as a file and its
+    /// `--limit`ed copy do); of other dimensions, an error at `span`.
+    fn carry(&self, mut c: Combination, to: usize, span: Span) -> Result<Combination> {
+        if self.spaces.same_store(c.space, to) {
+            c.space = to;
+            return Ok(c);
+        }
+        let (from_name, to_name) = (self.spaces.name(c.space), self.spaces.name(to));
+        let (from_dims, to_dims) = (c.vector.len(), self.spaces.store(to).dims());
+        if from_dims != to_dims {
+            return Err(EvalError::at(
+                span,
+                format!(
+                    "this is a vector of space '{from_name}' ({from_dims} dimensions); space '{to_name}' has {to_dims}"
+                ),
+            )
+            .help("vectors of spaces of different dimensions cannot be compared or searched in each other"));
+        }
+        let from = self.spaces.store(c.space);
+        let unit = |id: u32| match from.unit_row(id) {
+            Ok(Some(row)) => Ok(row.into_owned()),
+            Ok(None) => Err(EvalError::at(
+                span,
+                format!("the index of '{from_name}' has no vector for row {id}"),
+            )),
+            Err(e) => Err(index_failure(e).at_span(span)),
+        };
+        // Aligned (`:align`): every part rotated into `to`'s coordinates, and no warning.
+        if let Some(r) = self.spaces.alignment(c.space, to) {
+            let turn = |v: &[f32]| -> Vec<f32> {
+                let v: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
+                align::rotate(&v, r).iter().map(|&x| x as f32).collect()
+            };
+            let mut carried = Vec::new();
+            for &(id, w, n) in &c.terms {
+                carried.push((turn(&unit(id)?), w, n));
+            }
+            for (v, w, n) in &c.subword_terms {
+                carried.push((turn(v), *w, *n));
+            }
+            return Ok(Combination {
+                vector: align::rotate(&c.vector, r),
+                terms: Vec::new(),
+                subword_terms: carried,
+                tokens: Vec::new(),
+                space: to,
+            });
+        }
+        self.warnings.borrow_mut().push(format!(
+            "'{from_name}' and '{to_name}' are not aligned: a vector of '{from_name}' is read in '{to_name}' coordinate by coordinate, which means something only if the two share their axes (as a file and its --limit'ed copy do)"
+        ));
+        let mut carried = Vec::new();
+        for &(id, w, n) in &c.terms {
+            carried.push((unit(id)?, w, n));
+        }
+        carried.append(&mut c.subword_terms);
+        Ok(Combination {
+            vector: c.vector,
+            terms: Vec::new(),
+            subword_terms: carried,
+            tokens: Vec::new(),
+            space: to,
+        })
+    }
+
+    /// `l + sign · r` (the whole at `span`), both of one space: `r` (at `r_span`) carried
+    /// into `l`'s.
+    fn combine(
+        &self,
+        l: Combination,
+        r: Combination,
+        sign: f64,
+        span: Span,
+        r_span: Span,
+    ) -> Result<Combination> {
+        let r = if self.spaces.same_store(l.space, r.space) {
+            r
+        } else {
+            self.carry(r, l.space, r_span)?
+        };
+        l.plus(r, sign).bounded(span)
     }
 
     /// Names of the results bound so far.
@@ -209,7 +480,7 @@ impl<'s> Session<'s> {
     ) -> Result<Value> {
         // A command's argument is no vocabulary word (`:k -1` is not `"-1"`).
         let command = matches!(&parsed, Ok(Statement::Command { name, .. })
-            if !matches!(Command::lookup(name), Some(Command::Ast | Command::Svg | Command::Vec | Command::Show)));
+            if !matches!(Command::lookup(name), Some(Command::Ast | Command::Svg | Command::Vec | Command::Show | Command::Compare)));
         parsed
             .map_err(EvalError::from)
             .and_then(|statement| self.run(&statement, line))
@@ -239,7 +510,7 @@ impl<'s> Session<'s> {
         // A lone operator is the syntax itself (`king +` lacks a term); the parser's help says
         // how to quote one.
         let operator = matches!(run, "+" | "-" | "*" | "/" | "(" | ")" | "," | "=");
-        if operator || run.is_empty() || run.starts_with('"') || self.store.id(run).is_none() {
+        if operator || run.is_empty() || run.starts_with('"') || self.store().id(run).is_none() {
             return err;
         }
         // A run that already reads as one word or number (`king` in `king * queen`, `e-mail`,
@@ -267,6 +538,7 @@ impl<'s> Session<'s> {
     }
 
     pub fn run(&mut self, statement: &Statement, line: &str) -> Result<Value> {
+        self.warnings.borrow_mut().clear();
         self.run_statement(statement, line)
             .map_err(|err| self.every_unknown_word(statement, err))
     }
@@ -313,8 +585,8 @@ impl<'s> Session<'s> {
         match &expr.kind {
             ExprKind::Word { text, quoted } => {
                 let known = (!quoted && self.vars.contains_key(text))
-                    || self.store.id(text).is_some()
-                    || (self.settings.subwords && self.store.subword_vector(text).is_some())
+                    || self.store().id(text).is_some()
+                    || (self.settings.subwords && self.store().subword_vector(text).is_some())
                     || self.model_resolves(text);
                 if !known {
                     out.push((text, expr.span));
@@ -325,6 +597,13 @@ impl<'s> Session<'s> {
             ExprKind::Binary { lhs, rhs, .. } => {
                 self.unknown_words(lhs, out);
                 self.unknown_words(rhs, out);
+            }
+            ExprKind::Call { name, args, .. } if name == "in" && args.len() == 2 => {
+                // The space's name is no word; the expression's words are looked up there.
+                if let Ok(i) = self.space_arg(&args[0]) {
+                    let _in = self.spaces.enter(i);
+                    self.unknown_words(&args[1], out);
+                }
             }
             ExprKind::Call { args, .. } => args.iter().for_each(|a| self.unknown_words(a, out)),
             ExprKind::Analogy { a, b, c } => {
@@ -368,7 +647,7 @@ impl<'s> Session<'s> {
                     },
                 );
                 // The name wins over the word from now on: say so once, with the way back.
-                let warning = self.store.id(name).map(|_| {
+                let warning = self.store().id(name).map(|_| {
                     format!(
                         "'{name}' now hides the vocabulary word '{name}'; \"{name}\" in quotes \
                          is still the word"
@@ -425,7 +704,7 @@ impl<'s> Session<'s> {
                     .help(help)
                 })?;
                 // More than the vocabulary would only allocate: capped, and said so.
-                let words = self.store.len();
+                let words = self.store().len();
                 self.settings.k = k.min(words);
                 if k > words {
                     return Ok(Value::Setting {
@@ -471,7 +750,7 @@ impl<'s> Session<'s> {
                 Ok(Value::Setting {
                     name: "subwords".to_string(),
                     value: if on { "on" } else { "off" }.into(),
-                    note: (on && self.store.subwords().is_none())
+                    note: (on && self.store().subwords().is_none())
                         .then(|| "this model has no character n-grams".to_string()),
                 })
             }
@@ -483,7 +762,7 @@ impl<'s> Session<'s> {
                 Ok(Value::Setting {
                     name: "alltokens".to_string(),
                     value: if on { "on" } else { "off" }.into(),
-                    note: (on && self.store.model().is_none())
+                    note: (on && self.store().model().is_none())
                         .then(|| "this index holds no model's tokens".to_string()),
                 })
             }
@@ -538,6 +817,21 @@ impl<'s> Session<'s> {
                 )
             }
             Some(Command::Svg) => self.svg_command(args, args_span),
+            Some(Command::Compare) => self.compare_command(args, args_span),
+            Some(Command::Align) => self.align_command(args, args_span),
+            Some(Command::Use) => {
+                if args.is_empty() {
+                    return Ok(self.space_list());
+                }
+                let i = self.space_named(args, args_span)?;
+                self.spaces.set_active(i);
+                let Value::Spaces { mut spaces } = self.space_list() else {
+                    unreachable!("space_list lists spaces")
+                };
+                Ok(Value::Spaces {
+                    spaces: spaces.drain(i..=i).collect(),
+                })
+            }
             Some(Command::Vec) => self.vec_command(args, args_span),
             Some(Command::Show) => self.show_command(args, args_span),
             Some(Command::Vars) => Ok(Value::Vars {
@@ -570,7 +864,8 @@ impl<'s> Session<'s> {
                 Ok(Value::Ast { text })
             }
             // The runner answers the others; here they are unknown, as any other name.
-            Some(Command::Info | Command::Eval | Command::Help | Command::Quit) | None => {
+            Some(Command::Info | Command::Eval | Command::Help | Command::Quit | Command::Open)
+            | None => {
                 let mut err = EvalError::at(name_span, format!("unknown command ':{name}'"));
                 // Never the rejected name itself (`:help` is the runner's, not ours).
                 let known = commands::suggestions().filter(|c| *c != name);
@@ -605,6 +900,7 @@ impl<'s> Session<'s> {
         if let ExprKind::Call { name, args, .. } = &expr.kind {
             match name.as_str() {
                 "odd" => return self.odd(args, expr.span, query),
+                "compare" => return self.compare(args, expr.span, query),
                 "plot" => return self.plot(args, expr.span, query, line),
                 "arrows" => return self.arrows(args, expr.span, query, line),
                 "cosmul" => {
@@ -636,6 +932,8 @@ impl<'s> Session<'s> {
     }
 
     fn neighbours(&self, c: &Combination, method: Method, query: String) -> Result<Value> {
+        // Searched in the vector's own space (`in(a, king)` in a session on b).
+        let _in = self.spaces.enter(c.space);
         let (hits, search, note) = self.search(c, method, self.settings.k)?;
         let approximate = search == SearchUsed::Approx;
         Ok(Value::Neighbours {
@@ -643,7 +941,7 @@ impl<'s> Session<'s> {
             method,
             search,
             approximate,
-            searched: approximate.then(|| self.store.approx_searched(&self.settings.approx)),
+            searched: approximate.then(|| self.store().approx_searched(&self.settings.approx)),
             neighbours: self.named(&hits),
             note,
             subwords: Vec::new(),
@@ -658,6 +956,7 @@ impl<'s> Session<'s> {
         method: Method,
         k: usize,
     ) -> Result<(Vec<Hit>, SearchUsed, Option<String>)> {
+        let _in = self.spaces.enter(c.space);
         // Never more than there are rows (`-k 10000000000` would allocate 80 GB).
         let k = k.min(self.search_limit());
         if k == 0 {
@@ -672,7 +971,7 @@ impl<'s> Session<'s> {
         // excluded; many (byte-level vocabularies have thousands of partial UTF-8 pieces)
         // would widen every scan's candidate heap by as many, so then the search asks for more
         // than k and drops them, asking again for more in the rare case too few are left.
-        let hidden: &[u32] = match self.store.model() {
+        let hidden: &[u32] = match self.store().model() {
             Some(model) if !self.settings.all_tokens => &model.hidden,
             _ => &[],
         };
@@ -707,7 +1006,7 @@ impl<'s> Session<'s> {
         let exclude = exclude.to_vec();
         let limit = self.search_limit();
         if method == Method::Mul {
-            let hits = cosmul_top_k(self.store, &c.terms, &c.subword_terms, k, &exclude, limit)
+            let hits = cosmul_top_k(self.store(), &c.terms, &c.subword_terms, k, &exclude, limit)
                 .map_err(index_failure)?;
             return Ok((hits, SearchUsed::Exact, None));
         }
@@ -724,11 +1023,11 @@ impl<'s> Session<'s> {
         // under `--approx`.
         let want_approx = match self.settings.mode {
             SearchMode::Exact => false,
-            SearchMode::Approx => limit >= self.store.len() || limit >= APPROX_MIN_WORDS,
+            SearchMode::Approx => limit >= self.store().len() || limit >= APPROX_MIN_WORDS,
         };
         let mut note = None;
         if want_approx {
-            match self.store.approx_top_k(&q, &self.settings.approx) {
+            match self.store().approx_top_k(&q, &self.settings.approx) {
                 Ok(Some(hits)) => return Ok((hits, SearchUsed::Approx, None)),
                 Ok(None) => {
                     note = Some(match self.settings.approx.kind {
@@ -748,22 +1047,22 @@ impl<'s> Session<'s> {
                 }
             }
         }
-        let hits = self.store.exact_top_k(&q).map_err(index_failure)?;
+        let hits = self.store().exact_top_k(&q).map_err(index_failure)?;
         Ok((hits, SearchUsed::Exact, note))
     }
 
     /// How many rows a search may look at: every word, or the first `restrict` of them.
     pub fn search_limit(&self) -> usize {
-        let len = self.store.len();
+        let len = self.store().len();
         self.settings.restrict.map_or(len, |n| n.min(len))
     }
 
     fn named(&self, hits: &[Hit]) -> Vec<Neighbour> {
         hits.iter()
             .map(|h| Neighbour {
-                word: self.store.word(h.id).unwrap_or("?").to_string(),
+                word: self.store().word(h.id).unwrap_or("?").to_string(),
                 score: h.score,
-                label: self.store.label(h.id),
+                label: self.store().label(h.id),
             })
             .collect()
     }
@@ -905,16 +1204,21 @@ impl<'s> Session<'s> {
         }
         let mut map = MapBuilder::default();
         let mut searched = Vec::new();
+        let mut first = None;
         for arg in exprs {
             let c = self.map_vector(arg)?;
+            // One map, one space: the points are read in the first one's.
+            let space = *first.get_or_insert(c.space);
+            let c = self.carry(c, space, arg.span)?;
             self.add_argument(&mut map, arg, &c, line, true)?;
             searched.push(c);
         }
         if let Some(k) = k {
             for c in &searched {
+                let _in = self.spaces.enter(c.space);
                 let (hits, _, _) = self.search(c, self.settings.method, k)?;
                 for h in hits {
-                    if let Some(word) = self.store.word(h.id) {
+                    if let Some(word) = self.store().word(h.id) {
                         map.add(word, Role::Result, self.unit(h.id)?);
                     }
                 }
@@ -942,8 +1246,11 @@ impl<'s> Session<'s> {
         }
         let mut map = MapBuilder::default();
         let mut ends = Vec::new();
+        let mut first = None;
         for arg in args {
             let c = self.map_vector(arg)?;
+            let space = *first.get_or_insert(c.space);
+            let c = self.carry(c, space, arg.span)?;
             ends.push(self.add_argument(&mut map, arg, &c, line, false)?);
         }
         let arrows = ends.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
@@ -971,8 +1278,9 @@ impl<'s> Session<'s> {
         }
         let at = map.add(&source_text(line, arg.span), Role::Expression, c.unit_f32());
         if with_words {
+            let _in = self.spaces.enter(c.space);
             for id in c.input_ids() {
-                if let Some(word) = self.store.word(id) {
+                if let Some(word) = self.store().word(id) {
                     map.add(word, Role::Input, self.unit(id)?);
                 }
             }
@@ -1000,7 +1308,7 @@ impl<'s> Session<'s> {
     /// The unit vector of `id`, an id from the word table. Only a source read in place that
     /// was truncated or rewritten since the index was built can make this fail.
     fn unit(&self, id: u32) -> Result<Vec<f32>> {
-        match self.store.unit_row(id) {
+        match self.store().unit_row(id) {
             Ok(Some(row)) => Ok(row.into_owned()),
             Ok(None) => Err(EvalError::unplaced(format!(
                 "the index has no vector for row {id}"
@@ -1018,11 +1326,14 @@ impl<'s> Session<'s> {
             ));
         }
         let mut units = Vec::new();
+        let mut first = None;
         for arg in args {
             let c = self.vector(arg)?;
+            let space = *first.get_or_insert(c.space);
+            let c = self.carry(c, space, arg.span)?;
             units.push((source_text_of(arg), c.unit_f32()));
         }
-        let dims = self.store.dims();
+        let dims = units[0].1.len();
         let mut mean = vec![0f32; dims];
         for (_, u) in &units {
             mean.iter_mut()
@@ -1080,10 +1391,10 @@ impl<'s> Session<'s> {
             }),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, expr.span),
             ExprKind::Analogy { a, b, c } => {
+                let (a_span, c_span) = (a.span, c.span);
                 let (a, b, c) = (self.vector(a)?, self.vector(b)?, self.vector(c)?);
-                Ok(Val::Vector(
-                    b.plus(a, -1.0).plus(c, 1.0).bounded(expr.span)?,
-                ))
+                let ba = self.combine(b, a, -1.0, expr.span, a_span)?;
+                Ok(Val::Vector(self.combine(ba, c, 1.0, expr.span, c_span)?))
             }
             ExprKind::Call {
                 name,
@@ -1139,7 +1450,7 @@ impl<'s> Session<'s> {
                 let sign = if op == BinOp::Add { 1.0 } else { -1.0 };
                 let l = self.as_vector(l, lhs)?;
                 let r = self.as_vector(r, rhs)?;
-                Ok(Val::Vector(l.plus(r, sign).bounded(span)?))
+                Ok(Val::Vector(self.combine(l, r, sign, span, rhs.span)?))
             }
             (BinOp::Mul, Val::Number(a), Val::Number(b)) => Ok(Val::Number(a * b)),
             (BinOp::Mul, Val::Number(a), Val::Vector(c))
@@ -1171,7 +1482,7 @@ impl<'s> Session<'s> {
     /// `-1999`): the word wherever a number is not wanted (see `binary`).
     fn names_word(&self, expr: &Expr) -> bool {
         match &expr.kind {
-            ExprKind::Number { text, .. } => self.store.id(text).is_some(),
+            ExprKind::Number { text, .. } => self.store().id(text).is_some(),
             ExprKind::Neg(inner) => self.names_word(inner),
             _ => false,
         }
@@ -1180,7 +1491,7 @@ impl<'s> Session<'s> {
     fn as_vector(&mut self, v: Val, expr: &Expr) -> Result<Combination> {
         match (v, &expr.kind) {
             (Val::Vector(c), _) => Ok(c),
-            (Val::Number(_), ExprKind::Number { text, .. }) if self.store.id(text).is_some() => {
+            (Val::Number(_), ExprKind::Number { text, .. }) if self.store().id(text).is_some() => {
                 self.word(text, true, expr.span)
             }
             (Val::Number(n), ExprKind::Neg(inner)) if self.names_word(inner) => {
@@ -1204,9 +1515,13 @@ impl<'s> Session<'s> {
                         "sim takes two expressions, e.g. sim(king, queen)",
                     ));
                 };
-                let (a, b) = (self.vector(a)?.unit_f32(), self.vector(b)?.unit_f32());
-                Ok(Val::Number(search::dot(&a, &b) as f64))
+                let b_span = b.span;
+                let (a, b) = (self.vector(a)?, self.vector(b)?);
+                // Across spaces: `b` read in `a`'s (an error for other dimensions).
+                let b = self.carry(b, a.space, b_span)?;
+                Ok(Val::Number(search::dot(&a.unit_f32(), &b.unit_f32()) as f64))
             }
+            "in" => self.in_space(args, span).map(Val::Vector),
             "mean" => {
                 if args.is_empty() {
                     return Err(EvalError::at(span, "mean needs at least one expression"));
@@ -1216,7 +1531,7 @@ impl<'s> Session<'s> {
                     let c = self.vector(arg)?;
                     total = Some(match total {
                         None => c,
-                        Some(t) => t.plus(c, 1.0).bounded(span)?,
+                        Some(t) => self.combine(t, c, 1.0, span, arg.span)?,
                     });
                 }
                 Ok(Val::Vector(
@@ -1225,7 +1540,7 @@ impl<'s> Session<'s> {
                         .scaled(1.0 / args.len() as f64),
                 ))
             }
-            "odd" | "cosmul" | "plot" | "arrows" => Err(EvalError::at(
+            "odd" | "cosmul" | "plot" | "arrows" | "compare" => Err(EvalError::at(
                 span,
                 format!("{name}(...) can only stand alone on a line"),
             )
@@ -1238,12 +1553,50 @@ impl<'s> Session<'s> {
                     err = err.help(format!("did you mean '{best}'?"));
                 } else {
                     err = err.help(
-                        "functions: sim(a, b), odd(a, b, c, ...), mean(a, b, ...), cosmul(expr), plot(a, b, ..., k=N), arrows(a, b, c, d, ...)",
+                        "functions: sim(a, b), odd(a, b, c, ...), mean(a, b, ...), cosmul(expr), plot(a, b, ..., k=N), arrows(a, b, c, d, ...), in(SPACE, expr), compare(expr)",
                     );
                 }
                 Err(err)
             }
         }
+    }
+
+    /// The space an argument names: a bare word, a number or a quoted string.
+    fn space_arg(&self, arg: &Expr) -> Result<usize> {
+        match &arg.kind {
+            ExprKind::Word { text, .. } | ExprKind::Number { text, .. } => {
+                self.space_named(text, arg.span)
+            }
+            _ => Err(
+                EvalError::at(arg.span, "expected the name of an open space here")
+                    .help("e.g. in(glove, king); :use lists the open spaces"),
+            ),
+        }
+    }
+
+    /// `in(SPACE, EXPR)`: EXPR evaluated in SPACE (its words looked up there); a vector of
+    /// another space in it is carried into SPACE (`carry`).
+    fn in_space(&mut self, args: &[Expr], span: Span) -> Result<Combination> {
+        let [space, expr] = args else {
+            return Err(EvalError::at(
+                span,
+                format!(
+                    "in takes a space and an expression, found {} arguments",
+                    args.len()
+                ),
+            )
+            .help("e.g. in(glove, king - man + woman)"));
+        };
+        if let ExprKind::Option { .. } = expr.kind {
+            return Err(EvalError::at(expr.span, "in takes no options"));
+        }
+        let i = self.space_arg(space)?;
+        // Not a guard: `vector` borrows the session mutably.
+        let was = self.spaces.set_active(i);
+        let c = self.vector(expr);
+        self.spaces.set_active(was);
+        let c = c?;
+        self.carry(c, i, expr.span)
     }
 
     fn word(&self, text: &str, quoted: bool, span: Span) -> Result<Combination> {
@@ -1252,26 +1605,27 @@ impl<'s> Session<'s> {
                 return Ok(binding.value.clone());
             }
         }
-        if text.is_empty() && self.store.id(text).is_none() {
+        if text.is_empty() && self.store().id(text).is_none() {
             return Err(EvalError::at(span, "empty quoted word")
                 .help("\"\" is the empty word, and this vocabulary has none"));
         }
-        if let Some(id) = self.store.id(text) {
+        if let Some(id) = self.store().id(text) {
             let unit = self.unit(id).map_err(|e| e.at_span(span))?;
             return Ok(Combination {
                 vector: unit.iter().map(|&x| x as f64).collect(),
                 terms: vec![(id, 1.0, 1)],
                 subword_terms: Vec::new(),
                 tokens: Vec::new(),
+                space: self.spaces.active(),
             });
         }
         // A model: a raw token, the normaliser's form, or a phrase through its tokenizer.
-        if self.store.model().is_some() {
+        if self.store().model().is_some() {
             return self.model_word(text, span);
         }
         // fastText models: an unknown word is the mean of its character n-gram vectors.
         if self.settings.subwords {
-            if let Some(unit) = self.store.subword_vector(text) {
+            if let Some(unit) = self.store().subword_vector(text) {
                 self.subword_log.borrow_mut().push(SubwordWord {
                     word: text.to_string(),
                     oov: true,
@@ -1283,6 +1637,7 @@ impl<'s> Session<'s> {
                     terms: Vec::new(),
                     subword_terms: vec![(unit, 1.0, 1)],
                     tokens: Vec::new(),
+                    space: self.spaces.active(),
                 });
             }
         }
@@ -1302,6 +1657,7 @@ impl<'s> Session<'s> {
                 terms: vec![(id, 1.0, 1)],
                 subword_terms: Vec::new(),
                 tokens: Vec::new(),
+                space: self.spaces.active(),
             })
         };
         let log = |ids: &[u32]| {
@@ -1311,15 +1667,15 @@ impl<'s> Session<'s> {
                 hint: None,
                 tokens: ids
                     .iter()
-                    .map(|&id| self.store.word(id).unwrap_or("?").to_string())
+                    .map(|&id| self.store().word(id).unwrap_or("?").to_string())
                     .collect(),
             })
         };
-        if let Some(id) = self.store.token_row(text).map_err(failed)? {
+        if let Some(id) = self.store().token_row(text).map_err(failed)? {
             log(&[id]);
             return single(id);
         }
-        let phrase = match self.store.phrase(text) {
+        let phrase = match self.store().phrase(text) {
             Ok(phrase) => phrase,
             Err(PhraseError::NoToken(_)) => {
                 let unknown = self.unknown_word(text, span);
@@ -1363,15 +1719,16 @@ impl<'s> Session<'s> {
             terms: Vec::new(),
             subword_terms: vec![(unit, 1.0, 1)],
             tokens,
+            space: self.spaces.active(),
         })
     }
 
     /// Whether a text that is no shown form gets a vector on a model (a raw token, the
     /// normaliser's form, a phrase with a known token).
     fn model_resolves(&self, text: &str) -> bool {
-        self.store.model().is_some()
-            && (matches!(self.store.token_row(text), Ok(Some(_)))
-                || self.store.phrase(text).is_ok())
+        self.store().model().is_some()
+            && (matches!(self.store().token_row(text), Ok(Some(_)))
+                || self.store().phrase(text).is_ok())
     }
 
     fn unknown_word(&self, text: &str, span: Span) -> EvalError {
@@ -1382,7 +1739,7 @@ impl<'s> Session<'s> {
             let parts: Vec<&str> = text.split('-').collect();
             if parts
                 .iter()
-                .all(|p| self.store.id(p).is_some() || self.vars.contains_key(*p))
+                .all(|p| self.store().id(p).is_some() || self.vars.contains_key(*p))
             {
                 return err.help(format!(
                     "did you mean '{}'? (put spaces around '-' to subtract)",
@@ -1391,11 +1748,11 @@ impl<'s> Session<'s> {
             }
         }
         let lower = text.to_lowercase();
-        if lower != text && self.store.id(&lower).is_some() {
+        if lower != text && self.store().id(&lower).is_some() {
             return err.help(format!("did you mean '{lower}'?"));
         }
         let names = self.vars.keys().map(|k| k.as_str());
-        match closest_words(self.store, &lower, names).as_slice() {
+        match closest_words(self.store(), &lower, names).as_slice() {
             [] => err,
             found => err.help(format!("did you mean {}?", alternatives(found))),
         }

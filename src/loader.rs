@@ -495,6 +495,41 @@ pub fn primary_file(path: &Path, opts: &LoadOptions) -> std::path::PathBuf {
     }
 }
 
+/// Whether the start of `path` reads as an embedding file rather than a script of vecsh lines:
+/// compressed or binary content (a NUL byte), or text whose first lines read as vectors
+/// (`vecsh a.vec b.vec` meant `--also b.vec`). Unreadable files are no embeddings here: the
+/// script's own reading says why.
+pub fn looks_like_embeddings(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.take(64 * 1024).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    if head.starts_with(b"\x1f\x8b") || head.starts_with(b"PK\x03\x04") || head.contains(&0) {
+        return true;
+    }
+    // Text: the first lines (after a word2vec `N D` header) each a word and at least two
+    // numbers, and no more lines than the head holds whole. A script's lines never are.
+    let text = String::from_utf8_lossy(&head);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+    let numbers = |fields: &[&str]| fields.iter().all(|f| f.parse::<f32>().is_ok());
+    if let Some(first) = lines.peek() {
+        let fields: Vec<&str> = first.split_whitespace().collect();
+        if fields.len() == 2 && fields.iter().all(|f| f.parse::<u64>().is_ok()) {
+            lines.next();
+        }
+    }
+    let rows: Vec<&str> = lines.take(5).collect();
+    !rows.is_empty()
+        && rows.iter().all(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            fields.len() >= 3 && numbers(&fields[1..])
+        })
+}
+
 /// The model directory `path` names: itself when it is a directory, the directory of a sharded
 /// model's `model.safetensors.index.json`.
 fn model_dir<'p>(path: &'p Path, opts: &LoadOptions) -> Option<&'p Path> {

@@ -12,6 +12,7 @@ use crate::eval::{EvalError, Neighbour, SubwordWord, Value};
 pub use crate::text::thousands;
 use crate::text::{escape, escape_word};
 
+mod compare;
 pub mod help;
 pub mod map;
 pub mod picture;
@@ -229,6 +230,29 @@ impl Renderer {
                     .collect::<Vec<_>>()
                     .join("\n")
             }
+            Value::Compare(c) => self.comparison(c),
+            Value::Aligned {
+                a,
+                b,
+                words,
+                dims,
+                cosine_before,
+                cosine_after,
+            } => format!(
+                "aligned {} onto {} over {} shared words ({dims} dims): mean cosine of their two \
+                 vectors {cosine_before:.3} before, {cosine_after:.3} after",
+                self.paint(&escape(a), Style::new().cyan().bold()),
+                self.paint(&escape(b), Style::new().cyan().bold()),
+                thousands(*words),
+            ),
+            Value::Spaces { spaces } => self.space_rows(spaces),
+            Value::SpaceOpened {
+                name,
+                words,
+                dims,
+                reused,
+                active,
+            } => self.space_opened(name, *words, *dims, reused.as_deref(), *active),
             Value::Nothing => String::new(),
         }
     }

@@ -25,7 +25,7 @@ use crate::render::help::{visible_width, wrap};
 use crate::render::{seconds, thousands, Renderer};
 use crate::runner::{Runner, Step};
 use crate::settings::{Resolved, Source};
-use crate::text::escape_path;
+use crate::text::{escape, escape_path};
 use line::LineHelper;
 
 const PROMPT: &str = "> ";
@@ -71,6 +71,7 @@ pub fn run(mut resolved: Resolved) -> anyhow::Result<i32> {
         // A model's tokenizer is parsed behind the prompt, ready for the first phrase.
         store.warm_encoder();
         let mut repl = Repl::new(&store, &resolved);
+        repl.runner.open_also(&resolved)?;
         if pending.is_none() {
             println!("{}", repl.banner(origin, ready));
         }
@@ -226,6 +227,16 @@ impl<'s> Repl<'s> {
         lines.join("\n")
     }
 
+    /// `> `, or with several spaces open the active one's name before it (`glove> `).
+    fn prompt(&self) -> String {
+        let spaces = self.runner.session().spaces();
+        if spaces.len() > 1 {
+            format!("{}{PROMPT}", escape(spaces.active_name()))
+        } else {
+            PROMPT.to_string()
+        }
+    }
+
     /// The read-eval-print loop; `pending` statements run first.
     fn interact(&mut self, pending: Vec<String>) -> anyhow::Result<Ended> {
         let config = Config::builder()
@@ -265,7 +276,8 @@ impl<'s> Repl<'s> {
         }
         loop {
             self.announce_forest();
-            let mut line = match rl.readline(PROMPT) {
+            let prompt = self.prompt();
+            let mut line = match rl.readline(&prompt) {
                 Ok(line) => line,
                 // Ctrl-C drops the line being edited, not the session.
                 Err(ReadlineError::Interrupted) => continue,

@@ -57,12 +57,27 @@ pub struct Runner<'s> {
     /// The interactive session: text only, notes on stdout in colour, Ctrl-C stops an answer.
     /// Otherwise (scripts, `-e`, pipes): errors name their line, Ctrl-C ends the process.
     interactive: bool,
+    /// How `:open` opens another space's file (`Resolved::open_other`), and with what
+    /// progress.
+    other: crate::index::OpenOptions,
+    progress_quiet: bool,
 }
 
 impl<'s> Runner<'s> {
     pub fn new(store: &'s Store, resolved: &Resolved, interactive: bool) -> Runner<'s> {
+        let path = match &resolved.source {
+            Source::File(path) => Some(path.clone()),
+            Source::Builtin => None,
+        };
         Runner {
-            session: Session::new(store, resolved.settings.clone()),
+            session: Session::with_space(
+                store,
+                resolved.settings.clone(),
+                resolved.source_name(),
+                path,
+            ),
+            other: resolved.open_other(),
+            progress_quiet: resolved.output.quiet,
             renderer: resolved.output.renderer.clone(),
             json: resolved.output.json,
             quiet: resolved.output.quiet,
@@ -74,6 +89,57 @@ impl<'s> Runner<'s> {
 
     pub fn session(&self) -> &Session<'s> {
         &self.session
+    }
+
+    /// Opens the spaces of `--also` beside the source (none active); a name that is no name or
+    /// is taken, or a file that does not open, fails the run.
+    pub fn open_also(&mut self, resolved: &Resolved) -> anyhow::Result<()> {
+        for (name, path) in &resolved.also {
+            if let Some(name) = name {
+                self.session
+                    .check_space_name(name, Span::default())
+                    .map_err(|e| anyhow::anyhow!("--also {name}=…: {}", e.message))?;
+            }
+            self.add_space(name.clone(), path.clone(), false)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        }
+        Ok(())
+    }
+
+    /// Opens `path` as a new space (or names the open store of the same file again).
+    fn add_space(
+        &mut self,
+        name: Option<String>,
+        path: PathBuf,
+        activate: bool,
+    ) -> anyhow::Result<Value> {
+        // A model directory opens through its safetensors file, as the source does.
+        let file = crate::loader::primary_file(&path, &self.other.load);
+        let store = match self.session.space_of_file(&file, &self.other) {
+            Some(i) => Err(i),
+            None => {
+                let progress: Box<dyn crate::progress::Progress> = if self.progress_quiet {
+                    Box::new(crate::progress::Quiet)
+                } else {
+                    Box::new(crate::progress::Bars::new())
+                };
+                let (store, _) = Store::open(&file, &self.other, progress.as_ref())?;
+                Ok(store)
+            }
+        };
+        Ok(self.session.add_space(name, path, store, activate))
+    }
+
+    /// `:open FILE [as NAME]`.
+    fn open_command(&mut self, args: &str, args_span: Span) -> Result<Value, EvalError> {
+        let (file, file_span, name) = self.session.open_args(args, args_span)?;
+        self.add_space(name, PathBuf::from(file), true)
+            .map_err(|e| EvalError {
+                message: format!("{e:#}"),
+                span: Some(file_span),
+                help: None,
+                also: Vec::new(),
+            })
     }
 
     pub fn renderer(&self) -> &Renderer {
@@ -165,10 +231,19 @@ impl<'s> Runner<'s> {
             Ok(Statement::Expr(expr)) => self.negated_token(expr),
             _ => None,
         };
-        // The background verification waits while the statement reads (`on_read`).
-        self.session.store().hold_verification(true);
-        let mut result = self.session.run_parsed(parsed, line);
-        self.session.store().hold_verification(false);
+        // The background verifications wait while the statement reads (`on_read`); every
+        // store is held, since `:use` may change which one is active.
+        self.hold_verification(true);
+        let mut result = match (command, &parsed) {
+            (
+                Some(Command::Open),
+                Ok(Statement::Command {
+                    args, args_span, ..
+                }),
+            ) => self.open_command(args, *args_span),
+            _ => self.session.run_parsed(parsed, line),
+        };
+        self.hold_verification(false);
         if let Some(what) = self.session.store().damage_found() {
             return Ok(Step::Damaged(what));
         }
@@ -176,6 +251,15 @@ impl<'s> Runner<'s> {
         if let Some(note) = self.session.store().take_source_note() {
             out.flush()?;
             eprintln!("{}", self.renderer.style(&note, Style::new().yellow()));
+        }
+        // A vector read in a space not aligned with its own: said with the answer.
+        for warning in self.session.take_warnings() {
+            out.flush()?;
+            eprintln!(
+                "{}",
+                self.renderer
+                    .style(&format!("warning: {warning}"), Style::new().yellow())
+            );
         }
         if self.interactive && interrupt::interrupted() {
             self.note(out, "(Ctrl-C)")?;
@@ -404,6 +488,13 @@ impl<'s> Runner<'s> {
 
     /// A statement that is only `-word` (unquoted), on a model with a token shown `-word`:
     /// that token, which the language reads as the negation of `word`.
+    /// Holds (or lets go on) the background verification of every open store.
+    fn hold_verification(&self, on: bool) {
+        for store in self.session.spaces().stores() {
+            store.hold_verification(on);
+        }
+    }
+
     fn negated_token(&self, expr: &crate::ast::Expr) -> Option<String> {
         use crate::ast::ExprKind;
         let store = self.session.store();

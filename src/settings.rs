@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::embedded;
 use crate::eval::Settings;
-use crate::index::{OpenOptions, Origin, Store};
+use crate::index::{OpenOptions, Origin, Store, Verify};
 use crate::progress::{Bars, Progress, Quiet};
 use crate::render::Renderer;
 
@@ -38,6 +38,9 @@ pub struct Output {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub source: Source,
+    /// `--also [NAME=]FILE`: more spaces opened beside the source, each with the default load
+    /// options (`--format`, `--member`, `--limit`, `--index` are the source's alone).
+    pub also: Vec<(Option<String>, PathBuf)>,
     pub open: OpenOptions,
     pub settings: Settings,
     pub output: Output,
@@ -50,6 +53,32 @@ impl Resolved {
             Box::new(Quiet)
         } else {
             Box::new(Bars::new())
+        }
+    }
+
+    /// How another space's file is opened (`--also`, `:open`): as the source, but with the load
+    /// options and the index directory that name one file left at their defaults, and verified
+    /// before it answers.
+    pub fn open_other(&self) -> OpenOptions {
+        OpenOptions {
+            index_dir: None,
+            load: Default::default(),
+            rebuild: false,
+            // A session verifies its FILE's index behind the prompt, and its answers wait for
+            // that (`Store::await_verified`); another space's index is verified when opened.
+            verify: match self.open.verify {
+                Verify::Background => Verify::Full,
+                other => other,
+            },
+            ..self.open.clone()
+        }
+    }
+
+    /// The name of the source's space: its file's, or `builtin`.
+    pub fn source_name(&self) -> String {
+        match &self.source {
+            Source::File(path) => crate::eval::spaces::name_from_path(path),
+            Source::Builtin => "builtin".to_string(),
         }
     }
 

@@ -54,4 +54,5 @@ mod restrict;
 mod rows;
 mod search;
 mod session;
+mod spaces;
 mod trust;

@@ -19,26 +19,26 @@ impl Session<'_> {
     /// its character n-grams' mean, as gensim gives it.
     pub(super) fn vec_command(&mut self, args: &str, args_span: Span) -> Result<Value> {
         let (word, span) = one_word("vec", args, args_span)?;
-        if let Some(id) = self.store.id(&word) {
+        if let Some(id) = self.store().id(&word) {
             let values = self.raw(id, span)?;
             return Ok(Value::Vector {
-                norm: self.store.norm(id).unwrap_or_default(),
+                norm: self.store().norm(id).unwrap_or_default(),
                 dims: values.len(),
                 values,
                 word,
                 oov: false,
-                label: self.store.label(id),
+                label: self.store().label(id),
                 tokens: Vec::new(),
             });
         }
         // A model: the raw token's or normalised form's row, or the phrase's pooled vector as
         // the model's encoder gives it (`StaticModel.encode`, the mean of raw rows).
-        if self.store.model().is_some() {
+        if self.store().model().is_some() {
             let failed = |e: PhraseError| EvalError::at(span, e.to_string());
-            let shown = |id: u32| self.store.word(id).unwrap_or("?").to_string();
-            let (values, tokens) = match self.store.token_row(&word).map_err(failed)? {
+            let shown = |id: u32| self.store().word(id).unwrap_or("?").to_string();
+            let (values, tokens) = match self.store().token_row(&word).map_err(failed)? {
                 Some(id) => (self.raw(id, span)?, vec![shown(id)]),
-                None => match self.store.phrase(&word) {
+                None => match self.store().phrase(&word) {
                     Ok(p) => (p.vector, p.ids.iter().map(|&id| shown(id)).collect()),
                     Err(PhraseError::NoToken(_)) => return Err(self.unknown_word(&word, span)),
                     Err(e) => return Err(failed(e)),
@@ -60,7 +60,7 @@ impl Session<'_> {
             });
         }
         if self.settings.subwords {
-            if let Some(values) = self.store.subword_mean(&word) {
+            if let Some(values) = self.store().subword_mean(&word) {
                 let norm = values
                     .iter()
                     .map(|&x| f64::from(x) * f64::from(x))
@@ -84,7 +84,7 @@ impl Session<'_> {
     /// square images of pixel values in 0..1 or 0..255.
     pub(super) fn show_command(&mut self, args: &str, args_span: Span) -> Result<Value> {
         let (item, span) = one_word("show", args, args_span)?;
-        let Some(id) = self.store.id(&item) else {
+        let Some(id) = self.store().id(&item) else {
             return Err(self.unknown_word(&item, span));
         };
         let values = self.raw(id, span)?;
@@ -102,7 +102,7 @@ impl Session<'_> {
         };
         let mut neighbours = Vec::with_capacity(found.len());
         for n in found {
-            let Some(nid) = self.store.id(&n.word) else {
+            let Some(nid) = self.store().id(&n.word) else {
                 continue;
             };
             neighbours.push(PictureNeighbour {
@@ -114,7 +114,7 @@ impl Session<'_> {
         }
         Ok(Value::Picture {
             item,
-            label: self.store.label(id),
+            label: self.store().label(id),
             width: side,
             height: side,
             values,
@@ -124,7 +124,7 @@ impl Session<'_> {
 
     /// Row `id` as the file has it.
     fn raw(&self, id: u32, span: Span) -> Result<Vec<f32>> {
-        match self.store.raw_row(id) {
+        match self.store().raw_row(id) {
             Ok(Some(row)) => Ok(row),
             Ok(None) => Err(EvalError::at(
                 span,

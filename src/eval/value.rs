@@ -202,7 +202,100 @@ pub enum Value {
     Vars {
         vars: Vec<Var>,
     },
+    /// `:open FILE [as NAME]` (and each `--also`): the space added.
+    SpaceOpened {
+        name: String,
+        words: usize,
+        dims: usize,
+        /// The file was open already, as this space: its store is shared, not opened again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reused: Option<String>,
+        active: bool,
+    },
+    /// `:use` alone: the open spaces; `:use NAME`: the one now active (a list of one).
+    Spaces {
+        spaces: Vec<SpaceRow>,
+    },
+    /// `:align A B [N]`: A rotated onto B over N shared words.
+    Aligned {
+        a: String,
+        b: String,
+        /// Shared words the rotation was fitted on.
+        words: usize,
+        dims: usize,
+        /// Mean cosine of the words' two vectors before and after the rotation: the fit.
+        cosine_before: f64,
+        cosine_after: f64,
+    },
+    /// `:compare EXPR`, `compare(EXPR)`: EXPR's neighbours in every open space side by side.
+    Compare(Box<Comparison>),
     Nothing,
+}
+
+/// An open space as `:use` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpaceRow {
+    pub name: String,
+    /// The file as it was given, escaped.
+    pub file: String,
+    pub words: usize,
+    pub dims: usize,
+    pub active: bool,
+}
+
+/// The neighbours of one expression in every open space, and how much they agree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub query: String,
+    /// How many neighbours each space was asked for.
+    pub k: usize,
+    /// The persistence of rank-biased overlap (Webber et al. 2010): `rbo` weighs rank d by
+    /// `p^(d-1)`.
+    pub p: f64,
+    pub spaces: Vec<CompareColumn>,
+    /// One entry per pair of spaces, in the order (0,1), (0,2), …, (1,2), …
+    pub pairs: Vec<ComparePair>,
+}
+
+/// One space's column of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareColumn {
+    pub space: String,
+    pub neighbours: Vec<CompareHit>,
+    /// Why this space has no list: the expression cannot be evaluated in it (an unknown word).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
+/// One neighbour in one space's list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareHit {
+    pub word: String,
+    pub score: f32,
+    /// The other spaces whose lists hold this word too.
+    pub shared_with: Vec<String>,
+    /// The other spaces whose vocabularies do not hold this word at all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_from: Vec<String>,
+}
+
+/// How two spaces' lists agree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComparePair {
+    pub a: String,
+    pub b: String,
+    /// Words in both vocabularies, and each vocabulary's size: a pair that barely shares
+    /// words says so here rather than with an empty table.
+    pub shared_vocabulary: usize,
+    pub words_a: usize,
+    pub words_b: usize,
+    /// Words in both lists.
+    pub common: usize,
+    /// |A ∩ B| / |A ∪ B| of the two lists' words; `None` when a list is missing.
+    pub jaccard: Option<f64>,
+    /// Extrapolated rank-biased overlap of the two lists, truncated to the shorter one;
+    /// `None` when a list is missing.
+    pub rbo: Option<f64>,
 }
 
 /// A setting's value: a number (JSON number) or a word.

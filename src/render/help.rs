@@ -20,7 +20,7 @@ pub struct View<'a> {
 }
 
 /// `:help`'s rows for the language (the commands' rows come from the command table).
-const EXPRESSIONS: [(&str, &str); 11] = [
+const EXPRESSIONS: [(&str, &str); 13] = [
     (
         "word  \"c++\"",
         "a word; quote words with other characters (escapes as answers show them: \\\" \\\\ \\t \\e \\x07 \\u{e9})",
@@ -37,6 +37,11 @@ const EXPRESSIONS: [(&str, &str); 11] = [
         "a map of the points; k=N adds each one's N neighbours",
     ),
     ("arrows(a, b, c, d)", "a map with arrows a → b, c → d"),
+    ("in(SPACE, expr)", "expr in another open space (--also, :open)"),
+    (
+        "compare(expr)",
+        "expr's neighbours in every open space, with their overlap",
+    ),
     ("let name = expr", "name a result; # starts a comment"),
 ];
 
@@ -61,6 +66,10 @@ fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
         Command::Subwords => on(s.subwords).into(),
         Command::AllTokens => on(s.all_tokens).into(),
         Command::Svg
+        | Command::Open
+        | Command::Use
+        | Command::Compare
+        | Command::Align
         | Command::Vars
         | Command::Info
         | Command::Ast
@@ -86,7 +95,7 @@ const EXAMPLES: [(&str, &str); 8] = [
 
 /// The topics of `:help TOPIC` that name each row of [`EXPRESSIONS`] (the first is the one
 /// did-you-mean and the list of topics offer); commands are topics by their names.
-const EXPRESSION_TOPICS: [&[&str]; 11] = [
+const EXPRESSION_TOPICS: [&[&str]; 13] = [
     &["word", "words", "quote", "quotes"],
     &["arithmetic", "+", "-"],
     &["scaling", "*", "/", "grouping"],
@@ -97,6 +106,8 @@ const EXPRESSION_TOPICS: [&[&str]; 11] = [
     &["cosmul"],
     &["plot"],
     &["arrows"],
+    &["in", "spaces", "space"],
+    &["compare"],
     &["let", "names", "comment", "#"],
 ];
 

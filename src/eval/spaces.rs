@@ -1,0 +1,297 @@
+//! The open embedding spaces of a session: each a name and a store, one of them active.
+//!
+//! A session starts with the store of its FILE (borrowed from the front-end that opened it) and
+//! gains others from `--also` and `:open` (owned here). A file opened twice, by any path, is
+//! one store with two names: heed refuses to open one LMDB environment twice
+//! (`EnvAlreadyOpened`), so a new space is matched against the open ones by index directory
+//! before anything is opened (`Spaces::by_dir`). Nothing here prints or opens files.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use nalgebra::DMatrix;
+use std::path::{Path, PathBuf};
+
+use crate::index::Store;
+
+/// Where a space's store lives: the front-end's first store, or one opened later.
+enum Held<'s> {
+    Borrowed(&'s Store),
+    Owned(Box<Store>),
+}
+
+impl Held<'_> {
+    fn get(&self) -> &Store {
+        match self {
+            Held::Borrowed(store) => store,
+            Held::Owned(store) => store,
+        }
+    }
+}
+
+/// One open space: a name and which store it names.
+#[derive(Debug, Clone)]
+pub struct SpaceInfo {
+    pub name: String,
+    /// The file as it was given (for `:use` and `:info`).
+    pub path: Option<PathBuf>,
+    pub store: usize,
+}
+
+/// The named spaces and which one is active.
+pub struct Spaces<'s> {
+    stores: Vec<Held<'s>>,
+    names: Vec<SpaceInfo>,
+    /// The space an expression is evaluated in: `:use` changes it for good, `in(SPACE, …)`
+    /// while its argument is evaluated (so a `&self` search can run in a vector's own space).
+    active: Cell<usize>,
+    /// `:align`'s rotations, by (from store, to store): a row vector of the first times the
+    /// matrix is in the second's coordinates (both directions are kept: R and Rᵀ).
+    alignments: HashMap<(usize, usize), DMatrix<f64>>,
+}
+
+impl<'s> Spaces<'s> {
+    /// A session of one space.
+    pub fn new(name: String, path: Option<PathBuf>, store: &'s Store) -> Spaces<'s> {
+        Spaces {
+            stores: vec![Held::Borrowed(store)],
+            names: vec![SpaceInfo {
+                name,
+                path,
+                store: 0,
+            }],
+            active: Cell::new(0),
+            alignments: HashMap::new(),
+        }
+    }
+
+    /// How many spaces have names (a store opened twice counts twice).
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The spaces in the order they were opened.
+    pub fn list(&self) -> &[SpaceInfo] {
+        &self.names
+    }
+
+    /// The index of the active space in [`Spaces::list`].
+    pub fn active(&self) -> usize {
+        self.active.get()
+    }
+
+    pub fn active_name(&self) -> &str {
+        &self.names[self.active.get()].name
+    }
+
+    /// Makes space `i` active; returns the one that was.
+    pub fn set_active(&self, i: usize) -> usize {
+        self.active.replace(i.min(self.names.len() - 1))
+    }
+
+    /// Records `:align`'s rotation of space `from` onto space `to` (and its inverse, Rᵀ).
+    pub fn set_alignment(&mut self, from: usize, to: usize, r: DMatrix<f64>) {
+        let (x, y) = (self.names[from].store, self.names[to].store);
+        self.alignments.insert((y, x), r.transpose());
+        self.alignments.insert((x, y), r);
+    }
+
+    /// The rotation that carries a vector of space `from` into space `to`, once aligned.
+    pub fn alignment(&self, from: usize, to: usize) -> Option<&DMatrix<f64>> {
+        self.alignments
+            .get(&(self.names[from].store, self.names[to].store))
+    }
+
+    /// Makes space `i` active until the guard is dropped.
+    pub fn enter(&self, i: usize) -> Entered<'_> {
+        Entered {
+            active: &self.active,
+            was: self.set_active(i),
+        }
+    }
+
+    /// The store of space `i`.
+    pub fn store(&self, i: usize) -> &Store {
+        self.stores[self.names[i].store].get()
+    }
+
+    /// Every open store, once each (a store opened under two names is one).
+    pub fn stores(&self) -> impl Iterator<Item = &Store> + '_ {
+        self.stores.iter().map(Held::get)
+    }
+
+    /// The store of the active space.
+    pub fn active_store(&self) -> &Store {
+        self.store(self.active.get())
+    }
+
+    /// Whether spaces `a` and `b` are one store (one file opened under two names).
+    pub fn same_store(&self, a: usize, b: usize) -> bool {
+        self.names[a].store == self.names[b].store
+    }
+
+    /// The stores of spaces `a` and `b`, in order: a key for what is computed once per pair.
+    pub fn store_pair(&self, a: usize, b: usize) -> (usize, usize) {
+        let (x, y) = (self.names[a].store, self.names[b].store);
+        (x.min(y), x.max(y))
+    }
+
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i].name
+    }
+
+    /// The space named `name`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|s| s.name == name)
+    }
+
+    /// The space whose store lives in the index directory `dir`, if one does.
+    pub fn by_dir(&self, dir: &Path) -> Option<usize> {
+        let same = |a: &Path| {
+            a == dir
+                || std::fs::canonicalize(a).ok().as_deref()
+                    == std::fs::canonicalize(dir).ok().as_deref()
+        };
+        self.names
+            .iter()
+            .position(|s| same(self.stores[s.store].get().dir()))
+    }
+
+    /// Adds a space holding a newly opened store; returns its index. The name must be free.
+    pub fn add(&mut self, name: String, path: Option<PathBuf>, store: Store) -> usize {
+        self.stores.push(Held::Owned(Box::new(store)));
+        self.names.push(SpaceInfo {
+            name,
+            path,
+            store: self.stores.len() - 1,
+        });
+        self.names.len() - 1
+    }
+
+    /// Adds a second name for the store of space `of`; returns the new space's index.
+    pub fn alias(&mut self, name: String, path: Option<PathBuf>, of: usize) -> usize {
+        let store = self.names[of].store;
+        self.names.push(SpaceInfo { name, path, store });
+        self.names.len() - 1
+    }
+
+    /// `name`, or `name-2`, `name-3`, … : the first that no space has.
+    pub fn free_name(&self, name: &str) -> String {
+        if self.find(name).is_none() {
+            return name.to_string();
+        }
+        (2..)
+            .map(|n| format!("{name}-{n}"))
+            .find(|n| self.find(n).is_none())
+            .expect("some number is free")
+    }
+}
+
+/// A space made active for a while ([`Spaces::enter`]); the one before comes back on drop.
+pub struct Entered<'a> {
+    active: &'a Cell<usize>,
+    was: usize,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.active.set(self.was);
+    }
+}
+
+/// Whether `text` can name a space: letters, digits, `_`, `-` and `.`, not starting with `-`
+/// or `.` (so that `NAME=FILE` is told from a path with `=` in it, and the name is one word
+/// of the language).
+pub fn is_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || "_-.".contains(c))
+}
+
+/// `--also NAME=FILE` or `--also FILE`: split at the first `=` only when what is left of it is
+/// a name (`./a=b.vec` is a file).
+pub fn split_named(arg: &str) -> (Option<&str>, &str) {
+    match arg.split_once('=') {
+        Some((name, file)) if is_name(name) && !file.is_empty() => (Some(name), file),
+        _ => (None, arg),
+    }
+}
+
+/// A space's name from its file: the file name without its compression and format
+/// extensions (`glove.6B.50d.txt.gz` → `glove.6B.50d`), with characters a name cannot hold
+/// made `_`.
+pub fn name_from_path(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut stem = file.as_str();
+    for ext in [".gz", ".zip", ".bz2", ".xz"] {
+        if let Some(s) = stem.strip_suffix(ext) {
+            stem = s;
+            break;
+        }
+    }
+    // `glove.6B.50d` keeps its dots: only an extension starting with a letter goes.
+    if let Some((s, ext)) = stem.rsplit_once('.') {
+        let extension = ext.starts_with(|c: char| c.is_ascii_alphabetic())
+            && ext.chars().all(|c| c.is_ascii_alphanumeric());
+        if !s.is_empty() && extension {
+            stem = s;
+        }
+    }
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    {
+        name.insert(0, '_');
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_file_stems() {
+        let n = |p: &str| name_from_path(Path::new(p));
+        assert_eq!(n("/x/glove.6B.50d.txt"), "glove.6B.50d");
+        assert_eq!(n("glove.6B.50d.txt.gz"), "glove.6B.50d");
+        assert_eq!(n("a.vec"), "a");
+        assert_eq!(n("model.bin"), "model");
+        assert_eq!(n("my vectors.vec"), "my_vectors");
+        assert_eq!(n(".hidden.vec"), "_.hidden");
+        assert_eq!(n("vectors"), "vectors");
+    }
+
+    #[test]
+    fn name_equals_file_splits_only_at_a_name() {
+        assert_eq!(split_named("b=x.vec"), (Some("b"), "x.vec"));
+        assert_eq!(split_named("b=x=y.vec"), (Some("b"), "x=y.vec"));
+        assert_eq!(split_named("./a=b.vec"), (None, "./a=b.vec"));
+        assert_eq!(split_named("/d/a=b.vec"), (None, "/d/a=b.vec"));
+        assert_eq!(split_named("x.vec"), (None, "x.vec"));
+        assert_eq!(split_named("=x.vec"), (None, "=x.vec"));
+        assert_eq!(split_named("a="), (None, "a="));
+        assert!(is_name("y1990") && is_name("glove.6B.50d") && is_name("w2v-small"));
+        assert!(!is_name("-x") && !is_name(".x") && !is_name("a/b") && !is_name(""));
+    }
+}

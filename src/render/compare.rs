@@ -1,0 +1,204 @@
+//! Several spaces as text: `compare`'s lists side by side (shared words marked and coloured,
+//! words another space lacks marked), each pair's agreement and shared vocabulary; the open
+//! spaces of `:use` and what `:open` added.
+
+use owo_colors::Style;
+use unicode_width::UnicodeWidthStr;
+
+use crate::eval::{Comparison, SpaceRow};
+use crate::text::{escape, escape_word, thousands};
+
+use super::{truncate, Renderer};
+
+/// Marks a word that another space's list holds too.
+const SHARED: &str = "*";
+/// Marks a word that another space's vocabulary does not hold at all.
+const ABSENT: &str = "†";
+/// Below this share of the smaller vocabulary, a pair's overlap is said as a warning.
+const THIN: f64 = 0.5;
+
+impl Renderer {
+    /// `compare`: a column per space, a line per pair, a key.
+    pub(super) fn comparison(&self, c: &Comparison) -> String {
+        let n = c.spaces.len();
+        let rows = c
+            .spaces
+            .iter()
+            .map(|s| s.neighbours.len())
+            .max()
+            .unwrap_or(0);
+        let rank_w = rows.max(1).to_string().len().max(2);
+        // Each column as wide as its widest cell, within an even share of the terminal.
+        let share = (self.width.saturating_sub(rank_w) / n.max(1)).max(14);
+        let cells: Vec<Vec<(String, bool)>> = c
+            .spaces
+            .iter()
+            .map(|s| {
+                if let Some(missing) = &s.missing {
+                    return vec![(format!("({})", escape(missing)), false)];
+                }
+                s.neighbours
+                    .iter()
+                    .map(|h| {
+                        let marks = format!(
+                            "{}{}",
+                            if h.shared_with.is_empty() { "" } else { SHARED },
+                            if h.missing_from.is_empty() {
+                                ""
+                            } else {
+                                ABSENT
+                            }
+                        );
+                        let word = truncate(&escape_word(&h.word), share.saturating_sub(9));
+                        (
+                            format!("{word}{marks} {:.3}", h.score),
+                            !h.shared_with.is_empty(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let widths: Vec<usize> = c
+            .spaces
+            .iter()
+            .zip(&cells)
+            .map(|(s, col)| {
+                col.iter()
+                    .map(|(t, _)| t.width())
+                    .chain(std::iter::once(s.space.width()))
+                    .max()
+                    .unwrap_or(0)
+                    .min(share.max(s.space.width()))
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut head = " ".repeat(rank_w);
+        for (s, w) in c.spaces.iter().zip(&widths) {
+            head.push_str("  ");
+            head.push_str(&self.paint(&format!("{:<w$}", escape(&s.space)), Style::new().bold()));
+        }
+        out.push(head.trim_end().to_string());
+        for r in 0..rows.max(1) {
+            let mut line = self.paint(&format!("{:>rank_w$}", r + 1), Style::new().dimmed());
+            for (col, w) in cells.iter().zip(&widths) {
+                line.push_str("  ");
+                match col.get(r) {
+                    Some((text, shared)) => {
+                        let pad = w.saturating_sub(text.width());
+                        let style = if *shared {
+                            Style::new().green().bold()
+                        } else if r == 0 && col.len() == 1 && text.starts_with('(') {
+                            Style::new().yellow()
+                        } else {
+                            Style::new()
+                        };
+                        line.push_str(&self.paint(text, style));
+                        line.push_str(&" ".repeat(pad));
+                    }
+                    None => line.push_str(&" ".repeat(*w)),
+                }
+            }
+            out.push(line.trim_end().to_string());
+        }
+        for p in &c.pairs {
+            let agreement = match (p.jaccard, p.rbo) {
+                (Some(j), Some(r)) => format!(
+                    "top-{} Jaccard {j:.3} ({} in both lists), RBO {r:.3} (p = {})",
+                    c.k, p.common, c.p
+                ),
+                _ => "no agreement: a list is missing".to_string(),
+            };
+            out.push(format!(
+                "{} ~ {}: {agreement}; {} words shared (of {} and {})",
+                escape(&p.a),
+                escape(&p.b),
+                thousands(p.shared_vocabulary),
+                thousands(p.words_a),
+                thousands(p.words_b),
+            ));
+            let smaller = p.words_a.min(p.words_b).max(1);
+            if (p.shared_vocabulary as f64) < THIN * smaller as f64 {
+                let what = if p.shared_vocabulary == 0 {
+                    "no words at all: their lists cannot overlap".to_string()
+                } else {
+                    format!(
+                        "only {} words, {:.1}% of the smaller vocabulary: few of one list's \
+                         words can be in the other",
+                        thousands(p.shared_vocabulary),
+                        100.0 * p.shared_vocabulary as f64 / smaller as f64
+                    )
+                };
+                out.push(self.remark(
+                    "warning",
+                    &format!("{} and {} share {what}", escape(&p.a), escape(&p.b)),
+                    Style::new().yellow(),
+                ));
+            }
+        }
+        out.push(self.paint(
+            &format!(
+                "{SHARED} in another space's list too · {ABSENT} not in another space's vocabulary"
+            ),
+            Style::new().dimmed(),
+        ));
+        out.join("\n")
+    }
+
+    /// `:use`: the open spaces, the active one marked.
+    pub(super) fn space_rows(&self, rows: &[SpaceRow]) -> String {
+        let name_w = rows.iter().map(|r| r.name.width()).max().unwrap_or(0);
+        rows.iter()
+            .map(|r| {
+                let mark = if r.active { "*" } else { " " };
+                let name = self.paint(
+                    &format!("{:<name_w$}", escape(&r.name)),
+                    if r.active {
+                        Style::new().cyan().bold()
+                    } else {
+                        Style::new().cyan()
+                    },
+                );
+                let file = if r.file.is_empty() {
+                    "built-in".to_string()
+                } else {
+                    r.file.clone()
+                };
+                format!(
+                    "{mark} {name}  {} words × {} dims  {}",
+                    thousands(r.words),
+                    r.dims,
+                    self.paint(&file, Style::new().dimmed())
+                )
+                .trim_end()
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// `:open`: the space added.
+    pub(super) fn space_opened(
+        &self,
+        name: &str,
+        words: usize,
+        dims: usize,
+        reused: Option<&str>,
+        active: bool,
+    ) -> String {
+        let mut out = format!(
+            "space {} = {} words × {dims} dims",
+            self.paint(&escape(name), Style::new().cyan().bold()),
+            thousands(words)
+        );
+        if let Some(of) = reused {
+            out.push_str(&format!(
+                " (the file of '{}', already open: one store, two names)",
+                escape(of)
+            ));
+        }
+        if active {
+            out.push_str(", active");
+        }
+        out
+    }
+}
