@@ -44,37 +44,11 @@ impl Session<'_> {
                     Err(e) => return Err(failed(e)),
                 },
             };
-            let norm = values
-                .iter()
-                .map(|&x| f64::from(x) * f64::from(x))
-                .sum::<f64>()
-                .sqrt() as f32;
-            return Ok(Value::Vector {
-                word,
-                norm,
-                dims: values.len(),
-                values,
-                oov: true,
-                label: None,
-                tokens,
-            });
+            return Ok(made_vector(word, values, tokens));
         }
         if self.settings.subwords {
             if let Some(values) = self.store().subword_mean(&word) {
-                let norm = values
-                    .iter()
-                    .map(|&x| f64::from(x) * f64::from(x))
-                    .sum::<f64>()
-                    .sqrt() as f32;
-                return Ok(Value::Vector {
-                    word,
-                    norm,
-                    dims: values.len(),
-                    values,
-                    oov: true,
-                    label: None,
-                    tokens: Vec::new(),
-                });
+                return Ok(made_vector(word, values, Vec::new()));
             }
         }
         Err(self.unknown_word(&word, span))
@@ -178,4 +152,23 @@ fn picture_side(values: &[f32]) -> std::result::Result<usize, String> {
         ));
     }
     Ok(side)
+}
+
+/// A vector made for a word the vocabulary lacks (a phrase pooled through the tokenizer, a
+/// fastText word from its n-grams), with the norm it has, as `:vec` shows it.
+fn made_vector(word: String, values: Vec<f32>, tokens: Vec<String>) -> Value {
+    let norm = values
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt() as f32;
+    Value::Vector {
+        word,
+        norm,
+        dims: values.len(),
+        values,
+        oov: true,
+        label: None,
+        tokens,
+    }
 }
