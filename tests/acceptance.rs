@@ -212,3 +212,57 @@ fn after_vecsh_build_the_default_answer_is_still_the_exact_one() {
         assert_eq!(d["neighbours"], e["neighbours"], "query {}", d["query"]);
     }
 }
+
+/// Issue 26: GloVe 6B 50d's first 20,000 words packed as a model2vec model with a WordLevel
+/// tokenizer (`tests/fixtures/models/glove20k`, made by its gen.py with the real Python
+/// packages) answers as the GloVe text file does under `--limit 20000`: the same words with the
+/// same scores, for words spread over the vocabulary and for arithmetic.
+#[test]
+#[ignore = "needs the real GloVe data (VECSH_DATA); run by .ci/run"]
+fn a_model2vec_packing_of_glove_answers_as_the_glove_file() {
+    let text = data("glove.6B.50d.txt");
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/glove20k");
+    let mut queries: Vec<String> = std::fs::read_to_string(&text)
+        .unwrap()
+        .lines()
+        .take(20_000)
+        .step_by(211)
+        .filter_map(|l| l.split(' ').next().map(str::to_string))
+        .filter(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+        .collect();
+    assert!(queries.len() >= 60, "{queries:?}");
+    queries.push("king - man + woman".to_string());
+    queries.push("paris - france + italy".to_string());
+    let ask = |source: &[&str]| {
+        let mut args: Vec<&str> = source.to_vec();
+        for q in &queries {
+            args.extend(["-e", q.as_str()]);
+        }
+        vecsh_json(&args)
+    };
+    let glove = ask(&[text.to_str().unwrap(), "--limit", "20000"]);
+    let packed = ask(&[model.to_str().unwrap()]);
+    assert_eq!(glove.len(), queries.len());
+    assert_eq!(packed.len(), queries.len());
+    let list = |v: &serde_json::Value| -> Vec<(String, f64)> {
+        v["neighbours"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|n| {
+                (
+                    n["word"].as_str().unwrap().to_string(),
+                    n["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    for ((q, g), p) in queries.iter().zip(&glove).zip(&packed) {
+        let (g, p) = (list(g), list(p));
+        assert_eq!(g.len(), p.len(), "{q}: {g:?} vs {p:?}");
+        for ((gw, gs), (pw, ps)) in g.iter().zip(&p) {
+            assert_eq!(gw, pw, "{q}: {g:?} vs {p:?}");
+            assert!((gs - ps).abs() <= 1e-5, "{q}: {gw} {gs} vs {ps}");
+        }
+    }
+}

@@ -804,6 +804,7 @@ mod tests {
                 ":help analogy",
                 ":help arrows",
                 ":help alltokens",
+                ":help align",
                 ":help ast"
             ]
         );
