@@ -989,3 +989,47 @@ fn a_truthy_normalize_that_is_not_a_boolean_normalises_as_model2vec_does() {
     let norm = v["norm"].as_f64().unwrap_or_else(|| panic!("{}", out.1));
     assert!((norm - 1.0).abs() < 1e-4, "norm {norm}: {}", out.1);
 }
+
+/// The rest of finding 8: a form told apart as `FORM (id N)` (the literal `\n` beside the line
+/// end, which shows as `\n`) typed back in quotes exactly as the terminal shows it — where the
+/// lexer reads `\n` as a line end — is token N, not the line end.
+#[test]
+fn a_told_apart_form_typed_as_the_terminal_shows_it_is_its_own_token() {
+    let (_t, dir) = hostile_tokens_model(HOSTILE_TOKENS);
+    let out = vecsh(&[&s(&dir), "--all-tokens", "-k", "60", "-e", "plain"]);
+    assert!(out.0, "{}", out.2);
+    let told: Vec<&str> = out
+        .1
+        .lines()
+        .filter(|l| l.contains(" (id "))
+        .map(|l| {
+            // ` 25 FORM (id 25)   0.500 ▌`: after the rank, up to the id's parenthesis.
+            let l = l.trim_start();
+            let l = &l[l.find(' ').unwrap() + 1..];
+            let i = l.find(" (id ").unwrap();
+            &l[..i + l[i..].find(')').unwrap() + 1]
+        })
+        .collect();
+    assert!(!told.is_empty(), "no told-apart form: {}", out.1);
+    for form in told {
+        let id: usize = form
+            .rsplit_once(" (id ")
+            .unwrap()
+            .1
+            .trim_end_matches(')')
+            .parse()
+            .unwrap();
+        let out = vecsh(&[&s(&dir), "--json", "-e", &format!(":vec \"{form}\"")]);
+        assert!(out.0, "{form}: {}", out.2);
+        let v: Value = serde_json::from_str(out.1.lines().next().unwrap()).unwrap();
+        let values = crate::util::floats(&v["values"]);
+        let one = values.iter().position(|&x| x == 1.0).unwrap();
+        // Row `id` holds its 1.0 at `id + 1` (as in `every_hostile_token_shown_can_be_typed_back`).
+        assert_eq!(
+            one - 1,
+            id,
+            "{form} typed as shown is {:?}",
+            HOSTILE_TOKENS[one - 1]
+        );
+    }
+}

@@ -166,6 +166,9 @@ impl Store {
         if self.meta.model.is_none() {
             return Ok(None);
         }
+        if let Some(id) = self.disambiguated_row(text) {
+            return Ok(Some(id));
+        }
         let encoder = self.encoder()?;
         let in_rows = |id: u32| ((id as usize) < self.len()).then_some(id);
         if let Some(id) = encoder.token_id(text).and_then(in_rows) {
@@ -181,6 +184,17 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// A form shown as `FORM (id N)` (two tokens that would show alike, told apart), typed back
+    /// in quotes: the lexer reads the escapes the form shows (`"\n (id 30)"` is a line end), so
+    /// the typed text is matched escaped as answers show it, as well as verbatim.
+    fn disambiguated_row(&self, text: &str) -> Option<u32> {
+        let (form, rest) = text.rsplit_once(" (id ")?;
+        let id: u32 = rest.strip_suffix(')')?.parse().ok()?;
+        let shown = self.word(id)?;
+        let (shown_form, _) = shown.rsplit_once(" (id ")?;
+        (shown == text || crate::text::escape(form) == shown_form).then_some(id)
     }
 
     /// `text`'s vector through the tokenizer (see the module docs); an error when no known
