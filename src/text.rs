@@ -63,13 +63,33 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A vocabulary word as answers show it: [`escape`]d, and the empty word (gensim keeps `''`)
-/// as `""`, which is also how it is typed.
+/// A vocabulary word as answers show it: [`escape`]d, and in quotes as it is typed when a
+/// table would hide what it is: the empty word (gensim keeps `''`) as `""`, and a word with a
+/// space at an end (tokenizers keep `"a "`) as `"a "`, since `a` alone is another word.
 pub fn escape_word(word: &str) -> Cow<'_, str> {
     if word.is_empty() {
         return Cow::Borrowed("\"\"");
     }
+    if word.starts_with(char::is_whitespace) || word.ends_with(char::is_whitespace) {
+        return Cow::Owned(quoted(word));
+    }
     escape(word)
+}
+
+/// `word` between quotes as the parser reads it back: `\"` and `\\` escaped as well as the
+/// unsafe characters.
+fn quoted(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 4);
+    out.push('"');
+    for c in word.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => push_char(&mut out, c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Raw bytes (a path on Unix, an excerpt of a file) as safe text: valid UTF-8 as in
@@ -148,6 +168,27 @@ mod tests {
         assert!(safe.contains('é'), "{safe}");
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back["word"], word);
+    }
+
+    /// A token that ends in a space (tokenizers keep `"a "`) showed as `a` in a table: the
+    /// space was there but invisible, and typing `a` found another token.
+    #[test]
+    fn a_word_with_a_space_at_an_end_is_shown_in_quotes() {
+        assert_eq!(escape_word("a "), "\"a \"");
+        assert_eq!(escape_word(" a"), "\" a\"");
+        assert_eq!(escape_word("\u{a0}x"), "\"\u{a0}x\"");
+        assert_eq!(escape_word("say \"hi\"\\ "), r#""say \"hi\"\\ ""#);
+        assert_eq!(escape_word("\u{1b}x "), "\"\\ex \"");
+        assert_eq!(
+            escape_word("new york"),
+            "new york",
+            "a space inside is visible"
+        );
+        assert_eq!(
+            escape_word("a\"b"),
+            "a\"b",
+            "unquoted words keep their quotes"
+        );
     }
 
     #[test]

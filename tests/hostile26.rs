@@ -386,6 +386,8 @@ const HOSTILE_TOKENS: &[&str] = &[
     "\n",
     "\\n",
     "\\x41",
+    // shows as the ESC token above does (`\e[31mred`): told apart as `FORM (id N)`
+    "\\e[31mred",
     "trail ",
     " lead",
     "",
@@ -491,6 +493,29 @@ fn distinct_tokens_show_distinctly_in_the_table() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), shown.len(), "{shown:?}");
+}
+
+/// A token with a space at its end showed in a table with the space invisible (`trail`), so
+/// typing what the table shows found the other token or none: it shows in quotes, as typed.
+#[test]
+fn a_token_with_a_space_at_its_end_shows_in_quotes_and_types_back() {
+    let (_t, dir) = hostile_tokens_model(&["[UNK]", "plain", "trail ", "trail", "x\t"]);
+    let out = vecsh(&[&s(&dir), "--all-tokens", "-k", "10", "-e", "plain"]);
+    assert!(out.0, "{}", out.2);
+    let quoted_line = out.1.lines().find(|l| l.contains("\"")).unwrap_or_else(|| {
+        panic!("no token in quotes in the table:\n{}", out.1);
+    });
+    let shown = &quoted_line[quoted_line.find('"').unwrap()..=quoted_line.rfind('"').unwrap()];
+    assert!(shown.ends_with(" \""), "{shown}");
+    let row = |typed: &str| {
+        let out = vecsh(&[&s(&dir), "--json", "-e", &format!(":vec {typed}")]);
+        assert!(out.0, "{typed}: {}", out.2);
+        let v: Value = serde_json::from_str(out.1.lines().next().unwrap()).unwrap();
+        let values = crate::util::floats(&v["values"]);
+        values.iter().position(|&x| x == 1.0).unwrap() - 1
+    };
+    assert_eq!(row(shown), 2, "{shown} is the token \"trail \"");
+    assert_eq!(row("trail"), 3);
 }
 
 // ------------------------------------------------------------------ the index follows its tokenizer
@@ -990,8 +1015,8 @@ fn a_truthy_normalize_that_is_not_a_boolean_normalises_as_model2vec_does() {
     assert!((norm - 1.0).abs() < 1e-4, "norm {norm}: {}", out.1);
 }
 
-/// The rest of finding 8: a form told apart as `FORM (id N)` (the literal `\n` beside the line
-/// end, which shows as `\n`) typed back in quotes exactly as the terminal shows it — where the
+/// The rest of finding 8: a form told apart as `FORM (id N)` (the literal `\e[31mred` beside
+/// the ESC one, which shows as `\e[31mred`) typed back in quotes exactly as the terminal shows it — where the
 /// lexer reads `\n` as a line end — is token N, not the line end.
 #[test]
 fn a_told_apart_form_typed_as_the_terminal_shows_it_is_its_own_token() {

@@ -404,6 +404,22 @@ mod tests {
         });
     }
 
+    /// A word shown in quotes (one with a space at an end) types back as itself, whatever it
+    /// holds: quotes, backslashes, controls.
+    #[test]
+    fn a_word_shown_in_quotes_types_back() {
+        proptest::proptest!(|(word in "[ a\"\\\u{1b}\u{a0}]{1,6}")| {
+            // Only those: `""` (two quotes) shows as itself, like the empty word (not new).
+            let has_end_space =
+                word.starts_with(char::is_whitespace) || word.ends_with(char::is_whitespace);
+            proptest::prop_assume!(has_end_space);
+            let shown = crate::text::escape_word(&word);
+            let body = shown.strip_prefix('"').and_then(|s| s.strip_suffix('"'));
+            proptest::prop_assert!(body.is_some(), "{shown} is not in quotes");
+            proptest::prop_assert_eq!(decode(body.unwrap(), false).unwrap(), word);
+        });
+    }
+
     fn kinds(line: &str) -> Vec<(Kind, &str)> {
         tokens(line).into_iter().map(|t| (t.kind, t.text)).collect()
     }

@@ -543,14 +543,14 @@ mod tests {
         );
     }
 
-    /// Two tokens that would show alike in answers (a newline, and a backslash and an `n`) do
+    /// Two tokens that would show alike in answers (an ESC, and a backslash and an `e`) do
     /// not share a display: the later one shows its id (H-fix's finding 8).
     #[test]
     fn forms_that_show_alike_are_told_apart() {
-        let json = r#"{"model":{"type":"WordLevel","vocab":{"\n":0,"\\n":1,"x":2}}}"#;
+        let json = r#"{"model":{"type":"WordLevel","vocab":{"\u001b":0,"\\e":1,"x":2}}}"#;
         let v = parse(json.as_bytes(), 3).unwrap();
-        assert_eq!(v.tokens[0].shown, "\n");
-        assert_eq!(v.tokens[1].shown, "\\n (id 1)");
+        assert_eq!(v.tokens[0].shown, "\u{1b}");
+        assert_eq!(v.tokens[1].shown, "\\e (id 1)");
         let shown: std::collections::HashSet<String> = v
             .tokens
             .iter()
