@@ -950,9 +950,10 @@ fn build(mut resolved: Resolved, trees: usize) -> anyhow::Result<i32> {
     let m = store.meta();
     writeln!(
         out,
-        "{}: {} words × {} dims ({}), index {} in {:.2} s",
+        "{}: {} {} × {} dims ({}), index {} in {:.2} s",
         crate::text::escape_path(&m.source),
         thousands(m.words),
+        m.row_noun(),
         m.dims,
         m.format,
         if origin == Origin::Built {
@@ -1132,7 +1133,8 @@ fn info(mut resolved: Resolved) -> anyhow::Result<i32> {
     }
     writeln!(
         out,
-        "words     {}{}",
+        "{:<10}{}{}",
+        m.row_noun(),
         thousands(m.words),
         m.limit
             .map_or(String::new(), |l| format!(" (limit {})", thousands(l)))

@@ -178,11 +178,13 @@ impl<'s> Repl<'s> {
                 thousands(self.store.len())
             ),
             SourceName::File(path) => {
+                // escaped: a file name is text from outside, as any word
                 let name = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
+                    || crate::text::escape_path(path),
+                    |n| crate::text::escape_path(Path::new(n)),
                 );
-                format!("{name}, {} words", thousands(self.store.len()))
+                let noun = self.store.meta().row_noun();
+                format!("{name}, {} {noun}", thousands(self.store.len()))
             }
         };
         let how = match origin {

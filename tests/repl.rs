@@ -286,3 +286,68 @@ fn forest_ready_is_announced_while_the_prompt_waits() {
     expect(&mut p, PROMPT).unwrap();
     quit(p);
 }
+
+/// The banner named the file raw: a file name holding an ESC drove the terminal. It is
+/// escaped, as every path shown is.
+#[test]
+fn the_banner_escapes_the_file_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let evil = tmp.path().join("evil\u{1b}[2Jx.txt");
+    std::fs::copy(tiny(), &evil).unwrap();
+    let mut cmd = Command::new(cargo_bin("vecsh"));
+    cmd.arg(&evil)
+        .arg("--quiet")
+        .env("VECSH_CACHE", tmp.path().join("cache"))
+        .env("VECSH_HISTORY", history(tmp.path()))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    let before = expect(&mut p, "9 words").expect("banner");
+    assert!(
+        !before.contains('\u{1b}'),
+        "raw ESC in the banner: {before:?}"
+    );
+    assert!(before.contains("evil\\e[2Jx.txt"), "{before:?}");
+    expect(&mut p, PROMPT).expect("first prompt");
+    quit(p);
+}
+
+/// The rows of item files (songs, photos) and of models (tokens) were counted as "words" in
+/// the banner, `vecsh info`, `:info` and `vecsh build`.
+#[test]
+fn rows_are_counted_as_what_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let songs = crate::util::fixture("items", "songs.npy");
+    let model = crate::util::fixture("models", "wordpiece");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = crate::util::vecsh(&tmp.path().join("cache"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let info = run(&["info".as_ref(), songs.as_os_str()]);
+    assert!(info.contains("items     120"), "{info}");
+    let info = run(&[songs.as_os_str(), "-e".as_ref(), ":info".as_ref()]);
+    assert!(info.contains("items") && !info.contains("words"), "{info}");
+    let built = run(&["build".as_ref(), songs.as_os_str()]);
+    assert!(built.contains("120 items"), "{built}");
+    let info = run(&["info".as_ref(), model.as_os_str()]);
+    assert!(info.contains("tokens "), "{info}");
+    let mut cmd = Command::new(cargo_bin("vecsh"));
+    cmd.arg(&songs)
+        .arg("--quiet")
+        .env("VECSH_CACHE", tmp.path().join("cache"))
+        .env("VECSH_HISTORY", history(tmp.path()))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    expect(&mut p, "songs.npy, 120 items").expect("banner");
+    expect(&mut p, PROMPT).expect("first prompt");
+    quit(p);
+}

@@ -82,6 +82,20 @@ pub struct Meta {
     pub row_encoding: loader::RowEncoding,
 }
 
+impl Meta {
+    /// What a row is, in the plural, as counts name it: the tokens of a model, the items of an
+    /// item file or a labelled pickle (songs, photos, digits), else words.
+    pub fn row_noun(&self) -> &'static str {
+        if self.model.is_some() {
+            "tokens"
+        } else if self.format == Format::Items || self.labels {
+            "items"
+        } else {
+            "words"
+        }
+    }
+}
+
 /// A file besides the source whose content the index depends on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Companion {

@@ -512,7 +512,7 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
     let mut rows = vec![
         ("file", file),
         ("format", m.format.to_string()),
-        ("words", thousands(m.words)),
+        (m.row_noun(), thousands(m.words)),
         ("dims", m.dims.to_string()),
         (
             "index",
