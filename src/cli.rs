@@ -671,6 +671,16 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
                 .as_deref()
                 .filter(|p| p.as_os_str() != "-" && p.extension().is_none_or(|e| e != "vsh"));
             if let Some(path) = named_script {
+                if path.is_dir() {
+                    let shown = crate::text::escape_path(path);
+                    if let Ok(Some(_)) = crate::loader::formats::safetensors::model_file(path, None)
+                    {
+                        anyhow::bail!(
+                            "{shown} is a model directory, not a script: did you mean --also {shown}?"
+                        );
+                    }
+                    anyhow::bail!("{shown} is a directory, not a script");
+                }
                 if crate::loader::looks_like_embeddings(path) {
                     let shown = crate::text::escape_path(path);
                     anyhow::bail!(
@@ -693,16 +703,25 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
             resolved.settings.subwords = cli.subwords == "on";
             resolved.output.svg = cli.svg;
-            resolved.also = cli
-                .also
-                .iter()
-                .map(
-                    |arg| match arg.to_str().map(crate::eval::spaces::split_named) {
-                        Some((Some(name), file)) => (Some(name.to_string()), PathBuf::from(file)),
-                        _ => (None, PathBuf::from(arg)),
-                    },
-                )
-                .collect();
+            for arg in &cli.also {
+                let space = match arg.to_str().map(crate::eval::spaces::split_named) {
+                    Some((Some(name), file)) => {
+                        // `--also x=b.txt` with a file of that name: the split read it as
+                        // the space x of a file b.txt, which is not there.
+                        if !Path::new(file).exists() && Path::new(arg).is_file() {
+                            let shown = crate::text::escape_path(Path::new(arg));
+                            anyhow::bail!(
+                                "--also {shown} names the space '{name}' of the file {}, which does \
+                                 not exist; to open the file {shown}, write --also ./{shown}",
+                                crate::text::escape_path(Path::new(file))
+                            );
+                        }
+                        (Some(name.to_string()), PathBuf::from(file))
+                    }
+                    _ => (None, PathBuf::from(arg)),
+                };
+                resolved.also.push(space);
+            }
             let echo = match (cli.echo, cli.no_echo) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),

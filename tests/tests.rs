@@ -30,6 +30,7 @@ mod formats;
 mod guide;
 mod hostile24;
 mod hostile26;
+mod hostile27;
 mod in_place;
 mod index;
 mod layers;

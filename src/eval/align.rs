@@ -30,6 +30,12 @@ pub fn procrustes(a: &[Vec<f32>], b: &[Vec<f32>]) -> DMatrix<f64> {
     u * v_t
 }
 
+/// `1 word`, `60 words`, digits grouped.
+fn counted(n: usize) -> String {
+    let noun = if n == 1 { "word" } else { "words" };
+    format!("{} {noun}", crate::text::thousands(n))
+}
+
 /// `x R` for a row vector `x`.
 pub fn rotate(x: &[f64], r: &DMatrix<f64>) -> Vec<f64> {
     (0..r.ncols())
@@ -54,9 +60,18 @@ impl Session<'_> {
         };
         let words = match rest {
             [] => DEFAULT_WORDS,
-            [(n, span)] => n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                EvalError::at(*span, format!("expected a number of words, found '{n}'")).help(usage)
-            })?,
+            // Digits beyond any count mean every shared word; 0 is refused with the others
+            // below the dimensions, once those are known.
+            [(n, _)] if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                n.parse::<usize>().unwrap_or(usize::MAX)
+            }
+            [(n, span)] => {
+                return Err(EvalError::at(
+                    *span,
+                    format!("expected a number of words, found '{n}'"),
+                )
+                .help(usage))
+            }
             [_, (_, span), ..] => {
                 return Err(EvalError::at(*span, "expected at most A B N").help(usage))
             }
@@ -79,6 +94,19 @@ impl Session<'_> {
                 ),
             ));
         }
+        let dims = sa.dims();
+        if words < dims {
+            let shared = sa.words().filter(|(_, w)| sb.id(w).is_some()).count();
+            let n_span = rest.first().map_or(args_span, |(_, span)| *span);
+            return Err(EvalError::at(
+                n_span,
+                format!(
+                    "N = {words} is fewer than the {dims} dimensions: a rotation needs at least {dims} words (they share {})",
+                    counted(shared)
+                ),
+            )
+            .help(usage));
+        }
         // The N most frequent shared words, in A's file order.
         let mut rows_a = Vec::new();
         let mut rows_b = Vec::new();
@@ -94,13 +122,12 @@ impl Session<'_> {
                 rows_b.push(rb.into_owned());
             }
         }
-        let dims = sa.dims();
         if rows_a.len() < dims {
             return Err(EvalError::at(
                 args_span,
                 format!(
-                    "'{a}' and '{b}' share {} words, fewer than their {dims} dimensions: a rotation needs at least as many",
-                    rows_a.len()
+                    "'{a}' and '{b}' share {}, fewer than their {dims} dimensions: a rotation needs at least as many",
+                    counted(rows_a.len())
                 ),
             ));
         }

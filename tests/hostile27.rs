@@ -1,0 +1,79 @@
+//! Issue 27's several spaces against a hostile tester's findings (/work/coord/findings27.md in
+//! the stop that made them): `:align` with a number of words below the dimensions, an `--also`
+//! argument that is a file with `=` in its name, a model directory given where a script goes.
+//! Each test failed on the code before its fix.
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+use crate::util::run;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/compare")
+        .join(name)
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn vecsh(args: &[&str]) -> (bool, String, String) {
+    let cache = TempDir::new().unwrap();
+    run(cache.path(), args)
+}
+
+/// Finding 1: `:align a r 1` said the spaces "share 1 words" (they share 60), and `0` was "not a
+/// number"; the message says N is below the dimensions and how many words they share.
+#[test]
+fn align_with_fewer_words_than_dimensions_says_so_and_how_many_are_shared() {
+    let (a, r) = (s(&fixture("a.txt")), s(&fixture("r.txt")));
+    for n in ["1", "0"] {
+        let out = vecsh(&[&a, "--also", &r, "-e", &format!(":align a r {n}")]);
+        assert!(!out.0, "{}", out.1);
+        assert!(
+            out.2.contains(&format!("N = {n}")) && out.2.contains("at least 8"),
+            "{n}: {}",
+            out.2
+        );
+        assert!(out.2.contains("they share 60 words"), "{n}: {}", out.2);
+        assert!(!out.2.contains("1 words"), "{}", out.2);
+    }
+    // a number too large for any count means every shared word
+    let out = vecsh(&[&a, "--also", &r, "-e", ":align a r 99999999999999999999999"]);
+    assert!(out.0, "{}", out.2);
+    assert!(out.1.contains("60"), "{}", out.1);
+}
+
+/// Finding 3: `--also a=b.txt` when a file `a=b.txt` exists read `b.txt` and failed with the OS's
+/// "No such file"; it names the file and says how to open it.
+#[test]
+fn also_name_equals_file_that_is_itself_a_file_gets_a_hint() {
+    let tmp = TempDir::new().unwrap();
+    std::fs::copy(fixture("b.txt"), tmp.path().join("x=b.txt")).unwrap();
+    let out = crate::util::vecsh(&tmp.path().join("cache"))
+        .current_dir(tmp.path())
+        .args([&s(&fixture("a.txt")), "--also", "x=b.txt", "-e", ":use"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--also ./x=b.txt"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+}
+
+/// Finding 7: a model directory where a script goes (`vecsh FILE DIR`) was the OS's "Is a
+/// directory (os error 21)"; it is the `--also` hint that files get.
+#[test]
+fn a_model_directory_as_the_script_gets_the_also_hint() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/wordpiece");
+    let out = vecsh(&[&s(&fixture("a.txt")), &s(&model)]);
+    assert!(!out.0);
+    assert!(out.2.contains("did you mean --also"), "{}", out.2);
+    assert!(!out.2.contains("os error"), "{}", out.2);
+    let out = vecsh(&[&s(&fixture("a.txt")), env!("CARGO_MANIFEST_DIR")]);
+    assert!(!out.0);
+    assert!(out.2.contains("a directory, not a script"), "{}", out.2);
+    assert!(!out.2.contains("os error"), "{}", out.2);
+}
