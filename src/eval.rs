@@ -1521,7 +1521,7 @@ impl<'s> Session<'s> {
                 let b = self.carry(b, a.space, b_span)?;
                 Ok(Val::Number(search::dot(&a.unit_f32(), &b.unit_f32()) as f64))
             }
-            "in" => self.in_space(args, span).map(Val::Vector),
+            "in" => self.in_space(args, span),
             "mean" => {
                 if args.is_empty() {
                     return Err(EvalError::at(span, "mean needs at least one expression"));
@@ -1576,7 +1576,7 @@ impl<'s> Session<'s> {
 
     /// `in(SPACE, EXPR)`: EXPR evaluated in SPACE (its words looked up there); a vector of
     /// another space in it is carried into SPACE (`carry`).
-    fn in_space(&mut self, args: &[Expr], span: Span) -> Result<Combination> {
+    fn in_space(&mut self, args: &[Expr], span: Span) -> Result<Val> {
         let [space, expr] = args else {
             return Err(EvalError::at(
                 span,
@@ -1591,12 +1591,21 @@ impl<'s> Session<'s> {
             return Err(EvalError::at(expr.span, "in takes no options"));
         }
         let i = self.space_arg(space)?;
-        // Not a guard: `vector` borrows the session mutably.
+        // Not a guard: `eval` borrows the session mutably.
         let was = self.spaces.set_active(i);
-        let c = self.vector(expr);
+        // A number computed there (`in(b, sim(king, queen))`) is that space's answer; a bare
+        // number naming a word there is the word.
+        let v = match self.eval(expr) {
+            Ok(n @ Val::Number(_)) if self.names_word(expr) => {
+                self.as_vector(n, expr).map(Val::Vector)
+            }
+            other => other,
+        };
         self.spaces.set_active(was);
-        let c = c?;
-        self.carry(c, i, expr.span)
+        match v? {
+            Val::Vector(c) => self.carry(c, i, expr.span).map(Val::Vector),
+            number => Ok(number),
+        }
     }
 
     fn word(&self, text: &str, quoted: bool, span: Span) -> Result<Combination> {

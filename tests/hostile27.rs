@@ -77,3 +77,28 @@ fn a_model_directory_as_the_script_gets_the_also_hint() {
     assert!(out.2.contains("a directory, not a script"), "{}", out.2);
     assert!(!out.2.contains("os error"), "{}", out.2);
 }
+
+/// Finding 2: `in(c, sim(x, y))` computed c's similarity and then refused it ("expected a vector
+/// here, found the number …"); a number computed in a space is that space's answer.
+#[test]
+fn a_number_computed_in_a_space_is_its_answer() {
+    let (a, c) = (s(&fixture("a.txt")), s(&fixture("c.txt")));
+    let words = std::fs::read_to_string(fixture("c.txt")).unwrap();
+    let mut words = words.lines().map(|l| l.split(' ').next().unwrap());
+    let (x, y) = (words.next().unwrap(), words.next().unwrap());
+    let inside = vecsh(&[&a, "--also", &c, "-e", &format!("in(c, sim({x}, {y}))")]);
+    assert!(inside.0, "{}", inside.2);
+    let outside = vecsh(&[
+        &a,
+        "--also",
+        &c,
+        "-e",
+        &format!("sim(in(c, {x}), in(c, {y}))"),
+    ]);
+    assert!(outside.0, "{}", outside.2);
+    assert_eq!(inside.1, outside.1);
+    let there = vecsh(&[&c, "-e", &format!("2 * sim({x}, {y})")]);
+    let nested = vecsh(&[&a, "--also", &c, "-e", &format!("2 * in(c, sim({x}, {y}))")]);
+    assert!(nested.0, "{}", nested.2);
+    assert_eq!(nested.1, there.1);
+}
