@@ -102,3 +102,61 @@ fn a_number_computed_in_a_space_is_its_answer() {
     assert!(nested.0, "{}", nested.2);
     assert_eq!(nested.1, there.1);
 }
+
+/// Finding 9: `compare` over five spaces on an 80-column terminal cut every word to 4–5 letters
+/// (`europ…`); words are the point of the table, so each space gets its own block instead.
+#[test]
+fn compare_over_many_spaces_never_cuts_words_to_a_few_letters() {
+    let tmp = TempDir::new().unwrap();
+    let words: Vec<String> = (0..12)
+        .map(|i| format!("internationalisation_{i:02}"))
+        .collect();
+    let mut files = Vec::new();
+    for f in 0..5 {
+        let path = tmp.path().join(format!("space{f}.txt"));
+        let text: String = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let v: Vec<String> = (0..4)
+                    .map(|d| format!("{:.3}", ((i * 7 + d * 3 + f) % 11) as f32 - 5.0))
+                    .collect();
+                format!("{w} {}\n", v.join(" "))
+            })
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        files.push(s(&path));
+    }
+    let mut args: Vec<&str> = vec![&files[0]];
+    for f in &files[1..] {
+        args.extend(["--also", f]);
+    }
+    args.extend(["-k", "3", "-e", "compare(internationalisation_00)"]);
+    let out = vecsh(&args);
+    assert!(out.0, "{}", out.2);
+    assert!(!out.1.contains('…'), "a word was cut:\n{}", out.1);
+    // the table's lines (the pairs' sentences below it are prose, wrapped by the terminal)
+    for line in out.1.lines().filter(|l| !l.contains(" ~ ")) {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than the terminal: {line}"
+        );
+    }
+    // two spaces still fit side by side
+    let out = vecsh(&[
+        &files[0],
+        "--also",
+        &files[1],
+        "-k",
+        "3",
+        "-e",
+        "compare(internationalisation_00)",
+    ]);
+    assert!(out.0, "{}", out.2);
+    assert!(
+        out.1.lines().next().unwrap().contains("space0")
+            && out.1.lines().next().unwrap().contains("space1"),
+        "{}",
+        out.1
+    );
+}

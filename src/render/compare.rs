@@ -16,6 +16,8 @@ const SHARED: &str = "*";
 const ABSENT: &str = "†";
 /// Below this share of the smaller vocabulary, a pair's overlap is said as a warning.
 const THIN: f64 = 0.5;
+/// The fewest characters of a word a column shows before the spaces are shown as blocks.
+const MIN_CUT: usize = 10;
 
 impl Renderer {
     /// `compare`: a column per space, a line per pair, a key.
@@ -28,77 +30,91 @@ impl Renderer {
             .max()
             .unwrap_or(0);
         let rank_w = rows.max(1).to_string().len().max(2);
-        // Each column as wide as its widest cell, within an even share of the terminal.
-        let share = (self.width.saturating_sub(rank_w) / n.max(1)).max(14);
-        let cells: Vec<Vec<(String, bool)>> = c
-            .spaces
-            .iter()
-            .map(|s| {
-                if let Some(missing) = &s.missing {
-                    return vec![(format!("({})", escape(missing)), false)];
-                }
-                s.neighbours
-                    .iter()
-                    .map(|h| {
-                        let marks = format!(
-                            "{}{}",
-                            if h.shared_with.is_empty() { "" } else { SHARED },
-                            if h.missing_from.is_empty() {
-                                ""
-                            } else {
-                                ABSENT
-                            }
-                        );
-                        let word = truncate(&escape_word(&h.word), share.saturating_sub(9));
-                        (
-                            format!("{word}{marks} {:.3}", h.score),
-                            !h.shared_with.is_empty(),
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
-        let widths: Vec<usize> = c
-            .spaces
-            .iter()
-            .zip(&cells)
-            .map(|(s, col)| {
-                col.iter()
-                    .map(|(t, _)| t.width())
-                    .chain(std::iter::once(s.space.width()))
-                    .max()
-                    .unwrap_or(0)
-                    .min(share.max(s.space.width()))
-            })
-            .collect();
-        let mut out = Vec::new();
-        let mut head = " ".repeat(rank_w);
-        for (s, w) in c.spaces.iter().zip(&widths) {
-            head.push_str("  ");
-            head.push_str(&self.paint(&format!("{:<w$}", escape(&s.space)), Style::new().bold()));
-        }
-        out.push(head.trim_end().to_string());
-        for r in 0..rows.max(1) {
-            let mut line = self.paint(&format!("{:>rank_w$}", r + 1), Style::new().dimmed());
-            for (col, w) in cells.iter().zip(&widths) {
-                line.push_str("  ");
-                match col.get(r) {
-                    Some((text, shared)) => {
-                        let pad = w.saturating_sub(text.width());
-                        let style = if *shared {
-                            Style::new().green().bold()
-                        } else if r == 0 && col.len() == 1 && text.starts_with('(') {
-                            Style::new().yellow()
-                        } else {
-                            Style::new()
-                        };
-                        line.push_str(&self.paint(text, style));
-                        line.push_str(&" ".repeat(pad));
+        // Each column's cells whole, then cut to fit when they must; below a readable cut (a
+        // word shown in 5 letters says nothing) each space gets its own block instead.
+        let full = |cut: usize| -> Vec<Vec<(String, bool)>> {
+            c.spaces
+                .iter()
+                .map(|s| {
+                    if let Some(missing) = &s.missing {
+                        return vec![(truncate(&format!("({})", escape(missing)), cut), false)];
                     }
-                    None => line.push_str(&" ".repeat(*w)),
+                    s.neighbours
+                        .iter()
+                        .map(|h| {
+                            let marks = format!(
+                                "{}{}",
+                                if h.shared_with.is_empty() { "" } else { SHARED },
+                                if h.missing_from.is_empty() {
+                                    ""
+                                } else {
+                                    ABSENT
+                                }
+                            );
+                            let word = truncate(&escape_word(&h.word), cut.saturating_sub(9));
+                            (
+                                format!("{word}{marks} {:.3}", h.score),
+                                !h.shared_with.is_empty(),
+                            )
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let widths_of = |cells: &[Vec<(String, bool)>]| -> Vec<usize> {
+            c.spaces
+                .iter()
+                .zip(cells)
+                .map(|(s, col)| {
+                    col.iter()
+                        .map(|(t, _)| t.width())
+                        .chain(std::iter::once(escape(&s.space).width()))
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect()
+        };
+        let whole = full(usize::MAX);
+        let whole_widths = widths_of(&whole);
+        let total = rank_w + whole_widths.iter().map(|w| w + 2).sum::<usize>();
+        // An even share of the terminal per column.
+        let share = self.width.saturating_sub(rank_w) / n.max(1);
+        let mut out = Vec::new();
+        if total <= self.width || share.saturating_sub(9) >= MIN_CUT {
+            let (cells, widths) = if total <= self.width {
+                (whole, whole_widths)
+            } else {
+                let cells = full(share.saturating_sub(2));
+                let widths = widths_of(&cells);
+                (cells, widths)
+            };
+            let mut head = " ".repeat(rank_w);
+            for (s, w) in c.spaces.iter().zip(&widths) {
+                head.push_str("  ");
+                head.push_str(
+                    &self.paint(&format!("{:<w$}", escape(&s.space)), Style::new().bold()),
+                );
+            }
+            out.push(head.trim_end().to_string());
+            for r in 0..rows.max(1) {
+                let mut line = self.paint(&format!("{:>rank_w$}", r + 1), Style::new().dimmed());
+                for (col, w) in cells.iter().zip(&widths) {
+                    line.push_str("  ");
+                    match col.get(r) {
+                        Some(cell) => line.push_str(&self.cell(cell, *w, r, col.len())),
+                        None => line.push_str(&" ".repeat(*w)),
+                    }
+                }
+                out.push(line.trim_end().to_string());
+            }
+        } else {
+            for (s, col) in c.spaces.iter().zip(&whole) {
+                out.push(self.paint(&escape(&s.space), Style::new().bold()));
+                for (r, cell) in col.iter().enumerate() {
+                    let rank = self.paint(&format!("{:>rank_w$}", r + 1), Style::new().dimmed());
+                    out.push(format!("{rank}  {}", self.cell(cell, 0, r, col.len())));
                 }
             }
-            out.push(line.trim_end().to_string());
         }
         for p in &c.pairs {
             let agreement = match (p.jaccard, p.rbo) {
@@ -142,6 +158,20 @@ impl Renderer {
             Style::new().dimmed(),
         ));
         out.join("\n")
+    }
+
+    /// One cell of `compare`, padded to `w`: green when another list holds the word, yellow
+    /// for why a space has no list.
+    fn cell(&self, (text, shared): &(String, bool), w: usize, row: usize, len: usize) -> String {
+        let style = if *shared {
+            Style::new().green().bold()
+        } else if row == 0 && len == 1 && text.starts_with('(') {
+            Style::new().yellow()
+        } else {
+            Style::new()
+        };
+        let pad = w.saturating_sub(text.width());
+        format!("{}{}", self.paint(text, style), " ".repeat(pad))
     }
 
     /// `:use`: the open spaces, the active one marked.
