@@ -52,6 +52,7 @@ mod compress;
 mod detect;
 pub mod formats;
 mod rows;
+mod shrink_guard;
 mod source;
 mod text;
 
@@ -605,11 +606,39 @@ pub fn load_with_subwords(
     sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
     subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
 ) -> Result<LoadReport, LoadError> {
+    let stat = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let (faults, before) = (shrink_guard::faults(), stat(path));
+    let loaded = load_unwatched(path, opts, on_progress, sink, subword_sink);
+    // A page of a map was gone: zeros were read in its place. A fault of another load in this
+    // process (a background build) leaves this file as it was.
+    if shrink_guard::faults() != faults && (before != stat(path) || path.is_dir()) {
+        return Err(LoadError::Io {
+            file: crate::text::escape_path(path),
+            err: io::Error::other(
+                "the file shrank while it was read (another program truncated or rewrote \
+                 it); nothing read from it was kept: open it again once it is written",
+            ),
+        });
+    }
+    loaded
+}
+
+fn load_unwatched(
+    path: &Path,
+    opts: &LoadOptions,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
+    subword_sink: &mut dyn FnMut(SubwordBatch) -> anyhow::Result<()>,
+) -> Result<LoadReport, LoadError> {
     // A model directory: its safetensors file (`primary_file`), or why it cannot be opened.
     if let Some(dir) = model_dir(path, opts) {
         match formats::safetensors::model_file(dir, opts.tensor.as_deref()) {
             Ok(Some(file)) => {
-                return load_with_subwords(&file, opts, on_progress, sink, subword_sink)
+                return load_unwatched(&file, opts, on_progress, sink, subword_sink)
             }
             Err(message) => {
                 return Err(LoadError::Data {

@@ -160,3 +160,43 @@ fn compare_over_many_spaces_never_cuts_words_to_a_few_letters() {
         out.1
     );
 }
+
+/// Finding 22: a source truncated while it was read killed the process with SIGBUS (in a
+/// session, every space and alignment with it): GloVe text, word2vec text and binary. The load
+/// is now an error saying the file shrank, and nothing is kept. The sink truncates the file at
+/// its first batch, so the rest of the read meets pages that are gone.
+#[test]
+fn a_source_truncated_while_it_is_read_is_an_error_not_a_sigbus() {
+    let tmp = TempDir::new().unwrap();
+    let text = tmp.path().join("big.txt");
+    let bin = tmp.path().join("big.bin");
+    crate::util::write_glove_random(tmp.path(), "big.txt", 60_000, 50);
+    crate::util::write_w2v_bin(tmp.path(), "big.bin", 60_000, 50);
+    for path in [&text, &bin] {
+        let len = std::fs::metadata(path).unwrap().len();
+        let mut first = true;
+        let got = vecsh::loader::load(
+            path,
+            &vecsh::loader::LoadOptions::default(),
+            &|_, _| {},
+            &mut |_batch| {
+                if std::mem::take(&mut first) {
+                    std::fs::File::options()
+                        .write(true)
+                        .open(path)
+                        .unwrap()
+                        .set_len(len / 10)
+                        .unwrap();
+                }
+                Ok(())
+            },
+        );
+        let err = got
+            .err()
+            .unwrap_or_else(|| panic!("{} loaded", path.display()));
+        assert!(
+            err.to_string().contains("shrank while it was read"),
+            "{err}"
+        );
+    }
+}

@@ -182,12 +182,28 @@ fn load_pickled_bytes(
 // Model files: fastText .bin
 // ---------------------------------------------------------------------------------------
 
-fn map_file(file: &File, label: &str) -> Result<memmap2::Mmap, LoadError> {
-    // SAFETY: as in `load_mapped`: read-only, private to this call.
-    unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
+/// A file mapped for one reader, watched for shrinking while it is read (`shrink_guard`).
+struct Mapped {
+    // Unmapped before it is unwatched: fields drop in order.
+    map: memmap2::Mmap,
+    _watch: super::shrink_guard::Watch,
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+fn map_file(file: &File, label: &str) -> Result<Mapped, LoadError> {
+    // SAFETY: as in `load_mapped`: read-only, private to this call, watched.
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
         file: label.to_owned(),
         err: source,
-    })
+    })?;
+    let _watch = super::shrink_guard::watch(&map);
+    Ok(Mapped { map, _watch })
 }
 
 /// fastText's `.bin`: the n-gram rows go to `subword_sink`, then each dictionary word with

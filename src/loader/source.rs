@@ -179,12 +179,13 @@ pub(super) fn load_mapped(
         return Err(data_error(label, At::File, Problem::Empty));
     }
     // SAFETY: the map is read-only and private to this call. If another process truncates
-    // the file meanwhile we may get SIGBUS; every mmap-based reader accepts that risk, and
-    // reading 170 MB through read() would cost a copy.
+    // the file meanwhile, the pages that are gone read as zeros (`shrink_guard`) and the load
+    // is refused; reading 170 MB through read() would cost a copy.
     let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| LoadError::Io {
         file: label.to_owned(),
         err: source,
     })?;
+    let _watch = super::shrink_guard::watch(&map);
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     let data: &[u8] = &map;
