@@ -21,6 +21,7 @@ pub enum Command {
     Use,
     Compare,
     Align,
+    Changed,
     Vars,
     Info,
     Ast,
@@ -64,7 +65,7 @@ const ON_OFF: &[&str] = &["on", "off"];
 
 /// Every command, in the order `:help` lists them, Tab offers them and did-you-mean prefers
 /// them on a tie.
-pub const TABLE: [Spec; 20] = [
+pub const TABLE: [Spec; 21] = [
     Spec {
         command: Command::K,
         name: "k",
@@ -182,6 +183,17 @@ pub const TABLE: [Spec; 20] = [
         help: &[(
             ":align A B [N]",
             "rotate space A onto B over their N most frequent shared words (Procrustes)",
+        )],
+    },
+    Spec {
+        command: Command::Changed,
+        name: "changed",
+        aliases: &[],
+        args: Args::Text,
+        tab_space: true,
+        help: &[(
+            ":changed [A B] [N] [k=K] [top=T] [by=local|global]",
+            "the N most frequent shared words whose K nearest neighbours differ most between two spaces",
         )],
     },
     Spec {
