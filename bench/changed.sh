@@ -4,8 +4,9 @@
 # /work/data/changed/make_pair.py writes (GloVe rotated, 10% noise per row, 50 frequent words
 # swapped; outside the repository). Both indexes are built first (`vecsh build`). Each run is a
 # whole process, `vecsh A --also B -e ':changed 10000'`; the same process with `-e ':use'`
-# (opening both, no scan) is the baseline subtracted. Prints the load average before and after:
-# the machine may be shared.
+# (opening both, no scan) is the baseline subtracted; one more run's CPU time (user + sys,
+# /usr/bin/time) is printed too. Prints the load average before and after: the machine may be
+# shared.
 #
 #   bench/changed.sh [A B]        # RUNS (default 3) runs of each, medians
 #
@@ -33,7 +34,10 @@ median() {
 }
 base=$(median -e ':use')
 full=$(median -e ':changed 10000')
+cpu=$( { /usr/bin/time -f '%U %S %e' "$VECSH" "$a" --also "$b" -e ':changed 10000' >/dev/null; } 2>&1 | tail -1)
 echo "after: $(uptime)"
 printf ':changed 10000 on %s vs %s: %d ms (process %d ms, open-only process %d ms), median of %d\n' \
   "$(basename "$a")" "$(basename "$b")" $(( full - base )) "$full" "$base" "$RUNS"
+read -r user sys wall <<<"$cpu"
+echo "one more run: user $user s + sys $sys s of CPU in $wall s wall (on an idle 2-core machine the wall time is about half the CPU time)"
 "$VECSH" "$a" --also "$b" -e ':changed 10000 top=10'
