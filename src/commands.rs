@@ -191,10 +191,16 @@ pub const TABLE: [Spec; 21] = [
         aliases: &[],
         args: Args::Text,
         tab_space: true,
-        help: &[(
-            ":changed [A B] [N] [k=K] [top=T] [by=local|global]",
-            "the N most frequent shared words whose K nearest neighbours differ most between two spaces",
-        )],
+        help: &[
+            (
+                ":changed [A B] [N]",
+                "the N most frequent shared words (10,000) whose neighbours differ most between two spaces",
+            ),
+            (
+                ":changed … k=K top=T",
+                "K neighbours a word (25), T rows (20); by=global ranks by the aligned vectors' distance",
+            ),
+        ],
     },
     Spec {
         command: Command::Vars,
