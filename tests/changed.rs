@@ -432,3 +432,25 @@ fn ctrl_c_stops_the_scan_and_returns_to_the_prompt() {
     ask(&mut p, ":k 1", "k = 1");
     quit(p);
 }
+
+/// N × k neighbours are held for every word measured: past 20,000,000 it is an error before
+/// any scan, not a process that grows until it is killed.
+#[test]
+fn too_many_neighbours_to_hold_is_an_error() {
+    use crate::util::{write_glove_mod19, write_glove_random};
+    let tmp = tempfile::tempdir().unwrap();
+    let x = write_glove_random(tmp.path(), "x.txt", 21_000, 4);
+    let y = write_glove_mod19(tmp.path(), "y.txt", 21_000, 4);
+    let (x, y) = (x.to_string_lossy(), y.to_string_lossy());
+    let (out, err) = json_run(&[&x, "--also", &y, "-e", ":changed 21000 k=1000"]);
+    assert_eq!(
+        out[0]["error"]["message"],
+        "21000 words with 1000 neighbours each in each space is more than 20000000 to hold",
+        "{err}"
+    );
+    let (out, _) = json_run(&[&x, "--also", &y, "-e", ":changed 5 k=1001"]);
+    assert_eq!(
+        out[0]["error"]["message"],
+        "k=1001 is more than 1000 neighbours"
+    );
+}

@@ -23,6 +23,8 @@ pub const DEFAULT_WORDS: usize = 10_000;
 pub const DEFAULT_K: usize = 25;
 /// Rows of the ranking shown when no top is given.
 pub const DEFAULT_TOP: usize = 20;
+/// Most neighbours held for all words measured (N × k, in each space: 160 MB each at most).
+pub const MAX_ENTRIES: usize = 20_000_000;
 
 const USAGE: &str = "write :changed [A B] [N] [k=K] [top=T] [by=local|global]: the N most frequent shared words (10,000) ranked by how much their K nearest neighbours (25) differ";
 
@@ -267,6 +269,15 @@ impl Session<'_> {
             )
         });
         let words = req.words.min(shared);
+        if words.saturating_mul(k) > MAX_ENTRIES {
+            return Err(EvalError::at(
+                args_span,
+                format!(
+                    "{words} words with {k} neighbours each in each space is more than {MAX_ENTRIES} to hold"
+                ),
+            )
+            .help("ask fewer words (N) or fewer neighbours (k=K)"));
+        }
         let queries: Vec<u32> = (0..words as u32).collect();
         let cancel = self.cancel;
         let interrupted = |_| EvalError::at(args_span, "interrupted (Ctrl-C)");

@@ -19,6 +19,10 @@ const GROUP: usize = 252;
 /// Candidates compared with the threshold at once (before any is looked at alone).
 const STEP: usize = 16;
 
+/// Most (query, neighbour) entries one pass holds per thread: more queries than this / k are
+/// answered in several passes, so that memory stays bounded (16 MiB a thread) whatever N and k.
+const PASS_ENTRIES: usize = 1 << 21;
+
 /// A scan stopped because its cancel flag was raised (Ctrl-C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("interrupted")]
@@ -32,6 +36,34 @@ pub struct Interrupted;
 /// Every block of candidates checks `cancel` before its scan, so an interruption costs at most
 /// a block per thread.
 pub fn nearest_many(
+    rows: &Rows<f32>,
+    ids: &[u32],
+    queries: &[u32],
+    k: usize,
+    cancel: &AtomicBool,
+) -> Result<Vec<Vec<(u32, f32)>>, Interrupted> {
+    nearest_in_passes(rows, ids, queries, k, cancel, PASS_ENTRIES)
+}
+
+/// [`nearest_many`], the queries answered `entries / k` at a time.
+fn nearest_in_passes(
+    rows: &Rows<f32>,
+    ids: &[u32],
+    queries: &[u32],
+    k: usize,
+    cancel: &AtomicBool,
+    entries: usize,
+) -> Result<Vec<Vec<(u32, f32)>>, Interrupted> {
+    let per_pass = (entries / k.max(1)).max(1);
+    let mut out = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(per_pass) {
+        out.extend(one_pass(rows, ids, chunk, k, cancel)?);
+    }
+    Ok(out)
+}
+
+/// One pass over the candidates for every query of `queries`.
+fn one_pass(
     rows: &Rows<f32>,
     ids: &[u32],
     queries: &[u32],
@@ -264,6 +296,21 @@ mod tests {
             for (&q, hits) in queries.iter().zip(&got) {
                 assert_eq!(hits, &brute(&rows, &ids, q, k), "n={n} q={q}");
             }
+        }
+    }
+
+    #[test]
+    fn queries_in_several_passes_get_the_same_answers() {
+        let rows = rows(900, 20, 11);
+        let ids: Vec<u32> = (0..900).collect();
+        let queries: Vec<u32> = (0..300).rev().collect();
+        let flag = AtomicBool::new(false);
+        let one = nearest_many(&rows, &ids, &queries, 9, &flag).unwrap();
+        // 7 queries a pass (63 entries / k = 9).
+        let many = nearest_in_passes(&rows, &ids, &queries, 9, &flag, 63).unwrap();
+        assert_eq!(one, many);
+        for (&q, hits) in queries.iter().zip(&many).step_by(17) {
+            assert_eq!(hits, &brute(&rows, &ids, q, 9));
         }
     }
 
