@@ -454,3 +454,41 @@ fn too_many_neighbours_to_hold_is_an_error() {
         "k=1001 is more than 1000 neighbours"
     );
 }
+
+/// A model's special tokens (`[PAD]`, `[UNK]`) are left out of answers unless `:alltokens on`:
+/// of `:changed`'s words and neighbours too.
+#[test]
+fn a_models_hidden_tokens_are_neither_words_nor_neighbours() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/glove20k");
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for name in ["model.safetensors", "tokenizer.json", "config.json"] {
+        std::fs::copy(model.join(name), copy.join(name)).unwrap();
+    }
+    let (model, copy) = (model.to_string_lossy(), copy.to_string_lossy());
+    let (out, err) = json_run(&[
+        &model,
+        "--also",
+        &copy,
+        "-e",
+        ":changed 5 top=5 k=3",
+        "-e",
+        ":alltokens on",
+        "-e",
+        ":changed 5 top=5 k=3",
+    ]);
+    assert_eq!(out.len(), 3, "{err}");
+    assert_eq!(out[0]["shared"], 20_000, "{}", out[0]);
+    for row in out[0]["rows"].as_array().unwrap() {
+        let all = std::iter::once(&row["word"])
+            .chain(row["neighbours_a"].as_array().unwrap())
+            .chain(row["neighbours_b"].as_array().unwrap());
+        for w in all {
+            assert!(!w.as_str().unwrap().starts_with('['), "{row}");
+        }
+    }
+    assert_eq!(out[0]["rows"][0]["word"], "the");
+    assert_eq!(out[2]["shared"], 20_002);
+    assert_eq!(out[2]["rows"][0]["word"], "[PAD]");
+}

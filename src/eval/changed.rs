@@ -236,13 +236,23 @@ impl Session<'_> {
         let rows_a = sa.unit_rows().map_err(index_failure)?;
         let rows_b = sb.unit_rows().map_err(index_failure)?;
         let zero = |rows: &Rows<f32>, id: u32| rows.row(id as usize).iter().all(|&x| x == 0.0);
+        // A model's special and byte tokens are left out as from every answer (`:alltokens`).
+        let hidden = |store: &crate::index::Store| -> Vec<u32> {
+            match store.model() {
+                Some(model) if !self.settings.all_tokens => model.hidden.clone(),
+                _ => Vec::new(),
+            }
+        };
+        let (hidden_a, hidden_b) = (hidden(sa), hidden(sb));
+        let shown = |hidden: &[u32], id: u32| hidden.binary_search(&id).is_err();
         // The shared words, in A's file order, with a vector in each.
         let in_b: HashMap<&str, u32> = sb.words().map(|(id, w)| (w, id)).collect();
         let mut ids_a = Vec::new();
         let mut ids_b = Vec::new();
         for (id, word) in sa.words() {
             if let Some(&other) = in_b.get(word) {
-                if !zero(&rows_a, id) && !zero(&rows_b, other) {
+                let kept = shown(&hidden_a, id) && shown(&hidden_b, other);
+                if kept && !zero(&rows_a, id) && !zero(&rows_b, other) {
                     ids_a.push(id);
                     ids_b.push(other);
                 }
