@@ -35,10 +35,11 @@ enum By {
     Global,
 }
 
-/// The local neighbourhood measure of one word: `a` and `b` its cosines, in each space, to
-/// the words of the union of its two neighbour sets (in one order); 1 − cos(a, b). Two
-/// vectors of zeros are the same neighbourhood (0), one against a non-zero is 1.
-pub fn local_measure(a: &[f64], b: &[f64]) -> f64 {
+/// 1 − cos(a, b): the local neighbourhood measure of a word when `a` and `b` are its cosines,
+/// in each space, to the words of the union of its two neighbour sets (in one order); the
+/// global one for its two aligned vectors. Two vectors of zeros are the same (0), one against a
+/// non-zero is 1.
+pub fn cosine_distance(a: &[f64], b: &[f64]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
     let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -313,9 +314,9 @@ impl Session<'_> {
                 let global = rotation.map(|r| {
                     let x: Vec<f64> = wa.iter().map(|&v| f64::from(v)).collect();
                     let y: Vec<f64> = wb.iter().map(|&v| f64::from(v)).collect();
-                    local_measure(&align::rotate(&x, r), &y)
+                    cosine_distance(&align::rotate(&x, r), &y)
                 });
-                (local_measure(&sa, &sb), global)
+                (cosine_distance(&sa, &sb), global)
             })
             .collect();
         let mut order: Vec<usize> = (0..words).collect();
@@ -371,10 +372,10 @@ mod tests {
 
     #[test]
     fn the_measure_is_a_cosine_distance() {
-        assert!(local_measure(&[0.5, 0.2], &[0.5, 0.2]).abs() < 1e-15);
-        assert!((local_measure(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-15);
-        assert!((local_measure(&[1.0, 0.0], &[-1.0, 0.0]) - 2.0).abs() < 1e-15);
-        assert_eq!(local_measure(&[0.0], &[0.0]), 0.0);
-        assert_eq!(local_measure(&[0.0], &[0.3]), 1.0);
+        assert!(cosine_distance(&[0.5, 0.2], &[0.5, 0.2]).abs() < 1e-15);
+        assert!((cosine_distance(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-15);
+        assert!((cosine_distance(&[1.0, 0.0], &[-1.0, 0.0]) - 2.0).abs() < 1e-15);
+        assert_eq!(cosine_distance(&[0.0], &[0.0]), 0.0);
+        assert_eq!(cosine_distance(&[0.0], &[0.3]), 1.0);
     }
 }
