@@ -20,6 +20,7 @@ use crate::settings::{Output, Resolved, Source};
 use crate::text::thousands;
 
 mod eval_args;
+mod eval_columns;
 mod export;
 
 const EXAMPLES: &str = "\
@@ -627,12 +628,17 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Eval(args)) => {
+            let also = also_files(args.command.also());
             let command = crate::protocols::EvalCommand::from(args.command);
-            let resolved = resolve(
+            let mut resolved = resolve(
                 Some(command.file().to_path_buf()),
                 &SourceArgs::from(&args.source),
                 &output(args.json, args.color),
             );
+            if !also.is_empty() {
+                resolved.also = also;
+                return eval_columns::eval_columns(&resolved, &command);
+            }
             eval(resolved, &command)
         }
         Some(Command::Completions { shell }) => {
@@ -693,16 +699,7 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
             resolved.settings.subwords = cli.subwords == "on";
             resolved.output.svg = cli.svg;
-            resolved.also = cli
-                .also
-                .iter()
-                .map(
-                    |arg| match arg.to_str().map(crate::eval::spaces::split_named) {
-                        Some((Some(name), file)) => (Some(name.to_string()), PathBuf::from(file)),
-                        _ => (None, PathBuf::from(arg)),
-                    },
-                )
-                .collect();
+            resolved.also = also_files(&cli.also);
             let echo = match (cli.echo, cli.no_echo) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
@@ -711,6 +708,18 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             lines(resolved, cli.exprs, script, echo, session)
         }
     }
+}
+
+/// `--also [NAME=]FILE` arguments: split at the first `=` only when its left side is a name.
+fn also_files(args: &[std::ffi::OsString]) -> Vec<(Option<String>, PathBuf)> {
+    args.iter()
+        .map(
+            |arg| match arg.to_str().map(crate::eval::spaces::split_named) {
+                Some((Some(name), file)) => (Some(name.to_string()), PathBuf::from(file)),
+                _ => (None, PathBuf::from(arg)),
+            },
+        )
+        .collect()
 }
 
 /// `-e`, script, pipe or interactive session.

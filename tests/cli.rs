@@ -813,6 +813,7 @@ fn each_subcommand_lists_only_its_own_flags() {
                 "--method",
                 "--restrict",
                 "--details",
+                "--also",
                 "--json",
                 "--format",
                 "--quiet",
@@ -821,7 +822,7 @@ fn each_subcommand_lists_only_its_own_flags() {
         ),
         (
             &["eval", "similarity"],
-            &["--restrict", "--json", "--format", "--quiet"],
+            &["--restrict", "--also", "--json", "--format", "--quiet"],
             &["--method", "--protocol", "--trees"],
         ),
     ];

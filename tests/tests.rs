@@ -23,6 +23,7 @@ mod architecture;
 mod cli;
 mod demos;
 mod eval;
+mod eval_columns;
 mod exact_default;
 mod export;
 mod first_open;
