@@ -55,5 +55,6 @@ mod restrict;
 mod rows;
 mod search;
 mod session;
+mod space_pairs;
 mod spaces;
 mod trust;
