@@ -298,6 +298,79 @@ fn in_errors_name_the_space_and_the_span() {
     assert_eq!(err(7)["message"], "expected the name of an open space here");
 }
 
+/// Bad input about spaces, each a clear error at its span: a name no space has (with a
+/// did-you-mean), vectors of spaces of other dimensions in `sim`, an alignment over fewer words
+/// than dimensions, whether the spaces share too few or fewer were asked for.
+#[test]
+fn bad_space_input_is_an_error_at_its_span() {
+    let (a, b, c, t) = (s("a.txt"), s("b.txt"), s("c.txt"), s("t.txt"));
+    let (out, _) = json_run(&[
+        &a,
+        "--also",
+        &b,
+        "--also",
+        &c,
+        "--also",
+        &t,
+        "-e",
+        ":use bb",
+        "-e",
+        ":align a tt",
+        "-e",
+        "sim(in(c, w01), w07)",
+        "-e",
+        ":align a t",
+        "-e",
+        ":align a b 5",
+    ]);
+    let at = |i: usize| -> (&Json, (u64, u64), &Json) {
+        let e = &out[i]["error"];
+        let span = (
+            e["span"]["start"].as_u64().unwrap(),
+            e["span"]["end"].as_u64().unwrap(),
+        );
+        (&e["message"], span, &e["help"])
+    };
+    assert_eq!(
+        at(0),
+        (
+            &"no space is named 'bb'".into(),
+            (5, 7),
+            &"did you mean 'b'?".into()
+        )
+    );
+    assert_eq!(
+        at(1),
+        (
+            &"no space is named 'tt'".into(),
+            (9, 11),
+            &"did you mean 't'?".into()
+        )
+    );
+    // sim in the first vector's space: the second, of 8 dimensions, is the error.
+    let (message, span, _) = at(2);
+    assert_eq!(
+        message,
+        "this is a vector of space 'a' (8 dimensions); space 'c' has 4"
+    );
+    assert_eq!(span, (16, 19));
+    // Fewer shared words than dimensions: at the two spaces named.
+    let (message, span, _) = at(3);
+    assert_eq!(
+        message,
+        "'a' and 't' share 3 words, fewer than their 8 dimensions: a rotation needs at least as many"
+    );
+    assert_eq!(span, (7, 10));
+    // Fewer words asked for than dimensions (a and b share 40): at N, and not said to be all
+    // they share.
+    let (message, span, _) = at(4);
+    assert_eq!(
+        message,
+        "5 words are fewer than the 8 dimensions of 'a' and 'b': a rotation needs at least as many"
+    );
+    assert_eq!(span, (11, 12));
+}
+
 #[test]
 fn same_dimensions_unaligned_is_answered_with_a_warning() {
     let (a, b) = (s("a.txt"), s("b.txt"));

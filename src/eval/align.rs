@@ -52,11 +52,15 @@ impl Session<'_> {
         let [(a, a_span), (b, b_span), rest @ ..] = parts.as_slice() else {
             return Err(EvalError::at(args_span, "expected two spaces to align").help(usage));
         };
-        let words = match rest {
-            [] => DEFAULT_WORDS,
-            [(n, span)] => n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                EvalError::at(*span, format!("expected a number of words, found '{n}'")).help(usage)
-            })?,
+        let (words, words_span) = match rest {
+            [] => (DEFAULT_WORDS, None),
+            [(n, span)] => (
+                n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    EvalError::at(*span, format!("expected a number of words, found '{n}'"))
+                        .help(usage)
+                })?,
+                Some(*span),
+            ),
             [_, (_, span), ..] => {
                 return Err(EvalError::at(*span, "expected at most A B N").help(usage))
             }
@@ -78,6 +82,17 @@ impl Session<'_> {
                     sb.dims()
                 ),
             ));
+        }
+        // An N below the dimensions is the asker's, not the spaces': said at N.
+        if let Some(span) = words_span.filter(|_| words < sa.dims()) {
+            return Err(EvalError::at(
+                span,
+                format!(
+                    "{words} words are fewer than the {} dimensions of '{a}' and '{b}': a rotation needs at least as many",
+                    sa.dims()
+                ),
+            )
+            .help(usage));
         }
         // The N most frequent shared words, in A's file order.
         let mut rows_a = Vec::new();
