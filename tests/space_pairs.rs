@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use serde_json::Value as Json;
 
+use crate::spaces::{assert_neighbours, assert_procrustes_equals_scipy, neighbour_pairs};
 use crate::util::{fixture, json, run, shared_cache};
 
 /// GloVe 6B 50d's first 1,000 words.
@@ -34,8 +35,8 @@ fn expected() -> Json {
 }
 
 /// `vecsh ARGS --json` in this module's cache: one JSON value per line, and stderr.
-fn json_run(args: &[&str]) -> (Vec<Json>, String) {
-    let mut all = args.to_vec();
+fn json_run<S: AsRef<str>>(args: &[S]) -> (Vec<Json>, String) {
+    let mut all: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     all.push("--json");
     let (_, out, err) = run(&shared_cache("space_pairs"), &all);
     let lines = out
@@ -45,35 +46,20 @@ fn json_run(args: &[&str]) -> (Vec<Json>, String) {
     (lines, err)
 }
 
+/// `vecsh ARGS -e S1 -e S2 … --json`: one JSON value per statement, and stderr.
+fn json_statements(args: &[&str], statements: &[String]) -> (Vec<Json>, String) {
+    let mut all: Vec<&str> = args.to_vec();
+    for statement in statements {
+        all.extend(["-e", statement]);
+    }
+    json_run(&all)
+}
+
 /// `vecsh ARGS` as text: stdout and stderr.
 fn text_run(args: &[&str]) -> (String, String) {
     let (ok, out, err) = run(&shared_cache("space_pairs"), args);
     assert!(ok, "{args:?}: {err}");
     (out, err)
-}
-
-/// A neighbour list as (word, score).
-fn list(v: &Json) -> Vec<(String, f64)> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            let (w, s) = match h {
-                Json::Array(pair) => (&pair[0], &pair[1]),
-                _ => (&h["word"], &h["score"]),
-            };
-            (w.as_str().unwrap().to_string(), s.as_f64().unwrap())
-        })
-        .collect()
-}
-
-fn assert_lists_equal(got: &Json, want: &Json, what: &str) {
-    let (got, want) = (list(got), list(want));
-    let words = |l: &[(String, f64)]| l.iter().map(|(w, _)| w.clone()).collect::<Vec<_>>();
-    assert_eq!(words(&got), words(&want), "{what}");
-    for ((w, x), (_, y)) in got.iter().zip(&want) {
-        assert!((x - y).abs() < 1e-5, "{what}: {w} {x} vs {y}");
-    }
 }
 
 fn close(x: &Json, y: &Json, tolerance: f64, what: &str) {
@@ -103,12 +89,11 @@ fn glove_against_its_limited_copy_agrees_on_every_word_within_the_limit() {
     let limit = LIMIT.to_string();
     // FILE limited to its first 300 words, the same file whole beside it.
     let queries = ["the", "government", "president", "game", "week"];
-    let mut args = vec![&g[..], "--limit", &limit, "--also", &full, "-e", ":use"];
-    let lines: Vec<String> = queries.iter().map(|q| format!("compare({q})")).collect();
-    for l in &lines {
-        args.extend(["-e", l]);
-    }
-    let (out, err) = json_run(&args);
+    let statements: Vec<String> = [":use".to_string()]
+        .into_iter()
+        .chain(queries.iter().map(|q| format!("compare({q})")))
+        .collect();
+    let (out, err) = json_statements(&[&g, "--limit", &limit, "--also", &full], &statements);
     let spaces: Vec<(&str, u64)> = out[0]["spaces"]
         .as_array()
         .unwrap()
@@ -127,11 +112,11 @@ fn glove_against_its_limited_copy_agrees_on_every_word_within_the_limit() {
         );
         // The limited copy's list is the whole file's restricted to its first 300 words.
         let (alone, _) = json_run(&[&g, "--restrict", &limit, "-e", q]);
-        assert_lists_equal(&c["spaces"][0]["neighbours"], &alone[0]["neighbours"], q);
+        assert_neighbours(&c["spaces"][0]["neighbours"], &alone[0]["neighbours"], q);
         let (whole, _) = json_run(&[&g, "-e", q]);
-        assert_lists_equal(&c["spaces"][1]["neighbours"], &whole[0]["neighbours"], q);
+        assert_neighbours(&c["spaces"][1]["neighbours"], &whole[0]["neighbours"], q);
         // Jaccard 1 exactly when the whole file's list lies within the limit.
-        let inside = list(&whole[0]["neighbours"])
+        let inside = neighbour_pairs(&whole[0]["neighbours"])
             .iter()
             .all(|(w, _)| first.contains(w.as_str()));
         let jaccard = pair["jaccard"].as_f64().unwrap();
@@ -184,11 +169,11 @@ fn glove_aligned_onto_its_limited_copy_is_the_identity() {
     // The same vectors: cosine 1 before, and the rotation found changes nothing (residual 0).
     close(&a["cosine_before"], &1.0.into(), 1e-6, "before");
     close(&a["cosine_after"], &1.0.into(), 1e-6, "after");
-    let carried = list(&out[1]["neighbours"]);
+    let carried = neighbour_pairs(&out[1]["neighbours"]);
     assert_eq!(carried[0].0, "president");
     assert!((carried[0].1 - 1.0).abs() < 1e-5, "{carried:?}");
     let (whole, _) = json_run(&[&g, "-e", "president"]);
-    let whole = list(&whole[0]["neighbours"]);
+    let whole = neighbour_pairs(&whole[0]["neighbours"]);
     // Past the word itself, the whole file's own list.
     for ((w, x), (v, y)) in carried[1..].iter().zip(&whole) {
         assert_eq!(w, v);
@@ -205,12 +190,11 @@ fn trained_word2vec_against_glove_equals_numpy() {
     let (l, g) = (lee(), glove());
     let named = format!("glove={g}");
     let queries: Vec<&String> = want["queries"].as_object().unwrap().keys().collect();
-    let lines: Vec<String> = queries.iter().map(|q| format!("compare({q})")).collect();
-    let mut args = vec![&l[..], "--also", &named, "-e", ":use"];
-    for line in &lines {
-        args.extend(["-e", line]);
-    }
-    let (out, err) = json_run(&args);
+    let statements: Vec<String> = [":use".to_string()]
+        .into_iter()
+        .chain(queries.iter().map(|q| format!("compare({q})")))
+        .collect();
+    let (out, err) = json_statements(&[&l, "--also", &named], &statements);
     let words: Vec<u64> = out[0]["spaces"]
         .as_array()
         .unwrap()
@@ -229,12 +213,12 @@ fn trained_word2vec_against_glove_equals_numpy() {
         let w = &want["queries"][q.as_str()];
         assert_eq!(got["kind"], "compare", "{q}: {got}");
         assert_eq!(got["spaces"][0]["space"], "lee.w2v");
-        assert_lists_equal(
+        assert_neighbours(
             &got["spaces"][0]["neighbours"],
             &w["lee"],
             &format!("{q} in lee"),
         );
-        assert_lists_equal(
+        assert_neighbours(
             &got["spaces"][1]["neighbours"],
             &w["glove"],
             &format!("{q} in glove"),
@@ -257,58 +241,33 @@ fn trained_word2vec_aligned_onto_glove_equals_scipy() {
         .unwrap()
         .keys()
         .collect();
-    let lines: Vec<String> = carried
-        .iter()
-        .map(|w| format!("in(glove, in(lee.w2v, {w}))"))
+    let statements: Vec<String> = [":align lee.w2v glove".to_string()]
+        .into_iter()
+        .chain(
+            carried
+                .iter()
+                .map(|w| format!("in(glove, in(lee.w2v, {w}))")),
+        )
         .collect();
-    let mut args = vec![&l[..], "--also", &named, "-e", ":align lee.w2v glove"];
-    for line in &lines {
-        args.extend(["-e", line]);
-    }
-    let (out, err) = json_run(&args);
+    let (out, err) = json_statements(&[&l, "--also", &named], &statements);
     assert_eq!(out[0]["kind"], "aligned", "{err}");
     assert_eq!(out[0]["words"], want["words"]);
     for key in ["cosine_before", "cosine_after"] {
         close(&out[0][key], &want[key], 1e-5, key);
     }
     for (word, got) in carried.iter().zip(&out[1..]) {
-        assert_lists_equal(
+        assert_neighbours(
             &got["neighbours"],
             &want["neighbours_in_glove"][word.as_str()],
             &format!("lee's {word} in glove"),
         );
     }
     // The rotation itself, from the two files' unit rows as vecsh reads them.
-    let rows = |path: &str| -> Vec<(String, Vec<f32>)> {
-        std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .filter(|l| l.split(' ').count() > 2)
-            .map(|l| {
-                let mut f = l.split(' ');
-                let w = f.next().unwrap().to_string();
-                let v: Vec<f32> = f.map(|x| x.parse().unwrap()).collect();
-                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                (w, v.iter().map(|x| x / n).collect())
-            })
-            .collect()
-    };
-    let (a, b) = (rows(&l), rows(&g));
-    let (mut ra, mut rb) = (Vec::new(), Vec::new());
-    for (w, v) in &a {
-        if let Some((_, u)) = b.iter().find(|(x, _)| x == w) {
-            ra.push(v.clone());
-            rb.push(u.clone());
-        }
-    }
-    assert_eq!(ra.len() as u64, want["words"].as_u64().unwrap());
-    let r = vecsh::eval::align::procrustes(&ra, &rb);
-    for (i, row) in want["r"].as_array().unwrap().iter().enumerate() {
-        for (j, x) in row.as_array().unwrap().iter().enumerate() {
-            let (got, x) = (r[(i, j)], x.as_f64().unwrap());
-            assert!((got - x).abs() < 1e-5, "R[{i},{j}] {got} vs scipy {x}");
-        }
-    }
+    assert_procrustes_equals_scipy(
+        &fixture("w2v-trained", "lee.w2v.txt"),
+        &fixture("annoy", "glove.1k.50d.txt"),
+        want,
+    );
 }
 
 // ------------------------------------------------------------------ barely overlapping
