@@ -256,3 +256,40 @@ fn a_file_that_cannot_be_opened_or_evaluated_is_named() {
         "{err}"
     );
 }
+
+/// A model's column pools the words that are no token as the model alone does, and the table
+/// says how many (`-` for a file that pools nothing).
+#[test]
+fn a_model_column_pools_words_as_the_model_alone() {
+    let a = protocols("vectors.txt");
+    let model = fixture("models", "wordpiece")
+        .to_string_lossy()
+        .into_owned();
+    let wp = format!("wp={model}");
+    for (kind, input) in [
+        ("analogy", protocols("questions.txt")),
+        ("similarity", protocols("pairs.txt")),
+    ] {
+        let got = json_of(&["eval", kind, &a, &input, "--also", &wp]);
+        let alone = json_of(&["eval", kind, &model, &input]);
+        assert_eq!(untimed(&got["columns"][1]["report"]), untimed(&alone));
+        assert!(alone["pooled_words"].as_u64().unwrap() > 0, "{alone}");
+        let (ok, out, err) = vecsh(&["eval", kind, &a, &input, "--also", &wp]);
+        assert!(ok, "{err}");
+        let pooled = out
+            .lines()
+            .find(|l| l.starts_with("pooled words"))
+            .unwrap_or_else(|| panic!("{out}"));
+        let cells: Vec<&str> = pooled["pooled words".len()..]
+            .split("  ")
+            .filter(|c| !c.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let words = alone["pooled_words"].to_string();
+        let want = match kind {
+            "analogy" => format!("{words} in {} questions", alone["pooled_questions"]),
+            _ => words,
+        };
+        assert_eq!(cells, ["-", want.as_str()], "{pooled}");
+    }
+}

@@ -259,27 +259,18 @@ fn analogy_rows(reports: &[&AnalogyReport]) -> Vec<Row> {
             .map(|r| thousands(r.skipped_unknown))
             .collect(),
     ));
-    if reports.iter().any(|r| r.pooled_words > 0) {
-        rows.push(Row::new(
-            "pooled words",
-            reports
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} in {} questions",
-                        thousands(r.pooled_words),
-                        thousands(r.pooled_questions)
-                    )
-                })
-                .collect(),
-        ));
-    }
-    rows.push(Row::new(
-        "time",
-        reports
-            .iter()
-            .map(|r| format!("{:.2} s", r.seconds))
-            .collect(),
+    rows.extend(closing_rows(
+        reports,
+        |r| {
+            (r.pooled_words > 0).then(|| {
+                format!(
+                    "{} in {} questions",
+                    thousands(r.pooled_words),
+                    thousands(r.pooled_questions)
+                )
+            })
+        },
+        |r| r.seconds,
     ));
     rows
 }
@@ -317,17 +308,37 @@ fn similarity_rows(reports: &[&SimilarityReport]) -> Vec<Row> {
                 .collect(),
         ),
     ];
-    if reports.iter().any(|r| r.pooled_words > 0) {
+    rows.extend(closing_rows(
+        reports,
+        |r| (r.pooled_words > 0).then(|| thousands(r.pooled_words)),
+        |r| r.seconds,
+    ));
+    rows
+}
+
+/// The rows a report's table ends with: the words pooled through a model's tokenizer (only when
+/// some column has some; `-` for a column without) and each evaluation's time.
+fn closing_rows<R>(
+    reports: &[&R],
+    pooled: impl Fn(&R) -> Option<String>,
+    seconds: impl Fn(&R) -> f64,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let cells: Vec<Option<String>> = reports.iter().map(|r| pooled(r)).collect();
+    if cells.iter().any(Option::is_some) {
         rows.push(Row::new(
             "pooled words",
-            reports.iter().map(|r| thousands(r.pooled_words)).collect(),
+            cells
+                .into_iter()
+                .map(|c| c.unwrap_or_else(|| "-".to_string()))
+                .collect(),
         ));
     }
     rows.push(Row::new(
         "time",
         reports
             .iter()
-            .map(|r| format!("{:.2} s", r.seconds))
+            .map(|r| format!("{:.2} s", seconds(r)))
             .collect(),
     ));
     rows
