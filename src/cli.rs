@@ -924,19 +924,10 @@ impl Echo {
 
 /// `vecsh eval analogy|similarity FILE ...`: a report as a table, or one JSON object with --json.
 fn eval(resolved: Resolved, cmd: &crate::protocols::EvalCommand) -> anyhow::Result<i32> {
-    let mut out = std::io::stdout().lock();
     let (store, _) = resolved.open_store()?;
     let progress = resolved.progress();
     let report = crate::protocols::run_eval(cmd, &store, progress.as_ref())?;
-    if resolved.output.json {
-        writeln!(
-            out,
-            "{}",
-            crate::text::json_safe(serde_json::to_string(&report)?)
-        )?;
-    } else {
-        writeln!(out, "{}", resolved.output.renderer.report(&report))?;
-    }
+    eval_columns::write_report(&resolved, &report, |r| r.report(&report))?;
     Ok(0)
 }
 

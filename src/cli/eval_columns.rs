@@ -59,17 +59,24 @@ pub(super) fn eval_columns(resolved: &Resolved, cmd: &EvalCommand) -> anyhow::Re
         .map(|(name, &i)| (name, store(i)))
         .collect();
     let columns = run_columns(cmd, &spaces, progress.as_ref())?;
+    write_report(resolved, &columns, |r| r.eval_columns(&columns))?;
+    Ok(0)
+}
+
+/// An evaluation's report on stdout: one JSON object with --json, else its text.
+pub(super) fn write_report<T: serde::Serialize>(
+    resolved: &Resolved,
+    report: &T,
+    text: impl FnOnce(&crate::render::Renderer) -> String,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if resolved.output.json {
-        writeln!(
-            out,
-            "{}",
-            crate::text::json_safe(serde_json::to_string(&columns)?)
-        )?;
+        let json = serde_json::to_string(report)?;
+        writeln!(out, "{}", crate::text::json_safe(json))?;
     } else {
-        writeln!(out, "{}", resolved.output.renderer.eval_columns(&columns))?;
+        writeln!(out, "{}", text(&resolved.output.renderer))?;
     }
-    Ok(0)
+    Ok(())
 }
 
 /// `name`, or `name-2`, `name-3`, …: the first that `taken` does not hold.
