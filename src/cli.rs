@@ -20,6 +20,7 @@ use crate::settings::{Output, Resolved, Source};
 use crate::text::thousands;
 
 mod eval_args;
+mod eval_columns;
 mod export;
 
 const EXAMPLES: &str = "\
@@ -627,12 +628,17 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Eval(args)) => {
+            let also = also_files(args.command.also())?;
             let command = crate::protocols::EvalCommand::from(args.command);
-            let resolved = resolve(
+            let mut resolved = resolve(
                 Some(command.file().to_path_buf()),
                 &SourceArgs::from(&args.source),
                 &output(args.json, args.color),
             );
+            if !also.is_empty() {
+                resolved.also = also;
+                return eval_columns::eval_columns(&resolved, &command);
+            }
             eval(resolved, &command)
         }
         Some(Command::Completions { shell }) => {
@@ -703,25 +709,7 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);
             resolved.settings.subwords = cli.subwords == "on";
             resolved.output.svg = cli.svg;
-            for arg in &cli.also {
-                let space = match arg.to_str().map(crate::eval::spaces::split_named) {
-                    Some((Some(name), file)) => {
-                        // `--also x=b.txt` with a file of that name: the split read it as
-                        // the space x of a file b.txt, which is not there.
-                        if !Path::new(file).exists() && Path::new(arg).is_file() {
-                            let shown = crate::text::escape_path(Path::new(arg));
-                            anyhow::bail!(
-                                "--also {shown} names the space '{name}' of the file {}, which does \
-                                 not exist; to open the file {shown}, write --also ./{shown}",
-                                crate::text::escape_path(Path::new(file))
-                            );
-                        }
-                        (Some(name.to_string()), PathBuf::from(file))
-                    }
-                    _ => (None, PathBuf::from(arg)),
-                };
-                resolved.also.push(space);
-            }
+            resolved.also = also_files(&cli.also)?;
             let echo = match (cli.echo, cli.no_echo) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
@@ -730,6 +718,31 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             lines(resolved, cli.exprs, script, echo, session)
         }
     }
+}
+
+/// `--also [NAME=]FILE` arguments: split at the first `=` only when its left side is a name.
+fn also_files(args: &[std::ffi::OsString]) -> anyhow::Result<Vec<(Option<String>, PathBuf)>> {
+    let mut spaces = Vec::with_capacity(args.len());
+    for arg in args {
+        let space = match arg.to_str().map(crate::eval::spaces::split_named) {
+            Some((Some(name), file)) => {
+                // `--also x=b.txt` with a file of that name: the split read it as the space x
+                // of a file b.txt, which is not there.
+                if !Path::new(file).exists() && Path::new(arg).is_file() {
+                    let shown = crate::text::escape_path(Path::new(arg));
+                    anyhow::bail!(
+                        "--also {shown} names the space '{name}' of the file {}, which does not \
+                         exist; to open the file {shown}, write --also ./{shown}",
+                        crate::text::escape_path(Path::new(file))
+                    );
+                }
+                (Some(name.to_string()), PathBuf::from(file))
+            }
+            _ => (None, PathBuf::from(arg)),
+        };
+        spaces.push(space);
+    }
+    Ok(spaces)
 }
 
 /// `-e`, script, pipe or interactive session.
@@ -934,19 +947,10 @@ impl Echo {
 
 /// `vecsh eval analogy|similarity FILE ...`: a report as a table, or one JSON object with --json.
 fn eval(resolved: Resolved, cmd: &crate::protocols::EvalCommand) -> anyhow::Result<i32> {
-    let mut out = std::io::stdout().lock();
     let (store, _) = resolved.open_store()?;
     let progress = resolved.progress();
     let report = crate::protocols::run_eval(cmd, &store, progress.as_ref())?;
-    if resolved.output.json {
-        writeln!(
-            out,
-            "{}",
-            crate::text::json_safe(serde_json::to_string(&report)?)
-        )?;
-    } else {
-        writeln!(out, "{}", resolved.output.renderer.report(&report))?;
-    }
+    eval_columns::write_report(&resolved, &report, |r| r.report(&report))?;
     Ok(0)
 }
 

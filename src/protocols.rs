@@ -31,6 +31,7 @@
 
 mod analogy;
 mod batch;
+mod columns;
 mod questions;
 mod run;
 mod similarity;
@@ -49,6 +50,7 @@ pub use analogy::{
 pub use batch::{
     batch_analogies, batch_analogies_until, AnalogyQuery, BatchOptions, Interrupted, MAX_K,
 };
+pub use columns::{run_columns, Column, Columns};
 pub use questions::{
     load_pairs, load_questions, parse_pairs, parse_questions, read_pairs, read_questions, Pair,
     ParseError, Question, Section, GOOGLE_ANALOGIES, GOOGLE_LABEL,

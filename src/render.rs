@@ -13,6 +13,7 @@ pub use crate::text::thousands;
 use crate::text::{escape, escape_word};
 
 mod changed;
+mod columns;
 mod compare;
 pub mod help;
 pub mod map;
@@ -758,23 +759,9 @@ fn report(renderer: &Renderer, report: &Report) -> String {
                     thousands(r.pooled_questions)
                 );
             }
-            if let Some(details) = &r.details {
+            if r.details.is_some() {
                 let _ = writeln!(out);
-                for d in details {
-                    let mark = match (d.seen, d.correct) {
-                        (false, _) => paint("skip", Style::new().dimmed()),
-                        (true, true) => paint("ok  ", Style::new().green()),
-                        (true, false) => paint("miss", Style::new().red()),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{mark} {}:{} {} → {}",
-                        crate::text::escape_path(&r.questions_file),
-                        d.line,
-                        crate::text::escape(&d.question.join(" ")),
-                        crate::text::escape(d.predicted.as_deref().unwrap_or("-"))
-                    );
-                }
+                out.push_str(&analogy_details(renderer, r));
             }
         }
         Report::Similarity(r) => {
@@ -808,6 +795,27 @@ fn report(renderer: &Renderer, report: &Report) -> String {
     }
     let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
     lines.join("\n")
+}
+
+/// `--details`: one line per question, its mark, place, words and the protocol's answer.
+fn analogy_details(renderer: &Renderer, r: &crate::protocols::AnalogyReport) -> String {
+    let mut out = String::new();
+    for d in r.details.iter().flatten() {
+        let mark = match (d.seen, d.correct) {
+            (false, _) => renderer.paint("skip", Style::new().dimmed()),
+            (true, true) => renderer.paint("ok  ", Style::new().green()),
+            (true, false) => renderer.paint("miss", Style::new().red()),
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {}:{} {} → {}",
+            crate::text::escape_path(&r.questions_file),
+            d.line,
+            crate::text::escape(&d.question.join(" ")),
+            crate::text::escape(d.predicted.as_deref().unwrap_or("-"))
+        );
+    }
+    out
 }
 
 /// Narrowest bar worth drawing, in cells.

@@ -119,6 +119,14 @@ fn usage_and_io_errors_exit_2() {
         ));
 }
 
+/// A directory with [`big_fixture`] in it and the path of its index cache there.
+fn big_setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = big_fixture(tmp.path());
+    let cache = tmp.path().join("cache");
+    (tmp, src, cache)
+}
+
 /// A GloVe file big enough that building it takes a noticeable moment.
 fn big_fixture(dir: &Path) -> PathBuf {
     let mut text = String::with_capacity(60 << 20);
@@ -137,11 +145,52 @@ fn big_fixture(dir: &Path) -> PathBuf {
     path
 }
 
+/// The names in the index cache `cache` (none while it does not exist).
+fn cache_names(cache: &Path) -> Vec<String> {
+    std::fs::read_dir(cache)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits (polling every `poll_ms`) until `done` holds or `secs` have passed.
+fn wait_until(secs: u64, poll_ms: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(poll_ms));
+    }
+}
+
+/// `vecsh info SRC --json` on `cache`.
+fn info_json(cache: &Path, src: &Path) -> serde_json::Value {
+    let out = vecsh_process(cache)
+        .arg("info")
+        .arg(src)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What a killed build leaves in the cache: build directories and indexes set aside.
+fn leftovers(cache: &Path) -> Vec<String> {
+    cache_names(cache)
+        .into_iter()
+        .filter(|n| n.contains(".building-") || n.contains(".old-"))
+        .collect()
+}
+
 #[test]
 fn two_processes_opening_a_new_file_build_it_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = big_fixture(tmp.path());
-    let cache = tmp.path().join("cache");
+    let (_tmp, src, cache) = big_setup();
     let spawn = || {
         vecsh_process(&cache)
             .arg("info")
@@ -175,9 +224,7 @@ fn two_processes_opening_a_new_file_build_it_once() {
 
 #[test]
 fn a_killed_build_is_not_reused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = big_fixture(tmp.path());
-    let cache = tmp.path().join("cache");
+    let (_tmp, src, cache) = big_setup();
     let mut child = vecsh_process(&cache)
         .arg("build")
         .arg(&src)
@@ -185,54 +232,26 @@ fn a_killed_build_is_not_reused() {
         .spawn()
         .unwrap();
     // Kill it once its build directory exists, i.e. in the middle of writing.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let building = std::fs::read_dir(&cache)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().contains(".building-"))
-            })
-            .unwrap_or(false);
-        if building || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_until(60, 2, || {
+        cache_names(&cache).iter().any(|n| n.contains(".building-"))
+    });
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = vecsh_process(&cache)
-        .arg("info")
-        .arg(&src)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = info_json(&cache, &src);
     assert_eq!(
         v["origin"], "built",
         "a half-built index must be rebuilt, not reused"
     );
     assert_eq!(v["meta"]["words"], 300_000);
-    let leftovers: Vec<String> = std::fs::read_dir(&cache)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".building-") || n.contains(".old-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(leftovers(&cache).is_empty(), "{:?}", leftovers(&cache));
 }
 
-/// `vecsh build` killed while it builds the lists (after the index itself is in place):
-/// the lists are one write transaction, so the index is intact and reused with no lists, or
-/// with complete ones, never with part of them; the next build finishes them.
 /// A rebuild killed (SIGKILL) while it writes leaves the old index whole in place (or, killed
 /// between the swap's two renames, aside as a marked leftover), never a partial one; the next
 /// open builds the new one and removes what the killed process left.
 #[test]
 fn a_rebuild_killed_midway_leaves_the_old_index_or_none() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = big_fixture(tmp.path());
-    let cache = tmp.path().join("cache");
+    let (_tmp, src, cache) = big_setup();
     let one_shot = || {
         vecsh_process(&cache)
             .arg(&src)
@@ -258,16 +277,9 @@ fn a_rebuild_killed_midway_leaves_the_old_index_or_none() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let building = || {
-        std::fs::read_dir(&cache).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().contains(".building-"))
-        })
-    };
-    while !building() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_until(60, 2, || {
+        cache_names(&cache).iter().any(|n| n.contains(".building-"))
+    });
     let finished_first = child.try_wait().unwrap().is_some();
     child.kill().unwrap();
     child.wait().unwrap();
@@ -278,36 +290,22 @@ fn a_rebuild_killed_midway_leaves_the_old_index_or_none() {
     match std::fs::read(dir.join("data.mdb")) {
         Ok(now) => assert!(now == old, "a killed rebuild left a changed index in place"),
         Err(_) => {
-            let aside = std::fs::read_dir(&cache)
-                .unwrap()
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().contains(".old-"));
+            let aside = cache_names(&cache).iter().any(|n| n.contains(".old-"));
             assert!(aside, "no index in place and none aside");
         }
     }
-    let info = vecsh_process(&cache)
-        .arg("info")
-        .arg(&src)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let v = info_json(&cache, &src);
     assert_eq!(v["origin"], "built", "{v}");
     assert_eq!(v["meta"]["words"], 300_001, "{v}");
-    let leftovers: Vec<String> = std::fs::read_dir(&cache)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".building-") || n.contains(".old-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(leftovers(&cache).is_empty(), "{:?}", leftovers(&cache));
 }
 
+/// `vecsh build` killed while it builds the lists (after the index itself is in place):
+/// the lists are one write transaction, so the index is intact and reused with no lists, or
+/// with complete ones, never with part of them; the next build finishes them.
 #[test]
 fn a_build_killed_during_the_lists_leaves_an_intact_index() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = big_fixture(tmp.path());
-    let cache = tmp.path().join("cache");
+    let (_tmp, src, cache) = big_setup();
     let mut child = vecsh_process(&cache)
         .arg("build")
         .arg(&src)
@@ -315,24 +313,13 @@ fn a_build_killed_during_the_lists_leaves_an_intact_index() {
         .unwrap();
     // The index is in place once a finished directory (with data.mdb) exists and no build
     // directory does; the lists' k-means (seconds for 300,000 rows) runs after that.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let names: Vec<String> = std::fs::read_dir(&cache)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let done = names
+    wait_until(120, 5, || {
+        let names = cache_names(&cache);
+        names
             .iter()
             .any(|n| !n.contains(".building-") && cache.join(n).join("data.mdb").is_file())
-            && !names.iter().any(|n| n.contains(".building-"));
-        if done || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+            && !names.iter().any(|n| n.contains(".building-"))
+    });
     std::thread::sleep(Duration::from_millis(300));
     let finished_first = child.try_wait().unwrap().is_some();
     child.kill().unwrap();
@@ -348,13 +335,7 @@ fn a_build_killed_during_the_lists_leaves_an_intact_index() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let info = vecsh_process(&cache)
-        .arg("info")
-        .arg(&src)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let v = info_json(&cache, &src);
     assert_eq!(v["origin"], "reused", "the index itself was complete");
     // Killed mid-build: no lists; killed during the calibration after them: complete ones.
     assert!(
@@ -813,6 +794,7 @@ fn each_subcommand_lists_only_its_own_flags() {
                 "--method",
                 "--restrict",
                 "--details",
+                "--also",
                 "--json",
                 "--format",
                 "--quiet",
@@ -821,7 +803,7 @@ fn each_subcommand_lists_only_its_own_flags() {
         ),
         (
             &["eval", "similarity"],
-            &["--restrict", "--json", "--format", "--quiet"],
+            &["--restrict", "--also", "--json", "--format", "--quiet"],
             &["--method", "--protocol", "--trees"],
         ),
     ];

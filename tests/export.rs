@@ -25,26 +25,49 @@ fn holds_only(dir: &Path, names: &[&str]) {
     assert_eq!(found, want);
 }
 
+/// A directory holding a copy of tiny.txt as `in.txt` (and, once vecsh runs, its `cache`).
+fn with_input() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = input(tmp.path());
+    (tmp, src)
+}
+
+/// `vecsh export ARGS` run in `dir`, with its index cache there.
+fn export_in(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    vecsh(&dir.join("cache"))
+        .current_dir(dir)
+        .arg("export")
+        .args(args)
+        .assert()
+}
+
+/// Runs `vecsh export ARGS` in `dir`, expects success, returns stdout.
+fn exported(dir: &Path, args: &[&str]) -> String {
+    let out = export_in(dir, args).success();
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+/// Runs `vecsh export ARGS` in `dir`, expects exit 2, returns stderr.
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let out = export_in(dir, args).failure().code(2);
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
 /// `-o F` where F is the input, by its name, through a symbolic link or a hard link: refused
 /// before anything is opened for writing, even with `--force`; the input keeps every byte.
 #[test]
 fn the_output_is_never_the_input() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    let src = input(tmp.path());
+    let (tmp, src) = with_input();
     let before = std::fs::read(&src).unwrap();
     std::os::unix::fs::symlink(&src, tmp.path().join("link.txt")).unwrap();
     std::fs::hard_link(&src, tmp.path().join("hard.txt")).unwrap();
     for out in ["in.txt", "./in.txt", "link.txt", "hard.txt"] {
         for force in [false, true] {
-            let mut cmd = vecsh(&cache);
-            cmd.current_dir(tmp.path())
-                .args(["export", "in.txt", "-o", out]);
+            let mut args = vec!["in.txt", "-o", out];
             if force {
-                cmd.arg("--force");
+                args.push("--force");
             }
-            let err = cmd.assert().failure().code(2).get_output().stderr.clone();
-            let err = String::from_utf8_lossy(&err);
+            let err = refused(tmp.path(), &args);
             assert!(err.contains("is the input file"), "{out} {force}: {err}");
             assert_eq!(std::fs::read(&src).unwrap(), before, "{out} {force}");
         }
@@ -56,21 +79,10 @@ fn the_output_is_never_the_input() {
 /// a new inode, never the old file truncated).
 #[test]
 fn an_existing_output_needs_force() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    input(tmp.path());
+    let (tmp, _) = with_input();
     let out = tmp.path().join("out.txt");
     std::fs::write(&out, "keep me\n").unwrap();
-    let err = vecsh(&cache)
-        .current_dir(tmp.path())
-        .args(["export", "in.txt", "-o", "out.txt"])
-        .assert()
-        .failure()
-        .code(2)
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8_lossy(&err);
+    let err = refused(tmp.path(), &["in.txt", "-o", "out.txt"]);
     assert!(
         err.contains("out.txt exists") && err.contains("--force"),
         "{err}"
@@ -78,11 +90,7 @@ fn an_existing_output_needs_force() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me\n");
     // Someone still reading the old file keeps reading the old bytes.
     let old = std::fs::File::open(&out).unwrap();
-    vecsh(&cache)
-        .current_dir(tmp.path())
-        .args(["export", "in.txt", "-o", "out.txt", "--force"])
-        .assert()
-        .success();
+    exported(tmp.path(), &["in.txt", "-o", "out.txt", "--force"]);
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.starts_with("man 1 0 0\n"), "{text}");
     assert_eq!(text.lines().count(), 9);
@@ -95,14 +103,8 @@ fn an_existing_output_needs_force() {
 /// A new output is written (gzipped for .gz) and nothing else is left beside it.
 #[test]
 fn a_new_output_is_written_and_nothing_else() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    input(tmp.path());
-    vecsh(&cache)
-        .current_dir(tmp.path())
-        .args(["export", "in.txt", "-o", "out.txt.gz"])
-        .assert()
-        .success();
+    let (tmp, _) = with_input();
+    exported(tmp.path(), &["in.txt", "-o", "out.txt.gz"]);
     let mut text = String::new();
     std::io::Read::read_to_string(
         &mut flate2::read::GzDecoder::new(
@@ -118,19 +120,14 @@ fn a_new_output_is_written_and_nothing_else() {
 /// `-o DIR` is an error naming the directory; nothing is written into it.
 #[test]
 fn a_directory_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    input(tmp.path());
+    let (tmp, _) = with_input();
     std::fs::create_dir(tmp.path().join("outdir")).unwrap();
     for force in [false, true] {
-        let mut cmd = vecsh(&cache);
-        cmd.current_dir(tmp.path())
-            .args(["export", "in.txt", "-o", "outdir"]);
+        let mut args = vec!["in.txt", "-o", "outdir"];
         if force {
-            cmd.arg("--force");
+            args.push("--force");
         }
-        let err = cmd.assert().failure().code(2).get_output().stderr.clone();
-        let err = String::from_utf8_lossy(&err);
+        let err = refused(tmp.path(), &args);
         assert!(err.contains("outdir is a directory"), "{err}");
     }
     assert_eq!(
@@ -145,15 +142,8 @@ fn a_directory_is_refused() {
 /// Without `-o`, the rows go to standard output, as Unix tools do (`-o -` too).
 #[test]
 fn without_output_it_writes_to_stdout() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    input(tmp.path());
-    let out = vecsh(&cache)
-        .current_dir(tmp.path())
-        .args(["export", "in.txt"])
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let (tmp, _) = with_input();
+    let stdout = exported(tmp.path(), &["in.txt"]);
     assert!(stdout.starts_with("man 1 0 0\n"), "{stdout}");
     assert_eq!(stdout.lines().count(), 9);
     holds_only(tmp.path(), &["in.txt"]);
@@ -163,22 +153,16 @@ fn without_output_it_writes_to_stdout() {
 #[test]
 fn a_failed_export_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
     std::fs::write(tmp.path().join("bad.txt"), "a 1 2\nb 1\n").unwrap();
-    vecsh(&cache)
-        .current_dir(tmp.path())
-        .args(["export", "bad.txt", "-o", "out.txt"])
-        .assert()
-        .failure();
+    export_in(tmp.path(), &["bad.txt", "-o", "out.txt"]).failure();
     holds_only(tmp.path(), &["bad.txt"]);
 }
 
 /// `vecsh export F >> F`: standard output is the input file, refused before a byte is written.
 #[test]
 fn standard_output_that_is_the_input_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, src) = with_input();
     let cache = tmp.path().join("cache");
-    let src = input(tmp.path());
     let before = std::fs::read(&src).unwrap();
     let appended = std::fs::File::options().append(true).open(&src).unwrap();
     let out = crate::util::vecsh_process(&cache)
@@ -231,21 +215,6 @@ fn contents(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     }
     out.sort();
     out
-}
-
-/// Runs `vecsh export ARGS` in `dir`, expects exit 2, returns stderr.
-fn refused(dir: &Path, args: &[&str]) -> String {
-    let out = vecsh(&dir.join("cache"))
-        .current_dir(dir)
-        .arg("export")
-        .args(args)
-        .assert()
-        .failure()
-        .code(2)
-        .get_output()
-        .stderr
-        .clone();
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `--to projector -o DIR` where DIR holds the input pair: refused even with `--force`, by the
@@ -474,11 +443,7 @@ fn a_later_export_removes_stale_temporary_files() {
     let live = format!(".out.txt.vecsh-{}.tmp", std::process::id());
     std::fs::write(t.join(&live), "in use").unwrap();
     std::fs::write(t.join(".other.txt.vecsh-999999999.tmp"), "not ours").unwrap();
-    vecsh(&t.join("cache"))
-        .current_dir(t)
-        .args(["export", "in.txt", "-o", "out.txt"])
-        .assert()
-        .success();
+    exported(t, &["in.txt", "-o", "out.txt"]);
     holds_only(
         t,
         &[

@@ -18,45 +18,21 @@ use crate::util::{expect, opts, quit, write_glove_random, PROMPT, TIMEOUT_MS};
 /// as damage below the file system leaves it; and the answer a one-shot gives from that damage
 /// (it trusts the proof), which a session must never give.
 fn damaged_below_the_file_system(tmp: &Path) -> (PathBuf, PathBuf, String, String) {
-    let cache = tmp.join("c");
-    let src = write_glove_random(tmp, "v.txt", 3000, 8);
-    let one_shot = |e: &str| {
-        let out = crate::util::vecsh(&cache)
-            .arg(&src)
-            .args(["-e", e])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
-    let good = one_shot("sim(w7, w8)");
-    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
-    let data = dir.join("data.mdb");
-    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
-    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
-    drop(store);
-    let mut bytes = std::fs::read(&data).unwrap();
-    let at = bytes
-        .windows(row.len())
-        .position(|w| w == row.as_slice())
-        .expect("w7's row in the index");
-    // Every byte of the row changed: still finite floats, another direction.
-    for b in &mut bytes[at..at + row.len()] {
-        *b ^= 0x21;
-    }
-    use std::io::{Seek, SeekFrom, Write};
-    let mut f = std::fs::File::options().write(true).open(&data).unwrap();
-    f.seek(SeekFrom::Start(at as u64)).unwrap();
-    f.write_all(&bytes[at..at + row.len()]).unwrap();
-    drop(f);
-    let proof_path = dir.join("verified.json");
-    let mut proof: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
-    proof["data"] = serde_json::to_value(vecsh::index::FileStat::of(&data).unwrap()).unwrap();
-    std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
-    let fooled = one_shot("sim(w7, w8)");
-    assert_ne!(fooled, good, "the setup: a one-shot trusts the proof");
-    (cache, src, good, fooled)
+    let (cache, src, good) = scribbled(tmp, false, &["sim(w7, w8)"], unit_row7, 32);
+    let fooled = one_shot(&cache, &src, "sim(w7, w8)");
+    assert_ne!(fooled, good[0], "the setup: a one-shot trusts the proof");
+    (cache, src, good[0].clone(), fooled)
+}
+
+/// `vecsh SRC -e LINE` on `cache`: its answer, trimmed.
+fn one_shot(cache: &Path, src: &Path, line: &str) -> String {
+    let out = crate::util::vecsh(cache)
+        .arg(src)
+        .args(["-e", line])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A session on `src` in a pseudo-terminal, waiting for its banner; `pause_ms` delays the
@@ -109,13 +85,7 @@ fn a_session_never_answers_from_data_it_has_not_verified() {
     expect(&mut p, PROMPT).unwrap();
     // The rebuilt index is verified: the next session has nothing to say.
     quit(p);
-    let mut p = session(tmp.path(), &cache, &src, 0);
-    expect(&mut p, PROMPT).unwrap();
-    p.send_line("sim(w7, w8)").unwrap();
-    let out = expect(&mut p, &good).unwrap();
-    assert!(!out.contains("damaged"), "{out}");
-    expect(&mut p, PROMPT).unwrap();
-    quit(p);
+    answers_and_says_nothing(tmp.path(), &cache, &src, 0, &good);
 }
 
 /// An intact index: the session's answers are the one-shot's, and nothing is said.
@@ -124,16 +94,16 @@ fn an_intact_index_answers_as_a_one_shot_does_and_says_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("c");
     let src = write_glove_random(tmp.path(), "v.txt", 3000, 8);
-    let out = crate::util::vecsh(&cache)
-        .arg(&src)
-        .args(["-e", "sim(w7, w8)"])
-        .output()
-        .unwrap();
-    let good = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let mut p = session(tmp.path(), &cache, &src, 500);
+    let good = one_shot(&cache, &src, "sim(w7, w8)");
+    answers_and_says_nothing(tmp.path(), &cache, &src, 500, &good);
+}
+
+/// A session on `src` answers `sim(w7, w8)` as `good` and says nothing of damage.
+fn answers_and_says_nothing(tmp: &Path, cache: &Path, src: &Path, pause_ms: u64, good: &str) {
+    let mut p = session(tmp, cache, src, pause_ms);
     expect(&mut p, PROMPT).unwrap();
     p.send_line("sim(w7, w8)").unwrap();
-    let out = expect(&mut p, &good).unwrap();
+    let out = expect(&mut p, good).unwrap();
     assert!(!out.contains("damaged"), "{out}");
     expect(&mut p, PROMPT).unwrap();
     quit(p);
@@ -159,18 +129,7 @@ fn scribbled(
             .unwrap();
         assert!(out.status.success(), "{out:?}");
     }
-    let good: Vec<String> = queries
-        .iter()
-        .map(|e| {
-            let out = crate::util::vecsh(&cache)
-                .arg(&src)
-                .args(["-e", e])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
-        })
-        .collect();
+    let good: Vec<String> = queries.iter().map(|e| one_shot(&cache, &src, e)).collect();
     let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
     let data = dir.join("data.mdb");
     let mut bytes = std::fs::read(&data).unwrap();
@@ -207,6 +166,12 @@ fn last(bytes: &[u8], needle: &[u8]) -> usize {
         .expect("needle in the index")
 }
 
+/// Where w7's unit row (8 f32, 32 bytes) is in `data.mdb`.
+fn unit_row7(bytes: &[u8], store: &Store) -> usize {
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    first(bytes, &row)
+}
+
 /// w7's int8 row, as stored.
 fn quant_row7(store: &Store) -> Vec<u8> {
     let quant = store.quant_rows().unwrap();
@@ -235,14 +200,18 @@ fn a_statement_verifies_what_it_reads_and_answers_before_the_whole_verification(
     let out = expect(&mut p, &good[0]).unwrap_or_else(|e| panic!("answer {}: {e}", good[0]));
     assert!(!out.contains("damaged"), "before the answer: {out}");
     expect(&mut p, PROMPT).unwrap();
+    damage_said_then_rebuilt_answer(p, &good[1], "the scan of the int8 copy");
+}
+
+/// `w7` typed in session `p`: the damage its reads find is said before any answer, then the
+/// rebuilt index answers as the intact one did (`good`, the one-shot's answer); the session
+/// ends.
+fn damage_said_then_rebuilt_answer(mut p: PtySession, good: &str, what: &str) {
     p.send_line("w7").unwrap();
-    let out = expect(&mut p, "is damaged").expect("the damage the scan reads is said");
-    assert!(
-        !out.contains(" 1 w"),
-        "answered before the damage was said: {out}"
-    );
-    let top = good[1].lines().next().unwrap().trim().to_string();
-    expect(&mut p, &top).unwrap_or_else(|e| panic!("the rebuilt index's answer {top}: {e}"));
+    let out = expect(&mut p, "is damaged").unwrap_or_else(|e| panic!("{what}: said: {e}"));
+    assert!(!out.contains(" 1 w"), "{what}: answered from damage: {out}");
+    let top = good.lines().next().unwrap().trim().to_string();
+    expect(&mut p, &top).unwrap_or_else(|e| panic!("{what}: rebuilt answer {top}: {e}"));
     expect(&mut p, PROMPT).unwrap();
     quit(p);
 }
@@ -262,15 +231,7 @@ fn a_statement_before_the_verification_ends_never_uses_an_unverified_part() {
             |bytes, _| first(bytes, b"\0\0\0\x07w7") + 4,
             2,
         ),
-        (
-            "unit row",
-            false,
-            |bytes, store| {
-                let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
-                first(bytes, &row)
-            },
-            32,
-        ),
+        ("unit row", false, unit_row7, 32),
         // The lists hold a copy of the int8 rows, written after the int8 table.
         (
             "list",
@@ -290,13 +251,7 @@ fn a_statement_before_the_verification_ends_never_uses_an_unverified_part() {
         let (cache, src, good) = scribbled(tmp.path(), lists, &["w7"], pick, len);
         let mut p = session(tmp.path(), &cache, &src, 600_000);
         expect(&mut p, PROMPT).expect("first prompt");
-        p.send_line("w7").unwrap();
-        let out = expect(&mut p, "is damaged").unwrap_or_else(|e| panic!("{mode}: said: {e}"));
-        assert!(!out.contains(" 1 w"), "{mode}: answered from damage: {out}");
-        let top = good[0].lines().next().unwrap().trim().to_string();
-        expect(&mut p, &top).unwrap_or_else(|e| panic!("{mode}: rebuilt answer {top}: {e}"));
-        expect(&mut p, PROMPT).unwrap();
-        quit(p);
+        damage_said_then_rebuilt_answer(p, &good[0], mode);
     }
 }
 

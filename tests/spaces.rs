@@ -34,12 +34,114 @@ fn lines(stdout: &str) -> Vec<Json> {
 }
 
 /// `vecsh ARGS --json` in the shared cache of this module: its JSON lines and stderr.
-fn json_run(args: &[&str]) -> (Vec<Json>, String) {
-    let cache = shared_cache("spaces");
-    let mut all: Vec<&str> = args.to_vec();
+fn json_run<S: AsRef<str>>(args: &[S]) -> (Vec<Json>, String) {
+    let mut all: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     all.push("--json");
-    let (_, out, err) = run(&cache, &all);
+    let (_, out, err) = run(&shared_cache("spaces"), &all);
     (lines(&out), err)
+}
+
+/// The arguments of a run on the fixtures `files` as spaces, the first as FILE and each other
+/// after `--also` (`NAME=f.txt` names one), with each of `statements` after `-e`.
+fn spaces_args(files: &[&str], statements: &[&str]) -> Vec<String> {
+    let path = |f: &str| match f.split_once('=') {
+        Some((name, file)) => format!("{name}={}", s(file)),
+        None => s(f),
+    };
+    let mut args = vec![path(files[0])];
+    for f in &files[1..] {
+        args.extend(["--also".to_string(), path(f)]);
+    }
+    for line in statements {
+        args.extend(["-e".to_string(), line.to_string()]);
+    }
+    args
+}
+
+/// [`spaces_args`] run with `--json`: one value per statement, and stderr.
+fn session(files: &[&str], statements: &[&str]) -> (Vec<Json>, String) {
+    json_run(&spaces_args(files, statements))
+}
+
+/// [`spaces_args`] run as text: success, stdout, stderr.
+fn session_text(files: &[&str], statements: &[&str]) -> (bool, String, String) {
+    let args = spaces_args(files, statements);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&shared_cache("spaces"), &args)
+}
+
+/// A line's error: its message, its span (start, end) and its help.
+fn error_at(line: &Json) -> (&str, (u64, u64), &Json) {
+    let e = &line["error"];
+    let span = (
+        e["span"]["start"].as_u64().unwrap_or(u64::MAX),
+        e["span"]["end"].as_u64().unwrap_or(u64::MAX),
+    );
+    (e["message"].as_str().unwrap_or(""), span, &e["help"])
+}
+
+/// A neighbour list as (word, score): vecsh's `{word, score}` objects or a generator's
+/// `[word, score]` pairs.
+pub fn neighbour_pairs(list: &Json) -> Vec<(String, f64)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let (w, s) = match h {
+                Json::Array(pair) => (&pair[0], &pair[1]),
+                _ => (&h["word"], &h["score"]),
+            };
+            (w.as_str().unwrap().to_string(), s.as_f64().unwrap())
+        })
+        .collect()
+}
+
+/// Neighbour lists equal: the words in order, the scores within 1e-5.
+pub fn assert_neighbours(got: &Json, want: &Json, what: &str) {
+    let (got, want) = (neighbour_pairs(got), neighbour_pairs(want));
+    let words = |l: &[(String, f64)]| l.iter().map(|(w, _)| w.clone()).collect::<Vec<_>>();
+    assert_eq!(words(&got), words(&want), "{what}");
+    for ((w, x), (_, y)) in got.iter().zip(&want) {
+        assert!((x - y).abs() < 1e-5, "{what}: {w} {x} vs {y}");
+    }
+}
+
+/// The unit rows of a text file's words (a word2vec header skipped), as vecsh normalises them
+/// (f32).
+pub fn unit_rows(path: &Path) -> Vec<(String, Vec<f32>)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.split_whitespace().count() > 2)
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let w = f.next().unwrap().to_string();
+            let v: Vec<f32> = f.map(|x| x.parse().unwrap()).collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            (w, v.iter().map(|x| x / n).collect())
+        })
+        .collect()
+}
+
+/// `vecsh::eval::align::procrustes` over the words `a` and `b` share (a's order) equals the
+/// generator's scipy answer: `want["words"]` pairs and the rotation `want["r"]` within 1e-5.
+pub fn assert_procrustes_equals_scipy(a: &Path, b: &Path, want: &Json) {
+    let (a, b) = (unit_rows(a), unit_rows(b));
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    for (w, v) in &a {
+        if let Some((_, u)) = b.iter().find(|(x, _)| x == w) {
+            ra.push(v.clone());
+            rb.push(u.clone());
+        }
+    }
+    assert_eq!(ra.len() as u64, want["words"].as_u64().unwrap());
+    let r = vecsh::eval::align::procrustes(&ra, &rb);
+    for (i, row) in want["r"].as_array().unwrap().iter().enumerate() {
+        for (j, x) in row.as_array().unwrap().iter().enumerate() {
+            let (got, x) = (r[(i, j)], x.as_f64().unwrap());
+            assert!((got - x).abs() < 1e-5, "R[{i},{j}] {got} vs scipy {x}");
+        }
+    }
 }
 
 fn names(spaces: &Json) -> Vec<(&str, u64, bool)> {
@@ -59,23 +161,14 @@ fn names(spaces: &Json) -> Vec<(&str, u64, bool)> {
 
 #[test]
 fn also_opens_spaces_named_from_their_files_or_as_asked() {
-    let (a, b, t) = (s("a.txt"), s("b.txt"), s("t.txt"));
-    let (out, err) = json_run(&[
-        &a,
-        "--also",
-        &b,
-        "--also",
-        &format!("tee={t}"),
-        "-e",
-        ":use",
-    ]);
+    let (out, err) = session(&["a.txt", "b.txt", "tee=t.txt"], &[":use"]);
     assert_eq!(
         names(&out[0]),
         [("a", 60, true), ("b", 46, false), ("tee", 30, false)],
         "{err}"
     );
     // `:use NAME` makes it active; the next line is looked up there (b2 is only b's).
-    let (out, err) = json_run(&[&a, "--also", &b, "-e", ":use b", "-e", "b2", "-e", ":use"]);
+    let (out, err) = session(&["a.txt", "b.txt"], &[":use b", "b2", ":use"]);
     assert_eq!(names(&out[0]), [("b", 46, true)], "{err}");
     assert_eq!(out[1]["kind"], "neighbours", "{err}");
     assert_eq!(names(&out[2]), [("a", 60, false), ("b", 46, true)]);
@@ -104,31 +197,16 @@ fn name_equals_file_splits_only_when_the_left_side_is_a_name() {
         [("a", 60, true), ("x_y", 46, false)]
     );
     // A name that is taken fails the run before anything is answered.
-    let (ok, _, err) = run(
-        &cache,
-        &[
-            &s("a.txt"),
-            "--also",
-            &format!("a={}", s("b.txt")),
-            "-e",
-            "w00",
-        ],
-    );
+    let (ok, _, err) = session_text(&["a.txt", "a=b.txt"], &["w00"]);
     assert!(!ok);
     assert!(err.contains("a space named 'a' is open already"), "{err}");
 }
 
 #[test]
 fn load_options_apply_to_file_only() {
-    let (out, err) = json_run(&[
-        &s("a.txt"),
-        "--limit",
-        "10",
-        "--also",
-        &s("b.txt"),
-        "-e",
-        ":use",
-    ]);
+    let mut args = spaces_args(&["a.txt", "b.txt"], &[":use"]);
+    args.extend(["--limit".to_string(), "10".to_string()]);
+    let (out, err) = json_run(&args);
     assert_eq!(names(&out[0]), [("a", 10, true), ("b", 46, false)], "{err}");
 }
 
@@ -136,21 +214,16 @@ fn load_options_apply_to_file_only() {
 fn a_file_open_by_any_path_is_one_store() {
     // FILE again under --also, and :open by another spelling of its path: heed would refuse to
     // open the environment twice (EnvAlreadyOpened); the store is named again instead.
-    let dir = fixture("");
-    let other_path = format!("{}/../compare/a.txt", dir.display());
-    let (out, err) = json_run(&[
-        &s("a.txt"),
-        "--also",
-        &format!("again={}", s("a.txt")),
-        "-e",
-        &format!(":open {other_path} as third"),
-        "-e",
-        ":use",
-        "-e",
-        "w07",
-        "-e",
-        "in(again, w07)",
-    ]);
+    let other_path = format!("{}/../compare/a.txt", fixture("").display());
+    let (out, err) = session(
+        &["a.txt", "again=a.txt"],
+        &[
+            &format!(":open {other_path} as third"),
+            ":use",
+            "w07",
+            "in(again, w07)",
+        ],
+    );
     assert_eq!(out[0]["kind"], "space_opened", "{err}");
     assert_eq!(out[0]["reused"], "a", "{err}");
     assert_eq!(out[0]["active"], true);
@@ -162,42 +235,29 @@ fn a_file_open_by_any_path_is_one_store() {
     assert_eq!(out[2]["neighbours"], out[3]["neighbours"]);
     assert!(!err.contains("warning"), "{err}");
     // :open of a new file adds it and makes it active; a missing one is an error at its span.
-    let (out, _) = json_run(&[
-        &s("a.txt"),
-        "-e",
-        &format!(":open {}", s("b.txt")),
-        "-e",
-        ":open nothere.txt",
-    ]);
+    let (out, _) = session(
+        &["a.txt"],
+        &[&format!(":open {}", s("b.txt")), ":open nothere.txt"],
+    );
     assert_eq!(out[0]["name"], "b");
     assert_eq!(out[0]["words"], 46);
     assert_eq!(out[0]["reused"], Json::Null);
     assert_eq!(out[1]["kind"], "error");
-    assert_eq!(out[1]["error"]["span"]["start"], 6);
-    assert_eq!(out[1]["error"]["span"]["end"], 17);
+    assert_eq!(error_at(&out[1]).1, (6, 17));
 }
 
 #[test]
 fn open_refuses_a_bad_name_and_a_taken_one_at_its_span() {
     let line_bad = format!(":open {} as 9/x", s("b.txt"));
     let line_taken = format!(":open {} as a", s("b.txt"));
-    let (out, _) = json_run(&[
-        &s("a.txt"),
-        "-e",
-        &line_bad,
-        "-e",
-        &line_taken,
-        "-e",
-        ":open",
-    ]);
-    assert_eq!(out[0]["error"]["message"], "'9/x' cannot name a space");
-    let at = line_bad.len() - 3;
-    assert_eq!(out[0]["error"]["span"]["start"], at);
-    assert!(out[1]["error"]["message"]
-        .as_str()
-        .unwrap()
+    let (out, _) = session(&["a.txt"], &[&line_bad, &line_taken, ":open"]);
+    let (message, span, _) = error_at(&out[0]);
+    assert_eq!(message, "'9/x' cannot name a space");
+    assert_eq!(span.0 as usize, line_bad.len() - 3);
+    assert!(error_at(&out[1])
+        .0
         .contains("a space named 'a' is open already"));
-    assert_eq!(out[2]["error"]["message"], "expected a file to open");
+    assert_eq!(error_at(&out[2]).0, "expected a file to open");
 }
 
 #[test]
@@ -222,97 +282,130 @@ fn a_second_embedding_file_is_no_script() {
 
 #[test]
 fn in_evaluates_in_the_named_space() {
-    let (a, b, c) = (s("a.txt"), s("b.txt"), s("c.txt"));
-    let (out, err) = json_run(&[
-        &a,
-        "--also",
-        &b,
-        "--also",
-        &c,
-        "-e",
-        "in(b, w07)",
-        "-e",
-        "in(\"b\", w07)",
-    ]);
-    let (alone, _) = json_run(&[&b, "-e", "w07"]);
+    let (out, err) = session(
+        &["a.txt", "b.txt", "c.txt"],
+        &["in(b, w07)", "in(\"b\", w07)"],
+    );
+    let (alone, _) = session(&["b.txt"], &["w07"]);
     assert_eq!(out[0]["neighbours"], alone[0]["neighbours"], "{err}");
     assert_eq!(out[1]["neighbours"], alone[0]["neighbours"]);
     // b2 is b's word only: known inside in(b, …), unknown outside.
-    let (out, _) = json_run(&[&a, "--also", &b, "-e", "in(b, b2 - w01)", "-e", "b2"]);
+    let (out, _) = session(&["a.txt", "b.txt"], &["in(b, b2 - w01)", "b2"]);
     assert_eq!(out[0]["kind"], "neighbours");
-    assert_eq!(out[1]["error"]["message"], "unknown word 'b2'");
+    assert_eq!(error_at(&out[1]).0, "unknown word 'b2'");
     // A name bound in one space keeps it.
-    let (out, _) = json_run(&[&a, "--also", &b, "-e", "let x = in(b, w07)", "-e", "x"]);
+    let (out, _) = session(&["a.txt", "b.txt"], &["let x = in(b, w07)", "x"]);
     assert_eq!(out[1]["neighbours"], alone[0]["neighbours"]);
 }
 
 #[test]
 fn in_errors_name_the_space_and_the_span() {
-    let (a, b, c) = (s("a.txt"), s("b.txt"), s("c.txt"));
-    let (out, _) = json_run(&[
-        &a,
-        "--also",
-        &b,
-        "--also",
-        &c,
-        "-e",
-        "in(bb, w07)",
-        "-e",
-        "in(zzz, w07)",
-        "-e",
-        "sim(w07, in(c, w07))",
-        "-e",
-        "w07 + in(c, w01)",
-        "-e",
-        "in(c, in(a, w07))",
-        "-e",
-        "let in = w07",
-        "-e",
-        "in(b)",
-        "-e",
-        "in(w00 + w01, w07)",
-    ]);
-    let err = |i: usize| &out[i]["error"];
-    assert_eq!(err(0)["message"], "no space is named 'bb'");
-    assert_eq!(err(0)["help"], "did you mean 'b'?");
-    assert_eq!(err(0)["span"]["start"], 3);
-    assert_eq!(err(1)["message"], "no space is named 'zzz'");
-    assert_eq!(err(1)["help"], "the open spaces: a, b, c");
+    let (out, _) = session(
+        &["a.txt", "b.txt", "c.txt"],
+        &[
+            "in(bb, w07)",
+            "in(zzz, w07)",
+            "sim(w07, in(c, w07))",
+            "w07 + in(c, w01)",
+            "in(c, in(a, w07))",
+            "let in = w07",
+            "in(b)",
+            "in(w00 + w01, w07)",
+        ],
+    );
+    let err = |i: usize| error_at(&out[i]);
+    assert_eq!(err(0).0, "no space is named 'bb'");
+    assert_eq!(err(0).2, "did you mean 'b'?");
+    assert_eq!(err(0).1 .0, 3);
+    assert_eq!(err(1).0, "no space is named 'zzz'");
+    assert_eq!(err(1).2, "the open spaces: a, b, c");
     // Different dimensions: an error at the vector carried.
     assert_eq!(
-        err(2)["message"],
+        err(2).0,
         "this is a vector of space 'c' (4 dimensions); space 'a' has 8"
     );
-    assert_eq!(err(2)["span"]["start"], 9);
-    assert_eq!(err(2)["span"]["end"], 19);
-    assert_eq!(err(3)["span"]["start"], 6);
+    assert_eq!(err(2).1, (9, 19));
+    assert_eq!(err(3).1 .0, 6);
     assert_eq!(
-        err(4)["message"],
+        err(4).0,
         "this is a vector of space 'a' (8 dimensions); space 'c' has 4"
     );
-    assert_eq!(err(5)["message"], "'in' is a function name");
-    assert!(err(6)["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("in takes a space and an expression"));
-    assert_eq!(err(7)["message"], "expected the name of an open space here");
+    assert_eq!(err(5).0, "'in' is a function name");
+    assert!(err(6).0.starts_with("in takes a space and an expression"));
+    assert_eq!(err(7).0, "expected the name of an open space here");
+}
+
+/// Bad input about spaces, each a clear error at its span: a name no space has (with a
+/// did-you-mean), vectors of spaces of other dimensions in `sim`, an alignment over fewer words
+/// than dimensions, whether the spaces share too few or fewer were asked for.
+#[test]
+fn bad_space_input_is_an_error_at_its_span() {
+    let (out, _) = session(
+        &["a.txt", "b.txt", "c.txt", "t.txt"],
+        &[
+            ":use bb",
+            ":align a tt",
+            "sim(in(c, w01), w07)",
+            ":align a t",
+            ":align a b 5",
+        ],
+    );
+    assert_eq!(
+        error_at(&out[0]),
+        (
+            "no space is named 'bb'",
+            (5, 7),
+            &"did you mean 'b'?".into()
+        )
+    );
+    assert_eq!(
+        error_at(&out[1]),
+        (
+            "no space is named 'tt'",
+            (9, 11),
+            &"did you mean 't'?".into()
+        )
+    );
+    // sim in the first vector's space: the second, of 8 dimensions, is the error.
+    let (message, span, _) = error_at(&out[2]);
+    assert_eq!(
+        message,
+        "this is a vector of space 'a' (8 dimensions); space 'c' has 4"
+    );
+    assert_eq!(span, (16, 19));
+    // Fewer shared words than dimensions: at the two spaces named.
+    let (message, span, _) = error_at(&out[3]);
+    assert_eq!(
+        message,
+        "'a' and 't' share 3 words, fewer than their 8 dimensions: a rotation needs at least as many"
+    );
+    assert_eq!(span, (7, 10));
+    // Fewer words asked for than dimensions (a and b share 40): at N, and not said to be all
+    // they share.
+    let (message, span, _) = error_at(&out[4]);
+    assert_eq!(
+        message,
+        "N = 5 is fewer than the 8 dimensions: a rotation needs at least 8 words (they share 40 words)"
+    );
+    assert_eq!(span, (11, 12));
 }
 
 #[test]
 fn same_dimensions_unaligned_is_answered_with_a_warning() {
-    let (a, b) = (s("a.txt"), s("b.txt"));
-    let cache = shared_cache("spaces");
-    let (ok, out, err) = run(
-        &cache,
-        &[&a, "--also", &b, "-e", "in(b, in(a, w07))", "--json"],
-    );
-    assert!(ok, "{err}");
+    let run_json = |statement: &str| {
+        let mut args = spaces_args(&["a.txt", "b.txt"], &[statement]);
+        args.push("--json".to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, out, err) = run(&shared_cache("spaces"), &args);
+        assert!(ok, "{err}");
+        (lines(&out), err)
+    };
+    let (v, err) = run_json("in(b, in(a, w07))");
     assert!(
         err.contains("warning: 'a' and 'b' are not aligned"),
         "{err}"
     );
     // a's w07 read in b's coordinates: numpy's cosine of the raw vector with b's rows.
-    let v = lines(&out);
     let got: Vec<&str> = v[0]["neighbours"]
         .as_array()
         .unwrap()
@@ -322,12 +415,9 @@ fn same_dimensions_unaligned_is_answered_with_a_warning() {
     // b's own w07 is nearest (b's rows are a's plus noise) and is not left out: its id is b's.
     assert_eq!(got[0], "w07");
     // sim across spaces of one dimension: the same warning, a number.
-    let (ok, out, err) = run(
-        &cache,
-        &[&a, "--also", &b, "-e", "sim(w07, in(b, w07))", "--json"],
-    );
-    assert!(ok && err.contains("not aligned"), "{err}");
-    let x = lines(&out)[0]["value"].as_f64().unwrap();
+    let (v, err) = run_json("sim(w07, in(b, w07))");
+    assert!(err.contains("not aligned"), "{err}");
+    let x = v[0]["value"].as_f64().unwrap();
     assert!(x > 0.5 && x <= 1.0, "{x}");
 }
 
@@ -335,19 +425,11 @@ fn same_dimensions_unaligned_is_answered_with_a_warning() {
 #[test]
 fn compare_equals_numpy() {
     let want = expected();
-    let (a, b, t) = (s("a.txt"), s("b.txt"), s("t.txt"));
     for (word, q) in want["queries"].as_object().unwrap() {
-        let (out, err) = json_run(&[
-            &a,
-            "--also",
-            &b,
-            "--also",
-            &t,
-            "-e",
-            &format!("compare({word})"),
-            "-e",
-            &format!(":compare {word}"),
-        ]);
+        let (out, err) = session(
+            &["a.txt", "b.txt", "t.txt"],
+            &[&format!("compare({word})"), &format!(":compare {word}")],
+        );
         let got = &out[0];
         assert_eq!(got["kind"], "compare", "{word}: {got} {err}");
         assert_eq!(
@@ -366,14 +448,7 @@ fn compare_equals_numpy() {
                 assert!(column["neighbours"].as_array().unwrap().is_empty());
                 continue;
             }
-            let hits = column["neighbours"].as_array().unwrap();
-            let wanted = list.as_array().unwrap();
-            assert_eq!(hits.len(), wanted.len(), "{word} in {name}");
-            for (h, w) in hits.iter().zip(wanted) {
-                assert_eq!(h["word"], w[0], "{word} in {name}");
-                let (x, y) = (h["score"].as_f64().unwrap(), w[1].as_f64().unwrap());
-                assert!((x - y).abs() < 1e-5, "{word} in {name}: {x} vs {y}");
-            }
+            assert_neighbours(&column["neighbours"], list, &format!("{word} in {name}"));
         }
         let pairs = got["pairs"].as_array().unwrap();
         let wanted = q["pairs"].as_array().unwrap();
@@ -426,12 +501,8 @@ fn overlap_and_rbo_equal_numpy_on_random_lists() {
 
 #[test]
 fn compare_marks_shared_and_absent_words_and_says_how_few_words_are_shared() {
-    let (a, b, t) = (s("a.txt"), s("b.txt"), s("t.txt"));
-    let cache = shared_cache("spaces");
-    let (ok, out, err) = run(
-        &cache,
-        &[&a, "--also", &b, "--also", &t, "-e", ":compare w01"],
-    );
+    let files = ["a.txt", "b.txt", "t.txt"];
+    let (ok, out, err) = session_text(&files, &[":compare w01"]);
     assert!(ok, "{err}");
     // The table's head names the spaces; the pairs' lines give counts even where the lists
     // cannot overlap, with a warning, never an empty table alone.
@@ -451,7 +522,7 @@ fn compare_marks_shared_and_absent_words_and_says_how_few_words_are_shared() {
     );
     assert!(out.contains("* in another space's list too"), "{out}");
     // In JSON: each word says which other lists hold it and which vocabularies lack it.
-    let (v, _) = json_run(&[&a, "--also", &b, "--also", &t, "-e", "compare(w01)"]);
+    let (v, _) = session(&files, &["compare(w01)"]);
     let a_col = &v[0]["spaces"][0];
     for hit in a_col["neighbours"].as_array().unwrap() {
         let w = hit["word"].as_str().unwrap();
@@ -465,8 +536,8 @@ fn compare_marks_shared_and_absent_words_and_says_how_few_words_are_shared() {
         assert_eq!(absent.contains(&"b"), n >= 50 || n % 5 == 3, "{w}");
     }
     // A word no space knows is the line's error.
-    let (v, _) = json_run(&[&a, "--also", &b, "-e", "compare(nothing)"]);
-    assert_eq!(v[0]["error"]["message"], "unknown word 'nothing'");
+    let (v, _) = session(&["a.txt", "b.txt"], &["compare(nothing)"]);
+    assert_eq!(error_at(&v[0]).0, "unknown word 'nothing'");
 }
 
 #[test]
@@ -490,57 +561,18 @@ fn the_prompt_shows_the_active_space() {
     quit(p);
 }
 
-/// The unit rows of a fixture's words, as vecsh normalises them (f32).
-fn unit_rows(name: &str) -> Vec<(String, Vec<f32>)> {
-    std::fs::read_to_string(fixture(name))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut f = l.split_whitespace();
-            let w = f.next().unwrap().to_string();
-            let v: Vec<f32> = f.map(|x| x.parse().unwrap()).collect();
-            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            (w, v.iter().map(|x| x / n).collect())
-        })
-        .collect()
-}
-
 #[test]
 fn procrustes_equals_scipy() {
-    let want = &expected()["align"];
-    let (a, b) = (unit_rows("a.txt"), unit_rows("b.txt"));
-    let (mut ra, mut rb) = (Vec::new(), Vec::new());
-    for (w, v) in &a {
-        if let Some((_, u)) = b.iter().find(|(x, _)| x == w) {
-            ra.push(v.clone());
-            rb.push(u.clone());
-        }
-    }
-    assert_eq!(ra.len() as u64, want["words"].as_u64().unwrap());
-    let r = vecsh::eval::align::procrustes(&ra, &rb);
-    for (i, row) in want["r"].as_array().unwrap().iter().enumerate() {
-        for (j, x) in row.as_array().unwrap().iter().enumerate() {
-            let (got, x) = (r[(i, j)], x.as_f64().unwrap());
-            assert!((got - x).abs() < 1e-5, "R[{i},{j}] {got} vs scipy {x}");
-        }
-    }
+    assert_procrustes_equals_scipy(&fixture("a.txt"), &fixture("b.txt"), &expected()["align"]);
 }
 
 #[test]
 fn align_carries_vectors_by_the_rotation() {
     let want = &expected()["align"];
-    let (a, b, r) = (s("a.txt"), s("b.txt"), s("r.txt"));
-    let (out, err) = json_run(&[
-        &a,
-        "--also",
-        &b,
-        "-e",
-        ":align a b",
-        "-e",
-        "in(b, in(a, w07))",
-        "-e",
-        "in(b, in(a, w13))",
-    ]);
+    let (out, err) = session(
+        &["a.txt", "b.txt"],
+        &[":align a b", "in(b, in(a, w07))", "in(b, in(a, w13))"],
+    );
     assert_eq!(out[0]["kind"], "aligned", "{err}");
     assert_eq!(out[0]["words"], want["words"]);
     for key in ["cosine_before", "cosine_after"] {
@@ -550,27 +582,17 @@ fn align_carries_vectors_by_the_rotation() {
     // Aligned: no warning, and a's words answer in b as numpy's rotation says.
     assert!(!err.contains("not aligned"), "{err}");
     for (i, word) in ["w07", "w13"].iter().enumerate() {
-        let got = out[i + 1]["neighbours"].as_array().unwrap();
-        let wanted = want["neighbours_in_b"][word].as_array().unwrap();
-        assert_eq!(got.len(), wanted.len(), "{word}");
-        for (g, w) in got.iter().zip(wanted) {
-            assert_eq!(g["word"], w[0], "{word}");
-            let (x, y) = (g["score"].as_f64().unwrap(), w[1].as_f64().unwrap());
-            assert!((x - y).abs() < 1e-5, "{word}: {x} vs {y}");
-        }
+        assert_neighbours(
+            &out[i + 1]["neighbours"],
+            &want["neighbours_in_b"][word],
+            word,
+        );
     }
     // A rotated, permuted copy of a aligns back: cosine 1, each word nearest its own copy.
-    let (out, err) = json_run(&[
-        &a,
-        "--also",
-        &r,
-        "-e",
-        ":align a r",
-        "-e",
-        "in(r, in(a, w07))",
-        "-e",
-        "sim(in(r, w31), w31)",
-    ]);
+    let (out, err) = session(
+        &["a.txt", "r.txt"],
+        &[":align a r", "in(r, in(a, w07))", "sim(in(r, w31), w31)"],
+    );
     assert!(out[0]["cosine_before"].as_f64().unwrap() < 0.9, "{err}");
     assert!((out[0]["cosine_after"].as_f64().unwrap() - 1.0).abs() < 1e-5);
     assert_eq!(out[1]["neighbours"][0]["word"], "w07");
@@ -584,36 +606,28 @@ fn align_carries_vectors_by_the_rotation() {
 
 #[test]
 fn align_refuses_other_dimensions_and_too_few_shared_words() {
-    let (a, c, t) = (s("a.txt"), s("c.txt"), s("t.txt"));
-    let (out, _) = json_run(&[
-        &a,
-        "--also",
-        &c,
-        "--also",
-        &t,
-        "-e",
-        ":align a c",
-        "-e",
-        ":align a t",
-        "-e",
-        ":align a",
-        "-e",
-        ":align a tt",
-        "-e",
-        ":align a t x",
-    ]);
-    let err = |i: usize| &out[i]["error"];
+    let (out, _) = session(
+        &["a.txt", "c.txt", "t.txt"],
+        &[
+            ":align a c",
+            ":align a t",
+            ":align a",
+            ":align a tt",
+            ":align a t x",
+        ],
+    );
+    let err = |i: usize| error_at(&out[i]);
     assert_eq!(
-        err(0)["message"],
+        err(0).0,
         "'a' has 8 dimensions and 'c' 4: only spaces of one dimension can be aligned"
     );
-    assert_eq!(err(0)["span"]["start"], 9);
+    assert_eq!(err(0).1 .0, 9);
     assert_eq!(
-        err(1)["message"],
+        err(1).0,
         "'a' and 't' share 3 words, fewer than their 8 dimensions: a rotation needs at least as many"
     );
-    assert_eq!(err(2)["message"], "expected two spaces to align");
-    assert_eq!(err(3)["message"], "no space is named 'tt'");
-    assert_eq!(err(4)["message"], "expected a number of words, found 'x'");
-    assert_eq!(err(4)["span"]["start"], 11);
+    assert_eq!(err(2).0, "expected two spaces to align");
+    assert_eq!(err(3).0, "no space is named 'tt'");
+    assert_eq!(err(4).0, "expected a number of words, found 'x'");
+    assert_eq!(err(4).1 .0, 11);
 }

@@ -1,6 +1,8 @@
 //! The clap definitions of `vecsh eval analogy|similarity`, turned into the plain
-//! `protocols::EvalCommand` that protocols runs (protocols does not know clap).
+//! `protocols::EvalCommand` that protocols runs (protocols does not know clap), and the files
+//! `--also` names beside FILE.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::protocols::{EvalCommand, Method, Protocol};
@@ -30,6 +32,11 @@ pub enum EvalSubcommand {
         /// List every question with the protocol's answer.
         #[arg(long)]
         details: bool,
+        /// Another embedding file evaluated beside FILE, one column each, side by side:
+        /// `--also B` or `--also NAME=B` (repeatable). --format, --member, --limit and --index
+        /// apply to FILE only.
+        #[arg(long = "also", value_name = "[NAME=]FILE")]
+        also: Vec<OsString>,
     },
     /// Word similarity (SimLex-999, WordSim-353: `w1<TAB>w2<TAB>score`): Pearson and Spearman
     /// correlation of cosine with the human scores, as gensim's evaluate_word_pairs.
@@ -41,7 +48,21 @@ pub enum EvalSubcommand {
         /// Use only the first N words.
         #[arg(long, value_name = "N", default_value_t = 300_000)]
         restrict: usize,
+        /// Another embedding file evaluated beside FILE, one column each, side by side:
+        /// `--also B` or `--also NAME=B` (repeatable). --format, --member, --limit and --index
+        /// apply to FILE only.
+        #[arg(long = "also", value_name = "[NAME=]FILE")]
+        also: Vec<OsString>,
     },
+}
+
+impl EvalSubcommand {
+    /// `--also`: the other files to evaluate, as given.
+    pub fn also(&self) -> &[OsString] {
+        match self {
+            EvalSubcommand::Analogy { also, .. } | EvalSubcommand::Similarity { also, .. } => also,
+        }
+    }
 }
 
 impl From<EvalSubcommand> for EvalCommand {
@@ -54,6 +75,7 @@ impl From<EvalSubcommand> for EvalCommand {
                 method,
                 restrict,
                 details,
+                also: _,
             } => EvalCommand::Analogy {
                 file,
                 questions,
@@ -66,6 +88,7 @@ impl From<EvalSubcommand> for EvalCommand {
                 file,
                 pairs,
                 restrict,
+                also: _,
             } => EvalCommand::Similarity {
                 file,
                 pairs,

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::{
     evaluate_analogies_until, evaluate_similarity, load_pairs, load_questions, AnalogyOptions,
-    AnalogyReport, Interrupted, Method, Protocol, SimilarityOptions, SimilarityReport,
+    AnalogyReport, Interrupted, Method, Pair, Protocol, Section, SimilarityOptions,
+    SimilarityReport,
 };
 use crate::index::Store;
 use crate::progress::Progress;
@@ -85,38 +86,73 @@ pub fn run_eval_until(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Result<Report, Interrupted>> {
-    match cmd {
-        EvalCommand::Analogy {
-            questions,
-            protocol,
-            method,
-            restrict,
-            details,
-            ..
-        } => {
-            let (sections, path) = load_questions(questions.as_deref())?;
-            let opts = AnalogyOptions {
-                protocol: *protocol,
-                method: *method,
-                restrict: *restrict,
-                details: *details,
-            };
-            Ok(
-                evaluate_analogies_until(store, &sections, &path, &opts, progress, cancel)?
-                    .map(Report::Analogy),
-            )
-        }
-        EvalCommand::Similarity {
-            pairs, restrict, ..
-        } => {
-            let list = load_pairs(pairs)?;
-            let opts = SimilarityOptions {
-                restrict: *restrict,
-            };
-            // A thousand pairs: done before a Ctrl-C could matter.
-            Ok(Ok(Report::Similarity(evaluate_similarity(
-                store, &list, pairs, &opts,
-            )?)))
+    Input::load(cmd)?.run(cmd, store, progress, cancel)
+}
+
+/// What an evaluation reads besides the embeddings: the questions or the word pairs, read once
+/// however many files they are asked of (`vecsh eval … --also`).
+pub(super) enum Input {
+    Questions(Vec<Section>, PathBuf),
+    Pairs(Vec<Pair>),
+}
+
+impl Input {
+    /// Reads the questions (or the built-in Google set) or the word pairs `cmd` names.
+    pub(super) fn load(cmd: &EvalCommand) -> anyhow::Result<Input> {
+        Ok(match cmd {
+            EvalCommand::Analogy { questions, .. } => {
+                let (sections, path) = load_questions(questions.as_deref())?;
+                Input::Questions(sections, path)
+            }
+            EvalCommand::Similarity { pairs, .. } => Input::Pairs(load_pairs(pairs)?),
+        })
+    }
+
+    /// Evaluates `cmd` on one store with this input.
+    pub(super) fn run(
+        &self,
+        cmd: &EvalCommand,
+        store: &Store,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> anyhow::Result<Result<Report, Interrupted>> {
+        match (cmd, self) {
+            (
+                EvalCommand::Analogy {
+                    protocol,
+                    method,
+                    restrict,
+                    details,
+                    ..
+                },
+                Input::Questions(sections, path),
+            ) => {
+                let opts = AnalogyOptions {
+                    protocol: *protocol,
+                    method: *method,
+                    restrict: *restrict,
+                    details: *details,
+                };
+                Ok(
+                    evaluate_analogies_until(store, sections, path, &opts, progress, cancel)?
+                        .map(Report::Analogy),
+                )
+            }
+            (
+                EvalCommand::Similarity {
+                    pairs, restrict, ..
+                },
+                Input::Pairs(list),
+            ) => {
+                let opts = SimilarityOptions {
+                    restrict: *restrict,
+                };
+                // A thousand pairs: done before a Ctrl-C could matter.
+                Ok(Ok(Report::Similarity(evaluate_similarity(
+                    store, list, pairs, &opts,
+                )?)))
+            }
+            _ => anyhow::bail!("the evaluation's input was read for another evaluation"),
         }
     }
 }
