@@ -225,25 +225,36 @@ pub fn split_named(arg: &str) -> (Option<&str>, &str) {
 
 /// A space's name from its file: the file name without its compression and format
 /// extensions (`glove.6B.50d.txt.gz` → `glove.6B.50d`), with characters a name cannot hold
-/// made `_`.
+/// made `_`. A directory (a model's) is named by itself, whole (`.` by the directory it is).
 pub fn name_from_path(path: &Path) -> String {
-    let file = path
+    let is_dir = path.is_dir();
+    let own = if is_dir && path.file_name().is_none() {
+        // `.`, `..`, `/`: the name of the directory they stand for.
+        std::fs::canonicalize(path).ok()
+    } else {
+        None
+    };
+    let file = own
+        .as_deref()
+        .unwrap_or(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut stem = file.as_str();
-    for ext in [".gz", ".zip", ".bz2", ".xz"] {
-        if let Some(s) = stem.strip_suffix(ext) {
-            stem = s;
-            break;
+    if !is_dir {
+        for ext in [".gz", ".zip", ".bz2", ".xz"] {
+            if let Some(s) = stem.strip_suffix(ext) {
+                stem = s;
+                break;
+            }
         }
-    }
-    // `glove.6B.50d` keeps its dots: only an extension starting with a letter goes.
-    if let Some((s, ext)) = stem.rsplit_once('.') {
-        let extension = ext.starts_with(|c: char| c.is_ascii_alphabetic())
-            && ext.chars().all(|c| c.is_ascii_alphanumeric());
-        if !s.is_empty() && extension {
-            stem = s;
+        // `glove.6B.50d` keeps its dots: only an extension starting with a letter goes.
+        if let Some((s, ext)) = stem.rsplit_once('.') {
+            let extension = ext.starts_with(|c: char| c.is_ascii_alphabetic())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric());
+            if !s.is_empty() && extension {
+                stem = s;
+            }
         }
     }
     let mut name: String = stem
@@ -280,6 +291,11 @@ mod tests {
         assert_eq!(n("my vectors.vec"), "my_vectors");
         assert_eq!(n(".hidden.vec"), "_.hidden");
         assert_eq!(n("vectors"), "vectors");
+        // A model directory is named by itself, dots and all.
+        let models = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/models");
+        assert_eq!(n(&format!("{models}/wordpiece")), "wordpiece");
+        assert_eq!(n(&format!("{models}/wordpiece/")), "wordpiece");
+        assert_eq!(n(&format!("{models}/wordpiece/..")), "models");
     }
 
     #[test]

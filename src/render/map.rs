@@ -1,6 +1,7 @@
 //! Word maps in the terminal: the points of a `plot(...)` or `arrows(...)` on a braille canvas
 //! (drawille rasterises the dots and the arrow lines), with labels placed so that none
-//! overwrites another, and the share of variance each axis explains underneath.
+//! overwrites another, and the share of variance each axis explains underneath (and, for a
+//! picture across spaces, whose coordinates it is drawn in).
 //!
 //! The layout is computed first ([`layout`], pure data: where each point and label goes,
 //! which labels found no room) and then painted ([`Renderer::map`]); tests check the layout's
@@ -189,6 +190,18 @@ impl Renderer {
     /// A map as text: the framed canvas, then the variance line, the colour key, and the
     /// labels that found no room.
     pub fn map(&self, points: &[MapPoint], arrows: &[[usize; 2]], variance: [f64; 2]) -> String {
+        self.map_in(points, arrows, variance, None)
+    }
+
+    /// [`Renderer::map`] of a picture across spaces drawn in the coordinates of the space
+    /// `coordinates`: a caption under the map says so.
+    pub fn map_in(
+        &self,
+        points: &[MapPoint],
+        arrows: &[[usize; 2]],
+        variance: [f64; 2],
+        coordinates: Option<&str>,
+    ) -> String {
         if points.is_empty() {
             return self.paint("(nothing to plot)", Style::new().dimmed());
         }
@@ -276,6 +289,11 @@ impl Renderer {
         for line in wrap(&footer, width) {
             out.push(self.paint(&line, Style::new().dimmed()));
         }
+        if let Some(space) = coordinates {
+            for line in wrap(&caption(space), width) {
+                out.push(self.paint(&line, Style::new().dimmed()));
+            }
+        }
         if self.color {
             let roles: Vec<Role> = [Role::Input, Role::Expression, Role::Result]
                 .into_iter()
@@ -335,6 +353,14 @@ pub fn role_name(role: Role) -> &'static str {
         Role::Expression => "expression",
         Role::Result => "result",
     }
+}
+
+/// What a picture across spaces says of its coordinates (the terminal's and the SVG's).
+pub fn caption(space: &str) -> String {
+    format!(
+        "in the coordinates of {} (the others rotated onto it by :align)",
+        escape(space)
+    )
 }
 
 /// "62.4%".
