@@ -276,6 +276,11 @@ impl<'s> Repl<'s> {
         }
         loop {
             self.announce_forest();
+            if let Some(helper) = rl.helper_mut() {
+                // The spaces `--also`, `:open` and `:use` made: completed from and looked up in.
+                let spaces = self.runner.session().spaces();
+                helper.set_spaces(spaces.handles(), spaces.active());
+            }
             let prompt = self.prompt();
             let mut line = match rl.readline(&prompt) {
                 Ok(line) => line,

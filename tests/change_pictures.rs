@@ -7,10 +7,12 @@
 //! rotated and permuted copy of it, `b` a's rows plus noise, `c` 4 dims, `t` barely sharing.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use assert_cmd::cargo::cargo_bin;
 use serde_json::Value as Json;
 
-use crate::util::{run, shared_cache};
+use crate::util::{ask, expect, quit, run, shared_cache, PROMPT, TIMEOUT_MS};
 
 fn s(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -343,4 +345,52 @@ fn a_model_directory_is_named_by_its_directory() {
         "{text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+/// Tab completes the words of every open space, inside `in(NAME, …)` the named one's, and
+/// space names after `in(` and `:use`.
+#[test]
+fn tab_completes_from_every_space_and_space_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(cargo_bin("vecsh"));
+    cmd.arg(s("a.txt"))
+        .arg("--quiet")
+        .args(["--also", &format!("third={}", s("t.txt"))])
+        .env("VECSH_CACHE", shared_cache("change_pictures"))
+        .env("VECSH_HISTORY", dir.path().join("history"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    expect(&mut p, "a> ").unwrap();
+    let typed = |p: &mut rexpect::session::PtySession, text: &str| {
+        p.send(text).unwrap();
+        p.flush().unwrap();
+    };
+    // A word of the other space, in a session on a: t20 … t26 are third's alone.
+    typed(&mut p, "t2");
+    expect(&mut p, "t2").unwrap();
+    typed(&mut p, "\t");
+    typed(&mut p, "\t");
+    expect(&mut p, "t26").expect("third's words are offered");
+    // (the list is followed by the line drawn again)
+    expect(&mut p, "a> t2").unwrap();
+    p.send_control('c').unwrap();
+    expect(&mut p, "a> ").unwrap();
+    // A space's name after `in(`, then a word of that space.
+    typed(&mut p, "let x = in(thi");
+    expect(&mut p, "thi").unwrap();
+    typed(&mut p, "\t");
+    expect(&mut p, "third").expect("in(thi<Tab> names third");
+    p.send_line(", t15)").unwrap();
+    expect(&mut p, "x = in(third, t15)").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    // `:use` completes a space's name.
+    typed(&mut p, ":use th");
+    expect(&mut p, ":use th").unwrap();
+    typed(&mut p, "\t");
+    expect(&mut p, "third").expect(":use th<Tab> names third");
+    p.send_line("").unwrap();
+    expect(&mut p, "* third").unwrap();
+    expect(&mut p, &format!("third{PROMPT}")).unwrap();
+    ask(&mut p, "in(a, w03)", "w");
+    quit(p);
 }

@@ -8,24 +8,35 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
 use crate::index::Store;
 
-/// Where a space's store lives: the front-end's first store, or one opened later.
-enum Held<'s> {
+/// Where a space's store lives: the front-end's first store, or one opened later (shared, so
+/// that the line editor can complete from it: [`Spaces::handles`]).
+#[derive(Clone)]
+pub enum StoreRef<'s> {
     Borrowed(&'s Store),
-    Owned(Box<Store>),
+    Shared(Rc<Store>),
 }
 
-impl Held<'_> {
+impl StoreRef<'_> {
     fn get(&self) -> &Store {
         match self {
-            Held::Borrowed(store) => store,
-            Held::Owned(store) => store,
+            StoreRef::Borrowed(store) => store,
+            StoreRef::Shared(store) => store,
         }
+    }
+}
+
+impl std::ops::Deref for StoreRef<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.get()
     }
 }
 
@@ -40,7 +51,7 @@ pub struct SpaceInfo {
 
 /// The named spaces and which one is active.
 pub struct Spaces<'s> {
-    stores: Vec<Held<'s>>,
+    stores: Vec<StoreRef<'s>>,
     names: Vec<SpaceInfo>,
     /// The space an expression is evaluated in: `:use` changes it for good, `in(SPACE, …)`
     /// while its argument is evaluated (so a `&self` search can run in a vector's own space).
@@ -54,7 +65,7 @@ impl<'s> Spaces<'s> {
     /// A session of one space.
     pub fn new(name: String, path: Option<PathBuf>, store: &'s Store) -> Spaces<'s> {
         Spaces {
-            stores: vec![Held::Borrowed(store)],
+            stores: vec![StoreRef::Borrowed(store)],
             names: vec![SpaceInfo {
                 name,
                 path,
@@ -119,9 +130,18 @@ impl<'s> Spaces<'s> {
         self.stores[self.names[i].store].get()
     }
 
+    /// Each space's name and a handle on its store, in [`Spaces::list`]'s order: what the line
+    /// editor completes from.
+    pub fn handles(&self) -> Vec<(String, StoreRef<'s>)> {
+        self.names
+            .iter()
+            .map(|s| (s.name.clone(), self.stores[s.store].clone()))
+            .collect()
+    }
+
     /// Every open store, once each (a store opened under two names is one).
     pub fn stores(&self) -> impl Iterator<Item = &Store> + '_ {
-        self.stores.iter().map(Held::get)
+        self.stores.iter().map(StoreRef::get)
     }
 
     /// The store of the active space.
@@ -163,7 +183,7 @@ impl<'s> Spaces<'s> {
 
     /// Adds a space holding a newly opened store; returns its index. The name must be free.
     pub fn add(&mut self, name: String, path: Option<PathBuf>, store: Store) -> usize {
-        self.stores.push(Held::Owned(Box::new(store)));
+        self.stores.push(StoreRef::Shared(Rc::new(store)));
         self.names.push(SpaceInfo {
             name,
             path,
