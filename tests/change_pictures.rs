@@ -394,3 +394,28 @@ fn tab_completes_from_every_space_and_space_names() {
     ask(&mut p, "in(a, w03)", "w");
     quit(p);
 }
+
+/// On a picture across spaces a long label's word is cut, never its space's tag.
+#[test]
+fn a_cut_label_keeps_its_space() {
+    use vecsh::eval::{MapPoint, Role};
+    let point = |label: &str, space: &str, x: f64| MapPoint {
+        label: format!("{label} ({space})"),
+        role: Role::Input,
+        x,
+        y: x,
+        space: Some(space.to_string()),
+    };
+    let points = [
+        point("awful", "glove.6B.50d", 0.0),
+        point("incomprehensibilities", "rot", 1.0),
+    ];
+    let text = vecsh::render::Renderer {
+        width: 100,
+        ..Default::default()
+    }
+    .map_in(&points, &[[0, 1]], [0.9, 0.1], Some("rot"));
+    assert!(text.contains("awful (glove.6B.50d)"), "{text}");
+    assert!(text.contains("incomprehensibili… (rot)"), "{text}");
+    assert!(text.contains("in the coordinates of rot"), "{text}");
+}

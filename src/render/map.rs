@@ -33,6 +33,8 @@ pub const MIN_COLS: usize = 24;
 pub const MAX_ROWS: usize = 18;
 /// Longest label shown, in columns, before it is cut with an ellipsis.
 const MAX_LABEL: usize = 18;
+/// Longest space tag of a label on a picture across spaces (`word (space)`), in columns.
+const MAX_TAG: usize = 14;
 
 /// Where one label goes: its first cell and its text (already escaped and cut).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +111,7 @@ pub fn layout(points: &[MapPoint], width: usize) -> Layout {
     let mut labels = vec![None; points.len()];
     let mut dropped = Vec::new();
     for i in order {
-        let text = truncate(&escape(&points[i].label), MAX_LABEL);
+        let text = label_text(&points[i]);
         let w = text.width();
         let (c, r) = (dots[i].0 as usize / 2, dots[i].1 as usize / 4);
         let (c, r) = (c as isize, r as isize);
@@ -156,6 +158,22 @@ pub fn layout(points: &[MapPoint], width: usize) -> Layout {
         labels,
         dropped,
     }
+}
+
+/// A point's label as the terminal shows it: escaped and cut to [`MAX_LABEL`] columns; on a
+/// picture across spaces the word is cut and its space's tag kept (cut to [`MAX_TAG`]), so
+/// that `awful (glove.6B.50d)` is not told from `awful (rot)` by a cut tag alone.
+fn label_text(point: &MapPoint) -> String {
+    if let Some(space) = &point.space {
+        if let Some(word) = point.label.strip_suffix(&format!(" ({space})")) {
+            return format!(
+                "{} ({})",
+                truncate(&escape(word), MAX_LABEL),
+                truncate(&escape(space), MAX_TAG)
+            );
+        }
+    }
+    truncate(&escape(&point.label), MAX_LABEL)
 }
 
 fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
