@@ -99,6 +99,8 @@ fn a_word_of_a_rotated_copy_aligned_is_drawn_where_it_was() {
         "plot(in(a, w07), in(r, w07), k=3)",
         "-e",
         "in(r, in(a, w07))",
+        "-e",
+        "sim(in(r, w31), w31)",
     ]);
     assert_eq!(out[0]["kind"], "aligned", "{err}");
     let map = &out[1];
@@ -137,6 +139,11 @@ fn a_word_of_a_rotated_copy_aligned_is_drawn_where_it_was() {
     );
     // A vector carried through the alignment still answers in the other space.
     assert_eq!(out[3]["neighbours"][0]["word"], "w07", "{}", out[3]);
+    assert!(
+        (out[4]["value"].as_f64().unwrap() - 1.0).abs() < 1e-5,
+        "{}",
+        out[4]
+    );
 }
 
 /// Three spaces: the path goes through each in turn, in the last one's coordinates; a noisy
