@@ -151,7 +151,8 @@ impl<'s> Repl<'s> {
     fn new(store: &'s Store, resolved: &Resolved) -> Repl<'s> {
         let source = match &resolved.source {
             Source::Builtin => SourceName::Builtin,
-            Source::File(path) => SourceName::File(path.clone()),
+            // A model directory is shown by its name, as typed, not by its safetensors file.
+            Source::File(path) => SourceName::File(resolved.typed.clone().unwrap_or(path.clone())),
         };
         let mut runner = Runner::new(store, resolved, true);
         if runner.renderer().width == 0 {
@@ -178,9 +179,10 @@ impl<'s> Repl<'s> {
                 thousands(self.store.len())
             ),
             SourceName::File(path) => {
+                // `.` is shown by its space's name (the directory it stands for).
                 let name = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
+                    || escape(self.runner.session().spaces().name(0)).into_owned(),
+                    |n| escape(&n.to_string_lossy()).into_owned(),
                 );
                 format!("{name}, {} words", thousands(self.store.len()))
             }

@@ -426,3 +426,28 @@ fn a_cut_label_keeps_its_space() {
     assert!(text.contains("incomprehensibili… (rot)"), "{text}");
     assert!(text.contains("in the coordinates of rot"), "{text}");
 }
+
+/// The session's banner names a model directory by itself (it said `model.safetensors`), and a
+/// file name holding a terminal control escaped.
+#[test]
+fn the_banner_names_a_model_directory_and_escapes_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = dir.path().join("e\u{1b}[2Jvil.txt");
+    std::fs::copy(s("c.txt"), &evil).unwrap();
+    for (file, banner) in [
+        (model("wordpiece"), "wordpiece, 1,225 words"),
+        (evil, "e\\e[2Jvil.txt, 20 words"),
+    ] {
+        let mut cmd = Command::new(cargo_bin("vecsh"));
+        cmd.arg(&file)
+            .arg("--quiet")
+            .env("VECSH_CACHE", shared_cache("change_pictures"))
+            .env("VECSH_HISTORY", dir.path().join("history"))
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm");
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+        expect(&mut p, banner).unwrap_or_else(|e| panic!("{banner}: {e}"));
+        expect(&mut p, PROMPT).unwrap();
+        quit(p);
+    }
+}
