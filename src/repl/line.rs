@@ -998,6 +998,8 @@ mod tests {
         assert_eq!(words(":use t"), ["third"]);
         assert_eq!(words(":align a t"), ["third"]);
         assert_eq!(words(":align "), ["a", "third"]);
+        assert_eq!(words(":compare in(th"), ["third"]);
+        assert_eq!(words(":compare in(third, w0"), ["w00"]);
         // Highlighting looks a word up where the evaluator does.
         let red = |line: &str| highlight_in(line, None, &open, &[]).contains("\u{1b}[31m");
         assert!(!red("in(third, t26)") && red("t26") && red("in(thrd, t26)"));
