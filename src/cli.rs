@@ -464,8 +464,11 @@ fn resolve(file: Option<PathBuf>, source: &SourceArgs, query: &QueryArgs) -> Res
         also: Vec::new(),
         // The tutorial's map `X.lmdb` opens its pair through `X.annoy`, whose index is cached.
         source: file
-            .map(|f| crate::loader::primary_file(&f, &open.load))
+            .as_ref()
+            .map(|f| crate::loader::primary_file(f, &open.load))
             .map_or(Source::Builtin, Source::File),
+        // A model directory's space is named by the directory, not by its model.safetensors.
+        typed: file,
         open,
         settings,
         output: Output {

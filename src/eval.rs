@@ -160,6 +160,9 @@ impl Combination {
     }
 }
 
+/// A map's `k=N` option, with its span, when given.
+type MapK = Option<(usize, Span)>;
+
 /// What an expression evaluates to before it is shown.
 #[derive(Debug, Clone)]
 enum Val {
@@ -1152,49 +1155,41 @@ impl<'s> Session<'s> {
         let shown = self
             .show(expr, &padded)
             .map_err(|err| self.every_unknown_word(&statement, err))?;
-        match shown {
-            Value::Map {
-                query,
-                points,
-                arrows,
-                variance,
-                ..
-            } => Ok(Value::Map {
-                query,
-                points,
-                arrows,
-                variance,
-                svg: Some(file.to_string()),
-            }),
-            other => Ok(other),
+        let mut shown = shown;
+        if let Value::Map { svg, .. } = &mut shown {
+            *svg = Some(file.to_string());
         }
+        Ok(shown)
     }
 
-    /// `plot(a, b, ..., k=N)`: each argument is a point (a word is an input; an expression or
-    /// a named result is an expression point, with its words as inputs); `k=N` adds each
-    /// argument's N neighbours under the session's settings (restriction, method, include).
-    fn plot(&mut self, args: &[Expr], span: Span, query: String, line: &str) -> Result<Value> {
+    /// A map's `k=N` (with its span) and its expressions: `name` is the function, for the
+    /// errors.
+    fn map_options<'e>(&self, name: &str, args: &'e [Expr]) -> Result<(MapK, Vec<&'e Expr>)> {
         let mut k = None;
         let mut exprs = Vec::new();
         for arg in args {
             match &arg.kind {
                 ExprKind::Option {
-                    name,
+                    name: option,
                     name_span,
                     value,
                     text,
                 } => {
-                    if name != "k" {
+                    if option != "k" {
                         return Err(EvalError::at(
                             *name_span,
-                            format!("unknown option '{name}' of plot"),
+                            format!("unknown option '{option}' of {name}"),
                         )
-                        .help("plot knows k=N: each expression's N nearest neighbours"));
+                        .help(format!(
+                            "{name} knows k=N: each expression's N nearest neighbours"
+                        )));
                     }
                     // Silently letting the last one win would hide a slip.
                     if k.is_some() {
-                        return Err(EvalError::at(arg.span, format!("{name} is given twice"))
-                            .help("give each option once, e.g. plot(king, queen, k=3)"));
+                        return Err(EvalError::at(arg.span, format!("{option} is given twice"))
+                            .help(format!(
+                                "give each option once, e.g. {name}(king, queen, k=3)"
+                            )));
                     }
                     let n = *value as usize;
                     if value.fract() != 0.0 || n == 0 || n > MAP_MAX_K {
@@ -1203,11 +1198,20 @@ impl<'s> Session<'s> {
                             format!("k={text}: expected a whole number from 1 to {MAP_MAX_K}"),
                         ));
                     }
-                    k = Some(n);
+                    k = Some((n, arg.span));
                 }
                 _ => exprs.push(arg),
             }
         }
+        Ok((k, exprs))
+    }
+
+    /// `plot(a, b, ..., k=N)`: each argument is a point (a word is an input; an expression or
+    /// a named result is an expression point, with its words as inputs); `k=N` adds each
+    /// argument's N neighbours under the session's settings (restriction, method, include).
+    /// Arguments from several spaces make a picture of change (`map::change_map`).
+    fn plot(&mut self, args: &[Expr], span: Span, query: String, line: &str) -> Result<Value> {
+        let (k, exprs) = self.map_options("plot", args)?;
         if exprs.is_empty() {
             return Err(EvalError::at(
                 span,
@@ -1215,19 +1219,20 @@ impl<'s> Session<'s> {
             )
             .help("plot(king - man + woman, k=10) shows an expression with its 10 neighbours"));
         }
+        let mut vectors = Vec::new();
+        for arg in &exprs {
+            vectors.push(self.map_vector(arg)?);
+        }
+        let k = k.map(|(n, _)| n);
+        if map::across_spaces(self, &vectors) {
+            return self.change_map(&exprs, vectors, k, false, query, line);
+        }
         let mut map = MapBuilder::default();
-        let mut searched = Vec::new();
-        let mut first = None;
-        for arg in exprs {
-            let c = self.map_vector(arg)?;
-            // One map, one space: the points are read in the first one's.
-            let space = *first.get_or_insert(c.space);
-            let c = self.carry(c, space, arg.span)?;
-            self.add_argument(&mut map, arg, &c, line, true)?;
-            searched.push(c);
+        for (arg, c) in exprs.iter().zip(&vectors) {
+            self.add_argument(&mut map, arg, c, line, true)?;
         }
         if let Some(k) = k {
-            for c in &searched {
+            for c in &vectors {
                 let _in = self.spaces.enter(c.space);
                 let (hits, _, _) = self.search(c, self.settings.method, k)?;
                 for h in hits {
@@ -1237,37 +1242,40 @@ impl<'s> Session<'s> {
                 }
             }
         }
-        Ok(map.finish(query, Vec::new()))
+        Ok(map.finish(query, Vec::new(), None))
     }
 
     /// `arrows(a, b, c, d, ...)`: an arrow from each argument to the next, in pairs (a → b,
-    /// c → d), the offset picture of the word2vec papers.
+    /// c → d), the offset picture of the word2vec papers. Arguments from several spaces make
+    /// a picture of change (`map::change_map`): a word's path, with `k=N` neighbours.
     fn arrows(&mut self, args: &[Expr], span: Span, query: String, line: &str) -> Result<Value> {
-        if let Some(option) = args
-            .iter()
-            .find(|a| matches!(a.kind, ExprKind::Option { .. }))
-        {
-            return Err(EvalError::at(option.span, "arrows takes no options")
-                .help("for neighbours, use plot(expression, k=N)"));
+        let (k, exprs) = self.map_options("arrows", args)?;
+        let mut vectors = Vec::new();
+        for arg in &exprs {
+            vectors.push(self.map_vector(arg)?);
         }
-        if args.len() < 2 || !args.len().is_multiple_of(2) {
+        if vectors.len() >= 2 && map::across_spaces(self, &vectors) {
+            return self.change_map(&exprs, vectors, k.map(|(n, _)| n), true, query, line);
+        }
+        if let Some((_, option)) = k {
+            return Err(EvalError::at(option, "arrows takes no options").help(
+                "for neighbours, use plot(expression, k=N); arrows(in(a, w), in(b, w), k=N) draws a word's path through aligned spaces with N neighbours in each",
+            ));
+        }
+        if exprs.len() < 2 || !exprs.len().is_multiple_of(2) {
             return Err(EvalError::at(
                 span,
-                format!("arrows takes pairs of expressions, found {}", args.len()),
+                format!("arrows takes pairs of expressions, found {}", exprs.len()),
             )
             .help("e.g. arrows(man, king, woman, queen) draws man → king and woman → queen"));
         }
         let mut map = MapBuilder::default();
         let mut ends = Vec::new();
-        let mut first = None;
-        for arg in args {
-            let c = self.map_vector(arg)?;
-            let space = *first.get_or_insert(c.space);
-            let c = self.carry(c, space, arg.span)?;
-            ends.push(self.add_argument(&mut map, arg, &c, line, false)?);
+        for (arg, c) in exprs.iter().zip(&vectors) {
+            ends.push(self.add_argument(&mut map, arg, c, line, false)?);
         }
         let arrows = ends.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
-        Ok(map.finish(query, arrows))
+        Ok(map.finish(query, arrows, None))
     }
 
     /// Puts one argument of a map on it and returns its point's index. A word (not a named

@@ -186,6 +186,7 @@ impl Renderer {
                 points,
                 arrows,
                 variance,
+                coordinates,
                 ..
             } => format!(
                 "{}\n{}",
@@ -193,7 +194,7 @@ impl Renderer {
                     &truncate(&escape(query), self.width.max(map::MIN_COLS + 2)),
                     Style::new().bold()
                 ),
-                self.map(points, arrows, *variance)
+                self.map_in(points, arrows, *variance, coordinates.as_deref())
             ),
             Value::Ast { text } => text.clone(),
             Value::Vector {

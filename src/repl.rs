@@ -151,7 +151,8 @@ impl<'s> Repl<'s> {
     fn new(store: &'s Store, resolved: &Resolved) -> Repl<'s> {
         let source = match &resolved.source {
             Source::Builtin => SourceName::Builtin,
-            Source::File(path) => SourceName::File(path.clone()),
+            // A model directory is shown by its name, as typed, not by its safetensors file.
+            Source::File(path) => SourceName::File(resolved.typed.clone().unwrap_or(path.clone())),
         };
         let mut runner = Runner::new(store, resolved, true);
         if runner.renderer().width == 0 {
@@ -178,9 +179,10 @@ impl<'s> Repl<'s> {
                 thousands(self.store.len())
             ),
             SourceName::File(path) => {
-                // escaped: a file name is text from outside, as any word
+                // `.` is shown by its space's name (the directory it stands for); escaped: a
+                // file name is text from outside, as any word.
                 let name = path.file_name().map_or_else(
-                    || crate::text::escape_path(path),
+                    || escape(self.runner.session().spaces().name(0)).into_owned(),
                     |n| crate::text::escape_path(Path::new(n)),
                 );
                 let noun = self.store.meta().row_noun();
@@ -278,6 +280,11 @@ impl<'s> Repl<'s> {
         }
         loop {
             self.announce_forest();
+            if let Some(helper) = rl.helper_mut() {
+                // The spaces `--also`, `:open` and `:use` made: completed from and looked up in.
+                let spaces = self.runner.session().spaces();
+                helper.set_spaces(spaces.handles(), spaces.active());
+            }
             let prompt = self.prompt();
             let mut line = match rl.readline(&prompt) {
                 Ok(line) => line,

@@ -66,7 +66,7 @@ pub struct Runner<'s> {
 impl<'s> Runner<'s> {
     pub fn new(store: &'s Store, resolved: &Resolved, interactive: bool) -> Runner<'s> {
         let path = match &resolved.source {
-            Source::File(path) => Some(path.clone()),
+            Source::File(path) => Some(resolved.typed.clone().unwrap_or_else(|| path.clone())),
             Source::Builtin => None,
         };
         let mut session = Session::with_space(

@@ -38,6 +38,9 @@ pub struct Output {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub source: Source,
+    /// FILE as it was typed (a model directory, where `source` is its safetensors file):
+    /// what names the source's space and what `:use` shows.
+    pub typed: Option<PathBuf>,
     /// `--also [NAME=]FILE`: more spaces opened beside the source, each with the default load
     /// options (`--format`, `--member`, `--limit`, `--index` are the source's alone).
     pub also: Vec<(Option<String>, PathBuf)>,
@@ -77,7 +80,9 @@ impl Resolved {
     /// The name of the source's space: its file's, or `builtin`.
     pub fn source_name(&self) -> String {
         match &self.source {
-            Source::File(path) => crate::eval::spaces::name_from_path(path),
+            Source::File(path) => {
+                crate::eval::spaces::name_from_path(self.typed.as_deref().unwrap_or(path))
+            }
             Source::Builtin => "builtin".to_string(),
         }
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::eval::Value;
-use crate::render::svg::map_svg;
+use crate::render::svg::map_svg_in;
 use crate::text::escape_path;
 
 /// The `--svg` target of one run and how many maps went to it.
@@ -53,12 +53,13 @@ impl SvgFiles {
             points,
             arrows,
             variance,
+            coordinates,
             svg,
         } = value
         else {
             return Ok(None);
         };
-        let document = map_svg(query, points, arrows, *variance);
+        let document = map_svg_in(query, points, arrows, *variance, coordinates.as_deref());
         if let Some(file) = svg {
             let path = PathBuf::from(file);
             write(&path, &document)?;

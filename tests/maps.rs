@@ -223,12 +223,14 @@ fn labels_from_the_file_are_escaped() {
             role: Role::Input,
             x: 0.0,
             y: 0.0,
+            space: None,
         },
         MapPoint {
             label: "c".into(),
             role: Role::Result,
             x: 1.0,
             y: 1.0,
+            space: None,
         },
     ];
     let text = Renderer::default().map(&points, &[], [0.9, 0.1]);
@@ -295,6 +297,7 @@ fn svg_maps_parse_and_hold_every_label() {
         role: Role::Input,
         x: 0.0,
         y: 0.0,
+        space: None,
     }];
     let svg = vecsh::render::svg::map_svg("t <&>", &odd, &[], [0.0, 0.0]);
     let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");

@@ -8,24 +8,35 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
 use crate::index::Store;
 
-/// Where a space's store lives: the front-end's first store, or one opened later.
-enum Held<'s> {
+/// Where a space's store lives: the front-end's first store, or one opened later (shared, so
+/// that the line editor can complete from it: [`Spaces::handles`]).
+#[derive(Clone)]
+pub enum StoreRef<'s> {
     Borrowed(&'s Store),
-    Owned(Box<Store>),
+    Shared(Rc<Store>),
 }
 
-impl Held<'_> {
+impl StoreRef<'_> {
     fn get(&self) -> &Store {
         match self {
-            Held::Borrowed(store) => store,
-            Held::Owned(store) => store,
+            StoreRef::Borrowed(store) => store,
+            StoreRef::Shared(store) => store,
         }
+    }
+}
+
+impl std::ops::Deref for StoreRef<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.get()
     }
 }
 
@@ -40,7 +51,7 @@ pub struct SpaceInfo {
 
 /// The named spaces and which one is active.
 pub struct Spaces<'s> {
-    stores: Vec<Held<'s>>,
+    stores: Vec<StoreRef<'s>>,
     names: Vec<SpaceInfo>,
     /// The space an expression is evaluated in: `:use` changes it for good, `in(SPACE, …)`
     /// while its argument is evaluated (so a `&self` search can run in a vector's own space).
@@ -54,7 +65,7 @@ impl<'s> Spaces<'s> {
     /// A session of one space.
     pub fn new(name: String, path: Option<PathBuf>, store: &'s Store) -> Spaces<'s> {
         Spaces {
-            stores: vec![Held::Borrowed(store)],
+            stores: vec![StoreRef::Borrowed(store)],
             names: vec![SpaceInfo {
                 name,
                 path,
@@ -119,9 +130,18 @@ impl<'s> Spaces<'s> {
         self.stores[self.names[i].store].get()
     }
 
+    /// Each space's name and a handle on its store, in [`Spaces::list`]'s order: what the line
+    /// editor completes from.
+    pub fn handles(&self) -> Vec<(String, StoreRef<'s>)> {
+        self.names
+            .iter()
+            .map(|s| (s.name.clone(), self.stores[s.store].clone()))
+            .collect()
+    }
+
     /// Every open store, once each (a store opened under two names is one).
     pub fn stores(&self) -> impl Iterator<Item = &Store> + '_ {
-        self.stores.iter().map(Held::get)
+        self.stores.iter().map(StoreRef::get)
     }
 
     /// The store of the active space.
@@ -163,7 +183,7 @@ impl<'s> Spaces<'s> {
 
     /// Adds a space holding a newly opened store; returns its index. The name must be free.
     pub fn add(&mut self, name: String, path: Option<PathBuf>, store: Store) -> usize {
-        self.stores.push(Held::Owned(Box::new(store)));
+        self.stores.push(StoreRef::Shared(Rc::new(store)));
         self.names.push(SpaceInfo {
             name,
             path,
@@ -225,25 +245,36 @@ pub fn split_named(arg: &str) -> (Option<&str>, &str) {
 
 /// A space's name from its file: the file name without its compression and format
 /// extensions (`glove.6B.50d.txt.gz` → `glove.6B.50d`), with characters a name cannot hold
-/// made `_`.
+/// made `_`. A directory (a model's) is named by itself, whole (`.` by the directory it is).
 pub fn name_from_path(path: &Path) -> String {
-    let file = path
+    let is_dir = path.is_dir();
+    let own = if is_dir && path.file_name().is_none() {
+        // `.`, `..`, `/`: the name of the directory they stand for.
+        std::fs::canonicalize(path).ok()
+    } else {
+        None
+    };
+    let file = own
+        .as_deref()
+        .unwrap_or(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut stem = file.as_str();
-    for ext in [".gz", ".zip", ".bz2", ".xz"] {
-        if let Some(s) = stem.strip_suffix(ext) {
-            stem = s;
-            break;
+    if !is_dir {
+        for ext in [".gz", ".zip", ".bz2", ".xz"] {
+            if let Some(s) = stem.strip_suffix(ext) {
+                stem = s;
+                break;
+            }
         }
-    }
-    // `glove.6B.50d` keeps its dots: only an extension starting with a letter goes.
-    if let Some((s, ext)) = stem.rsplit_once('.') {
-        let extension = ext.starts_with(|c: char| c.is_ascii_alphabetic())
-            && ext.chars().all(|c| c.is_ascii_alphanumeric());
-        if !s.is_empty() && extension {
-            stem = s;
+        // `glove.6B.50d` keeps its dots: only an extension starting with a letter goes.
+        if let Some((s, ext)) = stem.rsplit_once('.') {
+            let extension = ext.starts_with(|c: char| c.is_ascii_alphabetic())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric());
+            if !s.is_empty() && extension {
+                stem = s;
+            }
         }
     }
     let mut name: String = stem
@@ -280,6 +311,11 @@ mod tests {
         assert_eq!(n("my vectors.vec"), "my_vectors");
         assert_eq!(n(".hidden.vec"), "_.hidden");
         assert_eq!(n("vectors"), "vectors");
+        // A model directory is named by itself, dots and all.
+        let models = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/models");
+        assert_eq!(n(&format!("{models}/wordpiece")), "wordpiece");
+        assert_eq!(n(&format!("{models}/wordpiece/")), "wordpiece");
+        assert_eq!(n(&format!("{models}/wordpiece/..")), "models");
     }
 
     #[test]

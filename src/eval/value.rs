@@ -97,6 +97,10 @@ pub struct MapPoint {
     pub role: Role,
     pub x: f64,
     pub y: f64,
+    /// The space the point comes from, on a picture across spaces (its label ends with
+    /// ` (SPACE)`); `None` on a map of one space.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
 }
 
 /// Scores of `odd(...)` closer than this are a tie: no odd one out.
@@ -105,6 +109,10 @@ pub const ODD_TIE: f32 = 1e-6;
 /// Most neighbours one expression may bring onto a map (`k=N`); more would be a cloud of
 /// labels no terminal can show.
 pub const MAP_MAX_K: usize = 50;
+
+/// Neighbours each argument of a picture across spaces brings from its own space when no
+/// `k=N` is given (HistWords' figures show a handful).
+pub const CHANGE_K: usize = 4;
 
 /// The result of one line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -151,6 +159,10 @@ pub enum Value {
         points: Vec<MapPoint>,
         arrows: Vec<[usize; 2]>,
         variance: [f64; 2],
+        /// A picture across spaces: the space whose coordinates every point is drawn in (the
+        /// last argument's; the others' vectors rotated onto it by `:align`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        coordinates: Option<String>,
         /// `:svg FILE EXPR`: the file the front-end writes this map to as SVG.
         #[serde(skip_serializing_if = "Option::is_none")]
         svg: Option<String>,

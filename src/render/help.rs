@@ -34,9 +34,12 @@ const EXPRESSIONS: [(&str, &str); 13] = [
     ("cosmul(expr)", "rank by 3CosMul instead of 3CosAdd"),
     (
         "plot(a, b, ..., k=N)",
-        "a map of the points; k=N adds each one's N neighbours",
+        "a map of the points; k=N adds each one's N neighbours; points of several aligned spaces (in(y1900, gay), in(y1990, gay)) are drawn in the last one's coordinates with their neighbours there",
     ),
-    ("arrows(a, b, c, d)", "a map with arrows a → b, c → d"),
+    (
+        "arrows(a, b, c, d)",
+        "a map with arrows a → b, c → d; a word through aligned spaces, arrows(in(y1900, gay), in(y1950, gay), in(y1990, gay), k=N), is its path with N neighbours in each (after :align)",
+    ),
     ("in(SPACE, expr)", "expr in another open space (--also, :open)"),
     (
         "compare(expr)",
@@ -106,7 +109,7 @@ const EXPRESSION_TOPICS: [&[&str]; 13] = [
     &["mean"],
     &["cosmul"],
     &["plot"],
-    &["arrows"],
+    &["arrows", "change", "pictures"],
     &["in", "spaces", "space"],
     &["compare"],
     &["let", "names", "comment", "#"],

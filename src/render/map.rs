@@ -1,6 +1,7 @@
 //! Word maps in the terminal: the points of a `plot(...)` or `arrows(...)` on a braille canvas
 //! (drawille rasterises the dots and the arrow lines), with labels placed so that none
-//! overwrites another, and the share of variance each axis explains underneath.
+//! overwrites another, and the share of variance each axis explains underneath (and, for a
+//! picture across spaces, whose coordinates it is drawn in).
 //!
 //! The layout is computed first ([`layout`], pure data: where each point and label goes,
 //! which labels found no room) and then painted ([`Renderer::map`]); tests check the layout's
@@ -32,6 +33,8 @@ pub const MIN_COLS: usize = 24;
 pub const MAX_ROWS: usize = 18;
 /// Longest label shown, in columns, before it is cut with an ellipsis.
 const MAX_LABEL: usize = 18;
+/// Longest space tag of a label on a picture across spaces (`word (space)`), in columns.
+const MAX_TAG: usize = 14;
 
 /// Where one label goes: its first cell and its text (already escaped and cut).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +111,7 @@ pub fn layout(points: &[MapPoint], width: usize) -> Layout {
     let mut labels = vec![None; points.len()];
     let mut dropped = Vec::new();
     for i in order {
-        let text = truncate(&escape(&points[i].label), MAX_LABEL);
+        let text = label_text(&points[i]);
         let w = text.width();
         let (c, r) = (dots[i].0 as usize / 2, dots[i].1 as usize / 4);
         let (c, r) = (c as isize, r as isize);
@@ -157,6 +160,22 @@ pub fn layout(points: &[MapPoint], width: usize) -> Layout {
     }
 }
 
+/// A point's label as the terminal shows it: escaped and cut to [`MAX_LABEL`] columns; on a
+/// picture across spaces the word is cut and its space's tag kept (cut to [`MAX_TAG`]), so
+/// that `awful (glove.6B.50d)` is not told from `awful (rot)` by a cut tag alone.
+fn label_text(point: &MapPoint) -> String {
+    if let Some(space) = &point.space {
+        if let Some(word) = point.label.strip_suffix(&format!(" ({space})")) {
+            return format!(
+                "{} ({})",
+                truncate(&escape(word), MAX_LABEL),
+                truncate(&escape(space), MAX_TAG)
+            );
+        }
+    }
+    truncate(&escape(&point.label), MAX_LABEL)
+}
+
 fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -189,6 +208,18 @@ impl Renderer {
     /// A map as text: the framed canvas, then the variance line, the colour key, and the
     /// labels that found no room.
     pub fn map(&self, points: &[MapPoint], arrows: &[[usize; 2]], variance: [f64; 2]) -> String {
+        self.map_in(points, arrows, variance, None)
+    }
+
+    /// [`Renderer::map`] of a picture across spaces drawn in the coordinates of the space
+    /// `coordinates`: a caption under the map says so.
+    pub fn map_in(
+        &self,
+        points: &[MapPoint],
+        arrows: &[[usize; 2]],
+        variance: [f64; 2],
+        coordinates: Option<&str>,
+    ) -> String {
         if points.is_empty() {
             return self.paint("(nothing to plot)", Style::new().dimmed());
         }
@@ -276,6 +307,11 @@ impl Renderer {
         for line in wrap(&footer, width) {
             out.push(self.paint(&line, Style::new().dimmed()));
         }
+        if let Some(space) = coordinates {
+            for line in wrap(&caption(space), width) {
+                out.push(self.paint(&line, Style::new().dimmed()));
+            }
+        }
         if self.color {
             let roles: Vec<Role> = [Role::Input, Role::Expression, Role::Result]
                 .into_iter()
@@ -335,6 +371,14 @@ pub fn role_name(role: Role) -> &'static str {
         Role::Expression => "expression",
         Role::Result => "result",
     }
+}
+
+/// What a picture across spaces says of its coordinates (the terminal's and the SVG's).
+pub fn caption(space: &str) -> String {
+    format!(
+        "in the coordinates of {} (the others rotated onto it by :align)",
+        escape(space)
+    )
 }
 
 /// "62.4%".

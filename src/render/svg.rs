@@ -14,7 +14,7 @@ use svg::Document;
 
 use unicode_width::UnicodeWidthStr;
 
-use super::map::{percent, role_name};
+use super::map::{caption, percent, role_name};
 use crate::eval::{MapPoint, Role};
 // Text from a file goes through `escape`: controls become visible escapes (XML 1.0 forbids
 // most of them); the svg crate escapes `&`, `<` and `>`.
@@ -42,6 +42,18 @@ pub fn map_svg(
     points: &[MapPoint],
     arrows: &[[usize; 2]],
     variance: [f64; 2],
+) -> String {
+    map_svg_in(title, points, arrows, variance, None)
+}
+
+/// [`map_svg`] of a picture across spaces drawn in the coordinates of the space
+/// `coordinates`: a caption under the title says so.
+pub fn map_svg_in(
+    title: &str,
+    points: &[MapPoint],
+    arrows: &[[usize; 2]],
+    variance: [f64; 2],
+    coordinates: Option<&str>,
 ) -> String {
     let (left, top, right, bottom) = AREA;
     let lo = |f: fn(&MapPoint) -> f64| points.iter().map(f).fold(f64::INFINITY, f64::min);
@@ -95,6 +107,17 @@ pub fn map_svg(
                 .set("text-anchor", "middle")
                 .set("font-size", title_size(title)),
         );
+    if let Some(space) = coordinates {
+        // Left of the colour key, above the frame.
+        doc = doc.add(
+            TextElement::new(caption(space))
+                .set("class", "caption")
+                .set("x", left)
+                .set("y", top - 8.0)
+                .set("font-size", 12)
+                .set("fill", "#555"),
+        );
+    }
 
     // Axes: the frame, the lines through the origin, and the variance shares.
     let mut axes = Group::new().set("class", "axes");

@@ -19,6 +19,7 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
 use crate::commands::{self, Args, Command};
+use crate::eval::spaces::StoreRef;
 use crate::eval::FUNCTIONS;
 use crate::index::Store;
 use crate::parse::{self, Kind, Token};
@@ -86,6 +87,157 @@ impl Vocabulary for Vec<&str> {
     fn has_prefix(&self, prefix: &str) -> bool {
         self.iter().any(|w| w.starts_with(prefix))
     }
+}
+
+/// The vocabularies of several spaces as one: a word of any, the first one's words first.
+struct Union<'a>(Vec<&'a dyn Vocabulary>);
+
+impl Vocabulary for Union<'_> {
+    fn contains(&self, word: &str) -> bool {
+        self.0.iter().any(|v| v.contains(word))
+    }
+
+    fn most_frequent_with_prefix(&self, prefix: &str, max: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in &self.0 {
+            if out.len() >= max {
+                break;
+            }
+            for w in v.most_frequent_with_prefix(prefix, max) {
+                if out.len() < max && !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+        out
+    }
+
+    fn has_prefix(&self, prefix: &str) -> bool {
+        self.0.iter().any(|v| v.has_prefix(prefix))
+    }
+}
+
+/// One open space as the editor sees it: its name and its words.
+pub struct SpaceWords<'a> {
+    pub name: &'a str,
+    pub vocab: &'a dyn Vocabulary,
+}
+
+/// The session's open spaces and which one is active: a word outside `in(…)` is looked up in
+/// the active one (and completed from every one, the active one's first); inside
+/// `in(NAME, …)` in NAME's; `in(`'s first argument is a space's name.
+pub struct OpenSpaces<'a> {
+    pub spaces: Vec<SpaceWords<'a>>,
+    pub active: usize,
+}
+
+impl<'a> OpenSpaces<'a> {
+    /// One space, as a session of one file is.
+    pub fn one(vocab: &'a dyn Vocabulary) -> OpenSpaces<'a> {
+        OpenSpaces {
+            spaces: vec![SpaceWords { name: "", vocab }],
+            active: 0,
+        }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.spaces.iter().map(|s| s.name).filter(|n| !n.is_empty())
+    }
+
+    /// The space names starting with `prefix`.
+    fn name_candidates(&self, prefix: &str) -> Vec<Completion> {
+        self.names()
+            .filter(|n| n.starts_with(prefix))
+            .take(MAX_CANDIDATES)
+            .map(|n| Completion::same(n.to_string()))
+            .collect()
+    }
+
+    /// The words a word standing at `place` is looked up in (`Where::Active`: the active
+    /// space's alone when `looked_up`, as the evaluator looks it up; every space's, the active
+    /// one's first, for completion).
+    fn vocab(&self, place: Where, looked_up: bool) -> Box<dyn Vocabulary + '_> {
+        match place {
+            Where::In(i) => Box::new(Union(vec![self.spaces[i].vocab])),
+            _ if looked_up || self.spaces.len() == 1 => {
+                Box::new(Union(vec![self.spaces[self.active].vocab]))
+            }
+            _ => {
+                let mut all = vec![self.spaces[self.active].vocab];
+                all.extend(
+                    self.spaces
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, _)| i != self.active)
+                        .map(|(_, s)| s.vocab),
+                );
+                Box::new(Union(all))
+            }
+        }
+    }
+}
+
+/// Where a token stands, for looking its word up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Where {
+    /// Outside any `in(…)`: the active space.
+    Active,
+    /// The first argument of `in(`: a space's name.
+    SpaceName,
+    /// Inside `in(NAME, …)` after the comma: space NAME (an index into `OpenSpaces::spaces`).
+    In(usize),
+}
+
+/// Where each token of `toks` stands, and (last) where text typed after them would.
+fn places(toks: &[&Token], open: &OpenSpaces) -> Vec<Where> {
+    struct Frame {
+        is_in: bool,
+        commas: usize,
+        space: Option<usize>,
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut before_paren: Option<&Token> = None;
+    let mut out = Vec::with_capacity(toks.len() + 1);
+    let here = |stack: &[Frame]| match stack.iter().rev().find(|f| f.is_in) {
+        None => Where::Active,
+        Some(f) if f.commas == 0 => Where::SpaceName,
+        Some(f) => f.space.map_or(Where::Active, Where::In),
+    };
+    for &t in toks {
+        out.push(here(&stack));
+        match t.kind {
+            Kind::LParen => {
+                let is_in = before_paren.is_some_and(|p| p.kind == Kind::Word && p.text == "in");
+                stack.push(Frame {
+                    is_in,
+                    commas: 0,
+                    space: None,
+                });
+            }
+            Kind::RParen => {
+                stack.pop();
+            }
+            Kind::Comma => {
+                if let Some(top) = stack.last_mut() {
+                    top.commas += 1;
+                }
+            }
+            Kind::Word | Kind::Number | Kind::Quoted => {
+                if let Some(top) = stack.last_mut().filter(|f| f.is_in && f.commas == 0) {
+                    let name = t
+                        .word()
+                        .map_or_else(|| t.text.to_string(), |w| w.into_owned());
+                    top.space = open.spaces.iter().position(|s| s.name == name);
+                }
+            }
+            _ => {}
+        }
+        if !t.kind.is_trivia() {
+            before_paren = Some(t);
+        }
+    }
+    out.push(here(&stack));
+    out
 }
 
 // ------------------------------------------------------------------------------- classes
@@ -234,15 +386,43 @@ pub fn highlight(
     vocab: &dyn Vocabulary,
     vars: &[String],
 ) -> String {
+    highlight_in(line, cursor, &OpenSpaces::one(vocab), vars)
+}
+
+/// [`highlight`] over several spaces: a word is looked up where the evaluator looks it up
+/// (the active space, or NAME's inside `in(NAME, …)`); `in(`'s first argument is red unless it
+/// names an open space (or is still the start of one's name).
+pub fn highlight_in(
+    line: &str,
+    cursor: Option<usize>,
+    open: &OpenSpaces,
+    vars: &[String],
+) -> String {
     let classes = classes(line);
     let command = classes
         .iter()
         .find(|(t, _)| t.kind == Kind::CommandName)
         .map(|(c, _)| &c.text[1..]);
+    let toks: Vec<&Token> = classes.iter().map(|(t, _)| t).collect();
+    let places = places(&toks, open);
     let mut out = String::with_capacity(line.len() * 2);
-    for (t, class) in &classes {
+    for (i, (t, class)) in classes.iter().enumerate() {
         let word = t.text;
         let typing = cursor == Some(t.span.end);
+        let vocab = open.vocab(places[i], true);
+        let vocab = vocab.as_ref();
+        if places[i] == Where::SpaceName && matches!(class, Class::Word { .. }) {
+            let name = t.word().unwrap_or_default();
+            let known = open.names().any(|n| n == name)
+                || (typing && open.names().any(|n| n.starts_with(&*name)));
+            let style = if known {
+                palette::name()
+            } else {
+                palette::unknown()
+            };
+            out.push_str(&word.style(style).to_string());
+            continue;
+        }
         let style = match class {
             Class::Blank => None,
             Class::Comment => Some(palette::comment()),
@@ -354,8 +534,29 @@ pub fn complete(
     vocab: &dyn Vocabulary,
     vars: &[String],
 ) -> (usize, Vec<Completion>) {
+    complete_in(line, pos, &OpenSpaces::one(vocab), vars)
+}
+
+/// [`complete`] over several spaces: words of every open space (the active one's first), or
+/// inside `in(NAME, …)` of NAME's; space names as `in(`'s first argument and the arguments of
+/// `:use` and `:align`.
+pub fn complete_in(
+    line: &str,
+    pos: usize,
+    open: &OpenSpaces,
+    vars: &[String],
+) -> (usize, Vec<Completion>) {
     let head = &line[..pos];
     let toks = parse::tokens(head);
+    let refs: Vec<&Token> = toks.iter().collect();
+    let places = places(&refs, open);
+    // Where the token starting at `start` stands (or text typed at the cursor would), and the
+    // words completed there.
+    let place_at = |start: usize| {
+        toks.iter()
+            .position(|t| t.span.start == start && start < pos)
+            .map_or(places[toks.len()], |i| places[i])
+    };
     if let Some(cmd) = toks.iter().find(|t| t.kind == Kind::CommandName) {
         let colon = cmd.span.start;
         if cmd.span.end == head.len() {
@@ -381,7 +582,7 @@ pub fn complete(
                 Some(t) if t.kind == Kind::Comment => return (pos, Vec::new()),
                 _ => (pos, ""),
             };
-            if let Some(candidates) = argument_candidates(name, &toks, start, prefix) {
+            if let Some(candidates) = argument_candidates(name, &toks, start, prefix, open) {
                 return (start, candidates);
             }
             let values = commands::values(name)
@@ -397,6 +598,7 @@ pub fn complete(
         if prefix.is_empty() {
             return (pos, Vec::new());
         }
+        let vocab = open.vocab(place_at(t.span.start), false);
         let words = vocab.most_frequent_with_prefix(&prefix, MAX_CANDIDATES);
         let quoted = words.into_iter().map(|w| Completion {
             replacement: parse::quoted(&w),
@@ -407,7 +609,8 @@ pub fn complete(
     // A model's word-internal piece typed as lists show it (`##for`) is a comment to the
     // grammar: completed to its quoted form (`"##form"`), which is the token.
     if let Some(t) = toks.last().filter(|t| t.kind == Kind::Comment) {
-        return (t.span.start, piece_candidates(t.text, vocab));
+        let vocab = open.vocab(place_at(t.span.start), false);
+        return (t.span.start, piece_candidates(t.text, vocab.as_ref()));
     }
     // The word under the cursor: a word or number, with the hyphens typed after it (`king-`
     // may become `king-size`); not a minus sign before it.
@@ -424,6 +627,10 @@ pub fn complete(
         .find(|c: char| c != '-')
         .unwrap_or(head.len() - start);
     let prefix = &head[start..];
+    let place = place_at(start);
+    if place == Where::SpaceName {
+        return (start, open.name_candidates(prefix));
+    }
     if prefix.is_empty() {
         return (pos, Vec::new());
     }
@@ -450,7 +657,10 @@ pub fn complete(
             );
         }
     }
-    for w in vocab.most_frequent_with_prefix(prefix, MAX_CANDIDATES) {
+    for w in open
+        .vocab(place, false)
+        .most_frequent_with_prefix(prefix, MAX_CANDIDATES)
+    {
         push(
             Completion {
                 replacement: typed_form(&w),
@@ -488,13 +698,19 @@ fn argument_candidates(
     toks: &[Token],
     start: usize,
     prefix: &str,
+    open: &OpenSpaces,
 ) -> Option<Vec<Completion>> {
     let before = toks
         .iter()
         .filter(|t| t.kind == Kind::Argument && t.span.start < start)
         .count();
     match (Command::lookup(name), before) {
-        (Some(Command::Svg), 0) | (Some(Command::Eval), 1) => Some(file_names(prefix)),
+        (Some(Command::Svg), 0) | (Some(Command::Eval), 1) | (Some(Command::Open), 0) => {
+            Some(file_names(prefix))
+        }
+        (Some(Command::Use), 0) | (Some(Command::Align), 0 | 1) => {
+            Some(open.name_candidates(prefix))
+        }
         (Some(Command::Help), 0) => Some(
             crate::render::help::topics()
                 .into_iter()
@@ -558,10 +774,15 @@ fn file_names(prefix: &str) -> Vec<Completion> {
 
 /// The grey suggestion after the cursor: the rest of the best completion, at the end of the line.
 pub fn hint(line: &str, pos: usize, vocab: &dyn Vocabulary, vars: &[String]) -> Option<String> {
+    hint_in(line, pos, &OpenSpaces::one(vocab), vars)
+}
+
+/// [`hint`] over several spaces ([`complete_in`]).
+pub fn hint_in(line: &str, pos: usize, open: &OpenSpaces, vars: &[String]) -> Option<String> {
     if pos < line.len() || line.trim().is_empty() {
         return None;
     }
-    let (start, candidates) = complete(line, pos, vocab, vars);
+    let (start, candidates) = complete_in(line, pos, open, vars);
     let typed = &line[start..pos];
     let best = candidates.into_iter().next()?;
     let rest = best.replacement.strip_prefix(typed)?.trim_end();
@@ -574,7 +795,9 @@ pub fn hint(line: &str, pos: usize, vocab: &dyn Vocabulary, vars: &[String]) -> 
 
 /// The rustyline helper: completion, hints, highlighting and validation over one store.
 pub struct LineHelper<'s> {
-    store: &'s Store,
+    /// The open spaces' names and stores ([`LineHelper::set_spaces`]), the active one's index.
+    spaces: Vec<(String, StoreRef<'s>)>,
+    active: usize,
     /// Named results of the session, refreshed after each line.
     pub vars: Vec<String>,
     /// Colour (and so hints, which without colour would look typed) is on.
@@ -586,10 +809,34 @@ pub struct LineHelper<'s> {
 impl<'s> LineHelper<'s> {
     pub fn new(store: &'s Store, color: bool) -> LineHelper<'s> {
         LineHelper {
-            store,
+            spaces: vec![(String::new(), StoreRef::Borrowed(store))],
+            active: 0,
             vars: Vec::new(),
             color,
             accepted: Cell::new(false),
+        }
+    }
+
+    /// The session's open spaces (`Spaces::handles`) and the active one, refreshed after each
+    /// line.
+    pub fn set_spaces(&mut self, spaces: Vec<(String, StoreRef<'s>)>, active: usize) {
+        if !spaces.is_empty() {
+            self.active = active.min(spaces.len() - 1);
+            self.spaces = spaces;
+        }
+    }
+
+    fn open(&self) -> OpenSpaces<'_> {
+        OpenSpaces {
+            spaces: self
+                .spaces
+                .iter()
+                .map(|(name, store)| SpaceWords {
+                    name,
+                    vocab: &**store,
+                })
+                .collect(),
+            active: self.active,
         }
     }
 }
@@ -603,7 +850,7 @@ impl Completer for LineHelper<'_> {
         pos: usize,
         _: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, candidates) = complete(line, pos, self.store, &self.vars);
+        let (start, candidates) = complete_in(line, pos, &self.open(), &self.vars);
         Ok((
             start,
             candidates
@@ -625,7 +872,7 @@ impl Hinter for LineHelper<'_> {
         if !self.color {
             return None;
         }
-        hint(line, pos, self.store, &self.vars)
+        hint_in(line, pos, &self.open(), &self.vars)
     }
 }
 
@@ -635,7 +882,7 @@ impl Highlighter for LineHelper<'_> {
             return Cow::Borrowed(line);
         }
         let cursor = (!self.accepted.get()).then_some(pos);
-        Cow::Owned(highlight(line, cursor, self.store, &self.vars))
+        Cow::Owned(highlight_in(line, cursor, &self.open(), &self.vars))
     }
 
     fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
@@ -712,6 +959,53 @@ mod tests {
 
     /// A word-internal piece typed bare, as lists show it (`##for`), is a comment: Tab offers
     /// its quoted form, which is the token; an ordinary comment is left alone.
+    #[test]
+    fn completion_offers_every_spaces_words_and_space_names() {
+        let a = vec!["king", "kingdom", "w03", "w00"];
+        let t = vec!["w00", "t26", "kin"];
+        let open = OpenSpaces {
+            spaces: vec![
+                SpaceWords {
+                    name: "a",
+                    vocab: &a,
+                },
+                SpaceWords {
+                    name: "third",
+                    vocab: &t,
+                },
+            ],
+            active: 0,
+        };
+        let words = |line: &str| -> Vec<String> {
+            complete_in(line, line.len(), &open, &[])
+                .1
+                .into_iter()
+                .map(|c| c.replacement)
+                .collect()
+        };
+        // Outside in(): every space's words, the active one's first.
+        assert_eq!(words("ki"), ["king", "kingdom", "kin"]);
+        assert_eq!(words("t2"), ["t26"]);
+        // Inside in(NAME, …): NAME's alone, however deep.
+        assert_eq!(words("in(third, w0"), ["w00"]);
+        assert_eq!(words("in(third, king - ki"), ["kin"]);
+        assert_eq!(words("in(a, mean(w0"), ["w03", "w00"]);
+        assert_eq!(words("in(third, in(a, w0"), ["w03", "w00"]);
+        assert_eq!(words("in(third, w00) + w0"), ["w03", "w00"]);
+        // A space's name as in('s first argument, and after :use and :align.
+        assert_eq!(words("in(th"), ["third"]);
+        assert_eq!(words("sim(king, in("), ["a", "third"]);
+        assert_eq!(words(":use t"), ["third"]);
+        assert_eq!(words(":align a t"), ["third"]);
+        assert_eq!(words(":align "), ["a", "third"]);
+        assert_eq!(words(":compare in(th"), ["third"]);
+        assert_eq!(words(":compare in(third, w0"), ["w00"]);
+        // Highlighting looks a word up where the evaluator does.
+        let red = |line: &str| highlight_in(line, None, &open, &[]).contains("\u{1b}[31m");
+        assert!(!red("in(third, t26)") && red("t26") && red("in(thrd, t26)"));
+        assert!(!red("in(a, king) + kingdom") && red("in(third, kingdom)"));
+    }
+
     #[test]
     fn a_bare_piece_completes_quoted() {
         let vocab = &vec!["for", "##form", "##fore", "##s"];
