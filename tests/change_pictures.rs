@@ -435,7 +435,7 @@ fn the_banner_names_a_model_directory_and_escapes_a_file_name() {
     let evil = dir.path().join("e\u{1b}[2Jvil.txt");
     std::fs::copy(s("c.txt"), &evil).unwrap();
     for (file, banner) in [
-        (model("wordpiece"), "wordpiece, 1,225 words"),
+        (model("wordpiece"), "wordpiece, 1,225 tokens"),
         (evil, "e\\e[2Jvil.txt, 20 words"),
     ] {
         let mut cmd = Command::new(cargo_bin("vecsh"));
