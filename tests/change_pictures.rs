@@ -29,16 +29,8 @@ fn model(name: &str) -> PathBuf {
 }
 
 /// `vecsh ARGS --json` in this module's cache: its JSON lines and stderr.
-fn json_run(args: &[&str]) -> (Vec<Json>, String) {
-    let cache = shared_cache("change_pictures");
-    let mut all: Vec<&str> = args.to_vec();
-    all.push("--json");
-    let (_, out, err) = run(&cache, &all);
-    let lines = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
-    (lines, err)
+fn json_run<S: AsRef<str>>(args: &[S]) -> (Vec<Json>, String) {
+    crate::util::json_run("change_pictures", args)
 }
 
 /// A map's points as (label, role, x, y).

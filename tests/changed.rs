@@ -25,16 +25,8 @@ fn expected() -> Json {
 }
 
 /// `vecsh ARGS --json` in this module's cache: its JSON lines and stderr.
-fn json_run(args: &[&str]) -> (Vec<Json>, String) {
-    let cache = shared_cache("changed");
-    let mut all: Vec<&str> = args.to_vec();
-    all.push("--json");
-    let (_, out, err) = run(&cache, &all);
-    let lines = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}\n{err}")))
-        .collect();
-    (lines, err)
+fn json_run<S: AsRef<str>>(args: &[S]) -> (Vec<Json>, String) {
+    crate::util::json_run("changed", args)
 }
 
 /// The numpy case of changed.json for spaces `a`, `b`, N and k.

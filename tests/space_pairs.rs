@@ -34,16 +34,9 @@ fn expected() -> Json {
     json(&fixture("w2v-trained", "expected.json"))
 }
 
-/// `vecsh ARGS --json` in this module's cache: one JSON value per line, and stderr.
+/// `vecsh ARGS --json` in this module's cache: its JSON lines and stderr.
 fn json_run<S: AsRef<str>>(args: &[S]) -> (Vec<Json>, String) {
-    let mut all: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    all.push("--json");
-    let (_, out, err) = run(&shared_cache("space_pairs"), &all);
-    let lines = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
-    (lines, err)
+    crate::util::json_run("space_pairs", args)
 }
 
 /// `vecsh ARGS -e S1 -e S2 … --json`: one JSON value per statement, and stderr.

@@ -33,12 +33,9 @@ fn lines(stdout: &str) -> Vec<Json> {
         .collect()
 }
 
-/// `vecsh ARGS --json` in the shared cache of this module: its JSON lines and stderr.
+/// `vecsh ARGS --json` in this module's cache: its JSON lines and stderr.
 fn json_run<S: AsRef<str>>(args: &[S]) -> (Vec<Json>, String) {
-    let mut all: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    all.push("--json");
-    let (_, out, err) = run(&shared_cache("spaces"), &all);
-    (lines(&out), err)
+    crate::util::json_run("spaces", args)
 }
 
 /// The arguments of a run on the fixtures `files` as spaces, the first as FILE and each other

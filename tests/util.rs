@@ -484,3 +484,16 @@ pub fn run(cache: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `vecsh ARGS --json` in the shared cache `cache` (`shared_cache`): its stdout as one JSON
+/// value per line, and its stderr.
+pub fn json_run<S: AsRef<str>>(cache: &str, args: &[S]) -> (Vec<serde_json::Value>, String) {
+    let mut all: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    all.push("--json");
+    let (_, out, err) = run(&shared_cache(cache), &all);
+    let lines = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}\n{err}")))
+        .collect();
+    (lines, err)
+}
