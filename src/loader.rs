@@ -49,6 +49,7 @@ use std::sync::Arc;
 mod binary;
 mod bytes;
 mod compress;
+mod decimal;
 mod detect;
 pub mod formats;
 mod rows;

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::bytes::{decode_word, is_blank, is_sep, line_at, show, trim_line_end};
+use super::decimal::parse_short_decimal;
 use super::detect::{data_error, At, Layout};
 use super::rows::{word_hash, Rows};
 use super::{LoadError, Problem};
@@ -145,44 +146,6 @@ fn parse_values(mut s: &[u8], dims: usize, out: &mut Vec<f32>) -> bool {
         out.push(value);
     }
     is_blank(s)
-}
-
-/// Embedding files write short plain decimals ("-0.41242"); for those, integer mantissa
-/// over an exact power of ten is correctly rounded (Clinger's fast path) and about twice as
-/// fast as the general parser. Anything else (exponents, long mantissas, '+', nan/inf)
-/// returns None and goes to fast-float.
-#[inline]
-fn parse_short_decimal(s: &[u8]) -> Option<(f32, usize)> {
-    // Exactly representable in f32, so the division below rounds only once.
-    const POW10: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
-    let negative = s.first() == Some(&b'-');
-    let mut i = usize::from(negative);
-    let mut mantissa: u32 = 0;
-    let mut digits = 0;
-    while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u32::from(d));
-        digits += 1;
-        i += 1;
-    }
-    let mut decimals = 0;
-    if s.get(i) == Some(&b'.') {
-        i += 1;
-        while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u32::from(d));
-            decimals += 1;
-            i += 1;
-        }
-    }
-    let total = digits + decimals;
-    // At most 9 digits cannot overflow u32; beyond 2^24 the mantissa is not exact in f32.
-    if total == 0 || total > 9 || mantissa > 1 << 24 || decimals >= POW10.len() {
-        return None;
-    }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        return None;
-    }
-    let value = mantissa as f32 / POW10[decimals];
-    Some((if negative { -value } else { value }, i))
 }
 
 /// Words with spaces (GloVe 840B has them) and all errors: the last `dims` fields are the
