@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `:changed 10000` on two 400k x 50 spaces (issue 27: "at N = 10,000 and two 400k x 50 spaces
 # in <= 10 s on 2 cores"): GloVe 6B 50d against a second 400k x 50 space, by default the one
-# /work/data/changed/make_pair.py writes (GloVe rotated, 10% noise per row, 50 frequent words
+# bench/changed_pair.py writes (GloVe rotated, 10% noise per row, 50 frequent words
 # swapped; outside the repository). Both indexes are built first (`vecsh build`). Each run is a
 # whole process, `vecsh A --also B -e ':changed 10000'`; the same process with `-e ':use'`
 # (opening both, no scan) is the baseline subtracted; one more run's CPU time (user + sys,
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=${1:-$HOME/.cache/vecsh-data/glove.6B.50d.txt}
-b=${2:-/work/data/changed/glove.changed.txt}
+b=${2:-$HOME/.cache/vecsh-data/glove.changed.txt}
 VECSH=${VECSH:-${CARGO_TARGET_DIR:-target}/release/vecsh}
 RUNS=${RUNS:-3}
 [ -n "${VECSH_SKIP_BUILD:-}" ] || cargo build --release --quiet
