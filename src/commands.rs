@@ -21,6 +21,7 @@ pub enum Command {
     Use,
     Compare,
     Align,
+    Changed,
     Vars,
     Info,
     Ast,
@@ -64,7 +65,7 @@ const ON_OFF: &[&str] = &["on", "off"];
 
 /// Every command, in the order `:help` lists them, Tab offers them and did-you-mean prefers
 /// them on a tie.
-pub const TABLE: [Spec; 20] = [
+pub const TABLE: [Spec; 21] = [
     Spec {
         command: Command::K,
         name: "k",
@@ -183,6 +184,23 @@ pub const TABLE: [Spec; 20] = [
             ":align A B [N]",
             "rotate space A onto B over their N most frequent shared words (Procrustes)",
         )],
+    },
+    Spec {
+        command: Command::Changed,
+        name: "changed",
+        aliases: &[],
+        args: Args::Text,
+        tab_space: true,
+        help: &[
+            (
+                ":changed [A B] [N]",
+                "the N most frequent shared words (10,000) whose neighbours differ most between two spaces",
+            ),
+            (
+                ":changed … k=K top=T",
+                "K neighbours a word (25), T rows (20); by=global ranks by the aligned vectors' distance",
+            ),
+        ],
     },
     Spec {
         command: Command::Vars,

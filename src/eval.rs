@@ -15,6 +15,7 @@ use crate::parse;
 use crate::search::{self, Hit, Query};
 
 pub mod align;
+pub mod changed;
 pub mod compare;
 mod error;
 mod map;
@@ -184,7 +185,12 @@ pub struct Session<'s> {
     warnings: std::cell::RefCell<Vec<String>>,
     /// Words each pair of stores shares (`compare`), counted once.
     shared_counts: std::cell::RefCell<std::collections::HashMap<(usize, usize), usize>>,
+    /// Raised by Ctrl-C in a session (`set_cancel`): long scans (`:changed`) stop on it.
+    cancel: &'static std::sync::atomic::AtomicBool,
 }
+
+/// The cancel flag of a session nobody interrupts.
+static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The functions the language knows, for errors and completion; no name may be bound to one.
 pub const FUNCTIONS: [&str; 8] = [
@@ -211,7 +217,13 @@ impl<'s> Session<'s> {
             subword_log: Default::default(),
             warnings: Default::default(),
             shared_counts: Default::default(),
+            cancel: &NEVER,
         }
+    }
+
+    /// The flag Ctrl-C raises (the runner's), which long scans check as they go.
+    pub fn set_cancel(&mut self, flag: &'static std::sync::atomic::AtomicBool) {
+        self.cancel = flag;
     }
 
     /// The store of the active space.
@@ -819,6 +831,7 @@ impl<'s> Session<'s> {
             Some(Command::Svg) => self.svg_command(args, args_span),
             Some(Command::Compare) => self.compare_command(args, args_span),
             Some(Command::Align) => self.align_command(args, args_span),
+            Some(Command::Changed) => self.changed_command(args, args_span),
             Some(Command::Use) => {
                 if args.is_empty() {
                     return Ok(self.space_list());

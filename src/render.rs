@@ -12,6 +12,7 @@ use crate::eval::{EvalError, Neighbour, SubwordWord, Value};
 pub use crate::text::thousands;
 use crate::text::{escape, escape_word};
 
+mod changed;
 mod compare;
 pub mod help;
 pub mod map;
@@ -231,6 +232,7 @@ impl Renderer {
                     .join("\n")
             }
             Value::Compare(c) => self.comparison(c),
+            Value::Changed(c) => self.changes(c),
             Value::Aligned {
                 a,
                 b,

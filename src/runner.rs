@@ -69,13 +69,16 @@ impl<'s> Runner<'s> {
             Source::File(path) => Some(path.clone()),
             Source::Builtin => None,
         };
+        let mut session = Session::with_space(
+            store,
+            resolved.settings.clone(),
+            resolved.source_name(),
+            path,
+        );
+        // Ctrl-C in the session raises it (`interrupt::Catch`); long scans stop on it.
+        session.set_cancel(interrupt::flag());
         Runner {
-            session: Session::with_space(
-                store,
-                resolved.settings.clone(),
-                resolved.source_name(),
-                path,
-            ),
+            session,
             other: resolved.open_other(),
             progress_quiet: resolved.output.quiet,
             renderer: resolved.output.renderer.clone(),

@@ -14,6 +14,7 @@ use std::collections::BinaryHeap;
 use rayon::prelude::*;
 
 pub mod kernels;
+pub mod many;
 
 pub use kernels::{dot, dot_i8_i16_dispatch, int8_scores, normalize, quantize_row};
 use kernels::{pc_uppers, scan_block, Block};

@@ -20,6 +20,7 @@ macro_rules! snapshot {
 mod util;
 
 mod architecture;
+mod changed;
 mod cli;
 mod demos;
 mod eval;

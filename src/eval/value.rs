@@ -229,7 +229,58 @@ pub enum Value {
     },
     /// `:compare EXPR`, `compare(EXPR)`: EXPR's neighbours in every open space side by side.
     Compare(Box<Comparison>),
+    /// `:changed [A B] [N] [k=K] [top=T] [by=local|global]`: the words whose neighbourhoods
+    /// differ most between two spaces.
+    Changed(Box<Changes>),
     Nothing,
+}
+
+/// `:changed`: the words of two spaces ranked by how much their neighbourhoods differ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changes {
+    /// The first space (whose file order is the words' frequency order) and the second.
+    pub a: String,
+    pub b: String,
+    pub words_a: usize,
+    pub words_b: usize,
+    /// Their dimensions: the local measure needs none in common, the global one the same.
+    pub dims_a: usize,
+    pub dims_b: usize,
+    /// Words both vocabularies hold (with a non-zero vector in each): the neighbours are
+    /// drawn from these.
+    pub shared: usize,
+    /// How many words were asked (N) and measured (the N most frequent shared ones).
+    pub asked: usize,
+    pub words: usize,
+    /// Neighbours per word in each space (fewer than asked when few words are shared).
+    pub k: usize,
+    /// Whether `:align` rotated one space onto the other: then each row has its global measure.
+    pub aligned: bool,
+    /// The measure the rows are ranked by: `local` or `global`.
+    pub by: &'static str,
+    /// The first `top=T` rows of the ranking, most changed first.
+    pub rows: Vec<ChangedRow>,
+    /// Said about the answer (fewer neighbours than asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One word of `:changed`'s ranking.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangedRow {
+    pub word: String,
+    /// Its line in the first space's file (1 = the most frequent).
+    pub frequency_rank: usize,
+    /// Hamilton et al.'s (2016) local neighbourhood measure: the cosine distance between the
+    /// word's cosines to the union of its k neighbours in each space, taken in each space.
+    pub local: f64,
+    /// The cosine distance between its vector in b and its a-vector rotated into b (aligned
+    /// spaces only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global: Option<f64>,
+    /// Its k nearest shared words in each space, nearest first.
+    pub neighbours_a: Vec<String>,
+    pub neighbours_b: Vec<String>,
 }
 
 /// An open space as `:use` lists it.

@@ -70,6 +70,7 @@ fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
         | Command::Use
         | Command::Compare
         | Command::Align
+        | Command::Changed
         | Command::Vars
         | Command::Info
         | Command::Ast
