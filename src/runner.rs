@@ -77,6 +77,11 @@ impl<'s> Runner<'s> {
         );
         // Ctrl-C in the session raises it (`interrupt::Catch`); long scans stop on it.
         session.set_cancel(interrupt::flag());
+        // FILE's identity, so that `:open` of it by any path names its store again.
+        if let Source::File(path) = &resolved.source {
+            let file = crate::loader::primary_file(path, &resolved.open.load);
+            session.set_source_key(&file, &resolved.open);
+        }
         Runner {
             session,
             other: resolved.open_other(),
@@ -118,7 +123,11 @@ impl<'s> Runner<'s> {
     ) -> anyhow::Result<Value> {
         // A model directory opens through its safetensors file, as the source does.
         let file = crate::loader::primary_file(&path, &self.other.load);
-        let store = match self.session.space_of_file(&file, &self.other) {
+        let (open, key) = self
+            .session
+            .space_of_file(&file, &self.other)
+            .map_err(anyhow::Error::msg)?;
+        let store = match open {
             Some(i) => Err(i),
             None => {
                 let progress: Box<dyn crate::progress::Progress> = if self.progress_quiet {
@@ -127,7 +136,7 @@ impl<'s> Runner<'s> {
                     Box::new(crate::progress::Bars::new())
                 };
                 let (store, _) = Store::open(&file, &self.other, progress.as_ref())?;
-                Ok(store)
+                Ok((store, key))
             }
         };
         Ok(self.session.add_space(name, path, store, activate))

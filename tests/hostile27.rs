@@ -160,3 +160,149 @@ fn compare_over_many_spaces_never_cuts_words_to_a_few_letters() {
         out.1
     );
 }
+
+/// A session of `file` (its store open before anything else is read) fed `before`, then `between`
+/// runs, then `after`: stdout and stderr of the whole run.
+fn session_with_pause(
+    cache: &Path,
+    args: &[&str],
+    before: &str,
+    between: impl FnOnce(),
+    after: &str,
+) -> (String, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = crate::util::vecsh_process(cache)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // `:use` answers one line a space: once read, the session's stores are open.
+    writeln!(stdin, "{before}").unwrap();
+    stdin.flush().unwrap();
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    between();
+    writeln!(stdin, "{after}").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    (first + &rest, err)
+}
+
+/// Finding 23: with the cache directory deleted under a session, every `:open` was taken for the
+/// file already open (two missing index directories compared equal), so a 4-d file answered with
+/// the 8-d FILE's vectors; it opens as itself.
+#[test]
+fn open_after_the_cache_is_deleted_opens_the_new_file() {
+    let tmp = TempDir::new().unwrap();
+    let cache = tmp.path().join("cache");
+    let (a, c) = (s(&fixture("a.txt")), s(&fixture("c.txt")));
+    let (out, err) = session_with_pause(
+        &cache,
+        &["-q", &a],
+        ":use",
+        || std::fs::remove_dir_all(&cache).unwrap(),
+        &format!(":open {c}\n:use"),
+    );
+    assert!(!out.contains("already open"), "{out}\n{err}");
+    assert!(out.contains("20 words × 4 dims"), "{out}\n{err}");
+    // the file already open, by its own path, is still one store
+    let (out, err) = session_with_pause(
+        &cache,
+        &["-q", &a],
+        ":use",
+        || std::fs::remove_dir_all(&cache).unwrap(),
+        &format!(":open {a} as again"),
+    );
+    assert!(out.contains("already open"), "{out}\n{err}");
+}
+
+/// Finding 15: `:open FILE` after FILE was rewritten handed back the old store under the new
+/// name (the old vectors, the old dimensions); it says the file changed instead.
+#[test]
+fn open_of_a_file_changed_since_it_opened_is_not_the_old_store() {
+    let tmp = TempDir::new().unwrap();
+    let file = tmp.path().join("epoch.txt");
+    std::fs::copy(fixture("a.txt"), &file).unwrap();
+    let (out, err) = session_with_pause(
+        &tmp.path().join("cache"),
+        &["-q", &s(&file)],
+        ":use",
+        || {
+            // a new mtime even on coarse clocks
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::copy(fixture("c.txt"), &file).unwrap();
+        },
+        &format!(":open {} as e2\n:use", s(&file)),
+    );
+    assert!(!out.contains("already open"), "{out}\n{err}");
+    assert!(
+        out.contains("20 words × 4 dims") || err.contains("changed"),
+        "{out}\n{err}"
+    );
+    assert!(
+        !out.lines()
+            .any(|l| l.contains("e2") && l.contains("8 dims")),
+        "{out}\n{err}"
+    );
+}
+
+/// Finding 16: `--index DIR` naming an `--also` file's own cache directory gave that space FILE's
+/// vectors; the clash is an error that names the directory.
+#[test]
+fn also_file_whose_index_directory_is_files_index_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let cache = tmp.path().join("cache");
+    let (c, r) = (s(&fixture("c.txt")), s(&fixture("r.txt")));
+    assert!(run(&cache, &["-q", &r, "-e", ":use"]).0);
+    let dir = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("r.txt-")
+        })
+        .unwrap();
+    let out = run(
+        &cache,
+        &["-q", "--index", &s(&dir), &c, "--also", &r, "-e", ":use"],
+    );
+    assert!(
+        !out.1
+            .lines()
+            .any(|l| l.contains("r.txt") && l.contains("4 dims")),
+        "{}",
+        out.1
+    );
+    assert!(!out.0, "{}", out.1);
+    assert!(out.2.contains("index directory"), "{}", out.2);
+}
+
+/// Finding 21 (hard link): a hard link to an open file was a second store with its own index;
+/// it is the same file, so the same store.
+#[test]
+fn a_hard_link_to_an_open_file_is_the_same_store() {
+    let tmp = TempDir::new().unwrap();
+    let file = tmp.path().join("orig.txt");
+    std::fs::copy(fixture("a.txt"), &file).unwrap();
+    let link = tmp.path().join("link.txt");
+    std::fs::hard_link(&file, &link).unwrap();
+    let out = vecsh(&["-q", &s(&file), "-e", &format!(":open {}", s(&link))]);
+    assert!(out.0, "{}", out.2);
+    assert!(out.1.contains("already open"), "{}", out.1);
+}
