@@ -306,3 +306,62 @@ fn a_hard_link_to_an_open_file_is_the_same_store() {
     assert!(out.0, "{}", out.2);
     assert!(out.1.contains("already open"), "{}", out.1);
 }
+
+/// Finding 13: an empty list (a zero vector, `w00 - w00`, `:restrict` leaving nothing) was
+/// reported as RBO 1.000 — perfect agreement — even beside Jaccard 0.000; an empty list's
+/// agreement is undefined: "no agreement" with the reason, JSON null and `no_agreement`.
+#[test]
+fn compare_with_an_empty_list_reports_no_agreement() {
+    let tmp = TempDir::new().unwrap();
+    let z = tmp.path().join("z.txt");
+    let mut text = "w00 0 0 0 0 0 0 0 0\n".to_string();
+    for i in 1..6 {
+        let v: Vec<String> = (0..8).map(|d| format!("{}", (i * 3 + d) % 7)).collect();
+        text.push_str(&format!("w{i:02} {}\n", v.join(" ")));
+    }
+    std::fs::write(&z, text).unwrap();
+    let (a, r) = (s(&fixture("a.txt")), s(&fixture("r.txt")));
+    for (other, expr) in [(s(&z), "compare(w00)"), (r.clone(), "compare(w00 - w00)")] {
+        let out = vecsh(&["-q", "-k", "3", &a, "--also", &other, "-e", expr]);
+        assert!(out.0, "{}", out.2);
+        assert!(!out.1.contains("1.000"), "{expr}:\n{}", out.1);
+        assert!(out.1.contains("no agreement"), "{expr}:\n{}", out.1);
+        assert!(out.1.contains("(no neighbours)"), "{expr}:\n{}", out.1);
+        let out = vecsh(&["-q", "--json", "-k", "3", &a, "--also", &other, "-e", expr]);
+        assert!(out.0, "{}", out.2);
+        let v: serde_json::Value = serde_json::from_str(out.1.trim()).unwrap();
+        let pair = &v["pairs"][0];
+        assert!(pair["rbo"].is_null() && pair["jaccard"].is_null(), "{pair}");
+        assert!(pair["no_agreement"].is_string(), "{pair}");
+    }
+    // a list cut to nothing by :restrict
+    let out = vecsh(&[
+        "-q",
+        "-k",
+        "3",
+        &a,
+        "--also",
+        &r,
+        "-e",
+        ":restrict 1",
+        "-e",
+        "compare(w00)",
+    ]);
+    assert!(!out.1.contains("RBO 1.000"), "{}", out.1);
+    assert!(
+        out.1.contains("no agreement: 'a' found no neighbours"),
+        "{}",
+        out.1
+    );
+}
+
+/// Finding 11: `k = 0` printed an empty numbered row and "Jaccard 1.000 … RBO 1.000"; compare
+/// needs at least one neighbour and says so.
+#[test]
+fn compare_with_k_zero_is_refused() {
+    let (a, r) = (s(&fixture("a.txt")), s(&fixture("r.txt")));
+    let out = vecsh(&["-q", "-k", "0", &a, "--also", &r, "-e", "compare(w00)"]);
+    assert!(!out.0, "{}", out.1);
+    assert!(!out.1.contains("1.000"), "{}", out.1);
+    assert!(out.2.contains("k = 0"), "{}", out.2);
+}

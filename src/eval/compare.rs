@@ -14,7 +14,8 @@ use crate::index::Store;
 /// first 10 ranks carry 86% of the weight (Webber, Moffat & Zobel 2010's usual choice).
 pub const RBO_P: f64 = 0.9;
 
-/// |A ∩ B| / |A ∪ B| of two lists' words (1 for two empty lists).
+/// |A ∩ B| / |A ∪ B| of two lists' words (1 for two empty lists, as the fixture's numpy; `compare`
+/// never reports an empty list's: it has no agreement).
 pub fn jaccard(a: &[&str], b: &[&str]) -> f64 {
     let a: HashSet<&str> = a.iter().copied().collect();
     let b: HashSet<&str> = b.iter().copied().collect();
@@ -28,7 +29,8 @@ pub fn jaccard(a: &[&str], b: &[&str]) -> f64 {
 /// Extrapolated rank-biased overlap (Webber, Moffat & Zobel 2010, eq. 32 for lists of one
 /// length): `X_k/k · p^k + (1-p)/p · Σ_{d=1..k} X_d/d · p^d`, where `X_d` is the number of
 /// words the two lists share in their first d. The longer list is cut to the shorter's
-/// length; two identical lists score 1, two disjoint 0 (two empty lists: 1).
+/// length; two identical lists score 1, two disjoint 0 (an empty list: 1, as the fixture's
+/// numpy; `compare` never reports it: an empty list has no agreement).
 pub fn rbo(a: &[&str], b: &[&str], p: f64) -> f64 {
     let k = a.len().min(b.len());
     if k == 0 {
@@ -103,6 +105,12 @@ impl Session<'_> {
             .collect();
         let n = chosen.len();
         let k = self.settings.k;
+        if k == 0 {
+            return Err(
+                EvalError::at(span, "compare with k = 0 has no neighbours to compare")
+                    .help("set how many with :k, e.g. :k 10"),
+            );
+        }
         let mut lists: Vec<std::result::Result<Vec<(String, f32)>, EvalError>> = Vec::new();
         for &i in &chosen {
             // Not a guard: `vector` borrows the session mutably.
@@ -173,7 +181,17 @@ impl Session<'_> {
         let mut pairs = Vec::new();
         for a in 0..n {
             for b in a + 1..n {
-                let both = lists[a].is_ok() && lists[b].is_ok();
+                // An empty list (a zero vector, `:restrict` leaving nothing) agrees with
+                // nothing: its Jaccard and RBO are undefined, not 1.
+                let why = |i: usize| match &lists[i] {
+                    Err(_) => Some(format!("'{}' has no list", names[i])),
+                    Ok(list) if list.is_empty() => {
+                        Some(format!("'{}' found no neighbours", names[i]))
+                    }
+                    Ok(_) => None,
+                };
+                let no_agreement = why(a).or_else(|| why(b));
+                let both = no_agreement.is_none();
                 let (sa, sb) = (self.spaces.store(chosen[a]), self.spaces.store(chosen[b]));
                 pairs.push(ComparePair {
                     a: names[a].clone(),
@@ -184,6 +202,7 @@ impl Session<'_> {
                     common: sets[a].intersection(&sets[b]).count(),
                     jaccard: both.then(|| jaccard(&words[a], &words[b])),
                     rbo: both.then(|| rbo(&words[a], &words[b], RBO_P)),
+                    no_agreement,
                 });
             }
         }

@@ -39,6 +39,9 @@ impl Renderer {
                     if let Some(missing) = &s.missing {
                         return vec![(truncate(&format!("({})", escape(missing)), cut), false)];
                     }
+                    if s.neighbours.is_empty() {
+                        return vec![("(no neighbours)".to_string(), false)];
+                    }
                     s.neighbours
                         .iter()
                         .map(|h| {
@@ -122,7 +125,10 @@ impl Renderer {
                     "top-{} Jaccard {j:.3} ({} in both lists), RBO {r:.3} (p = {})",
                     c.k, p.common, c.p
                 ),
-                _ => "no agreement: a list is missing".to_string(),
+                _ => format!(
+                    "no agreement: {}",
+                    escape(p.no_agreement.as_deref().unwrap_or("a list is missing"))
+                ),
             };
             out.push(format!(
                 "{} ~ {}: {agreement}; {} words shared (of {} and {})",
