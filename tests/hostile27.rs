@@ -4,8 +4,11 @@
 //! Each test failed on the code before its fix.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tempfile::TempDir;
+use vecsh::eval::{Session, Settings, Value};
+use vecsh::index::Store;
 
 use crate::util::run;
 
@@ -364,4 +367,54 @@ fn compare_with_k_zero_is_refused() {
     assert!(!out.0, "{}", out.1);
     assert!(!out.1.contains("1.000"), "{}", out.1);
     assert!(out.2.contains("k = 0"), "{}", out.2);
+}
+
+/// A session over a.txt (named `a`) and r.txt (`r`) through the library, whose Ctrl-C flag is
+/// `cancel`.
+fn with_session(cancel: &'static std::sync::atomic::AtomicBool, check: impl FnOnce(&mut Session)) {
+    let cache = TempDir::new().unwrap();
+    let opts = crate::util::opts(cache.path());
+    let (sa, _) = Store::open(&fixture("a.txt"), &opts, &vecsh::progress::Silent).unwrap();
+    let (sr, _) = Store::open(&fixture("r.txt"), &opts, &vecsh::progress::Silent).unwrap();
+    let mut session = Session::with_space(&sa, Settings::default(), "a".into(), None);
+    session.add_space(Some("r".into()), fixture("r.txt"), Ok((sr, None)), false);
+    session.set_cancel(cancel);
+    check(&mut session);
+}
+
+/// Finding 5: a `:align` interrupted with Ctrl-C was installed anyway (the next `sim` across the
+/// spaces was rotated, without the "not aligned" warning); interrupted, the alignment stays as
+/// it was. Finding 6: the work checks the flag as it goes, so it stops at once.
+#[test]
+fn an_interrupted_align_leaves_the_alignment_as_it_was() {
+    static RAISED: AtomicBool = AtomicBool::new(true);
+    with_session(&RAISED, |session| {
+        assert!(session.run_line(":align a r").is_err());
+        assert!(session.spaces().alignment(0, 1).is_none());
+        RAISED.store(false, Ordering::Relaxed);
+        assert!(session.run_line(":align a r").is_ok());
+        assert!(session.spaces().alignment(0, 1).is_some());
+        // an interrupted re-alignment keeps the one before
+        let before = session.spaces().alignment(0, 1).cloned();
+        RAISED.store(true, Ordering::Relaxed);
+        assert!(session.run_line(":align a r 20").is_err());
+        assert_eq!(session.spaces().alignment(0, 1).cloned(), before);
+    });
+}
+
+/// Finding 6: `compare` ran to its end through Ctrl-C (the flag was looked at only when the answer
+/// was printed), and its count of the shared vocabulary, cut short, was cached all the same; it
+/// stops on the flag, and the count is made whole later.
+#[test]
+fn an_interrupted_compare_stops_and_caches_no_count() {
+    static RAISED: AtomicBool = AtomicBool::new(true);
+    with_session(&RAISED, |session| {
+        let err = session.run_line("compare(w00)").unwrap_err();
+        assert!(err.message.contains("Ctrl-C"), "{}", err.message);
+        RAISED.store(false, Ordering::Relaxed);
+        let Ok(Value::Compare(c)) = session.run_line("compare(w00)") else {
+            panic!("no comparison")
+        };
+        assert_eq!(c.pairs[0].shared_vocabulary, 60);
+    });
 }

@@ -3,6 +3,7 @@
 //! and how many words the pair's vocabularies share.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
     CompareColumn, CompareHit, ComparePair, Comparison, EvalError, Result, Session, Value,
@@ -55,11 +56,21 @@ pub fn rbo(a: &[&str], b: &[&str], p: f64) -> f64 {
     overlap as f64 / k as f64 * weight + (1.0 - p) / p * sum
 }
 
-/// How many words of `a`'s vocabulary `b` holds.
-fn shared_vocabulary(a: &Store, b: &Store) -> usize {
+/// Words between two looks at the cancel flag (Ctrl-C acts at once on 400k-word spaces).
+const CHECK_EVERY: usize = 4096;
+
+/// How many words of `a`'s vocabulary `b` holds; `None` when `cancel` was raised first.
+fn shared_vocabulary(a: &Store, b: &Store, cancel: &AtomicBool) -> Option<usize> {
     // Through the smaller vocabulary: a token model against GloVe looks up 30k words, not 400k.
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    small.words().filter(|(_, w)| large.id(w).is_some()).count()
+    let mut shared = 0;
+    for (n, (_, w)) in small.words().enumerate() {
+        if n % CHECK_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        shared += usize::from(large.id(w).is_some());
+    }
+    Some(shared)
 }
 
 impl Session<'_> {
@@ -111,8 +122,19 @@ impl Session<'_> {
                     .help("set how many with :k, e.g. :k 10"),
             );
         }
+        // Ctrl-C (the session's flag) stops it between spaces, words and pairs.
+        let stopped = || EvalError::at(span, "interrupted (Ctrl-C)");
+        let cancel = self.cancel;
+        let check = |n: usize| {
+            if n % CHECK_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+                Err(stopped())
+            } else {
+                Ok(())
+            }
+        };
         let mut lists: Vec<std::result::Result<Vec<(String, f32)>, EvalError>> = Vec::new();
         for &i in &chosen {
+            check(0)?;
             // Not a guard: `vector` borrows the session mutably.
             let was = self.spaces.set_active(i);
             let found = self
@@ -153,21 +175,25 @@ impl Session<'_> {
                     space: names[i].clone(),
                     neighbours: list
                         .iter()
-                        .map(|(word, score)| CompareHit {
-                            word: word.clone(),
-                            score: *score,
-                            shared_with: (0..n)
-                                .filter(|&j| j != i && sets[j].contains(word.as_str()))
-                                .map(|j| names[j].clone())
-                                .collect(),
-                            missing_from: (0..n)
-                                .filter(|&j| {
-                                    j != i && self.spaces.store(chosen[j]).id(word).is_none()
-                                })
-                                .map(|j| names[j].clone())
-                                .collect(),
+                        .enumerate()
+                        .map(|(r, (word, score))| {
+                            check(r)?;
+                            Ok(CompareHit {
+                                word: word.clone(),
+                                score: *score,
+                                shared_with: (0..n)
+                                    .filter(|&j| j != i && sets[j].contains(word.as_str()))
+                                    .map(|j| names[j].clone())
+                                    .collect(),
+                                missing_from: (0..n)
+                                    .filter(|&j| {
+                                        j != i && self.spaces.store(chosen[j]).id(word).is_none()
+                                    })
+                                    .map(|j| names[j].clone())
+                                    .collect(),
+                            })
                         })
-                        .collect(),
+                        .collect::<Result<Vec<_>>>()?,
                     missing: None,
                 },
                 Err(e) => CompareColumn {
@@ -196,7 +222,9 @@ impl Session<'_> {
                 pairs.push(ComparePair {
                     a: names[a].clone(),
                     b: names[b].clone(),
-                    shared_vocabulary: self.vocabulary_overlap(chosen[a], chosen[b]),
+                    shared_vocabulary: self
+                        .vocabulary_overlap(chosen[a], chosen[b])
+                        .ok_or_else(stopped)?,
                     words_a: sa.len(),
                     words_b: sb.len(),
                     common: sets[a].intersection(&sets[b]).count(),
@@ -215,18 +243,19 @@ impl Session<'_> {
         })))
     }
 
-    /// Words spaces `a` and `b` share, counted once per pair of stores in a session.
-    fn vocabulary_overlap(&self, a: usize, b: usize) -> usize {
+    /// Words spaces `a` and `b` share, counted once per pair of stores in a session; `None`
+    /// when Ctrl-C stopped the count (then nothing is kept: the next count starts over).
+    fn vocabulary_overlap(&self, a: usize, b: usize) -> Option<usize> {
         if self.spaces.same_store(a, b) {
-            return self.spaces.store(a).len();
+            return Some(self.spaces.store(a).len());
         }
         let key = self.spaces.store_pair(a, b);
         if let Some(&n) = self.shared_counts.borrow().get(&key) {
-            return n;
+            return Some(n);
         }
-        let n = shared_vocabulary(self.spaces.store(a), self.spaces.store(b));
+        let n = shared_vocabulary(self.spaces.store(a), self.spaces.store(b), self.cancel)?;
         self.shared_counts.borrow_mut().insert(key, n);
-        n
+        Some(n)
     }
 }
 
