@@ -30,7 +30,7 @@ pub fn procrustes_until(
     let dims = a.first().map_or(0, Vec::len);
     let mut m = DMatrix::<f64>::zeros(dims, dims);
     for (n, (x, y)) in a.iter().zip(b).enumerate() {
-        if n % CHECK_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+        if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
             return None;
         }
         for (i, &xi) in x.iter().enumerate() {
@@ -140,7 +140,7 @@ impl Session<'_> {
             if rows_a.len() == words {
                 break;
             }
-            if seen % CHECK_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+            if seen.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
                 return Err(stopped());
             }
             let Some(other) = sb.id(word) else { continue };
@@ -164,7 +164,7 @@ impl Session<'_> {
         let mean_cos = |rotated: bool| {
             let mut total = 0.0;
             for (n, (x, y)) in rows_a.iter().zip(&rows_b).enumerate() {
-                if n % CHECK_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+                if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
                     return None;
                 }
                 total += {

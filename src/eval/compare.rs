@@ -65,7 +65,7 @@ fn shared_vocabulary(a: &Store, b: &Store, cancel: &AtomicBool) -> Option<usize>
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     let mut shared = 0;
     for (n, (_, w)) in small.words().enumerate() {
-        if n % CHECK_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+        if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
             return None;
         }
         shared += usize::from(large.id(w).is_some());
@@ -126,7 +126,7 @@ impl Session<'_> {
         let stopped = || EvalError::at(span, "interrupted (Ctrl-C)");
         let cancel = self.cancel;
         let check = |n: usize| {
-            if n % CHECK_EVERY == 0 && cancel.load(Ordering::Relaxed) {
+            if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
                 Err(stopped())
             } else {
                 Ok(())
