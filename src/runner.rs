@@ -4,6 +4,7 @@
 //! JSON, errors, notes and SVG files — in one place; the front-end learns only what it needs
 //! (whether the statement failed, `:quit`, Ctrl-C).
 
+pub mod detach;
 pub mod interrupt;
 
 use std::io::Write;
@@ -130,12 +131,25 @@ impl<'s> Runner<'s> {
         let store = match open {
             Some(i) => Err(i),
             None => {
-                let progress: Box<dyn crate::progress::Progress> = if self.progress_quiet {
+                let progress: Box<dyn crate::progress::Progress + Send> = if self.progress_quiet {
                     Box::new(crate::progress::Quiet)
                 } else {
                     Box::new(crate::progress::Bars::new())
                 };
-                let (store, _) = Store::open(&file, &self.other, progress.as_ref())?;
+                let store = if self.interactive {
+                    // Ctrl-C: back to the prompt at once, the space not opened.
+                    let opened =
+                        detach::open_until(&file, &self.other, progress, interrupt::flag())?;
+                    let Some((store, _)) = opened else {
+                        anyhow::bail!(
+                            "{} not opened; its index goes on building in the background and is kept for the next :open",
+                            crate::text::escape_path(&path)
+                        );
+                    };
+                    store
+                } else {
+                    Store::open(&file, &self.other, progress.as_ref())?.0
+                };
                 Ok((store, key))
             }
         };
@@ -274,7 +288,13 @@ impl<'s> Runner<'s> {
             );
         }
         if self.interactive && interrupt::interrupted() {
-            self.note(out, "(Ctrl-C)")?;
+            // An `:open` stopped says what became of it.
+            match (&result, command) {
+                (Err(e), Some(Command::Open)) => {
+                    self.note(out, &format!("(Ctrl-C) {}", e.message))?
+                }
+                _ => self.note(out, "(Ctrl-C)")?,
+            }
             return Ok(Step::Interrupted);
         }
         if let Ok(Value::Neighbours {

@@ -418,3 +418,42 @@ fn an_interrupted_compare_stops_and_caches_no_count() {
         assert_eq!(c.pairs[0].shared_vocabulary, 60);
     });
 }
+
+/// Finding 14: Ctrl-C during `:open`'s index build printed "(Ctrl-C)", then the build ended
+/// and the space opened and became active; the prompt is back at once, the space is not
+/// opened (the build goes on in the background, silent, and its index is kept).
+#[test]
+fn ctrl_c_during_open_leaves_the_space_unopened() {
+    use crate::util::{ask, expect, history, quit, write_glove_random, PROMPT};
+    let tmp = TempDir::new().unwrap();
+    let big = write_glove_random(tmp.path(), "big.txt", 150_000, 50);
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    cmd.arg(fixture("a.txt"))
+        .arg("-k")
+        .arg("2")
+        .env("VECSH_CACHE", tmp.path().join("cache"))
+        .env("VECSH_HISTORY", history(tmp.path()))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).expect("spawn vecsh");
+    expect(&mut p, PROMPT).expect("first prompt");
+    p.send_line(&format!(":open {}", s(&big))).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let pressed = std::time::Instant::now();
+    p.send_control('c').unwrap();
+    let before = expect(&mut p, "(Ctrl-C)").unwrap();
+    assert!(!before.contains("space big"), "it finished first: {before}");
+    expect(&mut p, "not opened").unwrap();
+    expect(&mut p, PROMPT).unwrap();
+    assert!(
+        pressed.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        pressed.elapsed()
+    );
+    // the session stays in `a`, without `big`
+    p.send_line(":use").unwrap();
+    let listed = expect(&mut p, PROMPT).unwrap();
+    assert!(!listed.contains("big"), "{listed}");
+    ask(&mut p, ":k 1", "k = 1");
+    quit(p);
+}
