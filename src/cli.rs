@@ -687,6 +687,13 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
                         "{shown} is an embedding file, not a script: did you mean --also {shown}?"
                     );
                 }
+                if crate::loader::looks_binary(path) {
+                    anyhow::bail!(
+                        "{} is neither a script nor an embedding file (binary data that no \
+                         embedding format reads)",
+                        crate::text::escape_path(path)
+                    );
+                }
             }
             if script.is_some() && !cli.exprs.is_empty() {
                 // Never drop input silently: one source of lines per run (`vecsh SCRIPT -e X`

@@ -457,3 +457,43 @@ fn ctrl_c_during_open_leaves_the_space_unopened() {
     ask(&mut p, ":k 1", "k = 1");
     quit(p);
 }
+
+/// Finding 24: `vecsh FILE X` called any binary X (a program, random bytes, a fake zip) "an
+/// embedding file" and suggested `--also X`, which then failed; the hint is given only when X
+/// opens as embeddings, and other binary data is "neither a script nor an embedding file".
+#[test]
+fn binary_data_as_the_script_is_not_called_an_embedding_file() {
+    let tmp = TempDir::new().unwrap();
+    let a = s(&fixture("a.txt"));
+    let mut noise = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..3000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        noise.push((x >> 16) as u8);
+    }
+    noise[100] = 0;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("rnd.bin", noise),
+        ("fake.zip", b"PK\x03\x04junk".to_vec()),
+        ("prog", std::fs::read("/bin/ls").unwrap()),
+    ];
+    for (name, bytes) in cases {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = vecsh(&["-q", &a, &s(&path)]);
+        assert!(!out.0, "{name}: {}", out.1);
+        assert!(!out.2.contains("did you mean --also"), "{name}: {}", out.2);
+        assert!(
+            out.2.contains("neither a script nor an embedding file"),
+            "{name}: {}",
+            out.2
+        );
+    }
+    // a real embedding file, gzipped, keeps the hint
+    let gz = tmp.path().join("r.txt.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &std::fs::read(fixture("r.txt")).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let out = vecsh(&["-q", &a, &s(&gz)]);
+    assert!(out.2.contains("did you mean --also"), "{}", out.2);
+}
