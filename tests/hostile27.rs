@@ -497,3 +497,28 @@ fn binary_data_as_the_script_is_not_called_an_embedding_file() {
     let out = vecsh(&["-q", &a, &s(&gz)]);
     assert!(out.2.contains("did you mean --also"), "{}", out.2);
 }
+
+/// Finding 17: without FILE, `--format`/`--member`/`--limit`/`--index` (meant for an `--also`
+/// file) hit the built-in vocabulary, with errors naming its cache copy; they are refused, said
+/// to apply to FILE.
+#[test]
+fn file_flags_without_file_are_refused() {
+    let r = s(&fixture("r.txt"));
+    for flags in [
+        &["--format", "w2v-bin"][..],
+        &["--limit", "10"],
+        &["--member", "x.txt"],
+    ] {
+        let mut args = vec!["-q"];
+        args.extend_from_slice(flags);
+        args.extend(["--also", &r, "-e", ":use"]);
+        let out = vecsh(&args);
+        assert!(!out.0, "{flags:?}: {}", out.1);
+        assert!(
+            out.2.contains(&format!("{} applies to FILE", flags[0])),
+            "{flags:?}: {}",
+            out.2
+        );
+        assert!(!out.2.contains("builtin"), "{flags:?}: {}", out.2);
+    }
+}
