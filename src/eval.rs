@@ -893,6 +893,8 @@ impl<'s> Session<'s> {
                     .map(|(k, b)| Var {
                         name: k.clone(),
                         query: b.source.clone(),
+                        space: (self.spaces.len() > 1)
+                            .then(|| self.spaces.name(b.value.space).to_string()),
                     })
                     .collect(),
             }),

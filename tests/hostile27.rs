@@ -522,3 +522,48 @@ fn file_flags_without_file_are_refused() {
         assert!(!out.2.contains("builtin"), "{flags:?}: {}", out.2);
     }
 }
+
+/// Finding 20 (`:vars`): a name bound while another space was active keeps answering in that
+/// space, but `:vars` hid it (`y = king`); with several spaces open it names the space.
+#[test]
+fn vars_name_the_space_of_each_binding() {
+    let (a, r) = (s(&fixture("a.txt")), s(&fixture("r.txt")));
+    let out = vecsh(&[
+        "-q",
+        &a,
+        "--also",
+        &r,
+        "-e",
+        ":use r",
+        "-e",
+        "let y = w00",
+        "-e",
+        ":use a",
+        "-e",
+        "let z = w01",
+        "-e",
+        ":vars",
+    ]);
+    assert!(out.0, "{}", out.2);
+    assert!(out.1.contains("y = w00 (r)"), "{}", out.1);
+    assert!(out.1.contains("z = w01 (a)"), "{}", out.1);
+    let out = vecsh(&[
+        "-q",
+        "--json",
+        &a,
+        "--also",
+        &r,
+        "-e",
+        "let y = w00",
+        "-e",
+        ":vars",
+    ]);
+    assert!(
+        out.1.contains(r#"{"name":"y","query":"w00","space":"a"}"#),
+        "{}",
+        out.1
+    );
+    // one space: as before
+    let out = vecsh(&["-q", &a, "-e", "let y = w00", "-e", ":vars"]);
+    assert_eq!(out.1.trim_end().lines().last().unwrap(), "y = w00");
+}

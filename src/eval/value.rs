@@ -407,6 +407,9 @@ pub struct Var {
     pub name: String,
     /// The expression it was bound to, as typed.
     pub query: String,
+    /// The space its vector belongs to, when several are open (it answers there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
 }
 
 /// A word not in the vocabulary that was given a vector another way: from its character
