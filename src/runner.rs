@@ -168,6 +168,17 @@ impl<'s> Runner<'s> {
             })
     }
 
+    /// The background build's progress when the active space is FILE's, whose build it is:
+    /// another space's `:info` and notes never show it.
+    fn own_build(&self, building: &dyn Fn() -> Option<String>) -> Option<String> {
+        let spaces = self.session.spaces();
+        if spaces.is_first_store(spaces.active()) {
+            building()
+        } else {
+            None
+        }
+    }
+
     pub fn renderer(&self) -> &Renderer {
         &self.renderer
     }
@@ -203,6 +214,7 @@ impl<'s> Runner<'s> {
             _ => None,
         };
         let ran = |ok: bool| Step::Ran { ok, command };
+
         match command {
             Some(Command::Help) => {
                 let (args, args_span) = match &parsed {
@@ -236,11 +248,15 @@ impl<'s> Runner<'s> {
                 };
             }
             Some(Command::Info) if self.json => {
-                json_line(out, &info_json(&self.view(), building()), line)?;
+                json_line(
+                    out,
+                    &info_json(&self.view(), self.own_build(building)),
+                    line,
+                )?;
                 return Ok(ran(true));
             }
             Some(Command::Info) => {
-                writeln!(out, "{}", info_text(&self.view(), building()))?;
+                writeln!(out, "{}", info_text(&self.view(), self.own_build(building)))?;
                 return Ok(ran(true));
             }
             Some(Command::Quit) => return Ok(Step::Quit),
@@ -303,7 +319,7 @@ impl<'s> Runner<'s> {
             ..
         }) = &mut result
         {
-            if let Some(progress) = building() {
+            if let Some(progress) = self.own_build(building) {
                 *note = Some(format!(
                     "the approximate-search {} still being built ({progress}); this answer is exact",
                     match self.session.settings.approx.kind {

@@ -567,3 +567,48 @@ fn vars_name_the_space_of_each_binding() {
     let out = vecsh(&["-q", &a, "-e", "let y = w00", "-e", ":vars"]);
     assert_eq!(out.1.trim_end().lines().last().unwrap(), "y = w00");
 }
+
+/// Finding 8 (its `:info` part): while FILE's approximate-search lists were building in the
+/// background, `:info` in another space said "lists building …" — FILE's build; each space's
+/// `:info` reports its own state.
+#[test]
+fn info_of_another_space_does_not_show_files_build() {
+    use vecsh::render::Renderer;
+    use vecsh::settings::{Output, Resolved, Source};
+    let cache = TempDir::new().unwrap();
+    let resolved = Resolved {
+        source: Source::File(fixture("a.txt")),
+        also: vec![(None, fixture("r.txt"))],
+        open: crate::util::opts(cache.path()),
+        settings: Settings::default(),
+        output: Output {
+            json: false,
+            renderer: Renderer {
+                color: false,
+                width: 100,
+                terminal: false,
+            },
+            quiet: true,
+            svg: None,
+        },
+    };
+    let (store, _) =
+        Store::open(&fixture("a.txt"), &resolved.open, &vecsh::progress::Silent).unwrap();
+    let mut runner = vecsh::runner::Runner::new(&store, &resolved, false);
+    runner.open_also(&resolved).unwrap();
+    let building = || Some("training 1.0 s so far".to_string());
+    let info = |runner: &mut vecsh::runner::Runner| {
+        let mut out = Vec::new();
+        runner.run(":info", None, &mut out, &building).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    assert!(
+        info(&mut runner).contains("training 1.0 s"),
+        "FILE's own build"
+    );
+    runner
+        .run(":use r", None, &mut Vec::new(), &building)
+        .unwrap();
+    let shown = info(&mut runner);
+    assert!(!shown.contains("training 1.0 s"), "{shown}");
+}

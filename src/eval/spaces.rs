@@ -179,6 +179,12 @@ impl<'s> Spaces<'s> {
         self.store(self.active.get())
     }
 
+    /// Whether space `i` names the session's first store (the front-end's FILE), whose
+    /// background build the front-end runs.
+    pub fn is_first_store(&self, i: usize) -> bool {
+        self.names[i].store == 0
+    }
+
     /// Whether spaces `a` and `b` are one store (one file opened under two names).
     pub fn same_store(&self, a: usize, b: usize) -> bool {
         self.names[a].store == self.names[b].store
