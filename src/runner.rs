@@ -8,7 +8,7 @@ pub mod detach;
 pub mod interrupt;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -118,15 +118,28 @@ impl<'s> Runner<'s> {
     /// Opens `path` as a new space (or names the open store of the same file again).
     fn add_space(
         &mut self,
-        name: Option<String>,
+        mut name: Option<String>,
         path: PathBuf,
         activate: bool,
     ) -> anyhow::Result<Value> {
+        // `ZIP::MEMBER`: one member of an archive (FILE's is `--member`).
+        let mut opts = self.other.clone();
+        let source = match split_member(&path) {
+            Some((zip, member)) => {
+                let stem = crate::eval::spaces::name_from_path(Path::new(&member));
+                let name_free = self.session.spaces().free_name(&stem);
+                name.get_or_insert(name_free);
+                opts.load.member = Some(member);
+                zip
+            }
+            None => path.clone(),
+        };
+        let opts = &opts;
         // A model directory opens through its safetensors file, as the source does.
-        let file = crate::loader::primary_file(&path, &self.other.load);
+        let file = crate::loader::primary_file(&source, &opts.load);
         let (open, key) = self
             .session
-            .space_of_file(&file, &self.other)
+            .space_of_file(&file, opts)
             .map_err(anyhow::Error::msg)?;
         let store = match open {
             Some(i) => Err(i),
@@ -138,8 +151,8 @@ impl<'s> Runner<'s> {
                 };
                 let store = if self.interactive {
                     // Ctrl-C: back to the prompt at once, the space not opened.
-                    let opened =
-                        detach::open_until(&file, &self.other, progress, interrupt::flag())?;
+                    let opened = detach::open_until(&file, opts, progress, interrupt::flag())
+                        .map_err(|e| member_hint(e.into(), &source))?;
                     let Some((store, _)) = opened else {
                         anyhow::bail!(
                             "{} not opened; its index goes on building in the background and is kept for the next :open",
@@ -148,7 +161,9 @@ impl<'s> Runner<'s> {
                     };
                     store
                 } else {
-                    Store::open(&file, &self.other, progress.as_ref())?.0
+                    Store::open(&file, opts, progress.as_ref())
+                        .map_err(|e| member_hint(e.into(), &source))?
+                        .0
                 };
                 Ok((store, key))
             }
@@ -574,6 +589,32 @@ impl<'s> Runner<'s> {
 /// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
 /// 400,000-row answer takes seconds to scroll past.
 /// Returns false when Ctrl-C stopped it.
+/// `ZIP::MEMBER` split into the archive and its member, when the whole is no file and the part
+/// before the first `::` is one.
+fn split_member(path: &Path) -> Option<(PathBuf, String)> {
+    if path.exists() {
+        return None;
+    }
+    let text = path.to_str()?;
+    let (zip, member) = text.split_once("::")?;
+    (Path::new(zip).is_file() && !member.is_empty())
+        .then(|| (PathBuf::from(zip), member.to_string()))
+}
+
+/// An archive of several embedding files opened beside FILE: how to name one (`--member` is
+/// FILE's alone).
+fn member_hint(e: anyhow::Error, zip: &Path) -> anyhow::Error {
+    let message = format!("{e:#}");
+    let Some((_, members)) = message.split_once("choose one with --member: ") else {
+        return e;
+    };
+    let first = members.split(", ").next().unwrap_or("MEMBER");
+    let zip = crate::text::escape_path(zip);
+    anyhow::anyhow!(
+        "{message}; beside FILE name one as ZIP::MEMBER, e.g. --also {zip}::{first} or :open {zip}::{first}"
+    )
+}
+
 fn print_interruptibly(text: &str, out: &mut dyn Write) -> bool {
     let total = text.lines().count();
     for (i, line) in text.lines().enumerate() {

@@ -612,3 +612,46 @@ fn info_of_another_space_does_not_show_files_build() {
     let shown = info(&mut runner);
     assert!(!shown.contains("training 1.0 s"), "{shown}");
 }
+
+/// Finding 18: a member of a multi-member zip could not be a second space (`--also`/`:open` said
+/// "choose one with --member", which neither accepts); `ZIP::MEMBER` names it, and the error
+/// says so.
+#[test]
+fn a_zip_member_opens_beside_file() {
+    use std::io::Write;
+    let tmp = TempDir::new().unwrap();
+    let zip_path = tmp.path().join("two.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    for name in ["r.txt", "c.txt"] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&std::fs::read(fixture(name)).unwrap())
+            .unwrap();
+    }
+    zip.finish().unwrap();
+    let (a, z) = (s(&fixture("a.txt")), s(&zip_path));
+    let out = vecsh(&["-q", &a, "--also", &z, "-e", ":use"]);
+    assert!(!out.0);
+    assert!(out.2.contains(&format!("{z}::r.txt")), "{}", out.2);
+    assert!(out.2.contains("ZIP::MEMBER"), "{}", out.2);
+    let member = format!("{z}::c.txt");
+    let out = vecsh(&["-q", &a, "--also", &member, "-e", ":use"]);
+    assert!(out.0, "{}", out.2);
+    assert!(
+        out.1
+            .lines()
+            .any(|l| l.contains("c ") && l.contains("20 words × 4 dims")),
+        "{}",
+        out.1
+    );
+    let out = vecsh(&[
+        "-q",
+        &a,
+        "-e",
+        &format!(":open {z}::r.txt as zr"),
+        "-e",
+        ":use",
+    ]);
+    assert!(out.0, "{}", out.2);
+    assert!(out.1.contains("zr  60 words × 8 dims"), "{}", out.1);
+}
