@@ -365,6 +365,20 @@ impl<'s> Session<'s> {
         store: std::result::Result<(Store, Option<SourceKey>), usize>,
         activate: bool,
     ) -> Value {
+        // The file open already and no new name asked for: that space, made active.
+        if let (None, Err(of)) = (&name, &store) {
+            if activate {
+                self.spaces.set_active(*of);
+            }
+            let open = self.spaces.store(*of);
+            return Value::SpaceOpened {
+                name: self.spaces.name(*of).to_string(),
+                words: open.len(),
+                dims: open.dims(),
+                reused: Some(self.spaces.name(*of).to_string()),
+                active: self.spaces.active() == *of,
+            };
+        }
         let name = name.unwrap_or_else(|| self.spaces.free_name(&spaces::name_from_path(&path)));
         let (i, reused) = match store {
             Ok((store, key)) => (self.spaces.add(name, Some(path), store, key), None),

@@ -655,3 +655,35 @@ fn a_zip_member_opens_beside_file() {
     assert!(out.0, "{}", out.2);
     assert!(out.1.contains("zr  60 words × 8 dims"), "{}", out.1);
 }
+
+/// Finding 21 (`:open` again): `:open FILE` of a file already open, without `as`, added another
+/// name (`a-2`, `a-3`, … one per repeat); it makes the open space active.
+#[test]
+fn open_of_an_open_file_without_a_name_adds_no_name() {
+    let (a, r) = (s(&fixture("a.txt")), s(&fixture("r.txt")));
+    let out = vecsh(&[
+        "-q",
+        &a,
+        "--also",
+        &r,
+        "-e",
+        &format!(":open {a}"),
+        "-e",
+        &format!(":open {r}"),
+        "-e",
+        ":use",
+    ]);
+    assert!(out.0, "{}", out.2);
+    assert!(
+        !out.1.contains("a-2") && !out.1.contains("r-2"),
+        "{}",
+        out.1
+    );
+    assert!(
+        out.1
+            .contains("space r = 60 words × 8 dims (already open), active"),
+        "{}",
+        out.1
+    );
+    assert!(out.1.contains("* r "), "{}", out.1);
+}

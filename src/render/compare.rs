@@ -226,7 +226,9 @@ impl Renderer {
             self.paint(&escape(name), Style::new().cyan().bold()),
             thousands(words)
         );
-        if let Some(of) = reused {
+        if reused == Some(name) {
+            out.push_str(" (already open)");
+        } else if let Some(of) = reused {
             out.push_str(&format!(
                 " (the file of '{}', already open: one store, two names)",
                 escape(of)
