@@ -174,7 +174,7 @@ impl<'s> Runner<'s> {
     /// `:open FILE [as NAME]`.
     fn open_command(&mut self, args: &str, args_span: Span) -> Result<Value, EvalError> {
         let (file, file_span, name) = self.session.open_args(args, args_span)?;
-        self.add_space(name, PathBuf::from(file), true)
+        self.add_space(name, home_expanded(&file), true)
             .map_err(|e| EvalError {
                 message: format!("{e:#}"),
                 span: Some(file_span),
@@ -589,6 +589,14 @@ impl<'s> Runner<'s> {
 /// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
 /// 400,000-row answer takes seconds to scroll past.
 /// Returns false when Ctrl-C stopped it.
+/// A path typed in a line: a leading `~/` is the home directory, as in a shell.
+fn home_expanded(file: &str) -> PathBuf {
+    match (file.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) if !home.is_empty() => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(file),
+    }
+}
+
 /// `ZIP::MEMBER` split into the archive and its member, when the whole is no file and the part
 /// before the first `::` is one.
 fn split_member(path: &Path) -> Option<(PathBuf, String)> {

@@ -687,3 +687,29 @@ fn open_of_an_open_file_without_a_name_adds_no_name() {
     );
     assert!(out.1.contains("* r "), "{}", out.1);
 }
+
+/// Finding 21 (`~`): `:open ~/x` did not expand `~` (there is no Tab completion for its paths,
+/// so they are typed in full); a leading `~/` is the home directory, as in a shell.
+#[test]
+fn open_expands_a_leading_tilde() {
+    let tmp = TempDir::new().unwrap();
+    std::fs::copy(fixture("c.txt"), tmp.path().join("x.txt")).unwrap();
+    let out = crate::util::vecsh(&tmp.path().join("cache"))
+        .env("HOME", tmp.path())
+        .args([
+            "-q",
+            &s(&fixture("a.txt")),
+            "-e",
+            ":open ~/x.txt",
+            "-e",
+            ":use",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("space x = 20 words × 4 dims"), "{stdout}");
+}
