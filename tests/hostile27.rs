@@ -713,3 +713,15 @@ fn open_expands_a_leading_tilde() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("space x = 20 words × 4 dims"), "{stdout}");
 }
+
+/// Finding 21 (`-k` past the vocabulary): the pair line said "top-1000 Jaccard …" though the
+/// lists held 59 words each; it says the lengths used.
+#[test]
+fn compare_says_the_list_lengths_when_k_exceeds_them() {
+    let (a, c) = (s(&fixture("a.txt")), s(&fixture("c.txt")));
+    let out = vecsh(&["-q", "-k", "1000", &a, "--also", &c, "-e", "compare(w00)"]);
+    assert!(out.0, "{}", out.2);
+    let pair = out.1.lines().find(|l| l.contains(" ~ ")).unwrap();
+    assert!(pair.contains("lists of 59 and 19"), "{pair}");
+    assert!(pair.contains("RBO over the first 19"), "{pair}");
+}

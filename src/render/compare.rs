@@ -120,9 +120,27 @@ impl Renderer {
             }
         }
         for p in &c.pairs {
+            // Lists shorter than k (a small vocabulary): the lengths the figures are over.
+            let length = |name: &str| {
+                c.spaces
+                    .iter()
+                    .find(|s| s.space == name)
+                    .map_or(0, |s| s.neighbours.len())
+            };
+            let (la, lb) = (length(&p.a), length(&p.b));
+            let lengths = if la.min(lb) < c.k {
+                format!(
+                    " (lists of {} and {}; RBO over the first {})",
+                    thousands(la),
+                    thousands(lb),
+                    thousands(la.min(lb))
+                )
+            } else {
+                String::new()
+            };
             let agreement = match (p.jaccard, p.rbo) {
                 (Some(j), Some(r)) => format!(
-                    "top-{} Jaccard {j:.3} ({} in both lists), RBO {r:.3} (p = {})",
+                    "top-{}{lengths} Jaccard {j:.3} ({} in both lists), RBO {r:.3} (p = {})",
                     c.k, p.common, c.p
                 ),
                 _ => format!(
