@@ -725,3 +725,31 @@ fn compare_says_the_list_lengths_when_k_exceeds_them() {
     assert!(pair.contains("lists of 59 and 19"), "{pair}");
     assert!(pair.contains("RBO over the first 19"), "{pair}");
 }
+
+/// Finding 21 (one space): a compare with FILE alone printed the `*`/`†` legend, with nothing that
+/// could carry either mark; it says one space is open and how to add others.
+#[test]
+fn compare_with_one_space_says_how_to_add_others() {
+    let out = vecsh(&["-q", "-k", "2", &s(&fixture("a.txt")), "-e", "compare(w00)"]);
+    assert!(out.0, "{}", out.2);
+    assert!(
+        !out.1.contains("not in another space's vocabulary"),
+        "{}",
+        out.1
+    );
+    assert!(out.1.contains("one space open"), "{}", out.1);
+}
+
+/// Finding 21 (names): a name of combining marks only (`U+0345 U+0345`) was accepted and shown
+/// as an invisible name; a name starts with a visible letter, digit or `_`.
+#[test]
+fn a_name_of_combining_marks_only_is_refused() {
+    let arg = format!("\u{345}\u{345}={}", s(&fixture("r.txt")));
+    let out = vecsh(&["-q", &s(&fixture("a.txt")), "--also", &arg, "-e", ":use"]);
+    assert!(!out.0, "{}", out.1);
+    let line = format!(":open {} as \u{345}\u{345}", s(&fixture("r.txt")));
+    let out = vecsh(&["-q", &s(&fixture("a.txt")), "-e", &line, "-e", ":use"]);
+    assert!(!out.0, "{}", out.1);
+    assert!(out.2.contains("cannot name a space"), "{}", out.2);
+    assert!(!out.1.contains("r.txt"), "{}", out.1);
+}

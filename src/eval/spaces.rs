@@ -287,10 +287,14 @@ impl Drop for Entered<'_> {
 /// of the language).
 pub fn is_name(text: &str) -> bool {
     let mut chars = text.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || "_-.".contains(c))
+    chars.next().is_some_and(starts_name) && chars.all(|c| c.is_alphanumeric() || "_-.".contains(c))
+}
+
+/// What a name starts with: a visible letter or digit, or `_` (a combining mark is a letter to
+/// `is_alphanumeric` but shows as nothing: a name of marks alone would be invisible).
+fn starts_name(c: char) -> bool {
+    use unicode_width::UnicodeWidthChar;
+    (c.is_alphanumeric() && c.width().unwrap_or(0) > 0) || c == '_'
 }
 
 /// `--also NAME=FILE` or `--also FILE`: split at the first `=` only when what is left of it is
@@ -335,11 +339,7 @@ pub fn name_from_path(path: &Path) -> String {
             }
         })
         .collect();
-    if !name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphanumeric() || c == '_')
-    {
+    if !name.chars().next().is_some_and(starts_name) {
         name.insert(0, '_');
     }
     name

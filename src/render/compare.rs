@@ -176,9 +176,13 @@ impl Renderer {
             }
         }
         out.push(self.paint(
-            &format!(
-                "{SHARED} in another space's list too · {ABSENT} not in another space's vocabulary"
-            ),
+            &if n == 1 {
+                "one space open: --also FILE or :open FILE adds others to compare with".to_string()
+            } else {
+                format!(
+                    "{SHARED} in another space's list too · {ABSENT} not in another space's vocabulary"
+                )
+            },
             Style::new().dimmed(),
         ));
         out.join("\n")
