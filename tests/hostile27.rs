@@ -753,3 +753,38 @@ fn a_name_of_combining_marks_only_is_refused() {
     assert!(out.2.contains("cannot name a space"), "{}", out.2);
     assert!(!out.1.contains("r.txt"), "{}", out.1);
 }
+
+/// Finding 19: under `--approx`, compare mixed search error into its overlap (two copies of the
+/// same vectors "differed": Jaccard 0.333 with `--probes 1`); compare searches exactly in every
+/// space, so identical vectors agree fully.
+#[test]
+fn compare_under_approx_searches_exactly() {
+    let tmp = TempDir::new().unwrap();
+    let cache = tmp.path().join("cache");
+    let (g1, g2) = (tmp.path().join("g1.txt"), tmp.path().join("g2.txt"));
+    std::fs::copy(fixture("g.txt"), &g1).unwrap();
+    std::fs::copy(fixture("g.txt"), &g2).unwrap();
+    assert!(run(&cache, &["build", "-q", &s(&g1)]).0);
+    let words: Vec<String> = std::fs::read_to_string(&g1)
+        .unwrap()
+        .lines()
+        .take(20)
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    let mut args: Vec<String> = ["-q", "--approx", "--probes", "1", "-k", "10"]
+        .map(String::from)
+        .to_vec();
+    args.extend([s(&g1), "--also".into(), s(&g2)]);
+    for w in &words {
+        args.extend(["-e".into(), format!("compare({w})")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&cache, &args);
+    assert!(out.0, "{}", out.2);
+    for line in out.1.lines().filter(|l| l.contains(" ~ ")) {
+        assert!(
+            line.contains("top-10 Jaccard 1.000") && line.contains("RBO 1.000"),
+            "{line}"
+        );
+    }
+}

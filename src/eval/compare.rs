@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    CompareColumn, CompareHit, ComparePair, Comparison, EvalError, Result, Session, Value,
+    CompareColumn, CompareHit, ComparePair, Comparison, EvalError, Result, SearchMode, Session,
+    Value,
 };
 use crate::ast::{Expr, ExprKind, Span};
 use crate::index::Store;
@@ -141,7 +142,12 @@ impl Session<'_> {
                 .vector(expr)
                 .and_then(|c| self.carry(c, i, expr.span))
                 .and_then(|c| {
-                    let (hits, _, _) = self.search(&c, self.settings.method, k)?;
+                    // Exact in every space, whatever `:exact` says: the approximate search's
+                    // misses would read as the spaces' disagreement.
+                    let mode = std::mem::replace(&mut self.settings.mode, SearchMode::Exact);
+                    let searched = self.search(&c, self.settings.method, k);
+                    self.settings.mode = mode;
+                    let (hits, _, _) = searched?;
                     let _in = self.spaces.enter(i);
                     Ok(self
                         .named(&hits)
