@@ -49,8 +49,8 @@ pub struct Cli {
     script: Option<PathBuf>,
     /// Open another embedding file beside FILE as a space of its own (repeatable), named from
     /// the file (`glove.6B.50d.txt` is `glove.6B.50d`) or by NAME; `in(NAME, EXPR)`,
-    /// `:use NAME` and `:compare EXPR` use the spaces. --format, --member, --limit and --index
-    /// apply to FILE only.
+    /// `:use NAME` and `:compare EXPR` use the spaces. --format, --member, --limit, --dims,
+    /// --labels, --tensor, --tokenizer, --index and --rebuild apply to FILE only.
     #[arg(long = "also", value_name = "[NAME=]FILE")]
     also: Vec<std::ffi::OsString>,
     /// Evaluate this line and exit (repeatable).
@@ -696,6 +696,13 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
                         "{shown} is an embedding file, not a script: did you mean --also {shown}?"
                     );
                 }
+                if crate::loader::looks_binary(path) {
+                    anyhow::bail!(
+                        "{} is neither a script nor an embedding file (binary data that no \
+                         embedding format reads)",
+                        crate::text::escape_path(path)
+                    );
+                }
             }
             if script.is_some() && !cli.exprs.is_empty() {
                 // Never drop input silently: one source of lines per run (`vecsh SCRIPT -e X`
@@ -707,6 +714,26 @@ fn run(cli: Cli, session: Session) -> anyhow::Result<i32> {
             // Before any map is drawn: `--svg` never overwrites, and a directory is no file.
             if let Some(svg) = &cli.svg {
                 crate::svgfiles::check_new(svg)?;
+            }
+            // FILE's flags without FILE would read the built-in vocabulary, which nobody named.
+            if file.is_none() {
+                let (s, l) = (&cli.source, &cli.source.load);
+                let given = [
+                    ("--format", l.format.is_some()),
+                    ("--member", l.member.is_some()),
+                    ("--limit", l.limit.is_some()),
+                    ("--dims", l.dims.is_some()),
+                    ("--labels", l.labels.is_some()),
+                    ("--tensor", l.tensor.is_some()),
+                    ("--tokenizer", l.tokenizer.is_some()),
+                    ("--index", s.index.is_some()),
+                ];
+                if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
+                    anyhow::bail!(
+                        "{flag} applies to FILE, and no FILE was given (--also files are read \
+                         as detected, with no such flags): give the file as FILE to use {flag}"
+                    );
+                }
             }
             let mut resolved = resolve(file, &cli.source, &cli.query);
             resolved.settings.restrict = cli.restrict.filter(|&n| n > 0);

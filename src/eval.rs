@@ -29,7 +29,7 @@ pub use value::*;
 
 use error::{f32_scale, index_failure};
 use map::MapBuilder;
-use spaces::Spaces;
+use spaces::{SourceKey, Spaces};
 use suggest::{alternatives, closest, closest_words};
 
 /// A model's hidden tokens (`ModelMeta::hidden`) up to this many are left out of a search by
@@ -244,16 +244,55 @@ impl<'s> Session<'s> {
         self.warnings.take()
     }
 
-    /// The space already holding the store of `path` opened with `opts`, if any: `:open` and
-    /// `--also` give it a second name instead of opening it again (heed refuses to open one
-    /// environment twice).
+    /// Records the identity of the session's first space's source (its FILE, opened with
+    /// `opts`), so that `:open` of the same file by any path names that store again.
+    pub fn set_source_key(&mut self, path: &std::path::Path, opts: &crate::index::OpenOptions) {
+        self.spaces.set_first_key(SourceKey::of(path, opts));
+    }
+
+    /// The space already holding the store of `path` opened with `opts` (`Ok(Some(i))`): the
+    /// same file by any path (device and inode), unchanged (size, mtime), with the same load
+    /// options; `:open` and `--also` give it a second name instead of opening it again (heed
+    /// refuses to open one environment twice). `Ok(None)`: open it, from `key`. An error when
+    /// its index directory is one an open store maps (the file changed since it was opened
+    /// there, or `--index` gave FILE that directory): opening it would rebuild that directory
+    /// under the open store.
     pub fn space_of_file(
         &self,
         path: &std::path::Path,
         opts: &crate::index::OpenOptions,
-    ) -> Option<usize> {
-        let dir = crate::index::index_dir_for(path, opts).ok()?;
-        self.spaces.by_dir(&dir)
+    ) -> std::result::Result<(Option<usize>, Option<SourceKey>), String> {
+        let key = SourceKey::of(path, opts);
+        if let Some(i) = key.as_ref().and_then(|k| self.spaces.by_key(k)) {
+            return Ok((Some(i), key));
+        }
+        let Ok(dir) = crate::index::index_dir_for(path, opts) else {
+            return Ok((None, key));
+        };
+        let Some(i) = self.spaces.dir_in_use(&dir) else {
+            return Ok((None, key));
+        };
+        let name = self.spaces.name(i);
+        let shown = crate::text::escape_path(path);
+        let same_path = self.spaces.list()[i]
+            .path
+            .as_ref()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .is_some_and(|p| std::fs::canonicalize(path).ok() == Some(p));
+        Err(if same_path {
+            format!(
+                "{shown} changed since space '{name}' opened it, and its index directory {} is \
+                 the one '{name}' holds: one session cannot hold both versions; copy the file \
+                 (e.g. cp {shown} new.txt) and open the copy, or start a new session",
+                crate::text::escape_path(&dir)
+            )
+        } else {
+            format!(
+                "the index directory of {shown}, {}, holds the index of space '{name}' (given by \
+                 --index): one directory cannot hold two indexes; give --index another directory",
+                crate::text::escape_path(&dir)
+            )
+        })
     }
 
     /// Checks a new space's name (`as NAME`, `NAME=FILE`): a name, and free. `span` places the
@@ -326,12 +365,26 @@ impl<'s> Session<'s> {
         &mut self,
         name: Option<String>,
         path: std::path::PathBuf,
-        store: std::result::Result<Store, usize>,
+        store: std::result::Result<(Store, Option<SourceKey>), usize>,
         activate: bool,
     ) -> Value {
+        // The file open already and no new name asked for: that space, made active.
+        if let (None, Err(of)) = (&name, &store) {
+            if activate {
+                self.spaces.set_active(*of);
+            }
+            let open = self.spaces.store(*of);
+            return Value::SpaceOpened {
+                name: self.spaces.name(*of).to_string(),
+                words: open.len(),
+                dims: open.dims(),
+                reused: Some(self.spaces.name(*of).to_string()),
+                active: self.spaces.active() == *of,
+            };
+        }
         let name = name.unwrap_or_else(|| self.spaces.free_name(&spaces::name_from_path(&path)));
         let (i, reused) = match store {
-            Ok(store) => (self.spaces.add(name, Some(path), store), None),
+            Ok((store, key)) => (self.spaces.add(name, Some(path), store, key), None),
             Err(of) => (
                 self.spaces.alias(name, Some(path), of),
                 Some(self.spaces.name(of).to_string()),
@@ -857,6 +910,8 @@ impl<'s> Session<'s> {
                     .map(|(k, b)| Var {
                         name: k.clone(),
                         query: b.source.clone(),
+                        space: (self.spaces.len() > 1)
+                            .then(|| self.spaces.name(b.value.space).to_string()),
                     })
                     .collect(),
             }),

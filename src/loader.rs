@@ -498,7 +498,8 @@ pub fn primary_file(path: &Path, opts: &LoadOptions) -> std::path::PathBuf {
 }
 
 /// Whether the start of `path` reads as an embedding file rather than a script of vecsh lines:
-/// compressed or binary content (a NUL byte), or text whose first lines read as vectors
+/// compressed or binary content (a NUL byte) whose first rows load, or text whose first lines
+/// read as vectors
 /// (`vecsh a.vec b.vec` meant `--also b.vec`). Unreadable files are no embeddings here: the
 /// script's own reading says why.
 pub fn looks_like_embeddings(path: &Path) -> bool {
@@ -510,8 +511,10 @@ pub fn looks_like_embeddings(path: &Path) -> bool {
     if file.take(64 * 1024).read_to_end(&mut head).is_err() {
         return false;
     }
-    if head.starts_with(b"\x1f\x8b") || head.starts_with(b"PK\x03\x04") || head.contains(&0) {
-        return true;
+    if is_binary(&head) {
+        // Binary: embeddings only if it reads as them (a program, random bytes or a broken
+        // archive is not, and `--also` would fail on it).
+        return reads_rows(path);
     }
     // Text: the first lines (after a word2vec `N D` header) each a word and at least two
     // numbers, and no more lines than the head holds whole. A script's lines never are.
@@ -530,6 +533,38 @@ pub fn looks_like_embeddings(path: &Path) -> bool {
             let fields: Vec<&str> = l.split_whitespace().collect();
             fields.len() >= 3 && numbers(&fields[1..])
         })
+}
+
+/// Compressed or binary content: a gzip or zip magic, or a NUL byte.
+fn is_binary(head: &[u8]) -> bool {
+    head.starts_with(b"\x1f\x8b") || head.starts_with(b"PK\x03\x04") || head.contains(&0)
+}
+
+/// Whether `path` opens as embeddings: its first rows load (reading stops there).
+fn reads_rows(path: &Path) -> bool {
+    let opts = LoadOptions {
+        limit: Some(2),
+        ..Default::default()
+    };
+    let mut rows = false;
+    let loaded = load(path, &opts, &|_, _| {}, &mut |batch| {
+        rows |= !batch.words.is_empty();
+        // Enough seen: stop reading.
+        anyhow::ensure!(!rows, "enough");
+        Ok(())
+    });
+    // An archive of several embedding files is one too (which member is another question).
+    rows || matches!(loaded, Err(LoadError::Archive { message, .. }) if message.contains("several embedding files"))
+}
+
+/// Whether the first 64 KiB of `path` are binary data (`vecsh FILE X`: X is no script).
+pub fn looks_binary(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .is_ok()
+        && is_binary(&head)
 }
 
 /// The model directory `path` names: itself when it is a directory, the directory of a sharded

@@ -223,13 +223,23 @@ impl Renderer {
                 }
                 let w = vars.iter().map(|v| v.name.width()).max().unwrap_or(0);
                 vars.iter()
-                    .map(|crate::eval::Var { name: n, query: q }| {
-                        format!(
-                            "{} = {}",
-                            self.paint(&format!("{n:<w$}"), Style::new().cyan()),
-                            escape(&q.to_string())
-                        )
-                    })
+                    .map(
+                        |crate::eval::Var {
+                             name: n,
+                             query: q,
+                             space,
+                         }| {
+                            let space = space
+                                .as_ref()
+                                .map(|s| format!(" ({})", escape(s)))
+                                .unwrap_or_default();
+                            format!(
+                                "{} = {}{space}",
+                                self.paint(&format!("{n:<w$}"), Style::new().cyan()),
+                                escape(&q.to_string())
+                            )
+                        },
+                    )
                     .collect::<Vec<_>>()
                     .join("\n")
             }

@@ -4,10 +4,11 @@
 //! JSON, errors, notes and SVG files — in one place; the front-end learns only what it needs
 //! (whether the statement failed, `:quit`, Ctrl-C).
 
+pub mod detach;
 pub mod interrupt;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -77,6 +78,11 @@ impl<'s> Runner<'s> {
         );
         // Ctrl-C in the session raises it (`interrupt::Catch`); long scans stop on it.
         session.set_cancel(interrupt::flag());
+        // FILE's identity, so that `:open` of it by any path names its store again.
+        if let Source::File(path) = &resolved.source {
+            let file = crate::loader::primary_file(path, &resolved.open.load);
+            session.set_source_key(&file, &resolved.open);
+        }
         Runner {
             session,
             other: resolved.open_other(),
@@ -112,22 +118,54 @@ impl<'s> Runner<'s> {
     /// Opens `path` as a new space (or names the open store of the same file again).
     fn add_space(
         &mut self,
-        name: Option<String>,
+        mut name: Option<String>,
         path: PathBuf,
         activate: bool,
     ) -> anyhow::Result<Value> {
+        // `ZIP::MEMBER`: one member of an archive (FILE's is `--member`).
+        let mut opts = self.other.clone();
+        let source = match split_member(&path) {
+            Some((zip, member)) => {
+                let stem = crate::eval::spaces::name_from_path(Path::new(&member));
+                let name_free = self.session.spaces().free_name(&stem);
+                name.get_or_insert(name_free);
+                opts.load.member = Some(member);
+                zip
+            }
+            None => path.clone(),
+        };
+        let opts = &opts;
         // A model directory opens through its safetensors file, as the source does.
-        let file = crate::loader::primary_file(&path, &self.other.load);
-        let store = match self.session.space_of_file(&file, &self.other) {
+        let file = crate::loader::primary_file(&source, &opts.load);
+        let (open, key) = self
+            .session
+            .space_of_file(&file, opts)
+            .map_err(anyhow::Error::msg)?;
+        let store = match open {
             Some(i) => Err(i),
             None => {
-                let progress: Box<dyn crate::progress::Progress> = if self.progress_quiet {
+                let progress: Box<dyn crate::progress::Progress + Send> = if self.progress_quiet {
                     Box::new(crate::progress::Quiet)
                 } else {
                     Box::new(crate::progress::Bars::new())
                 };
-                let (store, _) = Store::open(&file, &self.other, progress.as_ref())?;
-                Ok(store)
+                let store = if self.interactive {
+                    // Ctrl-C: back to the prompt at once, the space not opened.
+                    let opened = detach::open_until(&file, opts, progress, interrupt::flag())
+                        .map_err(|e| member_hint(e.into(), &source))?;
+                    let Some((store, _)) = opened else {
+                        anyhow::bail!(
+                            "{} not opened; its index goes on building in the background and is kept for the next :open",
+                            crate::text::escape_path(&path)
+                        );
+                    };
+                    store
+                } else {
+                    Store::open(&file, opts, progress.as_ref())
+                        .map_err(|e| member_hint(e.into(), &source))?
+                        .0
+                };
+                Ok((store, key))
             }
         };
         Ok(self.session.add_space(name, path, store, activate))
@@ -136,13 +174,24 @@ impl<'s> Runner<'s> {
     /// `:open FILE [as NAME]`.
     fn open_command(&mut self, args: &str, args_span: Span) -> Result<Value, EvalError> {
         let (file, file_span, name) = self.session.open_args(args, args_span)?;
-        self.add_space(name, PathBuf::from(file), true)
+        self.add_space(name, home_expanded(&file), true)
             .map_err(|e| EvalError {
                 message: format!("{e:#}"),
                 span: Some(file_span),
                 help: None,
                 also: Vec::new(),
             })
+    }
+
+    /// The background build's progress when the active space is FILE's, whose build it is:
+    /// another space's `:info` and notes never show it.
+    fn own_build(&self, building: &dyn Fn() -> Option<String>) -> Option<String> {
+        let spaces = self.session.spaces();
+        if spaces.is_first_store(spaces.active()) {
+            building()
+        } else {
+            None
+        }
     }
 
     pub fn renderer(&self) -> &Renderer {
@@ -180,6 +229,7 @@ impl<'s> Runner<'s> {
             _ => None,
         };
         let ran = |ok: bool| Step::Ran { ok, command };
+
         match command {
             Some(Command::Help) => {
                 let (args, args_span) = match &parsed {
@@ -213,11 +263,15 @@ impl<'s> Runner<'s> {
                 };
             }
             Some(Command::Info) if self.json => {
-                json_line(out, &info_json(&self.view(), building()), line)?;
+                json_line(
+                    out,
+                    &info_json(&self.view(), self.own_build(building)),
+                    line,
+                )?;
                 return Ok(ran(true));
             }
             Some(Command::Info) => {
-                writeln!(out, "{}", info_text(&self.view(), building()))?;
+                writeln!(out, "{}", info_text(&self.view(), self.own_build(building)))?;
                 return Ok(ran(true));
             }
             Some(Command::Quit) => return Ok(Step::Quit),
@@ -265,7 +319,13 @@ impl<'s> Runner<'s> {
             );
         }
         if self.interactive && interrupt::interrupted() {
-            self.note(out, "(Ctrl-C)")?;
+            // An `:open` stopped says what became of it.
+            match (&result, command) {
+                (Err(e), Some(Command::Open)) => {
+                    self.note(out, &format!("(Ctrl-C) {}", e.message))?
+                }
+                _ => self.note(out, "(Ctrl-C)")?,
+            }
             return Ok(Step::Interrupted);
         }
         if let Ok(Value::Neighbours {
@@ -274,7 +334,7 @@ impl<'s> Runner<'s> {
             ..
         }) = &mut result
         {
-            if let Some(progress) = building() {
+            if let Some(progress) = self.own_build(building) {
                 *note = Some(format!(
                     "the approximate-search {} still being built ({progress}); this answer is exact",
                     match self.session.settings.approx.kind {
@@ -529,6 +589,40 @@ impl<'s> Runner<'s> {
 /// Prints `text` line by line, stopping at Ctrl-C with a note of how much was shown: a
 /// 400,000-row answer takes seconds to scroll past.
 /// Returns false when Ctrl-C stopped it.
+/// A path typed in a line: a leading `~/` is the home directory, as in a shell.
+fn home_expanded(file: &str) -> PathBuf {
+    match (file.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) if !home.is_empty() => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(file),
+    }
+}
+
+/// `ZIP::MEMBER` split into the archive and its member, when the whole is no file and the part
+/// before the first `::` is one.
+fn split_member(path: &Path) -> Option<(PathBuf, String)> {
+    if path.exists() {
+        return None;
+    }
+    let text = path.to_str()?;
+    let (zip, member) = text.split_once("::")?;
+    (Path::new(zip).is_file() && !member.is_empty())
+        .then(|| (PathBuf::from(zip), member.to_string()))
+}
+
+/// An archive of several embedding files opened beside FILE: how to name one (`--member` is
+/// FILE's alone).
+fn member_hint(e: anyhow::Error, zip: &Path) -> anyhow::Error {
+    let message = format!("{e:#}");
+    let Some((_, members)) = message.split_once("choose one with --member: ") else {
+        return e;
+    };
+    let first = members.split(", ").next().unwrap_or("MEMBER");
+    let zip = crate::text::escape_path(zip);
+    anyhow::anyhow!(
+        "{message}; beside FILE name one as ZIP::MEMBER, e.g. --also {zip}::{first} or :open {zip}::{first}"
+    )
+}
+
 fn print_interruptibly(text: &str, out: &mut dyn Write) -> bool {
     let total = text.lines().count();
     for (i, line) in text.lines().enumerate() {

@@ -147,10 +147,12 @@ fn odd_vars_settings_and_ast() {
             Var {
                 name: "royal".into(),
                 query: "king - man".into(),
+                space: None,
             },
             Var {
                 name: "x".into(),
                 query: "mean(cat, dog)".into(),
+                space: None,
             },
         ],
     };

@@ -4,6 +4,8 @@
 //! Afterwards vectors of A carried into B (`in(B, in(A, x))`, `sim`) are rotated by R, and
 //! those of B into A by Rᵀ, without the warning of unaligned spaces.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use nalgebra::DMatrix;
 
 use super::{index_failure, EvalError, Result, Session, Value};
@@ -15,9 +17,22 @@ pub const DEFAULT_WORDS: usize = 10_000;
 /// The rotation R (dims × dims) minimising ‖A R − B‖_F for rows `a[i]`, `b[i]` of one
 /// dimension: U Vᵀ from the SVD of AᵀB, accumulated in f64.
 pub fn procrustes(a: &[Vec<f32>], b: &[Vec<f32>]) -> DMatrix<f64> {
+    procrustes_until(a, b, &AtomicBool::new(false)).expect("never cancelled")
+}
+
+/// [`procrustes`] that stops (`None`) when `cancel` is raised, checked every [`CHECK_EVERY`]
+/// rows (Ctrl-C in a session acts at once on 400k rows).
+pub fn procrustes_until(
+    a: &[Vec<f32>],
+    b: &[Vec<f32>],
+    cancel: &AtomicBool,
+) -> Option<DMatrix<f64>> {
     let dims = a.first().map_or(0, Vec::len);
     let mut m = DMatrix::<f64>::zeros(dims, dims);
-    for (x, y) in a.iter().zip(b) {
+    for (n, (x, y)) in a.iter().zip(b).enumerate() {
+        if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
+            return None;
+        }
         for (i, &xi) in x.iter().enumerate() {
             let xi = f64::from(xi);
             for (j, &yj) in y.iter().enumerate() {
@@ -27,8 +42,11 @@ pub fn procrustes(a: &[Vec<f32>], b: &[Vec<f32>]) -> DMatrix<f64> {
     }
     let svd = m.svd(true, true);
     let (u, v_t) = (svd.u.expect("asked for U"), svd.v_t.expect("asked for Vᵀ"));
-    u * v_t
+    Some(u * v_t)
 }
+
+/// Rows between two looks at the cancel flag.
+const CHECK_EVERY: usize = 4096;
 
 /// `1 word`, `60 words`, digits grouped.
 fn counted(n: usize) -> String {
@@ -110,9 +128,20 @@ impl Session<'_> {
         // The N most frequent shared words, in A's file order.
         let mut rows_a = Vec::new();
         let mut rows_b = Vec::new();
-        for (id, word) in sa.words() {
+        // Ctrl-C stops it anywhere before the rotation is installed, and then nothing changed.
+        let stopped = || {
+            EvalError::at(
+                args_span,
+                "interrupted (Ctrl-C): the alignment is as it was",
+            )
+        };
+        let cancel = self.cancel;
+        for (seen, (id, word)) in sa.words().enumerate() {
             if rows_a.len() == words {
                 break;
+            }
+            if seen.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
+                return Err(stopped());
             }
             let Some(other) = sb.id(word) else { continue };
             let ra = sa.unit_row(id).map_err(index_failure)?;
@@ -131,12 +160,14 @@ impl Session<'_> {
                 ),
             ));
         }
-        let r = procrustes(&rows_a, &rows_b);
+        let r = procrustes_until(&rows_a, &rows_b, cancel).ok_or_else(stopped)?;
         let mean_cos = |rotated: bool| {
-            let total: f64 = rows_a
-                .iter()
-                .zip(&rows_b)
-                .map(|(x, y)| {
+            let mut total = 0.0;
+            for (n, (x, y)) in rows_a.iter().zip(&rows_b).enumerate() {
+                if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
+                    return None;
+                }
+                total += {
                     let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
                     let x = if rotated { rotate(&x, &r) } else { x };
                     let dot: f64 = x.iter().zip(y).map(|(p, q)| p * f64::from(*q)).sum();
@@ -146,12 +177,16 @@ impl Session<'_> {
                     } else {
                         0.0
                     }
-                })
-                .sum();
-            total / rows_a.len() as f64
+                };
+            }
+            Some(total / rows_a.len() as f64)
         };
-        let (before, after) = (mean_cos(false), mean_cos(true));
+        let before = mean_cos(false).ok_or_else(stopped)?;
+        let after = mean_cos(true).ok_or_else(stopped)?;
         let n = rows_a.len();
+        if cancel.load(Ordering::Relaxed) {
+            return Err(stopped());
+        }
         self.spaces.set_alignment(i, j, r);
         Ok(Value::Aligned {
             a: a.to_string(),

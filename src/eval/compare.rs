@@ -3,9 +3,11 @@
 //! and how many words the pair's vocabularies share.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    CompareColumn, CompareHit, ComparePair, Comparison, EvalError, Result, Session, Value,
+    CompareColumn, CompareHit, ComparePair, Comparison, EvalError, Result, SearchMode, Session,
+    Value,
 };
 use crate::ast::{Expr, ExprKind, Span};
 use crate::index::Store;
@@ -14,7 +16,8 @@ use crate::index::Store;
 /// first 10 ranks carry 86% of the weight (Webber, Moffat & Zobel 2010's usual choice).
 pub const RBO_P: f64 = 0.9;
 
-/// |A ∩ B| / |A ∪ B| of two lists' words (1 for two empty lists).
+/// |A ∩ B| / |A ∪ B| of two lists' words (1 for two empty lists, as the fixture's numpy; `compare`
+/// never reports an empty list's: it has no agreement).
 pub fn jaccard(a: &[&str], b: &[&str]) -> f64 {
     let a: HashSet<&str> = a.iter().copied().collect();
     let b: HashSet<&str> = b.iter().copied().collect();
@@ -28,7 +31,8 @@ pub fn jaccard(a: &[&str], b: &[&str]) -> f64 {
 /// Extrapolated rank-biased overlap (Webber, Moffat & Zobel 2010, eq. 32 for lists of one
 /// length): `X_k/k · p^k + (1-p)/p · Σ_{d=1..k} X_d/d · p^d`, where `X_d` is the number of
 /// words the two lists share in their first d. The longer list is cut to the shorter's
-/// length; two identical lists score 1, two disjoint 0 (two empty lists: 1).
+/// length; two identical lists score 1, two disjoint 0 (an empty list: 1, as the fixture's
+/// numpy; `compare` never reports it: an empty list has no agreement).
 pub fn rbo(a: &[&str], b: &[&str], p: f64) -> f64 {
     let k = a.len().min(b.len());
     if k == 0 {
@@ -53,11 +57,21 @@ pub fn rbo(a: &[&str], b: &[&str], p: f64) -> f64 {
     overlap as f64 / k as f64 * weight + (1.0 - p) / p * sum
 }
 
-/// How many words of `a`'s vocabulary `b` holds.
-fn shared_vocabulary(a: &Store, b: &Store) -> usize {
+/// Words between two looks at the cancel flag (Ctrl-C acts at once on 400k-word spaces).
+const CHECK_EVERY: usize = 4096;
+
+/// How many words of `a`'s vocabulary `b` holds; `None` when `cancel` was raised first.
+fn shared_vocabulary(a: &Store, b: &Store, cancel: &AtomicBool) -> Option<usize> {
     // Through the smaller vocabulary: a token model against GloVe looks up 30k words, not 400k.
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    small.words().filter(|(_, w)| large.id(w).is_some()).count()
+    let mut shared = 0;
+    for (n, (_, w)) in small.words().enumerate() {
+        if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        shared += usize::from(large.id(w).is_some());
+    }
+    Some(shared)
 }
 
 impl Session<'_> {
@@ -103,15 +117,37 @@ impl Session<'_> {
             .collect();
         let n = chosen.len();
         let k = self.settings.k;
+        if k == 0 {
+            return Err(
+                EvalError::at(span, "compare with k = 0 has no neighbours to compare")
+                    .help("set how many with :k, e.g. :k 10"),
+            );
+        }
+        // Ctrl-C (the session's flag) stops it between spaces, words and pairs.
+        let stopped = || EvalError::at(span, "interrupted (Ctrl-C)");
+        let cancel = self.cancel;
+        let check = |n: usize| {
+            if n.is_multiple_of(CHECK_EVERY) && cancel.load(Ordering::Relaxed) {
+                Err(stopped())
+            } else {
+                Ok(())
+            }
+        };
         let mut lists: Vec<std::result::Result<Vec<(String, f32)>, EvalError>> = Vec::new();
         for &i in &chosen {
+            check(0)?;
             // Not a guard: `vector` borrows the session mutably.
             let was = self.spaces.set_active(i);
             let found = self
                 .vector(expr)
                 .and_then(|c| self.carry(c, i, expr.span))
                 .and_then(|c| {
-                    let (hits, _, _) = self.search(&c, self.settings.method, k)?;
+                    // Exact in every space, whatever `:exact` says: the approximate search's
+                    // misses would read as the spaces' disagreement.
+                    let mode = std::mem::replace(&mut self.settings.mode, SearchMode::Exact);
+                    let searched = self.search(&c, self.settings.method, k);
+                    self.settings.mode = mode;
+                    let (hits, _, _) = searched?;
                     let _in = self.spaces.enter(i);
                     Ok(self
                         .named(&hits)
@@ -145,21 +181,25 @@ impl Session<'_> {
                     space: names[i].clone(),
                     neighbours: list
                         .iter()
-                        .map(|(word, score)| CompareHit {
-                            word: word.clone(),
-                            score: *score,
-                            shared_with: (0..n)
-                                .filter(|&j| j != i && sets[j].contains(word.as_str()))
-                                .map(|j| names[j].clone())
-                                .collect(),
-                            missing_from: (0..n)
-                                .filter(|&j| {
-                                    j != i && self.spaces.store(chosen[j]).id(word).is_none()
-                                })
-                                .map(|j| names[j].clone())
-                                .collect(),
+                        .enumerate()
+                        .map(|(r, (word, score))| {
+                            check(r)?;
+                            Ok(CompareHit {
+                                word: word.clone(),
+                                score: *score,
+                                shared_with: (0..n)
+                                    .filter(|&j| j != i && sets[j].contains(word.as_str()))
+                                    .map(|j| names[j].clone())
+                                    .collect(),
+                                missing_from: (0..n)
+                                    .filter(|&j| {
+                                        j != i && self.spaces.store(chosen[j]).id(word).is_none()
+                                    })
+                                    .map(|j| names[j].clone())
+                                    .collect(),
+                            })
                         })
-                        .collect(),
+                        .collect::<Result<Vec<_>>>()?,
                     missing: None,
                 },
                 Err(e) => CompareColumn {
@@ -173,17 +213,30 @@ impl Session<'_> {
         let mut pairs = Vec::new();
         for a in 0..n {
             for b in a + 1..n {
-                let both = lists[a].is_ok() && lists[b].is_ok();
+                // An empty list (a zero vector, `:restrict` leaving nothing) agrees with
+                // nothing: its Jaccard and RBO are undefined, not 1.
+                let why = |i: usize| match &lists[i] {
+                    Err(_) => Some(format!("'{}' has no list", names[i])),
+                    Ok(list) if list.is_empty() => {
+                        Some(format!("'{}' found no neighbours", names[i]))
+                    }
+                    Ok(_) => None,
+                };
+                let no_agreement = why(a).or_else(|| why(b));
+                let both = no_agreement.is_none();
                 let (sa, sb) = (self.spaces.store(chosen[a]), self.spaces.store(chosen[b]));
                 pairs.push(ComparePair {
                     a: names[a].clone(),
                     b: names[b].clone(),
-                    shared_vocabulary: self.vocabulary_overlap(chosen[a], chosen[b]),
+                    shared_vocabulary: self
+                        .vocabulary_overlap(chosen[a], chosen[b])
+                        .ok_or_else(stopped)?,
                     words_a: sa.len(),
                     words_b: sb.len(),
                     common: sets[a].intersection(&sets[b]).count(),
                     jaccard: both.then(|| jaccard(&words[a], &words[b])),
                     rbo: both.then(|| rbo(&words[a], &words[b], RBO_P)),
+                    no_agreement,
                 });
             }
         }
@@ -196,18 +249,19 @@ impl Session<'_> {
         })))
     }
 
-    /// Words spaces `a` and `b` share, counted once per pair of stores in a session.
-    fn vocabulary_overlap(&self, a: usize, b: usize) -> usize {
+    /// Words spaces `a` and `b` share, counted once per pair of stores in a session; `None`
+    /// when Ctrl-C stopped the count (then nothing is kept: the next count starts over).
+    fn vocabulary_overlap(&self, a: usize, b: usize) -> Option<usize> {
         if self.spaces.same_store(a, b) {
-            return self.spaces.store(a).len();
+            return Some(self.spaces.store(a).len());
         }
         let key = self.spaces.store_pair(a, b);
         if let Some(&n) = self.shared_counts.borrow().get(&key) {
-            return n;
+            return Some(n);
         }
-        let n = shared_vocabulary(self.spaces.store(a), self.spaces.store(b));
+        let n = shared_vocabulary(self.spaces.store(a), self.spaces.store(b), self.cancel)?;
         self.shared_counts.borrow_mut().insert(key, n);
-        n
+        Some(n)
     }
 }
 

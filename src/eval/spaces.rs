@@ -3,8 +3,10 @@
 //! A session starts with the store of its FILE (borrowed from the front-end that opened it) and
 //! gains others from `--also` and `:open` (owned here). A file opened twice, by any path, is
 //! one store with two names: heed refuses to open one LMDB environment twice
-//! (`EnvAlreadyOpened`), so a new space is matched against the open ones by index directory
-//! before anything is opened (`Spaces::by_dir`). Nothing here prints or opens files.
+//! (`EnvAlreadyOpened`), so a new space is matched against the open ones by its source file's
+//! identity (`SourceKey`: device, inode, size, mtime and the options that shape its index)
+//! before anything is opened (`Spaces::by_key`), and a new file whose index directory an open
+//! store holds is refused (`Spaces::dir_in_use`). Nothing here prints or opens files.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -13,7 +15,52 @@ use std::rc::Rc;
 use nalgebra::DMatrix;
 use std::path::{Path, PathBuf};
 
-use crate::index::Store;
+use crate::index::{FileStat, OpenOptions, Store};
+
+/// What makes two opens one store: the same source file — device and inode (any path to it,
+/// a symlink or a hard link), unchanged since (size and mtime) — read with the same options
+/// that shape an index (format, member, limit, dims, labels, tensor, tokenizer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    options: String,
+}
+
+impl SourceKey {
+    /// The key of `source` (a file, not a model directory) as `opts` would open it; `None`
+    /// when it cannot be looked at or is no regular file (a stream is never one store twice).
+    pub fn of(source: &Path, opts: &OpenOptions) -> Option<SourceKey> {
+        let meta = std::fs::metadata(source).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let stat = FileStat::of(source).ok()?;
+        let canonical = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        };
+        let load = &opts.load;
+        Some(SourceKey {
+            dev: stat.dev,
+            ino: stat.ino,
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            options: format!(
+                "{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
+                load.format,
+                load.member,
+                load.limit,
+                load.dims,
+                canonical(&load.labels),
+                load.tensor,
+                canonical(&load.tokenizer)
+            ),
+        })
+    }
+}
 
 /// Where a space's store lives: the front-end's first store, or one opened later (shared, so
 /// that the line editor can complete from it: [`Spaces::handles`]).
@@ -52,6 +99,8 @@ pub struct SpaceInfo {
 /// The named spaces and which one is active.
 pub struct Spaces<'s> {
     stores: Vec<StoreRef<'s>>,
+    /// Each store's source identity when it was opened (`None`: unknown, never matched).
+    keys: Vec<Option<SourceKey>>,
     names: Vec<SpaceInfo>,
     /// The space an expression is evaluated in: `:use` changes it for good, `in(SPACE, …)`
     /// while its argument is evaluated (so a `&self` search can run in a vector's own space).
@@ -66,6 +115,7 @@ impl<'s> Spaces<'s> {
     pub fn new(name: String, path: Option<PathBuf>, store: &'s Store) -> Spaces<'s> {
         Spaces {
             stores: vec![StoreRef::Borrowed(store)],
+            keys: vec![None],
             names: vec![SpaceInfo {
                 name,
                 path,
@@ -149,6 +199,12 @@ impl<'s> Spaces<'s> {
         self.store(self.active.get())
     }
 
+    /// Whether space `i` names the session's first store (the front-end's FILE), whose
+    /// background build the front-end runs.
+    pub fn is_first_store(&self, i: usize) -> bool {
+        self.names[i].store == 0
+    }
+
     /// Whether spaces `a` and `b` are one store (one file opened under two names).
     pub fn same_store(&self, a: usize, b: usize) -> bool {
         self.names[a].store == self.names[b].store
@@ -169,21 +225,44 @@ impl<'s> Spaces<'s> {
         self.names.iter().position(|s| s.name == name)
     }
 
-    /// The space whose store lives in the index directory `dir`, if one does.
-    pub fn by_dir(&self, dir: &Path) -> Option<usize> {
+    /// Records the source identity of the first store (the front-end's FILE).
+    pub fn set_first_key(&mut self, key: Option<SourceKey>) {
+        self.keys[0] = key;
+    }
+
+    /// The first space whose store was opened from the source `key` names, if one was.
+    pub fn by_key(&self, key: &SourceKey) -> Option<usize> {
+        self.names
+            .iter()
+            .position(|s| self.keys[s.store].as_ref() == Some(key))
+    }
+
+    /// The first space whose store lives in the index directory `dir`: the same path, or both
+    /// existing and the same directory (two missing directories are not one).
+    pub fn dir_in_use(&self, dir: &Path) -> Option<usize> {
         let same = |a: &Path| {
             a == dir
-                || std::fs::canonicalize(a).ok().as_deref()
-                    == std::fs::canonicalize(dir).ok().as_deref()
+                || matches!(
+                    (std::fs::canonicalize(a), std::fs::canonicalize(dir)),
+                    (Ok(x), Ok(y)) if x == y
+                )
         };
         self.names
             .iter()
             .position(|s| same(self.stores[s.store].get().dir()))
     }
 
-    /// Adds a space holding a newly opened store; returns its index. The name must be free.
-    pub fn add(&mut self, name: String, path: Option<PathBuf>, store: Store) -> usize {
+    /// Adds a space holding a newly opened store (from the source `key`); returns its index.
+    /// The name must be free.
+    pub fn add(
+        &mut self,
+        name: String,
+        path: Option<PathBuf>,
+        store: Store,
+        key: Option<SourceKey>,
+    ) -> usize {
         self.stores.push(StoreRef::Shared(Rc::new(store)));
+        self.keys.push(key);
         self.names.push(SpaceInfo {
             name,
             path,
@@ -228,10 +307,14 @@ impl Drop for Entered<'_> {
 /// of the language).
 pub fn is_name(text: &str) -> bool {
     let mut chars = text.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || "_-.".contains(c))
+    chars.next().is_some_and(starts_name) && chars.all(|c| c.is_alphanumeric() || "_-.".contains(c))
+}
+
+/// What a name starts with: a visible letter or digit, or `_` (a combining mark is a letter to
+/// `is_alphanumeric` but shows as nothing: a name of marks alone would be invisible).
+fn starts_name(c: char) -> bool {
+    use unicode_width::UnicodeWidthChar;
+    (c.is_alphanumeric() && c.width().unwrap_or(0) > 0) || c == '_'
 }
 
 /// `--also NAME=FILE` or `--also FILE`: split at the first `=` only when what is left of it is
@@ -287,11 +370,7 @@ pub fn name_from_path(path: &Path) -> String {
             }
         })
         .collect();
-    if !name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphanumeric() || c == '_')
-    {
+    if !name.chars().next().is_some_and(starts_name) {
         name.insert(0, '_');
     }
     name

@@ -354,11 +354,15 @@ pub struct ComparePair {
     pub words_b: usize,
     /// Words in both lists.
     pub common: usize,
-    /// |A ∩ B| / |A ∪ B| of the two lists' words; `None` when a list is missing.
+    /// |A ∩ B| / |A ∪ B| of the two lists' words; `None` when a list is missing or empty.
     pub jaccard: Option<f64>,
     /// Extrapolated rank-biased overlap of the two lists, truncated to the shorter one;
-    /// `None` when a list is missing.
+    /// `None` when a list is missing or empty.
     pub rbo: Option<f64>,
+    /// Why there is no Jaccard and RBO (a list missing or empty: their agreement is
+    /// undefined, never 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_agreement: Option<String>,
 }
 
 /// A setting's value: a number (JSON number) or a word.
@@ -415,6 +419,9 @@ pub struct Var {
     pub name: String,
     /// The expression it was bound to, as typed.
     pub query: String,
+    /// The space its vector belongs to, when several are open (it answers there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
 }
 
 /// A word not in the vocabulary that was given a vector another way: from its character

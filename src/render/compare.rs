@@ -39,6 +39,9 @@ impl Renderer {
                     if let Some(missing) = &s.missing {
                         return vec![(truncate(&format!("({})", escape(missing)), cut), false)];
                     }
+                    if s.neighbours.is_empty() {
+                        return vec![("(no neighbours)".to_string(), false)];
+                    }
                     s.neighbours
                         .iter()
                         .map(|h| {
@@ -117,12 +120,33 @@ impl Renderer {
             }
         }
         for p in &c.pairs {
+            // Lists shorter than k (a small vocabulary): the lengths the figures are over.
+            let length = |name: &str| {
+                c.spaces
+                    .iter()
+                    .find(|s| s.space == name)
+                    .map_or(0, |s| s.neighbours.len())
+            };
+            let (la, lb) = (length(&p.a), length(&p.b));
+            let lengths = if la.min(lb) < c.k {
+                format!(
+                    " (lists of {} and {}; RBO over the first {})",
+                    thousands(la),
+                    thousands(lb),
+                    thousands(la.min(lb))
+                )
+            } else {
+                String::new()
+            };
             let agreement = match (p.jaccard, p.rbo) {
                 (Some(j), Some(r)) => format!(
-                    "top-{} Jaccard {j:.3} ({} in both lists), RBO {r:.3} (p = {})",
+                    "top-{}{lengths} Jaccard {j:.3} ({} in both lists), RBO {r:.3} (p = {})",
                     c.k, p.common, c.p
                 ),
-                _ => "no agreement: a list is missing".to_string(),
+                _ => format!(
+                    "no agreement: {}",
+                    escape(p.no_agreement.as_deref().unwrap_or("a list is missing"))
+                ),
             };
             out.push(format!(
                 "{} ~ {}: {agreement}; {} words shared (of {} and {})",
@@ -152,9 +176,13 @@ impl Renderer {
             }
         }
         out.push(self.paint(
-            &format!(
-                "{SHARED} in another space's list too · {ABSENT} not in another space's vocabulary"
-            ),
+            &if n == 1 {
+                "one space open: --also FILE or :open FILE adds others to compare with".to_string()
+            } else {
+                format!(
+                    "{SHARED} in another space's list too · {ABSENT} not in another space's vocabulary"
+                )
+            },
             Style::new().dimmed(),
         ));
         out.join("\n")
@@ -220,7 +248,9 @@ impl Renderer {
             self.paint(&escape(name), Style::new().cyan().bold()),
             thousands(words)
         );
-        if let Some(of) = reused {
+        if reused == Some(name) {
+            out.push_str(" (already open)");
+        } else if let Some(of) = reused {
             out.push_str(&format!(
                 " (the file of '{}', already open: one store, two names)",
                 escape(of)
