@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nalgebra::DMatrix;
 
+use super::compare::CHECK_EVERY;
 use super::{index_failure, EvalError, Result, Session, Value};
 use crate::ast::Span;
 
@@ -44,9 +45,6 @@ pub fn procrustes_until(
     let (u, v_t) = (svd.u.expect("asked for U"), svd.v_t.expect("asked for Vᵀ"));
     Some(u * v_t)
 }
-
-/// Rows between two looks at the cancel flag.
-const CHECK_EVERY: usize = 4096;
 
 /// `1 word`, `60 words`, digits grouped.
 fn counted(n: usize) -> String {
@@ -113,8 +111,15 @@ impl Session<'_> {
             ));
         }
         let dims = sa.dims();
+        // Ctrl-C stops it anywhere before the rotation is installed, and then nothing changed.
+        let stopped = || {
+            EvalError::at(
+                args_span,
+                "interrupted (Ctrl-C): the alignment is as it was",
+            )
+        };
         if words < dims {
-            let shared = sa.words().filter(|(_, w)| sb.id(w).is_some()).count();
+            let shared = self.vocabulary_overlap(i, j).ok_or_else(stopped)?;
             let n_span = rest.first().map_or(args_span, |(_, span)| *span);
             return Err(EvalError::at(
                 n_span,
@@ -128,13 +133,6 @@ impl Session<'_> {
         // The N most frequent shared words, in A's file order.
         let mut rows_a = Vec::new();
         let mut rows_b = Vec::new();
-        // Ctrl-C stops it anywhere before the rotation is installed, and then nothing changed.
-        let stopped = || {
-            EvalError::at(
-                args_span,
-                "interrupted (Ctrl-C): the alignment is as it was",
-            )
-        };
         let cancel = self.cancel;
         for (seen, (id, word)) in sa.words().enumerate() {
             if rows_a.len() == words {

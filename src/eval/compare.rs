@@ -57,8 +57,9 @@ pub fn rbo(a: &[&str], b: &[&str], p: f64) -> f64 {
     overlap as f64 / k as f64 * weight + (1.0 - p) / p * sum
 }
 
-/// Words between two looks at the cancel flag (Ctrl-C acts at once on 400k-word spaces).
-const CHECK_EVERY: usize = 4096;
+/// Words (or rows) between two looks at the cancel flag (Ctrl-C acts at once on 400k-word
+/// spaces); `:align` looks as often.
+pub(super) const CHECK_EVERY: usize = 4096;
 
 /// How many words of `a`'s vocabulary `b` holds; `None` when `cancel` was raised first.
 fn shared_vocabulary(a: &Store, b: &Store, cancel: &AtomicBool) -> Option<usize> {
@@ -251,7 +252,7 @@ impl Session<'_> {
 
     /// Words spaces `a` and `b` share, counted once per pair of stores in a session; `None`
     /// when Ctrl-C stopped the count (then nothing is kept: the next count starts over).
-    fn vocabulary_overlap(&self, a: usize, b: usize) -> Option<usize> {
+    pub(super) fn vocabulary_overlap(&self, a: usize, b: usize) -> Option<usize> {
         if self.spaces.same_store(a, b) {
             return Some(self.spaces.store(a).len());
         }
