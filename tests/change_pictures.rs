@@ -7,12 +7,10 @@
 //! rotated and permuted copy of it, `b` a's rows plus noise, `c` 4 dims, `t` barely sharing.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use assert_cmd::cargo::cargo_bin;
 use serde_json::Value as Json;
 
-use crate::util::{ask, expect, quit, run, shared_cache, PROMPT, TIMEOUT_MS};
+use crate::util::{ask, expect, pty_session, quit, run, shared_cache, PROMPT, TIMEOUT_MS};
 
 fn s(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -350,15 +348,17 @@ fn a_model_directory_is_named_by_its_directory() {
 #[test]
 fn tab_completes_from_every_space_and_space_names() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(s("a.txt"))
-        .arg("--quiet")
-        .args(["--also", &format!("third={}", s("t.txt"))])
-        .env("VECSH_CACHE", shared_cache("change_pictures"))
-        .env("VECSH_HISTORY", dir.path().join("history"))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    let mut p = pty_session(
+        &shared_cache("change_pictures"),
+        dir.path(),
+        &[
+            s("a.txt"),
+            "--quiet".into(),
+            "--also".into(),
+            format!("third={}", s("t.txt")),
+        ],
+        TIMEOUT_MS,
+    );
     expect(&mut p, "a> ").unwrap();
     let typed = |p: &mut rexpect::session::PtySession, text: &str| {
         p.send(text).unwrap();
@@ -430,14 +430,12 @@ fn the_banner_names_a_model_directory_and_escapes_a_file_name() {
         (model("wordpiece"), "wordpiece, 1,225 tokens"),
         (evil, "e\\e[2Jvil.txt, 20 words"),
     ] {
-        let mut cmd = Command::new(cargo_bin("vecsh"));
-        cmd.arg(&file)
-            .arg("--quiet")
-            .env("VECSH_CACHE", shared_cache("change_pictures"))
-            .env("VECSH_HISTORY", dir.path().join("history"))
-            .env("NO_COLOR", "1")
-            .env("TERM", "xterm");
-        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+        let mut p = pty_session(
+            &shared_cache("change_pictures"),
+            dir.path(),
+            &[file.as_os_str(), "--quiet".as_ref()],
+            TIMEOUT_MS,
+        );
         expect(&mut p, banner).unwrap_or_else(|e| panic!("{banner}: {e}"));
         expect(&mut p, PROMPT).unwrap();
         quit(p);

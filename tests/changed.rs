@@ -393,21 +393,22 @@ fn words_from_the_files_are_escaped_in_the_table() {
 /// and the session goes on.
 #[test]
 fn ctrl_c_stops_the_scan_and_returns_to_the_prompt() {
-    use crate::util::{ask, expect, history, quit, write_glove_mod19, write_glove_random, PROMPT};
+    use crate::util::{ask, expect, quit, write_glove_mod19, write_glove_random, PROMPT};
     const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
     let tmp = tempfile::tempdir().unwrap();
     let x = write_glove_random(tmp.path(), "x.txt", 30_000, 50);
     let y = write_glove_mod19(tmp.path(), "y.txt", 30_000, 50);
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
-    cmd.arg(&x)
-        .arg("--also")
-        .arg(&y)
-        .arg("--quiet")
-        .env("VECSH_CACHE", tmp.path().join("cache"))
-        .env("VECSH_HISTORY", history(tmp.path()))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).expect("spawn vecsh");
+    let mut p = crate::util::pty_session(
+        &tmp.path().join("cache"),
+        tmp.path(),
+        &[
+            x.as_os_str(),
+            "--also".as_ref(),
+            y.as_os_str(),
+            "--quiet".as_ref(),
+        ],
+        120_000,
+    );
     expect(&mut p, PROMPT).expect("first prompt");
     p.send_line(":changed 10000").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));

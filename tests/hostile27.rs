@@ -464,18 +464,15 @@ fn an_interrupted_compare_stops_and_caches_no_count() {
 /// opened (the build goes on in the background, silent, and its index is kept).
 #[test]
 fn ctrl_c_during_open_leaves_the_space_unopened() {
-    use crate::util::{ask, expect, history, quit, write_glove_random, PROMPT};
+    use crate::util::{ask, expect, quit, write_glove_random, PROMPT};
     let tmp = TempDir::new().unwrap();
     let big = write_glove_random(tmp.path(), "big.txt", 150_000, 50);
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
-    cmd.arg(fixture("a.txt"))
-        .arg("-k")
-        .arg("2")
-        .env("VECSH_CACHE", tmp.path().join("cache"))
-        .env("VECSH_HISTORY", history(tmp.path()))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).expect("spawn vecsh");
+    let mut p = crate::util::pty_session(
+        &tmp.path().join("cache"),
+        tmp.path(),
+        &[fixture("a.txt").as_os_str(), "-k".as_ref(), "2".as_ref()],
+        120_000,
+    );
     expect(&mut p, PROMPT).expect("first prompt");
     p.send_line(&format!(":open {}", s(&big))).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(400));

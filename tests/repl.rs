@@ -31,15 +31,9 @@ fn start_with(dir: &Path, args: &[&str]) -> PtySession {
 
 /// A session on `file` with its state in `dir`, before its banner.
 fn spawn_on(dir: &Path, file: &Path, args: &[&str]) -> PtySession {
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(file)
-        .arg("--quiet")
-        .args(args)
-        .env("VECSH_CACHE", dir.join("cache"))
-        .env("VECSH_HISTORY", history(dir))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh")
+    let mut all = vec![file.as_os_str(), "--quiet".as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    crate::util::pty_session(&dir.join("cache"), dir, &all, TIMEOUT_MS)
 }
 
 #[test]

@@ -3,9 +3,7 @@
 //! errors, and `compare` against numpy (tests/fixtures/compare/gen.py and its expected.json).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use assert_cmd::cargo::cargo_bin;
 use serde_json::Value as Json;
 
 use crate::util::{ask, expect, json, quit, run, shared_cache, PROMPT, TIMEOUT_MS};
@@ -540,15 +538,12 @@ fn compare_marks_shared_and_absent_words_and_says_how_few_words_are_shared() {
 #[test]
 fn the_prompt_shows_the_active_space() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(fixture("a.txt"))
-        .arg("--quiet")
-        .args(["--also", &s("b.txt")])
-        .env("VECSH_CACHE", dir.path().join("cache"))
-        .env("VECSH_HISTORY", dir.path().join("history"))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    let mut p = crate::util::pty_session(
+        &dir.path().join("cache"),
+        dir.path(),
+        &[s("a.txt"), "--quiet".into(), "--also".into(), s("b.txt")],
+        TIMEOUT_MS,
+    );
     expect(&mut p, "a> ").expect("the prompt names the active space");
     ask(&mut p, ":use b", "* b");
     p.send_line(&format!(":open {} as third", s("t.txt")))

@@ -289,6 +289,23 @@ pub fn quit(mut p: PtySession) {
     }
 }
 
+/// An interactive session of `vecsh ARGS` on a pty, its index cache in `cache` and its history
+/// under `state`, without colour on an xterm; each expectation waits at most `timeout_ms`.
+pub fn pty_session<S: AsRef<std::ffi::OsStr>>(
+    cache: &Path,
+    state: &Path,
+    args: &[S],
+    timeout_ms: u64,
+) -> PtySession {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    cmd.args(args)
+        .env("VECSH_CACHE", cache)
+        .env("VECSH_HISTORY", history(state))
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    rexpect::session::spawn_command(cmd, Some(timeout_ms)).expect("spawn vecsh")
+}
+
 /// The session's history file when its state lives in `dir`.
 pub fn history(dir: &Path) -> PathBuf {
     dir.join("state/history")
