@@ -693,14 +693,10 @@ fn a_tokenizer_the_library_panics_on_prints_no_panic() {
 
 /// A session on the wordpiece fixture in a pseudo-terminal.
 fn session(dir: &Path) -> rexpect::session::PtySession {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    let mut cmd = crate::util::pty_command(&dir.join("cache"), &dir.join("history"));
     cmd.arg(fixture_dir("wordpiece"))
-        .args(["--quiet", "-k", "2"])
-        .env("VECSH_CACHE", dir.join("cache"))
-        .env("VECSH_HISTORY", dir.join("history"))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(crate::util::TIMEOUT_MS)).unwrap();
+        .args(["--quiet", "-k", "2"]);
+    let mut p = crate::util::spawn_pty(cmd, crate::util::TIMEOUT_MS);
     crate::util::expect(&mut p, crate::util::PROMPT).expect("first prompt");
     p
 }

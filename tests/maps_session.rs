@@ -1,12 +1,9 @@
 //! A map in the interactive session, in a real pseudo-terminal (see tests/repl.rs for why
 //! colour is off and TERM is xterm): `plot(...)` draws, `:svg FILE EXPR` writes the picture.
 
-use std::process::Command;
-
-use assert_cmd::cargo::cargo_bin;
 use rexpect::session::PtySession;
 
-use crate::util::{tiny, PROMPT, TIMEOUT_MS};
+use crate::util::{pty_command, spawn_pty, tiny, PROMPT, TIMEOUT_MS};
 
 fn expect(p: &mut PtySession, text: &str) {
     crate::util::expect(p, text).unwrap_or_else(|e| panic!("expected {text:?}: {e}"));
@@ -15,15 +12,9 @@ fn expect(p: &mut PtySession, text: &str) {
 #[test]
 fn a_plot_in_the_session_draws_and_writes_svg() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(cargo_bin("vecsh"));
-    cmd.arg(tiny())
-        .arg("--quiet")
-        .current_dir(tmp.path())
-        .env("VECSH_CACHE", tmp.path().join("cache"))
-        .env("VECSH_HISTORY", tmp.path().join("history"))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+    let mut cmd = pty_command(&tmp.path().join("cache"), &tmp.path().join("history"));
+    cmd.arg(tiny()).arg("--quiet").current_dir(tmp.path());
+    let mut p = spawn_pty(cmd, TIMEOUT_MS);
     expect(&mut p, "9 words");
     expect(&mut p, PROMPT);
     p.send_line("plot(king, queen, man, woman)").unwrap();

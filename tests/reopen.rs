@@ -4,9 +4,7 @@
 //! (the stat proof still holds) is made by scribbling over a row and writing the proof anew.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use assert_cmd::cargo::cargo_bin;
 use rexpect::session::PtySession;
 use vecsh::index::Store;
 use vecsh::progress::Silent;
@@ -38,14 +36,10 @@ fn one_shot(cache: &Path, src: &Path, line: &str) -> String {
 /// A session on `src` in a pseudo-terminal, waiting for its banner; `pause_ms` delays the
 /// background verification (a test hook of debug builds, `VECSH_VERIFY_PAUSE_MS`).
 fn session(tmp: &Path, cache: &Path, src: &Path, pause_ms: u64) -> PtySession {
-    let mut cmd = Command::new(cargo_bin("vecsh"));
+    let mut cmd = crate::util::pty_command(cache, &tmp.join("history"));
     cmd.arg(src)
-        .env("VECSH_CACHE", cache)
-        .env("VECSH_HISTORY", tmp.join("history"))
-        .env("VECSH_VERIFY_PAUSE_MS", pause_ms.to_string())
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn vecsh");
+        .env("VECSH_VERIFY_PAUSE_MS", pause_ms.to_string());
+    let mut p = crate::util::spawn_pty(cmd, TIMEOUT_MS);
     expect(&mut p, "ready in").expect("banner");
     p
 }

@@ -2,11 +2,8 @@
 //! (see tests/repl.rs): queries answer while the forest builds. Run by .ci/run.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use assert_cmd::cargo::cargo_bin;
-
-use crate::util::{ask, expect, history, quit, PROMPT};
+use crate::util::{ask, expect, quit, PROMPT};
 
 /// The real GloVe 6B 50d (400,000 words), where a forest build takes tens of seconds.
 fn real_glove() -> PathBuf {
@@ -23,18 +20,16 @@ fn queries_answer_promptly_while_the_forest_builds() {
     // (the latency itself is measured by bench/forest-latency.sh).
     const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
     let tmp = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(cargo_bin("vecsh"));
     // The forest: its build takes tens of seconds here, the lists' only a few.
     // `--forest` alone asks for the forest's answers from the start (issue 23); with `--exact`
     // the session starts exact and `:exact off` starts the build.
-    cmd.arg(real_glove())
-        .arg("--quiet")
-        .args(["--exact", "--forest"])
-        .env("VECSH_CACHE", tmp.path().join("cache"))
-        .env("VECSH_HISTORY", history(tmp.path()))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).expect("spawn vecsh");
+    let args = [
+        real_glove().into_os_string(),
+        "--quiet".into(),
+        "--exact".into(),
+        "--forest".into(),
+    ];
+    let mut p = crate::util::pty_session(&tmp.path().join("cache"), tmp.path(), &args, 120_000);
     expect(&mut p, "400,000 words").expect("banner");
     expect(&mut p, PROMPT).unwrap();
     ask(&mut p, ":k 1", "k = 1");

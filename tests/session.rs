@@ -192,14 +192,12 @@ fn an_open_parenthesis_shows_a_continuation_prompt() {
 /// `vecsh demos/capitals.vsh` in a terminal: everything it printed, to the end.
 fn run_in_terminal(args: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    let cache = crate::util::shared_cache("session-builtin");
+    let mut cmd = crate::util::pty_command(&cache, &history(tmp.path()));
     cmd.args(args)
         .arg("--quiet")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("VECSH_CACHE", crate::util::shared_cache("session-builtin"))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).expect("spawn vecsh");
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let mut p = crate::util::spawn_pty(cmd, 60_000);
     let out = p.exp_eof().expect("vecsh ends");
     drop(tmp);
     decode(&out).replace("\r\n", "\n")

@@ -965,13 +965,7 @@ fn damage_the_stat_proof_cannot_see_is_found_by_sessions_and_vecsh_eval() {
     );
 
     damage_below_the_file_system();
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
-    cmd.arg(&src)
-        .env("VECSH_CACHE", &cache)
-        .env("VECSH_HISTORY", crate::util::history(tmp.path()))
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(crate::util::TIMEOUT_MS)).unwrap();
+    let mut p = crate::util::pty_session(&cache, tmp.path(), &[&src], crate::util::TIMEOUT_MS);
     crate::util::expect(&mut p, "is damaged").expect("the session finds the damage");
     crate::util::expect(&mut p, crate::util::PROMPT).expect("a prompt");
     crate::util::quit(p);

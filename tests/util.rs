@@ -297,12 +297,24 @@ pub fn pty_session<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
     timeout_ms: u64,
 ) -> PtySession {
+    let mut cmd = pty_command(cache, &history(state));
+    cmd.args(args);
+    spawn_pty(cmd, timeout_ms)
+}
+
+/// `vecsh` as every pty session runs it: its index cache in `cache`, its history at `history`,
+/// without colour on an xterm. Callers add arguments, a directory or a test hook's variable.
+pub fn pty_command(cache: &Path, history: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
-    cmd.args(args)
-        .env("VECSH_CACHE", cache)
-        .env("VECSH_HISTORY", history(state))
+    cmd.env("VECSH_CACHE", cache)
+        .env("VECSH_HISTORY", history)
         .env("NO_COLOR", "1")
         .env("TERM", "xterm");
+    cmd
+}
+
+/// `cmd` spawned on a pty; each expectation waits at most `timeout_ms`.
+pub fn spawn_pty(cmd: std::process::Command, timeout_ms: u64) -> PtySession {
     rexpect::session::spawn_command(cmd, Some(timeout_ms)).expect("spawn vecsh")
 }
 
