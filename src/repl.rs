@@ -489,6 +489,7 @@ impl<'s> Repl<'s> {
         let cancel = Arc::new(AtomicBool::new(false));
         let trees = index::DEFAULT_TREES;
         let (p, c) = (progress.clone(), cancel.clone());
+        let pause = self.store.pause().clone();
         let announced = Arc::new(AtomicBool::new(false));
         let (approx, renderer, done) = (
             self.approx.clone(),
@@ -496,7 +497,7 @@ impl<'s> Repl<'s> {
             announced.clone(),
         );
         let handle = std::thread::spawn(move || {
-            let result = builder.build_in_background(kind, trees, p.as_ref(), &c);
+            let result = builder.build_in_background(kind, trees, p.as_ref(), &c, &pause);
             if let Some(mut printer) = printer {
                 let using_approx = approx.load(Ordering::Relaxed);
                 if let Some(message) = forest_message(&renderer, &result, using_approx) {
