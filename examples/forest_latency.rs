@@ -70,7 +70,13 @@ fn main() {
         if shared {
             builder.build_forest(trees, &Silent, &cancel)
         } else {
-            match builder.build_in_background(ApproxKind::Forest, trees, &Silent, &cancel) {
+            match builder.build_in_background(
+                ApproxKind::Forest,
+                trees,
+                &Silent,
+                &cancel,
+                &Default::default(),
+            ) {
                 Ok(Built::Forest(f)) => Ok(f),
                 Ok(Built::Lists(_)) => unreachable!("a forest was asked for"),
                 Err(e) => Err(e),

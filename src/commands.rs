@@ -16,6 +16,7 @@ pub enum Command {
     Restrict,
     Subwords,
     AllTokens,
+    Background,
     Svg,
     Open,
     Use,
@@ -65,7 +66,7 @@ const ON_OFF: &[&str] = &["on", "off"];
 
 /// Every command, in the order `:help` lists them, Tab offers them and did-you-mean prefers
 /// them on a tie.
-pub const TABLE: [Spec; 21] = [
+pub const TABLE: [Spec; 22] = [
     Spec {
         command: Command::K,
         name: "k",
@@ -131,6 +132,17 @@ pub const TABLE: [Spec; 21] = [
         help: &[(
             ":alltokens on|off",
             "special and byte tokens among the neighbours, on models (flag --all-tokens)",
+        )],
+    },
+    Spec {
+        command: Command::Background,
+        name: "background",
+        aliases: &[],
+        args: Args::OneOf(ON_OFF),
+        tab_space: true,
+        help: &[(
+            ":background on|off",
+            "build what makes exact search fast behind the prompt, on large files (flag --no-background)",
         )],
     },
     Spec {

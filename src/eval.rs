@@ -810,6 +810,20 @@ impl<'s> Session<'s> {
                 }
                 setting("exact", mode_name(self.settings.mode).into())
             }
+            Some(Command::Background) => {
+                if !args.is_empty() {
+                    self.settings.background = on_off(args)?;
+                }
+                setting(
+                    "background",
+                    if self.settings.background {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                    .into(),
+                )
+            }
             Some(Command::Subwords) => {
                 if !args.is_empty() {
                     self.settings.subwords = on_off(args)?;

@@ -25,10 +25,11 @@
 //! Layout: this file holds the `Store` and its tables; its methods and helpers live by concern in
 //! `open` (reuse or build), `cache` (directories, locks, leftovers, the proof's file), `write`
 //! (the first build) and `pc_stage` (its principal-component stage), `verify` (checksums; with
-//! `lmdb_check`, the file's structure), `records` (what the index stores), `rows` (words, rows,
+//! `lmdb_check`, the file's structure), `records` (what the index stores), `background` (what a session builds by itself, and its pause), `rows` (words, rows,
 //! rows read in place), `side` (each row's norm and label), `phrase` (a model's tokenizer and pooled phrases), `exact` and `approx` (the two searches), and `error`.
 
 mod approx;
+mod background;
 mod cache;
 mod error;
 mod exact;
@@ -53,6 +54,7 @@ use heed::types::{Bytes, Str, U32};
 use heed::{Database, Env, RoTxn, WithoutTls};
 
 pub use approx::{ApproxBuilder, Built, CALIBRATION_QUERIES, DEFAULT_TREES};
+pub use background::Pause;
 pub use cache::{default_cache_dir, index_dir_for, process_alive};
 pub use error::{IndexError, Result};
 pub use exact::ExactPlan;
@@ -126,4 +128,6 @@ pub struct Store {
     background: Option<verify::Background>,
     /// A model's tokenizer, parsed when a lookup first needs it (`phrase`).
     encoder: phrase::EncoderCell,
+    /// Held while a statement runs: a background build parks meanwhile (`background`).
+    pause: Pause,
 }

@@ -1,7 +1,8 @@
 //! The interactive session: a rustyline editor (history, completion, hints, highlighting, see
 //! `line`) around the statement runner (`runner`, which answers every line as scripts have
-//! it answered), and the approximate-search structure built in the background when
-//! `:exact off` asks for it.
+//! it answered), and what it builds in the background: the approximate-search structure when
+//! `:exact off` asks for it, and by itself, on a file where it pays, what makes exact search
+//! fast (issue 28: the lists with their cells; `--no-background`, `:background off` opt out).
 
 pub mod line;
 
@@ -121,6 +122,8 @@ enum Flow {
     Quit,
     /// `:exact off` without a forest: build it in the background.
     BuildForest,
+    /// `:background on|off` ran: start or stop the session's own build.
+    Background,
     /// Ctrl-C: the rest of a pasted input is dropped too.
     Interrupted,
     /// The statement read damage (nothing was written): the index is rebuilt and the
@@ -135,6 +138,9 @@ struct Repl<'s> {
     /// The source as the banner and `:info` name it.
     source: SourceName,
     forest: Option<ForestJob>,
+    /// A build the session started by itself was stopped (`:background off`): a later
+    /// `:background on` starts it again.
+    stopped: bool,
     /// Whether searches use the forest (`:exact off`), for the build thread's announcement.
     approx: Arc<AtomicBool>,
     history: Option<PathBuf>,
@@ -164,6 +170,7 @@ impl<'s> Repl<'s> {
             runner,
             source,
             forest: None,
+            stopped: false,
             approx: Arc::new(AtomicBool::new(
                 resolved.settings.mode == SearchMode::Approx,
             )),
@@ -271,6 +278,7 @@ impl<'s> Repl<'s> {
                 Flow::Interrupted => break,
                 Flow::Damaged(what) => return Ok(self.rebuild(&what, &pending[i..])),
                 Flow::BuildForest => self.start_forest(printer(&mut rl)),
+                Flow::Background => self.background_changed(printer(&mut rl)),
                 Flow::Continue => {}
             }
         }
@@ -278,6 +286,8 @@ impl<'s> Repl<'s> {
             // `--approx` on the command line asks for the forest from the start.
             self.start_forest(printer(&mut rl));
         }
+        // On a file where it pays, what makes exact search fast, once the index is verified.
+        self.start_background(printer(&mut rl));
         loop {
             self.announce_forest();
             if let Some(helper) = rl.helper_mut() {
@@ -338,6 +348,7 @@ impl<'s> Repl<'s> {
                     Flow::Continue => {}
                     Flow::Quit => quit = true,
                     Flow::BuildForest => self.start_forest(printer(&mut rl)),
+                    Flow::Background => self.background_changed(printer(&mut rl)),
                     Flow::Interrupted => break,
                     Flow::Damaged(what) => {
                         self.save_history(&mut rl);
@@ -451,6 +462,10 @@ impl<'s> Repl<'s> {
             {
                 Flow::BuildForest
             }
+            Step::Ran {
+                ok: true,
+                command: Some(Command::Background),
+            } => Flow::Background,
             Step::Ran { .. } => Flow::Continue,
         })
     }
@@ -460,7 +475,14 @@ impl<'s> Repl<'s> {
     /// Whether a build of the approximate structure the settings name should start: none yet,
     /// none running.
     fn wants_forest(&self) -> bool {
-        self.forest.is_none()
+        let kind = self.runner.session().settings.approx.kind;
+        // A finished build of the other kind (the session's own lists, when `--forest` asks
+        // for the forest) leaves room for this one.
+        let other_done = self
+            .forest
+            .as_ref()
+            .is_some_and(|job| job.finished() && job.kind != kind);
+        (self.forest.is_none() || other_done)
             && !self
                 .store
                 .approx_ready(self.runner.session().settings.approx.kind)
@@ -471,6 +493,8 @@ impl<'s> Repl<'s> {
     /// it, above the waiting prompt; without, `announce_forest` does at the next line.
     fn start_forest(&mut self, printer: Option<Printer>) {
         let kind = self.runner.session().settings.approx.kind;
+        // A finished build of the other kind is announced first (it leaves the slot).
+        self.announce_forest();
         let what = approx_name(kind);
         let builder = match self.store.approx_builder() {
             Ok(b) => b,
@@ -489,6 +513,7 @@ impl<'s> Repl<'s> {
         let cancel = Arc::new(AtomicBool::new(false));
         let trees = index::DEFAULT_TREES;
         let (p, c) = (progress.clone(), cancel.clone());
+        let pause = self.build_pause();
         let announced = Arc::new(AtomicBool::new(false));
         let (approx, renderer, done) = (
             self.approx.clone(),
@@ -496,10 +521,10 @@ impl<'s> Repl<'s> {
             announced.clone(),
         );
         let handle = std::thread::spawn(move || {
-            let result = builder.build_in_background(kind, trees, p.as_ref(), &c);
+            let result = builder.build_in_background(kind, trees, p.as_ref(), &c, &pause);
             if let Some(mut printer) = printer {
                 let using_approx = approx.load(Ordering::Relaxed);
-                if let Some(message) = forest_message(&renderer, &result, using_approx) {
+                if let Some(message) = forest_message(&renderer, &result, using_approx, false) {
                     // rustyline prints it above the prompt and redraws the line being typed.
                     if printer.print(format!("{message}\n")).is_ok() {
                         done.store(true, Ordering::Relaxed);
@@ -515,7 +540,101 @@ impl<'s> Repl<'s> {
             progress,
             handle: Some(handle),
             announced,
+            kind,
+            auto: false,
         });
+    }
+
+    /// The pause statements hold on this session's index, which the builds check; with
+    /// `VECSH_BACKGROUND_STEP_MS` (tests), every step of a build sleeps that long.
+    fn build_pause(&self) -> index::Pause {
+        let pause = self.store.pause().clone();
+        if let Some(ms) = std::env::var("VECSH_BACKGROUND_STEP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            pause.set_step_ms(ms);
+        }
+        pause
+    }
+
+    /// Starts, on a file where it pays (`Store::lacks_fast_exact`), the build of what makes
+    /// exact search fast (the lists with their cells), unless `--no-background` or
+    /// `:background off` said not to or a build already runs. The build thread first waits for
+    /// the background verification and builds only on an index it found intact; it runs at low
+    /// priority, parks while a statement runs (`index::Pause`), and announces when ready.
+    /// Nothing waits for it: quitting cancels it, and a build cancelled or killed commits
+    /// nothing (the next session starts it again).
+    fn start_background(&mut self, printer: Option<Printer>) {
+        if !self.runner.session().settings.background
+            || self.forest.is_some()
+            || !self.store.is_writable()
+            || !self.store.lacks_fast_exact()
+        {
+            return;
+        }
+        let Ok(builder) = self.store.approx_builder() else {
+            return;
+        };
+        let kind = ApproxKind::Lists;
+        let verification = self.store.background_verification();
+        let progress = Arc::new(TreeCount::default());
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (p, c) = (progress.clone(), cancel.clone());
+        let pause = self.build_pause();
+        let announced = Arc::new(AtomicBool::new(false));
+        let (renderer, done) = (self.runner.renderer().clone(), announced.clone());
+        let handle = std::thread::spawn(move || {
+            // From verified data only: a damaged index is rebuilt, never built upon.
+            if let Some(verification) = verification {
+                if verification.wait().is_some() {
+                    return Err(IndexError::Cancelled);
+                }
+            }
+            if c.load(Ordering::Relaxed) {
+                return Err(IndexError::Cancelled);
+            }
+            let result = builder.build_in_background(kind, 0, p.as_ref(), &c, &pause);
+            if let Some(mut printer) = printer {
+                if let Some(message) = forest_message(&renderer, &result, false, true) {
+                    if printer.print(format!("{message}\n")).is_ok() {
+                        done.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            result
+        });
+        self.stopped = false;
+        self.forest = Some(ForestJob {
+            started: Instant::now(),
+            cancel,
+            progress,
+            handle: Some(handle),
+            announced,
+            kind,
+            auto: true,
+        });
+    }
+
+    /// After `:background on|off`: starts the session's own build, or stops it.
+    fn background_changed(&mut self, printer: Option<Printer>) {
+        if self.runner.session().settings.background {
+            if self.stopped {
+                self.forest = None;
+            }
+            self.start_background(printer);
+            return;
+        }
+        let running = self
+            .forest
+            .as_ref()
+            .is_some_and(|job| job.auto && !job.finished());
+        if running {
+            self.stop_forest();
+            self.forest = None;
+            self.stopped = true;
+            self.note("background build stopped; answers stay as they were (:background on starts it again)");
+        }
     }
 
     /// Says that the build finished, at the next line, unless the build thread already did
@@ -530,24 +649,38 @@ impl<'s> Repl<'s> {
             return;
         };
         let announced = job.announced.load(Ordering::Relaxed);
+        let (auto, kind) = (job.auto, job.kind);
         if result.is_ok() {
             // How many lists `--approx` probes, and whether exact search tries the cells:
             // measured once, here (about a second at 3M x 300), and stored in the index for
-            // later processes.
-            let store = self.runner.session().store();
-            let params = self.runner.session().settings.approx;
-            if let Err(e) = store.calibrate(&params, index::CALIBRATION_QUERIES) {
-                self.note(&format!(
+            // later processes. The session's own build is of its first space's index.
+            let store = match auto {
+                true => self.store,
+                false => self.runner.session().store(),
+            };
+            let params = index::ApproxParams {
+                kind,
+                ..self.runner.session().settings.approx
+            };
+            match store.calibrate(&params, index::CALIBRATION_QUERIES) {
+                Err(e) => self.note(&format!(
                     "cannot measure the approximate-search {} ({e}); it searches at its default setting",
                     approx_name(params.kind)
-                ));
+                )),
+                // The session's own lists, measured: said when their cells do not pay here.
+                Ok(Some(c)) if auto && !store.exact_plan().cells => self.note(&format!(
+                    "the lists' cells answered {:.0} % of the exact queries measured on this file, \
+                     too few to be tried: exact search scans as before (:exact off searches the lists)",
+                    c.exact_by_cells.unwrap_or(0.0) * 100.0
+                )),
+                Ok(_) => {}
             }
         }
         if announced {
             return;
         }
         let approx = self.runner.session().settings.mode == SearchMode::Approx;
-        if let Some(message) = forest_message(self.runner.renderer(), &result, approx) {
+        if let Some(message) = forest_message(self.runner.renderer(), &result, approx, auto) {
             println!("{message}");
         }
     }
@@ -642,6 +775,9 @@ struct ForestJob {
     handle: Option<JoinHandle<index::Result<Built>>>,
     /// The build thread printed the outcome itself (external printer).
     announced: Arc<AtomicBool>,
+    kind: ApproxKind,
+    /// Started by the session itself (what makes exact search fast), not by `:exact off`.
+    auto: bool,
 }
 
 /// "lists" or "forest", as the session names the approximate structure.
@@ -649,11 +785,19 @@ fn approx_name(kind: ApproxKind) -> &'static str {
     kind.name()
 }
 
-/// What the session says when a build ends (`None` when it was cancelled: the user is leaving).
-fn forest_message(r: &Renderer, result: &index::Result<Built>, approx: bool) -> Option<String> {
+/// What the session says when a build ends (`None` when it was cancelled: the user is leaving);
+/// `auto`: a build the session started by itself, for exact search.
+fn forest_message(
+    r: &Renderer,
+    result: &index::Result<Built>,
+    approx: bool,
+    auto: bool,
+) -> Option<String> {
     Some(match result {
         Ok(built) => {
-            let using = if approx {
+            let using = if auto {
+                "exact search tries their cells from the next statement on (answers unchanged)"
+            } else if approx {
                 "approximate searches now use them (:exact on for exact)"
             } else {
                 ":exact off searches them"
@@ -672,6 +816,12 @@ fn forest_message(r: &Renderer, result: &index::Result<Built>, approx: bool) -> 
             r.style(&format!("{what}; {using}"), Style::new().green())
         }
         Err(IndexError::Cancelled) => return None,
+        Err(e) if auto => r.style(
+            &format!(
+                "background build of the lists failed: {e}; exact search goes on without them"
+            ),
+            Style::new().yellow(),
+        ),
         Err(e) => r.style(
             &format!("approximate-search build failed: {e}; answers stay exact"),
             Style::new().yellow(),

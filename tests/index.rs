@@ -348,7 +348,13 @@ fn lists_build_on_another_thread_while_the_store_answers() {
     let (store, _) = Store::open(&src, &o, &Silent).unwrap();
     let builder = store.approx_builder().unwrap();
     let handle = std::thread::spawn(move || {
-        builder.build_in_background(ApproxKind::Lists, 0, &Silent, &AtomicBool::new(false))
+        builder.build_in_background(
+            ApproxKind::Lists,
+            0,
+            &Silent,
+            &AtomicBool::new(false),
+            &Default::default(),
+        )
     });
     let q = store.vector(1).unwrap().to_vec();
     let query = Query {

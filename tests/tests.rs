@@ -20,6 +20,7 @@ macro_rules! snapshot {
 mod util;
 
 mod architecture;
+mod background;
 mod change_pictures;
 mod changed;
 mod cli;

@@ -1169,7 +1169,13 @@ fn a_full_disk_during_the_lists_build_says_no_space() {
     let never = std::sync::atomic::AtomicBool::new(false);
     let builder = store.approx_builder().unwrap();
     let background = builder
-        .build_in_background(vecsh::index::ApproxKind::Lists, 0, &Silent, &never)
+        .build_in_background(
+            vecsh::index::ApproxKind::Lists,
+            0,
+            &Silent,
+            &never,
+            &Default::default(),
+        )
         .map(|_| ())
         .expect_err("the lists do not fit")
         .to_string();

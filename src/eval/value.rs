@@ -44,6 +44,10 @@ pub struct Settings {
     /// On a model, special and byte tokens (`ModelMeta::hidden`) may be neighbours too
     /// (`--all-tokens`, `:alltokens on`); by default they are left out of answers.
     pub all_tokens: bool,
+    /// A session builds by itself, behind its prompt, what makes exact search fast on a file
+    /// where it pays (`--no-background`, `:background off`: not).
+    #[serde(skip)]
+    pub background: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +61,7 @@ impl Default for Settings {
             restrict: None,
             subwords: true,
             all_tokens: false,
+            background: true,
         }
     }
 }

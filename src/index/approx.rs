@@ -16,6 +16,7 @@ use crate::ivf::{self, BuildStep};
 use crate::progress::{Progress, Unit};
 use crate::search::{self, Hit, Query};
 
+use super::background::{Pause, Pausing};
 use super::error::{lmdb_err, IndexError, Result};
 use super::exact::CELLS_MIN_SHARE;
 use super::records::{
@@ -440,13 +441,25 @@ impl ApproxBuilder {
     /// On rayon's global pool the exact scan queued behind arroy's tree jobs until the build
     /// was nearly done (a query typed 3 s into a 400k-word build took 40 s); on its own pool
     /// the build takes the cores only when the scan leaves them idle.
+    ///
+    /// `pause` is held while the session runs a statement: the build parks at its next block
+    /// boundary until it is released (every progress step checks it; loops without steps can
+    /// call `pause.wait_while_paused(cancel)` themselves), so that a query typed during the
+    /// build answers about as fast as when idle.
     pub fn build_in_background(
         &self,
         kind: ApproxKind,
         trees: usize,
         progress: &dyn Progress,
         cancel: &AtomicBool,
+        pause: &Pause,
     ) -> Result<Built> {
+        let pausing = Pausing {
+            inner: progress,
+            pause,
+            cancel,
+        };
+        let progress: &dyn Progress = &pausing;
         let run = || match kind {
             ApproxKind::Lists => self.build_lists(progress, cancel).map(Built::Lists),
             ApproxKind::Forest => self

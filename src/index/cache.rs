@@ -17,6 +17,8 @@ pub(super) const MARKER: &str = "vecsh-index";
 
 /// The stat proof of the last full verification (see the `index` module docs).
 const PROOF: &str = "verified.json";
+/// Marks that a one-shot run said once that `vecsh build` makes exact search faster here.
+pub(super) const BUILD_HINT: &str = "build-hint-given";
 
 /// The first bytes of every lock file vecsh creates, so that only those are ever removed.
 const LOCK_TAG: &[u8] = b"vecsh lock\n";
@@ -241,7 +243,7 @@ pub(super) fn remove_leftovers(dir: &Path) {
 }
 
 /// Whether `name` is one of the files vecsh writes into an index directory: LMDB's two files,
-/// the marker, the stat proof and the proof's temporary file.
+/// the marker, the stat proof and the proof's temporary file, the one-shot hint's marker.
 pub(super) fn is_index_file(name: &[u8]) -> bool {
     let proof_tmp = name
         .strip_prefix(PROOF.as_bytes())
@@ -250,6 +252,7 @@ pub(super) fn is_index_file(name: &[u8]) -> bool {
     matches!(name, b"data.mdb" | b"lock.mdb")
         || name == MARKER.as_bytes()
         || name == PROOF.as_bytes()
+        || name == BUILD_HINT.as_bytes()
         || proof_tmp
 }
 

@@ -188,6 +188,8 @@ impl Store {
     /// Holds the background verification while a statement runs (`true`), so that its reads
     /// do not queue behind the verification's, or lets it go on (`false`).
     pub fn hold_verification(&self, on: bool) {
+        // A background build (`background::Pause`) waits too.
+        self.pause.hold(on);
         if let Some(background) = &self.background {
             background.hold(on);
         }

@@ -386,6 +386,7 @@ impl Store {
             pc_min_rows: PC_MIN_ROWS,
             background: None,
             encoder: Default::default(),
+            pause: Default::default(),
         })
     }
 

@@ -20,7 +20,7 @@ use super::Id;
 /// `OpenOptions::pc_min_rows` replaces it (the command line's `VECSH_PC_MIN_ROWS`).
 pub(super) const PC_MIN_ROWS: usize = 200_000;
 
-const PC_MIN_DIMS: usize = 128;
+pub(super) const PC_MIN_DIMS: usize = 128;
 
 /// The stage's row floor under `opts`: `OpenOptions::pc_min_rows`, else `PC_MIN_ROWS`.
 pub(super) fn pc_min_rows(opts: &OpenOptions) -> usize {

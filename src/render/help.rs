@@ -68,6 +68,7 @@ fn setting_now(command: Command, s: &Settings) -> Option<SettingValue> {
         Command::Restrict => s.restrict.map_or("off".into(), SettingValue::from),
         Command::Subwords => on(s.subwords).into(),
         Command::AllTokens => on(s.all_tokens).into(),
+        Command::Background => on(s.background).into(),
         Command::Svg
         | Command::Open
         | Command::Use
@@ -530,6 +531,29 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
     ];
     if view.store.forest().is_some() || kind == ApproxKind::Forest {
         rows.push(("forest", state(ApproxKind::Forest)));
+    }
+    // The session's own build of what makes exact search fast (issue 28), where it pays.
+    if view.store.background_pays() || !s.background {
+        let build = match (&building, s.background) {
+            (Some(progress), _) => format!(
+                "building the lists behind the prompt ({progress}); it pauses while a statement runs"
+            ),
+            (None, false) => "off: nothing is built behind the prompt (:background on)".into(),
+            (None, true) if !view.store.background_pays() => {
+                "on: nothing to build (exact search is fast as it is on a file this size)".into()
+            }
+            (None, true) if view.store.lists().is_some() => match view.store.exact_plan().cells {
+                true => "done: the lists are built; exact search goes through their cells".into(),
+                false => "done: the lists are built; their cells answer too few exact queries \
+                          on this file to be tried"
+                    .into(),
+            },
+            (None, true) if !view.store.is_writable() => {
+                "none: the index is read-only here (`vecsh build FILE` adds the lists)".into()
+            }
+            (None, true) => "on: the lists are built once the index is verified".into(),
+        };
+        rows.push(("build", build));
     }
     rows.push(("exact", crate::render::exact_plan(&view.store.exact_plan())));
     rows.push((

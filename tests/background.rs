@@ -1,0 +1,349 @@
+//! Issue 28: a session builds by itself, behind its prompt, what makes exact search fast on a
+//! file where it pays (the lists with their cells), after its verification found the index
+//! intact; `--no-background` and `:background off` opt out; a quit or killed build is finished
+//! by the next session; a one-shot run builds nothing and says once per index, on a terminal,
+//! that `vecsh build` would. Small files stand for large ones through `VECSH_PC_MIN_ROWS`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rexpect::session::PtySession;
+use vecsh::index::Store;
+use vecsh::progress::Silent;
+
+use crate::util::{ask, expect, opts, quit, vecsh, write_glove_random, PROMPT};
+
+/// Rows of the test file, and the row floor from which the session builds (as
+/// `VECSH_PC_MIN_ROWS`): the file pays.
+const ROWS: usize = 3000;
+const MIN_ROWS: &str = "1000";
+/// Dims: the build's dimension floor (`PC_MIN_DIMS`) is 128.
+const DIMS: usize = 128;
+const WAIT_MS: u64 = 120_000;
+
+fn file(dir: &Path) -> PathBuf {
+    write_glove_random(dir, "x.txt", ROWS, DIMS)
+}
+
+/// A clustered GloVe file: 30 seeded centres, each row one of them plus small seeded noise,
+/// so that the lists' cells answer exact queries (as on the clustered 3M x 300 set).
+fn clustered(dir: &Path) -> PathBuf {
+    let mut state: u64 = 0x2545f4914f6cdd1d;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    let centres: Vec<Vec<f32>> = (0..30)
+        .map(|_| (0..DIMS).map(|_| next()).collect())
+        .collect();
+    let mut text = String::new();
+    for i in 0..ROWS {
+        text.push_str(&format!("w{i}"));
+        for x in &centres[i % centres.len()] {
+            text.push_str(&format!(" {:.4}", x + 0.15 * next()));
+        }
+        text.push('\n');
+    }
+    let path = dir.join("x.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `vecsh ARGS` on a pty, as `util::pty_session`, with the small row floor and `env` set.
+fn session(cache: &Path, state: &Path, args: &[&str], env: &[(&str, &str)]) -> PtySession {
+    session_waiting(cache, state, args, env, WAIT_MS)
+}
+
+/// [`session`] whose expectations wait at most `ms`.
+fn session_waiting(
+    cache: &Path,
+    state: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    ms: u64,
+) -> PtySession {
+    rexpect::session::spawn_command(command(cache, state, args, env), Some(ms))
+        .expect("spawn vecsh")
+}
+
+fn command(
+    cache: &Path,
+    state: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vecsh"));
+    cmd.args(args)
+        .env("VECSH_CACHE", cache)
+        .env("VECSH_HISTORY", crate::util::history(state))
+        .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// The index's lists, opened as a one-shot would (no rebuild: the stat proof or a full
+/// verification).
+fn has_lists(cache: &Path, src: &Path) -> bool {
+    let (store, _) = Store::open(src, &opts(cache), &Silent).unwrap();
+    store.lists().is_some()
+}
+
+/// `vecsh info --verify FILE` succeeds: every table and the lists match their checksums.
+fn verifies(cache: &Path, src: &Path) {
+    let out = vecsh(cache)
+        .args(["info", "--verify"])
+        .arg(src)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A one-shot answer on a pipe (so no hint), for comparing answers before and after.
+fn answer(cache: &Path, src: &Path, expr: &str) -> String {
+    let out = vecsh(cache)
+        .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
+        .arg(src)
+        .args(["--json", "-e", expr])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_session_builds_the_lists_by_itself_announces_them_and_answers_stay_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = clustered(tmp.path());
+    let before: Vec<String> = ["w5", "w77 - w3", "w2999"]
+        .iter()
+        .map(|e| answer(&cache, &src, e))
+        .collect();
+    assert!(!has_lists(&cache, &src), "a one-shot run builds nothing");
+    let arg = src.to_str().unwrap();
+    let mut p = session(&cache, tmp.path(), &[arg], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "lists ready").expect("the session announces its lists");
+    expect(&mut p, "exact search tries their cells").unwrap();
+    // Measured at the next statement; on clustered rows the cells answer.
+    ask(&mut p, "w5", "10 w");
+    ask(&mut p, ":info", "exact search goes through their cells");
+    quit(p);
+    assert!(has_lists(&cache, &src));
+    verifies(&cache, &src);
+    let after: Vec<String> = ["w5", "w77 - w3", "w2999"]
+        .iter()
+        .map(|e| answer(&cache, &src, e))
+        .collect();
+    assert_eq!(before, after, "answers unchanged");
+    let info = vecsh(&cache)
+        .args(["info", "--json"])
+        .arg(&src)
+        .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["exact"]["cells"], true, "{info}");
+}
+
+/// On random rows the lists' cells answer too few exact queries: the session says so once it
+/// has measured them, and exact search scans as before.
+#[test]
+fn where_the_cells_do_not_pay_the_session_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = file(tmp.path());
+    let mut p = session(&cache, tmp.path(), &[src.to_str().unwrap()], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "lists ready").expect("the session announces its lists");
+    ask(&mut p, "w5", "too few to be tried");
+    ask(&mut p, ":info", "their cells answer too few exact queries");
+    quit(p);
+    verifies(&cache, &src);
+}
+
+#[test]
+fn a_small_file_gets_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    // Below the dimension floor: the plain scan is as fast as it gets.
+    let src = write_glove_random(tmp.path(), "narrow.txt", ROWS, 50);
+    let mut p = session(&cache, tmp.path(), &[src.to_str().unwrap()], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "search");
+    std::thread::sleep(Duration::from_secs(3));
+    quit(p);
+    assert!(!has_lists(&cache, &src));
+}
+
+#[test]
+fn no_background_and_background_off_build_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = file(tmp.path());
+    let arg = src.to_str().unwrap();
+    // The flag: nothing starts.
+    let mut p = session(&cache, tmp.path(), &[arg, "--no-background"], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "off: nothing is built behind the prompt");
+    std::thread::sleep(Duration::from_secs(2));
+    ask(&mut p, ":background", "background = off");
+    quit(p);
+    assert!(!has_lists(&cache, &src), "--no-background built lists");
+
+    // The command, typed while a (slowed) build runs: it stops, and nothing is committed.
+    let mut p = session(
+        &cache,
+        tmp.path(),
+        &[arg],
+        &[("VECSH_BACKGROUND_STEP_MS", "200")],
+    );
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "building the lists behind the prompt");
+    ask(&mut p, ":background off", "background build stopped");
+    ask(&mut p, ":info", "off: nothing is built behind the prompt");
+    std::thread::sleep(Duration::from_secs(2));
+    quit(p);
+    assert!(!has_lists(&cache, &src), ":background off built lists");
+    verifies(&cache, &src);
+}
+
+#[test]
+fn a_quit_or_killed_build_is_finished_by_the_next_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = file(tmp.path());
+    let arg = src.to_str().unwrap();
+    let slow = [("VECSH_BACKGROUND_STEP_MS", "200")];
+
+    // Quit mid-build: the session leaves at once, and nothing is committed.
+    let mut p = session(&cache, tmp.path(), &[arg], &slow);
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "building the lists behind the prompt");
+    let quitting = std::time::Instant::now();
+    quit(p);
+    assert!(
+        quitting.elapsed() < Duration::from_secs(5),
+        "quitting waited for the build: {:?}",
+        quitting.elapsed()
+    );
+    assert!(!has_lists(&cache, &src));
+    verifies(&cache, &src);
+
+    // Killed mid-build.
+    let mut p = session(&cache, tmp.path(), &[arg], &slow);
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "building the lists behind the prompt");
+    std::thread::sleep(Duration::from_millis(1500));
+    p.process
+        .kill(rexpect::process::signal::Signal::SIGKILL)
+        .unwrap();
+    let _ = p.process.wait();
+    assert!(!has_lists(&cache, &src));
+    verifies(&cache, &src);
+
+    // The next session builds them.
+    let mut p = session(&cache, tmp.path(), &[arg], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "lists ready").expect("the next session finishes the build");
+    quit(p);
+    assert!(has_lists(&cache, &src));
+    verifies(&cache, &src);
+}
+
+/// Overwrites `len` bytes at `at` of `file` with bytes that differ.
+fn scribble(file: &Path, at: usize, len: usize) {
+    let mut bytes = std::fs::read(file).unwrap();
+    for b in &mut bytes[at..at + len] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_index_does_not_start_a_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = clustered(tmp.path());
+    answer(&cache, &src, "w5");
+    let dir = vecsh::index::index_dir_for(&src, &opts(&cache)).unwrap();
+    let data = dir.join("data.mdb");
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    let row: Vec<u8> = bytemuck::cast_slice(&store.vector(7).unwrap()).to_vec();
+    drop(store);
+    // Damage the stat proof cannot see (as in tests/trust.rs): the session finds it behind
+    // its prompt, where the build waits for it.
+    let bytes = std::fs::read(&data).unwrap();
+    let at = bytes.windows(row.len()).position(|w| w == row).unwrap();
+    scribble(&data, at, 32);
+    let proof_path = dir.join("verified.json");
+    let mut proof: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
+    proof["data"] = serde_json::to_value(vecsh::index::FileStat::of(&data).unwrap()).unwrap();
+    std::fs::write(&proof_path, serde_json::to_vec(&proof).unwrap()).unwrap();
+
+    // Expectations wait long enough for the lists of 3,000 rows to be built and announced.
+    let mut p = session_waiting(&cache, tmp.path(), &[src.to_str().unwrap()], &[], 40_000);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "is damaged").expect("the session finds the damage");
+    let announced = expect(&mut p, "lists ready");
+    assert!(announced.is_err(), "a build started on a damaged index");
+    p.process
+        .kill(rexpect::process::signal::Signal::SIGKILL)
+        .unwrap();
+}
+
+/// The one-shot hint: on a terminal, once per index, never on a pipe or with --quiet; and a
+/// one-shot run starts no build.
+#[test]
+fn a_one_shot_run_hints_once_per_index_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = file(tmp.path());
+    let arg = src.to_str().unwrap();
+    const HINT: &str = "makes exact queries on this file faster";
+    let on_tty = |args: &[&str]| -> String {
+        let mut all = vec![arg];
+        all.extend_from_slice(args);
+        let mut p = session(&cache, tmp.path(), &all, &[]);
+        let out = p.exp_eof().unwrap();
+        let _ = p.process.wait();
+        out
+    };
+    // A pipe, then --quiet on a terminal: nothing said, nothing marked.
+    let piped = vecsh(&cache)
+        .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
+        .arg(&src)
+        .args(["-e", "w5"])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains(HINT),
+        "{piped:?}"
+    );
+    let quiet = on_tty(&["--quiet", "-e", "w5"]);
+    assert!(!quiet.contains(HINT), "--quiet: {quiet}");
+    // The first run on a terminal says it, with the bench's factor; the second does not.
+    let first = on_tty(&["-e", "w5"]);
+    assert!(first.contains(HINT), "{first}");
+    assert!(first.contains("26.9 ms -> 1.39 ms"), "{first}");
+    assert!(first.contains("vecsh build"), "{first}");
+    let second = on_tty(&["-e", "w5"]);
+    assert!(!second.contains(HINT), "said twice: {second}");
+    assert!(!has_lists(&cache, &src), "a one-shot run built lists");
+    // Nothing beside the user's file.
+    let mut names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "state")
+        .collect();
+    names.sort();
+    assert_eq!(names, ["c", "x.txt"]);
+}
