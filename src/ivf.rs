@@ -431,6 +431,7 @@ fn train(
     lists: usize,
     rng: &mut SplitMix,
     cancel: &AtomicBool,
+    on_step: &(dyn Fn(BuildStep) + Sync),
 ) -> Option<Vec<f32>> {
     let (dims, n) = (quant.dims, sample.len());
     let stride = search::quant_stride(dims);
@@ -441,7 +442,9 @@ fn train(
     let mut last: Vec<u32> = Vec::new();
     for _ in 0..TRAIN_ITERATIONS {
         let cents = centroids_i16(&centroids, dims, stride);
-        let assigned = assign(quant, sample, &cents, cancel, &|_| {})?;
+        let assigned = assign(quant, sample, &cents, cancel, &|n| {
+            on_step(BuildStep::Trained(n))
+        })?;
         // Converged: so few rows changed list that another step would barely move a centroid.
         let changed = if last.is_empty() {
             n
@@ -476,8 +479,12 @@ fn train(
 /// size, then its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildStep {
-    /// Training the centroids on a sample of `rows` rows begins (no finer steps).
+    /// Training the centroids on a sample of `rows` rows begins (it has no size: it stops when
+    /// it converges).
     Training { rows: usize },
+    /// `n` more sample rows assigned in a training iteration (a point where a background build
+    /// can pause).
+    Trained(usize),
     /// Assigning every row to its list begins.
     Assigning { rows: usize },
     /// `n` more rows assigned.
@@ -525,7 +532,7 @@ pub fn build(
     sample.truncate(train_n);
     // In id order, the sample's rows are read from the int8 copy front to back.
     sample.sort_unstable();
-    let centroids = train(quant, &sample, lists, &mut rng, cancel)?;
+    let centroids = train(quant, &sample, lists, &mut rng, cancel, on_step)?;
     drop(sample);
     on_step(BuildStep::Assigning { rows: ids.len() });
     let groups = groups(&centroids, dims);
