@@ -138,8 +138,15 @@ pub fn candidates_for(k: usize) -> usize {
 /// Rows a list is trained on: k-means needs tens per centroid, not millions.
 const TRAIN_PER_LIST: usize = 40;
 const TRAIN_ITERATIONS: usize = 10;
+/// Training stops early once fewer than this share of the sample changed list in an iteration.
+const TRAIN_CONVERGED: f64 = 0.02;
 /// Rows scored against all centroids together, so each centroid is loaded once per block.
 const ASSIGN_BLOCK: usize = 64;
+/// Rows a job of the grouped assignment takes: enough that each group gets a few tiles' worth.
+const GROUPED_BLOCK: usize = 1024;
+/// Groups a row is scored in, in the grouped assignment.
+const GROUPS_PROBED: usize = 6;
+const GROUP_ITERATIONS: usize = 10;
 
 /// A small seeded generator (splitmix64): the layout depends only on the data and the seed.
 struct SplitMix(u64);
@@ -237,23 +244,226 @@ fn sums_by_centroid(
     (sums, counts)
 }
 
-/// Spherical k-means on `sample` (unit rows): `lists` unit centroids.
-fn train(sample: &[f32], dims: usize, lists: usize, rng: &mut SplitMix) -> Vec<f32> {
-    let n = sample.len() / dims;
-    let mut centroids: Vec<f32> = (0..lists)
-        .flat_map(|_| sample[rng.below(n) * dims..][..dims].to_vec())
+/// `sums_by_centroid` for the rows `ids` of the int8 copy (dequantized), without copying them.
+fn sums_of_ids(
+    quant: &QuantRows,
+    ids: &[u32],
+    assigned: &[u32],
+    k: usize,
+) -> (Vec<f64>, Vec<usize>) {
+    let dims = quant.dims;
+    let mut sums = vec![0f64; k * dims];
+    let mut counts = vec![0usize; k];
+    for (&id, &c) in ids.iter().zip(assigned) {
+        counts[c as usize] += 1;
+        let scale = quant.scales.row(id as usize)[0];
+        let row = &quant.rows.row(id as usize)[..dims];
+        for (s, &x) in sums[c as usize * dims..][..dims].iter_mut().zip(row) {
+            *s += (x as f32 * scale) as f64;
+        }
+    }
+    (sums, counts)
+}
+
+/// The centroids as the assignment kernel reads them: int16, `stride` values each (zero
+/// padded), all on one scale so that the best integer dot product is the best centroid. The
+/// largest value is at most 32767 and small enough that no int8 row's dot product with a
+/// centroid can pass 2^31 (127 · largest · stride).
+fn centroids_i16(centroids: &[f32], dims: usize, stride: usize) -> Vec<i16> {
+    let max = centroids.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let top = (i32::MAX as usize / (127 * stride)).min(32_767) as f32;
+    let scale = if max > 0.0 { top / max } else { 0.0 };
+    let mut out = vec![0i16; centroids.len() / dims.max(1) * stride];
+    for (o, c) in out
+        .chunks_exact_mut(stride)
+        .zip(centroids.chunks_exact(dims))
+    {
+        for (o, &x) in o.iter_mut().zip(c) {
+            *o = (x * scale).round().clamp(-top, top) as i16;
+        }
+    }
+    out
+}
+
+/// For each row of the int8 copy in `ids`, its nearest centroid of `cents`
+/// (`centroids_i16`) by int8 dot product (ties: the lower index), `ASSIGN_BLOCK` rows a job on
+/// both cores; `None` once `cancel` is set. `done(n)` is told of every `n` rows assigned.
+fn assign(
+    quant: &QuantRows,
+    ids: &[u32],
+    cents: &[i16],
+    cancel: &AtomicBool,
+    done: &(dyn Fn(usize) + Sync),
+) -> Option<Vec<u32>> {
+    let stride = search::quant_stride(quant.dims);
+    let assigned: Vec<u32> = ids
+        .par_chunks(ASSIGN_BLOCK)
+        .flat_map_iter(|block| {
+            if cancel.load(Ordering::Relaxed) {
+                return Vec::new();
+            }
+            let rows: Vec<&[i8]> = block
+                .iter()
+                .map(|&id| &quant.rows.row(id as usize)[..stride])
+                .collect();
+            let mut best = Vec::with_capacity(block.len());
+            search::nearest_i8_i16(&rows, cents, stride, &mut best);
+            done(block.len());
+            best.into_iter().map(|(_, c)| c).collect()
+        })
         .collect();
+    (!cancel.load(Ordering::Relaxed) && assigned.len() == ids.len()).then_some(assigned)
+}
+
+/// The lists' centroids in groups, for an assignment that scores a row against the groups'
+/// centroids first and then only against the lists of its `GROUPS_PROBED` nearest groups.
+struct Groups {
+    /// The groups' unit centroids as int16 (`centroids_i16`).
+    coarse: Vec<i16>,
+    /// The lists' centroids as int16 (one scale for all), group by group.
+    fine: Vec<i16>,
+    /// Group g holds `fine`'s centroids `starts[g]..starts[g + 1]`.
+    starts: Vec<usize>,
+    /// The list of each of `fine`'s centroids.
+    list: Vec<u32>,
+}
+
+/// Groups for `lists` centroids: about √lists of them, by spherical k-means on the centroids.
+fn groups(centroids: &[f32], dims: usize) -> Groups {
+    let stride = search::quant_stride(dims);
+    let lists = centroids.len() / dims;
+    let k = ((lists as f64).sqrt().round() as usize).clamp(1, lists);
+    let coarse = small_kmeans(centroids, dims, k, GROUP_ITERATIONS);
+    let of = nearest(centroids, dims, &coarse);
+    let mut list: Vec<u32> = (0..lists as u32).collect();
+    list.sort_by_key(|&l| (of[l as usize], l));
+    let mut starts = vec![0usize; k + 1];
+    for &g in &of {
+        starts[g as usize + 1] += 1;
+    }
+    for g in 0..k {
+        starts[g + 1] += starts[g];
+    }
+    let all = centroids_i16(centroids, dims, stride);
+    let mut fine = Vec::with_capacity(all.len());
+    for &l in &list {
+        fine.extend_from_slice(&all[l as usize * stride..][..stride]);
+    }
+    Groups {
+        coarse: centroids_i16(&coarse, dims, stride),
+        fine,
+        starts,
+        list,
+    }
+}
+
+/// `assign` through `groups`: each row goes to the best list among those of its
+/// `probed` nearest groups (ties: the lower list), `GROUPED_BLOCK` rows a job.
+fn assign_grouped(
+    quant: &QuantRows,
+    ids: &[u32],
+    groups: &Groups,
+    probed: usize,
+    cancel: &AtomicBool,
+    done: &(dyn Fn(usize) + Sync),
+) -> Option<Vec<u32>> {
+    let stride = search::quant_stride(quant.dims);
+    let k = groups.starts.len() - 1;
+    let probed = probed.clamp(1, k);
+    let assigned: Vec<u32> = ids
+        .par_chunks(GROUPED_BLOCK)
+        .flat_map_iter(|block| {
+            if cancel.load(Ordering::Relaxed) {
+                return Vec::new();
+            }
+            let rows: Vec<&[i8]> = block
+                .iter()
+                .map(|&id| &quant.rows.row(id as usize)[..stride])
+                .collect();
+            let mut dots = Vec::new();
+            search::dots_i8_i16(&rows, &groups.coarse, stride, &mut dots);
+            // Each group's rows of this block.
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+            let mut order: Vec<u32> = Vec::with_capacity(k);
+            for (r, scores) in dots.chunks_exact(k).enumerate() {
+                order.clear();
+                order.extend(0..k as u32);
+                if probed < k {
+                    order.select_nth_unstable_by(probed - 1, |&a, &b| {
+                        scores[b as usize].cmp(&scores[a as usize]).then(a.cmp(&b))
+                    });
+                }
+                for &g in &order[..probed] {
+                    members[g as usize].push(r);
+                }
+            }
+            let mut best = vec![(i32::MIN, u32::MAX); block.len()];
+            let mut found = Vec::new();
+            let mut these: Vec<&[i8]> = Vec::new();
+            for (g, rs) in members.iter().enumerate() {
+                if rs.is_empty() {
+                    continue;
+                }
+                these.clear();
+                these.extend(rs.iter().map(|&r| rows[r]));
+                let cents = &groups.fine[groups.starts[g] * stride..groups.starts[g + 1] * stride];
+                search::nearest_i8_i16(&these, cents, stride, &mut found);
+                for (&r, &(score, c)) in rs.iter().zip(&found) {
+                    let l = groups.list[groups.starts[g] + c as usize];
+                    let b = &mut best[r];
+                    if score > b.0 || (score == b.0 && l < b.1) {
+                        *b = (score, l);
+                    }
+                }
+            }
+            done(block.len());
+            best.into_iter().map(|(_, l)| l).collect()
+        })
+        .collect();
+    (!cancel.load(Ordering::Relaxed) && assigned.len() == ids.len()).then_some(assigned)
+}
+
+/// Spherical k-means on the rows `sample` of the int8 copy (unit rows, scale · int8):
+/// `lists` unit centroids; `None` once `cancel` is set.
+fn train(
+    quant: &QuantRows,
+    sample: &[u32],
+    lists: usize,
+    rng: &mut SplitMix,
+    cancel: &AtomicBool,
+    on_step: &(dyn Fn(BuildStep) + Sync),
+) -> Option<Vec<f32>> {
+    let (dims, n) = (quant.dims, sample.len());
+    let stride = search::quant_stride(dims);
+    let mut centroids: Vec<f32> = Vec::with_capacity(lists * dims);
+    for _ in 0..lists {
+        dequantized(quant, sample[rng.below(n)] as usize, &mut centroids);
+    }
+    let mut last: Vec<u32> = Vec::new();
     for _ in 0..TRAIN_ITERATIONS {
-        let assigned: Vec<u32> = sample
-            .par_chunks(ASSIGN_BLOCK * dims)
-            .flat_map_iter(|block| nearest(block, dims, &centroids))
-            .collect();
-        let (sums, counts) = sums_by_centroid(sample, dims, &assigned, lists);
+        let cents = centroids_i16(&centroids, dims, stride);
+        let assigned = assign(quant, sample, &cents, cancel, &|n| {
+            on_step(BuildStep::Trained(n))
+        })?;
+        // Converged: so few rows changed list that another step would barely move a centroid.
+        let changed = if last.is_empty() {
+            n
+        } else {
+            assigned.iter().zip(&last).filter(|(a, b)| a != b).count()
+        };
+        if (changed as f64) < TRAIN_CONVERGED * n as f64 {
+            break;
+        }
+        let (sums, counts) = sums_of_ids(quant, sample, &assigned, lists);
+        last = assigned;
+        let mut row = Vec::with_capacity(dims);
         for c in 0..lists {
             let out = &mut centroids[c * dims..][..dims];
             if counts[c] == 0 {
                 // An empty list takes a random sample row: every centroid keeps a place.
-                out.copy_from_slice(&sample[rng.below(n) * dims..][..dims]);
+                row.clear();
+                dequantized(quant, sample[rng.below(n)] as usize, &mut row);
+                out.copy_from_slice(&row);
                 continue;
             }
             for (o, &s) in out.iter_mut().zip(&sums[c * dims..][..dims]) {
@@ -262,15 +472,19 @@ fn train(sample: &[f32], dims: usize, lists: usize, rng: &mut SplitMix) -> Vec<f
             search::normalize(out);
         }
     }
-    centroids
+    Some(centroids)
 }
 
 /// What `build` reports as it goes, for a progress display: each phase as it begins, with its
 /// size, then its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildStep {
-    /// Training the centroids on a sample of `rows` rows begins (no finer steps).
+    /// Training the centroids on a sample of `rows` rows begins (it has no size: it stops when
+    /// it converges).
     Training { rows: usize },
+    /// `n` more sample rows assigned in a training iteration (a point where a background build
+    /// can pause).
+    Trained(usize),
     /// Assigning every row to its list begins.
     Assigning { rows: usize },
     /// `n` more rows assigned.
@@ -314,34 +528,18 @@ pub fn build(
         pick.swap(i, j);
     }
     on_step(BuildStep::Training { rows: train_n });
-    let mut sample = Vec::with_capacity(train_n * dims);
-    for &id in &pick[..train_n] {
-        dequantized(quant, id as usize, &mut sample);
-    }
-    drop(pick);
-    let centroids = train(&sample, dims, lists, &mut rng);
+    let mut sample = pick;
+    sample.truncate(train_n);
+    // In id order, the sample's rows are read from the int8 copy front to back.
+    sample.sort_unstable();
+    let centroids = train(quant, &sample, lists, &mut rng, cancel, on_step)?;
     drop(sample);
-    if cancel.load(Ordering::Relaxed) {
-        return None;
-    }
     on_step(BuildStep::Assigning { rows: ids.len() });
-    let assigned: Vec<u32> = ids
-        .par_chunks(ASSIGN_BLOCK)
-        .flat_map_iter(|block| {
-            if cancel.load(Ordering::Relaxed) {
-                return Vec::new();
-            }
-            let mut rows = Vec::with_capacity(block.len() * dims);
-            for &id in block {
-                dequantized(quant, id as usize, &mut rows);
-            }
-            on_step(BuildStep::Assigned(block.len()));
-            nearest(&rows, dims, &centroids)
-        })
-        .collect();
-    if cancel.load(Ordering::Relaxed) || assigned.len() != ids.len() {
-        return None;
-    }
+    let groups = groups(&centroids, dims);
+    let assigned = assign_grouped(quant, &ids, &groups, GROUPS_PROBED, cancel, &|n| {
+        on_step(BuildStep::Assigned(n))
+    })?;
+    drop(groups);
     let mut offsets = vec![0u32; lists + 1];
     for &c in &assigned {
         offsets[c as usize + 1] += 1;
@@ -404,6 +602,30 @@ struct SplitList {
     ends: Vec<u32>,
 }
 
+/// Spherical k-means of `rows` (f32, `dims` wide) into `k` unit centroids, seeded with evenly
+/// spaced rows (no generator: the result depends only on the rows), for few rows.
+fn small_kmeans(rows: &[f32], dims: usize, k: usize, iterations: usize) -> Vec<f32> {
+    let n = rows.len() / dims;
+    let mut centroids: Vec<f32> = (0..k)
+        .flat_map(|j| rows[(j * n / k) * dims..][..dims].to_vec())
+        .collect();
+    centroids.chunks_exact_mut(dims).for_each(|c| {
+        search::normalize(c);
+    });
+    for _ in 0..iterations {
+        let assigned = nearest(rows, dims, &centroids);
+        let (sums, _) = sums_by_centroid(rows, dims, &assigned, k);
+        for (c, sum) in sums.chunks_exact(dims).enumerate() {
+            if sum.iter().any(|&s| s != 0.0) {
+                let out = &mut centroids[c * dims..][..dims];
+                out.iter_mut().zip(sum).for_each(|(o, &s)| *o = s as f32);
+                search::normalize(out);
+            }
+        }
+    }
+    centroids
+}
+
 /// Splits one list (row ids, ascending) into `CELLS_PER_LIST` cells by spherical k-means on
 /// its int8 rows, seeded with evenly spaced rows.
 fn split_into_cells(quant: &QuantRows, ids: &[u32]) -> SplitList {
@@ -413,23 +635,7 @@ fn split_into_cells(quant: &QuantRows, ids: &[u32]) -> SplitList {
     for &id in ids {
         dequantized(quant, id as usize, &mut rows);
     }
-    let mut centroids: Vec<f32> = (0..k)
-        .flat_map(|j| rows[(j * n / k) * dims..][..dims].to_vec())
-        .collect();
-    centroids.chunks_exact_mut(dims).for_each(|c| {
-        search::normalize(c);
-    });
-    for _ in 0..CELL_ITERATIONS {
-        let assigned = nearest(&rows, dims, &centroids);
-        let (sums, _) = sums_by_centroid(&rows, dims, &assigned, k);
-        for (c, sum) in sums.chunks_exact(dims).enumerate() {
-            if sum.iter().any(|&s| s != 0.0) {
-                let out = &mut centroids[c * dims..][..dims];
-                out.iter_mut().zip(sum).for_each(|(o, &s)| *o = s as f32);
-                search::normalize(out);
-            }
-        }
-    }
+    let mut centroids = small_kmeans(&rows, dims, k, CELL_ITERATIONS);
     let best = nearest_scored(&rows, dims, &centroids);
     let l1: Vec<f32> = centroids
         .chunks_exact(dims)
@@ -1026,6 +1232,33 @@ mod tests {
         }
         let err = run(&longer).unwrap_err();
         assert!(err.contains("holds") && err.contains("its cells"), "{err}");
+    }
+
+    #[test]
+    fn the_grouped_assignment_finds_nearly_every_rows_nearest_list() {
+        let dims = 48;
+        let (_, quant) = quantised(6000, dims, 12);
+        let ids: Vec<u32> = (0..6000u32).filter(|i| i % 17 != 5).collect();
+        let mut centroids = Vec::new();
+        for &id in ids.iter().step_by(40) {
+            dequantized(&quant, id as usize, &mut centroids);
+            let at = centroids.len() - dims;
+            search::normalize(&mut centroids[at..]);
+        }
+        let no = AtomicBool::new(false);
+        let cents = centroids_i16(&centroids, dims, search::quant_stride(dims));
+        let exact = assign(&quant, &ids, &cents, &no, &|_| {}).unwrap();
+        let groups = groups(&centroids, dims);
+        let every = groups.starts.len() - 1;
+        // Probing every group is the exact assignment, ties and all.
+        let all = assign_grouped(&quant, &ids, &groups, every, &no, &|_| {}).unwrap();
+        assert_eq!(all, exact);
+        let grouped = assign_grouped(&quant, &ids, &groups, GROUPS_PROBED, &no, &|_| {}).unwrap();
+        let same = grouped.iter().zip(&exact).filter(|(a, b)| a == b).count();
+        assert!(same * 100 >= ids.len() * 95, "{same} of {} rows", ids.len());
+        // Cancelled: nothing.
+        let yes = AtomicBool::new(true);
+        assert!(assign_grouped(&quant, &ids, &groups, 2, &yes, &|_| {}).is_none());
     }
 
     #[test]

@@ -567,8 +567,12 @@ impl ApproxBuilder {
         let dims = self.meta.dims;
         let done = std::sync::atomic::AtomicUsize::new(0);
         let layout = ivf::build(&quant, LISTS_SEED, cancel, &|step| match step {
-            // Training has no steps to count: its bar shows the time spent, not a count.
-            BuildStep::Training { .. } => progress.start("training", 0, Unit::Rows),
+            // Training has no size (it stops when it converges): its bar shows the time spent;
+            // its steps only move the position, where a background build may pause.
+            BuildStep::Training { .. } => {
+                done.store(0, Ordering::Relaxed);
+                progress.start("training", 0, Unit::Rows)
+            }
             BuildStep::Assigning { rows } => {
                 done.store(0, Ordering::Relaxed);
                 progress.start("assigning", rows as u64, Unit::Rows)
@@ -577,7 +581,7 @@ impl ApproxBuilder {
                 done.store(0, Ordering::Relaxed);
                 progress.start("cells", lists as u64, Unit::Lists)
             }
-            BuildStep::Assigned(n) => {
+            BuildStep::Trained(n) | BuildStep::Assigned(n) => {
                 progress.set((done.fetch_add(n, Ordering::Relaxed) + n) as u64);
             }
             BuildStep::Split => progress.set((done.fetch_add(1, Ordering::Relaxed) + 1) as u64),

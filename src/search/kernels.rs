@@ -752,6 +752,253 @@ pub fn cosmul_top_k(
     hits
 }
 
+// ---------------------------------------------------------------------------------------------
+// The lists' assignment (ivf::build): many int8 rows against many int16 centroids
+// ---------------------------------------------------------------------------------------------
+
+/// Rows per register tile of the assignment kernel.
+const NEAREST_ROWS: usize = 4;
+/// Centroids per register tile of the assignment kernel (`NEAREST_ROWS` × this = 8 sums, one
+/// vector after the reduction).
+const NEAREST_CENTS: usize = 2;
+/// Centroids scored against a block of rows before the next ones (about 128 KB of centroids at
+/// 300 dims, which stay in L2 while every row of the block passes them).
+const NEAREST_CENT_BYTES: usize = 128 << 10;
+
+/// The 8 dot products of a tile of `NEAREST_ROWS` int8 rows with centroids c and c + 1: lane
+/// i·2 + j is row i's dot product with centroid c + j.
+///
+/// # Safety
+/// AVX2 must be available; every row must hold `stride` values (a multiple of 16) and
+/// centroid c + 1 must lie within `cents` (`stride` values a centroid).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn tile_dots(
+    tile: &[&[i8]; NEAREST_ROWS],
+    cents: &[i16],
+    c: usize,
+    stride: usize,
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_si256(); NEAREST_ROWS * NEAREST_CENTS];
+    for k in (0..stride).step_by(16) {
+        // SAFETY: k + 16 <= stride <= each row's length; (c + 1)·stride + k + 16 <=
+        // cents.len() (the caller's promise).
+        let w: [__m256i; NEAREST_CENTS] = std::array::from_fn(|j| unsafe {
+            _mm256_loadu_si256(cents.as_ptr().add((c + j) * stride + k).cast())
+        });
+        for (i, row) in tile.iter().enumerate() {
+            // SAFETY: as above.
+            let x = unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(k).cast())) };
+            for j in 0..NEAREST_CENTS {
+                let a = &mut acc[i * NEAREST_CENTS + j];
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(x, w[j]));
+            }
+        }
+    }
+    // The 8 sums into one vector.
+    let t0 = _mm256_hadd_epi32(acc[0], acc[1]);
+    let t1 = _mm256_hadd_epi32(acc[2], acc[3]);
+    let t2 = _mm256_hadd_epi32(acc[4], acc[5]);
+    let t3 = _mm256_hadd_epi32(acc[6], acc[7]);
+    let u0 = _mm256_hadd_epi32(t0, t1);
+    let u1 = _mm256_hadd_epi32(t2, t3);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256(u0, u1, 0x20),
+        _mm256_permute2x128_si256(u0, u1, 0x31),
+    )
+}
+
+/// Every dot product of the int8 rows `rows` with the int16 centroids `cents` (`stride`
+/// values each), exact integers: `out[r · centroids + c]`, overwritten. The same bounds as
+/// `nearest_i8_i16` apply.
+pub fn dots_i8_i16(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut Vec<i32>) {
+    let m = cents.len().checked_div(stride).unwrap_or(0);
+    out.clear();
+    out.resize(rows.len() * m, 0);
+    if m == 0 {
+        return;
+    }
+    assert!(stride.is_multiple_of(16) && cents.len().is_multiple_of(stride));
+    assert!(rows.iter().all(|r| r.len() >= stride));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2; lengths are asserted above.
+            unsafe { dots_avx2(rows, cents, stride, out) };
+            return;
+        }
+    }
+    for (row, out) in rows.iter().zip(out.chunks_exact_mut(m)) {
+        for (o, cent) in out.iter_mut().zip(cents.chunks_exact(stride)) {
+            *o = dot_i8_i16(&row[..stride], cent);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dots_avx2(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut [i32]) {
+    let m = cents.len() / stride;
+    let paired = m / NEAREST_CENTS * NEAREST_CENTS;
+    let mut r0 = 0;
+    while r0 < rows.len() {
+        let full = r0 + NEAREST_ROWS <= rows.len();
+        if full {
+            let tile: [&[i8]; NEAREST_ROWS] = std::array::from_fn(|i| rows[r0 + i]);
+            for c in (0..paired).step_by(NEAREST_CENTS) {
+                let mut s = [0i32; 8];
+                // SAFETY: c + 1 < m; rows hold `stride` values; `s` holds 8 i32.
+                unsafe {
+                    let sums = tile_dots(&tile, cents, c, stride);
+                    std::arch::x86_64::_mm256_storeu_si256(s.as_mut_ptr().cast(), sums);
+                }
+                for i in 0..NEAREST_ROWS {
+                    for j in 0..NEAREST_CENTS {
+                        out[(r0 + i) * m + c + j] = s[i * NEAREST_CENTS + j];
+                    }
+                }
+            }
+        }
+        let (rows_here, from) = if full {
+            (NEAREST_ROWS, paired)
+        } else {
+            (rows.len() - r0, 0)
+        };
+        for i in 0..rows_here {
+            for c in from..m {
+                // SAFETY: AVX2 is enabled here; both hold `stride` values.
+                out[(r0 + i) * m + c] = unsafe {
+                    dot_i8_i16_avx2(&rows[r0 + i][..stride], &cents[c * stride..][..stride])
+                };
+            }
+        }
+        r0 += rows_here;
+    }
+}
+
+/// For each int8 row of `rows` (`stride` values each), the centroid of `cents` (int16,
+/// `stride` values each) with the highest dot product, as (dot product, centroid), ties to the
+/// lower centroid. The dot products are exact integers, so the AVX2 path and the portable
+/// one agree bit for bit. The caller keeps every |dot product| below 2^31 (e.g. 127 ·
+/// max|cent| · stride < 2^31). `out` is overwritten, one entry a row.
+pub fn nearest_i8_i16(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut Vec<(i32, u32)>) {
+    out.clear();
+    out.resize(rows.len(), (i32::MIN, 0));
+    if stride == 0 || cents.is_empty() {
+        return;
+    }
+    assert!(stride.is_multiple_of(16) && cents.len().is_multiple_of(stride));
+    assert!(rows.iter().all(|r| r.len() >= stride));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2; lengths are asserted above.
+            unsafe { nearest_avx2(rows, cents, stride, out) };
+            return;
+        }
+    }
+    nearest_portable(rows, cents, stride, out);
+}
+
+/// The portable assignment: every row against every centroid, in the AVX2 path's order.
+pub(crate) fn nearest_portable(
+    rows: &[&[i8]],
+    cents: &[i16],
+    stride: usize,
+    out: &mut [(i32, u32)],
+) {
+    for (row, best) in rows.iter().zip(out.iter_mut()) {
+        for (c, cent) in cents.chunks_exact(stride).enumerate() {
+            let s = dot_i8_i16(&row[..stride], cent);
+            if s > best.0 {
+                *best = (s, c as u32);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn nearest_avx2(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut [(i32, u32)]) {
+    use std::arch::x86_64::*;
+    let n_cents = cents.len() / stride;
+    let per_block =
+        (NEAREST_CENT_BYTES / (2 * stride)).max(NEAREST_CENTS) / NEAREST_CENTS * NEAREST_CENTS;
+    let mut first = 0;
+    while first < n_cents {
+        let end = (first + per_block).min(n_cents);
+        let paired = first + (end - first) / NEAREST_CENTS * NEAREST_CENTS;
+        let mut r0 = 0;
+        while r0 + NEAREST_ROWS <= rows.len() {
+            let tile: [&[i8]; NEAREST_ROWS] = std::array::from_fn(|i| rows[r0 + i]);
+            // Lane i·2 + j: row i's best score so far among centroids c + j of this block, and
+            // which centroid (the first to reach it: the lowest).
+            let mut best_s = _mm256_set1_epi32(i32::MIN);
+            let mut best_c = _mm256_setzero_si256();
+            let step = _mm256_set1_epi32(NEAREST_CENTS as i32);
+            let mut at = _mm256_add_epi32(
+                _mm256_set1_epi32(first as i32),
+                _mm256_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1),
+            );
+            let mut c = first;
+            while c < paired {
+                // SAFETY: centroids c and c + 1 are below n_cents; rows hold `stride` values.
+                let sums = unsafe { tile_dots(&tile, cents, c, stride) };
+                let better = _mm256_cmpgt_epi32(sums, best_s);
+                best_s = _mm256_blendv_epi8(best_s, sums, better);
+                best_c = _mm256_blendv_epi8(best_c, at, better);
+                at = _mm256_add_epi32(at, step);
+                c += NEAREST_CENTS;
+            }
+            let (mut s, mut cs) = ([0i32; 8], [0i32; 8]);
+            // SAFETY: each holds 8 i32.
+            unsafe {
+                _mm256_storeu_si256(s.as_mut_ptr().cast(), best_s);
+                _mm256_storeu_si256(cs.as_mut_ptr().cast(), best_c);
+            }
+            if paired > first {
+                for i in 0..NEAREST_ROWS {
+                    // Lanes of one row in order of their first centroid: on equal scores the
+                    // lower centroid wins, as an earlier block's did.
+                    let mut lanes: [(i32, u32); NEAREST_CENTS] = std::array::from_fn(|j| {
+                        let m = i * NEAREST_CENTS + j;
+                        (s[m], cs[m] as u32)
+                    });
+                    lanes.sort_unstable_by_key(|&(_, c)| c);
+                    for (score, c) in lanes {
+                        if score > out[r0 + i].0 {
+                            out[r0 + i] = (score, c);
+                        }
+                    }
+                }
+            }
+            for c in paired..end {
+                let cent = &cents[c * stride..][..stride];
+                for i in 0..NEAREST_ROWS {
+                    // SAFETY: AVX2 is enabled here; both hold `stride` values.
+                    let s = unsafe { dot_i8_i16_avx2(&tile[i][..stride], cent) };
+                    if s > out[r0 + i].0 {
+                        out[r0 + i] = (s, c as u32);
+                    }
+                }
+            }
+            r0 += NEAREST_ROWS;
+        }
+        for (row, best) in rows[r0..].iter().zip(&mut out[r0..]) {
+            for c in first..end {
+                // SAFETY: AVX2 is enabled here; both hold `stride` values.
+                let s = unsafe { dot_i8_i16_avx2(&row[..stride], &cents[c * stride..][..stride]) };
+                if s > best.0 {
+                    *best = (s, c as u32);
+                }
+            }
+        }
+        first = end;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,6 +1010,66 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((*seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+    }
+
+    /// The assignment kernel finds each row's best centroid by exact integer dot product, the
+    /// same (score, centroid) on the AVX2 path as on the portable one, ties to the lower
+    /// centroid, for row and centroid counts that leave partial tiles and span several
+    /// centroid blocks.
+    #[test]
+    fn nearest_centroids_agree_with_the_portable_path_and_brute_force() {
+        let mut seed = 3;
+        for (dims, n_rows, n_cents) in [(50, 67, 31), (300, 9, 451), (8, 5, 1), (16, 4, 2)] {
+            let stride = quant_stride(dims);
+            let mut rows = vec![0i8; n_rows * stride];
+            for row in rows.chunks_exact_mut(stride) {
+                let v: Vec<f32> = (0..dims).map(|_| lcg(&mut seed)).collect();
+                quantize_row(&v, row);
+            }
+            let mut cents = vec![0i16; n_cents * stride];
+            for c in cents.chunks_exact_mut(stride) {
+                for x in &mut c[..dims] {
+                    *x = (lcg(&mut seed) * 1000.0) as i16;
+                }
+            }
+            // Centroids 1, 2 and 300 (in a later block of centroids) repeat centroid 0: ties
+            // the lower index wins, across lanes and blocks.
+            let first = cents[..stride].to_vec();
+            for c in [1, 2, 300].into_iter().filter(|&c| c < n_cents) {
+                cents[c * stride..][..stride].copy_from_slice(&first);
+            }
+            let views: Vec<&[i8]> = rows.chunks_exact(stride).collect();
+            let mut got = Vec::new();
+            nearest_i8_i16(&views, &cents, stride, &mut got);
+            let mut portable = vec![(i32::MIN, 0); n_rows];
+            nearest_portable(&views, &cents, stride, &mut portable);
+            assert_eq!(got, portable, "{dims} d");
+            let mut dots = Vec::new();
+            dots_i8_i16(&views, &cents, stride, &mut dots);
+            for (r, row) in views.iter().enumerate() {
+                for (c, w) in cents.chunks_exact(stride).enumerate() {
+                    let want: i32 = row.iter().zip(w).map(|(&a, &b)| a as i32 * b as i32).sum();
+                    assert_eq!(
+                        dots[r * n_cents + c],
+                        want,
+                        "{dims} d: row {r}, centroid {c}"
+                    );
+                }
+            }
+            for (row, &(score, c)) in views.iter().zip(&got) {
+                let scores: Vec<i32> = cents
+                    .chunks_exact(stride)
+                    .map(|w| row.iter().zip(w).map(|(&a, &b)| a as i32 * b as i32).sum())
+                    .collect();
+                let max = *scores.iter().max().unwrap();
+                let first = scores.iter().position(|&s| s == max).unwrap();
+                assert_eq!((score, c), (max, first as u32), "{dims} d");
+                assert!(
+                    ![1, 2, 300].contains(&c),
+                    "a tie goes to the lower centroid"
+                );
+            }
+        }
     }
 
     /// The AVX2 quantiser gives the portable one's bytes, ties (exact half steps) and the
