@@ -16,6 +16,9 @@ Subcommands (each prints one JSON document on stdout and, with --out, also write
     analogy              gensim evaluate_word_analogies + evaluate_word_pairs, and word2vec's
                          compute-accuracy protocol -> bench/out/reference-analogy.json
     reference-queries    gensim's answers to a few fixed queries -> bench/out/reference-queries.json
+    ann PEER             hnswlib (M 16, ef_construction 200) over ef, FAISS IVFFlat (2·sqrt(n) lists)
+                         over nprobe, or FAISS IndexFlatIP: build time, peak RSS, recall@10 and median
+                         latency, on the rows examples/ivf_bench.rs queries (its seeded LCG)
     all                  everything above, in that order, into bench/out/peers.json
 
 Every figure that is a time is the median of --runs repetitions (other work shares this 2-core
@@ -439,6 +442,166 @@ def cmd_annoy(args, kv=None) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# ann: hnswlib and FAISS on the rows examples/ivf_bench.rs queries
+# --------------------------------------------------------------------------------------------
+
+def read_w2v_bin(path: Path, rows: int | None = None):
+    """The rows of a word2vec C binary as one float32 matrix (the first `rows` only, if given),
+    read with numpy rather than gensim: no vocabulary dict, so 3M x 300 fits in memory."""
+    import mmap
+    import numpy as np
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        eol = m.find(b"\n")
+        n, d = (int(x) for x in m[:eol].split())
+        n = min(n, rows) if rows else n
+        out = np.empty((n, d), dtype=np.float32)
+        row_bytes, at = 4 * d, eol + 1
+        for i in range(n):
+            # Optional newline, a word, one space, then d little-endian float32.
+            while m[at] == 0x0A:
+                at += 1
+            sp = m.find(b" ", at)
+            if sp < 0 or sp + 1 + row_bytes > len(m):
+                raise SystemExit(f"{path}: ends in row {i} of {n}")
+            out[i] = np.frombuffer(m, dtype="<f4", count=d, offset=sp + 1)
+            at = sp + 1 + row_bytes
+    return out
+
+
+def ivf_bench_ids(n: int, count: int) -> list[int]:
+    """The query rows examples/ivf_bench.rs draws (its seeded LCG), so that vecsh and the peers
+    answer the same queries."""
+    seed, ids, mask = 0x5EED, [], (1 << 64) - 1
+    for _ in range(count):
+        seed = (seed * 6364136223846793005 + 1442695040888963407) & mask
+        ids.append((seed >> 33) % n)
+    return ids
+
+
+def exact_neighbours(unit, ids, k=10):
+    """Each query row's exact top k by cosine, itself left out (as ivf_bench's truth)."""
+    import numpy as np
+    truth = []
+    # Eight queries a block: larger blocks' score matrices (64 x 400k) raised the process's peak
+    # RSS above any peer's own build, hiding it.
+    for lo in range(0, len(ids), 8):
+        block = ids[lo:lo + 8]
+        scores = unit[block] @ unit.T
+        scores[np.arange(len(block)), block] = -np.inf
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        truth.extend(set(t.tolist()) for t in top)
+    return truth
+
+
+def cmd_ann(args) -> dict:
+    """One peer's build time, peak RSS, and recall@10 / median latency (one query at a time,
+    one thread) over its search setting, on the rows ivf_bench queries."""
+    import numpy as np
+    path = Path(args.path) if args.path else model_path(args, "bin")
+    t0 = time.perf_counter()
+    data = read_w2v_bin(path, args.rows)
+    n, d = data.shape
+    norms = np.linalg.norm(data, axis=1, keepdims=True)
+    unit = data / np.where(norms == 0, 1, norms)
+    del data
+    log(f"ann: read {n:,} x {d} in {time.perf_counter() - t0:.1f} s")
+    ids = ivf_bench_ids(n, args.n_words)
+    truth = exact_neighbours(unit, ids)
+    rss_data = peak_rss_mib()
+    cache = Path(args.index_dir) if args.index_dir else None
+    peer = args.peer
+
+    def build():
+        if peer == "hnswlib":
+            import hnswlib
+            index = hnswlib.Index(space="ip", dim=d)
+            stored = cache / f"hnswlib-{path.stem}-{n}-M{args.m}-ef{args.ef_construction}.bin" if cache else None
+            if stored and stored.exists():
+                index.load_index(str(stored), max_elements=n)
+                meta = json.loads(stored.with_suffix(".json").read_text())
+                return index, meta["build_s"], meta["peak_rss_mib"], True
+            index.init_index(max_elements=n, M=args.m, ef_construction=args.ef_construction, random_seed=args.seed)
+            index.set_num_threads(os.cpu_count())
+            t = time.perf_counter()
+            index.add_items(unit, np.arange(n))
+            build_s = time.perf_counter() - t
+            rss = peak_rss_mib()
+            if stored:
+                stored.parent.mkdir(parents=True, exist_ok=True)
+                index.save_index(str(stored))
+                stored.with_suffix(".json").write_text(json.dumps({"build_s": build_s, "peak_rss_mib": rss}))
+            return index, build_s, rss, False
+        import faiss
+        faiss.omp_set_num_threads(os.cpu_count())
+        t = time.perf_counter()
+        if peer == "faiss-flat":
+            index = faiss.IndexFlatIP(d)
+        else:
+            lists = max(1, round(2 * n ** 0.5))
+            quantizer = faiss.IndexFlatIP(d)
+            index = faiss.IndexIVFFlat(quantizer, d, lists, faiss.METRIC_INNER_PRODUCT)
+            # FAISS's k-means samples 256 rows a list by default (it says so); that is its usual setting.
+            index.train(unit)
+        index.add(unit)
+        return index, time.perf_counter() - t, peak_rss_mib(), False
+
+    index, build_s, rss_build, reused = build()
+    log(f"ann: {peer} built in {build_s:.1f} s{' (reused)' if reused else ''}, peak RSS {rss_build:,.0f} MiB")
+    settings = {"hnswlib": args.ef, "faiss-ivf": args.nprobe, "faiss-flat": [0]}[peer]
+    if peer.startswith("faiss"):
+        import faiss
+        faiss.omp_set_num_threads(1)
+    else:
+        index.set_num_threads(1)
+    queries = unit[ids]
+
+    def search(i):
+        q = queries[i:i + 1]
+        if peer == "hnswlib":
+            got, _ = index.knn_query(q, k=11)
+        else:
+            _, got = index.search(q, 11)
+        return [j for j in got[0].tolist() if j != ids[i]][:10]
+
+    curve = []
+    for setting in settings:
+        if peer == "hnswlib":
+            index.set_ef(max(setting, 11))
+        elif peer == "faiss-ivf":
+            index.nprobe = setting
+        hits = sum(len(set(search(i)) & truth[i]) for i in range(len(ids)))
+        medians = []
+        for _ in range(args.runs):
+            lat = []
+            for i in range(len(ids)):
+                t = time.perf_counter()
+                search(i)
+                lat.append(time.perf_counter() - t)
+            medians.append(statistics.median(lat) * 1e3)
+        row = {"setting": setting, "recall_at_10": hits / (10 * len(ids)),
+               "median_ms": median(medians), "pass_medians_ms": medians}
+        curve.append(row)
+        log(f"ann: {peer} {setting}: recall@10 {row['recall_at_10']:.3f}, median {row['median_ms']:.3f} ms")
+    return {
+        "measure": "ann",
+        "peer": peer,
+        "setting_name": {"hnswlib": "ef", "faiss-ivf": "nprobe", "faiss-flat": "-"}[peer],
+        "params": ({"M": args.m, "ef_construction": args.ef_construction} if peer == "hnswlib" else
+                   {"lists": index.nlist} if peer == "faiss-ivf" else {}),
+        "path": str(path),
+        "rows": n,
+        "dims": d,
+        "queries": len(ids),
+        "build_s": build_s,
+        "build_reused": reused,
+        "peak_rss_mib_data": rss_data,
+        "peak_rss_mib_build": rss_build,
+        "loadavg": os.getloadavg(),
+        "curve": curve,
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # analogy + word pairs
 # --------------------------------------------------------------------------------------------
 
@@ -742,6 +905,16 @@ def main(argv=None):
         s.add_argument("--restrict-vocab", type=int, default=300000)
         s.add_argument("--w2v-threshold", type=int, default=30000)
     sub.add_parser("reference-queries", parents=[common])
+    ann = sub.add_parser("ann", parents=[common],
+                         help="hnswlib / FAISS: build, RSS, recall@10 and latency over their setting")
+    ann.add_argument("peer", choices=["hnswlib", "faiss-ivf", "faiss-flat"])
+    ann.add_argument("--path", help="a word2vec binary (default GloVe 6B 50d's)")
+    ann.add_argument("--rows", type=int, help="only the first ROWS rows (a time-box for large files)")
+    ann.add_argument("--m", type=int, default=16)
+    ann.add_argument("--ef-construction", type=int, default=200)
+    ann.add_argument("--ef", type=int, nargs="+", default=[16, 32, 48, 64, 96, 128, 192, 256])
+    ann.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64, 96, 128, 192])
+    ann.add_argument("--index-dir", help="keep hnswlib's index here and reuse it (its build takes minutes)")
 
     args = p.parse_args(argv)
     args.words_file = args.words_file or str(Path(args.out_dir) / f"words{args.n_words}.txt")
@@ -763,6 +936,7 @@ def main(argv=None):
             "annoy": lambda: cmd_annoy(args),
             "analogy": lambda: cmd_analogy(args),
             "reference-queries": lambda: cmd_reference_queries(args),
+            "ann": lambda: cmd_ann(args),
         }[args.cmd]
         result = handler()
         if not getattr(args, "once", False):

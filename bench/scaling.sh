@@ -8,7 +8,8 @@
 #   SIZES="1000000x300 3000000x300 hard:3000000x300" bash bench/scaling.sh
 #   FOREST=1 TREES=30 bash bench/scaling.sh  # + the arroy forest (--forest) at oversampling 8
 #   SIZES="1000000x300 hard:1000000x300" APPROX=0 bash bench/scaling.sh   # exact stages only
-#   SIZES="1000000x300 3000000x300" PEERS=1 bash bench/scaling.sh          # + gensim and Annoy
+#   SIZES="1000000x300 3000000x300" PEERS=1 bash bench/scaling.sh          # + gensim, Annoy, hnswlib, FAISS
+#   SIZES="glove" PEERS=1 bash bench/scaling.sh   # GloVe 6B 50d's .bin (~/.cache/vecsh-data) as a set
 #
 # PEERS=1 also measures, on each same .bin, gensim 4.4 (fresh process: load_word2vec_format +
 # first most_similar; then most_similar latency over 200 seeded words) and Annoy (30 trees on
@@ -16,6 +17,16 @@
 # against gensim's exact answers), in the venv of bench/setup-peers.sh, and prints a second
 # table with ratios (peer ÷ vecsh: above 1, vecsh is faster). gensim holds the whole file in
 # memory (7.4 GB at 3M x 300); Annoy's index goes under SCALING_DIR.
+#
+# PEERS=1 then adds hnswlib (M 16, ef_construction 200; recall@10 / latency over ef) and FAISS
+# (IVFFlat with 2·√n lists over nprobe, and IndexFlatIP exact) through `peers.py ann`, on the
+# query rows ivf_bench draws, one query at a time on one thread, and prints a third table: each
+# peer's build time and peak RSS, its first setting reaching recall@10 0.95 and 0.98 (1 for the
+# flat index), vecsh's first probes reaching the same recall (exact search for the flat index),
+# and the latency ratio. hnswlib builds for hours at millions of rows on 2 cores: above
+# PEER_ROWS rows (default 400000) the peers are built on the file's first PEER_ROWS rows only
+# (the table says so), and vecsh still answers on the whole file. hnswlib's index is kept under
+# SCALING_DIR and reused.
 #
 # A size prefixed "hard:" uses examples/synth_hard.rs (more centres, heavier noise) instead of
 # examples/synth.rs. The exact columns show the principal-component stage the index chose
@@ -38,6 +49,10 @@ set_size() {
   [[ $size == hard:* ]] && gen=synth_hard size=${size#hard:}
   n=${size%x*} d=${size#*x}
   file=$work/$gen-$n-$d.bin
+  if [[ $size == glove ]]; then
+    gen=glove n=400000 d=50
+    file=${VECSH_DATA:-$HOME/.cache/vecsh-data}/glove.6B.50d.w2v.bin
+  fi
 }
 echo "load: $(uptime)"
 echo "| set | words × dims | index build | warm process | exact query | stage p | pc stage passes | int8 stage passes | lists build | lists size | calibrated probes | recall@10 | approx query | recall / latency at other probes | forest ($trees trees): build, oversampling 8, recall |"
@@ -58,8 +73,12 @@ for size in $sizes; do
     > "$work/queries-$gen-$n-$d.json" 2>/dev/null
   lists=$work/lists-$gen-$n-$d.json
   echo '{}' > "$lists"
-  [[ $approx == 1 ]] && "$root/target/release/examples/ivf_bench" "$file" --queries 200 \
-    --probes 8,16,32,64 > "$lists" 2>/dev/null
+  probes=8,16,32,64
+  [[ ${PEERS:-0} == 1 ]] && probes=8,16,24,32,48,64,96,128,192,256
+  queries=200
+  [[ ${PEERS:-0} == 1 ]] && queries=1000
+  [[ $approx == 1 ]] && "$root/target/release/examples/ivf_bench" "$file" --queries $queries \
+    --probes $probes > "$lists" 2>/dev/null
   python3 - "$work/queries-$gen-$n-$d.json" "$lists" "$gen" "$n" "$d" "$build" "$warm" <<'PY'
 import json, sys
 q = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2])); gen, n, d, build, warm = sys.argv[3:]
@@ -114,4 +133,23 @@ print(f"| {int(n):,} × {d} | {float(first_s):.1f} s / {g_first:.1f} s ({g_first
       f"| {int(first_kb) // 1024:,} MB / {load['peak_rss_mib']:,.0f} MiB "
       f"| {annoy['build_s']:.0f} s | {a_ms} | {vs} |")
 PY
+done
+
+peer_rows=${PEER_ROWS:-400000}
+echo
+echo "load: $(cat /proc/loadavg)"
+echo "| set | peer rows | peer (parameters) | peer build | peer peak RSS | recall@10 target | peer: setting, recall, median | vecsh: probes, recall, median | vecsh ÷ peer | vecsh lists: build, peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for size in $sizes; do
+  set_size "$size"
+  peers=$work/peers-$gen-$n-$d
+  mkdir -p "$peers"
+  export VECSH_CACHE=$work/cache-$gen-$n-$d
+  rows=()
+  (( n > peer_rows )) && rows=(--rows "$peer_rows")
+  for peer in hnswlib faiss-ivf faiss-flat; do
+    "$py" "$root/bench/peers.py" ann "$peer" --path "$file" "${rows[@]}" --n-words 1000 --runs 3 \
+      --index-dir "$work" --out-dir "$peers" --out "$peers/ann-$peer.json" >/dev/null
+  done
+  python3 "$root/bench/ann_table.py" "$gen" "$work/lists-$gen-$n-$d.json" "$peers"/ann-{hnswlib,faiss-ivf,faiss-flat}.json
 done

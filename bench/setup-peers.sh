@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create bench/.venv with the pinned Python peers (gensim, annoy, numpy, scipy) that
+# Create bench/.venv with the pinned Python peers (gensim, annoy, hnswlib, faiss-cpu, numpy,
+# scipy) that
 # bench/peers.py measures vecsh against.
 #
 #   bench/setup-peers.sh            # from anywhere; prints the venv's python path last
@@ -12,7 +13,9 @@
 # so it is compiled here with g++, using pinned setuptools/wheel and no build isolation.
 # annoy's setup.py compiles with -march=native: that is what `pip install annoy` gives any
 # user, so it is the fair peer; --no-cache-dir keeps such a CPU-specific wheel out of pip's
-# cache (it is rebuilt if the venv is ever recreated, ~1 min).
+# cache (it is rebuilt if the venv is ever recreated, ~1 min). hnswlib is an sdist too
+# (pybind11, -march=native like annoy): it is built with pip's build isolation, which fetches
+# pybind11 for the build only.
 #
 # It also installs hyperfine (Debian package) when it is missing and we are root, since
 # the harness times whole-process loads with it (`peers.py load-txt --once`).
@@ -58,16 +61,17 @@ if [[ -n $todo ]]; then
   "$py" -m pip install -q --disable-pip-version-check -r "$breq"
   # Everything but annoy, from wheels only.
   "$py" -m pip install -q --disable-pip-version-check --only-binary=:all: \
-    -r <(grep -v '^annoy==' "$req")
+    -r <(grep -Ev '^(annoy|hnswlib)==' "$req")
   # annoy from source (no wheels exist), with the pinned build tools already in the venv.
   "$py" -m pip install -q --disable-pip-version-check --no-cache-dir --no-build-isolation \
     --no-deps "$(grep '^annoy==' "$req")"
+  "$py" -m pip install -q --disable-pip-version-check --no-cache-dir --no-deps "$(grep '^hnswlib==' "$req")"
   todo=$(missing_pins "$req" "$breq")
   [[ -z $todo ]] || { echo "setup-peers: still wrong after install: $todo" >&2; exit 1; }
 fi
 
 # Smoke test: the compiled parts import (a numpy ABI mismatch would show here, not later).
-"$py" -c 'import gensim, annoy, numpy, scipy; from gensim.models import KeyedVectors'
+"$py" -c 'import gensim, annoy, hnswlib, faiss, numpy, scipy; from gensim.models import KeyedVectors'
 
 if ! command -v hyperfine >/dev/null 2>&1; then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then

@@ -7,7 +7,7 @@ use vecsh::loader::LoadOptions;
 use vecsh::progress::Silent;
 use vecsh::search::{brute_force_top_k, Query};
 
-use crate::util::{opts, write_glove_mod23};
+use crate::util::{opts, write_glove_mod23, write_glove_random};
 
 #[test]
 fn builds_once_then_reuses() {
@@ -316,6 +316,38 @@ fn lists_answer_with_exact_scores_within_the_restriction_and_without_inputs() {
     // Built once: a second build returns the same record.
     let again = store.build_lists(&Silent, &AtomicBool::new(false)).unwrap();
     assert_eq!(again, built);
+}
+
+/// An approximate search reads its candidates' f32 rows a few at a time and stops once no
+/// candidate's int8 score plus its error bound reaches the k-th exact score: probing every
+/// list, the answer stays the exact one, scores and order, for many queries and k (distinct
+/// rows: with duplicates, ties beyond the candidates' count are the int8 stage's to break).
+#[test]
+fn lists_probing_everything_equal_exact_search_for_many_queries_and_k() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = write_glove_random(tmp.path(), "v.txt", 3000, 16);
+    let o = OpenOptions {
+        writable: true,
+        ..opts(&tmp.path().join("c"))
+    };
+    let (store, _) = Store::open(&src, &o, &Silent).unwrap();
+    let built = store.build_lists(&Silent, &AtomicBool::new(false)).unwrap();
+    for id in (0..3000u32).step_by(53) {
+        let q = store.vector(id).unwrap().to_vec();
+        for k in [1, 3, 10, 25] {
+            let query = Query {
+                vector: &q,
+                k,
+                exclude: &[id],
+                limit: store.len(),
+            };
+            let all = store
+                .approx_top_k(&query, &lists(built.lists))
+                .unwrap()
+                .unwrap();
+            assert_eq!(all, store.exact_top_k(&query).unwrap(), "row {id}, k {k}");
+        }
+    }
 }
 
 #[test]

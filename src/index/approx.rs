@@ -28,6 +28,9 @@ use super::verify::{forest_checksum, TableHasher};
 use super::write::free_bytes;
 use super::{Dbs, Store};
 
+/// Candidates an approximate search rescores at a time after its first `k`.
+const RESCORE_STEP: usize = 4;
+
 /// Trees `vecsh build` puts in the forest unless told otherwise (see the README for the
 /// recall and build-time measurements behind this choice).
 pub const DEFAULT_TREES: usize = 30;
@@ -259,28 +262,80 @@ impl Store {
                         .map_or(ivf::DEFAULT_PROBES, |c| c.setting),
                     p => p,
                 };
-                self.lists_candidates(&q, query, probes, normal)?
+                let found = self.lists_candidates(&q, query, probes, normal)?;
+                // Each candidate's int8 score plus the int8 error bound: no exact score of
+                // that row can exceed it.
+                let bound = {
+                    let (q16, q_scale) = search::quantize_query(&q, search::quant_stride(q.len()));
+                    search::int8_bound(&q, &q16, q_scale)
+                };
+                found.map(|found| {
+                    found
+                        .into_iter()
+                        .map(|c| (c.id, c.score + bound.at(c.scale)))
+                        .collect::<Vec<_>>()
+                })
             }
-            ApproxKind::Forest => self.forest_candidates(&q, query, params.oversampling, normal)?,
+            ApproxKind::Forest => self
+                .forest_candidates(&q, query, params.oversampling, normal)?
+                .map(|ids| ids.into_iter().map(|id| (id, f32::INFINITY)).collect()),
         };
         let Some(found) = found else {
             return Ok(None);
         };
-        let mut hits = Vec::with_capacity(found.len());
-        for id in found {
-            if query.exclude.contains(&id) || id as usize >= query.limit {
-                continue;
+        self.rescored(&q, query, &found).map(Some)
+    }
+
+    /// The exact top `query.k` among `found` (id, upper bound on its exact score), best
+    /// candidates first. Rows are read and scored in f32 a few at a time, and the rest left
+    /// out once no bound among them reaches the k-th exact score found: the answer is the one
+    /// rescoring every candidate gives, with fewer row reads.
+    fn rescored(&self, q: &[f32], query: &Query, found: &[(u32, f32)]) -> Result<Vec<Hit>> {
+        let dims = self.dims();
+        let mut rest_best = vec![f32::NEG_INFINITY; found.len() + 1];
+        for i in (0..found.len()).rev() {
+            rest_best[i] = rest_best[i + 1].max(found[i].1);
+        }
+        let mut hits: Vec<Hit> = Vec::with_capacity(found.len());
+        let mut at = 0;
+        while at < found.len() {
+            if query.k > 0 && hits.len() >= query.k {
+                search::sort_hits(&mut hits);
+                hits.truncate(query.k);
+                // Strictly below: a row tying the k-th score could still win on a lower id.
+                if rest_best[at] < hits[query.k - 1].score {
+                    break;
+                }
             }
-            if let Some(row) = self.unit_row(id)? {
-                hits.push(Hit {
-                    id,
-                    score: search::dot(&row, &q),
-                });
-            }
+            let step = if at == 0 {
+                query.k.max(1)
+            } else {
+                RESCORE_STEP
+            };
+            let end = (at + step).min(found.len());
+            let ids: Vec<u32> = found[at..end]
+                .iter()
+                .map(|&(id, _)| id)
+                .filter(|&id| {
+                    !query.exclude.contains(&id)
+                        && (id as usize) < query.limit
+                        && (id as usize) < self.len()
+                })
+                .collect();
+            let rows = self.unit_rows_of(&ids)?;
+            hits.extend(
+                ids.iter()
+                    .zip(rows.chunks_exact(dims.max(1)))
+                    .map(|(&id, row)| Hit {
+                        id,
+                        score: search::dot(row, q),
+                    }),
+            );
+            at = end;
         }
         search::sort_hits(&mut hits);
         hits.truncate(query.k);
-        Ok(Some(hits))
+        Ok(hits)
     }
 
     /// Candidates from the inverted lists: the best `ivf::candidates_for(k)` by int8 score
@@ -291,7 +346,7 @@ impl Store {
         query: &Query,
         probes: usize,
         normal: bool,
-    ) -> Result<Option<Vec<u32>>> {
+    ) -> Result<Option<Vec<ivf::Candidate>>> {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let rtxn = self.env.read_txn().map_err(lmdb)?;
         // The lists count only once their record is committed; checked in the same snapshot
@@ -313,7 +368,7 @@ impl Store {
             query.limit,
             |l| self.stored_list(&rtxn, l),
         )?;
-        Ok(Some(found.into_iter().map(|(id, _)| id).collect()))
+        Ok(Some(found))
     }
 
     /// Candidates from the arroy forest. Asks for k plus the excluded words so that excluded

@@ -335,7 +335,10 @@ impl Store {
         let normal = search::normalize(&mut q) != 0.0;
         Ok(self
             .lists_candidates(&q, query, EXACT_SEED_PROBES, normal)?
-            .unwrap_or_default())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect())
     }
 }
 

@@ -107,6 +107,40 @@ impl Store {
         self.unit_row(id).ok().flatten()
     }
 
+    /// The unit vectors of `ids` (each below `len`), one after another: as `unit_row` reads
+    /// them, but a source is checked once for all of them rather than once a row (an
+    /// approximate search rescores a dozen or more rows, and each check is two `statx` calls).
+    pub(super) fn unit_rows_of(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let dims = self.dims();
+        if let Some(file) = self.source_file()? {
+            let mut at = Vec::with_capacity(ids.len() * 8);
+            for &id in ids {
+                at.extend_from_slice(&self.source_offset(id as usize)?);
+            }
+            return read_source_rows(file, &at, dims).map_err(|e| self.source_error(e));
+        }
+        let mut out = Vec::with_capacity(ids.len() * dims);
+        for &id in ids {
+            match self.unit_row(id)? {
+                Some(row) => out.extend_from_slice(&row),
+                None => out.resize(out.len() + dims, 0.0),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where row `id` lies in the source; an error for an index without that record.
+    fn source_offset(&self, id: usize) -> Result<[u8; 8]> {
+        self.row_offset(id).ok_or_else(|| {
+            let what = format!("no source offset for row {id}");
+            self.note_damage(&what);
+            IndexError::Damaged {
+                path: self.dir.clone(),
+                what,
+            }
+        })
+    }
+
     /// The unit vector of `id`, from the stored copy or read from the source
     /// (`Meta::unit_in_source`); `None` for an id out of range.
     pub fn unit_row(&self, id: u32) -> Result<Option<Cow<'_, [f32]>>> {
@@ -116,14 +150,7 @@ impl Store {
         }
         let dims = self.dims();
         if let Some(file) = self.source_file()? {
-            let at = self.row_offset(id).ok_or_else(|| {
-                let what = format!("no source offset for row {id}");
-                self.note_damage(&what);
-                IndexError::Damaged {
-                    path: self.dir.clone(),
-                    what,
-                }
-            })?;
+            let at = self.source_offset(id)?;
             let row = read_source_rows(file, &at, dims).map_err(|e| self.source_error(e))?;
             return Ok(Some(Cow::Owned(row)));
         }
@@ -453,6 +480,9 @@ pub(super) fn open_source(path: &Path) -> std::result::Result<(File, FileStat), 
     Ok((file, stat))
 }
 
+/// Rows read from a source below which they are normalised on the calling thread.
+const PARALLEL_NORMALIZE_ROWS: usize = 1024;
+
 /// Reads the rows at `offsets` (u64 LE, one a row: `Meta::unit_in_source`) from the word2vec
 /// .bin or safetensors file they were parsed from, converts them to f32 as the loader did
 /// (`SourceFile::encoding`) and normalises them as the build did, so the values are the bits
@@ -526,9 +556,16 @@ pub(super) fn read_source_rows(
             "it changed while vecsh was reading it; open it again to rebuild the index",
         ));
     }
-    out.par_chunks_mut(dims).for_each(|row| {
-        search::normalize(row);
-    });
+    // A few rows (a search's rescoring) on this thread: handing them to the pool costs more.
+    if n < PARALLEL_NORMALIZE_ROWS {
+        out.chunks_exact_mut(dims).for_each(|row| {
+            search::normalize(row);
+        });
+    } else {
+        out.par_chunks_mut(dims).for_each(|row| {
+            search::normalize(row);
+        });
+    }
     Ok(out)
 }
 

@@ -132,6 +132,34 @@ fn normalize_body(v: &mut [f32]) -> f32 {
 }
 
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_body(a, b)
+}
+
+/// `dot(row, q)` for every `dims`-wide row of `rows`, into `out` (replacing its contents): the
+/// same operations in the same order, so the same bits, compiled for AVX2 when the CPU has it
+/// (an approximate search ranks its ~1,300 centroids this way at GloVe's size).
+pub fn dots(rows: &[f32], dims: usize, q: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    if dims == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked above).
+        unsafe { dots_avx2(rows, dims, q, out) };
+        return;
+    }
+    out.extend(rows.chunks_exact(dims).map(|row| dot_body(row, q)));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dots_avx2(rows: &[f32], dims: usize, q: &[f32], out: &mut Vec<f32>) {
+    out.extend(rows.chunks_exact(dims).map(|row| dot_body(row, q)));
+}
+
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     // Eight independent accumulators let the compiler vectorise without reassociation.
     let mut acc = [0f32; 8];
     let (ca, ra) = a.as_chunks::<8>();
@@ -375,10 +403,45 @@ unsafe fn int8_scores_avx2(
     q_scale: f32,
     out: &mut Vec<f32>,
 ) {
-    for (row, &scale) in rows.chunks_exact(stride).zip(scales) {
-        // SAFETY: AVX2 is enabled for this function; `row` and `q16` hold `stride` elements.
-        let d = unsafe { dot_i8_i16_avx2(row, q16) };
-        out.push(d as f32 * (scale * q_scale));
+    use std::arch::x86_64::*;
+    let n = (rows.len() / stride).min(scales.len());
+    out.resize(n, 0.0);
+    debug_assert!(stride.is_multiple_of(16) && q16.len() >= stride);
+    // Four rows at a time: their four accumulators are summed together by two rounds of
+    // horizontal adds, instead of one full reduction per row (a third of a 64-byte row's cost).
+    let fours = n / 4 * 4;
+    let qs = _mm_set1_ps(q_scale);
+    for r in (0..fours).step_by(4) {
+        let mut acc = [_mm256_setzero_si256(); 4];
+        for k in (0..stride).step_by(16) {
+            // SAFETY: k + 16 <= stride <= q16.len(); unaligned load.
+            let w = unsafe { _mm256_loadu_si256(q16.as_ptr().add(k) as *const __m256i) };
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: row r + j < n lies in `rows`, and k + 16 <= stride; unaligned load.
+                let x = unsafe {
+                    _mm_loadu_si128(rows.as_ptr().add((r + j) * stride + k) as *const __m128i)
+                };
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_cvtepi8_epi16(x), w));
+            }
+        }
+        let h = _mm256_hadd_epi32(
+            _mm256_hadd_epi32(acc[0], acc[1]),
+            _mm256_hadd_epi32(acc[2], acc[3]),
+        );
+        let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        // SAFETY: r + 4 <= n <= scales.len() and out.len() == n; unaligned load and store.
+        unsafe {
+            let sc = _mm_mul_ps(_mm_loadu_ps(scales.as_ptr().add(r)), qs);
+            _mm_storeu_ps(
+                out.as_mut_ptr().add(r),
+                _mm_mul_ps(_mm_cvtepi32_ps(sums), sc),
+            );
+        }
+    }
+    for r in fours..n {
+        // SAFETY: AVX2 is enabled for this function; the row and `q16` hold `stride` elements.
+        let d = unsafe { dot_i8_i16_avx2(&rows[r * stride..][..stride], q16) };
+        out[r] = d as f32 * (scales[r] * q_scale);
     }
 }
 
@@ -826,7 +889,7 @@ pub fn dots_i8_i16(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut Vec<i
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2; lengths are asserted above.
-            unsafe { dots_avx2(rows, cents, stride, out) };
+            unsafe { dots_i8_i16_avx2(rows, cents, stride, out) };
             return;
         }
     }
@@ -839,7 +902,7 @@ pub fn dots_i8_i16(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut Vec<i
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dots_avx2(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut [i32]) {
+unsafe fn dots_i8_i16_avx2(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut [i32]) {
     let m = cents.len() / stride;
     let paired = m / NEAREST_CENTS * NEAREST_CENTS;
     let mut r0 = 0;
@@ -1068,6 +1131,56 @@ mod tests {
                     ![1, 2, 300].contains(&c),
                     "a tie goes to the lower centroid"
                 );
+            }
+        }
+    }
+
+    /// The centroid scorer gives `dot`'s bits for every row.
+    #[test]
+    fn dots_equal_dot() {
+        let mut seed = 5;
+        for dims in [1, 7, 8, 50, 300] {
+            let rows: Vec<f32> = (0..37 * dims).map(|_| lcg(&mut seed)).collect();
+            let q: Vec<f32> = (0..dims).map(|_| lcg(&mut seed)).collect();
+            let mut got = vec![9.0];
+            dots(&rows, dims, &q, &mut got);
+            let want: Vec<f32> = rows.chunks_exact(dims).map(|r| dot(r, &q)).collect();
+            assert_eq!(got, want, "{dims} dims");
+        }
+    }
+
+    /// The block scorer (four rows at a time, then the rest one by one) gives every row the
+    /// score the portable per-row product gives, bit for bit, extreme values included.
+    #[test]
+    fn int8_scores_equal_the_portable_per_row_scores() {
+        let mut seed = 11;
+        for dims in [16, 50, 64, 300] {
+            let stride = quant_stride(dims);
+            for n in [0usize, 1, 3, 4, 5, 8, 9, 13] {
+                let rows: Vec<i8> = (0..n * stride)
+                    .map(|i| match i % 29 {
+                        0 => 127,
+                        1 => -127,
+                        _ => (lcg(&mut seed) * 254.0) as i8,
+                    })
+                    .collect();
+                let scales: Vec<f32> = (0..n).map(|_| lcg(&mut seed).abs() / 127.0).collect();
+                let q16: Vec<i16> = (0..stride)
+                    .map(|i| match i % 7 {
+                        0 => 32767,
+                        1 => -32767,
+                        _ => (lcg(&mut seed) * 65000.0) as i16,
+                    })
+                    .collect();
+                let q_scale = 1.0 / 32767.0;
+                let mut got = Vec::new();
+                int8_scores(&rows, stride, &scales, &q16, q_scale, &mut got);
+                let want: Vec<f32> = rows
+                    .chunks_exact(stride)
+                    .zip(&scales)
+                    .map(|(row, &s)| dot_i8_i16(row, &q16) as f32 * (s * q_scale))
+                    .collect();
+                assert_eq!(got, want, "{dims} dims, {n} rows");
             }
         }
     }
