@@ -662,7 +662,12 @@ impl<'s> Repl<'s> {
                 kind,
                 ..self.runner.session().settings.approx
             };
-            match store.calibrate(&params, index::CALIBRATION_QUERIES) {
+            // Measured by the build thread already (`build_in_background`), unless that failed.
+            let measured = match store.calibration(kind) {
+                Some(c) => Ok(Some(c)),
+                None => store.calibrate(&params, index::CALIBRATION_QUERIES),
+            };
+            match measured {
                 Err(e) => self.note(&format!(
                     "cannot measure the approximate-search {} ({e}); it searches at its default setting",
                     approx_name(params.kind)

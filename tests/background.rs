@@ -248,12 +248,19 @@ fn a_quit_or_killed_build_is_finished_by_the_next_session() {
     assert!(!has_lists(&cache, &src));
     verifies(&cache, &src);
 
-    // The next session builds them.
+    // The next session builds them, and measures them on the build's thread: quit right
+    // after the announcement, without a statement, the calibration is stored.
     let mut p = session(&cache, tmp.path(), &[arg], &[]);
     expect(&mut p, PROMPT).unwrap();
     expect(&mut p, "lists ready").expect("the next session finishes the build");
     quit(p);
     assert!(has_lists(&cache, &src));
+    let (store, _) = Store::open(&src, &opts(&cache), &Silent).unwrap();
+    assert!(
+        store.calibration(vecsh::index::ApproxKind::Lists).is_some(),
+        "no calibration: the next statement would wait for it"
+    );
+    drop(store);
     verifies(&cache, &src);
 }
 
