@@ -16,9 +16,7 @@ use rayon::prelude::*;
 pub mod kernels;
 pub mod many;
 
-pub use kernels::{
-    dot, dot_i8_i16_dispatch, dots_i8_i16, int8_scores, nearest_i8_i16, normalize, quantize_row,
-};
+pub use kernels::{dot, dot_i8_i16_dispatch, int8_scores, nearest_i8_i16, normalize, quantize_row};
 use kernels::{pc_uppers, scan_block, Block};
 
 /// Row-major f32 rows split into equal chunks of `rows_per_chunk` rows (the last may be short),
