@@ -142,11 +142,6 @@ const TRAIN_ITERATIONS: usize = 10;
 const TRAIN_CONVERGED: f64 = 0.02;
 /// Rows scored against all centroids together, so each centroid is loaded once per block.
 const ASSIGN_BLOCK: usize = 64;
-/// Rows a job of the grouped assignment takes: enough that each group gets a few tiles' worth.
-const GROUPED_BLOCK: usize = 1024;
-/// Groups a row is scored in, in the grouped assignment.
-const GROUPS_PROBED: usize = 6;
-const GROUP_ITERATIONS: usize = 10;
 
 /// A small seeded generator (splitmix64): the layout depends only on the data and the seed.
 struct SplitMix(u64);
@@ -315,114 +310,6 @@ fn assign(
     (!cancel.load(Ordering::Relaxed) && assigned.len() == ids.len()).then_some(assigned)
 }
 
-/// The lists' centroids in groups, for an assignment that scores a row against the groups'
-/// centroids first and then only against the lists of its `GROUPS_PROBED` nearest groups.
-struct Groups {
-    /// The groups' unit centroids as int16 (`centroids_i16`).
-    coarse: Vec<i16>,
-    /// The lists' centroids as int16 (one scale for all), group by group.
-    fine: Vec<i16>,
-    /// Group g holds `fine`'s centroids `starts[g]..starts[g + 1]`.
-    starts: Vec<usize>,
-    /// The list of each of `fine`'s centroids.
-    list: Vec<u32>,
-}
-
-/// Groups for `lists` centroids: about √lists of them, by spherical k-means on the centroids.
-fn groups(centroids: &[f32], dims: usize) -> Groups {
-    let stride = search::quant_stride(dims);
-    let lists = centroids.len() / dims;
-    let k = ((lists as f64).sqrt().round() as usize).clamp(1, lists);
-    let coarse = small_kmeans(centroids, dims, k, GROUP_ITERATIONS);
-    let of = nearest(centroids, dims, &coarse);
-    let mut list: Vec<u32> = (0..lists as u32).collect();
-    list.sort_by_key(|&l| (of[l as usize], l));
-    let mut starts = vec![0usize; k + 1];
-    for &g in &of {
-        starts[g as usize + 1] += 1;
-    }
-    for g in 0..k {
-        starts[g + 1] += starts[g];
-    }
-    let all = centroids_i16(centroids, dims, stride);
-    let mut fine = Vec::with_capacity(all.len());
-    for &l in &list {
-        fine.extend_from_slice(&all[l as usize * stride..][..stride]);
-    }
-    Groups {
-        coarse: centroids_i16(&coarse, dims, stride),
-        fine,
-        starts,
-        list,
-    }
-}
-
-/// `assign` through `groups`: each row goes to the best list among those of its
-/// `probed` nearest groups (ties: the lower list), `GROUPED_BLOCK` rows a job.
-fn assign_grouped(
-    quant: &QuantRows,
-    ids: &[u32],
-    groups: &Groups,
-    probed: usize,
-    cancel: &AtomicBool,
-    done: &(dyn Fn(usize) + Sync),
-) -> Option<Vec<u32>> {
-    let stride = search::quant_stride(quant.dims);
-    let k = groups.starts.len() - 1;
-    let probed = probed.clamp(1, k);
-    let assigned: Vec<u32> = ids
-        .par_chunks(GROUPED_BLOCK)
-        .flat_map_iter(|block| {
-            if cancel.load(Ordering::Relaxed) {
-                return Vec::new();
-            }
-            let rows: Vec<&[i8]> = block
-                .iter()
-                .map(|&id| &quant.rows.row(id as usize)[..stride])
-                .collect();
-            let mut dots = Vec::new();
-            search::dots_i8_i16(&rows, &groups.coarse, stride, &mut dots);
-            // Each group's rows of this block.
-            let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
-            let mut order: Vec<u32> = Vec::with_capacity(k);
-            for (r, scores) in dots.chunks_exact(k).enumerate() {
-                order.clear();
-                order.extend(0..k as u32);
-                if probed < k {
-                    order.select_nth_unstable_by(probed - 1, |&a, &b| {
-                        scores[b as usize].cmp(&scores[a as usize]).then(a.cmp(&b))
-                    });
-                }
-                for &g in &order[..probed] {
-                    members[g as usize].push(r);
-                }
-            }
-            let mut best = vec![(i32::MIN, u32::MAX); block.len()];
-            let mut found = Vec::new();
-            let mut these: Vec<&[i8]> = Vec::new();
-            for (g, rs) in members.iter().enumerate() {
-                if rs.is_empty() {
-                    continue;
-                }
-                these.clear();
-                these.extend(rs.iter().map(|&r| rows[r]));
-                let cents = &groups.fine[groups.starts[g] * stride..groups.starts[g + 1] * stride];
-                search::nearest_i8_i16(&these, cents, stride, &mut found);
-                for (&r, &(score, c)) in rs.iter().zip(&found) {
-                    let l = groups.list[groups.starts[g] + c as usize];
-                    let b = &mut best[r];
-                    if score > b.0 || (score == b.0 && l < b.1) {
-                        *b = (score, l);
-                    }
-                }
-            }
-            done(block.len());
-            best.into_iter().map(|(_, l)| l).collect()
-        })
-        .collect();
-    (!cancel.load(Ordering::Relaxed) && assigned.len() == ids.len()).then_some(assigned)
-}
-
 /// Spherical k-means on the rows `sample` of the int8 copy (unit rows, scale · int8):
 /// `lists` unit centroids; `None` once `cancel` is set.
 fn train(
@@ -535,11 +422,14 @@ pub fn build(
     let centroids = train(quant, &sample, lists, &mut rng, cancel, on_step)?;
     drop(sample);
     on_step(BuildStep::Assigning { rows: ids.len() });
-    let groups = groups(&centroids, dims);
-    let assigned = assign_grouped(quant, &ids, &groups, GROUPS_PROBED, cancel, &|n| {
+    // Every row against every centroid: a row in a list that is not its nearest would widen
+    // its cell's cap for every query (through ~√lists groups of centroids, 6 probed, the
+    // clustered 3M x 300 set's exact search took 70 ms instead of 1.6; docs/performance.md).
+    let cents = centroids_i16(&centroids, dims, search::quant_stride(dims));
+    let assigned = assign(quant, &ids, &cents, cancel, &|n| {
         on_step(BuildStep::Assigned(n))
     })?;
-    drop(groups);
+    drop(cents);
     let mut offsets = vec![0u32; lists + 1];
     for &c in &assigned {
         offsets[c as usize + 1] += 1;
@@ -1266,33 +1156,6 @@ mod tests {
         }
         let err = run(&longer).unwrap_err();
         assert!(err.contains("holds") && err.contains("its cells"), "{err}");
-    }
-
-    #[test]
-    fn the_grouped_assignment_finds_nearly_every_rows_nearest_list() {
-        let dims = 48;
-        let (_, quant) = quantised(6000, dims, 12);
-        let ids: Vec<u32> = (0..6000u32).filter(|i| i % 17 != 5).collect();
-        let mut centroids = Vec::new();
-        for &id in ids.iter().step_by(40) {
-            dequantized(&quant, id as usize, &mut centroids);
-            let at = centroids.len() - dims;
-            search::normalize(&mut centroids[at..]);
-        }
-        let no = AtomicBool::new(false);
-        let cents = centroids_i16(&centroids, dims, search::quant_stride(dims));
-        let exact = assign(&quant, &ids, &cents, &no, &|_| {}).unwrap();
-        let groups = groups(&centroids, dims);
-        let every = groups.starts.len() - 1;
-        // Probing every group is the exact assignment, ties and all.
-        let all = assign_grouped(&quant, &ids, &groups, every, &no, &|_| {}).unwrap();
-        assert_eq!(all, exact);
-        let grouped = assign_grouped(&quant, &ids, &groups, GROUPS_PROBED, &no, &|_| {}).unwrap();
-        let same = grouped.iter().zip(&exact).filter(|(a, b)| a == b).count();
-        assert!(same * 100 >= ids.len() * 95, "{same} of {} rows", ids.len());
-        // Cancelled: nothing.
-        let yes = AtomicBool::new(true);
-        assert!(assign_grouped(&quant, &ids, &groups, 2, &yes, &|_| {}).is_none());
     }
 
     #[test]

@@ -17,8 +17,7 @@ pub mod kernels;
 pub mod many;
 
 pub use kernels::{
-    dot, dot_i8_i16_dispatch, dots, dots_i8_i16, int8_scores, nearest_i8_i16, normalize,
-    quantize_row,
+    dot, dot_i8_i16_dispatch, dots, int8_scores, nearest_i8_i16, normalize, quantize_row,
 };
 use kernels::{pc_uppers, scan_block, Block};
 

@@ -873,74 +873,6 @@ unsafe fn tile_dots(
     )
 }
 
-/// Every dot product of the int8 rows `rows` with the int16 centroids `cents` (`stride`
-/// values each), exact integers: `out[r · centroids + c]`, overwritten. The same bounds as
-/// `nearest_i8_i16` apply.
-pub fn dots_i8_i16(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut Vec<i32>) {
-    let m = cents.len().checked_div(stride).unwrap_or(0);
-    out.clear();
-    out.resize(rows.len() * m, 0);
-    if m == 0 {
-        return;
-    }
-    assert!(stride.is_multiple_of(16) && cents.len().is_multiple_of(stride));
-    assert!(rows.iter().all(|r| r.len() >= stride));
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2; lengths are asserted above.
-            unsafe { dots_i8_i16_avx2(rows, cents, stride, out) };
-            return;
-        }
-    }
-    for (row, out) in rows.iter().zip(out.chunks_exact_mut(m)) {
-        for (o, cent) in out.iter_mut().zip(cents.chunks_exact(stride)) {
-            *o = dot_i8_i16(&row[..stride], cent);
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dots_i8_i16_avx2(rows: &[&[i8]], cents: &[i16], stride: usize, out: &mut [i32]) {
-    let m = cents.len() / stride;
-    let paired = m / NEAREST_CENTS * NEAREST_CENTS;
-    let mut r0 = 0;
-    while r0 < rows.len() {
-        let full = r0 + NEAREST_ROWS <= rows.len();
-        if full {
-            let tile: [&[i8]; NEAREST_ROWS] = std::array::from_fn(|i| rows[r0 + i]);
-            for c in (0..paired).step_by(NEAREST_CENTS) {
-                let mut s = [0i32; 8];
-                // SAFETY: c + 1 < m; rows hold `stride` values; `s` holds 8 i32.
-                unsafe {
-                    let sums = tile_dots(&tile, cents, c, stride);
-                    std::arch::x86_64::_mm256_storeu_si256(s.as_mut_ptr().cast(), sums);
-                }
-                for i in 0..NEAREST_ROWS {
-                    for j in 0..NEAREST_CENTS {
-                        out[(r0 + i) * m + c + j] = s[i * NEAREST_CENTS + j];
-                    }
-                }
-            }
-        }
-        let (rows_here, from) = if full {
-            (NEAREST_ROWS, paired)
-        } else {
-            (rows.len() - r0, 0)
-        };
-        for i in 0..rows_here {
-            for c in from..m {
-                // SAFETY: AVX2 is enabled here; both hold `stride` values.
-                out[(r0 + i) * m + c] = unsafe {
-                    dot_i8_i16_avx2(&rows[r0 + i][..stride], &cents[c * stride..][..stride])
-                };
-            }
-        }
-        r0 += rows_here;
-    }
-}
-
 /// For each int8 row of `rows` (`stride` values each), the centroid of `cents` (int16,
 /// `stride` values each) with the highest dot product, as (dot product, centroid), ties to the
 /// lower centroid. The dot products are exact integers, so the AVX2 path and the portable
@@ -1107,18 +1039,6 @@ mod tests {
             let mut portable = vec![(i32::MIN, 0); n_rows];
             nearest_portable(&views, &cents, stride, &mut portable);
             assert_eq!(got, portable, "{dims} d");
-            let mut dots = Vec::new();
-            dots_i8_i16(&views, &cents, stride, &mut dots);
-            for (r, row) in views.iter().enumerate() {
-                for (c, w) in cents.chunks_exact(stride).enumerate() {
-                    let want: i32 = row.iter().zip(w).map(|(&a, &b)| a as i32 * b as i32).sum();
-                    assert_eq!(
-                        dots[r * n_cents + c],
-                        want,
-                        "{dims} d: row {r}, centroid {c}"
-                    );
-                }
-            }
             for (row, &(score, c)) in views.iter().zip(&got) {
                 let scores: Vec<i32> = cents
                     .chunks_exact(stride)
