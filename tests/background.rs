@@ -314,7 +314,7 @@ fn a_one_shot_run_hints_once_per_index_on_a_terminal() {
     let cache = tmp.path().join("c");
     let src = file(tmp.path());
     let arg = src.to_str().unwrap();
-    const HINT: &str = "makes exact queries on this file faster";
+    const HINT: &str = "can make exact queries on a file this large much";
     let on_tty = |args: &[&str]| -> String {
         let mut all = vec![arg];
         all.extend_from_slice(args);
