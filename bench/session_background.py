@@ -7,8 +7,8 @@ Enter key to the next prompt (after the answer's 10th neighbour):
 2. during the build: a session without it on the same index (no lists yet), which starts the
    build once its background verification found the index intact; one query every GAP seconds
    until "lists ready" appears;
-3. after: the first statement after "lists ready" (it measures the lists: the calibration), then
-   QUERIES more.
+3. after: the first statement after "lists ready" (the session measured the lists there before
+   the build's thread did), then QUERIES more.
 
 Each phase prints its median / p90 / max and the load average (/proc/loadavg) beside it.
 
@@ -149,7 +149,7 @@ def main():
     m = re.search(rb"lists ready[^\r\n]*", s.seen)
     print(m.group(0).decode(errors="replace") if m else "(no announcement)", flush=True)
     first = s.ask(pick(0))
-    print(f"first statement after the announcement (measures the lists): {first:.0f} ms",
+    print(f"first statement after the announcement: {first:.0f} ms",
           flush=True)
     after = [s.ask(pick(i)) for i in range(1, a.queries + 1)]
     summary("after the build", after)
