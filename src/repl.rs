@@ -605,6 +605,7 @@ impl<'s> Repl<'s> {
             result
         });
         self.stopped = false;
+        self.runner.set_build_failure(None);
         self.forest = Some(ForestJob {
             started: Instant::now(),
             cancel,
@@ -650,6 +651,14 @@ impl<'s> Repl<'s> {
         };
         let announced = job.announced.load(Ordering::Relaxed);
         let (auto, kind) = (job.auto, job.kind);
+        if auto {
+            // `:info` says why until a build starts again (the message was said once, above).
+            match &result {
+                Err(IndexError::Cancelled) => {}
+                Err(e) => self.runner.set_build_failure(Some(e.to_string())),
+                Ok(_) => self.runner.set_build_failure(None),
+            }
+        }
         if result.is_ok() {
             // How many lists `--approx` probes, and whether exact search tries the cells:
             // measured once, here (about a second at 3M x 300), and stored in the index for

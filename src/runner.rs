@@ -63,6 +63,8 @@ pub struct Runner<'s> {
     /// progress.
     other: crate::index::OpenOptions,
     progress_quiet: bool,
+    /// Why the session's own background build failed, if it did (for `:info`).
+    build_failure: Option<String>,
 }
 
 impl<'s> Runner<'s> {
@@ -93,6 +95,7 @@ impl<'s> Runner<'s> {
             quiet: resolved.output.quiet,
             svg: SvgFiles::new(resolved.output.svg.clone()),
             builtin: matches!(resolved.source, Source::Builtin),
+            build_failure: None,
             interactive,
         }
     }
@@ -127,7 +130,14 @@ impl<'s> Runner<'s> {
             settings: &self.session.settings,
             renderer: &self.renderer,
             builtin: self.builtin,
+            build_failure: self.build_failure.as_deref(),
         }
+    }
+
+    /// Records why the session's own background build failed (`None`: it was started again),
+    /// which `:info` shows instead of the build still to come.
+    pub fn set_build_failure(&mut self, failure: Option<String>) {
+        self.build_failure = failure;
     }
 
     /// Runs one statement (a line, or lines joined while a parenthesis was open) and writes its

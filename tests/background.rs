@@ -354,3 +354,49 @@ fn a_one_shot_run_hints_once_per_index_on_a_terminal() {
     names.sort();
     assert_eq!(names, ["c", "x.txt"]);
 }
+
+/// A session whose own build finds no room for the lists says why above the prompt, `:info`
+/// says so too (it said the build was still to come), and exact answers go on.
+#[test]
+fn a_build_without_room_says_why_in_info() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = file(tmp.path());
+    // The index alone, built in a roomy cache, then copied to a tmpfs with no room for lists.
+    let roomy = tmp.path().join("roomy");
+    vecsh(&roomy)
+        .arg(&src)
+        .args(["-e", "w5"])
+        .assert()
+        .success();
+    let bytes: u64 = walkdir_size(&roomy);
+    let Some(small) = crate::util::small_tmpfs(bytes + 64 * 1024) else {
+        return;
+    };
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(roomy.join("."))
+        .arg(small.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut p = session(small.path(), tmp.path(), &[src.to_str().unwrap()], &[]);
+    expect(&mut p, "background build of the lists failed").expect("the failure is said");
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "failed: ");
+    ask(&mut p, "w5", "w");
+    quit(p);
+}
+
+/// The bytes of every file under `dir`.
+fn walkdir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            match e.file_type().unwrap().is_dir() {
+                true => walkdir_size(&e.path()),
+                false => e.metadata().unwrap().len(),
+            }
+        })
+        .sum()
+}

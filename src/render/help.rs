@@ -17,6 +17,8 @@ pub struct View<'a> {
     pub renderer: &'a Renderer,
     /// The vectors are the built-in vocabulary.
     pub builtin: bool,
+    /// Why the session's own background build failed, if it did.
+    pub build_failure: Option<&'a str>,
 }
 
 /// `:help`'s rows for the language (the commands' rows come from the command table).
@@ -551,7 +553,10 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
             (None, true) if !view.store.is_writable() => {
                 "none: the index is read-only here (`vecsh build FILE` adds the lists)".into()
             }
-            (None, true) => "on: the lists are built once the index is verified".into(),
+            (None, true) => match view.build_failure {
+                Some(why) => format!("failed: {why}; the next session tries again"),
+                None => "on: the lists are built once the index is verified".into(),
+            },
         };
         rows.push(("build", build));
     }
