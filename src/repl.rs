@@ -509,9 +509,27 @@ impl<'s> Repl<'s> {
                 return;
             }
         };
+        self.note(&format!("building the approximate-search {what} in the background; answers stay exact until ready"));
+        self.spawn_build(builder, kind, index::DEFAULT_TREES, false, None, printer);
+    }
+
+    /// Runs `builder`'s build of `kind` on a thread of its own, kept as the session's build
+    /// job; `auto`: the session's own build (what makes exact search fast). With
+    /// `verification`, the thread waits for it first and builds nothing on an index it found
+    /// damaged. With `printer` (rustyline's external printer), the thread announces the
+    /// outcome the moment it has it, above the waiting prompt; without, `announce_forest` does
+    /// at the next line.
+    fn spawn_build(
+        &mut self,
+        builder: index::ApproxBuilder,
+        kind: ApproxKind,
+        trees: usize,
+        auto: bool,
+        verification: Option<index::Verification>,
+        printer: Option<Printer>,
+    ) {
         let progress = Arc::new(TreeCount::default());
         let cancel = Arc::new(AtomicBool::new(false));
-        let trees = index::DEFAULT_TREES;
         let (p, c) = (progress.clone(), cancel.clone());
         let pause = self.build_pause();
         let announced = Arc::new(AtomicBool::new(false));
@@ -521,10 +539,14 @@ impl<'s> Repl<'s> {
             announced.clone(),
         );
         let handle = std::thread::spawn(move || {
+            // From verified data only: a damaged index is rebuilt, never built upon.
+            if verification.is_some_and(|v| v.wait().is_some()) || c.load(Ordering::Relaxed) {
+                return Err(IndexError::Cancelled);
+            }
             let result = builder.build_in_background(kind, trees, p.as_ref(), &c, &pause);
             if let Some(mut printer) = printer {
                 let using_approx = approx.load(Ordering::Relaxed);
-                if let Some(message) = forest_message(&renderer, &result, using_approx, false) {
+                if let Some(message) = forest_message(&renderer, &result, using_approx, auto) {
                     // rustyline prints it above the prompt and redraws the line being typed.
                     if printer.print(format!("{message}\n")).is_ok() {
                         done.store(true, Ordering::Relaxed);
@@ -533,7 +555,6 @@ impl<'s> Repl<'s> {
             }
             result
         });
-        self.note(&format!("building the approximate-search {what} in the background; answers stay exact until ready"));
         self.forest = Some(ForestJob {
             started: Instant::now(),
             cancel,
@@ -541,7 +562,7 @@ impl<'s> Repl<'s> {
             handle: Some(handle),
             announced,
             kind,
-            auto: false,
+            auto,
         });
     }
 
@@ -576,45 +597,10 @@ impl<'s> Repl<'s> {
         let Ok(builder) = self.store.approx_builder() else {
             return;
         };
-        let kind = ApproxKind::Lists;
         let verification = self.store.background_verification();
-        let progress = Arc::new(TreeCount::default());
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (p, c) = (progress.clone(), cancel.clone());
-        let pause = self.build_pause();
-        let announced = Arc::new(AtomicBool::new(false));
-        let (renderer, done) = (self.runner.renderer().clone(), announced.clone());
-        let handle = std::thread::spawn(move || {
-            // From verified data only: a damaged index is rebuilt, never built upon.
-            if let Some(verification) = verification {
-                if verification.wait().is_some() {
-                    return Err(IndexError::Cancelled);
-                }
-            }
-            if c.load(Ordering::Relaxed) {
-                return Err(IndexError::Cancelled);
-            }
-            let result = builder.build_in_background(kind, 0, p.as_ref(), &c, &pause);
-            if let Some(mut printer) = printer {
-                if let Some(message) = forest_message(&renderer, &result, false, true) {
-                    if printer.print(format!("{message}\n")).is_ok() {
-                        done.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
-            result
-        });
         self.stopped = false;
         self.runner.set_build_failure(None);
-        self.forest = Some(ForestJob {
-            started: Instant::now(),
-            cancel,
-            progress,
-            handle: Some(handle),
-            announced,
-            kind,
-            auto: true,
-        });
+        self.spawn_build(builder, ApproxKind::Lists, 0, true, verification, printer);
     }
 
     /// After `:background on|off`: starts the session's own build, or stops it.
