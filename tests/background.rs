@@ -400,3 +400,110 @@ fn walkdir_size(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// What `vecsh info --json FILE` says of exact search (with the small row floor).
+fn exact_info(cache: &Path, src: &Path) -> serde_json::Value {
+    let out = vecsh(cache)
+        .args(["info", "--json"])
+        .arg(src)
+        .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    info["exact"].clone()
+}
+
+/// The expressions compared before and after a build, and between two indexes.
+const EXPRS: [&str; 5] = ["w5", "w77 - w3", "w2999", "w12 + w40", "w1000"];
+
+/// After the lists, the session builds the principal-component stage too (what `vecsh build`
+/// adds besides the lists), announces it, and its open store searches through it from the
+/// next statement on; answers stay those of the plain scan, and the index verifies.
+#[test]
+fn a_session_builds_the_principal_component_stage_too_and_answers_stay_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = clustered(tmp.path());
+    let before: Vec<String> = EXPRS.iter().map(|e| answer(&cache, &src, e)).collect();
+    assert!(exact_info(&cache, &src)["pc_dims"].is_null(), "a first open has no stage");
+    let mut p = session(&cache, tmp.path(), &[src.to_str().unwrap()], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "principal-component stage ready").expect("the session announces its stage");
+    // The session's own store switched to it, without reopening.
+    ask(&mut p, ":info", "rows through their");
+    for e in EXPRS {
+        ask(&mut p, e, "w");
+    }
+    quit(p);
+    verifies(&cache, &src);
+    let pc = exact_info(&cache, &src)["pc_dims"].clone();
+    assert!(pc.as_u64().is_some_and(|p| p > 0), "no stage: {pc}");
+    let after: Vec<String> = EXPRS.iter().map(|e| answer(&cache, &src, e)).collect();
+    assert_eq!(before, after, "answers unchanged");
+}
+
+/// A session killed while it writes the stage leaves an index without one that verifies; the
+/// next session builds it and announces it.
+#[test]
+fn a_build_killed_mid_stage_is_finished_by_the_next_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let src = clustered(tmp.path());
+    let arg = src.to_str().unwrap();
+    let slow = [("VECSH_BACKGROUND_STEP_MS", "400")];
+    let mut p = session(&cache, tmp.path(), &[arg], &slow);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "lists ready").unwrap();
+    // Asked until the build is in its stage, then killed there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        p.send_line(":info").unwrap();
+        let row = p.exp_regex("build +[^\r\n]*").unwrap().1;
+        expect(&mut p, PROMPT).unwrap();
+        if row.contains("principal components") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no stage phase: {row}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.process
+        .kill(rexpect::process::signal::Signal::SIGKILL)
+        .unwrap();
+    let _ = p.process.wait();
+    verifies(&cache, &src);
+    assert!(exact_info(&cache, &src)["pc_dims"].is_null(), "killed after the stage was sealed");
+
+    let mut p = session(&cache, tmp.path(), &[arg], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "principal-component stage ready").expect("the next session finishes it");
+    quit(p);
+    verifies(&cache, &src);
+    assert!(exact_info(&cache, &src)["pc_dims"].as_u64().is_some_and(|p| p > 0));
+}
+
+/// The index a session completes by itself and the one `vecsh build` writes search the same
+/// way (stage and cells) and answer the same.
+#[test]
+fn the_session_built_index_and_vecsh_builds_answer_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (built, session_cache) = (tmp.path().join("b"), tmp.path().join("s"));
+    let src = clustered(tmp.path());
+    vecsh(&built)
+        .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
+        .arg("build")
+        .arg(&src)
+        .assert()
+        .success();
+    let mut p = session(&session_cache, tmp.path(), &[src.to_str().unwrap()], &[]);
+    expect(&mut p, PROMPT).unwrap();
+    expect(&mut p, "principal-component stage ready").unwrap();
+    quit(p);
+    let (a, b) = (exact_info(&built, &src), exact_info(&session_cache, &src));
+    assert_eq!(a["pc_dims"], b["pc_dims"], "{a} against {b}");
+    assert!(a["pc_dims"].as_u64().is_some_and(|p| p > 0), "{a}");
+    assert_eq!(a["cells"], b["cells"], "{a} against {b}");
+    for e in EXPRS {
+        assert_eq!(answer(&built, &src, e), answer(&session_cache, &src, e), "{e}");
+    }
+}
