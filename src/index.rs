@@ -58,6 +58,7 @@ pub use background::Pause;
 pub use cache::{default_cache_dir, index_dir_for, process_alive};
 pub use error::{IndexError, Result};
 pub use exact::ExactPlan;
+pub use pc_stage::StageBuilt;
 pub use open::{OpenOptions, Origin, Verify};
 pub use phrase::{Phrase, PhraseError};
 pub use records::{
@@ -103,6 +104,10 @@ const DB_NAMES: [&str; 13] = [
 pub struct Store {
     // Declared before `env` so the transaction ends first.
     rtxn: RoTxn<'static, WithoutTls>,
+    /// A principal-component stage added to the index after this store opened it (a
+    /// session's own build), with the snapshot it is read through (`Store::adopt_pc_stage`);
+    /// before `env` too.
+    added_stage: std::cell::OnceCell<exact::AddedStage>,
     env: Env<WithoutTls>,
     dbs: Dbs,
     dir: PathBuf,

@@ -482,15 +482,15 @@ const LISTS_BATCH_BYTES: usize = 64 << 20;
 /// Builds the approximate-search structures of one index; `Send`, so it can run in the
 /// background.
 pub struct ApproxBuilder {
-    env: Env<WithoutTls>,
-    dbs: Dbs,
-    dir: PathBuf,
-    meta: Meta,
+    pub(super) env: Env<WithoutTls>,
+    pub(super) dbs: Dbs,
+    pub(super) dir: PathBuf,
+    pub(super) meta: Meta,
     /// The source the rows are read from (`Meta::unit_in_source`), and its stat when the store
     /// opened it.
-    source: Option<(File, FileStat)>,
+    pub(super) source: Option<(File, FileStat)>,
     /// The store's `pc_min_rows`, for the store the calibration reads through.
-    pc_min_rows: usize,
+    pub(super) pc_min_rows: usize,
 }
 
 impl ApproxBuilder {
@@ -539,26 +539,13 @@ impl ApproxBuilder {
             }
             Ok(built)
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("vecsh-approx-{i}"))
-            .start_handler(|_| lower_thread_priority())
-            .build();
-        match pool {
-            Ok(pool) => pool.install(run),
-            // No threads to be had: build on this thread, still at low priority.
-            Err(_) => {
-                lower_thread_priority();
-                run()
-            }
-        }
+        on_build_pool(run)
     }
 
     /// A store on this builder's environment (the same one: LMDB allows one per process), for
     /// the calibration after a build in the background. It reads the index as the session's
     /// store does, verified by the session before the build began.
-    fn calibration_store(&self) -> Result<Store> {
+    pub(super) fn calibration_store(&self) -> Result<Store> {
         let lmdb = |e| lmdb_err(&self.dir, e);
         let rtxn = self.env.clone().static_read_txn().map_err(lmdb)?;
         let source = self.source.as_ref().map(|(file, stat)| {
@@ -580,6 +567,7 @@ impl ApproxBuilder {
             verified_now: false,
             temporary: None,
             pc_min_rows: self.pc_min_rows,
+            added_stage: Default::default(),
             background: None,
             encoder: Default::default(),
             pause: Default::default(),
@@ -612,7 +600,7 @@ impl ApproxBuilder {
     /// A write that failed on a full file system, as a first build says it (LMDB reports some
     /// of those as EIO: "Input/output error (os error 5)"); `needed` is about what the
     /// structure takes.
-    fn full_disk(&self, e: IndexError, needed: usize) -> IndexError {
+    pub(super) fn full_disk(&self, e: IndexError, needed: usize) -> IndexError {
         let io = match &e {
             IndexError::Lmdb {
                 err: heed::Error::Io(io),
@@ -927,6 +915,24 @@ impl ApproxBuilder {
             .map_err(lmdb)?;
         wtxn.commit().map_err(lmdb)?;
         Ok(meta)
+    }
+}
+
+/// Runs `run` on a pool of low-priority threads of its own (`build_in_background`), or on
+/// this thread at low priority when no threads are to be had.
+pub(super) fn on_build_pool<R: Send>(run: impl FnOnce() -> R + Send) -> R {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("vecsh-approx-{i}"))
+        .start_handler(|_| lower_thread_priority())
+        .build();
+    match pool {
+        Ok(pool) => pool.install(run),
+        Err(_) => {
+            lower_thread_priority();
+            run()
+        }
     }
 }
 

@@ -113,9 +113,10 @@ impl Store {
     }
 
     /// Whether this index lacks what makes exact search fast on a file where it pays (the
-    /// lists with their cells).
+    /// lists with their cells, and the principal-component stage or the finding that none
+    /// pays).
     pub fn lacks_fast_exact(&self) -> bool {
-        self.background_pays() && self.lists().is_none()
+        self.background_pays() && (self.lists().is_none() || !self.pc_stage_decided())
     }
 
     /// The pause a statement holds while it runs, shared with a background build.

@@ -4,13 +4,15 @@
 use std::borrow::Cow;
 
 use heed::{RoTxn, WithoutTls};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::ivf;
 use crate::search::{self, Hit, PcStage, Query, Rows};
 
 use super::error::{lmdb_err, IndexError, Result};
 use super::on_read::Part;
-use super::records::{ApproxKind, CELL_RECORDS};
+use super::records::{ApproxKind, Checksums, Meta, CELL_RECORDS};
+use super::verify::MapBounds;
 use super::rows::SourceRows;
 use super::Store;
 
@@ -48,7 +50,7 @@ impl Store {
                     .iter()
                     .all(|key| matches!(self.dbs.meta.get(&rtxn, key), Ok(Some(_))))
             });
-        let pc = self.meta.pc_dims;
+        let pc = self.pc_dims();
         ExactPlan {
             rows: self.len(),
             cells: has_cells && self.cells_pay(),
@@ -61,7 +63,7 @@ impl Store {
 
     /// The exact search's principal-component stage, when the index has one.
     pub fn pc_stage(&self) -> Option<PcStage<'_>> {
-        let p = self.meta.pc_dims;
+        let p = self.pc_dims();
         let db = self.dbs.pcstage?;
         if p == 0 {
             return None;
@@ -69,13 +71,14 @@ impl Store {
         if !(self.trusted(Part::PcBasis, 0) && self.trusted_all(Part::PcStage)) {
             return None;
         }
-        let basis = self.dbs.meta.get(&self.rtxn, "pc_basis").ok().flatten()?;
+        let rtxn = self.stage_txn();
+        let basis = self.dbs.meta.get(rtxn, "pc_basis").ok().flatten()?;
         let basis = search::cast_or_copy(basis);
         let rpc = self.meta.rows_per_chunk;
         let n_chunks = self.len().div_ceil(rpc);
         let (mut rows, mut scales, mut resid) = (Vec::new(), Vec::new(), Vec::new());
         for c in 0..n_chunks {
-            let blob = db.get(&self.rtxn, &(c as u32)).ok().flatten()?;
+            let blob = db.get(rtxn, &(c as u32)).ok().flatten()?;
             let n = rpc.min(self.len() - c * rpc);
             if blob.len() != n * (p + 8) {
                 return None;
@@ -196,13 +199,12 @@ impl Store {
         // The stage and the int8 copy are read (and, in a session whose verification has not
         // ended, verified) only when the lists' cells do not answer.
         let limit = query.limit.min(self.len());
-        let staged =
-            self.meta.pc_dims > 0 && self.dbs.pcstage.is_some() && limit >= self.pc_min_rows;
+        let staged = self.pc_dims() > 0 && self.dbs.pcstage.is_some() && limit >= self.pc_min_rows;
         // The lists path reads a list's rows at 8 + stride bytes each; the full scan reads
         // every row below the limit at its first stage's width. The lists go first only when
         // they would read under half as much (both reads are sequential).
         let scan_width = match staged {
-            true => self.meta.pc_dims + 8,
+            true => self.pc_dims() + 8,
             false => search::quant_stride(self.dims()) + 4,
         };
         let budget_rows = limit * scan_width / (search::quant_stride(self.dims()) + 8) / 2;
@@ -339,6 +341,98 @@ impl Store {
             .into_iter()
             .map(|c| c.id)
             .collect())
+    }
+}
+
+/// A principal-component stage committed after the store opened its index: its components
+/// and a read snapshot that holds it (the store's own predates it).
+pub(super) struct AddedStage {
+    p: usize,
+    rtxn: RoTxn<'static, WithoutTls>,
+}
+
+impl Store {
+    /// Components of the principal-component stage exact search goes through (0: none).
+    pub(super) fn pc_dims(&self) -> usize {
+        match self.meta.pc_dims {
+            0 => self.added_stage.get().map_or(0, |s| s.p),
+            p => p,
+        }
+    }
+
+    /// The snapshot the stage is read through.
+    fn stage_txn(&self) -> &RoTxn<'static, WithoutTls> {
+        self.added_stage.get().map_or(&self.rtxn, |s| &s.rtxn)
+    }
+
+    /// Once a principal-component stage was added to this store's index after it opened
+    /// (the session's own build, `ApproxBuilder::build_pc_stage`), exact search goes through
+    /// it from the next search on, without reopening: the meta record and the checksums are
+    /// read again in a new snapshot, checked (the record against its checksum, the same index
+    /// but for the stage) and the stage hashed against its checksums. Its components, or
+    /// `None` when the index has no stage, or while this session's verification has not ended
+    /// intact (nothing is built before it has), or when anything does not check out (exact
+    /// search then scans as before; the next open verifies the index as a whole).
+    pub fn adopt_pc_stage(&self) -> Option<usize> {
+        if self.pc_dims() > 0 {
+            return Some(self.pc_dims());
+        }
+        let db = self.dbs.pcstage?;
+        if self.verifying_reads() {
+            return None;
+        }
+        let rtxn = self.env.clone().static_read_txn().ok()?;
+        let bounds = MapBounds::of(&self.dir.join("data.mdb"));
+        let p = {
+            let get = |key: &str| {
+                self.dbs
+                    .meta
+                    .get(&rtxn, key)
+                    .ok()
+                    .flatten()
+                    .filter(|b| bounds.holds(b))
+            };
+            let sums: Checksums = serde_json::from_slice(get("checksums")?).ok()?;
+            let meta_bytes = get("meta")?;
+            if xxh3_64(meta_bytes) != sums.meta {
+                return None;
+            }
+            let meta: Meta = serde_json::from_slice(meta_bytes).ok()?;
+            let mut was = meta.clone();
+            (was.pc_dims, was.pc_decided) = (self.meta.pc_dims, self.meta.pc_decided);
+            let n_chunks = self.len().div_ceil(self.meta.rows_per_chunk.max(1));
+            if was != self.meta || meta.pc_dims == 0 || sums.pcstage.len() != n_chunks {
+                return None;
+            }
+            let intact = get("pc_basis").is_some_and(|b| xxh3_64(b) == sums.pc_basis)
+                && sums.pcstage.iter().enumerate().all(|(c, &sum)| {
+                    matches!(db.get(&rtxn, &(c as u32)), Ok(Some(b)) if bounds.holds(b) && xxh3_64(b) == sum)
+                });
+            if !intact {
+                return None;
+            }
+            meta.pc_dims
+        };
+        let _ = self.added_stage.set(AddedStage { p, rtxn });
+        Some(self.pc_dims())
+    }
+
+    /// Whether the index has decided on its principal-component stage (built it, or found
+    /// that none pays), as stored now: `vecsh build` does, a first open does not.
+    pub fn pc_stage_decided(&self) -> bool {
+        if self.meta.pc_decided || self.added_stage.get().is_some() {
+            return true;
+        }
+        let Ok(rtxn) = self.env.read_txn() else {
+            return false;
+        };
+        self.dbs
+            .meta
+            .get(&rtxn, "meta")
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<Meta>(b).ok())
+            .is_some_and(|m| m.pc_decided)
     }
 }
 

@@ -384,6 +384,7 @@ impl Store {
             verified_now: false,
             temporary: None,
             pc_min_rows: PC_MIN_ROWS,
+            added_stage: Default::default(),
             background: None,
             encoder: Default::default(),
             pause: Default::default(),

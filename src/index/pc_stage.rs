@@ -2,14 +2,22 @@
 //! calibration, projected chunk by chunk at build time.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use heed::types::{Bytes, Str};
-use heed::{Database, Env, WithoutTls};
+use heed::{Database, Env, RoTxn, WithoutTls};
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::progress::{Progress, Unit};
 use crate::search::{self, PcStage, QuantRows, Query, Rows};
 
+use super::approx::{on_build_pool, ApproxBuilder};
+use super::background::{Pause, Pausing};
+use super::error::{lmdb_err, IndexError, Result};
 use super::open::OpenOptions;
+use super::records::{ApproxParams, Checksums, Meta};
+use super::CALIBRATION_QUERIES;
 use super::rows::{read_source_rows, SourceFile};
 use super::write::{Room, ROWS_PER_CHUNK};
 use super::Id;
@@ -76,20 +84,65 @@ const PC_MAX_PASS: f64 = 0.01;
 pub(super) fn write_pc_stage(
     env: &Env<WithoutTls>,
     room: &Room,
-    [unit_db, quant_db, scale_db, pc_db]: [Database<'static, Id, Bytes>; 4],
+    dbs: [Database<'static, Id, Bytes>; 4],
     meta_db: Database<'static, Str, Bytes>,
     in_place: Option<SourceFile<'_>>,
     words: usize,
     dims: usize,
     min_rows: usize,
 ) -> heed::Result<PcWritten> {
+    let shape = (words, dims, min_rows);
+    project_stage(env, Some(room), dbs, meta_db, in_place, shape, None)
+        .map(Option::unwrap_or_default)
+}
+
+/// How a stage built into an existing index reports and stops: each step of `progress` is
+/// where a session's build parks while a statement runs; `cancel` ends it (`None`: cancelled).
+pub(super) struct Steps<'a> {
+    pub(super) progress: &'a dyn Progress,
+    pub(super) cancel: &'a AtomicBool,
+}
+
+impl Steps<'_> {
+    /// Step `done` of the stage's `total`; whether the build goes on.
+    fn step(&self, done: u64) -> bool {
+        self.progress.set(done);
+        !self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// [`write_pc_stage`] in a first build (`room`: the build's map, grown before the stage is
+/// read) or, with `steps` and no room, into an existing index by a session's own build, where
+/// LMDB grows the file itself. `None`: `steps` cancelled it; what it wrote by then counts for
+/// nothing until the stage is sealed (`seal_pc_stage`).
+#[allow(clippy::too_many_arguments)]
+fn project_stage(
+    env: &Env<WithoutTls>,
+    room: Option<&Room>,
+    [unit_db, quant_db, scale_db, pc_db]: [Database<'static, Id, Bytes>; 4],
+    meta_db: Database<'static, Str, Bytes>,
+    in_place: Option<SourceFile<'_>>,
+    (words, dims, min_rows): (usize, usize, usize),
+    steps: Option<&Steps>,
+) -> heed::Result<Option<PcWritten>> {
     if words < min_rows || dims < PC_MIN_DIMS {
-        return Ok(PcWritten::default());
+        return Ok(Some(PcWritten::default()));
     }
     let n_chunks = words.div_ceil(ROWS_PER_CHUNK);
+    // The basis and calibration are one step, then each chunk projected and written.
+    let go_on = |done: usize| steps.is_none_or(|s| s.step(done as u64));
+    if let Some(s) = steps {
+        s.progress
+            .start("principal components", n_chunks as u64 + 1, Unit::Rows);
+    }
+    if !go_on(0) {
+        return Ok(None);
+    }
     // All the room the stage can take, before the read transaction below: the map may only
     // grow between transactions (`Room::ensure`).
-    room.ensure(pc_reserve(words, dims, min_rows, room.page))?;
+    if let Some(room) = room {
+        room.ensure(pc_reserve(words, dims, min_rows, room.page))?;
+    }
     let rtxn = env.read_txn()?;
     let floats = search::cast_or_copy::<f32>;
     let chunks_of = |db: Database<'static, Id, Bytes>, n: usize| -> heed::Result<Vec<&[u8]>> {
@@ -127,7 +180,7 @@ pub(super) fn write_pc_stage(
     }
     let candidates = pc_dims_for(dims);
     let Some(basis) = search::pc_basis(&sample, dims, candidates[1]) else {
-        return Ok(PcWritten::default());
+        return Ok(Some(PcWritten::default()));
     };
     drop(sample);
 
@@ -217,8 +270,11 @@ pub(super) fn write_pc_stage(
         }
     }
     let Some(p) = chosen else {
-        return Ok(PcWritten::default());
+        return Ok(Some(PcWritten::default()));
     };
+    if !go_on(1) {
+        return Ok(None);
+    }
 
     let basis = &basis[..p * dims];
     let basis_bytes: &[u8] = bytemuck::cast_slice(basis);
@@ -246,6 +302,181 @@ pub(super) fn write_pc_stage(
         let mut wtxn = env.write_txn()?;
         pc_db.put(&mut wtxn, &(c as u32), &blob)?;
         wtxn.commit()?;
+        if !go_on(c + 2) {
+            return Ok(None);
+        }
     }
-    Ok(out)
+    if let Some(s) = steps {
+        s.progress.finish();
+    }
+    Ok(Some(out))
+}
+
+/// What a session's own build made of the principal-component stage (issue 28).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageBuilt {
+    /// Components of the stage; 0: its calibration found that no stage pays on this file.
+    pub dims: usize,
+    pub seconds: f64,
+    /// Made by this build (false: the index had it already, e.g. from `vecsh build`).
+    pub now: bool,
+}
+
+impl ApproxBuilder {
+    /// Adds the exact search's principal-component stage to this existing index, as `vecsh
+    /// build`'s first build writes it: its basis and chunks first, each in a transaction of
+    /// its own, then the meta record (with the stage's width) and the checksums (with the
+    /// stage's) in one last transaction. Until that commits the index has no stage, and its
+    /// meta record and checksums are as they were: a kill at any moment leaves an index that
+    /// verifies, with no stage (the next session builds it) or a complete, checksummed one.
+    /// Returns at once when the index has decided on a stage already.
+    pub fn build_pc_stage(&self, progress: &dyn Progress, cancel: &AtomicBool) -> Result<StageBuilt> {
+        let started = Instant::now();
+        let (words, dims) = (self.meta.words, self.meta.dims);
+        let lmdb = |e| lmdb_err(&self.dir, e);
+        let decided = |txn: &RoTxn<WithoutTls>| -> Result<Option<StageBuilt>> {
+            let (meta, _) = self.records(txn)?;
+            Ok(meta.pc_decided.then_some(StageBuilt {
+                dims: meta.pc_dims,
+                seconds: 0.0,
+                now: false,
+            }))
+        };
+        if let Some(built) = decided(&self.env.read_txn().map_err(lmdb)?)? {
+            return Ok(built);
+        }
+        let Some(pc_db) = self.dbs.pcstage else {
+            // An index from before the table existed gets its stage from `vecsh build --rebuild`.
+            return Err(IndexError::Incomplete {
+                path: self.dir.clone(),
+            });
+        };
+        let in_place = self.source.as_ref().map(|(file, stat)| SourceFile {
+            file,
+            stat: *stat,
+            encoding: self.meta.row_encoding,
+        });
+        let dbs = [self.dbs.unit, self.dbs.quant, self.dbs.scale, pc_db];
+        let steps = Steps { progress, cancel };
+        let shape = (words, dims, self.pc_min_rows);
+        let written = project_stage(&self.env, None, dbs, self.dbs.meta, in_place, shape, Some(&steps))
+            .map_err(|e| match e {
+                // Reading the rows in place: the source shorter or changed (not an OS error).
+                heed::Error::Io(err) if self.source.is_some() && err.raw_os_error().is_none() => {
+                    IndexError::Source {
+                        path: self.meta.source.clone(),
+                        err,
+                    }
+                }
+                e => lmdb(e),
+            })
+            .map_err(|e| self.full_disk(e, pc_reserve(words, dims, 0, 4096)))?;
+        let Some(written) = written else {
+            return Err(IndexError::Cancelled);
+        };
+        // Write transactions are serialised across processes, so what this one reads is final.
+        let mut wtxn = self.env.write_txn().map_err(lmdb)?;
+        if let Some(built) = decided(&wtxn)? {
+            return Ok(built);
+        }
+        let (mut meta, mut sums) = self.records(&wtxn)?;
+        if meta != self.meta {
+            // Not the index this build read (cannot happen while the session holds it).
+            return Err(IndexError::Cancelled);
+        }
+        // The bytes stored are this build's (another process building the same stage at
+        // the same time writes the same bytes; anything else is not sealed).
+        if written.p > 0 {
+            let basis = self.dbs.meta.get(&wtxn, "pc_basis").map_err(lmdb)?;
+            let stored = basis.is_some_and(|b| xxh3_64(b) == written.basis_sum)
+                && written.sums.iter().enumerate().all(|(c, &sum)| {
+                    matches!(pc_db.get(&wtxn, &(c as u32)), Ok(Some(b)) if xxh3_64(b) == sum)
+                });
+            if !stored {
+                return Err(IndexError::Cancelled);
+            }
+        }
+        meta.pc_dims = written.p;
+        meta.pc_decided = true;
+        let meta_json = serde_json::to_vec(&meta).expect("metadata serialises (paths as bytes)");
+        sums.meta = xxh3_64(&meta_json);
+        sums.pcstage = written.sums;
+        sums.pc_basis = written.basis_sum;
+        let sums_json = serde_json::to_vec(&sums).expect("checksums serialise");
+        self.dbs
+            .meta
+            .put(&mut wtxn, "checksums", &sums_json)
+            .map_err(lmdb)?;
+        self.dbs
+            .meta
+            .put(&mut wtxn, "meta", &meta_json)
+            .map_err(lmdb)?;
+        wtxn.commit()
+            .map_err(lmdb)
+            .map_err(|e| self.full_disk(e, meta_json.len() + sums_json.len() + (1 << 20)))?;
+        Ok(StageBuilt {
+            dims: written.p,
+            seconds: started.elapsed().as_secs_f64(),
+            now: true,
+        })
+    }
+
+    /// The meta record and the checksums as stored in `txn`, the record checked against its
+    /// checksum (the session verified both before it started building).
+    fn records(&self, txn: &RoTxn<WithoutTls>) -> Result<(Meta, Checksums)> {
+        let damaged = |what: &str| IndexError::Damaged {
+            path: self.dir.clone(),
+            what: format!("its {what} is unreadable"),
+        };
+        let get = |key: &str| -> Result<&[u8]> {
+            self.dbs
+                .meta
+                .get(txn, key)
+                .map_err(|e| lmdb_err(&self.dir, e))?
+                .ok_or_else(|| damaged(key))
+        };
+        let (meta_bytes, sums_bytes) = (get("meta")?, get("checksums")?);
+        let sums: Checksums =
+            serde_json::from_slice(sums_bytes).map_err(|_| damaged("checksums record"))?;
+        if xxh3_64(meta_bytes) != sums.meta {
+            return Err(damaged("meta record"));
+        }
+        let meta = serde_json::from_slice(meta_bytes).map_err(|_| damaged("meta record"))?;
+        Ok((meta, sums))
+    }
+
+    /// [`ApproxBuilder::build_pc_stage`] behind a session's prompt, as the lists are built
+    /// (`build_in_background`: a pool of low-priority threads of its own, parked at every step
+    /// while `pause` is held); once a stage is added, the lists' calibration is measured again
+    /// through it, as `vecsh build` measures it, so that exact search weighs the cells against
+    /// the stage's scan.
+    pub fn build_pc_stage_in_background(
+        &self,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+        pause: &Pause,
+    ) -> Result<StageBuilt> {
+        let pausing = Pausing {
+            inner: progress,
+            pause,
+            cancel,
+        };
+        on_build_pool(|| {
+            let built = self.build_pc_stage(&pausing, cancel)?;
+            pause.wait_while_paused(cancel);
+            if built.now && built.dims > 0 && !cancel.load(Ordering::Relaxed) {
+                let _ = self.calibration_store().and_then(|mut store| {
+                    store.meta.pc_dims = built.dims;
+                    store.meta.pc_decided = true;
+                    match store.lists() {
+                        Some(_) => store
+                            .calibrate(&ApproxParams::default(), CALIBRATION_QUERIES)
+                            .map(|_| ()),
+                        None => Ok(()),
+                    }
+                });
+            }
+            Ok(built)
+        })
+    }
 }
