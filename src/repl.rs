@@ -1,15 +1,14 @@
 //! The interactive session: a rustyline editor (history, completion, hints, highlighting, see
 //! `line`) around the statement runner (`runner`, which answers every line as scripts have
-//! it answered), and what it builds in the background: the approximate-search structure when
-//! `:exact off` asks for it, and by itself, on a file where it pays, what makes exact search
-//! fast (issue 28: the lists with their cells; `--no-background`, `:background off` opt out).
+//! it answered); what it builds in the background (the structure `:exact off` asks for, and by
+//! itself what makes exact search fast) is in `builds`.
 
+mod builds;
 pub mod line;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use owo_colors::Style;
@@ -19,14 +18,14 @@ use rustyline::{ColorMode, CompletionType, Config, Editor};
 
 use crate::commands::Command;
 use crate::eval::SearchMode;
-use crate::index::{self, ApproxKind, Built, IndexError, Origin, Store};
+use crate::index::{self, Origin, Store};
 use crate::parse;
-use crate::progress::{Progress, Unit};
 use crate::render::help::{visible_width, wrap};
-use crate::render::{seconds, thousands, Renderer};
+use crate::render::{seconds, thousands};
 use crate::runner::{Runner, Step};
 use crate::settings::{Resolved, Source};
 use crate::text::{escape, escape_path};
+use builds::ForestJob;
 use line::LineHelper;
 
 const PROMPT: &str = "> ";
@@ -34,9 +33,6 @@ const PROMPT: &str = "> ";
 pub const CONTINUATION: &str = "... ";
 /// Lines kept in the history file; older ones are dropped.
 const HISTORY_SIZE: usize = 10_000;
-/// How long exit waits for a cancelled forest build to notice before leaving it behind (the
-/// build commits nothing unless it completes, so leaving it is safe).
-const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
 type LineEditor<'s> = Editor<LineHelper<'s>, FileHistory>;
 /// rustyline's printer for messages from other threads while the prompt waits.
@@ -470,232 +466,6 @@ impl<'s> Repl<'s> {
         })
     }
 
-    // ---------------------------------------------------------------------------- forest
-
-    /// Whether a build of the approximate structure the settings name should start: none yet,
-    /// none running.
-    fn wants_forest(&self) -> bool {
-        let kind = self.runner.session().settings.approx.kind;
-        // A finished build of the other kind (the session's own lists, when `--forest` asks
-        // for the forest) leaves room for this one.
-        let other_done = self
-            .forest
-            .as_ref()
-            .is_some_and(|job| job.finished() && job.kind != kind);
-        (self.forest.is_none() || other_done)
-            && !self
-                .store
-                .approx_ready(self.runner.session().settings.approx.kind)
-    }
-
-    /// Starts the build on its own thread. With `printer` (rustyline's external printer; none
-    /// when the terminal has no raw mode), the thread announces the outcome the moment it has
-    /// it, above the waiting prompt; without, `announce_forest` does at the next line.
-    fn start_forest(&mut self, printer: Option<Printer>) {
-        let kind = self.runner.session().settings.approx.kind;
-        // A finished build of the other kind is announced first (it leaves the slot).
-        self.announce_forest();
-        let what = approx_name(kind);
-        let builder = match self.store.approx_builder() {
-            Ok(b) => b,
-            Err(IndexError::ReadOnly) => {
-                self.note(&format!("the index is read-only here, so there are no approximate-search {what} to search; answers stay exact (`vecsh build FILE` adds them)"));
-                return;
-            }
-            Err(e) => {
-                self.note(&format!(
-                    "cannot build the approximate-search {what} ({e}); answers stay exact"
-                ));
-                return;
-            }
-        };
-        self.note(&format!("building the approximate-search {what} in the background; answers stay exact until ready"));
-        self.spawn_build(builder, kind, index::DEFAULT_TREES, false, None, printer);
-    }
-
-    /// Runs `builder`'s build of `kind` on a thread of its own, kept as the session's build
-    /// job; `auto`: the session's own build (what makes exact search fast). With
-    /// `verification`, the thread waits for it first and builds nothing on an index it found
-    /// damaged. With `printer` (rustyline's external printer), the thread announces the
-    /// outcome the moment it has it, above the waiting prompt; without, `announce_forest` does
-    /// at the next line.
-    fn spawn_build(
-        &mut self,
-        builder: index::ApproxBuilder,
-        kind: ApproxKind,
-        trees: usize,
-        auto: bool,
-        verification: Option<index::Verification>,
-        printer: Option<Printer>,
-    ) {
-        let progress = Arc::new(TreeCount::default());
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (p, c) = (progress.clone(), cancel.clone());
-        let pause = self.build_pause();
-        let announced = Arc::new(AtomicBool::new(false));
-        let (approx, renderer, done) = (
-            self.approx.clone(),
-            self.runner.renderer().clone(),
-            announced.clone(),
-        );
-        let handle = std::thread::spawn(move || {
-            // From verified data only: a damaged index is rebuilt, never built upon.
-            if verification.is_some_and(|v| v.wait().is_some()) || c.load(Ordering::Relaxed) {
-                return Err(IndexError::Cancelled);
-            }
-            let result = builder.build_in_background(kind, trees, p.as_ref(), &c, &pause);
-            if let Some(mut printer) = printer {
-                let using_approx = approx.load(Ordering::Relaxed);
-                if let Some(message) = forest_message(&renderer, &result, using_approx, auto) {
-                    // rustyline prints it above the prompt and redraws the line being typed.
-                    if printer.print(format!("{message}\n")).is_ok() {
-                        done.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
-            result
-        });
-        self.forest = Some(ForestJob {
-            started: Instant::now(),
-            cancel,
-            progress,
-            handle: Some(handle),
-            announced,
-            kind,
-            auto,
-        });
-    }
-
-    /// The pause statements hold on this session's index, which the builds check; with
-    /// `VECSH_BACKGROUND_STEP_MS` (tests), every step of a build sleeps that long.
-    fn build_pause(&self) -> index::Pause {
-        let pause = self.store.pause().clone();
-        if let Some(ms) = std::env::var("VECSH_BACKGROUND_STEP_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            pause.set_step_ms(ms);
-        }
-        pause
-    }
-
-    /// Starts, on a file where it pays (`Store::lacks_fast_exact`), the build of what makes
-    /// exact search fast (the lists with their cells), unless `--no-background` or
-    /// `:background off` said not to or a build already runs. The build thread first waits for
-    /// the background verification and builds only on an index it found intact; it runs at low
-    /// priority, parks while a statement runs (`index::Pause`), and announces when ready.
-    /// Nothing waits for it: quitting cancels it, and a build cancelled or killed commits
-    /// nothing (the next session starts it again).
-    fn start_background(&mut self, printer: Option<Printer>) {
-        if !self.runner.session().settings.background
-            || self.forest.is_some()
-            || !self.store.is_writable()
-            || !self.store.lacks_fast_exact()
-        {
-            return;
-        }
-        let Ok(builder) = self.store.approx_builder() else {
-            return;
-        };
-        let verification = self.store.background_verification();
-        self.stopped = false;
-        self.runner.set_build_failure(None);
-        self.spawn_build(builder, ApproxKind::Lists, 0, true, verification, printer);
-    }
-
-    /// After `:background on|off`: starts the session's own build, or stops it.
-    fn background_changed(&mut self, printer: Option<Printer>) {
-        if self.runner.session().settings.background {
-            if self.stopped {
-                self.forest = None;
-            }
-            self.start_background(printer);
-            return;
-        }
-        let running = self
-            .forest
-            .as_ref()
-            .is_some_and(|job| job.auto && !job.finished());
-        if running {
-            self.stop_forest();
-            self.forest = None;
-            self.stopped = true;
-            self.note("background build stopped; answers stay as they were (:background on starts it again)");
-        }
-    }
-
-    /// Says that the build finished, at the next line, unless the build thread already did
-    /// through the external printer. (rustyline 17's printer made keys that arrived in one
-    /// read wait for the next key, kkawakam/rustyline#976; fixed in 19.)
-    fn announce_forest(&mut self) {
-        let Some(job) = &mut self.forest else { return };
-        if !job.finished() {
-            return;
-        }
-        let Some(Ok(result)) = job.handle.take().map(JoinHandle::join) else {
-            return;
-        };
-        let announced = job.announced.load(Ordering::Relaxed);
-        let (auto, kind) = (job.auto, job.kind);
-        if auto {
-            // `:info` says why until a build starts again (the message was said once, above).
-            match &result {
-                Err(IndexError::Cancelled) => {}
-                Err(e) => self.runner.set_build_failure(Some(e.to_string())),
-                Ok(_) => self.runner.set_build_failure(None),
-            }
-        }
-        if result.is_ok() {
-            // How many lists `--approx` probes, and whether exact search tries the cells:
-            // measured once, here (about a second at 3M x 300), and stored in the index for
-            // later processes. The session's own build is of its first space's index.
-            let store = match auto {
-                true => self.store,
-                false => self.runner.session().store(),
-            };
-            let params = index::ApproxParams {
-                kind,
-                ..self.runner.session().settings.approx
-            };
-            // Measured by the build thread already (`build_in_background`), unless that failed.
-            let measured = match store.calibration(kind) {
-                Some(c) => Ok(Some(c)),
-                None => store.calibrate(&params, index::CALIBRATION_QUERIES),
-            };
-            match measured {
-                Err(e) => self.note(&format!(
-                    "cannot measure the approximate-search {} ({e}); it searches at its default setting",
-                    approx_name(params.kind)
-                )),
-                // The session's own lists, measured: said when their cells do not pay here.
-                Ok(Some(c)) if auto && !store.exact_plan().cells => self.note(&format!(
-                    "the lists' cells answered {:.0} % of the exact queries measured on this file, \
-                     too few to be tried: exact search scans as before (:exact off searches the lists)",
-                    c.exact_by_cells.unwrap_or(0.0) * 100.0
-                )),
-                Ok(_) => {}
-            }
-        }
-        if announced {
-            return;
-        }
-        let approx = self.runner.session().settings.mode == SearchMode::Approx;
-        if let Some(message) = forest_message(self.runner.renderer(), &result, approx, auto) {
-            println!("{message}");
-        }
-    }
-
-    /// Cancels a running build so that leaving is immediate.
-    fn stop_forest(&mut self) {
-        if let Some(job) = &mut self.forest {
-            job.cancel.store(true, Ordering::Relaxed);
-            let deadline = Instant::now() + CANCEL_WAIT;
-            while !job.finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-
     fn note(&self, message: &str) {
         println!(
             "{}",
@@ -764,123 +534,6 @@ fn ensure_parent(path: &Path) -> std::io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
         _ => Ok(()),
     }
-}
-
-/// A background forest build.
-struct ForestJob {
-    started: Instant,
-    cancel: Arc<AtomicBool>,
-    progress: Arc<TreeCount>,
-    /// The build's outcome; taken once announced.
-    handle: Option<JoinHandle<index::Result<Built>>>,
-    /// The build thread printed the outcome itself (external printer).
-    announced: Arc<AtomicBool>,
-    kind: ApproxKind,
-    /// Started by the session itself (what makes exact search fast), not by `:exact off`.
-    auto: bool,
-}
-
-/// "lists" or "forest", as the session names the approximate structure.
-fn approx_name(kind: ApproxKind) -> &'static str {
-    kind.name()
-}
-
-/// What the session says when a build ends (`None` when it was cancelled: the user is leaving);
-/// `auto`: a build the session started by itself, for exact search.
-fn forest_message(
-    r: &Renderer,
-    result: &index::Result<Built>,
-    approx: bool,
-    auto: bool,
-) -> Option<String> {
-    Some(match result {
-        Ok(built) => {
-            let using = if auto {
-                "exact search tries their cells from the next statement on (answers unchanged)"
-            } else if approx {
-                "approximate searches now use them (:exact on for exact)"
-            } else {
-                ":exact off searches them"
-            };
-            let what = match built {
-                Built::Lists(l) => format!(
-                    "lists ready: {} lists over {} rows in {:.1} s",
-                    thousands(l.lists),
-                    thousands(l.rows),
-                    l.seconds
-                ),
-                Built::Forest(f) => {
-                    format!("forest ready: {} trees in {:.1} s", f.trees, f.seconds)
-                }
-            };
-            r.style(&format!("{what}; {using}"), Style::new().green())
-        }
-        Err(IndexError::Cancelled) => return None,
-        Err(e) if auto => r.style(
-            &format!(
-                "background build of the lists failed: {e}; exact search goes on without them"
-            ),
-            Style::new().yellow(),
-        ),
-        Err(e) => r.style(
-            &format!("approximate-search build failed: {e}; answers stay exact"),
-            Style::new().yellow(),
-        ),
-    })
-}
-
-impl ForestJob {
-    fn finished(&self) -> bool {
-        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
-    }
-
-    /// How far the build is: a percentage once trees are reported, and the time it has taken.
-    fn progress(&self) -> String {
-        let total = self.progress.total.load(Ordering::Relaxed);
-        let done = self.progress.done.load(Ordering::Relaxed);
-        let elapsed = seconds(self.started.elapsed());
-        // The lists' build goes through phases (training, assigning, …): each is named.
-        let phase = self
-            .progress
-            .phase
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_default();
-        let phase = if phase.is_empty() || phase == "forest" {
-            String::new()
-        } else {
-            format!("{phase} ")
-        };
-        match (done * 100).checked_div(total) {
-            Some(percent) if done > 0 => {
-                format!("{phase}{}%, {elapsed} so far", percent.min(100))
-            }
-            _ => format!("{phase}{elapsed} so far"),
-        }
-    }
-}
-
-/// Counts the trees built or the lists' phase and steps, for `:info` and notes.
-#[derive(Default)]
-struct TreeCount {
-    phase: std::sync::Mutex<String>,
-    total: AtomicU64,
-    done: AtomicU64,
-}
-
-impl Progress for TreeCount {
-    fn start(&self, what: &str, total: u64, _: Unit) {
-        if let Ok(mut phase) = self.phase.lock() {
-            *phase = what.to_string();
-        }
-        self.done.store(0, Ordering::Relaxed);
-        self.total.store(total, Ordering::Relaxed);
-    }
-    fn set(&self, done: u64) {
-        self.done.store(done, Ordering::Relaxed);
-    }
-    fn finish(&self) {}
-    fn note(&self, _: &str) {}
 }
 
 #[cfg(test)]
