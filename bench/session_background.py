@@ -7,8 +7,11 @@ Enter key to the next prompt (after the answer's 10th neighbour):
 2. during the build: a session without it on the same index (no lists yet), which starts the
    build once its background verification found the index intact; one query every GAP seconds
    until "lists ready" appears;
-3. after: the first statement after "lists ready" (the session measured the lists there before
-   the build's thread did), then QUERIES more.
+3. the first statement after "lists ready", then one query every GAP seconds while the session
+   builds the principal-component stage, until it is announced;
+4. after: the first statement after that announcement, then QUERIES more;
+5. with BUILT=1 in the environment: QUERIES queries on the index `vecsh build FILE` writes (in
+   CACHE-built), the figure the session's own build is to reach.
 
 Each phase prints its median / p90 / max and the load average (/proc/loadavg) beside it.
 
@@ -151,9 +154,42 @@ def main():
     first = s.ask(pick(0))
     print(f"first statement after the announcement: {first:.0f} ms",
           flush=True)
+    # Then the principal-component stage (the session's own build only): queries during it,
+    # one every GAP seconds, until it is announced.
+    if not a.trigger:
+        stage_said = b"principal-component stage"
+        start, during = time.time(), []
+        while stage_said not in s.seen:
+            during.append(s.ask(pick(i)))
+            i += 1
+            end = time.time() + a.gap
+            while time.time() < end and stage_said not in s.seen:
+                s.read(0.1)
+            if time.time() - start > 3600:
+                print("no stage after an hour", flush=True)
+                break
+        if during:
+            summary(f"during the stage's build (said after {time.time() - start:.0f} s)", during)
+        m = re.search(rb"principal-component stage[^\r\n]*", s.seen)
+        print(m.group(0).decode(errors="replace") if m else "(no announcement)", flush=True)
+        first = s.ask(pick(0))
+        print(f"first statement after the stage: {first:.0f} ms", flush=True)
     after = [s.ask(pick(i)) for i in range(1, a.queries + 1)]
     summary("after the build", after)
     s.quit()
+    if os.environ.get("BUILT"):
+        # The same queries on the index `vecsh build` writes (stage and lists), in a cache of
+        # its own, for the figure the session's own build is to reach.
+        built_cache = a.cache.rstrip("/") + "-built"
+        t = time.time()
+        os.spawnvpe(os.P_WAIT, a.vecsh, [a.vecsh, "build", a.file],
+                    dict(os.environ, VECSH_CACHE=built_cache))
+        print(f"vecsh build took {time.time() - t:.0f} s", flush=True)
+        s = Session(a.vecsh, a.file, built_cache, ["--no-background"])
+        s.wait_for(PROMPT, 3600)
+        s.ask(pick(0))
+        summary("vecsh build's index", [s.ask(pick(i)) for i in range(1, a.queries + 1)])
+        s.quit()
 
 
 if __name__ == "__main__":

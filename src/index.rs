@@ -58,8 +58,8 @@ pub use background::Pause;
 pub use cache::{default_cache_dir, index_dir_for, process_alive};
 pub use error::{IndexError, Result};
 pub use exact::ExactPlan;
-pub use pc_stage::StageBuilt;
 pub use open::{OpenOptions, Origin, Verify};
+pub use pc_stage::StageBuilt;
 pub use phrase::{Phrase, PhraseError};
 pub use records::{
     ApproxCalibration, ApproxKind, ApproxParams, FileStat, ForestMeta, ListsMeta, ListsParts, Meta,

@@ -51,6 +51,41 @@ fn clustered(dir: &Path) -> PathBuf {
     path
 }
 
+/// A GloVe file whose rows have a principal-component stage that pays (as on real embeddings,
+/// their variance lies in a few axes): 300 seeded centres in a 16-dimensional subspace, each
+/// row one of them plus small seeded noise in all 128 dims.
+fn low_rank(dir: &Path) -> PathBuf {
+    let mut state: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    let axes: Vec<Vec<f32>> = (0..16)
+        .map(|_| (0..DIMS).map(|_| next()).collect())
+        .collect();
+    let centres: Vec<Vec<f32>> = (0..300)
+        .map(|_| {
+            let z: Vec<f32> = (0..axes.len()).map(|_| next()).collect();
+            (0..DIMS)
+                .map(|d| z.iter().zip(&axes).map(|(z, a)| z * a[d]).sum())
+                .collect()
+        })
+        .collect();
+    let mut text = String::new();
+    for i in 0..ROWS {
+        text.push_str(&format!("w{i}"));
+        for x in &centres[i % centres.len()] {
+            text.push_str(&format!(" {:.4}", x + 0.16 * next()));
+        }
+        text.push('\n');
+    }
+    let path = dir.join("x.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// `vecsh ARGS` on a pty, as `util::pty_session`, with the small row floor and `env` set.
 fn session(cache: &Path, state: &Path, args: &[&str], env: &[(&str, &str)]) -> PtySession {
     session_waiting(cache, state, args, env, WAIT_MS)
@@ -131,6 +166,8 @@ fn a_session_builds_the_lists_by_itself_announces_them_and_answers_stay_the_same
     expect(&mut p, PROMPT).unwrap();
     expect(&mut p, "lists ready").expect("the session announces its lists");
     expect(&mut p, "exact search tries their cells").unwrap();
+    // Then the stage (none pays on these rows: a few large clusters).
+    expect(&mut p, "principal-component stage: none pays").unwrap();
     // Measured at the next statement; on clustered rows the cells answer.
     ask(&mut p, "w5", "10 w");
     ask(&mut p, ":info", "exact search goes through their cells");
@@ -162,6 +199,7 @@ fn where_the_cells_do_not_pay_the_session_says_so() {
     let mut p = session(&cache, tmp.path(), &[src.to_str().unwrap()], &[]);
     expect(&mut p, PROMPT).unwrap();
     expect(&mut p, "lists ready").expect("the session announces its lists");
+    expect(&mut p, "principal-component stage").unwrap();
     ask(&mut p, "w5", "too few to be tried");
     ask(&mut p, ":info", "their cells answer too few exact queries");
     quit(p);
@@ -424,14 +462,20 @@ const EXPRS: [&str; 5] = ["w5", "w77 - w3", "w2999", "w12 + w40", "w1000"];
 fn a_session_builds_the_principal_component_stage_too_and_answers_stay_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("c");
-    let src = clustered(tmp.path());
+    let src = low_rank(tmp.path());
     let before: Vec<String> = EXPRS.iter().map(|e| answer(&cache, &src, e)).collect();
-    assert!(exact_info(&cache, &src)["pc_dims"].is_null(), "a first open has no stage");
+    assert!(
+        exact_info(&cache, &src)["pc_dims"].is_null(),
+        "a first open has no stage"
+    );
     let mut p = session(&cache, tmp.path(), &[src.to_str().unwrap()], &[]);
     expect(&mut p, PROMPT).unwrap();
     expect(&mut p, "principal-component stage ready").expect("the session announces its stage");
-    // The session's own store switched to it, without reopening.
-    ask(&mut p, ":info", "rows through their");
+    // The session's own store switched to it, without reopening (`:info`'s exact row).
+    p.send_line(":info").unwrap();
+    p.exp_regex(r"rows\s+through\s+their\s+\d+\s+principal")
+        .expect("the open store searches through the stage");
+    expect(&mut p, PROMPT).unwrap();
     for e in EXPRS {
         ask(&mut p, e, "w");
     }
@@ -449,7 +493,7 @@ fn a_session_builds_the_principal_component_stage_too_and_answers_stay_the_same(
 fn a_build_killed_mid_stage_is_finished_by_the_next_session() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("c");
-    let src = clustered(tmp.path());
+    let src = low_rank(tmp.path());
     let arg = src.to_str().unwrap();
     let slow = [("VECSH_BACKGROUND_STEP_MS", "400")];
     let mut p = session(&cache, tmp.path(), &[arg], &slow);
@@ -461,10 +505,13 @@ fn a_build_killed_mid_stage_is_finished_by_the_next_session() {
         p.send_line(":info").unwrap();
         let row = p.exp_regex("build +[^\r\n]*").unwrap().1;
         expect(&mut p, PROMPT).unwrap();
-        if row.contains("principal components") {
+        if row.contains("building the principal-component") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no stage phase: {row}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stage phase: {row}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     p.process
@@ -472,14 +519,19 @@ fn a_build_killed_mid_stage_is_finished_by_the_next_session() {
         .unwrap();
     let _ = p.process.wait();
     verifies(&cache, &src);
-    assert!(exact_info(&cache, &src)["pc_dims"].is_null(), "killed after the stage was sealed");
+    assert!(
+        exact_info(&cache, &src)["pc_dims"].is_null(),
+        "killed after the stage was sealed"
+    );
 
     let mut p = session(&cache, tmp.path(), &[arg], &[]);
     expect(&mut p, PROMPT).unwrap();
     expect(&mut p, "principal-component stage ready").expect("the next session finishes it");
     quit(p);
     verifies(&cache, &src);
-    assert!(exact_info(&cache, &src)["pc_dims"].as_u64().is_some_and(|p| p > 0));
+    assert!(exact_info(&cache, &src)["pc_dims"]
+        .as_u64()
+        .is_some_and(|p| p > 0));
 }
 
 /// The index a session completes by itself and the one `vecsh build` writes search the same
@@ -488,7 +540,7 @@ fn a_build_killed_mid_stage_is_finished_by_the_next_session() {
 fn the_session_built_index_and_vecsh_builds_answer_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let (built, session_cache) = (tmp.path().join("b"), tmp.path().join("s"));
-    let src = clustered(tmp.path());
+    let src = low_rank(tmp.path());
     vecsh(&built)
         .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
         .arg("build")
@@ -504,6 +556,57 @@ fn the_session_built_index_and_vecsh_builds_answer_the_same() {
     assert!(a["pc_dims"].as_u64().is_some_and(|p| p > 0), "{a}");
     assert_eq!(a["cells"], b["cells"], "{a} against {b}");
     for e in EXPRS {
-        assert_eq!(answer(&built, &src, e), answer(&session_cache, &src, e), "{e}");
+        assert_eq!(
+            answer(&built, &src, e),
+            answer(&session_cache, &src, e),
+            "{e}"
+        );
     }
+}
+
+/// A session whose index has its lists but no room left for the stage says why the stage's
+/// build failed, `:info` says so, exact answers go on, and the index still verifies.
+#[test]
+fn a_stage_without_room_says_why_and_answers_go_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = low_rank(tmp.path());
+    let arg = src.to_str().unwrap();
+    // The index and its lists (`:exact off` in a session that builds nothing by itself), in a
+    // roomy cache, then copied to a tmpfs with no room for the stage.
+    let roomy = tmp.path().join("roomy");
+    let mut p = session(
+        &roomy,
+        tmp.path(),
+        &[arg],
+        &[("VECSH_PC_MIN_ROWS", "100000")],
+    );
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":exact off", "lists");
+    expect(&mut p, "lists ready").unwrap();
+    quit(p);
+    let bytes: u64 = walkdir_size(&roomy);
+    let Some(small) = crate::util::small_tmpfs(bytes + 16 * 1024) else {
+        return;
+    };
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(roomy.join("."))
+        .arg(small.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let before = answer(&roomy, &src, "w5");
+    let mut p = session(small.path(), tmp.path(), &[arg], &[]);
+    expect(
+        &mut p,
+        "background build of the principal-component stage failed",
+    )
+    .expect("the failure is said");
+    expect(&mut p, PROMPT).unwrap();
+    ask(&mut p, ":info", "failed: the principal-component stage");
+    ask(&mut p, "w5", "w");
+    quit(p);
+    assert_eq!(answer(small.path(), &src, "w5"), before);
+    verifies(small.path(), &src);
+    assert!(exact_info(small.path(), &src)["pc_dims"].is_null());
 }

@@ -12,8 +12,8 @@ use crate::search::{self, Hit, PcStage, Query, Rows};
 use super::error::{lmdb_err, IndexError, Result};
 use super::on_read::Part;
 use super::records::{ApproxKind, Checksums, Meta, CELL_RECORDS};
-use super::verify::MapBounds;
 use super::rows::SourceRows;
+use super::verify::MapBounds;
 use super::Store;
 
 /// Lists probed for the exact search's seeds (`Store::exact_seeds`): a fraction of a

@@ -17,10 +17,10 @@ use super::background::{Pause, Pausing};
 use super::error::{lmdb_err, IndexError, Result};
 use super::open::OpenOptions;
 use super::records::{ApproxParams, Checksums, Meta};
-use super::CALIBRATION_QUERIES;
 use super::rows::{read_source_rows, SourceFile};
 use super::write::{Room, ROWS_PER_CHUNK};
 use super::Id;
+use super::CALIBRATION_QUERIES;
 
 /// The exact search's principal-component stage is built for files with at least this many
 /// rows and `PC_MIN_DIMS` dimensions, and used for searches over at least this many rows:
@@ -330,7 +330,11 @@ impl ApproxBuilder {
     /// meta record and checksums are as they were: a kill at any moment leaves an index that
     /// verifies, with no stage (the next session builds it) or a complete, checksummed one.
     /// Returns at once when the index has decided on a stage already.
-    pub fn build_pc_stage(&self, progress: &dyn Progress, cancel: &AtomicBool) -> Result<StageBuilt> {
+    pub fn build_pc_stage(
+        &self,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> Result<StageBuilt> {
         let started = Instant::now();
         let (words, dims) = (self.meta.words, self.meta.dims);
         let lmdb = |e| lmdb_err(&self.dir, e);
@@ -359,18 +363,26 @@ impl ApproxBuilder {
         let dbs = [self.dbs.unit, self.dbs.quant, self.dbs.scale, pc_db];
         let steps = Steps { progress, cancel };
         let shape = (words, dims, self.pc_min_rows);
-        let written = project_stage(&self.env, None, dbs, self.dbs.meta, in_place, shape, Some(&steps))
-            .map_err(|e| match e {
-                // Reading the rows in place: the source shorter or changed (not an OS error).
-                heed::Error::Io(err) if self.source.is_some() && err.raw_os_error().is_none() => {
-                    IndexError::Source {
-                        path: self.meta.source.clone(),
-                        err,
-                    }
+        let written = project_stage(
+            &self.env,
+            None,
+            dbs,
+            self.dbs.meta,
+            in_place,
+            shape,
+            Some(&steps),
+        )
+        .map_err(|e| match e {
+            // Reading the rows in place: the source shorter or changed (not an OS error).
+            heed::Error::Io(err) if self.source.is_some() && err.raw_os_error().is_none() => {
+                IndexError::Source {
+                    path: self.meta.source.clone(),
+                    err,
                 }
-                e => lmdb(e),
-            })
-            .map_err(|e| self.full_disk(e, pc_reserve(words, dims, 0, 4096)))?;
+            }
+            e => lmdb(e),
+        })
+        .map_err(|e| self.full_disk(e, pc_reserve(words, dims, 0, 4096)))?;
         let Some(written) = written else {
             return Err(IndexError::Cancelled);
         };

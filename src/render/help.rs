@@ -538,24 +538,42 @@ pub fn info_text(view: &View, building: Option<String>) -> String {
     if view.store.background_pays() || !s.background {
         let build = match (&building, s.background) {
             (Some(progress), _) => format!(
-                "building the lists behind the prompt ({progress}); it pauses while a statement runs"
+                "building the {} behind the prompt ({progress}); it pauses while a statement runs",
+                match progress.starts_with("principal components") {
+                    true => "principal-component stage",
+                    false => "lists",
+                }
             ),
             (None, false) => "off: nothing is built behind the prompt (:background on)".into(),
             (None, true) if !view.store.background_pays() => {
                 "on: nothing to build (exact search is fast as it is on a file this size)".into()
             }
-            (None, true) if view.store.lists().is_some() => match view.store.exact_plan().cells {
-                true => "done: the lists are built; exact search goes through their cells".into(),
-                false => "done: the lists are built; their cells answer too few exact queries \
-                          on this file to be tried"
-                    .into(),
-            },
+            (None, true) if view.store.lists().is_some() && view.store.pc_stage_decided() => {
+                let plan = view.store.exact_plan();
+                let built = match plan.pc_dims {
+                    Some(p) => format!(
+                        "the lists and the principal-component stage ({p} components) are built"
+                    ),
+                    None => "the lists are built (no principal-component stage pays here)".into(),
+                };
+                match plan.cells {
+                    true => format!("done: {built}; exact search goes through their cells"),
+                    false => format!(
+                        "done: {built}; their cells answer too few exact queries on this file \
+                         to be tried"
+                    ),
+                }
+            }
             (None, true) if !view.store.is_writable() => {
-                "none: the index is read-only here (`vecsh build FILE` adds the lists)".into()
+                "none: the index is read-only here (`vecsh build FILE` adds the lists and the \
+                 stage)"
+                    .into()
             }
             (None, true) => match view.build_failure {
                 Some(why) => format!("failed: {why}; the next session tries again"),
-                None => "on: the lists are built once the index is verified".into(),
+                None => "on: the lists and the principal-component stage are built once the \
+                         index is verified"
+                    .into(),
             },
         };
         rows.push(("build", build));

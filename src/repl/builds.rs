@@ -60,24 +60,26 @@ impl Repl<'_> {
             }
         };
         self.note(&format!("building the approximate-search {what} in the background; answers stay exact until ready"));
-        self.spawn_build(builder, kind, index::DEFAULT_TREES, false, None, printer);
+        self.spawn_build(builder, kind, index::DEFAULT_TREES, None, None, printer);
     }
 
     /// Runs `builder`'s build of `kind` on a thread of its own, kept as the session's build
-    /// job; `auto`: the session's own build (what makes exact search fast). With
-    /// `verification`, the thread waits for it first and builds nothing on an index it found
-    /// damaged. With `printer` (rustyline's external printer), the thread announces the
-    /// outcome the moment it has it, above the waiting prompt; without, `announce_forest` does
-    /// at the next line.
+    /// job. `own`: the session's own build (what makes exact search fast), then whether the
+    /// index has its lists already: the lists unless it has, then the principal-component
+    /// stage (`ApproxBuilder::build_pc_stage_in_background`). With `verification`, the thread
+    /// waits for it first and builds nothing on an index it found damaged. With `printer`
+    /// (rustyline's external printer), the thread announces each part the moment it is ready,
+    /// above the waiting prompt; without, `announce_forest` does at the next line.
     pub(super) fn spawn_build(
         &mut self,
         builder: index::ApproxBuilder,
         kind: ApproxKind,
         trees: usize,
-        auto: bool,
+        own: Option<bool>,
         verification: Option<index::Verification>,
-        printer: Option<Printer>,
+        mut printer: Option<Printer>,
     ) {
+        let auto = own.is_some();
         let progress = Arc::new(TreeCount::default());
         let cancel = Arc::new(AtomicBool::new(false));
         let (p, c) = (progress.clone(), cancel.clone());
@@ -91,19 +93,35 @@ impl Repl<'_> {
         let handle = std::thread::spawn(move || {
             // From verified data only: a damaged index is rebuilt, never built upon.
             if verification.is_some_and(|v| v.wait().is_some()) || c.load(Ordering::Relaxed) {
-                return Err(IndexError::Cancelled);
+                return Outcome {
+                    built: Err(IndexError::Cancelled),
+                    stage: None,
+                };
             }
-            let result = builder.build_in_background(kind, trees, p.as_ref(), &c, &pause);
-            if let Some(mut printer) = printer {
-                let using_approx = approx.load(Ordering::Relaxed);
-                if let Some(message) = forest_message(&renderer, &result, using_approx, auto) {
+            let built = match own {
+                Some(true) => Ok(None),
+                _ => builder
+                    .build_in_background(kind, trees, p.as_ref(), &c, &pause)
+                    .map(Some),
+            };
+            // Whether every message was printed here (none: `announce_forest` says them all).
+            let mut said = printer.is_some();
+            let mut say = |message: Option<String>| {
+                if let (Some(message), Some(printer)) = (message, printer.as_mut()) {
                     // rustyline prints it above the prompt and redraws the line being typed.
-                    if printer.print(format!("{message}\n")).is_ok() {
-                        done.store(true, Ordering::Relaxed);
-                    }
+                    said &= printer.print(format!("{message}\n")).is_ok();
                 }
+            };
+            let using_approx = approx.load(Ordering::Relaxed);
+            say(forest_message(&renderer, &built, using_approx, auto));
+            // After the lists: the principal-component stage (the lists seed its scan).
+            let stage = (auto && built.is_ok())
+                .then(|| builder.build_pc_stage_in_background(p.as_ref(), &c, &pause));
+            if let Some(stage) = &stage {
+                say(stage_message(&renderer, stage));
             }
-            result
+            done.store(said, Ordering::Relaxed);
+            Outcome { built, stage }
         });
         self.forest = Some(ForestJob {
             started: Instant::now(),
@@ -130,7 +148,8 @@ impl Repl<'_> {
     }
 
     /// Starts, on a file where it pays (`Store::lacks_fast_exact`), the build of what makes
-    /// exact search fast (the lists with their cells), unless `--no-background` or
+    /// exact search fast (the lists with their cells, then the principal-component stage),
+    /// unless `--no-background` or
     /// `:background off` said not to or a build already runs. The build thread first waits for
     /// the background verification and builds only on an index it found intact; it runs at low
     /// priority, parks while a statement runs (`index::Pause`), and announces when ready.
@@ -150,7 +169,8 @@ impl Repl<'_> {
         let verification = self.store.background_verification();
         self.stopped = false;
         self.runner.set_build_failure(None);
-        self.spawn_build(builder, ApproxKind::Lists, 0, true, verification, printer);
+        let own = Some(self.store.lists().is_some());
+        self.spawn_build(builder, ApproxKind::Lists, 0, own, verification, printer);
     }
 
     /// After `:background on|off`: starts the session's own build, or stops it.
@@ -182,17 +202,31 @@ impl Repl<'_> {
         if !job.finished() {
             return;
         }
-        let Some(Ok(result)) = job.handle.take().map(JoinHandle::join) else {
+        let Some(Ok(Outcome {
+            built: result,
+            stage,
+        })) = job.handle.take().map(JoinHandle::join)
+        else {
             return;
         };
         let announced = job.announced.load(Ordering::Relaxed);
         let (auto, kind) = (job.auto, job.kind);
         if auto {
             // `:info` says why until a build starts again (the message was said once, above).
-            match &result {
-                Err(IndexError::Cancelled) => {}
-                Err(e) => self.runner.set_build_failure(Some(e.to_string())),
-                Ok(_) => self.runner.set_build_failure(None),
+            match (&result, &stage) {
+                (Err(IndexError::Cancelled), _) | (_, Some(Err(IndexError::Cancelled))) => {}
+                (Err(e), _) => self.runner.set_build_failure(Some(e.to_string())),
+                (_, Some(Err(e))) => self
+                    .runner
+                    .set_build_failure(Some(format!("the principal-component stage: {e}"))),
+                _ => self.runner.set_build_failure(None),
+            }
+        }
+        // The stage, once sealed in the index, is what this session's store scans through
+        // from the next statement on (answers unchanged).
+        if let Some(Ok(built)) = &stage {
+            if built.dims > 0 {
+                self.store.adopt_pc_stage();
             }
         }
         if result.is_ok() {
@@ -233,6 +267,9 @@ impl Repl<'_> {
         if let Some(message) = forest_message(self.runner.renderer(), &result, approx, auto) {
             println!("{message}");
         }
+        if let Some(message) = stage.and_then(|s| stage_message(self.runner.renderer(), &s)) {
+            println!("{message}");
+        }
     }
 
     /// Cancels a running build so that leaving is immediate.
@@ -253,12 +290,49 @@ pub(super) struct ForestJob {
     cancel: Arc<AtomicBool>,
     progress: Arc<TreeCount>,
     /// The build's outcome; taken once announced.
-    handle: Option<JoinHandle<index::Result<Built>>>,
+    handle: Option<JoinHandle<Outcome>>,
     /// The build thread printed the outcome itself (external printer).
     announced: Arc<AtomicBool>,
     kind: ApproxKind,
     /// Started by the session itself (what makes exact search fast), not by `:exact off`.
     auto: bool,
+}
+
+/// What a build job ended with.
+struct Outcome {
+    /// The structure built (`None`: the session's own build found the lists built already).
+    built: index::Result<Option<Built>>,
+    /// The session's own build: the principal-component stage, after the lists.
+    stage: Option<index::Result<index::StageBuilt>>,
+}
+
+/// What the session says when its own build has added (or decided against) the
+/// principal-component stage; `None` when cancelled, or when the index had it already.
+fn stage_message(r: &Renderer, result: &index::Result<index::StageBuilt>) -> Option<String> {
+    Some(match result {
+        Ok(built) if !built.now => return None,
+        Ok(built) if built.dims > 0 => r.style(
+            &format!(
+                "principal-component stage ready: {} components in {:.1} s; exact search goes \
+                 through it from the next statement on (answers unchanged)",
+                built.dims, built.seconds
+            ),
+            Style::new().green(),
+        ),
+        Ok(_) => r.style(
+            "principal-component stage: none pays on this file (measured); exact search goes on \
+             as it is",
+            Style::new().green(),
+        ),
+        Err(IndexError::Cancelled) => return None,
+        Err(e) => r.style(
+            &format!(
+                "background build of the principal-component stage failed: {e}; exact search \
+                 goes on without it"
+            ),
+            Style::new().yellow(),
+        ),
+    })
 }
 
 /// "lists" or "forest", as the session names the approximate structure.
@@ -270,12 +344,13 @@ fn approx_name(kind: ApproxKind) -> &'static str {
 /// `auto`: a build the session started by itself, for exact search.
 fn forest_message(
     r: &Renderer,
-    result: &index::Result<Built>,
+    result: &index::Result<Option<Built>>,
     approx: bool,
     auto: bool,
 ) -> Option<String> {
     Some(match result {
-        Ok(built) => {
+        Ok(None) => return None,
+        Ok(Some(built)) => {
             let using = if auto {
                 "exact search tries their cells from the next statement on (answers unchanged)"
             } else if approx {
