@@ -177,6 +177,12 @@ def main():
     after = [s.ask(pick(i)) for i in range(1, a.queries + 1)]
     summary("after the build", after)
     s.quit()
+    # A new session on the index the first one completed (opened as `vecsh build`'s below).
+    s = Session(a.vecsh, a.file, a.cache, ["--no-background"])
+    s.wait_for(PROMPT, 3600)
+    s.ask(pick(0))
+    summary("a new session on that index", [s.ask(pick(i)) for i in range(1, a.queries + 1)])
+    s.quit()
     if os.environ.get("BUILT"):
         # The same queries on the index `vecsh build` writes (stage and lists), in a cache of
         # its own, for the figure the session's own build is to reach.
