@@ -290,7 +290,7 @@ fn project_stage(
     meta_db.put(&mut wtxn, "pc_basis", basis_bytes)?;
     wtxn.commit()?;
     let mut prefix_chunks = prefix.chunks;
-    for c in 0..n_chunks {
+    for (c, &unit) in unit_bytes.iter().enumerate() {
         let (q8, scales, resid) = match steps {
             None => {
                 let chunk = match prefix_chunks.get_mut(c) {
@@ -306,7 +306,7 @@ fn project_stage(
                 let rows = ROWS_PER_CHUNK.min(words - c * ROWS_PER_CHUNK);
                 let whole = match (prefix_chunks.get_mut(c), in_place) {
                     (Some(chunk), _) => Some(std::mem::take(chunk)),
-                    (None, None) => Some(floats(unit_bytes[c])),
+                    (None, None) => Some(floats(unit)),
                     (None, Some(_)) => None,
                 };
                 let (mut q8, mut scales, mut resid) = (
@@ -322,10 +322,8 @@ fn project_stage(
                     let block = match &whole {
                         Some(chunk) => Cow::Borrowed(&chunk[start * dims..end * dims]),
                         None => Cow::Owned(match in_place {
-                            Some(file) => {
-                                read_source_rows(file, &unit_bytes[c][start * 8..end * 8], dims)?
-                            }
-                            None => floats(unit_bytes[c])[start * dims..end * dims].to_vec(),
+                            Some(file) => read_source_rows(file, &unit[start * 8..end * 8], dims)?,
+                            None => floats(unit)[start * dims..end * dims].to_vec(),
                         }),
                     };
                     let (a, b, r) = search::pc_project(&block, dims, basis, p);
