@@ -15,7 +15,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 file=${1:?usage: session-background.sh FILE}
 cache=${CACHE:-/work/data/bg-session-cache}
 target=${CARGO_TARGET_DIR:-$root/target}
-rm -rf "$cache" "$cache-history" "$cache-built"
+rm -rf "$cache" "$cache-history" "$cache-built" "$cache-built-history"
 cargo build --release --quiet --bin vecsh --manifest-path "$root/Cargo.toml"
 args=()
 [[ -n ${WORDS:-} ]] && args+=(--words "$WORDS")
@@ -23,4 +23,4 @@ args=()
 [[ -n ${ROWS:-} ]] && args+=(--rows "$ROWS")
 echo "load before: $(cat /proc/loadavg)"
 python3 "$root/bench/session_background.py" "$target/release/vecsh" "$file" "$cache" "${args[@]}"
-rm -rf "$cache" "$cache-history" "$cache-built"
+rm -rf "$cache" "$cache-history" "$cache-built" "$cache-built-history"
