@@ -55,6 +55,37 @@ fn clustered(dir: &Path) -> PathBuf {
 /// their variance lies in a few axes): 300 seeded centres in a 16-dimensional subspace, each
 /// row one of them plus small seeded noise in all 128 dims.
 fn low_rank(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    for (i, row) in low_rank_rows().iter().enumerate() {
+        text.push_str(&format!("w{i}"));
+        for x in row {
+            text.push_str(&format!(" {x:.4}"));
+        }
+        text.push('\n');
+    }
+    let path = dir.join("x.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// [`low_rank`]'s rows as a word2vec binary file, whose rows an index reads in place (from
+/// the source, not a copy).
+fn low_rank_bin(dir: &Path) -> PathBuf {
+    let rows = low_rank_rows();
+    let mut bytes = format!("{} {DIMS}\n", rows.len()).into_bytes();
+    for (i, row) in rows.iter().enumerate() {
+        bytes.extend_from_slice(format!("w{i} ").as_bytes());
+        for x in row {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        bytes.push(b'\n');
+    }
+    let path = dir.join("x.bin");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn low_rank_rows() -> Vec<Vec<f32>> {
     let mut state: u64 = 0x9e3779b97f4a7c15;
     let mut next = move || {
         state = state
@@ -73,17 +104,12 @@ fn low_rank(dir: &Path) -> PathBuf {
                 .collect()
         })
         .collect();
-    let mut text = String::new();
-    for i in 0..ROWS {
-        text.push_str(&format!("w{i}"));
-        for x in &centres[i % centres.len()] {
-            text.push_str(&format!(" {:.4}", x + 0.16 * next()));
-        }
-        text.push('\n');
-    }
-    let path = dir.join("x.txt");
-    std::fs::write(&path, text).unwrap();
-    path
+    (0..ROWS)
+        .map(|i| {
+            let centre = &centres[i % centres.len()];
+            centre.iter().map(|x| x + 0.16 * next()).collect()
+        })
+        .collect()
 }
 
 /// `vecsh ARGS` on a pty, as `util::pty_session`, with the small row floor and `env` set.
@@ -539,8 +565,20 @@ fn a_build_killed_mid_stage_is_finished_by_the_next_session() {
 #[test]
 fn the_session_built_index_and_vecsh_builds_answer_the_same() {
     let tmp = tempfile::tempdir().unwrap();
+    built_and_session_answer_the_same(&low_rank(tmp.path()));
+}
+
+/// As above, on a word2vec binary file: the stage is built from rows read in place.
+#[test]
+fn the_session_built_index_and_vecsh_builds_answer_the_same_rows_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    built_and_session_answer_the_same(&low_rank_bin(tmp.path()));
+}
+
+fn built_and_session_answer_the_same(src: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
     let (built, session_cache) = (tmp.path().join("b"), tmp.path().join("s"));
-    let src = low_rank(tmp.path());
+    let src = src.to_path_buf();
     vecsh(&built)
         .env("VECSH_PC_MIN_ROWS", MIN_ROWS)
         .arg("build")
