@@ -25,8 +25,9 @@
 # flat index), vecsh's first probes reaching the same recall (exact search for the flat index),
 # and the latency ratio. hnswlib builds for hours at millions of rows on 2 cores: above
 # PEER_ROWS rows (default 400000) the peers are built on the file's first PEER_ROWS rows only
-# (the table says so), and vecsh still answers on the whole file. hnswlib's index is kept under
-# SCALING_DIR and reused.
+# (the table's rows column says so), and vecsh's side of that table is measured on the same
+# rows, written as a .bin of their own (bench/prefix_bin.py). hnswlib's index is kept under
+# SCALING_DIR and reused. bench/peers-3m.sh runs the same pieces one bench-lock turn at a time.
 #
 # A size prefixed "hard:" uses examples/synth_hard.rs (more centres, heavier noise) instead of
 # examples/synth.rs. The exact columns show the principal-component stage the index chose
@@ -145,11 +146,18 @@ for size in $sizes; do
   peers=$work/peers-$gen-$n-$d
   mkdir -p "$peers"
   export VECSH_CACHE=$work/cache-$gen-$n-$d
-  rows=()
-  (( n > peer_rows )) && rows=(--rows "$peer_rows")
+  # Above PEER_ROWS the peers are built on the file's first rows; vecsh then answers on the same
+  # rows, written as a .bin of their own (bench/prefix_bin.py), so that the ratios compare one set.
+  pfile=$file vlists=$work/lists-$gen-$n-$d.json
+  if (( n > peer_rows )); then
+    pfile=$work/$gen-$peer_rows-$d.bin vlists=$work/lists-$gen-$peer_rows-$d.json
+    [[ -s $pfile ]] || "$py" "$root/bench/prefix_bin.py" "$file" "$peer_rows" "$pfile"
+    VECSH_CACHE=$work/cache-$gen-$peer_rows-$d "$root/target/release/examples/ivf_bench" "$pfile" \
+      --queries 1000 --probes 8,16,24,32,48,64,96,128,192,256 > "$vlists" 2>/dev/null
+  fi
   for peer in hnswlib faiss-ivf faiss-flat; do
-    "$py" "$root/bench/peers.py" ann "$peer" --path "$file" "${rows[@]}" --n-words 1000 --runs 3 \
+    "$py" "$root/bench/peers.py" ann "$peer" --path "$pfile" --n-words 1000 --runs 3 \
       --index-dir "$work" --out-dir "$peers" --out "$peers/ann-$peer.json" >/dev/null
   done
-  python3 "$root/bench/ann_table.py" "$gen" "$work/lists-$gen-$n-$d.json" "$peers"/ann-{hnswlib,faiss-ivf,faiss-flat}.json
+  python3 "$root/bench/ann_table.py" "$gen" "$vlists" "$peers"/ann-{hnswlib,faiss-ivf,faiss-flat}.json
 done
