@@ -614,7 +614,8 @@ pub struct Candidate {
 ///
 /// All on the calling thread: a query scans ~20k rows in a few tens of microseconds, less
 /// than handing work to a pool costs. A row's score is compared with the kept floor before
-/// anything else, so the exclusions and the heap are touched only by the few that pass.
+/// anything else, so the exclusions and the pool of kept rows are touched only by the few that
+/// pass.
 #[allow(clippy::too_many_arguments)]
 pub fn candidates<'a, E>(
     centroids: &[f32],
@@ -637,40 +638,58 @@ pub fn candidates<'a, E>(
     near.truncate(probes);
     let stride = search::quant_stride(dims);
     let (q16, q_scale) = search::quantize_query(q, stride);
-    let mut top = search::TopK::new(want);
-    // The scale of every row pushed (a few hundred a query), to hand back with the winners.
-    let mut scales: Vec<(u32, f32)> = Vec::new();
+    // The rows above the floor, with their scales; cut back to the `want` best (by score, then
+    // lower id) whenever it holds `POOL_FACTOR` times that, which raises the floor. Cheaper
+    // than a heap touched by every row that passes: most rows that pass do so in the first
+    // lists, and a cut is one selection over a few dozen entries.
+    let mut pool: Vec<Candidate> = Vec::with_capacity(POOL_FACTOR * want + 1);
     let mut floor = f32::NEG_INFINITY;
     let mut scores = Vec::new();
     for &(_, l) in &near {
         let view = list(l)?;
         search::int8_scores(view.rows, stride, &view.scales, &q16, q_scale, &mut scores);
         for (i, &s) in scores.iter().enumerate() {
-            // `TopK::push` keeps a score only above its floor once full: the same test, first.
+            // Rows at or below the floor cannot enter the best `want`: the test comes first.
             if s <= floor {
                 continue;
             }
             let id = view.ids[i];
             if (id as usize) < limit && !exclude.contains(&id) {
-                top.push(s, id);
-                scales.push((id, view.scales[i]));
-                floor = top.min_score();
+                pool.push(Candidate {
+                    id,
+                    score: s,
+                    scale: view.scales[i],
+                });
+                if pool.len() >= POOL_FACTOR * want {
+                    floor = cut_to_best(&mut pool, want);
+                }
             }
         }
     }
-    scales.sort_unstable_by_key(|&(id, _)| id);
-    Ok(top
-        .into_sorted()
-        .into_iter()
-        .map(|(id, score)| {
-            let at = scales.partition_point(|&(i, _)| i < id);
-            Candidate {
-                id,
-                score,
-                scale: scales[at].1,
-            }
-        })
-        .collect())
+    cut_to_best(&mut pool, want);
+    pool.sort_unstable_by(best_first);
+    Ok(pool)
+}
+
+/// How far `candidates`' pool grows, in multiples of the candidates wanted, before it is cut.
+const POOL_FACTOR: usize = 4;
+
+/// Best score first, ties by lower id.
+fn best_first(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
+}
+
+/// Keeps the `want` best of `pool` (in no order) and returns the floor a row must beat to
+/// enter them: the worst kept score once `want` are kept, −∞ before.
+fn cut_to_best(pool: &mut Vec<Candidate>, want: usize) -> f32 {
+    if pool.len() > want {
+        pool.select_nth_unstable_by(want - 1, best_first);
+        pool.truncate(want);
+    }
+    if pool.len() < want {
+        return f32::NEG_INFINITY;
+    }
+    pool.iter().map(|c| c.score).fold(f32::INFINITY, f32::min)
 }
 
 /// Lists an exact search through the lists scans first, nearest centroids first, to raise its
