@@ -402,6 +402,15 @@ fn write_index(
     progress.finish();
     let report = report?;
     sink.flush().map_err(lmdb)?;
+    // Every row is written: a thread of its own makes them durable while word → id is sorted
+    // and stored, so the final fsync finds little left to write (it took 0.30–0.37 s after the
+    // last put at 2M x 300, 34–52 ms on GloVe 6B 50d). If the build fails before the join, the
+    // thread finishes on its own: it only syncs a descriptor of the temporary file.
+    let early_sync = room
+        .file
+        .try_clone()
+        .map(|file| std::thread::spawn(move || file.sync_data()))
+        .map_err(|e| io_err(tmp, e))?;
     if let Some(sub) = &report.subwords {
         ngrams.flush().map_err(lmdb)?;
         debug_assert_eq!(ngrams.chunk as usize, sub.buckets.div_ceil(ROWS_PER_CHUNK));
@@ -517,12 +526,16 @@ fn write_index(
     // The metadata is written last: an index without it never opens as valid.
     meta_db.put(&mut wtxn, "meta", &meta_json).map_err(lmdb)?;
     wtxn.commit().map_err(lmdb)?;
+    let data = tmp.join("data.mdb");
+    early_sync
+        .join()
+        .expect("the sync thread does not panic")
+        .map_err(|e| io_err(&data, e))?;
     let used = room.used();
     drop(room);
     drop(env);
     // The environment is closed: cut the preallocated tail LMDB never used, then make the
     // whole file durable with one fsync (the build wrote without syncing).
-    let data = tmp.join("data.mdb");
     let file = fs::OpenOptions::new()
         .write(true)
         .open(&data)

@@ -78,8 +78,20 @@ fn parse_eight(s: &[u8]) -> Option<(f32, usize)> {
     if mantissa > 1 << 24 {
         return parse_bytewise(s);
     }
-    let value = mantissa as f32 / POW10[decimals];
-    Some((if negative { -value } else { value }, start + end))
+    Some((
+        signed(mantissa as f32 / POW10[decimals], negative),
+        start + end,
+    ))
+}
+
+/// `value` negated when `negative`: the sign bit set without a branch. Half the values of
+/// an embedding file are negative, at random, so a branch there is mispredicted every other
+/// value; this measured 4–11 % faster a value (min of 7 runs of a standalone harness on the
+/// 2M x 300 file and GloVe 6B 50d, issue 28). `-x` is `x` with its sign bit flipped, so the
+/// bits are the same (`-0` included: the value parsed is never negative here).
+#[inline]
+fn signed(value: f32, negative: bool) -> f32 {
+    f32::from_bits(value.to_bits() | (u32::from(negative) << 31))
 }
 
 /// `parse_short_decimal` one byte at a time.
@@ -117,8 +129,7 @@ fn parse_bytewise(s: &[u8]) -> Option<(f32, usize)> {
     if matches!(s.get(i), Some(b'e' | b'E')) {
         return None;
     }
-    let value = mantissa as f32 / POW10[decimals];
-    Some((if negative { -value } else { value }, i))
+    Some((signed(mantissa as f32 / POW10[decimals], negative), i))
 }
 
 #[cfg(test)]
