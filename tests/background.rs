@@ -432,17 +432,9 @@ fn a_build_without_room_says_why_in_info() {
         .args(["-e", "w5"])
         .assert()
         .success();
-    let bytes: u64 = walkdir_size(&roomy);
-    let Some(small) = crate::util::small_tmpfs(bytes + 64 * 1024) else {
+    let Some(small) = copied_to_small_tmpfs(&roomy, 64 * 1024) else {
         return;
     };
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(roomy.join("."))
-        .arg(small.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
     let mut p = session(small.path(), tmp.path(), &[src.to_str().unwrap()], &[]);
     expect(&mut p, "background build of the lists failed").expect("the failure is said");
     expect(&mut p, PROMPT).unwrap();
@@ -452,6 +444,20 @@ fn a_build_without_room_says_why_in_info() {
 }
 
 /// The bytes of every file under `dir`.
+/// A copy of the index cache `roomy` on a tmpfs with only `slack` bytes to spare (`None`: not
+/// root, the test is skipped).
+fn copied_to_small_tmpfs(roomy: &Path, slack: u64) -> Option<crate::util::SmallTmpfs> {
+    let small = crate::util::small_tmpfs(walkdir_size(roomy) + slack)?;
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(roomy.join("."))
+        .arg(small.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    Some(small)
+}
+
 fn walkdir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()
@@ -622,17 +628,9 @@ fn a_stage_without_room_says_why_and_answers_go_on() {
     ask(&mut p, ":exact off", "lists");
     expect(&mut p, "lists ready").unwrap();
     quit(p);
-    let bytes: u64 = walkdir_size(&roomy);
-    let Some(small) = crate::util::small_tmpfs(bytes + 16 * 1024) else {
+    let Some(small) = copied_to_small_tmpfs(&roomy, 16 * 1024) else {
         return;
     };
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(roomy.join("."))
-        .arg(small.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
     let before = answer(&roomy, &src, "w5");
     let mut p = session(small.path(), tmp.path(), &[arg], &[]);
     expect(

@@ -11,7 +11,7 @@ use crate::search::{self, Hit, PcStage, Query, Rows};
 
 use super::error::{lmdb_err, IndexError, Result};
 use super::on_read::Part;
-use super::records::{ApproxKind, Checksums, Meta, CELL_RECORDS};
+use super::records::{ApproxKind, Meta, CELL_RECORDS};
 use super::rows::SourceRows;
 use super::verify::MapBounds;
 use super::Store;
@@ -384,19 +384,7 @@ impl Store {
         let rtxn = self.env.clone().static_read_txn().ok()?;
         let bounds = MapBounds::of(&self.dir.join("data.mdb"));
         let p = {
-            let get = |key: &str| {
-                self.dbs
-                    .meta
-                    .get(&rtxn, key)
-                    .ok()
-                    .flatten()
-                    .filter(|b| bounds.holds(b))
-            };
-            let sums: Checksums = serde_json::from_slice(get("checksums")?).ok()?;
-            let meta_bytes = get("meta")?;
-            if xxh3_64(meta_bytes) != sums.meta {
-                return None;
-            }
+            let (sums, meta_bytes) = self.checked_meta(&rtxn, &bounds)?;
             let meta: Meta = serde_json::from_slice(meta_bytes).ok()?;
             let mut was = meta.clone();
             (was.pc_dims, was.pc_decided) = (self.meta.pc_dims, self.meta.pc_decided);
@@ -404,7 +392,9 @@ impl Store {
             if was != self.meta || meta.pc_dims == 0 || sums.pcstage.len() != n_chunks {
                 return None;
             }
-            let intact = get("pc_basis").is_some_and(|b| xxh3_64(b) == sums.pc_basis)
+            let intact = self
+                .bounded_record(&rtxn, &bounds, "pc_basis")
+                .is_some_and(|b| xxh3_64(b) == sums.pc_basis)
                 && sums.pcstage.iter().enumerate().all(|(c, &sum)| {
                     matches!(db.get(&rtxn, &(c as u32)), Ok(Some(b)) if bounds.holds(b) && xxh3_64(b) == sum)
                 });

@@ -163,22 +163,38 @@ impl Store {
         let Ok(rtxn) = self.env.read_txn() else {
             return false;
         };
-        let get = |key: &str| {
-            self.dbs
-                .meta
-                .get(&rtxn, key)
-                .ok()
-                .flatten()
-                .filter(|b| bounds.holds(b))
-        };
-        let sums: Option<Checksums> = get("checksums").and_then(|b| serde_json::from_slice(b).ok());
-        match (sums, get("meta")) {
-            (Some(sums), Some(meta)) => {
-                xxh3_64(meta) == sums.meta
-                    && serde_json::from_slice::<super::Meta>(meta).ok().as_ref() == Some(&self.meta)
-            }
-            _ => false,
-        }
+        self.checked_meta(&rtxn, &bounds).is_some_and(|(_, meta)| {
+            serde_json::from_slice::<super::Meta>(meta).ok().as_ref() == Some(&self.meta)
+        })
+    }
+
+    /// A record of the meta table as stored in `txn`; one that lies outside the file's
+    /// mapping (`bounds`: a damaged page pointer) counts as missing.
+    pub(super) fn bounded_record<'t>(
+        &self,
+        txn: &'t RoTxn<'_, WithoutTls>,
+        bounds: &MapBounds,
+        key: &str,
+    ) -> Option<&'t [u8]> {
+        self.dbs
+            .meta
+            .get(txn, key)
+            .ok()
+            .flatten()
+            .filter(|b| bounds.holds(b))
+    }
+
+    /// The checksums record and the meta record's bytes as stored in `txn`, when the meta
+    /// record is the one whose checksum is recorded.
+    pub(super) fn checked_meta<'t>(
+        &self,
+        txn: &'t RoTxn<'_, WithoutTls>,
+        bounds: &MapBounds,
+    ) -> Option<(Checksums, &'t [u8])> {
+        let sums: Checksums =
+            serde_json::from_slice(self.bounded_record(txn, bounds, "checksums")?).ok()?;
+        let meta = self.bounded_record(txn, bounds, "meta")?;
+        (xxh3_64(meta) == sums.meta).then_some((sums, meta))
     }
 
     /// Starts the full verification on a thread of its own, at low priority, for a session
