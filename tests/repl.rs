@@ -318,3 +318,18 @@ fn rows_are_counted_as_what_they_are() {
     expect(&mut p, PROMPT).expect("first prompt");
     quit(p);
 }
+
+/// Lines that reach the terminal in one read (typed ahead while a statement runs, or pasted)
+/// are each answered, in order: none is dropped between one prompt and the next.
+#[test]
+fn lines_arriving_in_one_read_are_all_answered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = start(tmp.path());
+    // One write: the editor reads both lines at once.
+    p.send("sim(king, queen)\nsim(man, woman)\n").unwrap();
+    p.flush().unwrap();
+    expect(&mut p, "sim(king, queen)").expect("the first line is answered");
+    expect(&mut p, "sim(man, woman)").expect("the second line is answered too");
+    expect(&mut p, PROMPT).unwrap();
+    quit(p);
+}
