@@ -252,10 +252,9 @@ impl Repl<'_> {
                     approx_name(params.kind)
                 )),
                 // The session's own lists, measured: said when their cells do not pay here.
-                Ok(Some(c)) if auto && !store.exact_plan().cells => self.note(&format!(
-                    "the lists' cells answered {:.0} % of the exact queries measured on this file, \
-                     too few to be tried: exact search scans as before (:exact off searches the lists)",
-                    c.exact_by_cells.unwrap_or(0.0) * 100.0
+                Ok(Some(c)) if auto && !store.exact_plan().cells => self.note(&cells_lose_note(
+                    c.exact_by_cells.unwrap_or(0.0),
+                    store.exact_plan().pc_dims,
                 )),
                 Ok(_) => {}
             }
@@ -304,6 +303,21 @@ struct Outcome {
     built: index::Result<Option<Built>>,
     /// The session's own build: the principal-component stage, after the lists.
     stage: Option<index::Result<index::StageBuilt>>,
+}
+
+/// What the session says when its own lists' cells answered too few (`by_cells`, a share) of
+/// the exact queries measured to be tried; `pc_dims`: the principal-component stage the scan
+/// goes through, which the cells were measured against when the build had just added it.
+fn cells_lose_note(by_cells: f64, pc_dims: Option<usize>) -> String {
+    let scan = match pc_dims {
+        Some(p) => format!("scans through the {p} principal components"),
+        None => "scans as before".to_string(),
+    };
+    format!(
+        "the lists' cells answered {:.0} % of the exact queries measured on this file, too few \
+         to be tried: exact search {scan} (:exact off searches the lists)",
+        by_cells * 100.0
+    )
 }
 
 /// What the session says when its own build has added (or decided against) the
@@ -437,4 +451,22 @@ impl Progress for TreeCount {
     }
     fn finish(&self) {}
     fn note(&self, _: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cells_lose_note;
+
+    #[test]
+    fn the_cells_note_names_the_scan_they_lost_to() {
+        let plain = cells_lose_note(0.03, None);
+        assert!(plain.contains("answered 3 %"), "{plain}");
+        assert!(plain.contains("exact search scans as before"), "{plain}");
+        let staged = cells_lose_note(0.0, Some(112));
+        assert!(
+            staged.contains("exact search scans through the 112 principal components"),
+            "{staged}"
+        );
+        assert!(!staged.contains("as before"), "{staged}");
+    }
 }
