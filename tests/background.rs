@@ -305,10 +305,7 @@ fn a_quit_or_killed_build_is_finished_by_the_next_session() {
     expect(&mut p, PROMPT).unwrap();
     ask(&mut p, ":info", "building the lists behind the prompt");
     std::thread::sleep(Duration::from_millis(1500));
-    p.process
-        .kill(rexpect::process::signal::Signal::SIGKILL)
-        .unwrap();
-    let _ = p.process.wait();
+    killed(p);
     assert!(!has_lists(&cache, &src));
     verifies(&cache, &src);
 
@@ -326,6 +323,14 @@ fn a_quit_or_killed_build_is_finished_by_the_next_session() {
     );
     drop(store);
     verifies(&cache, &src);
+}
+
+/// Kills the session with SIGKILL, which leaves it no chance to clean up, and reaps it.
+fn killed(mut p: PtySession) {
+    p.process
+        .kill(rexpect::process::signal::Signal::SIGKILL)
+        .unwrap();
+    let _ = p.process.wait();
 }
 
 /// Overwrites `len` bytes at `at` of `file` with bytes that differ.
@@ -546,10 +551,7 @@ fn a_build_killed_mid_stage_is_finished_by_the_next_session() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    p.process
-        .kill(rexpect::process::signal::Signal::SIGKILL)
-        .unwrap();
-    let _ = p.process.wait();
+    killed(p);
     verifies(&cache, &src);
     assert!(
         exact_info(&cache, &src)["pc_dims"].is_null(),
